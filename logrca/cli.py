@@ -1,0 +1,31 @@
+"""The ``logrca`` command line: one Typer app; each module in ``logrca.commands`` adds its commands."""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+
+import typer
+
+app = typer.Typer(
+    help="logrca: ingest logs, mine templates, detect changes, rank root causes, file incidents.",
+    no_args_is_help=True,
+    pretty_exceptions_show_locals=False,
+)
+eval_app = typer.Typer(help="Measure logrca on labelled data (template mining, root-cause ranking).", no_args_is_help=True)
+app.add_typer(eval_app, name="eval")
+
+
+def _register_commands() -> None:
+    """Import every ``logrca.commands.*`` module and call its ``register(app, eval_app)``."""
+    import logrca.commands as commands
+
+    for module_info in sorted(pkgutil.iter_modules(commands.__path__), key=lambda m: m.name):
+        module = importlib.import_module(f"logrca.commands.{module_info.name}")
+        module.register(app, eval_app)
+
+
+_register_commands()
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,1 @@
+"""Command modules of the ``logrca`` CLI; each defines ``register(app, eval_app)``."""

@@ -1,0 +1,50 @@
+"""``logrca es start|stop|status``: the local Elasticsearch used by the example and the tests."""
+
+from __future__ import annotations
+
+import json
+
+import typer
+
+from logrca.es_server import DEFAULT_PORT, ElasticsearchServerError, LocalServer, start, status, stop
+
+es_app = typer.Typer(
+    help=(
+        "Run a local single-node Elasticsearch on 127.0.0.1 (fetched from Maven Central into .cache/). "
+        "With your own cluster, set LOGRCA_ES_URL and LOGRCA_ES_API_KEY instead."
+    ),
+    no_args_is_help=True,
+)
+
+PortOption = typer.Option(DEFAULT_PORT, "--port", help="HTTP port on 127.0.0.1 (transport uses port+100).")
+
+
+@es_app.command("start")
+def start_command(port: int = PortOption, heap: str = typer.Option("512m", help="JVM heap, e.g. 512m or 1g.")) -> None:
+    """Fetch (first time only) and start Elasticsearch; wait until it is healthy."""
+    try:
+        url = start(LocalServer(port=port), heap=heap, log=lambda m: typer.echo(m, err=True))
+    except ElasticsearchServerError as error:
+        typer.echo(f"error: {error}", err=True)
+        raise typer.Exit(1) from error
+    typer.echo(url)
+
+
+@es_app.command("stop")
+def stop_command(port: int = PortOption) -> None:
+    """Stop the Elasticsearch that 'logrca es start' started on this port."""
+    stop(LocalServer(port=port), log=lambda m: typer.echo(m, err=True))
+
+
+@es_app.command("status")
+def status_command(port: int = PortOption) -> None:
+    """Print the cluster health as JSON; exit 1 when nothing answers."""
+    health = status(LocalServer(port=port))
+    if health is None:
+        typer.echo(f"no Elasticsearch answers on 127.0.0.1:{port}", err=True)
+        raise typer.Exit(1)
+    typer.echo(json.dumps(health, indent=2))
+
+
+def register(app: typer.Typer, eval_app: typer.Typer) -> None:
+    app.add_typer(es_app, name="es")
