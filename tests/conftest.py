@@ -1,0 +1,49 @@
+"""Shared test setup: paths to the shared data, and a real Elasticsearch on 127.0.0.1 for the `es` tests."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from logrca import PROJECT_ROOT
+
+SHARED_DATA = Path(os.environ.get("LOGRCA_SHARED_DATA", PROJECT_ROOT.parent / "shared" / "data"))
+TEST_ES_PORT = int(os.environ.get("LOGRCA_TEST_ES_PORT", "9250"))
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    """``../shared/data`` beside the checkout (read-only)."""
+    if not SHARED_DATA.is_dir():
+        pytest.fail(f"shared data not found at {SHARED_DATA}; set LOGRCA_SHARED_DATA")
+    return SHARED_DATA
+
+
+@pytest.fixture(scope="session")
+def es_url() -> str:
+    """URL of a real Elasticsearch: LOGRCA_TEST_ES_URL if set, else one started here on 127.0.0.1."""
+    if url := os.environ.get("LOGRCA_TEST_ES_URL"):
+        return url
+    from logrca.es_server import LocalServer, start
+
+    return start(LocalServer(port=TEST_ES_PORT), log=lambda message: None)
+
+
+@pytest.fixture()
+def es_client(es_url):
+    """An official Elasticsearch client on the test server; indices made by a test use its own prefix."""
+    from logrca.settings import es_client as make_client
+
+    client = make_client(es_url)
+    yield client
+    client.close()
+
+
+@pytest.fixture()
+def index_prefix(request, es_client) -> str:
+    """A per-test index prefix; the test's indices are deleted afterwards."""
+    prefix = "test-" + request.node.name.lower().replace("[", "-").replace("]", "").replace("_", "-")[:60]
+    yield prefix
+    es_client.indices.delete(index=f"{prefix}*", ignore_unavailable=True, allow_no_indices=True, expand_wildcards="all")
