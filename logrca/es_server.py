@@ -182,6 +182,8 @@ def start(server: LocalServer, *, heap: str = "512m", timeout: float = 180.0, lo
         # The distribution carries the security module; turning it off explicitly also stops the
         # first start from writing TLS and password settings into the config folder.
         "xpack.security.enabled": "false",
+        # Tests clean up their indices by prefix (test-*), which needs wildcard deletes.
+        "action.destructive_requires_name": "false",
     }
     env = dict(
         os.environ,
