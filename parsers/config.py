@@ -1,0 +1,94 @@
+"""The logrca YAML config: sources, topology, catalogue, knowledge base, mining and detection settings."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from parsers.sources import CsvOptions, MultilineRule, SourceConfig
+from parsers.templates import TemplateConfig
+from rca.detect import DetectionConfig
+
+__all__ = ["ConfigError", "CsvOptions", "LogrcaConfig", "MultilineRule", "SourceConfig", "load_config"]
+
+
+class ConfigError(ValueError):
+    """The config file is missing or invalid; the message names the file and each bad field."""
+
+
+class LogrcaConfig(BaseModel):
+    """Everything one logrca deployment reads. Relative paths resolve against the config file's folder."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    system: str = Field("default", min_length=1, description="Name of the monitored system (used in ids and indices).")
+    sources: list[SourceConfig] = Field(min_length=1)
+    topology: Path | None = None
+    catalogue: Path | None = None
+    knowledge_base: Path | None = None
+    partitions: Literal["hourly", "daily"] = "hourly"
+    start: datetime = Field(description="First partition's start (UTC).")
+    baseline_partitions: int = Field(2, ge=1, description="How many earlier partitions form the detection baseline.")
+    templates: TemplateConfig = Field(default_factory=TemplateConfig)
+    detection: DetectionConfig = Field(default_factory=DetectionConfig)
+    base_dir: Path = Field(Path("."), exclude=True)
+
+    @field_validator("start")
+    @classmethod
+    def _utc(cls, value: datetime) -> datetime:
+        return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
+
+    def resolve(self, path: Path | str | None) -> Path | None:
+        """``path`` relative to the config file's folder (absolute paths stay as they are)."""
+        if path is None:
+            return None
+        path = Path(path)
+        return path if path.is_absolute() else (self.base_dir / path).resolve()
+
+    def source(self, name: str) -> SourceConfig:
+        """The source called ``name``; KeyError lists the known names."""
+        for source in self.sources:
+            if source.name == name:
+                return source
+        raise KeyError(f"no source {name!r}; known: {[s.name for s in self.sources]}")
+
+
+def _format_errors(error: ValidationError) -> str:
+    lines = []
+    for item in error.errors():
+        where = ".".join(str(part) for part in item["loc"]) or "(top level)"
+        lines.append(f"  {where}: {item['msg']}")
+    return "\n".join(lines)
+
+
+def load_config(path: Path | str) -> LogrcaConfig:
+    """Read and validate a YAML config file.
+
+    Raises
+    ------
+    ConfigError
+        When the file is missing, is not YAML, or a field is invalid; every bad field is named
+        (``sources.1.format: Input should be 'loghub', ...``).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"{path}: config file not found")
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as error:
+        raise ConfigError(f"{path}: not valid YAML: {error}") from error
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: expected a mapping at the top level, got {type(raw).__name__}")
+    try:
+        config = LogrcaConfig.model_validate({**raw, "base_dir": path.resolve().parent})
+    except ValidationError as error:
+        raise ConfigError(f"{path}: invalid config:\n{_format_errors(error)}") from error
+    for field_name in ("topology", "catalogue", "knowledge_base"):
+        value = getattr(config, field_name)
+        if value is not None and not config.resolve(value).exists():
+            raise ConfigError(f"{path}: {field_name}: {config.resolve(value)} does not exist")
+    return config

@@ -1,0 +1,87 @@
+"""Column schemas shared by every reader, and the result type readers return."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import polars as pl
+
+EVENT_SCHEMA: dict[str, pl.DataType] = {
+    "timestamp": pl.Datetime("us", "UTC"),
+    "system": pl.Utf8,
+    "service": pl.Utf8,
+    "host": pl.Utf8,
+    "level": pl.Utf8,
+    "message": pl.Utf8,
+    "trace_id": pl.Utf8,
+    "source_file": pl.Utf8,
+    "line_no": pl.Int64,
+}
+
+QUARANTINE_SCHEMA: dict[str, pl.DataType] = {
+    "system": pl.Utf8,
+    "source_file": pl.Utf8,
+    "line_no": pl.Int64,
+    "raw": pl.Utf8,
+    "raw_hex": pl.Utf8,
+    "reason": pl.Utf8,
+}
+
+#: Levels are normalised to these names; anything else maps through LEVEL_ALIASES or stays null.
+LEVELS = ("TRACE", "DEBUG", "INFO", "WARN", "ERROR", "FATAL")
+LEVEL_ALIASES = {
+    "WARNING": "WARN",
+    "ERR": "ERROR",
+    "SEVERE": "ERROR",
+    "CRITICAL": "FATAL",
+    "CRIT": "FATAL",
+    "EMERG": "FATAL",
+    "ALERT": "FATAL",
+    "PANIC": "FATAL",
+    "NOTICE": "INFO",
+    "INFORMATION": "INFO",
+    "FINE": "DEBUG",
+    "FINER": "TRACE",
+    "FINEST": "TRACE",
+}
+
+
+def empty_events() -> pl.DataFrame:
+    """An event frame with no rows and the full schema."""
+    return pl.DataFrame(schema=EVENT_SCHEMA)
+
+
+def empty_quarantine() -> pl.DataFrame:
+    """A quarantine frame with no rows and the full schema."""
+    return pl.DataFrame(schema=QUARANTINE_SCHEMA)
+
+
+def normalise_level(level: pl.Expr) -> pl.Expr:
+    """Map raw level strings (``warning``, ``E``...) onto :data:`LEVELS`; unknown values become null."""
+    upper = level.str.strip_chars().str.to_uppercase()
+    mapped = upper.replace(LEVEL_ALIASES)
+    return pl.when(mapped.is_in(list(LEVELS))).then(mapped).otherwise(None)
+
+
+@dataclass
+class ReadResult:
+    """What a reader returns: parsed events, quarantined lines, and counts.
+
+    Invariant: ``stats["lines_read"] == stats["lines_in_events"] + stats["lines_quarantined"]`` —
+    every physical line read ends up in an event (possibly as a continuation line) or in quarantine.
+    """
+
+    events: pl.DataFrame = field(default_factory=empty_events)
+    quarantine: pl.DataFrame = field(default_factory=empty_quarantine)
+    stats: dict[str, int] = field(default_factory=dict)
+
+    @staticmethod
+    def concat(results: list["ReadResult"]) -> "ReadResult":
+        """Stack several results (one per file) into one, summing their counts."""
+        stats: dict[str, int] = {}
+        for result in results:
+            for key, value in result.stats.items():
+                stats[key] = stats.get(key, 0) + value
+        events = pl.concat([r.events for r in results], how="vertical") if results else empty_events()
+        quarantine = pl.concat([r.quarantine for r in results], how="vertical") if results else empty_quarantine()
+        return ReadResult(events=events, quarantine=quarantine, stats=stats)

@@ -1,0 +1,108 @@
+"""Typed description of one log source: where its files are and how to read them."""
+
+from __future__ import annotations
+
+import re
+from typing import Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+#: Named formats a source can use. ``loghub`` needs ``header``; the others carry their own layout.
+FORMATS = ("loghub", "jsonl", "syslog", "csv-json")
+
+
+class MultilineRule(BaseModel):
+    """How physical lines join into one record (stack traces).
+
+    A line that matches ``start_pattern`` starts a new record; any other line continues the previous
+    one. Records longer than ``max_lines`` are cut there and the rest starts a new record, so one
+    runaway trace cannot swallow a file.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    start_pattern: str
+    max_lines: int = Field(500, ge=1)
+
+    @field_validator("start_pattern")
+    @classmethod
+    def _compiles(cls, value: str) -> str:
+        try:
+            re.compile(value)
+        except re.error as error:
+            raise ValueError(f"not a valid regular expression: {error}") from error
+        return value
+
+
+class CsvOptions(BaseModel):
+    """Columns of a CSV log file (format ``csv-json``), read by ``parsers/csv_records.py``.
+
+    The message may be a JSON document in ``message_column`` (a container runtime's record); then
+    ``message_json_key`` names the field holding the line. ``service_from_host_strip`` drops that many
+    trailing ``-`` parts of the host/pod name to get the service (``api-5f9c-x2x`` -> ``api`` for 2).
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    timestamp_column: str = "Timestamp"
+    message_column: str = "Log"
+    message_json_key: str | None = "log"
+    host_column: str | None = "PodName"
+    service_column: str | None = None
+    service_from_host_strip: int = Field(2, ge=0)
+    trace_id_column: str | None = "TraceID"
+
+
+class SourceConfig(BaseModel):
+    """One system's logs: name, service, file globs, format and time zone.
+
+    Examples
+    --------
+    >>> SourceConfig(name="gw", service="gateway", paths=["logs/gw*.log*"], format="loghub",
+    ...              header="<Date> <Time> <Level> <Component>: <Content>").format
+    'loghub'
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1)
+    service: str | None = None
+    paths: list[str] = Field(min_length=1)
+    format: Literal["loghub", "jsonl", "syslog", "csv-json"]
+    header: str | None = None
+    timestamp_format: str | None = None
+    timezone: str = "UTC"
+    multiline: MultilineRule | None = None
+    encoding: str = "utf-8"
+    max_line_bytes: int = Field(1_000_000, ge=1024)
+    json_fields: dict[str, str] = Field(
+        default_factory=lambda: {
+            "timestamp": "timestamp",
+            "level": "level",
+            "message": "message",
+            "service": "service",
+            "host": "host",
+            "trace_id": "trace_id",
+        }
+    )
+    csv: CsvOptions | None = None
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as error:
+            raise ValueError(f"unknown time zone {value!r}") from error
+        return value
+
+    @model_validator(mode="after")
+    def _format_needs(self) -> "SourceConfig":
+        if self.format == "loghub" and not self.header:
+            raise ValueError("format 'loghub' needs 'header', e.g. '<Date> <Time> <Level> <Component>: <Content>'")
+        if self.format == "csv-json" and self.csv is None:
+            self.csv = CsvOptions()
+        if self.service is None and self.format in ("loghub", "syslog"):
+            raise ValueError(f"format {self.format!r} needs 'service' (its lines do not name one)")
+        return self
