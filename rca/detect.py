@@ -1,0 +1,267 @@
+"""Detect what changed in the logs of a window against a baseline: new templates, rate changes, error bursts, rules."""
+
+from __future__ import annotations
+
+import fnmatch
+import math
+import re
+from datetime import datetime
+
+import polars as pl
+from pydantic import BaseModel, Field, field_validator
+
+__all__ = ["ANOMALY_SCHEMA", "DetectionConfig", "RuleConfig", "detect_anomalies", "poisson_surprise", "service_scores"]
+
+ANOMALY_SCHEMA: dict[str, pl.DataType] = {
+    "service": pl.Utf8,
+    "kind": pl.Utf8,
+    "template_id": pl.Int64,
+    "template": pl.Utf8,
+    "count_baseline": pl.Float64,
+    "count_window": pl.Int64,
+    "score": pl.Float64,
+    "first_seen": pl.Datetime("us", "UTC"),
+    "sample": pl.Utf8,
+    "detail": pl.Utf8,
+}
+
+ERROR_LEVELS = ("ERROR", "FATAL")
+
+
+class RuleConfig(BaseModel):
+    """A user rule: lines of matching services that match a pattern or a level, counted in the window.
+
+    A rule fires when at least ``min_count`` lines in the window match; it yields one ``kind="rule"`` row
+    per service with the fixed ``score``.
+    """
+
+    name: str
+    service: str = Field("*", description="fnmatch glob on the service name")
+    pattern: str | None = Field(None, description="regex searched in the message")
+    level: str | None = Field(None, description="level the line must have, e.g. ERROR")
+    min_count: int = Field(1, ge=1)
+    score: float = Field(5.0, ge=0)
+
+    @field_validator("pattern")
+    @classmethod
+    def _compiles(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                re.compile(value)
+            except re.error as error:
+                raise ValueError(f"rules.pattern: invalid regex {value!r}: {error}") from error
+        return value
+
+    @field_validator("level")
+    @classmethod
+    def _upper(cls, value: str | None) -> str | None:
+        return value.upper() if value else value
+
+
+class DetectionConfig(BaseModel):
+    """Thresholds of :func:`detect_anomalies`; every default is a statistic, not a dataset constant."""
+
+    min_score: float = Field(3.0, ge=0, description="report rows whose score (a z-like surprise) reaches this")
+    min_new_count: int = Field(2, ge=1, description="a template unseen in the baseline must occur this often")
+    prior_rate: float = Field(0.5, gt=0, description="expected count assumed for a template never seen in the baseline")
+    min_drop_expected: float = Field(10.0, ge=0, description="only report a drop when at least this many were expected")
+    error_levels: list[str] = Field(default_factory=lambda: list(ERROR_LEVELS))
+    error_pattern: str = Field(
+        r"(?i)\b(exception|error|fail(ed|ure)?|timed? ?out|refused)\b",
+        description="regex that marks a line without level as an error",
+    )
+    rules: list[RuleConfig] = Field(default_factory=list)
+
+
+def poisson_surprise(observed: float, expected: float) -> float:
+    """Signed square root of the Poisson deviance of ``observed`` against ``expected``.
+
+    Parameters
+    ----------
+    observed : float
+        Count seen in the window.
+    expected : float
+        Count expected from the baseline, scaled to the window length (> 0).
+
+    Returns
+    -------
+    float
+        About a z-score: positive for a rise, negative for a fall, 0 when equal.
+
+    Notes
+    -----
+    The deviance ``2 (k ln(k/λ) − (k − λ))`` is the likelihood-ratio statistic of a Poisson count; its
+    signed square root is close to normal under the null, so one threshold (e.g. 3) fits small and large
+    counts alike, unlike a plain ratio.
+
+    References
+    ----------
+    .. [1] McCullagh, P. and Nelder, J. *Generalized Linear Models*, 2nd ed., 1989, sec. 6.2 (deviance residuals).
+    """
+    if expected <= 0:
+        raise ValueError(f"expected must be > 0, got {expected}")
+    if observed <= 0:
+        return -math.sqrt(2 * expected)
+    deviance = 2 * (observed * math.log(observed / expected) - (observed - expected))
+    return math.copysign(math.sqrt(max(deviance, 0.0)), observed - expected)
+
+
+def _empty() -> pl.DataFrame:
+    return pl.DataFrame(schema=ANOMALY_SCHEMA)
+
+
+def _is_error(config: DetectionConfig) -> pl.Expr:
+    by_level = pl.col("level").is_in(config.error_levels).fill_null(False)
+    by_text = pl.col("level").is_null() & pl.col("message").str.contains(config.error_pattern)
+    return by_level | by_text
+
+
+def _template_rows(window_events: pl.DataFrame, baseline_events: pl.DataFrame | None, scale: float, config: DetectionConfig) -> list[dict]:
+    keys = ["service", "template_id"]
+    current = window_events.group_by(keys).agg(
+        pl.len().alias("count_window"),
+        pl.col("template").last(),
+        pl.col("timestamp").min().alias("first_seen"),
+        pl.col("message").sort_by("timestamp").first().alias("sample"),
+    )
+    if baseline_events is None:
+        reference = pl.DataFrame(schema={"service": pl.Utf8, "template_id": pl.Int64, "n_base": pl.UInt32})
+    else:
+        reference = baseline_events.group_by(keys).agg(pl.len().alias("n_base"))
+    joined = current.join(reference, on=keys, how="full", coalesce=True)
+    rows: list[dict] = []
+    for row in joined.iter_rows(named=True):
+        k = row["count_window"] or 0
+        expected = (row["n_base"] or 0) * scale
+        if expected == 0:
+            if baseline_events is None or k < config.min_new_count:
+                continue
+            score = poisson_surprise(k, config.prior_rate)
+            kind, detail = "new_template", f"{k} lines, never seen in the baseline"
+        else:
+            score = poisson_surprise(k, expected)
+            if score > 0:
+                kind, detail = "rate_spike", f"{k} lines vs {expected:.1f} expected (x{k / expected:.1f})"
+            elif expected >= config.min_drop_expected:
+                kind, detail, score = "rate_drop", f"{k} lines vs {expected:.1f} expected", -score
+            else:
+                continue
+        if score < config.min_score:
+            continue
+        rows.append({**{c: row[c] for c in ("service", "template_id", "template", "first_seen", "sample")},
+                     "kind": kind, "count_baseline": expected, "count_window": k, "score": score, "detail": detail})
+    return rows
+
+
+def _error_rows(window_events: pl.DataFrame, baseline_events: pl.DataFrame | None, scale: float, config: DetectionConfig) -> list[dict]:
+    is_error = _is_error(config)
+    current = window_events.filter(is_error).group_by("service").agg(
+        pl.len().alias("count_window"),
+        pl.col("timestamp").min().alias("first_seen"),
+        pl.col("message").sort_by("timestamp").first().alias("sample"),
+    )
+    base: dict[str, int] = {}
+    if baseline_events is not None:
+        base = dict(baseline_events.filter(is_error).group_by("service").agg(pl.len()).iter_rows())
+    rows = []
+    for row in current.iter_rows(named=True):
+        k, expected = row["count_window"], base.get(row["service"], 0) * scale
+        score = poisson_surprise(k, max(expected, config.prior_rate))
+        if score < config.min_score:
+            continue
+        rows.append({"service": row["service"], "kind": "error_burst", "template_id": None, "template": None,
+                     "count_baseline": expected, "count_window": k, "score": score, "first_seen": row["first_seen"],
+                     "sample": row["sample"], "detail": f"{k} error lines vs {expected:.1f} expected"})
+    return rows
+
+
+def _rule_rows(window_events: pl.DataFrame, config: DetectionConfig) -> list[dict]:
+    rows = []
+    services = window_events["service"].unique().to_list()
+    for rule in config.rules:
+        matched = [s for s in services if s is not None and fnmatch.fnmatchcase(s, rule.service)]
+        hits = window_events.filter(pl.col("service").is_in(matched))
+        if rule.level:
+            hits = hits.filter(pl.col("level") == rule.level)
+        if rule.pattern:
+            hits = hits.filter(pl.col("message").str.contains(rule.pattern))
+        per_service = hits.group_by("service").agg(
+            pl.len().alias("count_window"),
+            pl.col("timestamp").min().alias("first_seen"),
+            pl.col("message").sort_by("timestamp").first().alias("sample"),
+        )
+        for row in per_service.filter(pl.col("count_window") >= rule.min_count).iter_rows(named=True):
+            rows.append({"service": row["service"], "kind": "rule", "template_id": None, "template": rule.name,
+                         "count_baseline": None, "count_window": row["count_window"], "score": rule.score,
+                         "first_seen": row["first_seen"], "sample": row["sample"],
+                         "detail": f"rule {rule.name!r}: {row['count_window']} matching lines"})
+    return rows
+
+
+def detect_anomalies(
+    events: pl.DataFrame,
+    *,
+    window: tuple[datetime, datetime],
+    baseline: tuple[datetime, datetime] | None,
+    config: DetectionConfig | None = None,
+) -> pl.DataFrame:
+    """Score what changed in each service's logs in ``window`` against ``baseline``.
+
+    Parameters
+    ----------
+    events : pl.DataFrame
+        Event frame with template columns (``service, timestamp, level, message, template_id, template``).
+    window : tuple of datetime
+        ``[start, end)`` of the period under analysis (UTC).
+    baseline : tuple of datetime or None
+        ``[start, end)`` of a normal period. None: only error bursts (against nothing) and rules are scored.
+    config : DetectionConfig, optional
+        Thresholds and user rules; defaults when None.
+
+    Returns
+    -------
+    pl.DataFrame
+        One row per finding, columns :data:`ANOMALY_SCHEMA`, highest score first.
+
+    Notes
+    -----
+    Baseline counts are scaled by ``len(window) / len(baseline)``. Each (service, template) count in the window
+    is compared with its expected count by :func:`poisson_surprise`; a template absent from the baseline is
+    compared with ``prior_rate``. Error lines (level in ``error_levels``, or no level and ``error_pattern``
+    in the text) are counted per service the same way.
+    """
+    config = config or DetectionConfig()
+    missing = {"service", "timestamp", "message", "template_id", "template"} - set(events.columns)
+    if missing:
+        raise ValueError(f"detect_anomalies: events lack columns {sorted(missing)} (run mine_templates first)")
+    if window[1] <= window[0]:
+        raise ValueError(f"detect_anomalies: window end {window[1]} is not after its start {window[0]}")
+    if "level" not in events.columns:
+        events = events.with_columns(pl.lit(None, pl.Utf8).alias("level"))
+    in_window = events.filter(pl.col("timestamp").is_between(window[0], window[1], closed="left"))
+    if in_window.is_empty():
+        return _empty()
+    baseline_events, scale = None, 1.0
+    if baseline is not None:
+        if baseline[1] <= baseline[0]:
+            raise ValueError(f"detect_anomalies: baseline end {baseline[1]} is not after its start {baseline[0]}")
+        baseline_events = events.filter(pl.col("timestamp").is_between(baseline[0], baseline[1], closed="left"))
+        scale = (window[1] - window[0]) / (baseline[1] - baseline[0])
+    rows = _template_rows(in_window, baseline_events, scale, config)
+    rows += _error_rows(in_window, baseline_events, scale, config)
+    rows += _rule_rows(in_window, config)
+    if not rows:
+        return _empty()
+    return pl.DataFrame(rows, schema=ANOMALY_SCHEMA).sort(["score", "service"], descending=[True, False])
+
+
+def service_scores(anomalies: pl.DataFrame) -> dict[str, float]:
+    """Aggregate anomaly rows per service: the root of the sum of squared scores.
+
+    A service with one strong finding and one with several medium ones both stand out; many weak rows
+    (each below the detection threshold) never reach this function.
+    """
+    if anomalies.is_empty():
+        return {}
+    totals = anomalies.group_by("service").agg((pl.col("score") ** 2).sum().sqrt().alias("total"))
+    return {service: float(total) for service, total in totals.sort("service").iter_rows()}
