@@ -1,0 +1,83 @@
+"""Header formats: compile errors name the problem; split keeps every line and matches the Loghub labels."""
+
+from __future__ import annotations
+
+import polars as pl
+import pytest
+
+from parsers.header_format import compile_header, split_header
+
+LINUX = r"<Month> <Date> <Time> <Level> <Component>(\[<PID>\])?: <Content>"
+
+
+def test_fields_and_unmatched_lines_are_kept():
+    fmt = compile_header("<Date> <Time> <Level> <Component>: <Content>")
+    assert fmt.fields == ("Date", "Time", "Level", "Component", "Content")
+    lines = pl.Series(["2024-01-01 10:00:00 INFO web: GET /a  took 5 ms ", "not a log line", ""])
+    frame = split_header(lines, fmt)
+    assert frame.columns == ["Date", "Time", "Level", "Component", "Content", "matched"]
+    assert frame.height == 3
+    assert frame.row(0) == ("2024-01-01", "10:00:00", "INFO", "web", "GET /a  took 5 ms", True)
+    assert frame.row(1) == (None, None, None, None, None, False)
+    assert frame["matched"].to_list() == [True, False, False]
+
+
+def test_optional_group_and_bracketed_fields():
+    fmt = compile_header(LINUX)
+    frame = split_header(
+        pl.Series(["Jun 14 15:16:01 combo sshd(pam_unix)[19939]: check pass", "Jun  9 06:06:20 combo kernel: Linux up"]),
+        fmt,
+    )
+    assert frame["Component"].to_list() == ["sshd(pam_unix)", "kernel"]
+    assert frame["PID"].to_list() == ["19939", None]
+    assert frame["Content"].to_list() == ["check pass", "Linux up"]
+    apache = compile_header(r"\[<Time>\] \[<Level>\] <Content>")
+    row = split_header(pl.Series(["[Sun Dec 04 04:47:44 2005] [notice] workerEnv.init() ok"]), apache).row(0, named=True)
+    assert row["Time"] == "Sun Dec 04 04:47:44 2005" and row["Level"] == "notice"
+
+
+def test_python_match_agrees_with_vectorized_split():
+    fmt = compile_header(r"<Date> <Time> - <Level>  \[<Node>:<Component>@<Id>\] - <Content>")
+    line = "2015-07-29 17:41:44,747 - INFO  [QuorumPeer[myid=1]/0:0:0:0:0:0:0:0:2181:FastLeaderElection@774] - Notification time out: 3200"
+    expected = fmt.match(line)
+    assert expected is not None and expected["Content"] == "Notification time out: 3200"
+    assert split_header(pl.Series([line]), fmt).drop("matched").row(0, named=True) == expected
+
+
+def test_empty_input_has_schema():
+    frame = split_header(pl.Series([], dtype=pl.Utf8), compile_header("<Level> <Content>"))
+    assert frame.schema == pl.Schema({"Level": pl.Utf8, "Content": pl.Utf8, "matched": pl.Boolean})
+
+
+@pytest.mark.parametrize(
+    ("fmt", "needle"),
+    [
+        ("<Date> <Time>", "no <Content>"),
+        ("<Date> <Content", "unbalanced"),
+        ("<Date> <> <Content>", "field name ''"),
+        ("<Date> <Date> <Content>", "appears twice"),
+        ("<1x> <Content>", "field name '1x'"),
+        (r"<Date> [ <Content>", "not a valid regex"),
+        ("", "empty"),
+    ],
+)
+def test_bad_formats_raise_clear_errors(fmt, needle):
+    with pytest.raises(ValueError, match=None) as error:
+        compile_header(fmt)
+    assert needle in str(error.value)
+
+
+def test_loghub_samples_content_equals_labels(shared_data):
+    root = shared_data / "loghub"
+    cases = {
+        "HDFS": "<Date> <Time> <Pid> <Level> <Component>: <Content>",
+        "Linux": LINUX,
+        "Apache": r"\[<Time>\] \[<Level>\] <Content>",
+        "OpenStack": r"<Logrecord> <Date> <Time> <Pid> <Level> <Component> \[<ADDR>\] <Content>",
+    }
+    for system, fmt in cases.items():
+        lines = pl.Series((root / system / f"{system}_2k.log").read_text(errors="replace").splitlines())
+        truth = pl.read_csv(root / system / f"{system}_2k.log_structured_corrected.csv", infer_schema=False)
+        frame = split_header(lines, compile_header(fmt))
+        assert frame["matched"].all(), system
+        assert frame["Content"].to_list() == truth["Content"].str.strip_chars().to_list(), system
