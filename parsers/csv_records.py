@@ -1,0 +1,171 @@
+"""Read CSV log exports whose message may be a JSON record (container runtime logs): format ``csv-json``."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import polars as pl
+
+from parsers.files import FileProblem, iter_line_batches
+from parsers.line_formats import parse_timestamps
+from parsers.schema import EVENT_SCHEMA, LEVEL_ALIASES, LEVELS, QUARANTINE_SCHEMA, ReadResult, normalise_level
+from parsers.sources import CsvOptions, SourceConfig
+
+__all__ = ["APP_LINE_HEAD", "read_csv_json", "service_from_host"]
+
+_LEVEL_WORDS = "|".join(sorted({*LEVELS, *LEVEL_ALIASES}, key=len, reverse=True))
+#: An application line that starts with its own clock and a level: ``16:42:22.382 INFO  rest``,
+#: ``2024-01-02 03:04:05,678 [main] WARN rest``. The level and the rest are taken; the clock is ignored
+#: (the CSV time column is the event time).
+APP_LINE_HEAD = (
+    r"^\s*(?:\[?\d{4}-\d{2}-\d{2}[ T])?\[?\d{1,2}:\d{2}:\d{2}(?:[.,]\d+)?\]?\s+(?:\[[^\]]*\]\s+)?"
+    rf"\[?(?i:({_LEVEL_WORDS}))\]?\s*[:\-]?\s+(.*)$"
+)
+_MAX_RECORD_LINES = 200
+
+
+def service_from_host(host: pl.Expr, strip: int) -> pl.Expr:
+    """Drop the last ``strip`` ``-`` parts of a host/pod name: ``api-5f9c7-x2x`` -> ``api`` for 2.
+
+    A name with no more than ``strip`` parts is kept whole (it carries no generated suffix).
+    """
+    if strip == 0:
+        return host
+    parts = host.str.split("-")
+    return pl.when(parts.list.len() > strip).then(parts.list.head(parts.list.len() - strip).list.join("-")).otherwise(host)
+
+
+def _records(path: Path):
+    """Yield ``(line_no, raw_text, fields | None, problem | None)`` per CSV record; quoted newlines are joined."""
+    pending: list[str] = []
+    pending_line = 0
+    for batch in iter_line_batches(path):
+        if isinstance(batch, FileProblem):
+            if pending:
+                yield pending_line, "\n".join(pending), None, "unterminated quoted field at end of file"
+                pending = []
+            yield batch.line_no, "", None, batch.reason
+            return
+        for offset, raw_bytes in enumerate(batch.lines):
+            text = raw_bytes.decode("utf-8", errors="replace")
+            if not pending:
+                pending_line = batch.first_line_no + offset
+            pending.append(text)
+            joined = "\n".join(pending)
+            if joined.count('"') % 2 == 1 and len(pending) < _MAX_RECORD_LINES:
+                continue
+            pending = []
+            try:
+                fields = next(csv.reader([joined]), [])
+                yield pending_line, joined, fields, None
+            except csv.Error as error:
+                yield pending_line, joined, None, f"not a CSV row: {error}"
+    if pending:
+        yield pending_line, "\n".join(pending), None, "unterminated quoted field at end of file"
+
+
+def _quarantine_row(system: str, path: Path, line_no: int, raw: str, reason: str) -> dict:
+    raw_hex = raw.encode("utf-8", errors="surrogatepass").hex() if "\ufffd" in raw else None
+    return {"system": system, "source_file": str(path), "line_no": line_no, "raw": raw, "raw_hex": raw_hex, "reason": reason}
+
+
+def read_csv_json(path: Path, source: SourceConfig) -> ReadResult:
+    """Read one CSV log file (plain or gzip) into the event frame.
+
+    Parameters
+    ----------
+    path : Path
+        The file. Its first row is the header; a row equal to the header later on (files concatenated
+        with their headers) is skipped and counted in ``stats["header_rows"]``.
+    source : SourceConfig
+        ``source.csv`` (:class:`~parsers.sources.CsvOptions`) names the time, message, host, service and
+        trace-id columns; ``message_json_key`` takes the line out of a JSON record in the message column.
+
+    Returns
+    -------
+    ReadResult
+        Events sorted by time (rows in the file need not be), with ``level`` parsed from the application
+        line's head (:data:`APP_LINE_HEAD`) and the line after the level as ``message``; rows with a wrong
+        field count, bad JSON, no message or an unreadable time go to quarantine with a reason that names
+        the column. ``lines_read == lines_in_events + lines_quarantined`` (header rows are not counted).
+    """
+    options = source.csv or CsvOptions()
+    header: list[str] | None = None
+    columns: dict[str, list] = {"time": [], "message": [], "host": [], "service": [], "trace_id": [], "line_no": [], "raw": []}
+    quarantined: list[dict] = []
+    header_rows = 0
+    for line_no, raw, fields, problem in _records(Path(path)):
+        if problem is not None:
+            quarantined.append(_quarantine_row(source.name, path, line_no, raw, problem))
+            continue
+        if not fields or (len(fields) == 1 and not fields[0].strip()):
+            quarantined.append(_quarantine_row(source.name, path, line_no, raw, "empty line"))
+            continue
+        if header is None or fields == header:
+            if header is None:
+                header = fields
+                wanted = [options.timestamp_column, options.message_column, options.host_column, options.service_column, options.trace_id_column]
+                missing = [c for c in wanted if c is not None and c not in header]
+                if missing:
+                    raise ValueError(f"{path}:{line_no}: CSV header {header} lacks column(s) {missing} named in csv options")
+                index = {name: i for i, name in enumerate(header)}
+            header_rows += 1
+            continue
+        if len(fields) != len(header):
+            quarantined.append(_quarantine_row(source.name, path, line_no, raw, f"expected {len(header)} fields, found {len(fields)}"))
+            continue
+        message = fields[index[options.message_column]]
+        if options.message_json_key is not None:
+            try:
+                record = json.loads(message)
+                message = record[options.message_json_key] if isinstance(record, dict) else None
+            except (json.JSONDecodeError, KeyError):
+                message = None
+            if not isinstance(message, str):
+                quarantined.append(_quarantine_row(source.name, path, line_no, raw, f"column {options.message_column!r}: no JSON string field {options.message_json_key!r}"))
+                continue
+        columns["time"].append(fields[index[options.timestamp_column]])
+        columns["message"].append(message.rstrip("\r\n"))
+        columns["host"].append(fields[index[options.host_column]] or None if options.host_column else None)
+        columns["service"].append(fields[index[options.service_column]] or None if options.service_column else None)
+        columns["trace_id"].append(fields[index[options.trace_id_column]] or None if options.trace_id_column else None)
+        columns["line_no"].append(line_no)
+        columns["raw"].append(raw)
+    frame = pl.DataFrame(columns, schema={"time": pl.Utf8, "message": pl.Utf8, "host": pl.Utf8, "service": pl.Utf8,
+                                          "trace_id": pl.Utf8, "line_no": pl.Int64, "raw": pl.Utf8})
+    frame = frame.with_columns(timestamp=parse_timestamps(frame["time"], timestamp_format=source.timestamp_format, timezone=source.timezone))
+    if options.service_column is None:
+        fallback = pl.lit(source.service, pl.Utf8)
+        derived = service_from_host(pl.col("host"), options.service_from_host_strip) if options.host_column else fallback
+        frame = frame.with_columns(service=pl.coalesce(derived, fallback))
+    else:
+        frame = frame.with_columns(service=pl.coalesce(pl.col("service"), pl.lit(source.service, pl.Utf8)))
+    bad_time = frame.filter(pl.col("timestamp").is_null())
+    no_service = frame.filter(pl.col("timestamp").is_not_null() & pl.col("service").is_null())
+    for row in bad_time.iter_rows(named=True):
+        quarantined.append(_quarantine_row(source.name, path, row["line_no"], row["raw"], f"column {options.timestamp_column!r}: unreadable time {row['time']!r}"))
+    for row in no_service.iter_rows(named=True):
+        quarantined.append(_quarantine_row(source.name, path, row["line_no"], row["raw"], "no service: empty host/service column and no 'service' in the source"))
+    good = frame.filter(pl.col("timestamp").is_not_null() & pl.col("service").is_not_null())
+    head = pl.col("message").str.extract_groups(APP_LINE_HEAD)
+    events = good.with_columns(head.alias("head")).select(
+        "timestamp",
+        pl.lit(source.name, pl.Utf8).alias("system"),
+        "service",
+        "host",
+        normalise_level(pl.col("head").struct.field("1")).alias("level"),
+        pl.coalesce(pl.col("head").struct.field("2"), pl.col("message")).alias("message"),
+        "trace_id",
+        pl.lit(str(path), pl.Utf8).alias("source_file"),
+        "line_no",
+    ).cast(EVENT_SCHEMA).sort("timestamp", "line_no")
+    quarantine = pl.DataFrame(quarantined, schema=QUARANTINE_SCHEMA).sort("line_no")
+    stats = {
+        "lines_read": events.height + quarantine.height,
+        "lines_in_events": events.height,
+        "lines_quarantined": quarantine.height,
+        "header_rows": header_rows,
+    }
+    return ReadResult(events=events, quarantine=quarantine, stats=stats)
