@@ -39,6 +39,7 @@ LEVEL_ALIASES = {
     "ALERT": "FATAL",
     "PANIC": "FATAL",
     "NOTICE": "INFO",
+    "LOG": "INFO",
     "INFORMATION": "INFO",
     "FINE": "DEBUG",
     "FINER": "TRACE",

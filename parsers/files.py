@@ -1,0 +1,97 @@
+"""Find a source's files (globs, rotation, .gz) and read them as batches of raw lines."""
+
+from __future__ import annotations
+
+import glob
+import gzip
+import re
+import zlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+_ROTATION = re.compile(r"\.(\d+)(\.gz)?$")
+_GLOB_CHARS = set("*?[")
+
+
+@dataclass
+class LineBatch:
+    """Consecutive raw lines of one file: ``lines[i]`` is line ``first_line_no + i`` (1-based)."""
+
+    path: Path
+    first_line_no: int
+    lines: list[bytes]
+
+
+@dataclass
+class FileProblem:
+    """A problem that ended reading a file early (e.g. a truncated gzip stream)."""
+
+    path: Path
+    line_no: int
+    reason: str
+
+
+def resolve_paths(patterns: list[str], base_dir: Path) -> list[Path]:
+    """Expand globs (relative to ``base_dir``) into files, oldest rotation first.
+
+    ``app.log.2.gz, app.log.1, app.log`` come out in that order so lines keep their time order.
+    A pattern without glob characters that names no file raises ``FileNotFoundError``.
+    """
+    found: dict[Path, None] = {}
+    for pattern in patterns:
+        full = pattern if Path(pattern).is_absolute() else str(base_dir / pattern)
+        matches = [Path(p) for p in glob.glob(full, recursive=True) if Path(p).is_file()]
+        if not matches and not (_GLOB_CHARS & set(pattern)):
+            raise FileNotFoundError(f"log file not found: {full}")
+        for match in matches:
+            found[match.resolve()] = None
+
+    def rotation_key(path: Path) -> tuple[str, int]:
+        name = path.name
+        rotation = _ROTATION.search(name)
+        if rotation:
+            return (name[: rotation.start()], -int(rotation.group(1)))
+        return (name.removesuffix(".gz"), 0)
+
+    return sorted(found, key=lambda p: (str(p.parent), *rotation_key(p)))
+
+
+def _open(path: Path):
+    with path.open("rb") as probe:
+        magic = probe.read(2)
+    return gzip.open(path, "rb") if magic == b"\x1f\x8b" else path.open("rb")
+
+
+def iter_line_batches(path: Path, *, batch_bytes: int = 32 << 20) -> Iterator[LineBatch | FileProblem]:
+    """Yield the file's lines in batches of about ``batch_bytes``; gzip is detected by its magic bytes.
+
+    A truncated or corrupt gzip stream yields the lines read so far, then a :class:`FileProblem`
+    instead of raising, so the caller can record it. Line endings (``\\n``, ``\\r\\n``) are stripped.
+    """
+    line_no = 1
+    remainder = b""
+    try:
+        with _open(path) as stream:
+            while True:
+                block = stream.read(batch_bytes)
+                if not block:
+                    break
+                block = remainder + block
+                cut = block.rfind(b"\n")
+                if cut < 0:
+                    remainder = block
+                    continue
+                remainder = block[cut + 1 :]
+                lines = block[:cut].split(b"\n")
+                yield LineBatch(path, line_no, [line.removesuffix(b"\r") for line in lines])
+                line_no += len(lines)
+    except (EOFError, gzip.BadGzipFile, zlib.error, OSError) as error:
+        if remainder:
+            yield LineBatch(path, line_no, [remainder.removesuffix(b"\r")])
+            line_no += 1
+        kind = "truncated gzip stream" if isinstance(error, EOFError) else f"unreadable data ({error})"
+        yield FileProblem(path, line_no, f"{kind}: file ends early after line {line_no - 1}; later lines are lost in the file itself")
+        return
+    if remainder:
+        yield LineBatch(path, line_no, [remainder.removesuffix(b"\r")])

@@ -1,0 +1,208 @@
+"""Turn raw record text into event columns, one function per source format (vectorized with polars)."""
+
+from __future__ import annotations
+
+import polars as pl
+
+from parsers.schema import normalise_level
+from parsers.sources import SourceConfig
+
+#: Request or trace ids that many services print: ``trace_id=ab12...``, ``TraceID: ...``, ``request-id ...``.
+TRACE_ID_PATTERN = r"(?i)\b(?:trace[_-]?id|request[_-]?id|req[_-]?id|x-request-id)\b[\"']?\s*[=:]?\s*[\"']?([0-9A-Za-z][0-9A-Za-z\-]{7,})"
+
+#: chrono formats tried in turn when a source gives no ``timestamp_format`` (commas become dots first).
+TIMESTAMP_FORMATS = (
+    "%Y-%m-%d %H:%M:%S%.f",
+    "%Y-%m-%dT%H:%M:%S%.f",
+    "%Y-%m-%d %H:%M:%S",
+    "%Y-%m-%dT%H:%M:%S",
+    "%y/%m/%d %H:%M:%S",
+    "%Y/%m/%d %H:%M:%S%.f",
+    "%Y%m%d %H:%M:%S%.f",
+    "%a %b %d %H:%M:%S %Y",
+    "%d/%b/%Y:%H:%M:%S %z",
+    "%Y-%m-%d-%H.%M.%S%.f",
+)
+
+# RFC 5424: <PRI>1 TIMESTAMP HOST APP PROCID MSGID [SD] MSG ; RFC 3164: <PRI>Mmm dd hh:mm:ss HOST TAG[PID]: MSG
+SYSLOG_5424 = r"^<(?P<pri>\d{1,3})>1 (?P<ts>\S+) (?P<host>\S+) (?P<app>\S+) (?P<procid>\S+) (?P<msgid>\S+) (?P<sd>-|(?:\[[^\]]*\])+) ?(?P<msg>.*)$"
+SYSLOG_3164 = r"^(?:<(?P<pri>\d{1,3})>)?(?P<ts>[A-Z][a-z]{2} [ \d]\d \d{2}:\d{2}:\d{2}) (?P<host>\S+) (?P<app>[^:\[\s]+)(?:\[(?P<procid>\d+)\])?: ?(?P<msg>.*)$"
+_SEVERITY = ["FATAL", "FATAL", "FATAL", "ERROR", "WARN", "INFO", "INFO", "DEBUG"]
+
+TIME_FIELD_SETS = (("Timestamp",), ("Date", "Time"), ("Month", "Date", "Time"), ("Month", "Day", "Time"), ("Time",))
+
+
+def parse_timestamps(text: pl.Series, *, timestamp_format: str | None, timezone: str) -> pl.Series:
+    """Parse timestamp strings into UTC; values that do not parse become null.
+
+    Without ``timestamp_format`` each of :data:`TIMESTAMP_FORMATS` is tried (with and without a UTC
+    offset) and the one that parses most values wins. Offsets written in the text (``Z``,
+    ``+01:00``) win over ``timezone``, which applies to text without one.
+    """
+    text = (
+        text.str.strip_chars()
+        .str.replace(r"(\d{2}:\d{2}:\d{2}),(\d)", "$1.$2")
+        .str.replace(r"(\d)Z$", "$1+00:00")
+    )
+    wanted = text.len() - text.null_count()
+    formats = (timestamp_format,) if timestamp_format else tuple(f + "%z" for f in TIMESTAMP_FORMATS if "%z" not in f) + TIMESTAMP_FORMATS
+    best, best_count = None, 0
+    for fmt in formats:
+        aware = "%z" in fmt
+        parsed = text.str.to_datetime(fmt, strict=False, time_unit="us", **({"time_zone": "UTC"} if aware else {}))
+        if not aware:
+            parsed = parsed.dt.replace_time_zone(timezone, ambiguous="earliest", non_existent="null")
+        parsed = parsed.dt.convert_time_zone("UTC")
+        count = parsed.len() - parsed.null_count()
+        if count > best_count:
+            best, best_count = parsed, count
+        if count == wanted:
+            break
+    if best is None:
+        return pl.Series(text.name, [None] * text.len(), dtype=pl.Datetime("us", "UTC"))
+    return best
+
+
+def extract_trace_id(message: pl.Expr) -> pl.Expr:
+    """The first request/trace id written in the message, or null."""
+    return message.str.extract(TRACE_ID_PATTERN, 1)
+
+
+def _header_time_columns(columns: list[str]) -> tuple[str, ...]:
+    for fields in TIME_FIELD_SETS:
+        if all(name in columns for name in fields):
+            return fields
+    raise ValueError(f"header has no time fields: expected one of {TIME_FIELD_SETS}, got {columns}")
+
+
+def parse_loghub(records: pl.DataFrame, source: SourceConfig) -> pl.DataFrame:
+    """Parse records (``head``: first line, ``rest``: continuation text) with the source's Loghub header.
+
+    Returns columns ``timestamp, level, host, message, trace_id, problem`` (``problem`` null when ok).
+    """
+    from parsers.header_format import compile_header, split_header
+
+    header = compile_header(source.header or "")
+    fields = split_header(records["head"], header)
+    time_fields = _header_time_columns([c for c in fields.columns if c != "matched"])
+    stamp_text = pl.concat_str([fields[c] for c in time_fields], separator=" ")
+    timestamp = parse_timestamps(fields.select(stamp_text.alias("t"))["t"], timestamp_format=source.timestamp_format, timezone=source.timezone)
+    level_col = next((c for c in ("Level", "Severity", "Type") if c in fields.columns), None)
+    host_col = next((c for c in ("Host", "Node", "Hostname") if c in fields.columns), None)
+    out = pl.DataFrame(
+        {
+            "timestamp": timestamp,
+            "level": fields[level_col] if level_col else pl.Series([None] * fields.height, dtype=pl.Utf8),
+            "host": fields[host_col] if host_col else pl.Series([None] * fields.height, dtype=pl.Utf8),
+            "content": fields["Content"],
+            "matched": fields["matched"],
+            "stamp_text": fields.select(stamp_text.alias("t"))["t"],
+            "rest": records["rest"],
+        }
+    )
+    return out.select(
+        "timestamp",
+        normalise_level(pl.col("level")).alias("level"),
+        "host",
+        _join_rest(pl.col("content")).alias("message"),
+        extract_trace_id(pl.col("content")).alias("trace_id"),
+        pl.when(~pl.col("matched"))
+        .then(pl.lit("does not match the header format"))
+        .when(pl.col("timestamp").is_null())
+        .then(pl.lit("unparseable timestamp: ") + pl.col("stamp_text"))
+        .otherwise(None)
+        .alias("problem"),
+    )
+
+
+def _join_rest(message: pl.Expr) -> pl.Expr:
+    return pl.when(pl.col("rest").is_not_null() & (pl.col("rest") != "")).then(message + "\n" + pl.col("rest")).otherwise(message)
+
+
+def parse_jsonl(records: pl.DataFrame, source: SourceConfig) -> pl.DataFrame:
+    """Parse one JSON object per record; field names come from ``source.json_fields``."""
+    import json
+
+    names = source.json_fields
+    rows: list[dict] = []
+    for head in records["head"].to_list():
+        try:
+            obj = json.loads(head)
+            if not isinstance(obj, dict):
+                raise ValueError("not a JSON object")
+        except ValueError as error:
+            rows.append({"problem": f"not valid JSON: {error}"})
+            continue
+        rows.append({key: _as_text(obj.get(field)) for key, field in names.items()} | {"problem": None})
+    frame = pl.DataFrame(rows, schema={key: pl.Utf8 for key in (*names, "problem")}, orient="row")
+    stamps = frame["timestamp"]
+    numeric = stamps.cast(pl.Float64, strict=False)
+    epoch = numeric
+    scale = pl.when(epoch > 1e17).then(1e-3).when(epoch > 1e14).then(1.0).when(epoch > 1e11).then(1e3).otherwise(1e6)
+    from_epoch = pl.DataFrame({"e": epoch}).select((pl.col("e") * scale).cast(pl.Int64).cast(pl.Datetime("us", "UTC")))["e"]
+    from_text = parse_timestamps(stamps, timestamp_format=source.timestamp_format, timezone=source.timezone)
+    frame = frame.with_columns(timestamp=pl.when(numeric.is_not_null()).then(from_epoch).otherwise(from_text), rest=records["rest"])
+    return frame.select(
+        "timestamp",
+        normalise_level(pl.col("level")).alias("level"),
+        "host",
+        _join_rest(pl.col("message")).alias("message"),
+        pl.coalesce(pl.col("trace_id"), extract_trace_id(pl.col("message"))).alias("trace_id"),
+        pl.col("service").alias("row_service"),
+        pl.when(pl.col("problem").is_not_null())
+        .then(pl.col("problem"))
+        .when(pl.col("message").is_null())
+        .then(pl.lit(f"missing field '{names['message']}'"))
+        .when(pl.col("timestamp").is_null())
+        .then(pl.lit(f"missing or unparseable field '{names['timestamp']}'"))
+        .otherwise(None)
+        .alias("problem"),
+    )
+
+
+def _as_text(value) -> str | None:
+    if value is None or isinstance(value, str):
+        return value
+    if isinstance(value, (int, float)):
+        return repr(value)
+    import json
+
+    return json.dumps(value)
+
+
+def parse_syslog(records: pl.DataFrame, source: SourceConfig, *, year: int) -> pl.DataFrame:
+    """Parse RFC 5424 or RFC 3164 syslog lines; the level comes from the PRI severity."""
+    head = records.select(pl.col("head"), pl.col("rest"))
+    new = head["head"].str.extract_groups(SYSLOG_5424)
+    old = head["head"].str.extract_groups(SYSLOG_3164)
+    is_new = new.struct.field("ts").is_not_null()
+    ts_new = parse_timestamps(new.struct.field("ts"), timestamp_format=None, timezone=source.timezone)
+    ts_old = parse_timestamps(
+        old.struct.field("ts").str.replace_all(r"\s+", " ").map_elements(lambda t: f"{year} {t}", return_dtype=pl.Utf8),
+        timestamp_format=source.timestamp_format or "%Y %b %d %H:%M:%S",
+        timezone=source.timezone,
+    )
+    frame = pl.DataFrame(
+        {
+            "timestamp": pl.select(pl.when(is_new).then(ts_new).otherwise(ts_old)).to_series(),
+            "pri": pl.select(pl.when(is_new).then(new.struct.field("pri")).otherwise(old.struct.field("pri"))).to_series(),
+            "host": pl.select(pl.when(is_new).then(new.struct.field("host")).otherwise(old.struct.field("host"))).to_series(),
+            "msg": pl.select(pl.when(is_new).then(new.struct.field("msg")).otherwise(old.struct.field("msg"))).to_series(),
+            "matched": pl.select(is_new | old.struct.field("ts").is_not_null()).to_series(),
+            "rest": head["rest"],
+        }
+    )
+    severity = (pl.col("pri").cast(pl.Int64, strict=False) % 8)
+    return frame.select(
+        "timestamp",
+        pl.when(pl.col("pri").is_null()).then(None).otherwise(severity.replace_strict(list(range(8)), _SEVERITY, default=None)).alias("level"),
+        "host",
+        _join_rest(pl.col("msg")).alias("message"),
+        extract_trace_id(pl.col("msg")).alias("trace_id"),
+        pl.when(~pl.col("matched"))
+        .then(pl.lit("not a syslog line (RFC 5424 or RFC 3164)"))
+        .when(pl.col("timestamp").is_null())
+        .then(pl.lit("unparseable syslog timestamp"))
+        .otherwise(None)
+        .alias("problem"),
+    )

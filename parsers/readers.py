@@ -1,0 +1,279 @@
+"""Read a source's files into the event frame, quarantining what does not parse (nothing is dropped)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterator
+from datetime import datetime, timezone
+from pathlib import Path
+
+import polars as pl
+
+from parsers.files import FileProblem, LineBatch, iter_line_batches, resolve_paths
+from parsers.line_formats import parse_jsonl, parse_loghub, parse_syslog
+from parsers.schema import EVENT_SCHEMA, QUARANTINE_SCHEMA, ReadResult
+from parsers.sources import SourceConfig
+
+#: Formats whose files are not line-oriented text get a whole-file reader: ``(path, source) -> ReadResult``.
+FILE_READERS: dict[str, Callable[[Path, SourceConfig], ReadResult]] = {}
+
+
+def _file_reader(format_name: str) -> Callable[[Path, SourceConfig], ReadResult] | None:
+    if format_name == "csv-json" and format_name not in FILE_READERS:
+        from parsers.csv_records import read_csv_json
+
+        FILE_READERS[format_name] = read_csv_json
+    return FILE_READERS.get(format_name)
+
+
+def read_source(
+    source: SourceConfig,
+    *,
+    base_dir: Path = Path("."),
+    paths: list[Path] | None = None,
+    window: tuple[datetime, datetime] | None = None,
+    batch_bytes: int = 32 << 20,
+) -> ReadResult:
+    """Read every file of ``source`` (or just ``paths``) into events and quarantined lines.
+
+    Parameters
+    ----------
+    source : SourceConfig
+        Format, service, globs and time zone of the source.
+    base_dir : Path, default "."
+        Folder that relative globs start from (the config file's folder).
+    paths : list of Path, optional
+        Read these files instead of expanding the source's globs.
+    window : (start, end), optional
+        Keep only events with ``start <= timestamp < end`` (UTC). Quarantined lines are placed in
+        time by the nearest earlier parsed line of their file, so each lands in exactly one window.
+
+    Returns
+    -------
+    ReadResult
+        ``events`` sorted by time (EVENT_SCHEMA), ``quarantine`` (QUARANTINE_SCHEMA) and ``stats``:
+        files, lines_read, lines_in_events, events, lines_quarantined, lines_outside_window,
+        out_of_order, files_truncated.
+    """
+    files = paths if paths is not None else resolve_paths(source.paths, base_dir)
+    results = []
+    for path in files:
+        reader = _file_reader(source.format)
+        result = reader(path, source) if reader else _read_text_file(path, source, batch_bytes)
+        results.append(result)
+    merged = ReadResult.concat(results)
+    merged.stats["files"] = len(files)
+    merged.stats.setdefault("lines_read", 0)
+    for key in ("lines_in_events", "lines_quarantined", "out_of_order", "files_truncated", "events"):
+        merged.stats.setdefault(key, 0)
+    return _restrict(merged, window) if window else merged
+
+
+def _restrict(result: ReadResult, window: tuple[datetime, datetime]) -> ReadResult:
+    start, end = (_utc(t) for t in window)
+    in_window = pl.col("timestamp").is_between(start, end, closed="left")
+    events = result.events.filter(in_window)
+    quarantine = result.quarantine
+    if "placed_at" in quarantine.columns:
+        quarantine = quarantine.filter(pl.col("placed_at").is_between(start, end, closed="left"))
+    stats = dict(result.stats)
+    outside = result.events.filter(~in_window)
+    stats["lines_outside_window"] = int(outside["line_count"].sum()) if "line_count" in outside.columns else outside.height
+    stats["lines_quarantined_outside_window"] = result.quarantine.height - quarantine.height
+    stats["events"] = events.height
+    return ReadResult(events=events, quarantine=quarantine, stats=stats)
+
+
+def _utc(moment: datetime) -> datetime:
+    return moment.replace(tzinfo=timezone.utc) if moment.tzinfo is None else moment.astimezone(timezone.utc)
+
+
+def _decode(batch: LineBatch, source: SourceConfig) -> pl.DataFrame:
+    """Decode a batch; undecodable or over-long lines get a ``problem`` and keep their bytes in hex."""
+    codec = source.encoding
+    try:
+        texts = b"\n".join(batch.lines).decode(codec).split("\n")
+        if len(texts) != len(batch.lines):
+            raise UnicodeDecodeError(codec, b"", 0, 1, "line count changed")
+        problems = [None] * len(texts)
+        hexes = [None] * len(texts)
+    except UnicodeDecodeError:
+        texts, problems, hexes = [], [], []
+        for raw in batch.lines:
+            try:
+                texts.append(raw.decode(codec))
+                problems.append(None)
+                hexes.append(None)
+            except UnicodeDecodeError as error:
+                texts.append(raw.decode(codec, errors="replace"))
+                problems.append(f"invalid {codec} at byte {error.start}: {raw[error.start:error.start + 4]!r}")
+                hexes.append(raw.hex())
+    limit = source.max_line_bytes
+    for i, raw in enumerate(batch.lines):
+        if len(raw) > limit and problems[i] is None:
+            problems[i] = f"line of {len(raw)} bytes is longer than max_line_bytes={limit}"
+    n = len(texts)
+    return pl.DataFrame(
+        {
+            "line_no": pl.int_range(batch.first_line_no, batch.first_line_no + n, eager=True, dtype=pl.Int64),
+            "text": pl.Series(texts, dtype=pl.Utf8),
+            "problem": pl.Series(problems, dtype=pl.Utf8),
+            "raw_hex": pl.Series(hexes, dtype=pl.Utf8),
+        }
+    )
+
+
+def _start_flags(lines: pl.DataFrame, source: SourceConfig) -> pl.Series:
+    """Which good lines start a record (all of them without a multiline rule)."""
+    if source.multiline is None:
+        return pl.Series([True] * lines.height)
+    return lines["text"].str.contains(source.multiline.start_pattern)
+
+
+def _group_records(lines: pl.DataFrame, source: SourceConfig) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Join continuation lines into records: returns (records, orphan continuation lines)."""
+    max_lines = source.multiline.max_lines if source.multiline else 1
+    flagged = lines.with_columns(start=_start_flags(lines, source)).with_columns(record=pl.col("start").cum_sum())
+    orphans = flagged.filter(pl.col("record") == 0)
+    flagged = flagged.filter(pl.col("record") > 0)
+    if max_lines > 1:
+        position = pl.int_range(pl.len()).over("record")
+        flagged = flagged.with_columns(start=pl.col("start") | ((position % max_lines) == 0)).with_columns(record=pl.col("start").cum_sum())
+    records = (
+        flagged.group_by("record", maintain_order=True)
+        .agg(
+            pl.col("line_no").first(),
+            pl.col("text").first().alias("head"),
+            pl.col("text").slice(1).str.join("\n").alias("rest"),
+            pl.len().alias("line_count"),
+        )
+        .drop("record")
+    )
+    return records, orphans
+
+
+def _parse(records: pl.DataFrame, source: SourceConfig, path: Path) -> pl.DataFrame:
+    if source.format == "loghub":
+        return parse_loghub(records, source)
+    if source.format == "jsonl":
+        return parse_jsonl(records, source)
+    if source.format == "syslog":
+        year = datetime.fromtimestamp(path.stat().st_mtime, tz=timezone.utc).year
+        return parse_syslog(records, source, year=year)
+    raise ValueError(f"source {source.name!r}: format {source.format!r} has no line parser")
+
+
+def _batches_with_carry(path: Path, source: SourceConfig, batch_bytes: int) -> Iterator[pl.DataFrame | FileProblem]:
+    """Decoded batches; with a multiline rule, an unfinished last record moves to the next batch."""
+    carry: pl.DataFrame | None = None
+    for item in iter_line_batches(path, batch_bytes=batch_bytes):
+        if isinstance(item, FileProblem):
+            if carry is not None:
+                yield carry
+                carry = None
+            yield item
+            continue
+        lines = _decode(item, source)
+        if carry is not None:
+            lines = pl.concat([carry, lines])
+            carry = None
+        if source.multiline is not None:
+            good = lines.filter(pl.col("problem").is_null())
+            starts = good.filter(_start_flags(good, source))
+            if starts.height > 1:
+                last_start = starts["line_no"][-1]
+                carry = lines.filter(pl.col("line_no") >= last_start)
+                lines = lines.filter(pl.col("line_no") < last_start)
+        yield lines
+    if carry is not None:
+        yield carry
+
+
+def _read_text_file(path: Path, source: SourceConfig, batch_bytes: int) -> ReadResult:
+    events, quarantines, problems = [], [], []
+    lines_read = 0
+    for item in _batches_with_carry(path, source, batch_bytes):
+        if isinstance(item, FileProblem):
+            problems.append(item)
+            continue
+        lines_read += item.height
+        bad = item.filter(pl.col("problem").is_not_null())
+        records, orphans = _group_records(item.filter(pl.col("problem").is_null()), source)
+        parsed = pl.concat([records, _parse(records, source, path)], how="horizontal")
+        ok = parsed.filter(pl.col("problem").is_null())
+        failed = parsed.filter(pl.col("problem").is_not_null())
+        orphans = orphans.with_columns(problem=pl.lit("continuation line before any record start"))
+        quarantines.append(
+            pl.concat(
+                [
+                    bad.select("line_no", pl.col("text").alias("raw"), "raw_hex", pl.col("problem").alias("reason")),
+                    failed.select("line_no", pl.concat_str(["head", "rest"], separator="\n", ignore_nulls=True).alias("raw"), pl.lit(None, pl.Utf8).alias("raw_hex"), pl.col("problem").alias("reason")),
+                    orphans.select("line_no", pl.col("text").alias("raw"), "raw_hex", pl.col("problem").alias("reason")),
+                ]
+            )
+        )
+        service = pl.col("row_service") if "row_service" in ok.columns and source.service is None else pl.lit(source.service)
+        if "row_service" in ok.columns and source.service is not None:
+            service = pl.coalesce(pl.col("row_service"), pl.lit(source.service))
+        events.append(
+            ok.select(
+                "timestamp",
+                pl.lit(source.name).alias("system"),
+                service.cast(pl.Utf8).alias("service"),
+                "host",
+                "level",
+                "message",
+                "trace_id",
+                pl.lit(str(path)).alias("source_file"),
+                "line_no",
+                "line_count",
+            )
+        )
+    event_frame = pl.concat(events) if events else pl.DataFrame(schema={**EVENT_SCHEMA, "line_count": pl.UInt32})
+    quarantine = pl.concat(quarantines) if quarantines else pl.DataFrame(schema={"line_no": pl.Int64, "raw": pl.Utf8, "raw_hex": pl.Utf8, "reason": pl.Utf8})
+    quarantine = pl.concat(
+        [quarantine, pl.DataFrame({"line_no": [p.line_no for p in problems], "raw": [""] * len(problems), "raw_hex": [None] * len(problems), "reason": [p.reason for p in problems]}, schema=quarantine.schema)]
+    )
+    return _finish(event_frame, quarantine, path, source, lines_read, len(problems))
+
+
+def _finish(events: pl.DataFrame, quarantine: pl.DataFrame, path: Path, source: SourceConfig, lines_read: int, truncated: int) -> ReadResult:
+    """Sort events by time, place quarantined lines in time, and count."""
+    out_of_order = int((events["timestamp"] < events["timestamp"].cum_max()).sum()) if events.height else 0
+    timeline = events.select("line_no", pl.col("timestamp").alias("placed_at")).sort("line_no")
+    fallback = datetime.fromtimestamp(path.stat().st_mtime, tz=timezone.utc)
+    quarantine = (
+        quarantine.sort("line_no")
+        .join_asof(timeline, on="line_no", strategy="backward")
+        .join_asof(timeline.rename({"placed_at": "next_at"}), on="line_no", strategy="forward")
+        .with_columns(placed_at=pl.coalesce("placed_at", "next_at", pl.lit(fallback).cast(pl.Datetime("us", "UTC"))))
+        .select(
+            pl.lit(source.name).alias("system"),
+            pl.lit(str(path)).alias("source_file"),
+            "line_no",
+            "raw",
+            "raw_hex",
+            "reason",
+            "placed_at",
+        )
+    )
+    lines_in_events = int(events["line_count"].sum()) if events.height else 0
+    stats = {
+        "lines_read": lines_read,
+        "lines_in_events": lines_in_events,
+        "lines_quarantined": int(quarantine.filter(pl.col("reason").str.starts_with("truncated").not_() & pl.col("reason").str.starts_with("unreadable").not_()).height),
+        "events": events.height,
+        "out_of_order": out_of_order,
+        "files_truncated": truncated,
+    }
+    return ReadResult(events=events.sort("timestamp", maintain_order=True), quarantine=quarantine, stats=stats)
+
+
+def to_event_schema(events: pl.DataFrame) -> pl.DataFrame:
+    """Drop helper columns and cast to :data:`EVENT_SCHEMA` (the Parquet layout)."""
+    return events.select([pl.col(name).cast(dtype) for name, dtype in EVENT_SCHEMA.items()])
+
+
+def to_quarantine_schema(quarantine: pl.DataFrame) -> pl.DataFrame:
+    """Cast to :data:`QUARANTINE_SCHEMA` (drops the ``placed_at`` helper column)."""
+    return quarantine.select([pl.col(name).cast(dtype) for name, dtype in QUARANTINE_SCHEMA.items()])
