@@ -1,0 +1,147 @@
+"""Incident records in the real Elasticsearch: building, category rules, dedupe, lifecycle, concurrency, confirm."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+import pytest
+from finding_factory import RUNBOOKS, make_finding
+
+from logrca import PROJECT_ROOT
+from rca.catalog import load_catalogue
+from rca.incidents import IncidentConflict, IncidentError, IncidentStore, build_incident, categorize
+
+CATALOGUE = load_catalogue(PROJECT_ROOT / "examples" / "shop" / "catalogue.yaml")
+OPENED = datetime(2031, 3, 3, 11, 30, tzinfo=timezone.utc)
+
+
+def test_record_carries_every_standard_field():
+    incident = build_incident(make_finding(), catalogue=CATALOGUE, runbooks=RUNBOOKS, now=OPENED)
+    assert incident["status"] == "open"
+    assert incident["window_start"].startswith("2031-03-03T10:00")
+    assert incident["first_anomalous_at"].startswith("2031-03-03T10:12")
+    assert incident["impact"]["services"] == ["checkout", "gateway", "payments"]
+    assert incident["impact"]["errors_window"] == 120 and incident["impact"]["errors_baseline"] == 3
+    assert incident["reproduction"]["trace_ids"] == ["trace-a1", "trace-b2"]
+    assert "10.0.0.7:5432" in incident["reproduction"]["samples"][0]["sample"]
+    assert incident["initial_cause"]["service"] == "payments"
+    assert incident["initial_cause"]["evidence"][0]["template_id"] == 7
+    assert incident["suggested_actions"][0]["steps"] == ["Check the db pod is up", "Restart the connection pool"]
+    assert [a["name"] for a in incident["actions"]] == ["restart-pool", "compensate"]
+    assert incident["owner"]["team"] == "payments-team"
+    assert [c["name"] for c in incident["owner"]["contacts"]][0] == "Pat Payments"
+    assert incident["escalation"]["deadline"].startswith("2031-03-03T11:40")  # payments: 10 minutes
+    assert incident["category"] == "dependency_failure" and incident["category_source"] == "rule"
+    assert incident["status_history"][0]["to"] == "open"
+    again = build_incident(make_finding(), catalogue=CATALOGUE, runbooks=RUNBOOKS, now=OPENED)
+    assert again["incident_id"] == incident["incident_id"]
+
+
+@pytest.mark.parametrize(
+    ("template", "category"),
+    [
+        ("java.lang.OutOfMemoryError: Java heap space", "resource_exhaustion"),
+        ("NoSuchMethodError after upgrade to <*>", "upgrade_compatibility"),
+        ("malformed JSON in request body <*>", "bad_input"),
+        ("permission denied writing <*>", "operation_error"),
+        ("upstream timed out after <*> ms", "dependency_failure"),
+        ("NullPointerException at OrderService.java:<*>", "process_defect"),
+        ("all quiet on <*>", "process_defect"),
+    ],
+)
+def test_category_rules(template, category):
+    finding = make_finding(templates=((1, template),), others=())
+    assert categorize(finding)[0] == category
+
+
+def test_catalogue_and_runbook_categories_come_before_built_in_rules():
+    finding = make_finding(templates=((1, "connection pool exhausted, refused <*>"),))
+    assert categorize(finding, catalogue=CATALOGUE)[:2] == ("resource_exhaustion", "catalogue")
+    runbook = dict(RUNBOOKS[0], category="operation_error")
+    assert categorize(make_finding(), runbooks=[runbook])[:2] == ("operation_error", "runbook")
+
+
+def test_finding_without_ranking_or_with_bad_actions_is_refused():
+    finding = make_finding()
+    finding["ranking"] = []
+    with pytest.raises(IncidentError, match="ranking"):
+        build_incident(finding)
+    broken = [dict(RUNBOOKS[0], actions=[{"name": "x", "kind": "command"}])]
+    with pytest.raises(IncidentError, match=r"actions\.0"):
+        build_incident(make_finding(), runbooks=broken)
+
+
+@pytest.mark.es
+def test_duplicate_detection_updates_the_open_incident(es_client, index_prefix):
+    store = IncidentStore(es_client, index_prefix)
+    first = build_incident(make_finding(hour=0), catalogue=CATALOGUE, now=OPENED)
+    incident_id, outcome = store.file(first)
+    assert outcome == "created"
+    # the same partition run again: nothing new
+    assert store.file(build_incident(make_finding(hour=0), catalogue=CATALOGUE)) == (incident_id, "unchanged")
+    # the next window finds the same services and templates: the open record grows, no duplicate
+    assert store.file(build_incident(make_finding(hour=1), catalogue=CATALOGUE)) == (incident_id, "updated")
+    stored, _ = store.get(incident_id)
+    assert stored["occurrences"] == 2
+    assert stored["window_end"].startswith("2031-03-03T12:00")
+    assert len(store.search()) == 1
+    # a different root cause in the same window is a different incident
+    other_id, outcome = store.file(build_incident(make_finding(hour=1, service="inventory"), catalogue=CATALOGUE))
+    assert outcome == "created" and other_id != incident_id
+    # a window that does not touch the first one is a new incident, as is a recurrence after resolution
+    assert store.file(build_incident(make_finding(hour=5), catalogue=CATALOGUE))[1] == "created"
+    store.transition(incident_id, "resolved", by="ana")
+    assert store.file(build_incident(make_finding(hour=2), catalogue=CATALOGUE))[1] == "created"
+    assert len(store.search()) == 4
+
+
+@pytest.mark.es
+def test_lifecycle_records_who_and_when_and_refuses_going_back(es_client, index_prefix):
+    store = IncidentStore(es_client, index_prefix)
+    incident_id, _ = store.file(build_incident(make_finding(), catalogue=CATALOGUE))
+    for status, who in (("acknowledged", "ana"), ("mitigated", "bo"), ("resolved", "ana"), ("reviewed", "cy")):
+        store.transition(incident_id, status, by=who, note=f"{status} note")
+    stored, _ = store.get(incident_id)
+    steps = [(h["from"], h["to"], h["by"]) for h in stored["status_history"] if h["event"] == "status"]
+    assert steps[1:] == [("open", "acknowledged", "ana"), ("acknowledged", "mitigated", "bo"),
+                         ("mitigated", "resolved", "ana"), ("resolved", "reviewed", "cy")]
+    assert stored["resolved_at"] and stored["status_history"][-1]["note"] == "reviewed note"
+    with pytest.raises(IncidentError, match="cannot become 'acknowledged'"):
+        store.transition(incident_id, "acknowledged", by="ana")
+    with pytest.raises(IncidentError, match="no incident"):
+        store.transition("INC-missing", "acknowledged", by="ana")
+
+
+@pytest.mark.es
+def test_conflicting_update_is_refused_and_loses_nothing(es_client, index_prefix):
+    store = IncidentStore(es_client, index_prefix)
+    incident_id, _ = store.file(build_incident(make_finding(), catalogue=CATALOGUE))
+    _, version_seen_by_both = store.get(incident_id)
+    store.transition(incident_id, "acknowledged", by="ana", note="on it", version=version_seen_by_both)
+    with pytest.raises(IncidentConflict, match=r"changed by someone else.*'acknowledged'.*by ana"):
+        store.transition(incident_id, "mitigated", by="bo", note="stale view", version=version_seen_by_both)
+    stored, _ = store.get(incident_id)
+    assert stored["status"] == "acknowledged"
+    assert [h.get("note") for h in stored["status_history"]][-1] == "on it"
+    # a write that races between read and write is refused by Elasticsearch itself
+    def racing_change(document):
+        store.client.update(index=store.index, id=incident_id, doc={"title": "edited meanwhile"}, refresh="wait_for")
+        document["status"] = "mitigated"
+    with pytest.raises(IncidentConflict):
+        store.update(incident_id, racing_change)
+    stored, _ = store.get(incident_id)
+    assert stored["title"] == "edited meanwhile" and stored["status"] == "acknowledged"
+
+
+@pytest.mark.es
+def test_confirm_and_operator_category(es_client, index_prefix):
+    store = IncidentStore(es_client, index_prefix)
+    incident_id, _ = store.file(build_incident(make_finding(), catalogue=CATALOGUE))
+    store.confirm(incident_id, "checkout", by="ana", note="bad deploy of checkout")
+    store.set_category(incident_id, "upgrade_compatibility", by="ana")
+    stored, _ = store.get(incident_id)
+    assert stored["confirmed_cause"]["service"] == "checkout"
+    assert stored["confirmed_cause"]["rank_in_ranking"] == 2
+    assert (stored["category"], stored["category_source"]) == ("upgrade_compatibility", "operator")
+    with pytest.raises(IncidentError, match="unknown category"):
+        store.set_category(incident_id, "gremlins", by="ana")
