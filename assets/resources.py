@@ -1,0 +1,64 @@
+"""Dagster resources: the logrca config file, the working folder, and the Elasticsearch cluster."""
+
+from __future__ import annotations
+
+import os
+from functools import cached_property
+from pathlib import Path
+
+from dagster import ConfigurableResource
+from pydantic import PrivateAttr
+
+from logrca import PROJECT_ROOT
+from logrca.settings import es_api_key, es_url
+from parsers.config import LogrcaConfig, load_config
+
+DEFAULT_CONFIG = PROJECT_ROOT / "examples" / "shop" / "logrca.yaml"
+
+
+def config_path_from_env() -> str:
+    """``LOGRCA_CONFIG`` or the bundled example's config."""
+    return os.environ.get("LOGRCA_CONFIG", str(DEFAULT_CONFIG))
+
+
+class LogrcaConfigResource(ConfigurableResource):
+    """The validated YAML config plus the folder where state and side tables are kept."""
+
+    config_path: str
+    data_dir: str
+
+    _config: LogrcaConfig | None = PrivateAttr(default=None)
+
+    def load(self) -> LogrcaConfig:
+        if self._config is None:
+            self._config = load_config(self.config_path)
+        return self._config
+
+    def path(self, *parts: str) -> Path:
+        """A path under ``data_dir`` (folders are created)."""
+        target = Path(self.data_dir).joinpath(*parts)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        return target
+
+
+class ElasticsearchResource(ConfigurableResource):
+    """An Elasticsearch cluster reached with the official client (URL and optional API key)."""
+
+    url: str
+    api_key: str | None = None
+    index_prefix: str = "logrca"
+
+    def client(self):
+        from logrca.settings import es_client
+
+        return es_client(self.url, self.api_key)
+
+
+def default_resources(data_dir: str) -> dict:
+    """Resources for a local deployment, read from the environment (see README: configuration)."""
+    return {
+        "logrca": LogrcaConfigResource(config_path=config_path_from_env(), data_dir=data_dir),
+        "elasticsearch": ElasticsearchResource(
+            url=es_url(), api_key=es_api_key(), index_prefix=os.environ.get("LOGRCA_INDEX_PREFIX", "logrca")
+        ),
+    }
