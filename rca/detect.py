@@ -202,8 +202,9 @@ def detect_anomalies(
     events: pl.DataFrame,
     *,
     window: tuple[datetime, datetime],
-    baseline: tuple[datetime, datetime] | None,
+    baseline: tuple[datetime, datetime] | list[tuple[datetime, datetime]] | None,
     config: DetectionConfig | None = None,
+    baseline_events: pl.DataFrame | None = None,
 ) -> pl.DataFrame:
     """Score what changed in each service's logs in ``window`` against ``baseline``.
 
@@ -213,10 +214,14 @@ def detect_anomalies(
         Event frame with template columns (``service, timestamp, level, message, template_id, template``).
     window : tuple of datetime
         ``[start, end)`` of the period under analysis (UTC).
-    baseline : tuple of datetime or None
-        ``[start, end)`` of a normal period. None: only error bursts (against nothing) and rules are scored.
+    baseline : tuple of datetime, list of them, or None
+        ``[start, end)`` of a normal period (or several, e.g. fault-free minutes apart). None: only error
+        bursts (against nothing) and rules are scored.
     config : DetectionConfig, optional
         Thresholds and user rules; defaults when None.
+    baseline_events : pl.DataFrame, optional
+        Take the baseline rows from this frame (same template ids) instead of ``events``: a fault-free
+        recording kept apart from the incident's.
 
     Returns
     -------
@@ -241,14 +246,19 @@ def detect_anomalies(
     in_window = events.filter(pl.col("timestamp").is_between(window[0], window[1], closed="left"))
     if in_window.is_empty():
         return _empty()
-    baseline_events, scale = None, 1.0
-    if baseline is not None:
-        if baseline[1] <= baseline[0]:
-            raise ValueError(f"detect_anomalies: baseline end {baseline[1]} is not after its start {baseline[0]}")
-        baseline_events = events.filter(pl.col("timestamp").is_between(baseline[0], baseline[1], closed="left"))
-        scale = (window[1] - window[0]) / (baseline[1] - baseline[0])
-    rows = _template_rows(in_window, baseline_events, scale, config)
-    rows += _error_rows(in_window, baseline_events, scale, config)
+    source, baseline_rows, scale = (events if baseline_events is None else baseline_events), None, 1.0
+    intervals = [baseline] if isinstance(baseline, tuple) else list(baseline or [])
+    if intervals:
+        for start, end in intervals:
+            if end <= start:
+                raise ValueError(f"detect_anomalies: baseline end {end} is not after its start {start}")
+        inside = pl.any_horizontal([pl.col("timestamp").is_between(s, e, closed="left") for s, e in intervals])
+        baseline_rows = source.filter(inside)
+        if "level" not in baseline_rows.columns:
+            baseline_rows = baseline_rows.with_columns(pl.lit(None, pl.Utf8).alias("level"))
+        scale = (window[1] - window[0]) / sum((e - s for s, e in intervals), start=window[0] - window[0])
+    rows = _template_rows(in_window, baseline_rows, scale, config)
+    rows += _error_rows(in_window, baseline_rows, scale, config)
     rows += _rule_rows(in_window, config)
     if not rows:
         return _empty()

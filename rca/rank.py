@@ -23,7 +23,7 @@ RANKING_SCHEMA: dict[str, pl.DataType] = {
     "metric_score": pl.Float64,
 }
 
-_SIGNALS = {"edge_changes", "metric_deviations", "entry_points"}
+_SIGNALS = {"edge_changes", "span_deviations", "metric_deviations", "entry_points"}
 
 
 def _root_sum_square(frame: pl.DataFrame, key: str) -> dict[str, float]:
@@ -33,20 +33,43 @@ def _root_sum_square(frame: pl.DataFrame, key: str) -> dict[str, float]:
     return {k: float(v) for k, v in totals.iter_rows() if k is not None}
 
 
-def evidence_by_service(
-    anomalies: pl.DataFrame, edge_changes: pl.DataFrame | None, metric_deviations: pl.DataFrame | None
-) -> dict[str, dict[str, float]]:
+def _trace_rows(edge_changes: pl.DataFrame | None, span_deviations: pl.DataFrame | None) -> pl.DataFrame:
+    """Trace evidence per service: edge changes count for the callee, span deviations for their service."""
+    schema = {"service": pl.Utf8, "score": pl.Float64, "first_seen": pl.Datetime("us", "UTC"), "text": pl.Utf8}
+    parts = [pl.DataFrame(schema=schema)]
+    if edge_changes is not None and not edge_changes.is_empty():
+        parts.append(edge_changes.select(
+            pl.col("callee").alias("service"), "score", "first_seen",
+            pl.format("trace {} -> {} {} (score {}): {}", "caller", "callee", "kind", pl.col("score").round(1), "detail").alias("text"),
+        ).cast(schema))
+    if span_deviations is not None and not span_deviations.is_empty():
+        parts.append(span_deviations.select(
+            "service", "score", "first_seen",
+            pl.format("trace {} (score {}): {}", "metric", pl.col("score").round(1), "detail").alias("text"),
+        ).cast(schema))
+    return pl.concat(parts)
+
+
+def _metric_rows(metric_deviations: pl.DataFrame | None) -> pl.DataFrame:
+    schema = {"service": pl.Utf8, "score": pl.Float64, "first_seen": pl.Datetime("us", "UTC"), "text": pl.Utf8}
+    if metric_deviations is None or metric_deviations.is_empty():
+        return pl.DataFrame(schema=schema)
+    return metric_deviations.select(
+        "service", "score", "first_seen",
+        pl.format("metric {} (score {}): {}", "metric", pl.col("score").round(1), "detail").alias("text"),
+    ).cast(schema)
+
+
+def evidence_by_service(anomalies: pl.DataFrame, traces: pl.DataFrame, metrics: pl.DataFrame) -> dict[str, dict[str, float]]:
     """Per service, the log, trace and metric evidence scores (0 when a signal says nothing).
 
-    A trace-edge change (``caller -> callee`` slower or failing) counts for the callee: the call that
-    moved ends there. Each part is the root of the sum of squared row scores, as in
-    :func:`rca.detect.service_scores`.
+    Each part is the root of the sum of squared row scores, as in :func:`rca.detect.service_scores`.
     """
     logs = service_scores(anomalies)
-    traces = _root_sum_square(edge_changes, "callee") if edge_changes is not None else {}
-    metrics = _root_sum_square(metric_deviations, "service") if metric_deviations is not None else {}
-    services = set(logs) | set(traces) | set(metrics)
-    return {s: {"log": logs.get(s, 0.0), "trace": traces.get(s, 0.0), "metric": metrics.get(s, 0.0)} for s in services}
+    trace_scores = _root_sum_square(traces, "service")
+    metric_scores = _root_sum_square(metrics, "service")
+    services = set(logs) | set(trace_scores) | set(metric_scores)
+    return {s: {"log": logs.get(s, 0.0), "trace": trace_scores.get(s, 0.0), "metric": metric_scores.get(s, 0.0)} for s in services}
 
 
 def _normalise(values: dict[str, float]) -> dict[str, float]:
@@ -54,17 +77,11 @@ def _normalise(values: dict[str, float]) -> dict[str, float]:
     return {k: (v / top if top > 0 else 0.0) for k, v in values.items()}
 
 
-def _first_times(anomalies: pl.DataFrame, edge_changes, metric_deviations) -> dict:
-    parts = []
+def _first_times(anomalies: pl.DataFrame, traces: pl.DataFrame, metrics: pl.DataFrame) -> dict:
+    parts = [traces.select("service", "first_seen"), metrics.select("service", "first_seen")]
     if not anomalies.is_empty():
-        parts.append(anomalies.select("service", "first_seen"))
-    if edge_changes is not None and not edge_changes.is_empty():
-        parts.append(edge_changes.select(pl.col("callee").alias("service"), "first_seen"))
-    if metric_deviations is not None and not metric_deviations.is_empty():
-        parts.append(metric_deviations.select("service", "first_seen"))
-    if not parts:
-        return {}
-    frame = pl.concat([p.cast({"first_seen": pl.Datetime("us", "UTC")}) for p in parts])
+        parts.append(anomalies.select("service", pl.col("first_seen").cast(pl.Datetime("us", "UTC"))))
+    frame = pl.concat(parts)
     return dict(frame.group_by("service").agg(pl.col("first_seen").min()).iter_rows())
 
 
@@ -73,7 +90,8 @@ def _path_to_entry(graph: nx.DiGraph, service: str, anomaly: dict[str, float], e
     if service not in graph:
         return [service]
     reverse = graph.reverse(copy=False)
-    costs, paths = nx.single_source_dijkstra(reverse, service, weight=lambda u, v, d: 1.0 - 0.9 * anomaly.get(v, 0.0))
+    top = max(anomaly.values(), default=0.0) or 1.0
+    costs, paths = nx.single_source_dijkstra(reverse, service, weight=lambda u, v, d: 1.0 - 0.9 * min(anomaly.get(v, 0.0) / top, 1.0))
     entries = [n for n in paths if n in entry_points] or [n for n in paths if graph.in_degree(n) == 0]
     if not entries:
         return [service]
@@ -81,18 +99,14 @@ def _path_to_entry(graph: nx.DiGraph, service: str, anomaly: dict[str, float], e
     return list(paths[best])
 
 
-def _explain(service: str, anomalies: pl.DataFrame, edge_changes, metric_deviations, callees_anomalous: list[str]) -> str:
+def _explain(service: str, anomalies: pl.DataFrame, traces: pl.DataFrame, metrics: pl.DataFrame, callees_anomalous: list[str]) -> str:
     parts = []
     rows = anomalies.filter(pl.col("service") == service).head(3) if not anomalies.is_empty() else anomalies
     for row in rows.iter_rows(named=True):
         what = row["template"] or row["kind"]
         parts.append(f"log {row['kind']} (score {row['score']:.1f}): {what} — {row['detail']}")
-    if edge_changes is not None and not edge_changes.is_empty():
-        for row in edge_changes.filter(pl.col("callee") == service).sort("score", descending=True).head(3).iter_rows(named=True):
-            parts.append(f"trace {row['caller']} -> {service} {row['kind']} (score {row['score']:.1f}): {row['detail']}")
-    if metric_deviations is not None and not metric_deviations.is_empty():
-        for row in metric_deviations.filter(pl.col("service") == service).sort("score", descending=True).head(3).iter_rows(named=True):
-            parts.append(f"metric {row['metric']} (score {row['score']:.1f}): {row['detail']}")
+    for frame in (traces, metrics):
+        parts += frame.filter(pl.col("service") == service).sort("score", descending=True).head(3)["text"].to_list()
     if callees_anomalous:
         parts.append("anomalous callees it depends on: " + ", ".join(callees_anomalous))
     return "; ".join(parts) if parts else "no evidence of its own"
@@ -122,7 +136,8 @@ def rank_root_causes(graph: nx.DiGraph, anomalies: pl.DataFrame, **signals) -> p
     anomalies : pl.DataFrame
         Log anomaly rows (:data:`rca.detect.ANOMALY_SCHEMA`).
     **signals
-        Optional: ``edge_changes`` (``caller, callee, kind, score, first_seen, detail``, from traces),
+        Optional: ``edge_changes`` (``caller, callee, kind, score, first_seen, detail``, from traces;
+        counted for the callee), ``span_deviations`` (``service, metric, score, first_seen, detail``),
         ``metric_deviations`` (``service, metric, score, first_seen, detail``), ``entry_points``
         (services where requests enter; default: nodes without callers).
 
@@ -151,10 +166,10 @@ def rank_root_causes(graph: nx.DiGraph, anomalies: pl.DataFrame, **signals) -> p
     unknown = set(signals) - _SIGNALS
     if unknown:
         raise TypeError(f"rank_root_causes: unknown signals {sorted(unknown)}; expected some of {sorted(_SIGNALS)}")
-    edge_changes = signals.get("edge_changes")
-    metric_deviations = signals.get("metric_deviations")
+    traces = _trace_rows(signals.get("edge_changes"), signals.get("span_deviations"))
+    metrics = _metric_rows(signals.get("metric_deviations"))
     entry_points = set(signals.get("entry_points") or [])
-    evidence = evidence_by_service(anomalies, edge_changes, metric_deviations)
+    evidence = evidence_by_service(anomalies, traces, metrics)
     if not evidence:
         return pl.DataFrame(schema=RANKING_SCHEMA)
     parts = {kind: _normalise({s: e[kind] for s, e in evidence.items()}) for kind in ("log", "trace", "metric")}
@@ -169,7 +184,7 @@ def rank_root_causes(graph: nx.DiGraph, anomalies: pl.DataFrame, **signals) -> p
                 walk.add_edge(u, w, weight=anomaly[w])
     personalization = {s: anomaly.get(s, 0.0) + 1e-9 for s in walk.nodes}
     pagerank = _personalised_pagerank(walk, personalization)
-    first = _first_times(anomalies, edge_changes, metric_deviations)
+    first = _first_times(anomalies, traces, metrics)
     rows = []
     for service, own in anomaly.items():
         callees = sorted((w for w in (graph.successors(service) if service in graph else ()) if anomaly.get(w, 0) > 0), key=lambda w: -anomaly[w])
@@ -179,7 +194,7 @@ def rank_root_causes(graph: nx.DiGraph, anomalies: pl.DataFrame, **signals) -> p
             "first_anomalous": first.get(service),
             "anomaly_score": own,
             "path": _path_to_entry(graph, service, anomaly, entry_points),
-            "explanation": _explain(service, anomalies, edge_changes, metric_deviations, callees),
+            "explanation": _explain(service, anomalies, traces, metrics, callees),
             "log_score": evidence[service]["log"],
             "trace_score": evidence[service]["trace"],
             "metric_score": evidence[service]["metric"],

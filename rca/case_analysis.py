@@ -1,0 +1,99 @@
+"""Run the whole analysis on one loaded case: templates, log anomalies, graph from spans, trace and metric signals, ranking."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+import networkx as nx
+import polars as pl
+
+from rca.cases import Case
+from rca.detect import DetectionConfig, detect_anomalies
+from rca.graph import service_dependency_graph
+from rca.rank import rank_root_causes
+from rca.signals_metrics import MetricConfig, metric_deviations
+from rca.signals_traces import edge_changes, span_deviations
+
+__all__ = ["CaseAnalysis", "analyse_case", "mine_case_templates"]
+
+
+@dataclass
+class CaseAnalysis:
+    """Everything the ranking saw and produced for one case."""
+
+    case: Case
+    window: tuple
+    anomalies: pl.DataFrame
+    graph: nx.DiGraph
+    edge_changes: pl.DataFrame
+    span_deviations: pl.DataFrame
+    metric_deviations: pl.DataFrame
+    ranking: pl.DataFrame
+
+
+def mine_case_templates(frames: list[pl.DataFrame]) -> list[pl.DataFrame]:
+    """Mine templates over ``frames`` with one miner (so ids agree), baseline first; returns the frames with template columns."""
+    try:
+        from parsers.templates import TemplateConfig, TemplateMiner, mine_templates
+    except ImportError:  # the shared miner has not landed yet: feed drain3 directly
+        return _drain_fallback(frames)
+    miner = TemplateMiner(TemplateConfig())
+    return [mine_templates(frame, miner) for frame in frames]
+
+
+def _drain_fallback(frames: list[pl.DataFrame]) -> list[pl.DataFrame]:
+    from drain3 import TemplateMiner as DrainMiner
+    from drain3.masking import MaskingInstruction
+    from drain3.template_miner_config import TemplateMinerConfig
+
+    config = TemplateMinerConfig()
+    config.profiling_enabled = False
+    config.masking_instructions = [
+        MaskingInstruction(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}", "UUID"),
+        MaskingInstruction(r"\b[0-9a-fA-F]{12,}\b", "HEX"),
+        MaskingInstruction(r"(?<![A-Za-z])-?\d+(?:\.\d+)?(?![A-Za-z])", "NUM"),
+    ]
+    miner = DrainMiner(config=config)
+    out = []
+    for frame in frames:
+        ids = [miner.add_log_message(message)["cluster_id"] for message in frame["message"].to_list()]
+        out.append(frame.with_columns(pl.Series("template_id", ids, dtype=pl.Int64)))
+    templates = {c.cluster_id: c.get_template() for c in miner.drain.clusters}
+    return [f.with_columns(pl.col("template_id").replace_strict(templates, return_dtype=pl.Utf8).alias("template")) for f in out]
+
+
+def analyse_case(case: Case, *, detection: DetectionConfig | None = None, metrics: MetricConfig | None = None,
+                 window_lead: timedelta = timedelta(0)) -> CaseAnalysis:
+    """Score every signal of ``case`` against its baseline and rank the services.
+
+    The window runs from ``alert_time - window_lead`` to the last event; the baseline is the case's
+    fault-free minutes (``case.baseline_events`` / ``case.baseline_spans``).
+    """
+    start = case.alert_time - window_lead
+    end = max(case.events["timestamp"].max(), start) + timedelta(microseconds=1)
+    window = (start, end)
+    baseline_events, events = mine_case_templates([case.baseline_events, case.events])
+    anomalies = detect_anomalies(events, window=window, baseline=_span_of(baseline_events), config=detection,
+                                 baseline_events=baseline_events)
+    graph = service_dependency_graph(spans=pl.concat([case.baseline_spans, case.spans]), events=events)
+    edges = edge_changes(case.spans, case.baseline_spans, window=window)
+    self_times = span_deviations(case.spans, case.baseline_spans, window=window)
+    metric_rows = metric_deviations(case.metrics, alert_time=case.alert_time, config=metrics)
+    ranking = rank_root_causes(graph, anomalies, edge_changes=edges, span_deviations=self_times, metric_deviations=metric_rows)
+    return CaseAnalysis(case, window, anomalies, graph, edges, self_times, metric_rows, ranking)
+
+
+def _span_of(events: pl.DataFrame) -> list[tuple]:
+    """The time intervals the baseline events cover, one per source file, overlaps merged (fault-free minutes lie apart)."""
+    if events.is_empty():
+        return []
+    spans = events.group_by("source_file").agg(pl.col("timestamp").min().alias("a"), pl.col("timestamp").max().alias("b"))
+    merged: list[list] = []
+    for _, a, b in spans.sort("a").iter_rows():
+        b = b + timedelta(microseconds=1)
+        if merged and a <= merged[-1][1]:
+            merged[-1][1] = max(merged[-1][1], b)
+        else:
+            merged.append([a, b])
+    return [tuple(m) for m in merged]

@@ -1,0 +1,90 @@
+"""Trace signals: per call edge and per service, how span latencies moved against the baseline spans."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import polars as pl
+
+from rca.detect import poisson_surprise
+from rca.graph import span_calls
+
+__all__ = ["EDGE_CHANGE_SCHEMA", "SPAN_DEVIATION_SCHEMA", "edge_changes", "span_deviations"]
+
+EDGE_CHANGE_SCHEMA = {"caller": pl.Utf8, "callee": pl.Utf8, "kind": pl.Utf8, "score": pl.Float64,
+                      "first_seen": pl.Datetime("us", "UTC"), "detail": pl.Utf8}
+SPAN_DEVIATION_SCHEMA = {"service": pl.Utf8, "metric": pl.Utf8, "score": pl.Float64,
+                         "first_seen": pl.Datetime("us", "UTC"), "detail": pl.Utf8}
+
+
+def _tail_surprise(window: pl.DataFrame, baseline: pl.DataFrame, keys: list[str], value: str, quantile: float, min_score: float):
+    """Per key group: how many window values exceed the baseline's ``quantile``, scored against ``(1-q) n``."""
+    if window.is_empty() or baseline.is_empty():
+        return []
+    limits = baseline.group_by(keys).agg(pl.col(value).quantile(quantile).alias("limit"), pl.len().alias("n_base"))
+    scored = window.join(limits, on=keys, how="inner").group_by(keys).agg(
+        pl.len().alias("n"),
+        (pl.col(value) > pl.col("limit")).sum().alias("above"),
+        pl.col("start").filter(pl.col(value) > pl.col("limit")).min().alias("first_seen"),
+        pl.col(value).median().alias("median"),
+        pl.col("limit").first(),
+    )
+    base_median = baseline.group_by(keys).agg(pl.col(value).median().alias("base_median"))
+    rows = []
+    for row in scored.join(base_median, on=keys, how="left").iter_rows(named=True):
+        expected = max((1 - quantile) * row["n"], 0.5)
+        score = poisson_surprise(row["above"], expected)
+        if score >= min_score:
+            rows.append({**row, "score": score})
+    return rows
+
+
+def edge_changes(spans: pl.DataFrame, baseline_spans: pl.DataFrame, *, window: tuple[datetime, datetime],
+                 quantile: float = 0.99, min_score: float = 3.0) -> pl.DataFrame:
+    """Call edges ``caller -> callee`` whose callee-side latency rose against the baseline.
+
+    Notes
+    -----
+    For each edge, ``k`` = window calls slower than the baseline's ``quantile`` of that edge; under no
+    change ``k ~ Poisson((1 - quantile) n)``, scored by :func:`rca.detect.poisson_surprise`. Edges absent from
+    the baseline are skipped (no reference).
+    """
+    calls = span_calls(spans.filter(pl.col("start").is_between(*window, closed="left")))
+    base = span_calls(baseline_spans)
+    rows = _tail_surprise(calls, base, ["caller", "callee"], "duration_us", quantile, min_score)
+    out = [{"caller": r["caller"], "callee": r["callee"], "kind": "latency_rise", "score": r["score"], "first_seen": r["first_seen"],
+            "detail": f"{r['above']}/{r['n']} calls slower than baseline p{quantile * 100:g} {r['limit'] / 1000:.0f} ms "
+                      f"(median {r['base_median'] / 1000:.0f} -> {r['median'] / 1000:.0f} ms)"} for r in rows]
+    return pl.DataFrame(out, schema=EDGE_CHANGE_SCHEMA).sort("score", descending=True)
+
+
+def _self_times(spans: pl.DataFrame) -> pl.DataFrame:
+    """Entry spans of each service (parent on another service, or root) with their exclusive time.
+
+    Exclusive time = the span's duration minus the durations of the remote calls made under it, taken
+    over the service's local span subtree (children on the same service are part of it).
+    """
+    calls = span_calls(spans).select("trace_id", "caller", "callee", "duration_us")
+    parent_service = spans.select("trace_id", pl.col("span_id").alias("parent_id"), pl.col("service").alias("parent_service"))
+    entries = spans.join(parent_service, on=["trace_id", "parent_id"], how="left").filter(
+        pl.col("parent_service").is_null() | (pl.col("parent_service") != pl.col("service")))
+    outgoing = calls.group_by("trace_id", "caller").agg(pl.col("duration_us").sum().alias("remote_us"))
+    per_trace = entries.group_by("trace_id", "service").agg(pl.col("duration_us").sum().alias("own_us"), pl.col("start").min())
+    joined = per_trace.join(outgoing, left_on=["trace_id", "service"], right_on=["trace_id", "caller"], how="left")
+    return joined.with_columns((pl.col("own_us") - pl.col("remote_us").fill_null(0)).clip(lower_bound=0).alias("self_us"))
+
+
+def span_deviations(spans: pl.DataFrame, baseline_spans: pl.DataFrame, *, window: tuple[datetime, datetime],
+                    quantile: float = 0.99, min_score: float = 3.0) -> pl.DataFrame:
+    """Services whose own (exclusive) time per request rose: the part of the latency spent inside them.
+
+    A slow callee makes every caller's span longer, but not its callers' exclusive time; a rise of
+    exclusive time points at the service itself (CPU contention, a slow network on its pod).
+    """
+    current = _self_times(spans.filter(pl.col("start").is_between(*window, closed="left")))
+    base = _self_times(baseline_spans)
+    rows = _tail_surprise(current, base, ["service"], "self_us", quantile, min_score)
+    out = [{"service": r["service"], "metric": "span_self_time", "score": r["score"], "first_seen": r["first_seen"],
+            "detail": f"{r['above']}/{r['n']} requests spent longer inside than baseline p{quantile * 100:g} "
+                      f"(median {r['base_median'] / 1000:.1f} -> {r['median'] / 1000:.1f} ms)"} for r in rows]
+    return pl.DataFrame(out, schema=SPAN_DEVIATION_SCHEMA).sort("score", descending=True)
