@@ -277,3 +277,18 @@ def to_event_schema(events: pl.DataFrame) -> pl.DataFrame:
 def to_quarantine_schema(quarantine: pl.DataFrame) -> pl.DataFrame:
     """Cast to :data:`QUARANTINE_SCHEMA` (drops the ``placed_at`` helper column)."""
     return quarantine.select([pl.col(name).cast(dtype) for name, dtype in QUARANTINE_SCHEMA.items()])
+
+
+def read_sources(sources: list[SourceConfig], *, base_dir: Path, window: tuple[datetime, datetime] | None = None) -> tuple[ReadResult, dict[str, dict[str, int]]]:
+    """Read several sources for one window; returns the stacked result and the counts per source.
+
+    Events come back in :data:`EVENT_SCHEMA` sorted by time; quarantine in :data:`QUARANTINE_SCHEMA`.
+    """
+    results, per_source = [], {}
+    for source in sources:
+        result = read_source(source, base_dir=base_dir, window=window)
+        per_source[source.name] = dict(result.stats)
+        results.append(ReadResult(events=to_event_schema(result.events), quarantine=to_quarantine_schema(result.quarantine), stats=result.stats))
+    merged = ReadResult.concat(results)
+    merged.events = merged.events.sort("timestamp", maintain_order=True)
+    return merged, per_source
