@@ -1,0 +1,184 @@
+"""Masking rules (regex -> mask token) loaded from YAML or config, applied vectorized to a polars Series."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+__all__ = ["MaskingRule", "Masker", "load_masking_file", "parse_masking_rules", "mask_series", "DEFAULT_MASKING_RULES"]
+
+
+class MaskingRule(BaseModel):
+    """One masking rule: every match of ``pattern`` becomes ``<mask_with>`` (``<*>`` by default).
+
+    The token is built as drain3's ``MaskingInstruction`` builds it (prefix ``<``, suffix ``>``), so
+    ``mask_with: "*"`` gives the benchmark's ``<*>`` and ``mask_with: IP`` gives ``<IP>``.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    pattern: str = Field(description="regular expression (Python `re` syntax)")
+    mask_with: str = Field(default="*", description="mask name; the token written is <mask_with>")
+
+    @field_validator("pattern")
+    @classmethod
+    def _pattern_compiles(cls, pattern: str) -> str:
+        if pattern == "":
+            raise ValueError("pattern is empty")
+        try:
+            compiled = re.compile(pattern)
+        except re.error as error:
+            raise ValueError(f"pattern {pattern!r} is not a valid regex: {error}") from error
+        if compiled.match(""):
+            raise ValueError(f"pattern {pattern!r} matches the empty string; it would insert masks everywhere")
+        return pattern
+
+    @property
+    def token(self) -> str:
+        """The text written in place of a match, e.g. ``<*>``."""
+        return f"<{self.mask_with}>"
+
+    @cached_property
+    def rust_compatible(self) -> bool:
+        """True when polars' Rust regex engine accepts the pattern (no look-around, no back-references)."""
+        try:
+            pl.Series([""], dtype=pl.Utf8).str.contains(self.pattern)
+        except pl.exceptions.PolarsError:
+            return False
+        return True
+
+
+# Generic masks for operational logs, written for the Rust regex engine (no look-around), applied in
+# order. Numbers are masked only as whole tokens or after '=' / ':' so words like "ipv4" stay intact.
+DEFAULT_MASKING_RULES: tuple[MaskingRule, ...] = (
+    MaskingRule(pattern=r"\b[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\b", mask_with="*"),
+    MaskingRule(pattern=r"(\d+\.){3}\d+", mask_with="*"),
+    MaskingRule(pattern=r"\b0[xX][0-9a-fA-F]+\b", mask_with="*"),
+)
+
+
+def parse_masking_rules(raw: Any, *, source: str = "masking rules") -> list[MaskingRule]:
+    """Validate masking rules given as a list of ``{pattern, mask_with}`` mappings (or bare pattern strings).
+
+    Raises
+    ------
+    ValueError
+        Naming ``source`` and the index of the bad rule.
+    """
+    if raw is None:
+        return []
+    if not isinstance(raw, list):
+        raise ValueError(f"{source}: expected a list of rules like '- {{pattern: ..., mask_with: ...}}', got {type(raw).__name__}")
+    rules: list[MaskingRule] = []
+    for index, item in enumerate(raw):
+        if isinstance(item, str):
+            item = {"pattern": item}
+        if isinstance(item, dict) and "regex_pattern" in item:  # drain3's ini/JSON spelling
+            item = {"pattern": item["regex_pattern"], **{k: v for k, v in item.items() if k != "regex_pattern"}}
+        try:
+            rules.append(MaskingRule.model_validate(item))
+        except ValidationError as error:
+            problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'rule'}: {e['msg']}" for e in error.errors())
+            raise ValueError(f"{source}: rule {index}: {problems}") from error
+    return rules
+
+
+def load_masking_file(path: str | Path) -> dict[str, Any]:
+    """Read a masking/settings YAML file.
+
+    The file is either a list of rules, or a mapping with ``masking`` (list of rules) and optional
+    settings (``sim_th``, ``depth``, ``format``, ...), returned as they are with ``masking`` parsed
+    into :class:`MaskingRule` objects.
+
+    Raises
+    ------
+    ValueError
+        When the file is missing, not YAML, or a rule is bad; the message names the file.
+    """
+    path = Path(path)
+    try:
+        loaded = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError as error:
+        raise ValueError(f"{path}: masking file not found") from error
+    except yaml.YAMLError as error:
+        raise ValueError(f"{path}: not valid YAML: {error}") from error
+    if loaded is None:
+        loaded = {}
+    if isinstance(loaded, list):
+        loaded = {"masking": loaded}
+    if not isinstance(loaded, dict):
+        raise ValueError(f"{path}: expected a mapping with 'masking:' or a list of rules, got {type(loaded).__name__}")
+    settings = dict(loaded)
+    settings["masking"] = parse_masking_rules(loaded.get("masking"), source=str(path))
+    return settings
+
+
+class Masker:
+    """Apply masking rules in order, on one string or vectorized on a polars Series.
+
+    Rules the Rust regex engine accepts run as polars ``str.replace_all`` (vectorized); a rule
+    it rejects (look-around, back-references) falls back to Python ``re`` on the distinct values
+    only. :attr:`python_fallback_rules` lists those, so callers can report it.
+    """
+
+    def __init__(self, rules: Iterable[MaskingRule]):
+        self.rules: tuple[MaskingRule, ...] = tuple(rules)
+        self._compiled = [re.compile(rule.pattern) for rule in self.rules]
+
+    @property
+    def python_fallback_rules(self) -> list[MaskingRule]:
+        """Rules that run through Python ``re`` because polars' Rust engine cannot compile them."""
+        return [rule for rule in self.rules if not rule.rust_compatible]
+
+    def mask(self, text: str) -> str:
+        """Mask one string with Python ``re`` (same result as drain3's ``LogMasker.mask``)."""
+        for rule, compiled in zip(self.rules, self._compiled):
+            text = compiled.sub(rule.token, text)
+        return text
+
+    def mask_series(self, messages: pl.Series) -> pl.Series:
+        """Mask every value of a Utf8 Series; nulls stay null, order and length are kept."""
+        return mask_series(messages, self.rules, compiled=self._compiled)
+
+
+def mask_series(messages: pl.Series, rules: Sequence[MaskingRule], *, compiled: Sequence[re.Pattern] | None = None) -> pl.Series:
+    """Apply ``rules`` in order to a Utf8 Series, vectorized where polars can.
+
+    Parameters
+    ----------
+    messages : pl.Series
+        Utf8 values to mask.
+    rules : sequence of MaskingRule
+        Applied in order, each to the output of the previous one (as drain3 does).
+
+    Returns
+    -------
+    pl.Series
+        Same length and name; each match replaced by the rule's token.
+
+    Notes
+    -----
+    polars uses the Rust ``regex`` crate: same leftmost-first semantics as Python ``re`` for
+    patterns without look-around or back-references. Other patterns run through Python ``re``
+    on the distinct values of the Series (then joined back), which keeps them exact and is
+    cheap when messages repeat.
+    """
+    if messages.dtype != pl.Utf8:
+        raise TypeError(f"mask_series: `messages` must be a Utf8 Series, got {messages.dtype}")
+    compiled = compiled or [re.compile(rule.pattern) for rule in rules]
+    result = messages
+    for rule, pattern in zip(rules, compiled):
+        if rule.rust_compatible:
+            result = result.str.replace_all(rule.pattern, rule.token.replace("$", "$$"))
+        else:
+            distinct = result.drop_nulls().unique()
+            masked = pl.Series([pattern.sub(lambda _m, t=rule.token: t, value) for value in distinct.to_list()], dtype=pl.Utf8)
+            result = result.replace_strict(distinct, masked, default=None, return_dtype=pl.Utf8)
+    return result.alias(messages.name)
