@@ -236,14 +236,20 @@ def build_incident(finding: dict, *, catalogue: Catalogue | None = None, runbook
     }
 
 
+def _cause_templates(incident: dict) -> set[int]:
+    evidence = (incident.get("initial_cause") or {}).get("evidence") or []
+    return {int(e["template_id"]) for e in evidence if e.get("template_id") is not None}
+
+
 def same_incident(existing: dict, new: dict) -> bool:
-    """Whether ``new`` re-finds ``existing``: same system, root service and affected services, templates
-    sharing at least half of their union (Jaccard >= 0.5), and windows that overlap or touch."""
+    """Whether ``new`` re-finds ``existing``: same system, root service and affected services, the root
+    service's evidence templates sharing at least half of their union (Jaccard >= 0.5), and windows that
+    overlap or touch."""
     if existing["system"] != new["system"] or existing["affected_services"] != new["affected_services"]:
         return False
     if (existing.get("initial_cause") or {}).get("service") != (new.get("initial_cause") or {}).get("service"):
         return False
-    old_t, new_t = set(existing.get("template_ids") or []), set(new.get("template_ids") or [])
+    old_t, new_t = _cause_templates(existing), _cause_templates(new)
     if (old_t or new_t) and len(old_t & new_t) / len(old_t | new_t) < 0.5:
         return False
     return parse_time(existing["window_start"]) <= parse_time(new["window_end"]) and \

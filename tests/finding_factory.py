@@ -27,7 +27,7 @@ def make_finding(*, hour: int = 0, service: str = "payments", others: tuple[str,
                 for i, s in enumerate(others)]
     services = [service, *others]
     return {
-        "finding_id": f"{system}-{service}-{window_start:%Y%m%d%H}",
+        "finding_id": f"{system}-{service}-{window_start:%Y%m%d%H}-{templates[0][0]}",
         "system": system,
         "window_start": window_start.isoformat(),
         "window_end": (window_start + timedelta(hours=1)).isoformat(),

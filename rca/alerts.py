@@ -1,0 +1,219 @@
+"""Alerts for incidents: generic JSON and Slack-compatible webhooks, e-mail over SMTP, escalation.
+
+Each incident event (``opened``, ``escalated-1``, ...) is sent once per incident to the channels the
+catalogue names for the owning service, with retries and exponential backoff. Every attempt is
+logged on the incident (``deliveries``); a delivery that still fails is kept in
+``pending_deliveries`` and retried by :func:`retry_pending` on the next run, never dropped.
+"""
+
+from __future__ import annotations
+
+import json
+import smtplib
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from datetime import datetime, timedelta, timezone
+from email.message import EmailMessage
+
+from rca.catalog import Catalogue, SmtpSettings
+from rca.incidents import IncidentConflict, IncidentStore, now_iso, parse_time
+
+__all__ = ["webhook_body", "slack_body", "email_message", "deliveries_for", "send", "notify", "retry_pending", "escalate_due"]
+
+
+def _contact(incident: dict, level: int) -> dict | None:
+    contacts = (incident.get("owner") or {}).get("contacts") or []
+    return contacts[min(level, len(contacts) - 1)] if contacts else None
+
+
+def webhook_body(incident: dict, event: str, contact: dict | None) -> dict:
+    """The generic JSON body: the event, who is paged, and the incident's key fields."""
+    return {
+        "event": f"incident.{event}",
+        "incident_id": incident["incident_id"],
+        "title": incident["title"],
+        "status": incident["status"],
+        "category": incident.get("category"),
+        "system": incident.get("system"),
+        "root_cause_service": (incident.get("initial_cause") or {}).get("service"),
+        "owner_team": (incident.get("owner") or {}).get("team"),
+        "contact": contact,
+        "escalation_level": (incident.get("escalation") or {}).get("level", 0),
+        "window_start": incident["window_start"],
+        "window_end": incident["window_end"],
+        "detected_at": incident.get("detected_at"),
+        "affected_services": incident.get("affected_services"),
+        "errors_window": (incident.get("impact") or {}).get("errors_window"),
+        "trace_ids": (incident.get("reproduction") or {}).get("trace_ids", [])[:5],
+        "actions": [a["name"] for a in incident.get("actions") or []],
+    }
+
+
+def _summary(incident: dict, event: str, contact: dict | None) -> str:
+    cause = (incident.get("initial_cause") or {}).get("service")
+    who = f" — paging {contact['name']}" if contact else ""
+    return (f"[{event}] {incident['incident_id']} {incident['title']}\n"
+            f"root cause (ranked first): {cause}; category: {incident.get('category')}; "
+            f"affected: {', '.join(incident.get('affected_services') or [])}{who}\n"
+            f"window {incident['window_start']} .. {incident['window_end']}; "
+            f"ack with: logrca incident ack {incident['incident_id']}")
+
+
+def slack_body(incident: dict, event: str, contact: dict | None) -> dict:
+    """A Slack incoming-webhook body (``text`` plus one mrkdwn section block)."""
+    text = _summary(incident, event, contact)
+    return {"text": text.splitlines()[0], "blocks": [{"type": "section", "text": {"type": "mrkdwn", "text": text}}]}
+
+
+def email_message(incident: dict, event: str, contact: dict | None, *, sender: str, recipients: list[str]) -> EmailMessage:
+    """The alert e-mail (plain text)."""
+    message = EmailMessage()
+    message["Subject"] = f"[logrca {event}] {incident['incident_id']}: {incident['title']}"[:200]
+    message["From"] = sender
+    message["To"] = ", ".join(recipients)
+    steps = [s for action in incident.get("suggested_actions") or [] for s in action.get("steps", [])]
+    message.set_content(_summary(incident, event, contact) + ("\n\nSuggested steps:\n- " + "\n- ".join(steps) if steps else ""))
+    return message
+
+
+def deliveries_for(incident: dict, catalogue: Catalogue, event: str) -> list[dict]:
+    """The deliveries one event needs: one per channel of the owning service, plus the paged contact's webhook."""
+    entry = catalogue.entry((incident.get("owner") or {}).get("service"))
+    if entry is None:
+        return []
+    contact = _contact(incident, (incident.get("escalation") or {}).get("level", 0))
+    deliveries = []
+    for channel in entry.channels:
+        if channel.kind == "email":
+            recipients = ([contact["email"]] if contact and contact.get("email") else []) + channel.to
+            if recipients:
+                deliveries.append({"event": event, "channel": "email", "target": ", ".join(recipients), "contact": contact})
+        else:
+            deliveries.append({"event": event, "channel": channel.kind, "target": channel.url, "contact": contact})
+    if contact and contact.get("webhook"):
+        deliveries.append({"event": event, "channel": "webhook", "target": contact["webhook"], "contact": contact})
+    return deliveries
+
+
+def _post_json(url: str, body: dict, timeout: float) -> None:
+    request = urllib.request.Request(url, data=json.dumps(body).encode(), headers={"Content-Type": "application/json"}, method="POST")
+    with urllib.request.urlopen(request, timeout=timeout) as response:
+        if not 200 <= response.status < 300:
+            raise OSError(f"HTTP {response.status}")
+
+
+def _send_once(delivery: dict, incident: dict, smtp: SmtpSettings) -> None:
+    event, contact = delivery["event"], delivery.get("contact")
+    if delivery["channel"] == "webhook":
+        _post_json(delivery["target"], webhook_body(incident, event, contact), smtp.timeout_seconds)
+    elif delivery["channel"] == "slack":
+        _post_json(delivery["target"], slack_body(incident, event, contact), smtp.timeout_seconds)
+    else:
+        recipients = [address.strip() for address in delivery["target"].split(",")]
+        message = email_message(incident, event, contact, sender=smtp.sender, recipients=recipients)
+        with smtplib.SMTP(smtp.host, smtp.port, timeout=smtp.timeout_seconds) as client:
+            if smtp.starttls:
+                client.starttls()
+            if smtp.username:
+                client.login(smtp.username, smtp.password or "")
+            client.send_message(message)
+
+
+def send(delivery: dict, incident: dict, smtp: SmtpSettings, *, attempts: int = 3, base_delay: float = 0.5,
+         sleep: Callable[[float], None] = time.sleep) -> dict:
+    """Deliver once with up to ``attempts`` tries, waiting ``base_delay * 2**k`` seconds between them.
+
+    Returns
+    -------
+    dict
+        The delivery plus ``ok``, ``attempts`` (tries made now), ``error`` (last error text) and ``at``.
+    """
+    error_text = None
+    for attempt in range(attempts):
+        try:
+            _send_once(delivery, incident, smtp)
+            return {**delivery, "ok": True, "attempts": attempt + 1, "error": None, "at": now_iso()}
+        except (OSError, smtplib.SMTPException, urllib.error.URLError) as error:
+            error_text = f"{type(error).__name__}: {error}"
+            if attempt + 1 < attempts:
+                sleep(min(base_delay * 2**attempt, 30.0))
+    return {**delivery, "ok": False, "attempts": attempts, "error": error_text, "at": now_iso()}
+
+
+def _record(store: IncidentStore, incident_id: str, results: list[dict], *, event: str | None, retried: list[dict]) -> None:
+    def change(document: dict) -> None:
+        document["deliveries"].extend(results)
+        keys = {(d["event"], d["channel"], d["target"]) for d in retried}
+        pending = [p for p in document["pending_deliveries"] if (p["event"], p["channel"], p["target"]) not in keys]
+        for result in results:
+            if not result["ok"]:
+                earlier = next((d.get("total_attempts", 0) for d in retried if d["target"] == result["target"]
+                                and d["event"] == result["event"]), 0)
+                pending.append({k: result[k] for k in ("event", "channel", "target", "contact", "error")}
+                               | {"total_attempts": earlier + result["attempts"]})
+        document["pending_deliveries"] = pending
+        if event and event not in document["notified_events"]:
+            document["notified_events"].append(event)
+
+    store.update(incident_id, change, retries=5)
+
+
+def notify(store: IncidentStore, incident_id: str, catalogue: Catalogue, event: str = "opened", **send_options) -> list[dict]:
+    """Send ``event`` for an incident unless it was sent before (once per incident, not per window).
+
+    Returns the delivery results (empty when already notified). Failures are kept as pending.
+    """
+    incident, _ = store.get(incident_id)
+    if event in incident["notified_events"]:
+        return []
+    results = [send(d, incident, catalogue.smtp, **send_options) for d in deliveries_for(incident, catalogue, event)]
+    _record(store, incident_id, results, event=event, retried=[])
+    return results
+
+
+def retry_pending(store: IncidentStore, catalogue: Catalogue, **send_options) -> list[dict]:
+    """Retry every pending (failed) delivery of every incident; delivered ones leave the pending list."""
+    results = []
+    for incident in store.search(query={"exists": {"field": "pending_deliveries.channel"}}):
+        pending = incident["pending_deliveries"]
+        outcome = [send({k: p[k] for k in ("event", "channel", "target", "contact")}, incident, catalogue.smtp, **send_options)
+                   for p in pending]
+        _record(store, incident["incident_id"], outcome, event=None, retried=pending)
+        results += outcome
+    return results
+
+
+def escalate_due(store: IncidentStore, catalogue: Catalogue, *, now: datetime | None = None, **send_options) -> list[str]:
+    """Escalate open incidents whose acknowledgement deadline has passed to the next contact.
+
+    Each escalation raises ``escalation.level`` by one (up to the last contact), sets a new deadline
+    and sends ``escalated-<level>``. An incident acknowledged meanwhile is left alone (the versioned
+    update refuses the stale write). Returns the escalated incident ids.
+    """
+    now = now or datetime.now(timezone.utc)
+    escalated = []
+    for incident in store.search(statuses=("open",), query={"range": {"escalation.deadline": {"lte": now_iso(now)}}}):
+        contacts = (incident.get("owner") or {}).get("contacts") or []
+        level = incident["escalation"]["level"]
+        if level + 1 >= len(contacts):
+            continue
+        minutes = catalogue.deadline_minutes((incident.get("owner") or {}).get("service"))
+
+        def change(document: dict, level: int = level, minutes: int = minutes) -> None:
+            if document["status"] != "open" or document["escalation"]["level"] != level:
+                raise IncidentConflict(f"incident {document['incident_id']} changed meanwhile")
+            document["escalation"] = {"level": level + 1, "deadline": now_iso(now + timedelta(minutes=minutes)),
+                                      "deadline_minutes": minutes}
+            document["status_history"].append({"at": now_iso(now), "by": "logrca", "event": "escalate",
+                                               "note": f"not acknowledged by {parse_time(incident['escalation']['deadline']).isoformat()}; "
+                                                       f"paging {contacts[level + 1]['name']}"})
+
+        try:
+            store.update(incident["incident_id"], change)
+        except IncidentConflict:
+            continue
+        notify(store, incident["incident_id"], catalogue, f"escalated-{level + 1}", **send_options)
+        escalated.append(incident["incident_id"])
+    return escalated

@@ -1,0 +1,181 @@
+"""Alerts to a real HTTP receiver and a real SMTP server on 127.0.0.1: once per incident, retries, escalation."""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+from datetime import datetime, timedelta, timezone
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+from aiosmtpd.controller import Controller
+from finding_factory import make_finding
+
+from rca.alerts import escalate_due, notify, retry_pending
+from rca.catalog import Catalogue
+from rca.incidents import IncidentStore, build_incident
+
+pytestmark = pytest.mark.es
+FAST = {"attempts": 2, "base_delay": 0.01}
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class Receiver:
+    """A real HTTP server that records the JSON bodies POSTed to it."""
+
+    def __init__(self, port: int) -> None:
+        self.requests: list[tuple[str, dict]] = []
+        received = self.requests
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):  # noqa: N802
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                received.append((self.path, json.loads(body)))
+                self.send_response(200)
+                self.end_headers()
+                self.wfile.write(b"ok")
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+class MailBox:
+    async def handle_DATA(self, server, session, envelope):  # noqa: N802
+        self.messages.append((envelope.rcpt_tos, envelope.content.decode("utf-8", "replace")))
+        return "250 OK"
+
+    def __init__(self) -> None:
+        self.messages: list[tuple[list[str], str]] = []
+
+
+@pytest.fixture()
+def smtp():
+    box = MailBox()
+    controller = Controller(box, hostname="127.0.0.1", port=free_port())
+    controller.start()
+    yield box, controller.port
+    controller.stop()
+
+
+def catalogue_for(http_port: int, smtp_port: int) -> Catalogue:
+    return Catalogue.model_validate({
+        "smtp": {"host": "127.0.0.1", "port": smtp_port, "sender": "logrca@example.com", "timeout_seconds": 5},
+        "services": {"payments": {
+            "owner": "payments-team", "ack_deadline_minutes": 10,
+            "contacts": [{"name": "Pat", "email": "pat@example.com"}, {"name": "Paula", "email": "paula@example.com"}],
+            "channels": [{"kind": "webhook", "url": f"http://127.0.0.1:{http_port}/hooks/payments"},
+                         {"kind": "slack", "url": f"http://127.0.0.1:{http_port}/slack/payments"},
+                         {"kind": "email", "to": ["payments-team@example.com"]}],
+        }},
+    })
+
+
+def file_incident(store, catalogue, hour=0, now=None):
+    incident_id, _ = store.file(build_incident(make_finding(hour=hour), catalogue=catalogue, now=now))
+    return incident_id
+
+
+def test_new_incident_notifies_every_channel_once(es_client, index_prefix, smtp):
+    box, smtp_port = smtp
+    receiver = Receiver(free_port())
+    try:
+        catalogue = catalogue_for(receiver.server.server_port, smtp_port)
+        store = IncidentStore(es_client, index_prefix)
+        incident_id = file_incident(store, catalogue)
+        results = notify(store, incident_id, catalogue, **FAST)
+        assert [r["ok"] for r in results] == [True, True, True]
+        paths = dict(receiver.requests)
+        assert paths["/hooks/payments"]["event"] == "incident.opened"
+        assert paths["/hooks/payments"]["incident_id"] == incident_id
+        assert paths["/hooks/payments"]["contact"]["name"] == "Pat"
+        assert incident_id in paths["/slack/payments"]["text"]
+        assert paths["/slack/payments"]["blocks"][0]["text"]["type"] == "mrkdwn"
+        [(recipients, content)] = box.messages
+        assert recipients == ["pat@example.com", "payments-team@example.com"]
+        assert incident_id in content and "Subject: [logrca opened]" in content
+        # the next window re-finds the incident: no second alert
+        store.file(build_incident(make_finding(hour=1), catalogue=catalogue))
+        assert notify(store, incident_id, catalogue, **FAST) == []
+        assert len(receiver.requests) == 2 and len(box.messages) == 1
+        stored, _ = store.get(incident_id)
+        assert stored["notified_events"] == ["opened"] and stored["pending_deliveries"] == []
+        assert len(stored["deliveries"]) == 3
+    finally:
+        receiver.close()
+
+
+def test_receiver_down_is_recorded_and_retried_next_run(es_client, index_prefix, smtp):
+    box, smtp_port = smtp
+    http_port = free_port()  # nothing listens here yet
+    catalogue = catalogue_for(http_port, smtp_port)
+    store = IncidentStore(es_client, index_prefix)
+    incident_id = file_incident(store, catalogue)
+    results = notify(store, incident_id, catalogue, **FAST)
+    assert sorted((r["channel"], r["ok"], r["attempts"]) for r in results) == [
+        ("email", True, 1), ("slack", False, 2), ("webhook", False, 2)]
+    stored, _ = store.get(incident_id)
+    assert sorted(p["channel"] for p in stored["pending_deliveries"]) == ["slack", "webhook"]
+    assert all("Connection refused" in p["error"] or "URLError" in p["error"] for p in stored["pending_deliveries"])
+    # still down on the next run: kept, attempts add up
+    retry_pending(store, catalogue, **FAST)
+    stored, _ = store.get(incident_id)
+    assert [p["total_attempts"] for p in stored["pending_deliveries"]] == [4, 4]
+    receiver = Receiver(http_port)
+    try:
+        results = retry_pending(store, catalogue, **FAST)
+        assert [r["ok"] for r in results] == [True, True]
+        assert sorted(path for path, _ in receiver.requests) == ["/hooks/payments", "/slack/payments"]
+        stored, _ = store.get(incident_id)
+        assert stored["pending_deliveries"] == []
+        assert len(stored["deliveries"]) == 3 + 2 + 2
+        assert retry_pending(store, catalogue, **FAST) == []
+        assert len(box.messages) == 1
+    finally:
+        receiver.close()
+
+
+def test_unacknowledged_incident_escalates_to_the_next_contact(es_client, index_prefix, smtp):
+    box, smtp_port = smtp
+    receiver = Receiver(free_port())
+    try:
+        catalogue = catalogue_for(receiver.server.server_port, smtp_port)
+        store = IncidentStore(es_client, index_prefix)
+        opened = datetime.now(timezone.utc) - timedelta(minutes=15)
+        late = file_incident(store, catalogue, hour=0, now=opened)
+        acked = store.file(build_incident(make_finding(hour=0, service="payments", templates=((9, "disk full <*>"),)),
+                                          catalogue=catalogue, now=opened))[0]
+        fresh = store.file(build_incident(make_finding(hour=0, service="payments", templates=((11, "oom <*>"),)),
+                                          catalogue=catalogue))[0]
+        for incident_id in (late, acked, fresh):
+            notify(store, incident_id, catalogue, **FAST)
+        store.transition(acked, "acknowledged", by="pat")
+        box.messages.clear()
+        assert escalate_due(store, catalogue, **FAST) == [late]
+        stored, _ = store.get(late)
+        assert stored["escalation"]["level"] == 1
+        assert stored["notified_events"] == ["opened", "escalated-1"]
+        assert [m[0][0] for m in box.messages] == ["paula@example.com"]
+        escalation_posts = [body for _, body in receiver.requests if body.get("event") == "incident.escalated-1"]
+        assert [body["contact"]["name"] for body in escalation_posts] == ["Paula"]
+        assert escalation_posts[0]["incident_id"] == late
+        # deadline renewed: running again at once does nothing; an hour later the fresh one is due too,
+        # while the late one has no further contact to page
+        assert escalate_due(store, catalogue, **FAST) == []
+        assert escalate_due(store, catalogue, now=datetime.now(timezone.utc) + timedelta(hours=1), **FAST) == [fresh]
+        assert store.get(late)[0]["escalation"]["level"] == 1 and store.get(acked)[0]["escalation"]["level"] == 0
+    finally:
+        receiver.close()
