@@ -203,12 +203,13 @@ def build_incident(finding: dict, *, catalogue: Catalogue | None = None, runbook
         "impact": {
             "services": services,
             "per_service": impact_rows,
-            **{key: sum(int(row.get(key) or 0) for row in impact_rows)
+            **{key: round(sum(float(row.get(key) or 0) for row in impact_rows), 1)
                for key in ("errors_window", "errors_baseline", "lines_window", "lines_baseline")},
         },
         "reproduction": {
             "trace_ids": list(finding.get("trace_ids") or [])[:20],
             "samples": [{k: e.get(k) for k in ("service", "kind", "template_id", "template", "sample")} for e in evidence[:10]],
+            "failing_path_lines": list((finding.get("reproduction") or {}).get("lines") or [])[:20],
         },
         "initial_cause": {k: top.get(k) for k in ("service", "score", "explanation", "path", "first_anomalous", "evidence")},
         "ranking": [{"rank": r.get("rank", i + 1), "service": r["service"], "score": r.get("score")} for i, r in enumerate(finding["ranking"])],

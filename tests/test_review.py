@@ -1,0 +1,73 @@
+"""Weekly review: counts, recurring problems, time to detect/resolve trends, follow-ups, chart; learning from confirmed incidents."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+import pytest
+from finding_factory import make_finding
+
+from rca.incidents import build_incident
+from rca.knowledge import link_knowledge, load_past_incidents
+from rca.review import evaluate_confirmed, incident_frame, past_incident_entry, weekly_review, write_past_incident
+
+WEEK_END = datetime(2031, 3, 8, tzinfo=timezone.utc)
+
+
+def incidents() -> list[dict]:
+    made = []
+    # payments fails three times with the same template (two weeks), inventory once, gateway once
+    for hour, service, template, delay in ((0, "payments", 7, 4), (30, "payments", 7, 6), (-150, "payments", 7, 10),
+                                          (5, "inventory", 21, 2), (8, "gateway", 33, 20)):
+        finding = make_finding(hour=hour, service=service, templates=((template, f"error {template} <*>"),), delay_minutes=delay)
+        made.append(build_incident(finding, now=datetime.fromisoformat(finding["detected_at"])))
+    made[0].update(status="resolved", resolved_at=(datetime.fromisoformat(made[0]["detected_at"]) + timedelta(minutes=90)).isoformat(),
+                   confirmed_cause={"service": "payments"})
+    made[2].update(status="reviewed", resolved_at=(datetime.fromisoformat(made[2]["detected_at"]) + timedelta(minutes=30)).isoformat(),
+                   confirmed_cause={"service": "payments"})
+    made[3]["pending_deliveries"] = [{"event": "opened", "channel": "webhook", "target": "http://x"}]
+    made[4]["confirmed_cause"] = {"service": "checkout"}  # ranked 2nd
+    return made
+
+
+def test_frame_measures_time_to_detect_and_resolve():
+    frame = incident_frame(incidents())
+    assert frame["ttd_minutes"].to_list() == [4.0, 6.0, 10.0, 2.0, 20.0]
+    assert frame["ttr_minutes"].to_list()[:3] == [90.0, None, 30.0]
+    assert frame["week"].to_list()[0] == "2031-W10"
+
+
+def test_weekly_review_content():
+    review = weekly_review(incidents(), week_end=WEEK_END, weeks=4)
+    text = review.markdown
+    assert review.stats["incidents_week"] == 4 and review.stats["incidents_range"] == 5
+    assert review.stats["recurring_templates"] == 3  # template 7 (x3) and the callers' templates 100, 101
+    assert review.stats["recurring_causes"] == 1
+    assert "| payments | 3 |" in text  # same root cause, 3 incidents
+    for heading in ("## By service", "## By category", "## By owner", "## Recurring problems",
+                    "## Time to detect and to resolve", "## Open follow-ups"):
+        assert heading in text
+    assert "1 alert(s) not delivered" in text and "resolved, review pending" in text
+    assert review.stats["median_ttd_minutes"] == pytest.approx(5.0)
+    trend_rows = [line for line in text.splitlines() if line.startswith("| 2031-W")]
+    assert any(line.startswith("| 2031-W09 | 1 | 10.0 | 30.0 |") for line in trend_rows)
+    assert review.chart_png.startswith(b"\x89PNG") and len(review.chart_png) > 5000
+
+
+def test_empty_review_still_renders():
+    review = weekly_review([], week_end=WEEK_END)
+    assert "0 incident(s) this week" in review.markdown and review.chart_png.startswith(b"\x89PNG")
+
+
+def test_confirmed_incidents_become_knowledge_and_evaluate(tmp_path):
+    made = incidents()
+    result = evaluate_confirmed(made)
+    assert result["cases"] == 3
+    assert result["AC@1"] == pytest.approx(2 / 3) and result["AC@3"] == pytest.approx(1.0)
+    with pytest.raises(ValueError, match="not confirmed"):
+        past_incident_entry(made[1])
+    write_past_incident(made[0], tmp_path / "incidents")
+    past = load_past_incidents(tmp_path / "incidents")
+    assert past[0]["root_cause_service"] == "payments" and "error 7 <*>" in past[0]["templates"]
+    linked = link_knowledge(root_cause="payments", services=["payments"], texts=["error 7 <*>"], runbooks=[], past_incidents=past)
+    assert linked["similar_incidents"][0]["id"] == made[0]["incident_id"]
