@@ -18,6 +18,16 @@ from rca.signals_traces import edge_changes, span_deviations
 __all__ = ["CaseAnalysis", "analyse_case", "mine_case_templates"]
 
 
+#: Masks for the request-scoped values that multi-service logs carry (trace/span ids, dates, times,
+#: numbers), so one statement is one template whatever request printed it.
+ID_MASKS = (
+    r"\b[0-9a-fA-F]{12,}\b",
+    r"\b\d{4}-\d{2}-\d{2}(?:[ T]\d{2}:\d{2}:\d{2}(?:\.\d+)?)?\b",
+    r"\b\d{1,2}:\d{2}:\d{2}\b",
+    r"(?<![A-Za-z#])-?\d+(?:\.\d+)?\b",
+)
+
+
 @dataclass
 class CaseAnalysis:
     """Everything the ranking saw and produced for one case."""
@@ -30,6 +40,8 @@ class CaseAnalysis:
     span_deviations: pl.DataFrame
     metric_deviations: pl.DataFrame
     ranking: pl.DataFrame
+    events: pl.DataFrame
+    baseline_events: pl.DataFrame
 
 
 def mine_case_templates(frames: list[pl.DataFrame]) -> list[pl.DataFrame]:
@@ -38,7 +50,10 @@ def mine_case_templates(frames: list[pl.DataFrame]) -> list[pl.DataFrame]:
         from parsers.templates import TemplateConfig, TemplateMiner, mine_templates
     except ImportError:  # the shared miner has not landed yet: feed drain3 directly
         return _drain_fallback(frames)
-    miner = TemplateMiner(TemplateConfig())
+    from parsers.masking import DEFAULT_MASKING_RULES, MaskingRule
+
+    extra = [MaskingRule(pattern=pattern, mask_with="*") for pattern in ID_MASKS]
+    miner = TemplateMiner(TemplateConfig(masking=[*DEFAULT_MASKING_RULES, *extra]))
     return [mine_templates(frame, miner) for frame in frames]
 
 
@@ -81,7 +96,7 @@ def analyse_case(case: Case, *, detection: DetectionConfig | None = None, metric
     self_times = span_deviations(case.spans, case.baseline_spans, window=window)
     metric_rows = metric_deviations(case.metrics, alert_time=case.alert_time, config=metrics)
     ranking = rank_root_causes(graph, anomalies, edge_changes=edges, span_deviations=self_times, metric_deviations=metric_rows)
-    return CaseAnalysis(case, window, anomalies, graph, edges, self_times, metric_rows, ranking)
+    return CaseAnalysis(case, window, anomalies, graph, edges, self_times, metric_rows, ranking, events, baseline_events)
 
 
 def _span_of(events: pl.DataFrame) -> list[tuple]:
