@@ -8,6 +8,7 @@ shows the rendered plan and runs it only when the operator says ``--yes``.
 from __future__ import annotations
 
 import json
+import shlex
 import string
 import subprocess
 import urllib.error
@@ -182,7 +183,7 @@ def plan_action(action: RunbookAction | dict, incident: dict) -> dict:
 def describe_plan(plan: dict) -> str:
     """One line a human reads before saying ``--yes``."""
     if plan["kind"] == "command":
-        return "run: " + subprocess.list2cmdline(plan["command"])
+        return "run: " + shlex.join(plan["command"])
     body = f" body={json.dumps(plan['body'])}" if plan.get("body") is not None else ""
     return f"{plan['method']} {plan['url']}{body}"
 

@@ -145,3 +145,56 @@ def test_confirm_and_operator_category(es_client, index_prefix):
     assert (stored["category"], stored["category_source"]) == ("upgrade_compatibility", "operator")
     with pytest.raises(IncidentError, match="unknown category"):
         store.set_category(incident_id, "gremlins", by="ana")
+
+
+@pytest.mark.es
+def test_cli_lifecycle_conflict_confirm_and_actions(es_url, es_client, index_prefix, tmp_path, monkeypatch):
+    import sys
+
+    from typer.testing import CliRunner
+
+    from logrca.cli import app
+    from finding_factory import RUNBOOKS
+
+    runbooks = [dict(RUNBOOKS[0], actions=RUNBOOKS[0]["actions"] + [
+        {"name": "fails", "kind": "command", "command": [sys.executable, "-c", "import sys; print('nope {service}'); sys.exit(4)"]}])]
+    store = IncidentStore(es_client, index_prefix)
+    incident_id, _ = store.file(build_incident(make_finding(), catalogue=CATALOGUE, runbooks=runbooks))
+    monkeypatch.setenv("LOGRCA_ES_URL", es_url)
+    monkeypatch.setenv("LOGRCA_INDEX_PREFIX", index_prefix)
+    monkeypatch.setenv("USER", "cli-user")
+    runner = CliRunner()
+
+    def run(*args):
+        return runner.invoke(app, ["incident", *args])
+
+    shown = run("show", incident_id, "--json")
+    assert shown.exit_code == 0, shown.output
+    version = __import__("json").loads(shown.stdout)["_version"]
+    assert run("ack", incident_id, "--note", "looking").exit_code == 0
+    stale = run("mitigate", incident_id, "--if-version", version, "--as", "bo")
+    assert stale.exit_code == 2 and "changed by someone else" in stale.output
+    assert "cannot become" in run("ack", incident_id).output
+    assert run("resolve", incident_id, "--as", "ana").exit_code == 0
+    listed = run("list", "--status", "resolved")
+    assert incident_id in listed.stdout and "payments-team" in listed.stdout
+    # actions: dry run by default, run only with --yes, failures recorded
+    dry = run("act", incident_id, "restart-pool")
+    assert dry.exit_code == 0 and "dry run" in dry.stdout and "run: echo 'restarting pool of payments for" in dry.stdout
+    assert store.get(incident_id)[0]["action_runs"] == []
+    done = run("act", incident_id, "restart-pool", "--yes")
+    assert done.exit_code == 0 and "exit status 0" in done.stdout
+    failed = run("act", incident_id, "fails", "--yes")
+    assert failed.exit_code == 1 and "nope payments" in failed.stdout and "FAILED" in failed.stdout
+    assert run("act", incident_id, "nonexistent").exit_code == 1
+    runs = store.get(incident_id)[0]["action_runs"]
+    assert [(r["action"], r["exit_status"], r["by"]) for r in runs] == [("restart-pool", 0, "cli-user"), ("fails", 4, "cli-user")]
+    assert runs[1]["output"] == "nope payments\n" and runs[1]["plan"]["command"][0] == sys.executable
+    # confirm: knowledge-base entry + evaluation
+    confirmed = run("confirm", incident_id, "--cause", "payments", "--knowledge-dir", str(tmp_path))
+    assert confirmed.exit_code == 0 and "ranked it 1" in confirmed.stdout
+    assert (tmp_path / f"{incident_id}.yaml").is_file()
+    evaluated = runner.invoke(app, ["eval", "incidents", "--json"])
+    assert __import__("json").loads(evaluated.stdout)["AC@1"] == 1.0
+    history = [(h["event"], h["by"]) for h in store.get(incident_id)[0]["status_history"]]
+    assert ("status", "cli-user") in history and ("status", "ana") in history and ("confirm", "cli-user") in history

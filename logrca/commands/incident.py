@@ -1,0 +1,297 @@
+"""``logrca incident ...``: list, show and move incidents through their lifecycle; confirm, act, escalate."""
+
+from __future__ import annotations
+
+import getpass
+import json
+import os
+from datetime import datetime, timezone
+from pathlib import Path
+
+import typer
+
+from logrca import PROJECT_ROOT
+
+incident_app = typer.Typer(
+    help=(
+        "Incidents filed by the pipeline (Elasticsearch index <prefix>-incidents). Lifecycle: "
+        "open → acknowledged → mitigated → resolved → reviewed. Every change records who and when and is "
+        "refused (not lost) when someone else changed the incident meanwhile."
+    ),
+    no_args_is_help=True,
+)
+
+AsOption = typer.Option(None, "--as", help="Who makes the change (default: $USER).")
+NoteOption = typer.Option(None, "--note", "-n", help="Free text kept in the incident's history.")
+VersionOption = typer.Option(
+    None, "--if-version", help="Only change it if it is still at this version (SEQ:TERM, as 'show' prints it)."
+)
+
+
+def _who(value: str | None) -> str:
+    return value or os.environ.get("USER") or getpass.getuser()
+
+
+def _fail(message: str, code: int = 1) -> None:
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(code)
+
+
+@incident_app.callback()
+def options(
+    ctx: typer.Context,
+    es_url: str = typer.Option(None, "--es-url", envvar="LOGRCA_ES_URL", help="Elasticsearch URL (default: the local server)."),
+    index_prefix: str = typer.Option("logrca", "--index-prefix", envvar="LOGRCA_INDEX_PREFIX", help="Index prefix."),
+    config: Path = typer.Option(None, "--config", "-c", envvar="LOGRCA_CONFIG", help="logrca YAML config (for catalogue and knowledge base)."),
+    catalogue: Path = typer.Option(None, "--catalogue", envvar="LOGRCA_CATALOGUE", help="Service catalogue (default: the config's)."),
+) -> None:
+    ctx.obj = {"es_url": es_url, "index_prefix": index_prefix, "config": config, "catalogue": catalogue}
+
+
+def _store(ctx: typer.Context):
+    from logrca.settings import es_client
+    from rca.incidents import IncidentStore
+
+    return IncidentStore(es_client(ctx.obj["es_url"]), ctx.obj["index_prefix"])
+
+
+def _config(ctx: typer.Context):
+    from parsers.config import ConfigError, load_config
+
+    path = ctx.obj["config"] or PROJECT_ROOT / "examples" / "shop" / "logrca.yaml"
+    try:
+        return load_config(path)
+    except ConfigError as error:
+        _fail(str(error))
+
+
+def _catalogue(ctx: typer.Context):
+    from rca.catalog import CatalogueError, load_catalogue
+
+    path = ctx.obj["catalogue"]
+    if path is None:
+        config = _config(ctx)
+        path = config.resolve(config.catalogue)
+    if path is None:
+        _fail("no catalogue: pass --catalogue or set 'catalogue:' in the config")
+    try:
+        return load_catalogue(path)
+    except CatalogueError as error:
+        _fail(str(error))
+
+
+def _version(text: str | None) -> tuple[int, int] | None:
+    if text is None:
+        return None
+    try:
+        seq, term = text.split(":")
+        return int(seq), int(term)
+    except ValueError:
+        _fail(f"--if-version: expected SEQ:TERM like 12:1, got {text!r}")
+
+
+def _guarded(call):
+    from elasticsearch import ConnectionError as ESConnectionError
+
+    from rca.incidents import IncidentConflict, IncidentError
+
+    try:
+        return call()
+    except IncidentConflict as error:
+        _fail(str(error), code=2)
+    except IncidentError as error:
+        _fail(str(error))
+    except ESConnectionError as error:
+        _fail(f"cannot reach Elasticsearch ({error}); start it with 'logrca es start' or set LOGRCA_ES_URL")
+
+
+@incident_app.command("list")
+def list_command(
+    ctx: typer.Context,
+    status: list[str] = typer.Option(None, "--status", "-s", help="Only these statuses (repeatable)."),
+    service: str = typer.Option(None, "--service", help="Only incidents affecting this service."),
+    as_json: bool = typer.Option(False, "--json", help="One JSON document per line."),
+) -> None:
+    """List incidents, newest first."""
+    incidents = _guarded(lambda: _store(ctx).search(statuses=tuple(status) if status else None, service=service))
+    for incident in incidents:
+        if as_json:
+            typer.echo(json.dumps(incident))
+        else:
+            typer.echo(f"{incident['incident_id']}  {incident['status']:<12} {incident.get('category', ''):<22} "
+                       f"{(incident.get('owner') or {}).get('team') or '-':<16} {incident['title']}")
+    if not incidents and not as_json:
+        typer.echo("no incidents", err=True)
+
+
+@incident_app.command("show")
+def show_command(ctx: typer.Context, incident_id: str, as_json: bool = typer.Option(False, "--json")) -> None:
+    """Show one incident: record, history, deliveries, actions that fit, and its version."""
+    incident, version = _guarded(lambda: _store(ctx).get(incident_id))
+    if as_json:
+        typer.echo(json.dumps({**incident, "_version": f"{version[0]}:{version[1]}"}, indent=2))
+        return
+    cause = incident.get("initial_cause") or {}
+    lines = [
+        f"{incident['incident_id']}  [{incident['status']}]  version {version[0]}:{version[1]}",
+        f"  {incident['title']}",
+        f"  window {incident['window_start']} .. {incident['window_end']}  detected {incident['detected_at']}",
+        f"  initial cause: {cause.get('service')} (score {cause.get('score')}) — {cause.get('explanation')}",
+        f"  confirmed cause: {(incident.get('confirmed_cause') or {}).get('service') or '-'}",
+        f"  category: {incident['category']} ({incident.get('category_source')})   owner: {(incident.get('owner') or {}).get('team')}"
+        f"   escalation level {incident['escalation']['level']} (deadline {incident['escalation']['deadline']})",
+        f"  affected: {', '.join(incident['affected_services'])}; errors {incident['impact'].get('errors_window')} "
+        f"(baseline {incident['impact'].get('errors_baseline')})",
+        f"  trace ids: {', '.join(incident['reproduction'].get('trace_ids', [])[:5]) or '-'}",
+        "  actions: " + (", ".join(f"{a['name']} ({a['kind']})" for a in incident.get("actions") or []) or "-"),
+        f"  deliveries: {sum(d['ok'] for d in incident['deliveries'])} ok, {len(incident['pending_deliveries'])} pending",
+        "  history:",
+    ]
+    lines += [f"    {h['at']}  {h['by']:<10} {h['event']:<9} {h.get('to') or ''} {h.get('note') or ''}" for h in incident["status_history"]]
+    typer.echo("\n".join(lines))
+
+
+def _transition_command(status: str, summary: str):
+    def command(ctx: typer.Context, incident_id: str, note: str = NoteOption, who: str = AsOption,
+                if_version: str = VersionOption) -> None:
+        store = _store(ctx)
+        incident = _guarded(lambda: store.transition(incident_id, status, by=_who(who), note=note, version=_version(if_version)))
+        typer.echo(f"{incident_id} is now {incident['status']} ({_who(who)}, {incident[f'{status}_at']})")
+
+    command.__doc__ = summary
+    return command
+
+
+for _name, _status, _summary in (
+    ("ack", "acknowledged", "Acknowledge: you are on it (stops escalation)."),
+    ("mitigate", "mitigated", "Mark mitigated: the impact is contained."),
+    ("resolve", "resolved", "Mark resolved: the cause is fixed."),
+    ("review", "reviewed", "Mark reviewed: the post-incident review is done."),
+):
+    incident_app.command(_name)(_transition_command(_status, _summary))
+
+
+@incident_app.command("category")
+def category_command(ctx: typer.Context, incident_id: str, category: str, note: str = NoteOption, who: str = AsOption) -> None:
+    """Set the category by hand (process_defect, operation_error, upgrade_compatibility, dependency_failure, resource_exhaustion, bad_input)."""
+    incident = _guarded(lambda: _store(ctx).set_category(incident_id, category, by=_who(who), note=note))
+    typer.echo(f"{incident_id} category {incident['category']} (operator)")
+
+
+@incident_app.command("confirm")
+def confirm_command(
+    ctx: typer.Context,
+    incident_id: str,
+    cause: str = typer.Option(..., "--cause", help="The service that truly caused it."),
+    note: str = NoteOption,
+    who: str = AsOption,
+    knowledge_dir: Path = typer.Option(None, "--knowledge-dir", help="Where past incidents go (default: <config knowledge_base>/incidents)."),
+) -> None:
+    """Record the true root cause; the incident becomes a knowledge-base entry and a labelled case for 'logrca eval incidents'."""
+    from rca.review import write_past_incident
+
+    incident = _guarded(lambda: _store(ctx).confirm(incident_id, cause, by=_who(who), note=note))
+    rank = incident["confirmed_cause"]["rank_in_ranking"]
+    typer.echo(f"{incident_id}: root cause {cause} confirmed (logrca ranked it {rank if rank else 'nowhere'})")
+    if knowledge_dir is None:
+        from parsers.config import ConfigError, load_config
+
+        try:
+            config = load_config(ctx.obj["config"] or PROJECT_ROOT / "examples" / "shop" / "logrca.yaml")
+            base = config.resolve(config.knowledge_base)
+        except ConfigError as error:
+            typer.echo(f"no knowledge-base entry written ({error}); pass --knowledge-dir", err=True)
+            base = None
+        knowledge_dir = base / "incidents" if base else None
+    if knowledge_dir is not None:
+        typer.echo(f"knowledge-base entry: {write_past_incident(incident, knowledge_dir)}")
+
+
+@incident_app.command("act")
+def act_command(
+    ctx: typer.Context,
+    incident_id: str,
+    action: str = typer.Argument(None, help="Action name (omit to list the actions that fit)."),
+    yes: bool = typer.Option(False, "--yes", help="Really run it (default: dry run, show what would run)."),
+    who: str = AsOption,
+) -> None:
+    """Show (dry run) or, with --yes, run a runbook action of the incident; the run is recorded on it."""
+    from rca.actions import ActionError, describe_plan, plan_action, run_action
+
+    store = _store(ctx)
+    incident, version = _guarded(lambda: store.get(incident_id))
+    actions = {a["name"]: a for a in incident.get("actions") or []}
+    if action is None or action not in actions:
+        listing = "\n".join(f"  {name}: {a.get('description') or ''} [{a['runbook_id']}]" for name, a in actions.items()) or "  (none)"
+        if action is not None:
+            _fail(f"incident {incident_id} has no action {action!r}; it has:\n{listing}")
+        typer.echo(f"actions for {incident_id}:\n{listing}")
+        return
+    try:
+        plan = plan_action(actions[action], incident)
+    except ActionError as error:
+        _fail(str(error))
+    typer.echo(describe_plan(plan))
+    if not yes:
+        typer.echo("dry run: nothing was run. Add --yes to run it.")
+        return
+    result = run_action(plan)
+    record = {"action": action, "runbook_id": actions[action]["runbook_id"], "plan": plan, "by": _who(who),
+              "at": datetime.now(timezone.utc).isoformat(), **result}
+    _guarded(lambda: store.annotate(incident_id, "action", by=_who(who), note=f"{action}: exit {result['exit_status']}",
+                                    retries=3, action_runs=incident.get("action_runs", []) + [record]))
+    typer.echo(result["output"].rstrip())
+    typer.echo(f"exit status {result['exit_status']} ({'ok' if result['ok'] else 'FAILED'}); recorded on {incident_id}")
+    if not result["ok"]:
+        raise typer.Exit(1)
+
+
+@incident_app.command("escalate")
+def escalate_command(ctx: typer.Context) -> None:
+    """Escalate open incidents past their ack deadline, and retry undelivered alerts (what the sensor runs)."""
+    from rca.alerts import escalate_due, retry_pending
+
+    store, catalogue = _store(ctx), _catalogue(ctx)
+    escalated = _guarded(lambda: escalate_due(store, catalogue))
+    retried = _guarded(lambda: retry_pending(store, catalogue))
+    typer.echo(f"escalated {len(escalated)}: {' '.join(escalated) or '-'}; retried {len(retried)} deliveries, "
+               f"{sum(r['ok'] for r in retried)} delivered")
+
+
+@incident_app.command("weekly")
+def weekly_command(
+    ctx: typer.Context,
+    out: Path = typer.Option(Path("incident-review.md"), "--out", help="Markdown file (the chart goes beside it as .png)."),
+    weeks: int = typer.Option(8, "--weeks", min=1, help="Weeks of trend."),
+) -> None:
+    """Write the weekly incident review (same as the incident_review asset)."""
+    from rca.review import weekly_review
+
+    review = weekly_review(_guarded(lambda: _store(ctx).search(size=10000)), weeks=weeks)
+    chart = out.with_suffix(".png")
+    out.write_text(review.markdown + f"\n![chart]({chart.name})\n", encoding="utf-8")
+    chart.write_bytes(review.chart_png)
+    typer.echo(f"{out} ({review.stats['incidents_week']} incidents this week), {chart}")
+
+
+def register(app: typer.Typer, eval_app: typer.Typer) -> None:
+    app.add_typer(incident_app, name="incident")
+
+    @eval_app.command("incidents")
+    def eval_incidents(
+        es_url: str = typer.Option(None, "--es-url", envvar="LOGRCA_ES_URL"),
+        index_prefix: str = typer.Option("logrca", "--index-prefix", envvar="LOGRCA_INDEX_PREFIX"),
+        as_json: bool = typer.Option(False, "--json"),
+    ) -> None:
+        """AC@1..5 and Avg@5 of the stored rankings against confirmed root causes ('logrca incident confirm')."""
+        from logrca.settings import es_client
+        from rca.incidents import IncidentStore
+        from rca.review import evaluate_confirmed
+
+        store = IncidentStore(es_client(es_url), index_prefix)
+        result = evaluate_confirmed(store.search(query={"exists": {"field": "confirmed_cause.service"}}, size=10000))
+        if as_json:
+            typer.echo(json.dumps(result))
+            return
+        typer.echo(f"confirmed incidents: {result['cases']}")
+        typer.echo("  ".join(f"{k} {result[k]:.3f}" for k in ("AC@1", "AC@3", "AC@5", "Avg@5")))
