@@ -20,8 +20,21 @@ CATEGORIES = (
     "resource_exhaustion",
     "bad_input",
 )
+_CATEGORY_ALIASES = {"upgrade": "upgrade_compatibility", "compatibility": "upgrade_compatibility",
+                     "upgrade_or_compatibility_problem": "upgrade_compatibility", "dependency": "dependency_failure",
+                     "resource": "resource_exhaustion", "operation": "operation_error", "operator_error": "operation_error",
+                     "defect": "process_defect", "bug": "process_defect", "input": "bad_input"}
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+
+
+def normalize_category(value: object) -> str | None:
+    """A category name as written by people ("resource exhaustion", "Bad-Input") in canonical form, or None."""
+    if not isinstance(value, str):
+        return None
+    key = re.sub(r"[\s-]+", "_", value.strip().lower())
+    key = _CATEGORY_ALIASES.get(key, key)
+    return key if key in CATEGORIES else None
 
 
 class CatalogueError(ValueError):

@@ -15,7 +15,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from rca.actions import ActionError, parse_actions
-from rca.catalog import CATEGORIES, Catalogue
+from rca.catalog import CATEGORIES, Catalogue, normalize_category
 
 __all__ = [
     "STATUSES", "OPEN_STATUSES", "IncidentConflict", "IncidentError", "IncidentStore",
@@ -115,8 +115,8 @@ def categorize(finding: dict, *, runbooks: list[dict] = (), catalogue: Catalogue
         if any(re.search(pattern, text) for text in texts):
             return category, source, f"catalogue rule {pattern!r}"
     for runbook in runbooks:
-        if runbook.get("category") in CATEGORIES:
-            return runbook["category"], "runbook", f"runbook {runbook.get('id')}"
+        if category := normalize_category(runbook.get("category")):
+            return category, "runbook", f"runbook {runbook.get('id')}"
     for category, pattern in CATEGORY_RULES:
         for text in texts:
             if match := re.search(pattern, text):

@@ -57,8 +57,10 @@ def test_category_rules(template, category):
 def test_catalogue_and_runbook_categories_come_before_built_in_rules():
     finding = make_finding(templates=((1, "connection pool exhausted, refused <*>"),))
     assert categorize(finding, catalogue=CATALOGUE)[:2] == ("resource_exhaustion", "catalogue")
-    runbook = dict(RUNBOOKS[0], category="operation_error")
+    runbook = dict(RUNBOOKS[0], category="Operation error")
     assert categorize(make_finding(), runbooks=[runbook])[:2] == ("operation_error", "runbook")
+    unknown = dict(RUNBOOKS[0], category="gremlins")
+    assert categorize(make_finding(), runbooks=[unknown])[:2] == ("dependency_failure", "rule")
 
 
 def test_finding_without_ranking_or_with_bad_actions_is_refused():
