@@ -217,3 +217,29 @@ def escalate_due(store: IncidentStore, catalogue: Catalogue, *, now: datetime | 
         notify(store, incident["incident_id"], catalogue, f"escalated-{level + 1}", **send_options)
         escalated.append(incident["incident_id"])
     return escalated
+
+
+def process_finding(store: IncidentStore, finding: dict | None, *, catalogue: Catalogue | None, runbooks: list[dict] = (),
+                    **send_options) -> dict:
+    """What a pipeline run does with one finding: file (or fold) the incident, alert once, retry pending alerts.
+
+    Returns
+    -------
+    dict
+        ``incident_id`` and ``outcome`` (None when there is no finding), ``delivered`` / ``failed`` counts of
+        this run's deliveries (new alerts plus retries) and ``pending`` (still undelivered, all incidents).
+    """
+    from rca.incidents import build_incident
+
+    summary: dict = {"incident_id": None, "outcome": None, "delivered": 0, "failed": 0}
+    # alerts that failed on earlier runs first; this run's own failures wait for the next run
+    results: list[dict] = retry_pending(store, catalogue, **send_options) if catalogue is not None else []
+    if finding:
+        incident = build_incident(finding, catalogue=catalogue, runbooks=list(runbooks))
+        summary["incident_id"], summary["outcome"] = store.file(incident)
+        if catalogue is not None:
+            results += notify(store, summary["incident_id"], catalogue, **send_options)
+    summary["delivered"] = sum(r["ok"] for r in results)
+    summary["failed"] = sum(not r["ok"] for r in results)
+    summary["pending"] = sum(len(i["pending_deliveries"]) for i in store.search(query={"exists": {"field": "pending_deliveries.channel"}}))
+    return summary

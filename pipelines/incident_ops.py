@@ -1,0 +1,67 @@
+"""Incident operations on a clock: escalate unacknowledged incidents (sensor) and the weekly review (schedule)."""
+
+
+from datetime import datetime, timezone
+
+from dagster import (
+    AssetSelection, DefaultScheduleStatus, DefaultSensorStatus, OpExecutionContext, RunRequest, ScheduleDefinition,
+    SensorEvaluationContext, SkipReason, define_asset_job, job, op, sensor,
+)
+
+from assets.resources import ElasticsearchResource, LogrcaConfigResource
+from rca.catalog import load_catalogue
+from rca.incidents import IncidentStore, now_iso
+
+
+@op
+def escalate_and_retry(context: OpExecutionContext, logrca: LogrcaConfigResource, elasticsearch: ElasticsearchResource) -> dict:
+    """Escalate open incidents past their ack deadline to the next contact; retry undelivered alerts."""
+    from rca.alerts import escalate_due, retry_pending
+
+    config = logrca.load()
+    if config.catalogue is None:
+        context.log.warning("no catalogue in the config: nobody to escalate to")
+        return {"escalated": 0, "retried": 0}
+    catalogue = load_catalogue(config.resolve(config.catalogue))
+    client = elasticsearch.client()
+    try:
+        store = IncidentStore(client, elasticsearch.index_prefix)
+        escalated = escalate_due(store, catalogue)
+        retried = retry_pending(store, catalogue)
+    finally:
+        client.close()
+    context.log.info(f"escalated {escalated}; retried {len(retried)} deliveries, {sum(r['ok'] for r in retried)} delivered")
+    return {"escalated": len(escalated), "retried": len(retried)}
+
+
+@job(description="Escalate unacknowledged incidents and retry failed alert deliveries.")
+def incident_escalation_job():
+    escalate_and_retry()
+
+
+@sensor(job=incident_escalation_job, minimum_interval_seconds=60, default_status=DefaultSensorStatus.RUNNING)
+def incident_escalation_sensor(context: SensorEvaluationContext, elasticsearch: ElasticsearchResource):
+    """Starts the escalation job when an open incident is past its ack deadline or an alert is undelivered."""
+    from elasticsearch import ApiError, TransportError
+
+    client = elasticsearch.client()
+    try:
+        store = IncidentStore(client, elasticsearch.index_prefix)
+        due = store.search(statuses=("open",), query={"range": {"escalation.deadline": {"lte": now_iso()}}}, size=100)
+        pending = store.search(query={"exists": {"field": "pending_deliveries.channel"}}, size=100)
+    except (TransportError, ApiError) as error:
+        return SkipReason(f"Elasticsearch not reachable at {elasticsearch.url}: {error}")
+    finally:
+        client.close()
+    if not due and not pending:
+        return SkipReason("no incident past its ack deadline, no undelivered alert")
+    minute = datetime.now(timezone.utc).strftime("%Y%m%d%H%M")
+    return RunRequest(run_key=f"escalate-{minute}", tags={"due": str(len(due)), "pending": str(len(pending))})
+
+
+incident_review_job = define_asset_job("incident_review_job", selection=AssetSelection.assets("incident_review"),
+                                       description="The weekly incident review.")
+
+schedules = [ScheduleDefinition(name="weekly_incident_review", job=incident_review_job, cron_schedule="0 7 * * 1",
+                                execution_timezone="UTC", default_status=DefaultScheduleStatus.RUNNING)]
+sensors = [incident_escalation_sensor]
