@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import fcntl
 import os
-from functools import cached_property
+from contextlib import contextmanager
 from pathlib import Path
 
 from dagster import ConfigurableResource
@@ -33,6 +34,21 @@ class LogrcaConfigResource(ConfigurableResource):
         if self._config is None:
             self._config = load_config(self.config_path)
         return self._config
+
+    @contextmanager
+    def locked(self, name: str):
+        """Hold an exclusive lock (``flock`` on ``data_dir/locks/<name>.lock``) across processes.
+
+        Partitions may run in parallel (multiprocess or celery executors on a shared folder); the
+        template miner's state must be read, extended and written by one of them at a time.
+        """
+        lock_path = self.path("locks", f"{name}.lock")
+        with open(lock_path, "w") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
 
     def path(self, *parts: str) -> Path:
         """A path under ``data_dir`` (folders are created)."""

@@ -32,14 +32,17 @@ class LogrcaConfig(BaseModel):
     knowledge_base: Path | None = None
     partitions: Literal["hourly", "daily"] = "hourly"
     start: datetime = Field(description="First partition's start (UTC).")
+    end: datetime | None = Field(None, description="End of the last partition (UTC); none: partitions run up to now.")
     baseline_partitions: int = Field(2, ge=1, description="How many earlier partitions form the detection baseline.")
     templates: TemplateConfig = Field(default_factory=TemplateConfig)
     detection: DetectionConfig = Field(default_factory=DetectionConfig)
     base_dir: Path = Field(Path("."), exclude=True)
 
-    @field_validator("start")
+    @field_validator("start", "end")
     @classmethod
-    def _utc(cls, value: datetime) -> datetime:
+    def _utc(cls, value: datetime | None) -> datetime | None:
+        if value is None:
+            return None
         return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
 
     def resolve(self, path: Path | str | None) -> Path | None:

@@ -8,6 +8,7 @@ from datetime import datetime, timezone
 import polars as pl
 
 from rca.knowledge import link_knowledge
+from rca.markdown import cell
 
 __all__ = ["build_finding", "finding_id", "render_report", "service_impact"]
 
@@ -171,7 +172,7 @@ def build_finding(
 
 
 def _md_cell(text) -> str:
-    return str(text if text is not None else "—").replace("|", "\\|").replace("\n", " ")
+    return cell(text, limit=400)
 
 
 def render_report(finding: dict | None, *, title: str | None = None) -> str:

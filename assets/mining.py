@@ -1,0 +1,53 @@
+"""Template mining: drain3 templates for every event, with ids stable across partitions and re-runs."""
+
+
+import time
+
+import polars as pl
+from dagster import AssetCheckResult, AssetCheckSeverity, AssetCheckSpec, AssetExecutionContext, MetadataValue, Output, asset
+
+from assets.partitions import PARTITIONS
+from assets.resources import LogrcaConfigResource
+from parsers.templates import TemplateMiner, mine_templates
+from rca.markdown import frame_table
+
+
+def miner_state_path(logrca: LogrcaConfigResource):
+    """Where the miner state of this config's system lives (``templates.state_path`` or the data folder)."""
+    config = logrca.load()
+    return config.resolve(config.templates.state_path) if config.templates.state_path else logrca.path("templates", f"{config.system}.drain3.json")
+
+
+@asset(
+    partitions_def=PARTITIONS,
+    io_manager_key="parquet_io",
+    group_name="logrca",
+    check_specs=[AssetCheckSpec("every_event_has_a_template", asset="log_templates")],
+)
+def log_templates(context: AssetExecutionContext, logrca: LogrcaConfigResource, raw_logs: pl.DataFrame):
+    """Events with their drain3 template id, template and parameters."""
+    config = logrca.load()
+    state_path = miner_state_path(logrca)
+    started = time.perf_counter()
+    with logrca.locked(f"templates-{config.system}"):
+        miner = TemplateMiner(config.templates.model_copy(update={"state_path": state_path}))
+        known_before = miner.templates().height
+        mined = mine_templates(raw_logs, miner)
+        miner.save(state_path)
+        known_after = miner.templates().height
+    seconds = time.perf_counter() - started
+    counts = mined.group_by("template_id", "template").agg(pl.len().alias("lines")).sort("lines", descending=True)
+    yield Output(
+        mined,
+        metadata={
+            "dagster/row_count": mined.height,
+            "templates_in_partition": counts.height,
+            "templates_known": known_after,
+            "new_templates": known_after - known_before,
+            "lines_per_second": round(mined.height / seconds) if seconds else 0,
+            "state_file": str(state_path),
+            "top_templates": MetadataValue.md(frame_table(counts, limit=15)),
+        },
+    )
+    missing = int(mined["template_id"].null_count())
+    yield AssetCheckResult(check_name="every_event_has_a_template", passed=missing == 0, severity=AssetCheckSeverity.ERROR, metadata={"events_without_template": missing})

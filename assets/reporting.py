@@ -1,0 +1,96 @@
+"""The RCA report of a partition (Markdown in the Dagster UI) and its indexing into Elasticsearch."""
+
+
+from datetime import datetime, timezone
+
+import polars as pl
+from dagster import AssetExecutionContext, Backoff, Failure, MetadataValue, Output, RetryPolicy, asset
+
+from assets.analysis import WINDOW_AND_BASELINE
+from assets.partitions import PARTITIONS
+from assets.resources import ElasticsearchResource, LogrcaConfigResource
+from rca.knowledge import load_past_incidents, load_runbooks
+from rca.report import build_finding, render_report
+from rca.search_index import index_partition, index_runbooks
+from rca.windows import split_window
+
+
+def _knowledge(config) -> tuple[list[dict], list[dict]]:
+    folder = config.resolve(config.knowledge_base)
+    if folder is None:
+        return [], []
+    return load_runbooks(folder / "runbooks" if (folder / "runbooks").is_dir() else folder), load_past_incidents(folder / "incidents")
+
+
+def _owners(config) -> dict[str, str]:
+    if config.catalogue is None:
+        return {}
+    from rca.catalog import load_catalogue
+
+    catalogue = load_catalogue(config.resolve(config.catalogue))
+    return {service: entry.owner for service, entry in catalogue.services.items()}
+
+
+@asset(partitions_def=PARTITIONS, group_name="logrca", ins={"log_templates": WINDOW_AND_BASELINE})
+def rca_report(
+    context: AssetExecutionContext,
+    logrca: LogrcaConfigResource,
+    log_templates,
+    anomalies: pl.DataFrame,
+    root_causes: pl.DataFrame,
+) -> Output[dict | None]:
+    """The finding of the partition (or None) with its Markdown report, linked to the knowledge base."""
+    config = logrca.load()
+    window_events, baseline_events, _ = split_window(log_templates, context.partition_key)
+    tw = context.partition_time_window
+    runbooks, past = _knowledge(config)
+    finding = build_finding(
+        system=config.system, window=(tw.start, tw.end), window_events=window_events, baseline_events=baseline_events,
+        anomalies=anomalies, ranking=root_causes, runbooks=runbooks, past_incidents=past, owners=_owners(config),
+        detected_at=datetime.now(timezone.utc),
+    )
+    title = f"RCA report {context.partition_key}"
+    report = render_report(finding, title=title)
+    report_file = logrca.path("reports", config.system, f"{context.partition_key.replace(':', '-')}.md")
+    report_file.write_text(report, encoding="utf-8")
+    metadata = {"report": MetadataValue.md(report), "report_file": MetadataValue.path(str(report_file)), "incident": finding is not None}
+    if finding:
+        metadata |= {"root_cause": finding["root_cause"], "incident_window": f"{finding['window_start']} → {finding['window_end']}",
+                     "affected_services": MetadataValue.json(finding["affected_services"]),
+                     "runbooks": MetadataValue.json([r["id"] for r in finding["knowledge"]["runbooks"]])}
+    return Output(finding, metadata=metadata)
+
+
+@asset(
+    partitions_def=PARTITIONS,
+    group_name="logrca",
+    retry_policy=RetryPolicy(max_retries=2, delay=5, backoff=Backoff.EXPONENTIAL),
+)
+def search_index(
+    context: AssetExecutionContext,
+    logrca: LogrcaConfigResource,
+    elasticsearch: ElasticsearchResource,
+    anomalies: pl.DataFrame,
+    rca_report: dict | None,
+) -> Output[dict]:
+    """Anomalies, the report and the runbooks, indexed into Elasticsearch with deterministic ids."""
+    from elasticsearch import ApiError, TransportError
+
+    config = logrca.load()
+    tw = context.partition_time_window
+    report = render_report(rca_report, title=f"RCA report {context.partition_key}")
+    client = elasticsearch.client()
+    try:
+        counts = index_partition(client, prefix=elasticsearch.index_prefix, system=config.system, partition=context.partition_key,
+                                 window=(tw.start, tw.end), anomalies=anomalies.to_dicts(), finding=rca_report, report=report)
+        counts["runbooks"] = index_runbooks(client, prefix=elasticsearch.index_prefix, runbooks=_knowledge(config)[0])
+    except (TransportError, ApiError) as error:
+        raise Failure(
+            description=(f"Elasticsearch at {elasticsearch.url} failed: {error}. Nothing of this partition was lost: the "
+                         "Parquet assets are stored; start the server ('logrca es start') or fix LOGRCA_ES_URL and re-run "
+                         "this partition (indexing is idempotent)."),
+            allow_retries=True,
+        ) from error
+    finally:
+        client.close()
+    return Output(counts, metadata={**counts, "index_prefix": elasticsearch.index_prefix, "url": elasticsearch.url})

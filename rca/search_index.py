@@ -1,0 +1,169 @@
+"""Findings, reports and runbooks in Elasticsearch: explicit mappings, bulk indexing, deterministic ids, search."""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+from elasticsearch import helpers
+
+__all__ = ["FINDINGS_MAPPING", "REPORTS_MAPPING", "KNOWLEDGE_MAPPING", "ensure_index", "index_partition", "index_runbooks", "search_all", "anomaly_doc_id"]
+
+FINDINGS_MAPPING = {
+    "dynamic": False,
+    "properties": {
+        "system": {"type": "keyword"},
+        "partition": {"type": "keyword"},
+        "finding_id": {"type": "keyword"},
+        "service": {"type": "keyword"},
+        "kind": {"type": "keyword"},
+        "template_id": {"type": "long"},
+        "template": {"type": "text", "fields": {"raw": {"type": "keyword", "ignore_above": 1024}}},
+        "sample": {"type": "text"},
+        "detail": {"type": "text"},
+        "score": {"type": "float"},
+        "count_baseline": {"type": "float"},
+        "count_window": {"type": "long"},
+        "first_seen": {"type": "date"},
+        "window_start": {"type": "date"},
+        "window_end": {"type": "date"},
+    },
+}
+REPORTS_MAPPING = {
+    "dynamic": False,
+    "properties": {
+        "system": {"type": "keyword"},
+        "partition": {"type": "keyword"},
+        "finding_id": {"type": "keyword"},
+        "root_cause": {"type": "keyword"},
+        "affected_services": {"type": "keyword"},
+        "window_start": {"type": "date"},
+        "window_end": {"type": "date"},
+        "detected_at": {"type": "date"},
+        "summary": {"type": "text"},
+        "report": {"type": "text"},
+        "runbooks": {"type": "keyword"},
+        "trace_ids": {"type": "keyword"},
+    },
+}
+KNOWLEDGE_MAPPING = {
+    "dynamic": False,
+    "properties": {
+        "id": {"type": "keyword"},
+        "title": {"type": "text"},
+        "services": {"type": "keyword"},
+        "keywords": {"type": "text"},
+        "category": {"type": "keyword"},
+        "body": {"type": "text"},
+        "path": {"type": "keyword"},
+    },
+}
+#: Index settings for a single node; a cluster raises replicas with ``index.number_of_replicas``.
+DEFAULT_SETTINGS = {"number_of_shards": 1, "number_of_replicas": 0}
+
+
+def ensure_index(client, name: str, mappings: dict, *, settings: dict | None = None) -> None:
+    """Create ``name`` with its explicit mapping unless it exists (a concurrent create is fine)."""
+    from elasticsearch import BadRequestError
+
+    if client.indices.exists(index=name):
+        return
+    try:
+        client.indices.create(index=name, mappings=mappings, settings=settings or DEFAULT_SETTINGS)
+    except BadRequestError as error:
+        if "resource_already_exists_exception" not in str(error):
+            raise
+
+
+def anomaly_doc_id(system: str, partition: str, row: dict) -> str:
+    """Deterministic id of one anomaly row: re-indexing a partition overwrites, never duplicates."""
+    key = f"{system}|{partition}|{row['service']}|{row['kind']}|{row.get('template_id')}"
+    return hashlib.sha1(key.encode()).hexdigest()[:24]
+
+
+def _iso(value) -> Any:
+    return value.isoformat() if hasattr(value, "isoformat") else value
+
+
+def index_partition(client, *, prefix: str, system: str, partition: str, window: tuple, anomalies: list[dict], finding: dict | None, report: str) -> dict[str, int]:
+    """Index one partition's anomalies (``<prefix>-findings``) and finding report (``<prefix>-reports``).
+
+    Documents of the same partition left from an earlier run and not produced now are deleted, so a
+    re-run leaves exactly this run's documents: no duplicates, no orphans.
+
+    Returns
+    -------
+    dict
+        ``indexed``, ``deleted_stale``, ``reports`` counts.
+    """
+    findings_index, reports_index = f"{prefix}-findings", f"{prefix}-reports"
+    ensure_index(client, findings_index, FINDINGS_MAPPING)
+    ensure_index(client, reports_index, REPORTS_MAPPING)
+    actions, ids = [], []
+    for row in anomalies:
+        doc_id = anomaly_doc_id(system, partition, row)
+        ids.append(doc_id)
+        source = {k: _iso(v) for k, v in row.items()}
+        source.update(system=system, partition=partition, window_start=_iso(window[0]), window_end=_iso(window[1]),
+                      finding_id=finding["finding_id"] if finding else None)
+        actions.append({"_index": findings_index, "_id": doc_id, "_source": source})
+    indexed, errors = helpers.bulk(client, actions, raise_on_error=False, stats_only=False)
+    if errors:
+        raise RuntimeError(f"Elasticsearch rejected {len(errors)} of {len(actions)} findings, first: {errors[0]}")
+    stale = {"bool": {"filter": [{"term": {"system": system}}, {"term": {"partition": partition}}], "must_not": [{"ids": {"values": ids}}]}}
+    deleted = _delete_matching(client, findings_index, stale)
+    reports = 0
+    report_query = {"bool": {"filter": [{"term": {"system": system}}, {"term": {"partition": partition}}]}}
+    if finding is not None:
+        client.index(
+            index=reports_index,
+            id=finding["finding_id"],
+            document={
+                "system": system, "partition": partition, "finding_id": finding["finding_id"], "root_cause": finding["root_cause"],
+                "affected_services": finding["affected_services"], "window_start": finding["window_start"], "window_end": finding["window_end"],
+                "detected_at": finding["detected_at"], "summary": finding["ranking"][0]["explanation"], "report": report,
+                "runbooks": [r["id"] for r in finding["knowledge"]["runbooks"]], "trace_ids": finding["trace_ids"],
+            },
+            refresh="wait_for",
+        )
+        reports = 1
+        report_query["bool"]["must_not"] = [{"ids": {"values": [finding["finding_id"]]}}]
+    deleted += _delete_matching(client, reports_index, report_query)
+    return {"indexed": indexed, "deleted_stale": deleted, "reports": reports}
+
+
+def _delete_matching(client, index: str, query: dict) -> int:
+    """Delete the documents ``query`` matches with scroll + bulk (core APIs only).
+
+    ``_delete_by_query`` lives in the reindex module, which minimal distributions leave out.
+    """
+    client.indices.refresh(index=index)
+    doomed = [{"_op_type": "delete", "_index": index, "_id": hit["_id"]} for hit in helpers.scan(client, index=index, query={"query": query}, _source=False)]
+    if not doomed:
+        return 0
+    deleted, _ = helpers.bulk(client, doomed, refresh="wait_for", raise_on_error=False)
+    return deleted
+
+
+def index_runbooks(client, *, prefix: str, runbooks: list[dict]) -> int:
+    """Index the knowledge base's runbooks (id = runbook id) so engineers can search them."""
+    index = f"{prefix}-knowledge"
+    ensure_index(client, index, KNOWLEDGE_MAPPING)
+    actions = [{"_index": index, "_id": r["id"], "_source": {k: r[k] for k in ("id", "title", "services", "keywords", "category", "body", "path")}} for r in runbooks]
+    indexed, _ = helpers.bulk(client, actions, refresh="wait_for")
+    return indexed
+
+
+def search_all(client, *, prefix: str, query: str, kinds: tuple[str, ...] = ("findings", "reports", "incidents", "knowledge"), service: str | None = None, size: int = 10) -> list[dict]:
+    """Full-text search over logrca's indices; returns hits as ``{kind, id, score, source}``, best first."""
+    indices = [f"{prefix}-{kind}" for kind in kinds]
+    must = [{"simple_query_string": {"query": query, "default_operator": "and"}}] if query else [{"match_all": {}}]
+    filters = []
+    if service:
+        filters.append({"bool": {"should": [{"term": {field: service}} for field in ("service", "root_cause", "affected_services", "services")], "minimum_should_match": 1}})
+    response = client.search(index=",".join(indices), query={"bool": {"must": must, "filter": filters}}, size=size, ignore_unavailable=True, allow_no_indices=True)
+    hits = []
+    for hit in response["hits"]["hits"]:
+        kind = next((k for k in kinds if hit["_index"].startswith(f"{prefix}-{k}")), hit["_index"])
+        hits.append({"kind": kind, "id": hit["_id"], "score": hit["_score"], "source": hit["_source"]})
+    return hits
