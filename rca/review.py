@@ -68,7 +68,7 @@ def recurring_problems(frame: pl.DataFrame, *, min_incidents: int = 2) -> tuple[
     (by_template, by_root_cause)
         ``template_id, incidents, incident_ids`` and ``root_cause, incidents, incident_ids``, most frequent first.
     """
-    by_template = (frame.select("incident_id", "template_ids").explode("template_ids").drop_nulls("template_ids")
+    by_template = (frame.select("incident_id", "template_ids").explode("template_ids", empty_as_null=False).drop_nulls("template_ids")
                    .group_by(pl.col("template_ids").alias("template_id"))
                    .agg(incidents=pl.col("incident_id").n_unique(), incident_ids=pl.col("incident_id").unique().sort())
                    .filter(pl.col("incidents") >= min_incidents).sort(["incidents", "template_id"], descending=[True, False]))

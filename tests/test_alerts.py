@@ -179,3 +179,48 @@ def test_unacknowledged_incident_escalates_to_the_next_contact(es_client, index_
         assert store.get(late)[0]["escalation"]["level"] == 1 and store.get(acked)[0]["escalation"]["level"] == 0
     finally:
         receiver.close()
+
+
+def test_incidents_and_review_assets(es_url, es_client, index_prefix, smtp, tmp_path, monkeypatch):
+    """The Dagster assets called directly: file + alert once per incident, failures kept, review written."""
+    from dagster import build_asset_context
+
+    from assets.incidents import incident_review, incidents
+    from assets.resources import ElasticsearchResource, LogrcaConfigResource
+    from logrca import PROJECT_ROOT
+
+    box, smtp_port = smtp
+    http_port = free_port()  # the webhook receiver is down for the first run
+    shop = PROJECT_ROOT / "examples" / "shop"
+    catalogue = (shop / "catalogue.yaml").read_text().replace("http://127.0.0.1:8765", f"http://127.0.0.1:{http_port}")
+    (tmp_path / "catalogue.yaml").write_text(catalogue)
+    config = (shop / "logrca.yaml").read_text().replace("topology: topology.yaml", f"topology: {shop / 'topology.yaml'}")
+    config = config.replace("knowledge_base: knowledge", f"knowledge_base: {shop / 'knowledge'}")
+    (tmp_path / "logrca.yaml").write_text(config)
+    monkeypatch.setenv("LOGRCA_SMTP_PORT", str(smtp_port))
+    logrca = LogrcaConfigResource(config_path=str(tmp_path / "logrca.yaml"), data_dir=str(tmp_path / "data"))
+    elasticsearch = ElasticsearchResource(url=es_url, index_prefix=index_prefix)
+
+    def run(hour):
+        return incidents(build_asset_context(partition_key=f"2031-03-03-{10 + hour:02d}:00"), logrca=logrca,
+                         elasticsearch=elasticsearch, rca_report=make_finding(hour=hour, runbooks=("db-connections",))).value
+
+    first = run(0)
+    assert first["outcome"] == "created" and first["failed"] == 2 and first["delivered"] == 1 and first["pending"] == 2
+    assert len(box.messages) == 1 and "pat@example.com" in box.messages[0][0]
+    stored = IncidentStore(es_client, index_prefix).get(first["incident_id"])[0]
+    assert stored["owner"]["team"] == "payments-team" and [a["name"] for a in stored["actions"]] == ["kill-idle-sessions"]
+    receiver = Receiver(http_port)
+    try:
+        second = run(1)  # same incident again: no new alert, the two failed ones are delivered now
+        assert (second["incident_id"], second["outcome"]) == (first["incident_id"], "updated")
+        assert second["delivered"] == 2 and second["pending"] == 0 and len(box.messages) == 1
+        assert sorted(path for path, _ in receiver.requests) == ["/hooks/payments-team", "/slack/payments-team"]
+    finally:
+        receiver.close()
+    nothing = incidents(build_asset_context(partition_key="2031-03-03-15:00"), logrca=logrca, elasticsearch=elasticsearch, rca_report=None)
+    assert nothing.value["outcome"] is None
+    result = incident_review(logrca=logrca, elasticsearch=elasticsearch)
+    assert "# Incident review" in result.metadata["review"].value
+    assert result.metadata["chart"].value.startswith("![incident review chart](data:image/png;base64,")
+    assert (tmp_path / "data" / "reviews").is_dir() and len(list((tmp_path / "data" / "reviews").glob("*.png"))) == 1
