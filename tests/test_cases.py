@@ -1,0 +1,104 @@
+"""The csv-json reader on the case format, the case loader, and the label-free view."""
+
+from __future__ import annotations
+
+import gzip
+import json
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from parsers.csv_records import read_csv_json
+from parsers.sources import SourceConfig
+from rca.cases import LABEL_FILE, label_free_copy, load_case, read_spans
+
+HEADER = "Timestamp,TimeUnixNano,Node,PodName,Container,TraceID,SpanID,Log"
+
+
+def _log_row(ts: str, pod: str, trace: str, line: str) -> str:
+    record = json.dumps({"log": line + "\n", "stream": "stdout", "time": ts}).replace('"', '""')
+    return f'{ts},0,10.0.0.1,{pod},server,{trace},s1,"{record}"'
+
+
+def _source() -> SourceConfig:
+    return SourceConfig(name="shop", paths=["*"], format="csv-json")
+
+
+def test_reader_handles_gzip_repeated_headers_and_out_of_order_rows(tmp_path):
+    rows = [
+        HEADER,
+        _log_row("2024-03-01T10:00:05.5Z", "pay-7f9c-x2x", "t1", "18:00:05.500 ERROR  p.Pay#12 TraceID: t1 charge failed"),
+        _log_row("2024-03-01T10:00:01.25Z", "pay-7f9c-x2x", "t1", "18:00:01.250 INFO  p.Pay#10 TraceID: t1 charge start"),
+        HEADER,  # a second file's header inside the stream
+        _log_row("2024-03-01T10:00:03Z", "front-end-5d-aa", "t2", "18:00:03.000 WARN  f.Web#1 slow"),
+        'not,a,valid,row',
+        _log_row("2024-03-01T10:00:04Z", "front-end-5d-aa", "t3", "plain line without level").replace('{""log""', '{""nolog""'),
+    ]
+    path = tmp_path / "logs.csv.gz"
+    path.write_bytes(gzip.compress(("\n".join(rows) + "\n").encode()))
+    result = read_csv_json(path, _source())
+    events = result.events
+    assert events["timestamp"].is_sorted()
+    assert events["service"].to_list() == ["pay", "front-end", "pay"]
+    assert events["level"].to_list() == ["INFO", "WARN", "ERROR"]
+    assert events["message"][0] == "p.Pay#10 TraceID: t1 charge start"
+    assert events["line_no"].to_list() == [3, 5, 2]
+    assert result.stats["header_rows"] == 2
+    assert result.stats["lines_read"] == result.stats["lines_in_events"] + result.stats["lines_quarantined"] == 5
+    reasons = dict(zip(result.quarantine["line_no"].to_list(), result.quarantine["reason"].to_list(), strict=True))
+    assert "expected 8 fields, found 4" in reasons[6]
+    assert "'log'" in reasons[7]
+
+
+def test_reader_names_missing_columns(tmp_path):
+    path = tmp_path / "bad.csv"
+    path.write_text("Time,Message\n2024-01-01T00:00:00Z,hello\n")
+    with pytest.raises(ValueError, match=r"bad.csv:1: .*lacks column"):
+        read_csv_json(path, _source())
+
+
+def test_reader_quarantines_unreadable_time(tmp_path):
+    path = tmp_path / "t.csv"
+    path.write_text(HEADER + "\n" + _log_row("yesterday", "a-b-c", "t", "10:00:00 INFO x") + "\n")
+    result = read_csv_json(path, _source())
+    assert result.events.is_empty()
+    assert "unreadable time" in result.quarantine["reason"][0]
+
+
+def _write_case(root: Path) -> Path:
+    case = root / "cases" / "c1"
+    for sub in ("logs", "traces"):
+        (case / sub).mkdir(parents=True)
+    (case / "case.json").write_text(json.dumps({"system": "shop", "alert_time": "2024-03-01T10:00:02Z"}))
+    (case / LABEL_FILE).write_text(json.dumps({"root_cause_service": "pay"}))
+    (case / "logs" / "a_log.csv").write_text("\n".join([HEADER, _log_row("2024-03-01T10:00:03Z", "pay-7f-x", "t", "10:00:03 INFO ok")]) + "\n")
+    (case / "traces" / "a_trace.csv").write_text(
+        "TraceID,SpanID,ParentID,PodName,OperationName,StartTimeUnixNano,EndTimeUnixNano,Duration\n"
+        "t,s2,s1,pay-7f-x,/charge,1709287203100000000,0,800\n"
+        "t,s1,root,front-5d-y,/buy,1709287203000000000,0,1000\n")
+    return case
+
+
+def test_load_case_uses_before_alert_part_without_normal_minutes(tmp_path):
+    case = load_case(_write_case(tmp_path))
+    assert case.baseline_source == "before-alert"
+    assert case.events.height == 1 and case.system == "shop"
+    assert case.spans.filter(pl.col("parent_id").is_null())["service"].to_list() == ["front"]
+
+
+def test_label_free_copy_hides_the_label_and_is_read_only(tmp_path):
+    case_dir = _write_case(tmp_path)
+    with label_free_copy(case_dir) as view:
+        assert not (view / LABEL_FILE).exists()
+        assert not list(view.parent.parent.rglob(LABEL_FILE))
+        assert (view / "case.json").is_file()
+        assert all(not p.stat().st_mode & 0o222 for p in [view, *view.rglob("*")])  # read-only (root may still write)
+        assert load_case(view, normal_dirs=[]).name == "c1"
+    assert (case_dir / LABEL_FILE).is_file()
+
+
+def test_read_spans_marks_roots(tmp_path):
+    spans = read_spans([_write_case(tmp_path) / "traces"])
+    assert spans.sort("span_id")["parent_id"].to_list() == [None, "s1"]
+    assert spans["duration_us"].to_list() == [800.0, 1000.0]

@@ -1,0 +1,73 @@
+"""Log anomaly detection: new templates, rate changes, error bursts, rules; scores, not flags."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+import polars as pl
+import pytest
+
+from rca.detect import ANOMALY_SCHEMA, DetectionConfig, RuleConfig, detect_anomalies, poisson_surprise, service_scores
+
+T0 = datetime(2024, 3, 1, 10, tzinfo=timezone.utc)
+BASELINE = (T0, T0 + timedelta(minutes=10))
+WINDOW = (T0 + timedelta(minutes=10), T0 + timedelta(minutes=20))
+
+
+def _events() -> pl.DataFrame:
+    rows = []
+    for minute in range(20):
+        t = T0 + timedelta(minutes=minute)
+        for i in range(10):
+            rows.append((t + timedelta(seconds=i), "checkout", "INFO", f"order {i} ok", 1, "order <*> ok"))
+        if minute >= 10:  # the incident: a new error template in payments, checkout's rate doubles
+            rows += [(t + timedelta(seconds=30 + i), "payments", "ERROR", f"card {i} declined", 2, "card <*> declined") for i in range(5)]
+            rows += [(t + timedelta(seconds=40 + i), "checkout", "INFO", f"order {i} ok", 1, "order <*> ok") for i in range(10)]
+    return pl.DataFrame(rows, schema=["timestamp", "service", "level", "message", "template_id", "template"], orient="row")
+
+
+def test_new_template_error_burst_and_rate_spike_are_scored():
+    anomalies = detect_anomalies(_events(), window=WINDOW, baseline=BASELINE)
+    assert anomalies.schema == pl.Schema(ANOMALY_SCHEMA)
+    kinds = {(r["service"], r["kind"]) for r in anomalies.iter_rows(named=True)}
+    assert kinds == {("payments", "new_template"), ("payments", "error_burst"), ("checkout", "rate_spike")}
+    spike = anomalies.filter(pl.col("kind") == "rate_spike").row(0, named=True)
+    assert spike["count_baseline"] == pytest.approx(100.0) and spike["count_window"] == 200
+    assert spike["score"] == pytest.approx(poisson_surprise(200, 100))
+    new = anomalies.filter(pl.col("kind") == "new_template").row(0, named=True)
+    assert new["first_seen"] == T0 + timedelta(minutes=10, seconds=30)
+    assert new["sample"] == "card 0 declined"
+    scores = service_scores(anomalies)
+    assert scores["payments"] > scores["checkout"] > 0  # a half-weighted rate change ranks below a new error
+
+
+def test_baseline_may_be_several_intervals_and_a_separate_frame():
+    events = _events()
+    baseline_rows = events.filter(pl.col("timestamp") < WINDOW[0])
+    halves = [(T0, T0 + timedelta(minutes=5)), (T0 + timedelta(minutes=5), T0 + timedelta(minutes=10))]
+    split = detect_anomalies(events.filter(pl.col("timestamp") >= WINDOW[0]), window=WINDOW, baseline=halves, baseline_events=baseline_rows)
+    whole = detect_anomalies(events, window=WINDOW, baseline=BASELINE)
+    assert split.drop("first_seen").sort("kind").equals(whole.drop("first_seen").sort("kind"))
+
+
+def test_no_baseline_still_scores_errors_and_rules():
+    config = DetectionConfig(rules=[RuleConfig(name="declines", service="pay*", pattern=r"declined", min_count=3, score=7.5)])
+    anomalies = detect_anomalies(_events(), window=WINDOW, baseline=None, config=config)
+    assert set(anomalies["kind"]) == {"error_burst", "rule"}
+    rule = anomalies.filter(pl.col("kind") == "rule").row(0, named=True)
+    assert (rule["service"], rule["score"], rule["count_window"], rule["template"]) == ("payments", 7.5, 50, "declines")
+
+
+def test_edge_cases_and_errors():
+    events = _events()
+    empty = detect_anomalies(events, window=(T0 - timedelta(hours=2), T0 - timedelta(hours=1)), baseline=BASELINE)
+    assert empty.is_empty() and empty.schema == pl.Schema(ANOMALY_SCHEMA)
+    with pytest.raises(ValueError, match=r"template_id"):
+        detect_anomalies(events.drop("template_id"), window=WINDOW, baseline=BASELINE)
+    with pytest.raises(ValueError, match="not after its start"):
+        detect_anomalies(events, window=(WINDOW[1], WINDOW[0]), baseline=BASELINE)
+    with pytest.raises(ValueError, match="rules.pattern"):
+        RuleConfig(name="bad", pattern="(")
+    assert poisson_surprise(10, 10) == 0
+    assert poisson_surprise(0, 8) == pytest.approx(-4.0)
+    assert service_scores(empty) == {}

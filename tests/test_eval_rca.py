@@ -1,0 +1,49 @@
+"""AC@k / Avg@5 and the evaluation loop: the analysis cannot see the label."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from logrca.cli import app
+from rca.evaluate_rca import accuracy_at_k, average_at_5, evaluate_dataset
+
+FIXTURE = Path(__file__).parent / "fixtures" / "rca" / "mini"
+
+
+def test_accuracy_metrics():
+    ranks = [1, 2, 3, None, 6]
+    assert [accuracy_at_k(ranks, k) for k in (1, 3, 5)] == [0.2, 0.6, 0.6]
+    assert average_at_5(ranks) == pytest.approx((0.2 + 0.4 + 0.6 + 0.6 + 0.6) / 5)
+    assert accuracy_at_k([], 1) == 0.0
+
+
+def test_analysis_gets_a_label_free_copy(tmp_path):
+    seen = []
+
+    def spy(case_dir: Path, normal_dirs: list[Path]) -> list[str]:
+        assert not list(case_dir.rglob("label.json")) and not list(case_dir.parent.parent.rglob("label.json"))
+        assert FIXTURE.resolve() not in case_dir.resolve().parents
+        seen.append(case_dir.name)
+        return ["ts-b-service", "ts-a-service"]
+
+    result = evaluate_dataset(FIXTURE, analyse=spy)
+    assert seen == ["c1"]
+    assert result["cases"][0]["rank"] == 2 and result["AC@1"] == 0.0 and result["AC@3"] == 1.0
+
+
+def test_eval_rca_command_runs_the_real_analysis_on_a_tiny_case():
+    result = CliRunner().invoke(app, ["eval", "rca", str(FIXTURE), "--json"])
+    assert result.exit_code == 0, result.output
+    payload = json.loads(result.stdout)
+    assert payload["n"] == 1 and payload["cases"][0]["true_service"] == "ts-a-service"
+    assert payload["cases"][0]["rank"] is not None
+
+
+def test_rca_command_prints_the_report():
+    result = CliRunner().invoke(app, ["rca", str(FIXTURE / "cases" / "c1")])
+    assert result.exit_code == 0, result.output
+    assert "ts-a-service" in result.stdout and "#" in result.stdout
