@@ -177,12 +177,6 @@ def split_header(lines: pl.Series, fmt: HeaderFormat) -> pl.DataFrame:
     if lines.len() == 0:
         return pl.DataFrame(schema=schema)
     stripped = lines.str.strip_chars()
-    frame = (
-        pl.DataFrame({"_line": stripped})
-        .select(
-            pl.col("_line").str.extract_groups(fmt.pattern).alias("_fields"),
-            pl.col("_line").str.contains(fmt.pattern).fill_null(False).alias("matched"),
-        )
-        .unnest("_fields")
-    )
-    return frame.select(*[pl.col(name).cast(pl.Utf8) for name in fmt.fields], "matched")
+    # Content always takes part in a match (possibly as ""), so a null Content means no match.
+    frame = pl.DataFrame({"_line": stripped}).select(pl.col("_line").str.extract_groups(fmt.pattern).alias("_fields")).unnest("_fields")
+    return frame.select(*[pl.col(name).cast(pl.Utf8) for name in fmt.fields], pl.col(CONTENT_FIELD).is_not_null().alias("matched"))

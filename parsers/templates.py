@@ -339,7 +339,7 @@ def _parameters(messages: pl.Series, masked: pl.Series, templates: pl.Series, ex
     )
     positional = (
         aligned.select("_row", "_msg_tokens", "_tpl_tokens")
-        .explode("_msg_tokens", "_tpl_tokens")
+        .explode("_msg_tokens", "_tpl_tokens", empty_as_null=False)
         .group_by("_row", maintain_order=True)
         .agg(pl.col("_msg_tokens").filter(pl.col("_msg_tokens") != pl.col("_tpl_tokens")).alias("params"))
     )

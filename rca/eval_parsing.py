@@ -162,17 +162,34 @@ def read_labelled(path: str | Path) -> pl.DataFrame:
     return frame.select(line_ids.alias("LineId"), *keep)
 
 
-def iter_log_lines(path: str | Path, batch_lines: int = 200_000) -> Iterator[pl.Series]:
-    """Yield the lines of a (large) log file in batches of ``batch_lines``; undecodable bytes become U+FFFD."""
-    batch: list[str] = []
-    with open(path, encoding="utf-8", errors="replace", newline=None) as stream:
-        for line in stream:
-            batch.append(line.rstrip("\n"))
-            if len(batch) >= batch_lines:
-                yield pl.Series("line", batch, dtype=pl.Utf8)
-                batch = []
-    if batch:
-        yield pl.Series("line", batch, dtype=pl.Utf8)
+def iter_log_lines(path: str | Path, batch_bytes: int = 32 * 2**20) -> Iterator[pl.Series]:
+    """Yield the lines of a (large) log file in batches of about ``batch_bytes``.
+
+    Lines end at ``\\n`` (a trailing ``\\r`` is dropped); undecodable bytes become U+FFFD. Memory is
+    bounded by the batch size, whatever the file size.
+    """
+    if batch_bytes < 1:
+        raise ValueError(f"iter_log_lines: batch_bytes must be >= 1, got {batch_bytes}")
+    with open(path, "rb") as stream:
+        rest = b""
+        while True:
+            block = stream.read(batch_bytes)
+            if not block:
+                break
+            block = rest + block
+            cut = block.rfind(b"\n")
+            if cut < 0:
+                rest = block
+                continue
+            rest = block[cut + 1 :]
+            yield _to_lines(block[:cut])
+        if rest:
+            yield _to_lines(rest)
+
+
+def _to_lines(block: bytes) -> pl.Series:
+    lines = block.decode("utf-8", errors="replace").split("\n")
+    return pl.Series("line", lines, dtype=pl.Utf8).str.strip_suffix("\r")
 
 
 def read_log_lines(path: str | Path) -> pl.Series:
@@ -193,12 +210,12 @@ def _events_from_lines(lines: pl.Series, fmt: HeaderFormat, first_line_no: int =
     )
 
 
-def run_logrca(log_path: str | Path, fmt: HeaderFormat, config: TemplateConfig, *, batch_lines: int = 200_000) -> tuple[pl.DataFrame, float]:
+def run_logrca(log_path: str | Path, fmt: HeaderFormat, config: TemplateConfig, *, batch_bytes: int = 32 * 2**20) -> tuple[pl.DataFrame, float]:
     """Parse and mine a log file with logrca in batches; returns (line_no, matched, template_id, template) and seconds."""
     miner = TemplateMiner(config.model_copy(update={"state_path": None}))
     started = time.perf_counter()
     parts, line_no = [], 1
-    for lines in iter_log_lines(log_path, batch_lines):
+    for lines in iter_log_lines(log_path, batch_bytes):
         mined = mine_templates(_events_from_lines(lines, fmt, line_no), miner)
         parts.append(mined.select("line_no", "matched", "template_id"))
         line_no += lines.len()

@@ -1,0 +1,122 @@
+"""Benchmark: plain drain3 (line by line) vs logrca template mining on the same >= 1M-line log.
+
+Builds a log by replicating the Loghub 2k samples with every digit run replaced by random digits
+of the same length (ids, counters, addresses vary as in real logs; the template structure stays),
+under one common header, interleaving the ten systems at random. Each side runs in its own
+subprocess (so peak RSS is its own); both use the same masks and Drain settings. Prints lines/s,
+the ratio, peak memory, and checks that both assign the same cluster id to every line.
+
+    .venv/bin/python bench/bench_templates.py --lines 1000000
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import re
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+HEADER = "<Date> <Time> <Level> <Component>: <Content>"
+# Masks an ops team sets up (drain3's example config masks IDs, IPs, hex and numbers the same way),
+# plus logrca's DEFAULT_MASKING_RULES (UUID, IPv4, hex); the same on both sides.
+MASKS = [r"blk_-?\d+", r"core\.\d+", r"\b\d+\b"]
+SIM_TH, DEPTH = 0.5, 4
+
+
+def build_input(loghub: Path, target: Path, lines: int, seed: int = 7) -> int:
+    """Write ``lines`` perturbed sample lines under one header; returns the line count written."""
+    import polars as pl
+
+    contents: list[tuple[str, str]] = []
+    for truth in sorted(loghub.glob("*/*_2k.log_structured_corrected.csv")):
+        system = truth.parent.name
+        frame = pl.read_csv(truth, infer_schema=False)
+        contents += [(system, content) for content in frame["Content"].fill_null("").to_list()]
+    rng = random.Random(seed)
+    digits = re.compile(r"\d+")
+    levels = ["INFO", "INFO", "INFO", "WARN", "ERROR", "DEBUG"]
+    written = 0
+    with open(target, "w", encoding="utf-8") as out:
+        while written < lines:
+            chunk = []
+            for _ in range(min(50_000, lines - written)):
+                system, content = contents[rng.randrange(len(contents))]
+                content = digits.sub(lambda m: str(rng.randrange(10 ** len(m.group()))).zfill(len(m.group())), content)
+                second = written // 100
+                chunk.append(f"2024-05-{1 + second // 86400 % 28:02d} {second // 3600 % 24:02d}:{second // 60 % 60:02d}:{second % 60:02d},{written % 1000:03d} {rng.choice(levels)} {system}: {content}\n")
+                written += 1
+            out.write("".join(chunk))
+    return written
+
+
+def _config():
+    from parsers.masking import DEFAULT_MASKING_RULES, parse_masking_rules
+    from parsers.templates import TemplateConfig
+
+    return TemplateConfig(masking=parse_masking_rules(MASKS) + list(DEFAULT_MASKING_RULES), sim_th=SIM_TH, depth=DEPTH)
+
+
+def run_side(side: str, log_path: Path, ids_path: Path) -> dict:
+    """Run one side in this process; write its per-line cluster ids to ``ids_path`` (Parquet)."""
+    import polars as pl
+
+    from parsers.header_format import compile_header
+    from rca.eval_parsing import run_drain3_baseline, run_logrca
+
+    fmt, config = compile_header(HEADER), _config()
+    started = time.perf_counter()
+    if side == "drain3":
+        result, seconds = run_drain3_baseline(log_path, fmt, config)
+    else:
+        result, seconds = run_logrca(log_path, fmt, config)
+    total = time.perf_counter() - started
+    result.select("template_id").write_parquet(ids_path)
+    peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return {"side": side, "lines": result.height, "seconds": seconds, "lines_per_second": result.height / seconds,
+            "templates": int(result["template_id"].n_unique()), "peak_rss_mib": peak_kib / 1024, "wall_with_result_s": total}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--lines", type=int, default=1_000_000)
+    parser.add_argument("--loghub", type=Path, default=ROOT.parent / "shared" / "data" / "loghub")
+    parser.add_argument("--keep", type=Path, help="write the generated log here (default: a temp dir)")
+    parser.add_argument("--side", choices=["drain3", "logrca"], help=argparse.SUPPRESS)
+    parser.add_argument("--log", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--ids", type=Path, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.side:
+        print(json.dumps(run_side(args.side, args.log, args.ids)))
+        return
+
+    import polars as pl
+
+    with tempfile.TemporaryDirectory(prefix="logrca-bench-") as tmp:
+        log_path = args.keep or Path(tmp) / "bench.log"
+        started = time.perf_counter()
+        count = build_input(args.loghub, log_path, args.lines)
+        print(f"input: {count:,} lines, {log_path.stat().st_size / 2**20:.0f} MiB, built in {time.perf_counter() - started:.1f}s")
+        results = {}
+        for side in ("drain3", "logrca"):
+            ids = Path(tmp) / f"{side}.parquet"
+            out = subprocess.run([sys.executable, __file__, "--side", side, "--log", str(log_path), "--ids", str(ids)],
+                                 check=True, capture_output=True, text=True)
+            results[side] = json.loads(out.stdout.strip().splitlines()[-1])
+            r = results[side]
+            print(f"{side:7s} {r['lines_per_second']:>12,.0f} lines/s  {r['seconds']:7.2f}s  peak RSS {r['peak_rss_mib']:7.0f} MiB  templates {r['templates']}")
+        same = pl.read_parquet(Path(tmp) / "drain3.parquet")["template_id"].equals(pl.read_parquet(Path(tmp) / "logrca.parquet")["template_id"])
+        ratio = results["logrca"]["lines_per_second"] / results["drain3"]["lines_per_second"]
+        print(f"ratio logrca/drain3: {ratio:.1f}x   identical cluster id on every line: {same}")
+
+
+if __name__ == "__main__":
+    main()

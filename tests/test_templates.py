@@ -1,0 +1,126 @@
+"""Template mining: same cluster per line as drain3 fed line by line, stable ids, safe persisted state."""
+
+from __future__ import annotations
+
+import polars as pl
+import pytest
+from drain3 import TemplateMiner as Drain3Miner
+from drain3.masking import MaskingInstruction
+from drain3.template_miner_config import TemplateMinerConfig
+
+from parsers.header_format import compile_header, split_header
+from parsers.masking import DEFAULT_MASKING_RULES, load_masking_file
+from parsers.templates import TemplateConfig, TemplateMiner, TemplateStateError, mine_template_batches, mine_templates
+from logrca import PROJECT_ROOT
+
+SYSTEMS = ["HDFS", "Hadoop", "Spark", "Zookeeper", "BGL", "HPC", "Linux", "Apache", "OpenSSH", "OpenStack"]
+SETTINGS_DIR = PROJECT_ROOT / "bench" / "loghub_masking"
+
+
+def drain3_line_by_line(messages: list[str], config: TemplateConfig) -> list[int]:
+    """What a hand-written script gets: drain3.TemplateMiner.add_log_message on every line."""
+    drain_config = TemplateMinerConfig()
+    drain_config.drain_sim_th, drain_config.drain_depth = config.sim_th, config.depth
+    drain_config.masking_instructions = [MaskingInstruction(r.pattern, r.mask_with) for r in config.masking]
+    miner = Drain3Miner(config=drain_config)
+    return [miner.add_log_message(message)["cluster_id"] for message in messages]
+
+
+def sample(shared_data, system: str) -> tuple[list[str], TemplateConfig]:
+    settings = load_masking_file(SETTINGS_DIR / f"{system}.yaml")
+    lines = pl.Series((shared_data / "loghub" / system / f"{system}_2k.log").read_text(errors="replace").splitlines())
+    messages = split_header(lines, compile_header(settings["format"]))["Content"].to_list()
+    config = TemplateConfig(masking=settings["masking"] + list(DEFAULT_MASKING_RULES), sim_th=settings["sim_th"], depth=settings["depth"])
+    return messages, config
+
+
+@pytest.mark.parametrize("system", SYSTEMS)
+def test_same_cluster_per_line_as_drain3_line_by_line(shared_data, system):
+    messages, config = sample(shared_data, system)
+    expected = drain3_line_by_line(messages, config)
+    miner = TemplateMiner(config)
+    events = pl.DataFrame({"message": messages, "line_no": range(1, len(messages) + 1)})
+    batches = [events.slice(start, 700) for start in range(0, events.height, 700)]  # three batches
+    mined = pl.concat(list(mine_template_batches(batches, miner, with_params=False)))
+    assert mined["template_id"].to_list() == expected
+    assert mined["line_no"].to_list() == list(range(1, len(messages) + 1))
+    assert sum(cluster.size for cluster in miner.drain.clusters) == len(messages)
+
+
+def test_ids_stable_across_batches_and_save_load(shared_data, tmp_path):
+    messages, config = sample(shared_data, "Hadoop")
+    events = pl.DataFrame({"message": messages})
+    whole = mine_templates(events, TemplateMiner(config))
+    state = tmp_path / "state" / "templates.json"
+    first = mine_templates(events.head(1000), TemplateMiner(config.model_copy(update={"state_path": state})))
+    assert first["template_id"].to_list() == whole["template_id"].head(1000).to_list()
+    TemplateMiner(config.model_copy(update={"state_path": state}))  # nothing saved yet: starts empty
+    saver = TemplateMiner(config.model_copy(update={"state_path": state}))
+    mine_templates(events.head(1000), saver)
+    saver.save()
+    reloaded = TemplateMiner(config.model_copy(update={"state_path": state}))
+    second = mine_templates(events.tail(1000), reloaded)
+    assert second["template_id"].to_list() == whole["template_id"].tail(1000).to_list()
+    final = reloaded.templates()
+    assert final.height == whole["template_id"].n_unique()
+    reloaded.save()
+    assert (state.parent / "templates.json.bak").exists()
+    assert [p.name for p in state.parent.iterdir() if p.suffix == ".tmp"] == []
+
+
+@pytest.mark.parametrize(
+    ("content", "needle"),
+    [("{not json", "unreadable"), ('{"version": 99}', "version"), ('{"version": 1, "settings": null}', "other mining settings"), ("", "unreadable")],
+)
+def test_corrupted_state_gives_clear_error(tmp_path, content, needle):
+    state = tmp_path / "templates.json"
+    state.write_text(content)
+    with pytest.raises(TemplateStateError) as error:
+        TemplateMiner(TemplateConfig(state_path=state))
+    message = str(error.value)
+    assert str(state) in message and needle in message and "delete" in message
+
+
+def test_truncated_state_with_right_header_is_reported(tmp_path):
+    state = tmp_path / "templates.json"
+    miner = TemplateMiner(TemplateConfig(state_path=state))
+    mine_templates(pl.DataFrame({"message": ["a b c", "a b d"]}), miner)
+    miner.save()
+    import json
+
+    broken = json.loads(state.read_text())
+    del broken["tree"]
+    state.write_text(json.dumps(broken))
+    with pytest.raises(TemplateStateError, match="corrupted"):
+        TemplateMiner(TemplateConfig(state_path=state))
+
+
+def test_columns_params_and_other_columns_kept():
+    events = pl.DataFrame({"message": ["took 5 ms from 10.0.0.1", "took 17 ms from 10.0.0.2", None], "service": ["a", "b", "c"]})
+    mined = mine_templates(events, TemplateMiner(TemplateConfig(sim_th=0.4)))
+    assert mined.columns == ["message", "service", "template_id", "template", "params"]
+    assert mined.schema["template_id"] == pl.Int64 and mined.schema["params"] == pl.List(pl.Utf8)
+    assert mined["template"].to_list()[:2] == ["took <*> ms from <*>"] * 2
+    assert mined["params"].to_list()[:2] == [["5", "10.0.0.1"], ["17", "10.0.0.2"]]
+    assert mined["service"].to_list() == ["a", "b", "c"]
+
+
+def test_params_when_masking_changes_token_count():
+    config = TemplateConfig(masking=[{"pattern": r"/\S+ \S+", "mask_with": "*"}])
+    mined = mine_templates(pl.DataFrame({"message": ["open /a b now"]}), TemplateMiner(config))
+    assert mined["template"][0] == "open <*> now"
+    assert mined["params"].to_list() == [["/a b"]]
+
+
+def test_empty_frame_and_missing_column():
+    empty = mine_templates(pl.DataFrame(schema={"message": pl.Utf8, "line_no": pl.Int64}), TemplateMiner())
+    assert empty.schema == pl.Schema({"message": pl.Utf8, "line_no": pl.Int64, "template_id": pl.Int64, "template": pl.Utf8, "params": pl.List(pl.Utf8)})
+    with pytest.raises(ValueError, match="'message' column"):
+        mine_templates(pl.DataFrame({"text": ["x"]}), TemplateMiner())
+
+
+def test_config_errors_name_the_field():
+    with pytest.raises(ValueError, match="depth"):
+        TemplateConfig(depth=2)
+    with pytest.raises(ValueError, match="templates.masking: rule 0"):
+        TemplateConfig(masking=[{"pattern": "("}])
