@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import glob
-import gzip
 import re
 import zlib
 from collections.abc import Iterator
@@ -57,10 +56,39 @@ def resolve_paths(patterns: list[str], base_dir: Path) -> list[Path]:
     return sorted(found, key=lambda p: (str(p.parent), *rotation_key(p)))
 
 
-def _open(path: Path):
+def _gzip_blocks(path: Path, block: int = 1 << 20) -> Iterator[bytes]:
+    """Decompressed blocks of a (possibly multi-member) gzip file.
+
+    Unlike ``gzip.open``, everything before a cut is yielded; a stream that ends early raises
+    ``EOFError`` only after that, and corrupt data raises ``zlib.error``.
+    """
+    with path.open("rb") as raw:
+        decoder, fed = zlib.decompressobj(16 + zlib.MAX_WBITS), False
+        while compressed := raw.read(block):
+            while compressed:
+                fed = True
+                if data := decoder.decompress(compressed):
+                    yield data
+                compressed = b""
+                if decoder.eof:
+                    compressed = decoder.unused_data
+                    decoder, fed = zlib.decompressobj(16 + zlib.MAX_WBITS), False
+        if fed and not decoder.eof:
+            if tail := decoder.flush():
+                yield tail
+            raise EOFError("compressed stream ended before the end-of-stream marker")
+
+
+def _plain_blocks(path: Path, block: int = 1 << 20) -> Iterator[bytes]:
+    with path.open("rb") as raw:
+        while chunk := raw.read(block):
+            yield chunk
+
+
+def _blocks(path: Path) -> Iterator[bytes]:
     with path.open("rb") as probe:
         magic = probe.read(2)
-    return gzip.open(path, "rb") if magic == b"\x1f\x8b" else path.open("rb")
+    return _gzip_blocks(path) if magic == b"\x1f\x8b" else _plain_blocks(path)
 
 
 def iter_line_batches(path: Path, *, batch_bytes: int = 32 << 20) -> Iterator[LineBatch | FileProblem]:
@@ -71,22 +99,31 @@ def iter_line_batches(path: Path, *, batch_bytes: int = 32 << 20) -> Iterator[Li
     """
     line_no = 1
     remainder = b""
+    pending: list[bytes] = []
+    pending_size = 0
+
+    def flush() -> Iterator[LineBatch]:
+        nonlocal remainder, pending, pending_size, line_no
+        block = remainder + b"".join(pending)
+        pending, pending_size = [], 0
+        cut = block.rfind(b"\n")
+        if cut < 0:
+            remainder = block
+            return
+        remainder = block[cut + 1 :]
+        lines = block[:cut].split(b"\n")
+        yield LineBatch(path, line_no, [line.removesuffix(b"\r") for line in lines])
+        line_no += len(lines)
+
     try:
-        with _open(path) as stream:
-            while True:
-                block = stream.read(batch_bytes)
-                if not block:
-                    break
-                block = remainder + block
-                cut = block.rfind(b"\n")
-                if cut < 0:
-                    remainder = block
-                    continue
-                remainder = block[cut + 1 :]
-                lines = block[:cut].split(b"\n")
-                yield LineBatch(path, line_no, [line.removesuffix(b"\r") for line in lines])
-                line_no += len(lines)
-    except (EOFError, gzip.BadGzipFile, zlib.error, OSError) as error:
+        for chunk in _blocks(path):
+            pending.append(chunk)
+            pending_size += len(chunk)
+            if pending_size >= batch_bytes:
+                yield from flush()
+        yield from flush()
+    except (EOFError, zlib.error, OSError) as error:
+        yield from flush()
         if remainder:
             yield LineBatch(path, line_no, [remainder.removesuffix(b"\r")])
             line_no += 1
