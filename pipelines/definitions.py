@@ -2,7 +2,7 @@
 
 Environment (see README, "Configuration"): ``LOGRCA_CONFIG`` (YAML config), ``LOGRCA_DATA_DIR``
 (Parquet partitions, miner state, reports), ``LOGRCA_ES_URL`` / ``LOGRCA_ES_API_KEY``,
-``LOGRCA_INDEX_PREFIX``.
+``LOGRCA_INDEX_PREFIX``, ``LOGRCA_EXECUTOR`` (see ``pipelines/executors.py``).
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ import pipelines as pipelines_package
 from assets.partitions import PARTITIONS
 from assets.resources import default_resources
 from logrca.settings import data_dir
+from pipelines.executors import executor_from_env
 
 
 def _modules(package, *, skip: tuple[str, ...] = ()) -> list:
@@ -58,4 +59,5 @@ defs = Definitions(
     schedules=_ops("schedules"),
     sensors=_ops("sensors"),
     resources=build_resources(),
+    executor=executor_from_env(),  # LOGRCA_EXECUTOR=multiprocess|in_process|celery|k8s (docs/scaling.md)
 )
