@@ -1,0 +1,54 @@
+"""Per-dataset accuracy table (Markdown): plain drain3 vs logrca on every labelled Loghub sample.
+
+For each ``<System>/`` under --loghub that has ``<System>_2k.log``, its
+``*_structured_corrected.csv`` and a settings file ``bench/loghub_masking/<System>.yaml``:
+
+- drain3 (lib defaults): drain3.TemplateMiner, sim_th 0.4, depth 4, the benchmark's usual masks;
+- drain3 (usual st/depth): the same with the file's sim_th/depth (what --baseline runs);
+- logrca: the file's masks then logrca's generic masks, the file's sim_th/depth.
+
+    .venv/bin/python bench/loghub_table.py > /tmp/table.md
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from logrca.commands.eval_parsing import build_configs  # noqa: E402
+from parsers.templates import TemplateConfig  # noqa: E402
+from rca.eval_parsing import evaluate_parsing  # noqa: E402
+
+METRICS = ("GA", "PA", "FGA", "FTA")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--loghub", type=Path, default=ROOT.parent / "shared" / "data" / "loghub")
+    parser.add_argument("--settings", type=Path, default=ROOT / "bench" / "loghub_masking")
+    args = parser.parse_args()
+    header = "| system | " + " | ".join(f"{m} drain3 (defaults) | {m} drain3 (usual) | {m} logrca" for m in METRICS) + " |"
+    print(header)
+    print("|---" * (1 + 3 * len(METRICS)) + "|")
+    for folder in sorted(p for p in args.loghub.iterdir() if p.is_dir()):
+        system = folder.name
+        log, truth, settings = folder / f"{system}_2k.log", folder / f"{system}_2k.log_structured_corrected.csv", args.settings / f"{system}.yaml"
+        if not (log.exists() and truth.exists() and settings.exists()):
+            print(f"skipping {system}: missing log, labels or {settings}", file=sys.stderr)
+            continue
+        config, usual, fmt = build_configs(settings, None, None, default_masks=True)
+        lib_defaults = TemplateConfig(masking=usual.masking)
+        plain = evaluate_parsing(log, fmt, truth, config, baseline_config=lib_defaults)
+        tuned = evaluate_parsing(log, fmt, truth, config, baseline_config=usual)
+        cells = []
+        for metric in METRICS:
+            cells += [f"{plain['drain3'][metric]:.3f}", f"{tuned['drain3'][metric]:.3f}", f"**{tuned['logrca'][metric]:.3f}**"]
+        print(f"| {system} | " + " | ".join(cells) + " |")
+
+
+if __name__ == "__main__":
+    main()

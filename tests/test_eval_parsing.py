@@ -1,0 +1,76 @@
+"""Parsing metrics on a hand-made example with known values, labelled-file errors, and the CLI end to end."""
+
+from __future__ import annotations
+
+import json
+
+import polars as pl
+import pytest
+from typer.testing import CliRunner
+
+from logrca.cli import app
+from logrca import PROJECT_ROOT
+from rca.eval_parsing import grouping_accuracy, parsing_accuracy, parsing_metrics, read_labelled, template_accuracy
+
+# 6 lines, true templates A A B B C D; the parser merges C and D and splits B.
+TRUTH = pl.Series(["A <*>", "A <*>", "B x", "B x", "C <*>", "D <*>"])
+PREDICTED = pl.Series(["A <*>", "A  <*> ", "B x", "B <*>", "<*> <*>", "<*> <*>"])
+
+
+def test_grouping_accuracy_known_values():
+    result = grouping_accuracy(TRUTH, PREDICTED.str.replace_all(r"\s+", " ").str.strip_chars())
+    # correct true groups: A (lines 1-2) only -> GA = 2/6; predicted groups 4, true groups 4 -> P = R = 1/4
+    assert result["GA"] == pytest.approx(2 / 6)
+    assert result["PGA"] == pytest.approx(1 / 4) and result["RGA"] == pytest.approx(1 / 4)
+    assert result["FGA"] == pytest.approx(1 / 4)
+    assert grouping_accuracy(pl.Series(["a", "a", "b"]), pl.Series([7, 7, 9])) == {"GA": 1.0, "FGA": 1.0, "PGA": 1.0, "RGA": 1.0}
+
+
+def test_parsing_and_template_accuracy_known_values():
+    # whitespace-normalised equal lines: 1, 2, 3 -> PA = 3/6
+    assert parsing_accuracy(TRUTH, PREDICTED) == pytest.approx(0.5)
+    result = template_accuracy(TRUTH, PREDICTED)
+    # predicted templates: "A <*>" (lines 1,2: one true template, equal) correct; "B x" (line 3) correct;
+    # "B <*>" wrong string; "<*> <*>" two true templates -> 2 correct of 4 predicted, of 4 true
+    assert result["PTA"] == pytest.approx(2 / 4) and result["RTA"] == pytest.approx(2 / 4)
+    assert result["FTA"] == pytest.approx(0.5)
+    metrics = parsing_metrics(TRUTH, PREDICTED)
+    assert metrics["GA"] == pytest.approx(2 / 6) and metrics["PA"] == pytest.approx(0.5)
+
+
+def test_edge_cases():
+    empty = pl.Series([], dtype=pl.Utf8)
+    assert grouping_accuracy(empty, empty)["GA"] == 0.0
+    assert parsing_accuracy(pl.Series(["a"]), pl.Series([None], dtype=pl.Utf8)) == 0.0
+    with pytest.raises(ValueError, match="truth has 1 lines, predicted 2"):
+        grouping_accuracy(pl.Series(["a"]), pl.Series(["a", "b"]))
+
+
+def test_read_labelled_names_missing_columns(tmp_path):
+    bad = tmp_path / "labels.csv"
+    bad.write_text("LineId,Content\n1,x\n")
+    with pytest.raises(ValueError, match=r"missing column\(s\) \['EventTemplate'\]"):
+        read_labelled(bad)
+    bad.write_text("LineId,Content,EventTemplate\n1,x,x\nfoo,y,y\n")
+    with pytest.raises(ValueError, match=r"labels.csv:3: LineId is not an integer"):
+        read_labelled(bad)
+
+
+def test_cli_json_and_baseline_on_a_sample(shared_data):
+    folder = shared_data / "loghub" / "HDFS"
+    settings = PROJECT_ROOT / "bench" / "loghub_masking" / "HDFS.yaml"
+    args = ["eval", "parsing", "--log", str(folder / "HDFS_2k.log"), "--truth", str(folder / "HDFS_2k.log_structured_corrected.csv"),
+            "--masking", str(settings), "--baseline", "--json"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert report["lines"] == report["labelled"] == 2000 and report["unmatched_header"] == 0
+    for side in ("logrca", "drain3"):
+        assert set(report[side]) >= {"GA", "PA", "FGA", "FTA", "lines_per_second"}
+    assert report["logrca"]["GA"] >= report["drain3"]["GA"] > 0.9
+
+
+def test_cli_without_format_is_a_clear_error(shared_data, tmp_path):
+    folder = shared_data / "loghub" / "Apache"
+    result = CliRunner().invoke(app, ["eval", "parsing", "--log", str(folder / "Apache_2k.log"), "--truth", str(folder / "Apache_2k.log_structured_corrected.csv")])
+    assert result.exit_code == 2 and "no header format" in result.output
