@@ -292,3 +292,74 @@ def read_sources(sources: list[SourceConfig], *, base_dir: Path, window: tuple[d
     merged = ReadResult.concat(results)
     merged.events = merged.events.sort("timestamp", maintain_order=True)
     return merged, per_source
+
+
+def file_time_range(path: Path, source: SourceConfig, *, sample_bytes: int = 256 << 10) -> tuple[datetime, datetime] | None:
+    """First and last timestamp of a log file from a cheap look at its head and tail.
+
+    Parameters
+    ----------
+    path : Path
+        A file of ``source`` (plain or gzip).
+    source : SourceConfig
+        How to parse its lines.
+    sample_bytes : int, default 256 KiB
+        How much of the head and of the tail is parsed.
+
+    Returns
+    -------
+    (first, last) or None
+        UTC datetimes (``first <= last``), or None when no line of the samples parses.
+
+    Notes
+    -----
+    Plain files are read at both ends with a seek; a gzip stream must be decompressed to reach its
+    end, which streams the file once in ``sample_bytes`` blocks (memory stays bounded). Lines written
+    out of order by more than the samples reach are not seen; the file's partitions are then read
+    when the neighbouring partitions run (every run reads all files, filtered to its window).
+    Whole-file formats (``csv-json``) are read completely.
+    """
+    reader = _file_reader(source.format)
+    if reader is not None:
+        stamps = reader(path, source).events["timestamp"].drop_nulls()
+        return (stamps.min(), stamps.max()) if stamps.len() else None
+    head, tail = _head_and_tail(path, sample_bytes)
+    stamps = pl.concat([_sample_timestamps(path, source, lines) for lines in (head, tail) if lines])
+    stamps = stamps.drop_nulls()
+    return (stamps.min(), stamps.max()) if stamps.len() else None
+
+
+def _head_and_tail(path: Path, sample_bytes: int) -> tuple[list[bytes], list[bytes]]:
+    """Whole lines of the first and last ``sample_bytes`` of a file (gzip streamed through)."""
+    head: list[bytes] = []
+    last_two: list[bytes] = []
+    for item in iter_line_batches(path, batch_bytes=sample_bytes):
+        if isinstance(item, FileProblem):
+            break
+        if not head:
+            head = item.lines
+            if path.stat().st_size > 2 * sample_bytes and not _is_gzip(path):
+                return head, _plain_tail(path, sample_bytes)
+        last_two = (last_two + item.lines)[-max(len(item.lines), 1) * 2 :]
+    return head, last_two
+
+
+def _is_gzip(path: Path) -> bool:
+    with path.open("rb") as probe:
+        return probe.read(2) == b"\x1f\x8b"
+
+
+def _plain_tail(path: Path, sample_bytes: int) -> list[bytes]:
+    with path.open("rb") as stream:
+        stream.seek(-sample_bytes, 2)
+        block = stream.read()
+    return [line.removesuffix(b"\r") for line in block.split(b"\n")[1:] if line]
+
+
+def _sample_timestamps(path: Path, source: SourceConfig, lines: list[bytes]) -> pl.Series:
+    decoded = _decode(LineBatch(path, 1, lines), source)
+    records, _ = _group_records(decoded.filter(pl.col("problem").is_null()), source)
+    if records.is_empty():
+        return pl.Series("timestamp", [], dtype=pl.Datetime("us", "UTC"))
+    parsed = _parse(records, source, path)
+    return parsed.filter(pl.col("problem").is_null())["timestamp"].cast(pl.Datetime("us", "UTC"))
