@@ -13,7 +13,7 @@ from rca.detect import DetectionConfig, detect_anomalies
 from rca.graph import service_dependency_graph
 from rca.rank import rank_root_causes
 from rca.signals_metrics import MetricConfig, metric_deviations
-from rca.signals_traces import edge_changes, span_deviations
+from rca.signals_traces import edge_changes, network_deviations, request_scale, span_deviations
 
 __all__ = ["CaseAnalysis", "analyse_case", "mine_case_templates"]
 
@@ -89,11 +89,16 @@ def analyse_case(case: Case, *, detection: DetectionConfig | None = None, metric
     end = max(case.events["timestamp"].max(), start) + timedelta(microseconds=1)
     window = (start, end)
     baseline_events, events = mine_case_templates([case.baseline_events, case.events])
-    anomalies = detect_anomalies(events, window=window, baseline=_span_of(baseline_events), config=detection,
-                                 baseline_events=baseline_events)
+    baseline_intervals = _span_of(baseline_events)
+    scale = request_scale(case.spans, case.baseline_spans, window=window)
+    if scale and baseline_intervals:  # requests are counted over the spans' own periods, not the log files'
+        scale = {s: v for s, v in scale.items()}
+    anomalies = detect_anomalies(events, window=window, baseline=baseline_intervals, config=detection,
+                                 baseline_events=baseline_events, service_scale=scale)
     graph = service_dependency_graph(spans=pl.concat([case.baseline_spans, case.spans]), events=events)
     edges = edge_changes(case.spans, case.baseline_spans, window=window)
-    self_times = span_deviations(case.spans, case.baseline_spans, window=window)
+    self_times = pl.concat([span_deviations(case.spans, case.baseline_spans, window=window),
+                            network_deviations(case.spans, case.baseline_spans, window=window)])
     metric_rows = metric_deviations(case.metrics, alert_time=case.alert_time, config=metrics)
     ranking = rank_root_causes(graph, anomalies, edge_changes=edges, span_deviations=self_times, metric_deviations=metric_rows)
     return CaseAnalysis(case, window, anomalies, graph, edges, self_times, metric_rows, ranking, events, baseline_events)

@@ -116,7 +116,7 @@ def _is_error(config: DetectionConfig) -> pl.Expr:
     return by_level | by_text
 
 
-def _template_rows(window_events: pl.DataFrame, baseline_events: pl.DataFrame | None, scale: float, config: DetectionConfig) -> list[dict]:
+def _template_rows(window_events: pl.DataFrame, baseline_events: pl.DataFrame | None, scale, config: DetectionConfig) -> list[dict]:
     keys = ["service", "template_id"]
     current = window_events.group_by(keys).agg(
         pl.len().alias("count_window"),
@@ -132,7 +132,7 @@ def _template_rows(window_events: pl.DataFrame, baseline_events: pl.DataFrame | 
     rows: list[dict] = []
     for row in joined.iter_rows(named=True):
         k = row["count_window"] or 0
-        expected = (row["n_base"] or 0) * scale
+        expected = (row["n_base"] or 0) * scale(row["service"])
         if expected == 0:
             if baseline_events is None or k < config.min_new_count:
                 continue
@@ -153,7 +153,7 @@ def _template_rows(window_events: pl.DataFrame, baseline_events: pl.DataFrame | 
     return rows
 
 
-def _error_rows(window_events: pl.DataFrame, baseline_events: pl.DataFrame | None, scale: float, config: DetectionConfig) -> list[dict]:
+def _error_rows(window_events: pl.DataFrame, baseline_events: pl.DataFrame | None, scale, config: DetectionConfig) -> list[dict]:
     is_error = _is_error(config)
     current = window_events.filter(is_error).group_by("service").agg(
         pl.len().alias("count_window"),
@@ -165,7 +165,7 @@ def _error_rows(window_events: pl.DataFrame, baseline_events: pl.DataFrame | Non
         base = dict(baseline_events.filter(is_error).group_by("service").agg(pl.len()).iter_rows())
     rows = []
     for row in current.iter_rows(named=True):
-        k, expected = row["count_window"], base.get(row["service"], 0) * scale
+        k, expected = row["count_window"], base.get(row["service"], 0) * scale(row["service"])
         score = poisson_surprise(k, max(expected, config.prior_rate))
         if score < config.min_score:
             continue
@@ -205,6 +205,7 @@ def detect_anomalies(
     baseline: tuple[datetime, datetime] | list[tuple[datetime, datetime]] | None,
     config: DetectionConfig | None = None,
     baseline_events: pl.DataFrame | None = None,
+    service_scale: dict[str, float] | None = None,
 ) -> pl.DataFrame:
     """Score what changed in each service's logs in ``window`` against ``baseline``.
 
@@ -222,6 +223,10 @@ def detect_anomalies(
     baseline_events : pl.DataFrame, optional
         Take the baseline rows from this frame (same template ids) instead of ``events``: a fault-free
         recording kept apart from the incident's.
+    service_scale : dict, optional
+        Per service, the factor that turns baseline counts into expected window counts, e.g. requests
+        received in the window / in the baseline (from traces). Services not in it use the time ratio.
+        With it, a busier minute is not a rate spike: only a change of lines *per request* is.
 
     Returns
     -------
@@ -257,21 +262,33 @@ def detect_anomalies(
         if "level" not in baseline_rows.columns:
             baseline_rows = baseline_rows.with_columns(pl.lit(None, pl.Utf8).alias("level"))
         scale = (window[1] - window[0]) / sum((e - s for s, e in intervals), start=window[0] - window[0])
-    rows = _template_rows(in_window, baseline_rows, scale, config)
-    rows += _error_rows(in_window, baseline_rows, scale, config)
+    per_service = service_scale or {}
+
+    def scale_for(service: str) -> float:
+        return per_service.get(service, scale)
+
+    rows = _template_rows(in_window, baseline_rows, scale_for, config)
+    rows += _error_rows(in_window, baseline_rows, scale_for, config)
     rows += _rule_rows(in_window, config)
     if not rows:
         return _empty()
     return pl.DataFrame(rows, schema=ANOMALY_SCHEMA).sort(["score", "service"], descending=[True, False])
 
 
-def service_scores(anomalies: pl.DataFrame) -> dict[str, float]:
-    """Aggregate anomaly rows per service: the root of the sum of squared scores.
+#: How much each kind of log finding counts for a service. Rate changes follow the workload mix as much
+#: as faults (a busier minute raises every template of a call chain), so they count half; new templates,
+#: error bursts and user rules are changes of behaviour.
+KIND_WEIGHTS = {"new_template": 1.0, "error_burst": 1.0, "rule": 1.0, "rate_spike": 0.5, "rate_drop": 0.5}
 
-    A service with one strong finding and one with several medium ones both stand out; many weak rows
-    (each below the detection threshold) never reach this function.
+
+def service_scores(anomalies: pl.DataFrame) -> dict[str, float]:
+    """Aggregate anomaly rows per service: the largest weighted score (:data:`KIND_WEIGHTS`).
+
+    The maximum, not a sum: a service that logs many templates (a busy orchestrator) would otherwise
+    outscore the one with a single strong, new error.
     """
     if anomalies.is_empty():
         return {}
-    totals = anomalies.group_by("service").agg((pl.col("score") ** 2).sum().sqrt().alias("total"))
+    weight = pl.col("kind").replace_strict(KIND_WEIGHTS, default=1.0, return_dtype=pl.Float64)
+    totals = anomalies.group_by("service").agg((pl.col("score") * weight).max().alias("total"))
     return {service: float(total) for service, total in totals.sort("service").iter_rows()}

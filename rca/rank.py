@@ -23,51 +23,85 @@ RANKING_SCHEMA: dict[str, pl.DataType] = {
     "metric_score": pl.Float64,
 }
 
-_SIGNALS = {"edge_changes", "span_deviations", "metric_deviations", "entry_points"}
+_SIGNALS = {"edge_changes", "span_deviations", "metric_deviations", "entry_points", "propagation"}
 
 
-def _root_sum_square(frame: pl.DataFrame, key: str) -> dict[str, float]:
+def _max_score(frame: pl.DataFrame, key: str) -> dict[str, float]:
     if frame is None or frame.is_empty():
         return {}
-    totals = frame.group_by(key).agg((pl.col("score") ** 2).sum().sqrt().alias("total"))
+    totals = frame.group_by(key).agg(pl.col("score").max().alias("total"))
     return {k: float(v) for k, v in totals.iter_rows() if k is not None}
+
+
+_SCHEMA_ROWS = {"service": pl.Utf8, "signal": pl.Utf8, "score": pl.Float64, "first_seen": pl.Datetime("us", "UTC"), "text": pl.Utf8}
 
 
 def _trace_rows(edge_changes: pl.DataFrame | None, span_deviations: pl.DataFrame | None) -> pl.DataFrame:
     """Trace evidence per service: edge changes count for the callee, span deviations for their service."""
-    schema = {"service": pl.Utf8, "score": pl.Float64, "first_seen": pl.Datetime("us", "UTC"), "text": pl.Utf8}
-    parts = [pl.DataFrame(schema=schema)]
+    parts = [pl.DataFrame(schema=_SCHEMA_ROWS)]
     if edge_changes is not None and not edge_changes.is_empty():
         parts.append(edge_changes.select(
-            pl.col("callee").alias("service"), "score", "first_seen",
+            pl.col("callee").alias("service"), pl.lit("trace_edge").alias("signal"), "score", "first_seen",
             pl.format("trace {} -> {} {} (score {}): {}", "caller", "callee", "kind", pl.col("score").round(1), "detail").alias("text"),
-        ).cast(schema))
+        ).cast(_SCHEMA_ROWS))
     if span_deviations is not None and not span_deviations.is_empty():
         parts.append(span_deviations.select(
-            "service", "score", "first_seen",
+            "service", ("trace_" + pl.col("metric")).alias("signal"), "score", "first_seen",
             pl.format("trace {} (score {}): {}", "metric", pl.col("score").round(1), "detail").alias("text"),
-        ).cast(schema))
+        ).cast(_SCHEMA_ROWS))
     return pl.concat(parts)
 
 
 def _metric_rows(metric_deviations: pl.DataFrame | None) -> pl.DataFrame:
-    schema = {"service": pl.Utf8, "score": pl.Float64, "first_seen": pl.Datetime("us", "UTC"), "text": pl.Utf8}
     if metric_deviations is None or metric_deviations.is_empty():
-        return pl.DataFrame(schema=schema)
+        return pl.DataFrame(schema=_SCHEMA_ROWS)
     return metric_deviations.select(
-        "service", "score", "first_seen",
+        "service", pl.lit("metric").alias("signal"), "score", "first_seen",
         pl.format("metric {} (score {}): {}", "metric", pl.col("score").round(1), "detail").alias("text"),
-    ).cast(schema)
+    ).cast(_SCHEMA_ROWS)
+
+
+def _log_rows(anomalies: pl.DataFrame) -> pl.DataFrame:
+    if anomalies.is_empty():
+        return pl.DataFrame(schema=_SCHEMA_ROWS)
+    rate = pl.col("kind").is_in(["rate_spike", "rate_drop"])
+    return anomalies.select(
+        "service", pl.when(rate).then(pl.lit("log_rate")).otherwise(pl.lit("log_behaviour")).alias("signal"), "score",
+        pl.col("first_seen").cast(pl.Datetime("us", "UTC")), pl.lit("").alias("text"),
+    ).cast(_SCHEMA_ROWS)
+
+
+def standout_scores(rows: pl.DataFrame, services: list[str]) -> dict[str, float]:
+    """How far each service stands out from the others in its strongest signal.
+
+    Per signal, each service's largest row score ``x`` (0 when it has none) becomes a robust z across all
+    services, ``(x - median) / (1.4826 MAD + 1)``; a service's anomaly is its largest z over signals.
+    A signal that moves every service (a load change) thus gives no one an edge, and signals of
+    different units (Poisson surprises, metric z-scores) become comparable.
+    """
+    if rows.is_empty() or not services:
+        return {s: 0.0 for s in services}
+    best = rows.group_by("signal", "service").agg(pl.col("score").max())
+    result = {s: 0.0 for s in services}
+    for (signal,), group in best.group_by("signal"):
+        values = dict(group.select("service", "score").iter_rows())
+        column = np.array([values.get(s, 0.0) for s in services])
+        median = float(np.median(column))
+        mad = float(np.median(np.abs(column - median)))
+        z = (column - median) / (1.4826 * mad + 1.0)
+        for service, value in zip(services, z.tolist(), strict=True):
+            result[service] = max(result[service], value)
+    return result
 
 
 def evidence_by_service(anomalies: pl.DataFrame, traces: pl.DataFrame, metrics: pl.DataFrame) -> dict[str, dict[str, float]]:
     """Per service, the log, trace and metric evidence scores (0 when a signal says nothing).
 
-    Each part is the root of the sum of squared row scores, as in :func:`rca.detect.service_scores`.
+    Each part is the largest row score of that signal, as in :func:`rca.detect.service_scores`.
     """
     logs = service_scores(anomalies)
-    trace_scores = _root_sum_square(traces, "service")
-    metric_scores = _root_sum_square(metrics, "service")
+    trace_scores = _max_score(traces, "service")
+    metric_scores = _max_score(metrics, "service")
     services = set(logs) | set(trace_scores) | set(metric_scores)
     return {s: {"log": logs.get(s, 0.0), "trace": trace_scores.get(s, 0.0), "metric": metric_scores.get(s, 0.0)} for s in services}
 
@@ -163,6 +197,7 @@ def rank_root_causes(graph: nx.DiGraph, anomalies: pl.DataFrame, **signals) -> p
     .. [2] Yu, G. et al. *Nezha: Interpretable Fine-Grained Root Causes Analysis for Microservices on
        Multi-Modal Observability Data*. ESEC/FSE 2023.
     """
+    propagation = float(signals.pop("propagation", 0.25))
     unknown = set(signals) - _SIGNALS
     if unknown:
         raise TypeError(f"rank_root_causes: unknown signals {sorted(unknown)}; expected some of {sorted(_SIGNALS)}")
@@ -172,25 +207,29 @@ def rank_root_causes(graph: nx.DiGraph, anomalies: pl.DataFrame, **signals) -> p
     evidence = evidence_by_service(anomalies, traces, metrics)
     if not evidence:
         return pl.DataFrame(schema=RANKING_SCHEMA)
-    parts = {kind: _normalise({s: e[kind] for s, e in evidence.items()}) for kind in ("log", "trace", "metric")}
-    anomaly = {s: sum(parts[k][s] for k in parts) for s in evidence}
+    services = sorted(set(graph.nodes) | set(evidence))
+    standout = standout_scores(pl.concat([_log_rows(anomalies), traces, metrics]), services)
+    anomaly = {s: max(standout.get(s, 0.0), 0.0) for s in evidence}
     walk = nx.DiGraph()
     walk.add_nodes_from(set(graph.nodes) | set(anomaly))
     for u in walk.nodes:
         own = anomaly.get(u, 0.0)
-        walk.add_edge(u, u, weight=own + 1e-6)
-        for w in graph.successors(u) if u in graph else ():
-            if w != u and anomaly.get(w, 0.0) > 0:
-                walk.add_edge(u, w, weight=anomaly[w])
+        callees = [w for w in (graph.successors(u) if u in graph else ()) if w != u and anomaly.get(w, 0.0) > 0]
+        for w in callees:
+            walk.add_edge(u, w, weight=anomaly[w])
+        unexplained = own - max((anomaly[w] for w in callees), default=0.0)
+        walk.add_edge(u, u, weight=max(unexplained, 0.0) + 1e-6)
     personalization = {s: anomaly.get(s, 0.0) + 1e-9 for s in walk.nodes}
     pagerank = _personalised_pagerank(walk, personalization)
+    top_anomaly = max(anomaly.values(), default=0.0) or 1.0
+    top_rank = max((pagerank[s] for s in anomaly), default=0.0) or 1.0
     first = _first_times(anomalies, traces, metrics)
     rows = []
     for service, own in anomaly.items():
         callees = sorted((w for w in (graph.successors(service) if service in graph else ()) if anomaly.get(w, 0) > 0), key=lambda w: -anomaly[w])
         rows.append({
             "service": service,
-            "score": pagerank[service] * own,
+            "score": (1.0 - propagation) * own / top_anomaly + propagation * pagerank[service] / top_rank,
             "first_anomalous": first.get(service),
             "anomaly_score": own,
             "path": _path_to_entry(graph, service, anomaly, entry_points),

@@ -9,7 +9,7 @@ import polars as pl
 from rca.detect import poisson_surprise
 from rca.graph import span_calls
 
-__all__ = ["EDGE_CHANGE_SCHEMA", "SPAN_DEVIATION_SCHEMA", "edge_changes", "span_deviations"]
+__all__ = ["EDGE_CHANGE_SCHEMA", "SPAN_DEVIATION_SCHEMA", "edge_changes", "request_scale", "span_deviations"]
 
 EDGE_CHANGE_SCHEMA = {"caller": pl.Utf8, "callee": pl.Utf8, "kind": pl.Utf8, "score": pl.Float64,
                       "first_seen": pl.Datetime("us", "UTC"), "detail": pl.Utf8}
@@ -88,3 +88,50 @@ def span_deviations(spans: pl.DataFrame, baseline_spans: pl.DataFrame, *, window
             "detail": f"{r['above']}/{r['n']} requests spent longer inside than baseline p{quantile * 100:g} "
                       f"(median {r['base_median'] / 1000:.1f} -> {r['median'] / 1000:.1f} ms)"} for r in rows]
     return pl.DataFrame(out, schema=SPAN_DEVIATION_SCHEMA).sort("score", descending=True)
+
+
+def request_scale(spans: pl.DataFrame, baseline_spans: pl.DataFrame, *, window: tuple[datetime, datetime], min_requests: int = 5) -> dict[str, float]:
+    """Per service: requests received in the window / in the baseline (entry spans, see ``_self_times``).
+
+    Feeds :func:`rca.detect.detect_anomalies` ``service_scale`` so log rates are compared per request.
+    Services with fewer than ``min_requests`` baseline requests are left out (time ratio instead).
+    """
+    current = _self_times(spans.filter(pl.col("start").is_between(*window, closed="left"))).group_by("service").len()
+    base = _self_times(baseline_spans).group_by("service").len()
+    joined = base.join(current, on="service", how="left", suffix="_w").filter(pl.col("len") >= min_requests)
+    return {s: (w or 0) / b for s, b, w in joined.iter_rows()}
+
+
+def _gap_calls(spans: pl.DataFrame) -> pl.DataFrame:
+    """Remote calls with the time spent between caller and callee: parent span minus child span duration."""
+    parent = spans.select("trace_id", pl.col("span_id").alias("parent_id"), pl.col("duration_us").alias("parent_us"))
+    return span_calls(spans).join(parent, on=["trace_id", "parent_id"], how="inner").with_columns(
+        (pl.col("parent_us") - pl.col("duration_us")).clip(lower_bound=0).alias("gap_us"))
+
+
+def network_deviations(spans: pl.DataFrame, baseline_spans: pl.DataFrame, *, window: tuple[datetime, datetime],
+                       quantile: float = 0.99, min_score: float = 3.0) -> pl.DataFrame:
+    """Services whose calls, in or out, spend longer on the wire: the caller's wait minus the callee's work.
+
+    Each call's gap is compared with its own edge's baseline ``quantile``; the calls of all edges that
+    touch a service (as caller or callee) are pooled, so the service whose every edge slowed stands out
+    over a neighbour that shares one of its edges.
+    """
+    current = _gap_calls(spans.filter(pl.col("start").is_between(*window, closed="left")))
+    base = _gap_calls(baseline_spans)
+    if current.is_empty() or base.is_empty():
+        return pl.DataFrame(schema=SPAN_DEVIATION_SCHEMA)
+    limits = base.group_by("caller", "callee").agg(pl.col("gap_us").quantile(quantile).alias("limit"), pl.col("gap_us").median().alias("base_median"))
+    marked = current.join(limits, on=["caller", "callee"], how="inner").with_columns((pl.col("gap_us") > pl.col("limit")).alias("slow"))
+    pooled = pl.concat([marked.with_columns(pl.col("caller").alias("service")), marked.with_columns(pl.col("callee").alias("service"))])
+    per_service = pooled.group_by("service").agg(
+        pl.len().alias("n"), pl.col("slow").sum().alias("above"), pl.col("start").filter(pl.col("slow")).min().alias("first_seen"),
+        pl.col("gap_us").median().alias("median"), pl.col("base_median").median())
+    rows = []
+    for r in per_service.iter_rows(named=True):
+        score = poisson_surprise(r["above"], max((1 - quantile) * r["n"], 0.5))
+        if score >= min_score:
+            rows.append({"service": r["service"], "metric": "call_gap", "score": score, "first_seen": r["first_seen"],
+                         "detail": f"{r['above']}/{r['n']} calls in or out waited longer between the services than baseline p{quantile * 100:g} "
+                                   f"(median gap {r['base_median'] / 1000:.1f} -> {r['median'] / 1000:.1f} ms)"})
+    return pl.DataFrame(rows, schema=SPAN_DEVIATION_SCHEMA).sort("score", descending=True)

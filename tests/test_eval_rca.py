@@ -40,7 +40,7 @@ def test_eval_rca_command_runs_the_real_analysis_on_a_tiny_case():
     assert result.exit_code == 0, result.output
     payload = json.loads(result.stdout)
     assert payload["n"] == 1 and payload["cases"][0]["true_service"] == "ts-a-service"
-    assert payload["cases"][0]["rank"] is not None
+    assert payload["cases"][0]["rank"] == 1  # the new warning in ts-a-service and the slower calls to it
 
 
 def test_rca_command_prints_the_report():

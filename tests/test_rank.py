@@ -9,7 +9,7 @@ import polars as pl
 
 from rca.detect import ANOMALY_SCHEMA
 from rca.rank import RANKING_SCHEMA, rank_root_causes
-from rca.signals_traces import EDGE_CHANGE_SCHEMA
+from rca.signals_traces import EDGE_CHANGE_SCHEMA, SPAN_DEVIATION_SCHEMA
 
 T0 = datetime(2024, 3, 1, 10, tzinfo=timezone.utc)
 
@@ -27,11 +27,14 @@ def _anomaly(service, kind, score, seconds):
 
 
 def test_quiet_callee_whose_callers_fail_ranks_first():
-    # checkout and gateway log errors loudly; payments logs nothing wrong, but the calls to it changed.
+    # checkout logs errors louder than anything payments shows; payments logs nothing wrong, but the calls
+    # to it slowed and wait on the wire: the walk moves checkout's unexplained share into payments.
     anomalies = pl.DataFrame([_anomaly("checkout", "error_burst", 12.0, 5), _anomaly("gateway", "error_burst", 9.0, 6)], schema=ANOMALY_SCHEMA)
     edges = pl.DataFrame([{"caller": "checkout", "callee": "payments", "kind": "latency_rise", "score": 6.0,
                            "first_seen": T0 + timedelta(seconds=2), "detail": "calls slower"}], schema=EDGE_CHANGE_SCHEMA)
-    ranking = rank_root_causes(_shop(), anomalies, edge_changes=edges)
+    waits = pl.DataFrame([{"service": "payments", "metric": "call_gap", "score": 9.0, "first_seen": T0 + timedelta(seconds=3),
+                           "detail": "calls in or out waited longer"}], schema=SPAN_DEVIATION_SCHEMA)
+    ranking = rank_root_causes(_shop(), anomalies, edge_changes=edges, span_deviations=waits)
     assert ranking.schema == pl.Schema(RANKING_SCHEMA)
     assert ranking["service"].to_list()[0] == "payments"
     top = ranking.row(0, named=True)
