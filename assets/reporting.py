@@ -4,7 +4,7 @@
 from datetime import datetime, timezone
 
 import polars as pl
-from dagster import AssetExecutionContext, Backoff, Failure, MetadataValue, Output, RetryPolicy, asset
+from dagster import AssetExecutionContext, Failure, MetadataValue, Output, asset
 
 from assets.analysis import WINDOW_AND_BASELINE
 from assets.partitions import PARTITIONS
@@ -61,11 +61,7 @@ def rca_report(
     return Output(finding, metadata=metadata)
 
 
-@asset(
-    partitions_def=PARTITIONS,
-    group_name="logrca",
-    retry_policy=RetryPolicy(max_retries=2, delay=5, backoff=Backoff.EXPONENTIAL),
-)
+@asset(partitions_def=PARTITIONS, group_name="logrca")
 def search_index(
     context: AssetExecutionContext,
     logrca: LogrcaConfigResource,
@@ -73,7 +69,11 @@ def search_index(
     anomalies: pl.DataFrame,
     rca_report: dict | None,
 ) -> Output[dict]:
-    """Anomalies, the report and the runbooks, indexed into Elasticsearch with deterministic ids."""
+    """Anomalies, the report and the runbooks, indexed into Elasticsearch with deterministic ids.
+
+    The client retries transient errors itself; when the cluster stays unreachable the partition
+    fails with a message saying so (run retries of the instance, or a re-run, finish the job).
+    """
     from elasticsearch import ApiError, TransportError
 
     config = logrca.load()
@@ -89,7 +89,7 @@ def search_index(
             description=(f"Elasticsearch at {elasticsearch.url} failed: {error}. Nothing of this partition was lost: the "
                          "Parquet assets are stored; start the server ('logrca es start') or fix LOGRCA_ES_URL and re-run "
                          "this partition (indexing is idempotent)."),
-            allow_retries=True,
+            allow_retries=False,
         ) from error
     finally:
         client.close()

@@ -1,0 +1,49 @@
+"""Config validation: errors name the file and the field."""
+
+from __future__ import annotations
+
+import pytest
+
+from logrca import PROJECT_ROOT
+from parsers.config import ConfigError, load_config
+
+EXAMPLE = PROJECT_ROOT / "examples" / "shop" / "logrca.yaml"
+
+
+def test_example_config_loads_with_resolved_paths():
+    config = load_config(EXAMPLE)
+    assert {s.name for s in config.sources} == {"gateway", "checkout", "payments", "inventory", "db"}
+    assert {s.format for s in config.sources} == {"loghub", "jsonl", "syslog"}
+    assert config.resolve(config.topology).is_file()
+    assert config.source("checkout").multiline is not None
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ("start: 2026-01-01\nsources: [{name: a, service: a, paths: [x.log], format: xml}]", "sources.0.format"),
+        ("start: 2026-01-01\nsources: [{name: a, service: a, paths: [x.log], format: loghub}]", "header"),
+        ("start: 2026-01-01\nsources: [{name: a, service: a, paths: [x.log], format: jsonl, timezone: Mars/Base}]", "sources.0.timezone"),
+        ("start: 2026-01-01\nsources: [{name: a, service: a, paths: [x.log], format: jsonl, multiline: {start_pattern: '('}}]", "sources.0.multiline.start_pattern"),
+        ("start: 2026-01-01\nsources: []", "sources"),
+        ("sources: [{name: a, service: a, paths: [x.log], format: jsonl}]", "start"),
+        ("start: 2026-01-01\nsourcez: []", "sourcez"),
+        ("start: 2026-01-01\ntopology: nope.yaml\nsources: [{name: a, service: a, paths: [x.log], format: jsonl}]", "topology"),
+    ],
+)
+def test_invalid_config_names_the_field(tmp_path, body, field):
+    path = tmp_path / "logrca.yaml"
+    path.write_text(body)
+    with pytest.raises(ConfigError) as error:
+        load_config(path)
+    assert field in str(error.value)
+    assert str(path) in str(error.value)
+
+
+def test_missing_and_non_yaml_files(tmp_path):
+    with pytest.raises(ConfigError, match="not found"):
+        load_config(tmp_path / "absent.yaml")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("sources: [unclosed")
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        load_config(bad)

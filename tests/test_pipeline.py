@@ -1,0 +1,114 @@
+"""The whole pipeline on the bundled example: real Dagster, real drain3, real Elasticsearch."""
+
+from __future__ import annotations
+
+import shutil
+import sys
+
+import polars as pl
+import pytest
+from dagster import DagsterInstance, materialize
+
+from logrca import PROJECT_ROOT
+
+EXAMPLE = PROJECT_ROOT / "examples" / "shop"
+PARTITIONS = ["2026-03-10-00:00", "2026-03-10-01:00", "2026-03-10-02:00"]
+
+
+def test_definitions_load():
+    from pipelines.definitions import defs
+
+    job = defs.get_job_def("logrca_main")
+    assert job.partitions_def is not None
+    keys = {key.to_user_string() for key in defs.resolve_asset_graph().get_all_asset_keys()}
+    assert {"raw_logs", "quarantined_lines", "log_templates", "anomalies", "service_graph", "root_causes", "rca_report", "search_index"} <= keys
+
+
+@pytest.fixture(scope="module")
+def example_copy(tmp_path_factory):
+    """The example config, topology and knowledge base with freshly generated logs, in a temp folder."""
+    root = tmp_path_factory.mktemp("shop")
+    shutil.copytree(EXAMPLE, root, dirs_exist_ok=True, ignore=shutil.ignore_patterns("logs", "__pycache__"))
+    sys.path.insert(0, str(EXAMPLE))
+    try:
+        from generate import generate
+    finally:
+        sys.path.remove(str(EXAMPLE))
+    generate(root / "logs")
+    return root
+
+
+def run_partition(example_copy, data_dir, es_url, prefix, key):
+    from assets.resources import ElasticsearchResource, LogrcaConfigResource
+    from pipelines.definitions import ALL_ASSETS, ALL_CHECKS, PARTITIONED_KEYS, build_resources
+
+    resources = build_resources(str(data_dir))
+    resources["logrca"] = LogrcaConfigResource(config_path=str(example_copy / "logrca.yaml"), data_dir=str(data_dir))
+    resources["elasticsearch"] = ElasticsearchResource(url=es_url, index_prefix=prefix)
+    result = materialize([*ALL_ASSETS, *ALL_CHECKS], selection=PARTITIONED_KEYS, partition_key=key, resources=resources,
+                         instance=DagsterInstance.ephemeral(), raise_on_error=False)
+    assert result.success, [e.message for e in result.all_events if e.is_failure]
+    return result
+
+
+@pytest.mark.es
+def test_example_incident_is_found_reported_indexed_and_rerun_safely(example_copy, tmp_path, es_url, es_client, index_prefix):
+    data_dir = tmp_path / "data"
+    results = {key: run_partition(example_copy, data_dir, es_url, index_prefix, key) for key in PARTITIONS}
+
+    # Quiet hours: no incident; the two damaged lines are quarantined, not lost.
+    for key in PARTITIONS[:2]:
+        assert results[key].output_for_node("rca_report") is None
+        assert results[key].output_for_node("ingest_logs", "quarantined_lines").height == 1
+    finding = results[PARTITIONS[2]].output_for_node("rca_report")
+    assert finding["root_cause"] == "inventory"
+    assert finding["ranking"][0]["path"] == ["inventory", "checkout", "gateway"]
+    assert finding["window_start"] >= "2026-03-10T02:18" and finding["window_end"] < "2026-03-10T02:51"
+    assert finding["knowledge"]["runbooks"][0]["id"] == "inventory-bad-release"
+    assert {"inventory", "checkout", "gateway"} <= set(finding["affected_services"])
+    new_inventory = [e for e in finding["ranking"][0]["evidence"] if e["kind"] == "new_template"]
+    assert new_inventory and "0 of" in new_inventory[0]["sample"]
+
+    # The report is Markdown on the materialization.
+    report_meta = [m for m in results[PARTITIONS[2]].asset_materializations_for_node("rca_report")][0].metadata["report"].value
+    for section in ("Incident window", "Ranked root-cause services", "Evidence", "Impact", "Reproduction hints", "Knowledge base"):
+        assert section in report_meta
+
+    # Searchable in Elasticsearch.
+    from rca.search_index import search_all
+
+    hits = search_all(es_client, prefix=index_prefix, query="reserved units stock cache", kinds=("findings",))
+    assert hits and hits[0]["source"]["service"] == "inventory"
+    reports = es_client.count(index=f"{index_prefix}-reports")["count"]
+    findings = es_client.count(index=f"{index_prefix}-findings")["count"]
+    assert reports == 1 and findings >= 4
+
+    # Re-running the incident partition: same template ids, same documents, no duplicates.
+    first_templates = pl.read_parquet(data_dir / "parquet" / "log_templates" / f"{PARTITIONS[2]}.parquet")
+    run_partition(example_copy, data_dir, es_url, index_prefix, PARTITIONS[2])
+    second_templates = pl.read_parquet(data_dir / "parquet" / "log_templates" / f"{PARTITIONS[2]}.parquet")
+    assert first_templates["template_id"].to_list() == second_templates["template_id"].to_list()
+    es_client.indices.refresh(index=f"{index_prefix}-*")
+    assert es_client.count(index=f"{index_prefix}-reports")["count"] == reports
+    assert es_client.count(index=f"{index_prefix}-findings")["count"] == findings
+
+
+@pytest.mark.es
+def test_search_server_down_fails_the_partition_with_a_readable_message(example_copy, tmp_path):
+    from assets.resources import ElasticsearchResource, LogrcaConfigResource
+    from pipelines.definitions import ALL_ASSETS, ALL_CHECKS, build_resources
+
+    data_dir = tmp_path / "data"
+    resources = build_resources(str(data_dir))
+    resources["logrca"] = LogrcaConfigResource(config_path=str(example_copy / "logrca.yaml"), data_dir=str(data_dir))
+    resources["elasticsearch"] = ElasticsearchResource(url="http://127.0.0.1:9", index_prefix="down")
+    chain = ["raw_logs", "quarantined_lines", "log_templates", "anomalies", "service_graph", "root_causes", "rca_report", "search_index"]
+    result = materialize([*ALL_ASSETS, *ALL_CHECKS], selection=chain, partition_key=PARTITIONS[0], resources=resources,
+                         instance=DagsterInstance.ephemeral(), raise_on_error=False)
+    assert not result.success
+    failures = [e for e in result.all_events if e.is_step_failure]
+    assert [e.step_key for e in failures] == ["search_index"]
+    message = failures[0].step_failure_data.error.message
+    assert "Elasticsearch at http://127.0.0.1:9" in message and "re-run" in message
+    # Everything before indexing was stored.
+    assert (data_dir / "parquet" / "log_templates" / f"{PARTITIONS[0]}.parquet").exists()
