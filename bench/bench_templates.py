@@ -32,8 +32,8 @@ MASKS = [r"blk_-?\d+", r"core\.\d+", r"\b\d+\b"]
 SIM_TH, DEPTH = 0.5, 4
 
 
-def build_input(loghub: Path, target: Path, lines: int, seed: int = 7) -> int:
-    """Write ``lines`` perturbed sample lines under one header; returns the line count written."""
+def build_input(loghub: Path, target: Path, lines: int, seed: int = 7, perturb: bool = True) -> int:
+    """Write ``lines`` sample lines under one header (digit runs randomised when ``perturb``); returns the count."""
     import polars as pl
 
     contents: list[tuple[str, str]] = []
@@ -50,7 +50,8 @@ def build_input(loghub: Path, target: Path, lines: int, seed: int = 7) -> int:
             chunk = []
             for _ in range(min(50_000, lines - written)):
                 system, content = contents[rng.randrange(len(contents))]
-                content = digits.sub(lambda m: str(rng.randrange(10 ** len(m.group()))).zfill(len(m.group())), content)
+                if perturb:
+                    content = digits.sub(lambda m: str(rng.randrange(10 ** len(m.group()))).zfill(len(m.group())), content)
                 second = written // 100
                 chunk.append(f"2024-05-{1 + second // 86400 % 28:02d} {second // 3600 % 24:02d}:{second // 60 % 60:02d}:{second % 60:02d},{written % 1000:03d} {rng.choice(levels)} {system}: {content}\n")
                 written += 1
@@ -89,6 +90,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--lines", type=int, default=1_000_000)
     parser.add_argument("--loghub", type=Path, default=ROOT.parent / "shared" / "data" / "loghub")
+    parser.add_argument("--no-perturb", action="store_true", help="replicate the samples unchanged (repeats as in steady-state logs)")
     parser.add_argument("--keep", type=Path, help="write the generated log here (default: a temp dir)")
     parser.add_argument("--side", choices=["drain3", "logrca"], help=argparse.SUPPRESS)
     parser.add_argument("--log", type=Path, help=argparse.SUPPRESS)
@@ -103,7 +105,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="logrca-bench-") as tmp:
         log_path = args.keep or Path(tmp) / "bench.log"
         started = time.perf_counter()
-        count = build_input(args.loghub, log_path, args.lines)
+        count = build_input(args.loghub, log_path, args.lines, perturb=not args.no_perturb)
         print(f"input: {count:,} lines, {log_path.stat().st_size / 2**20:.0f} MiB, built in {time.perf_counter() - started:.1f}s")
         results = {}
         for side in ("drain3", "logrca"):

@@ -79,7 +79,7 @@ class TemplateMiner:
         self.drain = self._new_drain()
         self._known: dict[str, list[int]] = {}
         self._versions: dict[int, int] = {}
-        self._known_limit = 2_000_000
+        self._known_limit = 500_000  # distinct messages remembered (bounded memory)
         if self.config.state_path is not None and Path(self.config.state_path).exists():
             self.load(self.config.state_path)
 
