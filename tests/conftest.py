@@ -25,10 +25,16 @@ def shared_data() -> Path:
 def es_url() -> str:
     """URL of a real Elasticsearch: LOGRCA_TEST_ES_URL if set, else one started here on 127.0.0.1."""
     if url := os.environ.get("LOGRCA_TEST_ES_URL"):
-        return url
-    from logrca.es_server import LocalServer, start
+        yield url
+        return
+    from logrca.es_server import LocalServer, start, status, stop
 
-    return start(LocalServer(port=TEST_ES_PORT), log=lambda message: None)
+    server = LocalServer(port=TEST_ES_PORT)
+    already_running = status(server) is not None
+    url = start(server, log=lambda message: None)
+    yield url
+    if not already_running and not os.environ.get("LOGRCA_TEST_KEEP_ES"):
+        stop(server, log=lambda message: None)
 
 
 @pytest.fixture()
