@@ -1,0 +1,159 @@
+"""New-file sensor: start the main job for the partitions that newly landed log files cover.
+
+Every tick lists the files of the config's source globs. A file is *taken* once per content state:
+the cursor keys it by path and ``inode:size:mtime``, so an unchanged file never triggers twice, a
+file that grows triggers again (re-running a partition is idempotent), and a rotation that only
+renames a taken file (same inode, size and mtime) triggers nothing. A file modified less than
+``LOGRCA_SENSOR_SETTLE_SECONDS`` (default 30) ago is still being written and waits for a later
+tick. The partitions a file belongs to come from the first and last timestamps of its head and tail
+(:func:`parsers.readers.file_time_range`); a file without any readable timestamp belongs to the
+partition of its mtime, where the reader also places its quarantined lines.
+
+One run per partition and tick; its run key hashes the files that triggered it, so a tick evaluated
+twice (daemon restart) requests nothing new. Runs go through the instance's run queue
+(``dagster_home/dagster.yaml``), which bounds how many run at once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import time
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+from dagster import DefaultSensorStatus, RunRequest, SensorEvaluationContext, SensorResult, SkipReason, TimeWindow, sensor
+
+from assets.partitions import PARTITIONS
+from assets.resources import LogrcaConfigResource
+from parsers.config import LogrcaConfig
+from parsers.files import resolve_paths
+from parsers.readers import file_time_range
+
+SETTLE_SECONDS = float(os.environ.get("LOGRCA_SENSOR_SETTLE_SECONDS", "30"))
+INTERVAL_SECONDS = int(os.environ.get("LOGRCA_SENSOR_INTERVAL_SECONDS", "30"))
+
+
+@dataclass(frozen=True)
+class LandedFile:
+    """A file of a source as seen on this tick."""
+
+    source: str
+    path: Path
+    state: str  # "inode:size:mtime_ns"
+    mtime: float
+
+
+def list_source_files(config: LogrcaConfig) -> tuple[list[LandedFile], list[str]]:
+    """Every file the config's globs match now, and a message per source that could not be listed."""
+    found, problems = [], []
+    for source in config.sources:
+        try:
+            paths = resolve_paths(source.paths, config.base_dir)
+        except (FileNotFoundError, OSError) as error:
+            problems.append(f"source {source.name!r}: {error}")
+            continue
+        for path in paths:
+            try:
+                stat = path.stat()
+            except FileNotFoundError:  # rotated away between glob and stat
+                continue
+            found.append(LandedFile(source.name, path, f"{stat.st_ino}:{stat.st_size}:{stat.st_mtime_ns}", stat.st_mtime))
+    return found, problems
+
+
+def partitions_of_file(config: LogrcaConfig, landed: LandedFile, valid_keys: set[str]) -> list[str]:
+    """Partition keys (of ``valid_keys``) whose windows the file's lines fall in."""
+    span = file_time_range(landed.path, config.source(landed.source))
+    if span is None:
+        moment = datetime.fromtimestamp(landed.mtime, tz=timezone.utc)
+        span = (moment, moment)
+    # Align the span to partition boundaries: the key of its first and of its last moment.
+    first = PARTITIONS.time_window_for_partition_key(PARTITIONS.get_partition_key_for_timestamp(span[0].timestamp()))
+    last = PARTITIONS.time_window_for_partition_key(PARTITIONS.get_partition_key_for_timestamp(span[1].timestamp()))
+    return [key for key in PARTITIONS.get_partition_keys_in_time_window(TimeWindow(first.start, last.end)) if key in valid_keys]
+
+
+def evaluate_new_files(config: LogrcaConfig, cursor: dict, *, now: float, settle_seconds: float, valid_keys: set[str]) -> dict:
+    """One tick of the sensor, without Dagster: which partitions to run and the next cursor.
+
+    Returns
+    -------
+    dict
+        ``runs`` {partition key: [paths]}, ``cursor`` (the next one), ``waiting`` (paths still being
+        written), ``renamed``, ``outside`` (paths whose lines fall in no complete partition) and
+        ``problems`` (messages).
+    """
+    taken: dict[str, str] = cursor.get("taken", {})
+    landed, problems = list_source_files(config)
+    known_states = set(taken.values())
+    next_taken, runs, waiting, renamed, outside = {}, defaultdict(list), [], [], []
+    for item in landed:
+        key = str(item.path)
+        if taken.get(key) == item.state:
+            next_taken[key] = item.state
+        elif now - item.mtime < settle_seconds:
+            waiting.append(key)
+            if key in taken:
+                next_taken[key] = taken[key]
+        elif item.state in known_states:
+            next_taken[key] = item.state
+            renamed.append(key)
+        else:
+            try:
+                keys = partitions_of_file(config, item, valid_keys)
+            except OSError as error:  # unreadable right now: try again next tick
+                problems.append(f"{key}: {error}")
+                continue
+            next_taken[key] = item.state
+            if not keys:
+                outside.append(key)
+            for partition in keys:
+                runs[partition].append(key)
+    return {"runs": dict(runs), "cursor": {"taken": next_taken}, "waiting": waiting, "renamed": renamed, "outside": outside, "problems": problems}
+
+
+def run_key_for(partition: str, paths: list[str], cursor: dict) -> str:
+    """Deterministic run key: the partition plus a hash of the triggering files' states."""
+    states = "|".join(f"{p}={cursor['taken'][p]}" for p in sorted(paths))
+    return f"{partition}:{hashlib.sha1(states.encode()).hexdigest()[:12]}"
+
+
+@sensor(
+    job_name="logrca_main",
+    minimum_interval_seconds=INTERVAL_SECONDS,
+    default_status=DefaultSensorStatus.RUNNING,
+    description="Runs the main job for the partitions covered by new or grown log files (settled for LOGRCA_SENSOR_SETTLE_SECONDS).",
+)
+def new_log_files_sensor(context: SensorEvaluationContext, logrca: LogrcaConfigResource):
+    """Request one run per partition that newly landed log files cover."""
+    config = logrca.load()
+    cursor = json.loads(context.cursor) if context.cursor else {}
+    now = time.time()
+    valid_keys = set(PARTITIONS.get_partition_keys(current_time=datetime.fromtimestamp(now, tz=timezone.utc)))
+    tick = evaluate_new_files(config, cursor, now=now, settle_seconds=SETTLE_SECONDS, valid_keys=valid_keys)
+    for message in tick["problems"]:
+        context.log.warning(message)
+    if tick["outside"]:
+        context.log.info(f"{len(tick['outside'])} new file(s) hold no line of a complete partition (the schedule takes the current one): {tick['outside'][:5]}")
+    if tick["waiting"]:
+        context.log.info(f"{len(tick['waiting'])} file(s) still being written, waiting: {tick['waiting'][:5]}")
+    requests = [
+        RunRequest(
+            run_key=run_key_for(partition, paths, tick["cursor"]),
+            partition_key=partition,
+            tags={"logrca/trigger": "new-files", "logrca/files": str(len(paths))},
+        )
+        for partition, paths in sorted(tick["runs"].items())
+    ]
+    next_cursor = json.dumps(tick["cursor"], sort_keys=True)
+    if not requests:
+        reason = f"no new settled files ({len(tick['waiting'])} waiting, {len(tick['renamed'])} renamed, {len(tick['outside'])} outside complete partitions)"
+        return SensorResult(skip_reason=SkipReason(reason), cursor=next_cursor)
+    return SensorResult(run_requests=requests, cursor=next_cursor)
+
+
+sensors = [new_log_files_sensor]
