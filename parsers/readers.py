@@ -126,7 +126,7 @@ def _decode(batch: LineBatch, source: SourceConfig) -> pl.DataFrame:
 def _start_flags(lines: pl.DataFrame, source: SourceConfig) -> pl.Series:
     """Which good lines start a record (all of them without a multiline rule)."""
     if source.multiline is None:
-        return pl.Series([True] * lines.height)
+        return pl.Series("start", [True] * lines.height, dtype=pl.Boolean)  # typed: a batch may have no good line
     return lines["text"].str.contains(source.multiline.start_pattern)
 
 

@@ -1,0 +1,143 @@
+"""The new-file sensor on a real Dagster instance (temporary DAGSTER_HOME): take each file once, wait for files being written."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pytest
+import yaml
+from dagster import DagsterInstance, SensorResult, build_sensor_context
+
+from assets.resources import LogrcaConfigResource
+from logrca import PROJECT_ROOT
+from pipelines.definitions import defs
+from pipelines.sensors import SETTLE_SECONDS, evaluate_new_files, new_log_files_sensor
+from parsers.config import load_config
+
+EXAMPLE = PROJECT_ROOT / "examples" / "shop"
+LONG_AGO = time.time() - 3600
+
+
+def landing_config(tmp_path: Path) -> Path:
+    """The example config with every source reading from ``tmp_path/landing`` (same partitions)."""
+    raw = yaml.safe_load((EXAMPLE / "logrca.yaml").read_text())
+    for key in ("topology", "knowledge_base", "catalogue"):
+        raw[key] = str(EXAMPLE / raw[key])
+    for source in raw["sources"]:
+        source["paths"] = [str(tmp_path / "landing" / source["name"] / "*.log*")]
+    (tmp_path / "landing").mkdir()
+    path = tmp_path / "logrca.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    return path
+
+
+def land(tmp_path: Path, source: str, name: str, *, example: str | None = None, body: bytes | None = None, mtime: float | None = LONG_AGO) -> Path:
+    """Put a file into the landing folder (a copy of an example file or ``body``), with ``mtime``."""
+    target = tmp_path / "landing" / source / name
+    target.parent.mkdir(parents=True, exist_ok=True)
+    if example:
+        shutil.copyfile(EXAMPLE / "logs" / source / example, target)
+    else:
+        target.write_bytes(body or b"")
+    if mtime is not None:
+        os.utime(target, (mtime, mtime))
+    return target
+
+
+@pytest.fixture()
+def instance(tmp_path, monkeypatch):
+    home = tmp_path / "dagster_home"
+    home.mkdir()
+    shutil.copyfile(PROJECT_ROOT / "dagster_home" / "dagster.yaml", home / "dagster.yaml")
+    monkeypatch.setenv("DAGSTER_HOME", str(home))
+    with DagsterInstance.get() as real_instance:
+        yield real_instance
+
+
+def tick(instance, config_path: Path, cursor: str | None) -> SensorResult:
+    resources = {"logrca": LogrcaConfigResource(config_path=str(config_path), data_dir=str(config_path.parent / "data"))}
+    context = build_sensor_context(instance=instance, cursor=cursor, resources=resources, definitions=defs)
+    return new_log_files_sensor(context)
+
+
+def requested(result: SensorResult) -> dict[str, str]:
+    return {request.partition_key: request.run_key for request in result.run_requests or []}
+
+
+def test_sensor_and_schedule_are_registered():
+    repository = defs.get_repository_def()
+    assert "new_log_files_sensor" in [s.name for s in repository.sensor_defs]
+    assert repository.get_sensor_def("new_log_files_sensor").job_name == "logrca_main"
+
+
+def test_each_file_is_taken_once_and_requests_its_partitions(tmp_path, instance):
+    config = landing_config(tmp_path)
+    land(tmp_path, "gateway", "gateway.log.1", example="gateway.log.1")  # lines of 01:00-02:00
+    land(tmp_path, "checkout", "checkout.log.2.gz", example="checkout.log.2.gz")  # 00:00-01:00 (Berlin time in the file)
+    first = tick(instance, config, None)
+    assert set(requested(first)) == {"2026-03-10-00:00", "2026-03-10-01:00"}
+    assert all(r.tags["logrca/trigger"] == "new-files" for r in first.run_requests)
+
+    again = tick(instance, config, first.cursor)
+    assert requested(again) == {}
+    assert "no new settled files" in again.skip_reason.skip_message
+
+    land(tmp_path, "db", "db.log", example="db.log")  # a new file, 02:00-03:00
+    third = tick(instance, config, again.cursor)
+    assert set(requested(third)) == {"2026-03-10-02:00"}
+
+
+def test_a_file_being_written_waits_until_it_settles(tmp_path, instance):
+    config = landing_config(tmp_path)
+    growing = land(tmp_path, "gateway", "gateway.log", example="gateway.log", mtime=None)  # just written
+    first = tick(instance, config, None)
+    assert requested(first) == {}
+    assert "1 waiting" in first.skip_reason.skip_message
+    assert str(growing) not in json.loads(first.cursor)["taken"]
+
+    os.utime(growing, (LONG_AGO, LONG_AGO))  # the writer stopped a while ago
+    settled = tick(instance, config, first.cursor)
+    assert set(requested(settled)) == {"2026-03-10-02:00"}
+
+
+def test_a_grown_file_runs_again_and_a_renamed_file_does_not(tmp_path, instance):
+    config = landing_config(tmp_path)
+    log = land(tmp_path, "payments", "payments.log", example="payments.log.1")
+    first = tick(instance, config, None)
+    (run_key,) = requested(first).values()
+
+    rotated = log.rename(log.with_name("payments.log.1"))  # rotation: same inode, size and mtime
+    after_rename = tick(instance, config, first.cursor)
+    assert requested(after_rename) == {}
+    assert "1 renamed" in after_rename.skip_reason.skip_message
+
+    with rotated.open("ab") as stream:  # late lines appended
+        stream.write((EXAMPLE / "logs" / "payments" / "payments.log.1").read_bytes().splitlines(keepends=True)[-1])
+    os.utime(rotated, (LONG_AGO + 60, LONG_AGO + 60))
+    grown = tick(instance, config, after_rename.cursor)
+    assert set(requested(grown)) == {"2026-03-10-01:00"}
+    assert requested(grown)["2026-03-10-01:00"] != run_key  # a new run key: the new state reruns the partition
+
+
+def test_files_outside_the_partitions_and_unparseable_files(tmp_path, instance):
+    config = landing_config(tmp_path)
+    late = json.dumps({"timestamp": "2027-01-01T00:00:00Z", "level": "INFO", "message": "later"}).encode() + b"\n"
+    land(tmp_path, "gateway", "gateway.log", body=late)  # after the config's end: no partition
+    garbage_time = datetime(2026, 3, 10, 1, 30, tzinfo=timezone.utc).timestamp()
+    land(tmp_path, "db", "db.log", body=b"\xff\xfe not a log line\n", mtime=garbage_time)  # no timestamp: its mtime decides
+    result = tick(instance, config, None)
+    assert set(requested(result)) == {"2026-03-10-01:00"}
+    assert len(json.loads(result.cursor)["taken"]) == 2
+
+
+def test_evaluate_new_files_reports_a_missing_folder_instead_of_failing(tmp_path):
+    config = load_config(landing_config(tmp_path))
+    config.sources[0].paths = [str(tmp_path / "nowhere" / "gateway.log")]  # no glob: a named file that is missing
+    tick_result = evaluate_new_files(config, {}, now=time.time(), settle_seconds=SETTLE_SECONDS, valid_keys=set())
+    assert tick_result["runs"] == {}
+    assert any("gateway" in message and "not found" in message for message in tick_result["problems"])
