@@ -54,6 +54,6 @@ def incident_review(logrca: LogrcaConfigResource, elasticsearch: ElasticsearchRe
     markdown_file.write_text(review.markdown + f"\n![chart]({chart_file.name})\n", encoding="utf-8")
     chart = f"![incident review chart](data:image/png;base64,{base64.b64encode(review.chart_png).decode()})"
     numbers = {k: v for k, v in review.stats.items() if isinstance(v, (int, float))}
-    return MaterializeResult(metadata={"review": MetadataValue.md(review.markdown), "chart": MetadataValue.md(chart),
+    return MaterializeResult(metadata={"review": MetadataValue.md(f"{review.markdown}\n\n{chart}\n"), "chart": MetadataValue.md(chart),
                                        "review_file": MetadataValue.path(str(markdown_file)),
                                        "chart_file": MetadataValue.path(str(chart_file)), **numbers})
