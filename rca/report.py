@@ -175,6 +175,11 @@ def _md_cell(text) -> str:
     return cell(text, limit=400)
 
 
+def _md_text(text) -> str:
+    """Free text (explanations quoting templates) with Markdown's active characters escaped."""
+    return str(text or "").replace("\\", "\\\\").replace("*", "\\*").replace("_", "\\_").replace("<", "&lt;").replace(">", "&gt;")
+
+
 def render_report(finding: dict | None, *, title: str | None = None) -> str:
     """Markdown report of a finding: incident window, ranked services with evidence, paths, knowledge."""
     if finding is None:
@@ -184,7 +189,7 @@ def render_report(finding: dict | None, *, title: str | None = None) -> str:
     out += [
         f"**Incident window:** {finding['window_start']} → {finding['window_end']} (analysed {finding['analysis_window'][0]} → {finding['analysis_window'][1]})  ",
         f"**Detected at:** {finding['detected_at']}  ",
-        f"**Initial cause (most likely root cause):** `{top['service']}` (score {top['score']:.3f}) — {top['explanation']}  ",
+        f"**Initial cause (most likely root cause):** `{top['service']}` (score {top['score']:.3f}) — {_md_text(top['explanation'])}  ",
         f"**Owner:** {finding.get('owner') or 'not in the service catalogue'}  ",
         f"**Affected services:** {', '.join(finding['affected_services'])}  ",
         f"**Propagation path:** {' → '.join(top['path']) if top['path'] else top['service']}",
@@ -198,7 +203,7 @@ def render_report(finding: dict | None, *, title: str | None = None) -> str:
         out.append(f"| {r['rank']} | `{r['service']}` | {r['score']:.4f} | {_md_cell(r['first_anomalous'])} | {_md_cell(' → '.join(r['path']))} |")
     out += ["", "## Evidence", ""]
     for r in finding["ranking"][:5]:
-        out += [f"### {r['rank']}. `{r['service']}`", "", _md_cell(r["explanation"]), ""]
+        out += [f"### {r['rank']}. `{r['service']}`", "", _md_text(r["explanation"]), ""]
         if r["evidence"]:
             out += ["| kind | template | before (expected) | during | score | first seen |", "|---|---|---:|---:|---:|---|"]
             for e in r["evidence"]:
