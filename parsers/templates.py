@@ -6,15 +6,16 @@ import json
 import os
 import shutil
 import tempfile
-from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import polars as pl
-from drain3.drain import Drain, LogCluster, LogClusterCache, Node
+from drain3.drain import Drain, LogCluster, Node
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from parsers.drain_feed import DrainFeeder
 from parsers.masking import DEFAULT_MASKING_RULES, Masker, MaskingRule, parse_masking_rules
 
 __all__ = ["TemplateConfig", "TemplateMiner", "TemplateStateError", "mine_templates", "mine_template_batches", "TEMPLATE_COLUMNS"]
@@ -77,9 +78,7 @@ class TemplateMiner:
         self.config = config or TemplateConfig()
         self.masker = Masker(self.config.masking)
         self.drain = self._new_drain()
-        self._known: dict[str, list[int]] = {}
-        self._versions: dict[int, int] = {}
-        self._known_limit = 500_000  # distinct messages remembered (bounded memory)
+        self._feeder = DrainFeeder(self.drain, always_feed=self.config.max_clusters is not None)
         if self.config.state_path is not None and Path(self.config.state_path).exists():
             self.load(self.config.state_path)
 
@@ -95,60 +94,23 @@ class TemplateMiner:
         )
 
     # -- mining ---------------------------------------------------------------------------
-    def assign(self, distinct_masked: list[str], codes: Iterable[int]) -> list[int]:
+    def assign(self, distinct_masked: Sequence[str], codes: Iterable[int] | np.ndarray) -> np.ndarray:
         """Cluster id per line, the same as feeding Drain every line in order.
 
         Parameters
         ----------
-        distinct_masked : list of str
+        distinct_masked : sequence of str
             The distinct masked messages of the batch (any order).
-        codes : iterable of int
+        codes : array-like of int
             Per line, in line order, the index of its message in ``distinct_masked``.
 
         Notes
         -----
-        Drain's prefix tree is split by token count at its first level, so feeding a message can
-        only be affected by clusters of the same token count. A version counter per token count
-        is bumped whenever Drain creates a cluster or changes a template there. When feeding a
-        message changed nothing (``"none"``), the state of its group is the same before and after;
-        while that group's version stays the same, feeding the message again is deterministic and
-        again a no-op with the same cluster, so such lines are not fed; only the cluster's size is
-        incremented. A feed that changed the state is not reused (Drain may even create a second
-        cluster for the same message, e.g. when most of its tokens are masks). With ``max_clusters`` (LRU eviction)
+        Drain is only called for the lines whose result can differ from the last result of the same
+        message (see :class:`parsers.drain_feed.DrainFeeder`). With ``max_clusters`` (LRU eviction)
         every line is fed, since a skipped feed would not refresh the LRU order.
         """
-        drain, versions, known = self.drain, self._versions, self._known
-        if len(known) + len(distinct_masked) > self._known_limit:
-            known.clear()
-        entries = []
-        for message in distinct_masked:
-            entry = known.get(message)
-            if entry is None:
-                entry = known[message] = [len(drain.get_content_as_tokens(message)), -1, 0]
-            entries.append(entry)
-        always_feed = self.config.max_clusters is not None
-        ids: list[int] = []
-        skipped: list[int] = []
-        append, skip = ids.append, skipped.append
-        for code in codes:
-            entry = entries[code]
-            length = entry[0]
-            if entry[1] == versions.get(length, 0) and not always_feed:
-                skip(entry[2])
-            else:
-                cluster, change = drain.add_log_message(distinct_masked[code])
-                if change == "none":
-                    entry[1] = versions.get(length, 0)
-                else:  # the state changed: the next line with this message must be fed again
-                    versions[length] = versions.get(length, 0) + 1
-                    entry[1] = -1
-                entry[2] = cluster.cluster_id
-            append(entry[2])
-        for cluster_id, count in Counter(skipped).items():
-            cluster = drain.id_to_cluster.get(cluster_id)
-            if cluster is not None:
-                cluster.size += count
-        return ids
+        return self._feeder.assign(distinct_masked, np.fromiter(codes, dtype=np.int64) if not isinstance(codes, np.ndarray) else codes)
 
     def template_of(self, cluster_id: int) -> str | None:
         """Current template of a cluster (None when evicted)."""
@@ -232,8 +194,7 @@ class TemplateMiner:
         except (KeyError, TypeError, ValueError, AttributeError) as error:
             raise TemplateStateError(f"{path}: template state is corrupted ({type(error).__name__}: {error}); {how}") from error
         self.drain = drain
-        self._known.clear()
-        self._versions.clear()
+        self._feeder = DrainFeeder(self.drain, always_feed=self.config.max_clusters is not None)
 
 
 def _jsonable(value: Any) -> Any:
@@ -311,22 +272,50 @@ def mine_templates(events: pl.DataFrame, miner: TemplateMiner, *, with_params: b
     if events.height == 0:
         return _empty_result(events)
     messages = events["message"].cast(pl.Utf8).fill_null("")
-    masked = miner.masker.mask_series(messages).alias("_masked")
-    distinct = masked.unique(maintain_order=True).to_frame().with_row_index("_code")
-    codes = masked.to_frame().join(distinct, on="_masked", how="left", maintain_order="left")["_code"]
-    ids = pl.Series("template_id", miner.assign(distinct["_masked"].to_list(), codes.to_list()), dtype=pl.Int64)
-    id_list = ids.unique().to_list()
-    lookup = pl.DataFrame({"template_id": pl.Series(id_list, dtype=pl.Int64), "template": pl.Series([miner.template_of(i) for i in id_list], dtype=pl.Utf8)})
-    mined = ids.to_frame().join(lookup, on="template_id", how="left", maintain_order="left")
+    raw, raw_codes = dense_codes(messages)  # mask each distinct raw message once
+    masked_raw = miner.masker.mask_series(raw)
+    masked, masked_codes_of_raw = dense_codes(masked_raw)
+    ids = miner.assign(masked.to_list(), masked_codes_of_raw[raw_codes])
+    # Templates and params are computed per distinct (raw message, cluster) pair, then gathered per line.
+    pair_key = raw_codes * (int(ids.max()) + 1) + ids
+    pair_keys, pair_first, pair_of_line = np.unique(pair_key, return_index=True, return_inverse=True)
+    pair_ids = ids[pair_first]
+    pair_raw = raw_codes[pair_first]
+    id_list = np.unique(pair_ids).tolist()
+    template_by_id = dict(zip(id_list, (miner.template_of(i) for i in id_list)))
+    pairs = pl.DataFrame(
+        {
+            "template_id": pl.Series(pair_ids, dtype=pl.Int64),
+            "template": pl.Series([template_by_id[i] for i in pair_ids.tolist()], dtype=pl.Utf8),
+        }
+    )
     if with_params:
-        params = _parameters(messages, masked, mined["template"], miner.config.extra_delimiters)
+        params = _parameters(raw.gather(pair_raw), masked_raw.gather(pair_raw), pairs["template"], miner.config.extra_delimiters)
     else:
-        params = pl.Series("params", [None] * events.height, dtype=pl.List(pl.Utf8))
-    return events.with_columns(mined["template_id"], mined["template"], params.alias("params"))
+        params = pl.Series("params", [None] * pairs.height, dtype=pl.List(pl.Utf8))
+    per_line = pairs.with_columns(params.alias("params"))[pl.Series(pair_of_line)]
+    return events.with_columns(per_line["template_id"], per_line["template"], per_line["params"])
+
+
+def dense_codes(values: pl.Series) -> tuple[pl.Series, np.ndarray]:
+    """Distinct values of a Utf8 Series and, per row, the index of its value among them.
+
+    Rows are grouped by a 64-bit hash and checked against their group's first value; on a hash
+    collision (any row differing from it) the grouping falls back to an exact join.
+    """
+    hashes = values.hash().to_numpy()
+    _, first, codes = np.unique(hashes, return_index=True, return_inverse=True)
+    distinct = values.gather(first)
+    if (values == distinct.gather(codes)).all():
+        return distinct, codes.astype(np.int64, copy=False)
+    distinct = values.unique(maintain_order=True)
+    frame = distinct.to_frame("_value").with_row_index("_code")
+    codes = values.to_frame("_value").join(frame, on="_value", how="left", maintain_order="left")["_code"]
+    return distinct, codes.to_numpy().astype(np.int64)
 
 
 def _parameters(messages: pl.Series, masked: pl.Series, templates: pl.Series, extra_delimiters: list[str]) -> pl.Series:
-    """Per-line parameter values (see :func:`mine_templates`, Notes)."""
+    """Parameter values per row (see :func:`mine_templates`, Notes)."""
     frame = pl.DataFrame({"message": messages, "masked": masked, "template": templates}).with_row_index("_row")
     frame = frame.with_columns(
         _tokens(pl.col("message"), extra_delimiters).alias("_msg_tokens"),
@@ -345,11 +334,8 @@ def _parameters(messages: pl.Series, masked: pl.Series, templates: pl.Series, ex
     )
     rest = frame.join(aligned.select("_row"), on="_row", how="anti").select("_row", "message", "template")
     if rest.height:
-        pairs = rest.unique(["message", "template"]).select("message", "template")
-        extracted = [_regex_parameters(m, t) for m, t in pairs.iter_rows()]
-        pairs = pairs.with_columns(pl.Series("params", extracted, dtype=pl.List(pl.Utf8)))
-        rest = rest.join(pairs, on=["message", "template"], how="left").select("_row", "params")
-        positional = pl.concat([positional, rest])
+        extracted = [_regex_parameters(m, t) for _, m, t in rest.iter_rows()]
+        positional = pl.concat([positional, rest.select("_row", pl.Series("params", extracted, dtype=pl.List(pl.Utf8)))])
     result = frame.select("_row").join(positional, on="_row", how="left", maintain_order="left")
     return result["params"].fill_null(pl.lit([], dtype=pl.List(pl.Utf8)))
 
