@@ -11,7 +11,51 @@ from drain3.drain import Drain, LogCluster, Node
 
 __all__ = ["DrainFeeder"]
 
-_NONE = "none"
+_MATRIX_MIN_CLUSTERS = 8  # below this, drain3's own loop is faster than numpy
+
+
+class _LeafMatrix:
+    """The templates of one leaf's clusters as a matrix of token ids (``<*>`` is 0)."""
+
+    __slots__ = ("version", "cluster_ids", "tokens", "literal", "params")
+
+    def __init__(self, leaf: Node, drain: Drain, version: int, token_ids: dict[str, int]):
+        self.version = version
+        self.cluster_ids = list(leaf.cluster_ids)
+        clusters = [drain.id_to_cluster.get(cluster_id) for cluster_id in self.cluster_ids]
+        lengths = {len(c.log_template_tokens) for c in clusters if c is not None}
+        width = lengths.pop() if len(lengths) == 1 and None not in clusters else -1
+        rows = [[_intern(token, token_ids) for token in c.log_template_tokens] for c in clusters] if width >= 0 else []
+        self.tokens = np.array(rows, dtype=np.int64).reshape(len(rows), max(width, 0)) if width >= 0 else np.zeros((0, 0), dtype=np.int64)
+        self.literal = self.tokens != 0
+        self.params = (~self.literal).sum(axis=1)
+
+    def append(self, cluster: LogCluster, version: int, token_ids: dict[str, int]) -> None:
+        """A cluster was added at the end of this leaf: add its row."""
+        row = np.array([[_intern(token, token_ids) for token in cluster.log_template_tokens]], dtype=np.int64)
+        if row.shape[1] != self.tokens.shape[1]:
+            self.version = -1  # rebuilt on next use
+            return
+        self.cluster_ids.append(cluster.cluster_id)
+        self.tokens = np.vstack([self.tokens, row])
+        self.literal = self.tokens != 0
+        self.params = (~self.literal).sum(axis=1)
+        self.version = version
+
+    def update(self, cluster: LogCluster, version: int, token_ids: dict[str, int]) -> None:
+        """A template of this leaf changed: rewrite its row."""
+        row = self.cluster_ids.index(cluster.cluster_id)
+        self.tokens[row] = [_intern(token, token_ids) for token in cluster.log_template_tokens]
+        self.literal[row] = self.tokens[row] != 0
+        self.params[row] = int((~self.literal[row]).sum())
+        self.version = version
+
+
+def _intern(token: str, token_ids: dict[str, int]) -> int:
+    found = token_ids.get(token)
+    if found is None:
+        found = token_ids[token] = len(token_ids)
+    return found
 
 
 class DrainFeeder:
@@ -64,6 +108,8 @@ class DrainFeeder:
         self._versions: dict[int, int] = {}  # id(node) -> version (nodes are never removed from the tree)
         self._memo: dict[str, tuple[int, tuple[Node, ...], tuple[int, ...]]] = {}  # message -> (cluster id, path, versions)
         self.calls = 0  # Drain feeds made (for reports and benchmarks)
+        self._token_ids: dict[str, int] = {drain.param_str: 0}
+        self._leaves: dict[int, _LeafMatrix] = {}  # id(leaf) -> its templates as a token-id matrix
 
     # -- one feed ------------------------------------------------------------------------
     def _path(self, tokens: Sequence[str]) -> tuple[Node, ...] | None:
@@ -115,7 +161,7 @@ class DrainFeeder:
             if not tokens:
                 cluster = drain.id_to_cluster.get(path[-1].cluster_ids[0])
             else:
-                cluster = drain.fast_match(path[-1].cluster_ids, tokens, drain.sim_th, False)
+                cluster = self._fast_match(path[-1], tokens)
         if cluster is None:
             walked = self._insertion_walk(tokens)
             sizes = [len(node.key_to_child_node) for node in walked]
@@ -127,16 +173,50 @@ class DrainFeeder:
                 if len(node.key_to_child_node) != size:  # a child was added: re-route through it
                     self._bump(node.key_to_child_node.get(drain.param_str), bumped)
             new_path = self._path(tokens)
-            self._bump(new_path[-1] if new_path else None, bumped)  # its leaf got a cluster
+            leaf = new_path[-1] if new_path else None
+            matrix = self._leaves.get(id(leaf)) if leaf is not None else None
+            fresh = matrix is not None and matrix.version == self._versions.get(id(leaf), 0)
+            self._bump(leaf, bumped)  # its leaf got a cluster
+            if fresh and leaf.cluster_ids[:-1] == matrix.cluster_ids and leaf.cluster_ids[-1] == cluster.cluster_id:
+                matrix.append(cluster, self._versions[id(leaf)], self._token_ids)
             return cluster.cluster_id, True, None, bumped
         template = tuple(drain.create_template(tokens, cluster.log_template_tokens))
         cluster.size += 1
         drain.id_to_cluster[cluster.cluster_id]  # noqa: B018 - touch the LRU entry as drain3 does
         if template == cluster.log_template_tokens:
             return cluster.cluster_id, False, path, bumped
+        leaf = self._leaves.get(id(path[-1]))
+        fresh = leaf is not None and leaf.version == self._versions.get(id(path[-1]), 0)
         cluster.log_template_tokens = template
         self._bump(path[-1], bumped)
+        if fresh:  # keep the leaf's matrix in step instead of rebuilding it
+            leaf.update(cluster, self._versions[id(path[-1])], self._token_ids)
         return cluster.cluster_id, True, None, bumped
+
+    def _fast_match(self, leaf: Node, tokens: list[str]) -> LogCluster | None:
+        """``Drain.fast_match`` on a leaf, vectorized with numpy when the leaf holds many clusters.
+
+        The winner is the first cluster with the largest (similar tokens, parameters) pair, as in
+        drain3's loop (a later cluster replaces the best only when strictly better), and it must
+        reach ``sim_th``. Similar tokens: positions where the template is not ``<*>`` and equals
+        the message token.
+        """
+        drain = self.drain
+        if len(leaf.cluster_ids) < _MATRIX_MIN_CLUSTERS:
+            return drain.fast_match(leaf.cluster_ids, tokens, drain.sim_th, False)
+        version = self._versions.get(id(leaf), 0)
+        matrix = self._leaves.get(id(leaf))
+        if matrix is None or matrix.version != version or len(matrix.cluster_ids) != len(leaf.cluster_ids):
+            matrix = self._leaves[id(leaf)] = _LeafMatrix(leaf, drain, version, self._token_ids)
+        if matrix.tokens.shape[1] != len(tokens):  # not a leaf of one token count: use drain3's loop
+            return drain.fast_match(leaf.cluster_ids, tokens, drain.sim_th, False)
+        token_ids = self._token_ids
+        message = np.fromiter((token_ids.get(token, -1) for token in tokens), dtype=np.int64, count=len(tokens))
+        similar = ((matrix.tokens == message) & matrix.literal).sum(axis=1)
+        best = int(np.argmax(similar * (len(tokens) + 1) + matrix.params))
+        if float(similar[best]) / len(tokens) >= drain.sim_th:
+            return drain.id_to_cluster.get(matrix.cluster_ids[best])
+        return None
 
     def _insertion_walk(self, tokens: Sequence[str]) -> list[Node]:
         """Existing nodes that ``add_seq_to_prefix_tree`` may add a child to, for a new cluster of ``tokens``."""

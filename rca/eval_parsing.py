@@ -10,7 +10,7 @@ from typing import Any
 
 import polars as pl
 
-from parsers.header_format import HeaderFormat, compile_header, split_header
+from parsers.header_format import HeaderFormat, compile_header, split_content
 from parsers.templates import TemplateConfig, TemplateMiner, mine_templates
 
 __all__ = [
@@ -200,7 +200,7 @@ def read_log_lines(path: str | Path) -> pl.Series:
 
 def _events_from_lines(lines: pl.Series, fmt: HeaderFormat, first_line_no: int = 1) -> pl.DataFrame:
     """``line_no``, ``matched``, ``message`` (Content, or the whole stripped line when the header does not match)."""
-    header = split_header(lines, fmt)
+    header = split_content(lines, fmt)
     return pl.DataFrame(
         {
             "line_no": pl.int_range(first_line_no, first_line_no + lines.len(), eager=True, dtype=pl.Int64),
