@@ -11,7 +11,7 @@ import polars as pl
 from rca.cases import Case
 from rca.detect import DetectionConfig, detect_anomalies
 from rca.graph import service_dependency_graph
-from rca.rank import rank_root_causes
+from rca.rank import evidence_rows, rank_root_causes
 from rca.signals_metrics import MetricConfig, metric_deviations
 from rca.signals_traces import edge_changes, network_deviations, request_scale, span_deviations
 
@@ -79,29 +79,47 @@ def _drain_fallback(frames: list[pl.DataFrame]) -> list[pl.DataFrame]:
 
 
 def analyse_case(case: Case, *, detection: DetectionConfig | None = None, metrics: MetricConfig | None = None,
-                 window_lead: timedelta = timedelta(0)) -> CaseAnalysis:
+                 window_lead: timedelta = timedelta(0), min_quiet: timedelta = timedelta(seconds=30),
+                 propagation: float = 0.0) -> CaseAnalysis:
     """Score every signal of ``case`` against its baseline and rank the services.
 
     The window runs from ``alert_time - window_lead`` to the last event; the baseline is the case's
-    fault-free minutes (``case.baseline_events`` / ``case.baseline_spans``).
+    fault-free minutes (``case.baseline_events`` / ``case.baseline_spans``). When the case holds at least
+    ``min_quiet`` of data before the window, the same log and span detectors also run on that quiet stretch
+    against the same baseline: what they find there is each service's usual noise (``noise`` of
+    :func:`rca.rank.rank_root_causes`). Services with spans in the window are the active ones.
     """
     start = case.alert_time - window_lead
     end = max(case.events["timestamp"].max(), start) + timedelta(microseconds=1)
     window = (start, end)
     baseline_events, events = mine_case_templates([case.baseline_events, case.events])
     baseline_intervals = _span_of(baseline_events)
-    scale = request_scale(case.spans, case.baseline_spans, window=window)
-    if scale and baseline_intervals:  # requests are counted over the spans' own periods, not the log files'
-        scale = {s: v for s, v in scale.items()}
-    anomalies = detect_anomalies(events, window=window, baseline=baseline_intervals, config=detection,
-                                 baseline_events=baseline_events, service_scale=scale)
+    anomalies, self_times = _log_and_span_signals(case, events, baseline_events, baseline_intervals, window, detection)
     graph = service_dependency_graph(spans=pl.concat([case.baseline_spans, case.spans]), events=events)
     edges = edge_changes(case.spans, case.baseline_spans, window=window)
-    self_times = pl.concat([span_deviations(case.spans, case.baseline_spans, window=window),
-                            network_deviations(case.spans, case.baseline_spans, window=window)])
     metric_rows = metric_deviations(case.metrics, alert_time=case.alert_time, config=metrics)
-    ranking = rank_root_causes(graph, anomalies, edge_changes=edges, span_deviations=self_times, metric_deviations=metric_rows)
+    case_start = min(t for t in (events["timestamp"].min(), case.spans["start"].min() if not case.spans.is_empty() else None) if t is not None)
+    noise = None
+    if start - case_start >= min_quiet:
+        quiet_anomalies, quiet_spans = _log_and_span_signals(case, events, baseline_events, baseline_intervals, (case_start, start), detection)
+        noise = evidence_rows(quiet_anomalies, span_deviations=quiet_spans)
+    active = case.spans.filter(pl.col("start").is_between(*window, closed="left"))["service"].unique().to_list()
+    # Edge latency is left to the explanation: a callee's latency includes its own callees', so it blames
+    # every service on a slow path; exclusive time and call gaps attribute it (see docs/rca.md).
+    ranking = rank_root_causes(graph, anomalies, span_deviations=self_times, metric_deviations=metric_rows,
+                               noise=noise, active_services=active, propagation=propagation)
     return CaseAnalysis(case, window, anomalies, graph, edges, self_times, metric_rows, ranking, events, baseline_events)
+
+
+def _log_and_span_signals(case: Case, events: pl.DataFrame, baseline_events: pl.DataFrame, baseline_intervals: list,
+                          window: tuple, detection: DetectionConfig | None) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Log anomalies (rates per request) and span deviations (exclusive time, call gaps) of ``window``."""
+    scale = request_scale(case.spans, case.baseline_spans, window=window)
+    anomalies = detect_anomalies(events, window=window, baseline=baseline_intervals, config=detection,
+                                 baseline_events=baseline_events, service_scale=scale)
+    spans = pl.concat([span_deviations(case.spans, case.baseline_spans, window=window),
+                       network_deviations(case.spans, case.baseline_spans, window=window)])
+    return anomalies, spans
 
 
 def _span_of(events: pl.DataFrame) -> list[tuple]:

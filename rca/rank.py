@@ -8,7 +8,7 @@ import polars as pl
 
 from rca.detect import service_scores
 
-__all__ = ["RANKING_SCHEMA", "evidence_by_service", "rank_root_causes"]
+__all__ = ["RANKING_SCHEMA", "evidence_by_service", "evidence_rows", "rank_root_causes", "standout_scores"]
 
 RANKING_SCHEMA: dict[str, pl.DataType] = {
     "rank": pl.Int64,
@@ -23,7 +23,8 @@ RANKING_SCHEMA: dict[str, pl.DataType] = {
     "metric_score": pl.Float64,
 }
 
-_SIGNALS = {"edge_changes", "span_deviations", "metric_deviations", "entry_points", "propagation"}
+_SIGNALS = {"edge_changes", "span_deviations", "metric_deviations", "entry_points", "propagation", "noise", "noise_weight",
+            "active_services", "idle_weight"}
 
 
 def _max_score(frame: pl.DataFrame, key: str) -> dict[str, float]:
@@ -71,21 +72,35 @@ def _log_rows(anomalies: pl.DataFrame) -> pl.DataFrame:
     ).cast(_SCHEMA_ROWS)
 
 
-def standout_scores(rows: pl.DataFrame, services: list[str]) -> dict[str, float]:
+def evidence_rows(anomalies: pl.DataFrame, *, edge_changes: pl.DataFrame | None = None, span_deviations: pl.DataFrame | None = None,
+                  metric_deviations: pl.DataFrame | None = None) -> pl.DataFrame:
+    """All evidence as rows ``service, signal, score, first_seen, text`` (the form :func:`rank_root_causes` fuses).
+
+    Used to hand the ranking the ``noise`` of a fault-free stretch: the same detectors run on it.
+    """
+    return pl.concat([_log_rows(anomalies), _trace_rows(edge_changes, span_deviations), _metric_rows(metric_deviations)])
+
+
+def standout_scores(rows: pl.DataFrame, services: list[str], noise: pl.DataFrame | None = None, noise_weight: float = 0.5) -> dict[str, float]:
     """How far each service stands out from the others in its strongest signal.
 
-    Per signal, each service's largest row score ``x`` (0 when it has none) becomes a robust z across all
-    services, ``(x - median) / (1.4826 MAD + 1)``; a service's anomaly is its largest z over signals.
-    A signal that moves every service (a load change) thus gives no one an edge, and signals of
-    different units (Poisson surprises, metric z-scores) become comparable.
+    Per signal, each service's largest row score ``x`` (0 when it has none), less ``noise_weight`` times
+    what the same signal gave that service on a fault-free stretch (``noise``, same columns), becomes a
+    robust z across all services, ``(x - median) / (1.4826 MAD + 1)``; a service's anomaly is its largest
+    z over signals. A signal that moves every service (a load change) thus gives no one an edge, a service
+    that is always loud in a signal (a busy orchestrator) is judged against its own usual noise, and
+    signals of different units (Poisson surprises, metric z-scores) become comparable.
     """
     if rows.is_empty() or not services:
         return {s: 0.0 for s in services}
     best = rows.group_by("signal", "service").agg(pl.col("score").max())
+    usual: dict[tuple[str, str], float] = {}
+    if noise is not None and not noise.is_empty():
+        usual = {(sig, svc): float(v) for sig, svc, v in noise.group_by("signal", "service").agg(pl.col("score").max()).iter_rows()}
     result = {s: 0.0 for s in services}
     for (signal,), group in best.group_by("signal"):
         values = dict(group.select("service", "score").iter_rows())
-        column = np.array([values.get(s, 0.0) for s in services])
+        column = np.array([max(values.get(s, 0.0) - noise_weight * usual.get((signal, s), 0.0), 0.0) for s in services])
         median = float(np.median(column))
         mad = float(np.median(np.abs(column - median)))
         z = (column - median) / (1.4826 * mad + 1.0)
@@ -173,12 +188,17 @@ def rank_root_causes(graph: nx.DiGraph, anomalies: pl.DataFrame, **signals) -> p
         Optional: ``edge_changes`` (``caller, callee, kind, score, first_seen, detail``, from traces;
         counted for the callee), ``span_deviations`` (``service, metric, score, first_seen, detail``),
         ``metric_deviations`` (``service, metric, score, first_seen, detail``), ``entry_points``
-        (services where requests enter; default: nodes without callers).
+        (services where requests enter; default: nodes without callers), ``noise`` (rows ``service, signal,
+        score`` from :func:`evidence_rows` on a fault-free stretch, e.g. the minutes before the alert; each
+        service's usual score in a signal, times ``noise_weight`` (0.5), is taken off its window score),
+        ``active_services`` (services that served requests in the window; the others' anomaly is multiplied
+        by ``idle_weight``, 0.3), ``propagation`` (weight of the walk, 0.25).
 
     Returns
     -------
     pl.DataFrame
-        :data:`RANKING_SCHEMA`, rank 1 first; only services with some evidence or an anomalous caller.
+        :data:`RANKING_SCHEMA`, rank 1 first; every service of the graph or the evidence (those without
+        evidence score 0 and come last, by name).
 
     Notes
     -----
@@ -198,20 +218,27 @@ def rank_root_causes(graph: nx.DiGraph, anomalies: pl.DataFrame, **signals) -> p
        Multi-Modal Observability Data*. ESEC/FSE 2023.
     """
     propagation = float(signals.pop("propagation", 0.25))
+    noise_weight = float(signals.pop("noise_weight", 0.5))
+    idle_weight = float(signals.pop("idle_weight", 0.3))
     unknown = set(signals) - _SIGNALS
     if unknown:
         raise TypeError(f"rank_root_causes: unknown signals {sorted(unknown)}; expected some of {sorted(_SIGNALS)}")
+    noise = signals.get("noise")
+    if noise is not None and not noise.is_empty() and {"service", "signal", "score"} - set(noise.columns):
+        raise ValueError(f"rank_root_causes: noise lacks columns {sorted({'service', 'signal', 'score'} - set(noise.columns))}")
     traces = _trace_rows(signals.get("edge_changes"), signals.get("span_deviations"))
     metrics = _metric_rows(signals.get("metric_deviations"))
     entry_points = set(signals.get("entry_points") or [])
+    active = set(signals.get("active_services") or [])
     evidence = evidence_by_service(anomalies, traces, metrics)
     if not evidence:
         return pl.DataFrame(schema=RANKING_SCHEMA)
     services = sorted(set(graph.nodes) | set(evidence))
-    standout = standout_scores(pl.concat([_log_rows(anomalies), traces, metrics]), services)
-    anomaly = {s: max(standout.get(s, 0.0), 0.0) for s in evidence}
+    standout = standout_scores(pl.concat([_log_rows(anomalies), traces, metrics]), services, noise, noise_weight)
+    # A service that served no request in the window cannot have caused what the requests suffered.
+    anomaly = {s: max(standout.get(s, 0.0), 0.0) * (1.0 if not active or s in active else idle_weight) for s in services}
     walk = nx.DiGraph()
-    walk.add_nodes_from(set(graph.nodes) | set(anomaly))
+    walk.add_nodes_from(services)
     for u in walk.nodes:
         own = anomaly.get(u, 0.0)
         callees = [w for w in (graph.successors(u) if u in graph else ()) if w != u and anomaly.get(w, 0.0) > 0]
@@ -222,21 +249,24 @@ def rank_root_causes(graph: nx.DiGraph, anomalies: pl.DataFrame, **signals) -> p
     personalization = {s: anomaly.get(s, 0.0) + 1e-9 for s in walk.nodes}
     pagerank = _personalised_pagerank(walk, personalization)
     top_anomaly = max(anomaly.values(), default=0.0) or 1.0
-    top_rank = max((pagerank[s] for s in anomaly), default=0.0) or 1.0
+    top_rank = max((pagerank[s] for s in anomaly if anomaly[s] > 0), default=0.0) or 1.0
     first = _first_times(anomalies, traces, metrics)
     rows = []
-    for service, own in anomaly.items():
+    for service in services:  # every service is ranked; one without evidence scores 0 and comes last
+        own = anomaly[service]
+        empty = {"log": 0.0, "trace": 0.0, "metric": 0.0}
         callees = sorted((w for w in (graph.successors(service) if service in graph else ()) if anomaly.get(w, 0) > 0), key=lambda w: -anomaly[w])
+        walked = pagerank[service] / top_rank if own > 0 or callees else 0.0
         rows.append({
             "service": service,
-            "score": (1.0 - propagation) * own / top_anomaly + propagation * pagerank[service] / top_rank,
+            "score": (1.0 - propagation) * own / top_anomaly + propagation * walked,
             "first_anomalous": first.get(service),
             "anomaly_score": own,
             "path": _path_to_entry(graph, service, anomaly, entry_points),
             "explanation": _explain(service, anomalies, traces, metrics, callees),
-            "log_score": evidence[service]["log"],
-            "trace_score": evidence[service]["trace"],
-            "metric_score": evidence[service]["metric"],
+            "log_score": evidence.get(service, empty)["log"],
+            "trace_score": evidence.get(service, empty)["trace"],
+            "metric_score": evidence.get(service, empty)["metric"],
         })
     ranking = pl.DataFrame(rows).sort(["score", "service"], descending=[True, False])
     ranking = ranking.with_columns(pl.int_range(1, ranking.height + 1, dtype=pl.Int64).alias("rank"))

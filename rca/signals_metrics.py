@@ -13,12 +13,11 @@ __all__ = ["MetricConfig", "metric_deviations"]
 class MetricConfig(BaseModel):
     """Which metrics count and how deviations are scored."""
 
-    include: str = Field(r"(?i)cpu|memory", description="regex on metric names: resource use (latency and errors come from traces and logs)")
+    include: str = Field(r"(?i)cpu", description="regex on metric names: resource use (latency and errors come from traces and logs)")
     lower_is_worse: str = Field(r"(?i)success|available|throughput", description="regex of metrics where a fall is the fault")
     exclude: str = Field(r"(?i)^node", description="regex of metrics shared by many pods (node level)")
-    min_score: float = Field(3.0, ge=0)
-    cap: float = Field(30.0, gt=0, description="largest score one metric can give (a flat baseline makes z explode)")
-    relative_floor: float = Field(0.05, ge=0, description="spread floor as a share of the baseline median")
+    min_score: float = Field(0.0, description="keep (pod, metric) rows from this z on; 0 keeps every pod so the ranking sees the whole spread across pods")
+    spread_floor: float = Field(0.1, gt=0, description="smallest spread of log(1 + value): a 10 % change is one unit")
     window_lead: timedelta = Field(timedelta(minutes=1), description="window starts this long before the alert")
 
 
@@ -40,11 +39,13 @@ def metric_deviations(metrics: pl.DataFrame, *, alert_time: datetime, config: Me
 
     Notes
     -----
-    ``z = ±(x - median) / max(1.4826 MAD, relative_floor |median|)`` per window row (sign: a rise is bad,
-    a fall for ``lower_is_worse`` metrics), the largest kept and capped at ``cap``. Median and MAD resist the
-    spikes a 30-minute baseline may hold [1]_. Then the pod is compared with its peers on the same metric:
-    ``score = (z - median_pods z) / (1.4826 MAD_pods z + 1)``, so a load change that moves every pod
-    scores nothing and the pod that moved far more than the rest stands out.
+    Resource metrics are positive and change by factors (a CPU hog takes a pod from 1 % to 100 %), so
+    each value is taken as ``y = log(1 + max(x, 0))`` and scored
+    ``z = ±(y - median) / max(1.4826 MAD, spread_floor)`` against the pod's own baseline minutes (sign: a
+    rise is bad, a fall for ``lower_is_worse`` metrics); the largest window z is kept. Median and MAD
+    resist the spikes a 30-minute baseline may hold [1]_; the floor keeps a flat baseline from turning a
+    small wobble into a huge z, in the same relative units for every metric. How far a pod stands out
+    from the other pods is judged later, in :func:`rca.rank.standout_scores`.
 
     References
     ----------
@@ -57,26 +58,23 @@ def metric_deviations(metrics: pl.DataFrame, *, alert_time: datetime, config: Me
         return pl.DataFrame(schema=schema)
     chosen = metrics.filter(pl.col("metric").str.contains(config.include) & ~pl.col("metric").str.contains(config.exclude)
                             & pl.col("value").is_not_null() & pl.col("value").is_not_nan())
+    chosen = chosen.with_columns(pl.col("value").clip(lower_bound=0).log1p().alias("y"))
     start = alert_time - config.window_lead
     base = chosen.filter(pl.col("time") < start).group_by("host", "metric").agg(
-        pl.col("value").median().alias("median"),
-        (pl.col("value") - pl.col("value").median()).abs().median().alias("mad"),
+        pl.col("y").median().alias("median"),
+        (pl.col("y") - pl.col("y").median()).abs().median().alias("mad"),
+        pl.col("value").median().alias("value_median"),
     )
     window = chosen.filter(pl.col("time") >= start).join(base, on=["host", "metric"], how="inner")
-    spread = pl.max_horizontal(1.4826 * pl.col("mad"), config.relative_floor * pl.col("median").abs(), pl.lit(1e-6))
+    spread = pl.max_horizontal(1.4826 * pl.col("mad"), pl.lit(config.spread_floor))
     sign = pl.when(pl.col("metric").str.contains(config.lower_is_worse)).then(-1.0).otherwise(1.0)
-    window = window.with_columns((sign * (pl.col("value") - pl.col("median")) / spread).clip(-config.cap, config.cap).alias("z"))
-    top = window.sort("z", descending=True).group_by("host", "metric").agg(
-        pl.col("service").first(), pl.col("z").first(), pl.col("time").first().alias("first_seen"),
-        pl.col("value").first(), pl.col("median").first())
-    # Peer normalisation: a load change moves every pod; the faulty pod moves more than its peers.
-    peers = top.group_by("metric").agg(pl.col("z").median().alias("peer_median"),
-                                       (pl.col("z") - pl.col("z").median()).abs().median().alias("peer_mad"))
-    top = top.join(peers, on="metric").with_columns(
-        ((pl.col("z") - pl.col("peer_median")) / (1.4826 * pl.col("peer_mad") + 1.0)).alias("score"))
+    window = window.with_columns((sign * (pl.col("y") - pl.col("median")) / spread).alias("score"))
+    top = window.sort("score", descending=True).group_by("host", "metric").agg(
+        pl.col("service").first(), pl.col("score").first(), pl.col("time").first().alias("first_seen"),
+        pl.col("value").first(), pl.col("value_median").first())
     top = top.filter(pl.col("score") >= config.min_score)
     return top.select(
         "service", "host", "metric", "score", "first_seen",
-        pl.format("{} on {}: {} vs its baseline median {} (z {}, peers' median z {})", "metric", "host", pl.col("value").round(4),
-                  pl.col("median").round(4), pl.col("z").round(1), pl.col("peer_median").round(1)).alias("detail"),
+        pl.format("{} on {}: {} vs its baseline median {} (robust z {} on log scale)", "metric", "host", pl.col("value").round(4),
+                  pl.col("value_median").round(4), pl.col("score").round(1)).alias("detail"),
     ).cast(schema).sort("score", descending=True)
