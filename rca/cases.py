@@ -72,13 +72,16 @@ def read_logs(folders: list[Path], system: str, options: CsvOptions | None = Non
     return ReadResult.concat([read_csv_json(path, source) for folder in folders for path in _files(folder)])
 
 
-def read_spans(folders: list[Path], *, host_strip: int = 2) -> pl.DataFrame:
+def read_spans(folders: list[Path], *, host_strip: int = 2, stats: dict[str, int] | None = None) -> pl.DataFrame:
     """Read trace CSVs (``TraceID, SpanID, ParentID, PodName, OperationName, StartTimeUnixNano, Duration``).
 
     ``ParentID`` ``root`` (or empty) becomes null; ``Duration`` is in microseconds; the service is the
-    pod name without its last ``host_strip`` parts. Each file may carry its own header.
+    pod name without its last ``host_strip`` parts. Each file may carry its own header. Rows whose start
+    or duration is not a number, or that lack a span id or pod, cannot be placed and are left out, but
+    counted: ``stats`` (when given) gets ``spans_read`` and ``spans_dropped`` added.
     """
     frames = []
+    read = dropped = 0
     for path in (p for folder in folders for p in _files(folder)):
         raw = _read_csv_file(path)
         missing = {"TraceID", "SpanID", "ParentID", "PodName", "StartTimeUnixNano", "Duration"} - set(raw.columns)
@@ -94,7 +97,14 @@ def read_spans(folders: list[Path], *, host_strip: int = 2) -> pl.DataFrame:
             pl.from_epoch(pl.col("StartTimeUnixNano").cast(pl.Int64, strict=False) // 1000, time_unit="us").dt.replace_time_zone("UTC").alias("start"),
             pl.col("Duration").cast(pl.Float64, strict=False).alias("duration_us"),
             pl.lit(None, pl.Boolean).alias("error"),
-        ).filter(pl.col("start").is_not_null() & pl.col("duration_us").is_not_null()))
+        ))
+        kept = frames[-1].filter(pl.col("start").is_not_null() & pl.col("duration_us").is_not_null()
+                                 & pl.col("span_id").is_not_null() & pl.col("host").is_not_null())
+        read, dropped = read + frames[-1].height, dropped + frames[-1].height - kept.height
+        frames[-1] = kept
+    if stats is not None:
+        stats["spans_read"] = stats.get("spans_read", 0) + read
+        stats["spans_dropped"] = stats.get("spans_dropped", 0) + dropped
     return pl.concat(frames).cast(SPAN_SCHEMA) if frames else pl.DataFrame(schema=SPAN_SCHEMA)
 
 
@@ -157,14 +167,17 @@ def load_case(case_dir: Path, *, normal_dirs: list[Path] | None = None) -> Case:
     if logs.events.is_empty():
         raise ValueError(f"{case_dir}: no log rows in {case_dir / 'logs'}")
     normal_logs = read_logs([d / "logs" for d in normal_dirs], system) if normal_dirs else ReadResult()
-    spans = read_spans([case_dir / "traces"])
-    normal_spans = read_spans([d / "traces" for d in normal_dirs]) if normal_dirs else pl.DataFrame(schema=SPAN_SCHEMA)
+    span_stats: dict[str, int] = {}
+    normal_span_stats: dict[str, int] = {}
+    spans = read_spans([case_dir / "traces"], stats=span_stats)
+    normal_spans = read_spans([d / "traces" for d in normal_dirs], stats=normal_span_stats) if normal_dirs else pl.DataFrame(schema=SPAN_SCHEMA)
     baseline_source = "normal"
     if normal_logs.events.is_empty():
         baseline_source = "before-alert"
         normal_logs = ReadResult(events=logs.events.filter(pl.col("timestamp") < alert))
         normal_spans = spans.filter(pl.col("start") < alert)
-    stats = {f"case_{k}": v for k, v in logs.stats.items()} | {f"normal_{k}": v for k, v in normal_logs.stats.items()}
+    stats = ({f"case_{k}": v for k, v in (logs.stats | span_stats).items()}
+             | {f"normal_{k}": v for k, v in (normal_logs.stats | normal_span_stats).items()})
     return Case(
         name=case_dir.name, system=system, alert_time=alert,
         events=logs.events, baseline_events=normal_logs.events,

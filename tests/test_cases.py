@@ -102,3 +102,17 @@ def test_read_spans_marks_roots(tmp_path):
     spans = read_spans([_write_case(tmp_path) / "traces"])
     assert spans.sort("span_id")["parent_id"].to_list() == [None, "s1"]
     assert spans["duration_us"].to_list() == [800.0, 1000.0]
+
+
+def test_read_spans_counts_rows_it_cannot_place(tmp_path):
+    folder = tmp_path / "traces"
+    folder.mkdir()
+    (folder / "a_trace.csv").write_text(
+        "TraceID,SpanID,ParentID,PodName,OperationName,StartTimeUnixNano,EndTimeUnixNano,Duration\n"
+        "t1,s1,root,api-5f9c7-x2x,GET,1700000000000000000,0,1000\n"
+        "t1,s2,s1,db-5f9c7-x2x,SELECT,not-a-time,0,800\n"
+        "t1,s3,s1,db-5f9c7-x2x,SELECT,1700000000000100000,0,\n", encoding="utf-8")
+    stats: dict[str, int] = {}
+    spans = read_spans([folder], stats=stats)
+    assert spans["span_id"].to_list() == ["s1"]
+    assert stats == {"spans_read": 3, "spans_dropped": 2}

@@ -8,7 +8,7 @@ import networkx as nx
 import polars as pl
 
 from rca.detect import ANOMALY_SCHEMA
-from rca.rank import RANKING_SCHEMA, rank_root_causes
+from rca.rank import RANKING_SCHEMA, evidence_rows, rank_root_causes
 from rca.signals_traces import EDGE_CHANGE_SCHEMA, SPAN_DEVIATION_SCHEMA
 
 T0 = datetime(2024, 3, 1, 10, tzinfo=timezone.utc)
@@ -60,3 +60,31 @@ def test_empty_and_unknown_signal():
         assert "latency" in str(error)
     else:
         raise AssertionError("unknown signal accepted")
+
+
+def test_every_service_is_ranked_and_quiet_ones_come_last():
+    anomalies = pl.DataFrame([_anomaly("inventory", "new_template", 8.0, 1)], schema=ANOMALY_SCHEMA)
+    ranking = rank_root_causes(_shop(), anomalies)
+    assert ranking["service"].to_list()[0] == "inventory"
+    assert sorted(ranking["service"].to_list()) == sorted(_shop().nodes)
+    quiet = ranking.filter(pl.col("anomaly_score") == 0)
+    assert quiet.height == 4 and quiet["rank"].min() > ranking.filter(pl.col("anomaly_score") > 0)["rank"].max()
+    unrelated = quiet.filter(~pl.col("service").is_in(["checkout", "gateway"]))  # not callers of inventory: no walk mass
+    assert unrelated["score"].to_list() == [0.0, 0.0] and unrelated["service"].to_list() == ["db", "payments"]
+
+
+def test_a_service_judged_against_its_own_usual_noise():
+    # checkout is always this loud (the quiet stretch before the alert shows the same); inventory is not.
+    anomalies = pl.DataFrame([_anomaly("checkout", "new_template", 12.0, 1), _anomaly("inventory", "new_template", 8.0, 2)],
+                             schema=ANOMALY_SCHEMA)
+    assert rank_root_causes(_shop(), anomalies, propagation=0.0)["service"][0] == "checkout"
+    noise = evidence_rows(pl.DataFrame([_anomaly("checkout", "new_template", 11.0, 0)], schema=ANOMALY_SCHEMA))
+    ranking = rank_root_causes(_shop(), anomalies, noise=noise, propagation=0.0)
+    assert ranking["service"][0] == "inventory"
+
+
+def test_idle_services_are_down_weighted():
+    anomalies = pl.DataFrame([_anomaly("db", "new_template", 9.0, 1), _anomaly("payments", "new_template", 7.0, 2)], schema=ANOMALY_SCHEMA)
+    assert rank_root_causes(_shop(), anomalies, propagation=0.0)["service"][0] == "db"
+    ranking = rank_root_causes(_shop(), anomalies, active_services=["gateway", "checkout", "payments"], propagation=0.0)
+    assert ranking["service"][0] == "payments"
