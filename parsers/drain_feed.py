@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import bisect
 import heapq
 from collections.abc import Sequence
 from typing import Any
@@ -260,7 +261,8 @@ class DrainFeeder:
             return np.fromiter((self.feed(distinct[c])[0] for c in codes.tolist()), dtype=np.int64, count=n)
         if len(self._memo) + k > self.memo_limit:
             self._memo.clear()
-        order = np.argsort(codes, kind="stable")  # line positions grouped by message, in line order
+        # line positions grouped by message, in line order (radix sort when codes fit 16 bits)
+        order = np.argsort(codes.astype(np.uint16), kind="stable") if k <= 65536 else np.argsort(codes * n + np.arange(n))
         starts = np.zeros(k + 1, dtype=np.int64)
         np.cumsum(np.bincount(codes, minlength=k), out=starts[1:])
         first = order[starts[:-1]]
@@ -280,9 +282,9 @@ class DrainFeeder:
                 members.setdefault(id(node), []).append((code, generation[code]))
 
         def next_position(code: int, after: int) -> int | None:
-            lines = order[starts[code] : starts[code + 1]]
-            index = int(np.searchsorted(lines, after, side="right"))
-            return int(lines[index]) if index < len(lines) else None
+            low, high = int(starts[code]), int(starts[code + 1])
+            index = bisect.bisect_right(order, after, low, high)
+            return int(order[index]) if index < high else None
 
         for code in range(k):
             known = memo.get(distinct[code])
@@ -328,17 +330,14 @@ class DrainFeeder:
         line_key = codes * (n + 1) + (np.arange(n, dtype=np.int64) + 1)
         ids = event_cluster_sorted[np.searchsorted(event_key, line_key, side="right") - 1]
         # Every line adds one to its cluster's size; fed lines already did.
-        fed = event_pos >= 0
-        assigned_ids, assigned_counts = np.unique(ids, return_counts=True)
-        fed_ids, fed_counts = np.unique(event_cluster[fed], return_counts=True)
-        extra = dict(zip(assigned_ids.tolist(), assigned_counts.tolist()))
-        for cluster_id, count in zip(fed_ids.tolist(), fed_counts.tolist()):
-            extra[cluster_id] -= count
+        fed = event_cluster[event_pos >= 0]
+        extra = np.bincount(ids)
+        extra[: int(fed.max()) + 1 if len(fed) else 0] -= np.bincount(fed)
         clusters = self.drain.id_to_cluster
-        for cluster_id, count in extra.items():
+        for cluster_id in np.flatnonzero(extra).tolist():
             cluster = clusters.get(cluster_id)
-            if cluster is not None and count:
-                cluster.size += count
+            if cluster is not None:
+                cluster.size += int(extra[cluster_id])
         return ids
 
     def reset(self) -> None:

@@ -272,15 +272,21 @@ def mine_templates(events: pl.DataFrame, miner: TemplateMiner, *, with_params: b
     if events.height == 0:
         return _empty_result(events)
     messages = events["message"].cast(pl.Utf8).fill_null("")
-    raw, raw_codes = dense_codes(messages)  # mask each distinct raw message once
+    raw, raw_codes, raw_first = dense_codes(messages)  # mask each distinct raw message once
     masked_raw = miner.masker.mask_series(raw)
-    masked, masked_codes_of_raw = dense_codes(masked_raw)
+    masked, masked_codes_of_raw, _ = dense_codes(masked_raw)
     ids = miner.assign(masked.to_list(), masked_codes_of_raw[raw_codes])
-    # Templates and params are computed per distinct (raw message, cluster) pair, then gathered per line.
-    pair_key = raw_codes * (int(ids.max()) + 1) + ids
-    pair_keys, pair_first, pair_of_line = np.unique(pair_key, return_index=True, return_inverse=True)
-    pair_ids = ids[pair_first]
-    pair_raw = raw_codes[pair_first]
+    # Templates and params are computed per distinct (raw message, cluster) pair, then gathered per line:
+    # one pair per raw message (its first line's cluster) plus pairs for lines whose cluster differs.
+    pair_ids, pair_raw, pair_of_line = ids[raw_first], np.arange(raw.len()), raw_codes
+    other = np.flatnonzero(ids != pair_ids[raw_codes])
+    if len(other):
+        other_key = raw_codes[other] * (int(ids.max()) + 1) + ids[other]
+        _, other_first, other_pair = np.unique(other_key, return_index=True, return_inverse=True)
+        pair_of_line = pair_of_line.copy()
+        pair_of_line[other] = raw.len() + other_pair
+        pair_ids = np.concatenate([pair_ids, ids[other[other_first]]])
+        pair_raw = np.concatenate([pair_raw, raw_codes[other[other_first]]])
     id_list = np.unique(pair_ids).tolist()
     template_by_id = dict(zip(id_list, (miner.template_of(i) for i in id_list)))
     pairs = pl.DataFrame(
@@ -297,8 +303,8 @@ def mine_templates(events: pl.DataFrame, miner: TemplateMiner, *, with_params: b
     return events.with_columns(per_line["template_id"], per_line["template"], per_line["params"])
 
 
-def dense_codes(values: pl.Series) -> tuple[pl.Series, np.ndarray]:
-    """Distinct values of a Utf8 Series and, per row, the index of its value among them.
+def dense_codes(values: pl.Series) -> tuple[pl.Series, np.ndarray, np.ndarray]:
+    """Distinct values of a Utf8 Series, per row the index of its value among them, and each value's first row.
 
     Rows are grouped by a 64-bit hash and checked against their group's first value; on a hash
     collision (any row differing from it) the grouping falls back to an exact join.
@@ -307,11 +313,11 @@ def dense_codes(values: pl.Series) -> tuple[pl.Series, np.ndarray]:
     _, first, codes = np.unique(hashes, return_index=True, return_inverse=True)
     distinct = values.gather(first)
     if (values == distinct.gather(codes)).all():
-        return distinct, codes.astype(np.int64, copy=False)
-    distinct = values.unique(maintain_order=True)
-    frame = distinct.to_frame("_value").with_row_index("_code")
-    codes = values.to_frame("_value").join(frame, on="_value", how="left", maintain_order="left")["_code"]
-    return distinct, codes.to_numpy().astype(np.int64)
+        return distinct, codes.astype(np.int64, copy=False), first
+    frame = values.to_frame("_value").with_row_index("_row")
+    firsts = frame.group_by("_value", maintain_order=True).agg(pl.col("_row").first()).with_row_index("_code")
+    codes = frame.join(firsts.select("_value", "_code"), on="_value", how="left", maintain_order="left")["_code"]
+    return firsts["_value"], codes.to_numpy().astype(np.int64), firsts["_row"].to_numpy().astype(np.int64)
 
 
 def _parameters(messages: pl.Series, masked: pl.Series, templates: pl.Series, extra_delimiters: list[str]) -> pl.Series:

@@ -182,14 +182,18 @@ def iter_log_lines(path: str | Path, batch_bytes: int = 32 * 2**20) -> Iterator[
                 rest = block
                 continue
             rest = block[cut + 1 :]
-            yield _to_lines(block[:cut])
+            yield _to_lines(block[: cut + 1])
         if rest:
             yield _to_lines(rest)
 
 
 def _to_lines(block: bytes) -> pl.Series:
-    lines = block.decode("utf-8", errors="replace").split("\n")
-    return pl.Series("line", lines, dtype=pl.Utf8).str.strip_suffix("\r")
+    """Lines of a block (each ended by ``\n``, the last one possibly not): polars' reader, or Python for bad UTF-8."""
+    try:
+        return pl.read_lines(block)["line"]
+    except pl.exceptions.ComputeError:  # undecodable bytes: decode with U+FFFD in their place
+        lines = block.decode("utf-8", errors="replace").removesuffix("\n").split("\n")
+        return pl.Series("line", lines, dtype=pl.Utf8).str.strip_suffix("\r")
 
 
 def read_log_lines(path: str | Path) -> pl.Series:
