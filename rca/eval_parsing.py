@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import time
+from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -171,20 +172,13 @@ def iter_log_lines(path: str | Path, batch_bytes: int = 32 * 2**20) -> Iterator[
     if batch_bytes < 1:
         raise ValueError(f"iter_log_lines: batch_bytes must be >= 1, got {batch_bytes}")
     with open(path, "rb") as stream:
-        rest = b""
         while True:
             block = stream.read(batch_bytes)
             if not block:
                 break
-            block = rest + block
-            cut = block.rfind(b"\n")
-            if cut < 0:
-                rest = block
-                continue
-            rest = block[cut + 1 :]
-            yield _to_lines(block[: cut + 1])
-        if rest:
-            yield _to_lines(rest)
+            if not block.endswith(b"\n"):
+                block += stream.readline()  # complete the last line
+            yield _to_lines(block)
 
 
 def _to_lines(block: bytes) -> pl.Series:
@@ -214,6 +208,26 @@ def _events_from_lines(lines: pl.Series, fmt: HeaderFormat, first_line_no: int =
     )
 
 
+def _parsed_batches(log_path: str | Path, fmt: HeaderFormat, batch_bytes: int) -> Iterator[pl.DataFrame]:
+    line_no = 1
+    for lines in iter_log_lines(log_path, batch_bytes):
+        yield _events_from_lines(lines, fmt, line_no)
+        line_no += lines.len()
+
+
+def _prefetch(batches: Iterator[pl.DataFrame]) -> Iterator[pl.DataFrame]:
+    """Produce the next batch in a worker thread while the caller works on the current one.
+
+    Reading and header splitting run in polars (which releases the GIL), so they overlap with
+    Drain's Python work on the previous batch. At most one batch waits (bounded memory).
+    """
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        pending = pool.submit(next, batches, None)
+        while (batch := pending.result()) is not None:
+            pending = pool.submit(next, batches, None)
+            yield batch
+
+
 def run_logrca(
     log_path: str | Path, fmt: HeaderFormat, config: TemplateConfig, *, batch_bytes: int = 32 * 2**20, with_params: bool = False
 ) -> tuple[pl.DataFrame, float]:
@@ -224,11 +238,10 @@ def run_logrca(
     """
     miner = TemplateMiner(config.model_copy(update={"state_path": None}))
     started = time.perf_counter()
-    parts, line_no = [], 1
-    for lines in iter_log_lines(log_path, batch_bytes):
-        mined = mine_templates(_events_from_lines(lines, fmt, line_no), miner, with_params=with_params)
+    parts = []
+    for events in _prefetch(_parsed_batches(log_path, fmt, batch_bytes)):
+        mined = mine_templates(events, miner, with_params=with_params)
         parts.append(mined.select("line_no", "matched", "template_id"))
-        line_no += lines.len()
     elapsed = time.perf_counter() - started
     result = pl.concat(parts) if parts else pl.DataFrame(schema={"line_no": pl.Int64, "matched": pl.Boolean, "template_id": pl.Int64})
     final = miner.templates().select("template_id", "template")
