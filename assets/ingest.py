@@ -14,11 +14,12 @@ from rca.markdown import frame_table
 
 @multi_asset(
     outs={
-        "raw_logs": AssetOut(io_manager_key="parquet_io", description="Parsed log events of all sources (EVENT_SCHEMA), one Parquet file per partition."),
-        "quarantined_lines": AssetOut(io_manager_key="parquet_io", description="Lines that did not parse, with the reason and their bytes."),
+        "raw_logs": AssetOut(io_manager_key="parquet_io", is_required=False, description="Parsed log events of all sources (EVENT_SCHEMA), one Parquet file per partition."),
+        "quarantined_lines": AssetOut(io_manager_key="parquet_io", is_required=False, description="Lines that did not parse, with the reason and their bytes."),
     },
     partitions_def=PARTITIONS,
     group_name="logrca",
+    can_subset=True,
     check_specs=[AssetCheckSpec("every_line_accounted_for", asset="raw_logs", description="lines read = lines in events + quarantined + outside the window")],
 )
 def ingest_logs(context: AssetExecutionContext, logrca: LogrcaConfigResource):
@@ -32,29 +33,32 @@ def ingest_logs(context: AssetExecutionContext, logrca: LogrcaConfigResource):
     lines_read = stats.get("lines_read", 0)
     accounted = stats.get("lines_in_events", 0) + stats.get("lines_quarantined", 0)
     preview = frame_table(result.quarantine.select("system", "source_file", "line_no", "reason"), limit=10)
-    yield Output(
-        result.events,
-        output_name="raw_logs",
-        metadata={
-            "dagster/row_count": result.events.height,
-            "lines_read": lines_read,
-            "lines_per_second": round(lines_read / seconds) if seconds else 0,
-            "lines_outside_window": stats.get("lines_outside_window", 0),
-            "out_of_order_lines": stats.get("out_of_order", 0),
-            "truncated_files": stats.get("files_truncated", 0),
-            "per_source": MetadataValue.json(per_source),
-            "services": MetadataValue.json(sorted(result.events["service"].unique().drop_nulls().to_list())),
-        },
-    )
-    yield Output(
-        result.quarantine,
-        output_name="quarantined_lines",
-        metadata={"dagster/row_count": result.quarantine.height, "preview": MetadataValue.md(preview)},
-    )
-    yield AssetCheckResult(
-        check_name="every_line_accounted_for",
-        asset_key="raw_logs",
-        passed=lines_read == accounted,
-        severity=AssetCheckSeverity.ERROR,
-        metadata={"lines_read": lines_read, "lines_in_events_or_quarantine": accounted},
-    )
+    selected = context.selected_output_names
+    if "raw_logs" in selected:
+        yield Output(
+            result.events,
+            output_name="raw_logs",
+            metadata={
+                "dagster/row_count": result.events.height,
+                "lines_read": lines_read,
+                "lines_per_second": round(lines_read / seconds) if seconds else 0,
+                "lines_outside_window": stats.get("lines_outside_window", 0),
+                "out_of_order_lines": stats.get("out_of_order", 0),
+                "truncated_files": stats.get("files_truncated", 0),
+                "per_source": MetadataValue.json(per_source),
+                "services": MetadataValue.json(sorted(result.events["service"].unique().drop_nulls().to_list())),
+            },
+        )
+        yield AssetCheckResult(
+            check_name="every_line_accounted_for",
+            asset_key="raw_logs",
+            passed=lines_read == accounted,
+            severity=AssetCheckSeverity.ERROR,
+            metadata={"lines_read": lines_read, "lines_in_events_or_quarantine": accounted},
+        )
+    if "quarantined_lines" in selected:
+        yield Output(
+            result.quarantine,
+            output_name="quarantined_lines",
+            metadata={"dagster/row_count": result.quarantine.height, "preview": MetadataValue.md(preview)},
+        )

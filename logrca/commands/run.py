@@ -89,7 +89,7 @@ def run_command(
                 line += f" · INCIDENT root cause [bold]{report.get('root_cause')}[/bold] ({report.get('incident_window')}) → {report.get('report_file')}"
             elif report:
                 line += " · no incident"
-            progress.console.print(line)
+            progress.console.print(line, soft_wrap=True)
             if not result.success:
                 failed.append(key)
                 for event in result.all_events:
