@@ -74,3 +74,29 @@ def test_cli_without_format_is_a_clear_error(shared_data, tmp_path):
     folder = shared_data / "loghub" / "Apache"
     result = CliRunner().invoke(app, ["eval", "parsing", "--log", str(folder / "Apache_2k.log"), "--truth", str(folder / "Apache_2k.log_structured_corrected.csv")])
     assert result.exit_code == 2 and "no header format" in result.output
+
+
+@pytest.mark.parametrize("batch_bytes", [1, 7, 1 << 20])
+def test_iter_log_lines_keeps_every_line(tmp_path, batch_bytes):
+    from rca.eval_parsing import iter_log_lines
+
+    path = tmp_path / "x.log"
+    path.write_bytes(b"a\r\nb\xff c\n\n  d\re\nlast")
+    lines = [line for batch in iter_log_lines(path, batch_bytes) for line in batch.to_list()]
+    assert lines == ["a", "b\ufffd c", "", "  d\re", "last"]
+
+
+def test_run_logrca_same_ids_as_drain3_on_concatenated_samples(shared_data, tmp_path):
+    from logrca.commands.eval_parsing import build_configs
+    from parsers.header_format import compile_header
+    from rca.eval_parsing import run_drain3_baseline, run_logrca
+
+    folder = shared_data / "loghub" / "OpenSSH"
+    log = tmp_path / "twice.log"
+    log.write_bytes((folder / "OpenSSH_2k.log").read_bytes().rstrip(b"\n") + b"\n" + (folder / "OpenSSH_2k.log").read_bytes())
+    config, _, fmt = build_configs(PROJECT_ROOT / "bench" / "loghub_masking" / "OpenSSH.yaml", None, None, default_masks=True)
+    ours, _ = run_logrca(log, compile_header(fmt), config, batch_bytes=50_000)  # several batches
+    theirs, _ = run_drain3_baseline(log, compile_header(fmt), config)
+    assert ours.height == theirs.height == 4000
+    assert ours["template_id"].to_list() == theirs["template_id"].to_list()
+    assert ours["template"].to_list() == theirs["template"].to_list()

@@ -81,3 +81,20 @@ def test_loghub_samples_content_equals_labels(shared_data):
         frame = split_header(lines, compile_header(fmt))
         assert frame["matched"].all(), system
         assert frame["Content"].to_list() == truth["Content"].str.strip_chars().to_list(), system
+
+
+def test_split_content_equals_split_header(shared_data):
+    from parsers.header_format import split_content
+    from parsers.masking import load_masking_file
+    from logrca import PROJECT_ROOT
+
+    tricky = ["", "   ", "garbage", "a\tb c d: e", "a b c d: e\nmore", "a b c x: y:\nz", "2024-01-01  10:00:00\tINFO web:   spaced  ", "w x y z:"]
+    for settings in sorted((PROJECT_ROOT / "bench" / "loghub_masking").glob("*.yaml")):
+        fmt = compile_header(load_masking_file(settings)["format"])
+        sample = (shared_data / "loghub" / settings.stem / f"{settings.stem}_2k.log").read_text(errors="replace").splitlines()[:300]
+        lines = pl.Series(sample + tricky + [" \t" + sample[0] + "\t", sample[1] + "\n" + sample[2]])
+        assert split_content(lines, fmt).equals(split_header(lines, fmt).select("Content", "matched")), settings.stem
+    for fmt in ("<Content>", "<A><Content>", "<Date> <Content> end", "<Level>: <Content>"):  # fallback formats too
+        compiled = compile_header(fmt)
+        lines = pl.Series(tricky + ["INFO: ok end"])
+        assert split_content(lines, compiled).equals(split_header(lines, compiled).select("Content", "matched")), fmt

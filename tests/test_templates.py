@@ -124,3 +124,73 @@ def test_config_errors_name_the_field():
         TemplateConfig(depth=2)
     with pytest.raises(ValueError, match="templates.masking: rule 0"):
         TemplateConfig(masking=[{"pattern": "("}])
+
+
+def _random_messages(seed: int, count: int) -> list[str]:
+    """Messages built to stress Drain's tree: shared first tokens, digits, '<*>' tokens, varying lengths."""
+    import random
+
+    rng = random.Random(seed)
+    words = ["open", "close", "read", "write", "user", "<*>", "error", "ok", "disk", "net", "a1", "b22", "x"]
+    shapes = [[rng.choice(words) for _ in range(rng.randint(0, 7))] for _ in range(40)]
+    messages = []
+    for _ in range(count):
+        shape = rng.choice(shapes)
+        tokens = [token if rng.random() < 0.8 else rng.choice(words + [str(rng.randint(0, 99))]) for token in shape]
+        messages.append("  ".join(tokens) if rng.random() < 0.1 else " ".join(tokens))
+    return messages
+
+
+@pytest.mark.parametrize(
+    ("seed", "settings"),
+    [
+        (1, {"sim_th": 0.4, "depth": 4}),
+        (2, {"sim_th": 0.6, "depth": 3, "max_children": 3}),
+        (3, {"sim_th": 0.3, "depth": 5, "max_children": 4}),
+        (4, {"sim_th": 0.5, "depth": 6, "parametrize_numeric_tokens": False}),
+        (5, {"sim_th": 0.5, "depth": 4, "max_clusters": 15}),
+        (6, {"sim_th": 0.7, "depth": 4, "extra_delimiters": ["_"]}),
+    ],
+)
+def test_same_cluster_and_sizes_as_drain3_on_random_streams(seed, settings, tmp_path):
+    messages = _random_messages(seed, 3000)
+    config = TemplateConfig(masking=[], **settings)
+    drain_config = TemplateMinerConfig()
+    drain_config.drain_sim_th, drain_config.drain_depth = config.sim_th, config.depth
+    drain_config.drain_max_children, drain_config.drain_max_clusters = config.max_children, config.max_clusters
+    drain_config.drain_extra_delimiters = list(config.extra_delimiters)
+    drain_config.parametrize_numeric_tokens = config.parametrize_numeric_tokens
+    reference = Drain3Miner(config=drain_config)
+    expected = [reference.add_log_message(message)["cluster_id"] for message in messages]
+
+    state = tmp_path / "state.json"
+    miner = TemplateMiner(config.model_copy(update={"state_path": state}))
+    got = []
+    for start in range(0, len(messages), 450):  # batches, with a save and reload half-way
+        got += mine_templates(pl.DataFrame({"message": messages[start : start + 450]}), miner, with_params=False)["template_id"].to_list()
+        if start == 1350:
+            miner.save()
+            miner = TemplateMiner(config.model_copy(update={"state_path": state}))
+    assert got == expected
+    sizes = {cluster.cluster_id: (cluster.size, cluster.get_template()) for cluster in reference.drain.clusters}
+    assert {cluster.cluster_id: (cluster.size, cluster.get_template()) for cluster in miner.drain.clusters} == sizes
+
+
+def test_drain_is_skipped_for_repeated_messages(shared_data):
+    messages, config = sample(shared_data, "HDFS")
+    miner = TemplateMiner(config)
+    mined = mine_templates(pl.DataFrame({"message": messages * 5}), miner, with_params=False)
+    assert mined["template_id"].to_list() == drain3_line_by_line(messages * 5, config)
+    distinct_masked = miner.masker.mask_series(pl.Series(messages)).n_unique()
+    assert miner._feeder.calls < 2 * distinct_masked < len(messages)
+
+
+def test_dense_codes_round_trip():
+    from parsers.templates import dense_codes
+
+    values = pl.Series(["b", "a", "b", "", "a", "c"])
+    distinct, codes, first = dense_codes(values)
+    assert distinct.gather(codes).to_list() == values.to_list()
+    assert sorted(distinct.to_list()) == ["", "a", "b", "c"]
+    assert values.gather(first).to_list() == distinct.to_list()
+    assert sorted(first.tolist()) == [0, 1, 3, 5]
