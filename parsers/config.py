@@ -9,6 +9,8 @@ from typing import Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+
+from parsers.validation import format_validation_errors
 from parsers.sources import CsvOptions, MultilineRule, SourceConfig
 from parsers.templates import TemplateConfig
 from rca.detect import DetectionConfig
@@ -60,14 +62,6 @@ class LogrcaConfig(BaseModel):
         raise KeyError(f"no source {name!r}; known: {[s.name for s in self.sources]}")
 
 
-def _format_errors(error: ValidationError) -> str:
-    lines = []
-    for item in error.errors():
-        where = ".".join(str(part) for part in item["loc"]) or "(top level)"
-        lines.append(f"  {where}: {item['msg']}")
-    return "\n".join(lines)
-
-
 def load_config(path: Path | str) -> LogrcaConfig:
     """Read and validate a YAML config file.
 
@@ -89,7 +83,7 @@ def load_config(path: Path | str) -> LogrcaConfig:
     try:
         config = LogrcaConfig.model_validate({**raw, "base_dir": path.resolve().parent})
     except ValidationError as error:
-        raise ConfigError(f"{path}: invalid config:\n{_format_errors(error)}") from error
+        raise ConfigError(f"{path}: invalid config:\n{format_validation_errors(error)}") from error
     for field_name in ("topology", "catalogue", "knowledge_base"):
         value = getattr(config, field_name)
         if value is not None and not config.resolve(value).exists():

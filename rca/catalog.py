@@ -10,6 +10,8 @@ from typing import Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from parsers.validation import format_validation_errors
+
 __all__ = ["Catalogue", "CatalogueError", "Channel", "Contact", "ServiceEntry", "SmtpSettings", "load_catalogue"]
 
 CATEGORIES = (
@@ -193,14 +195,6 @@ def expand_env(text: str) -> str:
     return _ENV.sub(replace, text)
 
 
-def _format_errors(error: ValidationError) -> str:
-    lines = []
-    for item in error.errors():
-        where = ".".join(str(part) for part in item["loc"]) or "(top level)"
-        lines.append(f"  {where}: {item['msg']}")
-    return "\n".join(lines)
-
-
 def load_catalogue(path: Path | str) -> Catalogue:
     """Read and validate a catalogue YAML file.
 
@@ -234,6 +228,6 @@ def load_catalogue(path: Path | str) -> Catalogue:
     try:
         catalogue = Catalogue.model_validate(raw)
     except ValidationError as error:
-        raise CatalogueError(f"{path}: invalid catalogue:\n{_format_errors(error)}") from error
+        raise CatalogueError(f"{path}: invalid catalogue:\n{format_validation_errors(error)}") from error
     catalogue.path = path
     return catalogue
