@@ -9,10 +9,9 @@ from typing import Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-
-from parsers.validation import format_validation_errors
 from parsers.sources import CsvOptions, MultilineRule, SourceConfig
 from parsers.templates import TemplateConfig
+from parsers.validation import format_validation_errors
 from rca.detect import DetectionConfig
 
 __all__ = ["ConfigError", "CsvOptions", "LogrcaConfig", "MultilineRule", "SourceConfig", "load_config"]
