@@ -1,12 +1,19 @@
 """Benchmark: plain drain3 (line by line) vs logrca template mining on the same >= 1M-line log.
 
-Builds a log by replicating the Loghub 2k samples with every digit run replaced by random digits
-of the same length (ids, counters, addresses vary as in real logs; the template structure stays),
-under one common header, interleaving the ten systems at random. Each side runs in its own
-subprocess (so peak RSS is its own); both use the same masks and Drain settings. Prints lines/s,
-the ratio, peak memory, and checks that both assign the same cluster id to every line.
+Inputs (``--input``), all under one common header ``<Date> <Time> <Level> <Component>: <Content>``:
 
-    .venv/bin/python bench/bench_templates.py --lines 1000000
+- ``randomised`` (default): the Loghub 2k samples interleaved at random with every digit run
+  replaced by random digits of the same length (ids, counters, addresses vary; worst case: most
+  lines are distinct even after masking);
+- ``replicated``: the same without touching digits (steady-state logs that repeat);
+- ``shop``: the example shop (``examples/shop/generate.py --hours H --rate R``) read with logrca's
+  readers (JSON lines, syslog, Loghub headers; multi-line stack traces kept as continuation lines).
+
+Each side runs in its own subprocess (so peak RSS is its own); both use the same masks and Drain
+settings. Prints lines/s, the ratio, peak memory, and checks that both assign the same cluster id
+to every line (so the grouping is identical).
+
+    .venv/bin/python bench/bench_templates.py --lines 1000000 --input replicated
 """
 
 from __future__ import annotations
@@ -59,6 +66,33 @@ def build_input(loghub: Path, target: Path, lines: int, seed: int = 7, perturb: 
     return written
 
 
+def build_shop_input(target: Path, lines: int, hours: int = 3, rate: float = 30.0) -> int:
+    """Write up to ``lines`` lines of the generated example shop (all services, time order) under the common header."""
+    import polars as pl
+
+    from parsers.config import load_config
+    from parsers.readers import read_sources
+
+    with tempfile.TemporaryDirectory(prefix="logrca-shop-") as tmp:
+        subprocess.run([sys.executable, str(ROOT / "examples" / "shop" / "generate.py"), f"{tmp}/logs", "--hours", str(hours), "--rate", str(rate)],
+                       check=True, capture_output=True)
+        config = load_config(ROOT / "examples" / "shop" / "logrca.yaml")
+        result, _ = read_sources(config.sources, base_dir=Path(tmp))
+    events = result.events.head(lines)
+    text = events.select(
+        pl.format("{} {} {}: {}", pl.col("timestamp").dt.strftime("%Y-%m-%d %H:%M:%S,%3f"), pl.col("level").fill_null("INFO"),
+                  pl.col("service"), pl.col("message"))
+    ).to_series()
+    written = 0
+    with open(target, "w", encoding="utf-8") as out:
+        for line in text.to_list():
+            if written >= lines:
+                break
+            out.write(line + "\n")
+            written += line.count("\n") + 1
+    return written
+
+
 def _config():
     from parsers.masking import DEFAULT_MASKING_RULES, parse_masking_rules
     from parsers.templates import TemplateConfig
@@ -90,7 +124,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--lines", type=int, default=1_000_000)
     parser.add_argument("--loghub", type=Path, default=ROOT.parent / "shared" / "data" / "loghub")
-    parser.add_argument("--no-perturb", action="store_true", help="replicate the samples unchanged (repeats as in steady-state logs)")
+    parser.add_argument("--input", choices=["randomised", "replicated", "shop"], default="randomised", help="which input to build (see above)")
+    parser.add_argument("--no-perturb", action="store_true", help="same as --input replicated")
+    parser.add_argument("--shop-hours", type=int, default=3)
+    parser.add_argument("--shop-rate", type=float, default=30.0)
     parser.add_argument("--keep", type=Path, help="write the generated log here (default: a temp dir)")
     parser.add_argument("--side", choices=["drain3", "logrca"], help=argparse.SUPPRESS)
     parser.add_argument("--log", type=Path, help=argparse.SUPPRESS)
@@ -105,8 +142,12 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="logrca-bench-") as tmp:
         log_path = args.keep or Path(tmp) / "bench.log"
         started = time.perf_counter()
-        count = build_input(args.loghub, log_path, args.lines, perturb=not args.no_perturb)
-        print(f"input: {count:,} lines, {log_path.stat().st_size / 2**20:.0f} MiB, built in {time.perf_counter() - started:.1f}s")
+        kind = "replicated" if args.no_perturb else args.input
+        if kind == "shop":
+            count = build_shop_input(log_path, args.lines, hours=args.shop_hours, rate=args.shop_rate)
+        else:
+            count = build_input(args.loghub, log_path, args.lines, perturb=kind == "randomised")
+        print(f"input: {kind}, {count:,} lines, {log_path.stat().st_size / 2**20:.0f} MiB, built in {time.perf_counter() - started:.1f}s")
         results = {}
         for side in ("drain3", "logrca"):
             ids = Path(tmp) / f"{side}.parquet"
