@@ -4,8 +4,13 @@ from __future__ import annotations
 
 import importlib
 import pkgutil
+import warnings
 
 import typer
+
+# logrca uses a few Dagster features marked beta (partition mappings that allow missing upstream
+# partitions, sensor owners); the warning says nothing a user can act on.
+warnings.filterwarnings("ignore", message=r".*is currently in beta.*")
 
 app = typer.Typer(
     help="logrca: ingest logs, mine templates, detect changes, rank root causes, file incidents.",

@@ -18,7 +18,7 @@ PARTITIONS = ["2026-03-10-00:00", "2026-03-10-01:00", "2026-03-10-02:00"]
 def test_definitions_load():
     from pipelines.definitions import defs
 
-    job = defs.get_job_def("logrca_main")
+    job = defs.resolve_job_def("logrca_main")
     assert job.partitions_def is not None
     keys = {key.to_user_string() for key in defs.resolve_asset_graph().get_all_asset_keys()}
     assert {"raw_logs", "quarantined_lines", "log_templates", "anomalies", "service_graph", "root_causes", "rca_report", "search_index"} <= keys

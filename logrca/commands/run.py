@@ -68,7 +68,7 @@ def run_command(
         keys = keys[-last:]
     elif PARTITIONS.end is None:
         keys = keys[-1:]
-    job = defs.get_job_def("logrca_main")
+    job = defs.resolve_job_def("logrca_main")
     instance = DagsterInstance.get()
     console.print(f"Dagster instance: {home} · {len(keys)} partition(s) · job logrca_main")
     failed = []
