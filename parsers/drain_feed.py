@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import bisect
-import heapq
 from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
+import polars as pl
 from drain3.drain import Drain, LogCluster, Node
 
 __all__ = ["DrainFeeder"]
@@ -52,6 +51,22 @@ class _LeafMatrix:
         self.version = version
 
 
+class _LeafHashes:
+    """A leaf's templates for vectorized matching: token hashes, literal mask, counts, the tokens."""
+
+    __slots__ = ("templates", "cluster_ids", "width", "tokens", "hashes", "literal", "params", "literals")
+
+    def __init__(self, cluster_ids: list[int], templates: list[tuple[str, ...]], param_str: str):
+        self.templates, self.cluster_ids = templates, cluster_ids
+        self.width = len(templates[0])
+        self.tokens = pl.Series([token for template in templates for token in template], dtype=pl.Utf8)
+        shape = (len(templates), self.width)
+        self.hashes = self.tokens.hash(seed=0).to_numpy().reshape(shape)
+        self.literal = (self.tokens != param_str).to_numpy().reshape(shape)
+        self.literals = self.literal.sum(axis=1)
+        self.params = self.width - self.literals
+
+
 def _intern(token: str, token_ids: dict[str, int]) -> int:
     found = token_ids.get(token)
     if found is None:
@@ -68,8 +83,6 @@ class DrainFeeder:
         Updated in place (clusters, templates, sizes) exactly as feeding every line would.
     always_feed : bool, default False
         Feed every line (needed with an LRU bound on clusters, where every feed refreshes the order).
-    memo_limit : int, default 500_000
-        Distinct masked messages whose last result is remembered across batches (bounded memory).
 
     Notes
     -----
@@ -102,40 +115,47 @@ class DrainFeeder:
        ``add_seq_to_prefix_tree``, ``add_log_message``), which this replays call for call.
     """
 
-    def __init__(self, drain: Drain, *, always_feed: bool = False, memo_limit: int = 500_000):
+    def __init__(self, drain: Drain, *, always_feed: bool = False):
         self.drain = drain
         self.always_feed = always_feed
-        self.memo_limit = memo_limit
         self._versions: dict[int, int] = {}  # id(node) -> version (nodes are never removed from the tree)
-        self._memo: dict[str, tuple[int, tuple[Node, ...], tuple[int, ...]]] = {}  # message -> (cluster id, path, versions)
+        self._hashes: dict[int, _LeafHashes] = {}  # id(leaf) -> its templates as token hashes
         self.calls = 0  # Drain feeds made (for reports and benchmarks)
+        self.grown: list[Node] = []  # nodes that got a child in the last feed
+        self.rerouted: list[Node] = []  # <*> children some messages no longer take since the last feed
         self._token_ids: dict[str, int] = {drain.param_str: 0}
         self._leaves: dict[int, _LeafMatrix] = {}  # id(leaf) -> its templates as a token-id matrix
 
     # -- one feed ------------------------------------------------------------------------
     def _path(self, tokens: Sequence[str]) -> tuple[Node, ...] | None:
         """The nodes ``Drain.tree_search`` walks for ``tokens`` (None where it finds no node)."""
+        path, _ = self.route(tokens)
+        return path
+
+    def route(self, tokens: Sequence[str]) -> tuple[tuple[Node, ...] | None, Node | None]:
+        """``(path, None)``, or ``(None, node)`` with the node where the walk found no child to take."""
         drain = self.drain
         count = len(tokens)
         node = drain.root_node.key_to_child_node.get(str(count))
         if node is None:
-            return None
+            return None, drain.root_node
         path = [node]
         if count == 0:
-            return tuple(path)
+            return tuple(path), None
         depth = 1
         for token in tokens:
             if depth >= drain.max_node_depth or depth == count:
                 break
             children = node.key_to_child_node
-            node = children.get(token)
-            if node is None:
-                node = children.get(drain.param_str)
-            if node is None:
-                return None
+            child = children.get(token)
+            if child is None:
+                child = children.get(drain.param_str)
+            if child is None:
+                return None, node
+            node = child
             path.append(node)
             depth += 1
-        return tuple(path)
+        return tuple(path), None
 
     def _bump(self, node: Node | None, bumped: list[Node]) -> None:
         if node is not None:
@@ -154,6 +174,7 @@ class DrainFeeder:
         """
         drain = self.drain
         self.calls += 1
+        self.grown, self.rerouted = [], []
         tokens = drain.get_content_as_tokens(message)
         path = self._path(tokens)
         bumped: list[Node] = []
@@ -170,9 +191,10 @@ class DrainFeeder:
             cluster = LogCluster(tokens, drain.clusters_counter)
             drain.id_to_cluster[cluster.cluster_id] = cluster
             drain.add_seq_to_prefix_tree(drain.root_node, cluster)
-            for node, size in zip(walked, sizes):
-                if len(node.key_to_child_node) != size:  # a child was added: re-route through it
-                    self._bump(node.key_to_child_node.get(drain.param_str), bumped)
+            self.grown = [node for node, size in zip(walked, sizes) if len(node.key_to_child_node) != size]
+            for node in self.grown:  # a child was added: messages with its token no longer take <*>
+                self._bump(node.key_to_child_node.get(drain.param_str), bumped)
+            self.rerouted = list(bumped)
             new_path = self._path(tokens)
             leaf = new_path[-1] if new_path else None
             matrix = self._leaves.get(id(leaf)) if leaf is not None else None
@@ -233,17 +255,13 @@ class DrainFeeder:
             depth += 1
         return walked
 
-    def _valid(self, memo: tuple[int, tuple[Node, ...], tuple[int, ...]]) -> bool:
-        versions = self._versions
-        return all(versions.get(id(node), 0) == version for node, version in zip(memo[1], memo[2]))
-
     # -- a batch -------------------------------------------------------------------------
-    def assign(self, distinct: Sequence[str], codes: np.ndarray) -> np.ndarray:
-        """Cluster id per line.
+    def assign(self, distinct: Sequence[str] | pl.Series, codes: np.ndarray) -> np.ndarray:
+        """Cluster id per line (see :func:`parsers.drain_bulk.assign_batch`).
 
         Parameters
         ----------
-        distinct : sequence of str
+        distinct : sequence of str or pl.Series
             Distinct masked messages of the batch.
         codes : numpy.ndarray of int
             Per line, in line order, the index of its message in ``distinct``.
@@ -253,97 +271,44 @@ class DrainFeeder:
         numpy.ndarray of int64
             The cluster id ``Drain.add_log_message`` returns for each line when fed every line in order.
         """
+        from parsers.drain_bulk import assign_batch
+
         codes = np.asarray(codes, dtype=np.int64)
-        n, k = len(codes), len(distinct)
-        if n == 0:
+        if len(codes) == 0:
             return np.empty(0, dtype=np.int64)
         if self.always_feed:
-            return np.fromiter((self.feed(distinct[c])[0] for c in codes.tolist()), dtype=np.int64, count=n)
-        if len(self._memo) + k > self.memo_limit:
-            self._memo.clear()
-        # line positions grouped by message, in line order (radix sort when codes fit 16 bits)
-        order = np.argsort(codes.astype(np.uint16), kind="stable") if k <= 65536 else np.argsort(codes * n + np.arange(n))
-        starts = np.zeros(k + 1, dtype=np.int64)
-        np.cumsum(np.bincount(codes, minlength=k), out=starts[1:])
-        first = order[starts[:-1]]
+            messages = distinct.to_list() if isinstance(distinct, pl.Series) else distinct
+            return np.fromiter((self.feed(messages[c])[0] for c in codes.tolist()), dtype=np.int64, count=len(codes))
+        series = distinct if isinstance(distinct, pl.Series) else pl.Series(list(distinct), dtype=pl.Utf8)
+        return assign_batch(self, series, codes)
 
-        event_code: list[int] = []
-        event_pos: list[int] = []
-        event_cluster: list[int] = []
-        members: dict[int, list[tuple[int, int]]] = {}  # id(node) -> [(code, generation)] remembered "none"
-        generation = [0] * k
-        heap: list[tuple[int, int]] = []
-        memo, first_list = self._memo, first.tolist()
-
-        def remember(code: int, cluster_id: int, path: tuple[Node, ...]) -> None:
-            versions = tuple(self._versions.get(id(node), 0) for node in path)
-            memo[distinct[code]] = (cluster_id, path, versions)
-            for node in path:
-                members.setdefault(id(node), []).append((code, generation[code]))
-
-        def next_position(code: int, after: int) -> int | None:
-            low, high = int(starts[code]), int(starts[code + 1])
-            index = bisect.bisect_right(order, after, low, high)
-            return int(order[index]) if index < high else None
-
-        for code in range(k):
-            known = memo.get(distinct[code])
-            if known is not None and self._valid(known):
-                event_code.append(code), event_pos.append(-1), event_cluster.append(known[0])
-                for node in known[1]:
-                    members.setdefault(id(node), []).append((code, 0))
-            else:
-                heap.append((first_list[code], code))
-        heapq.heapify(heap)
-        fed_count = 0
-        while heap:
-            position, code = heapq.heappop(heap)
-            cluster_id, changed, path, bumped = self.feed(distinct[code])
-            fed_count += 1
-            event_code.append(code), event_pos.append(position), event_cluster.append(cluster_id)
-            if not changed:
-                remember(code, cluster_id, path)
-                continue
-            generation[code] += 1
-            memo.pop(distinct[code], None)
-            following = next_position(code, position)
-            if following is not None:
-                heapq.heappush(heap, (following, code))
-            for node in bumped:
-                for member, member_generation in members.pop(id(node), ()):
-                    if generation[member] != member_generation:
-                        continue  # already re-queued by another node of its path
-                    generation[member] += 1
-                    memo.pop(distinct[member], None)
-                    following = next_position(member, position)
-                    if following is not None:
-                        heapq.heappush(heap, (following, member))
-        return self._per_line(codes, order, starts, np.array(event_code), np.array(event_pos), np.array(event_cluster), fed_count)
-
-    def _per_line(self, codes: np.ndarray, order: np.ndarray, starts: np.ndarray, event_code: np.ndarray,
-                  event_pos: np.ndarray, event_cluster: np.ndarray, fed_count: int) -> np.ndarray:
-        """Give every line the result of the last event of its message at or before it; fix cluster sizes."""
-        n = len(codes)
-        event_key = event_code * (n + 1) + (event_pos + 1)
-        sort = np.argsort(event_key, kind="stable")
-        event_key, event_cluster_sorted = event_key[sort], event_cluster[sort]
-        line_key = codes * (n + 1) + (np.arange(n, dtype=np.int64) + 1)
-        ids = event_cluster_sorted[np.searchsorted(event_key, line_key, side="right") - 1]
-        # Every line adds one to its cluster's size; fed lines already did.
-        fed = event_cluster[event_pos >= 0]
+    def add_sizes(self, ids: np.ndarray, fed: np.ndarray) -> None:
+        """Every line adds one to its cluster's size; fed lines (``fed``: their clusters) already did."""
         extra = np.bincount(ids)
-        extra[: int(fed.max()) + 1 if len(fed) else 0] -= np.bincount(fed)
+        if len(fed):
+            extra[: int(fed.max()) + 1] -= np.bincount(fed)
         clusters = self.drain.id_to_cluster
         for cluster_id in np.flatnonzero(extra).tolist():
             cluster = clusters.get(cluster_id)
             if cluster is not None:
                 cluster.size += int(extra[cluster_id])
-        return ids
 
-    def reset(self) -> None:
-        """Forget remembered results (after the Drain state was replaced)."""
-        self._memo.clear()
-        self._versions.clear()
+    def leaf_hashes(self, leaf: Node) -> _LeafHashes | None:
+        """The templates of a leaf as 64-bit token hashes (rebuilt when a template or the cluster list changed).
+
+        None when a cluster is gone (LRU) or the templates differ in length.
+        """
+        clusters = [self.drain.id_to_cluster.get(cluster_id) for cluster_id in leaf.cluster_ids]
+        if not clusters or any(cluster is None for cluster in clusters):
+            return None
+        templates = [cluster.log_template_tokens for cluster in clusters]
+        cached = self._hashes.get(id(leaf))
+        if cached is not None and len(cached.templates) == len(templates) and all(a is b for a, b in zip(cached.templates, templates)):
+            return cached
+        if len({len(template) for template in templates}) != 1:
+            return None
+        built = self._hashes[id(leaf)] = _LeafHashes(list(leaf.cluster_ids), templates, self.drain.param_str)
+        return built
 
     def stats(self) -> dict[str, Any]:
-        return {"calls": self.calls, "remembered": len(self._memo)}
+        return {"calls": self.calls}

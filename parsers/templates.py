@@ -94,7 +94,7 @@ class TemplateMiner:
         )
 
     # -- mining ---------------------------------------------------------------------------
-    def assign(self, distinct_masked: Sequence[str], codes: Iterable[int] | np.ndarray) -> np.ndarray:
+    def assign(self, distinct_masked: Sequence[str] | pl.Series, codes: Iterable[int] | np.ndarray) -> np.ndarray:
         """Cluster id per line, the same as feeding Drain every line in order.
 
         Parameters
@@ -275,7 +275,7 @@ def mine_templates(events: pl.DataFrame, miner: TemplateMiner, *, with_params: b
     raw, raw_codes, raw_first = dense_codes(messages)  # mask each distinct raw message once
     masked_raw = miner.masker.mask_series(raw)
     masked, masked_codes_of_raw, _ = dense_codes(masked_raw)
-    ids = miner.assign(masked.to_list(), masked_codes_of_raw[raw_codes])
+    ids = miner.assign(masked, masked_codes_of_raw[raw_codes])
     # Templates and params are computed per distinct (raw message, cluster) pair, then gathered per line:
     # one pair per raw message (its first line's cluster) plus pairs for lines whose cluster differs.
     pair_ids, pair_raw, pair_of_line = ids[raw_first], np.arange(raw.len()), raw_codes

@@ -1,0 +1,274 @@
+"""A batch through drain3's Drain: every distinct message matched at once (numpy), Drain called only for changes."""
+
+from __future__ import annotations
+
+import heapq
+from typing import TYPE_CHECKING
+
+import numpy as np
+import polars as pl
+from drain3.drain import Node
+
+if TYPE_CHECKING:
+    from parsers.drain_feed import DrainFeeder
+
+__all__ = ["assign_batch", "tokenize"]
+
+_CHUNK_CELLS = 4_000_000  # messages x clusters x tokens compared at once (bounded memory)
+
+
+def tokenize(messages: pl.Series, extra_delimiters: tuple[str, ...] | list[str] = ()) -> pl.Series:
+    """Tokens of each message exactly as ``Drain.get_content_as_tokens`` splits them, vectorized.
+
+    Python's ``str.split()`` splits on Unicode White_Space plus the separators U+001C..U+001F,
+    which the Rust ``\\s`` class lacks, so those are added to the class.
+    """
+    expr = pl.col("m")
+    for delimiter in extra_delimiters:
+        expr = expr.str.replace_all(delimiter, " ", literal=True)
+    expr = expr.str.replace_all(r"[\s\x1c-\x1f]+", " ").str.strip_chars(" ")
+    empty = pl.lit([], dtype=pl.List(pl.Utf8))
+    return messages.to_frame("m").select(pl.when(expr == "").then(empty).otherwise(expr.str.split(" ")).alias("tokens"))["tokens"]
+
+
+class _Batch:
+    """Per-batch arrays: tokens (flat, hashed), line order per message, routes per token prefix."""
+
+    def __init__(self, feeder: DrainFeeder, distinct: pl.Series, codes: np.ndarray):
+        self.feeder = feeder
+        drain = feeder.drain
+        self.n, self.k = len(codes), distinct.len()
+        tokens = tokenize(distinct, drain.extra_delimiters)
+        self.lengths = tokens.list.len().to_numpy().astype(np.int64)
+        self.offsets = np.zeros(self.k + 1, dtype=np.int64)
+        np.cumsum(self.lengths, out=self.offsets[1:])
+        self.flat_tokens = tokens.explode(empty_as_null=False).drop_nulls() if self.offsets[-1] else pl.Series([], dtype=pl.Utf8)
+        self.flat_hashes = self.flat_tokens.hash(seed=0).to_numpy()
+        # lines grouped by message, in line order; sorted keys find a message's next line fast
+        k, n = self.k, self.n
+        self.order = np.argsort(codes.astype(np.uint16), kind="stable") if k <= 65536 else np.argsort(codes * n + np.arange(n))
+        counts = np.bincount(codes, minlength=k)
+        self.starts = np.zeros(k + 1, dtype=np.int64)
+        np.cumsum(counts, out=self.starts[1:])
+        self.line_keys = codes[self.order] * (n + 1) + self.order
+        # routes: Drain's tree path depends on the token count and the first depth-2 tokens only
+        route_len = np.minimum(drain.max_node_depth - 1, np.maximum(self.lengths - 1, 0))
+        prefix = pl.DataFrame({"t": tokens, "r": route_len, "l": self.lengths}).select(
+            pl.concat_str(pl.col("l").cast(pl.Utf8), pl.col("t").list.head(pl.col("r")).list.join("\x00"), separator="\x01")
+        ).to_series()
+        from parsers.templates import dense_codes
+
+        _, self.prefix_of, prefix_first = dense_codes(prefix)
+        heads = pl.DataFrame({"t": tokens, "r": route_len})[pl.Series(prefix_first)].select(pl.col("t").list.head(pl.col("r")))["t"]
+        self.prefix_tokens = list(zip(self.lengths[prefix_first].tolist(), heads.to_list()))
+        by_prefix = np.argsort(self.prefix_of, kind="stable")
+        bounds = np.zeros(len(prefix_first) + 1, dtype=np.int64)
+        np.cumsum(np.bincount(self.prefix_of, minlength=len(prefix_first)), out=bounds[1:])
+        self.codes_of_prefix = [by_prefix[bounds[p] : bounds[p + 1]] for p in range(len(prefix_first))]
+        self.leaf_of_prefix: list[Node | None] = [None] * len(prefix_first)
+        self.node_prefixes: dict[int, set[int]] = {}
+        self.stuck_at: dict[int, set[int]] = {}  # id(node) -> prefixes whose walk stops there (no leaf)
+        for p in range(len(prefix_first)):
+            self.route(p)
+
+    def route(self, p: int) -> bool:
+        """Walk the tree for prefix ``p``; True when its leaf changed."""
+        count, head = self.prefix_tokens[p]
+        path, stuck = self.feeder.route(head + [""] * (count - len(head)))
+        old = self.leaf_of_prefix[p]
+        self.leaf_of_prefix[p] = None if path is None else path[-1]
+        if path is None:
+            self.stuck_at.setdefault(id(stuck), set()).add(p)
+        else:
+            for node in path:
+                self.node_prefixes.setdefault(id(node), set()).add(p)
+        return old is not self.leaf_of_prefix[p]
+
+    def next_lines(self, codes: np.ndarray, after: int) -> np.ndarray:
+        """Per message, its first line after position ``after`` (-1 when none)."""
+        index = np.searchsorted(self.line_keys, codes * (self.n + 1) + after, side="right")
+        inside = index < self.starts[codes + 1]
+        return np.where(inside, self.order[np.minimum(index, self.n - 1)], -1)
+
+    def evaluate(self, codes: np.ndarray, leaf_index: np.ndarray, leaves: list[Node]) -> tuple[np.ndarray, np.ndarray]:
+        """Would feeding each message now return ``"none"``? And the cluster it would get.
+
+        ``leaf_index`` gives, per message, its leaf in ``leaves``.
+
+        Notes
+        -----
+        Per leaf, the message's tokens are compared with every template of the leaf at once on
+        64-bit token hashes: similar tokens (template literal equal to the message token), then the
+        first cluster with the largest (similar, parameters) pair, as ``Drain.fast_match``.
+        A message is "none" when that cluster reaches ``sim_th`` and the message equals its template
+        at every literal position. Hash equality is then checked on the strings, so a collision can
+        only send a message to Drain, never give it a wrong cluster: a collision only raises
+        similarities, so a winner whose similarity is confirmed exact is the true winner.
+        """
+        valid = np.zeros(len(codes), dtype=bool)
+        clusters = np.full(len(codes), -1, dtype=np.int64)
+        drain = self.feeder.drain
+        checks: list[tuple[np.ndarray, ...]] = []
+        templates: list[pl.Series] = []
+        template_base = 0
+        by_leaf = np.argsort(leaf_index, kind="stable")
+        bounds = np.zeros(len(leaves) + 1, dtype=np.int64)
+        np.cumsum(np.bincount(leaf_index, minlength=len(leaves)), out=bounds[1:])
+        for index, leaf in enumerate(leaves):
+            rows = by_leaf[bounds[index] : bounds[index + 1]]
+            if not len(rows):
+                continue
+            width = int(self.lengths[codes[rows[0]]])
+            if width == 0:
+                cluster = drain.id_to_cluster.get(leaf.cluster_ids[0]) if leaf.cluster_ids else None
+                if cluster is not None:
+                    valid[rows], clusters[rows] = True, cluster.cluster_id
+                continue
+            matrix = self.feeder.leaf_hashes(leaf)
+            if matrix is None or matrix.width != width:
+                continue  # Drain decides
+            positions = self.offsets[codes[rows]][:, None] + np.arange(width)
+            message = self.flat_hashes[positions]
+            step = max(1, _CHUNK_CELLS // max(1, len(matrix.cluster_ids) * width))
+            best = np.empty(len(rows), dtype=np.int64)
+            similar = np.empty(len(rows), dtype=np.int64)
+            for start in range(0, len(rows), step):
+                chunk = message[start : start + step]
+                sims = ((chunk[:, None, :] == matrix.hashes[None, :, :]) & matrix.literal[None, :, :]).sum(axis=2)
+                winner = np.argmax(sims * (width + 1) + matrix.params[None, :], axis=1)
+                best[start : start + step] = winner
+                similar[start : start + step] = sims[np.arange(len(chunk)), winner]
+            none = (similar / width >= drain.sim_th) & (similar == matrix.literals[best])
+            if not none.any():
+                continue
+            rows, best, positions = rows[none], best[none], positions[none]
+            literal = matrix.literal[best]  # to verify on the strings where the winner has literals
+            checks.append((rows, np.asarray(matrix.cluster_ids, dtype=np.int64)[best], positions[literal],
+                           (best[:, None] * width + np.arange(width))[literal] + template_base, np.nonzero(literal)[0]))
+            templates.append(matrix.tokens)
+            template_base += matrix.tokens.len()
+        if checks:
+            got = self.flat_tokens.gather(np.concatenate([check[2] for check in checks]))
+            want = pl.concat(templates).gather(np.concatenate([check[3] for check in checks]))
+            mismatch = (got != want).to_numpy()
+            row_base = 0
+            for rows, cluster_ids, _, _, owner in checks:
+                count = len(owner)
+                bad = np.bincount(owner[mismatch[row_base : row_base + count]], minlength=len(rows)) > 0
+                row_base += count
+                valid[rows[~bad]] = True
+                clusters[rows[~bad]] = cluster_ids[~bad]
+        return valid, clusters
+
+
+def assign_batch(feeder: DrainFeeder, distinct: pl.Series, codes: np.ndarray) -> np.ndarray:
+    """Cluster id per line, identical to ``Drain.add_log_message`` on every line in order.
+
+    Parameters
+    ----------
+    feeder : DrainFeeder
+        Holds the Drain state; updated as feeding every line would.
+    distinct : pl.Series
+        Distinct masked messages of the batch.
+    codes : numpy.ndarray
+        Per line, the index of its message in ``distinct``.
+
+    Notes
+    -----
+    1. Every distinct message is matched against the state at the start of the batch
+       (:meth:`_Batch.evaluate`). One that would come back ``"none"`` keeps that cluster while no
+       node on its tree path changes (see :class:`parsers.drain_feed.DrainFeeder`), so none of its
+       lines is fed.
+    2. The others wait in a heap at their first line. Lines are fed to Drain in line order; when a
+       feed changes the state (cluster created, template changed, child added), the messages whose
+       path holds a changed node (and, after a creation, those without a path of that token
+       count) are routed and matched again, vectorized, for their lines after it: they either
+       keep a cluster or wait in the heap at their next line.
+    3. Each line takes the result of the last event of its message at or before it.
+    """
+    n, k = len(codes), distinct.len()
+    batch = _Batch(feeder, distinct, codes)
+    generation = np.zeros(k, dtype=np.int64)
+    waiting = np.zeros(k, dtype=bool)  # has a live heap entry
+    stride = 2 * (n + 1) + 2
+    keys: list[np.ndarray] = []
+    results: list[np.ndarray] = []
+    fed_clusters: list[int] = []
+
+    def record(event_codes: np.ndarray, position: int, after: int, clusters: np.ndarray) -> None:
+        keys.append(event_codes * stride + 2 * (position + 1) + after)
+        results.append(clusters)
+
+    def refresh(prefixes: list[int], position: int) -> list[tuple[int, int, int]]:
+        """Match the messages of ``prefixes`` again for their lines after ``position``; returns new heap entries.
+
+        A message either gets a result (an event) or waits in the heap at its next line; one that
+        was already waiting keeps its entry (it was not fed since, so the entry is its next line).
+        """
+        prefixes = [p for p in prefixes if len(batch.codes_of_prefix[p])]
+        if not prefixes:
+            return []
+        codes_now = np.concatenate([batch.codes_of_prefix[p] for p in prefixes])
+        following = batch.next_lines(codes_now, position) if position >= 0 else batch.order[batch.starts[codes_now]]
+        later = following >= 0
+        codes_now, following = codes_now[later], following[later]
+        if not len(codes_now):
+            return []
+        leaves: list[Node] = []
+        slot: dict[int, int] = {}
+        prefix_slot = []
+        for p in prefixes:
+            leaf = batch.leaf_of_prefix[p]
+            if leaf is None:
+                prefix_slot.append(-1)
+            else:
+                prefix_slot.append(slot.setdefault(id(leaf), len(slot)))
+                if len(leaves) < len(slot):
+                    leaves.append(leaf)
+        leaf_index = np.repeat(np.array(prefix_slot, dtype=np.int64), [len(batch.codes_of_prefix[p]) for p in prefixes])[later]
+        routed = leaf_index >= 0
+        valid = np.zeros(len(codes_now), dtype=bool)
+        clusters = np.full(len(codes_now), -1, dtype=np.int64)
+        if routed.any():
+            valid[routed], clusters[routed] = batch.evaluate(codes_now[routed], leaf_index[routed], leaves)
+        if valid.any():
+            record(codes_now[valid], position, 1, clusters[valid])
+        newly_waiting = ~valid & ~waiting[codes_now]
+        changed = codes_now[valid | newly_waiting]
+        generation[changed] += 1  # older heap entries of these messages are void
+        waiting[codes_now] = ~valid
+        queued = codes_now[newly_waiting]
+        return list(zip(following[newly_waiting].tolist(), queued.tolist(), generation[queued].tolist()))
+
+    heap = refresh(list(range(len(batch.codes_of_prefix))), -1)
+    heapq.heapify(heap)
+    distinct_list = distinct.to_list()
+    while heap:
+        position, code, entry_generation = heapq.heappop(heap)
+        if entry_generation != generation[code]:
+            continue
+        cluster_id, changed, _path, bumped = feeder.feed(distinct_list[code])
+        keys.append(np.array([code * stride + 2 * (position + 1)])), results.append(np.array([cluster_id]))
+        fed_clusters.append(cluster_id)
+        waiting[code] = False
+        if not changed:
+            continue
+        affected: set[int] = {int(batch.prefix_of[code])}
+        for node in bumped:  # leaves that got a cluster or a new template, <*> children passed by
+            affected |= batch.node_prefixes.get(id(node), set())
+        reroute = {int(batch.prefix_of[code])}
+        for node in feeder.rerouted:
+            reroute |= batch.node_prefixes.get(id(node), set())
+        for node in feeder.grown:  # walks that stopped there may go on now
+            reroute |= batch.stuck_at.pop(id(node), set())
+        for p in reroute:
+            batch.route(p)
+        affected |= reroute
+        for entry in refresh(sorted(affected), position):
+            heapq.heappush(heap, entry)
+    event_keys, event_clusters = np.concatenate(keys), np.concatenate(results)
+    sort = np.argsort(event_keys, kind="stable")
+    line_keys = codes * stride + 2 * (np.arange(n, dtype=np.int64) + 1)
+    ids = event_clusters[sort][np.searchsorted(event_keys[sort], line_keys, side="right") - 1]
+    feeder.add_sizes(ids, np.asarray(fed_clusters, dtype=np.int64))
+    return ids
