@@ -54,7 +54,7 @@ class _Batch:
         # routes: Drain's tree path depends on the token count and the first depth-2 tokens only
         route_len = np.minimum(drain.max_node_depth - 1, np.maximum(self.lengths - 1, 0))
         prefix = pl.DataFrame({"t": tokens, "r": route_len, "l": self.lengths}).select(
-            pl.concat_str(pl.col("l").cast(pl.Utf8), pl.col("t").list.head(pl.col("r")).list.join("\x00"), separator="\x01")
+            pl.concat_list(pl.col("l").cast(pl.Utf8), pl.col("t").list.head(pl.col("r")))
         ).to_series()
         from parsers.templates import dense_codes
 

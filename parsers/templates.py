@@ -304,7 +304,7 @@ def mine_templates(events: pl.DataFrame, miner: TemplateMiner, *, with_params: b
 
 
 def dense_codes(values: pl.Series) -> tuple[pl.Series, np.ndarray, np.ndarray]:
-    """Distinct values of a Utf8 Series, per row the index of its value among them, and each value's first row.
+    """Distinct values of a Series (Utf8 or List(Utf8)), per row the index of its value among them, and each value's first row.
 
     Rows are grouped by a 64-bit hash and checked against their group's first value; on a hash
     collision (any row differing from it) the grouping falls back to an exact join.

@@ -185,12 +185,25 @@ def test_drain_is_skipped_for_repeated_messages(shared_data):
     assert miner._feeder.calls < 2 * distinct_masked < len(messages)
 
 
-def test_dense_codes_round_trip():
+@pytest.mark.parametrize("collide", [False, True])
+def test_dense_codes_round_trip(monkeypatch, collide):
     from parsers.templates import dense_codes
 
-    values = pl.Series(["b", "a", "b", "", "a", "c"])
-    distinct, codes, first = dense_codes(values)
-    assert distinct.gather(codes).to_list() == values.to_list()
-    assert sorted(distinct.to_list()) == ["", "a", "b", "c"]
-    assert values.gather(first).to_list() == distinct.to_list()
-    assert sorted(first.tolist()) == [0, 1, 3, 5]
+    if collide:  # every value hashes alike: the exact fallback must still separate them
+        monkeypatch.setattr(pl.Series, "hash", lambda self, *args, **kwargs: pl.Series([0] * self.len(), dtype=pl.UInt64))
+    for values in (pl.Series(["b", "a", "b", "", "a", "c"]), pl.Series([["1", "a"], ["1", "b"], ["1", "a"], [], ["1", "a\x00b"], []])):
+        distinct, codes, first = dense_codes(values)
+        assert distinct.gather(codes).to_list() == values.to_list()
+        assert distinct.len() == len({repr(v) for v in values.to_list()})
+        assert values.gather(first).to_list() == distinct.to_list()
+
+
+def test_tokenize_splits_as_drain3():
+    from drain3.drain import Drain
+
+    from parsers.drain_bulk import tokenize
+
+    messages = ["", "  ", "a b", " a\tb\n c ", "x\x1cy\x1fz", "u\u00a0v\u2003w\u3000", "k=v,w", "<*> <*>", "a\x00b c"]
+    for delimiters in ((), ("=", ",")):
+        drain = Drain(extra_delimiters=delimiters)
+        assert tokenize(pl.Series(messages), delimiters).to_list() == [drain.get_content_as_tokens(m) for m in messages]
