@@ -24,7 +24,7 @@ RANKING_SCHEMA: dict[str, pl.DataType] = {
 }
 
 _SIGNALS = {"edge_changes", "span_deviations", "metric_deviations", "entry_points", "propagation", "noise", "noise_weight",
-            "active_services", "idle_weight"}
+            "noise_keep", "active_services", "idle_weight"}
 
 
 def _max_score(frame: pl.DataFrame, key: str) -> dict[str, float]:
@@ -81,15 +81,18 @@ def evidence_rows(anomalies: pl.DataFrame, *, edge_changes: pl.DataFrame | None 
     return pl.concat([_log_rows(anomalies), _trace_rows(edge_changes, span_deviations), _metric_rows(metric_deviations)])
 
 
-def standout_scores(rows: pl.DataFrame, services: list[str], noise: pl.DataFrame | None = None, noise_weight: float = 0.5) -> dict[str, float]:
+def standout_scores(rows: pl.DataFrame, services: list[str], noise: pl.DataFrame | None = None, noise_weight: float = 0.5,
+                    noise_keep: float = 0.5) -> dict[str, float]:
     """How far each service stands out from the others in its strongest signal.
 
     Per signal, each service's largest row score ``x`` (0 when it has none), less ``noise_weight`` times
-    what the same signal gave that service on a fault-free stretch (``noise``, same columns), becomes a
-    robust z across all services, ``(x - median) / (1.4826 MAD + 1)``; a service's anomaly is its largest
+    what the same signal gave that service on a quiet stretch (``noise``, same columns) but never below
+    ``noise_keep * x``, becomes a robust z across all services, ``(x - median) / (1.4826 MAD + 1)``; a service's anomaly is its largest
     z over signals. A signal that moves every service (a load change) thus gives no one an edge, a service
     that is always loud in a signal (a busy orchestrator) is judged against its own usual noise, and
-    signals of different units (Poisson surprises, metric z-scores) become comparable.
+    signals of different units (Poisson surprises, metric z-scores) become comparable. The floor is there
+    because the quiet stretch before an alert is not always quiet: a fault that began before the alert
+    shows there too, and must not cancel itself out.
     """
     if rows.is_empty() or not services:
         return {s: 0.0 for s in services}
@@ -100,7 +103,8 @@ def standout_scores(rows: pl.DataFrame, services: list[str], noise: pl.DataFrame
     result = {s: 0.0 for s in services}
     for (signal,), group in best.group_by("signal"):
         values = dict(group.select("service", "score").iter_rows())
-        column = np.array([max(values.get(s, 0.0) - noise_weight * usual.get((signal, s), 0.0), 0.0) for s in services])
+        column = np.array([max(values.get(s, 0.0) - noise_weight * usual.get((signal, s), 0.0), noise_keep * values.get(s, 0.0), 0.0)
+                           for s in services])
         median = float(np.median(column))
         mad = float(np.median(np.abs(column - median)))
         z = (column - median) / (1.4826 * mad + 1.0)
@@ -190,7 +194,8 @@ def rank_root_causes(graph: nx.DiGraph, anomalies: pl.DataFrame, **signals) -> p
         ``metric_deviations`` (``service, metric, score, first_seen, detail``), ``entry_points``
         (services where requests enter; default: nodes without callers), ``noise`` (rows ``service, signal,
         score`` from :func:`evidence_rows` on a fault-free stretch, e.g. the minutes before the alert; each
-        service's usual score in a signal, times ``noise_weight`` (0.5), is taken off its window score),
+        service's usual score in a signal, times ``noise_weight`` (0.5), is taken off its window score, which
+        keeps at least ``noise_keep`` (0.5) of itself),
         ``active_services`` (services that served requests in the window; the others' anomaly is multiplied
         by ``idle_weight``, 0.3), ``propagation`` (weight of the walk, 0.25).
 
@@ -219,6 +224,7 @@ def rank_root_causes(graph: nx.DiGraph, anomalies: pl.DataFrame, **signals) -> p
     """
     propagation = float(signals.pop("propagation", 0.25))
     noise_weight = float(signals.pop("noise_weight", 0.5))
+    noise_keep = float(signals.pop("noise_keep", 0.5))
     idle_weight = float(signals.pop("idle_weight", 0.3))
     unknown = set(signals) - _SIGNALS
     if unknown:
@@ -234,7 +240,7 @@ def rank_root_causes(graph: nx.DiGraph, anomalies: pl.DataFrame, **signals) -> p
     if not evidence:
         return pl.DataFrame(schema=RANKING_SCHEMA)
     services = sorted(set(graph.nodes) | set(evidence))
-    standout = standout_scores(pl.concat([_log_rows(anomalies), traces, metrics]), services, noise, noise_weight)
+    standout = standout_scores(pl.concat([_log_rows(anomalies), traces, metrics]), services, noise, noise_weight, noise_keep)
     # A service that served no request in the window cannot have caused what the requests suffered.
     anomaly = {s: max(standout.get(s, 0.0), 0.0) * (1.0 if not active or s in active else idle_weight) for s in services}
     walk = nx.DiGraph()

@@ -110,8 +110,8 @@ def _gap_calls(spans: pl.DataFrame) -> pl.DataFrame:
 
 
 def network_deviations(spans: pl.DataFrame, baseline_spans: pl.DataFrame, *, window: tuple[datetime, datetime],
-                       offset_us: float = 1000.0, unit: float = 0.25, caller_weight: float = 0.9, min_calls: int = 1) -> pl.DataFrame:
-    """Services whose calls spend longer on the wire: the caller's wait minus the callee's work, by how much.
+                       offset_us: float = 1000.0, unit: float = 0.5, caller_weight: float = 0.9, min_calls: int = 1) -> pl.DataFrame:
+    """Services whose calls spend longer on the wire (the caller's wait minus the callee's work), by how much.
 
     Parameters
     ----------
@@ -121,27 +121,29 @@ def network_deviations(spans: pl.DataFrame, baseline_spans: pl.DataFrame, *, win
         ``[start, end)`` of the spans judged.
     offset_us : float, default 1000
         Added to both medians before their ratio, so sub-millisecond gaps do not turn jitter into big factors.
-    unit : float, default 0.25
-        Log-ratio that counts as one unit of score (a factor of about 1.3).
+    unit : float, default 0.5
+        Log-ratio that counts as one unit of score (a factor of about 1.65); smaller edge shifts are ignored.
     caller_weight : float, default 0.9
-        Weight of a service's outgoing calls against its incoming ones: when only one edge moved, both ends
-        see the same shift and the callee (the side that answers late) is preferred.
+        Weight of a service's outgoing calls against its incoming ones: when one edge alone moved, both ends
+        explain it equally well and the callee (the side that answers late) is preferred.
     min_calls : int, default 1
         Edges with fewer window calls are left out.
 
     Returns
     -------
     pl.DataFrame
-        :data:`SPAN_DEVIATION_SCHEMA` rows with ``metric = "call_gap"``, one per service with a positive score.
+        :data:`SPAN_DEVIATION_SCHEMA` rows with ``metric = "call_gap"``, one per service that explains some shift.
 
     Notes
     -----
     Each call's gap is its parent span's duration minus its own. Per edge ``caller -> callee`` the shift is
-    ``s = ln((median_window + c) / (median_baseline + c))``. A delay on one pod moves every edge in (or out of)
-    that pod by the same amount, while a neighbour shares only some of its edges with it; so a service scores
-    the median shift over its incoming edges, or ``caller_weight`` times that over its outgoing edges,
-    whichever is larger, divided by ``unit``. A count of calls above a baseline percentile (the earlier form)
-    cannot tell a 2 s delay from a 0.2 ms wobble; the size of the shift can.
+    ``s = ln((median_window + c) / (median_baseline + c))``, kept when ``s > unit``. A delay on one pod (a slow
+    network, a starved CPU that answers or sends late) moves every edge in or out of it, while each neighbour
+    shares just one of those edges. The shifted edges are therefore explained away greedily, as in set cover:
+    the service whose unexplained edges sum to the largest shift (outgoing ones times ``caller_weight``) takes
+    them, its score is that sum over ``unit``, and the rest is explained by the next service, and so on. A
+    count of calls above a baseline percentile (the earlier form) cannot tell a 2 s delay from a 0.2 ms wobble,
+    nor the pod at the centre of the moved edges from one at their rim.
     """
     current = _gap_calls(spans.filter(pl.col("start").is_between(*window, closed="left")))
     base = _gap_calls(baseline_spans)
@@ -152,15 +154,20 @@ def network_deviations(spans: pl.DataFrame, baseline_spans: pl.DataFrame, *, win
         pl.col("gap_us").median().alias("median"), pl.len().alias("n"), pl.col("start").min().alias("first_seen"),
     ).filter(pl.col("n") >= min_calls).join(reference, on=["caller", "callee"], how="inner")
     edges = edges.with_columns(((pl.col("median") + offset_us) / (pl.col("base_median") + offset_us)).log().alias("shift"))
-    sides = []
-    for side, weight, word in (("callee", 1.0, "in"), ("caller", caller_weight, "out")):
-        sides.append(edges.group_by(pl.col(side).alias("service")).agg(
-            (weight * pl.col("shift").median() / unit).alias("score"), pl.col("first_seen").min(), pl.len().alias("edges"),
-            pl.col("n").sum().alias("calls"), pl.col("base_median").median(), pl.col("median").median(),
-            pl.lit(word).alias("direction")))
-    best = pl.concat(sides).sort("score", descending=True).group_by("service", maintain_order=True).first()
-    rows = [{"service": r["service"], "metric": "call_gap", "score": r["score"], "first_seen": r["first_seen"],
-             "detail": f"median wait on the wire of its {r['edges']} {r['direction']}going edge(s) ({r['calls']} calls) "
-                       f"{r['base_median'] / 1000:.1f} -> {r['median'] / 1000:.1f} ms"}
-            for r in best.iter_rows(named=True) if r["score"] > 0]
+    moved = {(r["caller"], r["callee"]): r for r in edges.filter(pl.col("shift") > unit).iter_rows(named=True)}
+    rows = []
+    while moved:
+        weight: dict[str, float] = {}
+        for (caller, callee), edge in moved.items():
+            weight[callee] = weight.get(callee, 0.0) + edge["shift"]
+            weight[caller] = weight.get(caller, 0.0) + caller_weight * edge["shift"]
+        service = max(sorted(weight), key=weight.get)
+        taken = [edge for key, edge in moved.items() if service in key]
+        for edge in taken:
+            del moved[(edge["caller"], edge["callee"])]
+        described = ", ".join(f"{e['caller']} -> {e['callee']} {e['base_median'] / 1000:.1f} -> {e['median'] / 1000:.1f} ms"
+                              for e in sorted(taken, key=lambda e: -e["shift"])[:3])
+        rows.append({"service": service, "metric": "call_gap", "score": weight[service] / unit,
+                     "first_seen": min(e["first_seen"] for e in taken),
+                     "detail": f"{len(taken)} call edge(s) in or out waited longer on the wire (median gap): {described}"})
     return pl.DataFrame(rows, schema=SPAN_DEVIATION_SCHEMA).sort("score", descending=True)
