@@ -88,3 +88,13 @@ def test_idle_services_are_down_weighted():
     assert rank_root_causes(_shop(), anomalies, propagation=0.0)["service"][0] == "db"
     ranking = rank_root_causes(_shop(), anomalies, active_services=["gateway", "checkout", "payments"], propagation=0.0)
     assert ranking["service"][0] == "payments"
+
+
+def test_a_fault_that_began_before_the_alert_keeps_half_its_signal():
+    # payments was already failing in the 'quiet' stretch before the alert (louder there than after): its
+    # own noise may halve its score but not cancel it, so it still beats inventory's smaller fresh change.
+    anomalies = pl.DataFrame([_anomaly("payments", "new_template", 10.0, 1), _anomaly("inventory", "new_template", 4.0, 2)],
+                             schema=ANOMALY_SCHEMA)
+    noise = evidence_rows(pl.DataFrame([_anomaly("payments", "new_template", 16.0, 0)], schema=ANOMALY_SCHEMA))
+    assert rank_root_causes(_shop(), anomalies, noise=noise, propagation=0.0)["service"][0] == "payments"
+    assert rank_root_causes(_shop(), anomalies, noise=noise, propagation=0.0, noise_keep=0.0)["service"][0] == "inventory"

@@ -1,0 +1,67 @@
+"""Wire-time signal on hand-built traces: the delayed pod takes the moved edges, its neighbours do not."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+import polars as pl
+
+from rca.graph import SPAN_SCHEMA
+from rca.signals_traces import SPAN_DEVIATION_SCHEMA, network_deviations
+
+T0 = datetime(2024, 3, 1, 10, tzinfo=timezone.utc)
+WINDOW = (T0 + timedelta(minutes=1), T0 + timedelta(minutes=2))
+
+
+def _calls(edges: list[tuple[str, str, float]], *, minute: int, repeat: int = 5) -> pl.DataFrame:
+    """Spans for ``repeat`` calls per edge: caller client span (callee work + gap) with the callee's span under it."""
+    rows = []
+    for i in range(repeat):
+        for n, (caller, callee, gap_ms) in enumerate(edges):
+            trace, start = f"t{minute}-{i}-{n}", T0 + timedelta(minutes=minute, seconds=i)
+            work_us = 2000.0 + 100 * i
+            rows.append({"trace_id": trace, "span_id": "a", "parent_id": None, "service": caller, "host": f"{caller}-1-x",
+                         "operation": "HTTP GET", "start": start, "duration_us": work_us + gap_ms * 1000, "error": None})
+            rows.append({"trace_id": trace, "span_id": "b", "parent_id": "a", "service": callee, "host": f"{callee}-1-x",
+                         "operation": f"/{callee}", "start": start, "duration_us": work_us, "error": None})
+    return pl.DataFrame(rows, schema=SPAN_SCHEMA)
+
+
+EDGES = [("gateway", "orders"), ("gateway", "users"), ("orders", "payments"), ("orders", "stock"), ("users", "stock")]
+
+
+def _case(slow: dict[tuple[str, str], float]) -> tuple[pl.DataFrame, pl.DataFrame]:
+    baseline = _calls([(a, b, 2.0) for a, b in EDGES], minute=0)
+    window = _calls([(a, b, slow.get((a, b), 2.0)) for a, b in EDGES], minute=1)
+    return window, baseline
+
+
+def test_delayed_callee_takes_all_its_moved_edges():
+    # stock answers 2 s late on both of its incoming edges; each caller shares only one of them
+    spans, baseline = _case({("orders", "stock"): 2000.0, ("users", "stock"): 2000.0})
+    found = network_deviations(spans, baseline, window=WINDOW)
+    assert found.schema == pl.Schema(SPAN_DEVIATION_SCHEMA)
+    assert found["service"].to_list() == ["stock"]  # the callers' shares are explained away
+    assert found["score"][0] > 10
+    assert "orders -> stock" in found["detail"][0] and "users -> stock" in found["detail"][0]
+
+
+def test_pod_slow_on_its_outgoing_calls_beats_each_callee():
+    # a starved orders pod sends late: both its outgoing edges moved, each callee has one moved edge
+    spans, baseline = _case({("orders", "payments"): 500.0, ("orders", "stock"): 500.0})
+    found = network_deviations(spans, baseline, window=WINDOW)
+    assert found["service"][0] == "orders"
+    assert set(found["service"].to_list()) == {"orders"}
+
+
+def test_single_moved_edge_is_blamed_on_the_callee():
+    spans, baseline = _case({("gateway", "users"): 800.0})
+    assert network_deviations(spans, baseline, window=WINDOW)["service"].to_list() == ["users"]
+
+
+def test_wobble_below_the_unit_and_empty_input_give_no_rows():
+    spans, baseline = _case({("orders", "stock"): 2.5})  # 2 -> 2.5 ms on the wire: within noise
+    assert network_deviations(spans, baseline, window=WINDOW).is_empty()
+    empty = pl.DataFrame(schema=SPAN_SCHEMA)
+    assert network_deviations(empty, baseline, window=WINDOW).schema == pl.Schema(SPAN_DEVIATION_SCHEMA)
+    assert network_deviations(spans, empty, window=WINDOW).is_empty()
