@@ -14,6 +14,7 @@ if TYPE_CHECKING:
 
 __all__ = ["assign_batch", "tokenize"]
 
+_FEW = 512  # messages to match again below which the Python path is used
 _CHUNK_CELLS = 4_000_000  # messages x clusters x tokens compared at once (bounded memory)
 
 
@@ -26,7 +27,8 @@ def tokenize(messages: pl.Series, extra_delimiters: tuple[str, ...] | list[str] 
     expr = pl.col("m")
     for delimiter in extra_delimiters:
         expr = expr.str.replace_all(delimiter, " ", literal=True)
-    expr = expr.str.replace_all(r"[\s\x1c-\x1f]+", " ").str.strip_chars(" ")
+    # every whitespace run becomes one space; matching only runs that are not already one space is faster
+    expr = expr.str.replace_all(r"[\s\x1c-\x1f]{2,}|[\s\x1c-\x1f-- ]", " ").str.strip_chars(" ")
     empty = pl.lit([], dtype=pl.List(pl.Utf8))
     return messages.to_frame("m").select(pl.when(expr == "").then(empty).otherwise(expr.str.split(" ")).alias("tokens"))["tokens"]
 
@@ -229,7 +231,12 @@ def assign_batch(feeder: DrainFeeder, distinct: pl.Series, codes: np.ndarray) ->
         routed = leaf_index >= 0
         valid = np.zeros(len(codes_now), dtype=bool)
         clusters = np.full(len(codes_now), -1, dtype=np.int64)
-        if routed.any():
+        if len(codes_now) <= _FEW:  # one by one is cheaper than the vectorized set-up
+            for row, (code_now, index) in enumerate(zip(codes_now.tolist(), leaf_index.tolist())):
+                if index >= 0:
+                    clusters[row] = feeder.peek(tokens_of(code_now), leaves[index])
+            valid = clusters >= 0
+        elif routed.any():
             valid[routed], clusters[routed] = batch.evaluate(codes_now[routed], leaf_index[routed], leaves)
         if valid.any():
             record(codes_now[valid], position, 1, clusters[valid])
@@ -240,9 +247,17 @@ def assign_batch(feeder: DrainFeeder, distinct: pl.Series, codes: np.ndarray) ->
         queued = codes_now[newly_waiting]
         return list(zip(following[newly_waiting].tolist(), queued.tolist(), generation[queued].tolist()))
 
+    distinct_list = distinct.to_list()
+    token_cache: dict[int, list[str]] = {}
+
+    def tokens_of(code_now: int) -> list[str]:
+        found = token_cache.get(code_now)
+        if found is None:
+            found = token_cache[code_now] = feeder.drain.get_content_as_tokens(distinct_list[code_now])
+        return found
+
     heap = refresh(list(range(len(batch.codes_of_prefix))), -1)
     heapq.heapify(heap)
-    distinct_list = distinct.to_list()
     while heap:
         position, code, entry_generation = heapq.heappop(heap)
         if entry_generation != generation[code]:

@@ -241,6 +241,17 @@ class DrainFeeder:
             return drain.id_to_cluster.get(matrix.cluster_ids[best])
         return None
 
+    def peek(self, tokens: list[str], leaf: Node) -> int:
+        """The cluster id feeding ``tokens`` (routed to ``leaf``) would return with ``"none"``, else -1. Changes nothing."""
+        drain = self.drain
+        if not tokens:
+            cluster = drain.id_to_cluster.get(leaf.cluster_ids[0]) if leaf.cluster_ids else None
+        else:
+            cluster = self._fast_match(leaf, tokens)
+        if cluster is None or tuple(drain.create_template(tokens, cluster.log_template_tokens)) != cluster.log_template_tokens:
+            return -1
+        return cluster.cluster_id
+
     def _insertion_walk(self, tokens: Sequence[str]) -> list[Node]:
         """Existing nodes that ``add_seq_to_prefix_tree`` may add a child to, for a new cluster of ``tokens``."""
         drain = self.drain
