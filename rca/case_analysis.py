@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -78,36 +80,53 @@ def _drain_fallback(frames: list[pl.DataFrame]) -> list[pl.DataFrame]:
     return [f.with_columns(pl.col("template_id").replace_strict(templates, return_dtype=pl.Utf8).alias("template")) for f in out]
 
 
+@contextmanager
+def _timed(timings: dict[str, float] | None, stage: str):
+    started = time.perf_counter()
+    try:
+        yield
+    finally:
+        if timings is not None:
+            timings[stage] = timings.get(stage, 0.0) + time.perf_counter() - started
+
+
 def analyse_case(case: Case, *, detection: DetectionConfig | None = None, metrics: MetricConfig | None = None,
                  window_lead: timedelta = timedelta(0), min_quiet: timedelta = timedelta(seconds=30),
-                 propagation: float = 0.0) -> CaseAnalysis:
+                 propagation: float = 0.0, timings: dict[str, float] | None = None) -> CaseAnalysis:
     """Score every signal of ``case`` against its baseline and rank the services.
 
     The window runs from ``alert_time - window_lead`` to the last event; the baseline is the case's
     fault-free minutes (``case.baseline_events`` / ``case.baseline_spans``). When the case holds at least
     ``min_quiet`` of data before the window, the same log and span detectors also run on that quiet stretch
     against the same baseline: what they find there is each service's usual noise (``noise`` of
-    :func:`rca.rank.rank_root_causes`). Services with spans in the window are the active ones.
+    :func:`rca.rank.rank_root_causes`). Services with spans in the window are the active ones. When
+    ``timings`` is a dict, the seconds spent per stage are added to it (``bench/bench_rca.py``).
     """
     start = case.alert_time - window_lead
     end = max(case.events["timestamp"].max(), start) + timedelta(microseconds=1)
     window = (start, end)
-    baseline_events, events = mine_case_templates([case.baseline_events, case.events])
+    with _timed(timings, "templates (drain)"):
+        baseline_events, events = mine_case_templates([case.baseline_events, case.events])
     baseline_intervals = _span_of(baseline_events)
-    anomalies, self_times = _log_and_span_signals(case, events, baseline_events, baseline_intervals, window, detection)
-    graph = service_dependency_graph(spans=pl.concat([case.baseline_spans, case.spans]), events=events)
-    edges = edge_changes(case.spans, case.baseline_spans, window=window)
-    metric_rows = metric_deviations(case.metrics, alert_time=case.alert_time, config=metrics)
+    with _timed(timings, "window signals (logs, self time, wire time)"):
+        anomalies, self_times = _log_and_span_signals(case, events, baseline_events, baseline_intervals, window, detection)
+    with _timed(timings, "graph and edge latency"):
+        graph = service_dependency_graph(spans=pl.concat([case.baseline_spans, case.spans]), events=events)
+        edges = edge_changes(case.spans, case.baseline_spans, window=window)
+    with _timed(timings, "metrics"):
+        metric_rows = metric_deviations(case.metrics, alert_time=case.alert_time, config=metrics)
     case_start = min(t for t in (events["timestamp"].min(), case.spans["start"].min() if not case.spans.is_empty() else None) if t is not None)
     noise = None
-    if start - case_start >= min_quiet:
-        quiet_anomalies, quiet_spans = _log_and_span_signals(case, events, baseline_events, baseline_intervals, (case_start, start), detection)
-        noise = evidence_rows(quiet_anomalies, span_deviations=quiet_spans)
+    with _timed(timings, "own noise (same signals before the alert)"):
+        if start - case_start >= min_quiet:
+            quiet_anomalies, quiet_spans = _log_and_span_signals(case, events, baseline_events, baseline_intervals, (case_start, start), detection)
+            noise = evidence_rows(quiet_anomalies, span_deviations=quiet_spans)
     active = case.spans.filter(pl.col("start").is_between(*window, closed="left"))["service"].unique().to_list()
     # Edge latency is left to the explanation: a callee's latency includes its own callees', so it blames
     # every service on a slow path; exclusive time and call gaps attribute it (see docs/rca.md).
-    ranking = rank_root_causes(graph, anomalies, span_deviations=self_times, metric_deviations=metric_rows,
-                               noise=noise, active_services=active, propagation=propagation)
+    with _timed(timings, "ranking"):
+        ranking = rank_root_causes(graph, anomalies, span_deviations=self_times, metric_deviations=metric_rows,
+                                   noise=noise, active_services=active, propagation=propagation)
     return CaseAnalysis(case, window, anomalies, graph, edges, self_times, metric_rows, ranking, events, baseline_events)
 
 
