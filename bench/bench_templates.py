@@ -107,17 +107,35 @@ def run_side(side: str, log_path: Path, ids_path: Path) -> dict:
     from parsers.header_format import compile_header
     from rca.eval_parsing import run_drain3_baseline, run_logrca
 
+    from parsers.templates import TemplateMiner
+
     fmt, config = compile_header(HEADER), _config()
     started = time.perf_counter()
+    drain_calls = None
     if side == "drain3":
         result, seconds = run_drain3_baseline(log_path, fmt, config)
+        drain_calls = result.height
     else:
-        result, seconds = run_logrca(log_path, fmt, config)
+        miner = TemplateMiner(config)
+        result, seconds = run_logrca(log_path, fmt, config, miner=miner)
+        drain_calls = miner._feeder.calls
+    peak_mib = _peak_rss_mib()  # before writing the ids (not part of the run)
     total = time.perf_counter() - started
     result.select("template_id").write_parquet(ids_path)
-    peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return {"side": side, "lines": result.height, "seconds": seconds, "lines_per_second": result.height / seconds,
-            "templates": int(result["template_id"].n_unique()), "peak_rss_mib": peak_kib / 1024, "wall_with_result_s": total}
+            "templates": int(result["template_id"].n_unique()), "peak_rss_mib": peak_mib, "wall_with_result_s": total,
+            "drain_calls": drain_calls}
+
+
+def _peak_rss_mib() -> float:
+    """Peak resident memory of this process (VmHWM; ``ru_maxrss`` would include the parent's before exec)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def main() -> None:
@@ -155,7 +173,8 @@ def main() -> None:
                                  check=True, capture_output=True, text=True)
             results[side] = json.loads(out.stdout.strip().splitlines()[-1])
             r = results[side]
-            print(f"{side:7s} {r['lines_per_second']:>12,.0f} lines/s  {r['seconds']:7.2f}s  peak RSS {r['peak_rss_mib']:7.0f} MiB  templates {r['templates']}")
+            print(f"{side:7s} {r['lines_per_second']:>12,.0f} lines/s  {r['seconds']:7.2f}s  peak RSS {r['peak_rss_mib']:7.0f} MiB  "
+                  f"templates {r['templates']}  Drain calls {r['drain_calls']:,}")
         same = pl.read_parquet(Path(tmp) / "drain3.parquet")["template_id"].equals(pl.read_parquet(Path(tmp) / "logrca.parquet")["template_id"])
         ratio = results["logrca"]["lines_per_second"] / results["drain3"]["lines_per_second"]
         print(f"ratio logrca/drain3: {ratio:.1f}x   identical cluster id on every line: {same}")

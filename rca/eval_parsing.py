@@ -229,14 +229,16 @@ def _prefetch(batches: Iterator[pl.DataFrame]) -> Iterator[pl.DataFrame]:
 
 
 def run_logrca(
-    log_path: str | Path, fmt: HeaderFormat, config: TemplateConfig, *, batch_bytes: int = 32 * 2**20, with_params: bool = False
+    log_path: str | Path, fmt: HeaderFormat, config: TemplateConfig, *, batch_bytes: int = 32 * 2**20, with_params: bool = False,
+    miner: TemplateMiner | None = None,
 ) -> tuple[pl.DataFrame, float]:
     """Parse and mine a log file with logrca in batches; returns (line_no, matched, template_id, template) and seconds.
 
     ``with_params`` defaults to False: like drain3's ``add_log_message``, which the baseline times,
-    this measures grouping and templates, not parameter extraction.
+    this measures grouping and templates, not parameter extraction. ``miner`` (optional) is used
+    instead of a fresh one built from ``config`` (e.g. to read its counters afterwards).
     """
-    miner = TemplateMiner(config.model_copy(update={"state_path": None}))
+    miner = miner or TemplateMiner(config.model_copy(update={"state_path": None}))
     started = time.perf_counter()
     parts = []
     for events in _prefetch(_parsed_batches(log_path, fmt, batch_bytes)):
