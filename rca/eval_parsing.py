@@ -229,7 +229,7 @@ def _prefetch(batches: Iterator[pl.DataFrame]) -> Iterator[pl.DataFrame]:
 
 
 def run_logrca(
-    log_path: str | Path, fmt: HeaderFormat, config: TemplateConfig, *, batch_bytes: int = 32 * 2**20, with_params: bool = False,
+    log_path: str | Path, fmt: HeaderFormat, config: TemplateConfig, *, batch_bytes: int = 8 * 2**20, with_params: bool = False,
     miner: TemplateMiner | None = None,
 ) -> tuple[pl.DataFrame, float]:
     """Parse and mine a log file with logrca in batches; returns (line_no, matched, template_id, template) and seconds.
