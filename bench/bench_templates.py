@@ -103,8 +103,6 @@ def _config():
 
 def run_side(side: str, log_path: Path, ids_path: Path) -> dict:
     """Run one side in this process; write its per-line cluster ids to ``ids_path`` (Parquet)."""
-    import polars as pl
-
     from parsers.header_format import compile_header
     from rca.eval_parsing import run_drain3_baseline, run_logrca
 

@@ -183,9 +183,9 @@ def assign_batch(feeder: DrainFeeder, distinct: pl.Series, codes: np.ndarray) ->
        lines is fed.
     2. The others wait in a heap at their first line. Lines are fed to Drain in line order; when a
        feed changes the state (cluster created, template changed, child added), the messages whose
-       path holds a changed node (and, after a creation, those without a path of that token
-       count) are routed and matched again, vectorized, for their lines after it: they either
-       keep a cluster or wait in the heap at their next line.
+       path holds a changed node, and those whose walk stopped at a node that just got a child, are
+       routed and matched again (vectorized when many) for their lines after it: they either keep
+       a cluster or wait in the heap at their next line.
     3. Each line takes the result of the last event of its message at or before it.
     """
     n, k = len(codes), distinct.len()

@@ -1,4 +1,4 @@
-"""Replay drain3's Drain over a batch of lines, calling it only for the lines whose result can differ."""
+"""drain3's Drain fed one message at a time, reporting which tree nodes each feed changed."""
 
 from __future__ import annotations
 
@@ -101,12 +101,13 @@ class DrainFeeder:
     path, the same clusters and templates, hence returns the same cluster and again ``"none"``: the
     line is skipped, only the cluster's size is incremented. Any other feed is never reused.
 
-    Within a batch the lines to feed are found without visiting every line: a heap holds, per
-    message, the position of its next line that needs a feed (its first line, or its first line
-    after one of its path nodes changed); messages remembered as ``"none"`` are registered at their
-    path nodes and re-queued at their next occurrence when one of those nodes is bumped. Lines are
-    then given the result of the last feed of their message at or before them (one vectorized
-    ``searchsorted``). Feeding order is line order, so cluster ids are those of line-by-line drain3.
+    :meth:`feed` replays ``Drain.add_log_message`` and returns the nodes it changed (``bumped``,
+    plus :attr:`grown`: nodes that got a child, :attr:`rerouted`: ``<*>`` children some messages no
+    longer take); :meth:`peek` answers "would this message come back ``"none"``, with which
+    cluster?" without changing anything. :func:`parsers.drain_bulk.assign_batch` uses both to
+    give every line of a batch its cluster while feeding only the lines that change the state.
+    Matching within a leaf of many clusters runs on a token-id matrix (numpy) kept in step with the
+    templates; the winner is the one drain3's loop picks.
 
     References
     ----------
