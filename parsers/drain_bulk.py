@@ -136,7 +136,9 @@ class _Batch:
             similar = np.empty(len(rows), dtype=np.int64)
             for start in range(0, len(rows), step):
                 chunk = message[start : start + step]
-                sims = ((chunk[:, None, :] == matrix.hashes[None, :, :]) & matrix.literal[None, :, :]).sum(axis=2)
+                sims = np.zeros((len(chunk), len(matrix.cluster_ids)), dtype=np.int32)
+                for position in matrix.literal_columns:  # positions where some template has a literal
+                    sims += (chunk[:, position, None] == matrix.hashes[None, :, position]) & matrix.literal[None, :, position]
                 winner = np.argmax(sims * (width + 1) + matrix.params[None, :], axis=1)
                 best[start : start + step] = winner
                 similar[start : start + step] = sims[np.arange(len(chunk)), winner]

@@ -54,7 +54,7 @@ class _LeafMatrix:
 class _LeafHashes:
     """A leaf's templates for vectorized matching: token hashes, literal mask, counts, the tokens."""
 
-    __slots__ = ("templates", "cluster_ids", "width", "tokens", "hashes", "literal", "params", "literals")
+    __slots__ = ("templates", "cluster_ids", "width", "tokens", "hashes", "literal", "params", "literals", "literal_columns")
 
     def __init__(self, cluster_ids: list[int], templates: list[tuple[str, ...]], param_str: str):
         self.templates, self.cluster_ids = templates, cluster_ids
@@ -65,6 +65,7 @@ class _LeafHashes:
         self.literal = (self.tokens != param_str).to_numpy().reshape(shape)
         self.literals = self.literal.sum(axis=1)
         self.params = self.width - self.literals
+        self.literal_columns = np.flatnonzero(self.literal.any(axis=0)).tolist()
 
 
 def _intern(token: str, token_ids: dict[str, int]) -> int:
