@@ -199,6 +199,8 @@ def assign_batch(feeder: DrainFeeder, distinct: pl.Series, codes: np.ndarray) ->
     results: list[np.ndarray] = []
     fed_clusters: list[int] = []
 
+    remember: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []  # (codes, leaf ids, leaf versions, clusters)
+
     def record(event_codes: np.ndarray, position: int, after: int, clusters: np.ndarray) -> None:
         keys.append(event_codes * stride + 2 * (position + 1) + after)
         results.append(clusters)
@@ -233,13 +235,20 @@ def assign_batch(feeder: DrainFeeder, distinct: pl.Series, codes: np.ndarray) ->
         routed = leaf_index >= 0
         valid = np.zeros(len(codes_now), dtype=bool)
         clusters = np.full(len(codes_now), -1, dtype=np.int64)
-        if len(codes_now) <= _FEW:  # one by one is cheaper than the vectorized set-up
-            for row, (code_now, index) in enumerate(zip(codes_now.tolist(), leaf_index.tolist())):
-                if index >= 0:
-                    clusters[row] = feeder.peek(tokens_of(code_now), leaves[index])
+        leaf_ids = np.array([id(leaf) for leaf in leaves], dtype=np.int64)
+        leaf_versions = np.array([feeder.version(leaf) for leaf in leaves], dtype=np.int64)
+        if position < 0 and routed.any():  # batch start: results remembered from earlier batches
+            valid, clusters = feeder.remembered(codes_now, np.where(routed, leaf_ids[leaf_index], -1),
+                                                np.where(routed, leaf_versions[leaf_index], -1), distinct)
+        todo = routed & ~valid
+        if todo.sum() <= _FEW:  # one by one is cheaper than the vectorized set-up
+            for row in np.flatnonzero(todo).tolist():
+                clusters[row] = feeder.peek(tokens_of(int(codes_now[row])), leaves[int(leaf_index[row])])
             valid = clusters >= 0
-        elif routed.any():
-            valid[routed], clusters[routed] = batch.evaluate(codes_now[routed], leaf_index[routed], leaves)
+        else:
+            valid[todo], clusters[todo] = batch.evaluate(codes_now[todo], leaf_index[todo], leaves)
+        if valid.any():
+            remember.append((codes_now[valid], leaf_ids[leaf_index[valid]], leaf_versions[leaf_index[valid]], clusters[valid]))
         if valid.any():
             record(codes_now[valid], position, 1, clusters[valid])
         newly_waiting = ~valid & ~waiting[codes_now]
@@ -288,4 +297,6 @@ def assign_batch(feeder: DrainFeeder, distinct: pl.Series, codes: np.ndarray) ->
     line_keys = codes * stride + 2 * (np.arange(n, dtype=np.int64) + 1)
     ids = event_clusters[sort][np.searchsorted(event_keys[sort], line_keys, side="right") - 1]
     feeder.add_sizes(ids, np.asarray(fed_clusters, dtype=np.int64))
+    if remember:
+        feeder.remember(distinct, *(np.concatenate(part) for part in zip(*remember)))
     return ids

@@ -84,6 +84,8 @@ class DrainFeeder:
         Updated in place (clusters, templates, sizes) exactly as feeding every line would.
     always_feed : bool, default False
         Feed every line (needed with an LRU bound on clusters, where every feed refreshes the order).
+    remember_limit : int, default 200_000
+        Distinct messages whose last "none" result is kept for later batches (bounded memory).
 
     Notes
     -----
@@ -117,11 +119,14 @@ class DrainFeeder:
        ``add_seq_to_prefix_tree``, ``add_log_message``), which this replays call for call.
     """
 
-    def __init__(self, drain: Drain, *, always_feed: bool = False):
+    def __init__(self, drain: Drain, *, always_feed: bool = False, remember_limit: int = 200_000):
         self.drain = drain
         self.always_feed = always_feed
         self._versions: dict[int, int] = {}  # id(node) -> version (nodes are never removed from the tree)
         self._hashes: dict[int, _LeafHashes] = {}  # id(leaf) -> its templates as token hashes
+        # message -> cluster, valid while the leaf (id) keeps the version (results across batches)
+        self._remembered = pl.DataFrame(schema={"message": pl.Utf8, "leaf": pl.Int64, "version": pl.Int64, "cluster": pl.Int64})
+        self.remember_limit = remember_limit
         self.calls = 0  # Drain feeds made (for reports and benchmarks)
         self.grown: list[Node] = []  # nodes that got a child in the last feed
         self.rerouted: list[Node] = []  # <*> children some messages no longer take since the last feed
@@ -294,6 +299,37 @@ class DrainFeeder:
             return np.fromiter((self.feed(messages[c])[0] for c in codes.tolist()), dtype=np.int64, count=len(codes))
         series = distinct if isinstance(distinct, pl.Series) else pl.Series(list(distinct), dtype=pl.Utf8)
         return assign_batch(self, series, codes)
+
+    def version(self, node: Node) -> int:
+        """Version of a tree node (bumped whenever a feed changed what matching there gives)."""
+        return self._versions.get(id(node), 0)
+
+    def remember(self, distinct: pl.Series, codes: np.ndarray, leaf_ids: np.ndarray, versions: np.ndarray, clusters: np.ndarray) -> None:
+        """Keep "message -> cluster, valid while its leaf keeps this version" for later batches (bounded).
+
+        Several rows per message may come in (time order); the last one is kept.
+        """
+        last = len(codes) - 1 - np.unique(codes[::-1], return_index=True)[1]
+        fresh = pl.DataFrame({"message": distinct.gather(codes[last]), "leaf": leaf_ids[last], "version": versions[last], "cluster": clusters[last]})
+        kept = self._remembered.filter(~pl.col("message").is_in(fresh["message"].implode()))
+        if kept.height + fresh.height > self.remember_limit:
+            kept = kept.clear()
+        self._remembered = pl.concat([kept, fresh.head(self.remember_limit)])
+
+    def remembered(self, codes: np.ndarray, leaf_ids: np.ndarray, versions: np.ndarray, distinct: pl.Series) -> tuple[np.ndarray, np.ndarray]:
+        """Per message (``distinct[codes]``): is a remembered result still valid (same leaf, same version)? And its cluster."""
+        valid = np.zeros(len(codes), dtype=bool)
+        clusters = np.full(len(codes), -1, dtype=np.int64)
+        if self._remembered.height == 0 or len(codes) == 0:
+            return valid, clusters
+        asked = pl.DataFrame({"message": distinct.gather(codes), "row": np.arange(len(codes))})
+        found = asked.join(self._remembered, on="message", how="inner")
+        if found.height:
+            rows = found["row"].to_numpy()
+            ok = (found["leaf"].to_numpy() == leaf_ids[rows]) & (found["version"].to_numpy() == versions[rows])
+            valid[rows[ok]] = True
+            clusters[rows[ok]] = found["cluster"].to_numpy()[ok]
+        return valid, clusters
 
     def add_sizes(self, ids: np.ndarray, fed: np.ndarray) -> None:
         """Every line adds one to its cluster's size; fed lines (``fed``: their clusters) already did."""
