@@ -16,6 +16,7 @@ from rca.graph import service_dependency_graph
 from rca.rank import evidence_rows, rank_root_causes
 from rca.signals_metrics import MetricConfig, metric_deviations
 from rca.signals_traces import edge_changes, network_deviations, request_scale, span_deviations
+from rca.trace_patterns import trace_pattern_signal
 
 __all__ = ["CaseAnalysis", "analyse_case", "mine_case_templates"]
 
@@ -44,6 +45,8 @@ class CaseAnalysis:
     ranking: pl.DataFrame
     events: pl.DataFrame
     baseline_events: pl.DataFrame
+    noise: pl.DataFrame | None = None
+    active_services: list | None = None
 
 
 def mine_case_templates(frames: list[pl.DataFrame]) -> list[pl.DataFrame]:
@@ -92,7 +95,7 @@ def _timed(timings: dict[str, float] | None, stage: str):
 
 def analyse_case(case: Case, *, detection: DetectionConfig | None = None, metrics: MetricConfig | None = None,
                  window_lead: timedelta = timedelta(0), min_quiet: timedelta = timedelta(seconds=30),
-                 propagation: float = 0.0, timings: dict[str, float] | None = None) -> CaseAnalysis:
+                 propagation: float = 0.0, trace_patterns: dict | None = None, timings: dict[str, float] | None = None) -> CaseAnalysis:
     """Score every signal of ``case`` against its baseline and rank the services.
 
     The window runs from ``alert_time - window_lead`` to the last event; the baseline is the case's
@@ -101,6 +104,8 @@ def analyse_case(case: Case, *, detection: DetectionConfig | None = None, metric
     against the same baseline: what they find there is each service's usual noise (``noise`` of
     :func:`rca.rank.rank_root_causes`). Services with spans in the window are the active ones. When
     ``timings`` is a dict, the seconds spent per stage are added to it (``bench/bench_rca.py``).
+    ``trace_patterns`` holds options of :func:`rca.trace_patterns.trace_pattern_signal` (``{"off": True}``
+    leaves that signal out).
     """
     start = case.alert_time - window_lead
     end = max(case.events["timestamp"].max(), start) + timedelta(microseconds=1)
@@ -109,7 +114,7 @@ def analyse_case(case: Case, *, detection: DetectionConfig | None = None, metric
         baseline_events, events = mine_case_templates([case.baseline_events, case.events])
     baseline_intervals = _span_of(baseline_events)
     with _timed(timings, "window signals (logs, self time, wire time)"):
-        anomalies, self_times = _log_and_span_signals(case, events, baseline_events, baseline_intervals, window, detection)
+        anomalies, self_times = _log_and_span_signals(case, events, baseline_events, baseline_intervals, window, detection, trace_patterns)
     with _timed(timings, "graph and edge latency"):
         graph = service_dependency_graph(spans=pl.concat([case.baseline_spans, case.spans]), events=events)
         edges = edge_changes(case.spans, case.baseline_spans, window=window)
@@ -119,7 +124,8 @@ def analyse_case(case: Case, *, detection: DetectionConfig | None = None, metric
     noise = None
     with _timed(timings, "own noise (same signals before the alert)"):
         if start - case_start >= min_quiet:
-            quiet_anomalies, quiet_spans = _log_and_span_signals(case, events, baseline_events, baseline_intervals, (case_start, start), detection)
+            quiet_anomalies, quiet_spans = _log_and_span_signals(case, events, baseline_events, baseline_intervals, (case_start, start), detection,
+                                                                 trace_patterns)
             noise = evidence_rows(quiet_anomalies, span_deviations=quiet_spans)
     active = case.spans.filter(pl.col("start").is_between(*window, closed="left"))["service"].unique().to_list()
     # Edge latency is left to the explanation: a callee's latency includes its own callees', so it blames
@@ -127,17 +133,23 @@ def analyse_case(case: Case, *, detection: DetectionConfig | None = None, metric
     with _timed(timings, "ranking"):
         ranking = rank_root_causes(graph, anomalies, span_deviations=self_times, metric_deviations=metric_rows,
                                    noise=noise, active_services=active, propagation=propagation)
-    return CaseAnalysis(case, window, anomalies, graph, edges, self_times, metric_rows, ranking, events, baseline_events)
+    return CaseAnalysis(case, window, anomalies, graph, edges, self_times, metric_rows, ranking, events, baseline_events, noise, active)
 
 
 def _log_and_span_signals(case: Case, events: pl.DataFrame, baseline_events: pl.DataFrame, baseline_intervals: list,
-                          window: tuple, detection: DetectionConfig | None) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """Log anomalies (rates per request) and span deviations (exclusive time, call gaps) of ``window``."""
+                          window: tuple, detection: DetectionConfig | None, trace_patterns: dict | None = None) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Log anomalies (rates per request) and span deviations (exclusive time, call gaps, trace patterns) of ``window``."""
     scale = request_scale(case.spans, case.baseline_spans, window=window)
     anomalies = detect_anomalies(events, window=window, baseline=baseline_intervals, config=detection,
                                  baseline_events=baseline_events, service_scale=scale)
     spans = pl.concat([span_deviations(case.spans, case.baseline_spans, window=window),
                        network_deviations(case.spans, case.baseline_spans, window=window)])
+    options = dict(trace_patterns or {})
+    if not options.pop("off", False):
+        # Judged against the fault-free minutes plus the case before ``window`` (none for the quiet stretch).
+        patterns = trace_pattern_signal(case.spans.filter(pl.col("start") < window[1]), case.baseline_spans,
+                                        events.filter(pl.col("timestamp") < window[1]), baseline_events, window=window, **options)
+        spans = pl.concat([spans, patterns])
     return anomalies, spans
 
 

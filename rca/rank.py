@@ -24,7 +24,7 @@ RANKING_SCHEMA: dict[str, pl.DataType] = {
 }
 
 _SIGNALS = {"edge_changes", "span_deviations", "metric_deviations", "entry_points", "propagation", "noise", "noise_weight",
-            "noise_keep", "active_services", "idle_weight"}
+            "noise_keep", "active_services", "idle_weight", "signal_weights"}
 
 
 def _max_score(frame: pl.DataFrame, key: str) -> dict[str, float]:
@@ -82,7 +82,7 @@ def evidence_rows(anomalies: pl.DataFrame, *, edge_changes: pl.DataFrame | None 
 
 
 def standout_scores(rows: pl.DataFrame, services: list[str], noise: pl.DataFrame | None = None, noise_weight: float = 0.5,
-                    noise_keep: float = 0.5) -> dict[str, float]:
+                    noise_keep: float = 0.5, signal_weights: dict[str, float] | None = None) -> dict[str, float]:
     """How far each service stands out from the others in its strongest signal.
 
     Per signal, each service's largest row score ``x`` (0 when it has none), less ``noise_weight`` times
@@ -107,7 +107,7 @@ def standout_scores(rows: pl.DataFrame, services: list[str], noise: pl.DataFrame
                            for s in services])
         median = float(np.median(column))
         mad = float(np.median(np.abs(column - median)))
-        z = (column - median) / (1.4826 * mad + 1.0)
+        z = (column - median) / (1.4826 * mad + 1.0) * (signal_weights or {}).get(signal, 1.0)
         for service, value in zip(services, z.tolist(), strict=True):
             result[service] = max(result[service], value)
     return result
@@ -240,7 +240,8 @@ def rank_root_causes(graph: nx.DiGraph, anomalies: pl.DataFrame, **signals) -> p
     if not evidence:
         return pl.DataFrame(schema=RANKING_SCHEMA)
     services = sorted(set(graph.nodes) | set(evidence))
-    standout = standout_scores(pl.concat([_log_rows(anomalies), traces, metrics]), services, noise, noise_weight, noise_keep)
+    standout = standout_scores(pl.concat([_log_rows(anomalies), traces, metrics]), services, noise, noise_weight, noise_keep,
+                               signals.get("signal_weights"))
     # A service that served no request in the window cannot have caused what the requests suffered.
     anomaly = {s: max(standout.get(s, 0.0), 0.0) * (1.0 if not active or s in active else idle_weight) for s in services}
     walk = nx.DiGraph()

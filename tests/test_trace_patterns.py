@@ -1,0 +1,122 @@
+"""Trace-level attribution on hand-built traces: where a deviation starts, the response rule, rare patterns."""
+
+from datetime import datetime, timedelta, timezone
+
+import polars as pl
+import pytest
+
+from rca.graph import SPAN_SCHEMA
+from rca.trace_patterns import attribute_deviations, pattern_model, service_visits, trace_pattern_deviations, trace_pattern_signal, visit_events
+
+T0 = datetime(2024, 1, 1, tzinfo=timezone.utc)
+ALERT = T0 + timedelta(minutes=10)
+LOG_SCHEMA = {"timestamp": pl.Datetime("us", "UTC"), "service": pl.Utf8, "trace_id": pl.Utf8, "template_id": pl.Int64}
+
+
+def _trace(i: int, start: datetime, *, caller_logs=(1,), callee_logs=(2,), callee_after_ms: int = 0):
+    """Gateway ``gw`` -> ``a /order`` -> ``b /price``; ``a`` logs ``caller_logs`` after ``b`` answered."""
+    tid = f"t{i}"
+    us = lambda ms: start + timedelta(milliseconds=ms)  # noqa: E731
+    spans = [
+        (tid, f"{tid}g", None, "gw", "gw-1", "/*", us(0), 100_000.0),
+        (tid, f"{tid}a", f"{tid}g", "a", "a-1", "/order", us(1), 90_000.0),
+        (tid, f"{tid}ah", f"{tid}a", "a", "a-1", "HTTP POST", us(2), 50_000.0),
+        (tid, f"{tid}b", f"{tid}ah", "b", "b-1", "/price", us(3), 40_000.0),
+    ]
+    logs = [(us(10), "b", tid, t) for t in callee_logs] + [(us(60 + callee_after_ms), "a", tid, t) for t in caller_logs]
+    return spans, logs
+
+
+def _frames(traces):
+    spans = [s for t in traces for s in t[0]]
+    logs = [entry for t in traces for entry in t[1]]
+    span_frame = pl.DataFrame([dict(zip(SPAN_SCHEMA, (*s, None), strict=True)) for s in spans], schema=SPAN_SCHEMA)
+    return span_frame, pl.DataFrame(logs, schema=LOG_SCHEMA, orient="row")
+
+
+def _normal(n=12):
+    return _frames([_trace(i, T0 + timedelta(seconds=i)) for i in range(n)])
+
+
+def test_visits_group_local_spans_and_place_logs():
+    spans, logs = _normal(1)
+    visits, members = service_visits(spans)
+    assert sorted(visits["service"].to_list()) == ["a", "b", "gw"]
+    assert dict(members.select("span_id", "visit_id").iter_rows())["t0ah"] == "t0a"
+    parent = dict(visits.select("visit_id", "parent_visit").iter_rows())
+    assert parent["t0b"] == "t0a" and parent["t0a"] == "t0g" and parent["t0g"] is None
+    events = visit_events(visits, members, logs)
+    kinds = set(events.filter(pl.col("visit_id") == "t0a")["event"].to_list())
+    assert kinds == {"call b /price", "span HTTP POST", "log 1"}
+    assert set(events.filter(pl.col("visit_id") == "t0b")["event"].to_list()) == {"log 2"}
+
+
+def test_loud_caller_explained_by_its_callee_is_demoted():
+    base_spans, base_logs = _normal()
+    # After the alert the callee logs an error template and the caller, as a result, a new line too.
+    window = _frames([_trace(100 + i, ALERT + timedelta(seconds=i), caller_logs=(1, 8), callee_logs=(9,)) for i in range(5)])
+    votes = trace_pattern_deviations(window[0], base_spans, window[1], base_logs, window=(ALERT, ALERT + timedelta(minutes=1)))
+    by_service = dict(votes.select("service", "votes").iter_rows())
+    assert by_service["b"] == pytest.approx(5.0)
+    assert by_service["a"] == 0.0 and by_service["gw"] == 0.0
+
+
+def test_caller_deviating_alone_is_blamed_without_the_response_rule():
+    base_spans, base_logs = _normal()
+    window = _frames([_trace(100 + i, ALERT + timedelta(seconds=i), caller_logs=(8,)) for i in range(4)])
+    votes = trace_pattern_deviations(window[0], base_spans, window[1], base_logs, window=(ALERT, ALERT + timedelta(minutes=1)))
+    assert dict(votes.select("service", "votes").iter_rows())["a"] == pytest.approx(4.0)
+
+
+def test_response_rule_blames_the_callee_whose_answer_precedes_the_caller_deviation():
+    base_spans, base_logs = _normal()
+    # b's own events look normal; a logs a new template right after b's response (b ends at 43 ms, a logs at 60 ms).
+    spans, logs = _frames([_trace(100 + i, ALERT + timedelta(seconds=i), caller_logs=(8,)) for i in range(4)])
+    model_visits, members = service_visits(base_spans)
+    model = pattern_model(model_visits, visit_events(model_visits, members, base_logs))
+    visits, members = service_visits(spans)
+    events = visit_events(visits, members, logs)
+    blamed = attribute_deviations(visits, events, model, hand_off=True)
+    assert set(blamed["service"].to_list()) == {"b"}
+    assert "right after its response" in blamed["detail"][0]
+    assert set(attribute_deviations(visits, events, model, hand_off=False)["service"].to_list()) == {"a"}
+
+
+def test_response_rule_keeps_the_blame_when_the_callee_itself_deviates():
+    base_spans, base_logs = _normal()
+    spans, logs = _frames([_trace(100 + i, ALERT + timedelta(seconds=i), caller_logs=(8,), callee_logs=(9,)) for i in range(3)])
+    model_visits, members = service_visits(base_spans)
+    model = pattern_model(model_visits, visit_events(model_visits, members, base_logs))
+    visits, members = service_visits(spans)
+    assert set(attribute_deviations(visits, visit_events(visits, members, logs), model, hand_off=True)["service"].to_list()) == {"b"}
+
+
+def test_missing_expected_log_deviates_and_rare_normal_patterns_do_not_count_as_normal():
+    spans, logs = _normal()
+    # One normal visit of b lost its log line (a one-off): that pattern is rare, not normal.
+    logs = logs.filter(~((pl.col("trace_id") == "t0") & (pl.col("service") == "b")))
+    window = _frames([_trace(100 + i, ALERT + timedelta(seconds=i), callee_logs=()) for i in range(6)])
+    votes = trace_pattern_deviations(window[0], spans, window[1], logs, window=(ALERT, ALERT + timedelta(minutes=1)))
+    rows = {r["service"]: r for r in votes.iter_rows(named=True)}
+    assert rows["b"]["votes"] == pytest.approx(6.0)
+    assert rows["b"]["expected"] == pytest.approx(6 * 1 / 12)  # leave-one-out: 1 of 12 normal visits looks rare
+    kept = trace_pattern_deviations(window[0], spans, window[1], logs, window=(ALERT, ALERT + timedelta(minutes=1)), rare_count=0)
+    assert dict(kept.select("service", "votes").iter_rows())["b"] == 0.0
+
+
+def test_pre_alert_part_of_the_case_is_normal_too():
+    base_spans, base_logs = _normal()
+    before = _frames([_trace(50 + i, ALERT - timedelta(seconds=30 - i), caller_logs=(1, 8)) for i in range(3)])
+    after = _frames([_trace(100 + i, ALERT + timedelta(seconds=i), caller_logs=(1, 8)) for i in range(3)])
+    spans, logs = pl.concat([before[0], after[0]]), pl.concat([before[1], after[1]])
+    votes = trace_pattern_deviations(spans, base_spans, logs, base_logs, window=(ALERT, ALERT + timedelta(minutes=1)))
+    assert votes["votes"].sum() == 0.0
+
+
+def test_signal_rows_score_the_origin_only_and_empty_input():
+    base_spans, base_logs = _normal()
+    window = _frames([_trace(100 + i, ALERT + timedelta(seconds=i), caller_logs=(1, 8), callee_logs=(9,)) for i in range(5)])
+    rows = trace_pattern_signal(window[0], base_spans, window[1], base_logs, window=(ALERT, ALERT + timedelta(minutes=1)))
+    assert rows["service"].to_list() == ["b"] and rows["metric"].to_list() == ["trace_pattern"] and rows["score"][0] > 2
+    empty = trace_pattern_signal(pl.DataFrame(schema=SPAN_SCHEMA), base_spans, None, base_logs, window=(ALERT, ALERT))
+    assert empty.is_empty() and "score" in empty.columns
