@@ -2,6 +2,7 @@
 
 Run: .venv/bin/python bench/bench_rca.py ../shared/data/rca/trainticket
 Baseline in the same run: a log-only "errors per service" ranking over the same loaded cases, for the ratio.
+The trace-pattern attribution (rca/trace_patterns.py) is timed inside "window signals" and "own noise".
 """
 
 from __future__ import annotations

@@ -113,7 +113,7 @@ def analyse_case(case: Case, *, detection: DetectionConfig | None = None, metric
     with _timed(timings, "templates (drain)"):
         baseline_events, events = mine_case_templates([case.baseline_events, case.events])
     baseline_intervals = _span_of(baseline_events)
-    with _timed(timings, "window signals (logs, self time, wire time)"):
+    with _timed(timings, "window signals (logs, self time, wire time, trace patterns)"):
         anomalies, self_times = _log_and_span_signals(case, events, baseline_events, baseline_intervals, window, detection, trace_patterns)
     with _timed(timings, "graph and edge latency"):
         graph = service_dependency_graph(spans=pl.concat([case.baseline_spans, case.spans]), events=events)
