@@ -55,9 +55,11 @@ class _Batch:
         self.line_keys = codes[self.order] * (n + 1) + self.order
         # routes: Drain's tree path depends on the token count and the first depth-2 tokens only
         route_len = np.minimum(drain.max_node_depth - 1, np.maximum(self.lengths - 1, 0))
-        prefix = pl.DataFrame({"t": tokens, "r": route_len, "l": self.lengths}).select(
-            pl.concat_list(pl.col("l").cast(pl.Utf8), pl.col("t").list.head(pl.col("r")))
-        ).to_series()
+        frame = pl.DataFrame({"t": tokens, "r": route_len, "l": self.lengths})
+        if distinct.str.contains("\x00", literal=True).any():  # a token could hold the separator: exact list keys
+            prefix = frame.select(pl.concat_list(pl.col("l").cast(pl.Utf8), pl.col("t").list.head(pl.col("r")))).to_series()
+        else:
+            prefix = frame.select(pl.concat_str(pl.col("l").cast(pl.Utf8), pl.col("t").list.head(pl.col("r")).list.join("\x00"), separator="\x00")).to_series()
         from parsers.templates import dense_codes
 
         _, self.prefix_of, prefix_first = dense_codes(prefix)

@@ -131,7 +131,7 @@ def _random_messages(seed: int, count: int) -> list[str]:
     import random
 
     rng = random.Random(seed)
-    words = ["open", "close", "read", "write", "user", "<*>", "error", "ok", "disk", "net", "a1", "b22", "x"]
+    words = ["open", "close", "read", "write", "user", "<*>", "error", "ok", "disk", "net", "a1", "b22", "x", "n\x00ul"]
     shapes = [[rng.choice(words) for _ in range(rng.randint(0, 7))] for _ in range(40)]
     messages = []
     for _ in range(count):
