@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import hashlib
+import os
 from typing import Any
 
 from elasticsearch import helpers
 
-__all__ = ["FINDINGS_MAPPING", "REPORTS_MAPPING", "KNOWLEDGE_MAPPING", "ensure_index", "index_partition", "index_runbooks", "search_all", "anomaly_doc_id"]
+__all__ = ["FINDINGS_MAPPING", "REPORTS_MAPPING", "KNOWLEDGE_MAPPING", "ensure_index", "index_settings", "index_partition", "index_runbooks", "search_all", "anomaly_doc_id"]
 
 FINDINGS_MAPPING = {
     "dynamic": False,
@@ -58,18 +59,43 @@ KNOWLEDGE_MAPPING = {
         "path": {"type": "keyword"},
     },
 }
-#: Index settings for a single node; a cluster raises replicas with ``index.number_of_replicas``.
+#: Index settings for a single node; a cluster sets LOGRCA_ES_SHARDS / LOGRCA_ES_REPLICAS (see :func:`index_settings`).
 DEFAULT_SETTINGS = {"number_of_shards": 1, "number_of_replicas": 0}
 
 
+def index_settings(environ: dict | None = None) -> dict:
+    """Settings for new indices: ``LOGRCA_ES_SHARDS`` (default 1), ``LOGRCA_ES_REPLICAS`` (default 0),
+    ``LOGRCA_ES_REFRESH_INTERVAL`` (default: the cluster's).
+
+    Replicas can be raised later on a live index; the shard count is fixed when an index is created,
+    which is why logrca writes through an alias (:func:`ensure_index`) so an index can be reindexed
+    into one with more shards and the alias moved, without logrca noticing.
+    """
+    env = os.environ if environ is None else environ
+    settings = {}
+    for key, name in (("number_of_shards", "LOGRCA_ES_SHARDS"), ("number_of_replicas", "LOGRCA_ES_REPLICAS")):
+        raw = env.get(name, str(DEFAULT_SETTINGS[key]))
+        if not raw.isdigit() or (key == "number_of_shards" and int(raw) < 1):
+            raise ValueError(f"{name}={raw!r}: expected a whole number{' >= 1' if key == 'number_of_shards' else ''}")
+        settings[key] = int(raw)
+    if env.get("LOGRCA_ES_REFRESH_INTERVAL"):
+        settings["refresh_interval"] = env["LOGRCA_ES_REFRESH_INTERVAL"]
+    return settings
+
+
 def ensure_index(client, name: str, mappings: dict, *, settings: dict | None = None) -> None:
-    """Create ``name`` with its explicit mapping unless it exists (a concurrent create is fine)."""
+    """Make ``name`` usable for reads and writes, with its explicit mapping (a concurrent create is fine).
+
+    A new ``name`` is an alias of the concrete index ``name-000001`` (its write index), created with
+    :func:`index_settings`; an existing index or alias called ``name`` is used as it is.
+    """
     from elasticsearch import BadRequestError
 
     if client.indices.exists(index=name):
         return
     try:
-        client.indices.create(index=name, mappings=mappings, settings=settings or DEFAULT_SETTINGS)
+        client.indices.create(index=f"{name}-000001", mappings=mappings, settings=settings or index_settings(),
+                              aliases={name: {"is_write_index": True}})
     except BadRequestError as error:
         if "resource_already_exists_exception" not in str(error):
             raise
