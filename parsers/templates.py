@@ -125,7 +125,11 @@ class TemplateMiner:
     # -- persistence ----------------------------------------------------------------------
     def state(self) -> dict[str, Any]:
         """JSON-able snapshot: settings, cluster counter, clusters and the prefix tree."""
-        clusters = [[c.cluster_id, list(c.log_template_tokens), c.size] for c in self.drain.clusters]
+        # With an LRU bound, save least recently used first: loading inserts in this order, which
+        # restores the eviction order (cachetools iterates in insertion order, not LRU order).
+        lru_order = getattr(self.drain.id_to_cluster, "_LRUCache__order", None)
+        ordered = [self.drain.id_to_cluster.get(key) for key in lru_order] if lru_order is not None else list(self.drain.clusters)
+        clusters = [[c.cluster_id, list(c.log_template_tokens), c.size] for c in ordered]
         return {
             "version": STATE_VERSION,
             "settings": self.config.drain_settings(),
