@@ -127,6 +127,7 @@ class DrainFeeder:
         # message -> cluster, valid while the leaf (id) keeps the version (results across batches)
         self._remembered = pl.DataFrame(schema={"message": pl.Utf8, "leaf": pl.Int64, "version": pl.Int64, "cluster": pl.Int64})
         self.remember_limit = remember_limit
+        self._remember_pause = 0  # batches left without remembering
         self.calls = 0  # Drain feeds made (for reports and benchmarks)
         self.grown: list[Node] = []  # nodes that got a child in the last feed
         self.rerouted: list[Node] = []  # <*> children some messages no longer take since the last feed
@@ -309,6 +310,9 @@ class DrainFeeder:
 
         Several rows per message may come in (time order); the last one is kept.
         """
+        if self._remember_pause > 0:  # recent batches hardly reused anything: not worth the bookkeeping
+            self._remember_pause -= 1
+            return
         last = len(codes) - 1 - np.unique(codes[::-1], return_index=True)[1]
         fresh = pl.DataFrame({"message": distinct.gather(codes[last]), "leaf": leaf_ids[last], "version": versions[last], "cluster": clusters[last]})
         kept = self._remembered.filter(~pl.col("message").is_in(fresh["message"].implode()))
@@ -320,7 +324,7 @@ class DrainFeeder:
         """Per message (``distinct[codes]``): is a remembered result still valid (same leaf, same version)? And its cluster."""
         valid = np.zeros(len(codes), dtype=bool)
         clusters = np.full(len(codes), -1, dtype=np.int64)
-        if self._remembered.height == 0 or len(codes) == 0:
+        if self._remembered.height == 0 or len(codes) == 0 or self._remember_pause > 0:
             return valid, clusters
         asked = pl.DataFrame({"message": distinct.gather(codes), "row": np.arange(len(codes))})
         found = asked.join(self._remembered, on="message", how="inner")
@@ -329,6 +333,8 @@ class DrainFeeder:
             ok = (found["leaf"].to_numpy() == leaf_ids[rows]) & (found["version"].to_numpy() == versions[rows])
             valid[rows[ok]] = True
             clusters[rows[ok]] = found["cluster"].to_numpy()[ok]
+        if valid.sum() < 0.2 * len(codes):
+            self._remember_pause = 7  # try again after seven batches
         return valid, clusters
 
     def add_sizes(self, ids: np.ndarray, fed: np.ndarray) -> None:
