@@ -86,17 +86,23 @@ PRUNE_MARGIN = timedelta(0)
 
 
 def _may_hold_window(path: Path, source: SourceConfig, window: tuple[datetime, datetime]) -> bool:
-    """False only when the file's sampled time range lies wholly outside ``window``."""
+    """False only when the file surely holds no line of ``window``.
+
+    Two cheap tests, no full read: the file's mtime is before the window (a line cannot be written
+    after its file was last modified), or the first timestamp of its head is at or after the
+    window's end. Files without a readable timestamp in the head are read.
+    """
     if _file_reader(source.format) is not None:
         return True  # whole-file formats: sampling would read the file anyway
+    start, end = (_utc(t) for t in window)
     try:
-        span = file_time_range(path, source, sample_bytes=64 << 10)
+        if datetime.fromtimestamp(path.stat().st_mtime, tz=timezone.utc) < start - PRUNE_MARGIN:
+            return False
+        head = next((item for item in iter_line_batches(path, batch_bytes=64 << 10) if isinstance(item, LineBatch)), None)
     except OSError:
         return True  # let the full read report the problem
-    if span is None:
-        return True
-    start, end = (_utc(t) for t in window)
-    return span[1] + PRUNE_MARGIN >= start and span[0] - PRUNE_MARGIN < end
+    stamps = _sample_timestamps(path, source, head.lines).drop_nulls() if head and head.lines else None
+    return stamps is None or stamps.len() == 0 or stamps.min() - PRUNE_MARGIN < end
 
 
 def _restrict(result: ReadResult, window: tuple[datetime, datetime]) -> ReadResult:

@@ -51,7 +51,7 @@ def four_hour_config(tmp_path: Path) -> Path:
     for key in ("topology", "knowledge_base", "catalogue"):
         raw[key] = str(EXAMPLE / raw[key])
     for source in raw["sources"]:
-        source["paths"] = [str(logs / path) for path in source["paths"]]
+        source["paths"] = [str(logs / Path(path).relative_to("logs")) for path in source["paths"]]
     path = tmp_path / "logrca.yaml"
     path.write_text(yaml.safe_dump(raw))
     return path
