@@ -71,6 +71,14 @@ def wait_ready(log: Path, name: str, timeout: float = 90) -> None:
     pytest.fail(f"celery worker {name} not ready after {timeout}s:\n{log.read_text(errors='replace')[-3000:]}")
 
 
+def create_storage(home: Path) -> None:
+    from dagster import DagsterInstance
+    from dagster._core.instance.ref import InstanceRef
+
+    with DagsterInstance.from_ref(InstanceRef.from_dir(str(home))) as instance:
+        instance.get_runs(limit=1)
+
+
 def steps_per_worker(home: Path) -> tuple[dict, dict]:
     """From the instance: {worker: {partition: steps}} and {partition: run status}."""
     from dagster import DagsterInstance, DagsterEventType
@@ -92,6 +100,7 @@ def test_a_backfill_is_shared_between_two_celery_workers(tmp_path, broker, es_ur
     home = tmp_path / "dagster_home"
     home.mkdir()
     shutil.copyfile(PROJECT_ROOT / "dagster_home" / "dagster.yaml", home / "dagster.yaml")
+    create_storage(home)  # once, before concurrent processes would race to create the SQLite schema
     env = os.environ | {
         "PATH": f"{VENV_BIN}{os.pathsep}{os.environ.get('PATH', '')}",
         "DAGSTER_HOME": str(home), "LOGRCA_CONFIG": str(four_hour_config(tmp_path)), "LOGRCA_DATA_DIR": str(tmp_path / "data"),
