@@ -249,15 +249,16 @@ def mine_templates(events: pl.DataFrame, miner: TemplateMiner, *, with_params: b
 
     Notes
     -----
-    Masking runs vectorized over the whole column; each distinct masked message is tokenized once,
-    and Drain is called only for a line whose message was not yet fed since the last change
-    (cluster created or template changed) among clusters of the same token count (see
-    :meth:`TemplateMiner.assign`). Other lines reuse the cluster their message got last time.
+    Raw messages are deduplicated first, each distinct one is masked once (vectorized), masked
+    messages are deduplicated again; every distinct masked message is matched against Drain's
+    state at once, and Drain is called only for the lines that change the state (see
+    :func:`parsers.drain_bulk.assign_batch`). ``template`` and ``params`` are computed per distinct
+    (message, cluster) pair and gathered per line.
 
     Guarantee: ``template_id`` of every line equals the ``cluster_id`` that drain3's Drain
     returns when fed every line in order (same masks and settings), across batches and across
     save/load; cluster sizes count every line. The tests check this line by line against
-    ``drain3.TemplateMiner`` on all Loghub samples. ``template`` is the cluster's template at the
+    ``drain3.TemplateMiner`` on all Loghub samples and on random streams. ``template`` is the cluster's template at the
     end of the batch (Drain's templates only generalise while mining).
 
     ``params`` pairs message and template tokens by position when masking kept the token count
