@@ -79,11 +79,14 @@ def main() -> None:
     tmp = Path(tempfile.mkdtemp(prefix="logrca-bench-landing-"))
     staging, landing = tmp / "staging", tmp / "landing"
 
-    from landing_generator import generate, write_config
+    from landing_generator import START, generate, write_config
 
     began = time.perf_counter()
     counts = generate(staging, hours=2, lines_per_hour=args.lines_per_hour)
     config = write_config(tmp, landing, hours=2)
+    for path in staging.rglob("*.log"):  # as on a live host: a file was last written when its hour ended
+        closed = START.timestamp() + (int(path.stem.rsplit("-", 1)[1]) + 1) * 3600 - 0.5
+        os.utime(path, (closed, closed))
     print(f"generated {sum(counts.values()):,} lines of {len(counts)} services for 2 hours in {time.perf_counter() - began:.1f}s ({tmp})", flush=True)
 
     if not args.es_url:

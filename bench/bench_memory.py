@@ -60,7 +60,7 @@ def make_input(folder: Path, hours: int, rate: float) -> Path:
     for path in logs.rglob("*.log*"):
         rotation = path.name.split(".log")[1].strip(".").removesuffix(".gz")
         age = int(rotation) if rotation else 0
-        closed = start.timestamp() + (hours - age) * 3600
+        closed = start.timestamp() + (hours - age) * 3600 - 0.5  # the last line, just before rotation
         os.utime(path, (closed, closed))
     raw = yaml.safe_load((EXAMPLE / "logrca.yaml").read_text())
     raw.pop("end", None)

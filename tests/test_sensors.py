@@ -141,3 +141,48 @@ def test_evaluate_new_files_reports_a_missing_folder_instead_of_failing(tmp_path
     tick_result = evaluate_new_files(config, {}, now=time.time(), settle_seconds=SETTLE_SECONDS, valid_keys=set())
     assert tick_result["runs"] == {}
     assert any("gateway" in message and "not found" in message for message in tick_result["problems"])
+
+
+@pytest.mark.slow
+@pytest.mark.es
+@pytest.mark.timeout(400)
+def test_the_daemon_runs_the_sensor_and_the_schedule(tmp_path, es_url, index_prefix):
+    """``dagster-daemon run`` on a temporary DAGSTER_HOME: a landed file starts a run, and so does the schedule."""
+    import signal
+    import subprocess
+    import sys
+
+    from dagster._core.instance.ref import InstanceRef
+
+    config = landing_config(tmp_path)
+    land(tmp_path, "gateway", "gateway.log.1", example="gateway.log.1")
+    home = tmp_path / "dagster_home"
+    home.mkdir()
+    shutil.copyfile(PROJECT_ROOT / "dagster_home" / "dagster.yaml", home / "dagster.yaml")
+    with DagsterInstance.from_ref(InstanceRef.from_dir(str(home))) as instance:
+        instance.get_runs(limit=1)  # create the storage before the daemon's threads do
+    env = os.environ | {
+        "DAGSTER_HOME": str(home), "LOGRCA_CONFIG": str(config), "LOGRCA_DATA_DIR": str(tmp_path / "data"), "LOGRCA_ES_URL": es_url,
+        "LOGRCA_INDEX_PREFIX": index_prefix, "LOGRCA_EXECUTOR": "in_process", "LOGRCA_SENSOR_INTERVAL_SECONDS": "5",
+        "LOGRCA_SCHEDULE_CRON": "* * * * *", "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
+    }
+    log = (tmp_path / "daemon.log").open("w")
+    daemon = subprocess.Popen([str(Path(sys.executable).parent / "dagster-daemon"), "run", "-m", "pipelines.definitions"], env=env, cwd=PROJECT_ROOT,
+                              stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    finished: dict[str, str] = {}
+    try:
+        deadline = time.monotonic() + 300
+        with DagsterInstance.from_ref(InstanceRef.from_dir(str(home))) as instance:
+            while time.monotonic() < deadline and {"new-files", "schedule"} - {t for t, s in finished.items() if s == "SUCCESS"}:
+                for run in instance.get_runs():
+                    if run.status.value in ("SUCCESS", "FAILURE", "CANCELED"):
+                        finished[run.tags.get("logrca/trigger", "?")] = run.status.value
+                        finished[f"{run.tags.get('logrca/trigger')}:partition"] = run.tags.get("dagster/partition")
+                time.sleep(2)
+    finally:
+        os.killpg(daemon.pid, signal.SIGTERM)
+        daemon.wait(timeout=60)
+    assert finished.get("new-files") == "SUCCESS", (finished, (tmp_path / "daemon.log").read_text()[-3000:])
+    assert finished["new-files:partition"] == "2026-03-10-01:00"
+    assert finished.get("schedule") == "SUCCESS", (finished, (tmp_path / "daemon.log").read_text()[-3000:])
+    assert finished["schedule:partition"] == "2026-03-10-02:00"
