@@ -54,9 +54,9 @@ def service_graph(context: AssetExecutionContext, logrca: LogrcaConfigResource, 
     group_name="logrca",
     check_specs=[AssetCheckSpec("ranks_are_consistent", asset="root_causes", description="ranks run 1..n in order of non-negative scores")],
 )
-def root_causes(context: AssetExecutionContext, anomalies: pl.DataFrame, service_graph: nx.DiGraph):
+def root_causes(context: AssetExecutionContext, logrca: LogrcaConfigResource, anomalies: pl.DataFrame, service_graph: nx.DiGraph):
     """Services ranked as the likely root cause, with the path to the entry point and why."""
-    ranking = rank_root_causes(service_graph, anomalies)
+    ranking = rank_root_causes(service_graph, anomalies, propagation=logrca.load().ranking.propagation)
     top = ranking.row(0, named=True) if ranking.height else None
     yield Output(
         ranking,

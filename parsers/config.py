@@ -21,6 +21,23 @@ class ConfigError(ValueError):
     """The config file is missing or invalid; the message names the file and each bad field."""
 
 
+class RankingConfig(BaseModel):
+    """How the pipeline ranks root causes (:func:`rca.rank.rank_root_causes`)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    propagation: float = Field(
+        0.5,
+        ge=0.0,
+        le=1.0,
+        description=(
+            "Weight of the graph walk against each service's own anomaly. With logs only, a caller's surprise grows "
+            "with its traffic, so the dependency graph must carry as much weight as the counts (0.5); analyses with "
+            "traces and metrics, which localise on their own, use 0."
+        ),
+    )
+
+
 class LogrcaConfig(BaseModel):
     """Everything one logrca deployment reads. Relative paths resolve against the config file's folder."""
 
@@ -37,6 +54,7 @@ class LogrcaConfig(BaseModel):
     baseline_partitions: int = Field(2, ge=1, description="How many earlier partitions form the detection baseline.")
     templates: TemplateConfig = Field(default_factory=TemplateConfig)
     detection: DetectionConfig = Field(default_factory=DetectionConfig)
+    ranking: RankingConfig = Field(default_factory=RankingConfig)
     base_dir: Path = Field(Path("."), exclude=True)
 
     @field_validator("start", "end")
