@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -11,6 +13,15 @@ from logrca import PROJECT_ROOT
 
 SHARED_DATA = Path(os.environ.get("LOGRCA_SHARED_DATA", PROJECT_ROOT.parent / "shared" / "data"))
 TEST_ES_PORT = int(os.environ.get("LOGRCA_TEST_ES_PORT", "9250"))
+
+
+@pytest.fixture(scope="session", autouse=True)
+def example_logs() -> Path:
+    """The bundled example's logs (git ignores them): generated once per session, byte for byte
+    reproducible, so tests that use the default config see what ``scripts/demo.sh`` produces."""
+    example = PROJECT_ROOT / "examples" / "shop"
+    subprocess.run([sys.executable, str(example / "generate.py"), str(example / "logs")], check=True, capture_output=True)
+    return example / "logs"
 
 
 @pytest.fixture(scope="session")
