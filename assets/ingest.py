@@ -3,7 +3,6 @@
 
 import time
 
-import polars as pl
 from dagster import AssetCheckResult, AssetCheckSeverity, AssetCheckSpec, AssetExecutionContext, AssetOut, MetadataValue, Output, multi_asset
 
 from assets.partitions import PARTITIONS

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -22,6 +23,19 @@ def example_logs() -> Path:
     example = PROJECT_ROOT / "examples" / "shop"
     subprocess.run([sys.executable, str(example / "generate.py"), str(example / "logs")], check=True, capture_output=True)
     return example / "logs"
+
+
+@pytest.fixture()
+def instance(tmp_path, monkeypatch):
+    """A real Dagster instance in a temporary DAGSTER_HOME with the project's dagster.yaml."""
+    from dagster import DagsterInstance
+
+    home = tmp_path / "dagster_home"
+    home.mkdir()
+    shutil.copyfile(PROJECT_ROOT / "dagster_home" / "dagster.yaml", home / "dagster.yaml")
+    monkeypatch.setenv("DAGSTER_HOME", str(home))
+    with DagsterInstance.get() as real_instance:
+        yield real_instance
 
 
 @pytest.fixture(scope="session")

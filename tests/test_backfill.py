@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import signal
 import subprocess
 import sys
@@ -14,7 +13,7 @@ from pathlib import Path
 
 import polars as pl
 import pytest
-from dagster import AssetKey, AssetRecordsFilter, DagsterInstance, materialize
+from dagster import AssetKey, AssetRecordsFilter, materialize
 from elasticsearch import helpers
 
 from assets.resources import ElasticsearchResource
@@ -28,16 +27,6 @@ BASELINE = ["2026-03-10-00:00", "2026-03-10-01:00"]
 CHAIN = ["raw_logs", "quarantined_lines", "log_templates", "anomalies", "service_graph", "root_causes", "rca_report", "search_index"]
 DETECTED_AT = re.compile(r"\*\*Detected at:\*\*[^\n]*")
 PARQUET_ASSETS = ["raw_logs", "quarantined_lines", "log_templates", "anomalies", "root_causes"]
-
-
-@pytest.fixture()
-def instance(tmp_path, monkeypatch):
-    home = tmp_path / "dagster_home"
-    home.mkdir()
-    shutil.copyfile(PROJECT_ROOT / "dagster_home" / "dagster.yaml", home / "dagster.yaml")
-    monkeypatch.setenv("DAGSTER_HOME", str(home))
-    with DagsterInstance.get() as real_instance:
-        yield real_instance
 
 
 def run_chain(instance, data_dir: Path, es_url: str, prefix: str, partition: str = PARTITION) -> None:

@@ -2,26 +2,13 @@
 
 from __future__ import annotations
 
-import shutil
 from datetime import datetime, timezone
 
-import pytest
-from dagster import AssetMaterialization, DagsterInstance, RunRequest, SkipReason, build_schedule_context
+from dagster import AssetMaterialization, RunRequest, SkipReason, build_schedule_context
 
 from assets.partitions import PARTITIONS
-from logrca import PROJECT_ROOT
 from pipelines.definitions import defs
 from pipelines.schedules import hourly_newest_partition, newest_complete_partition
-
-
-@pytest.fixture()
-def instance(tmp_path, monkeypatch):
-    home = tmp_path / "dagster_home"
-    home.mkdir()
-    shutil.copyfile(PROJECT_ROOT / "dagster_home" / "dagster.yaml", home / "dagster.yaml")
-    monkeypatch.setenv("DAGSTER_HOME", str(home))
-    with DagsterInstance.get() as real_instance:
-        yield real_instance
 
 
 def at(hour: int, minute: int = 15, day: int = 10) -> datetime:

@@ -49,16 +49,6 @@ def land(tmp_path: Path, source: str, name: str, *, example: str | None = None, 
     return target
 
 
-@pytest.fixture()
-def instance(tmp_path, monkeypatch):
-    home = tmp_path / "dagster_home"
-    home.mkdir()
-    shutil.copyfile(PROJECT_ROOT / "dagster_home" / "dagster.yaml", home / "dagster.yaml")
-    monkeypatch.setenv("DAGSTER_HOME", str(home))
-    with DagsterInstance.get() as real_instance:
-        yield real_instance
-
-
 def tick(instance, config_path: Path, cursor: str | None) -> SensorResult:
     resources = {"logrca": LogrcaConfigResource(config_path=str(config_path), data_dir=str(config_path.parent / "data"))}
     context = build_sensor_context(instance=instance, cursor=cursor, resources=resources, definitions=defs)
