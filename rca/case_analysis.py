@@ -11,7 +11,7 @@ import networkx as nx
 import polars as pl
 
 from rca.cases import Case
-from rca.detect import DetectionConfig, detect_anomalies
+from rca.detect import DetectionConfig, detect_anomalies, discount_explained
 from rca.graph import service_dependency_graph
 from rca.rank import evidence_rows, rank_root_causes
 from rca.signals_metrics import MetricConfig, metric_deviations
@@ -105,7 +105,8 @@ def analyse_case(case: Case, *, detection: DetectionConfig | None = None, metric
     :func:`rca.rank.rank_root_causes`). Services with spans in the window are the active ones. When
     ``timings`` is a dict, the seconds spent per stage are added to it (``bench/bench_rca.py``).
     ``trace_patterns`` holds options of :func:`rca.trace_patterns.trace_pattern_signal` (``{"off": True}``
-    leaves that signal out).
+    leaves that signal out; ``{"discount": False}`` keeps the callers' log lines that a deviating callee
+    explains, see :func:`rca.detect.discount_explained`).
     """
     start = case.alert_time - window_lead
     end = max(case.events["timestamp"].max(), start) + timedelta(microseconds=1)
@@ -145,11 +146,18 @@ def _log_and_span_signals(case: Case, events: pl.DataFrame, baseline_events: pl.
     spans = pl.concat([span_deviations(case.spans, case.baseline_spans, window=window),
                        network_deviations(case.spans, case.baseline_spans, window=window)])
     options = dict(trace_patterns or {})
+    discount = options.pop("discount", True)
     if not options.pop("off", False):
         # Judged against the fault-free minutes plus the case before ``window`` (none for the quiet stretch).
+        explained: list[pl.DataFrame] = []
         patterns = trace_pattern_signal(case.spans.filter(pl.col("start") < window[1]), case.baseline_spans,
-                                        events.filter(pl.col("timestamp") < window[1]), baseline_events, window=window, **options)
+                                        events.filter(pl.col("timestamp") < window[1]), baseline_events, window=window,
+                                        explained=explained, **options)
         spans = pl.concat([spans, patterns])
+        if discount and explained and "trace_id" in events.columns:
+            # A caller's lines written after its callee began to deviate, in the same trace, are the callee's.
+            window_events = events.filter(pl.col("timestamp").is_between(*window, closed="left"))
+            anomalies = discount_explained(anomalies, window_events, explained[0], detection)
     return anomalies, spans
 
 

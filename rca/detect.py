@@ -10,7 +10,7 @@ from datetime import datetime
 import polars as pl
 from pydantic import BaseModel, Field, field_validator
 
-__all__ = ["ANOMALY_SCHEMA", "DetectionConfig", "RuleConfig", "detect_anomalies", "poisson_surprise", "service_scores"]
+__all__ = ["ANOMALY_SCHEMA", "DetectionConfig", "RuleConfig", "detect_anomalies", "discount_explained", "poisson_surprise", "service_scores"]
 
 ANOMALY_SCHEMA: dict[str, pl.DataType] = {
     "service": pl.Utf8,
@@ -272,6 +272,67 @@ def detect_anomalies(
     rows += _rule_rows(in_window, config)
     if not rows:
         return _empty()
+    return pl.DataFrame(rows, schema=ANOMALY_SCHEMA).sort(["score", "service"], descending=[True, False])
+
+
+def discount_explained(anomalies: pl.DataFrame, window_events: pl.DataFrame, explained: pl.DataFrame | None,
+                       config: DetectionConfig | None = None) -> pl.DataFrame:
+    """Take the log lines a deviating callee explains out of the caller's log findings and score again.
+
+    Parameters
+    ----------
+    anomalies : pl.DataFrame
+        :data:`ANOMALY_SCHEMA` rows of the window (:func:`detect_anomalies`).
+    window_events : pl.DataFrame
+        The window's events (``trace_id, service, template_id, timestamp, level, message``).
+    explained : pl.DataFrame or None
+        ``trace_id, service, template_id, time`` of the lines to discount
+        (:func:`rca.trace_patterns.explained_log_lines`).
+    config : DetectionConfig, optional
+        The thresholds the rows were found with.
+
+    Returns
+    -------
+    pl.DataFrame
+        The rows with ``count_window`` less the explained lines, scored again against the same expected
+        count; rows that fall below ``min_score`` (or ``min_new_count`` for new templates) are dropped.
+        ``rate_drop`` and ``rule`` rows are kept as they are.
+
+    Notes
+    -----
+    A caller's log reaction to a failing callee (an error it got back, an odd value it prints) would
+    otherwise compete with the callee's own evidence in the max over signals, and the caller is usually
+    the louder and busier service. Only the lines that trace attribution places after a deviating callee
+    in the same trace are removed; the rest of the caller's deviation is tested as before, so a caller
+    that also fails on its own keeps its score.
+    """
+    config = config or DetectionConfig()
+    if anomalies.is_empty() or explained is None or explained.is_empty() or window_events.is_empty():
+        return anomalies
+    keys = window_events.select("trace_id", "service", "template_id", pl.col("timestamp").cast(pl.Datetime("us", "UTC")).alias("time"),
+                                "level", "message")
+    lines = keys.join(explained.unique(), on=["trace_id", "service", "template_id", "time"], how="semi")
+    if lines.is_empty():
+        return anomalies
+    by_template = {(s, t): n for s, t, n in lines.group_by("service", "template_id").agg(pl.len()).iter_rows()}
+    by_error = dict(lines.filter(_is_error(config)).group_by("service").agg(pl.len()).iter_rows())
+    rows = []
+    for row in anomalies.iter_rows(named=True):
+        kind, k = row["kind"], row["count_window"]
+        gone = by_error.get(row["service"], 0) if kind == "error_burst" else by_template.get((row["service"], row["template_id"]), 0)
+        if kind not in ("new_template", "rate_spike", "error_burst") or gone == 0:
+            rows.append(row)
+            continue
+        left = k - gone
+        if kind == "new_template":
+            if left < config.min_new_count:
+                continue
+            score = poisson_surprise(left, config.prior_rate)
+        else:
+            score = poisson_surprise(left, max(row["count_baseline"], config.prior_rate))
+        if score < config.min_score:
+            continue
+        rows.append({**row, "count_window": left, "score": score, "detail": f"{row['detail']}; {gone} explained by a deviating callee"})
     return pl.DataFrame(rows, schema=ANOMALY_SCHEMA).sort(["score", "service"], descending=[True, False])
 
 

@@ -7,7 +7,7 @@ from datetime import datetime
 
 import polars as pl
 
-__all__ = ["VISIT_SCHEMA", "attribute_deviations", "pattern_model", "service_visits", "trace_pattern_deviations",
+__all__ = ["VISIT_SCHEMA", "attribute_deviations", "explained_log_lines", "pattern_model", "service_visits", "trace_pattern_deviations",
            "trace_pattern_signal", "visit_events"]
 
 #: One row per service visit: the entry span of a service in a trace (root, or parent on another service).
@@ -229,15 +229,69 @@ def attribute_deviations(visits: pl.DataFrame, events: pl.DataFrame, model: pl.D
             rows.append({"trace_id": trace_id, "service": blamed, "vote": 1.0 / len(origins), "first_seen": first, "detail": why})
     return pl.DataFrame(rows, schema=schema)
 
+EXPLAINED_SCHEMA = {"trace_id": pl.Utf8, "service": pl.Utf8, "template_id": pl.Int64, "time": pl.Datetime("us", "UTC")}
+
+
+def explained_log_lines(visits: pl.DataFrame, events: pl.DataFrame, model: pl.DataFrame, *, min_visits: int = 5) -> pl.DataFrame:
+    """The log lines of callers that a deviating callee explains.
+
+    Parameters
+    ----------
+    visits, events, model : pl.DataFrame
+        As for :func:`attribute_deviations`.
+    min_visits : int, default 5
+        Operations with fewer normal visits are not judged.
+
+    Returns
+    -------
+    pl.DataFrame
+        ``trace_id, service, template_id, time`` (:data:`EXPLAINED_SCHEMA`): one row per log line written
+        by a visit that has a deviating descendant visit in the same trace, at or after the moment that
+        descendant started deviating.
+
+    Notes
+    -----
+    A caller whose callee fails reacts to it: it logs the error it got back, retries, or writes the odd
+    value it received. Those lines are the callee's fault, not the caller's, so they are taken out of the
+    caller's log evidence (:func:`rca.detect.discount_explained`). Only lines after the callee's first
+    deviating event count: what the caller logged before it could have heard from its callee is its own.
+    The discount is per line, not per service, so a caller that misbehaves on its own in other traces
+    keeps that evidence.
+    """
+    if visits.is_empty() or events.is_empty():
+        return pl.DataFrame(schema=EXPLAINED_SCHEMA)
+    deviating = _deviations(visits, events, model, min_visits=min_visits)
+    if not deviating:
+        return pl.DataFrame(schema=EXPLAINED_SCHEMA)
+    parent_of = {(t, v): p for t, v, p in visits.select("trace_id", "visit_id", "parent_visit").iter_rows()}
+    since: dict[tuple, object] = {}  # visit -> earliest first deviation among its deviating descendants
+    for (t, v), (first, _) in deviating.items():
+        parent = parent_of.get((t, v))
+        while parent is not None:
+            key = (t, parent)
+            if first is not None and (key not in since or first < since[key]):
+                since[key] = first
+            parent = parent_of.get(key)
+    if not since:
+        return pl.DataFrame(schema=EXPLAINED_SCHEMA)
+    callers = pl.DataFrame({"trace_id": [k[0] for k in since], "visit_id": [k[1] for k in since], "since": list(since.values())},
+                           schema={"trace_id": pl.Utf8, "visit_id": pl.Utf8, "since": pl.Datetime("us", "UTC")})
+    logs = events.filter(pl.col("event").str.starts_with("log ")).join(callers, on=["trace_id", "visit_id"])
+    logs = logs.filter(pl.col("time") >= pl.col("since")).join(visits.select("trace_id", "visit_id", "service"), on=["trace_id", "visit_id"])
+    return logs.select("trace_id", "service", pl.col("event").str.slice(4).cast(pl.Int64, strict=False).alias("template_id"),
+                       "time").cast(EXPLAINED_SCHEMA)
+
 
 def trace_pattern_deviations(spans: pl.DataFrame, baseline_spans: pl.DataFrame, events: pl.DataFrame | None,
-                             baseline_events: pl.DataFrame | None, *, window: tuple[datetime, datetime], rare_count: int = 1, **options) -> pl.DataFrame:
+                             baseline_events: pl.DataFrame | None, *, window: tuple[datetime, datetime], rare_count: int = 1,
+                             explained: list | None = None, **options) -> pl.DataFrame:
     """Services where the deviating traces of ``window`` start, against the normal patterns of the baseline.
 
     The normal patterns come from ``baseline_spans``/``baseline_events`` plus whatever of ``spans``/``events``
     lies before the window; the visits that start in the window are judged (:func:`attribute_deviations`,
     ``options`` passed on). Returns ``service, votes, traces, first_seen, detail`` where ``traces`` is the
-    number of window traces that visit the service.
+    number of window traces that visit the service. When ``explained`` is a list, the callers' log lines
+    that a deviating callee explains (:func:`explained_log_lines`) are appended to it as one frame.
     """
     schema = {"service": pl.Utf8, "votes": pl.Float64, "traces": pl.UInt32, "expected": pl.Float64, "first_seen": pl.Datetime("us", "UTC"), "detail": pl.Utf8}
     if spans.is_empty():
@@ -253,7 +307,10 @@ def trace_pattern_deviations(spans: pl.DataFrame, baseline_spans: pl.DataFrame, 
     first = spans.group_by("trace_id").agg(pl.col("start").min())
     current = spans.join(first.filter(pl.col("start").is_between(*window, closed="left")), on="trace_id", how="semi")
     visits, members = service_visits(current)
-    votes = attribute_deviations(visits, visit_events(visits, members, events), model, **options)
+    judged_events = visit_events(visits, members, events)
+    votes = attribute_deviations(visits, judged_events, model, **options)
+    if explained is not None:
+        explained.append(explained_log_lines(visits, judged_events, model, min_visits=options.get("min_visits", 5)))
     known = model.filter(pl.col("n") >= options.get("min_visits", 5)).select("service", "operation", "novelty")
     traces = visits.join(known, on=["service", "operation"], how="left").group_by("service").agg(
         pl.col("trace_id").n_unique().alias("traces"), pl.col("novelty").fill_null(0.0).sum().alias("expected"))
@@ -267,7 +324,8 @@ def trace_pattern_deviations(spans: pl.DataFrame, baseline_spans: pl.DataFrame, 
 
 
 def trace_pattern_signal(spans: pl.DataFrame, baseline_spans: pl.DataFrame, events: pl.DataFrame | None,
-                         baseline_events: pl.DataFrame | None, *, window: tuple[datetime, datetime], **options) -> pl.DataFrame:
+                         baseline_events: pl.DataFrame | None, *, window: tuple[datetime, datetime], explained: list | None = None,
+                         **options) -> pl.DataFrame:
     """:func:`trace_pattern_deviations` as span-deviation rows (``metric = "trace_pattern"``) for the ranking.
 
     The score is the Poisson surprise (:func:`rca.detect.poisson_surprise`) of the service's votes against
@@ -277,7 +335,7 @@ def trace_pattern_signal(spans: pl.DataFrame, baseline_spans: pl.DataFrame, even
     from rca.detect import poisson_surprise
     from rca.signals_traces import SPAN_DEVIATION_SCHEMA
 
-    found = trace_pattern_deviations(spans, baseline_spans, events, baseline_events, window=window, **options)
+    found = trace_pattern_deviations(spans, baseline_spans, events, baseline_events, window=window, explained=explained, **options)
     rows = []
     for row in found.filter(pl.col("votes") > 0).iter_rows(named=True):
         score = poisson_surprise(row["votes"], max(row["expected"], 0.5))

@@ -120,3 +120,48 @@ def test_signal_rows_score_the_origin_only_and_empty_input():
     assert rows["service"].to_list() == ["b"] and rows["metric"].to_list() == ["trace_pattern"] and rows["score"][0] > 2
     empty = trace_pattern_signal(pl.DataFrame(schema=SPAN_SCHEMA), base_spans, None, base_logs, window=(ALERT, ALERT))
     assert empty.is_empty() and "score" in empty.columns
+
+
+def _explained(window, base_spans, base_logs):
+    found: list = []
+    trace_pattern_deviations(window[0], base_spans, window[1], base_logs, window=(ALERT, ALERT + timedelta(minutes=1)), explained=found)
+    return found[0]
+
+
+def test_caller_lines_after_a_deviating_callee_are_explained_and_earlier_ones_are_not():
+    base_spans, base_logs = _normal()
+    # b logs a new template at 10 ms; a logs template 8 at 60 ms (after b) in traces 100-104, and at 5 ms
+    # (before b could have answered anything) in traces 200-202.
+    after = [_trace(100 + i, ALERT + timedelta(seconds=i), caller_logs=(8,), callee_logs=(9,)) for i in range(5)]
+    before = [_trace(200 + i, ALERT + timedelta(seconds=10 + i), caller_logs=(8,), callee_logs=(9,), callee_after_ms=-55) for i in range(3)]
+    explained = _explained(_frames(after + before), base_spans, base_logs)
+    assert set(explained["service"].to_list()) == {"a"}
+    assert sorted(explained["trace_id"].to_list()) == [f"t{100 + i}" for i in range(5)]
+    assert set(explained["template_id"].to_list()) == {8}
+
+
+def test_discount_removes_the_explained_part_of_a_caller_log_finding():
+    from rca.detect import DetectionConfig, detect_anomalies, discount_explained
+
+    base_spans, base_logs = _normal()
+    after = [_trace(100 + i, ALERT + timedelta(seconds=i), caller_logs=(8,), callee_logs=(9,)) for i in range(5)]
+    alone = [_trace(300 + i, ALERT + timedelta(seconds=20 + i), caller_logs=(7,)) for i in range(6)]
+    spans, logs = _frames(after + alone)
+    explained = _explained((spans, logs), base_spans, base_logs)
+
+    def as_events(frame):
+        return frame.with_columns(pl.lit("INFO").alias("level"), pl.format("line {}", "template_id").alias("message"),
+                                  pl.format("tpl {}", "template_id").alias("template"))
+
+    window = (ALERT, ALERT + timedelta(minutes=1))
+    config = DetectionConfig()
+    found = detect_anomalies(as_events(logs), window=window, baseline=[(T0, T0 + timedelta(seconds=12))], config=config,
+                             baseline_events=as_events(base_logs))
+    new = {(s, t) for s, t, k in found.select("service", "template_id", "kind").iter_rows() if k == "new_template"}
+    assert {("a", 8), ("a", 7), ("b", 9)} <= new
+    kept = discount_explained(found, as_events(logs), explained, config)
+    left = {(s, t) for s, t, k in kept.select("service", "template_id", "kind").iter_rows() if k == "new_template"}
+    # a's template 8 was written only after b deviated in the same traces: b's doing. a's template 7 (its own,
+    # in traces where b is normal) and b's own new template stay.
+    assert ("a", 8) not in left and ("a", 7) in left and ("b", 9) in left
+    assert discount_explained(found, as_events(logs), explained.head(0), config).equals(found)
