@@ -296,8 +296,10 @@ def assign_batch(feeder: DrainFeeder, distinct: pl.Series, codes: np.ndarray) ->
             heapq.heappush(heap, entry)
     event_keys, event_clusters = np.concatenate(keys), np.concatenate(results)
     sort = np.argsort(event_keys, kind="stable")
-    line_keys = codes * stride + 2 * (np.arange(n, dtype=np.int64) + 1)
-    ids = event_clusters[sort][np.searchsorted(event_keys[sort], line_keys, side="right") - 1]
+    # needles in (message, line) order are sorted, which makes searchsorted several times faster
+    line_keys = codes[batch.order] * stride + 2 * (batch.order + 1)
+    ids = np.empty(n, dtype=np.int64)
+    ids[batch.order] = event_clusters[sort][np.searchsorted(event_keys[sort], line_keys, side="right") - 1]
     feeder.add_sizes(ids, np.asarray(fed_clusters, dtype=np.int64))
     if remember:
         feeder.remember(distinct, *(np.concatenate(part) for part in zip(*remember)))

@@ -203,7 +203,7 @@ def _events_from_lines(lines: pl.Series, fmt: HeaderFormat, first_line_no: int =
         {
             "line_no": pl.int_range(first_line_no, first_line_no + lines.len(), eager=True, dtype=pl.Int64),
             "matched": header["matched"],
-            "message": header["Content"].fill_null(lines.str.strip_chars()),
+            "message": header["Content"] if header["matched"].all() else header["Content"].fill_null(lines.str.strip_chars()),
         }
     )
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import polars as pl
 import pytest
 from drain3 import TemplateMiner as Drain3Miner
@@ -196,6 +197,17 @@ def test_dense_codes_round_trip(monkeypatch, collide):
         assert distinct.gather(codes).to_list() == values.to_list()
         assert distinct.len() == len({repr(v) for v in values.to_list()})
         assert values.gather(first).to_list() == distinct.to_list()
+
+
+def test_unique_hashes_equals_numpy_unique():
+    from parsers.templates import _unique_hashes
+
+    rng = np.random.default_rng(3)
+    for values in (rng.integers(0, 50, 5_000).astype(np.uint64), rng.integers(0, 2**63, 300).astype(np.uint64), np.zeros(7, np.uint64), np.zeros(0, np.uint64)):
+        _, want_first, want_codes = np.unique(values, return_index=True, return_inverse=True)
+        first, codes = _unique_hashes(values)
+        assert first.tolist() == want_first.tolist()  # the first row of each value, distinct values in sorted order
+        assert codes.tolist() == want_codes.tolist()
 
 
 def test_tokenize_splits_as_drain3():
