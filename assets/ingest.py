@@ -32,7 +32,7 @@ def ingest_logs(context: AssetExecutionContext, logrca: LogrcaConfigResource):
     lines_read = stats.get("lines_read", 0)
     accounted = stats.get("lines_in_events", 0) + stats.get("lines_quarantined", 0)
     preview = frame_table(result.quarantine.select("system", "source_file", "line_no", "reason"), limit=10)
-    selected = context.selected_output_names
+    selected = {key.to_user_string() for key in context.selected_asset_keys}
     if "raw_logs" in selected:
         yield Output(
             result.events,

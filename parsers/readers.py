@@ -236,7 +236,7 @@ def _read_text_file(path: Path, source: SourceConfig, batch_bytes: int) -> ReadR
         lines_read += item.height
         bad = item.filter(pl.col("problem").is_not_null())
         records, orphans = _group_records(item.filter(pl.col("problem").is_null()), source)
-        parsed = pl.concat([records, _parse(records, source, path)], how="horizontal")  # equal heights by construction
+        parsed = records.hstack(_parse(records, source, path))  # one parsed row per record
         ok = parsed.filter(pl.col("problem").is_null())
         failed = parsed.filter(pl.col("problem").is_not_null())
         orphans = orphans.with_columns(problem=pl.lit("continuation line before any record start"))

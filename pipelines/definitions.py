@@ -31,7 +31,7 @@ ALL_CHECKS = load_asset_checks_from_modules(ASSET_MODULES)
 
 #: Every partitioned asset: ingest -> templates -> anomalies -> graph -> root causes -> report -> index (-> incidents).
 PARTITIONED_KEYS = [key for a in ALL_ASSETS if getattr(a, "partitions_def", None) == PARTITIONS for key in a.keys]
-main_job = define_asset_job("logrca_main", selection=PARTITIONED_KEYS, partitions_def=PARTITIONS, description="Ingest, mine, detect, rank, report and index one time partition.")
+main_job = define_asset_job("logrca_main", selection=PARTITIONED_KEYS, description="Ingest, mine, detect, rank, report and index one time partition.")
 
 
 def _ops(name: str) -> list:
