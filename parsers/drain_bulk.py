@@ -260,13 +260,19 @@ def assign_batch(feeder: DrainFeeder, distinct: pl.Series, codes: np.ndarray) ->
         queued = codes_now[newly_waiting]
         return list(zip(following[newly_waiting].tolist(), queued.tolist(), generation[queued].tolist()))
 
-    distinct_list = distinct.to_list()
+    distinct_list: list[str] = []  # Python strings, made on first use (many batches need none)
+
+    def message_of(code_now: int) -> str:
+        if not distinct_list:
+            distinct_list.extend(distinct.to_list())
+        return distinct_list[code_now]
+
     token_cache: dict[int, list[str]] = {}
 
     def tokens_of(code_now: int) -> list[str]:
         found = token_cache.get(code_now)
         if found is None:
-            found = token_cache[code_now] = feeder.drain.get_content_as_tokens(distinct_list[code_now])
+            found = token_cache[code_now] = feeder.drain.get_content_as_tokens(message_of(code_now))
         return found
 
     heap = refresh(list(range(len(batch.codes_of_prefix))), -1)
@@ -275,7 +281,7 @@ def assign_batch(feeder: DrainFeeder, distinct: pl.Series, codes: np.ndarray) ->
         position, code, entry_generation = heapq.heappop(heap)
         if entry_generation != generation[code]:
             continue
-        cluster_id, changed, _path, bumped = feeder.feed(distinct_list[code])
+        cluster_id, changed, _path, bumped = feeder.feed(message_of(code))
         keys.append(np.array([code * stride + 2 * (position + 1)])), results.append(np.array([cluster_id]))
         fed_clusters.append(cluster_id)
         waiting[code] = False

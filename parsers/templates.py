@@ -292,18 +292,13 @@ def mine_templates(events: pl.DataFrame, miner: TemplateMiner, *, with_params: b
         pair_of_line[other] = raw.len() + other_pair
         pair_ids = np.concatenate([pair_ids, ids[other[other_first]]])
         pair_raw = np.concatenate([pair_raw, raw_codes[other[other_first]]])
-    id_list = np.unique(pair_ids).tolist()
-    template_by_id = dict(zip(id_list, (miner.template_of(i) for i in id_list)))
-    pairs = pl.DataFrame(
-        {
-            "template_id": pl.Series(pair_ids, dtype=pl.Int64),
-            "template": pl.Series([template_by_id[i] for i in pair_ids.tolist()], dtype=pl.Utf8),
-        }
-    )
+    id_values, id_of_pair = np.unique(pair_ids, return_inverse=True)
+    templates = pl.Series([miner.template_of(i) for i in id_values.tolist()], dtype=pl.Utf8)
+    pairs = pl.DataFrame({"template_id": pl.Series(pair_ids, dtype=pl.Int64), "template": templates.gather(id_of_pair)})
     if with_params:
         params = _parameters(raw.gather(pair_raw), masked_raw.gather(pair_raw), pairs["template"], miner.config.extra_delimiters)
     else:
-        params = pl.Series("params", [None] * pairs.height, dtype=pl.List(pl.Utf8))
+        params = pl.repeat(None, pairs.height, dtype=pl.List(pl.Utf8), eager=True)
     per_line = pairs.with_columns(params.alias("params"))[pl.Series(pair_of_line)]
     return events.with_columns(per_line["template_id"], per_line["template"], per_line["params"])
 
