@@ -29,8 +29,12 @@ def tokenize(messages: pl.Series, extra_delimiters: tuple[str, ...] | list[str] 
         expr = expr.str.replace_all(delimiter, " ", literal=True)
     # every whitespace run becomes one space; matching only runs that are not already one space is faster
     expr = expr.str.replace_all(r"[\s\x1c-\x1f]{2,}|[\s\x1c-\x1f-- ]", " ").str.strip_chars(" ")
-    empty = pl.lit([], dtype=pl.List(pl.Utf8))
-    return messages.to_frame("m").select(pl.when(expr == "").then(empty).otherwise(expr.str.split(" ")).alias("tokens"))["tokens"]
+    cleaned = messages.to_frame("m").select(expr)["m"]
+    tokens = cleaned.str.split(" ").alias("tokens")
+    empty = cleaned.str.len_bytes() == 0  # drain3 gives no token, split gives [""]
+    if empty.any():
+        tokens = pl.select(pl.when(empty).then(pl.lit([], dtype=pl.List(pl.Utf8))).otherwise(tokens).alias("tokens")).to_series()
+    return tokens
 
 
 class _Batch:
