@@ -18,7 +18,7 @@ from rca.signals_metrics import MetricConfig, metric_deviations
 from rca.signals_traces import edge_changes, network_deviations, request_scale, span_deviations
 from rca.trace_patterns import trace_pattern_signal
 
-__all__ = ["CaseAnalysis", "analyse_case", "mine_case_templates"]
+__all__ = ["CaseAnalysis", "analyse_case", "list_variant_of", "merge_list_variants", "mine_case_templates"]
 
 
 #: Masks for the request-scoped values that multi-service logs carry (trace/span ids, dates, times,
@@ -83,6 +83,65 @@ def _drain_fallback(frames: list[pl.DataFrame]) -> list[pl.DataFrame]:
     return [f.with_columns(pl.col("template_id").replace_strict(templates, return_dtype=pl.Utf8).alias("template")) for f in out]
 
 
+def list_variant_of(tokens: list[str], other: list[str], *, max_period: int = 8, wildcard: str = "<*>") -> bool:
+    """Whether two templates are one statement that printed a list of different length.
+
+    True when the shorter template, but for its last token (a list cut at a different element), is a
+    token-for-token prefix of the longer one, and the longer one continues by repeating a unit of at most
+    ``max_period`` tokens that holds some constant text (``Ticket(seatNo=<*>, ...),`` again and again).
+
+    Notes
+    -----
+    Drain [1]_ puts lines of different token counts in different clusters, so a statement that prints a
+    list (``soldTickets=[Ticket(...), Ticket(...)]``) gets one template per list length, and a list one
+    element longer than any in the baseline looks like a new behaviour. Requiring a repeated unit with
+    constant text keeps real changes apart: a different exception message or a free-text parameter that
+    grew is not a repetition of an element already printed.
+
+    References
+    ----------
+    .. [1] He, P. et al. *Drain: An Online Log Parsing Approach with Fixed Depth Tree*. ICWS 2017.
+    """
+    short, long_ = (tokens, other) if len(tokens) <= len(other) else (other, tokens)
+    if len(short) < 4 or len(short) == len(long_) or short[:-1] != long_[:len(short) - 1]:
+        return False
+    extension = range(len(short) - 1, len(long_) - 1)
+    for period in range(1, max_period + 1):
+        unit = long_[len(short) - 1 - period:len(short) - 1]
+        if any(t != wildcard for t in unit) and all(long_[i] == long_[i - period] for i in extension):
+            return True
+    return False
+
+
+def merge_list_variants(baseline_events: pl.DataFrame, events: pl.DataFrame) -> pl.DataFrame:
+    """Give lines of a template unseen in the baseline the baseline template of the same service and statement.
+
+    A case template that no baseline line of its service has, and that is a list-length variant
+    (:func:`list_variant_of`) of exactly one baseline template of that service, takes that template's id
+    and text in ``events``; the rest is unchanged.
+    """
+    if baseline_events.is_empty() or events.is_empty() or "template_id" not in events.columns:
+        return events
+    base = baseline_events.group_by("service", "template_id").agg(pl.col("template").last())
+    known: dict[str, list[tuple]] = {}
+    for service, template_id, text in base.iter_rows():
+        known.setdefault(service, []).append((template_id, text, (text or "").split()))
+    unseen = events.select("service", "template_id", "template").unique(["service", "template_id"]).join(
+        base.select("service", "template_id"), on=["service", "template_id"], how="anti")
+    remap = []
+    for service, template_id, text in unseen.iter_rows():
+        tokens = (text or "").split()
+        matches = [(t, x) for t, x, other in known.get(service, []) if list_variant_of(tokens, other)]
+        if len(matches) == 1:
+            remap.append({"service": service, "template_id": template_id, "to_id": matches[0][0], "to_text": matches[0][1]})
+    if not remap:
+        return events
+    table = pl.DataFrame(remap, schema={"service": pl.Utf8, "template_id": events.schema["template_id"], "to_id": events.schema["template_id"],
+                                        "to_text": pl.Utf8})
+    return events.join(table, on=["service", "template_id"], how="left").with_columns(
+        pl.coalesce("to_id", "template_id").alias("template_id"), pl.coalesce("to_text", "template").alias("template")).drop("to_id", "to_text")
+
+
 @contextmanager
 def _timed(timings: dict[str, float] | None, stage: str):
     started = time.perf_counter()
@@ -95,7 +154,7 @@ def _timed(timings: dict[str, float] | None, stage: str):
 
 def analyse_case(case: Case, *, detection: DetectionConfig | None = None, metrics: MetricConfig | None = None,
                  window_lead: timedelta = timedelta(0), min_quiet: timedelta = timedelta(seconds=30),
-                 propagation: float = 0.0, trace_patterns: dict | None = None, timings: dict[str, float] | None = None) -> CaseAnalysis:
+                 propagation: float = 0.0, trace_patterns: dict | None = None, merge_variants: bool = True, timings: dict[str, float] | None = None) -> CaseAnalysis:
     """Score every signal of ``case`` against its baseline and rank the services.
 
     The window runs from ``alert_time - window_lead`` to the last event; the baseline is the case's
@@ -106,13 +165,17 @@ def analyse_case(case: Case, *, detection: DetectionConfig | None = None, metric
     ``timings`` is a dict, the seconds spent per stage are added to it (``bench/bench_rca.py``).
     ``trace_patterns`` holds options of :func:`rca.trace_patterns.trace_pattern_signal` (``{"off": True}``
     leaves that signal out; ``{"discount": False}`` keeps the callers' log lines that a deviating callee
-    explains, see :func:`rca.detect.discount_explained`).
+    explains, see :func:`rca.detect.discount_explained`). With ``merge_variants``, case lines whose template
+    only differs from a baseline template of their service by the length of a printed list count as that
+    template (:func:`merge_list_variants`).
     """
     start = case.alert_time - window_lead
     end = max(case.events["timestamp"].max(), start) + timedelta(microseconds=1)
     window = (start, end)
     with _timed(timings, "templates (drain)"):
         baseline_events, events = mine_case_templates([case.baseline_events, case.events])
+        if merge_variants:
+            events = merge_list_variants(baseline_events, events)
     baseline_intervals = _span_of(baseline_events)
     with _timed(timings, "window signals (logs, self time, wire time, trace patterns)"):
         anomalies, self_times = _log_and_span_signals(case, events, baseline_events, baseline_intervals, window, detection, trace_patterns)

@@ -116,3 +116,27 @@ def test_read_spans_counts_rows_it_cannot_place(tmp_path):
     spans = read_spans([folder], stats=stats)
     assert spans["span_id"].to_list() == ["s1"]
     assert stats == {"spans_read": 3, "spans_dropped": 2}
+
+
+def test_list_length_variants_are_one_statement_and_other_changes_are_not():
+    from rca.case_analysis import list_variant_of, merge_list_variants
+
+    head = "o.s.Impl#65 TraceID: <*> [getSold][info is: Info{sold=[Ticket(seat=<*>, from=a, to=b),".split()
+    unit = "Ticket(seat=<*>, from=a, to=b),".split()
+    two = head + unit[:-1] + ["to=b)]}]"]
+    four = head + unit * 2 + unit[:-1] + ["to=b)]}]"]
+    assert list_variant_of(four, two) and list_variant_of(two, four)
+    # A longer exception message is not a repeated element; nor is a free-text tail of wildcards.
+    error = "Servlet.service() threw exception [Request failed; nested exception is".split()
+    assert not list_variant_of(error + ["Timeout]"], error + ["java.lang.IllegalStateException:", "no", "route]"])
+    assert not list_variant_of("<*> TraceID: <*> Route By <*>".split(), "<*> TraceID: <*> Route By <*> <*> <*>".split())
+    assert not list_variant_of(two, two)
+
+    base = pl.DataFrame({"service": ["order", "order", "seat"], "template_id": [1, 2, 3],
+                         "template": [" ".join(two), "other line <*>", " ".join(two)]})
+    case = pl.DataFrame({"service": ["order", "order", "order", "pay"], "template_id": [1, 9, 10, 9],
+                         "template": [" ".join(two), " ".join(four), "Servlet threw exception", " ".join(four)]})
+    merged = merge_list_variants(base, case)
+    assert merged["template_id"].to_list() == [1, 1, 10, 9]  # pay has no such baseline template: still new
+    assert merged["template"][1] == " ".join(two)
+    assert merge_list_variants(base.head(0), case).equals(case)
