@@ -87,7 +87,8 @@ def list_variant_of(tokens: list[str], other: list[str], *, max_period: int = 8,
     """Whether two templates are one statement that printed a list of different length.
 
     True when the shorter template, but for its last token (a list cut at a different element), is a
-    token-for-token prefix of the longer one, and the longer one continues by repeating a unit of at most
+    token-for-token prefix of the longer one (a wildcard matches any token: the miner may have generalised
+    one of them further), and the longer one continues by repeating a unit of at most
     ``max_period`` tokens that holds some constant text (``Ticket(seatNo=<*>, ...),`` again and again).
 
     Notes
@@ -103,7 +104,9 @@ def list_variant_of(tokens: list[str], other: list[str], *, max_period: int = 8,
     .. [1] He, P. et al. *Drain: An Online Log Parsing Approach with Fixed Depth Tree*. ICWS 2017.
     """
     short, long_ = (tokens, other) if len(tokens) <= len(other) else (other, tokens)
-    if len(short) < 4 or len(short) == len(long_) or short[:-1] != long_[:len(short) - 1]:
+    if len(short) < 4 or len(short) == len(long_):
+        return False
+    if any(a != b and wildcard not in (a, b) for a, b in zip(short[:-1], long_)):
         return False
     extension = range(len(short) - 1, len(long_) - 1)
     for period in range(1, max_period + 1):
@@ -113,33 +116,57 @@ def list_variant_of(tokens: list[str], other: list[str], *, max_period: int = 8,
     return False
 
 
-def merge_list_variants(baseline_events: pl.DataFrame, events: pl.DataFrame) -> pl.DataFrame:
-    """Give lines of a template unseen in the baseline the baseline template of the same service and statement.
+def merge_list_variants(baseline_events: pl.DataFrame, events: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Count the list-length variants of one statement as one template, in the baseline and the case alike.
 
-    A case template that no baseline line of its service has, and that is a list-length variant
-    (:func:`list_variant_of`) of exactly one baseline template of that service, takes that template's id
-    and text in ``events``; the rest is unchanged.
+    Per service, templates (of either frame) that are list-length variants of each other
+    (:func:`list_variant_of`, linked transitively) take the id and text of the one with the most baseline
+    lines (else the most case lines). A variant seen only in the case is then not a new template, and a
+    list that grows during the case does not move counts from one length class to the next.
+
+    Returns
+    -------
+    (baseline_events, events)
+        Both frames with ``template_id``/``template`` replaced where a template was merged.
     """
     if baseline_events.is_empty() or events.is_empty() or "template_id" not in events.columns:
-        return events
-    base = baseline_events.group_by("service", "template_id").agg(pl.col("template").last())
-    known: dict[str, list[tuple]] = {}
-    for service, template_id, text in base.iter_rows():
-        known.setdefault(service, []).append((template_id, text, (text or "").split()))
-    unseen = events.select("service", "template_id", "template").unique(["service", "template_id"]).join(
-        base.select("service", "template_id"), on=["service", "template_id"], how="anti")
+        return baseline_events, events
+    counts = pl.concat([
+        baseline_events.group_by("service", "template_id").agg(pl.col("template").last(), pl.len().alias("n_base"), pl.lit(0, pl.UInt32).alias("n_case")),
+        events.group_by("service", "template_id").agg(pl.col("template").last(), pl.lit(0, pl.UInt32).alias("n_base"), pl.len().alias("n_case")),
+    ]).group_by("service", "template_id").agg(pl.col("template").drop_nulls().last(), pl.col("n_base").sum(), pl.col("n_case").sum())
     remap = []
-    for service, template_id, text in unseen.iter_rows():
-        tokens = (text or "").split()
-        matches = [(t, x) for t, x, other in known.get(service, []) if list_variant_of(tokens, other)]
-        if len(matches) == 1:
-            remap.append({"service": service, "template_id": template_id, "to_id": matches[0][0], "to_text": matches[0][1]})
+    for (service,), group in counts.group_by("service"):
+        rows = [(t, x, (x or "").split(), nb, nc) for t, x, nb, nc in group.select("template_id", "template", "n_base", "n_case").iter_rows()]
+        rows = [r for r in rows if len(r[2]) >= 4]
+        parent = list(range(len(rows)))
+
+        def find(i: int) -> int:
+            while parent[i] != i:
+                parent[i] = parent[parent[i]]
+                i = parent[i]
+            return i
+        for i in range(len(rows)):
+            for j in range(i + 1, len(rows)):
+                if list_variant_of(rows[i][2], rows[j][2]):
+                    parent[find(i)] = find(j)
+        components: dict[int, list[int]] = {}
+        for i in range(len(rows)):
+            components.setdefault(find(i), []).append(i)
+        for members in components.values():
+            if len(members) < 2:
+                continue
+            keep = rows[max(members, key=lambda i: (rows[i][3], rows[i][4], -rows[i][0]))]
+            remap += [{"service": service, "template_id": rows[i][0], "to_id": keep[0], "to_text": keep[1]} for i in members if i != keep]
     if not remap:
-        return events
+        return baseline_events, events
     table = pl.DataFrame(remap, schema={"service": pl.Utf8, "template_id": events.schema["template_id"], "to_id": events.schema["template_id"],
                                         "to_text": pl.Utf8})
-    return events.join(table, on=["service", "template_id"], how="left").with_columns(
-        pl.coalesce("to_id", "template_id").alias("template_id"), pl.coalesce("to_text", "template").alias("template")).drop("to_id", "to_text")
+
+    def apply(frame: pl.DataFrame) -> pl.DataFrame:
+        return frame.join(table, on=["service", "template_id"], how="left").with_columns(
+            pl.coalesce("to_id", "template_id").alias("template_id"), pl.coalesce("to_text", "template").alias("template")).drop("to_id", "to_text")
+    return apply(baseline_events), apply(events)
 
 
 @contextmanager
@@ -175,7 +202,7 @@ def analyse_case(case: Case, *, detection: DetectionConfig | None = None, metric
     with _timed(timings, "templates (drain)"):
         baseline_events, events = mine_case_templates([case.baseline_events, case.events])
         if merge_variants:
-            events = merge_list_variants(baseline_events, events)
+            baseline_events, events = merge_list_variants(baseline_events, events)
     baseline_intervals = _span_of(baseline_events)
     with _timed(timings, "window signals (logs, self time, wire time, trace patterns)"):
         anomalies, self_times = _log_and_span_signals(case, events, baseline_events, baseline_intervals, window, detection, trace_patterns)

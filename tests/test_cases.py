@@ -131,12 +131,19 @@ def test_list_length_variants_are_one_statement_and_other_changes_are_not():
     assert not list_variant_of(error + ["Timeout]"], error + ["java.lang.IllegalStateException:", "no", "route]"])
     assert not list_variant_of("<*> TraceID: <*> Route By <*>".split(), "<*> TraceID: <*> Route By <*> <*> <*>".split())
     assert not list_variant_of(two, two)
+    # A template the miner generalised further (a wildcard for the code location) is the same statement.
+    assert list_variant_of(["<*>"] + four[1:], two)
 
-    base = pl.DataFrame({"service": ["order", "order", "seat"], "template_id": [1, 2, 3],
-                         "template": [" ".join(two), "other line <*>", " ".join(two)]})
+    three = head + unit + unit[:-1] + ["to=b)]}]"]
+    base = pl.DataFrame({"service": ["order", "order", "order", "order", "seat"], "template_id": [1, 1, 5, 2, 3],
+                         "template": [" ".join(two), " ".join(two), " ".join(three), "other line <*> here", " ".join(two)]})
     case = pl.DataFrame({"service": ["order", "order", "order", "pay"], "template_id": [1, 9, 10, 9],
-                         "template": [" ".join(two), " ".join(four), "Servlet threw exception", " ".join(four)]})
-    merged = merge_list_variants(base, case)
-    assert merged["template_id"].to_list() == [1, 1, 10, 9]  # pay has no such baseline template: still new
+                         "template": [" ".join(two), " ".join(four), "Servlet threw an exception", " ".join(four)]})
+    merged_base, merged = merge_list_variants(base, case)
+    # order's lists of 2, 3 and 4 tickets are one statement, named after its most frequent baseline template;
+    # pay has no such template in the baseline (a list variant only across services): still new.
+    assert merged["template_id"].to_list() == [1, 1, 10, 9]
+    assert merged_base["template_id"].to_list() == [1, 1, 1, 2, 3]
     assert merged["template"][1] == " ".join(two)
-    assert merge_list_variants(base.head(0), case).equals(case)
+    empty_base, same = merge_list_variants(base.head(0), case)
+    assert empty_base.is_empty() and same.equals(case)
