@@ -109,7 +109,7 @@ def list_variant_of(tokens: list[str], other: list[str], *, max_period: int = 8,
     if any(a != b and wildcard not in (a, b) for a, b in zip(short[:-1], long_)):
         return False
     extension = range(len(short) - 1, len(long_) - 1)
-    for period in range(1, max_period + 1):
+    for period in range(1, min(max_period, len(short) - 1) + 1):  # the unit lies in the shared part
         unit = long_[len(short) - 1 - period:len(short) - 1]
         if any(t != wildcard for t in unit) and all(long_[i] == long_[i - period] for i in extension):
             return True

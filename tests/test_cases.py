@@ -131,6 +131,7 @@ def test_list_length_variants_are_one_statement_and_other_changes_are_not():
     assert not list_variant_of(error + ["Timeout]"], error + ["java.lang.IllegalStateException:", "no", "route]"])
     assert not list_variant_of("<*> TraceID: <*> Route By <*>".split(), "<*> TraceID: <*> Route By <*> <*> <*>".split())
     assert not list_variant_of(two, two)
+    assert not list_variant_of("a b c d".split(), "a b c x y z w v u t s r q".split(), max_period=16)  # unit longer than the prefix
     # A template the miner generalised further (a wildcard for the code location) is the same statement.
     assert list_variant_of(["<*>"] + four[1:], two)
 
