@@ -10,12 +10,13 @@ import polars as pl
 from drain3.drain import Node
 
 if TYPE_CHECKING:
-    from parsers.drain_feed import DrainFeeder
+    from parsers.drain_feed import DrainFeeder, _LeafHashes
 
 __all__ = ["assign_batch", "tokenize"]
 
 _FEW = 512  # messages to match again below which the Python path is used
 _CHUNK_CELLS = 4_000_000  # messages x clusters x tokens compared at once (bounded memory)
+_SMALL_CELLS = 50_000  # leaves with fewer messages x clusters x tokens are matched together (one numpy pass)
 
 
 def tokenize(messages: pl.Series, extra_delimiters: tuple[str, ...] | list[str] = ()) -> pl.Series:
@@ -122,6 +123,8 @@ class _Batch:
         by_leaf = np.argsort(leaf_index, kind="stable")
         bounds = np.zeros(len(leaves) + 1, dtype=np.int64)
         np.cumsum(np.bincount(leaf_index, minlength=len(leaves)), out=bounds[1:])
+        small: list[tuple[np.ndarray, _LeafHashes]] = []
+        small_cells = 0
         for index, leaf in enumerate(leaves):
             rows = by_leaf[bounds[index] : bounds[index + 1]]
             if not len(rows):
@@ -135,6 +138,13 @@ class _Batch:
             matrix = self.feeder.leaf_hashes(leaf)
             if matrix is None or matrix.width != width:
                 continue  # Drain decides
+            if len(rows) * len(matrix.cluster_ids) * width <= _SMALL_CELLS:
+                small.append((rows, matrix))  # matched below with the other small leaves at once
+                small_cells += len(rows) * len(matrix.cluster_ids) * width
+                if small_cells >= _CHUNK_CELLS:
+                    template_base = self._match_small(codes, small, checks, templates, template_base)
+                    small, small_cells = [], 0
+                continue
             positions = self.offsets[codes[rows]][:, None] + np.arange(width)
             message = self.flat_hashes[positions]
             step = max(1, _CHUNK_CELLS // max(1, len(matrix.cluster_ids) * width))
@@ -157,6 +167,8 @@ class _Batch:
                            (best[:, None] * width + np.arange(width))[literal] + template_base, np.nonzero(literal)[0]))
             templates.append(matrix.tokens)
             template_base += matrix.tokens.len()
+        if small:
+            template_base = self._match_small(codes, small, checks, templates, template_base)
         if checks:
             got = self.flat_tokens.gather(np.concatenate([check[2] for check in checks]))
             want = pl.concat(templates).gather(np.concatenate([check[3] for check in checks]))
@@ -169,6 +181,66 @@ class _Batch:
                 valid[rows[~bad]] = True
                 clusters[rows[~bad]] = cluster_ids[~bad]
         return valid, clusters
+
+
+    def _match_small(self, codes: np.ndarray, small: list[tuple[np.ndarray, _LeafHashes]], checks: list[tuple[np.ndarray, ...]],
+                     templates: list[pl.Series], template_base: int) -> int:
+        """:meth:`evaluate` for many small leaves at once: every (message, template of its leaf) pair is one flat segment.
+
+        Same result as the per-leaf loop (first template with the largest (similar, parameters)
+        pair per message, then the "none" test); adds one entry to ``checks`` for the string check
+        and returns the new ``template_base``.
+        """
+        drain = self.feeder.drain
+        rows = np.concatenate([leaf_rows for leaf_rows, _ in small])
+        per_leaf = np.array([len(m.cluster_ids) for _, m in small], dtype=np.int64)
+        leaf_width = np.array([m.width for _, m in small], dtype=np.int64)
+        # per template (all leaves): start of its tokens in the flat arrays, width, literal count, params, cluster
+        tpl_width = np.repeat(leaf_width, per_leaf)
+        tpl_start = np.zeros(len(tpl_width), dtype=np.int64)
+        np.cumsum(tpl_width[:-1], out=tpl_start[1:])
+        tpl_hash = np.concatenate([m.hashes.ravel() for _, m in small])
+        tpl_literal = np.concatenate([m.literal.ravel() for _, m in small])
+        tpl_literals = np.concatenate([m.literals for _, m in small])
+        tpl_params = np.concatenate([m.params for _, m in small])
+        tpl_cluster = np.concatenate([np.asarray(m.cluster_ids, dtype=np.int64) for _, m in small])
+        leaf_first_tpl = np.zeros(len(small), dtype=np.int64)
+        np.cumsum(per_leaf[:-1], out=leaf_first_tpl[1:])
+        row_leaf = np.repeat(np.arange(len(small)), [len(leaf_rows) for leaf_rows, _ in small])
+        width = leaf_width[row_leaf]
+        message_start = self.offsets[codes[rows]]
+        # pairs (message, template of its leaf), templates of a message contiguous and in leaf order
+        pairs_of_row = per_leaf[row_leaf]
+        pair_row = np.repeat(np.arange(len(rows)), pairs_of_row)
+        row_first_pair = np.zeros(len(rows), dtype=np.int64)
+        np.cumsum(pairs_of_row[:-1], out=row_first_pair[1:])
+        pair_tpl = leaf_first_tpl[row_leaf][pair_row] + np.arange(len(pair_row)) - row_first_pair[pair_row]
+        # cells (pair, position)
+        pair_width = tpl_width[pair_tpl]
+        cell_pair = np.repeat(np.arange(len(pair_row)), pair_width)
+        pair_first_cell = np.zeros(len(pair_row), dtype=np.int64)
+        np.cumsum(pair_width[:-1], out=pair_first_cell[1:])
+        position = np.arange(len(cell_pair)) - pair_first_cell[cell_pair]
+        tpl_cell = tpl_start[pair_tpl][cell_pair] + position
+        hit = (self.flat_hashes[message_start[pair_row][cell_pair] + position] == tpl_hash[tpl_cell]) & tpl_literal[tpl_cell]
+        similar_pair = np.bincount(cell_pair, weights=hit, minlength=len(pair_row)).astype(np.int64)
+        score = similar_pair * (width[pair_row] + 1) + tpl_params[pair_tpl]
+        best_score = np.maximum.reduceat(score, row_first_pair)
+        first_best = np.minimum.reduceat(np.where(score == best_score[pair_row], np.arange(len(score)), len(score)), row_first_pair)
+        best, similar = pair_tpl[first_best], similar_pair[first_best]
+        none = (similar / width >= drain.sim_th) & (similar == tpl_literals[best])
+        if none.any():
+            rows, best, width, message_start = rows[none], best[none], width[none], message_start[none]
+            owner = np.repeat(np.arange(len(rows)), width)
+            row_first_cell = np.zeros(len(rows), dtype=np.int64)
+            np.cumsum(width[:-1], out=row_first_cell[1:])
+            position = np.arange(len(owner)) - row_first_cell[owner]
+            tpl_cell = tpl_start[best][owner] + position
+            literal = tpl_literal[tpl_cell]
+            checks.append((rows, tpl_cluster[best], (message_start[owner] + position)[literal], tpl_cell[literal] + template_base, owner[literal]))
+            templates.append(pl.concat([m.tokens for _, m in small]))
+            template_base += int(tpl_width.sum())
+        return template_base
 
 
 def assign_batch(feeder: DrainFeeder, distinct: pl.Series, codes: np.ndarray) -> np.ndarray:
