@@ -177,6 +177,29 @@ def test_same_cluster_and_sizes_as_drain3_on_random_streams(seed, settings, tmp_
     assert {cluster.cluster_id: (cluster.size, cluster.get_template()) for cluster in miner.drain.clusters} == sizes
 
 
+@pytest.mark.parametrize("small_cells", [0, 10**12])
+def test_vectorized_matching_paths_agree_with_drain3(monkeypatch, small_cells):
+    """Every re-match vectorized, leaves matched one by one (0) or all in flat chunks (10**12, tiny chunks)."""
+    import parsers.drain_bulk as drain_bulk
+
+    monkeypatch.setattr(drain_bulk, "_FEW", 0)
+    monkeypatch.setattr(drain_bulk, "_SMALL_CELLS", small_cells)
+    monkeypatch.setattr(drain_bulk, "_CHUNK_CELLS", 300)
+    for seed, settings in ((7, {"sim_th": 0.4, "depth": 4}), (8, {"sim_th": 0.3, "depth": 3, "max_children": 3})):
+        messages = _random_messages(seed, 2000)
+        config = TemplateConfig(masking=[], **settings)
+        drain_config = TemplateMinerConfig()
+        drain_config.drain_sim_th, drain_config.drain_depth, drain_config.drain_max_children = config.sim_th, config.depth, config.max_children
+        reference = Drain3Miner(config=drain_config)
+        expected = [reference.add_log_message(message)["cluster_id"] for message in messages]
+        miner = TemplateMiner(config)
+        got = []
+        for start in range(0, len(messages), 500):
+            got += mine_templates(pl.DataFrame({"message": messages[start : start + 500]}), miner, with_params=False)["template_id"].to_list()
+        assert got == expected
+        assert miner._feeder.calls < len(messages) // 3  # the vectorized match did answer most lines (not all fed)
+
+
 def test_drain_is_skipped_for_repeated_messages(shared_data):
     messages, config = sample(shared_data, "HDFS")
     miner = TemplateMiner(config)
