@@ -9,17 +9,8 @@ from dagster import AssetExecutionContext, Backoff, Failure, MaterializeResult, 
 from assets.partitions import PARTITIONS
 from assets.resources import ElasticsearchResource, LogrcaConfigResource
 from rca.alerts import process_finding
-from rca.catalog import load_catalogue
 from rca.incidents import IncidentStore
-from rca.knowledge import load_runbooks
 from rca.review import weekly_review
-
-
-def _catalogue_and_runbooks(config) -> tuple:
-    catalogue = load_catalogue(config.resolve(config.catalogue)) if config.catalogue else None
-    folder = config.resolve(config.knowledge_base)
-    runbooks = load_runbooks(folder / "runbooks" if folder and (folder / "runbooks").is_dir() else folder)
-    return catalogue, runbooks
 
 
 @asset(partitions_def=PARTITIONS, group_name="incidents", retry_policy=RetryPolicy(max_retries=2, delay=5, backoff=Backoff.EXPONENTIAL))
@@ -28,7 +19,7 @@ def incidents(context: AssetExecutionContext, logrca: LogrcaConfigResource, elas
     """Files (or updates) the partition's incident in Elasticsearch, alerts its owner once, retries failed alerts."""
     from elasticsearch import ApiError, TransportError
 
-    catalogue, runbooks = _catalogue_and_runbooks(logrca.load())
+    catalogue, runbooks = logrca.catalogue(), logrca.knowledge()[0]
     client = elasticsearch.client()
     try:
         summary = process_finding(IncidentStore(client, elasticsearch.index_prefix), rca_report, catalogue=catalogue, runbooks=runbooks)

@@ -9,26 +9,9 @@ from dagster import AssetExecutionContext, Failure, MetadataValue, Output, asset
 from assets.analysis import WINDOW_AND_BASELINE
 from assets.partitions import PARTITIONS
 from assets.resources import ElasticsearchResource, LogrcaConfigResource
-from rca.knowledge import load_past_incidents, load_runbooks
 from rca.report import build_finding, render_report
 from rca.search_index import index_partition, index_runbooks
 from rca.windows import split_window
-
-
-def _knowledge(config) -> tuple[list[dict], list[dict]]:
-    folder = config.resolve(config.knowledge_base)
-    if folder is None:
-        return [], []
-    return load_runbooks(folder / "runbooks" if (folder / "runbooks").is_dir() else folder), load_past_incidents(folder / "incidents")
-
-
-def _owners(config) -> dict[str, str]:
-    if config.catalogue is None:
-        return {}
-    from rca.catalog import load_catalogue
-
-    catalogue = load_catalogue(config.resolve(config.catalogue))
-    return {service: entry.owner for service, entry in catalogue.services.items()}
 
 
 @asset(partitions_def=PARTITIONS, group_name="logrca", ins={"log_templates": WINDOW_AND_BASELINE})
@@ -43,10 +26,12 @@ def rca_report(
     config = logrca.load()
     window_events, baseline_events, _ = split_window(log_templates, context.partition_key)
     tw = context.partition_time_window
-    runbooks, past = _knowledge(config)
+    runbooks, past = logrca.knowledge()
+    catalogue = logrca.catalogue()
+    owners = {service: entry.owner for service, entry in catalogue.services.items()} if catalogue else {}
     finding = build_finding(
         system=config.system, window=(tw.start, tw.end), window_events=window_events, baseline_events=baseline_events,
-        anomalies=anomalies, ranking=root_causes, runbooks=runbooks, past_incidents=past, owners=_owners(config),
+        anomalies=anomalies, ranking=root_causes, runbooks=runbooks, past_incidents=past, owners=owners,
         detected_at=datetime.now(timezone.utc),
     )
     title = f"RCA report {context.partition_key}"
@@ -83,7 +68,7 @@ def search_index(
     try:
         counts = index_partition(client, prefix=elasticsearch.index_prefix, system=config.system, partition=context.partition_key,
                                  window=(tw.start, tw.end), anomalies=anomalies.to_dicts(), finding=rca_report, report=report)
-        counts["runbooks"] = index_runbooks(client, prefix=elasticsearch.index_prefix, runbooks=_knowledge(config)[0])
+        counts["runbooks"] = index_runbooks(client, prefix=elasticsearch.index_prefix, runbooks=logrca.knowledge()[0])
     except (TransportError, ApiError) as error:
         raise Failure(
             description=(f"Elasticsearch at {elasticsearch.url} failed: {error}. Nothing of this partition was lost: the "

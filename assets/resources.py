@@ -35,6 +35,20 @@ class LogrcaConfigResource(ConfigurableResource):
             self._config = load_config(self.config_path)
         return self._config
 
+    def catalogue(self):
+        """The service catalogue named by the config, or None when it names none."""
+        from rca.catalog import load_catalogue
+
+        config = self.load()
+        return load_catalogue(config.resolve(config.catalogue)) if config.catalogue else None
+
+    def knowledge(self) -> tuple[list[dict], list[dict]]:
+        """Runbooks and past incidents of the config's knowledge base."""
+        from rca.knowledge import load_knowledge_base
+
+        config = self.load()
+        return load_knowledge_base(config.resolve(config.knowledge_base))
+
     @contextmanager
     def locked(self, name: str):
         """Hold an exclusive lock (``flock`` on ``data_dir/locks/<name>.lock``) across processes.

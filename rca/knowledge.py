@@ -7,7 +7,7 @@ from pathlib import Path
 
 import yaml
 
-__all__ = ["KnowledgeError", "link_knowledge", "load_past_incidents", "load_runbooks", "template_tokens"]
+__all__ = ["KnowledgeError", "link_knowledge", "load_knowledge_base", "load_past_incidents", "load_runbooks", "template_tokens"]
 
 _FRONT_MATTER = re.compile(r"\A---\s*\n(.*?)\n---\s*\n?(.*)\Z", re.S)
 _WORD = re.compile(r"[A-Za-z][A-Za-z0-9_.-]{2,}")
@@ -94,6 +94,19 @@ def load_past_incidents(folder: Path | str | None) -> list[dict]:
         meta["path"] = str(path)
         incidents.append(meta)
     return incidents
+
+
+def load_knowledge_base(folder: Path | str | None) -> tuple[list[dict], list[dict]]:
+    """Runbooks and past incidents of a knowledge-base folder.
+
+    Runbooks are read from ``folder/runbooks`` (or from ``folder`` itself when it has no such
+    subfolder), past incidents from ``folder/incidents``. No folder: two empty lists.
+    """
+    if folder is None:
+        return [], []
+    folder = Path(folder)
+    runbooks = folder / "runbooks"
+    return load_runbooks(runbooks if runbooks.is_dir() else folder), load_past_incidents(folder / "incidents")
 
 
 def template_tokens(texts: list[str]) -> set[str]:

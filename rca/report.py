@@ -7,12 +7,12 @@ from datetime import datetime, timezone
 
 import polars as pl
 
+from rca.detect import ERROR_LEVELS
 from rca.knowledge import link_knowledge
 from rca.markdown import cell
 
 __all__ = ["build_finding", "finding_id", "render_report", "service_impact"]
 
-ERROR_LEVELS = ("ERROR", "FATAL")
 _EVIDENCE_PER_SERVICE = 5
 
 
