@@ -88,14 +88,24 @@ def visit_events(visits: pl.DataFrame, members: pl.DataFrame, events: pl.DataFra
     return pl.concat([p.cast(_EVENT_SCHEMA) for p in parts])
 
 
-def _signatures(visits: pl.DataFrame, events: pl.DataFrame) -> pl.DataFrame:
-    """Per visit its pattern: the sorted set of its event kinds joined by ``|`` (empty when it has none)."""
-    sets = events.group_by("trace_id", "visit_id").agg(pl.col("event").unique().sort().str.join("|").alias("signature"))
+def _signatures(visits: pl.DataFrame, events: pl.DataFrame, multiplicity: str = "log2") -> pl.DataFrame:
+    """Per visit its pattern joined by ``|`` (empty when it has none): the sorted set of its event kinds
+    (``multiplicity="set"``), or each kind with how often it occurred (``"count"``, ``log x2``) or the
+    power-of-two class of that count (``"log2"``: 1, 2, 3-4, 5-8, ...)."""
+    if multiplicity not in ("set", "count", "log2"):
+        raise ValueError(f"trace patterns: multiplicity must be 'set', 'count' or 'log2', not {multiplicity!r}")
+    if multiplicity == "set":
+        sets = events.group_by("trace_id", "visit_id").agg(pl.col("event").unique().sort().str.join("|").alias("signature"))
+    else:
+        counted = events.group_by("trace_id", "visit_id", "event").agg(pl.len().alias("times"))
+        times = pl.col("times") if multiplicity == "count" else (pl.col("times").cast(pl.Float64).log(2).ceil().cast(pl.Int64))
+        sets = counted.with_columns(pl.format("{} x{}", "event", times).alias("event")).group_by("trace_id", "visit_id").agg(
+            pl.col("event").sort().str.join("|").alias("signature"))
     return visits.select("trace_id", "visit_id", "service", "operation", "end").join(
         sets, on=["trace_id", "visit_id"], how="left").with_columns(pl.col("signature").fill_null(""))
 
 
-def pattern_model(visits: pl.DataFrame, events: pl.DataFrame, *, rare_count: int = 1) -> pl.DataFrame:
+def pattern_model(visits: pl.DataFrame, events: pl.DataFrame, *, rare_count: int = 1, multiplicity: str = "log2") -> pl.DataFrame:
     """Normal patterns per ``(service, operation)``: a visit's pattern is the set of its event kinds.
 
     Patterns seen at most ``rare_count`` times count as rare (a truncated visit at the edge of a file, a
@@ -109,7 +119,7 @@ def pattern_model(visits: pl.DataFrame, events: pl.DataFrame, *, rare_count: int
         ``service, operation, n`` (normal visits), ``novelty``, ``signatures`` (the normal patterns, each
         the sorted event kinds joined by ``|``) and ``events`` (every event kind seen).
     """
-    signatures = _signatures(visits, events)
+    signatures = _signatures(visits, events, multiplicity)
     counted = signatures.group_by("service", "operation", "signature").agg(pl.len().alias("k"))
     model = counted.group_by("service", "operation").agg(
         pl.col("k").sum().alias("n"), pl.col("k").filter(pl.col("k") <= rare_count + 1).sum().alias("rare"),
@@ -120,7 +130,7 @@ def pattern_model(visits: pl.DataFrame, events: pl.DataFrame, *, rare_count: int
         (pl.col("rare") / pl.col("n")).alias("novelty"), pl.col("events").fill_null([])).drop("rare")
 
 
-def _deviations(visits: pl.DataFrame, events: pl.DataFrame, model: pl.DataFrame, *, min_visits: int) -> dict:
+def _deviations(visits: pl.DataFrame, events: pl.DataFrame, model: pl.DataFrame, *, min_visits: int, multiplicity: str = "log2") -> dict:
     """Per judged visit ``(trace_id, visit_id)``: ``(first deviating time, what is new)``.
 
     A visit is judged when its ``(service, operation)`` has at least ``min_visits`` normal visits, and
@@ -129,7 +139,7 @@ def _deviations(visits: pl.DataFrame, events: pl.DataFrame, model: pl.DataFrame,
     never seen there, or else (something missing) at its end.
     """
     known = model.filter(pl.col("n") >= min_visits)
-    judged = _signatures(visits, events).join(known.select("service", "operation"), on=["service", "operation"], how="semi")
+    judged = _signatures(visits, events, multiplicity).join(known.select("service", "operation"), on=["service", "operation"], how="semi")
     if judged.is_empty():
         return {}
     normal = known.select("service", "operation", pl.col("signatures").alias("signature")).explode("signature", empty_as_null=False)
@@ -148,7 +158,7 @@ def _deviations(visits: pl.DataFrame, events: pl.DataFrame, model: pl.DataFrame,
 
 
 def attribute_deviations(visits: pl.DataFrame, events: pl.DataFrame, model: pl.DataFrame, *, min_visits: int = 5,
-                         hand_off: bool = False) -> pl.DataFrame:
+                         hand_off: bool = False, multiplicity: str = "log2") -> pl.DataFrame:
     """Blame, per trace with deviating visits, the service(s) where the deviation starts.
 
     Parameters
@@ -192,7 +202,7 @@ def attribute_deviations(visits: pl.DataFrame, events: pl.DataFrame, model: pl.D
        Multi-Modal Observability Data*. ESEC/FSE 2023 (event patterns per trace, normal vs. faulty).
     """
     schema = {"trace_id": pl.Utf8, "service": pl.Utf8, "vote": pl.Float64, "first_seen": pl.Datetime("us", "UTC"), "detail": pl.Utf8}
-    deviating = _deviations(visits, events, model, min_visits=min_visits)
+    deviating = _deviations(visits, events, model, min_visits=min_visits, multiplicity=multiplicity)
     if not deviating:
         return pl.DataFrame(schema=schema)
     traces = {t for t, _ in deviating}
@@ -232,7 +242,8 @@ def attribute_deviations(visits: pl.DataFrame, events: pl.DataFrame, model: pl.D
 EXPLAINED_SCHEMA = {"trace_id": pl.Utf8, "service": pl.Utf8, "template_id": pl.Int64, "time": pl.Datetime("us", "UTC")}
 
 
-def explained_log_lines(visits: pl.DataFrame, events: pl.DataFrame, model: pl.DataFrame, *, min_visits: int = 5) -> pl.DataFrame:
+def explained_log_lines(visits: pl.DataFrame, events: pl.DataFrame, model: pl.DataFrame, *, min_visits: int = 5,
+                        multiplicity: str = "log2") -> pl.DataFrame:
     """The log lines of callers that a deviating callee explains.
 
     Parameters
@@ -260,7 +271,7 @@ def explained_log_lines(visits: pl.DataFrame, events: pl.DataFrame, model: pl.Da
     """
     if visits.is_empty() or events.is_empty():
         return pl.DataFrame(schema=EXPLAINED_SCHEMA)
-    deviating = _deviations(visits, events, model, min_visits=min_visits)
+    deviating = _deviations(visits, events, model, min_visits=min_visits, multiplicity=multiplicity)
     if not deviating:
         return pl.DataFrame(schema=EXPLAINED_SCHEMA)
     parent_of = {(t, v): p for t, v, p in visits.select("trace_id", "visit_id", "parent_visit").iter_rows()}
@@ -284,34 +295,45 @@ def explained_log_lines(visits: pl.DataFrame, events: pl.DataFrame, model: pl.Da
 
 def trace_pattern_deviations(spans: pl.DataFrame, baseline_spans: pl.DataFrame, events: pl.DataFrame | None,
                              baseline_events: pl.DataFrame | None, *, window: tuple[datetime, datetime], rare_count: int = 1,
-                             explained: list | None = None, **options) -> pl.DataFrame:
+                             explained: list | None = None, multiplicity: str = "log2", baseline_first: bool = True,
+                             **options) -> pl.DataFrame:
     """Services where the deviating traces of ``window`` start, against the normal patterns of the baseline.
 
     The normal patterns come from ``baseline_spans``/``baseline_events`` plus whatever of ``spans``/``events``
-    lies before the window; the visits that start in the window are judged (:func:`attribute_deviations`,
-    ``options`` passed on). Returns ``service, votes, traces, first_seen, detail`` where ``traces`` is the
-    number of window traces that visit the service. When ``explained`` is a list, the callers' log lines
-    that a deviating callee explains (:func:`explained_log_lines`) are appended to it as one frame.
+    lies before the window; with ``baseline_first``, an operation with at least ``min_visits`` fault-free
+    visits takes its normal patterns from those alone (the stretch before an alert may already hold the
+    fault's onset), and the stretch before the window only fills in operations the fault-free minutes
+    hardly saw. ``multiplicity`` is how a pattern is written (:func:`pattern_model`). The visits that start
+    in the window are judged (:func:`attribute_deviations`, ``options`` passed on). Returns
+    ``service, votes, traces, first_seen, detail`` where ``traces`` is the number of window traces that
+    visit the service. When ``explained`` is a list, the callers' log lines that a deviating callee
+    explains (:func:`explained_log_lines`) are appended to it as one frame.
     """
     schema = {"service": pl.Utf8, "votes": pl.Float64, "traces": pl.UInt32, "expected": pl.Float64, "first_seen": pl.Datetime("us", "UTC"), "detail": pl.Utf8}
     if spans.is_empty():
         return pl.DataFrame(schema=schema)
+    min_visits = options.get("min_visits", 5)
     before = spans.filter(pl.col("start") < window[0])
     normal_spans = pl.concat([baseline_spans, before]) if not before.is_empty() else baseline_spans
     normal_logs = events
     if events is not None and baseline_events is not None:
         normal_logs = pl.concat([baseline_events.select(events.columns), events.filter(pl.col("timestamp") < window[0])])
     visits, members = service_visits(normal_spans)
-    model = pattern_model(visits, visit_events(visits, members, normal_logs), rare_count=rare_count)
+    model = pattern_model(visits, visit_events(visits, members, normal_logs), rare_count=rare_count, multiplicity=multiplicity)
+    if baseline_first and not before.is_empty() and not baseline_spans.is_empty():
+        visits, members = service_visits(baseline_spans)
+        clean = pattern_model(visits, visit_events(visits, members, baseline_events), rare_count=rare_count, multiplicity=multiplicity)
+        clean = clean.filter(pl.col("n") >= min_visits)
+        model = pl.concat([clean, model.join(clean, on=["service", "operation"], how="anti").select(clean.columns)])
     # Whole traces that start in the window are judged.
     first = spans.group_by("trace_id").agg(pl.col("start").min())
     current = spans.join(first.filter(pl.col("start").is_between(*window, closed="left")), on="trace_id", how="semi")
     visits, members = service_visits(current)
     judged_events = visit_events(visits, members, events)
-    votes = attribute_deviations(visits, judged_events, model, **options)
+    votes = attribute_deviations(visits, judged_events, model, multiplicity=multiplicity, **options)
     if explained is not None:
-        explained.append(explained_log_lines(visits, judged_events, model, min_visits=options.get("min_visits", 5)))
-    known = model.filter(pl.col("n") >= options.get("min_visits", 5)).select("service", "operation", "novelty")
+        explained.append(explained_log_lines(visits, judged_events, model, min_visits=min_visits, multiplicity=multiplicity))
+    known = model.filter(pl.col("n") >= min_visits).select("service", "operation", "novelty")
     traces = visits.join(known, on=["service", "operation"], how="left").group_by("service").agg(
         pl.col("trace_id").n_unique().alias("traces"), pl.col("novelty").fill_null(0.0).sum().alias("expected"))
     if votes.is_empty():

@@ -104,13 +104,40 @@ def test_missing_expected_log_deviates_and_rare_normal_patterns_do_not_count_as_
     assert dict(kept.select("service", "votes").iter_rows())["b"] == 0.0
 
 
-def test_pre_alert_part_of_the_case_is_normal_too():
+def test_pre_alert_stretch_is_normal_only_where_the_fault_free_minutes_are_thin():
     base_spans, base_logs = _normal()
     before = _frames([_trace(50 + i, ALERT - timedelta(seconds=30 - i), caller_logs=(1, 8)) for i in range(3)])
     after = _frames([_trace(100 + i, ALERT + timedelta(seconds=i), caller_logs=(1, 8)) for i in range(3)])
     spans, logs = pl.concat([before[0], after[0]]), pl.concat([before[1], after[1]])
-    votes = trace_pattern_deviations(spans, base_spans, logs, base_logs, window=(ALERT, ALERT + timedelta(minutes=1)))
-    assert votes["votes"].sum() == 0.0
+    window = (ALERT, ALERT + timedelta(minutes=1))
+    # 12 fault-free visits per operation: the pattern that began before the alert is the fault's onset, not normal.
+    votes = trace_pattern_deviations(spans, base_spans, logs, base_logs, window=window)
+    assert dict(votes.select("service", "votes").iter_rows())["a"] == pytest.approx(3.0)
+    # The old rule (pre-alert always normal) and a fault-free baseline too thin to judge on its own both take it as normal.
+    assert trace_pattern_deviations(spans, base_spans, logs, base_logs, window=window, baseline_first=False)["votes"].sum() == 0.0
+    thin_spans, thin_logs = _normal(3)
+    more_before = _frames([_trace(50 + i, ALERT - timedelta(seconds=40 - i), caller_logs=(1, 8)) for i in range(6)])
+    spans, logs = pl.concat([more_before[0], after[0]]), pl.concat([more_before[1], after[1]])
+    assert trace_pattern_deviations(spans, thin_spans, logs, thin_logs, window=window)["votes"].sum() == 0.0
+
+
+def test_a_log_line_written_once_where_it_was_written_twice_deviates():
+    base_spans, base_logs = _frames([_trace(i, T0 + timedelta(seconds=i), callee_logs=(2, 2)) for i in range(12)])
+    window = _frames([_trace(100 + i, ALERT + timedelta(seconds=i), callee_logs=(2,)) for i in range(5)])
+    span = (ALERT, ALERT + timedelta(minutes=1))
+    counted = trace_pattern_deviations(window[0], base_spans, window[1], base_logs, window=span)
+    assert dict(counted.select("service", "votes").iter_rows())["b"] == pytest.approx(5.0)
+    assert dict(trace_pattern_deviations(window[0], base_spans, window[1], base_logs, window=span, multiplicity="count")
+                .select("service", "votes").iter_rows())["b"] == pytest.approx(5.0)
+    # As a set of event kinds nothing changed.
+    assert trace_pattern_deviations(window[0], base_spans, window[1], base_logs, window=span, multiplicity="set")["votes"].sum() == 0.0
+    # Power-of-two classes: 3 and 4 repetitions of a loop are one class.
+    base_spans, base_logs = _frames([_trace(i, T0 + timedelta(seconds=i), callee_logs=(2,) * 4) for i in range(12)])
+    window = _frames([_trace(100 + i, ALERT + timedelta(seconds=i), callee_logs=(2,) * 3) for i in range(5)])
+    assert trace_pattern_deviations(window[0], base_spans, window[1], base_logs, window=span)["votes"].sum() == 0.0
+    assert trace_pattern_deviations(window[0], base_spans, window[1], base_logs, window=span, multiplicity="count")["votes"].sum() == 5.0
+    with pytest.raises(ValueError, match="multiplicity"):
+        trace_pattern_deviations(window[0], base_spans, window[1], base_logs, window=span, multiplicity="bag")
 
 
 def test_signal_rows_score_the_origin_only_and_empty_input():
