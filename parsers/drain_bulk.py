@@ -9,10 +9,13 @@ import numpy as np
 import polars as pl
 from drain3.drain import Node
 
+from parsers.dedup import dense_codes
+from parsers.masking import select_in_parts
+
 if TYPE_CHECKING:
     from parsers.drain_feed import DrainFeeder, _LeafHashes
 
-__all__ = ["assign_batch", "tokenize"]
+__all__ = ["BatchPlan", "assign_batch", "tokenize"]
 
 _FEW = 512  # messages to match again below which the Python path is used
 _CHUNK_CELLS = 4_000_000  # messages x clusters x tokens compared at once (bounded memory)
@@ -30,7 +33,7 @@ def tokenize(messages: pl.Series, extra_delimiters: tuple[str, ...] | list[str] 
         expr = expr.str.replace_all(delimiter, " ", literal=True)
     # every whitespace run becomes one space; matching only runs that are not already one space is faster
     expr = expr.str.replace_all(r"[\s\x1c-\x1f]{2,}|[\s\x1c-\x1f-- ]", " ").str.strip_chars(" ")
-    cleaned = messages.to_frame("m").select(expr)["m"]
+    cleaned = select_in_parts(messages, expr)
     tokens = cleaned.str.split(" ").alias("tokens")
     empty = cleaned.str.len_bytes() == 0  # drain3 gives no token, split gives [""]
     if empty.any():
@@ -38,14 +41,17 @@ def tokenize(messages: pl.Series, extra_delimiters: tuple[str, ...] | list[str] 
     return tokens
 
 
-class _Batch:
-    """Per-batch arrays: tokens (flat, hashed), line order per message, routes per token prefix."""
+class BatchPlan:
+    """What a batch needs before it meets Drain's state: tokens (flat, hashed), line order per message, token prefixes.
 
-    def __init__(self, feeder: DrainFeeder, distinct: pl.Series, codes: np.ndarray):
-        self.feeder = feeder
-        drain = feeder.drain
+    Built from the distinct masked messages and the per-line codes only (Drain's settings, not its
+    tree), so it can be built on another thread while the previous batch is being mined.
+    """
+
+    def __init__(self, distinct: pl.Series, codes: np.ndarray, extra_delimiters: tuple[str, ...] | list[str], max_node_depth: int):
+        self.distinct, self.codes = distinct, codes
         self.n, self.k = len(codes), distinct.len()
-        tokens = tokenize(distinct, drain.extra_delimiters)
+        tokens = tokenize(distinct, extra_delimiters)
         self.lengths = tokens.list.len().to_numpy().astype(np.int64)
         self.offsets = np.zeros(self.k + 1, dtype=np.int64)
         np.cumsum(self.lengths, out=self.offsets[1:])
@@ -59,14 +65,12 @@ class _Batch:
         np.cumsum(counts, out=self.starts[1:])
         self.line_keys = codes[self.order] * (n + 1) + self.order
         # routes: Drain's tree path depends on the token count and the first depth-2 tokens only
-        route_len = np.minimum(drain.max_node_depth - 1, np.maximum(self.lengths - 1, 0))
+        route_len = np.minimum(max_node_depth - 1, np.maximum(self.lengths - 1, 0))
         frame = pl.DataFrame({"t": tokens, "r": route_len, "l": self.lengths})
         if distinct.str.contains("\x00", literal=True).any():  # a token could hold the separator: exact list keys
             prefix = frame.select(pl.concat_list(pl.col("l").cast(pl.Utf8), pl.col("t").list.head(pl.col("r")))).to_series()
         else:
             prefix = frame.select(pl.concat_str(pl.col("l").cast(pl.Utf8), pl.col("t").list.head(pl.col("r")).list.join("\x00"), separator="\x00")).to_series()
-        from parsers.templates import dense_codes
-
         _, self.prefix_of, prefix_first = dense_codes(prefix)
         heads = pl.DataFrame({"t": tokens, "r": route_len})[pl.Series(prefix_first)].select(pl.col("t").list.head(pl.col("r")))["t"]
         self.prefix_tokens = list(zip(self.lengths[prefix_first].tolist(), heads.to_list()))
@@ -74,10 +78,19 @@ class _Batch:
         bounds = np.zeros(len(prefix_first) + 1, dtype=np.int64)
         np.cumsum(np.bincount(self.prefix_of, minlength=len(prefix_first)), out=bounds[1:])
         self.codes_of_prefix = [by_prefix[bounds[p] : bounds[p + 1]] for p in range(len(prefix_first))]
-        self.leaf_of_prefix: list[Node | None] = [None] * len(prefix_first)
+
+
+class _Batch:
+    """A :class:`BatchPlan` routed through Drain's tree: the leaf of every prefix, kept up to date while feeding."""
+
+    def __init__(self, feeder: DrainFeeder, plan: BatchPlan):
+        self.feeder = feeder
+        self.__dict__.update({name: value for name, value in vars(plan).items() if name not in ("distinct", "codes")})
+        count = len(plan.prefix_tokens)
+        self.leaf_of_prefix: list[Node | None] = [None] * count
         self.node_prefixes: dict[int, set[int]] = {}
         self.stuck_at: dict[int, set[int]] = {}  # id(node) -> prefixes whose walk stops there (no leaf)
-        for p in range(len(prefix_first)):
+        for p in range(count):
             self.route(p)
 
     def route(self, p: int) -> bool:
@@ -243,7 +256,7 @@ class _Batch:
         return template_base
 
 
-def assign_batch(feeder: DrainFeeder, distinct: pl.Series, codes: np.ndarray) -> np.ndarray:
+def assign_batch(feeder: DrainFeeder, distinct: pl.Series, codes: np.ndarray, plan: BatchPlan | None = None) -> np.ndarray:
     """Cluster id per line, identical to ``Drain.add_log_message`` on every line in order.
 
     Parameters
@@ -254,6 +267,9 @@ def assign_batch(feeder: DrainFeeder, distinct: pl.Series, codes: np.ndarray) ->
         Distinct masked messages of the batch.
     codes : numpy.ndarray
         Per line, the index of its message in ``distinct``.
+    plan : BatchPlan, optional
+        Built beforehand from these same ``distinct`` and ``codes`` objects (e.g. on a reader
+        thread); built here when missing or made from other objects.
 
     Notes
     -----
@@ -269,7 +285,9 @@ def assign_batch(feeder: DrainFeeder, distinct: pl.Series, codes: np.ndarray) ->
     3. Each line takes the result of the last event of its message at or before it.
     """
     n, k = len(codes), distinct.len()
-    batch = _Batch(feeder, distinct, codes)
+    if plan is None or plan.distinct is not distinct or plan.codes is not codes:
+        plan = BatchPlan(distinct, codes, feeder.drain.extra_delimiters, feeder.drain.max_node_depth)
+    batch = _Batch(feeder, plan)
     generation = np.zeros(k, dtype=np.int64)
     waiting = np.zeros(k, dtype=bool)  # has a live heap entry
     stride = 2 * (n + 1) + 2

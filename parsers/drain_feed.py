@@ -304,7 +304,7 @@ class DrainFeeder:
         return walked
 
     # -- a batch -------------------------------------------------------------------------
-    def assign(self, distinct: Sequence[str] | pl.Series, codes: np.ndarray) -> np.ndarray:
+    def assign(self, distinct: Sequence[str] | pl.Series, codes: np.ndarray, plan: Any = None) -> np.ndarray:
         """Cluster id per line (see :func:`parsers.drain_bulk.assign_batch`).
 
         Parameters
@@ -313,6 +313,8 @@ class DrainFeeder:
             Distinct masked messages of the batch.
         codes : numpy.ndarray of int
             Per line, in line order, the index of its message in ``distinct``.
+        plan : parsers.drain_bulk.BatchPlan, optional
+            Tokens and prefixes of ``distinct`` built ahead.
 
         Returns
         -------
@@ -328,7 +330,7 @@ class DrainFeeder:
             messages = distinct.to_list() if isinstance(distinct, pl.Series) else distinct
             return np.fromiter((self.feed(messages[c])[0] for c in codes.tolist()), dtype=np.int64, count=len(codes))
         series = distinct if isinstance(distinct, pl.Series) else pl.Series(list(distinct), dtype=pl.Utf8)
-        return assign_batch(self, series, codes)
+        return assign_batch(self, series, codes, plan)
 
     def version(self, node: Node) -> int:
         """Version of a tree node (bumped whenever a feed changed what matching there gives)."""

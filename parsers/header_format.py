@@ -218,13 +218,15 @@ def split_content(lines: pl.Series, fmt: HeaderFormat) -> pl.DataFrame:
     prefix = _header_prefix(fmt)
     if prefix is None or lines.len() == 0:
         return split_header(lines, fmt).select(CONTENT_FIELD, "matched")
-    stripped = lines.str.strip_chars()
-    content = stripped.str.replace(prefix, "")
-    matched = content.str.len_bytes() < stripped.str.len_bytes()
-    frame = pl.DataFrame({CONTENT_FIELD: content, "matched": matched}).with_columns(
-        pl.when(pl.col("matched")).then(pl.col(CONTENT_FIELD)).alias(CONTENT_FIELD)
-    )
-    multiline = stripped.str.contains("\n", literal=True)
+    # one frame-level select: polars runs it on its thread pool (the Series methods run on one thread)
+    stripped = pl.col("line").str.strip_chars()
+    parts = lines.to_frame("line").select(stripped.str.replace(prefix, "").alias(CONTENT_FIELD), stripped.str.len_bytes().alias("length"))
+    content = parts[CONTENT_FIELD]
+    matched = (content.str.len_bytes() < parts["length"]).alias("matched")
+    if not matched.all():
+        content = content.scatter((~matched).arg_true(), None)
+    frame = pl.DataFrame({CONTENT_FIELD: content, "matched": matched})
+    multiline = lines.str.contains("\n", literal=True)
     if multiline.any():
         rows = multiline.arg_true()
         exact = split_header(lines.gather(rows), fmt)

@@ -174,11 +174,31 @@ def mask_series(messages: pl.Series, rules: Sequence[MaskingRule], *, compiled: 
         raise TypeError(f"mask_series: `messages` must be a Utf8 Series, got {messages.dtype}")
     compiled = compiled or [re.compile(rule.pattern) for rule in rules]
     result = messages
+    chain: pl.Expr | None = None  # consecutive Rust rules run as one expression, on all cores
     for rule, pattern in zip(rules, compiled):
         if rule.rust_compatible:
-            result = result.str.replace_all(rule.pattern, rule.token.replace("$", "$$"))
-        else:
-            distinct = result.drop_nulls().unique()
-            masked = pl.Series([pattern.sub(lambda _m, t=rule.token: t, value) for value in distinct.to_list()], dtype=pl.Utf8)
-            result = result.replace_strict(distinct, masked, default=None, return_dtype=pl.Utf8)
+            chain = (pl.col("m") if chain is None else chain).str.replace_all(rule.pattern, rule.token.replace("$", "$$"))
+            continue
+        if chain is not None:
+            result, chain = select_in_parts(result, chain), None
+        distinct = result.drop_nulls().unique()
+        masked = pl.Series([pattern.sub(lambda _m, t=rule.token: t, value) for value in distinct.to_list()], dtype=pl.Utf8)
+        result = result.replace_strict(distinct, masked, default=None, return_dtype=pl.Utf8)
+    if chain is not None:
+        result = select_in_parts(result, chain)
     return result.alias(messages.name)
+
+
+def select_in_parts(values: pl.Series, expr: pl.Expr, *, min_part: int = 8192) -> pl.Series:
+    """``expr`` (written on ``pl.col("m")``, row-wise) applied to ``values``, on all of polars' threads.
+
+    An eager string operation on one Series runs on one thread; on a frame whose column is split
+    into chunks, polars evaluates the chunks in parallel. Row order and length are kept; the result
+    stays in chunks (polars operations accept that).
+    """
+    parts = min(pl.thread_pool_size(), values.len() // min_part)
+    if parts < 2:
+        return values.to_frame("m").select(expr).to_series()
+    step = -(-values.len() // parts)
+    chunked = pl.concat([values.slice(start, step) for start in range(0, values.len(), step)], rechunk=False)
+    return chunked.to_frame("m").select(expr).to_series()

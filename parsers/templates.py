@@ -8,17 +8,19 @@ import shutil
 import tempfile
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import polars as pl
 from drain3.drain import Drain, LogCluster, Node
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from parsers.dedup import _unique_hashes, dense_codes  # noqa: F401 - re-exported
+from parsers.drain_bulk import BatchPlan
 from parsers.drain_feed import DrainFeeder
 from parsers.masking import DEFAULT_MASKING_RULES, Masker, MaskingRule, parse_masking_rules
 
-__all__ = ["TemplateConfig", "TemplateMiner", "TemplateStateError", "mine_templates", "mine_template_batches", "TEMPLATE_COLUMNS"]
+__all__ = ["TemplateConfig", "TemplateMiner", "TemplateStateError", "PreparedBatch", "prepare_batch", "mine_templates", "mine_template_batches", "TEMPLATE_COLUMNS"]
 
 STATE_VERSION = 1
 TEMPLATE_COLUMNS = {"template_id": pl.Int64, "template": pl.Utf8, "params": pl.List(pl.Utf8)}
@@ -79,6 +81,7 @@ class TemplateMiner:
         self.masker = Masker(self.config.masking)
         self.drain = self._new_drain()
         self._feeder = DrainFeeder(self.drain, always_feed=self.config.max_clusters is not None)
+        self._plan_settings = (self.drain.extra_delimiters, self.drain.max_node_depth)  # settings only, never the tree
         if self.config.state_path is not None and Path(self.config.state_path).exists():
             self.load(self.config.state_path)
 
@@ -94,7 +97,7 @@ class TemplateMiner:
         )
 
     # -- mining ---------------------------------------------------------------------------
-    def assign(self, distinct_masked: Sequence[str] | pl.Series, codes: Iterable[int] | np.ndarray) -> np.ndarray:
+    def assign(self, distinct_masked: Sequence[str] | pl.Series, codes: Iterable[int] | np.ndarray, plan: BatchPlan | None = None) -> np.ndarray:
         """Cluster id per line, the same as feeding Drain every line in order.
 
         Parameters
@@ -103,6 +106,8 @@ class TemplateMiner:
             The distinct masked messages of the batch (any order).
         codes : array-like of int
             Per line, in line order, the index of its message in ``distinct_masked``.
+        plan : BatchPlan, optional
+            From :func:`prepare_batch` (built ahead, e.g. on a reader thread).
 
         Notes
         -----
@@ -110,7 +115,8 @@ class TemplateMiner:
         message (see :class:`parsers.drain_feed.DrainFeeder`). With ``max_clusters`` (LRU eviction)
         every line is fed, since a skipped feed would not refresh the LRU order.
         """
-        return self._feeder.assign(distinct_masked, np.fromiter(codes, dtype=np.int64) if not isinstance(codes, np.ndarray) else codes)
+        codes = np.fromiter(codes, dtype=np.int64) if not isinstance(codes, np.ndarray) else codes
+        return self._feeder.assign(distinct_masked, codes, plan=plan)
 
     def template_of(self, cluster_id: int) -> str | None:
         """Current template of a cluster (None when evicted)."""
@@ -226,7 +232,45 @@ def _tokens(expr: pl.Expr, extra_delimiters: Iterable[str]) -> pl.Expr:
     return expr.str.replace_all(r"\s+", " ").str.strip_chars(" ").str.split(" ")
 
 
-def mine_templates(events: pl.DataFrame, miner: TemplateMiner, *, with_params: bool = True) -> pl.DataFrame:
+class PreparedBatch(NamedTuple):
+    """The part of mining a batch that needs no Drain state (see :func:`prepare_batch`)."""
+
+    events: pl.DataFrame
+    raw: pl.Series  # distinct raw messages
+    raw_codes: np.ndarray  # per line, its raw message
+    raw_first: np.ndarray  # per raw message, its first line
+    masked_raw: pl.Series  # per raw message, masked
+    masked: pl.Series | None = None  # distinct masked messages
+    line_codes: np.ndarray | None = None  # per line, its masked message
+    plan: BatchPlan | None = None  # tokens and prefixes of ``masked`` (None when every line is fed)
+
+
+def prepare_batch(events: pl.DataFrame, miner: TemplateMiner, *, tokenize: bool = True) -> PreparedBatch:
+    """Deduplicate, mask, deduplicate again and tokenize a batch: everything before Drain's state is read.
+
+    Uses only the miner's settings (masks, delimiters, depth), never its tree, so it is safe to
+    run on another thread while the miner works on an earlier batch. With ``tokenize=False`` it
+    stops after masking (:func:`mine_templates` does the rest), which balances a reader thread
+    against the miner when there are many distinct messages.
+    """
+    if "message" not in events.columns:
+        raise ValueError(f"mine_templates: events need a 'message' column; got columns {events.columns}")
+    messages = events["message"].cast(pl.Utf8).fill_null("")
+    raw, raw_codes, raw_first = dense_codes(messages)  # mask each distinct raw message once
+    prepared = PreparedBatch(events, raw, raw_codes, raw_first, miner.masker.mask_series(raw))
+    return _tokenized(prepared, miner) if tokenize else prepared
+
+
+def _tokenized(prepared: PreparedBatch, miner: TemplateMiner) -> PreparedBatch:
+    masked, masked_codes_of_raw, _ = dense_codes(prepared.masked_raw)
+    line_codes = masked_codes_of_raw[prepared.raw_codes]
+    plan = None
+    if miner.config.max_clusters is None and len(line_codes):  # with max_clusters every line is fed: no plan needed
+        plan = BatchPlan(masked, line_codes, *miner._plan_settings)
+    return prepared._replace(masked=masked, line_codes=line_codes, plan=plan)
+
+
+def mine_templates(events: pl.DataFrame, miner: TemplateMiner, *, with_params: bool = True, prepared: PreparedBatch | None = None) -> pl.DataFrame:
     """Add ``template_id``, ``template`` and ``params`` to a frame with a ``message`` column.
 
     Parameters
@@ -238,6 +282,9 @@ def mine_templates(events: pl.DataFrame, miner: TemplateMiner, *, with_params: b
         Holds the Drain state; updated in place (call ``miner.save()`` to persist it).
     with_params : bool, default True
         Also compute ``params`` (set to null when False, which is faster).
+    prepared : PreparedBatch, optional
+        :func:`prepare_batch` of these ``events`` with this miner's settings, made ahead (it needs
+        no Drain state, so a reader thread can make it while the previous batch is mined).
 
     Returns
     -------
@@ -276,11 +323,12 @@ def mine_templates(events: pl.DataFrame, miner: TemplateMiner, *, with_params: b
         raise ValueError(f"mine_templates: events need a 'message' column; got columns {events.columns}")
     if events.height == 0:
         return _empty_result(events)
-    messages = events["message"].cast(pl.Utf8).fill_null("")
-    raw, raw_codes, raw_first = dense_codes(messages)  # mask each distinct raw message once
-    masked_raw = miner.masker.mask_series(raw)
-    masked, masked_codes_of_raw, _ = dense_codes(masked_raw)
-    ids = miner.assign(masked, masked_codes_of_raw[raw_codes])
+    if prepared is None or prepared.events is not events:
+        prepared = prepare_batch(events, miner)
+    elif prepared.masked is None:
+        prepared = _tokenized(prepared, miner)
+    raw, raw_codes, raw_first, masked_raw = prepared.raw, prepared.raw_codes, prepared.raw_first, prepared.masked_raw
+    ids = miner.assign(prepared.masked, prepared.line_codes, plan=prepared.plan)
     # Templates and params are computed per distinct (raw message, cluster) pair, then gathered per line:
     # one pair per raw message (its first line's cluster) plus pairs for lines whose cluster differs.
     pair_ids, pair_raw, pair_of_line = ids[raw_first], np.arange(raw.len()), raw_codes
@@ -301,44 +349,6 @@ def mine_templates(events: pl.DataFrame, miner: TemplateMiner, *, with_params: b
         params = pl.repeat(None, pairs.height, dtype=pl.List(pl.Utf8), eager=True)
     per_line = pairs.with_columns(params.alias("params"))[pl.Series(pair_of_line)]
     return events.with_columns(per_line["template_id"], per_line["template"], per_line["params"])
-
-
-def dense_codes(values: pl.Series) -> tuple[pl.Series, np.ndarray, np.ndarray]:
-    """Distinct values of a Series (Utf8 or List(Utf8)), per row the index of its value among them, and each value's first row.
-
-    Rows are grouped by a 64-bit hash and checked against their group's first value; on a hash
-    collision (any row differing from it) the grouping falls back to an exact join.
-    """
-    hashes = values.hash().to_numpy()
-    first, codes = _unique_hashes(hashes)
-    distinct = values.gather(first)
-    if (values == distinct.gather(codes)).all():
-        return distinct, codes.astype(np.int64, copy=False), first
-    frame = values.to_frame("_value").with_row_index("_row")
-    firsts = frame.group_by("_value", maintain_order=True).agg(pl.col("_row").first()).with_row_index("_code")
-    codes = frame.join(firsts.select("_value", "_code"), on="_value", how="left", maintain_order="left")["_code"]
-    return firsts["_value"], codes.to_numpy().astype(np.int64), firsts["_row"].to_numpy().astype(np.int64)
-
-
-def _unique_hashes(hashes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """``np.unique(hashes, return_index=True, return_inverse=True)[1:]``, about 3x faster.
-
-    An unstable sort (introsort/radix) groups equal hashes; each group's first row is the
-    smallest row in it (``np.minimum.at``), so no stable sort is needed.
-    """
-    if len(hashes) == 0:
-        return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int64)
-    order = np.argsort(hashes)
-    ordered = hashes[order]
-    starts = np.empty(len(ordered), dtype=bool)
-    starts[0] = True
-    np.not_equal(ordered[1:], ordered[:-1], out=starts[1:])
-    group = np.cumsum(starts) - 1
-    codes = np.empty(len(hashes), dtype=np.int64)
-    codes[order] = group
-    first = np.full(int(group[-1]) + 1, len(hashes), dtype=np.int64)
-    np.minimum.at(first, group, order)
-    return first, codes
 
 
 def _parameters(messages: pl.Series, masked: pl.Series, templates: pl.Series, extra_delimiters: list[str]) -> pl.Series:

@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import re
 import time
-from concurrent.futures import ThreadPoolExecutor
+from collections import deque
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import polars as pl
 
 from parsers.header_format import HeaderFormat, compile_header, split_content
-from parsers.templates import TemplateConfig, TemplateMiner, mine_templates
+from parsers.templates import TemplateConfig, TemplateMiner, mine_templates, prepare_batch
+
+T = TypeVar("T")
 
 __all__ = [
     "normalize_templates",
@@ -215,16 +218,18 @@ def _parsed_batches(log_path: str | Path, fmt: HeaderFormat, batch_bytes: int) -
         line_no += lines.len()
 
 
-def _prefetch(batches: Iterator[pl.DataFrame]) -> Iterator[pl.DataFrame]:
-    """Produce the next batch in a worker thread while the caller works on the current one.
+def _prefetch(batches: Iterator[T], ahead: int = 2) -> Iterator[T]:
+    """Produce up to ``ahead`` next batches in a worker thread while the caller works on the current one.
 
     Reading and header splitting run in polars (which releases the GIL), so they overlap with
-    Drain's Python work on the previous batch. At most one batch waits (bounded memory).
+    Drain's Python work on earlier batches. Reading ahead by more than one batch lets the reader
+    keep going while a slow batch (the first one, which builds most of the Drain tree) is mined.
+    At most ``ahead`` batches wait (bounded memory).
     """
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        pending = pool.submit(next, batches, None)
-        while (batch := pending.result()) is not None:
-            pending = pool.submit(next, batches, None)
+    with ThreadPoolExecutor(max_workers=1) as pool:  # one worker: the futures run in order
+        pending = deque(pool.submit(next, batches, None) for _ in range(max(1, ahead)))
+        while (batch := pending.popleft().result()) is not None:
+            pending.append(pool.submit(next, batches, None))
             yield batch
 
 
@@ -241,8 +246,11 @@ def run_logrca(
     miner = miner or TemplateMiner(config.model_copy(update={"state_path": None}))
     started = time.perf_counter()
     parts = []
-    for events in _prefetch(_parsed_batches(log_path, fmt, batch_bytes)):
-        mined = mine_templates(events, miner, with_params=with_params)
+    prepared_batches = (prepare_batch(events, miner, tokenize=False) for events in _parsed_batches(log_path, fmt, batch_bytes))
+    # read, split, deduplicate and mask ahead on a worker thread; tokenizing stays here, which balances the two
+    # threads best when most messages are distinct (on repetitive logs the miner waits for the reader either way)
+    for prepared in _prefetch(prepared_batches):
+        mined = mine_templates(prepared.events, miner, with_params=with_params, prepared=prepared)
         parts.append(mined.select("line_no", "matched", "template_id"))
     elapsed = time.perf_counter() - started
     result = pl.concat(parts) if parts else pl.DataFrame(schema={"line_no": pl.Int64, "matched": pl.Boolean, "template_id": pl.Int64})

@@ -11,7 +11,7 @@ from drain3.template_miner_config import TemplateMinerConfig
 
 from parsers.header_format import compile_header, split_header
 from parsers.masking import DEFAULT_MASKING_RULES, load_masking_file
-from parsers.templates import TemplateConfig, TemplateMiner, TemplateStateError, mine_template_batches, mine_templates
+from parsers.templates import TemplateConfig, TemplateMiner, TemplateStateError, mine_template_batches, mine_templates, prepare_batch
 from logrca import PROJECT_ROOT
 
 SYSTEMS = ["HDFS", "Hadoop", "Spark", "Zookeeper", "BGL", "HPC", "Linux", "Apache", "OpenSSH", "OpenStack"]
@@ -242,3 +242,18 @@ def test_tokenize_splits_as_drain3():
     for delimiters in ((), ("=", ",")):
         drain = Drain(extra_delimiters=delimiters)
         assert tokenize(pl.Series(messages), delimiters).to_list() == [drain.get_content_as_tokens(m) for m in messages]
+
+
+@pytest.mark.parametrize("tokenize", [False, True])
+def test_batches_prepared_ahead_give_the_same_result(shared_data, tokenize):
+    """prepare_batch needs only the settings: batches prepared before earlier ones are mined give drain3's ids."""
+    messages, config = sample(shared_data, "Spark")
+    expected = drain3_line_by_line(messages, config)
+    miner = TemplateMiner(config)
+    events = pl.DataFrame({"message": messages})
+    batches = [events.slice(start, 500) for start in range(0, events.height, 500)]
+    prepared = [prepare_batch(batch, miner, tokenize=tokenize) for batch in batches]  # all before any mining
+    mined = [mine_templates(batch, miner, with_params=True, prepared=ready) for batch, ready in zip(batches, prepared)]
+    assert pl.concat(mined)["template_id"].to_list() == expected
+    other = mine_templates(events.head(10), TemplateMiner(config), prepared=prepared[1])  # for other events: ignored
+    assert other["message"].to_list() == messages[:10]
