@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 
 import networkx as nx
@@ -181,7 +181,8 @@ def _timed(timings: dict[str, float] | None, stage: str):
 
 def analyse_case(case: Case, *, detection: DetectionConfig | None = None, metrics: MetricConfig | None = None,
                  window_lead: timedelta = timedelta(0), min_quiet: timedelta = timedelta(seconds=30),
-                 propagation: float = 0.0, trace_patterns: dict | None = None, merge_variants: bool = True, timings: dict[str, float] | None = None) -> CaseAnalysis:
+                 propagation: float = 0.0, trace_patterns: dict | None = None, merge_variants: bool = True, noise_from: str = "confirmed",
+                 confirm_signals: tuple[str, ...] | None = ("trace_call_gap",), timings: dict[str, float] | None = None) -> CaseAnalysis:
     """Score every signal of ``case`` against its baseline and rank the services.
 
     The window runs from ``alert_time - window_lead`` to the last event; the baseline is the case's
@@ -195,6 +196,17 @@ def analyse_case(case: Case, *, detection: DetectionConfig | None = None, metric
     explains, see :func:`rca.detect.discount_explained`). With ``merge_variants``, case lines whose template
     only differs from a baseline template of their service by the length of a printed list count as that
     template (:func:`merge_list_variants`).
+
+    ``noise_from`` says where each service's usual noise comes from: ``"before-alert"`` (the quiet
+    stretch above), ``"normal"`` (each fault-free stretch judged against the others, when there are at
+    least two), ``"both"`` (all of these rows), or ``"confirmed"`` (default): the quiet stretch, except that
+    in ``confirm_signals`` (all signals when None) a score counts as noise only up to what the service
+    also shows between fault-free stretches. The stretch before an alert may already hold the fault's
+    onset (a delay that began a minute early); the fault-free minutes cannot. The wire-time signal
+    (``trace_call_gap``) is the one confirmed by default: its score is an effect size (how far the wait
+    moved), which a minute of fault-free data pins down, while the other signals count rare events
+    (a new error line, a rare trace pattern, calls above a p99) whose sporadic same-day occurrences the
+    fault-free minutes, a day apart, are too short to show (measured in docs/rca.md).
     """
     start = case.alert_time - window_lead
     end = max(case.events["timestamp"].max(), start) + timedelta(microseconds=1)
@@ -213,11 +225,19 @@ def analyse_case(case: Case, *, detection: DetectionConfig | None = None, metric
         metric_rows = metric_deviations(case.metrics, alert_time=case.alert_time, config=metrics)
     case_start = min(t for t in (events["timestamp"].min(), case.spans["start"].min() if not case.spans.is_empty() else None) if t is not None)
     noise = None
+    if noise_from not in ("before-alert", "normal", "both", "confirmed"):
+        raise ValueError(f"analyse_case: noise_from must be 'before-alert', 'normal', 'both' or 'confirmed', not {noise_from!r}")
     with _timed(timings, "own noise (same signals before the alert)"):
-        if start - case_start >= min_quiet:
+        if noise_from != "before-alert" and len(baseline_intervals) >= 2:
+            noise = _fault_free_noise(case, baseline_events, baseline_intervals, detection, trace_patterns)
+        if (noise is None or noise_from in ("both", "confirmed")) and start - case_start >= min_quiet:
             quiet_anomalies, quiet_spans = _log_and_span_signals(case, events, baseline_events, baseline_intervals, (case_start, start), detection,
                                                                  trace_patterns)
-            noise = evidence_rows(quiet_anomalies, span_deviations=quiet_spans)
+            quiet = evidence_rows(quiet_anomalies, span_deviations=quiet_spans)
+            if noise is None or noise_from == "both":
+                noise = quiet if noise is None else pl.concat([noise, quiet])
+            else:  # confirmed: what the service shows before the alert, up to what the fault-free minutes show it can
+                noise = _confirmed_noise(quiet, noise, confirm_signals)
     active = case.spans.filter(pl.col("start").is_between(*window, closed="left"))["service"].unique().to_list()
     # Edge latency is left to the explanation: a callee's latency includes its own callees', so it blames
     # every service on a slow path; exclusive time and call gaps attribute it (see docs/rca.md).
@@ -249,6 +269,42 @@ def _log_and_span_signals(case: Case, events: pl.DataFrame, baseline_events: pl.
             window_events = events.filter(pl.col("timestamp").is_between(*window, closed="left"))
             anomalies = discount_explained(anomalies, window_events, explained[0], detection)
     return anomalies, spans
+
+
+def _fault_free_noise(case: Case, baseline_events: pl.DataFrame, intervals: list[tuple], detection: DetectionConfig | None,
+                      trace_patterns: dict | None) -> pl.DataFrame:
+    """Each service's usual noise from the fault-free minutes alone: every stretch judged against the others.
+
+    The same log and span detectors run on each fault-free stretch (``intervals``) with the remaining
+    stretches as its baseline (leave one out), and the rows of all passes are returned (the ranking takes
+    each service's largest per signal). Unlike the stretch before the alert, these minutes cannot hold the
+    fault's onset.
+    """
+    rows = []
+    for i, (a, b) in enumerate(intervals):
+        rest = intervals[:i] + intervals[i + 1:]
+        inside_events = pl.col("timestamp").is_between(a, b, closed="left")
+        inside_spans = pl.col("start").is_between(a, b, closed="left")
+        held_out = replace(case, events=baseline_events.filter(inside_events), spans=case.baseline_spans.filter(inside_spans),
+                           baseline_events=baseline_events.filter(~inside_events), baseline_spans=case.baseline_spans.filter(~inside_spans))
+        if held_out.events.is_empty() or held_out.baseline_events.is_empty():
+            continue
+        anomalies, spans = _log_and_span_signals(held_out, held_out.events, held_out.baseline_events, rest, (a, b), detection, trace_patterns)
+        rows.append(evidence_rows(anomalies, span_deviations=spans))
+    return pl.concat(rows) if rows else None
+
+
+def _confirmed_noise(quiet: pl.DataFrame, fault_free: pl.DataFrame | None, signals: tuple[str, ...] | None) -> pl.DataFrame:
+    """Per service and signal, its largest score before the alert; for ``signals`` (all when None) no more
+    than its largest score in the fault-free minutes (``fault_free``, 0 when it has none there)."""
+    def best(rows: pl.DataFrame, name: str) -> pl.DataFrame:
+        return rows.group_by("service", "signal").agg(pl.col("score").max().alias(name))
+    if fault_free is None:
+        return quiet
+    both = best(quiet, "before").join(best(fault_free, "normal"), on=["service", "signal"], how="left")
+    confirmed = pl.lit(True) if signals is None else pl.col("signal").is_in(list(signals))
+    return both.select("service", "signal", pl.when(confirmed).then(pl.min_horizontal("before", pl.col("normal").fill_null(0.0)))
+                       .otherwise(pl.col("before")).alias("score"))
 
 
 def _span_of(events: pl.DataFrame) -> list[tuple]:

@@ -148,3 +148,67 @@ def test_list_length_variants_are_one_statement_and_other_changes_are_not():
     assert merged["template"][1] == " ".join(two)
     empty_base, same = merge_list_variants(base.head(0), case)
     assert empty_base.is_empty() and same.equals(case)
+
+
+def _hand_built_case(delay_ms: float):
+    """``a`` calls ``b`` 20 times a minute; two fault-free minutes an hour apart, then 60 s before and 60 s after
+    the alert in which ``b`` answers ``delay_ms`` late (already before the alert: the fault's onset)."""
+    from datetime import datetime, timedelta, timezone
+
+    from parsers.schema import EVENT_SCHEMA
+    from rca.cases import Case
+    from rca.graph import SPAN_SCHEMA
+
+    t0 = datetime(2024, 5, 1, 8, tzinfo=timezone.utc)
+    alert = t0 + timedelta(hours=2, minutes=1)
+
+    def minute(start, gap_ms, tag):
+        spans, logs = [], []
+        for i in range(20):
+            trace, at = f"{tag}{i}", start + timedelta(seconds=3 * i)
+            work = 2000.0 + 50 * (i % 5)
+            spans += [{"trace_id": trace, "span_id": "a", "parent_id": None, "service": "a", "host": "a-1-x", "operation": "/a",
+                       "start": at, "duration_us": work + gap_ms * 1000 + 500, "error": None},
+                      {"trace_id": trace, "span_id": "b", "parent_id": "a", "service": "b", "host": "b-1-x", "operation": "/b",
+                       "start": at, "duration_us": work, "error": None}]
+            logs += [{"timestamp": at, "system": "t", "service": s, "host": f"{s}-1-x", "level": "INFO", "message": f"{s} served order {i}",
+                      "trace_id": trace, "source_file": f"{tag}.csv", "line_no": i} for s in ("a", "b")]
+        return spans, logs
+    parts = [minute(t0, 2.0, "n1-"), minute(t0 + timedelta(hours=1), 2.0, "n2-"),
+             minute(alert - timedelta(seconds=60), delay_ms, "pre-"), minute(alert, delay_ms, "win-")]
+    frame = lambda rows, schema: pl.DataFrame(rows, schema=schema)  # noqa: E731
+    return Case(name="hand", system="t", alert_time=alert,
+                events=frame(parts[2][1] + parts[3][1], EVENT_SCHEMA), baseline_events=frame(parts[0][1] + parts[1][1], EVENT_SCHEMA),
+                spans=frame(parts[2][0] + parts[3][0], SPAN_SCHEMA), baseline_spans=frame(parts[0][0] + parts[1][0], SPAN_SCHEMA),
+                metrics=pl.DataFrame(), quarantine=pl.DataFrame())
+
+
+def test_a_delay_already_there_before_the_alert_is_not_taken_as_noise_when_fault_free_minutes_lack_it():
+    from rca.case_analysis import analyse_case
+
+    case = _hand_built_case(2000.0)
+    window_gap = analyse_case(case).span_deviations.filter(pl.col("metric") == "call_gap")
+    assert window_gap["service"].to_list() == ["b"] and window_gap["score"][0] > 10
+
+    def gap_noise(**options):
+        noise = analyse_case(case, **options).noise
+        return noise.filter((pl.col("service") == "b") & (pl.col("signal") == "trace_call_gap"))["score"].max() or 0.0
+    # Judged only against its own pre-alert stretch, the delay looks like b's usual noise ...
+    assert gap_noise(noise_from="before-alert") > 10
+    # ... but the fault-free minutes, judged against each other, show b's wire time never moves: it is an onset.
+    assert gap_noise(noise_from="confirmed") == 0.0
+    assert gap_noise() == 0.0  # the default
+    with pytest.raises(ValueError, match="noise_from"):
+        analyse_case(case, noise_from="yesterday")
+
+
+def test_confirmed_noise_keeps_pre_alert_noise_of_signals_it_does_not_confirm():
+    from rca.case_analysis import _confirmed_noise
+
+    rows = lambda data: pl.DataFrame(data, schema={"service": pl.Utf8, "signal": pl.Utf8, "score": pl.Float64}, orient="row")  # noqa: E731
+    quiet = rows([("a", "trace_call_gap", 12.0), ("a", "log_behaviour", 8.0), ("b", "trace_call_gap", 5.0)])
+    fault_free = rows([("b", "trace_call_gap", 3.0), ("a", "log_behaviour", 1.0)])
+    got = {(s, g): v for s, g, v in _confirmed_noise(quiet, fault_free, ("trace_call_gap",)).iter_rows()}
+    assert got == {("a", "trace_call_gap"): 0.0, ("a", "log_behaviour"): 8.0, ("b", "trace_call_gap"): 3.0}
+    every = {(s, g): v for s, g, v in _confirmed_noise(quiet, fault_free, None).iter_rows()}
+    assert every[("a", "log_behaviour")] == 1.0
