@@ -189,7 +189,7 @@ def mask_series(messages: pl.Series, rules: Sequence[MaskingRule], *, compiled: 
     return result.alias(messages.name)
 
 
-def select_in_parts(values: pl.Series, expr: pl.Expr, *, min_part: int = 8192) -> pl.Series:
+def select_in_parts(values: pl.Series, expr: pl.Expr, *, min_part: int = 2048) -> pl.Series:
     """``expr`` (written on ``pl.col("m")``, row-wise) applied to ``values``, on all of polars' threads.
 
     An eager string operation on one Series runs on one thread; on a frame whose column is split
