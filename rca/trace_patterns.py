@@ -98,7 +98,12 @@ def _signatures(visits: pl.DataFrame, events: pl.DataFrame, multiplicity: str = 
         sets = events.group_by("trace_id", "visit_id").agg(pl.col("event").unique().sort().str.join("|").alias("signature"))
     else:
         counted = events.group_by("trace_id", "visit_id", "event").agg(pl.len().alias("times"))
-        times = pl.col("times") if multiplicity == "count" else (pl.col("times").cast(pl.Float64).log(2).ceil().cast(pl.Int64))
+        if multiplicity == "count":
+            times = pl.col("times").cast(pl.Utf8)
+        else:  # power-of-two class, written as its range: 1, 2, 3-4, 5-8, ...
+            upper = (2 ** pl.col("times").cast(pl.Float64).log(2).ceil()).cast(pl.Int64)
+            times = pl.when(pl.col("times") <= 2).then(pl.col("times").cast(pl.Utf8)).otherwise(
+                pl.format("{}-{}", upper // 2 + 1, upper))
         sets = counted.with_columns(pl.format("{} x{}", "event", times).alias("event")).group_by("trace_id", "visit_id").agg(
             pl.col("event").sort().str.join("|").alias("signature"))
     return visits.select("trace_id", "visit_id", "service", "operation", "end").join(
@@ -150,10 +155,21 @@ def _deviations(visits: pl.DataFrame, events: pl.DataFrame, model: pl.DataFrame,
     own = events.join(deviating.select("trace_id", "visit_id", "service", "operation"), on=["trace_id", "visit_id"])
     new = own.join(seen, on=["service", "operation", "event"], how="anti").group_by("trace_id", "visit_id").agg(
         pl.col("time").min().alias("first"), pl.col("event").unique().sort().alias("new"))
+    # Without a new kind: the parts of its pattern no normal pattern has (a count never seen, with multiplicity).
+    parts = known.select("service", "operation", pl.col("signatures").alias("part")).explode("part", empty_as_null=False).with_columns(
+        pl.col("part").str.split("|")).explode("part", empty_as_null=False).unique()
+    odd = deviating.select("trace_id", "visit_id", "service", "operation", pl.col("signature").str.split("|").alias("part")).explode(
+        "part", empty_as_null=False).filter(pl.col("part") != "").join(parts, on=["service", "operation", "part"], how="anti").group_by("trace_id", "visit_id").agg(
+        pl.col("part").sort().alias("odd"))
     out = {}
-    for trace_id, visit_id, end, first, kinds in deviating.join(new, on=["trace_id", "visit_id"], how="left").select(
-            "trace_id", "visit_id", "end", "first", "new").iter_rows():
-        out[(trace_id, visit_id)] = (first, ["new " + k for k in kinds]) if first is not None else (end, ["a pattern never seen (something missing)"])
+    for trace_id, visit_id, end, first, kinds, unusual in deviating.join(new, on=["trace_id", "visit_id"], how="left").join(
+            odd, on=["trace_id", "visit_id"], how="left").select("trace_id", "visit_id", "end", "first", "new", "odd").iter_rows():
+        if first is not None:
+            out[(trace_id, visit_id)] = (first, ["new " + k for k in kinds])
+        elif unusual and multiplicity != "set":
+            out[(trace_id, visit_id)] = (end, ["count never seen: " + k for k in unusual])
+        else:
+            out[(trace_id, visit_id)] = (end, ["a pattern never seen (something missing)"])
     return out
 
 

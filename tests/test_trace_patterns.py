@@ -129,6 +129,8 @@ def test_a_log_line_written_once_where_it_was_written_twice_deviates():
     assert dict(counted.select("service", "votes").iter_rows())["b"] == pytest.approx(5.0)
     assert dict(trace_pattern_deviations(window[0], base_spans, window[1], base_logs, window=span, multiplicity="count")
                 .select("service", "votes").iter_rows())["b"] == pytest.approx(5.0)
+    rows = trace_pattern_signal(window[0], base_spans, window[1], base_logs, window=span)
+    assert rows["service"].to_list() == ["b"] and "count never seen: log 2 x1" in rows["detail"][0]
     # As a set of event kinds nothing changed.
     assert trace_pattern_deviations(window[0], base_spans, window[1], base_logs, window=span, multiplicity="set")["votes"].sum() == 0.0
     # Power-of-two classes: 3 and 4 repetitions of a loop are one class.
