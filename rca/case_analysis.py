@@ -229,7 +229,8 @@ def analyse_case(case: Case, *, detection: DetectionConfig | None = None, metric
         raise ValueError(f"analyse_case: noise_from must be 'before-alert', 'normal', 'both' or 'confirmed', not {noise_from!r}")
     with _timed(timings, "own noise (same signals before the alert)"):
         if noise_from != "before-alert" and len(baseline_intervals) >= 2:
-            noise = _fault_free_noise(case, baseline_events, baseline_intervals, detection, trace_patterns)
+            noise = _fault_free_noise(case, baseline_events, baseline_intervals, detection, trace_patterns,
+                                      confirm_signals if noise_from == "confirmed" else None)
         if (noise is None or noise_from in ("both", "confirmed")) and start - case_start >= min_quiet:
             quiet_anomalies, quiet_spans = _log_and_span_signals(case, events, baseline_events, baseline_intervals, (case_start, start), detection,
                                                                  trace_patterns)
@@ -272,13 +273,13 @@ def _log_and_span_signals(case: Case, events: pl.DataFrame, baseline_events: pl.
 
 
 def _fault_free_noise(case: Case, baseline_events: pl.DataFrame, intervals: list[tuple], detection: DetectionConfig | None,
-                      trace_patterns: dict | None) -> pl.DataFrame:
+                      trace_patterns: dict | None, signals: tuple[str, ...] | None = None) -> pl.DataFrame | None:
     """Each service's usual noise from the fault-free minutes alone: every stretch judged against the others.
 
     The same log and span detectors run on each fault-free stretch (``intervals``) with the remaining
     stretches as its baseline (leave one out), and the rows of all passes are returned (the ranking takes
     each service's largest per signal). Unlike the stretch before the alert, these minutes cannot hold the
-    fault's onset.
+    fault's onset. When ``signals`` holds only the wire-time signal, only that detector runs.
     """
     rows = []
     for i, (a, b) in enumerate(intervals):
@@ -288,6 +289,10 @@ def _fault_free_noise(case: Case, baseline_events: pl.DataFrame, intervals: list
         held_out = replace(case, events=baseline_events.filter(inside_events), spans=case.baseline_spans.filter(inside_spans),
                            baseline_events=baseline_events.filter(~inside_events), baseline_spans=case.baseline_spans.filter(~inside_spans))
         if held_out.events.is_empty() or held_out.baseline_events.is_empty():
+            continue
+        if signals is not None and set(signals) <= {"trace_call_gap"}:
+            wire = network_deviations(held_out.spans, held_out.baseline_spans, window=(a, b))
+            rows.append(evidence_rows(pl.DataFrame(), span_deviations=wire))
             continue
         anomalies, spans = _log_and_span_signals(held_out, held_out.events, held_out.baseline_events, rest, (a, b), detection, trace_patterns)
         rows.append(evidence_rows(anomalies, span_deviations=spans))
