@@ -8,7 +8,8 @@ from dagster import AssetCheckResult, AssetCheckSeverity, AssetCheckSpec, AssetE
 
 from assets.partitions import PARTITIONS
 from assets.resources import LogrcaConfigResource
-from parsers.templates import TemplateMiner, mine_templates
+from parsers.batches import mine_in_batches
+from parsers.templates import TemplateMiner
 from rca.markdown import frame_table
 
 
@@ -32,7 +33,7 @@ def log_templates(context: AssetExecutionContext, logrca: LogrcaConfigResource, 
     with logrca.locked(f"templates-{config.system}"):
         miner = TemplateMiner(config.templates.model_copy(update={"state_path": state_path}))
         known_before = miner.templates().height
-        mined = mine_templates(raw_logs, miner)
+        mined = mine_in_batches(raw_logs, miner)  # bounded batches, the next one masked ahead on a thread
         miner.save(state_path)
         known_after = miner.templates().height
     seconds = time.perf_counter() - started

@@ -389,16 +389,4 @@ def _regex_parameters(message: str, template: str | None) -> list[str]:
     return [] if found is None else list(found.groups())
 
 
-def mine_template_batches(batches: Iterable[pl.DataFrame], miner: TemplateMiner, *, with_params: bool = True, save_every: int | None = None) -> Iterator[pl.DataFrame]:
-    """Mine a stream of frames one batch at a time (memory bounded by the batch and Drain's state).
-
-    Saves the state after every ``save_every`` batches and at the end when ``config.state_path`` is set.
-    """
-    done = 0
-    for batch in batches:
-        yield mine_templates(batch, miner, with_params=with_params)
-        done += 1
-        if miner.config.state_path is not None and save_every and done % save_every == 0:
-            miner.save()
-    if miner.config.state_path is not None:
-        miner.save()
+from parsers.batches import mine_template_batches, prefetch  # noqa: E402,F401 - re-exported (batches imports this module)

@@ -4,18 +4,15 @@ from __future__ import annotations
 
 import re
 import time
-from collections import deque
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import polars as pl
 
 from parsers.header_format import HeaderFormat, compile_header, split_content
+from parsers.batches import prefetch
 from parsers.templates import TemplateConfig, TemplateMiner, mine_templates, prepare_batch
-
-T = TypeVar("T")
 
 __all__ = [
     "normalize_templates",
@@ -218,21 +215,6 @@ def _parsed_batches(log_path: str | Path, fmt: HeaderFormat, batch_bytes: int) -
         line_no += lines.len()
 
 
-def _prefetch(batches: Iterator[T], ahead: int = 2) -> Iterator[T]:
-    """Produce up to ``ahead`` next batches in a worker thread while the caller works on the current one.
-
-    Reading and header splitting run in polars (which releases the GIL), so they overlap with
-    Drain's Python work on earlier batches. Reading ahead by more than one batch lets the reader
-    keep going while a slow batch (the first one, which builds most of the Drain tree) is mined.
-    At most ``ahead`` batches wait (bounded memory).
-    """
-    with ThreadPoolExecutor(max_workers=1) as pool:  # one worker: the futures run in order
-        pending = deque(pool.submit(next, batches, None) for _ in range(max(1, ahead)))
-        while (batch := pending.popleft().result()) is not None:
-            pending.append(pool.submit(next, batches, None))
-            yield batch
-
-
 def run_logrca(
     log_path: str | Path, fmt: HeaderFormat, config: TemplateConfig, *, batch_bytes: int = 8 * 2**20, with_params: bool = False,
     miner: TemplateMiner | None = None,
@@ -249,7 +231,7 @@ def run_logrca(
     prepared_batches = (prepare_batch(events, miner, tokenize=False) for events in _parsed_batches(log_path, fmt, batch_bytes))
     # read, split, deduplicate and mask ahead on a worker thread; tokenizing stays here, which balances the two
     # threads best when most messages are distinct (on repetitive logs the miner waits for the reader either way)
-    for prepared in _prefetch(prepared_batches):
+    for prepared in prefetch(prepared_batches):
         mined = mine_templates(prepared.events, miner, with_params=with_params, prepared=prepared)
         parts.append(mined.select("line_no", "matched", "template_id"))
     elapsed = time.perf_counter() - started

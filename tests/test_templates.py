@@ -257,3 +257,36 @@ def test_batches_prepared_ahead_give_the_same_result(shared_data, tokenize):
     assert pl.concat(mined)["template_id"].to_list() == expected
     other = mine_templates(events.head(10), TemplateMiner(config), prepared=prepared[1])  # for other events: ignored
     assert other["message"].to_list() == messages[:10]
+
+
+def test_mine_in_batches_equals_one_batch(shared_data):
+    """A large frame mined in batches: drain3's ids, the final templates; params differ only where a template generalised later."""
+    from parsers.batches import mine_in_batches
+
+    messages, config = sample(shared_data, "OpenSSH")
+    events = pl.DataFrame({"message": messages, "line_no": range(1, len(messages) + 1)})
+    whole = mine_templates(events, TemplateMiner(config))
+    miner = TemplateMiner(config)
+    batched = mine_in_batches(events, miner, batch_rows=300)
+    assert batched.columns == whole.columns and batched["line_no"].to_list() == whole["line_no"].to_list()
+    assert batched["template_id"].to_list() == whole["template_id"].to_list() == drain3_line_by_line(messages, config)
+    assert batched["template"].to_list() == whole["template"].to_list()
+    differ = batched.filter(pl.col("params") != whole["params"])
+    assert differ.height < whole.height // 10  # params of early lines of a cluster that generalised later
+    assert sum(cluster.size for cluster in miner.drain.clusters) == len(messages)
+    with pytest.raises(ValueError, match="batch_rows"):
+        mine_in_batches(events, miner, batch_rows=0)
+
+
+def test_prefetch_keeps_order_and_raises_where_the_producer_failed():
+    from parsers.batches import prefetch
+
+    def produce():
+        yield from range(5)
+        raise RuntimeError("bad batch 5")
+
+    got = []
+    with pytest.raises(RuntimeError, match="bad batch 5"):
+        for item in prefetch(produce(), ahead=3):
+            got.append(item)
+    assert got == [0, 1, 2, 3, 4]

@@ -1,0 +1,81 @@
+"""Mining in batches: a reader thread prepares the next batches while the miner works on the current one."""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from typing import TypeVar
+
+import polars as pl
+
+from parsers import templates as _templates
+
+__all__ = ["mine_in_batches", "mine_template_batches", "prefetch"]
+
+T = TypeVar("T")
+DEFAULT_BATCH_ROWS = 100_000
+
+
+def prefetch(items: Iterator[T], ahead: int = 2) -> Iterator[T]:
+    """Produce up to ``ahead`` next items of ``items`` in a worker thread while the caller works on the current one.
+
+    Meant for polars-heavy producers (reading, header splitting, masking), which release the GIL, so
+    they overlap with Drain's Python work. At most ``ahead`` items wait (bounded memory). An error
+    in the producer is raised here, at the item where it happened.
+    """
+    with ThreadPoolExecutor(max_workers=1) as pool:  # one worker: the futures run in order
+        pending = deque(pool.submit(next, items, None) for _ in range(max(1, ahead)))
+        while (item := pending.popleft().result()) is not None:
+            pending.append(pool.submit(next, items, None))
+            yield item
+
+
+def mine_template_batches(batches: Iterable[pl.DataFrame], miner: _templates.TemplateMiner, *, with_params: bool = True,
+                          save_every: int | None = None) -> Iterator[pl.DataFrame]:
+    """Mine a stream of frames one batch at a time (memory bounded by a few batches and Drain's state).
+
+    Each batch is deduplicated and masked ahead on a worker thread (:func:`parsers.templates.prepare_batch`
+    reads no Drain state); the result per line is the same as :func:`parsers.templates.mine_templates` on
+    each batch in turn. Saves the state after every ``save_every`` batches and at the end when
+    ``config.state_path`` is set.
+    """
+    done = 0
+    for mined in _mine_ahead(batches, miner, with_params):
+        yield mined
+        done += 1
+        if miner.config.state_path is not None and save_every and done % save_every == 0:
+            miner.save()
+    if miner.config.state_path is not None:
+        miner.save()
+
+
+def _mine_ahead(batches: Iterable[pl.DataFrame], miner: _templates.TemplateMiner, with_params: bool) -> Iterator[pl.DataFrame]:
+    prepared = (_templates.prepare_batch(batch, miner, tokenize=False) for batch in batches)
+    for ready in prefetch(prepared):
+        yield _templates.mine_templates(ready.events, miner, with_params=with_params, prepared=ready)
+
+
+def mine_in_batches(events: pl.DataFrame, miner: _templates.TemplateMiner, *, with_params: bool = True,
+                    batch_rows: int = DEFAULT_BATCH_ROWS) -> pl.DataFrame:
+    """:func:`parsers.templates.mine_templates` on a large frame, in batches of ``batch_rows`` rows.
+
+    Same ``template_id`` per line as mining the frame at once (both equal drain3 fed line by line),
+    and ``template`` is each cluster's template after the whole frame, as there. ``params`` are
+    taken against the template at the end of the line's batch (a template that generalises later
+    in the frame can hold more ``<*>``). Faster than one batch on large frames (the Drain heap and
+    the leaves' match matrices stay small) and memory grows with the batch, not the frame. The
+    state is not saved here.
+    """
+    if batch_rows < 1:
+        raise ValueError(f"mine_in_batches: batch_rows must be >= 1, got {batch_rows}")
+    if events.height <= batch_rows:
+        return _templates.mine_templates(events, miner, with_params=with_params)
+    slices = (events.slice(start, batch_rows) for start in range(0, events.height, batch_rows))
+    mined = pl.concat(list(_mine_ahead(slices, miner, with_params)))
+    final = miner.templates().select("template_id", pl.col("template").alias("_final"))
+    return (
+        mined.join(final, on="template_id", how="left", maintain_order="left")
+        .with_columns(pl.coalesce("_final", "template").alias("template"))
+        .drop("_final")
+    )
