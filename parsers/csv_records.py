@@ -18,10 +18,10 @@ __all__ = ["APP_LINE_HEAD", "read_csv_json", "service_from_host"]
 _LEVEL_WORDS = "|".join(sorted({*LEVELS, *LEVEL_ALIASES}, key=len, reverse=True))
 #: An application line that starts with its own clock and a level: ``16:42:22.382 INFO  rest``,
 #: ``2024-01-02 03:04:05,678 [main] WARN rest``. The level and the rest are taken; the clock is ignored
-#: (the CSV time column is the event time).
+#: (the CSV time column is the event time). The rest may span lines (a joined stack trace).
 APP_LINE_HEAD = (
     r"^\s*(?:\[?\d{4}-\d{2}-\d{2}[ T])?\[?\d{1,2}:\d{2}:\d{2}(?:[.,]\d+)?\]?\s+(?:\[[^\]]*\]\s+)?"
-    rf"\[?(?i:({_LEVEL_WORDS}))\]?\s*[:\-]?\s+(.*)$"
+    rf"\[?(?i:({_LEVEL_WORDS}))\]?\s*[:\-]?\s+((?s:.*))$"
 )
 _MAX_RECORD_LINES = 200
 
@@ -66,6 +66,33 @@ def _records(path: Path):
         yield pending_line, "\n".join(pending), None, "unterminated quoted field at end of file"
 
 
+def _join_continuations(rows: pl.DataFrame, source: SourceConfig) -> tuple[pl.DataFrame, int]:
+    """Join rows that continue a record (a stack trace written one line per CSV row) into the record they continue.
+
+    With a :class:`~parsers.sources.MultilineRule` on the source, a row whose message does not match its
+    ``start_pattern`` continues the previous row of the same host (service when there is no host) in time
+    order (CSV rows need not be in order; ties keep file order); its message is appended after a newline,
+    and records are cut at ``max_lines`` like the line readers do. A continuation row with no record
+    before it on its host stays an event of its own (nothing is lost). Returns the rows and how many were joined.
+    """
+    rule = source.multiline
+    if rule is None or rows.is_empty():
+        return rows, 0
+    key = pl.coalesce("host", "service")
+    flagged = rows.sort("timestamp", "line_no").with_columns(start=pl.col("message").str.contains(rule.start_pattern))
+    flagged = flagged.with_columns(record=pl.col("start").cum_sum().over(key))
+    flagged = flagged.with_columns(start=pl.col("start") | (pl.col("record") == 0))  # orphans stand alone
+    position = pl.int_range(pl.len()).over(key, "record")
+    flagged = flagged.with_columns(start=pl.col("start") | ((position % rule.max_lines) == 0))
+    flagged = flagged.with_columns(record=pl.col("start").cum_sum().over(key), group=key)
+    joined = flagged.height - int(flagged["start"].sum())
+    if joined == 0:
+        return rows, 0
+    merged = flagged.group_by("group", "record", maintain_order=True).agg(
+        pl.exclude("message", "start", "raw").first(), pl.col("message").str.join("\n"), pl.col("raw").str.join("\n"))
+    return merged.select(rows.columns), joined
+
+
 def _quarantine_row(system: str, path: Path, line_no: int, raw: str, reason: str) -> dict:
     raw_hex = raw.encode("utf-8", errors="surrogatepass").hex() if "\ufffd" in raw else None
     return {"system": system, "source_file": str(path), "line_no": line_no, "raw": raw, "raw_hex": raw_hex, "reason": reason}
@@ -90,6 +117,8 @@ def read_csv_json(path: Path, source: SourceConfig) -> ReadResult:
         line's head (:data:`APP_LINE_HEAD`) and the line after the level as ``message``; rows with a wrong
         field count, bad JSON, no message or an unreadable time go to quarantine with a reason that names
         the column. ``lines_read == lines_in_events + lines_quarantined`` (header rows are not counted).
+        With ``source.multiline``, rows that continue a record (stack-trace lines) are joined into it
+        (:func:`_join_continuations`; ``stats["continuation_rows_joined"]``).
     """
     options = source.csv or CsvOptions()
     header: list[str] | None = None
@@ -149,6 +178,7 @@ def read_csv_json(path: Path, source: SourceConfig) -> ReadResult:
     for row in no_service.iter_rows(named=True):
         quarantined.append(_quarantine_row(source.name, path, row["line_no"], row["raw"], "no service: empty host/service column and no 'service' in the source"))
     good = frame.filter(pl.col("timestamp").is_not_null() & pl.col("service").is_not_null())
+    good, joined = _join_continuations(good, source)
     head = pl.col("message").str.extract_groups(APP_LINE_HEAD)
     events = good.with_columns(head.alias("head")).select(
         "timestamp",
@@ -163,9 +193,10 @@ def read_csv_json(path: Path, source: SourceConfig) -> ReadResult:
     ).cast(EVENT_SCHEMA).sort("timestamp", "line_no")
     quarantine = pl.DataFrame(quarantined, schema=QUARANTINE_SCHEMA).sort("line_no")
     stats = {
-        "lines_read": events.height + quarantine.height,
-        "lines_in_events": events.height,
+        "lines_read": events.height + joined + quarantine.height,
+        "lines_in_events": events.height + joined,
         "lines_quarantined": quarantine.height,
         "header_rows": header_rows,
+        "continuation_rows_joined": joined,
     }
     return ReadResult(events=events, quarantine=quarantine, stats=stats)
