@@ -198,8 +198,8 @@ def analyse_case(case: Case, *, detection: DetectionConfig | None = None, metric
     template (:func:`merge_list_variants`).
 
     ``noise_from`` says where each service's usual noise comes from: ``"before-alert"`` (the quiet
-    stretch above), ``"normal"`` (each fault-free stretch judged against the others, when there are at
-    least two), ``"both"`` (all of these rows), or ``"confirmed"`` (default): the quiet stretch, except that
+    stretch above), ``"normal"`` (each fault-free stretch judged against the others, when the baseline
+    is the ``normal/`` minutes and there are at least two), ``"both"`` (all of these rows), or ``"confirmed"`` (default): the quiet stretch, except that
     in ``confirm_signals`` (all signals when None) a score counts as noise only up to what the service
     also shows between fault-free stretches. The stretch before an alert may already hold the fault's
     onset (a delay that began a minute early); the fault-free minutes cannot. The wire-time signal
@@ -228,7 +228,7 @@ def analyse_case(case: Case, *, detection: DetectionConfig | None = None, metric
     if noise_from not in ("before-alert", "normal", "both", "confirmed"):
         raise ValueError(f"analyse_case: noise_from must be 'before-alert', 'normal', 'both' or 'confirmed', not {noise_from!r}")
     with _timed(timings, "own noise (same signals before the alert)"):
-        if noise_from != "before-alert" and len(baseline_intervals) >= 2:
+        if noise_from != "before-alert" and case.baseline_source == "normal" and len(baseline_intervals) >= 2:
             noise = _fault_free_noise(case, baseline_events, baseline_intervals, detection, trace_patterns,
                                       confirm_signals if noise_from == "confirmed" else None)
         if (noise is None or noise_from in ("both", "confirmed")) and start - case_start >= min_quiet:

@@ -198,6 +198,10 @@ def test_a_delay_already_there_before_the_alert_is_not_taken_as_noise_when_fault
     # ... but the fault-free minutes, judged against each other, show b's wire time never moves: it is an onset.
     assert gap_noise(noise_from="confirmed") == 0.0
     assert gap_noise() == 0.0  # the default
+    # A baseline cut from the case itself (no normal/ minutes) cannot confirm anything: the pre-alert noise stays.
+    from dataclasses import replace
+    case = replace(case, baseline_source="before-alert")
+    assert gap_noise() > 10
     with pytest.raises(ValueError, match="noise_from"):
         analyse_case(case, noise_from="yesterday")
 
