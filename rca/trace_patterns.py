@@ -90,8 +90,8 @@ def visit_events(visits: pl.DataFrame, members: pl.DataFrame, events: pl.DataFra
 
 def _signatures(visits: pl.DataFrame, events: pl.DataFrame, multiplicity: str = "log2") -> pl.DataFrame:
     """Per visit its pattern joined by ``|`` (empty when it has none): the sorted set of its event kinds
-    (``multiplicity="set"``), or each kind with how often it occurred (``"count"``, ``log x2``) or the
-    power-of-two class of that count (``"log2"``: 1, 2, 3-4, 5-8, ...)."""
+    (``multiplicity="set"``), or each kind with how often it occurred (``"count"``: ``log 7 x2``) or the
+    power-of-two class of that count (``"log2"``: ``x1``, ``x2``, ``x3-4``, ``x5-8``, ...)."""
     if multiplicity not in ("set", "count", "log2"):
         raise ValueError(f"trace patterns: multiplicity must be 'set', 'count' or 'log2', not {multiplicity!r}")
     if multiplicity == "set":
@@ -111,7 +111,8 @@ def _signatures(visits: pl.DataFrame, events: pl.DataFrame, multiplicity: str = 
 
 
 def pattern_model(visits: pl.DataFrame, events: pl.DataFrame, *, rare_count: int = 1, multiplicity: str = "log2") -> pl.DataFrame:
-    """Normal patterns per ``(service, operation)``: a visit's pattern is the set of its event kinds.
+    """Normal patterns per ``(service, operation)``: a visit's pattern is the set of its event kinds, each
+    with its count class unless ``multiplicity="set"`` (:func:`_signatures`).
 
     Patterns seen at most ``rare_count`` times count as rare (a truncated visit at the edge of a file, a
     one-off) and are not kept as normal; ``novelty`` is then the leave-one-out share of normal visits that
@@ -139,9 +140,9 @@ def _deviations(visits: pl.DataFrame, events: pl.DataFrame, model: pl.DataFrame,
     """Per judged visit ``(trace_id, visit_id)``: ``(first deviating time, what is new)``.
 
     A visit is judged when its ``(service, operation)`` has at least ``min_visits`` normal visits, and
-    deviates when its pattern (set of event kinds) is not among the normal (non-rare) ones: an event never seen there,
-    a missing expected child or log, or a combination never seen. It deviates from its first event of a kind
-    never seen there, or else (something missing) at its end.
+    deviates when its pattern (event kinds with their count classes) is not among the normal (non-rare) ones: an
+    event never seen there, a missing expected child or log, a count never seen, or a combination never seen.
+    It deviates from its first event of a kind never seen there, or else (something missing or a count) at its end.
     """
     known = model.filter(pl.col("n") >= min_visits)
     judged = _signatures(visits, events, multiplicity).join(known.select("service", "operation"), on=["service", "operation"], how="semi")
@@ -189,6 +190,8 @@ def attribute_deviations(visits: pl.DataFrame, events: pl.DataFrame, model: pl.D
         Apply the response rule (Notes). Off by default: on the 29 TrainTicket cases it moved votes from
         services that answered wrongly to their own callees more often than it caught a wrong answer
         (AC@3 0.931 -> 0.897 when fused, see docs/rca.md).
+    multiplicity : {"log2", "count", "set"}, default "log2"
+        How a pattern is written (:func:`_signatures`); must match the one ``model`` was built with.
 
     Returns
     -------
@@ -198,9 +201,10 @@ def attribute_deviations(visits: pl.DataFrame, events: pl.DataFrame, model: pl.D
 
     Notes
     -----
-    A visit deviates when its pattern (the set of its event kinds: calls, local spans, log templates) is
-    rare among the normal visits of the same ``(service, operation)`` (:func:`pattern_model`): an event never
-    seen there, a missing expected child or log line, or a combination never seen. A caller whose
+    A visit deviates when its pattern (the set of its event kinds: calls, local spans, log templates, each
+    with its count class) is rare among the normal visits of the same ``(service, operation)``
+    (:func:`pattern_model`): an event never seen there, a missing expected child or log line, a count never
+    seen (a loop cut short by a caught exception), or a combination never seen. A caller whose
     callee deviates usually deviates too (an error comes back, it logs and answers differently), so the
     deviation starts at a deviating visit none of whose descendant visits deviates: the deepest one. That
     demotes a loud caller whose deviation a callee explains.
