@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections import defaultdict
 from datetime import datetime
 
@@ -365,6 +366,19 @@ def trace_pattern_deviations(spans: pl.DataFrame, baseline_spans: pl.DataFrame, 
         pl.col("detail").fill_null("")).select(list(schema)).cast(schema)
 
 
+def _name_templates(detail: str, *frames: pl.DataFrame | None) -> str:
+    """``log 4`` in an explanation becomes ``log 4 "<template text>"`` (cut at 80 characters) when a frame knows it."""
+    ids = {int(m) for m in re.findall(r"\blog (\d+)", detail)}
+    if not ids:
+        return detail
+    texts: dict[int, str] = {}
+    for frame in frames:
+        if frame is not None and {"template_id", "template"} <= set(frame.columns):
+            for tid, text in frame.filter(pl.col("template_id").is_in(list(ids))).select("template_id", "template").unique("template_id").iter_rows():
+                texts.setdefault(int(tid), text or "")
+    return re.sub(r"\blog (\d+)", lambda m: f'log {m.group(1)} "{texts[int(m.group(1))][:80]}"' if int(m.group(1)) in texts else m.group(0), detail)
+
+
 def trace_pattern_signal(spans: pl.DataFrame, baseline_spans: pl.DataFrame, events: pl.DataFrame | None,
                          baseline_events: pl.DataFrame | None, *, window: tuple[datetime, datetime], explained: list | None = None,
                          **options) -> pl.DataFrame:
@@ -384,5 +398,5 @@ def trace_pattern_signal(spans: pl.DataFrame, baseline_spans: pl.DataFrame, even
         if score > 0:
             rows.append({"service": row["service"], "metric": "trace_pattern", "score": score, "first_seen": row["first_seen"],
                          "detail": f"{row['votes']:.1f} of {row['traces']} traces deviate starting here "
-                                   f"({row['expected']:.1f} expected): {row['detail']}"})
+                                   f"({row['expected']:.1f} expected): {_name_templates(row['detail'], events, baseline_events)}"})
     return pl.DataFrame(rows, schema=SPAN_DEVIATION_SCHEMA)

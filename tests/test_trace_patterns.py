@@ -194,3 +194,12 @@ def test_discount_removes_the_explained_part_of_a_caller_log_finding():
     # in traces where b is normal) and b's own new template stay.
     assert ("a", 8) not in left and ("a", 7) in left and ("b", 9) in left
     assert discount_explained(found, as_events(logs), explained.head(0), config).equals(found)
+
+
+def test_explanations_name_the_template_behind_a_log_event():
+    from rca.trace_patterns import _name_templates
+
+    frame = pl.DataFrame({"template_id": [4, 9], "template": ["[getTickets][Calculate distance] <*>", "other"]})
+    assert _name_templates("count never seen: log 4 x1, log 7 x2", frame, None) == \
+        'count never seen: log 4 "[getTickets][Calculate distance] <*>" x1, log 7 x2'
+    assert _name_templates("new span HTTP GET", frame) == "new span HTTP GET"
