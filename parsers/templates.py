@@ -16,7 +16,7 @@ from drain3.drain import Drain, LogCluster, Node
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from parsers.dedup import _unique_hashes, dense_codes  # noqa: F401 - re-exported
-from parsers.drain_bulk import BatchPlan
+from parsers.drain_bulk import BatchPlan, tokenize
 from parsers.drain_feed import DrainFeeder
 from parsers.masking import DEFAULT_MASKING_RULES, Masker, MaskingRule, parse_masking_rules
 
@@ -226,12 +226,6 @@ def _empty_result(events: pl.DataFrame) -> pl.DataFrame:
     return events.with_columns(*[pl.lit(None, dtype=dtype).alias(name) for name, dtype in TEMPLATE_COLUMNS.items()]).clear()
 
 
-def _tokens(expr: pl.Expr, extra_delimiters: Iterable[str]) -> pl.Expr:
-    for delimiter in extra_delimiters:
-        expr = expr.str.replace_all(delimiter, " ", literal=True)
-    return expr.str.replace_all(r"\s+", " ").str.strip_chars(" ").str.split(" ")
-
-
 class PreparedBatch(NamedTuple):
     """The part of mining a batch that needs no Drain state (see :func:`prepare_batch`)."""
 
@@ -243,6 +237,7 @@ class PreparedBatch(NamedTuple):
     masked: pl.Series | None = None  # distinct masked messages
     line_codes: np.ndarray | None = None  # per line, its masked message
     plan: BatchPlan | None = None  # tokens and prefixes of ``masked`` (None when every line is fed)
+    masked_of_raw: np.ndarray | None = None  # per raw message, its masked message
 
 
 def prepare_batch(events: pl.DataFrame, miner: TemplateMiner, *, tokenize: bool = True) -> PreparedBatch:
@@ -267,7 +262,7 @@ def _tokenized(prepared: PreparedBatch, miner: TemplateMiner) -> PreparedBatch:
     plan = None
     if miner.config.max_clusters is None and len(line_codes):  # with max_clusters every line is fed: no plan needed
         plan = BatchPlan(masked, line_codes, *miner._plan_settings)
-    return prepared._replace(masked=masked, line_codes=line_codes, plan=plan)
+    return prepared._replace(masked=masked, line_codes=line_codes, plan=plan, masked_of_raw=masked_codes_of_raw)
 
 
 def mine_templates(events: pl.DataFrame, miner: TemplateMiner, *, with_params: bool = True, prepared: PreparedBatch | None = None) -> pl.DataFrame:
@@ -344,36 +339,40 @@ def mine_templates(events: pl.DataFrame, miner: TemplateMiner, *, with_params: b
     templates = pl.Series([miner.template_of(i) for i in id_values.tolist()], dtype=pl.Utf8)
     pairs = pl.DataFrame({"template_id": pl.Series(pair_ids, dtype=pl.Int64), "template": templates.gather(id_of_pair)})
     if with_params:
-        params = _parameters(raw.gather(pair_raw), masked_raw.gather(pair_raw), pairs["template"], miner.config.extra_delimiters)
+        if prepared.plan is not None:  # masked token counts are known from matching
+            masked_lengths = prepared.plan.lengths[prepared.masked_of_raw[pair_raw]]
+        else:
+            masked_lengths = tokenize(masked_raw.gather(pair_raw), miner.config.extra_delimiters).list.len().to_numpy()
+        template_tokens = templates.fill_null("").str.split(" ").gather(id_of_pair)  # split once per cluster
+        params = _parameters(raw.gather(pair_raw), masked_lengths, template_tokens, pairs["template"], miner.config.extra_delimiters)
     else:
         params = pl.repeat(None, pairs.height, dtype=pl.List(pl.Utf8), eager=True)
     per_line = pairs.with_columns(params.alias("params"))[pl.Series(pair_of_line)]
     return events.with_columns(per_line["template_id"], per_line["template"], per_line["params"])
 
 
-def _parameters(messages: pl.Series, masked: pl.Series, templates: pl.Series, extra_delimiters: list[str]) -> pl.Series:
-    """Parameter values per row (see :func:`mine_templates`, Notes)."""
-    frame = pl.DataFrame({"message": messages, "masked": masked, "template": templates}).with_row_index("_row")
-    frame = frame.with_columns(
-        _tokens(pl.col("message"), extra_delimiters).alias("_msg_tokens"),
-        _tokens(pl.col("masked"), extra_delimiters).alias("_masked_tokens"),
-        pl.col("template").fill_null("").str.split(" ").alias("_tpl_tokens"),
-    )
-    aligned = frame.filter(
-        (pl.col("_msg_tokens").list.len() == pl.col("_tpl_tokens").list.len())
-        & (pl.col("_masked_tokens").list.len() == pl.col("_tpl_tokens").list.len())
-    )
-    positional = (
-        aligned.select("_row", "_msg_tokens", "_tpl_tokens")
-        .explode("_msg_tokens", "_tpl_tokens", empty_as_null=False)
-        .group_by("_row", maintain_order=True)
-        .agg(pl.col("_msg_tokens").filter(pl.col("_msg_tokens") != pl.col("_tpl_tokens")).alias("params"))
-    )
-    rest = frame.join(aligned.select("_row"), on="_row", how="anti").select("_row", "message", "template")
-    if rest.height:
-        extracted = [_regex_parameters(m, t) for _, m, t in rest.iter_rows()]
-        positional = pl.concat([positional, rest.select("_row", pl.Series("params", extracted, dtype=pl.List(pl.Utf8)))])
-    result = frame.select("_row").join(positional, on="_row", how="left", maintain_order="left")
+def _parameters(messages: pl.Series, masked_lengths: np.ndarray, template_tokens: pl.Series, templates: pl.Series,
+                extra_delimiters: Sequence[str]) -> pl.Series:
+    """Parameter values per row (see :func:`mine_templates`, Notes).
+
+    Where the message, its masked form and the template have the same token count, the message
+    tokens that differ from the template's are the parameters (one flat comparison over all
+    tokens); other rows go through :func:`_regex_parameters`.
+    """
+    tokens = tokenize(messages, extra_delimiters)
+    width = template_tokens.list.len().to_numpy()
+    aligned = (tokens.list.len().to_numpy() == width) & (np.asarray(masked_lengths) == width)
+    rows = np.flatnonzero(aligned)
+    flat_message = tokens.gather(rows).explode(empty_as_null=False)
+    flat_template = template_tokens.gather(rows).explode(empty_as_null=False)
+    differ = (flat_message != flat_template).fill_null(True)
+    owner = np.repeat(rows, width[rows])[differ.to_numpy()]
+    found = pl.DataFrame({"_row": owner, "params": flat_message.filter(differ)}).group_by("_row").agg("params")
+    rest = np.flatnonzero(~aligned)
+    if len(rest):
+        extracted = [_regex_parameters(m, t) for m, t in zip(messages.gather(rest).to_list(), templates.gather(rest).to_list())]
+        found = pl.concat([found, pl.DataFrame({"_row": rest, "params": pl.Series(extracted, dtype=pl.List(pl.Utf8))})])
+    result = pl.DataFrame({"_row": np.arange(messages.len())}).join(found, on="_row", how="left", maintain_order="left")
     return result["params"].fill_null(pl.lit([], dtype=pl.List(pl.Utf8)))
 
 
