@@ -20,7 +20,7 @@ from parsers.drain_bulk import BatchPlan, tokenize
 from parsers.drain_feed import DrainFeeder
 from parsers.masking import DEFAULT_MASKING_RULES, Masker, MaskingRule, parse_masking_rules
 
-__all__ = ["TemplateConfig", "TemplateMiner", "TemplateStateError", "PreparedBatch", "prepare_batch", "mine_templates", "mine_template_batches", "TEMPLATE_COLUMNS"]
+__all__ = ["TemplateConfig", "TemplateMiner", "TemplateStateError", "PreparedBatch", "prepare_batch", "mine_templates", "TEMPLATE_COLUMNS"]
 
 STATE_VERSION = 1
 TEMPLATE_COLUMNS = {"template_id": pl.Int64, "template": pl.Utf8, "params": pl.List(pl.Utf8)}
@@ -387,5 +387,3 @@ def _regex_parameters(message: str, template: str | None) -> list[str]:
     found = re.fullmatch(pattern, " ".join(message.split()))
     return [] if found is None else list(found.groups())
 
-
-from parsers.batches import mine_template_batches, prefetch  # noqa: E402,F401 - re-exported (batches imports this module)

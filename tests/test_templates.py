@@ -11,7 +11,8 @@ from drain3.template_miner_config import TemplateMinerConfig
 
 from parsers.header_format import compile_header, split_header
 from parsers.masking import DEFAULT_MASKING_RULES, load_masking_file
-from parsers.templates import TemplateConfig, TemplateMiner, TemplateStateError, mine_template_batches, mine_templates, prepare_batch
+from parsers.batches import mine_template_batches
+from parsers.templates import TemplateConfig, TemplateMiner, TemplateStateError, mine_templates, prepare_batch
 from logrca import PROJECT_ROOT
 
 SYSTEMS = ["HDFS", "Hadoop", "Spark", "Zookeeper", "BGL", "HPC", "Linux", "Apache", "OpenSSH", "OpenStack"]
