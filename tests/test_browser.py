@@ -18,7 +18,8 @@ from logrca import PROJECT_ROOT
 CHROMIUM = Path("/usr/bin/chromium")
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
         "--disable-component-update", "--disable-sync"]
-SCREENSHOTS = PROJECT_ROOT / "docs" / "screenshots"
+# the README's screenshots are rewritten only on request (LOGRCA_UPDATE_SCREENSHOTS=1), so a test run leaves the checkout clean
+README_SCREENSHOTS = PROJECT_ROOT / "docs" / "screenshots"
 pytestmark = [pytest.mark.es, pytest.mark.slow]
 
 
@@ -62,7 +63,8 @@ def test_report_and_review_in_chromium(es_url, index_prefix, tmp_path):
                 assert server.poll() is None, "dagster-webserver exited"
                 assert time.monotonic() < deadline, "dagster-webserver did not answer within 120 s"
                 time.sleep(1)
-        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        shots = README_SCREENSHOTS if os.environ.get("LOGRCA_UPDATE_SCREENSHOTS") == "1" else tmp_path / "screenshots"
+        shots.mkdir(parents=True, exist_ok=True)
         with sync_playwright() as playwright:
             browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
             page = browser.new_page(viewport={"width": 1400, "height": 1100})
@@ -75,14 +77,15 @@ def test_report_and_review_in_chromium(es_url, index_prefix, tmp_path):
             report = page.get_by_role("dialog")
             for section in ("Ranked root-cause services", "Evidence", "Impact", "Reproduction hints", "Knowledge base"):
                 expect(report.get_by_text(section, exact=True).first).to_be_visible()
-            page.screenshot(path=str(SCREENSHOTS / "rca-report.png"))
+            page.screenshot(path=str(shots / "rca-report.png"))
             page.goto(f"http://127.0.0.1:{port}/assets/incident_review")
             page.get_by_text("[Show Markdown]").first.click()  # the "review" metadata entry
             review = page.get_by_role("dialog")
             for section in ("By service (root cause)", "Recurring problems", "Time to detect and to resolve (trend, minutes)", "Open follow-ups"):
                 expect(review.get_by_text(section, exact=True).first).to_be_visible()
             expect(review.locator("img[src^='data:image/png']").first).to_be_visible()
-            page.screenshot(path=str(SCREENSHOTS / "incident-review.png"))
+            page.screenshot(path=str(shots / "incident-review.png"))
+            assert all((shots / name).stat().st_size > 10_000 for name in ("rca-report.png", "incident-review.png"))
             browser.close()
     finally:
         server.terminate()
