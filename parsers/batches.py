@@ -11,7 +11,7 @@ import polars as pl
 
 from parsers import templates as _templates
 
-__all__ = ["mine_in_batches", "mine_template_batches", "prefetch"]
+__all__ = ["mine_ahead", "mine_in_batches", "mine_template_batches", "prefetch"]
 
 T = TypeVar("T")
 DEFAULT_BATCH_ROWS = 100_000
@@ -41,7 +41,7 @@ def mine_template_batches(batches: Iterable[pl.DataFrame], miner: _templates.Tem
     ``config.state_path`` is set.
     """
     done = 0
-    for mined in _mine_ahead(batches, miner, with_params):
+    for mined in mine_ahead(batches, miner, with_params=with_params):
         yield mined
         done += 1
         if miner.config.state_path is not None and save_every and done % save_every == 0:
@@ -50,7 +50,12 @@ def mine_template_batches(batches: Iterable[pl.DataFrame], miner: _templates.Tem
         miner.save()
 
 
-def _mine_ahead(batches: Iterable[pl.DataFrame], miner: _templates.TemplateMiner, with_params: bool) -> Iterator[pl.DataFrame]:
+def mine_ahead(batches: Iterable[pl.DataFrame], miner: _templates.TemplateMiner, *, with_params: bool = True) -> Iterator[pl.DataFrame]:
+    """:func:`parsers.templates.mine_templates` of each batch in turn, the next batches deduplicated and masked on a worker thread.
+
+    Tokenizing stays on the caller's thread, which balances the two best when most messages are
+    distinct (on repetitive logs the miner waits for the reader either way). Saves nothing.
+    """
     prepared = (_templates.prepare_batch(batch, miner, tokenize=False) for batch in batches)
     for ready in prefetch(prepared):
         yield _templates.mine_templates(ready.events, miner, with_params=with_params, prepared=ready)
@@ -72,7 +77,7 @@ def mine_in_batches(events: pl.DataFrame, miner: _templates.TemplateMiner, *, wi
     if events.height <= batch_rows:
         return _templates.mine_templates(events, miner, with_params=with_params)
     slices = (events.slice(start, batch_rows) for start in range(0, events.height, batch_rows))
-    mined = pl.concat(list(_mine_ahead(slices, miner, with_params)))
+    mined = pl.concat(list(mine_ahead(slices, miner, with_params=with_params)))
     final = miner.templates().select("template_id", pl.col("template").alias("_final"))
     return (
         mined.join(final, on="template_id", how="left", maintain_order="left")

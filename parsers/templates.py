@@ -81,7 +81,6 @@ class TemplateMiner:
         self.masker = Masker(self.config.masking)
         self.drain = self._new_drain()
         self._feeder = DrainFeeder(self.drain, always_feed=self.config.max_clusters is not None)
-        self._plan_settings = (self.drain.extra_delimiters, self.drain.max_node_depth)  # settings only, never the tree
         if self.config.state_path is not None and Path(self.config.state_path).exists():
             self.load(self.config.state_path)
 
@@ -261,7 +260,7 @@ def _tokenized(prepared: PreparedBatch, miner: TemplateMiner) -> PreparedBatch:
     line_codes = masked_codes_of_raw[prepared.raw_codes]
     plan = None
     if miner.config.max_clusters is None and len(line_codes):  # with max_clusters every line is fed: no plan needed
-        plan = BatchPlan(masked, line_codes, *miner._plan_settings)
+        plan = BatchPlan(masked, line_codes, miner.drain.extra_delimiters, miner.drain.max_node_depth)  # settings, not the tree
     return prepared._replace(masked=masked, line_codes=line_codes, plan=plan, masked_of_raw=masked_codes_of_raw)
 
 
@@ -314,13 +313,11 @@ def mine_templates(events: pl.DataFrame, miner: TemplateMiner, *, with_params: b
        Depth Tree", ICWS 2017.
     .. [2] logpai/Drain3, ``drain3/drain.py`` (the implementation used here).
     """
-    if "message" not in events.columns:
-        raise ValueError(f"mine_templates: events need a 'message' column; got columns {events.columns}")
+    if prepared is None or prepared.events is not events:
+        prepared = prepare_batch(events, miner)  # checks the 'message' column
     if events.height == 0:
         return _empty_result(events)
-    if prepared is None or prepared.events is not events:
-        prepared = prepare_batch(events, miner)
-    elif prepared.masked is None:
+    if prepared.masked is None:
         prepared = _tokenized(prepared, miner)
     raw, raw_codes, raw_first, masked_raw = prepared.raw, prepared.raw_codes, prepared.raw_first, prepared.masked_raw
     ids = miner.assign(prepared.masked, prepared.line_codes, plan=prepared.plan)

@@ -11,8 +11,8 @@ from typing import Any
 import polars as pl
 
 from parsers.header_format import HeaderFormat, compile_header, split_content
-from parsers.batches import prefetch
-from parsers.templates import TemplateConfig, TemplateMiner, mine_templates, prepare_batch
+from parsers.batches import mine_ahead
+from parsers.templates import TemplateConfig, TemplateMiner
 
 __all__ = [
     "normalize_templates",
@@ -228,11 +228,8 @@ def run_logrca(
     miner = miner or TemplateMiner(config.model_copy(update={"state_path": None}))
     started = time.perf_counter()
     parts = []
-    prepared_batches = (prepare_batch(events, miner, tokenize=False) for events in _parsed_batches(log_path, fmt, batch_bytes))
-    # read, split, deduplicate and mask ahead on a worker thread; tokenizing stays here, which balances the two
-    # threads best when most messages are distinct (on repetitive logs the miner waits for the reader either way)
-    for prepared in prefetch(prepared_batches):
-        mined = mine_templates(prepared.events, miner, with_params=with_params, prepared=prepared)
+    # reading and header splitting run lazily inside the worker thread that prepares the batches
+    for mined in mine_ahead(_parsed_batches(log_path, fmt, batch_bytes), miner, with_params=with_params):
         parts.append(mined.select("line_no", "matched", "template_id"))
     elapsed = time.perf_counter() - started
     result = pl.concat(parts) if parts else pl.DataFrame(schema={"line_no": pl.Int64, "matched": pl.Boolean, "template_id": pl.Int64})
