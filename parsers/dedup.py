@@ -9,7 +9,7 @@ __all__ = ["dense_codes"]
 
 
 def dense_codes(values: pl.Series) -> tuple[pl.Series, np.ndarray, np.ndarray]:
-    """Distinct values of a Series (Utf8 or List(Utf8)), per row the index of its value among them, and each value's first row.
+    """Distinct values of a Series (Utf8, List(Utf8) or a Struct of such), per row the index of its value among them, and each value's first row.
 
     Rows are grouped by a 64-bit hash and checked against their group's first value; on a hash
     collision (any row differing from it) the grouping falls back to an exact join.
@@ -17,7 +17,7 @@ def dense_codes(values: pl.Series) -> tuple[pl.Series, np.ndarray, np.ndarray]:
     hashes = values.hash().to_numpy()
     first, codes = _unique_hashes(hashes)
     distinct = values.gather(first)
-    if (values == distinct.gather(codes)).all():
+    if values.eq_missing(distinct.gather(codes)).all():  # nulls equal nulls (as in grouping)
         return distinct, codes.astype(np.int64, copy=False), first
     frame = values.to_frame("_value").with_row_index("_row")
     firsts = frame.group_by("_value", maintain_order=True).agg(pl.col("_row").first()).with_row_index("_code")

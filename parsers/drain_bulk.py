@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import polars as pl
-from drain3.drain import Node
+from drain3.drain import Drain, Node
 
 from parsers.dedup import dense_codes
 from parsers.masking import select_in_parts
@@ -15,10 +15,12 @@ from parsers.masking import select_in_parts
 if TYPE_CHECKING:
     from parsers.drain_feed import DrainFeeder, _LeafHashes
 
-__all__ = ["BatchPlan", "assign_batch", "tokenize"]
+__all__ = ["BatchPlan", "assign_batch", "numeric_wildcard", "tokenize"]
 
 _FEW = 512  # messages to match again below which the Python path is used
 _CHUNK_CELLS = 4_000_000  # messages x clusters x tokens compared at once (bounded memory)
+# a whitespace run that is not one plain space (Python's str.split() whitespace: \s plus U+001C..U+001F)
+_IRREGULAR_SPACE = r"[\s\x1c-\x1f]{2,}|[\s\x1c-\x1f-- ]"
 _SMALL_CELLS = 50_000  # leaves with fewer messages x clusters x tokens are matched together (one numpy pass)
 
 
@@ -31,14 +33,18 @@ def tokenize(messages: pl.Series, extra_delimiters: tuple[str, ...] | list[str] 
     expr = pl.col("m")
     for delimiter in extra_delimiters:
         expr = expr.str.replace_all(delimiter, " ", literal=True)
-    # every whitespace run becomes one space; matching only runs that are not already one space is faster
-    expr = expr.str.replace_all(r"[\s\x1c-\x1f]{2,}|[\s\x1c-\x1f-- ]", " ").str.strip_chars(" ")
-    cleaned = select_in_parts(messages, expr)
-    tokens = cleaned.str.split(" ").alias("tokens")
-    empty = cleaned.str.len_bytes() == 0  # drain3 gives no token, split gives [""]
+    # every whitespace run becomes one space (one select: polars splits on its threads too)
+    expr = expr.str.replace_all(_IRREGULAR_SPACE, " ").str.strip_chars(" ").str.split(" ")
+    tokens = select_in_parts(messages, expr).alias("tokens")
+    empty = tokens.list.first().str.len_bytes() == 0  # drain3 gives no token, split gives [""] (the only way to get "")
     if empty.any():
         tokens = pl.select(pl.when(empty).then(pl.lit([], dtype=pl.List(pl.Utf8))).otherwise(tokens).alias("tokens")).to_series()
     return tokens
+
+
+def numeric_wildcard(drain: Drain) -> str | None:
+    """What a token holding a digit walks as in ``drain``'s tree (its ``param_str``), or None when such tokens are keys too."""
+    return drain.param_str if drain.parametrize_numeric_tokens else None
 
 
 class BatchPlan:
@@ -48,7 +54,8 @@ class BatchPlan:
     tree), so it can be built on another thread while the previous batch is being mined.
     """
 
-    def __init__(self, distinct: pl.Series, codes: np.ndarray, extra_delimiters: tuple[str, ...] | list[str], max_node_depth: int):
+    def __init__(self, distinct: pl.Series, codes: np.ndarray, extra_delimiters: tuple[str, ...] | list[str], max_node_depth: int,
+                 numeric_wildcard: str | None = None):
         self.distinct, self.codes = distinct, codes
         self.n, self.k = len(codes), distinct.len()
         tokens = tokenize(distinct, extra_delimiters)
@@ -64,16 +71,32 @@ class BatchPlan:
         self.starts = np.zeros(k + 1, dtype=np.int64)
         np.cumsum(counts, out=self.starts[1:])
         self.line_keys = codes[self.order] * (n + 1) + self.order
-        # routes: Drain's tree path depends on the token count and the first depth-2 tokens only
+        self._group_routes(max_node_depth, numeric_wildcard)
+
+    def _group_routes(self, max_node_depth: int, numeric_wildcard: str | None) -> None:
+        """Group the messages by the part of them that decides their walk down Drain's tree (a "prefix").
+
+        The walk depends on the token count and the first ``max_node_depth - 1`` tokens (fewer for
+        short messages). ``numeric_wildcard`` is Drain's ``param_str`` when it runs with
+        ``parametrize_numeric_tokens``: then no node has a child keyed by a token holding a digit,
+        since ``add_seq_to_prefix_tree`` files such tokens under ``param_str``, so a token with a
+        decimal digit (``\\d``, a subset of Python's ``isdigit``) walks exactly as ``param_str``
+        does and is grouped as it. Many
+        messages that differ only in a leading id then share one prefix (routed once).
+        """
         route_len = np.minimum(max_node_depth - 1, np.maximum(self.lengths - 1, 0))
-        frame = pl.DataFrame({"t": tokens, "r": route_len, "l": self.lengths})
-        if distinct.str.contains("\x00", literal=True).any():  # a token could hold the separator: exact list keys
-            prefix = frame.select(pl.concat_list(pl.col("l").cast(pl.Utf8), pl.col("t").list.head(pl.col("r")))).to_series()
-        else:
-            prefix = frame.select(pl.concat_str(pl.col("l").cast(pl.Utf8), pl.col("t").list.head(pl.col("r")).list.join("\x00"), separator="\x00")).to_series()
-        _, self.prefix_of, prefix_first = dense_codes(prefix)
-        heads = pl.DataFrame({"t": tokens, "r": route_len})[pl.Series(prefix_first)].select(pl.col("t").list.head(pl.col("r")))["t"]
-        self.prefix_tokens = list(zip(self.lengths[prefix_first].tolist(), heads.to_list()))
+        columns = [pl.Series("l", self.lengths)]
+        for position in range(int(route_len.max(initial=0))):
+            walks = route_len > position
+            token = self.flat_tokens.gather(np.where(walks, self.offsets[:-1] + position, 0))  # walks: the message has that token
+            expr = pl.col("t")
+            if numeric_wildcard is not None:
+                expr = pl.when(expr.str.contains(r"\d")).then(pl.lit(numeric_wildcard)).otherwise(expr)
+            columns.append(token.to_frame("t").select(pl.when(pl.Series(walks)).then(expr)).to_series().alias(f"t{position}"))
+        heads = pl.DataFrame(columns)
+        _, self.prefix_of, prefix_first = dense_codes(heads.to_struct("prefix"))
+        firsts = heads[pl.Series(prefix_first)].rows()
+        self.prefix_tokens = [(row[0], [token for token in row[1:] if token is not None]) for row in firsts]
         by_prefix = np.argsort(self.prefix_of, kind="stable")
         bounds = np.zeros(len(prefix_first) + 1, dtype=np.int64)
         np.cumsum(np.bincount(self.prefix_of, minlength=len(prefix_first)), out=bounds[1:])
@@ -286,7 +309,7 @@ def assign_batch(feeder: DrainFeeder, distinct: pl.Series, codes: np.ndarray, pl
     """
     n, k = len(codes), distinct.len()
     if plan is None or plan.distinct is not distinct or plan.codes is not codes:
-        plan = BatchPlan(distinct, codes, feeder.drain.extra_delimiters, feeder.drain.max_node_depth)
+        plan = BatchPlan(distinct, codes, feeder.drain.extra_delimiters, feeder.drain.max_node_depth, numeric_wildcard(feeder.drain))
     batch = _Batch(feeder, plan)
     generation = np.zeros(k, dtype=np.int64)
     waiting = np.zeros(k, dtype=bool)  # has a live heap entry

@@ -16,7 +16,7 @@ from drain3.drain import Drain, LogCluster, Node
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from parsers.dedup import _unique_hashes, dense_codes  # noqa: F401 - re-exported
-from parsers.drain_bulk import BatchPlan, tokenize
+from parsers.drain_bulk import BatchPlan, numeric_wildcard, tokenize
 from parsers.drain_feed import DrainFeeder
 from parsers.masking import DEFAULT_MASKING_RULES, Masker, MaskingRule, parse_masking_rules
 
@@ -260,7 +260,8 @@ def _tokenized(prepared: PreparedBatch, miner: TemplateMiner) -> PreparedBatch:
     line_codes = masked_codes_of_raw[prepared.raw_codes]
     plan = None
     if miner.config.max_clusters is None and len(line_codes):  # with max_clusters every line is fed: no plan needed
-        plan = BatchPlan(masked, line_codes, miner.drain.extra_delimiters, miner.drain.max_node_depth)  # settings, not the tree
+        plan = BatchPlan(masked, line_codes, miner.drain.extra_delimiters, miner.drain.max_node_depth,  # settings, not the tree
+                         numeric_wildcard(miner.drain))
     return prepared._replace(masked=masked, line_codes=line_codes, plan=plan, masked_of_raw=masked_codes_of_raw)
 
 
