@@ -341,37 +341,40 @@ def mine_templates(events: pl.DataFrame, miner: TemplateMiner, *, with_params: b
             masked_lengths = prepared.plan.lengths[prepared.masked_of_raw[pair_raw]]
         else:
             masked_lengths = tokenize(masked_raw.gather(pair_raw), miner.config.extra_delimiters).list.len().to_numpy()
-        template_tokens = templates.fill_null("").str.split(" ").gather(id_of_pair)  # split once per cluster
-        params = _parameters(raw.gather(pair_raw), masked_lengths, template_tokens, pairs["template"], miner.config.extra_delimiters)
+        params = _parameters(raw.gather(pair_raw), masked_lengths, templates, id_of_pair, miner.config.extra_delimiters)
     else:
         params = pl.repeat(None, pairs.height, dtype=pl.List(pl.Utf8), eager=True)
     per_line = pairs.with_columns(params.alias("params"))[pl.Series(pair_of_line)]
     return events.with_columns(per_line["template_id"], per_line["template"], per_line["params"])
 
 
-def _parameters(messages: pl.Series, masked_lengths: np.ndarray, template_tokens: pl.Series, templates: pl.Series,
+def _parameters(messages: pl.Series, masked_lengths: np.ndarray, templates: pl.Series, template_of: np.ndarray,
                 extra_delimiters: Sequence[str]) -> pl.Series:
-    """Parameter values per row (see :func:`mine_templates`, Notes).
+    """Parameter values per row (see :func:`mine_templates`, Notes); row ``i`` has template ``templates[template_of[i]]``.
 
     Where the message, its masked form and the template have the same token count, the message
-    tokens that differ from the template's are the parameters (one flat comparison over all
-    tokens); other rows go through :func:`_regex_parameters`.
+    tokens that differ from the template's are the parameters: one flat comparison over all
+    tokens, the template tokens gathered from each template split once, the lists rebuilt by a
+    group-by on the (sorted) row number. Other rows go through :func:`_regex_parameters`.
     """
     tokens = tokenize(messages, extra_delimiters)
-    width = template_tokens.list.len().to_numpy()
+    template_tokens = templates.fill_null("").str.split(" ")
+    template_width = template_tokens.list.len().to_numpy().astype(np.int64)
+    width = template_width[template_of]
     aligned = (tokens.list.len().to_numpy() == width) & (np.asarray(masked_lengths) == width)
     rows = np.flatnonzero(aligned)
-    flat_message = tokens.gather(rows).explode(empty_as_null=False)
-    flat_template = template_tokens.gather(rows).explode(empty_as_null=False)
-    differ = (flat_message != flat_template).fill_null(True)
-    owner = np.repeat(rows, width[rows])[differ.to_numpy()]
-    found = pl.DataFrame({"_row": owner, "params": flat_message.filter(differ)}).group_by("_row").agg("params")
+    row_width = width[rows]
+    flat_message = (tokens if len(rows) == messages.len() else tokens.gather(rows)).explode(empty_as_null=False)
+    template_start, row_start = np.cumsum(template_width) - template_width, np.cumsum(row_width) - row_width
+    position = np.repeat(template_start[template_of[rows]] - row_start, row_width) + np.arange(int(row_width.sum()))
+    flat_template = template_tokens.explode(empty_as_null=False).gather(position)
+    flat = pl.DataFrame({"_row": pl.Series(np.repeat(rows, row_width)).set_sorted(), "params": flat_message, "_differ": flat_message != flat_template})
+    found = flat.group_by("_row", maintain_order=True).agg(pl.col("params").filter("_differ"))  # every aligned row, in order
     rest = np.flatnonzero(~aligned)
     if len(rest):
-        extracted = [_regex_parameters(m, t) for m, t in zip(messages.gather(rest).to_list(), templates.gather(rest).to_list())]
-        found = pl.concat([found, pl.DataFrame({"_row": rest, "params": pl.Series(extracted, dtype=pl.List(pl.Utf8))})])
-    result = pl.DataFrame({"_row": np.arange(messages.len())}).join(found, on="_row", how="left", maintain_order="left")
-    return result["params"].fill_null(pl.lit([], dtype=pl.List(pl.Utf8)))
+        extracted = [_regex_parameters(m, t) for m, t in zip(messages.gather(rest).to_list(), templates.gather(template_of[rest]).to_list())]
+        found = pl.concat([found, pl.DataFrame({"_row": rest, "params": pl.Series(extracted, dtype=pl.List(pl.Utf8))})]).sort("_row")
+    return found["params"]
 
 
 def _regex_parameters(message: str, template: str | None) -> list[str]:

@@ -107,6 +107,25 @@ def test_columns_params_and_other_columns_kept():
     assert mined["service"].to_list() == ["a", "b", "c"]
 
 
+@pytest.mark.parametrize("system", ["HDFS", "Linux", "OpenStack"])
+def test_params_equal_a_line_by_line_reference(shared_data, system):
+    """Per line: the message tokens that differ from the template's, or the regex path when masking changed the token count."""
+    from parsers.templates import _regex_parameters
+
+    messages, config = sample(shared_data, system)
+    miner = TemplateMiner(config)
+    mined = mine_templates(pl.DataFrame({"message": messages}), miner)
+    expected = []
+    for message, template in zip(messages, mined["template"].to_list()):
+        tokens, masked, template_tokens = message.split(), miner.masker.mask(message).split(), template.split(" ")
+        if len(tokens) == len(masked) == len(template_tokens):
+            expected.append([token for token, literal in zip(tokens, template_tokens) if token != literal])
+        else:
+            expected.append(_regex_parameters(message, template))
+    assert mined["params"].to_list() == expected
+    assert sum(map(len, expected)) > len(messages)  # most lines have parameters
+
+
 def test_params_when_masking_changes_token_count():
     config = TemplateConfig(masking=[{"pattern": r"/\S+ \S+", "mask_with": "*"}])
     mined = mine_templates(pl.DataFrame({"message": ["open /a b now"]}), TemplateMiner(config))
