@@ -81,8 +81,8 @@ class BatchPlan:
         ``parametrize_numeric_tokens``: then no node has a child keyed by a token holding a digit,
         since ``add_seq_to_prefix_tree`` files such tokens under ``param_str``, so a token with a
         decimal digit (``\\d``, a subset of Python's ``isdigit``) walks exactly as ``param_str``
-        does and is grouped as it. Many
-        messages that differ only in a leading id then share one prefix (routed once).
+        does and is grouped as it. Messages that differ only in a leading id then share one prefix
+        (routed once).
         """
         route_len = np.minimum(max_node_depth - 1, np.maximum(self.lengths - 1, 0))
         columns = [pl.Series("l", self.lengths)]
