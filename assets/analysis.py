@@ -6,7 +6,7 @@ import polars as pl
 from dagster import AssetCheckResult, AssetCheckSpec, AssetExecutionContext, AssetIn, MetadataValue, Output, asset
 
 from assets.partitions import PARTITIONS, WITH_BASELINE
-from assets.resources import LogrcaConfigResource
+from assets.resources import PARQUET_WRITE, LogrcaConfigResource
 from rca.detect import service_scores
 from rca.graph import load_topology, service_dependency_graph
 from rca.markdown import frame_table
@@ -16,7 +16,7 @@ from rca.windows import detect_in_window, split_window
 WINDOW_AND_BASELINE = AssetIn("log_templates", partition_mapping=WITH_BASELINE, metadata={"allow_missing_partitions": True})
 
 
-@asset(partitions_def=PARTITIONS, io_manager_key="parquet_io", group_name="logrca", ins={"log_templates": WINDOW_AND_BASELINE})
+@asset(partitions_def=PARTITIONS, io_manager_key="parquet_io", metadata=PARQUET_WRITE, group_name="logrca", ins={"log_templates": WINDOW_AND_BASELINE})
 def anomalies(context: AssetExecutionContext, logrca: LogrcaConfigResource, log_templates):
     """New templates, rate spikes and drops, error bursts and rule hits per service, scored."""
     config = logrca.load()
@@ -51,6 +51,7 @@ def service_graph(context: AssetExecutionContext, logrca: LogrcaConfigResource, 
 @asset(
     partitions_def=PARTITIONS,
     io_manager_key="parquet_io",
+    metadata=PARQUET_WRITE,
     group_name="logrca",
     check_specs=[AssetCheckSpec("ranks_are_consistent", asset="root_causes", description="ranks run 1..n in order of non-negative scores")],
 )

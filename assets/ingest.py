@@ -6,15 +6,15 @@ import time
 from dagster import AssetCheckResult, AssetCheckSeverity, AssetCheckSpec, AssetExecutionContext, AssetOut, MetadataValue, Output, multi_asset
 
 from assets.partitions import PARTITIONS
-from assets.resources import LogrcaConfigResource
+from assets.resources import PARQUET_WRITE, LogrcaConfigResource
 from parsers.readers import read_sources
 from rca.markdown import frame_table
 
 
 @multi_asset(
     outs={
-        "raw_logs": AssetOut(io_manager_key="parquet_io", is_required=False, description="Parsed log events of all sources (EVENT_SCHEMA), one Parquet file per partition."),
-        "quarantined_lines": AssetOut(io_manager_key="parquet_io", is_required=False, description="Lines that did not parse, with the reason and their bytes."),
+        "raw_logs": AssetOut(io_manager_key="parquet_io", is_required=False, metadata=PARQUET_WRITE, description="Parsed log events of all sources (EVENT_SCHEMA), one Parquet file per partition."),
+        "quarantined_lines": AssetOut(io_manager_key="parquet_io", is_required=False, metadata=PARQUET_WRITE, description="Lines that did not parse, with the reason and their bytes."),
     },
     partitions_def=PARTITIONS,
     group_name="logrca",

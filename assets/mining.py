@@ -7,7 +7,7 @@ import polars as pl
 from dagster import AssetCheckResult, AssetCheckSeverity, AssetCheckSpec, AssetExecutionContext, MetadataValue, Output, asset
 
 from assets.partitions import PARTITIONS
-from assets.resources import LogrcaConfigResource
+from assets.resources import PARQUET_WRITE, LogrcaConfigResource
 from parsers.batches import mine_in_batches
 from parsers.templates import TemplateMiner
 from rca.markdown import frame_table
@@ -22,6 +22,7 @@ def miner_state_path(logrca: LogrcaConfigResource):
 @asset(
     partitions_def=PARTITIONS,
     io_manager_key="parquet_io",
+    metadata=PARQUET_WRITE,
     group_name="logrca",
     check_specs=[AssetCheckSpec("every_event_has_a_template", asset="log_templates")],
 )
