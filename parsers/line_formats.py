@@ -139,7 +139,7 @@ def parse_jsonl(records: pl.DataFrame, source: SourceConfig) -> pl.DataFrame:
     numeric = stamps.cast(pl.Float64, strict=False)
     epoch = numeric
     scale = pl.when(epoch > 1e17).then(1e-3).when(epoch > 1e14).then(1.0).when(epoch > 1e11).then(1e3).otherwise(1e6)
-    from_epoch = pl.DataFrame({"e": epoch}).select((pl.col("e") * scale).cast(pl.Int64).cast(pl.Datetime("us", "UTC")))["e"]
+    from_epoch = pl.DataFrame({"e": epoch}).select((pl.col("e") * scale).cast(pl.Int64, strict=False).cast(pl.Datetime("us", "UTC")))["e"]  # out of range: null (quarantined)
     from_text = parse_timestamps(stamps, timestamp_format=source.timestamp_format, timezone=source.timezone)
     frame = frame.with_columns(timestamp=pl.when(numeric.is_not_null()).then(from_epoch).otherwise(from_text), rest=records["rest"])
     return frame.select(

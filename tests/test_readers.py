@@ -207,3 +207,13 @@ def test_window_keeps_each_line_in_exactly_one_partition(tmp_path):
     assert first.events["message"].to_list() == ["before"] and second.events["message"].to_list() == ["inside"]
     # The garbage line sits after 00:59:59 in the file, so it belongs to the first window only.
     assert first.quarantine.height == 1 and second.quarantine.height == 0
+
+
+def test_json_epoch_out_of_range_is_quarantined_not_a_crash(tmp_path):
+    (tmp_path / "pay.log").write_text('{"ts": 1773104400000, "msg": "ok"}\n{"ts": 12345678901234567890123, "msg": "far future"}\n')
+    source = SourceConfig(name="pay", service="payments", format="jsonl", paths=[str(tmp_path / "pay.log")],
+                          json_fields={"timestamp": "ts", "level": "severity", "message": "msg", "trace_id": "trace", "host": "pod", "service": "service"})
+    result = read_source(source)
+    assert result.events["message"].to_list() == ["ok"]
+    assert result.quarantine.height == 1 and "ts" in result.quarantine["reason"][0]
+    check_accounting(result)
