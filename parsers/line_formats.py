@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import numpy as np
 import polars as pl
 
+from parsers.masking import select_in_parts
 from parsers.schema import normalise_level
 from parsers.sources import SourceConfig
 
@@ -124,8 +126,14 @@ def parse_jsonl(records: pl.DataFrame, source: SourceConfig) -> pl.DataFrame:
     import json
 
     names = source.json_fields
+    schema = {key: pl.Utf8 for key in (*names, "problem")}
+    heads = records["head"]
+    plain = _plain_json_rows(heads, names)
+    fast = _decode_plain_json(heads.filter(plain), names) if plain.any() else None
+    if fast is None:  # no plain row, or one of them is not valid JSON: every row the Python way
+        plain = pl.repeat(False, heads.len(), eager=True)
     rows: list[dict] = []
-    for head in records["head"].to_list():
+    for head in heads.filter(~plain).to_list():
         try:
             obj = json.loads(head)
             if not isinstance(obj, dict):
@@ -134,7 +142,12 @@ def parse_jsonl(records: pl.DataFrame, source: SourceConfig) -> pl.DataFrame:
             rows.append({"problem": f"not valid JSON: {error}"})
             continue
         rows.append({key: _as_text(obj.get(field)) for key, field in names.items()} | {"problem": None})
-    frame = pl.DataFrame(rows, schema={key: pl.Utf8 for key in (*names, "problem")}, orient="row")
+    frame = pl.DataFrame(rows, schema=schema, orient="row")
+    if fast is not None:  # both parts back in line order
+        order = np.empty(heads.len(), dtype=np.int64)
+        order[plain.to_numpy()] = np.arange(fast.height)
+        order[~plain.to_numpy()] = fast.height + np.arange(frame.height)
+        frame = pl.concat([fast.select(list(schema)), frame])[pl.Series(order)]
     stamps = frame["timestamp"]
     numeric = stamps.cast(pl.Float64, strict=False)
     epoch = numeric
@@ -158,6 +171,51 @@ def parse_jsonl(records: pl.DataFrame, source: SourceConfig) -> pl.DataFrame:
         .otherwise(None)
         .alias("problem"),
     )
+
+
+_JSON_SPACE = r"[ \t\r\n]*"  # JSON's whitespace
+_JSON_INT = r"(?:0|-?[1-9][0-9]{0,17})"  # an integer both json.loads (repr) and polars turn into the same text
+_JSON_NUMBER = r"-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?"  # any number (its text may differ, its float does not)
+
+
+def _plain_json_rows(heads: pl.Series, names: dict[str, str]) -> pl.Series:
+    """Rows that polars' JSON reader decodes exactly as ``json.loads`` + :func:`_as_text` do (Boolean, per row).
+
+    A row is plain when it is one object (``{`` ... ``}``) without ``\\u`` or ``\\/`` escapes (which
+    could spell a field's key another way) and without raw control characters (polars rejects them
+    inside strings, which would send the whole batch to json.loads), and each
+    field of ``names`` appears at most once as a key (at any depth; of duplicates json.loads keeps
+    the last, polars the first) with a string, ``null`` or small integer value (other values are
+    turned into text differently; any number for the timestamp, which is only read as a number).
+    In valid JSON a quoted name followed by ``:`` is always a key, as quotes inside strings are
+    escaped. Other rows, and all rows when a plain row is not valid JSON, take ``json.loads``.
+    """
+    import json
+    import re
+
+    checks = [
+        pl.col("m").str.contains(f"^{_JSON_SPACE}\\{{"),
+        pl.col("m").str.contains(f"\\}}{_JSON_SPACE}$"),
+        pl.col("m").str.contains(r"[\x00-\x1f]|\\[u/]").not_(),
+    ]
+    for field in dict.fromkeys(names.values()):
+        key = re.escape(json.dumps(field)) + _JSON_SPACE + ":"
+        only_time = all(key == "timestamp" for key, name in names.items() if name == field)
+        number = _JSON_NUMBER if only_time else _JSON_INT
+        count = pl.col("m").str.count_matches(key)
+        simple = pl.col("m").str.contains(f'{key}{_JSON_SPACE}(?:"|(?:null|{number}){_JSON_SPACE}[,}}])')
+        checks.append((count == 0) | ((count == 1) & simple))
+    return select_in_parts(heads, pl.all_horizontal(checks).fill_null(False))
+
+
+def _decode_plain_json(heads: pl.Series, names: dict[str, str]) -> pl.DataFrame | None:
+    """The ``names`` fields of plain rows (see :func:`_plain_json_rows`) decoded by polars; None when one is not valid JSON."""
+    fields = list(dict.fromkeys(names.values()))
+    try:
+        decoded = select_in_parts(heads, pl.col("m").str.json_decode(pl.Struct({field: pl.Utf8 for field in fields}))).struct.unnest()
+    except pl.exceptions.PolarsError:
+        return None
+    return decoded.select(*[pl.col(field).alias(key) for key, field in names.items()], pl.lit(None, dtype=pl.Utf8).alias("problem"))
 
 
 def _as_text(value) -> str | None:

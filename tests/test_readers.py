@@ -8,6 +8,7 @@ from datetime import datetime, timezone
 
 import polars as pl
 import pytest
+from polars.testing import assert_frame_equal
 
 from parsers.files import resolve_paths
 from parsers.readers import read_source
@@ -207,6 +208,56 @@ def test_window_keeps_each_line_in_exactly_one_partition(tmp_path):
     assert first.events["message"].to_list() == ["before"] and second.events["message"].to_list() == ["inside"]
     # The garbage line sits after 00:59:59 in the file, so it belongs to the first window only.
     assert first.quarantine.height == 1 and second.quarantine.height == 0
+
+
+def _random_json_lines(seed: int, count: int, *, poison: bool) -> list[str]:
+    """JSON lines mixing what polars and json.loads read alike with what they do not (see line_formats._plain_json_rows).
+
+    ``poison`` adds lines that look plain but are not valid JSON for polars (NaN, two objects, single
+    quotes): one of them sends the whole batch to json.loads.
+    """
+    import random
+
+    rng = random.Random(seed)
+    values = ['"ok"', '"a \\"quoted\\" b"', '"tab\\there"', '"caf\\u00e9"', '"x\\/y"', '"back\\\\slash"', "null", "0", "-7", "42",
+              "12345678901234567890123", "1.5", "1e3", "-0", "true", "false", '{"msg": "inner"}', "[1, 2]", '""', '"trace_id=abcdef1234"',
+              '"1773104400.5"', "1773104400000", "1773104400.25", '"2026-03-10T01:00:00Z"'] + (["NaN"] if poison else [])
+    keys = ["ts", "severity", "msg", "trace", "pod", "service", "other", "m\\u0073g"]
+    lines = []
+    for _ in range(count):
+        pairs = [f'"{rng.choice(keys)}"{rng.choice(["", " "])}:{rng.choice(["", " ", chr(9)])}{rng.choice(values)}' for _ in range(rng.randint(0, 7))]
+        text = "{" + ", ".join(pairs) + "}"
+        roll = rng.random()
+        if roll < 0.04:
+            text = text[: rng.randint(0, len(text) - 1)]  # cut off
+        elif roll < 0.06:
+            text += rng.choice([" x", "]", "  "] + ([' {"a": 1}'] if poison else []))
+        elif roll < 0.08:
+            text = rng.choice(["[1, 2]", '"just a string"', "", "   ", "42"] + (["{'single': 'quotes'}"] if poison else []))
+        elif roll < 0.10:
+            text = " " + text
+        lines.append(text)
+    return lines
+
+
+@pytest.mark.parametrize(("seed", "poison"), [(1, False), (2, False), (3, True)])
+def test_json_lines_read_by_polars_equal_json_loads(monkeypatch, seed, poison):
+    """The vectorized JSON path gives exactly what json.loads gives, line by line (values, nulls, problems)."""
+    from parsers import line_formats
+
+    source = SourceConfig(name="pay", service="payments", format="jsonl", paths=["pay.log"],
+                          json_fields={"timestamp": "ts", "level": "severity", "message": "msg", "trace_id": "trace", "host": "pod", "service": "service"})
+    lines = _random_json_lines(seed, 3000, poison=poison)
+    records = pl.DataFrame({"head": lines, "rest": [None] * len(lines)}, schema={"head": pl.Utf8, "rest": pl.Utf8})
+    decoded = []
+    decode = line_formats._decode_plain_json
+    monkeypatch.setattr(line_formats, "_decode_plain_json", lambda heads, names: decoded.append(decode(heads, names)) or decoded[-1])
+    fast = line_formats.parse_jsonl(records, source)
+    plain = line_formats._plain_json_rows(records["head"], source.json_fields)
+    assert 0.1 < plain.mean() < 0.9  # both kinds of rows are there
+    assert (decoded[0] is None) == poison  # a line polars cannot read sends the batch to json.loads
+    monkeypatch.setattr(line_formats, "_plain_json_rows", lambda heads, names: pl.repeat(False, heads.len(), eager=True))
+    assert_frame_equal(fast, line_formats.parse_jsonl(records, source))
 
 
 def test_json_epoch_out_of_range_is_quarantined_not_a_crash(tmp_path):
