@@ -122,7 +122,12 @@ def _join_rest(message: pl.Expr) -> pl.Expr:
 
 
 def parse_jsonl(records: pl.DataFrame, source: SourceConfig) -> pl.DataFrame:
-    """Parse one JSON object per record; field names come from ``source.json_fields``."""
+    """Parse one JSON object per record; field names come from ``source.json_fields``.
+
+    Values are read as ``json.loads`` reads them (non-string values as their Python text). Rows
+    whose fields polars' JSON reader gives alike (:func:`_plain_json_rows`, most rows of usual JSON
+    logs) are decoded by polars on all threads; the others go through ``json.loads`` one by one.
+    """
     import json
 
     names = source.json_fields
