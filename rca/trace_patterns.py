@@ -176,7 +176,7 @@ def _deviations(visits: pl.DataFrame, events: pl.DataFrame, model: pl.DataFrame,
 
 
 def attribute_deviations(visits: pl.DataFrame, events: pl.DataFrame, model: pl.DataFrame, *, min_visits: int = 5,
-                         hand_off: bool = False, multiplicity: str = "log2") -> pl.DataFrame:
+                         hand_off: bool = False, multiplicity: str = "log2", deviating: dict | None = None) -> pl.DataFrame:
     """Blame, per trace with deviating visits, the service(s) where the deviation starts.
 
     Parameters
@@ -193,6 +193,9 @@ def attribute_deviations(visits: pl.DataFrame, events: pl.DataFrame, model: pl.D
         (AC@3 0.931 -> 0.897 when fused, see docs/rca.md).
     multiplicity : {"log2", "count", "set"}, default "log2"
         How a pattern is written (:func:`_signatures`); must match the one ``model`` was built with.
+    deviating : dict, optional
+        The visits' deviations from ``model`` when already found for these arguments
+        (:func:`trace_pattern_deviations` finds them once for this and :func:`explained_log_lines`).
 
     Returns
     -------
@@ -223,7 +226,8 @@ def attribute_deviations(visits: pl.DataFrame, events: pl.DataFrame, model: pl.D
        Multi-Modal Observability Data*. ESEC/FSE 2023 (event patterns per trace, normal vs. faulty).
     """
     schema = {"trace_id": pl.Utf8, "service": pl.Utf8, "vote": pl.Float64, "first_seen": pl.Datetime("us", "UTC"), "detail": pl.Utf8}
-    deviating = _deviations(visits, events, model, min_visits=min_visits, multiplicity=multiplicity)
+    if deviating is None:
+        deviating = _deviations(visits, events, model, min_visits=min_visits, multiplicity=multiplicity)
     if not deviating:
         return pl.DataFrame(schema=schema)
     traces = {t for t, _ in deviating}
@@ -234,12 +238,7 @@ def attribute_deviations(visits: pl.DataFrame, events: pl.DataFrame, model: pl.D
     for t, v, time, response, child in events.filter(pl.col("trace_id").is_in(list(traces)) & pl.col("child_visit").is_not_null()).select(
             "trace_id", "visit_id", "time", "response", "child_visit").iter_rows():
         calls[(t, v)].append((time, response, child))
-    explained = set()  # visits with a deviating descendant
-    for (t, v) in deviating:
-        parent = parent_of.get((t, v))
-        while parent is not None and (t, parent) not in explained:
-            explained.add((t, parent))
-            parent = parent_of.get((t, parent))
+    explained = _deviating_below(parent_of, deviating)  # visits with a deviating descendant
     rows = []
     by_trace = defaultdict(list)
     for key in deviating:
@@ -260,11 +259,26 @@ def attribute_deviations(visits: pl.DataFrame, events: pl.DataFrame, model: pl.D
             rows.append({"trace_id": trace_id, "service": blamed, "vote": 1.0 / len(origins), "first_seen": first, "detail": why})
     return pl.DataFrame(rows, schema=schema)
 
+
+def _deviating_below(parent_of: dict[tuple, str | None], deviating: dict) -> dict[tuple, datetime | None]:
+    """Every visit with a deviating descendant in its trace -> the earliest first deviation among those
+    descendants (None when none of them is timed)."""
+    since: dict[tuple, datetime | None] = {}
+    for (t, v), (first, _) in deviating.items():
+        parent = parent_of.get((t, v))
+        while parent is not None:
+            key = (t, parent)
+            if key not in since or (first is not None and (since[key] is None or first < since[key])):
+                since[key] = first
+            parent = parent_of.get(key)
+    return since
+
+
 EXPLAINED_SCHEMA = {"trace_id": pl.Utf8, "service": pl.Utf8, "template_id": pl.Int64, "time": pl.Datetime("us", "UTC")}
 
 
 def explained_log_lines(visits: pl.DataFrame, events: pl.DataFrame, model: pl.DataFrame, *, min_visits: int = 5,
-                        multiplicity: str = "log2") -> pl.DataFrame:
+                        multiplicity: str = "log2", deviating: dict | None = None) -> pl.DataFrame:
     """The log lines of callers that a deviating callee explains.
 
     Parameters
@@ -273,6 +287,8 @@ def explained_log_lines(visits: pl.DataFrame, events: pl.DataFrame, model: pl.Da
         As for :func:`attribute_deviations`.
     min_visits : int, default 5
         Operations with fewer normal visits are not judged.
+    multiplicity, deviating
+        As for :func:`attribute_deviations`.
 
     Returns
     -------
@@ -292,18 +308,12 @@ def explained_log_lines(visits: pl.DataFrame, events: pl.DataFrame, model: pl.Da
     """
     if visits.is_empty() or events.is_empty():
         return pl.DataFrame(schema=EXPLAINED_SCHEMA)
-    deviating = _deviations(visits, events, model, min_visits=min_visits, multiplicity=multiplicity)
+    if deviating is None:
+        deviating = _deviations(visits, events, model, min_visits=min_visits, multiplicity=multiplicity)
     if not deviating:
         return pl.DataFrame(schema=EXPLAINED_SCHEMA)
     parent_of = {(t, v): p for t, v, p in visits.select("trace_id", "visit_id", "parent_visit").iter_rows()}
-    since: dict[tuple, object] = {}  # visit -> earliest first deviation among its deviating descendants
-    for (t, v), (first, _) in deviating.items():
-        parent = parent_of.get((t, v))
-        while parent is not None:
-            key = (t, parent)
-            if first is not None and (key not in since or first < since[key]):
-                since[key] = first
-            parent = parent_of.get(key)
+    since = {key: first for key, first in _deviating_below(parent_of, deviating).items() if first is not None}
     if not since:
         return pl.DataFrame(schema=EXPLAINED_SCHEMA)
     callers = pl.DataFrame({"trace_id": [k[0] for k in since], "visit_id": [k[1] for k in since], "since": list(since.values())},
@@ -351,9 +361,11 @@ def trace_pattern_deviations(spans: pl.DataFrame, baseline_spans: pl.DataFrame, 
     current = spans.join(first.filter(pl.col("start").is_between(*window, closed="left")), on="trace_id", how="semi")
     visits, members = service_visits(current)
     judged_events = visit_events(visits, members, events)
-    votes = attribute_deviations(visits, judged_events, model, multiplicity=multiplicity, **options)
+    deviating = _deviations(visits, judged_events, model, min_visits=min_visits, multiplicity=multiplicity)  # found once for both
+    votes = attribute_deviations(visits, judged_events, model, multiplicity=multiplicity, deviating=deviating, **options)
     if explained is not None:
-        explained.append(explained_log_lines(visits, judged_events, model, min_visits=min_visits, multiplicity=multiplicity))
+        explained.append(explained_log_lines(visits, judged_events, model, min_visits=min_visits, multiplicity=multiplicity,
+                                             deviating=deviating))
     known = model.filter(pl.col("n") >= min_visits).select("service", "operation", "novelty")
     traces = visits.join(known, on=["service", "operation"], how="left").group_by("service").agg(
         pl.col("trace_id").n_unique().alias("traces"), pl.col("novelty").fill_null(0.0).sum().alias("expected"))
