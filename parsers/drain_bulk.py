@@ -368,7 +368,6 @@ def assign_batch(feeder: DrainFeeder, distinct: pl.Series, codes: np.ndarray, pl
             valid[todo], clusters[todo] = batch.evaluate(codes_now[todo], leaf_index[todo], leaves)
         if valid.any():
             remember.append((codes_now[valid], leaf_ids[leaf_index[valid]], leaf_versions[leaf_index[valid]], clusters[valid]))
-        if valid.any():
             record(codes_now[valid], position, 1, clusters[valid])
         newly_waiting = ~valid & ~waiting[codes_now]
         changed = codes_now[valid | newly_waiting]

@@ -149,9 +149,9 @@ def parse_jsonl(records: pl.DataFrame, source: SourceConfig) -> pl.DataFrame:
         rows.append({key: _as_text(obj.get(field)) for key, field in names.items()} | {"problem": None})
     frame = pl.DataFrame(rows, schema=schema, orient="row")
     if fast is not None:  # both parts back in line order
-        order = np.empty(heads.len(), dtype=np.int64)
-        order[plain.to_numpy()] = np.arange(fast.height)
-        order[~plain.to_numpy()] = fast.height + np.arange(frame.height)
+        is_plain, order = plain.to_numpy(), np.empty(heads.len(), dtype=np.int64)
+        order[is_plain] = np.arange(fast.height)
+        order[~is_plain] = fast.height + np.arange(frame.height)
         frame = pl.concat([fast.select(list(schema)), frame])[pl.Series(order)]
     stamps = frame["timestamp"]
     numeric = stamps.cast(pl.Float64, strict=False)
@@ -205,7 +205,7 @@ def _plain_json_rows(heads: pl.Series, names: dict[str, str]) -> pl.Series:
     ]
     for field in dict.fromkeys(names.values()):
         key = re.escape(json.dumps(field)) + _JSON_SPACE + ":"
-        only_time = all(key == "timestamp" for key, name in names.items() if name == field)
+        only_time = all(role == "timestamp" for role, name in names.items() if name == field)
         number = _JSON_NUMBER if only_time else _JSON_INT
         count = pl.col("m").str.count_matches(key)
         simple = pl.col("m").str.contains(f'{key}{_JSON_SPACE}(?:"|(?:null|{number}){_JSON_SPACE}[,}}])')
