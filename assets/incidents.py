@@ -19,7 +19,7 @@ def incidents(context: AssetExecutionContext, logrca: LogrcaConfigResource, elas
     """Files (or updates) the partition's incident in Elasticsearch, alerts its owner once, retries failed alerts."""
     from elasticsearch import ApiError, TransportError
 
-    catalogue, runbooks = logrca.catalogue(), logrca.knowledge()[0]
+    catalogue, runbooks = logrca.catalogue(), logrca.runbooks()
     client = elasticsearch.client()
     try:
         summary = process_finding(IncidentStore(client, elasticsearch.index_prefix), rca_report, catalogue=catalogue, runbooks=runbooks)

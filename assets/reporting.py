@@ -68,7 +68,7 @@ def search_index(
     try:
         counts = index_partition(client, prefix=elasticsearch.index_prefix, system=config.system, partition=context.partition_key,
                                  window=(tw.start, tw.end), anomalies=anomalies.to_dicts(), finding=rca_report, report=report)
-        counts["runbooks"] = index_runbooks(client, prefix=elasticsearch.index_prefix, runbooks=logrca.knowledge()[0])
+        counts["runbooks"] = index_runbooks(client, prefix=elasticsearch.index_prefix, runbooks=logrca.runbooks())
     except (TransportError, ApiError) as error:
         raise Failure(
             description=(f"Elasticsearch at {elasticsearch.url} failed: {error}. Nothing of this partition was lost: the "

@@ -52,6 +52,13 @@ class LogrcaConfigResource(ConfigurableResource):
         config = self.load()
         return load_knowledge_base(config.resolve(config.knowledge_base))
 
+    def runbooks(self) -> list[dict]:
+        """Only the runbooks of the config's knowledge base (past incidents are not read)."""
+        from rca.knowledge import load_knowledge_runbooks
+
+        config = self.load()
+        return load_knowledge_runbooks(config.resolve(config.knowledge_base))
+
     @contextmanager
     def locked(self, name: str):
         """Hold an exclusive lock (``flock`` on ``data_dir/locks/<name>.lock``) across processes.

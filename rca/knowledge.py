@@ -7,7 +7,7 @@ from pathlib import Path
 
 import yaml
 
-__all__ = ["KnowledgeError", "link_knowledge", "load_knowledge_base", "load_past_incidents", "load_runbooks", "template_tokens"]
+__all__ = ["KnowledgeError", "link_knowledge", "load_knowledge_base", "load_knowledge_runbooks", "load_past_incidents", "load_runbooks", "template_tokens"]
 
 _FRONT_MATTER = re.compile(r"\A---\s*\n(.*?)\n---\s*\n?(.*)\Z", re.S)
 _WORD = re.compile(r"[A-Za-z][A-Za-z0-9_.-]{2,}")
@@ -104,9 +104,18 @@ def load_knowledge_base(folder: Path | str | None) -> tuple[list[dict], list[dic
     """
     if folder is None:
         return [], []
-    folder = Path(folder)
-    runbooks = folder / "runbooks"
-    return load_runbooks(runbooks if runbooks.is_dir() else folder), load_past_incidents(folder / "incidents")
+    return load_knowledge_runbooks(folder), load_past_incidents(Path(folder) / "incidents")
+
+
+def load_knowledge_runbooks(folder: Path | str | None) -> list[dict]:
+    """Only the runbooks of a knowledge-base folder (``folder/runbooks``, or ``folder`` itself without one).
+
+    For callers that need no past incidents: a broken past-incident file does not stop them.
+    """
+    if folder is None:
+        return []
+    runbooks = Path(folder) / "runbooks"
+    return load_runbooks(runbooks if runbooks.is_dir() else folder)
 
 
 def template_tokens(texts: list[str]) -> set[str]:

@@ -47,3 +47,20 @@ def test_malformed_runbook_names_file_and_field(tmp_path):
     (tmp_path / "inc.yaml").write_text("title: no cause\n")
     with pytest.raises(KnowledgeError, match="root_cause_service"):
         load_past_incidents(tmp_path)
+
+
+def test_runbooks_alone_do_not_read_past_incidents(tmp_path):
+    """Indexing runbooks and routing incidents need only the runbooks: a broken past incident must not stop them."""
+    from rca.knowledge import load_knowledge_base, load_knowledge_runbooks
+
+    (tmp_path / "runbooks").mkdir()
+    (tmp_path / "runbooks" / "db.md").write_text("---\nid: db\nservices: [db]\n---\nRestart the pool.\n")
+    (tmp_path / "incidents").mkdir()
+    (tmp_path / "incidents" / "old.yaml").write_text("title: cause never confirmed\n")
+    assert [r["id"] for r in load_knowledge_runbooks(tmp_path)] == ["db"]
+    with pytest.raises(KnowledgeError, match="root_cause_service"):
+        load_knowledge_base(tmp_path)
+    (tmp_path / "flat").mkdir()  # a folder of runbooks without the runbooks/ subfolder
+    (tmp_path / "flat" / "cache.md").write_text("---\nid: cache\n---\nFlush it.\n")
+    assert [r["id"] for r in load_knowledge_runbooks(tmp_path / "flat")] == ["cache"]
+    assert load_knowledge_runbooks(None) == []
