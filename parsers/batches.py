@@ -11,7 +11,7 @@ import polars as pl
 
 from parsers import templates as _templates
 
-__all__ = ["mine_ahead", "mine_in_batches", "mine_template_batches", "prefetch"]
+__all__ = ["first_batch_size", "mine_ahead", "mine_in_batches", "mine_template_batches", "prefetch"]
 
 T = TypeVar("T")
 DEFAULT_BATCH_ROWS = 100_000
@@ -29,6 +29,18 @@ def prefetch(items: Iterator[T], ahead: int = 2) -> Iterator[T]:
         while (item := pending.popleft().result()) is not None:
             pending.append(pool.submit(next, items, None))
             yield item
+
+
+def first_batch_size(batch_size: int) -> int:
+    """Size of a stream's first batch: a quarter of the others.
+
+    The first batch is where Drain's tree is learnt: most of its state-changing lines come there, and
+    after each one the batch's messages on the changed nodes are matched again, so the work grows
+    with the distinct messages in that batch. A smaller first batch also gets the miner going
+    sooner while the reader prepares the next ones. (Measured with ``bench/bench_templates.py``:
+    1M lines, 2 of 8 MiB first, 3–8% faster on the three inputs; results are the same for any batching.)
+    """
+    return max(1, batch_size // 4)
 
 
 def mine_template_batches(batches: Iterable[pl.DataFrame], miner: _templates.TemplateMiner, *, with_params: bool = True,
@@ -76,7 +88,8 @@ def mine_in_batches(events: pl.DataFrame, miner: _templates.TemplateMiner, *, wi
         raise ValueError(f"mine_in_batches: batch_rows must be >= 1, got {batch_rows}")
     if events.height <= batch_rows:
         return _templates.mine_templates(events, miner, with_params=with_params)
-    slices = (events.slice(start, batch_rows) for start in range(0, events.height, batch_rows))
+    starts = [0, *range(first_batch_size(batch_rows), events.height, batch_rows)]
+    slices = (events.slice(start, end - start) for start, end in zip(starts, [*starts[1:], events.height]))
     parts = list(mine_ahead(slices, miner, with_params=with_params))
     final = miner.templates()
     # final template per batch, batches kept as chunks: one chunk of the whole frame (as a join makes)
