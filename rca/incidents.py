@@ -18,12 +18,14 @@ from rca.actions import ActionError, parse_actions
 from rca.catalog import CATEGORIES, Catalogue, normalize_category
 
 __all__ = [
-    "STATUSES", "OPEN_STATUSES", "IncidentConflict", "IncidentError", "IncidentStore",
+    "STATUSES", "OPEN_STATUSES", "CURRENT_STATUSES", "IncidentConflict", "IncidentError", "IncidentStore",
     "build_incident", "categorize", "same_incident", "now_iso",
 ]
 
-STATUSES = ("open", "acknowledged", "mitigated", "resolved", "reviewed")
+STATUSES = ("open", "acknowledged", "mitigated", "resolved", "reviewed", "archived")
 OPEN_STATUSES = ("open", "acknowledged", "mitigated")
+#: Statuses listed by default (archived incidents stay stored and searchable, out of the daily view).
+CURRENT_STATUSES = STATUSES[:-1]
 #: Built-in category rules, checked in order after the catalogue's own ``category_rules``.
 CATEGORY_RULES: tuple[tuple[str, str], ...] = (
     ("resource_exhaustion", r"(?i)out of memory|\boom\b|no space left|disk (is )?full|too many open files|"
@@ -49,7 +51,8 @@ MAPPING = {
         "window_start": {"type": "date"}, "window_end": {"type": "date"},
         "created_at": {"type": "date"}, "updated_at": {"type": "date"},
         "acknowledged_at": {"type": "date"}, "mitigated_at": {"type": "date"},
-        "resolved_at": {"type": "date"}, "reviewed_at": {"type": "date"},
+        "resolved_at": {"type": "date"}, "reviewed_at": {"type": "date"}, "archived_at": {"type": "date"},
+        "assignee": {"properties": {"name": {"type": "keyword"}, "by": {"type": "keyword"}, "at": {"type": "date"}}},
         "occurrences": {"type": "integer"},
         "initial_cause": {"properties": {"service": {"type": "keyword"}, "score": {"type": "float"}}},
         "confirmed_cause": {"properties": {"service": {"type": "keyword"}, "by": {"type": "keyword"}, "at": {"type": "date"}}},
@@ -272,15 +275,20 @@ class IncidentStore:
         self.index = f"{index_prefix}-incidents"
 
     def ensure_index(self) -> None:
-        """Create the index with its explicit mapping when it does not exist yet."""
-        if not self.client.indices.exists(index=self.index):
-            from elasticsearch import BadRequestError
+        """Create the index with its explicit mapping, or add the fields a newer logrca maps to an existing one."""
+        from elasticsearch import BadRequestError
 
+        if not self.client.indices.exists(index=self.index):
             try:
                 self.client.indices.create(index=self.index, mappings=MAPPING, settings={"number_of_replicas": 0})
+                return
             except BadRequestError as error:  # created concurrently by another run
                 if "resource_already_exists" not in str(error):
                     raise
+        mapped = self.client.indices.get_mapping(index=self.index)[self.index]["mappings"].get("properties", {})
+        missing = {name: spec for name, spec in MAPPING["properties"].items() if name not in mapped}
+        if missing:  # new fields only: Elasticsearch accepts these on a live index
+            self.client.indices.put_mapping(index=self.index, properties=missing)
 
     def get(self, incident_id: str) -> tuple[dict, tuple[int, int]]:
         """The incident and its version ``(seq_no, primary_term)``; IncidentError when unknown."""
@@ -382,7 +390,11 @@ class IncidentStore:
 
     def transition(self, incident_id: str, status: str, *, by: str, note: str | None = None,
                    version: tuple[int, int] | None = None, now: datetime | None = None) -> dict:
-        """Move an incident forward (open → acknowledged → mitigated → resolved → reviewed; steps may be skipped).
+        """Move an incident forward (open → acknowledged → mitigated → resolved → reviewed → archived; steps may be skipped).
+
+        Acknowledging an incident nobody is assigned to assigns it to ``by`` (the person on it).
+        Archiving ends the lifecycle: the record stays stored and searchable, drops out of the
+        default listing and the review's follow-ups, and can no longer be reassigned.
 
         Raises
         ------
@@ -403,6 +415,38 @@ class IncidentStore:
             document["status"] = status
             document[f"{status}_at"] = at
             document["status_history"].append({"at": at, "by": by, "event": "status", "from": current, "to": status, "note": note})
+            if status == "acknowledged" and not (document.get("assignee") or {}).get("name"):
+                document["assignee"] = {"name": by, "by": by, "at": at}
+
+        return self.update(incident_id, change, version=version)
+
+    def assign(self, incident_id: str, person: str, *, by: str, team: str | None = None, note: str | None = None,
+               version: tuple[int, int] | None = None, now: datetime | None = None) -> dict:
+        """Assign the incident to ``person`` (and, with ``team``, hand it to another owning team).
+
+        Raises
+        ------
+        IncidentError
+            For an empty name or an archived incident.
+        IncidentConflict
+            When the incident changed since ``version``.
+        """
+        if not person.strip():
+            raise IncidentError("assign: the assignee's name is empty")
+        self.ensure_index()  # an index made by an older logrca gets the assignee fields mapped
+
+        def change(document: dict) -> None:
+            if document["status"] == "archived":
+                raise IncidentError(f"incident {incident_id} is archived; it can no longer be assigned")
+            at = now_iso(now)
+            before = (document.get("assignee") or {}).get("name")
+            document["assignee"] = {"name": person, "by": by, "at": at}
+            entry = {"at": at, "by": by, "event": "assign", "from": before, "to": person, "note": note}
+            if team is not None:
+                owner = document.setdefault("owner", {})
+                entry["team_from"], owner["team"] = owner.get("team"), team
+                entry["team"] = team
+            document["status_history"].append(entry)
 
         return self.update(incident_id, change, version=version)
 

@@ -79,14 +79,14 @@ def recurring_problems(frame: pl.DataFrame, *, min_incidents: int = 2) -> tuple[
 
 
 def follow_ups(frame: pl.DataFrame) -> pl.DataFrame:
-    """Open follow-ups: still open, resolved but not reviewed, root cause not confirmed, alerts not delivered."""
+    """Open follow-ups: still open, resolved but not reviewed, root cause not confirmed, alerts not delivered (archived ones: none)."""
     reasons = pl.concat_list(
         pl.when(pl.col("status").is_in(["open", "acknowledged", "mitigated"])).then(pl.lit("still ") + pl.col("status")),
         pl.when(pl.col("status") == "resolved").then(pl.lit("resolved, review pending")),
         pl.when(~pl.col("confirmed")).then(pl.lit("root cause not confirmed")),
         pl.when(pl.col("pending_deliveries") > 0).then(pl.format("{} alert(s) not delivered", "pending_deliveries")),
     ).list.drop_nulls()
-    return (frame.with_columns(follow_up=reasons).filter(pl.col("follow_up").list.len() > 0)
+    return (frame.filter(pl.col("status") != "archived").with_columns(follow_up=reasons).filter(pl.col("follow_up").list.len() > 0)
             .select("incident_id", "owner_team", "status", pl.col("follow_up").list.join("; ")).sort("incident_id"))
 
 

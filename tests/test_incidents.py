@@ -115,6 +115,54 @@ def test_lifecycle_records_who_and_when_and_refuses_going_back(es_client, index_
 
 
 @pytest.mark.es
+def test_assign_then_archive(es_client, index_prefix):
+    store = IncidentStore(es_client, index_prefix)
+    incident_id, _ = store.file(build_incident(make_finding(), catalogue=CATALOGUE))
+    assert store.get(incident_id)[0].get("assignee") is None
+    store.transition(incident_id, "acknowledged", by="ana")  # whoever acks an unassigned incident has it
+    assert store.get(incident_id)[0]["assignee"]["name"] == "ana"
+    _, version = store.get(incident_id)
+    store.assign(incident_id, "bo", by="ana", team="db-team", note="pool exhausted, db side", version=version)
+    with pytest.raises(IncidentConflict):
+        store.assign(incident_id, "cy", by="dee", version=version)  # stale view: refused
+    stored, _ = store.get(incident_id)
+    assert stored["assignee"]["name"] == "bo" and stored["owner"]["team"] == "db-team"
+    assign = [h for h in stored["status_history"] if h["event"] == "assign"]
+    assert [(h["from"], h["to"], h["by"], h["team_from"], h["team"]) for h in assign] == [("ana", "bo", "ana", "payments-team", "db-team")]
+    store.transition(incident_id, "resolved", by="bo")
+    assert store.get(incident_id)[0]["assignee"]["name"] == "bo"  # later steps keep the assignee
+    other_id, _ = store.file(build_incident(make_finding(hour=5, service="inventory"), catalogue=CATALOGUE))
+    store.transition(incident_id, "archived", by="bo", note="reviewed in the weekly")
+    assert store.get(incident_id)[0]["archived_at"]
+    with pytest.raises(IncidentError, match="archived; it can no longer be assigned"):
+        store.assign(incident_id, "cy", by="ana")
+    with pytest.raises(IncidentError, match="cannot become 'reviewed'"):
+        store.transition(incident_id, "reviewed", by="ana")
+    with pytest.raises(IncidentError, match="name is empty"):
+        store.assign(other_id, " ", by="ana")
+    from rca.incidents import CURRENT_STATUSES
+
+    assert [i["incident_id"] for i in store.search(statuses=CURRENT_STATUSES)] == [other_id]
+    assert {i["incident_id"] for i in store.search()} == {incident_id, other_id}
+    # archived records stay searchable by their fields
+    assert [i["incident_id"] for i in store.search(query={"term": {"assignee.name": "bo"}})] == [incident_id]
+
+
+@pytest.mark.es
+def test_index_of_an_older_version_gets_the_new_fields_mapped(es_client, index_prefix):
+    from rca.incidents import MAPPING
+
+    store = IncidentStore(es_client, index_prefix)
+    old = {name: spec for name, spec in MAPPING["properties"].items() if name not in ("assignee", "archived_at")}
+    es_client.indices.create(index=store.index, mappings={"dynamic": False, "properties": old})
+    incident_id, _ = store.file(build_incident(make_finding(), catalogue=CATALOGUE))
+    mapped = es_client.indices.get_mapping(index=store.index)[store.index]["mappings"]["properties"]
+    assert {"assignee", "archived_at"} <= set(mapped)
+    store.assign(incident_id, "ana", by="bo")
+    assert [i["incident_id"] for i in store.search(query={"term": {"assignee.name": "ana"}})] == [incident_id]
+
+
+@pytest.mark.es
 def test_conflicting_update_is_refused_and_loses_nothing(es_client, index_prefix):
     store = IncidentStore(es_client, index_prefix)
     incident_id, _ = store.file(build_incident(make_finding(), catalogue=CATALOGUE))
@@ -179,7 +227,11 @@ def test_cli_lifecycle_conflict_confirm_and_actions(es_url, es_client, index_pre
     assert "cannot become" in run("ack", incident_id).output
     assert run("resolve", incident_id, "--as", "ana").exit_code == 0
     listed = run("list", "--status", "resolved")
-    assert incident_id in listed.stdout and "payments-team" in listed.stdout
+    assert incident_id in listed.stdout and "payments-team" in listed.stdout and "cli-user" in listed.stdout  # ack assigned it
+    assigned = run("assign", incident_id, "dee", "--team", "sre", "--note", "handing over")
+    assert assigned.exit_code == 0 and "assigned to dee (team sre) by cli-user" in assigned.stdout
+    assert "assignee: dee" in run("show", incident_id).stdout
+    assert "unknown status 'closed'" in run("list", "--status", "closed").output
     # actions: dry run by default, run only with --yes, failures recorded
     dry = run("act", incident_id, "restart-pool")
     assert dry.exit_code == 0 and "dry run" in dry.stdout and "run: echo 'restarting pool of payments for" in dry.stdout
@@ -200,3 +252,9 @@ def test_cli_lifecycle_conflict_confirm_and_actions(es_url, es_client, index_pre
     assert __import__("json").loads(evaluated.stdout)["AC@1"] == 1.0
     history = [(h["event"], h["by"]) for h in store.get(incident_id)[0]["status_history"]]
     assert ("status", "cli-user") in history and ("status", "ana") in history and ("confirm", "cli-user") in history
+    # archive: out of the default list, still there with --all or --status archived
+    assert run("archive", incident_id, "--note", "done").exit_code == 0
+    assert incident_id not in run("list").stdout
+    assert incident_id in run("list", "--all").stdout and incident_id in run("list", "--status", "archived").stdout
+    refused = run("assign", incident_id, "eve")
+    assert refused.exit_code == 1 and "archived" in refused.output

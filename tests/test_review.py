@@ -71,3 +71,16 @@ def test_confirmed_incidents_become_knowledge_and_evaluate(tmp_path):
     assert past[0]["root_cause_service"] == "payments" and "error 7 <*>" in past[0]["templates"]
     linked = link_knowledge(root_cause="payments", services=["payments"], texts=["error 7 <*>"], runbooks=[], past_incidents=past)
     assert linked["similar_incidents"][0]["id"] == made[0]["incident_id"]
+
+
+def test_archived_incidents_count_but_leave_the_follow_ups():
+    from rca.review import follow_ups
+
+    made = incidents()
+    before = follow_ups(incident_frame(made))
+    assert made[3]["incident_id"] in before["incident_id"].to_list()  # still open, alert not delivered
+    made[3]["status"] = "archived"  # e.g. a false alarm closed without review
+    after = follow_ups(incident_frame(made))
+    assert made[3]["incident_id"] not in after["incident_id"].to_list()
+    assert after.height == before.height - 1
+    assert weekly_review(made, week_end=WEEK_END, weeks=4).stats["incidents_week"] == 4  # archived still counts

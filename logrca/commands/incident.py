@@ -15,7 +15,8 @@ from logrca import PROJECT_ROOT
 incident_app = typer.Typer(
     help=(
         "Incidents filed by the pipeline (Elasticsearch index <prefix>-incidents). Lifecycle: "
-        "open → acknowledged → mitigated → resolved → reviewed. Every change records who and when and is "
+        "open → acknowledged → mitigated → resolved → reviewed → archived, with 'assign' to hand it to a person "
+        "(or team) at any point before it is archived. Every change records who and when and is "
         "refused (not lost) when someone else changed the incident meanwhile."
     ),
     no_args_is_help=True,
@@ -108,18 +109,26 @@ def _guarded(call):
 @incident_app.command("list")
 def list_command(
     ctx: typer.Context,
-    status: list[str] = typer.Option(None, "--status", "-s", help="Only these statuses (repeatable)."),
+    status: list[str] = typer.Option(None, "--status", "-s", help="Only these statuses (repeatable; default: all but archived)."),
     service: str = typer.Option(None, "--service", help="Only incidents affecting this service."),
+    include_archived: bool = typer.Option(False, "--all", help="Archived incidents too."),
     as_json: bool = typer.Option(False, "--json", help="One JSON document per line."),
 ) -> None:
-    """List incidents, newest first."""
-    incidents = _guarded(lambda: _store(ctx).search(statuses=tuple(status) if status else None, service=service))
+    """List incidents, newest first (archived ones only with --all or --status archived)."""
+    from rca.incidents import CURRENT_STATUSES, STATUSES
+
+    unknown = sorted(set(status or ()) - set(STATUSES))
+    if unknown:
+        _fail(f"--status: unknown status {', '.join(map(repr, unknown))}; one of {', '.join(STATUSES)}")
+    statuses = tuple(status) if status else (None if include_archived else CURRENT_STATUSES)
+    incidents = _guarded(lambda: _store(ctx).search(statuses=statuses, service=service))
     for incident in incidents:
         if as_json:
             typer.echo(json.dumps(incident))
         else:
             typer.echo(f"{incident['incident_id']}  {incident['status']:<12} {incident.get('category', ''):<22} "
-                       f"{(incident.get('owner') or {}).get('team') or '-':<16} {incident['title']}")
+                       f"{(incident.get('owner') or {}).get('team') or '-':<16} {(incident.get('assignee') or {}).get('name') or '-':<12} "
+                       f"{incident['title']}")
     if not incidents and not as_json:
         typer.echo("no incidents", err=True)
 
@@ -139,6 +148,7 @@ def show_command(ctx: typer.Context, incident_id: str, as_json: bool = typer.Opt
         f"  initial cause: {cause.get('service')} (score {cause.get('score')}) — {cause.get('explanation')}",
         f"  confirmed cause: {(incident.get('confirmed_cause') or {}).get('service') or '-'}",
         f"  category: {incident['category']} ({incident.get('category_source')})   owner: {(incident.get('owner') or {}).get('team')}"
+        f"   assignee: {(incident.get('assignee') or {}).get('name') or '-'}"
         f"   escalation level {incident['escalation']['level']} (deadline {incident['escalation']['deadline']})",
         f"  affected: {', '.join(incident['affected_services'])}; errors {incident['impact'].get('errors_window')} "
         f"(baseline {incident['impact'].get('errors_baseline')})",
@@ -167,8 +177,26 @@ for _name, _status, _summary in (
     ("mitigate", "mitigated", "Mark mitigated: the impact is contained."),
     ("resolve", "resolved", "Mark resolved: the cause is fixed."),
     ("review", "reviewed", "Mark reviewed: the post-incident review is done."),
+    ("archive", "archived", "Archive: the record stays stored and searchable, leaves the default list and the review's follow-ups."),
 ):
     incident_app.command(_name)(_transition_command(_status, _summary))
+
+
+@incident_app.command("assign")
+def assign_command(
+    ctx: typer.Context,
+    incident_id: str,
+    person: str = typer.Argument(..., help="Who handles it from now on."),
+    team: str = typer.Option(None, "--team", help="Also hand it to this owning team (default: the team stays)."),
+    note: str = NoteOption,
+    who: str = AsOption,
+    if_version: str = VersionOption,
+) -> None:
+    """Assign the incident to a person (and with --team to another owning team). 'ack' assigns it to you when nobody has it."""
+    store = _store(ctx)
+    incident = _guarded(lambda: store.assign(incident_id, person, by=_who(who), team=team, note=note, version=_version(if_version)))
+    owner = (incident.get("owner") or {}).get("team") or "-"
+    typer.echo(f"{incident_id} assigned to {incident['assignee']['name']} (team {owner}) by {_who(who)}")
 
 
 @incident_app.command("category")
