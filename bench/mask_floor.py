@@ -51,7 +51,11 @@ def polars_side(messages_path: Path, rules) -> dict:
 
 
 def rust_side(messages_path: Path, rules) -> dict:
+    import shutil
+
     crate = ROOT / "bench" / "mask_floor"
+    if shutil.which("cargo") is None:
+        sys.exit("mask_floor: the Rust side needs cargo (install Rust with rustup); the polars side alone proves nothing here")
     subprocess.run(["cargo", "build", "--release", "--quiet", "--locked"], cwd=crate, check=True)
     binary = crate / "target" / "release" / "mask_floor"
     out = subprocess.run([str(binary), str(messages_path), "--batch", str(BATCH_LINES), *[rule.pattern for rule in rules]],
