@@ -100,3 +100,28 @@ def test_run_logrca_same_ids_as_drain3_on_concatenated_samples(shared_data, tmp_
     assert ours.height == theirs.height == 4000
     assert ours["template_id"].to_list() == theirs["template_id"].to_list()
     assert ours["template"].to_list() == theirs["template"].to_list()
+
+
+SETTINGS = sorted((PROJECT_ROOT / "bench" / "loghub_masking").glob("*.yaml"))
+
+
+@pytest.mark.parametrize("settings", SETTINGS, ids=[path.stem for path in SETTINGS])
+def test_grouping_accuracy_at_least_drain3s_with_the_same_settings(shared_data, settings):
+    """Every labelled sample with a settings file: logrca's GA >= plain drain3's, at drain3's defaults and at the usual settings."""
+    from logrca.commands.eval_parsing import build_configs
+    from parsers.templates import TemplateConfig
+    from rca.eval_parsing import evaluate_parsing
+
+    folder = shared_data / "loghub" / settings.stem
+    log, truth = folder / f"{settings.stem}_2k.log", folder / f"{settings.stem}_2k.log_structured_corrected.csv"
+    if not (log.is_file() and truth.is_file()):
+        pytest.skip(f"no labelled sample for {settings.stem} in {folder}")
+    config, usual, fmt = build_configs(settings, None, None, default_masks=True)
+    defaults = TemplateConfig()
+    pairs = (
+        (config.model_copy(update={"sim_th": defaults.sim_th, "depth": defaults.depth}), TemplateConfig(masking=usual.masking)),
+        (config, usual),
+    )
+    for logrca_config, drain3_config in pairs:
+        report = evaluate_parsing(log, fmt, truth, logrca_config, baseline_config=drain3_config)
+        assert report["logrca"]["GA"] >= report["drain3"]["GA"], (settings.stem, logrca_config.sim_th, report)
