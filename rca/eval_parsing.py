@@ -291,8 +291,13 @@ def evaluate_parsing(
     config: TemplateConfig | None = None,
     *,
     baseline_config: TemplateConfig | None = None,
+    present_only: bool = False,
 ) -> dict[str, Any]:
     """Mine ``log_path`` with logrca (and plain drain3 when ``baseline_config`` is given) and score both.
+
+    Labelled lines missing from the log (``missing_lines``) count as wrongly parsed, unless
+    ``present_only``: then only the labelled lines found in the log are scored (a log cut short,
+    a sample of a larger labelled file); ``scored`` says how many were.
 
     Returns
     -------
@@ -305,6 +310,8 @@ def evaluate_parsing(
     config = config or TemplateConfig()
     truth = read_labelled(truth_path).filter(pl.col("EventTemplate").is_not_null() & (pl.col("EventTemplate").str.strip_chars() != ""))
     predicted, seconds = run_logrca(log_path, fmt, config)
+    missing = truth.join(predicted, left_on="LineId", right_on="line_no", how="anti").height
+    scored = truth.join(predicted, left_on="LineId", right_on="line_no", how="semi") if present_only else truth
     report: dict[str, Any] = {
         "log": str(log_path),
         "truth": str(truth_path),
@@ -312,10 +319,12 @@ def evaluate_parsing(
         "labelled": truth.height,
         "unmatched_header": int((~predicted["matched"]).sum()),
         "unlabelled_lines": predicted.height - predicted.join(truth, left_on="line_no", right_on="LineId", how="semi").height,
-        "missing_lines": truth.join(predicted, left_on="LineId", right_on="line_no", how="anti").height,
-        "logrca": _score(truth, predicted, seconds),
+        "missing_lines": missing,
+        "present_only": present_only,
+        "scored": scored.height,
+        "logrca": _score(scored, predicted, seconds),
     }
     if baseline_config is not None:
         baseline, baseline_seconds = run_drain3_baseline(log_path, fmt, baseline_config)
-        report["drain3"] = _score(truth, baseline, baseline_seconds)
+        report["drain3"] = _score(scored, baseline, baseline_seconds)
     return report

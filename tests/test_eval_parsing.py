@@ -125,3 +125,24 @@ def test_grouping_accuracy_at_least_drain3s_with_the_same_settings(shared_data, 
     for logrca_config, drain3_config in pairs:
         report = evaluate_parsing(log, fmt, truth, logrca_config, baseline_config=drain3_config)
         assert report["logrca"]["GA"] >= report["drain3"]["GA"], (settings.stem, logrca_config.sim_th, report)
+
+
+def test_a_log_cut_short_is_flagged_and_can_be_scored_on_its_lines(shared_data, tmp_path):
+    folder = shared_data / "loghub" / "HDFS"
+    truth = folder / "HDFS_2k.log_structured_corrected.csv"
+    cut = tmp_path / "first300.log"
+    cut.write_text("".join((folder / "HDFS_2k.log").read_text(encoding="utf-8").splitlines(keepends=True)[:300]), encoding="utf-8")
+    settings = PROJECT_ROOT / "bench" / "loghub_masking" / "HDFS.yaml"
+    base = ["eval", "parsing", "--log", str(cut), "--truth", str(truth), "--masking", str(settings)]
+    strict = CliRunner().invoke(app, base)
+    assert strict.exit_code == 0, strict.output
+    said = strict.output.replace("\n", " ")
+    assert "1700 labelled line(s) are not in the log" in said and "--present-only" in said
+    assert "speed-up shows from about" not in strict.output  # no baseline, no speed-up line
+    report = json.loads(CliRunner().invoke(app, [*base, "--json"]).stdout)
+    assert (report["missing_lines"], report["scored"]) == (1700, 2000) and report["logrca"]["GA"] < 0.2  # missing lines count as wrong
+    present = json.loads(CliRunner().invoke(app, [*base, "--present-only", "--baseline", "--json"]).stdout)
+    assert (present["missing_lines"], present["scored"]) == (1700, 300)
+    assert present["logrca"]["GA"] >= present["drain3"]["GA"] > 0.9
+    shown = CliRunner().invoke(app, [*base, "--present-only", "--baseline"])
+    assert "not in the log" not in shown.output and "speed-up shows from about 100,000 lines" in shown.output.replace("\n", " ")
