@@ -62,7 +62,9 @@ def evaluate_dataset(
     -------
     dict
         ``cases`` (per case: name, true_service, fault_type, rank, top5, seconds) and the overall
-        ``n``, ``AC@1`` .. ``AC@5``, ``Avg@5`` and ``seconds_per_case``.
+        ``n``, ``AC@1`` .. ``AC@5``, ``Avg@5`` and ``seconds_per_case``; ``baseline`` is ``"normal"``
+        (fault-free folders, ``normal_folders`` of them) or ``"before-alert"`` (no ``normal/``: each case's
+        own minutes before its alert).
     """
     dataset_dir = Path(dataset_dir)
     cases_root = dataset_dir / "cases"
@@ -91,4 +93,5 @@ def evaluate_dataset(
     ranks = [r["rank"] for r in results]
     summary = {f"AC@{k}": round(accuracy_at_k(ranks, k), 4) for k in range(1, 6)}
     return {"dataset": str(dataset_dir), "n": len(results), **summary, "Avg@5": round(average_at_5(ranks), 4),
-            "seconds_per_case": round(sum(r["seconds"] for r in results) / max(len(results), 1), 3), "cases": results}
+            "seconds_per_case": round(sum(r["seconds"] for r in results) / max(len(results), 1), 3),
+            "baseline": "normal" if normal_dirs else "before-alert", "normal_folders": len(normal_dirs), "cases": results}

@@ -47,3 +47,17 @@ def test_rca_command_prints_the_report():
     result = CliRunner().invoke(app, ["rca", str(FIXTURE / "cases" / "c1")])
     assert result.exit_code == 0, result.output
     assert "ts-a-service" in result.stdout and "#" in result.stdout
+
+
+def test_eval_rca_says_which_baseline_it_used(tmp_path):
+    import shutil
+
+    with_normal = CliRunner().invoke(app, ["eval", "rca", str(FIXTURE)])
+    assert with_normal.exit_code == 0, with_normal.output
+    assert "baseline: the 1 fault-free folder(s)" in with_normal.stdout
+    bare = tmp_path / "bare"
+    shutil.copytree(FIXTURE / "cases", bare / "cases")  # no normal/: each case's own pre-alert minutes
+    result = evaluate_dataset(bare)
+    assert (result["baseline"], result["normal_folders"]) == ("before-alert", 0)
+    shown = CliRunner().invoke(app, ["eval", "rca", str(bare)])
+    assert shown.exit_code == 0 and "minutes before its alert" in shown.stdout

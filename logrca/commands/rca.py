@@ -55,6 +55,11 @@ def eval_rca_command(
         typer.echo(f"{row['case']:24} {row['true_service']:34} {str(row['fault_type']):16} rank {rank}")
     typer.echo(f"cases {result['n']}  AC@1 {result['AC@1']:.3f}  AC@3 {result['AC@3']:.3f}  Avg@5 {result['Avg@5']:.3f}  "
                f"({result['seconds_per_case']:.2f} s/case)")
+    if result["baseline"] == "normal":
+        typer.echo(f"baseline: the {result['normal_folders']} fault-free folder(s) in {dataset_dir / 'normal'}")
+    else:
+        typer.echo(f"baseline: each case's own minutes before its alert (no fault-free folders in {dataset_dir / 'normal'}; "
+                   "with them the ranking has a cleaner reference)")
 
 
 def register(app: typer.Typer, eval_app: typer.Typer) -> None:
