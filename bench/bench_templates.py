@@ -163,6 +163,9 @@ def main() -> None:
         kind = "replicated" if args.no_perturb else args.input
         if kind == "shop":
             count = build_shop_input(log_path, args.lines, hours=args.shop_hours, rate=args.shop_rate)
+            if count < args.lines:
+                print(f"note: {args.shop_hours} shop hours at rate {args.shop_rate} hold only {count:,} lines, not the "
+                      f"{args.lines:,} asked for; raise --shop-hours (about {count / args.shop_hours:,.0f} lines per hour)")
         else:
             count = build_input(args.loghub, log_path, args.lines, perturb=kind == "randomised")
         print(f"input: {kind}, {count:,} lines, {log_path.stat().st_size / 2**20:.0f} MiB, built in {time.perf_counter() - started:.1f}s")
