@@ -285,7 +285,8 @@ class IncidentStore:
             except BadRequestError as error:  # created concurrently by another run
                 if "resource_already_exists" not in str(error):
                     raise
-        mapped = self.client.indices.get_mapping(index=self.index)[self.index]["mappings"].get("properties", {})
+        mappings = self.client.indices.get_mapping(index=self.index)  # keyed by the concrete index (the name may be an alias)
+        mapped = {name for entry in mappings.values() for name in entry["mappings"].get("properties", {})}
         missing = {name: spec for name, spec in MAPPING["properties"].items() if name not in mapped}
         if missing:  # new fields only: Elasticsearch accepts these on a live index
             self.client.indices.put_mapping(index=self.index, properties=missing)
