@@ -310,8 +310,9 @@ def evaluate_parsing(
     config = config or TemplateConfig()
     truth = read_labelled(truth_path).filter(pl.col("EventTemplate").is_not_null() & (pl.col("EventTemplate").str.strip_chars() != ""))
     predicted, seconds = run_logrca(log_path, fmt, config)
-    missing = truth.join(predicted, left_on="LineId", right_on="line_no", how="anti").height
-    scored = truth.join(predicted, left_on="LineId", right_on="line_no", how="semi") if present_only else truth
+    present = truth.join(predicted, left_on="LineId", right_on="line_no", how="semi")
+    missing = truth.height - present.height  # semi and anti joins split the rows
+    scored = present if present_only else truth
     report: dict[str, Any] = {
         "log": str(log_path),
         "truth": str(truth_path),
