@@ -14,6 +14,8 @@ from pathlib import Path
 import polars as pl
 import yaml
 
+from rca.incidents import OPEN_STATUSES
+
 __all__ = ["Review", "incident_frame", "recurring_problems", "follow_ups", "weekly_review", "review_chart",
            "past_incident_entry", "write_past_incident", "evaluate_confirmed"]
 
@@ -81,7 +83,7 @@ def recurring_problems(frame: pl.DataFrame, *, min_incidents: int = 2) -> tuple[
 def follow_ups(frame: pl.DataFrame) -> pl.DataFrame:
     """Open follow-ups: still open, resolved but not reviewed, root cause not confirmed, alerts not delivered (archived ones: none)."""
     reasons = pl.concat_list(
-        pl.when(pl.col("status").is_in(["open", "acknowledged", "mitigated"])).then(pl.lit("still ") + pl.col("status")),
+        pl.when(pl.col("status").is_in(list(OPEN_STATUSES))).then(pl.lit("still ") + pl.col("status")),
         pl.when(pl.col("status") == "resolved").then(pl.lit("resolved, review pending")),
         pl.when(~pl.col("confirmed")).then(pl.lit("root cause not confirmed")),
         pl.when(pl.col("pending_deliveries") > 0).then(pl.format("{} alert(s) not delivered", "pending_deliveries")),
