@@ -15,7 +15,7 @@ import polars as pl
 from drain3.drain import Drain, LogCluster, Node
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from parsers.dedup import _unique_hashes, dense_codes  # noqa: F401 - re-exported
+from parsers.dedup import dense_codes
 from parsers.drain_bulk import BatchPlan, numeric_wildcard, tokenize
 from parsers.drain_feed import DrainFeeder
 from parsers.masking import DEFAULT_MASKING_RULES, Masker, MaskingRule, parse_masking_rules

@@ -231,7 +231,7 @@ def test_drain_is_skipped_for_repeated_messages(shared_data):
 
 @pytest.mark.parametrize("collide", [False, True])
 def test_dense_codes_round_trip(monkeypatch, collide):
-    from parsers.templates import dense_codes
+    from parsers.dedup import dense_codes
 
     if collide:  # every value hashes alike: the exact fallback must still separate them
         monkeypatch.setattr(pl.Series, "hash", lambda self, *args, **kwargs: pl.Series([0] * self.len(), dtype=pl.UInt64))
@@ -243,7 +243,7 @@ def test_dense_codes_round_trip(monkeypatch, collide):
 
 
 def test_unique_hashes_equals_numpy_unique():
-    from parsers.templates import _unique_hashes
+    from parsers.dedup import _unique_hashes
 
     rng = np.random.default_rng(3)
     for values in (rng.integers(0, 50, 5_000).astype(np.uint64), rng.integers(0, 2**63, 300).astype(np.uint64), np.zeros(7, np.uint64), np.zeros(0, np.uint64)):
