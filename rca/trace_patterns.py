@@ -349,12 +349,14 @@ def trace_pattern_deviations(spans: pl.DataFrame, baseline_spans: pl.DataFrame, 
     normal_logs = events
     if events is not None and baseline_events is not None:
         normal_logs = pl.concat([baseline_events.select(events.columns), events.filter(pl.col("timestamp") < window[0])])
-    visits, members = service_visits(normal_spans)
-    model = pattern_model(visits, visit_events(visits, members, normal_logs), rare_count=rare_count, multiplicity=multiplicity)
+
+    def model_of(normal: pl.DataFrame, logs: pl.DataFrame | None) -> pl.DataFrame:
+        normal_visits, normal_members = service_visits(normal)
+        return pattern_model(normal_visits, visit_events(normal_visits, normal_members, logs), rare_count=rare_count, multiplicity=multiplicity)
+
+    model = model_of(normal_spans, normal_logs)
     if baseline_first and not before.is_empty() and not baseline_spans.is_empty():
-        visits, members = service_visits(baseline_spans)
-        clean = pattern_model(visits, visit_events(visits, members, baseline_events), rare_count=rare_count, multiplicity=multiplicity)
-        clean = clean.filter(pl.col("n") >= min_visits)
+        clean = model_of(baseline_spans, baseline_events).filter(pl.col("n") >= min_visits)
         model = pl.concat([clean, model.join(clean, on=["service", "operation"], how="anti").select(clean.columns)])
     # Whole traces that start in the window are judged.
     first = spans.group_by("trace_id").agg(pl.col("start").min())
