@@ -1,51 +1,28 @@
 """Detection, the service dependency graph and the root-cause ranking for one partition."""
 
-
 import networkx as nx
 import polars as pl
-from dagster import AssetCheckResult, AssetCheckSpec, AssetExecutionContext, AssetIn, MetadataValue, Output, asset
+from dagster import (
+    AssetCheckResult,
+    AssetCheckSpec,
+    AssetExecutionContext,
+    AssetIn,
+    MetadataValue,
+    Output,
+    asset,
+)
 
-from assets.partitions import PARTITIONS, WITH_BASELINE
-from assets.resources import PARQUET_WRITE, LogrcaConfigResource
-from rca.detect import service_scores
-from rca.graph import load_topology, service_dependency_graph
-from rca.markdown import frame_table
-from rca.rank import rank_root_causes
-from rca.windows import detect_in_window, split_window
+from logrca.assets.partitions import PARTITIONS, WITH_BASELINE
+from logrca.assets.resources import PARQUET_WRITE, LogrcaConfigResource
+from logrca.rca.detect import service_scores
+from logrca.rca.graph import load_topology, service_dependency_graph
+from logrca.rca.markdown import frame_table
+from logrca.rca.rank import rank_root_causes
+from logrca.rca.windows import detect_in_window, split_window
 
-WINDOW_AND_BASELINE = AssetIn("log_templates", partition_mapping=WITH_BASELINE, metadata={"allow_missing_partitions": True})
-
-
-@asset(partitions_def=PARTITIONS, io_manager_key="parquet_io", metadata=PARQUET_WRITE, group_name="logrca", ins={"log_templates": WINDOW_AND_BASELINE})
-def anomalies(context: AssetExecutionContext, logrca: LogrcaConfigResource, log_templates):
-    """New templates, rate spikes and drops, error bursts and rule hits per service, scored."""
-    config = logrca.load()
-    window_events, baseline_events, baseline_count = split_window(log_templates, context.partition_key)
-    tw = context.partition_time_window
-    found = detect_in_window(window_events, baseline_events, window=(tw.start, tw.end), baseline_partitions=baseline_count, config=config.detection)
-    scores = service_scores(found)
-    return Output(
-        found,
-        metadata={
-            "dagster/row_count": found.height,
-            "baseline_partitions": baseline_count,
-            "service_scores": MetadataValue.json({k: round(v, 2) for k, v in sorted(scores.items(), key=lambda kv: -kv[1])}),
-            "top_anomalies": MetadataValue.md(frame_table(found.select("service", "kind", "template", "count_baseline", "count_window", "score"), limit=15)),
-        },
-    )
-
-
-@asset(partitions_def=PARTITIONS, group_name="logrca")
-def service_graph(context: AssetExecutionContext, logrca: LogrcaConfigResource, log_templates: pl.DataFrame) -> Output[nx.DiGraph]:
-    """Caller -> callee graph: the declared topology plus edges inferred from shared request ids."""
-    config = logrca.load()
-    topology = load_topology(config.resolve(config.topology)) if config.topology else None
-    graph = service_dependency_graph(topology=topology, events=log_templates)
-    edges = pl.DataFrame(
-        [{"caller": u, "callee": v, "sources": ", ".join(sorted(d.get("sources", []))), "calls": d.get("calls", 0)} for u, v, d in graph.edges(data=True)],
-        schema={"caller": pl.Utf8, "callee": pl.Utf8, "sources": pl.Utf8, "calls": pl.Int64},
-    )
-    return Output(graph, metadata={"nodes": graph.number_of_nodes(), "edges": graph.number_of_edges(), "edge_list": MetadataValue.md(frame_table(edges, limit=50))})
+WINDOW_AND_BASELINE = AssetIn(
+    "log_templates", partition_mapping=WITH_BASELINE, metadata={"allow_missing_partitions": True}
+)
 
 
 @asset(
@@ -53,9 +30,88 @@ def service_graph(context: AssetExecutionContext, logrca: LogrcaConfigResource, 
     io_manager_key="parquet_io",
     metadata=PARQUET_WRITE,
     group_name="logrca",
-    check_specs=[AssetCheckSpec("ranks_are_consistent", asset="root_causes", description="ranks run 1..n in order of non-negative scores")],
+    ins={"log_templates": WINDOW_AND_BASELINE},
 )
-def root_causes(context: AssetExecutionContext, logrca: LogrcaConfigResource, anomalies: pl.DataFrame, service_graph: nx.DiGraph):
+def anomalies(context: AssetExecutionContext, logrca: LogrcaConfigResource, log_templates):
+    """New templates, rate spikes and drops, error bursts and rule hits per service, scored."""
+    config = logrca.load()
+    window_events, baseline_events, baseline_count = split_window(log_templates, context.partition_key)
+    tw = context.partition_time_window
+    found = detect_in_window(
+        window_events,
+        baseline_events,
+        window=(tw.start, tw.end),
+        baseline_partitions=baseline_count,
+        config=config.detection,
+    )
+    scores = service_scores(found)
+    return Output(
+        found,
+        metadata={
+            "dagster/row_count": found.height,
+            "baseline_partitions": baseline_count,
+            "service_scores": MetadataValue.json(
+                {k: round(v, 2) for k, v in sorted(scores.items(), key=lambda kv: -kv[1])}
+            ),
+            "top_anomalies": MetadataValue.md(
+                frame_table(
+                    found.select("service", "kind", "template", "count_baseline", "count_window", "score"),
+                    limit=15,
+                )
+            ),
+        },
+    )
+
+
+@asset(partitions_def=PARTITIONS, group_name="logrca")
+def service_graph(
+    context: AssetExecutionContext, logrca: LogrcaConfigResource, log_templates: pl.DataFrame
+) -> Output[nx.DiGraph]:
+    """Caller -> callee graph: the declared topology plus edges inferred from shared request ids."""
+    config = logrca.load()
+    topology = load_topology(config.resolve(config.topology)) if config.topology else None
+    graph = service_dependency_graph(topology=topology, events=log_templates)
+    edges = pl.DataFrame(
+        [
+            {
+                "caller": u,
+                "callee": v,
+                "sources": ", ".join(sorted(d.get("sources", []))),
+                "calls": d.get("calls", 0),
+            }
+            for u, v, d in graph.edges(data=True)
+        ],
+        schema={"caller": pl.Utf8, "callee": pl.Utf8, "sources": pl.Utf8, "calls": pl.Int64},
+    )
+    return Output(
+        graph,
+        metadata={
+            "nodes": graph.number_of_nodes(),
+            "edges": graph.number_of_edges(),
+            "edge_list": MetadataValue.md(frame_table(edges, limit=50)),
+        },
+    )
+
+
+@asset(
+    partitions_def=PARTITIONS,
+    io_manager_key="parquet_io",
+    metadata=PARQUET_WRITE,
+    group_name="logrca",
+    check_specs=[
+        AssetCheckSpec(
+            "ranks_are_consistent",
+            asset="root_causes",
+            description="ranks run 1..n in order of non-negative scores",
+        )
+    ],
+)
+def root_causes(
+    context: AssetExecutionContext,
+    logrca: LogrcaConfigResource,
+    anomalies: pl.DataFrame,
+    service_graph: nx.DiGraph,
+):
     """Services ranked as the likely root cause, with the path to the entry point and why."""
     ranking = rank_root_causes(service_graph, anomalies, propagation=logrca.load().ranking.propagation)
     top = ranking.row(0, named=True) if ranking.height else None
@@ -65,10 +121,16 @@ def root_causes(context: AssetExecutionContext, logrca: LogrcaConfigResource, an
             "dagster/row_count": ranking.height,
             "top_suspect": top["service"] if top else "none",
             "top_score": round(top["score"], 4) if top else 0.0,
-            "ranking": MetadataValue.md(frame_table(ranking.select("rank", "service", "score", "first_anomalous", "explanation"), limit=10)),
+            "ranking": MetadataValue.md(
+                frame_table(
+                    ranking.select("rank", "service", "score", "first_anomalous", "explanation"), limit=10
+                )
+            ),
         },
     )
     ranks_ok = ranking["rank"].to_list() == list(range(1, ranking.height + 1))
     scores = ranking["score"].to_list()
     ordered = all(a >= b for a, b in zip(scores, scores[1:])) and all(s >= 0 for s in scores)
-    yield AssetCheckResult(check_name="ranks_are_consistent", passed=ranks_ok and ordered, metadata={"services": ranking.height})
+    yield AssetCheckResult(
+        check_name="ranks_are_consistent", passed=ranks_ok and ordered, metadata={"services": ranking.height}
+    )

@@ -1,34 +1,60 @@
 """Incidents filed from each partition's finding (with alerts), and the weekly incident review."""
 
-
 import base64
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
-from dagster import AssetExecutionContext, Backoff, Failure, MaterializeResult, MetadataValue, Output, RetryPolicy, asset
+from dagster import (
+    AssetExecutionContext,
+    Backoff,
+    Failure,
+    MaterializeResult,
+    MetadataValue,
+    Output,
+    RetryPolicy,
+    asset,
+)
 
-from assets.partitions import PARTITIONS
-from assets.resources import ElasticsearchResource, LogrcaConfigResource
-from rca.alerts import process_finding
-from rca.incidents import IncidentStore
-from rca.review import weekly_review
+from logrca.assets.partitions import PARTITIONS
+from logrca.assets.resources import ElasticsearchResource, LogrcaConfigResource
+from logrca.incidents.alerts import process_finding
+from logrca.incidents.review import weekly_review
+from logrca.incidents.store import IncidentStore
 
 
-@asset(partitions_def=PARTITIONS, group_name="incidents", retry_policy=RetryPolicy(max_retries=2, delay=5, backoff=Backoff.EXPONENTIAL))
-def incidents(context: AssetExecutionContext, logrca: LogrcaConfigResource, elasticsearch: ElasticsearchResource,
-              rca_report: dict | None) -> Output[dict]:
+@asset(
+    partitions_def=PARTITIONS,
+    group_name="incidents",
+    retry_policy=RetryPolicy(max_retries=2, delay=5, backoff=Backoff.EXPONENTIAL),
+)
+def incidents(
+    context: AssetExecutionContext,
+    logrca: LogrcaConfigResource,
+    elasticsearch: ElasticsearchResource,
+    rca_report: dict | None,
+) -> Output[dict]:
     """Files (or updates) the partition's incident in Elasticsearch, alerts its owner once, retries failed alerts."""
     from elasticsearch import ApiError, TransportError
 
     catalogue, runbooks = logrca.catalogue(), logrca.runbooks()
     client = elasticsearch.client()
     try:
-        summary = process_finding(IncidentStore(client, elasticsearch.index_prefix), rca_report, catalogue=catalogue, runbooks=runbooks)
+        summary = process_finding(
+            IncidentStore(client, elasticsearch.index_prefix),
+            rca_report,
+            catalogue=catalogue,
+            runbooks=runbooks,
+        )
     except (TransportError, ApiError) as error:
-        raise Failure(description=f"Elasticsearch at {elasticsearch.url} failed: {error}; re-run the partition (filing is idempotent).",
-                      allow_retries=True) from error
+        raise Failure(
+            description=f"Elasticsearch at {elasticsearch.url} failed: {error}; re-run the partition (filing is idempotent).",
+            allow_retries=True,
+        ) from error
     finally:
         client.close()
-    return Output(summary, metadata={k: v for k, v in summary.items() if v is not None} | {"catalogue": catalogue is not None})
+    return Output(
+        summary,
+        metadata={k: v for k, v in summary.items() if v is not None} | {"catalogue": catalogue is not None},
+    )
 
 
 @asset(deps=[incidents], group_name="incidents")
@@ -36,15 +62,27 @@ def incident_review(logrca: LogrcaConfigResource, elasticsearch: ElasticsearchRe
     """The weekly review of all incidents: Markdown (shown here and written to a file) with a PNG chart."""
     client = elasticsearch.client()
     try:
-        review = weekly_review(IncidentStore(client, elasticsearch.index_prefix).search(size=10000), week_end=datetime.now(timezone.utc))
+        review = weekly_review(
+            IncidentStore(client, elasticsearch.index_prefix).search(size=10000),
+            week_end=datetime.now(UTC),
+        )
     finally:
         client.close()
-    stamp = datetime.now(timezone.utc).strftime("%G-W%V")
-    markdown_file, chart_file = logrca.path("reviews", f"review-{stamp}.md"), logrca.path("reviews", f"review-{stamp}.png")
+    stamp = datetime.now(UTC).strftime("%G-W%V")
+    markdown_file, chart_file = (
+        logrca.path("reviews", f"review-{stamp}.md"),
+        logrca.path("reviews", f"review-{stamp}.png"),
+    )
     chart_file.write_bytes(review.chart_png)
     markdown_file.write_text(review.markdown + f"\n![chart]({chart_file.name})\n", encoding="utf-8")
     chart = f"![incident review chart](data:image/png;base64,{base64.b64encode(review.chart_png).decode()})"
     numbers = {k: v for k, v in review.stats.items() if isinstance(v, (int, float))}
-    return MaterializeResult(metadata={"review": MetadataValue.md(f"{review.markdown}\n\n{chart}\n"), "chart": MetadataValue.md(chart),
-                                       "review_file": MetadataValue.path(str(markdown_file)),
-                                       "chart_file": MetadataValue.path(str(chart_file)), **numbers})
+    return MaterializeResult(
+        metadata={
+            "review": MetadataValue.md(f"{review.markdown}\n\n{chart}\n"),
+            "chart": MetadataValue.md(chart),
+            "review_file": MetadataValue.path(str(markdown_file)),
+            "chart_file": MetadataValue.path(str(chart_file)),
+            **numbers,
+        }
+    )

@@ -1,32 +1,58 @@
 """Ingestion: every source's files for one time partition, as events and quarantined lines."""
 
-
 import time
 
-from dagster import AssetCheckResult, AssetCheckSeverity, AssetCheckSpec, AssetExecutionContext, AssetOut, MetadataValue, Output, multi_asset
+from dagster import (
+    AssetCheckResult,
+    AssetCheckSeverity,
+    AssetCheckSpec,
+    AssetExecutionContext,
+    AssetOut,
+    MetadataValue,
+    Output,
+    multi_asset,
+)
 
-from assets.partitions import PARTITIONS
-from assets.resources import PARQUET_WRITE, LogrcaConfigResource
-from parsers.readers import read_sources
-from rca.markdown import frame_table
+from logrca.assets.partitions import PARTITIONS
+from logrca.assets.resources import PARQUET_WRITE, LogrcaConfigResource
+from logrca.parsers.ingest.readers import read_sources
+from logrca.rca.markdown import frame_table
 
 
 @multi_asset(
     outs={
-        "raw_logs": AssetOut(io_manager_key="parquet_io", is_required=False, metadata=PARQUET_WRITE, description="Parsed log events of all sources (EVENT_SCHEMA), one Parquet file per partition."),
-        "quarantined_lines": AssetOut(io_manager_key="parquet_io", is_required=False, metadata=PARQUET_WRITE, description="Lines that did not parse, with the reason and their bytes."),
+        "raw_logs": AssetOut(
+            io_manager_key="parquet_io",
+            is_required=False,
+            metadata=PARQUET_WRITE,
+            description="Parsed log events of all sources (EVENT_SCHEMA), one Parquet file per partition.",
+        ),
+        "quarantined_lines": AssetOut(
+            io_manager_key="parquet_io",
+            is_required=False,
+            metadata=PARQUET_WRITE,
+            description="Lines that did not parse, with the reason and their bytes.",
+        ),
     },
     partitions_def=PARTITIONS,
     group_name="logrca",
     can_subset=True,
-    check_specs=[AssetCheckSpec("every_line_accounted_for", asset="raw_logs", description="lines read = lines in events + quarantined + outside the window")],
+    check_specs=[
+        AssetCheckSpec(
+            "every_line_accounted_for",
+            asset="raw_logs",
+            description="lines read = lines in events + quarantined + outside the window",
+        )
+    ],
 )
 def ingest_logs(context: AssetExecutionContext, logrca: LogrcaConfigResource):
     """Read all configured sources for the partition's time window."""
     config = logrca.load()
     window = context.partition_time_window
     started = time.perf_counter()
-    result, per_source = read_sources(config.sources, base_dir=config.base_dir, window=(window.start, window.end))
+    result, per_source = read_sources(
+        config.sources, base_dir=config.base_dir, window=(window.start, window.end)
+    )
     seconds = time.perf_counter() - started
     stats = result.stats
     lines_read = stats.get("lines_read", 0)
@@ -45,7 +71,9 @@ def ingest_logs(context: AssetExecutionContext, logrca: LogrcaConfigResource):
                 "out_of_order_lines": stats.get("out_of_order", 0),
                 "truncated_files": stats.get("files_truncated", 0),
                 "per_source": MetadataValue.json(per_source),
-                "services": MetadataValue.json(sorted(result.events["service"].unique().drop_nulls().to_list())),
+                "services": MetadataValue.json(
+                    sorted(result.events["service"].unique().drop_nulls().to_list())
+                ),
             },
         )
         yield AssetCheckResult(

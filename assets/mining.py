@@ -1,22 +1,33 @@
 """Template mining: drain3 templates for every event, with ids stable across partitions and re-runs."""
 
-
 import time
 
 import polars as pl
-from dagster import AssetCheckResult, AssetCheckSeverity, AssetCheckSpec, AssetExecutionContext, MetadataValue, Output, asset
+from dagster import (
+    AssetCheckResult,
+    AssetCheckSeverity,
+    AssetCheckSpec,
+    AssetExecutionContext,
+    MetadataValue,
+    Output,
+    asset,
+)
 
-from assets.partitions import PARTITIONS
-from assets.resources import PARQUET_WRITE, LogrcaConfigResource
-from parsers.batches import mine_in_batches
-from parsers.templates import TemplateMiner
-from rca.markdown import frame_table
+from logrca.assets.partitions import PARTITIONS
+from logrca.assets.resources import PARQUET_WRITE, LogrcaConfigResource
+from logrca.parsers.templates.batches import mine_in_batches
+from logrca.parsers.templates.miner import TemplateMiner
+from logrca.rca.markdown import frame_table
 
 
 def miner_state_path(logrca: LogrcaConfigResource):
     """Where the miner state of this config's system lives (``templates.state_path`` or the data folder)."""
     config = logrca.load()
-    return config.resolve(config.templates.state_path) if config.templates.state_path else logrca.path("templates", f"{config.system}.drain3.json")
+    return (
+        config.resolve(config.templates.state_path)
+        if config.templates.state_path
+        else logrca.path("templates", f"{config.system}.drain3.json")
+    )
 
 
 @asset(
@@ -38,7 +49,9 @@ def log_templates(context: AssetExecutionContext, logrca: LogrcaConfigResource, 
         miner.save(state_path)
         known_after = miner.templates().height
     seconds = time.perf_counter() - started
-    counts = mined.group_by("template_id", "template").agg(pl.len().alias("lines")).sort("lines", descending=True)
+    counts = (
+        mined.group_by("template_id", "template").agg(pl.len().alias("lines")).sort("lines", descending=True)
+    )
     yield Output(
         mined,
         metadata={
@@ -52,4 +65,9 @@ def log_templates(context: AssetExecutionContext, logrca: LogrcaConfigResource, 
         },
     )
     missing = int(mined["template_id"].null_count())
-    yield AssetCheckResult(check_name="every_event_has_a_template", passed=missing == 0, severity=AssetCheckSeverity.ERROR, metadata={"events_without_template": missing})
+    yield AssetCheckResult(
+        check_name="every_event_has_a_template",
+        passed=missing == 0,
+        severity=AssetCheckSeverity.ERROR,
+        metadata={"events_without_template": missing},
+    )

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
-from dagster import DailyPartitionsDefinition, HourlyPartitionsDefinition, TimeWindowPartitionMapping, TimeWindowPartitionsDefinition
+from dagster import (
+    DailyPartitionsDefinition,
+    HourlyPartitionsDefinition,
+    TimeWindowPartitionMapping,
+    TimeWindowPartitionsDefinition,
+)
 
-from assets.resources import config_path_from_env
-from parsers.config import LogrcaConfig, load_config
+from logrca.assets.config import LogrcaConfig, load_config
+from logrca.assets.resources import config_path_from_env
 
 
 def partitions_for(config: LogrcaConfig) -> TimeWindowPartitionsDefinition:
@@ -24,5 +29,7 @@ PARTITIONS = partitions_for(PIPELINE_CONFIG)
 
 #: The partition itself plus the ``baseline_partitions`` before it (missing ones are skipped).
 WITH_BASELINE = TimeWindowPartitionMapping(
-    start_offset=-PIPELINE_CONFIG.baseline_partitions, end_offset=0, allow_nonexistent_upstream_partitions=True
+    start_offset=-PIPELINE_CONFIG.baseline_partitions,
+    end_offset=0,
+    allow_nonexistent_upstream_partitions=True,
 )

@@ -1,17 +1,16 @@
 """The RCA report of a partition (Markdown in the Dagster UI) and its indexing into Elasticsearch."""
 
-
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import polars as pl
 from dagster import AssetExecutionContext, Failure, MetadataValue, Output, asset
 
-from assets.analysis import WINDOW_AND_BASELINE
-from assets.partitions import PARTITIONS
-from assets.resources import ElasticsearchResource, LogrcaConfigResource
-from rca.report import build_finding, render_report
-from rca.search_index import index_partition, index_runbooks
-from rca.windows import split_window
+from logrca.assets.analysis import WINDOW_AND_BASELINE
+from logrca.assets.partitions import PARTITIONS
+from logrca.assets.resources import ElasticsearchResource, LogrcaConfigResource
+from logrca.rca.report import build_finding, render_report
+from logrca.rca.search_index import index_partition, index_runbooks
+from logrca.rca.windows import split_window
 
 
 @asset(partitions_def=PARTITIONS, group_name="logrca", ins={"log_templates": WINDOW_AND_BASELINE})
@@ -30,19 +29,33 @@ def rca_report(
     catalogue = logrca.catalogue()
     owners = {service: entry.owner for service, entry in catalogue.services.items()} if catalogue else {}
     finding = build_finding(
-        system=config.system, window=(tw.start, tw.end), window_events=window_events, baseline_events=baseline_events,
-        anomalies=anomalies, ranking=root_causes, runbooks=runbooks, past_incidents=past, owners=owners,
-        detected_at=datetime.now(timezone.utc),
+        system=config.system,
+        window=(tw.start, tw.end),
+        window_events=window_events,
+        baseline_events=baseline_events,
+        anomalies=anomalies,
+        ranking=root_causes,
+        runbooks=runbooks,
+        past_incidents=past,
+        owners=owners,
+        detected_at=datetime.now(UTC),
     )
     title = f"RCA report {context.partition_key}"
     report = render_report(finding, title=title)
     report_file = logrca.path("reports", config.system, f"{context.partition_key.replace(':', '-')}.md")
     report_file.write_text(report, encoding="utf-8")
-    metadata = {"report": MetadataValue.md(report), "report_file": MetadataValue.path(str(report_file)), "incident": finding is not None}
+    metadata = {
+        "report": MetadataValue.md(report),
+        "report_file": MetadataValue.path(str(report_file)),
+        "incident": finding is not None,
+    }
     if finding:
-        metadata |= {"root_cause": finding["root_cause"], "incident_window": f"{finding['window_start']} → {finding['window_end']}",
-                     "affected_services": MetadataValue.json(finding["affected_services"]),
-                     "runbooks": MetadataValue.json([r["id"] for r in finding["knowledge"]["runbooks"]])}
+        metadata |= {
+            "root_cause": finding["root_cause"],
+            "incident_window": f"{finding['window_start']} → {finding['window_end']}",
+            "affected_services": MetadataValue.json(finding["affected_services"]),
+            "runbooks": MetadataValue.json([r["id"] for r in finding["knowledge"]["runbooks"]]),
+        }
     return Output(finding, metadata=metadata)
 
 
@@ -66,16 +79,30 @@ def search_index(
     report = render_report(rca_report, title=f"RCA report {context.partition_key}")
     client = elasticsearch.client()
     try:
-        counts = index_partition(client, prefix=elasticsearch.index_prefix, system=config.system, partition=context.partition_key,
-                                 window=(tw.start, tw.end), anomalies=anomalies.to_dicts(), finding=rca_report, report=report)
-        counts["runbooks"] = index_runbooks(client, prefix=elasticsearch.index_prefix, runbooks=logrca.runbooks())
+        counts = index_partition(
+            client,
+            prefix=elasticsearch.index_prefix,
+            system=config.system,
+            partition=context.partition_key,
+            window=(tw.start, tw.end),
+            anomalies=anomalies.to_dicts(),
+            finding=rca_report,
+            report=report,
+        )
+        counts["runbooks"] = index_runbooks(
+            client, prefix=elasticsearch.index_prefix, runbooks=logrca.runbooks()
+        )
     except (TransportError, ApiError) as error:
         raise Failure(
-            description=(f"Elasticsearch at {elasticsearch.url} failed: {error}. Nothing of this partition was lost: the "
-                         "Parquet assets are stored; start the server ('logrca es start') or fix LOGRCA_ES_URL and re-run "
-                         "this partition (indexing is idempotent)."),
+            description=(
+                f"Elasticsearch at {elasticsearch.url} failed: {error}. Nothing of this partition was lost: the "
+                "Parquet assets are stored; start the server ('logrca es start') or fix LOGRCA_ES_URL and re-run "
+                "this partition (indexing is idempotent)."
+            ),
             allow_retries=False,
         ) from error
     finally:
         client.close()
-    return Output(counts, metadata={**counts, "index_prefix": elasticsearch.index_prefix, "url": elasticsearch.url})
+    return Output(
+        counts, metadata={**counts, "index_prefix": elasticsearch.index_prefix, "url": elasticsearch.url}
+    )

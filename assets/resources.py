@@ -11,8 +11,8 @@ from dagster import ConfigurableResource
 from pydantic import PrivateAttr
 
 from logrca import PROJECT_ROOT
+from logrca.assets.config import LogrcaConfig, load_config
 from logrca.settings import es_api_key, es_url
-from parsers.config import LogrcaConfig, load_config
 
 DEFAULT_CONFIG = PROJECT_ROOT / "examples" / "shop" / "logrca.yaml"
 # Definition metadata read by dagster-polars' Parquet IO manager: zstd at level 1 writes a partition
@@ -40,21 +40,21 @@ class LogrcaConfigResource(ConfigurableResource):
 
     def catalogue(self):
         """The service catalogue named by the config, or None when it names none."""
-        from rca.catalog import load_catalogue
+        from logrca.incidents.catalogue import load_catalogue
 
         config = self.load()
         return load_catalogue(config.resolve(config.catalogue)) if config.catalogue else None
 
     def knowledge(self) -> tuple[list[dict], list[dict]]:
         """Runbooks and past incidents of the config's knowledge base."""
-        from rca.knowledge import load_knowledge_base
+        from logrca.rca.knowledge import load_knowledge_base
 
         config = self.load()
         return load_knowledge_base(config.resolve(config.knowledge_base))
 
     def runbooks(self) -> list[dict]:
         """Only the runbooks of the config's knowledge base (past incidents are not read)."""
-        from rca.knowledge import load_knowledge_runbooks
+        from logrca.rca.knowledge import load_knowledge_runbooks
 
         config = self.load()
         return load_knowledge_runbooks(config.resolve(config.knowledge_base))

@@ -28,7 +28,16 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-CHAIN = ["raw_logs", "quarantined_lines", "log_templates", "anomalies", "service_graph", "root_causes", "rca_report", "search_index"]
+CHAIN = [
+    "raw_logs",
+    "quarantined_lines",
+    "log_templates",
+    "anomalies",
+    "service_graph",
+    "root_causes",
+    "rca_report",
+    "search_index",
+]
 
 
 def land(staging: Path, landing: Path, hour: int) -> int:
@@ -42,20 +51,36 @@ def land(staging: Path, landing: Path, hour: int) -> int:
     return moved
 
 
-def run_partition(instance, partition: str, tags: dict, es_url: str, prefix: str, data_dir: Path) -> tuple[dict, dict, float]:
+def run_partition(
+    instance, partition: str, tags: dict, es_url: str, prefix: str, data_dir: Path
+) -> tuple[dict, dict, float]:
     from dagster import DagsterEventType, materialize
 
-    from assets.resources import ElasticsearchResource
-    from pipelines.definitions import ALL_ASSETS, build_resources
+    from logrca.assets.resources import ElasticsearchResource
+    from logrca.pipelines.definitions import ALL_ASSETS, build_resources
 
-    resources = build_resources(str(data_dir)) | {"elasticsearch": ElasticsearchResource(url=es_url, index_prefix=prefix)}
+    resources = build_resources(str(data_dir)) | {
+        "elasticsearch": ElasticsearchResource(url=es_url, index_prefix=prefix)
+    }
     began = time.perf_counter()
-    result = materialize(ALL_ASSETS, selection=CHAIN, partition_key=partition, resources=resources, instance=instance, tags=tags, raise_on_error=False,
-                         run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}})
+    result = materialize(
+        ALL_ASSETS,
+        selection=CHAIN,
+        partition_key=partition,
+        resources=resources,
+        instance=instance,
+        tags=tags,
+        raise_on_error=False,
+        run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}},
+    )
     total = time.perf_counter() - began
     if not result.success:
-        raise SystemExit(f"run of {partition} failed: {[e.message for e in result.all_events if e.is_failure]}")
-    records = instance.get_records_for_run(result.run_id, of_type={DagsterEventType.STEP_START, DagsterEventType.STEP_SUCCESS}).records
+        raise SystemExit(
+            f"run of {partition} failed: {[e.message for e in result.all_events if e.is_failure]}"
+        )
+    records = instance.get_records_for_run(
+        result.run_id, of_type={DagsterEventType.STEP_START, DagsterEventType.STEP_SUCCESS}
+    ).records
     starts, steps = {}, {}
     for record in records:
         entry = record.event_log_entry
@@ -66,14 +91,22 @@ def run_partition(instance, partition: str, tags: dict, es_url: str, prefix: str
     metadata = {}
     for event in result.get_asset_materialization_events():
         materialization = event.event_specific_data.materialization
-        metadata[materialization.asset_key.to_user_string()] = {k: getattr(v, "value", v) for k, v in materialization.metadata.items()}
+        metadata[materialization.asset_key.to_user_string()] = {
+            k: getattr(v, "value", v) for k, v in materialization.metadata.items()
+        }
     return steps, metadata, total
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--lines-per-hour", type=int, default=3_000_000)
-    parser.add_argument("--es-url", default=os.environ.get("LOGRCA_ES_URL"), help="default: the local test server on 127.0.0.1:9250 (started if needed)")
+    parser.add_argument(
+        "--es-url",
+        default=os.environ.get("LOGRCA_ES_URL"),
+        help="default: the local test server on 127.0.0.1:9250 (started if needed)",
+    )
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder")
     args = parser.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="logrca-bench-landing-"))
@@ -87,7 +120,10 @@ def main() -> None:
     for path in staging.rglob("*.log"):  # as on a live host: a file was last written when its hour ended
         closed = START.timestamp() + (int(path.stem.rsplit("-", 1)[1]) + 1) * 3600 - 0.5
         os.utime(path, (closed, closed))
-    print(f"generated {sum(counts.values()):,} lines of {len(counts)} services for 2 hours in {time.perf_counter() - began:.1f}s ({tmp})", flush=True)
+    print(
+        f"generated {sum(counts.values()):,} lines of {len(counts)} services for 2 hours in {time.perf_counter() - began:.1f}s ({tmp})",
+        flush=True,
+    )
 
     if not args.es_url:
         from logrca.es_server import LocalServer, start
@@ -96,12 +132,19 @@ def main() -> None:
     home = tmp / "dagster_home"
     home.mkdir()
     shutil.copyfile(ROOT / "dagster_home" / "dagster.yaml", home / "dagster.yaml")
-    os.environ.update({"LOGRCA_CONFIG": str(config), "DAGSTER_HOME": str(home), "LOGRCA_DATA_DIR": str(tmp / "data"), "LOGRCA_EXECUTOR": "in_process",
-                       "LOGRCA_SENSOR_SETTLE_SECONDS": os.environ.get("LOGRCA_SENSOR_SETTLE_SECONDS", "2")})
+    os.environ.update(
+        {
+            "LOGRCA_CONFIG": str(config),
+            "DAGSTER_HOME": str(home),
+            "LOGRCA_DATA_DIR": str(tmp / "data"),
+            "LOGRCA_EXECUTOR": "in_process",
+            "LOGRCA_SENSOR_SETTLE_SECONDS": os.environ.get("LOGRCA_SENSOR_SETTLE_SECONDS", "2"),
+        }
+    )
     from dagster import DagsterInstance, build_sensor_context
 
-    from assets.resources import LogrcaConfigResource
-    from pipelines.sensors import new_log_files_sensor
+    from logrca.assets.resources import LogrcaConfigResource
+    from logrca.pipelines.sensors import new_log_files_sensor
 
     prefix = f"bench-landing-{os.getpid()}"
     resources = {"logrca": LogrcaConfigResource(config_path=str(config), data_dir=str(tmp / "data"))}
@@ -112,7 +155,9 @@ def main() -> None:
             nonlocal cursor
             started = time.perf_counter()
             while time.perf_counter() - started < timeout:
-                result = new_log_files_sensor(build_sensor_context(instance=instance, cursor=cursor, resources=resources))
+                result = new_log_files_sensor(
+                    build_sensor_context(instance=instance, cursor=cursor, resources=resources)
+                )
                 cursor = result.cursor
                 if result.run_requests:
                     return result.run_requests, time.perf_counter() - started
@@ -121,29 +166,48 @@ def main() -> None:
 
         land(staging, landing, 0)
         requests, _ = tick_until_requested()
-        baseline_steps, baseline_meta, baseline_total = run_partition(instance, requests[0].partition_key, requests[0].tags, args.es_url, prefix, tmp / "data")
-        print(f"baseline hour {requests[0].partition_key}: {baseline_total:.1f}s (not timed as landing)", flush=True)
+        baseline_steps, baseline_meta, baseline_total = run_partition(
+            instance, requests[0].partition_key, requests[0].tags, args.es_url, prefix, tmp / "data"
+        )
+        print(
+            f"baseline hour {requests[0].partition_key}: {baseline_total:.1f}s (not timed as landing)",
+            flush=True,
+        )
 
         landed_at = time.perf_counter()
         files = land(staging, landing, 1)
         requests, sensor_s = tick_until_requested()
-        assert [r.partition_key for r in requests] == ["2026-03-10-01:00"], [r.partition_key for r in requests]
-        steps, meta, run_total = run_partition(instance, requests[0].partition_key, requests[0].tags, args.es_url, prefix, tmp / "data")
+        assert [r.partition_key for r in requests] == ["2026-03-10-01:00"], [
+            r.partition_key for r in requests
+        ]
+        steps, meta, run_total = run_partition(
+            instance, requests[0].partition_key, requests[0].tags, args.es_url, prefix, tmp / "data"
+        )
         landing_to_indexed = time.perf_counter() - landed_at
 
     lines = meta["raw_logs"]["lines_read"]
     events = meta["raw_logs"]["dagster/row_count"]
-    print(f"\nlanding -> indexed for one hour of {lines:,} lines ({files} files): {landing_to_indexed:.1f}s (goal < 60s)")
+    print(
+        f"\nlanding -> indexed for one hour of {lines:,} lines ({files} files): {landing_to_indexed:.1f}s (goal < 60s)"
+    )
     print(f"  {'stage':<16}{'seconds':>9}{'lines/s':>12}")
-    print(f"  {'sensor':<16}{sensor_s:>9.1f}{'':>12}   (includes the {os.environ['LOGRCA_SENSOR_SETTLE_SECONDS']}s settle time and 1s ticks)")
+    print(
+        f"  {'sensor':<16}{sensor_s:>9.1f}{'':>12}   (includes the {os.environ['LOGRCA_SENSOR_SETTLE_SECONDS']}s settle time and 1s ticks)"
+    )
     for step, seconds in sorted(steps.items(), key=lambda kv: -kv[1]):
         rate = f"{(lines if step == 'ingest_logs' else events) / seconds:,.0f}" if seconds > 0 else "-"
         print(f"  {step:<16}{seconds:>9.1f}{rate:>12}")
     print(f"  {'run overhead':<16}{run_total - sum(steps.values()):>9.1f}")
     report = meta.get("rca_report", {})
-    print(f"incident: {report.get('incident')} root cause: {report.get('root_cause')} window: {report.get('incident_window')}")
-    print(f"indexed: {json.dumps({k: meta['search_index'].get(k) for k in ('indexed', 'deleted_stale', 'reports')})}")
-    print(f"baseline hour, same size, per step: {json.dumps({k: round(v, 1) for k, v in baseline_steps.items()})}")
+    print(
+        f"incident: {report.get('incident')} root cause: {report.get('root_cause')} window: {report.get('incident_window')}"
+    )
+    print(
+        f"indexed: {json.dumps({k: meta['search_index'].get(k) for k in ('indexed', 'deleted_stale', 'reports')})}"
+    )
+    print(
+        f"baseline hour, same size, per step: {json.dumps({k: round(v, 1) for k, v in baseline_steps.items()})}"
+    )
     if not args.keep:
         shutil.rmtree(tmp, ignore_errors=True)
 

@@ -27,8 +27,8 @@ EXAMPLE = ROOT / "examples" / "shop"
 CHILD = r"""
 import json, resource, sys, time
 from datetime import timedelta
-from parsers.config import load_config
-from parsers.readers import read_sources
+from logrca.assets.config import load_config
+from logrca.parsers.ingest.readers import read_sources
 config_path, hours, prune = sys.argv[1], int(sys.argv[2]), sys.argv[3] == "1"
 config = load_config(config_path)
 start = config.start + timedelta(hours=hours - 1)
@@ -37,7 +37,7 @@ result, per_source = read_sources(config.sources, base_dir=config.base_dir, wind
 ingest_s = time.perf_counter() - began
 mined, mining_error = None, None
 try:
-    from parsers.templates import TemplateMiner, mine_templates
+    from logrca.parsers.templates.miner import TemplateMiner, mine_templates
     began = time.perf_counter()
     mined = mine_templates(result.events, TemplateMiner(config.templates))
     mine_s = time.perf_counter() - began
@@ -54,7 +54,11 @@ print(json.dumps({
 
 def make_input(folder: Path, hours: int, rate: float) -> Path:
     logs = folder / f"logs-{hours}h"
-    subprocess.run([sys.executable, str(EXAMPLE / "generate.py"), str(logs), "--hours", str(hours), "--rate", str(rate)], check=True, capture_output=True)
+    subprocess.run(
+        [sys.executable, str(EXAMPLE / "generate.py"), str(logs), "--hours", str(hours), "--rate", str(rate)],
+        check=True,
+        capture_output=True,
+    )
     # As on a live host, a rotated file was last modified when its hour ended (the generator writes them all now).
     start = yaml.safe_load((EXAMPLE / "logrca.yaml").read_text())["start"]
     for path in logs.rglob("*.log*"):
@@ -74,14 +78,26 @@ def make_input(folder: Path, hours: int, rate: float) -> Path:
 
 
 def measure(config: Path, hours: int, prune: bool) -> dict:
-    out = subprocess.run([sys.executable, "-c", CHILD, str(config), str(hours), "1" if prune else "0"], cwd=ROOT, capture_output=True, text=True, check=True)
+    out = subprocess.run(
+        [sys.executable, "-c", CHILD, str(config), str(hours), "1" if prune else "0"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--rate", type=float, default=2.0, help="gateway requests per second of the generated shop")
-    parser.add_argument("--sizes", type=int, nargs="+", default=[1, 4, 16], help="hours of history (1x = 1 hour)")
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--rate", type=float, default=2.0, help="gateway requests per second of the generated shop"
+    )
+    parser.add_argument(
+        "--sizes", type=int, nargs="+", default=[1, 4, 16], help="hours of history (1x = 1 hour)"
+    )
     args = parser.parse_args()
     rows = []
     with tempfile.TemporaryDirectory(prefix="logrca-bench-memory-") as tmp:
@@ -89,14 +105,19 @@ def main() -> None:
             config = make_input(Path(tmp), hours, args.rate)
             streamed, baseline = measure(config, hours, prune=True), measure(config, hours, prune=False)
             rows.append({"input": f"{hours}x", "pruned": streamed, "read_all": baseline})
-            print(f"{hours:>3}x  pruned: {streamed['peak_rss_mb']:7.0f} MB peak, {streamed['lines_read']:>8} lines read, "
-                  f"{streamed['files_skipped']:>3} files skipped, ingest {streamed['ingest_s']:.2f}s, mine {streamed['mine_s']:.2f}s"
-                  f"   | read-all baseline: {baseline['peak_rss_mb']:7.0f} MB, {baseline['lines_read']:>8} lines, ingest {baseline['ingest_s']:.2f}s"
-                  f"   | ratio {baseline['peak_rss_mb'] / streamed['peak_rss_mb']:.2f}x", flush=True)
+            print(
+                f"{hours:>3}x  pruned: {streamed['peak_rss_mb']:7.0f} MB peak, {streamed['lines_read']:>8} lines read, "
+                f"{streamed['files_skipped']:>3} files skipped, ingest {streamed['ingest_s']:.2f}s, mine {streamed['mine_s']:.2f}s"
+                f"   | read-all baseline: {baseline['peak_rss_mb']:7.0f} MB, {baseline['lines_read']:>8} lines, ingest {baseline['ingest_s']:.2f}s"
+                f"   | ratio {baseline['peak_rss_mb'] / streamed['peak_rss_mb']:.2f}x",
+                flush=True,
+            )
             if streamed["mining_error"]:
                 print(f"     mining failed: {streamed['mining_error']}")
     first, last = rows[0]["pruned"]["peak_rss_mb"], rows[-1]["pruned"]["peak_rss_mb"]
-    print(f"peak RSS {rows[-1]['input']} / {rows[0]['input']}: pruned {last / first:.2f}x, read-all {rows[-1]['read_all']['peak_rss_mb'] / rows[0]['read_all']['peak_rss_mb']:.2f}x")
+    print(
+        f"peak RSS {rows[-1]['input']} / {rows[0]['input']}: pruned {last / first:.2f}x, read-all {rows[-1]['read_all']['peak_rss_mb'] / rows[0]['read_all']['peak_rss_mb']:.2f}x"
+    )
 
 
 if __name__ == "__main__":

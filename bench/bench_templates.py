@@ -59,9 +59,13 @@ def build_input(loghub: Path, target: Path, lines: int, seed: int = 7, perturb: 
             for _ in range(min(50_000, lines - written)):
                 system, content = contents[rng.randrange(len(contents))]
                 if perturb:
-                    content = digits.sub(lambda m: str(rng.randrange(10 ** len(m.group()))).zfill(len(m.group())), content)
+                    content = digits.sub(
+                        lambda m: str(rng.randrange(10 ** len(m.group()))).zfill(len(m.group())), content
+                    )
                 second = written // 100
-                chunk.append(f"2024-05-{1 + second // 86400 % 28:02d} {second // 3600 % 24:02d}:{second // 60 % 60:02d}:{second % 60:02d},{written % 1000:03d} {rng.choice(levels)} {system}: {content}\n")
+                chunk.append(
+                    f"2024-05-{1 + second // 86400 % 28:02d} {second // 3600 % 24:02d}:{second // 60 % 60:02d}:{second % 60:02d},{written % 1000:03d} {rng.choice(levels)} {system}: {content}\n"
+                )
                 written += 1
             out.write("".join(chunk))
     return written
@@ -71,18 +75,34 @@ def build_shop_input(target: Path, lines: int, hours: int = 3, rate: float = 30.
     """Write up to ``lines`` lines of the generated example shop (all services, time order) under the common header."""
     import polars as pl
 
-    from parsers.config import load_config
-    from parsers.readers import read_sources
+    from logrca.assets.config import load_config
+    from logrca.parsers.ingest.readers import read_sources
 
     with tempfile.TemporaryDirectory(prefix="logrca-shop-") as tmp:
-        subprocess.run([sys.executable, str(ROOT / "examples" / "shop" / "generate.py"), f"{tmp}/logs", "--hours", str(hours), "--rate", str(rate)],
-                       check=True, capture_output=True)
+        subprocess.run(
+            [
+                sys.executable,
+                str(ROOT / "examples" / "shop" / "generate.py"),
+                f"{tmp}/logs",
+                "--hours",
+                str(hours),
+                "--rate",
+                str(rate),
+            ],
+            check=True,
+            capture_output=True,
+        )
         config = load_config(ROOT / "examples" / "shop" / "logrca.yaml")
         result, _ = read_sources(config.sources, base_dir=Path(tmp))
     events = result.events.head(lines)
     text = events.select(
-        pl.format("{} {} {}: {}", pl.col("timestamp").dt.strftime("%Y-%m-%d %H:%M:%S,%3f"), pl.col("level").fill_null("INFO"),
-                  pl.col("service"), pl.col("message"))
+        pl.format(
+            "{} {} {}: {}",
+            pl.col("timestamp").dt.strftime("%Y-%m-%d %H:%M:%S,%3f"),
+            pl.col("level").fill_null("INFO"),
+            pl.col("service"),
+            pl.col("message"),
+        )
     ).to_series()
     written = 0
     with open(target, "w", encoding="utf-8") as out:
@@ -95,18 +115,19 @@ def build_shop_input(target: Path, lines: int, hours: int = 3, rate: float = 30.
 
 
 def _config():
-    from parsers.masking import DEFAULT_MASKING_RULES, parse_masking_rules
-    from parsers.templates import TemplateConfig
+    from logrca.parsers.templates.masking import DEFAULT_MASKING_RULES, parse_masking_rules
+    from logrca.parsers.templates.miner import TemplateConfig
 
-    return TemplateConfig(masking=parse_masking_rules(MASKS) + list(DEFAULT_MASKING_RULES), sim_th=SIM_TH, depth=DEPTH)
+    return TemplateConfig(
+        masking=parse_masking_rules(MASKS) + list(DEFAULT_MASKING_RULES), sim_th=SIM_TH, depth=DEPTH
+    )
 
 
 def run_side(side: str, log_path: Path, ids_path: Path) -> dict:
     """Run one side in this process; write its per-line cluster ids to ``ids_path`` (Parquet)."""
-    from parsers.header_format import compile_header
-    from rca.eval_parsing import run_drain3_baseline, run_logrca
-
-    from parsers.templates import TemplateMiner
+    from logrca.parsers.evaluate import run_drain3_baseline, run_logrca
+    from logrca.parsers.ingest.header_format import compile_header
+    from logrca.parsers.templates.miner import TemplateMiner
 
     fmt, config = compile_header(HEADER), _config()
     started = time.perf_counter()
@@ -121,9 +142,16 @@ def run_side(side: str, log_path: Path, ids_path: Path) -> dict:
     peak_mib = _peak_rss_mib()  # before writing the ids (not part of the run)
     total = time.perf_counter() - started
     result.select("template_id").write_parquet(ids_path)
-    return {"side": side, "lines": result.height, "seconds": seconds, "lines_per_second": result.height / seconds,
-            "templates": int(result["template_id"].n_unique()), "peak_rss_mib": peak_mib, "wall_with_result_s": total,
-            "drain_calls": drain_calls}
+    return {
+        "side": side,
+        "lines": result.height,
+        "seconds": seconds,
+        "lines_per_second": result.height / seconds,
+        "templates": int(result["template_id"].n_unique()),
+        "peak_rss_mib": peak_mib,
+        "wall_with_result_s": total,
+        "drain_calls": drain_calls,
+    }
 
 
 def _peak_rss_mib() -> float:
@@ -138,12 +166,21 @@ def _peak_rss_mib() -> float:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--lines", type=int, default=1_000_000)
     parser.add_argument("--loghub", type=Path, default=ROOT.parent / "shared" / "data" / "loghub")
-    parser.add_argument("--input", choices=["randomised", "replicated", "shop"], default="randomised", help="which input to build (see above)")
+    parser.add_argument(
+        "--input",
+        choices=["randomised", "replicated", "shop"],
+        default="randomised",
+        help="which input to build (see above)",
+    )
     parser.add_argument("--no-perturb", action="store_true", help="same as --input replicated")
-    parser.add_argument("--repeat", type=int, default=1, help="runs per side (alternating); best and median are reported")
+    parser.add_argument(
+        "--repeat", type=int, default=1, help="runs per side (alternating); best and median are reported"
+    )
     parser.add_argument("--shop-hours", type=int, default=3)
     parser.add_argument("--shop-rate", type=float, default=30.0)
     parser.add_argument("--keep", type=Path, help="write the generated log here (default: a temp dir)")
@@ -164,29 +201,47 @@ def main() -> None:
         if kind == "shop":
             count = build_shop_input(log_path, args.lines, hours=args.shop_hours, rate=args.shop_rate)
             if count < args.lines:
-                print(f"note: {args.shop_hours} shop hours at rate {args.shop_rate} hold only {count:,} lines, not the "
-                      f"{args.lines:,} asked for; raise --shop-hours (about {count / args.shop_hours:,.0f} lines per hour)")
+                print(
+                    f"note: {args.shop_hours} shop hours at rate {args.shop_rate} hold only {count:,} lines, not the "
+                    f"{args.lines:,} asked for; raise --shop-hours (about {count / args.shop_hours:,.0f} lines per hour)"
+                )
         else:
             count = build_input(args.loghub, log_path, args.lines, perturb=kind == "randomised")
-        print(f"input: {kind}, {count:,} lines, {log_path.stat().st_size / 2**20:.0f} MiB, built in {time.perf_counter() - started:.1f}s")
+        print(
+            f"input: {kind}, {count:,} lines, {log_path.stat().st_size / 2**20:.0f} MiB, built in {time.perf_counter() - started:.1f}s"
+        )
         runs: dict[str, list[dict]] = {"drain3": [], "logrca": []}
         for attempt in range(args.repeat):  # sides alternate, so load from other processes hits both
             for side in ("drain3", "logrca"):
                 ids = Path(tmp) / f"{side}.parquet"
-                out = subprocess.run([sys.executable, __file__, "--side", side, "--log", str(log_path), "--ids", str(ids)],
-                                     check=True, capture_output=True, text=True)
+                out = subprocess.run(
+                    [sys.executable, __file__, "--side", side, "--log", str(log_path), "--ids", str(ids)],
+                    check=True,
+                    capture_output=True,
+                    text=True,
+                )
                 r = json.loads(out.stdout.strip().splitlines()[-1])
                 runs[side].append(r)
-                print(f"{side:7s} run {attempt + 1}: {r['lines_per_second']:>10,.0f} lines/s  {r['seconds']:7.2f}s  peak RSS "
-                      f"{r['peak_rss_mib']:5.0f} MiB  templates {r['templates']}  Drain calls {r['drain_calls']:,}")
-        same = pl.read_parquet(Path(tmp) / "drain3.parquet")["template_id"].equals(pl.read_parquet(Path(tmp) / "logrca.parquet")["template_id"])
+                print(
+                    f"{side:7s} run {attempt + 1}: {r['lines_per_second']:>10,.0f} lines/s  {r['seconds']:7.2f}s  peak RSS "
+                    f"{r['peak_rss_mib']:5.0f} MiB  templates {r['templates']}  Drain calls {r['drain_calls']:,}"
+                )
+        same = pl.read_parquet(Path(tmp) / "drain3.parquet")["template_id"].equals(
+            pl.read_parquet(Path(tmp) / "logrca.parquet")["template_id"]
+        )
         best = {side: max(r["lines_per_second"] for r in side_runs) for side, side_runs in runs.items()}
-        median = {side: statistics.median(r["lines_per_second"] for r in side_runs) for side, side_runs in runs.items()}
+        median = {
+            side: statistics.median(r["lines_per_second"] for r in side_runs)
+            for side, side_runs in runs.items()
+        }
         peak = {side: max(r["peak_rss_mib"] for r in side_runs) for side, side_runs in runs.items()}
-        print(f"best of {args.repeat}: drain3 {best['drain3']:,.0f} lines/s, logrca {best['logrca']:,.0f} lines/s, "
-              f"ratio {best['logrca'] / best['drain3']:.1f}x (median ratio {median['logrca'] / median['drain3']:.1f}x); "
-              f"peak RSS drain3 {peak['drain3']:.0f} MiB, logrca {peak['logrca']:.0f} MiB; "
-              f"identical cluster id on every line: {same}")
+        print(
+            f"best of {args.repeat}: drain3 {best['drain3']:,.0f} lines/s, logrca {best['logrca']:,.0f} lines/s, "
+            f"ratio {best['logrca'] / best['drain3']:.1f}x (median ratio {median['logrca'] / median['drain3']:.1f}x); "
+            f"peak RSS drain3 {peak['drain3']:.0f} MiB, logrca {peak['logrca']:.0f} MiB; "
+            f"identical cluster id on every line: {same}"
+        )
+
 
 if __name__ == "__main__":
     main()

@@ -24,14 +24,16 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from logrca.commands.eval_parsing import build_configs  # noqa: E402
-from parsers.templates import TemplateConfig  # noqa: E402
-from rca.eval_parsing import evaluate_parsing  # noqa: E402
+from logrca.parsers.evaluate import evaluate_parsing  # noqa: E402
+from logrca.parsers.templates.miner import TemplateConfig  # noqa: E402
 
 METRICS = ("GA", "PA", "FGA", "FTA")
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--loghub", type=Path, default=ROOT.parent / "shared" / "data" / "loghub")
     parser.add_argument("--settings", type=Path, default=ROOT / "bench" / "loghub_masking")
     args = parser.parse_args()
@@ -40,7 +42,11 @@ def main() -> None:
     print("|---" * (1 + len(columns) * len(METRICS)) + "|")
     for folder in sorted(p for p in args.loghub.iterdir() if p.is_dir()):
         system = folder.name
-        log, truth, settings = folder / f"{system}_2k.log", folder / f"{system}_2k.log_structured_corrected.csv", args.settings / f"{system}.yaml"
+        log, truth, settings = (
+            folder / f"{system}_2k.log",
+            folder / f"{system}_2k.log_structured_corrected.csv",
+            args.settings / f"{system}.yaml",
+        )
         if not (log.exists() and truth.exists() and settings.exists()):
             print(f"skipping {system}: missing log, labels or {settings}", file=sys.stderr)
             continue
@@ -52,8 +58,12 @@ def main() -> None:
         tuned = evaluate_parsing(log, fmt, truth, config, baseline_config=usual)
         cells = []
         for metric in METRICS:
-            cells += [f"{plain['drain3'][metric]:.3f}", f"**{plain['logrca'][metric]:.3f}**",
-                      f"{tuned['drain3'][metric]:.3f}", f"**{tuned['logrca'][metric]:.3f}**"]
+            cells += [
+                f"{plain['drain3'][metric]:.3f}",
+                f"**{plain['logrca'][metric]:.3f}**",
+                f"{tuned['drain3'][metric]:.3f}",
+                f"**{tuned['logrca'][metric]:.3f}**",
+            ]
         print(f"| {system} | " + " | ".join(cells) + " |")
 
 

@@ -30,8 +30,8 @@ BATCH_LINES = 81_000  # about what an 8 MiB batch of bench_templates.py holds
 def polars_side(messages_path: Path, rules) -> dict:
     import polars as pl
 
-    from parsers.dedup import dense_codes
-    from parsers.masking import Masker
+    from logrca.parsers.templates.dedup import dense_codes
+    from logrca.parsers.templates.masking import Masker
 
     messages = pl.read_lines(messages_path.read_bytes())["line"]
     masker = Masker(rules)
@@ -47,7 +47,13 @@ def polars_side(messages_path: Path, rules) -> dict:
         mask_s += time.perf_counter() - began
         distinct += raw.len()
         masked_bytes += int(masked.str.len_bytes().sum())
-    return {"lines": messages.len(), "distinct": distinct, "dedup_s": dedup_s, "mask_s": mask_s, "masked_bytes": masked_bytes}
+    return {
+        "lines": messages.len(),
+        "distinct": distinct,
+        "dedup_s": dedup_s,
+        "mask_s": mask_s,
+        "masked_bytes": masked_bytes,
+    }
 
 
 def rust_side(messages_path: Path, rules) -> dict:
@@ -55,25 +61,38 @@ def rust_side(messages_path: Path, rules) -> dict:
 
     crate = ROOT / "bench" / "mask_floor"
     if shutil.which("cargo") is None:
-        sys.exit("mask_floor: the Rust side needs cargo (install Rust with rustup); the polars side alone proves nothing here")
+        sys.exit(
+            "mask_floor: the Rust side needs cargo (install Rust with rustup); the polars side alone proves nothing here"
+        )
     subprocess.run(["cargo", "build", "--release", "--quiet", "--locked"], cwd=crate, check=True)
     binary = crate / "target" / "release" / "mask_floor"
-    out = subprocess.run([str(binary), str(messages_path), "--batch", str(BATCH_LINES), *[rule.pattern for rule in rules]],
-                         check=True, capture_output=True, text=True).stdout
+    out = subprocess.run(
+        [str(binary), str(messages_path), "--batch", str(BATCH_LINES), *[rule.pattern for rule in rules]],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
     return json.loads(out)
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--input", choices=["randomised", "replicated", "shop"], default="randomised", help="as in bench_templates.py")
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--input",
+        choices=["randomised", "replicated", "shop"],
+        default="randomised",
+        help="as in bench_templates.py",
+    )
     parser.add_argument("--lines", type=int, default=1_000_000)
     parser.add_argument("--loghub", type=Path, default=ROOT.parent / "shared" / "data" / "loghub")
     args = parser.parse_args()
 
     import polars as pl
-
     from bench_templates import HEADER, _config, build_input, build_shop_input
-    from parsers.header_format import compile_header, split_content
+
+    from logrca.parsers.ingest.header_format import compile_header, split_content
 
     rules = list(_config().masking)
     with tempfile.TemporaryDirectory() as tmp:
@@ -88,8 +107,12 @@ def main() -> None:
         messages_path.write_text("\n".join(content.to_list()) + "\n", encoding="utf-8")
         polars = polars_side(messages_path, rules)
         rust = rust_side(messages_path, rules)
-    print(f"input: {args.input}, {polars['lines']:,} lines, {polars['distinct']:,} distinct per {BATCH_LINES:,}-line batch in all")
-    print(f"polars (logrca, {pl.thread_pool_size()} threads): dedup {polars['dedup_s']:.3f} s, mask {polars['mask_s']:.3f} s")
+    print(
+        f"input: {args.input}, {polars['lines']:,} lines, {polars['distinct']:,} distinct per {BATCH_LINES:,}-line batch in all"
+    )
+    print(
+        f"polars (logrca, {pl.thread_pool_size()} threads): dedup {polars['dedup_s']:.3f} s, mask {polars['mask_s']:.3f} s"
+    )
     print(f"rust regex (1 thread):       dedup {rust['dedup_s']:.3f} s, mask {rust['mask_s']:.3f} s")
     print(f"mask time ratio polars / rust-1-thread: {polars['mask_s'] / max(rust['mask_s'], 1e-9):.2f}")
     same = (polars["distinct"], polars["masked_bytes"]) == (rust["distinct"], rust["masked_bytes"])

@@ -17,7 +17,9 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_show_locals=False,
 )
-eval_app = typer.Typer(help="Measure logrca on labelled data (template mining, root-cause ranking).", no_args_is_help=True)
+eval_app = typer.Typer(
+    help="Measure logrca on labelled data (template mining, root-cause ranking).", no_args_is_help=True
+)
 app.add_typer(eval_app, name="eval")
 
 

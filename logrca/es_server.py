@@ -86,20 +86,31 @@ def fetch(server: LocalServer, *, log=print) -> Path:
     if (server.install_dir / "bin" / "elasticsearch").exists():
         return server.install_dir
     if shutil.which("mvn") is None:
-        raise ElasticsearchServerError("Maven ('mvn') is needed to fetch Elasticsearch; install it or set LOGRCA_ES_URL")
+        raise ElasticsearchServerError(
+            "Maven ('mvn') is needed to fetch Elasticsearch; install it or set LOGRCA_ES_URL"
+        )
     download_dir = server.cache_dir / "elasticsearch" / "download"
     download_dir.mkdir(parents=True, exist_ok=True)
     coordinate = ES_COORDINATE.format(version=server.version)
     log(f"fetching {coordinate} with Maven ...")
     result = subprocess.run(
-        ["mvn", "-q", "-B", "dependency:copy", f"-Dartifact={coordinate}", f"-DoutputDirectory={download_dir}"],
+        [
+            "mvn",
+            "-q",
+            "-B",
+            "dependency:copy",
+            f"-Dartifact={coordinate}",
+            f"-DoutputDirectory={download_dir}",
+        ],
         capture_output=True,
         text=True,
         cwd=download_dir,
     )
     archive = download_dir / f"elasticsearch-{server.version}.zip"
     if result.returncode != 0 or not archive.exists():
-        raise ElasticsearchServerError(f"Maven could not fetch {coordinate}:\n{result.stdout[-2000:]}{result.stderr[-2000:]}")
+        raise ElasticsearchServerError(
+            f"Maven could not fetch {coordinate}:\n{result.stdout[-2000:]}{result.stderr[-2000:]}"
+        )
     log(f"unpacking {archive.name} ...")
     staging = server.install_dir.with_name(server.install_dir.name + ".partial")
     shutil.rmtree(staging, ignore_errors=True)
@@ -200,7 +211,9 @@ def start(server: LocalServer, *, heap: str = "512m", timeout: float = 180.0, lo
     log(f"starting Elasticsearch {server.version} on {server.url} (Java {java_home.name}, heap {heap}) ...")
     result = subprocess.run(args, env=env, capture_output=True, text=True, stdin=subprocess.DEVNULL)
     if result.returncode != 0:
-        raise ElasticsearchServerError(f"Elasticsearch did not start (exit {result.returncode}):\n{result.stderr[-3000:]}")
+        raise ElasticsearchServerError(
+            f"Elasticsearch did not start (exit {result.returncode}):\n{result.stderr[-3000:]}"
+        )
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         health = status(server)
@@ -208,7 +221,9 @@ def start(server: LocalServer, *, heap: str = "512m", timeout: float = 180.0, lo
             log(f"Elasticsearch is up at {server.url}")
             return server.url
         time.sleep(1.0)
-    raise ElasticsearchServerError(f"Elasticsearch did not become healthy within {timeout:.0f}s; see {logs_dir}")
+    raise ElasticsearchServerError(
+        f"Elasticsearch did not become healthy within {timeout:.0f}s; see {logs_dir}"
+    )
 
 
 def stop(server: LocalServer, *, timeout: float = 60.0, log=print) -> bool:

@@ -23,7 +23,13 @@ def es_client(url: str | None = None, api_key: str | None = None):
     """The official Elasticsearch client for the configured cluster."""
     from elasticsearch import Elasticsearch
 
-    return Elasticsearch(url or es_url(), api_key=api_key or es_api_key(), request_timeout=30, retry_on_timeout=True, max_retries=3)
+    return Elasticsearch(
+        url or es_url(),
+        api_key=api_key or es_api_key(),
+        request_timeout=30,
+        retry_on_timeout=True,
+        max_retries=3,
+    )
 
 
 def data_dir() -> Path:

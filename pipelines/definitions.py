@@ -10,19 +10,29 @@ from __future__ import annotations
 import importlib
 import pkgutil
 
-from dagster import Definitions, FilesystemIOManager, define_asset_job, load_asset_checks_from_modules, load_assets_from_modules
+from dagster import (
+    Definitions,
+    FilesystemIOManager,
+    define_asset_job,
+    load_asset_checks_from_modules,
+    load_assets_from_modules,
+)
 from dagster_polars import PolarsParquetIOManager
 
-import assets as assets_package
-import pipelines as pipelines_package
-from assets.partitions import PARTITIONS
-from assets.resources import default_resources
+import logrca.assets as assets_package
+import logrca.pipelines as pipelines_package
+from logrca.assets.partitions import PARTITIONS
+from logrca.assets.resources import default_resources
+from logrca.pipelines.executors import executor_from_env
 from logrca.settings import data_dir
-from pipelines.executors import executor_from_env
 
 
 def _modules(package, *, skip: tuple[str, ...] = ()) -> list:
-    return [importlib.import_module(f"{package.__name__}.{m.name}") for m in pkgutil.iter_modules(package.__path__) if m.name not in skip]
+    return [
+        importlib.import_module(f"{package.__name__}.{m.name}")
+        for m in pkgutil.iter_modules(package.__path__)
+        if m.name not in skip
+    ]
 
 
 ASSET_MODULES = _modules(assets_package)
@@ -30,8 +40,14 @@ ALL_ASSETS = load_assets_from_modules(ASSET_MODULES)
 ALL_CHECKS = load_asset_checks_from_modules(ASSET_MODULES)
 
 #: Every partitioned asset: ingest -> templates -> anomalies -> graph -> root causes -> report -> index (-> incidents).
-PARTITIONED_KEYS = [key for a in ALL_ASSETS if getattr(a, "partitions_def", None) == PARTITIONS for key in a.keys]
-main_job = define_asset_job("logrca_main", selection=PARTITIONED_KEYS, description="Ingest, mine, detect, rank, report and index one time partition.")
+PARTITIONED_KEYS = [
+    key for a in ALL_ASSETS if getattr(a, "partitions_def", None) == PARTITIONS for key in a.keys
+]
+main_job = define_asset_job(
+    "logrca_main",
+    selection=PARTITIONED_KEYS,
+    description="Ingest, mine, detect, rank, report and index one time partition.",
+)
 
 
 def _ops(name: str) -> list:

@@ -40,7 +40,11 @@ def _celery_config(env=None) -> dict:
         "broker": {"env": "LOGRCA_CELERY_BROKER"},
         "backend": env.get("LOGRCA_CELERY_BACKEND", broker),
         # One step at a time per worker process: long steps do not starve the queue.
-        "config_source": {"worker_prefetch_multiplier": 1, "task_acks_late": True, "broker_connection_retry_on_startup": True},
+        "config_source": {
+            "worker_prefetch_multiplier": 1,
+            "task_acks_late": True,
+            "broker_connection_retry_on_startup": True,
+        },
     }
 
 
@@ -72,7 +76,9 @@ def executor_from_env(environ: dict[str, str] | None = None) -> ExecutorDefiniti
         try:
             from dagster_celery import celery_executor
         except ImportError as error:
-            raise ImportError("LOGRCA_EXECUTOR=celery needs the celery extra: uv sync --extra celery") from error
+            raise ImportError(
+                "LOGRCA_EXECUTOR=celery needs the celery extra: uv sync --extra celery"
+            ) from error
         return celery_executor.configured(_celery_config(env))
     try:
         from dagster_k8s import k8s_job_executor

@@ -1,22 +1,34 @@
 """Incident operations on a clock: escalate unacknowledged incidents (sensor) and the weekly review (schedule)."""
 
-
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from dagster import (
-    AssetSelection, DefaultScheduleStatus, DefaultSensorStatus, OpExecutionContext, RunRequest, ScheduleDefinition,
-    SensorEvaluationContext, SkipReason, define_asset_job, job, op, sensor,
+    AssetSelection,
+    DefaultScheduleStatus,
+    DefaultSensorStatus,
+    OpExecutionContext,
+    RunRequest,
+    ScheduleDefinition,
+    SensorEvaluationContext,
+    SkipReason,
+    define_asset_job,
+    job,
+    op,
+    sensor,
 )
 
-from assets.resources import ElasticsearchResource, LogrcaConfigResource
-from rca.catalog import load_catalogue
-from rca.incidents import IncidentStore, now_iso
+from logrca.assets.resources import ElasticsearchResource, LogrcaConfigResource
+from logrca.incidents.catalogue import load_catalogue
+from logrca.incidents.record import now_iso
+from logrca.incidents.store import IncidentStore
 
 
 @op
-def escalate_and_retry(context: OpExecutionContext, logrca: LogrcaConfigResource, elasticsearch: ElasticsearchResource) -> dict:
+def escalate_and_retry(
+    context: OpExecutionContext, logrca: LogrcaConfigResource, elasticsearch: ElasticsearchResource
+) -> dict:
     """Escalate open incidents past their ack deadline to the next contact; retry undelivered alerts."""
-    from rca.alerts import escalate_due, retry_pending
+    from logrca.incidents.alerts import escalate_due, retry_pending
 
     config = logrca.load()
     if config.catalogue is None:
@@ -30,7 +42,9 @@ def escalate_and_retry(context: OpExecutionContext, logrca: LogrcaConfigResource
         retried = retry_pending(store, catalogue)
     finally:
         client.close()
-    context.log.info(f"escalated {escalated}; retried {len(retried)} deliveries, {sum(r['ok'] for r in retried)} delivered")
+    context.log.info(
+        f"escalated {escalated}; retried {len(retried)} deliveries, {sum(r['ok'] for r in retried)} delivered"
+    )
     return {"escalated": len(escalated), "retried": len(retried)}
 
 
@@ -47,7 +61,9 @@ def incident_escalation_sensor(context: SensorEvaluationContext, elasticsearch: 
     client = elasticsearch.client()
     try:
         store = IncidentStore(client, elasticsearch.index_prefix)
-        due = store.search(statuses=("open",), query={"range": {"escalation.deadline": {"lte": now_iso()}}}, size=100)
+        due = store.search(
+            statuses=("open",), query={"range": {"escalation.deadline": {"lte": now_iso()}}}, size=100
+        )
         pending = store.search(query={"exists": {"field": "pending_deliveries.channel"}}, size=100)
     except (TransportError, ApiError) as error:
         return SkipReason(f"Elasticsearch not reachable at {elasticsearch.url}: {error}")
@@ -55,13 +71,23 @@ def incident_escalation_sensor(context: SensorEvaluationContext, elasticsearch: 
         client.close()
     if not due and not pending:
         return SkipReason("no incident past its ack deadline, no undelivered alert")
-    minute = datetime.now(timezone.utc).strftime("%Y%m%d%H%M")
+    minute = datetime.now(UTC).strftime("%Y%m%d%H%M")
     return RunRequest(run_key=f"escalate-{minute}", tags={"due": str(len(due)), "pending": str(len(pending))})
 
 
-incident_review_job = define_asset_job("incident_review_job", selection=AssetSelection.assets("incident_review"),
-                                       description="The weekly incident review.")
+incident_review_job = define_asset_job(
+    "incident_review_job",
+    selection=AssetSelection.assets("incident_review"),
+    description="The weekly incident review.",
+)
 
-schedules = [ScheduleDefinition(name="weekly_incident_review", job=incident_review_job, cron_schedule="0 7 * * 1",
-                                execution_timezone="UTC", default_status=DefaultScheduleStatus.RUNNING)]
+schedules = [
+    ScheduleDefinition(
+        name="weekly_incident_review",
+        job=incident_review_job,
+        cron_schedule="0 7 * * 1",
+        execution_timezone="UTC",
+        default_status=DefaultScheduleStatus.RUNNING,
+    )
+]
 sensors = [incident_escalation_sensor]

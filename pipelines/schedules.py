@@ -10,11 +10,20 @@ requested once although the schedule ticks hourly.
 from __future__ import annotations
 
 import os
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
-from dagster import AssetKey, AssetRecordsFilter, DefaultScheduleStatus, RunRequest, ScheduleEvaluationContext, SkipReason, partition_loading_context, schedule
+from dagster import (
+    AssetKey,
+    AssetRecordsFilter,
+    DefaultScheduleStatus,
+    RunRequest,
+    ScheduleEvaluationContext,
+    SkipReason,
+    partition_loading_context,
+    schedule,
+)
 
-from assets.partitions import PARTITIONS
+from logrca.assets.partitions import PARTITIONS
 
 CRON = os.environ.get("LOGRCA_SCHEDULE_CRON", "15 * * * *")
 LAST_ASSET = AssetKey("search_index")
@@ -28,7 +37,9 @@ def newest_complete_partition(now: datetime) -> str | None:
 
 def indexed_after_close(instance, partition: str) -> bool:
     """Whether ``search_index`` of ``partition`` was materialized after the partition's window ended."""
-    records = instance.fetch_materializations(AssetRecordsFilter(asset_key=LAST_ASSET, asset_partitions=[partition]), limit=1).records
+    records = instance.fetch_materializations(
+        AssetRecordsFilter(asset_key=LAST_ASSET, asset_partitions=[partition]), limit=1
+    ).records
     if not records:
         return False
     window_end = PARTITIONS.time_window_for_partition_key(partition).end
@@ -44,10 +55,12 @@ def indexed_after_close(instance, partition: str) -> bool:
 )
 def hourly_newest_partition(context: ScheduleEvaluationContext):
     """Request a run of the newest complete partition unless it is already indexed."""
-    now = context.scheduled_execution_time or datetime.now(timezone.utc)
+    now = context.scheduled_execution_time or datetime.now(UTC)
     partition = newest_complete_partition(now)
     if partition is None:
-        return SkipReason(f"no complete partition yet at {now.isoformat()} (first starts {PARTITIONS.start.isoformat()})")
+        return SkipReason(
+            f"no complete partition yet at {now.isoformat()} (first starts {PARTITIONS.start.isoformat()})"
+        )
     if indexed_after_close(context.instance, partition):
         return SkipReason(f"partition {partition} already indexed by a run after its window closed")
     return RunRequest(run_key=partition, partition_key=partition, tags={"logrca/trigger": "schedule"})

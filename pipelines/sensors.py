@@ -6,7 +6,7 @@ file that grows triggers again (re-running a partition is idempotent), and a rot
 renames a taken file (same inode, size and mtime) triggers nothing. A file modified less than
 ``LOGRCA_SENSOR_SETTLE_SECONDS`` (default 30) ago is still being written and waits for a later
 tick. The partitions a file belongs to come from the first and last timestamps of its head and tail
-(:func:`parsers.readers.file_time_range`); a file without any readable timestamp belongs to the
+(:func:`logrca.parsers.ingest.readers.file_time_range`); a file without any readable timestamp belongs to the
 partition of its mtime, where the reader also places its quarantined lines.
 
 One run per partition and tick; its run key hashes the files that triggered it, so a tick evaluated
@@ -22,16 +22,24 @@ import os
 import time
 from collections import defaultdict
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
-from dagster import DefaultSensorStatus, RunRequest, SensorEvaluationContext, SensorResult, SkipReason, TimeWindow, sensor
+from dagster import (
+    DefaultSensorStatus,
+    RunRequest,
+    SensorEvaluationContext,
+    SensorResult,
+    SkipReason,
+    TimeWindow,
+    sensor,
+)
 
-from assets.partitions import PARTITIONS
-from assets.resources import LogrcaConfigResource
-from parsers.config import LogrcaConfig
-from parsers.files import resolve_paths
-from parsers.readers import file_time_range
+from logrca.assets.config import LogrcaConfig
+from logrca.assets.partitions import PARTITIONS
+from logrca.assets.resources import LogrcaConfigResource
+from logrca.parsers.ingest.files import resolve_paths
+from logrca.parsers.ingest.readers import file_time_range
 
 SETTLE_SECONDS = float(os.environ.get("LOGRCA_SENSOR_SETTLE_SECONDS", "30"))
 INTERVAL_SECONDS = int(os.environ.get("LOGRCA_SENSOR_INTERVAL_SECONDS", "30"))
@@ -61,7 +69,11 @@ def list_source_files(config: LogrcaConfig) -> tuple[list[LandedFile], list[str]
                 stat = path.stat()
             except FileNotFoundError:  # rotated away between glob and stat
                 continue
-            found.append(LandedFile(source.name, path, f"{stat.st_ino}:{stat.st_size}:{stat.st_mtime_ns}", stat.st_mtime))
+            found.append(
+                LandedFile(
+                    source.name, path, f"{stat.st_ino}:{stat.st_size}:{stat.st_mtime_ns}", stat.st_mtime
+                )
+            )
     return found, problems
 
 
@@ -69,15 +81,25 @@ def partitions_of_file(config: LogrcaConfig, landed: LandedFile, valid_keys: set
     """Partition keys (of ``valid_keys``) whose windows the file's lines fall in."""
     span = file_time_range(landed.path, config.source(landed.source))
     if span is None:
-        moment = datetime.fromtimestamp(landed.mtime, tz=timezone.utc)
+        moment = datetime.fromtimestamp(landed.mtime, tz=UTC)
         span = (moment, moment)
     # Align the span to partition boundaries: the key of its first and of its last moment.
-    first = PARTITIONS.time_window_for_partition_key(PARTITIONS.get_partition_key_for_timestamp(span[0].timestamp()))
-    last = PARTITIONS.time_window_for_partition_key(PARTITIONS.get_partition_key_for_timestamp(span[1].timestamp()))
-    return [key for key in PARTITIONS.get_partition_keys_in_time_window(TimeWindow(first.start, last.end)) if key in valid_keys]
+    first = PARTITIONS.time_window_for_partition_key(
+        PARTITIONS.get_partition_key_for_timestamp(span[0].timestamp())
+    )
+    last = PARTITIONS.time_window_for_partition_key(
+        PARTITIONS.get_partition_key_for_timestamp(span[1].timestamp())
+    )
+    return [
+        key
+        for key in PARTITIONS.get_partition_keys_in_time_window(TimeWindow(first.start, last.end))
+        if key in valid_keys
+    ]
 
 
-def evaluate_new_files(config: LogrcaConfig, cursor: dict, *, now: float, settle_seconds: float, valid_keys: set[str]) -> dict:
+def evaluate_new_files(
+    config: LogrcaConfig, cursor: dict, *, now: float, settle_seconds: float, valid_keys: set[str]
+) -> dict:
     """One tick of the sensor, without Dagster: which partitions to run and the next cursor.
 
     Returns
@@ -113,7 +135,14 @@ def evaluate_new_files(config: LogrcaConfig, cursor: dict, *, now: float, settle
                 outside.append(key)
             for partition in keys:
                 runs[partition].append(key)
-    return {"runs": dict(runs), "cursor": {"taken": next_taken}, "waiting": waiting, "renamed": renamed, "outside": outside, "problems": problems}
+    return {
+        "runs": dict(runs),
+        "cursor": {"taken": next_taken},
+        "waiting": waiting,
+        "renamed": renamed,
+        "outside": outside,
+        "problems": problems,
+    }
 
 
 def run_key_for(partition: str, paths: list[str], cursor: dict) -> str:
@@ -133,14 +162,18 @@ def new_log_files_sensor(context: SensorEvaluationContext, logrca: LogrcaConfigR
     config = logrca.load()
     cursor = json.loads(context.cursor) if context.cursor else {}
     now = time.time()
-    valid_keys = set(PARTITIONS.get_partition_keys(current_time=datetime.fromtimestamp(now, tz=timezone.utc)))
+    valid_keys = set(PARTITIONS.get_partition_keys(current_time=datetime.fromtimestamp(now, tz=UTC)))
     tick = evaluate_new_files(config, cursor, now=now, settle_seconds=SETTLE_SECONDS, valid_keys=valid_keys)
     for message in tick["problems"]:
         context.log.warning(message)
     if tick["outside"]:
-        context.log.info(f"{len(tick['outside'])} new file(s) hold no line of a complete partition (the schedule takes the current one): {tick['outside'][:5]}")
+        context.log.info(
+            f"{len(tick['outside'])} new file(s) hold no line of a complete partition (the schedule takes the current one): {tick['outside'][:5]}"
+        )
     if tick["waiting"]:
-        context.log.info(f"{len(tick['waiting'])} file(s) still being written, waiting: {tick['waiting'][:5]}")
+        context.log.info(
+            f"{len(tick['waiting'])} file(s) still being written, waiting: {tick['waiting'][:5]}"
+        )
     requests = [
         RunRequest(
             run_key=run_key_for(partition, paths, tick["cursor"]),

@@ -10,13 +10,13 @@ from datetime import timedelta
 import networkx as nx
 import polars as pl
 
-from rca.cases import Case
-from rca.detect import DetectionConfig, detect_anomalies, discount_explained
-from rca.graph import service_dependency_graph
-from rca.rank import evidence_rows, rank_root_causes
-from rca.signals_metrics import MetricConfig, metric_deviations
-from rca.signals_traces import edge_changes, network_deviations, request_scale, span_deviations
-from rca.trace_patterns import trace_pattern_signal
+from logrca.rca.cases import Case
+from logrca.rca.detect import DetectionConfig, detect_anomalies, discount_explained
+from logrca.rca.graph import service_dependency_graph
+from logrca.rca.rank import evidence_rows, rank_root_causes
+from logrca.rca.signals.metrics import MetricConfig, metric_deviations
+from logrca.rca.signals.trace_patterns import trace_pattern_signal
+from logrca.rca.signals.traces import edge_changes, network_deviations, request_scale, span_deviations
 
 __all__ = ["CaseAnalysis", "analyse_case", "list_variant_of", "merge_list_variants", "mine_case_templates"]
 
@@ -52,10 +52,10 @@ class CaseAnalysis:
 def mine_case_templates(frames: list[pl.DataFrame]) -> list[pl.DataFrame]:
     """Mine templates over ``frames`` with one miner (so ids agree), baseline first; returns the frames with template columns."""
     try:
-        from parsers.templates import TemplateConfig, TemplateMiner, mine_templates
+        from logrca.parsers.templates.miner import TemplateConfig, TemplateMiner, mine_templates
     except ImportError:  # the shared miner has not landed yet: feed drain3 directly
         return _drain_fallback(frames)
-    from parsers.masking import DEFAULT_MASKING_RULES, MaskingRule
+    from logrca.parsers.templates.masking import DEFAULT_MASKING_RULES, MaskingRule
 
     extra = [MaskingRule(pattern=pattern, mask_with="*") for pattern in ID_MASKS]
     miner = TemplateMiner(TemplateConfig(masking=[*DEFAULT_MASKING_RULES, *extra]))
@@ -70,7 +70,9 @@ def _drain_fallback(frames: list[pl.DataFrame]) -> list[pl.DataFrame]:
     config = TemplateMinerConfig()
     config.profiling_enabled = False
     config.masking_instructions = [
-        MaskingInstruction(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}", "UUID"),
+        MaskingInstruction(
+            r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}", "UUID"
+        ),
         MaskingInstruction(r"\b[0-9a-fA-F]{12,}\b", "HEX"),
         MaskingInstruction(r"(?<![A-Za-z])-?\d+(?:\.\d+)?(?![A-Za-z])", "NUM"),
     ]
@@ -80,10 +82,17 @@ def _drain_fallback(frames: list[pl.DataFrame]) -> list[pl.DataFrame]:
         ids = [miner.add_log_message(message)["cluster_id"] for message in frame["message"].to_list()]
         out.append(frame.with_columns(pl.Series("template_id", ids, dtype=pl.Int64)))
     templates = {c.cluster_id: c.get_template() for c in miner.drain.clusters}
-    return [f.with_columns(pl.col("template_id").replace_strict(templates, return_dtype=pl.Utf8).alias("template")) for f in out]
+    return [
+        f.with_columns(
+            pl.col("template_id").replace_strict(templates, return_dtype=pl.Utf8).alias("template")
+        )
+        for f in out
+    ]
 
 
-def list_variant_of(tokens: list[str], other: list[str], *, max_period: int = 8, wildcard: str = "<*>") -> bool:
+def list_variant_of(
+    tokens: list[str], other: list[str], *, max_period: int = 8, wildcard: str = "<*>"
+) -> bool:
     """Whether two templates are one statement that printed a list of different length.
 
     True when the shorter template, but for its last token (a list cut at a different element), is a
@@ -110,13 +119,15 @@ def list_variant_of(tokens: list[str], other: list[str], *, max_period: int = 8,
         return False
     extension = range(len(short) - 1, len(long_) - 1)
     for period in range(1, min(max_period, len(short) - 1) + 1):  # the unit lies in the shared part
-        unit = long_[len(short) - 1 - period:len(short) - 1]
+        unit = long_[len(short) - 1 - period : len(short) - 1]
         if any(t != wildcard for t in unit) and all(long_[i] == long_[i - period] for i in extension):
             return True
     return False
 
 
-def merge_list_variants(baseline_events: pl.DataFrame, events: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
+def merge_list_variants(
+    baseline_events: pl.DataFrame, events: pl.DataFrame
+) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Count the list-length variants of one statement as one template, in the baseline and the case alike.
 
     Per service, templates (of either frame) that are list-length variants of each other
@@ -131,21 +142,35 @@ def merge_list_variants(baseline_events: pl.DataFrame, events: pl.DataFrame) -> 
     """
     if baseline_events.is_empty() or events.is_empty() or "template_id" not in events.columns:
         return baseline_events, events
-    counts = pl.concat([
-        baseline_events.group_by("service", "template_id").agg(pl.col("template").last(), pl.len().alias("n_base"), pl.lit(0, pl.UInt32).alias("n_case")),
-        events.group_by("service", "template_id").agg(pl.col("template").last(), pl.lit(0, pl.UInt32).alias("n_base"), pl.len().alias("n_case")),
-    ]).group_by("service", "template_id").agg(pl.col("template").drop_nulls().last(), pl.col("n_base").sum(), pl.col("n_case").sum())
+    counts = (
+        pl.concat(
+            [
+                baseline_events.group_by("service", "template_id").agg(
+                    pl.col("template").last(), pl.len().alias("n_base"), pl.lit(0, pl.UInt32).alias("n_case")
+                ),
+                events.group_by("service", "template_id").agg(
+                    pl.col("template").last(), pl.lit(0, pl.UInt32).alias("n_base"), pl.len().alias("n_case")
+                ),
+            ]
+        )
+        .group_by("service", "template_id")
+        .agg(pl.col("template").drop_nulls().last(), pl.col("n_base").sum(), pl.col("n_case").sum())
+    )
     remap = []
     for (service,), group in counts.group_by("service"):
-        rows = [(t, x, (x or "").split(), nb, nc) for t, x, nb, nc in group.select("template_id", "template", "n_base", "n_case").iter_rows()]
+        rows = [
+            (t, x, (x or "").split(), nb, nc)
+            for t, x, nb, nc in group.select("template_id", "template", "n_base", "n_case").iter_rows()
+        ]
         rows = [r for r in rows if len(r[2]) >= 4]
         parent = list(range(len(rows)))
 
         def find(i: int) -> int:
-            while parent[i] != i:
-                parent[i] = parent[parent[i]]
-                i = parent[i]
+            while parent[i] != i:  # noqa: B023
+                parent[i] = parent[parent[i]]  # noqa: B023
+                i = parent[i]  # noqa: B023
             return i
+
         for i in range(len(rows)):
             for j in range(i + 1, len(rows)):
                 if list_variant_of(rows[i][2], rows[j][2]):
@@ -157,15 +182,33 @@ def merge_list_variants(baseline_events: pl.DataFrame, events: pl.DataFrame) -> 
             if len(members) < 2:
                 continue
             keep = rows[max(members, key=lambda i: (rows[i][3], rows[i][4], -rows[i][0]))]
-            remap += [{"service": service, "template_id": rows[i][0], "to_id": keep[0], "to_text": keep[1]} for i in members if i != keep]
+            remap += [
+                {"service": service, "template_id": rows[i][0], "to_id": keep[0], "to_text": keep[1]}
+                for i in members
+                if i != keep
+            ]
     if not remap:
         return baseline_events, events
-    table = pl.DataFrame(remap, schema={"service": pl.Utf8, "template_id": events.schema["template_id"], "to_id": events.schema["template_id"],
-                                        "to_text": pl.Utf8})
+    table = pl.DataFrame(
+        remap,
+        schema={
+            "service": pl.Utf8,
+            "template_id": events.schema["template_id"],
+            "to_id": events.schema["template_id"],
+            "to_text": pl.Utf8,
+        },
+    )
 
     def apply(frame: pl.DataFrame) -> pl.DataFrame:
-        return frame.join(table, on=["service", "template_id"], how="left").with_columns(
-            pl.coalesce("to_id", "template_id").alias("template_id"), pl.coalesce("to_text", "template").alias("template")).drop("to_id", "to_text")
+        return (
+            frame.join(table, on=["service", "template_id"], how="left")
+            .with_columns(
+                pl.coalesce("to_id", "template_id").alias("template_id"),
+                pl.coalesce("to_text", "template").alias("template"),
+            )
+            .drop("to_id", "to_text")
+        )
+
     return apply(baseline_events), apply(events)
 
 
@@ -179,21 +222,31 @@ def _timed(timings: dict[str, float] | None, stage: str):
             timings[stage] = timings.get(stage, 0.0) + time.perf_counter() - started
 
 
-def analyse_case(case: Case, *, detection: DetectionConfig | None = None, metrics: MetricConfig | None = None,
-                 window_lead: timedelta = timedelta(0), min_quiet: timedelta = timedelta(seconds=30),
-                 propagation: float = 0.0, trace_patterns: dict | None = None, merge_variants: bool = True, noise_from: str = "confirmed",
-                 confirm_signals: tuple[str, ...] | None = ("trace_call_gap",), timings: dict[str, float] | None = None) -> CaseAnalysis:
+def analyse_case(
+    case: Case,
+    *,
+    detection: DetectionConfig | None = None,
+    metrics: MetricConfig | None = None,
+    window_lead: timedelta = timedelta(0),
+    min_quiet: timedelta = timedelta(seconds=30),
+    propagation: float = 0.0,
+    trace_patterns: dict | None = None,
+    merge_variants: bool = True,
+    noise_from: str = "confirmed",
+    confirm_signals: tuple[str, ...] | None = ("trace_call_gap",),
+    timings: dict[str, float] | None = None,
+) -> CaseAnalysis:
     """Score every signal of ``case`` against its baseline and rank the services.
 
     The window runs from ``alert_time - window_lead`` to the last event; the baseline is the case's
     fault-free minutes (``case.baseline_events`` / ``case.baseline_spans``). When the case holds at least
     ``min_quiet`` of data before the window, the same log and span detectors also run on that quiet stretch
     against the same baseline: what they find there is each service's usual noise (``noise`` of
-    :func:`rca.rank.rank_root_causes`). Services with spans in the window are the active ones. When
+    :func:`logrca.rca.rank.rank_root_causes`). Services with spans in the window are the active ones. When
     ``timings`` is a dict, the seconds spent per stage are added to it (``bench/bench_rca.py``).
-    ``trace_patterns`` holds options of :func:`rca.trace_patterns.trace_pattern_signal` (``{"off": True}``
+    ``trace_patterns`` holds options of :func:`logrca.rca.signals.trace_patterns.trace_pattern_signal` (``{"off": True}``
     leaves that signal out; ``{"discount": False}`` keeps the callers' log lines that a deviating callee
-    explains, see :func:`rca.detect.discount_explained`). With ``merge_variants``, case lines whose template
+    explains, see :func:`logrca.rca.detect.discount_explained`). With ``merge_variants``, case lines whose template
     only differs from a baseline template of their service by the length of a printed list count as that
     template (:func:`merge_list_variants`).
 
@@ -217,53 +270,119 @@ def analyse_case(case: Case, *, detection: DetectionConfig | None = None, metric
             baseline_events, events = merge_list_variants(baseline_events, events)
     baseline_intervals = _span_of(baseline_events)
     with _timed(timings, "window signals (logs, self time, wire time, trace patterns)"):
-        anomalies, self_times = _log_and_span_signals(case, events, baseline_events, baseline_intervals, window, detection, trace_patterns)
+        anomalies, self_times = _log_and_span_signals(
+            case, events, baseline_events, baseline_intervals, window, detection, trace_patterns
+        )
     with _timed(timings, "graph and edge latency"):
         graph = service_dependency_graph(spans=pl.concat([case.baseline_spans, case.spans]), events=events)
         edges = edge_changes(case.spans, case.baseline_spans, window=window)
     with _timed(timings, "metrics"):
         metric_rows = metric_deviations(case.metrics, alert_time=case.alert_time, config=metrics)
-    case_start = min(t for t in (events["timestamp"].min(), case.spans["start"].min() if not case.spans.is_empty() else None) if t is not None)
+    case_start = min(
+        t
+        for t in (events["timestamp"].min(), case.spans["start"].min() if not case.spans.is_empty() else None)
+        if t is not None
+    )
     noise = None
     if noise_from not in ("before-alert", "normal", "both", "confirmed"):
-        raise ValueError(f"analyse_case: noise_from must be 'before-alert', 'normal', 'both' or 'confirmed', not {noise_from!r}")
+        raise ValueError(
+            f"analyse_case: noise_from must be 'before-alert', 'normal', 'both' or 'confirmed', not {noise_from!r}"
+        )
     with _timed(timings, "own noise (same signals before the alert)"):
         if noise_from != "before-alert" and case.baseline_source == "normal" and len(baseline_intervals) >= 2:
-            noise = _fault_free_noise(case, baseline_events, baseline_intervals, detection, trace_patterns,
-                                      confirm_signals if noise_from == "confirmed" else None)
+            noise = _fault_free_noise(
+                case,
+                baseline_events,
+                baseline_intervals,
+                detection,
+                trace_patterns,
+                confirm_signals if noise_from == "confirmed" else None,
+            )
         if (noise is None or noise_from in ("both", "confirmed")) and start - case_start >= min_quiet:
-            quiet_anomalies, quiet_spans = _log_and_span_signals(case, events, baseline_events, baseline_intervals, (case_start, start), detection,
-                                                                 trace_patterns)
+            quiet_anomalies, quiet_spans = _log_and_span_signals(
+                case,
+                events,
+                baseline_events,
+                baseline_intervals,
+                (case_start, start),
+                detection,
+                trace_patterns,
+            )
             quiet = evidence_rows(quiet_anomalies, span_deviations=quiet_spans)
             if noise is None or noise_from == "both":
                 noise = quiet if noise is None else pl.concat([noise, quiet])
             else:  # confirmed: what the service shows before the alert, up to what the fault-free minutes show it can
                 noise = _confirmed_noise(quiet, noise, confirm_signals)
-    active = case.spans.filter(pl.col("start").is_between(*window, closed="left"))["service"].unique().to_list()
+    active = (
+        case.spans.filter(pl.col("start").is_between(*window, closed="left"))["service"].unique().to_list()
+    )
     # Edge latency is left to the explanation: a callee's latency includes its own callees', so it blames
     # every service on a slow path; exclusive time and call gaps attribute it (see docs/rca.md).
     with _timed(timings, "ranking"):
-        ranking = rank_root_causes(graph, anomalies, span_deviations=self_times, metric_deviations=metric_rows,
-                                   noise=noise, active_services=active, propagation=propagation)
-    return CaseAnalysis(case, window, anomalies, graph, edges, self_times, metric_rows, ranking, events, baseline_events, noise, active)
+        ranking = rank_root_causes(
+            graph,
+            anomalies,
+            span_deviations=self_times,
+            metric_deviations=metric_rows,
+            noise=noise,
+            active_services=active,
+            propagation=propagation,
+        )
+    return CaseAnalysis(
+        case,
+        window,
+        anomalies,
+        graph,
+        edges,
+        self_times,
+        metric_rows,
+        ranking,
+        events,
+        baseline_events,
+        noise,
+        active,
+    )
 
 
-def _log_and_span_signals(case: Case, events: pl.DataFrame, baseline_events: pl.DataFrame, baseline_intervals: list,
-                          window: tuple, detection: DetectionConfig | None, trace_patterns: dict | None = None) -> tuple[pl.DataFrame, pl.DataFrame]:
+def _log_and_span_signals(
+    case: Case,
+    events: pl.DataFrame,
+    baseline_events: pl.DataFrame,
+    baseline_intervals: list,
+    window: tuple,
+    detection: DetectionConfig | None,
+    trace_patterns: dict | None = None,
+) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Log anomalies (rates per request) and span deviations (exclusive time, call gaps, trace patterns) of ``window``."""
     scale = request_scale(case.spans, case.baseline_spans, window=window)
-    anomalies = detect_anomalies(events, window=window, baseline=baseline_intervals, config=detection,
-                                 baseline_events=baseline_events, service_scale=scale)
-    spans = pl.concat([span_deviations(case.spans, case.baseline_spans, window=window),
-                       network_deviations(case.spans, case.baseline_spans, window=window)])
+    anomalies = detect_anomalies(
+        events,
+        window=window,
+        baseline=baseline_intervals,
+        config=detection,
+        baseline_events=baseline_events,
+        service_scale=scale,
+    )
+    spans = pl.concat(
+        [
+            span_deviations(case.spans, case.baseline_spans, window=window),
+            network_deviations(case.spans, case.baseline_spans, window=window),
+        ]
+    )
     options = dict(trace_patterns or {})
     discount = options.pop("discount", True)
     if not options.pop("off", False):
         # Judged against the fault-free minutes plus the case before ``window`` (none for the quiet stretch).
         explained: list[pl.DataFrame] = []
-        patterns = trace_pattern_signal(case.spans.filter(pl.col("start") < window[1]), case.baseline_spans,
-                                        events.filter(pl.col("timestamp") < window[1]), baseline_events, window=window,
-                                        explained=explained, **options)
+        patterns = trace_pattern_signal(
+            case.spans.filter(pl.col("start") < window[1]),
+            case.baseline_spans,
+            events.filter(pl.col("timestamp") < window[1]),
+            baseline_events,
+            window=window,
+            explained=explained,
+            **options,
+        )
         spans = pl.concat([spans, patterns])
         if discount and explained and "trace_id" in events.columns:
             # A caller's lines written after its callee began to deviate, in the same trace, are the callee's.
@@ -272,8 +391,14 @@ def _log_and_span_signals(case: Case, events: pl.DataFrame, baseline_events: pl.
     return anomalies, spans
 
 
-def _fault_free_noise(case: Case, baseline_events: pl.DataFrame, intervals: list[tuple], detection: DetectionConfig | None,
-                      trace_patterns: dict | None, signals: tuple[str, ...] | None = None) -> pl.DataFrame | None:
+def _fault_free_noise(
+    case: Case,
+    baseline_events: pl.DataFrame,
+    intervals: list[tuple],
+    detection: DetectionConfig | None,
+    trace_patterns: dict | None,
+    signals: tuple[str, ...] | None = None,
+) -> pl.DataFrame | None:
     """Each service's usual noise from the fault-free minutes alone: every stretch judged against the others.
 
     The same log and span detectors run on each fault-free stretch (``intervals``) with the remaining
@@ -283,40 +408,59 @@ def _fault_free_noise(case: Case, baseline_events: pl.DataFrame, intervals: list
     """
     rows = []
     for i, (a, b) in enumerate(intervals):
-        rest = intervals[:i] + intervals[i + 1:]
+        rest = intervals[:i] + intervals[i + 1 :]
         inside_events = pl.col("timestamp").is_between(a, b, closed="left")
         inside_spans = pl.col("start").is_between(a, b, closed="left")
-        held_out = replace(case, events=baseline_events.filter(inside_events), spans=case.baseline_spans.filter(inside_spans),
-                           baseline_events=baseline_events.filter(~inside_events), baseline_spans=case.baseline_spans.filter(~inside_spans))
+        held_out = replace(
+            case,
+            events=baseline_events.filter(inside_events),
+            spans=case.baseline_spans.filter(inside_spans),
+            baseline_events=baseline_events.filter(~inside_events),
+            baseline_spans=case.baseline_spans.filter(~inside_spans),
+        )
         if held_out.events.is_empty() or held_out.baseline_events.is_empty():
             continue
         if signals is not None and set(signals) <= {"trace_call_gap"}:
             wire = network_deviations(held_out.spans, held_out.baseline_spans, window=(a, b))
             rows.append(evidence_rows(pl.DataFrame(), span_deviations=wire))
             continue
-        anomalies, spans = _log_and_span_signals(held_out, held_out.events, held_out.baseline_events, rest, (a, b), detection, trace_patterns)
+        anomalies, spans = _log_and_span_signals(
+            held_out, held_out.events, held_out.baseline_events, rest, (a, b), detection, trace_patterns
+        )
         rows.append(evidence_rows(anomalies, span_deviations=spans))
     return pl.concat(rows) if rows else None
 
 
-def _confirmed_noise(quiet: pl.DataFrame, fault_free: pl.DataFrame | None, signals: tuple[str, ...] | None) -> pl.DataFrame:
+def _confirmed_noise(
+    quiet: pl.DataFrame, fault_free: pl.DataFrame | None, signals: tuple[str, ...] | None
+) -> pl.DataFrame:
     """Per service and signal, its largest score before the alert; for ``signals`` (all when None) no more
     than its largest score in the fault-free minutes (``fault_free``, 0 when it has none there)."""
+
     def best(rows: pl.DataFrame, name: str) -> pl.DataFrame:
         return rows.group_by("service", "signal").agg(pl.col("score").max().alias(name))
+
     if fault_free is None:
         return quiet
     both = best(quiet, "before").join(best(fault_free, "normal"), on=["service", "signal"], how="left")
     confirmed = pl.lit(True) if signals is None else pl.col("signal").is_in(list(signals))
-    return both.select("service", "signal", pl.when(confirmed).then(pl.min_horizontal("before", pl.col("normal").fill_null(0.0)))
-                       .otherwise(pl.col("before")).alias("score"))
+    return both.select(
+        "service",
+        "signal",
+        pl.when(confirmed)
+        .then(pl.min_horizontal("before", pl.col("normal").fill_null(0.0)))
+        .otherwise(pl.col("before"))
+        .alias("score"),
+    )
 
 
 def _span_of(events: pl.DataFrame) -> list[tuple]:
     """The time intervals the baseline events cover, one per source file, overlaps merged (fault-free minutes lie apart)."""
     if events.is_empty():
         return []
-    spans = events.group_by("source_file").agg(pl.col("timestamp").min().alias("a"), pl.col("timestamp").max().alias("b"))
+    spans = events.group_by("source_file").agg(
+        pl.col("timestamp").min().alias("a"), pl.col("timestamp").max().alias("b")
+    )
     merged: list[list] = []
     for _, a, b in spans.sort("a").iter_rows():
         b = b + timedelta(microseconds=1)

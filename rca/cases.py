@@ -19,15 +19,15 @@ import shutil
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import polars as pl
 
-from parsers.csv_records import read_csv_json, service_from_host
-from parsers.schema import ReadResult
-from parsers.sources import CsvOptions, SourceConfig
-from rca.graph import SPAN_SCHEMA
+from logrca.parsers.ingest.csv_records import read_csv_json, service_from_host
+from logrca.parsers.ingest.schema import ReadResult
+from logrca.parsers.ingest.sources import CsvOptions, SourceConfig
+from logrca.rca.graph import SPAN_SCHEMA
 
 __all__ = ["LABEL_FILE", "Case", "label_free_copy", "load_case", "read_metrics", "read_spans"]
 
@@ -53,7 +53,11 @@ class Case:
 
 
 def _files(folder: Path) -> list[Path]:
-    return sorted({p for pattern in _CSV_GLOBS for p in folder.glob(pattern) if p.is_file()}) if folder.is_dir() else []
+    return (
+        sorted({p for pattern in _CSV_GLOBS for p in folder.glob(pattern) if p.is_file()})
+        if folder.is_dir()
+        else []
+    )
 
 
 def _read_csv_file(path: Path) -> pl.DataFrame:
@@ -72,7 +76,9 @@ def read_logs(folders: list[Path], system: str, options: CsvOptions | None = Non
     return ReadResult.concat([read_csv_json(path, source) for folder in folders for path in _files(folder)])
 
 
-def read_spans(folders: list[Path], *, host_strip: int = 2, stats: dict[str, int] | None = None) -> pl.DataFrame:
+def read_spans(
+    folders: list[Path], *, host_strip: int = 2, stats: dict[str, int] | None = None
+) -> pl.DataFrame:
     """Read trace CSVs (``TraceID, SpanID, ParentID, PodName, OperationName, StartTimeUnixNano, Duration``).
 
     ``ParentID`` ``root`` (or empty) becomes null; ``Duration`` is in microseconds; the service is the
@@ -84,22 +90,39 @@ def read_spans(folders: list[Path], *, host_strip: int = 2, stats: dict[str, int
     read = dropped = 0
     for path in (p for folder in folders for p in _files(folder)):
         raw = _read_csv_file(path)
-        missing = {"TraceID", "SpanID", "ParentID", "PodName", "StartTimeUnixNano", "Duration"} - set(raw.columns)
+        missing = {"TraceID", "SpanID", "ParentID", "PodName", "StartTimeUnixNano", "Duration"} - set(
+            raw.columns
+        )
         if missing:
             raise ValueError(f"{path}: trace file lacks columns {sorted(missing)}")
-        frames.append(raw.select(
-            pl.col("TraceID").alias("trace_id"),
-            pl.col("SpanID").alias("span_id"),
-            pl.when(pl.col("ParentID").is_in(["root", ""])).then(None).otherwise(pl.col("ParentID")).alias("parent_id"),
-            service_from_host(pl.col("PodName"), host_strip).alias("service"),
-            pl.col("PodName").alias("host"),
-            (pl.col("OperationName") if "OperationName" in raw.columns else pl.lit(None, pl.Utf8)).alias("operation"),
-            pl.from_epoch(pl.col("StartTimeUnixNano").cast(pl.Int64, strict=False) // 1000, time_unit="us").dt.replace_time_zone("UTC").alias("start"),
-            pl.col("Duration").cast(pl.Float64, strict=False).alias("duration_us"),
-            pl.lit(None, pl.Boolean).alias("error"),
-        ))
-        kept = frames[-1].filter(pl.col("start").is_not_null() & pl.col("duration_us").is_not_null()
-                                 & pl.col("span_id").is_not_null() & pl.col("host").is_not_null())
+        frames.append(
+            raw.select(
+                pl.col("TraceID").alias("trace_id"),
+                pl.col("SpanID").alias("span_id"),
+                pl.when(pl.col("ParentID").is_in(["root", ""]))
+                .then(None)
+                .otherwise(pl.col("ParentID"))
+                .alias("parent_id"),
+                service_from_host(pl.col("PodName"), host_strip).alias("service"),
+                pl.col("PodName").alias("host"),
+                (pl.col("OperationName") if "OperationName" in raw.columns else pl.lit(None, pl.Utf8)).alias(
+                    "operation"
+                ),
+                pl.from_epoch(
+                    pl.col("StartTimeUnixNano").cast(pl.Int64, strict=False) // 1000, time_unit="us"
+                )
+                .dt.replace_time_zone("UTC")
+                .alias("start"),
+                pl.col("Duration").cast(pl.Float64, strict=False).alias("duration_us"),
+                pl.lit(None, pl.Boolean).alias("error"),
+            )
+        )
+        kept = frames[-1].filter(
+            pl.col("start").is_not_null()
+            & pl.col("duration_us").is_not_null()
+            & pl.col("span_id").is_not_null()
+            & pl.col("host").is_not_null()
+        )
         read, dropped = read + frames[-1].height, dropped + frames[-1].height - kept.height
         frames[-1] = kept
     if stats is not None:
@@ -118,15 +141,28 @@ def read_metrics(folder: Path, *, host_strip: int = 2) -> pl.DataFrame:
         if "PodName" not in raw.columns or "TimeStamp" not in raw.columns:
             raise ValueError(f"{path}: metric file lacks 'PodName' or 'TimeStamp'")
         values = [c for c in raw.columns if c not in ("Time", "TimeStamp", "PodName")]
-        long = raw.unpivot(index=["TimeStamp", "PodName"], on=values, variable_name="metric", value_name="value")
-        frames.append(long.select(
-            pl.from_epoch(pl.col("TimeStamp").cast(pl.Int64, strict=False), time_unit="s").dt.cast_time_unit("us").dt.replace_time_zone("UTC").alias("time"),
-            service_from_host(pl.col("PodName"), host_strip).alias("service"),
-            pl.col("PodName").alias("host"),
-            "metric",
-            pl.col("value").cast(pl.Float64, strict=False),
-        ))
-    schema = {"time": pl.Datetime("us", "UTC"), "service": pl.Utf8, "host": pl.Utf8, "metric": pl.Utf8, "value": pl.Float64}
+        long = raw.unpivot(
+            index=["TimeStamp", "PodName"], on=values, variable_name="metric", value_name="value"
+        )
+        frames.append(
+            long.select(
+                pl.from_epoch(pl.col("TimeStamp").cast(pl.Int64, strict=False), time_unit="s")
+                .dt.cast_time_unit("us")
+                .dt.replace_time_zone("UTC")
+                .alias("time"),
+                service_from_host(pl.col("PodName"), host_strip).alias("service"),
+                pl.col("PodName").alias("host"),
+                "metric",
+                pl.col("value").cast(pl.Float64, strict=False),
+            )
+        )
+    schema = {
+        "time": pl.Datetime("us", "UTC"),
+        "service": pl.Utf8,
+        "host": pl.Utf8,
+        "metric": pl.Utf8,
+        "value": pl.Float64,
+    }
     return pl.concat(frames).cast(schema) if frames else pl.DataFrame(schema=schema)
 
 
@@ -135,7 +171,7 @@ def _parse_time(text: str, path: Path) -> datetime:
         moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
     except (TypeError, ValueError) as error:
         raise ValueError(f"{path}: 'alert_time' {text!r} is not an ISO time") from error
-    return moment.replace(tzinfo=timezone.utc) if moment.tzinfo is None else moment.astimezone(timezone.utc)
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
 def load_case(case_dir: Path, *, normal_dirs: list[Path] | None = None) -> Case:
@@ -170,21 +206,31 @@ def load_case(case_dir: Path, *, normal_dirs: list[Path] | None = None) -> Case:
     span_stats: dict[str, int] = {}
     normal_span_stats: dict[str, int] = {}
     spans = read_spans([case_dir / "traces"], stats=span_stats)
-    normal_spans = read_spans([d / "traces" for d in normal_dirs], stats=normal_span_stats) if normal_dirs else pl.DataFrame(schema=SPAN_SCHEMA)
+    normal_spans = (
+        read_spans([d / "traces" for d in normal_dirs], stats=normal_span_stats)
+        if normal_dirs
+        else pl.DataFrame(schema=SPAN_SCHEMA)
+    )
     baseline_source = "normal"
     if normal_logs.events.is_empty():
         baseline_source = "before-alert"
         normal_logs = ReadResult(events=logs.events.filter(pl.col("timestamp") < alert))
         normal_spans = spans.filter(pl.col("start") < alert)
-    stats = ({f"case_{k}": v for k, v in (logs.stats | span_stats).items()}
-             | {f"normal_{k}": v for k, v in (normal_logs.stats | normal_span_stats).items()})
+    stats = {f"case_{k}": v for k, v in (logs.stats | span_stats).items()} | {
+        f"normal_{k}": v for k, v in (normal_logs.stats | normal_span_stats).items()
+    }
     return Case(
-        name=case_dir.name, system=system, alert_time=alert,
-        events=logs.events, baseline_events=normal_logs.events,
-        spans=spans, baseline_spans=normal_spans,
+        name=case_dir.name,
+        system=system,
+        alert_time=alert,
+        events=logs.events,
+        baseline_events=normal_logs.events,
+        spans=spans,
+        baseline_spans=normal_spans,
         metrics=read_metrics(case_dir / "metrics"),
         quarantine=pl.concat([logs.quarantine, normal_logs.quarantine]),
-        stats=stats, baseline_source=baseline_source,
+        stats=stats,
+        baseline_source=baseline_source,
     )
 
 

@@ -10,7 +10,15 @@ from datetime import datetime
 import polars as pl
 from pydantic import BaseModel, Field, field_validator
 
-__all__ = ["ANOMALY_SCHEMA", "DetectionConfig", "RuleConfig", "detect_anomalies", "discount_explained", "poisson_surprise", "service_scores"]
+__all__ = [
+    "ANOMALY_SCHEMA",
+    "DetectionConfig",
+    "RuleConfig",
+    "detect_anomalies",
+    "discount_explained",
+    "poisson_surprise",
+    "service_scores",
+]
 
 ANOMALY_SCHEMA: dict[str, pl.DataType] = {
     "service": pl.Utf8,
@@ -61,10 +69,16 @@ class RuleConfig(BaseModel):
 class DetectionConfig(BaseModel):
     """Thresholds of :func:`detect_anomalies`; every default is a statistic, not a dataset constant."""
 
-    min_score: float = Field(3.0, ge=0, description="report rows whose score (a z-like surprise) reaches this")
+    min_score: float = Field(
+        3.0, ge=0, description="report rows whose score (a z-like surprise) reaches this"
+    )
     min_new_count: int = Field(2, ge=1, description="a template unseen in the baseline must occur this often")
-    prior_rate: float = Field(0.5, gt=0, description="expected count assumed for a template never seen in the baseline")
-    min_drop_expected: float = Field(10.0, ge=0, description="only report a drop when at least this many were expected")
+    prior_rate: float = Field(
+        0.5, gt=0, description="expected count assumed for a template never seen in the baseline"
+    )
+    min_drop_expected: float = Field(
+        10.0, ge=0, description="only report a drop when at least this many were expected"
+    )
     error_levels: list[str] = Field(default_factory=lambda: list(ERROR_LEVELS))
     error_pattern: str = Field(
         r"(?i)\b(exception|error|fail(ed|ure)?|timed? ?out|refused)\b",
@@ -116,7 +130,9 @@ def _is_error(config: DetectionConfig) -> pl.Expr:
     return by_level | by_text
 
 
-def _template_rows(window_events: pl.DataFrame, baseline_events: pl.DataFrame | None, scale, config: DetectionConfig) -> list[dict]:
+def _template_rows(
+    window_events: pl.DataFrame, baseline_events: pl.DataFrame | None, scale, config: DetectionConfig
+) -> list[dict]:
     keys = ["service", "template_id"]
     current = window_events.group_by(keys).agg(
         pl.len().alias("count_window"),
@@ -148,17 +164,31 @@ def _template_rows(window_events: pl.DataFrame, baseline_events: pl.DataFrame | 
                 continue
         if score < config.min_score:
             continue
-        rows.append({**{c: row[c] for c in ("service", "template_id", "template", "first_seen", "sample")},
-                     "kind": kind, "count_baseline": expected, "count_window": k, "score": score, "detail": detail})
+        rows.append(
+            {
+                **{c: row[c] for c in ("service", "template_id", "template", "first_seen", "sample")},
+                "kind": kind,
+                "count_baseline": expected,
+                "count_window": k,
+                "score": score,
+                "detail": detail,
+            }
+        )
     return rows
 
 
-def _error_rows(window_events: pl.DataFrame, baseline_events: pl.DataFrame | None, scale, config: DetectionConfig) -> list[dict]:
+def _error_rows(
+    window_events: pl.DataFrame, baseline_events: pl.DataFrame | None, scale, config: DetectionConfig
+) -> list[dict]:
     is_error = _is_error(config)
-    current = window_events.filter(is_error).group_by("service").agg(
-        pl.len().alias("count_window"),
-        pl.col("timestamp").min().alias("first_seen"),
-        pl.col("message").sort_by("timestamp").first().alias("sample"),
+    current = (
+        window_events.filter(is_error)
+        .group_by("service")
+        .agg(
+            pl.len().alias("count_window"),
+            pl.col("timestamp").min().alias("first_seen"),
+            pl.col("message").sort_by("timestamp").first().alias("sample"),
+        )
     )
     base: dict[str, int] = {}
     if baseline_events is not None:
@@ -169,9 +199,20 @@ def _error_rows(window_events: pl.DataFrame, baseline_events: pl.DataFrame | Non
         score = poisson_surprise(k, max(expected, config.prior_rate))
         if score < config.min_score:
             continue
-        rows.append({"service": row["service"], "kind": "error_burst", "template_id": None, "template": None,
-                     "count_baseline": expected, "count_window": k, "score": score, "first_seen": row["first_seen"],
-                     "sample": row["sample"], "detail": f"{k} error lines vs {expected:.1f} expected"})
+        rows.append(
+            {
+                "service": row["service"],
+                "kind": "error_burst",
+                "template_id": None,
+                "template": None,
+                "count_baseline": expected,
+                "count_window": k,
+                "score": score,
+                "first_seen": row["first_seen"],
+                "sample": row["sample"],
+                "detail": f"{k} error lines vs {expected:.1f} expected",
+            }
+        )
     return rows
 
 
@@ -191,10 +232,20 @@ def _rule_rows(window_events: pl.DataFrame, config: DetectionConfig) -> list[dic
             pl.col("message").sort_by("timestamp").first().alias("sample"),
         )
         for row in per_service.filter(pl.col("count_window") >= rule.min_count).iter_rows(named=True):
-            rows.append({"service": row["service"], "kind": "rule", "template_id": None, "template": rule.name,
-                         "count_baseline": None, "count_window": row["count_window"], "score": rule.score,
-                         "first_seen": row["first_seen"], "sample": row["sample"],
-                         "detail": f"rule {rule.name!r}: {row['count_window']} matching lines"})
+            rows.append(
+                {
+                    "service": row["service"],
+                    "kind": "rule",
+                    "template_id": None,
+                    "template": rule.name,
+                    "count_baseline": None,
+                    "count_window": row["count_window"],
+                    "score": rule.score,
+                    "first_seen": row["first_seen"],
+                    "sample": row["sample"],
+                    "detail": f"rule {rule.name!r}: {row['count_window']} matching lines",
+                }
+            )
     return rows
 
 
@@ -243,7 +294,9 @@ def detect_anomalies(
     config = config or DetectionConfig()
     missing = {"service", "timestamp", "message", "template_id", "template"} - set(events.columns)
     if missing:
-        raise ValueError(f"detect_anomalies: events lack columns {sorted(missing)} (run mine_templates first)")
+        raise ValueError(
+            f"detect_anomalies: events lack columns {sorted(missing)} (run mine_templates first)"
+        )
     if window[1] <= window[0]:
         raise ValueError(f"detect_anomalies: window end {window[1]} is not after its start {window[0]}")
     if "level" not in events.columns:
@@ -257,7 +310,9 @@ def detect_anomalies(
         for start, end in intervals:
             if end <= start:
                 raise ValueError(f"detect_anomalies: baseline end {end} is not after its start {start}")
-        inside = pl.any_horizontal([pl.col("timestamp").is_between(s, e, closed="left") for s, e in intervals])
+        inside = pl.any_horizontal(
+            [pl.col("timestamp").is_between(s, e, closed="left") for s, e in intervals]
+        )
         baseline_rows = source.filter(inside)
         if "level" not in baseline_rows.columns:
             baseline_rows = baseline_rows.with_columns(pl.lit(None, pl.Utf8).alias("level"))
@@ -275,8 +330,12 @@ def detect_anomalies(
     return pl.DataFrame(rows, schema=ANOMALY_SCHEMA).sort(["score", "service"], descending=[True, False])
 
 
-def discount_explained(anomalies: pl.DataFrame, window_events: pl.DataFrame, explained: pl.DataFrame | None,
-                       config: DetectionConfig | None = None) -> pl.DataFrame:
+def discount_explained(
+    anomalies: pl.DataFrame,
+    window_events: pl.DataFrame,
+    explained: pl.DataFrame | None,
+    config: DetectionConfig | None = None,
+) -> pl.DataFrame:
     """Take the log lines a deviating callee explains out of the caller's log findings and score again.
 
     Parameters
@@ -287,7 +346,7 @@ def discount_explained(anomalies: pl.DataFrame, window_events: pl.DataFrame, exp
         The window's events (``trace_id, service, template_id, timestamp, level, message``).
     explained : pl.DataFrame or None
         ``trace_id, service, template_id, time`` of the lines to discount
-        (:func:`rca.trace_patterns.explained_log_lines`).
+        (:func:`logrca.rca.signals.trace_patterns.explained_log_lines`).
     config : DetectionConfig, optional
         The thresholds the rows were found with.
 
@@ -309,17 +368,29 @@ def discount_explained(anomalies: pl.DataFrame, window_events: pl.DataFrame, exp
     config = config or DetectionConfig()
     if anomalies.is_empty() or explained is None or explained.is_empty() or window_events.is_empty():
         return anomalies
-    keys = window_events.select("trace_id", "service", "template_id", pl.col("timestamp").cast(pl.Datetime("us", "UTC")).alias("time"),
-                                "level", "message")
+    keys = window_events.select(
+        "trace_id",
+        "service",
+        "template_id",
+        pl.col("timestamp").cast(pl.Datetime("us", "UTC")).alias("time"),
+        "level",
+        "message",
+    )
     lines = keys.join(explained.unique(), on=["trace_id", "service", "template_id", "time"], how="semi")
     if lines.is_empty():
         return anomalies
-    by_template = {(s, t): n for s, t, n in lines.group_by("service", "template_id").agg(pl.len()).iter_rows()}
+    by_template = {
+        (s, t): n for s, t, n in lines.group_by("service", "template_id").agg(pl.len()).iter_rows()
+    }
     by_error = dict(lines.filter(_is_error(config)).group_by("service").agg(pl.len()).iter_rows())
     rows = []
     for row in anomalies.iter_rows(named=True):
         kind, k = row["kind"], row["count_window"]
-        gone = by_error.get(row["service"], 0) if kind == "error_burst" else by_template.get((row["service"], row["template_id"]), 0)
+        gone = (
+            by_error.get(row["service"], 0)
+            if kind == "error_burst"
+            else by_template.get((row["service"], row["template_id"]), 0)
+        )
         if kind not in ("new_template", "rate_spike", "error_burst") or gone == 0:
             rows.append(row)
             continue
@@ -332,7 +403,14 @@ def discount_explained(anomalies: pl.DataFrame, window_events: pl.DataFrame, exp
             score = poisson_surprise(left, max(row["count_baseline"], config.prior_rate))
         if score < config.min_score:
             continue
-        rows.append({**row, "count_window": left, "score": score, "detail": f"{row['detail']}; {gone} explained by a deviating callee"})
+        rows.append(
+            {
+                **row,
+                "count_window": left,
+                "score": score,
+                "detail": f"{row['detail']}; {gone} explained by a deviating callee",
+            }
+        )
     return pl.DataFrame(rows, schema=ANOMALY_SCHEMA).sort(["score", "service"], descending=[True, False])
 
 

@@ -56,11 +56,15 @@ def span_calls(spans: pl.DataFrame) -> pl.DataFrame:
     if missing:
         raise ValueError(f"span_calls: spans lack columns {sorted(missing)}")
     parents = spans.select(
-        "trace_id", pl.col("span_id").alias("parent_id"), pl.col("service").alias("caller"),
+        "trace_id",
+        pl.col("span_id").alias("parent_id"),
+        pl.col("service").alias("caller"),
         (pl.col("host") if "host" in spans.columns else pl.lit(None, pl.Utf8)).alias("caller_host"),
     ).unique(["trace_id", "parent_id"])
     children = spans.filter(pl.col("parent_id").is_not_null()).select(
-        "trace_id", "parent_id", pl.col("service").alias("callee"),
+        "trace_id",
+        "parent_id",
+        pl.col("service").alias("callee"),
         (pl.col("host") if "host" in spans.columns else pl.lit(None, pl.Utf8)).alias("callee_host"),
         *[c for c in ("start", "duration_us", "error") if c in spans.columns],
     )

@@ -7,7 +7,15 @@ from pathlib import Path
 
 import yaml
 
-__all__ = ["KnowledgeError", "link_knowledge", "load_knowledge_base", "load_knowledge_runbooks", "load_past_incidents", "load_runbooks", "template_tokens"]
+__all__ = [
+    "KnowledgeError",
+    "link_knowledge",
+    "load_knowledge_base",
+    "load_knowledge_runbooks",
+    "load_past_incidents",
+    "load_runbooks",
+    "template_tokens",
+]
 
 _FRONT_MATTER = re.compile(r"\A---\s*\n(.*?)\n---\s*\n?(.*)\Z", re.S)
 _WORD = re.compile(r"[A-Za-z][A-Za-z0-9_.-]{2,}")
@@ -45,10 +53,10 @@ def load_runbooks(folder: Path | str | None) -> list[dict]:
 
     Front matter fields: ``id`` (default: file stem), ``title``, ``services`` (list), ``keywords``
     (words or phrases looked for in templates and sample lines), ``category``, ``actions`` (validated
-    by :func:`rca.actions.parse_actions`). Returns dicts with keys ``id, title, services, keywords,
+    by :func:`logrca.rca.runbook_actions.parse_actions`). Returns dicts with keys ``id, title, services, keywords,
     category, actions, body, path``, sorted by id. A missing folder gives an empty list.
     """
-    from rca.actions import parse_actions
+    from logrca.rca.runbook_actions import parse_actions
 
     if folder is None or not Path(folder).is_dir():
         return []
@@ -87,7 +95,9 @@ def load_past_incidents(folder: Path | str | None) -> list[dict]:
         except yaml.YAMLError as error:
             raise KnowledgeError(f"{path}: not valid YAML: {error}") from error
         if not isinstance(meta, dict) or "root_cause_service" not in meta:
-            raise KnowledgeError(f"{path}: root_cause_service: a past incident needs the confirmed root-cause service")
+            raise KnowledgeError(
+                f"{path}: root_cause_service: a past incident needs the confirmed root-cause service"
+            )
         meta.setdefault("id", path.stem)
         meta["services"] = list(meta.get("services") or [meta["root_cause_service"]])
         meta["templates"] = list(meta.get("templates") or [])
@@ -176,17 +186,35 @@ def link_knowledge(
             score += min(1.0, 0.25 * len(keywords))
             why.append("mentions " + ", ".join(repr(k) for k in keywords))
         if score >= 1.0 or (score > 0 and keywords):
-            matched.append({"id": runbook["id"], "title": runbook["title"], "path": runbook["path"], "score": round(score, 3),
-                            "why": "; ".join(why), "actions": [a["name"] for a in runbook.get("actions", [])]})
+            matched.append(
+                {
+                    "id": runbook["id"],
+                    "title": runbook["title"],
+                    "path": runbook["path"],
+                    "score": round(score, 3),
+                    "why": "; ".join(why),
+                    "actions": [a["name"] for a in runbook.get("actions", [])],
+                }
+            )
     matched.sort(key=lambda r: (-r["score"], r["id"]))
     words = template_tokens(texts)
     similar = []
     for incident in past_incidents:
         same_cause = 0.5 if root_cause and incident.get("root_cause_service") == root_cause else 0.0
-        overlap = _jaccard(words, template_tokens(list(incident.get("templates", [])) + [incident.get("title", "")]))
+        overlap = _jaccard(
+            words, template_tokens(list(incident.get("templates", [])) + [incident.get("title", "")])
+        )
         similarity = same_cause + 0.5 * overlap
         if similarity >= min_similarity:
-            similar.append({"id": incident["id"], "title": incident.get("title", ""), "root_cause_service": incident.get("root_cause_service"),
-                            "similarity": round(similarity, 3), "resolution": incident.get("resolution", ""), "date": str(incident.get("date", ""))})
+            similar.append(
+                {
+                    "id": incident["id"],
+                    "title": incident.get("title", ""),
+                    "root_cause_service": incident.get("root_cause_service"),
+                    "similarity": round(similarity, 3),
+                    "resolution": incident.get("resolution", ""),
+                    "date": str(incident.get("date", "")),
+                }
+            )
     similar.sort(key=lambda s: (-s["similarity"], s["id"]))
     return {"runbooks": matched[:top], "similar_incidents": similar[:top], "recurrences": len(similar)}

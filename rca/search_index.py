@@ -8,7 +8,17 @@ from typing import Any
 
 from elasticsearch import helpers
 
-__all__ = ["FINDINGS_MAPPING", "REPORTS_MAPPING", "KNOWLEDGE_MAPPING", "ensure_index", "index_settings", "index_partition", "index_runbooks", "search_all", "anomaly_doc_id"]
+__all__ = [
+    "FINDINGS_MAPPING",
+    "REPORTS_MAPPING",
+    "KNOWLEDGE_MAPPING",
+    "ensure_index",
+    "index_settings",
+    "index_partition",
+    "index_runbooks",
+    "search_all",
+    "anomaly_doc_id",
+]
 
 FINDINGS_MAPPING = {
     "dynamic": False,
@@ -76,7 +86,9 @@ def index_settings(environ: dict | None = None) -> dict:
     for key, name in (("number_of_shards", "LOGRCA_ES_SHARDS"), ("number_of_replicas", "LOGRCA_ES_REPLICAS")):
         raw = env.get(name, str(DEFAULT_SETTINGS[key]))
         if not raw.isdigit() or (key == "number_of_shards" and int(raw) < 1):
-            raise ValueError(f"{name}={raw!r}: expected a whole number{' >= 1' if key == 'number_of_shards' else ''}")
+            raise ValueError(
+                f"{name}={raw!r}: expected a whole number{' >= 1' if key == 'number_of_shards' else ''}"
+            )
         settings[key] = int(raw)
     if env.get("LOGRCA_ES_REFRESH_INTERVAL"):
         settings["refresh_interval"] = env["LOGRCA_ES_REFRESH_INTERVAL"]
@@ -94,8 +106,12 @@ def ensure_index(client, name: str, mappings: dict, *, settings: dict | None = N
     if client.indices.exists(index=name):
         return
     try:
-        client.indices.create(index=f"{name}-000001", mappings=mappings, settings=settings or index_settings(),
-                              aliases={name: {"is_write_index": True}})
+        client.indices.create(
+            index=f"{name}-000001",
+            mappings=mappings,
+            settings=settings or index_settings(),
+            aliases={name: {"is_write_index": True}},
+        )
     except BadRequestError as error:
         if "resource_already_exists_exception" not in str(error):
             raise
@@ -111,7 +127,17 @@ def _iso(value) -> Any:
     return value.isoformat() if hasattr(value, "isoformat") else value
 
 
-def index_partition(client, *, prefix: str, system: str, partition: str, window: tuple, anomalies: list[dict], finding: dict | None, report: str) -> dict[str, int]:
+def index_partition(
+    client,
+    *,
+    prefix: str,
+    system: str,
+    partition: str,
+    window: tuple,
+    anomalies: list[dict],
+    finding: dict | None,
+    report: str,
+) -> dict[str, int]:
     """Index one partition's anomalies (``<prefix>-findings``) and finding report (``<prefix>-reports``).
 
     Documents of the same partition left from an earlier run and not produced now are deleted, so a
@@ -130,13 +156,25 @@ def index_partition(client, *, prefix: str, system: str, partition: str, window:
         doc_id = anomaly_doc_id(system, partition, row)
         ids.append(doc_id)
         source = {k: _iso(v) for k, v in row.items()}
-        source.update(system=system, partition=partition, window_start=_iso(window[0]), window_end=_iso(window[1]),
-                      finding_id=finding["finding_id"] if finding else None)
+        source.update(
+            system=system,
+            partition=partition,
+            window_start=_iso(window[0]),
+            window_end=_iso(window[1]),
+            finding_id=finding["finding_id"] if finding else None,
+        )
         actions.append({"_index": findings_index, "_id": doc_id, "_source": source})
     indexed, errors = helpers.bulk(client, actions, raise_on_error=False, stats_only=False)
     if errors:
-        raise RuntimeError(f"Elasticsearch rejected {len(errors)} of {len(actions)} findings, first: {errors[0]}")
-    stale = {"bool": {"filter": [{"term": {"system": system}}, {"term": {"partition": partition}}], "must_not": [{"ids": {"values": ids}}]}}
+        raise RuntimeError(
+            f"Elasticsearch rejected {len(errors)} of {len(actions)} findings, first: {errors[0]}"
+        )
+    stale = {
+        "bool": {
+            "filter": [{"term": {"system": system}}, {"term": {"partition": partition}}],
+            "must_not": [{"ids": {"values": ids}}],
+        }
+    }
     deleted = _delete_matching(client, findings_index, stale)
     reports = 0
     report_query = {"bool": {"filter": [{"term": {"system": system}}, {"term": {"partition": partition}}]}}
@@ -145,10 +183,18 @@ def index_partition(client, *, prefix: str, system: str, partition: str, window:
             index=reports_index,
             id=finding["finding_id"],
             document={
-                "system": system, "partition": partition, "finding_id": finding["finding_id"], "root_cause": finding["root_cause"],
-                "affected_services": finding["affected_services"], "window_start": finding["window_start"], "window_end": finding["window_end"],
-                "detected_at": finding["detected_at"], "summary": finding["ranking"][0]["explanation"], "report": report,
-                "runbooks": [r["id"] for r in finding["knowledge"]["runbooks"]], "trace_ids": finding["trace_ids"],
+                "system": system,
+                "partition": partition,
+                "finding_id": finding["finding_id"],
+                "root_cause": finding["root_cause"],
+                "affected_services": finding["affected_services"],
+                "window_start": finding["window_start"],
+                "window_end": finding["window_end"],
+                "detected_at": finding["detected_at"],
+                "summary": finding["ranking"][0]["explanation"],
+                "report": report,
+                "runbooks": [r["id"] for r in finding["knowledge"]["runbooks"]],
+                "trace_ids": finding["trace_ids"],
             },
             refresh="wait_for",
         )
@@ -164,7 +210,10 @@ def _delete_matching(client, index: str, query: dict) -> int:
     ``_delete_by_query`` lives in the reindex module, which minimal distributions leave out.
     """
     client.indices.refresh(index=index)
-    doomed = [{"_op_type": "delete", "_index": index, "_id": hit["_id"]} for hit in helpers.scan(client, index=index, query={"query": query}, _source=False)]
+    doomed = [
+        {"_op_type": "delete", "_index": index, "_id": hit["_id"]}
+        for hit in helpers.scan(client, index=index, query={"query": query}, _source=False)
+    ]
     if not doomed:
         return 0
     deleted, _ = helpers.bulk(client, doomed, refresh="wait_for", raise_on_error=False)
@@ -175,19 +224,54 @@ def index_runbooks(client, *, prefix: str, runbooks: list[dict]) -> int:
     """Index the knowledge base's runbooks (id = runbook id) so engineers can search them."""
     index = f"{prefix}-knowledge"
     ensure_index(client, index, KNOWLEDGE_MAPPING)
-    actions = [{"_index": index, "_id": r["id"], "_source": {k: r[k] for k in ("id", "title", "services", "keywords", "category", "body", "path")}} for r in runbooks]
+    actions = [
+        {
+            "_index": index,
+            "_id": r["id"],
+            "_source": {k: r[k] for k in ("id", "title", "services", "keywords", "category", "body", "path")},
+        }
+        for r in runbooks
+    ]
     indexed, _ = helpers.bulk(client, actions, refresh="wait_for")
     return indexed
 
 
-def search_all(client, *, prefix: str, query: str, kinds: tuple[str, ...] = ("findings", "reports", "incidents", "knowledge"), service: str | None = None, size: int = 10) -> list[dict]:
+def search_all(
+    client,
+    *,
+    prefix: str,
+    query: str,
+    kinds: tuple[str, ...] = ("findings", "reports", "incidents", "knowledge"),
+    service: str | None = None,
+    size: int = 10,
+) -> list[dict]:
     """Full-text search over logrca's indices; returns hits as ``{kind, id, score, source}``, best first."""
     indices = [f"{prefix}-{kind}" for kind in kinds]
-    must = [{"simple_query_string": {"query": query, "default_operator": "and"}}] if query else [{"match_all": {}}]
+    must = (
+        [{"simple_query_string": {"query": query, "default_operator": "and"}}]
+        if query
+        else [{"match_all": {}}]
+    )
     filters = []
     if service:
-        filters.append({"bool": {"should": [{"term": {field: service}} for field in ("service", "root_cause", "affected_services", "services")], "minimum_should_match": 1}})
-    response = client.search(index=",".join(indices), query={"bool": {"must": must, "filter": filters}}, size=size, ignore_unavailable=True, allow_no_indices=True)
+        filters.append(
+            {
+                "bool": {
+                    "should": [
+                        {"term": {field: service}}
+                        for field in ("service", "root_cause", "affected_services", "services")
+                    ],
+                    "minimum_should_match": 1,
+                }
+            }
+        )
+    response = client.search(
+        index=",".join(indices),
+        query={"bool": {"must": must, "filter": filters}},
+        size=size,
+        ignore_unavailable=True,
+        allow_no_indices=True,
+    )
     hits = []
     for hit in response["hits"]["hits"]:
         kind = next((k for k in kinds if hit["_index"].startswith(f"{prefix}-{k}")), hit["_index"])

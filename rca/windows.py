@@ -6,10 +6,12 @@ from datetime import datetime
 
 import polars as pl
 
-from rca.detect import DetectionConfig, detect_anomalies
+from logrca.rca.detect import DetectionConfig, detect_anomalies
 
 
-def split_window(frames: dict[str, pl.DataFrame] | pl.DataFrame, current_key: str) -> tuple[pl.DataFrame | None, pl.DataFrame | None, int]:
+def split_window(
+    frames: dict[str, pl.DataFrame] | pl.DataFrame, current_key: str
+) -> tuple[pl.DataFrame | None, pl.DataFrame | None, int]:
     """``frames`` keyed by partition key -> (window frame, baseline frame or None, baseline partition count).
 
     A single frame (the first partition has no earlier ones) is the window itself.

@@ -21,7 +21,9 @@ def example_logs() -> Path:
     """The bundled example's logs (git ignores them): generated once per session, byte for byte
     reproducible, so tests that use the default config see what ``scripts/demo.sh`` produces."""
     example = PROJECT_ROOT / "examples" / "shop"
-    subprocess.run([sys.executable, str(example / "generate.py"), str(example / "logs")], check=True, capture_output=True)
+    subprocess.run(
+        [sys.executable, str(example / "generate.py"), str(example / "logs")], check=True, capture_output=True
+    )
     return example / "logs"
 
 
@@ -77,4 +79,6 @@ def index_prefix(request, es_client) -> str:
     """A per-test index prefix; the test's indices are deleted afterwards."""
     prefix = "test-" + request.node.name.lower().replace("[", "-").replace("]", "").replace("_", "-")[:60]
     yield prefix
-    es_client.indices.delete(index=f"{prefix}*", ignore_unavailable=True, allow_no_indices=True, expand_wildcards="all")
+    es_client.indices.delete(
+        index=f"{prefix}*", ignore_unavailable=True, allow_no_indices=True, expand_wildcards="all"
+    )

@@ -8,8 +8,9 @@ import pytest
 from finding_factory import RUNBOOKS, make_finding
 from test_alerts import Receiver, free_port
 
-from rca.actions import ActionError, describe_plan, parse_actions, plan_action, run_action
-from rca.incidents import build_incident
+from logrca.incidents.actions import describe_plan, plan_action, run_action
+from logrca.incidents.record import build_incident
+from logrca.rca.runbook_actions import ActionError, parse_actions
 
 INCIDENT = build_incident(make_finding(), runbooks=RUNBOOKS)
 
@@ -21,7 +22,13 @@ INCIDENT = build_incident(make_finding(), runbooks=RUNBOOKS)
         ([{"name": "x", "kind": "http"}], "actions.0: Value error, an http action needs 'url'"),
         ([{"name": "x", "kind": "ssh", "command": ["a"]}], "actions.0.kind"),
         ([{"name": "x", "kind": "command", "command": ["rm", "{path}"]}], "unknown placeholder {path}"),
-        ([{"name": "x", "kind": "command", "command": ["a"]}, {"name": "x", "kind": "command", "command": ["b"]}], "duplicate names"),
+        (
+            [
+                {"name": "x", "kind": "command", "command": ["a"]},
+                {"name": "x", "kind": "command", "command": ["b"]},
+            ],
+            "duplicate names",
+        ),
         ({"name": "x"}, "actions: expected a list"),
         ([{"name": "bad name", "kind": "command", "command": ["a"]}], "actions.0.name"),
     ],
@@ -45,21 +52,36 @@ def test_plan_fills_placeholders_from_the_incident():
 
 def test_run_command_records_output_and_exit_status():
     ok = run_action(plan_action(INCIDENT["actions"][0], INCIDENT))
-    assert ok == {"exit_status": 0, "ok": True, "output": f"restarting pool of payments for {INCIDENT['incident_id']}\n"}
-    failing = {"name": "fail", "kind": "command", "command": [sys.executable, "-c", "import sys; print('boom'); sys.exit(3)"]}
+    assert ok == {
+        "exit_status": 0,
+        "ok": True,
+        "output": f"restarting pool of payments for {INCIDENT['incident_id']}\n",
+    }
+    failing = {
+        "name": "fail",
+        "kind": "command",
+        "command": [sys.executable, "-c", "import sys; print('boom'); sys.exit(3)"],
+    }
     failed = run_action(plan_action(failing, INCIDENT))
     assert failed == {"exit_status": 3, "ok": False, "output": "boom\n"}
-    missing = run_action(plan_action({"name": "m", "kind": "command", "command": ["/nonexistent/tool"]}, INCIDENT))
+    missing = run_action(
+        plan_action({"name": "m", "kind": "command", "command": ["/nonexistent/tool"]}, INCIDENT)
+    )
     assert missing["exit_status"] == 127 and not missing["ok"]
 
 
 def test_run_http_action_against_a_real_receiver():
     receiver = Receiver(free_port())
     try:
-        action = dict(INCIDENT["actions"][1], url=f"http://127.0.0.1:{receiver.server.server_port}/compensate/{{service}}")
+        action = dict(
+            INCIDENT["actions"][1],
+            url=f"http://127.0.0.1:{receiver.server.server_port}/compensate/{{service}}",
+        )
         result = run_action(plan_action(action, INCIDENT))
         assert result == {"exit_status": 200, "ok": True, "output": "ok"}
-        assert receiver.requests == [("/compensate/payments", {"incident": INCIDENT["incident_id"], "trace": "trace-a1"})]
+        assert receiver.requests == [
+            ("/compensate/payments", {"incident": INCIDENT["incident_id"], "trace": "trace-a1"})
+        ]
     finally:
         receiver.close()
     down = run_action(plan_action(action, INCIDENT))

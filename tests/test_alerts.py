@@ -5,16 +5,17 @@ from __future__ import annotations
 import json
 import socket
 import threading
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from aiosmtpd.controller import Controller
 from finding_factory import make_finding
 
-from rca.alerts import escalate_due, notify, retry_pending
-from rca.catalog import Catalogue
-from rca.incidents import IncidentStore, build_incident
+from logrca.incidents.alerts import escalate_due, notify, retry_pending
+from logrca.incidents.catalogue import Catalogue
+from logrca.incidents.record import build_incident
+from logrca.incidents.store import IncidentStore
 
 pytestmark = pytest.mark.es
 FAST = {"attempts": 2, "base_delay": 0.01}
@@ -72,16 +73,31 @@ def smtp():
 
 
 def catalogue_for(http_port: int, smtp_port: int) -> Catalogue:
-    return Catalogue.model_validate({
-        "smtp": {"host": "127.0.0.1", "port": smtp_port, "sender": "logrca@example.com", "timeout_seconds": 5},
-        "services": {"payments": {
-            "owner": "payments-team", "ack_deadline_minutes": 10,
-            "contacts": [{"name": "Pat", "email": "pat@example.com"}, {"name": "Paula", "email": "paula@example.com"}],
-            "channels": [{"kind": "webhook", "url": f"http://127.0.0.1:{http_port}/hooks/payments"},
-                         {"kind": "slack", "url": f"http://127.0.0.1:{http_port}/slack/payments"},
-                         {"kind": "email", "to": ["payments-team@example.com"]}],
-        }},
-    })
+    return Catalogue.model_validate(
+        {
+            "smtp": {
+                "host": "127.0.0.1",
+                "port": smtp_port,
+                "sender": "logrca@example.com",
+                "timeout_seconds": 5,
+            },
+            "services": {
+                "payments": {
+                    "owner": "payments-team",
+                    "ack_deadline_minutes": 10,
+                    "contacts": [
+                        {"name": "Pat", "email": "pat@example.com"},
+                        {"name": "Paula", "email": "paula@example.com"},
+                    ],
+                    "channels": [
+                        {"kind": "webhook", "url": f"http://127.0.0.1:{http_port}/hooks/payments"},
+                        {"kind": "slack", "url": f"http://127.0.0.1:{http_port}/slack/payments"},
+                        {"kind": "email", "to": ["payments-team@example.com"]},
+                    ],
+                }
+            },
+        }
+    )
 
 
 def file_incident(store, catalogue, hour=0, now=None):
@@ -126,10 +142,15 @@ def test_receiver_down_is_recorded_and_retried_next_run(es_client, index_prefix,
     incident_id = file_incident(store, catalogue)
     results = notify(store, incident_id, catalogue, **FAST)
     assert sorted((r["channel"], r["ok"], r["attempts"]) for r in results) == [
-        ("email", True, 1), ("slack", False, 2), ("webhook", False, 2)]
+        ("email", True, 1),
+        ("slack", False, 2),
+        ("webhook", False, 2),
+    ]
     stored, _ = store.get(incident_id)
     assert sorted(p["channel"] for p in stored["pending_deliveries"]) == ["slack", "webhook"]
-    assert all("Connection refused" in p["error"] or "URLError" in p["error"] for p in stored["pending_deliveries"])
+    assert all(
+        "Connection refused" in p["error"] or "URLError" in p["error"] for p in stored["pending_deliveries"]
+    )
     # still down on the next run: kept, attempts add up
     retry_pending(store, catalogue, **FAST)
     stored, _ = store.get(incident_id)
@@ -154,12 +175,20 @@ def test_unacknowledged_incident_escalates_to_the_next_contact(es_client, index_
     try:
         catalogue = catalogue_for(receiver.server.server_port, smtp_port)
         store = IncidentStore(es_client, index_prefix)
-        opened = datetime.now(timezone.utc) - timedelta(minutes=15)
+        opened = datetime.now(UTC) - timedelta(minutes=15)
         late = file_incident(store, catalogue, hour=0, now=opened)
-        acked = store.file(build_incident(make_finding(hour=0, service="payments", templates=((9, "disk full <*>"),)),
-                                          catalogue=catalogue, now=opened))[0]
-        fresh = store.file(build_incident(make_finding(hour=0, service="payments", templates=((11, "oom <*>"),)),
-                                          catalogue=catalogue))[0]
+        acked = store.file(
+            build_incident(
+                make_finding(hour=0, service="payments", templates=((9, "disk full <*>"),)),
+                catalogue=catalogue,
+                now=opened,
+            )
+        )[0]
+        fresh = store.file(
+            build_incident(
+                make_finding(hour=0, service="payments", templates=((11, "oom <*>"),)), catalogue=catalogue
+            )
+        )[0]
         for incident_id in (late, acked, fresh):
             notify(store, incident_id, catalogue, **FAST)
         store.transition(acked, "acknowledged", by="pat")
@@ -169,14 +198,18 @@ def test_unacknowledged_incident_escalates_to_the_next_contact(es_client, index_
         assert stored["escalation"]["level"] == 1
         assert stored["notified_events"] == ["opened", "escalated-1"]
         assert [m[0][0] for m in box.messages] == ["paula@example.com"]
-        escalation_posts = [body for _, body in receiver.requests if body.get("event") == "incident.escalated-1"]
+        escalation_posts = [
+            body for _, body in receiver.requests if body.get("event") == "incident.escalated-1"
+        ]
         assert [body["contact"]["name"] for body in escalation_posts] == ["Paula"]
         assert escalation_posts[0]["incident_id"] == late
         # deadline renewed: running again at once does nothing; an hour later the fresh one is due too,
         # while the late one has no further contact to page
         assert escalate_due(store, catalogue, **FAST) == []
-        assert escalate_due(store, catalogue, now=datetime.now(timezone.utc) + timedelta(hours=1), **FAST) == [fresh]
-        assert store.get(late)[0]["escalation"]["level"] == 1 and store.get(acked)[0]["escalation"]["level"] == 0
+        assert escalate_due(store, catalogue, now=datetime.now(UTC) + timedelta(hours=1), **FAST) == [fresh]
+        assert (
+            store.get(late)[0]["escalation"]["level"] == 1 and store.get(acked)[0]["escalation"]["level"] == 0
+        )
     finally:
         receiver.close()
 
@@ -185,16 +218,24 @@ def test_incidents_and_review_assets(es_url, es_client, index_prefix, smtp, tmp_
     """The Dagster assets called directly: file + alert once per incident, failures kept, review written."""
     from dagster import build_asset_context
 
-    from assets.incidents import incident_review, incidents
-    from assets.resources import ElasticsearchResource, LogrcaConfigResource
     from logrca import PROJECT_ROOT
+    from logrca.assets.incidents import incident_review, incidents
+    from logrca.assets.resources import ElasticsearchResource, LogrcaConfigResource
 
     box, smtp_port = smtp
     http_port = free_port()  # the webhook receiver is down for the first run
     shop = PROJECT_ROOT / "examples" / "shop"
-    catalogue = (shop / "catalogue.yaml").read_text().replace("http://127.0.0.1:8765", f"http://127.0.0.1:{http_port}")
+    catalogue = (
+        (shop / "catalogue.yaml")
+        .read_text()
+        .replace("http://127.0.0.1:8765", f"http://127.0.0.1:{http_port}")
+    )
     (tmp_path / "catalogue.yaml").write_text(catalogue)
-    config = (shop / "logrca.yaml").read_text().replace("topology: topology.yaml", f"topology: {shop / 'topology.yaml'}")
+    config = (
+        (shop / "logrca.yaml")
+        .read_text()
+        .replace("topology: topology.yaml", f"topology: {shop / 'topology.yaml'}")
+    )
     config = config.replace("knowledge_base: knowledge", f"knowledge_base: {shop / 'knowledge'}")
     (tmp_path / "logrca.yaml").write_text(config)
     monkeypatch.setenv("LOGRCA_SMTP_PORT", str(smtp_port))
@@ -202,25 +243,46 @@ def test_incidents_and_review_assets(es_url, es_client, index_prefix, smtp, tmp_
     elasticsearch = ElasticsearchResource(url=es_url, index_prefix=index_prefix)
 
     def run(hour):
-        return incidents(build_asset_context(partition_key=f"2031-03-03-{10 + hour:02d}:00"), logrca=logrca,
-                         elasticsearch=elasticsearch, rca_report=make_finding(hour=hour, runbooks=("db-connections",))).value
+        return incidents(
+            build_asset_context(partition_key=f"2031-03-03-{10 + hour:02d}:00"),
+            logrca=logrca,
+            elasticsearch=elasticsearch,
+            rca_report=make_finding(hour=hour, runbooks=("db-connections",)),
+        ).value
 
     first = run(0)
-    assert first["outcome"] == "created" and first["failed"] == 2 and first["delivered"] == 1 and first["pending"] == 2
+    assert (
+        first["outcome"] == "created"
+        and first["failed"] == 2
+        and first["delivered"] == 1
+        and first["pending"] == 2
+    )
     assert len(box.messages) == 1 and "pat@example.com" in box.messages[0][0]
     stored = IncidentStore(es_client, index_prefix).get(first["incident_id"])[0]
-    assert stored["owner"]["team"] == "payments-team" and [a["name"] for a in stored["actions"]] == ["kill-idle-sessions"]
+    assert stored["owner"]["team"] == "payments-team" and [a["name"] for a in stored["actions"]] == [
+        "kill-idle-sessions"
+    ]
     receiver = Receiver(http_port)
     try:
         second = run(1)  # same incident again: no new alert, the two failed ones are delivered now
         assert (second["incident_id"], second["outcome"]) == (first["incident_id"], "updated")
         assert second["delivered"] == 2 and second["pending"] == 0 and len(box.messages) == 1
-        assert sorted(path for path, _ in receiver.requests) == ["/hooks/payments-team", "/slack/payments-team"]
+        assert sorted(path for path, _ in receiver.requests) == [
+            "/hooks/payments-team",
+            "/slack/payments-team",
+        ]
     finally:
         receiver.close()
-    nothing = incidents(build_asset_context(partition_key="2031-03-03-15:00"), logrca=logrca, elasticsearch=elasticsearch, rca_report=None)
+    nothing = incidents(
+        build_asset_context(partition_key="2031-03-03-15:00"),
+        logrca=logrca,
+        elasticsearch=elasticsearch,
+        rca_report=None,
+    )
     assert nothing.value["outcome"] is None
     result = incident_review(logrca=logrca, elasticsearch=elasticsearch)
     assert "# Incident review" in result.metadata["review"].value
     assert result.metadata["chart"].value.startswith("![incident review chart](data:image/png;base64,")
-    assert (tmp_path / "data" / "reviews").is_dir() and len(list((tmp_path / "data" / "reviews").glob("*.png"))) == 1
+    assert (tmp_path / "data" / "reviews").is_dir() and len(
+        list((tmp_path / "data" / "reviews").glob("*.png"))
+    ) == 1

@@ -16,34 +16,56 @@ import pytest
 from dagster import AssetKey, AssetRecordsFilter, materialize
 from elasticsearch import helpers
 
-from assets.resources import ElasticsearchResource
 from logrca import PROJECT_ROOT
-from pipelines.definitions import ALL_ASSETS, build_resources
+from logrca.assets.resources import ElasticsearchResource
+from logrca.pipelines.definitions import ALL_ASSETS, build_resources
 
 pytestmark = pytest.mark.es
 
 PARTITION = "2026-03-10-02:00"  # the incident hour; its baseline is the two hours before it
 BASELINE = ["2026-03-10-00:00", "2026-03-10-01:00"]
-CHAIN = ["raw_logs", "quarantined_lines", "log_templates", "anomalies", "service_graph", "root_causes", "rca_report", "search_index"]
+CHAIN = [
+    "raw_logs",
+    "quarantined_lines",
+    "log_templates",
+    "anomalies",
+    "service_graph",
+    "root_causes",
+    "rca_report",
+    "search_index",
+]
 DETECTED_AT = re.compile(r"\*\*Detected at:\*\*[^\n]*")
 PARQUET_ASSETS = ["raw_logs", "quarantined_lines", "log_templates", "anomalies", "root_causes"]
 
 
 def run_chain(instance, data_dir: Path, es_url: str, prefix: str, partition: str = PARTITION) -> None:
-    resources = build_resources(str(data_dir)) | {"elasticsearch": ElasticsearchResource(url=es_url, index_prefix=prefix)}
-    result = materialize(ALL_ASSETS, selection=CHAIN, partition_key=partition, resources=resources, instance=instance, raise_on_error=False)
+    resources = build_resources(str(data_dir)) | {
+        "elasticsearch": ElasticsearchResource(url=es_url, index_prefix=prefix)
+    }
+    result = materialize(
+        ALL_ASSETS,
+        selection=CHAIN,
+        partition_key=partition,
+        resources=resources,
+        instance=instance,
+        raise_on_error=False,
+    )
     assert result.success, [e.message for e in result.all_events if e.is_failure]
 
 
 def snapshot(data_dir: Path, es_client, prefix: str, partition: str = PARTITION) -> dict:
     """The partition's Parquet frames and its Elasticsearch documents (id -> source, wall-clock fields dropped)."""
-    frames = {name: pl.read_parquet(data_dir / "parquet" / name / f"{partition}.parquet") for name in PARQUET_ASSETS}
+    frames = {
+        name: pl.read_parquet(data_dir / "parquet" / name / f"{partition}.parquet") for name in PARQUET_ASSETS
+    }
     docs = {}
     for kind in ("findings", "reports"):
         index = f"{prefix}-{kind}"
         if es_client.indices.exists(index=index):
             es_client.indices.refresh(index=index)
-            for hit in helpers.scan(es_client, index=index, query={"query": {"term": {"partition": partition}}}):
+            for hit in helpers.scan(
+                es_client, index=index, query={"query": {"term": {"partition": partition}}}
+            ):
                 source = {k: v for k, v in hit["_source"].items() if k != "detected_at"}
                 if "report" in source:  # the report names when it was detected: wall-clock time, not data
                     source["report"] = DETECTED_AT.sub("", source["report"])
@@ -56,43 +78,76 @@ def assert_same(first: dict, second: dict) -> None:
         assert frame.equals(second["frames"][name]), f"{name} differs between runs"
     assert first["docs"].keys() == second["docs"].keys()
     for key, source in first["docs"].items():
-        changed = {field: (value, second["docs"][key].get(field)) for field, value in source.items() if second["docs"][key].get(field) != value}
+        changed = {
+            field: (value, second["docs"][key].get(field))
+            for field, value in source.items()
+            if second["docs"][key].get(field) != value
+        }
         assert not changed, f"{key} differs: {changed}"
 
 
-def test_rerunning_a_partition_gives_the_same_parquet_template_ids_and_documents(tmp_path, instance, es_url, es_client, index_prefix):
+def test_rerunning_a_partition_gives_the_same_parquet_template_ids_and_documents(
+    tmp_path, instance, es_url, es_client, index_prefix
+):
     data_dir = tmp_path / "data"
     for key in BASELINE:
         run_chain(instance, data_dir, es_url, index_prefix, key)
     run_chain(instance, data_dir, es_url, index_prefix)
     first = snapshot(data_dir, es_client, index_prefix)
-    assert first["frames"]["raw_logs"].height > 0 and first["frames"]["log_templates"]["template_id"].null_count() == 0
-    assert any(kind == "findings" for kind, _ in first["docs"]), "the partition should produce findings to compare"
+    assert (
+        first["frames"]["raw_logs"].height > 0
+        and first["frames"]["log_templates"]["template_id"].null_count() == 0
+    )
+    assert any(kind == "findings" for kind, _ in first["docs"]), (
+        "the partition should produce findings to compare"
+    )
 
     # A document the earlier run left behind that this run no longer produces must go.
-    es_client.index(index=f"{index_prefix}-findings", id="orphan-from-an-earlier-run", document={"system": "shop", "partition": PARTITION, "service": "ghost"}, refresh=True)
+    es_client.index(
+        index=f"{index_prefix}-findings",
+        id="orphan-from-an-earlier-run",
+        document={"system": "shop", "partition": PARTITION, "service": "ghost"},
+        refresh=True,
+    )
     run_chain(instance, data_dir, es_url, index_prefix)
     second = snapshot(data_dir, es_client, index_prefix)
     assert_same(first, second)
     assert ("findings", "orphan-from-an-earlier-run") not in second["docs"]
-    total = es_client.count(index=f"{index_prefix}-findings", query={"term": {"partition": PARTITION}})["count"]
+    total = es_client.count(index=f"{index_prefix}-findings", query={"term": {"partition": PARTITION}})[
+        "count"
+    ]
     assert total == sum(kind == "findings" for kind, _ in first["docs"])  # no duplicates
 
 
 def _materializations(instance, asset: str, partition: str) -> int:
-    return len(instance.fetch_materializations(AssetRecordsFilter(asset_key=AssetKey(asset), asset_partitions=[partition]), limit=1000).records)
+    return len(
+        instance.fetch_materializations(
+            AssetRecordsFilter(asset_key=AssetKey(asset), asset_partitions=[partition]), limit=1000
+        ).records
+    )
 
 
 def _logrca_run(env: dict, *partitions: str) -> subprocess.Popen:
     """``logrca run -p KEY ...`` as a user runs it, in its own process group (so it can be killed)."""
     arguments = [argument for key in partitions for argument in ("-p", key)]
-    return subprocess.Popen([sys.executable, "-m", "logrca.cli", "run", *arguments], env=env, cwd=PROJECT_ROOT,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
+    return subprocess.Popen(
+        [sys.executable, "-m", "logrca.cli", "run", *arguments],
+        env=env,
+        cwd=PROJECT_ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
 
 
 def test_a_killed_run_rerun_matches_a_clean_run(tmp_path, instance, es_url, es_client, index_prefix):
     def env_for(data_dir: Path, prefix: str) -> dict:
-        return os.environ | {"LOGRCA_DATA_DIR": str(data_dir), "LOGRCA_ES_URL": es_url, "LOGRCA_INDEX_PREFIX": prefix, "LOGRCA_EXECUTOR": "in_process"}
+        return os.environ | {
+            "LOGRCA_DATA_DIR": str(data_dir),
+            "LOGRCA_ES_URL": es_url,
+            "LOGRCA_INDEX_PREFIX": prefix,
+            "LOGRCA_EXECUTOR": "in_process",
+        }
 
     # Reference: a clean `logrca run` of the baseline and the partition in its own folder and indices.
     reference_dir, reference_prefix = tmp_path / "reference", f"{index_prefix}-ref"
@@ -106,10 +161,16 @@ def test_a_killed_run_rerun_matches_a_clean_run(tmp_path, instance, es_url, es_c
     baseline = _logrca_run(env, *BASELINE)
     output = baseline.communicate(timeout=300)[0].decode()
     assert baseline.returncode == 0, output
-    ingested, indexed = (_materializations(instance, asset, PARTITION) for asset in ("raw_logs", "search_index"))
+    ingested, indexed = (
+        _materializations(instance, asset, PARTITION) for asset in ("raw_logs", "search_index")
+    )
     victim = _logrca_run(env, PARTITION)
     deadline = time.monotonic() + 120
-    while _materializations(instance, "raw_logs", PARTITION) == ingested and victim.poll() is None and time.monotonic() < deadline:
+    while (
+        _materializations(instance, "raw_logs", PARTITION) == ingested
+        and victim.poll() is None
+        and time.monotonic() < deadline
+    ):
         time.sleep(0.05)
     os.killpg(victim.pid, signal.SIGKILL)  # halfway: ingest done, later steps not
     victim.wait()
@@ -124,7 +185,7 @@ def test_a_killed_run_rerun_matches_a_clean_run(tmp_path, instance, es_url, es_c
 
 
 def test_indices_are_created_behind_an_alias_with_the_configured_shards(es_client, index_prefix, monkeypatch):
-    from rca.search_index import FINDINGS_MAPPING, ensure_index, index_settings
+    from logrca.rca.search_index import FINDINGS_MAPPING, ensure_index, index_settings
 
     monkeypatch.setenv("LOGRCA_ES_SHARDS", "2")
     monkeypatch.setenv("LOGRCA_ES_REPLICAS", "0")

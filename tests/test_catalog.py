@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from logrca import PROJECT_ROOT
-from rca.catalog import CatalogueError, load_catalogue
+from logrca.incidents.catalogue import CatalogueError, load_catalogue
 
 EXAMPLE = PROJECT_ROOT / "examples" / "shop" / "catalogue.yaml"
 
@@ -57,10 +57,16 @@ def test_valid_catalogue_with_env_defaults_and_overrides(tmp_path, monkeypatch):
     ("broken", "named"),
     [
         (VALID.replace("pat@example.com", "pat-at-example"), "services.payments.contacts.0.email"),
-        (VALID.replace('{kind: slack, url: "http://127.0.0.1:1/slack"}', "{kind: slack}"), "services.payments.channels.0"),
+        (
+            VALID.replace('{kind: slack, url: "http://127.0.0.1:1/slack"}', "{kind: slack}"),
+            "services.payments.channels.0",
+        ),
         (VALID.replace("kind: slack", "kind: pigeon"), "services.payments.channels.0.kind"),
         (VALID.replace("owner: payments-team", "team: payments-team"), "services.payments.owner"),
-        (VALID.replace("ack_deadline_minutes: 5", "ack_deadline_minutes: -5"), "services.payments.ack_deadline_minutes"),
+        (
+            VALID.replace("ack_deadline_minutes: 5", "ack_deadline_minutes: -5"),
+            "services.payments.ack_deadline_minutes",
+        ),
         (VALID.replace("{name: Pat, email: pat@example.com}", "{name: Pat}"), "services.payments.contacts.0"),
         (VALID + "category_rules: [{category: gremlins, pattern: x}]", "category_rules.0.category"),
         (VALID + "category_rules: [{category: bad_input, pattern: '(unclosed'}]", "category_rules.0.pattern"),
@@ -79,7 +85,9 @@ def test_missing_file_unset_variable_and_not_yaml(tmp_path, monkeypatch):
         load_catalogue(tmp_path / "nope.yaml")
     monkeypatch.delenv("LOGRCA_TEST_UNSET_VAR", raising=False)
     with pytest.raises(CatalogueError, match="LOGRCA_TEST_UNSET_VAR"):
-        load_catalogue(write(tmp_path, VALID.replace("${TEST_SMTP_HOST:-mail.internal}", "${LOGRCA_TEST_UNSET_VAR}")))
+        load_catalogue(
+            write(tmp_path, VALID.replace("${TEST_SMTP_HOST:-mail.internal}", "${LOGRCA_TEST_UNSET_VAR}"))
+        )
     with pytest.raises(CatalogueError, match="not valid YAML"):
         load_catalogue(write(tmp_path, "services: [unclosed"))
     with pytest.raises(CatalogueError, match="mapping at the top level"):

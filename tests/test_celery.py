@@ -36,7 +36,12 @@ def free_port() -> int:
 def broker(tmp_path):
     """A real redis-server on 127.0.0.1 (Debian's package, installed by the script if missing)."""
     port, folder = free_port(), tmp_path / "redis"
-    started = subprocess.run([str(PROJECT_ROOT / "scripts" / "start-redis.sh"), str(port), str(folder)], capture_output=True, text=True, timeout=300)
+    started = subprocess.run(
+        [str(PROJECT_ROOT / "scripts" / "start-redis.sh"), str(port), str(folder)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert started.returncode == 0, started.stderr
     yield started.stdout.strip()
     os.kill(int((folder / "redis.pid").read_text()), signal.SIGTERM)
@@ -45,7 +50,11 @@ def broker(tmp_path):
 def four_hour_config(tmp_path: Path) -> Path:
     """Four hours of the example shop (small rate) and a config with four hourly partitions."""
     logs = tmp_path / "logs"
-    subprocess.run([sys.executable, str(EXAMPLE / "generate.py"), str(logs), "--hours", "4", "--rate", "0.5"], check=True, capture_output=True)
+    subprocess.run(
+        [sys.executable, str(EXAMPLE / "generate.py"), str(logs), "--hours", "4", "--rate", "0.5"],
+        check=True,
+        capture_output=True,
+    )
     raw = yaml.safe_load((EXAMPLE / "logrca.yaml").read_text())
     raw["end"] = "2026-03-10T04:00:00Z"
     for key in ("topology", "knowledge_base", "catalogue"):
@@ -58,8 +67,28 @@ def four_hour_config(tmp_path: Path) -> Path:
 
 
 def start_worker(name: str, env: dict, config_yaml: Path, log: Path) -> subprocess.Popen:
-    command = [str(VENV_BIN / "dagster-celery"), "worker", "start", "-A", "dagster_celery.app", "-y", str(config_yaml), "-n", name, "--", "--concurrency", "1"]
-    return subprocess.Popen(command, env=env, cwd=PROJECT_ROOT, stdout=log.open("w"), stderr=subprocess.STDOUT, start_new_session=True)
+    command = [
+        str(VENV_BIN / "dagster-celery"),
+        "worker",
+        "start",
+        "-A",
+        "dagster_celery.app",
+        "-y",
+        str(config_yaml),
+        "-n",
+        name,
+        "--",
+        "--concurrency",
+        "1",
+    ]
+    return subprocess.Popen(
+        command,
+        env=env,
+        cwd=PROJECT_ROOT,
+        stdout=log.open("w"),
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
 
 
 def wait_ready(log: Path, name: str, timeout: float = 90) -> None:
@@ -68,7 +97,9 @@ def wait_ready(log: Path, name: str, timeout: float = 90) -> None:
         if f"{name}@" in log.read_text(errors="replace") and " ready." in log.read_text(errors="replace"):
             return
         time.sleep(0.5)
-    pytest.fail(f"celery worker {name} not ready after {timeout}s:\n{log.read_text(errors='replace')[-3000:]}")
+    pytest.fail(
+        f"celery worker {name} not ready after {timeout}s:\n{log.read_text(errors='replace')[-3000:]}"
+    )
 
 
 def create_storage(home: Path) -> None:
@@ -81,7 +112,7 @@ def create_storage(home: Path) -> None:
 
 def steps_per_worker(home: Path) -> tuple[dict, dict]:
     """From the instance: {worker: {partition: steps}} and {partition: run status}."""
-    from dagster import DagsterInstance, DagsterEventType
+    from dagster import DagsterEventType, DagsterInstance
     from dagster._core.instance.ref import InstanceRef
 
     instance = DagsterInstance.from_ref(InstanceRef.from_dir(str(home)))
@@ -103,8 +134,13 @@ def test_a_backfill_is_shared_between_two_celery_workers(tmp_path, broker, es_ur
     create_storage(home)  # once, before concurrent processes would race to create the SQLite schema
     env = os.environ | {
         "PATH": f"{VENV_BIN}{os.pathsep}{os.environ.get('PATH', '')}",
-        "DAGSTER_HOME": str(home), "LOGRCA_CONFIG": str(four_hour_config(tmp_path)), "LOGRCA_DATA_DIR": str(tmp_path / "data"),
-        "LOGRCA_ES_URL": es_url, "LOGRCA_INDEX_PREFIX": index_prefix, "LOGRCA_EXECUTOR": "celery", "LOGRCA_CELERY_BROKER": broker,
+        "DAGSTER_HOME": str(home),
+        "LOGRCA_CONFIG": str(four_hour_config(tmp_path)),
+        "LOGRCA_DATA_DIR": str(tmp_path / "data"),
+        "LOGRCA_ES_URL": es_url,
+        "LOGRCA_INDEX_PREFIX": index_prefix,
+        "LOGRCA_EXECUTOR": "celery",
+        "LOGRCA_CELERY_BROKER": broker,
     }
     worker_yaml = tmp_path / "celery.yaml"
     worker_yaml.write_text(yaml.safe_dump({"execution": {"config": {"broker": broker, "backend": broker}}}))
@@ -117,8 +153,29 @@ def test_a_backfill_is_shared_between_two_celery_workers(tmp_path, broker, es_ur
         while pending or running:
             while pending and len(running) < 2:
                 key = pending.pop(0)
-                command = [str(VENV_BIN / "dagster"), "job", "execute", "-m", "pipelines.definitions", "-j", "logrca_main", "--tags", json.dumps({"dagster/partition": key})]
-                running.append((key, subprocess.Popen(command, env=env, cwd=PROJECT_ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)))
+                command = [
+                    str(VENV_BIN / "dagster"),
+                    "job",
+                    "execute",
+                    "-m",
+                    "logrca.pipelines.definitions",
+                    "-j",
+                    "logrca_main",
+                    "--tags",
+                    json.dumps({"dagster/partition": key}),
+                ]
+                running.append(
+                    (
+                        key,
+                        subprocess.Popen(
+                            command,
+                            env=env,
+                            cwd=PROJECT_ROOT,
+                            stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT,
+                        ),
+                    )
+                )
             key, process = running.pop(0)
             output = process.communicate(timeout=400)[0].decode(errors="replace")
             if process.returncode != 0:

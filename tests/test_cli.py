@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import json
-import re
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -22,7 +22,9 @@ INCIDENT_HOUR = "2026-03-10-02:00"
 def shop(tmp_path_factory):
     root = tmp_path_factory.mktemp("shop-cli")
     shutil.copytree(EXAMPLE, root, dirs_exist_ok=True, ignore=shutil.ignore_patterns("logs", "__pycache__"))
-    subprocess.run([sys.executable, str(EXAMPLE / "generate.py"), str(root / "logs")], check=True, capture_output=True)
+    subprocess.run(
+        [sys.executable, str(EXAMPLE / "generate.py"), str(root / "logs")], check=True, capture_output=True
+    )
     return root
 
 
@@ -30,15 +32,26 @@ def cli_env(shop, tmp_path, es_url, prefix) -> dict:
     home = tmp_path / "dagster_home"
     home.mkdir()
     shutil.copy(PROJECT_ROOT / "dagster_home" / "dagster.yaml", home / "dagster.yaml")
-    return dict(os.environ, DAGSTER_HOME=str(home), LOGRCA_CONFIG=str(shop / "logrca.yaml"), LOGRCA_DATA_DIR=str(tmp_path / "data"),
-                LOGRCA_ES_URL=es_url, LOGRCA_INDEX_PREFIX=prefix)
+    return dict(
+        os.environ,
+        DAGSTER_HOME=str(home),
+        LOGRCA_CONFIG=str(shop / "logrca.yaml"),
+        LOGRCA_DATA_DIR=str(tmp_path / "data"),
+        LOGRCA_ES_URL=es_url,
+        LOGRCA_INDEX_PREFIX=prefix,
+    )
 
 
 @pytest.mark.es
 def test_logrca_run_records_the_report_in_the_dagster_instance(shop, tmp_path, es_url, index_prefix):
     env = cli_env(shop, tmp_path, es_url, index_prefix)
-    done = subprocess.run([str(BIN / "logrca"), "run", "--partition", "2026-03-10-01:00", "--partition", INCIDENT_HOUR],
-                          env=env, capture_output=True, text=True, timeout=600)
+    done = subprocess.run(
+        [str(BIN / "logrca"), "run", "--partition", "2026-03-10-01:00", "--partition", INCIDENT_HOUR],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     assert re.search(r"INCIDENT root cause\s+inventory", done.stderr)
     from dagster import AssetKey, DagsterInstance
@@ -53,7 +66,13 @@ def test_logrca_run_records_the_report_in_the_dagster_instance(shop, tmp_path, e
     finally:
         os.environ.pop("DAGSTER_HOME")
 
-    found = subprocess.run([str(BIN / "logrca"), "search", "reserved units", "--json", "--kind", "findings"], env=env, capture_output=True, text=True, timeout=120)
+    found = subprocess.run(
+        [str(BIN / "logrca"), "search", "reserved units", "--json", "--kind", "findings"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert found.returncode == 0, found.stderr
     hits = [json.loads(line) for line in found.stdout.splitlines()]
     assert hits and hits[0]["source"]["service"] == "inventory"
@@ -63,8 +82,22 @@ def test_logrca_run_records_the_report_in_the_dagster_instance(shop, tmp_path, e
 def test_dagster_cli_materializes_the_chain(shop, tmp_path, es_url, index_prefix):
     env = cli_env(shop, tmp_path, es_url, index_prefix)
     done = subprocess.run(
-        [str(BIN / "dagster"), "asset", "materialize", "-m", "pipelines.definitions", "--select", "raw_logs*", "--partition", "2026-03-10-00:00"],
-        env=env, capture_output=True, text=True, timeout=600, cwd=PROJECT_ROOT,
+        [
+            str(BIN / "dagster"),
+            "asset",
+            "materialize",
+            "-m",
+            "logrca.pipelines.definitions",
+            "--select",
+            "raw_logs*",
+            "--partition",
+            "2026-03-10-00:00",
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        cwd=PROJECT_ROOT,
     )
     assert done.returncode == 0, done.stderr[-3000:]
     assert (tmp_path / "data" / "parquet" / "raw_logs" / "2026-03-10-00:00.parquet").exists()
@@ -74,8 +107,13 @@ def test_dagster_cli_materializes_the_chain(shop, tmp_path, es_url, index_prefix
 def test_bad_config_is_reported_with_the_field(tmp_path):
     bad = tmp_path / "logrca.yaml"
     bad.write_text("start: 2026-01-01\nsources: [{name: a, paths: [x.log], format: loghub}]\n")
-    done = subprocess.run([str(BIN / "logrca"), "run", "--config", str(bad)], capture_output=True, text=True, timeout=120,
-                          env=dict(os.environ, DAGSTER_HOME=str(tmp_path / "home")))
+    done = subprocess.run(
+        [str(BIN / "logrca"), "run", "--config", str(bad)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=dict(os.environ, DAGSTER_HOME=str(tmp_path / "home")),
+    )
     assert done.returncode == 2
     assert "sources.0" in done.stderr and "header" in done.stderr
 
@@ -83,14 +121,24 @@ def test_bad_config_is_reported_with_the_field(tmp_path):
 @pytest.mark.es
 def test_es_status_reports_health(es_url):
     port = es_url.rsplit(":", 1)[1]
-    done = subprocess.run([str(BIN / "logrca"), "es", "status", "--port", port], capture_output=True, text=True, timeout=60)
+    done = subprocess.run(
+        [str(BIN / "logrca"), "es", "status", "--port", port], capture_output=True, text=True, timeout=60
+    )
     assert done.returncode == 0
     assert json.loads(done.stdout)["status"] in ("green", "yellow")
-    nothing = subprocess.run([str(BIN / "logrca"), "es", "status", "--port", "9"], capture_output=True, text=True, timeout=60)
+    nothing = subprocess.run(
+        [str(BIN / "logrca"), "es", "status", "--port", "9"], capture_output=True, text=True, timeout=60
+    )
     assert nothing.returncode == 1 and "no Elasticsearch answers" in nothing.stderr
 
 
 def test_every_command_has_help():
-    for args in (["--help"], ["run", "--help"], ["search", "--help"], ["es", "start", "--help"], ["eval", "--help"]):
+    for args in (
+        ["--help"],
+        ["run", "--help"],
+        ["search", "--help"],
+        ["es", "start", "--help"],
+        ["eval", "--help"],
+    ):
         done = subprocess.run([str(BIN / "logrca"), *args], capture_output=True, text=True, timeout=60)
         assert done.returncode == 0 and "Usage" in done.stdout, args

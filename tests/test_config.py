@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from logrca import PROJECT_ROOT
-from parsers.config import ConfigError, load_config
+from logrca.assets.config import ConfigError, load_config
 
 EXAMPLE = PROJECT_ROOT / "examples" / "shop" / "logrca.yaml"
 
@@ -21,14 +21,26 @@ def test_example_config_loads_with_resolved_paths():
 @pytest.mark.parametrize(
     ("body", "field"),
     [
-        ("start: 2026-01-01\nsources: [{name: a, service: a, paths: [x.log], format: xml}]", "sources.0.format"),
+        (
+            "start: 2026-01-01\nsources: [{name: a, service: a, paths: [x.log], format: xml}]",
+            "sources.0.format",
+        ),
         ("start: 2026-01-01\nsources: [{name: a, service: a, paths: [x.log], format: loghub}]", "header"),
-        ("start: 2026-01-01\nsources: [{name: a, service: a, paths: [x.log], format: jsonl, timezone: Mars/Base}]", "sources.0.timezone"),
-        ("start: 2026-01-01\nsources: [{name: a, service: a, paths: [x.log], format: jsonl, multiline: {start_pattern: '('}}]", "sources.0.multiline.start_pattern"),
+        (
+            "start: 2026-01-01\nsources: [{name: a, service: a, paths: [x.log], format: jsonl, timezone: Mars/Base}]",
+            "sources.0.timezone",
+        ),
+        (
+            "start: 2026-01-01\nsources: [{name: a, service: a, paths: [x.log], format: jsonl, multiline: {start_pattern: '('}}]",
+            "sources.0.multiline.start_pattern",
+        ),
         ("start: 2026-01-01\nsources: []", "sources"),
         ("sources: [{name: a, service: a, paths: [x.log], format: jsonl}]", "start"),
         ("start: 2026-01-01\nsourcez: []", "sourcez"),
-        ("start: 2026-01-01\ntopology: nope.yaml\nsources: [{name: a, service: a, paths: [x.log], format: jsonl}]", "topology"),
+        (
+            "start: 2026-01-01\ntopology: nope.yaml\nsources: [{name: a, service: a, paths: [x.log], format: jsonl}]",
+            "topology",
+        ),
     ],
 )
 def test_invalid_config_names_the_field(tmp_path, body, field):

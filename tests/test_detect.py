@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import polars as pl
 import pytest
 
-from rca.detect import ANOMALY_SCHEMA, DetectionConfig, RuleConfig, detect_anomalies, poisson_surprise, service_scores
+from logrca.rca.detect import (
+    ANOMALY_SCHEMA,
+    DetectionConfig,
+    RuleConfig,
+    detect_anomalies,
+    poisson_surprise,
+    service_scores,
+)
 
-T0 = datetime(2024, 3, 1, 10, tzinfo=timezone.utc)
+T0 = datetime(2024, 3, 1, 10, tzinfo=UTC)
 BASELINE = (T0, T0 + timedelta(minutes=10))
 WINDOW = (T0 + timedelta(minutes=10), T0 + timedelta(minutes=20))
 
@@ -21,9 +28,24 @@ def _events() -> pl.DataFrame:
         for i in range(10):
             rows.append((t + timedelta(seconds=i), "checkout", "INFO", f"order {i} ok", 1, "order <*> ok"))
         if minute >= 10:  # the incident: a new error template in payments, checkout's rate doubles
-            rows += [(t + timedelta(seconds=30 + i), "payments", "ERROR", f"card {i} declined", 2, "card <*> declined") for i in range(5)]
-            rows += [(t + timedelta(seconds=40 + i), "checkout", "INFO", f"order {i} ok", 1, "order <*> ok") for i in range(10)]
-    return pl.DataFrame(rows, schema=["timestamp", "service", "level", "message", "template_id", "template"], orient="row")
+            rows += [
+                (
+                    t + timedelta(seconds=30 + i),
+                    "payments",
+                    "ERROR",
+                    f"card {i} declined",
+                    2,
+                    "card <*> declined",
+                )
+                for i in range(5)
+            ]
+            rows += [
+                (t + timedelta(seconds=40 + i), "checkout", "INFO", f"order {i} ok", 1, "order <*> ok")
+                for i in range(10)
+            ]
+    return pl.DataFrame(
+        rows, schema=["timestamp", "service", "level", "message", "template_id", "template"], orient="row"
+    )
 
 
 def test_new_template_error_burst_and_rate_spike_are_scored():
@@ -45,22 +67,36 @@ def test_baseline_may_be_several_intervals_and_a_separate_frame():
     events = _events()
     baseline_rows = events.filter(pl.col("timestamp") < WINDOW[0])
     halves = [(T0, T0 + timedelta(minutes=5)), (T0 + timedelta(minutes=5), T0 + timedelta(minutes=10))]
-    split = detect_anomalies(events.filter(pl.col("timestamp") >= WINDOW[0]), window=WINDOW, baseline=halves, baseline_events=baseline_rows)
+    split = detect_anomalies(
+        events.filter(pl.col("timestamp") >= WINDOW[0]),
+        window=WINDOW,
+        baseline=halves,
+        baseline_events=baseline_rows,
+    )
     whole = detect_anomalies(events, window=WINDOW, baseline=BASELINE)
     assert split.drop("first_seen").sort("kind").equals(whole.drop("first_seen").sort("kind"))
 
 
 def test_no_baseline_still_scores_errors_and_rules():
-    config = DetectionConfig(rules=[RuleConfig(name="declines", service="pay*", pattern=r"declined", min_count=3, score=7.5)])
+    config = DetectionConfig(
+        rules=[RuleConfig(name="declines", service="pay*", pattern=r"declined", min_count=3, score=7.5)]
+    )
     anomalies = detect_anomalies(_events(), window=WINDOW, baseline=None, config=config)
     assert set(anomalies["kind"]) == {"error_burst", "rule"}
     rule = anomalies.filter(pl.col("kind") == "rule").row(0, named=True)
-    assert (rule["service"], rule["score"], rule["count_window"], rule["template"]) == ("payments", 7.5, 50, "declines")
+    assert (rule["service"], rule["score"], rule["count_window"], rule["template"]) == (
+        "payments",
+        7.5,
+        50,
+        "declines",
+    )
 
 
 def test_edge_cases_and_errors():
     events = _events()
-    empty = detect_anomalies(events, window=(T0 - timedelta(hours=2), T0 - timedelta(hours=1)), baseline=BASELINE)
+    empty = detect_anomalies(
+        events, window=(T0 - timedelta(hours=2), T0 - timedelta(hours=1)), baseline=BASELINE
+    )
     assert empty.is_empty() and empty.schema == pl.Schema(ANOMALY_SCHEMA)
     with pytest.raises(ValueError, match=r"template_id"):
         detect_anomalies(events.drop("template_id"), window=WINDOW, baseline=BASELINE)

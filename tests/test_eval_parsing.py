@@ -8,9 +8,15 @@ import polars as pl
 import pytest
 from typer.testing import CliRunner
 
-from logrca.cli import app
 from logrca import PROJECT_ROOT
-from rca.eval_parsing import grouping_accuracy, parsing_accuracy, parsing_metrics, read_labelled, template_accuracy
+from logrca.cli import app
+from logrca.parsers.evaluate import (
+    grouping_accuracy,
+    parsing_accuracy,
+    parsing_metrics,
+    read_labelled,
+    template_accuracy,
+)
 
 # 6 lines, true templates A A B B C D; the parser merges C and D and splits B.
 TRUTH = pl.Series(["A <*>", "A <*>", "B x", "B x", "C <*>", "D <*>"])
@@ -23,7 +29,12 @@ def test_grouping_accuracy_known_values():
     assert result["GA"] == pytest.approx(2 / 6)
     assert result["PGA"] == pytest.approx(1 / 4) and result["RGA"] == pytest.approx(1 / 4)
     assert result["FGA"] == pytest.approx(1 / 4)
-    assert grouping_accuracy(pl.Series(["a", "a", "b"]), pl.Series([7, 7, 9])) == {"GA": 1.0, "FGA": 1.0, "PGA": 1.0, "RGA": 1.0}
+    assert grouping_accuracy(pl.Series(["a", "a", "b"]), pl.Series([7, 7, 9])) == {
+        "GA": 1.0,
+        "FGA": 1.0,
+        "PGA": 1.0,
+        "RGA": 1.0,
+    }
 
 
 def test_parsing_and_template_accuracy_known_values():
@@ -59,8 +70,18 @@ def test_read_labelled_names_missing_columns(tmp_path):
 def test_cli_json_and_baseline_on_a_sample(shared_data):
     folder = shared_data / "loghub" / "HDFS"
     settings = PROJECT_ROOT / "bench" / "loghub_masking" / "HDFS.yaml"
-    args = ["eval", "parsing", "--log", str(folder / "HDFS_2k.log"), "--truth", str(folder / "HDFS_2k.log_structured_corrected.csv"),
-            "--masking", str(settings), "--baseline", "--json"]
+    args = [
+        "eval",
+        "parsing",
+        "--log",
+        str(folder / "HDFS_2k.log"),
+        "--truth",
+        str(folder / "HDFS_2k.log_structured_corrected.csv"),
+        "--masking",
+        str(settings),
+        "--baseline",
+        "--json",
+    ]
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output
     report = json.loads(result.stdout)
@@ -72,13 +93,23 @@ def test_cli_json_and_baseline_on_a_sample(shared_data):
 
 def test_cli_without_format_is_a_clear_error(shared_data, tmp_path):
     folder = shared_data / "loghub" / "Apache"
-    result = CliRunner().invoke(app, ["eval", "parsing", "--log", str(folder / "Apache_2k.log"), "--truth", str(folder / "Apache_2k.log_structured_corrected.csv")])
+    result = CliRunner().invoke(
+        app,
+        [
+            "eval",
+            "parsing",
+            "--log",
+            str(folder / "Apache_2k.log"),
+            "--truth",
+            str(folder / "Apache_2k.log_structured_corrected.csv"),
+        ],
+    )
     assert result.exit_code == 2 and "no header format" in result.output
 
 
 @pytest.mark.parametrize("batch_bytes", [1, 7, 1 << 20])
 def test_iter_log_lines_keeps_every_line(tmp_path, batch_bytes):
-    from rca.eval_parsing import iter_log_lines
+    from logrca.parsers.evaluate import iter_log_lines
 
     path = tmp_path / "x.log"
     path.write_bytes(b"a\r\nb\xff c\n\n  d\re\nlast")
@@ -88,13 +119,19 @@ def test_iter_log_lines_keeps_every_line(tmp_path, batch_bytes):
 
 def test_run_logrca_same_ids_as_drain3_on_concatenated_samples(shared_data, tmp_path):
     from logrca.commands.eval_parsing import build_configs
-    from parsers.header_format import compile_header
-    from rca.eval_parsing import run_drain3_baseline, run_logrca
+    from logrca.parsers.evaluate import run_drain3_baseline, run_logrca
+    from logrca.parsers.ingest.header_format import compile_header
 
     folder = shared_data / "loghub" / "OpenSSH"
     log = tmp_path / "twice.log"
-    log.write_bytes((folder / "OpenSSH_2k.log").read_bytes().rstrip(b"\n") + b"\n" + (folder / "OpenSSH_2k.log").read_bytes())
-    config, _, fmt = build_configs(PROJECT_ROOT / "bench" / "loghub_masking" / "OpenSSH.yaml", None, None, default_masks=True)
+    log.write_bytes(
+        (folder / "OpenSSH_2k.log").read_bytes().rstrip(b"\n")
+        + b"\n"
+        + (folder / "OpenSSH_2k.log").read_bytes()
+    )
+    config, _, fmt = build_configs(
+        PROJECT_ROOT / "bench" / "loghub_masking" / "OpenSSH.yaml", None, None, default_masks=True
+    )
     ours, _ = run_logrca(log, compile_header(fmt), config, batch_bytes=50_000)  # several batches
     theirs, _ = run_drain3_baseline(log, compile_header(fmt), config)
     assert ours.height == theirs.height == 4000
@@ -109,17 +146,23 @@ SETTINGS = sorted((PROJECT_ROOT / "bench" / "loghub_masking").glob("*.yaml"))
 def test_grouping_accuracy_at_least_drain3s_with_the_same_settings(shared_data, settings):
     """Every labelled sample with a settings file: logrca's GA >= plain drain3's, at drain3's defaults and at the usual settings."""
     from logrca.commands.eval_parsing import build_configs
-    from parsers.templates import TemplateConfig
-    from rca.eval_parsing import evaluate_parsing
+    from logrca.parsers.evaluate import evaluate_parsing
+    from logrca.parsers.templates.miner import TemplateConfig
 
     folder = shared_data / "loghub" / settings.stem
-    log, truth = folder / f"{settings.stem}_2k.log", folder / f"{settings.stem}_2k.log_structured_corrected.csv"
+    log, truth = (
+        folder / f"{settings.stem}_2k.log",
+        folder / f"{settings.stem}_2k.log_structured_corrected.csv",
+    )
     if not (log.is_file() and truth.is_file()):
         pytest.skip(f"no labelled sample for {settings.stem} in {folder}")
     config, usual, fmt = build_configs(settings, None, None, default_masks=True)
     defaults = TemplateConfig()
     pairs = (
-        (config.model_copy(update={"sim_th": defaults.sim_th, "depth": defaults.depth}), TemplateConfig(masking=usual.masking)),
+        (
+            config.model_copy(update={"sim_th": defaults.sim_th, "depth": defaults.depth}),
+            TemplateConfig(masking=usual.masking),
+        ),
         (config, usual),
     )
     for logrca_config, drain3_config in pairs:
@@ -131,7 +174,10 @@ def test_a_log_cut_short_is_flagged_and_can_be_scored_on_its_lines(shared_data, 
     folder = shared_data / "loghub" / "HDFS"
     truth = folder / "HDFS_2k.log_structured_corrected.csv"
     cut = tmp_path / "first300.log"
-    cut.write_text("".join((folder / "HDFS_2k.log").read_text(encoding="utf-8").splitlines(keepends=True)[:300]), encoding="utf-8")
+    cut.write_text(
+        "".join((folder / "HDFS_2k.log").read_text(encoding="utf-8").splitlines(keepends=True)[:300]),
+        encoding="utf-8",
+    )
     settings = PROJECT_ROOT / "bench" / "loghub_masking" / "HDFS.yaml"
     base = ["eval", "parsing", "--log", str(cut), "--truth", str(truth), "--masking", str(settings)]
     strict = CliRunner().invoke(app, base)
@@ -140,9 +186,14 @@ def test_a_log_cut_short_is_flagged_and_can_be_scored_on_its_lines(shared_data, 
     assert "1700 labelled line(s) are not in the log" in said and "--present-only" in said
     assert "speed-up shows from about" not in strict.output  # no baseline, no speed-up line
     report = json.loads(CliRunner().invoke(app, [*base, "--json"]).stdout)
-    assert (report["missing_lines"], report["scored"]) == (1700, 2000) and report["logrca"]["GA"] < 0.2  # missing lines count as wrong
+    assert (report["missing_lines"], report["scored"]) == (1700, 2000) and report["logrca"][
+        "GA"
+    ] < 0.2  # missing lines count as wrong
     present = json.loads(CliRunner().invoke(app, [*base, "--present-only", "--baseline", "--json"]).stdout)
     assert (present["missing_lines"], present["scored"]) == (1700, 300)
     assert present["logrca"]["GA"] >= present["drain3"]["GA"] > 0.9
     shown = CliRunner().invoke(app, [*base, "--present-only", "--baseline"])
-    assert "not in the log" not in shown.output and "speed-up shows from about 100,000 lines" in shown.output.replace("\n", " ")
+    assert (
+        "not in the log" not in shown.output
+        and "speed-up shows from about 100,000 lines" in shown.output.replace("\n", " ")
+    )

@@ -9,7 +9,7 @@ import pytest
 from typer.testing import CliRunner
 
 from logrca.cli import app
-from rca.evaluate_rca import accuracy_at_k, average_at_5, evaluate_dataset
+from logrca.rca.evaluate import accuracy_at_k, average_at_5, evaluate_dataset
 
 FIXTURE = Path(__file__).parent / "fixtures" / "rca" / "mini"
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from pipelines.executors import celery_worker_config, executor_from_env
+from logrca.pipelines.executors import celery_worker_config, executor_from_env
 
 
 def test_default_is_the_multiprocess_executor_with_a_concurrency_limit():
@@ -14,7 +14,9 @@ def test_default_is_the_multiprocess_executor_with_a_concurrency_limit():
 
 
 def test_celery_executor_reads_the_broker_from_the_environment():
-    executor = executor_from_env({"LOGRCA_EXECUTOR": "celery", "LOGRCA_CELERY_BROKER": "redis://127.0.0.1:6379/0"})
+    executor = executor_from_env(
+        {"LOGRCA_EXECUTOR": "celery", "LOGRCA_CELERY_BROKER": "redis://127.0.0.1:6379/0"}
+    )
     assert executor.name == "celery"
     with pytest.raises(ValueError, match="LOGRCA_CELERY_BROKER"):
         executor_from_env({"LOGRCA_EXECUTOR": "celery"})

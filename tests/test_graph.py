@@ -2,31 +2,64 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import polars as pl
 import pytest
 
-from rca.graph import SPAN_SCHEMA, load_topology, service_dependency_graph, span_calls
+from logrca.rca.graph import SPAN_SCHEMA, load_topology, service_dependency_graph, span_calls
 
-T0 = datetime(2024, 3, 1, 10, tzinfo=timezone.utc)
+T0 = datetime(2024, 3, 1, 10, tzinfo=UTC)
 
 
 def _spans(rows):
-    return pl.DataFrame([dict(zip(["trace_id", "span_id", "parent_id", "service", "host", "operation", "start", "duration_us", "error"], r, strict=True))
-                         for r in rows], schema=SPAN_SCHEMA)
+    return pl.DataFrame(
+        [
+            dict(
+                zip(
+                    [
+                        "trace_id",
+                        "span_id",
+                        "parent_id",
+                        "service",
+                        "host",
+                        "operation",
+                        "start",
+                        "duration_us",
+                        "error",
+                    ],
+                    r,
+                    strict=True,
+                )
+            )
+            for r in rows
+        ],
+        schema=SPAN_SCHEMA,
+    )
 
 
 def test_graph_from_spans_links_parent_to_child_on_another_service():
-    spans = _spans([
-        ("t1", "a", None, "gateway", "gw-1", "/buy", T0, 1000.0, None),
-        ("t1", "b", "a", "gateway", "gw-1", "HTTP POST", T0, 900.0, None),   # local child: no edge
-        ("t1", "c", "b", "checkout", "co-1", "/checkout", T0, 800.0, None),
-        ("t1", "d", "c", "payments", "pay-1", "/pay", T0, 300.0, None),
-        ("t2", "e", None, "gateway", "gw-1", "/buy", T0, 1000.0, None),
-        ("t2", "f", "e", "checkout", "co-1", "/checkout", T0, 700.0, None),
-        ("t2", "g", "x-missing", "payments", "pay-1", "/pay", T0, 1.0, None),  # parent not recorded: no edge
-    ])
+    spans = _spans(
+        [
+            ("t1", "a", None, "gateway", "gw-1", "/buy", T0, 1000.0, None),
+            ("t1", "b", "a", "gateway", "gw-1", "HTTP POST", T0, 900.0, None),  # local child: no edge
+            ("t1", "c", "b", "checkout", "co-1", "/checkout", T0, 800.0, None),
+            ("t1", "d", "c", "payments", "pay-1", "/pay", T0, 300.0, None),
+            ("t2", "e", None, "gateway", "gw-1", "/buy", T0, 1000.0, None),
+            ("t2", "f", "e", "checkout", "co-1", "/checkout", T0, 700.0, None),
+            (
+                "t2",
+                "g",
+                "x-missing",
+                "payments",
+                "pay-1",
+                "/pay",
+                T0,
+                1.0,
+                None,
+            ),  # parent not recorded: no edge
+        ]
+    )
     graph = service_dependency_graph(spans=spans)
     assert sorted(graph.edges) == [("checkout", "payments"), ("gateway", "checkout")]
     assert graph["gateway"]["checkout"] == {"sources": {"traces"}, "calls": 2}
@@ -37,9 +70,15 @@ def test_graph_from_spans_links_parent_to_child_on_another_service():
 
 def test_topology_file_and_errors(tmp_path):
     path = tmp_path / "topology.yaml"
-    path.write_text("services:\n  gateway: {calls: [checkout]}\n  checkout: {calls: [payments, inventory]}\n  db:\n")
+    path.write_text(
+        "services:\n  gateway: {calls: [checkout]}\n  checkout: {calls: [payments, inventory]}\n  db:\n"
+    )
     graph = service_dependency_graph(topology=path)
-    assert sorted(graph.edges) == [("checkout", "inventory"), ("checkout", "payments"), ("gateway", "checkout")]
+    assert sorted(graph.edges) == [
+        ("checkout", "inventory"),
+        ("checkout", "payments"),
+        ("gateway", "checkout"),
+    ]
     assert graph["gateway"]["checkout"]["sources"] == {"declared"}
     assert "db" in graph
     path.write_text("services:\n  gateway: {calls: checkout}\n")
@@ -53,10 +92,30 @@ def test_calls_inferred_from_trace_ids_in_logs_when_nothing_else_is_known():
         t = T0 + timedelta(seconds=i)
         rows += [
             {"timestamp": t, "service": "gateway", "trace_id": f"r{i}", "message": "in"},
-            {"timestamp": t + timedelta(milliseconds=1), "service": "checkout", "trace_id": f"r{i}", "message": "in"},
-            {"timestamp": t + timedelta(milliseconds=2), "service": "payments", "trace_id": f"r{i}", "message": "pay"},
-            {"timestamp": t + timedelta(milliseconds=3), "service": "checkout", "trace_id": f"r{i}", "message": "out"},
-            {"timestamp": t + timedelta(milliseconds=4), "service": "gateway", "trace_id": f"r{i}", "message": "out"},
+            {
+                "timestamp": t + timedelta(milliseconds=1),
+                "service": "checkout",
+                "trace_id": f"r{i}",
+                "message": "in",
+            },
+            {
+                "timestamp": t + timedelta(milliseconds=2),
+                "service": "payments",
+                "trace_id": f"r{i}",
+                "message": "pay",
+            },
+            {
+                "timestamp": t + timedelta(milliseconds=3),
+                "service": "checkout",
+                "trace_id": f"r{i}",
+                "message": "out",
+            },
+            {
+                "timestamp": t + timedelta(milliseconds=4),
+                "service": "gateway",
+                "trace_id": f"r{i}",
+                "message": "out",
+            },
         ]
     graph = service_dependency_graph(events=pl.DataFrame(rows))
     assert sorted(graph.edges) == [("checkout", "payments"), ("gateway", "checkout")]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import polars as pl
 import pytest
 
-from parsers.header_format import compile_header, split_header
+from logrca.parsers.ingest.header_format import compile_header, split_header
 
 LINUX = r"<Month> <Date> <Time> <Level> <Component>(\[<PID>\])?: <Content>"
 
@@ -25,14 +25,21 @@ def test_fields_and_unmatched_lines_are_kept():
 def test_optional_group_and_bracketed_fields():
     fmt = compile_header(LINUX)
     frame = split_header(
-        pl.Series(["Jun 14 15:16:01 combo sshd(pam_unix)[19939]: check pass", "Jun  9 06:06:20 combo kernel: Linux up"]),
+        pl.Series(
+            [
+                "Jun 14 15:16:01 combo sshd(pam_unix)[19939]: check pass",
+                "Jun  9 06:06:20 combo kernel: Linux up",
+            ]
+        ),
         fmt,
     )
     assert frame["Component"].to_list() == ["sshd(pam_unix)", "kernel"]
     assert frame["PID"].to_list() == ["19939", None]
     assert frame["Content"].to_list() == ["check pass", "Linux up"]
     apache = compile_header(r"\[<Time>\] \[<Level>\] <Content>")
-    row = split_header(pl.Series(["[Sun Dec 04 04:47:44 2005] [notice] workerEnv.init() ok"]), apache).row(0, named=True)
+    row = split_header(pl.Series(["[Sun Dec 04 04:47:44 2005] [notice] workerEnv.init() ok"]), apache).row(
+        0, named=True
+    )
     assert row["Time"] == "Sun Dec 04 04:47:44 2005" and row["Level"] == "notice"
 
 
@@ -84,17 +91,39 @@ def test_loghub_samples_content_equals_labels(shared_data):
 
 
 def test_split_content_equals_split_header(shared_data):
-    from parsers.header_format import split_content
-    from parsers.masking import load_masking_file
     from logrca import PROJECT_ROOT
+    from logrca.parsers.ingest.header_format import split_content
+    from logrca.parsers.templates.masking import load_masking_file
 
-    tricky = ["", "   ", "garbage", "a\tb c d: e", "a b c d: e\nmore", "a b c x: y:\nz", "2024-01-01  10:00:00\tINFO web:   spaced  ", "w x y z:"]
+    tricky = [
+        "",
+        "   ",
+        "garbage",
+        "a\tb c d: e",
+        "a b c d: e\nmore",
+        "a b c x: y:\nz",
+        "2024-01-01  10:00:00\tINFO web:   spaced  ",
+        "w x y z:",
+    ]
     for settings in sorted((PROJECT_ROOT / "bench" / "loghub_masking").glob("*.yaml")):
         fmt = compile_header(load_masking_file(settings)["format"])
-        sample = (shared_data / "loghub" / settings.stem / f"{settings.stem}_2k.log").read_text(errors="replace").splitlines()[:300]
+        sample = (
+            (shared_data / "loghub" / settings.stem / f"{settings.stem}_2k.log")
+            .read_text(errors="replace")
+            .splitlines()[:300]
+        )
         lines = pl.Series(sample + tricky + [" \t" + sample[0] + "\t", sample[1] + "\n" + sample[2]])
-        assert split_content(lines, fmt).equals(split_header(lines, fmt).select("Content", "matched")), settings.stem
-    for fmt in ("<Content>", "<A><Content>", "<Date> <Content> end", "<Level>: <Content>"):  # fallback formats too
+        assert split_content(lines, fmt).equals(split_header(lines, fmt).select("Content", "matched")), (
+            settings.stem
+        )
+    for fmt in (
+        "<Content>",
+        "<A><Content>",
+        "<Date> <Content> end",
+        "<Level>: <Content>",
+    ):  # fallback formats too
         compiled = compile_header(fmt)
         lines = pl.Series(tricky + ["INFO: ok end"])
-        assert split_content(lines, compiled).equals(split_header(lines, compiled).select("Content", "matched")), fmt
+        assert split_content(lines, compiled).equals(
+            split_header(lines, compiled).select("Content", "matched")
+        ), fmt

@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 from finding_factory import RUNBOOKS, make_finding
 
 from logrca import PROJECT_ROOT
-from rca.catalog import load_catalogue
-from rca.incidents import IncidentConflict, IncidentError, IncidentStore, build_incident, categorize
+from logrca.incidents.catalogue import load_catalogue
+from logrca.incidents.record import IncidentConflict, IncidentError, build_incident, categorize
+from logrca.incidents.store import IncidentStore
 
 CATALOGUE = load_catalogue(PROJECT_ROOT / "examples" / "shop" / "catalogue.yaml")
-OPENED = datetime(2031, 3, 3, 11, 30, tzinfo=timezone.utc)
+OPENED = datetime(2031, 3, 3, 11, 30, tzinfo=UTC)
 
 
 def test_record_carries_every_standard_field():
@@ -26,7 +27,10 @@ def test_record_carries_every_standard_field():
     assert "10.0.0.7:5432" in incident["reproduction"]["samples"][0]["sample"]
     assert incident["initial_cause"]["service"] == "payments"
     assert incident["initial_cause"]["evidence"][0]["template_id"] == 7
-    assert incident["suggested_actions"][0]["steps"] == ["Check the db pod is up", "Restart the connection pool"]
+    assert incident["suggested_actions"][0]["steps"] == [
+        "Check the db pod is up",
+        "Restart the connection pool",
+    ]
     assert [a["name"] for a in incident["actions"]] == ["restart-pool", "compensate"]
     assert incident["owner"]["team"] == "payments-team"
     assert [c["name"] for c in incident["owner"]["contacts"]][0] == "Pat Payments"
@@ -88,7 +92,9 @@ def test_duplicate_detection_updates_the_open_incident(es_client, index_prefix):
     assert stored["window_end"].startswith("2031-03-03T12:00")
     assert len(store.search()) == 1
     # a different root cause in the same window is a different incident
-    other_id, outcome = store.file(build_incident(make_finding(hour=1, service="inventory"), catalogue=CATALOGUE))
+    other_id, outcome = store.file(
+        build_incident(make_finding(hour=1, service="inventory"), catalogue=CATALOGUE)
+    )
     assert outcome == "created" and other_id != incident_id
     # a window that does not touch the first one is a new incident, as is a recurrence after resolution
     assert store.file(build_incident(make_finding(hour=5), catalogue=CATALOGUE))[1] == "created"
@@ -101,12 +107,21 @@ def test_duplicate_detection_updates_the_open_incident(es_client, index_prefix):
 def test_lifecycle_records_who_and_when_and_refuses_going_back(es_client, index_prefix):
     store = IncidentStore(es_client, index_prefix)
     incident_id, _ = store.file(build_incident(make_finding(), catalogue=CATALOGUE))
-    for status, who in (("acknowledged", "ana"), ("mitigated", "bo"), ("resolved", "ana"), ("reviewed", "cy")):
+    for status, who in (
+        ("acknowledged", "ana"),
+        ("mitigated", "bo"),
+        ("resolved", "ana"),
+        ("reviewed", "cy"),
+    ):
         store.transition(incident_id, status, by=who, note=f"{status} note")
     stored, _ = store.get(incident_id)
     steps = [(h["from"], h["to"], h["by"]) for h in stored["status_history"] if h["event"] == "status"]
-    assert steps[1:] == [("open", "acknowledged", "ana"), ("acknowledged", "mitigated", "bo"),
-                         ("mitigated", "resolved", "ana"), ("resolved", "reviewed", "cy")]
+    assert steps[1:] == [
+        ("open", "acknowledged", "ana"),
+        ("acknowledged", "mitigated", "bo"),
+        ("mitigated", "resolved", "ana"),
+        ("resolved", "reviewed", "cy"),
+    ]
     assert stored["resolved_at"] and stored["status_history"][-1]["note"] == "reviewed note"
     with pytest.raises(IncidentError, match="cannot become 'acknowledged'"):
         store.transition(incident_id, "acknowledged", by="ana")
@@ -128,7 +143,9 @@ def test_assign_then_archive(es_client, index_prefix):
     stored, _ = store.get(incident_id)
     assert stored["assignee"]["name"] == "bo" and stored["owner"]["team"] == "db-team"
     assign = [h for h in stored["status_history"] if h["event"] == "assign"]
-    assert [(h["from"], h["to"], h["by"], h["team_from"], h["team"]) for h in assign] == [("ana", "bo", "ana", "payments-team", "db-team")]
+    assert [(h["from"], h["to"], h["by"], h["team_from"], h["team"]) for h in assign] == [
+        ("ana", "bo", "ana", "payments-team", "db-team")
+    ]
     store.transition(incident_id, "resolved", by="bo")
     assert store.get(incident_id)[0]["assignee"]["name"] == "bo"  # later steps keep the assignee
     other_id, _ = store.file(build_incident(make_finding(hour=5, service="inventory"), catalogue=CATALOGUE))
@@ -140,7 +157,7 @@ def test_assign_then_archive(es_client, index_prefix):
         store.transition(incident_id, "reviewed", by="ana")
     with pytest.raises(IncidentError, match="name is empty"):
         store.assign(other_id, " ", by="ana")
-    from rca.incidents import CURRENT_STATUSES
+    from logrca.incidents.record import CURRENT_STATUSES
 
     assert [i["incident_id"] for i in store.search(statuses=CURRENT_STATUSES)] == [other_id]
     assert {i["incident_id"] for i in store.search()} == {incident_id, other_id}
@@ -150,10 +167,12 @@ def test_assign_then_archive(es_client, index_prefix):
 
 @pytest.mark.es
 def test_index_of_an_older_version_gets_the_new_fields_mapped(es_client, index_prefix):
-    from rca.incidents import MAPPING
+    from logrca.incidents.store import MAPPING
 
     store = IncidentStore(es_client, index_prefix)
-    old = {name: spec for name, spec in MAPPING["properties"].items() if name not in ("assignee", "archived_at")}
+    old = {
+        name: spec for name, spec in MAPPING["properties"].items() if name not in ("assignee", "archived_at")
+    }
     es_client.indices.create(index=store.index, mappings={"dynamic": False, "properties": old})
     incident_id, _ = store.file(build_incident(make_finding(), catalogue=CATALOGUE))
     mapped = es_client.indices.get_mapping(index=store.index)[store.index]["mappings"]["properties"]
@@ -173,10 +192,14 @@ def test_conflicting_update_is_refused_and_loses_nothing(es_client, index_prefix
     stored, _ = store.get(incident_id)
     assert stored["status"] == "acknowledged"
     assert [h.get("note") for h in stored["status_history"]][-1] == "on it"
+
     # a write that races between read and write is refused by Elasticsearch itself
     def racing_change(document):
-        store.client.update(index=store.index, id=incident_id, doc={"title": "edited meanwhile"}, refresh="wait_for")
+        store.client.update(
+            index=store.index, id=incident_id, doc={"title": "edited meanwhile"}, refresh="wait_for"
+        )
         document["status"] = "mitigated"
+
     with pytest.raises(IncidentConflict):
         store.update(incident_id, racing_change)
     stored, _ = store.get(incident_id)
@@ -201,13 +224,24 @@ def test_confirm_and_operator_category(es_client, index_prefix):
 def test_cli_lifecycle_conflict_confirm_and_actions(es_url, es_client, index_prefix, tmp_path, monkeypatch):
     import sys
 
+    from finding_factory import RUNBOOKS
     from typer.testing import CliRunner
 
     from logrca.cli import app
-    from finding_factory import RUNBOOKS
 
-    runbooks = [dict(RUNBOOKS[0], actions=RUNBOOKS[0]["actions"] + [
-        {"name": "fails", "kind": "command", "command": [sys.executable, "-c", "import sys; print('nope {service}'); sys.exit(4)"]}])]
+    runbooks = [
+        dict(
+            RUNBOOKS[0],
+            actions=RUNBOOKS[0]["actions"]
+            + [
+                {
+                    "name": "fails",
+                    "kind": "command",
+                    "command": [sys.executable, "-c", "import sys; print('nope {service}'); sys.exit(4)"],
+                }
+            ],
+        )
+    ]
     store = IncidentStore(es_client, index_prefix)
     incident_id, _ = store.file(build_incident(make_finding(), catalogue=CATALOGUE, runbooks=runbooks))
     monkeypatch.setenv("LOGRCA_ES_URL", es_url)
@@ -227,14 +261,20 @@ def test_cli_lifecycle_conflict_confirm_and_actions(es_url, es_client, index_pre
     assert "cannot become" in run("ack", incident_id).output
     assert run("resolve", incident_id, "--as", "ana").exit_code == 0
     listed = run("list", "--status", "resolved")
-    assert incident_id in listed.stdout and "payments-team" in listed.stdout and "cli-user" in listed.stdout  # ack assigned it
+    assert (
+        incident_id in listed.stdout and "payments-team" in listed.stdout and "cli-user" in listed.stdout
+    )  # ack assigned it
     assigned = run("assign", incident_id, "dee", "--team", "sre", "--note", "handing over")
     assert assigned.exit_code == 0 and "assigned to dee (team sre) by cli-user" in assigned.stdout
     assert "assignee: dee" in run("show", incident_id).stdout
     assert "unknown status 'closed'" in run("list", "--status", "closed").output
     # actions: dry run by default, run only with --yes, failures recorded
     dry = run("act", incident_id, "restart-pool")
-    assert dry.exit_code == 0 and "dry run" in dry.stdout and "run: echo 'restarting pool of payments for" in dry.stdout
+    assert (
+        dry.exit_code == 0
+        and "dry run" in dry.stdout
+        and "run: echo 'restarting pool of payments for" in dry.stdout
+    )
     assert store.get(incident_id)[0]["action_runs"] == []
     done = run("act", incident_id, "restart-pool", "--yes")
     assert done.exit_code == 0 and "exit status 0" in done.stdout
@@ -242,7 +282,10 @@ def test_cli_lifecycle_conflict_confirm_and_actions(es_url, es_client, index_pre
     assert failed.exit_code == 1 and "nope payments" in failed.stdout and "FAILED" in failed.stdout
     assert run("act", incident_id, "nonexistent").exit_code == 1
     runs = store.get(incident_id)[0]["action_runs"]
-    assert [(r["action"], r["exit_status"], r["by"]) for r in runs] == [("restart-pool", 0, "cli-user"), ("fails", 4, "cli-user")]
+    assert [(r["action"], r["exit_status"], r["by"]) for r in runs] == [
+        ("restart-pool", 0, "cli-user"),
+        ("fails", 4, "cli-user"),
+    ]
     assert runs[1]["output"] == "nope payments\n" and runs[1]["plan"]["command"][0] == sys.executable
     # confirm: knowledge-base entry + evaluation
     confirmed = run("confirm", incident_id, "--cause", "payments", "--knowledge-dir", str(tmp_path))
@@ -251,10 +294,17 @@ def test_cli_lifecycle_conflict_confirm_and_actions(es_url, es_client, index_pre
     evaluated = runner.invoke(app, ["eval", "incidents", "--json"])
     assert __import__("json").loads(evaluated.stdout)["AC@1"] == 1.0
     history = [(h["event"], h["by"]) for h in store.get(incident_id)[0]["status_history"]]
-    assert ("status", "cli-user") in history and ("status", "ana") in history and ("confirm", "cli-user") in history
+    assert (
+        ("status", "cli-user") in history
+        and ("status", "ana") in history
+        and ("confirm", "cli-user") in history
+    )
     # archive: out of the default list, still there with --all or --status archived
     assert run("archive", incident_id, "--note", "done").exit_code == 0
     assert incident_id not in run("list").stdout
-    assert incident_id in run("list", "--all").stdout and incident_id in run("list", "--status", "archived").stdout
+    assert (
+        incident_id in run("list", "--all").stdout
+        and incident_id in run("list", "--status", "archived").stdout
+    )
     refused = run("assign", incident_id, "eve")
     assert refused.exit_code == 1 and "archived" in refused.output

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from logrca import PROJECT_ROOT
-from rca.knowledge import KnowledgeError, link_knowledge, load_past_incidents, load_runbooks
+from logrca.rca.knowledge import KnowledgeError, link_knowledge, load_past_incidents, load_runbooks
 
 KB = PROJECT_ROOT / "examples" / "shop" / "knowledge"
 
@@ -31,13 +31,20 @@ def test_linking_prefers_the_root_cause_runbook_and_counts_recurrences():
     assert linked["runbooks"][0]["id"] == "inventory-bad-release"
     assert linked["similar_incidents"][0]["root_cause_service"] == "inventory"
     assert linked["recurrences"] == 1
-    unrelated = link_knowledge(root_cause="search", services=["search"], texts=["index rebuilt"], runbooks=load_runbooks(KB / "runbooks"),
-                               past_incidents=load_past_incidents(KB / "incidents"))
+    unrelated = link_knowledge(
+        root_cause="search",
+        services=["search"],
+        texts=["index rebuilt"],
+        runbooks=load_runbooks(KB / "runbooks"),
+        past_incidents=load_past_incidents(KB / "incidents"),
+    )
     assert unrelated == {"runbooks": [], "similar_incidents": [], "recurrences": 0}
 
 
 def test_malformed_runbook_names_file_and_field(tmp_path):
-    (tmp_path / "bad.md").write_text("---\nservices: db\nactions:\n  - name: x\n    kind: command\n---\nbody\n")
+    (tmp_path / "bad.md").write_text(
+        "---\nservices: db\nactions:\n  - name: x\n    kind: command\n---\nbody\n"
+    )
     with pytest.raises(Exception, match="bad.md"):
         load_runbooks(tmp_path)
     (tmp_path / "bad.md").write_text("no front matter")
@@ -51,7 +58,7 @@ def test_malformed_runbook_names_file_and_field(tmp_path):
 
 def test_runbooks_alone_do_not_read_past_incidents(tmp_path):
     """Indexing runbooks and routing incidents need only the runbooks: a broken past incident must not stop them."""
-    from rca.knowledge import load_knowledge_base, load_knowledge_runbooks
+    from logrca.rca.knowledge import load_knowledge_base, load_knowledge_runbooks
 
     (tmp_path / "runbooks").mkdir()
     (tmp_path / "runbooks" / "db.md").write_text("---\nid: db\nservices: [db]\n---\nRestart the pool.\n")

@@ -6,7 +6,13 @@ import polars as pl
 import pytest
 from drain3.masking import LogMasker, MaskingInstruction
 
-from parsers.masking import DEFAULT_MASKING_RULES, Masker, MaskingRule, load_masking_file, parse_masking_rules
+from logrca.parsers.templates.masking import (
+    DEFAULT_MASKING_RULES,
+    Masker,
+    MaskingRule,
+    load_masking_file,
+    parse_masking_rules,
+)
 
 MESSAGES = [
     "Receiving block blk_-1608999687919862906 src: /10.250.19.102:54106 dest: /10.250.19.102:50010",
@@ -77,9 +83,16 @@ def test_missing_file_and_bad_inline_rules(tmp_path):
 
 def test_large_series_masked_in_parallel_parts_equals_drain3():
     """Above a few thousand rows the rules run on chunks in parallel; order, nulls and results stay exact."""
-    rules = [MaskingRule(pattern=r"blk_-?\d+", mask_with="BLK"), *DEFAULT_MASKING_RULES,
-             MaskingRule(pattern=r"(?<==)\d+", mask_with="*"), MaskingRule(pattern=r"\b\d+\b", mask_with="NUM")]
-    values = [None if i % 997 == 0 else f"{MESSAGES[i % len(MESSAGES)]} n={i} at 10.0.{i % 256}.{i % 7}" for i in range(40_000)]
+    rules = [
+        MaskingRule(pattern=r"blk_-?\d+", mask_with="BLK"),
+        *DEFAULT_MASKING_RULES,
+        MaskingRule(pattern=r"(?<==)\d+", mask_with="*"),
+        MaskingRule(pattern=r"\b\d+\b", mask_with="NUM"),
+    ]
+    values = [
+        None if i % 997 == 0 else f"{MESSAGES[i % len(MESSAGES)]} n={i} at 10.0.{i % 256}.{i % 7}"
+        for i in range(40_000)
+    ]
     masked = Masker(rules).mask_series(pl.Series("message", values, dtype=pl.Utf8))
     drain3_masker = LogMasker([MaskingInstruction(r.pattern, r.mask_with) for r in rules], "<", ">")
     assert masked.name == "message" and masked.len() == len(values)
@@ -87,8 +100,10 @@ def test_large_series_masked_in_parallel_parts_equals_drain3():
 
 
 def test_select_in_parts_keeps_row_order():
-    from parsers.masking import select_in_parts
+    from logrca.parsers.templates.masking import select_in_parts
 
     values = pl.Series([f"row {i}" for i in range(50_000)])
-    out = select_in_parts(values, pl.col("m").str.replace("row ", "", literal=True).cast(pl.Int64), min_part=1000)
+    out = select_in_parts(
+        values, pl.col("m").str.replace("row ", "", literal=True).cast(pl.Int64), min_part=1000
+    )
     assert out.to_list() == list(range(50_000))

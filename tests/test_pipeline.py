@@ -16,12 +16,21 @@ PARTITIONS = ["2026-03-10-00:00", "2026-03-10-01:00", "2026-03-10-02:00"]
 
 
 def test_definitions_load():
-    from pipelines.definitions import defs
+    from logrca.pipelines.definitions import defs
 
     job = defs.resolve_job_def("logrca_main")
     assert job.partitions_def is not None
     keys = {key.to_user_string() for key in defs.resolve_asset_graph().get_all_asset_keys()}
-    assert {"raw_logs", "quarantined_lines", "log_templates", "anomalies", "service_graph", "root_causes", "rca_report", "search_index"} <= keys
+    assert {
+        "raw_logs",
+        "quarantined_lines",
+        "log_templates",
+        "anomalies",
+        "service_graph",
+        "root_causes",
+        "rca_report",
+        "search_index",
+    } <= keys
 
 
 @pytest.fixture(scope="module")
@@ -39,20 +48,30 @@ def example_copy(tmp_path_factory):
 
 
 def run_partition(example_copy, data_dir, es_url, prefix, key):
-    from assets.resources import ElasticsearchResource, LogrcaConfigResource
-    from pipelines.definitions import ALL_ASSETS, ALL_CHECKS, PARTITIONED_KEYS, build_resources
+    from logrca.assets.resources import ElasticsearchResource, LogrcaConfigResource
+    from logrca.pipelines.definitions import ALL_ASSETS, ALL_CHECKS, PARTITIONED_KEYS, build_resources
 
     resources = build_resources(str(data_dir))
-    resources["logrca"] = LogrcaConfigResource(config_path=str(example_copy / "logrca.yaml"), data_dir=str(data_dir))
+    resources["logrca"] = LogrcaConfigResource(
+        config_path=str(example_copy / "logrca.yaml"), data_dir=str(data_dir)
+    )
     resources["elasticsearch"] = ElasticsearchResource(url=es_url, index_prefix=prefix)
-    result = materialize([*ALL_ASSETS, *ALL_CHECKS], selection=PARTITIONED_KEYS, partition_key=key, resources=resources,
-                         instance=DagsterInstance.ephemeral(), raise_on_error=False)
+    result = materialize(
+        [*ALL_ASSETS, *ALL_CHECKS],
+        selection=PARTITIONED_KEYS,
+        partition_key=key,
+        resources=resources,
+        instance=DagsterInstance.ephemeral(),
+        raise_on_error=False,
+    )
     assert result.success, [e.message for e in result.all_events if e.is_failure]
     return result
 
 
 @pytest.mark.es
-def test_example_incident_is_found_reported_indexed_and_rerun_safely(example_copy, tmp_path, es_url, es_client, index_prefix):
+def test_example_incident_is_found_reported_indexed_and_rerun_safely(
+    example_copy, tmp_path, es_url, es_client, index_prefix
+):
     data_dir = tmp_path / "data"
     results = {key: run_partition(example_copy, data_dir, es_url, index_prefix, key) for key in PARTITIONS}
 
@@ -70,12 +89,23 @@ def test_example_incident_is_found_reported_indexed_and_rerun_safely(example_cop
     assert new_inventory and "0 of" in new_inventory[0]["sample"]
 
     # The report is Markdown on the materialization.
-    report_meta = [m for m in results[PARTITIONS[2]].asset_materializations_for_node("rca_report")][0].metadata["report"].value
-    for section in ("Incident window", "Ranked root-cause services", "Evidence", "Impact", "Reproduction hints", "Knowledge base"):
+    report_meta = (
+        [m for m in results[PARTITIONS[2]].asset_materializations_for_node("rca_report")][0]
+        .metadata["report"]
+        .value
+    )
+    for section in (
+        "Incident window",
+        "Ranked root-cause services",
+        "Evidence",
+        "Impact",
+        "Reproduction hints",
+        "Knowledge base",
+    ):
         assert section in report_meta
 
     # Searchable in Elasticsearch.
-    from rca.search_index import search_all
+    from logrca.rca.search_index import search_all
 
     hits = search_all(es_client, prefix=index_prefix, query="reserved units stock cache", kinds=("findings",))
     assert hits and hits[0]["source"]["service"] == "inventory"
@@ -95,16 +125,33 @@ def test_example_incident_is_found_reported_indexed_and_rerun_safely(example_cop
 
 @pytest.mark.es
 def test_search_server_down_fails_the_partition_with_a_readable_message(example_copy, tmp_path):
-    from assets.resources import ElasticsearchResource, LogrcaConfigResource
-    from pipelines.definitions import ALL_ASSETS, ALL_CHECKS, build_resources
+    from logrca.assets.resources import ElasticsearchResource, LogrcaConfigResource
+    from logrca.pipelines.definitions import ALL_ASSETS, ALL_CHECKS, build_resources
 
     data_dir = tmp_path / "data"
     resources = build_resources(str(data_dir))
-    resources["logrca"] = LogrcaConfigResource(config_path=str(example_copy / "logrca.yaml"), data_dir=str(data_dir))
+    resources["logrca"] = LogrcaConfigResource(
+        config_path=str(example_copy / "logrca.yaml"), data_dir=str(data_dir)
+    )
     resources["elasticsearch"] = ElasticsearchResource(url="http://127.0.0.1:9", index_prefix="down")
-    chain = ["raw_logs", "quarantined_lines", "log_templates", "anomalies", "service_graph", "root_causes", "rca_report", "search_index"]
-    result = materialize([*ALL_ASSETS, *ALL_CHECKS], selection=chain, partition_key=PARTITIONS[0], resources=resources,
-                         instance=DagsterInstance.ephemeral(), raise_on_error=False)
+    chain = [
+        "raw_logs",
+        "quarantined_lines",
+        "log_templates",
+        "anomalies",
+        "service_graph",
+        "root_causes",
+        "rca_report",
+        "search_index",
+    ]
+    result = materialize(
+        [*ALL_ASSETS, *ALL_CHECKS],
+        selection=chain,
+        partition_key=PARTITIONS[0],
+        resources=resources,
+        instance=DagsterInstance.ephemeral(),
+        raise_on_error=False,
+    )
     assert not result.success
     failures = [e for e in result.all_events if e.is_step_failure]
     assert [e.step_key for e in failures] == ["search_index"]

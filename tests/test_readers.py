@@ -4,22 +4,29 @@ from __future__ import annotations
 
 import gzip
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
 
-from parsers.files import resolve_paths
-from parsers.readers import read_source
-from parsers.schema import EVENT_SCHEMA, QUARANTINE_SCHEMA
-from parsers.sources import SourceConfig
+from logrca.parsers.ingest.files import resolve_paths
+from logrca.parsers.ingest.readers import read_source
+from logrca.parsers.ingest.schema import EVENT_SCHEMA, QUARANTINE_SCHEMA
+from logrca.parsers.ingest.sources import SourceConfig
 
 JAVA_HEADER = "<Date> <Time> <Level> \\[<Thread>\\] <Component>: <Content>"
 
 
 def java_source(tmp_path, **extra) -> SourceConfig:
-    return SourceConfig(name="app", service="app", format="loghub", header=JAVA_HEADER, paths=[str(tmp_path / "app.log*")], **extra)
+    return SourceConfig(
+        name="app",
+        service="app",
+        format="loghub",
+        header=JAVA_HEADER,
+        paths=[str(tmp_path / "app.log*")],
+        **extra,
+    )
 
 
 def check_accounting(result) -> None:
@@ -36,8 +43,8 @@ def test_loghub_header_lines_become_events_in_utc(tmp_path):
     events = result.events
     assert events.schema["timestamp"] == EVENT_SCHEMA["timestamp"]
     assert events["timestamp"].to_list() == [
-        datetime(2026, 3, 10, 0, 0, 0, 100000, tzinfo=timezone.utc),
-        datetime(2026, 3, 10, 0, 0, 1, 250000, tzinfo=timezone.utc),
+        datetime(2026, 3, 10, 0, 0, 0, 100000, tzinfo=UTC),
+        datetime(2026, 3, 10, 0, 0, 1, 250000, tzinfo=UTC),
     ]
     assert events["level"].to_list() == ["INFO", "WARN"]
     assert events["message"].to_list() == ["started trace_id=abcdef0123456789", "slow call"]
@@ -56,7 +63,10 @@ def test_stack_trace_lines_join_their_record(tmp_path):
     source = java_source(tmp_path, multiline={"start_pattern": r"^\d{4}-\d{2}-\d{2} "})
     result = read_source(source)
     assert result.events.height == 2
-    assert result.events["message"][0] == "boom\njava.lang.IllegalStateException: bad\n\tat c.s.App.run(App.java:1)"
+    assert (
+        result.events["message"][0]
+        == "boom\njava.lang.IllegalStateException: bad\n\tat c.s.App.run(App.java:1)"
+    )
     assert result.stats["lines_in_events"] == 4
     check_accounting(result)
 
@@ -82,7 +92,11 @@ def test_rotated_and_gzipped_files_are_read_oldest_first(tmp_path):
         stream.write(line(0))
     (tmp_path / "app.log.1").write_text(line(1))
     (tmp_path / "app.log").write_text(line(2))
-    assert [p.name for p in resolve_paths([str(tmp_path / "app.log*")], tmp_path)] == ["app.log.2.gz", "app.log.1", "app.log"]
+    assert [p.name for p in resolve_paths([str(tmp_path / "app.log*")], tmp_path)] == [
+        "app.log.2.gz",
+        "app.log.1",
+        "app.log",
+    ]
     result = read_source(java_source(tmp_path))
     assert result.events["message"].to_list() == ["hour 0", "hour 1", "hour 2"]
     assert result.stats["files"] == 3
@@ -109,13 +123,17 @@ def test_malformed_and_non_utf8_lines_are_quarantined_with_reason_and_bytes(tmp_
 
 
 def test_other_encodings_are_read_when_configured(tmp_path):
-    (tmp_path / "app.log").write_bytes("2026-03-10 01:00:00,000 INFO  [main] c.s.App: Grüß dich\n".encode("latin-1"))
+    (tmp_path / "app.log").write_bytes(
+        "2026-03-10 01:00:00,000 INFO  [main] c.s.App: Grüß dich\n".encode("latin-1")
+    )
     result = read_source(java_source(tmp_path, encoding="latin-1"))
     assert result.events["message"].to_list() == ["Grüß dich"]
 
 
 def test_truncated_gzip_keeps_lines_before_the_cut_and_reports_it(tmp_path):
-    body = "".join(f"2026-03-10 01:{n // 60:02d}:{n % 60:02d},000 INFO  [main] c.s.App: line {n}\n" for n in range(2000)).encode()
+    body = "".join(
+        f"2026-03-10 01:{n // 60:02d}:{n % 60:02d},000 INFO  [main] c.s.App: line {n}\n" for n in range(2000)
+    ).encode()
     packed = gzip.compress(body)
     (tmp_path / "app.log.1.gz").write_bytes(packed[: len(packed) // 2])
     result = read_source(java_source(tmp_path))
@@ -129,7 +147,9 @@ def test_truncated_gzip_keeps_lines_before_the_cut_and_reports_it(tmp_path):
 
 def test_huge_line_goes_to_quarantine_not_into_memory_blowup(tmp_path):
     huge = "x" * 5000
-    (tmp_path / "app.log").write_text(f"2026-03-10 01:00:00,000 INFO  [main] c.s.App: {huge}\n2026-03-10 01:00:01,000 INFO  [main] c.s.App: ok\n")
+    (tmp_path / "app.log").write_text(
+        f"2026-03-10 01:00:00,000 INFO  [main] c.s.App: {huge}\n2026-03-10 01:00:01,000 INFO  [main] c.s.App: ok\n"
+    )
     result = read_source(java_source(tmp_path, max_line_bytes=2048))
     assert result.events["message"].to_list() == ["ok"]
     assert "longer than max_line_bytes" in result.quarantine["reason"][0]
@@ -152,12 +172,16 @@ def test_empty_source_gives_empty_frames_with_schema(tmp_path):
     result = read_source(java_source(tmp_path))
     assert result.events.height == 0 and result.quarantine.height == 0
     assert result.stats["lines_read"] == 0
-    glob_without_files = SourceConfig(name="none", service="x", format="loghub", header=JAVA_HEADER, paths=[str(tmp_path / "nothing*.log")])
+    glob_without_files = SourceConfig(
+        name="none", service="x", format="loghub", header=JAVA_HEADER, paths=[str(tmp_path / "nothing*.log")]
+    )
     assert read_source(glob_without_files).stats["files"] == 0
 
 
 def test_missing_literal_file_is_a_clear_error(tmp_path):
-    source = SourceConfig(name="gone", service="x", format="loghub", header=JAVA_HEADER, paths=[str(tmp_path / "gone.log")])
+    source = SourceConfig(
+        name="gone", service="x", format="loghub", header=JAVA_HEADER, paths=[str(tmp_path / "gone.log")]
+    )
     with pytest.raises(FileNotFoundError, match="gone.log"):
         read_source(source)
 
@@ -169,10 +193,22 @@ def test_json_lines_with_field_mapping_epoch_millis_and_a_broken_record(tmp_path
     ]
     text = "\n".join(json.dumps(r) for r in records) + '\n{"ts": 1773104402000, "msg": "cut off\n'
     (tmp_path / "pay.log").write_text(text)
-    source = SourceConfig(name="pay", service="payments", format="jsonl", paths=[str(tmp_path / "pay.log")],
-                          json_fields={"timestamp": "ts", "level": "severity", "message": "msg", "trace_id": "trace", "host": "pod", "service": "service"})
+    source = SourceConfig(
+        name="pay",
+        service="payments",
+        format="jsonl",
+        paths=[str(tmp_path / "pay.log")],
+        json_fields={
+            "timestamp": "ts",
+            "level": "severity",
+            "message": "msg",
+            "trace_id": "trace",
+            "host": "pod",
+            "service": "service",
+        },
+    )
     result = read_source(source)
-    assert result.events["timestamp"][0] == datetime(2026, 3, 10, 1, 0, tzinfo=timezone.utc)
+    assert result.events["timestamp"][0] == datetime(2026, 3, 10, 1, 0, tzinfo=UTC)
     assert result.events["level"].to_list() == ["ERROR", "INFO"]
     assert result.events["service"].to_list() == ["payments", "payments"]
     assert result.events["trace_id"][0] == "req-12345678"
@@ -191,7 +227,7 @@ def test_syslog_rfc5424_and_rfc3164(tmp_path):
     assert events["host"].to_list() == ["inv-1", "inv-1"]
     assert events["level"].to_list() == ["INFO", "ERROR"]
     assert events["message"].to_list() == ["Reserved 2 units", "stock cache failed"]
-    assert events["timestamp"][0] == datetime(2026, 3, 10, 1, 0, 0, 500000, tzinfo=timezone.utc)
+    assert events["timestamp"][0] == datetime(2026, 3, 10, 1, 0, 0, 500000, tzinfo=UTC)
 
 
 def test_window_keeps_each_line_in_exactly_one_partition(tmp_path):
@@ -202,10 +238,12 @@ def test_window_keeps_each_line_in_exactly_one_partition(tmp_path):
         "2026-03-10 02:00:00,000 INFO  [main] c.s.App: after\n"
     )
     source = java_source(tmp_path)
-    hour = lambda h: datetime(2026, 3, 10, h, tzinfo=timezone.utc)  # noqa: E731
+    hour = lambda h: datetime(2026, 3, 10, h, tzinfo=UTC)  # noqa: E731
     first = read_source(source, window=(hour(0), hour(1)))
     second = read_source(source, window=(hour(1), hour(2)))
-    assert first.events["message"].to_list() == ["before"] and second.events["message"].to_list() == ["inside"]
+    assert first.events["message"].to_list() == ["before"] and second.events["message"].to_list() == [
+        "inside"
+    ]
     # The garbage line sits after 00:59:59 in the file, so it belongs to the first window only.
     assert first.quarantine.height == 1 and second.quarantine.height == 0
 
@@ -219,13 +257,39 @@ def _random_json_lines(seed: int, count: int, *, poison: bool) -> list[str]:
     import random
 
     rng = random.Random(seed)
-    values = ['"ok"', '"a \\"quoted\\" b"', '"tab\\there"', '"caf\\u00e9"', '"x\\/y"', '"back\\\\slash"', "null", "0", "-7", "42",
-              "12345678901234567890123", "1.5", "1e3", "-0", "true", "false", '{"msg": "inner"}', "[1, 2]", '""', '"trace_id=abcdef1234"',
-              '"1773104400.5"', "1773104400000", "1773104400.25", '"2026-03-10T01:00:00Z"'] + (["NaN"] if poison else [])
+    values = [
+        '"ok"',
+        '"a \\"quoted\\" b"',
+        '"tab\\there"',
+        '"caf\\u00e9"',
+        '"x\\/y"',
+        '"back\\\\slash"',
+        "null",
+        "0",
+        "-7",
+        "42",
+        "12345678901234567890123",
+        "1.5",
+        "1e3",
+        "-0",
+        "true",
+        "false",
+        '{"msg": "inner"}',
+        "[1, 2]",
+        '""',
+        '"trace_id=abcdef1234"',
+        '"1773104400.5"',
+        "1773104400000",
+        "1773104400.25",
+        '"2026-03-10T01:00:00Z"',
+    ] + (["NaN"] if poison else [])
     keys = ["ts", "severity", "msg", "trace", "pod", "service", "other", "m\\u0073g"]
     lines = []
     for _ in range(count):
-        pairs = [f'"{rng.choice(keys)}"{rng.choice(["", " "])}:{rng.choice(["", " ", chr(9)])}{rng.choice(values)}' for _ in range(rng.randint(0, 7))]
+        pairs = [
+            f'"{rng.choice(keys)}"{rng.choice(["", " "])}:{rng.choice(["", " ", chr(9)])}{rng.choice(values)}'
+            for _ in range(rng.randint(0, 7))
+        ]
         text = "{" + ", ".join(pairs) + "}"
         roll = rng.random()
         if roll < 0.04:
@@ -233,7 +297,9 @@ def _random_json_lines(seed: int, count: int, *, poison: bool) -> list[str]:
         elif roll < 0.06:
             text += rng.choice([" x", "]", "  "] + ([' {"a": 1}'] if poison else []))
         elif roll < 0.08:
-            text = rng.choice(["[1, 2]", '"just a string"', "", "   ", "42"] + (["{'single': 'quotes'}"] if poison else []))
+            text = rng.choice(
+                ["[1, 2]", '"just a string"', "", "   ", "42"] + (["{'single': 'quotes'}"] if poison else [])
+            )
         elif roll < 0.10:
             text = " " + text
         lines.append(text)
@@ -243,27 +309,61 @@ def _random_json_lines(seed: int, count: int, *, poison: bool) -> list[str]:
 @pytest.mark.parametrize(("seed", "poison"), [(1, False), (2, False), (3, True)])
 def test_json_lines_read_by_polars_equal_json_loads(monkeypatch, seed, poison):
     """The vectorized JSON path gives exactly what json.loads gives, line by line (values, nulls, problems)."""
-    from parsers import line_formats
+    from logrca.parsers.ingest import line_formats
 
-    source = SourceConfig(name="pay", service="payments", format="jsonl", paths=["pay.log"],
-                          json_fields={"timestamp": "ts", "level": "severity", "message": "msg", "trace_id": "trace", "host": "pod", "service": "service"})
+    source = SourceConfig(
+        name="pay",
+        service="payments",
+        format="jsonl",
+        paths=["pay.log"],
+        json_fields={
+            "timestamp": "ts",
+            "level": "severity",
+            "message": "msg",
+            "trace_id": "trace",
+            "host": "pod",
+            "service": "service",
+        },
+    )
     lines = _random_json_lines(seed, 3000, poison=poison)
-    records = pl.DataFrame({"head": lines, "rest": [None] * len(lines)}, schema={"head": pl.Utf8, "rest": pl.Utf8})
+    records = pl.DataFrame(
+        {"head": lines, "rest": [None] * len(lines)}, schema={"head": pl.Utf8, "rest": pl.Utf8}
+    )
     decoded = []
     decode = line_formats._decode_plain_json
-    monkeypatch.setattr(line_formats, "_decode_plain_json", lambda heads, names: decoded.append(decode(heads, names)) or decoded[-1])
+    monkeypatch.setattr(
+        line_formats,
+        "_decode_plain_json",
+        lambda heads, names: decoded.append(decode(heads, names)) or decoded[-1],
+    )
     fast = line_formats.parse_jsonl(records, source)
     plain = line_formats._plain_json_rows(records["head"], source.json_fields)
     assert 0.1 < plain.mean() < 0.9  # both kinds of rows are there
     assert (decoded[0] is None) == poison  # a line polars cannot read sends the batch to json.loads
-    monkeypatch.setattr(line_formats, "_plain_json_rows", lambda heads, names: pl.repeat(False, heads.len(), eager=True))
+    monkeypatch.setattr(
+        line_formats, "_plain_json_rows", lambda heads, names: pl.repeat(False, heads.len(), eager=True)
+    )
     assert_frame_equal(fast, line_formats.parse_jsonl(records, source))
 
 
 def test_json_epoch_out_of_range_is_quarantined_not_a_crash(tmp_path):
-    (tmp_path / "pay.log").write_text('{"ts": 1773104400000, "msg": "ok"}\n{"ts": 12345678901234567890123, "msg": "far future"}\n')
-    source = SourceConfig(name="pay", service="payments", format="jsonl", paths=[str(tmp_path / "pay.log")],
-                          json_fields={"timestamp": "ts", "level": "severity", "message": "msg", "trace_id": "trace", "host": "pod", "service": "service"})
+    (tmp_path / "pay.log").write_text(
+        '{"ts": 1773104400000, "msg": "ok"}\n{"ts": 12345678901234567890123, "msg": "far future"}\n'
+    )
+    source = SourceConfig(
+        name="pay",
+        service="payments",
+        format="jsonl",
+        paths=[str(tmp_path / "pay.log")],
+        json_fields={
+            "timestamp": "ts",
+            "level": "severity",
+            "message": "msg",
+            "trace_id": "trace",
+            "host": "pod",
+            "service": "service",
+        },
+    )
     result = read_source(source)
     assert result.events["message"].to_list() == ["ok"]
     assert result.quarantine.height == 1 and "ts" in result.quarantine["reason"][0]

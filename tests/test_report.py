@@ -2,60 +2,132 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import polars as pl
 
-from rca.report import build_finding, finding_id, render_report
+from logrca.rca.report import build_finding, finding_id, render_report
 
-T0 = datetime(2026, 3, 10, 2, tzinfo=timezone.utc)
+T0 = datetime(2026, 3, 10, 2, tzinfo=UTC)
 WINDOW = (T0, T0 + timedelta(hours=1))
 
 
 def events(rows):
-    return pl.DataFrame(rows, schema={"timestamp": pl.Datetime("us", "UTC"), "service": pl.Utf8, "level": pl.Utf8, "message": pl.Utf8,
-                                      "trace_id": pl.Utf8, "template_id": pl.Int64, "template": pl.Utf8}, orient="row")
+    return pl.DataFrame(
+        rows,
+        schema={
+            "timestamp": pl.Datetime("us", "UTC"),
+            "service": pl.Utf8,
+            "level": pl.Utf8,
+            "message": pl.Utf8,
+            "trace_id": pl.Utf8,
+            "template_id": pl.Int64,
+            "template": pl.Utf8,
+        },
+        orient="row",
+    )
 
 
 def make_inputs():
-    window = events([
-        (T0 + timedelta(minutes=20), "api", "INFO", "call stock id=1", "t1", 1, "call stock id=<*>"),
-        (T0 + timedelta(minutes=20, seconds=1), "stock", "INFO", "0 units for id=1", "t1", 7, "0 units for id=<*>"),
-        (T0 + timedelta(minutes=20, seconds=2), "api", "ERROR", "failed *bold* <x>", "t1", 9, "failed <*>"),
-    ])
-    baseline = events([(T0 - timedelta(minutes=30), "api", "INFO", "call stock id=2", "t0", 1, "call stock id=<*>")])
-    anomalies = pl.DataFrame({
-        "service": ["stock", "api"], "kind": ["new_template", "error_burst"], "template_id": [7, None], "template": ["0 units for id=<*>", None],
-        "count_baseline": [0.0, 0.0], "count_window": [1, 1], "score": [9.0, 6.0],
-        "first_seen": [T0 + timedelta(minutes=20, seconds=1), T0 + timedelta(minutes=20, seconds=2)],
-        "sample": ["0 units for id=1", "failed *bold* <x>"], "detail": ["new", "errors"],
-    }, schema_overrides={"template_id": pl.Int64})
-    ranking = pl.DataFrame({
-        "rank": [1, 2], "service": ["stock", "api"], "score": [0.7, 0.3],
-        "first_anomalous": [T0 + timedelta(minutes=20, seconds=1), T0 + timedelta(minutes=20, seconds=2)],
-        "anomaly_score": [1.0, 0.5], "path": [["stock", "api"], ["api"]], "explanation": ["new <*> template *x*", "errors"],
-    })
+    window = events(
+        [
+            (T0 + timedelta(minutes=20), "api", "INFO", "call stock id=1", "t1", 1, "call stock id=<*>"),
+            (
+                T0 + timedelta(minutes=20, seconds=1),
+                "stock",
+                "INFO",
+                "0 units for id=1",
+                "t1",
+                7,
+                "0 units for id=<*>",
+            ),
+            (
+                T0 + timedelta(minutes=20, seconds=2),
+                "api",
+                "ERROR",
+                "failed *bold* <x>",
+                "t1",
+                9,
+                "failed <*>",
+            ),
+        ]
+    )
+    baseline = events(
+        [(T0 - timedelta(minutes=30), "api", "INFO", "call stock id=2", "t0", 1, "call stock id=<*>")]
+    )
+    anomalies = pl.DataFrame(
+        {
+            "service": ["stock", "api"],
+            "kind": ["new_template", "error_burst"],
+            "template_id": [7, None],
+            "template": ["0 units for id=<*>", None],
+            "count_baseline": [0.0, 0.0],
+            "count_window": [1, 1],
+            "score": [9.0, 6.0],
+            "first_seen": [T0 + timedelta(minutes=20, seconds=1), T0 + timedelta(minutes=20, seconds=2)],
+            "sample": ["0 units for id=1", "failed *bold* <x>"],
+            "detail": ["new", "errors"],
+        },
+        schema_overrides={"template_id": pl.Int64},
+    )
+    ranking = pl.DataFrame(
+        {
+            "rank": [1, 2],
+            "service": ["stock", "api"],
+            "score": [0.7, 0.3],
+            "first_anomalous": [T0 + timedelta(minutes=20, seconds=1), T0 + timedelta(minutes=20, seconds=2)],
+            "anomaly_score": [1.0, 0.5],
+            "path": [["stock", "api"], ["api"]],
+            "explanation": ["new <*> template *x*", "errors"],
+        }
+    )
     return window, baseline, anomalies, ranking
 
 
 def test_finding_has_the_incident_record_fields():
     window, baseline, anomalies, ranking = make_inputs()
-    finding = build_finding(system="shop", window=WINDOW, window_events=window, baseline_events=baseline, anomalies=anomalies,
-                            ranking=ranking, owners={"stock": "team-stock"}, detected_at=T0 + timedelta(hours=1))
+    finding = build_finding(
+        system="shop",
+        window=WINDOW,
+        window_events=window,
+        baseline_events=baseline,
+        anomalies=anomalies,
+        ranking=ranking,
+        owners={"stock": "team-stock"},
+        detected_at=T0 + timedelta(hours=1),
+    )
     assert finding["finding_id"] == finding_id("shop", WINDOW)
     assert finding["root_cause"] == "stock" and finding["owner"] == "team-stock"
-    assert finding["window_start"] == "2026-03-10T02:20:01Z" and finding["window_end"] == "2026-03-10T02:20:02Z"
+    assert (
+        finding["window_start"] == "2026-03-10T02:20:01Z" and finding["window_end"] == "2026-03-10T02:20:02Z"
+    )
     assert finding["trace_ids"] == ["t1"]
     assert [line.split()[1] for line in finding["reproduction"]["lines"]] == ["api", "stock", "api"]
-    assert finding["impact"]["api"]["errors_window"] == 1 and finding["impact"]["api"]["lines_baseline"] == 2.0  # 1 line in 30 min, scaled to the 1-hour window
+    assert (
+        finding["impact"]["api"]["errors_window"] == 1 and finding["impact"]["api"]["lines_baseline"] == 2.0
+    )  # 1 line in 30 min, scaled to the 1-hour window
     assert finding["ranking"][0]["evidence"][0]["template"] == "0 units for id=<*>"
 
 
 def test_report_sections_and_escaping():
     window, baseline, anomalies, ranking = make_inputs()
-    finding = build_finding(system="shop", window=WINDOW, window_events=window, baseline_events=baseline, anomalies=anomalies, ranking=ranking)
+    finding = build_finding(
+        system="shop",
+        window=WINDOW,
+        window_events=window,
+        baseline_events=baseline,
+        anomalies=anomalies,
+        ranking=ranking,
+    )
     report = render_report(finding, title="RCA")
-    for section in ("**Incident window:**", "## Ranked root-cause services", "## Evidence", "## Impact", "## Reproduction hints", "## Knowledge base"):
+    for section in (
+        "**Incident window:**",
+        "## Ranked root-cause services",
+        "## Evidence",
+        "## Impact",
+        "## Reproduction hints",
+        "## Knowledge base",
+    ):
         assert section in report
     assert "new &lt;\\*&gt; template \\*x\\*" in report  # explanation text cannot turn into italics or HTML
     assert "`stock`" in report
@@ -63,6 +135,16 @@ def test_report_sections_and_escaping():
 
 def test_no_anomalies_no_finding():
     window, baseline, anomalies, ranking = make_inputs()
-    assert build_finding(system="s", window=WINDOW, window_events=window, baseline_events=baseline, anomalies=anomalies.clear(), ranking=ranking) is None
+    assert (
+        build_finding(
+            system="s",
+            window=WINDOW,
+            window_events=window,
+            baseline_events=baseline,
+            anomalies=anomalies.clear(),
+            ranking=ranking,
+        )
+        is None
+    )
     assert "No incident" in render_report(None)
     assert finding_id("s", WINDOW) != finding_id("s", (WINDOW[0], WINDOW[1] + timedelta(hours=1)))

@@ -2,29 +2,48 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from finding_factory import make_finding
 
-from rca.incidents import build_incident
-from rca.knowledge import link_knowledge, load_past_incidents
-from rca.review import evaluate_confirmed, incident_frame, past_incident_entry, weekly_review, write_past_incident
+from logrca.incidents.record import build_incident
+from logrca.incidents.review import (
+    evaluate_confirmed,
+    incident_frame,
+    past_incident_entry,
+    weekly_review,
+    write_past_incident,
+)
+from logrca.rca.knowledge import link_knowledge, load_past_incidents
 
-WEEK_END = datetime(2031, 3, 8, tzinfo=timezone.utc)
+WEEK_END = datetime(2031, 3, 8, tzinfo=UTC)
 
 
 def incidents() -> list[dict]:
     made = []
     # payments fails three times with the same template (two weeks), inventory once, gateway once
-    for hour, service, template, delay in ((0, "payments", 7, 4), (30, "payments", 7, 6), (-150, "payments", 7, 10),
-                                          (5, "inventory", 21, 2), (8, "gateway", 33, 20)):
-        finding = make_finding(hour=hour, service=service, templates=((template, f"error {template} <*>"),), delay_minutes=delay)
+    for hour, service, template, delay in (
+        (0, "payments", 7, 4),
+        (30, "payments", 7, 6),
+        (-150, "payments", 7, 10),
+        (5, "inventory", 21, 2),
+        (8, "gateway", 33, 20),
+    ):
+        finding = make_finding(
+            hour=hour, service=service, templates=((template, f"error {template} <*>"),), delay_minutes=delay
+        )
         made.append(build_incident(finding, now=datetime.fromisoformat(finding["detected_at"])))
-    made[0].update(status="resolved", resolved_at=(datetime.fromisoformat(made[0]["detected_at"]) + timedelta(minutes=90)).isoformat(),
-                   confirmed_cause={"service": "payments"})
-    made[2].update(status="reviewed", resolved_at=(datetime.fromisoformat(made[2]["detected_at"]) + timedelta(minutes=30)).isoformat(),
-                   confirmed_cause={"service": "payments"})
+    made[0].update(
+        status="resolved",
+        resolved_at=(datetime.fromisoformat(made[0]["detected_at"]) + timedelta(minutes=90)).isoformat(),
+        confirmed_cause={"service": "payments"},
+    )
+    made[2].update(
+        status="reviewed",
+        resolved_at=(datetime.fromisoformat(made[2]["detected_at"]) + timedelta(minutes=30)).isoformat(),
+        confirmed_cause={"service": "payments"},
+    )
     made[3]["pending_deliveries"] = [{"event": "opened", "channel": "webhook", "target": "http://x"}]
     made[4]["confirmed_cause"] = {"service": "checkout"}  # ranked 2nd
     return made
@@ -44,8 +63,14 @@ def test_weekly_review_content():
     assert review.stats["recurring_templates"] == 3  # template 7 (x3) and the callers' templates 100, 101
     assert review.stats["recurring_causes"] == 1
     assert "| payments | 3 |" in text  # same root cause, 3 incidents
-    for heading in ("## By service", "## By category", "## By owner", "## Recurring problems",
-                    "## Time to detect and to resolve", "## Open follow-ups"):
+    for heading in (
+        "## By service",
+        "## By category",
+        "## By owner",
+        "## Recurring problems",
+        "## Time to detect and to resolve",
+        "## Open follow-ups",
+    ):
         assert heading in text
     assert "1 alert(s) not delivered" in text and "resolved, review pending" in text
     assert review.stats["median_ttd_minutes"] == pytest.approx(5.0)
@@ -69,12 +94,14 @@ def test_confirmed_incidents_become_knowledge_and_evaluate(tmp_path):
     write_past_incident(made[0], tmp_path / "incidents")
     past = load_past_incidents(tmp_path / "incidents")
     assert past[0]["root_cause_service"] == "payments" and "error 7 <*>" in past[0]["templates"]
-    linked = link_knowledge(root_cause="payments", services=["payments"], texts=["error 7 <*>"], runbooks=[], past_incidents=past)
+    linked = link_knowledge(
+        root_cause="payments", services=["payments"], texts=["error 7 <*>"], runbooks=[], past_incidents=past
+    )
     assert linked["similar_incidents"][0]["id"] == made[0]["incident_id"]
 
 
 def test_archived_incidents_count_but_leave_the_follow_ups():
-    from rca.review import follow_ups
+    from logrca.incidents.review import follow_ups
 
     made = incidents()
     before = follow_ups(incident_frame(made))
@@ -83,4 +110,6 @@ def test_archived_incidents_count_but_leave_the_follow_ups():
     after = follow_ups(incident_frame(made))
     assert made[3]["incident_id"] not in after["incident_id"].to_list()
     assert after.height == before.height - 1
-    assert weekly_review(made, week_end=WEEK_END, weeks=4).stats["incidents_week"] == 4  # archived still counts
+    assert (
+        weekly_review(made, week_end=WEEK_END, weeks=4).stats["incidents_week"] == 4
+    )  # archived still counts

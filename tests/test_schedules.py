@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from dagster import AssetMaterialization, RunRequest, SkipReason, build_schedule_context
 
-from assets.partitions import PARTITIONS
-from pipelines.definitions import defs
-from pipelines.schedules import hourly_newest_partition, newest_complete_partition
+from logrca.assets.partitions import PARTITIONS
+from logrca.pipelines.definitions import defs
+from logrca.pipelines.schedules import hourly_newest_partition, newest_complete_partition
 
 
 def at(hour: int, minute: int = 15, day: int = 10) -> datetime:
-    return datetime(2026, 3, day, hour, minute, tzinfo=timezone.utc)
+    return datetime(2026, 3, day, hour, minute, tzinfo=UTC)
 
 
 def evaluate(instance, when: datetime):
@@ -48,8 +48,12 @@ def test_after_the_configured_end_it_stays_on_the_last_partition(instance):
 
 def test_skips_a_partition_already_indexed_after_its_window_closed(instance):
     key = "2026-03-10-01:00"
-    instance.report_runless_asset_event(AssetMaterialization(asset_key="search_index", partition="2026-03-10-00:00"))
-    assert evaluate(instance, at(2)).partition_key == key  # another partition's materialization does not count
+    instance.report_runless_asset_event(
+        AssetMaterialization(asset_key="search_index", partition="2026-03-10-00:00")
+    )
+    assert (
+        evaluate(instance, at(2)).partition_key == key
+    )  # another partition's materialization does not count
     instance.report_runless_asset_event(AssetMaterialization(asset_key="search_index", partition=key))
     skipped = evaluate(instance, at(2))
     assert isinstance(skipped, SkipReason)

@@ -4,33 +4,83 @@ from __future__ import annotations
 
 import pytest
 
-from rca.search_index import index_partition, index_runbooks, search_all
+from logrca.rca.search_index import index_partition, index_runbooks, search_all
 
 pytestmark = pytest.mark.es
 
 
 def row(service, kind, template_id, template):
-    return {"service": service, "kind": kind, "template_id": template_id, "template": template, "count_baseline": 0.0,
-            "count_window": 5, "score": 4.0, "first_seen": "2026-03-10T02:20:00Z", "sample": template, "detail": ""}
+    return {
+        "service": service,
+        "kind": kind,
+        "template_id": template_id,
+        "template": template,
+        "count_baseline": 0.0,
+        "count_window": 5,
+        "score": 4.0,
+        "first_seen": "2026-03-10T02:20:00Z",
+        "sample": template,
+        "detail": "",
+    }
 
 
 def test_reindexing_a_partition_replaces_its_documents(es_client, index_prefix):
     window = ("2026-03-10T02:00:00Z", "2026-03-10T03:00:00Z")
-    first = [row("db", "new_template", 1, "lock timeout on table orders"), row("api", "error_burst", None, "errors")]
-    counts = index_partition(es_client, prefix=index_prefix, system="shop", partition="p2", window=window, anomalies=first, finding=None, report="")
+    first = [
+        row("db", "new_template", 1, "lock timeout on table orders"),
+        row("api", "error_burst", None, "errors"),
+    ]
+    counts = index_partition(
+        es_client,
+        prefix=index_prefix,
+        system="shop",
+        partition="p2",
+        window=window,
+        anomalies=first,
+        finding=None,
+        report="",
+    )
     assert counts["indexed"] == 2
-    index_partition(es_client, prefix=index_prefix, system="shop", partition="p3", window=window, anomalies=[row("db", "rate_spike", 2, "slow query")], finding=None, report="")
-    again = index_partition(es_client, prefix=index_prefix, system="shop", partition="p2", window=window, anomalies=first[:1], finding=None, report="")
+    index_partition(
+        es_client,
+        prefix=index_prefix,
+        system="shop",
+        partition="p3",
+        window=window,
+        anomalies=[row("db", "rate_spike", 2, "slow query")],
+        finding=None,
+        report="",
+    )
+    again = index_partition(
+        es_client,
+        prefix=index_prefix,
+        system="shop",
+        partition="p2",
+        window=window,
+        anomalies=first[:1],
+        finding=None,
+        report="",
+    )
     assert again == {"indexed": 1, "deleted_stale": 1, "reports": 0}
     es_client.indices.refresh(index=f"{index_prefix}-findings")
-    assert es_client.count(index=f"{index_prefix}-findings")["count"] == 2  # p2's one + p3's one, no duplicates
+    assert (
+        es_client.count(index=f"{index_prefix}-findings")["count"] == 2
+    )  # p2's one + p3's one, no duplicates
     hits = search_all(es_client, prefix=index_prefix, query="lock timeout", kinds=("findings",))
     assert [h["source"]["partition"] for h in hits] == ["p2"]
     assert search_all(es_client, prefix=index_prefix, query="", kinds=("findings",), service="db", size=10)
 
 
 def test_runbooks_are_searchable(es_client, index_prefix):
-    runbook = {"id": "rb1", "title": "Restart the cache", "services": ["cache"], "keywords": ["evictions"], "category": None, "body": "Flush then restart.", "path": "x.md"}
+    runbook = {
+        "id": "rb1",
+        "title": "Restart the cache",
+        "services": ["cache"],
+        "keywords": ["evictions"],
+        "category": None,
+        "body": "Flush then restart.",
+        "path": "x.md",
+    }
     assert index_runbooks(es_client, prefix=index_prefix, runbooks=[runbook, runbook]) == 2
     hits = search_all(es_client, prefix=index_prefix, query="restart", kinds=("knowledge",))
     assert [h["id"] for h in hits] == ["rb1"]

@@ -6,18 +6,18 @@ import json
 import os
 import shutil
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 import yaml
 from dagster import DagsterInstance, SensorResult, build_sensor_context
 
-from assets.resources import LogrcaConfigResource
 from logrca import PROJECT_ROOT
-from pipelines.definitions import defs
-from pipelines.sensors import SETTLE_SECONDS, evaluate_new_files, new_log_files_sensor
-from parsers.config import load_config
+from logrca.assets.config import load_config
+from logrca.assets.resources import LogrcaConfigResource
+from logrca.pipelines.definitions import defs
+from logrca.pipelines.sensors import SETTLE_SECONDS, evaluate_new_files, new_log_files_sensor
 
 EXAMPLE = PROJECT_ROOT / "examples" / "shop"
 LONG_AGO = time.time() - 3600
@@ -36,7 +36,15 @@ def landing_config(tmp_path: Path) -> Path:
     return path
 
 
-def land(tmp_path: Path, source: str, name: str, *, example: str | None = None, body: bytes | None = None, mtime: float | None = LONG_AGO) -> Path:
+def land(
+    tmp_path: Path,
+    source: str,
+    name: str,
+    *,
+    example: str | None = None,
+    body: bytes | None = None,
+    mtime: float | None = LONG_AGO,
+) -> Path:
     """Put a file into the landing folder (a copy of an example file or ``body``), with ``mtime``."""
     target = tmp_path / "landing" / source / name
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -50,7 +58,11 @@ def land(tmp_path: Path, source: str, name: str, *, example: str | None = None, 
 
 
 def tick(instance, config_path: Path, cursor: str | None) -> SensorResult:
-    resources = {"logrca": LogrcaConfigResource(config_path=str(config_path), data_dir=str(config_path.parent / "data"))}
+    resources = {
+        "logrca": LogrcaConfigResource(
+            config_path=str(config_path), data_dir=str(config_path.parent / "data")
+        )
+    }
     context = build_sensor_context(instance=instance, cursor=cursor, resources=resources, definitions=defs)
     return new_log_files_sensor(context)
 
@@ -68,7 +80,9 @@ def test_sensor_and_schedule_are_registered():
 def test_each_file_is_taken_once_and_requests_its_partitions(tmp_path, instance):
     config = landing_config(tmp_path)
     land(tmp_path, "gateway", "gateway.log.1", example="gateway.log.1")  # lines of 01:00-02:00
-    land(tmp_path, "checkout", "checkout.log.2.gz", example="checkout.log.2.gz")  # 00:00-01:00 (Berlin time in the file)
+    land(
+        tmp_path, "checkout", "checkout.log.2.gz", example="checkout.log.2.gz"
+    )  # 00:00-01:00 (Berlin time in the file)
     first = tick(instance, config, None)
     assert set(requested(first)) == {"2026-03-10-00:00", "2026-03-10-01:00"}
     assert all(r.tags["logrca/trigger"] == "new-files" for r in first.run_requests)
@@ -107,19 +121,28 @@ def test_a_grown_file_runs_again_and_a_renamed_file_does_not(tmp_path, instance)
     assert "1 renamed" in after_rename.skip_reason.skip_message
 
     with rotated.open("ab") as stream:  # late lines appended
-        stream.write((EXAMPLE / "logs" / "payments" / "payments.log.1").read_bytes().splitlines(keepends=True)[-1])
+        stream.write(
+            (EXAMPLE / "logs" / "payments" / "payments.log.1").read_bytes().splitlines(keepends=True)[-1]
+        )
     os.utime(rotated, (LONG_AGO + 60, LONG_AGO + 60))
     grown = tick(instance, config, after_rename.cursor)
     assert set(requested(grown)) == {"2026-03-10-01:00"}
-    assert requested(grown)["2026-03-10-01:00"] != run_key  # a new run key: the new state reruns the partition
+    assert (
+        requested(grown)["2026-03-10-01:00"] != run_key
+    )  # a new run key: the new state reruns the partition
 
 
 def test_files_outside_the_partitions_and_unparseable_files(tmp_path, instance):
     config = landing_config(tmp_path)
-    late = json.dumps({"timestamp": "2027-01-01T00:00:00Z", "level": "INFO", "message": "later"}).encode() + b"\n"
+    late = (
+        json.dumps({"timestamp": "2027-01-01T00:00:00Z", "level": "INFO", "message": "later"}).encode()
+        + b"\n"
+    )
     land(tmp_path, "gateway", "gateway.log", body=late)  # after the config's end: no partition
-    garbage_time = datetime(2026, 3, 10, 1, 30, tzinfo=timezone.utc).timestamp()
-    land(tmp_path, "db", "db.log", body=b"\xff\xfe not a log line\n", mtime=garbage_time)  # no timestamp: its mtime decides
+    garbage_time = datetime(2026, 3, 10, 1, 30, tzinfo=UTC).timestamp()
+    land(
+        tmp_path, "db", "db.log", body=b"\xff\xfe not a log line\n", mtime=garbage_time
+    )  # no timestamp: its mtime decides
     result = tick(instance, config, None)
     assert set(requested(result)) == {"2026-03-10-01:00"}
     assert len(json.loads(result.cursor)["taken"]) == 2
@@ -127,8 +150,12 @@ def test_files_outside_the_partitions_and_unparseable_files(tmp_path, instance):
 
 def test_evaluate_new_files_reports_a_missing_folder_instead_of_failing(tmp_path):
     config = load_config(landing_config(tmp_path))
-    config.sources[0].paths = [str(tmp_path / "nowhere" / "gateway.log")]  # no glob: a named file that is missing
-    tick_result = evaluate_new_files(config, {}, now=time.time(), settle_seconds=SETTLE_SECONDS, valid_keys=set())
+    config.sources[0].paths = [
+        str(tmp_path / "nowhere" / "gateway.log")
+    ]  # no glob: a named file that is missing
+    tick_result = evaluate_new_files(
+        config, {}, now=time.time(), settle_seconds=SETTLE_SECONDS, valid_keys=set()
+    )
     assert tick_result["runs"] == {}
     assert any("gateway" in message and "not found" in message for message in tick_result["problems"])
 
@@ -152,22 +179,38 @@ def test_the_daemon_runs_the_sensor_and_the_schedule(tmp_path, es_url, index_pre
     with DagsterInstance.from_ref(InstanceRef.from_dir(str(home))) as instance:
         instance.get_runs(limit=1)  # create the storage before the daemon's threads do
     env = os.environ | {
-        "DAGSTER_HOME": str(home), "LOGRCA_CONFIG": str(config), "LOGRCA_DATA_DIR": str(tmp_path / "data"), "LOGRCA_ES_URL": es_url,
-        "LOGRCA_INDEX_PREFIX": index_prefix, "LOGRCA_EXECUTOR": "in_process", "LOGRCA_SENSOR_INTERVAL_SECONDS": "5",
-        "LOGRCA_SCHEDULE_CRON": "* * * * *", "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
+        "DAGSTER_HOME": str(home),
+        "LOGRCA_CONFIG": str(config),
+        "LOGRCA_DATA_DIR": str(tmp_path / "data"),
+        "LOGRCA_ES_URL": es_url,
+        "LOGRCA_INDEX_PREFIX": index_prefix,
+        "LOGRCA_EXECUTOR": "in_process",
+        "LOGRCA_SENSOR_INTERVAL_SECONDS": "5",
+        "LOGRCA_SCHEDULE_CRON": "* * * * *",
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
     }
     log = (tmp_path / "daemon.log").open("w")
-    daemon = subprocess.Popen([str(Path(sys.executable).parent / "dagster-daemon"), "run", "-m", "pipelines.definitions"], env=env, cwd=PROJECT_ROOT,
-                              stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    daemon = subprocess.Popen(
+        [str(Path(sys.executable).parent / "dagster-daemon"), "run", "-m", "logrca.pipelines.definitions"],
+        env=env,
+        cwd=PROJECT_ROOT,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
     finished: dict[str, str] = {}
     try:
         deadline = time.monotonic() + 300
         with DagsterInstance.from_ref(InstanceRef.from_dir(str(home))) as instance:
-            while time.monotonic() < deadline and {"new-files", "schedule"} - {t for t, s in finished.items() if s == "SUCCESS"}:
+            while time.monotonic() < deadline and {"new-files", "schedule"} - {
+                t for t, s in finished.items() if s == "SUCCESS"
+            }:
                 for run in instance.get_runs():
                     if run.status.value in ("SUCCESS", "FAILURE", "CANCELED"):
                         finished[run.tags.get("logrca/trigger", "?")] = run.status.value
-                        finished[f"{run.tags.get('logrca/trigger')}:partition"] = run.tags.get("dagster/partition")
+                        finished[f"{run.tags.get('logrca/trigger')}:partition"] = run.tags.get(
+                            "dagster/partition"
+                        )
                 time.sleep(2)
     finally:
         os.killpg(daemon.pid, signal.SIGTERM)

@@ -2,19 +2,27 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import polars as pl
 
-from rca.signals_metrics import MetricConfig, metric_deviations
+from logrca.rca.signals.metrics import MetricConfig, metric_deviations
 
-ALERT = datetime(2024, 3, 1, 10, 30, tzinfo=timezone.utc)
+ALERT = datetime(2024, 3, 1, 10, 30, tzinfo=UTC)
 
 
 def _rows(host: str, values: list[float]) -> list[dict]:
     start = ALERT - timedelta(minutes=len(values) - 3)
-    return [{"time": start + timedelta(minutes=i), "service": host.rsplit("-", 2)[0], "host": host, "metric": "CpuUsageRate(%)",
-             "value": v} for i, v in enumerate(values)]
+    return [
+        {
+            "time": start + timedelta(minutes=i),
+            "service": host.rsplit("-", 2)[0],
+            "host": host,
+            "metric": "CpuUsageRate(%)",
+            "value": v,
+        }
+        for i, v in enumerate(values)
+    ]
 
 
 def test_cpu_hog_scores_far_above_a_wobble_on_a_flat_baseline():
@@ -29,6 +37,14 @@ def test_cpu_hog_scores_far_above_a_wobble_on_a_flat_baseline():
 
 
 def test_empty_metrics_give_the_schema():
-    empty = pl.DataFrame(schema={"time": pl.Datetime("us", "UTC"), "service": pl.Utf8, "host": pl.Utf8, "metric": pl.Utf8, "value": pl.Float64})
+    empty = pl.DataFrame(
+        schema={
+            "time": pl.Datetime("us", "UTC"),
+            "service": pl.Utf8,
+            "host": pl.Utf8,
+            "metric": pl.Utf8,
+            "value": pl.Float64,
+        }
+    )
     out = metric_deviations(empty, alert_time=ALERT)
     assert out.is_empty() and "score" in out.columns

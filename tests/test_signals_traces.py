@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import polars as pl
 
-from rca.graph import SPAN_SCHEMA
-from rca.signals_traces import SPAN_DEVIATION_SCHEMA, network_deviations
+from logrca.rca.graph import SPAN_SCHEMA
+from logrca.rca.signals.traces import SPAN_DEVIATION_SCHEMA, network_deviations
 
-T0 = datetime(2024, 3, 1, 10, tzinfo=timezone.utc)
+T0 = datetime(2024, 3, 1, 10, tzinfo=UTC)
 WINDOW = (T0 + timedelta(minutes=1), T0 + timedelta(minutes=2))
 
 
@@ -20,14 +20,42 @@ def _calls(edges: list[tuple[str, str, float]], *, minute: int, repeat: int = 5)
         for n, (caller, callee, gap_ms) in enumerate(edges):
             trace, start = f"t{minute}-{i}-{n}", T0 + timedelta(minutes=minute, seconds=i)
             work_us = 2000.0 + 100 * i
-            rows.append({"trace_id": trace, "span_id": "a", "parent_id": None, "service": caller, "host": f"{caller}-1-x",
-                         "operation": "HTTP GET", "start": start, "duration_us": work_us + gap_ms * 1000, "error": None})
-            rows.append({"trace_id": trace, "span_id": "b", "parent_id": "a", "service": callee, "host": f"{callee}-1-x",
-                         "operation": f"/{callee}", "start": start, "duration_us": work_us, "error": None})
+            rows.append(
+                {
+                    "trace_id": trace,
+                    "span_id": "a",
+                    "parent_id": None,
+                    "service": caller,
+                    "host": f"{caller}-1-x",
+                    "operation": "HTTP GET",
+                    "start": start,
+                    "duration_us": work_us + gap_ms * 1000,
+                    "error": None,
+                }
+            )
+            rows.append(
+                {
+                    "trace_id": trace,
+                    "span_id": "b",
+                    "parent_id": "a",
+                    "service": callee,
+                    "host": f"{callee}-1-x",
+                    "operation": f"/{callee}",
+                    "start": start,
+                    "duration_us": work_us,
+                    "error": None,
+                }
+            )
     return pl.DataFrame(rows, schema=SPAN_SCHEMA)
 
 
-EDGES = [("gateway", "orders"), ("gateway", "users"), ("orders", "payments"), ("orders", "stock"), ("users", "stock")]
+EDGES = [
+    ("gateway", "orders"),
+    ("gateway", "users"),
+    ("orders", "payments"),
+    ("orders", "stock"),
+    ("users", "stock"),
+]
 
 
 def _case(slow: dict[tuple[str, str], float]) -> tuple[pl.DataFrame, pl.DataFrame]:

@@ -1,16 +1,28 @@
 """Trace-level attribution on hand-built traces: where a deviation starts, the response rule, rare patterns."""
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import polars as pl
 import pytest
 
-from rca.graph import SPAN_SCHEMA
-from rca.trace_patterns import attribute_deviations, pattern_model, service_visits, trace_pattern_deviations, trace_pattern_signal, visit_events
+from logrca.rca.graph import SPAN_SCHEMA
+from logrca.rca.signals.trace_patterns import (
+    attribute_deviations,
+    pattern_model,
+    service_visits,
+    trace_pattern_deviations,
+    trace_pattern_signal,
+    visit_events,
+)
 
-T0 = datetime(2024, 1, 1, tzinfo=timezone.utc)
+T0 = datetime(2024, 1, 1, tzinfo=UTC)
 ALERT = T0 + timedelta(minutes=10)
-LOG_SCHEMA = {"timestamp": pl.Datetime("us", "UTC"), "service": pl.Utf8, "trace_id": pl.Utf8, "template_id": pl.Int64}
+LOG_SCHEMA = {
+    "timestamp": pl.Datetime("us", "UTC"),
+    "service": pl.Utf8,
+    "trace_id": pl.Utf8,
+    "template_id": pl.Int64,
+}
 
 
 def _trace(i: int, start: datetime, *, caller_logs=(1,), callee_logs=(2,), callee_after_ms: int = 0):
@@ -23,14 +35,18 @@ def _trace(i: int, start: datetime, *, caller_logs=(1,), callee_logs=(2,), calle
         (tid, f"{tid}ah", f"{tid}a", "a", "a-1", "HTTP POST", us(2), 50_000.0),
         (tid, f"{tid}b", f"{tid}ah", "b", "b-1", "/price", us(3), 40_000.0),
     ]
-    logs = [(us(10), "b", tid, t) for t in callee_logs] + [(us(60 + callee_after_ms), "a", tid, t) for t in caller_logs]
+    logs = [(us(10), "b", tid, t) for t in callee_logs] + [
+        (us(60 + callee_after_ms), "a", tid, t) for t in caller_logs
+    ]
     return spans, logs
 
 
 def _frames(traces):
     spans = [s for t in traces for s in t[0]]
     logs = [entry for t in traces for entry in t[1]]
-    span_frame = pl.DataFrame([dict(zip(SPAN_SCHEMA, (*s, None), strict=True)) for s in spans], schema=SPAN_SCHEMA)
+    span_frame = pl.DataFrame(
+        [dict(zip(SPAN_SCHEMA, (*s, None), strict=True)) for s in spans], schema=SPAN_SCHEMA
+    )
     return span_frame, pl.DataFrame(logs, schema=LOG_SCHEMA, orient="row")
 
 
@@ -54,8 +70,15 @@ def test_visits_group_local_spans_and_place_logs():
 def test_loud_caller_explained_by_its_callee_is_demoted():
     base_spans, base_logs = _normal()
     # After the alert the callee logs an error template and the caller, as a result, a new line too.
-    window = _frames([_trace(100 + i, ALERT + timedelta(seconds=i), caller_logs=(1, 8), callee_logs=(9,)) for i in range(5)])
-    votes = trace_pattern_deviations(window[0], base_spans, window[1], base_logs, window=(ALERT, ALERT + timedelta(minutes=1)))
+    window = _frames(
+        [
+            _trace(100 + i, ALERT + timedelta(seconds=i), caller_logs=(1, 8), callee_logs=(9,))
+            for i in range(5)
+        ]
+    )
+    votes = trace_pattern_deviations(
+        window[0], base_spans, window[1], base_logs, window=(ALERT, ALERT + timedelta(minutes=1))
+    )
     by_service = dict(votes.select("service", "votes").iter_rows())
     assert by_service["b"] == pytest.approx(5.0)
     assert by_service["a"] == 0.0 and by_service["gw"] == 0.0
@@ -64,7 +87,9 @@ def test_loud_caller_explained_by_its_callee_is_demoted():
 def test_caller_deviating_alone_is_blamed_without_the_response_rule():
     base_spans, base_logs = _normal()
     window = _frames([_trace(100 + i, ALERT + timedelta(seconds=i), caller_logs=(8,)) for i in range(4)])
-    votes = trace_pattern_deviations(window[0], base_spans, window[1], base_logs, window=(ALERT, ALERT + timedelta(minutes=1)))
+    votes = trace_pattern_deviations(
+        window[0], base_spans, window[1], base_logs, window=(ALERT, ALERT + timedelta(minutes=1))
+    )
     assert dict(votes.select("service", "votes").iter_rows())["a"] == pytest.approx(4.0)
 
 
@@ -84,11 +109,17 @@ def test_response_rule_blames_the_callee_whose_answer_precedes_the_caller_deviat
 
 def test_response_rule_keeps_the_blame_when_the_callee_itself_deviates():
     base_spans, base_logs = _normal()
-    spans, logs = _frames([_trace(100 + i, ALERT + timedelta(seconds=i), caller_logs=(8,), callee_logs=(9,)) for i in range(3)])
+    spans, logs = _frames(
+        [_trace(100 + i, ALERT + timedelta(seconds=i), caller_logs=(8,), callee_logs=(9,)) for i in range(3)]
+    )
     model_visits, members = service_visits(base_spans)
     model = pattern_model(model_visits, visit_events(model_visits, members, base_logs))
     visits, members = service_visits(spans)
-    assert set(attribute_deviations(visits, visit_events(visits, members, logs), model, hand_off=True)["service"].to_list()) == {"b"}
+    assert set(
+        attribute_deviations(visits, visit_events(visits, members, logs), model, hand_off=True)[
+            "service"
+        ].to_list()
+    ) == {"b"}
 
 
 def test_missing_expected_log_deviates_and_rare_normal_patterns_do_not_count_as_normal():
@@ -96,17 +127,25 @@ def test_missing_expected_log_deviates_and_rare_normal_patterns_do_not_count_as_
     # One normal visit of b lost its log line (a one-off): that pattern is rare, not normal.
     logs = logs.filter(~((pl.col("trace_id") == "t0") & (pl.col("service") == "b")))
     window = _frames([_trace(100 + i, ALERT + timedelta(seconds=i), callee_logs=()) for i in range(6)])
-    votes = trace_pattern_deviations(window[0], spans, window[1], logs, window=(ALERT, ALERT + timedelta(minutes=1)))
+    votes = trace_pattern_deviations(
+        window[0], spans, window[1], logs, window=(ALERT, ALERT + timedelta(minutes=1))
+    )
     rows = {r["service"]: r for r in votes.iter_rows(named=True)}
     assert rows["b"]["votes"] == pytest.approx(6.0)
-    assert rows["b"]["expected"] == pytest.approx(6 * 1 / 12)  # leave-one-out: 1 of 12 normal visits looks rare
-    kept = trace_pattern_deviations(window[0], spans, window[1], logs, window=(ALERT, ALERT + timedelta(minutes=1)), rare_count=0)
+    assert rows["b"]["expected"] == pytest.approx(
+        6 * 1 / 12
+    )  # leave-one-out: 1 of 12 normal visits looks rare
+    kept = trace_pattern_deviations(
+        window[0], spans, window[1], logs, window=(ALERT, ALERT + timedelta(minutes=1)), rare_count=0
+    )
     assert dict(kept.select("service", "votes").iter_rows())["b"] == 0.0
 
 
 def test_pre_alert_stretch_is_normal_only_where_the_fault_free_minutes_are_thin():
     base_spans, base_logs = _normal()
-    before = _frames([_trace(50 + i, ALERT - timedelta(seconds=30 - i), caller_logs=(1, 8)) for i in range(3)])
+    before = _frames(
+        [_trace(50 + i, ALERT - timedelta(seconds=30 - i), caller_logs=(1, 8)) for i in range(3)]
+    )
     after = _frames([_trace(100 + i, ALERT + timedelta(seconds=i), caller_logs=(1, 8)) for i in range(3)])
     spans, logs = pl.concat([before[0], after[0]]), pl.concat([before[1], after[1]])
     window = (ALERT, ALERT + timedelta(minutes=1))
@@ -114,46 +153,95 @@ def test_pre_alert_stretch_is_normal_only_where_the_fault_free_minutes_are_thin(
     votes = trace_pattern_deviations(spans, base_spans, logs, base_logs, window=window)
     assert dict(votes.select("service", "votes").iter_rows())["a"] == pytest.approx(3.0)
     # The old rule (pre-alert always normal) and a fault-free baseline too thin to judge on its own both take it as normal.
-    assert trace_pattern_deviations(spans, base_spans, logs, base_logs, window=window, baseline_first=False)["votes"].sum() == 0.0
+    assert (
+        trace_pattern_deviations(spans, base_spans, logs, base_logs, window=window, baseline_first=False)[
+            "votes"
+        ].sum()
+        == 0.0
+    )
     thin_spans, thin_logs = _normal(3)
-    more_before = _frames([_trace(50 + i, ALERT - timedelta(seconds=40 - i), caller_logs=(1, 8)) for i in range(6)])
+    more_before = _frames(
+        [_trace(50 + i, ALERT - timedelta(seconds=40 - i), caller_logs=(1, 8)) for i in range(6)]
+    )
     spans, logs = pl.concat([more_before[0], after[0]]), pl.concat([more_before[1], after[1]])
     assert trace_pattern_deviations(spans, thin_spans, logs, thin_logs, window=window)["votes"].sum() == 0.0
 
 
 def test_a_log_line_written_once_where_it_was_written_twice_deviates():
-    base_spans, base_logs = _frames([_trace(i, T0 + timedelta(seconds=i), callee_logs=(2, 2)) for i in range(12)])
+    base_spans, base_logs = _frames(
+        [_trace(i, T0 + timedelta(seconds=i), callee_logs=(2, 2)) for i in range(12)]
+    )
     window = _frames([_trace(100 + i, ALERT + timedelta(seconds=i), callee_logs=(2,)) for i in range(5)])
     span = (ALERT, ALERT + timedelta(minutes=1))
     counted = trace_pattern_deviations(window[0], base_spans, window[1], base_logs, window=span)
     assert dict(counted.select("service", "votes").iter_rows())["b"] == pytest.approx(5.0)
-    assert dict(trace_pattern_deviations(window[0], base_spans, window[1], base_logs, window=span, multiplicity="count")
-                .select("service", "votes").iter_rows())["b"] == pytest.approx(5.0)
+    assert dict(
+        trace_pattern_deviations(
+            window[0], base_spans, window[1], base_logs, window=span, multiplicity="count"
+        )
+        .select("service", "votes")
+        .iter_rows()
+    )["b"] == pytest.approx(5.0)
     rows = trace_pattern_signal(window[0], base_spans, window[1], base_logs, window=span)
     assert rows["service"].to_list() == ["b"] and "count never seen: log 2 x1" in rows["detail"][0]
     # As a set of event kinds nothing changed.
-    assert trace_pattern_deviations(window[0], base_spans, window[1], base_logs, window=span, multiplicity="set")["votes"].sum() == 0.0
+    assert (
+        trace_pattern_deviations(
+            window[0], base_spans, window[1], base_logs, window=span, multiplicity="set"
+        )["votes"].sum()
+        == 0.0
+    )
     # Power-of-two classes: 3 and 4 repetitions of a loop are one class.
-    base_spans, base_logs = _frames([_trace(i, T0 + timedelta(seconds=i), callee_logs=(2,) * 4) for i in range(12)])
+    base_spans, base_logs = _frames(
+        [_trace(i, T0 + timedelta(seconds=i), callee_logs=(2,) * 4) for i in range(12)]
+    )
     window = _frames([_trace(100 + i, ALERT + timedelta(seconds=i), callee_logs=(2,) * 3) for i in range(5)])
-    assert trace_pattern_deviations(window[0], base_spans, window[1], base_logs, window=span)["votes"].sum() == 0.0
-    assert trace_pattern_deviations(window[0], base_spans, window[1], base_logs, window=span, multiplicity="count")["votes"].sum() == 5.0
+    assert (
+        trace_pattern_deviations(window[0], base_spans, window[1], base_logs, window=span)["votes"].sum()
+        == 0.0
+    )
+    assert (
+        trace_pattern_deviations(
+            window[0], base_spans, window[1], base_logs, window=span, multiplicity="count"
+        )["votes"].sum()
+        == 5.0
+    )
     with pytest.raises(ValueError, match="multiplicity"):
         trace_pattern_deviations(window[0], base_spans, window[1], base_logs, window=span, multiplicity="bag")
 
 
 def test_signal_rows_score_the_origin_only_and_empty_input():
     base_spans, base_logs = _normal()
-    window = _frames([_trace(100 + i, ALERT + timedelta(seconds=i), caller_logs=(1, 8), callee_logs=(9,)) for i in range(5)])
-    rows = trace_pattern_signal(window[0], base_spans, window[1], base_logs, window=(ALERT, ALERT + timedelta(minutes=1)))
-    assert rows["service"].to_list() == ["b"] and rows["metric"].to_list() == ["trace_pattern"] and rows["score"][0] > 2
-    empty = trace_pattern_signal(pl.DataFrame(schema=SPAN_SCHEMA), base_spans, None, base_logs, window=(ALERT, ALERT))
+    window = _frames(
+        [
+            _trace(100 + i, ALERT + timedelta(seconds=i), caller_logs=(1, 8), callee_logs=(9,))
+            for i in range(5)
+        ]
+    )
+    rows = trace_pattern_signal(
+        window[0], base_spans, window[1], base_logs, window=(ALERT, ALERT + timedelta(minutes=1))
+    )
+    assert (
+        rows["service"].to_list() == ["b"]
+        and rows["metric"].to_list() == ["trace_pattern"]
+        and rows["score"][0] > 2
+    )
+    empty = trace_pattern_signal(
+        pl.DataFrame(schema=SPAN_SCHEMA), base_spans, None, base_logs, window=(ALERT, ALERT)
+    )
     assert empty.is_empty() and "score" in empty.columns
 
 
 def _explained(window, base_spans, base_logs):
     found: list = []
-    trace_pattern_deviations(window[0], base_spans, window[1], base_logs, window=(ALERT, ALERT + timedelta(minutes=1)), explained=found)
+    trace_pattern_deviations(
+        window[0],
+        base_spans,
+        window[1],
+        base_logs,
+        window=(ALERT, ALERT + timedelta(minutes=1)),
+        explained=found,
+    )
     return found[0]
 
 
@@ -161,8 +249,19 @@ def test_caller_lines_after_a_deviating_callee_are_explained_and_earlier_ones_ar
     base_spans, base_logs = _normal()
     # b logs a new template at 10 ms; a logs template 8 at 60 ms (after b) in traces 100-104, and at 5 ms
     # (before b could have answered anything) in traces 200-202.
-    after = [_trace(100 + i, ALERT + timedelta(seconds=i), caller_logs=(8,), callee_logs=(9,)) for i in range(5)]
-    before = [_trace(200 + i, ALERT + timedelta(seconds=10 + i), caller_logs=(8,), callee_logs=(9,), callee_after_ms=-55) for i in range(3)]
+    after = [
+        _trace(100 + i, ALERT + timedelta(seconds=i), caller_logs=(8,), callee_logs=(9,)) for i in range(5)
+    ]
+    before = [
+        _trace(
+            200 + i,
+            ALERT + timedelta(seconds=10 + i),
+            caller_logs=(8,),
+            callee_logs=(9,),
+            callee_after_ms=-55,
+        )
+        for i in range(3)
+    ]
     explained = _explained(_frames(after + before), base_spans, base_logs)
     assert set(explained["service"].to_list()) == {"a"}
     assert sorted(explained["trace_id"].to_list()) == [f"t{100 + i}" for i in range(5)]
@@ -170,26 +269,42 @@ def test_caller_lines_after_a_deviating_callee_are_explained_and_earlier_ones_ar
 
 
 def test_discount_removes_the_explained_part_of_a_caller_log_finding():
-    from rca.detect import DetectionConfig, detect_anomalies, discount_explained
+    from logrca.rca.detect import DetectionConfig, detect_anomalies, discount_explained
 
     base_spans, base_logs = _normal()
-    after = [_trace(100 + i, ALERT + timedelta(seconds=i), caller_logs=(8,), callee_logs=(9,)) for i in range(5)]
+    after = [
+        _trace(100 + i, ALERT + timedelta(seconds=i), caller_logs=(8,), callee_logs=(9,)) for i in range(5)
+    ]
     alone = [_trace(300 + i, ALERT + timedelta(seconds=20 + i), caller_logs=(7,)) for i in range(6)]
     spans, logs = _frames(after + alone)
     explained = _explained((spans, logs), base_spans, base_logs)
 
     def as_events(frame):
-        return frame.with_columns(pl.lit("INFO").alias("level"), pl.format("line {}", "template_id").alias("message"),
-                                  pl.format("tpl {}", "template_id").alias("template"))
+        return frame.with_columns(
+            pl.lit("INFO").alias("level"),
+            pl.format("line {}", "template_id").alias("message"),
+            pl.format("tpl {}", "template_id").alias("template"),
+        )
 
     window = (ALERT, ALERT + timedelta(minutes=1))
     config = DetectionConfig()
-    found = detect_anomalies(as_events(logs), window=window, baseline=[(T0, T0 + timedelta(seconds=12))], config=config,
-                             baseline_events=as_events(base_logs))
-    new = {(s, t) for s, t, k in found.select("service", "template_id", "kind").iter_rows() if k == "new_template"}
+    found = detect_anomalies(
+        as_events(logs),
+        window=window,
+        baseline=[(T0, T0 + timedelta(seconds=12))],
+        config=config,
+        baseline_events=as_events(base_logs),
+    )
+    new = {
+        (s, t)
+        for s, t, k in found.select("service", "template_id", "kind").iter_rows()
+        if k == "new_template"
+    }
     assert {("a", 8), ("a", 7), ("b", 9)} <= new
     kept = discount_explained(found, as_events(logs), explained, config)
-    left = {(s, t) for s, t, k in kept.select("service", "template_id", "kind").iter_rows() if k == "new_template"}
+    left = {
+        (s, t) for s, t, k in kept.select("service", "template_id", "kind").iter_rows() if k == "new_template"
+    }
     # a's template 8 was written only after b deviated in the same traces: b's doing. a's template 7 (its own,
     # in traces where b is normal) and b's own new template stay.
     assert ("a", 8) not in left and ("a", 7) in left and ("b", 9) in left
@@ -197,9 +312,13 @@ def test_discount_removes_the_explained_part_of_a_caller_log_finding():
 
 
 def test_explanations_name_the_template_behind_a_log_event():
-    from rca.trace_patterns import _name_templates
+    from logrca.rca.signals.trace_patterns import _name_templates
 
-    frame = pl.DataFrame({"template_id": [4, 9], "template": ["[getTickets][Calculate distance] <*>", "other"]})
-    assert _name_templates("count never seen: log 4 x1, log 7 x2", frame, None) == \
-        'count never seen: log 4 "[getTickets][Calculate distance] <*>" x1, log 7 x2'
+    frame = pl.DataFrame(
+        {"template_id": [4, 9], "template": ["[getTickets][Calculate distance] <*>", "other"]}
+    )
+    assert (
+        _name_templates("count never seen: log 4 x1, log 7 x2", frame, None)
+        == 'count never seen: log 4 "[getTickets][Calculate distance] <*>" x1, log 7 x2'
+    )
     assert _name_templates("new span HTTP GET", frame) == "new span HTTP GET"

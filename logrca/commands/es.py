@@ -20,7 +20,9 @@ PortOption = typer.Option(DEFAULT_PORT, "--port", help="HTTP port on 127.0.0.1 (
 
 
 @es_app.command("start")
-def start_command(port: int = PortOption, heap: str = typer.Option("512m", help="JVM heap, e.g. 512m or 1g.")) -> None:
+def start_command(
+    port: int = PortOption, heap: str = typer.Option("512m", help="JVM heap, e.g. 512m or 1g.")
+) -> None:
     """Fetch (first time only) and start Elasticsearch; wait until it is healthy."""
     try:
         url = start(LocalServer(port=port), heap=heap, log=lambda m: typer.echo(m, err=True))

@@ -33,10 +33,12 @@ Example:
 METRICS = ("GA", "PA", "FGA", "FTA")
 
 
-def build_configs(masking: Path | None, sim_th: float | None, depth: int | None, default_masks: bool) -> tuple[Any, Any, str | None]:
+def build_configs(
+    masking: Path | None, sim_th: float | None, depth: int | None, default_masks: bool
+) -> tuple[Any, Any, str | None]:
     """logrca config, drain3 baseline config and the header format from a masking/settings file."""
-    from parsers.masking import DEFAULT_MASKING_RULES, load_masking_file
-    from parsers.templates import TemplateConfig
+    from logrca.parsers.templates.masking import DEFAULT_MASKING_RULES, load_masking_file
+    from logrca.parsers.templates.miner import TemplateConfig
 
     settings: dict[str, Any] = load_masking_file(masking) if masking else {"masking": []}
     file_rules = settings["masking"]
@@ -74,13 +76,22 @@ def render_report(report: dict[str, Any]) -> None:
     for name in ("drain3", "logrca"):
         if name in report:
             row = report[name]
-            table.add_row(name, *[f"{row[m]:.3f}" for m in METRICS], str(row["templates"]), f"{row['lines_per_second']:,.0f}")
+            table.add_row(
+                name,
+                *[f"{row[m]:.3f}" for m in METRICS],
+                str(row["templates"]),
+                f"{row['lines_per_second']:,.0f}",
+            )
     console.print(table)
     if "drain3" in report:
-        speed = f"speed-up: {report['logrca']['lines_per_second'] / report['drain3']['lines_per_second']:.1f}x"
+        speed = (
+            f"speed-up: {report['logrca']['lines_per_second'] / report['drain3']['lines_per_second']:.1f}x"
+        )
         if report["lines"] < SMALL_INPUT_LINES:
-            speed += (f" (on {report['lines']:,} lines the batch set-up outweighs the work; logrca's speed-up shows from about "
-                      f"{SMALL_INPUT_LINES:,} lines: bench/bench_templates.py)")
+            speed += (
+                f" (on {report['lines']:,} lines the batch set-up outweighs the work; logrca's speed-up shows from about "
+                f"{SMALL_INPUT_LINES:,} lines: bench/bench_templates.py)"
+            )
         console.print(speed)
     console.print(
         f"lines {report['lines']}, labelled {report['labelled']}, header not matched {report['unmatched_header']}, "
@@ -88,24 +99,50 @@ def render_report(report: dict[str, Any]) -> None:
         f"scored {report['scored']}"
     )
     if report["missing_lines"] and not report["present_only"]:
-        console.print(f"[yellow]warning: {report['missing_lines']} labelled line(s) are not in the log and count as wrongly parsed; "
-                      "if the log is cut short or a sample, pass --present-only to score only the lines it has[/yellow]")
+        console.print(
+            f"[yellow]warning: {report['missing_lines']} labelled line(s) are not in the log and count as wrongly parsed; "
+            "if the log is cut short or a sample, pass --present-only to score only the lines it has[/yellow]"
+        )
 
 
 def parsing_command(
     log: Path = typer.Option(..., "--log", exists=True, dir_okay=False, help="Raw log file."),
-    truth: Path = typer.Option(..., "--truth", exists=True, dir_okay=False, help="Labelled CSV (LineId, Content, EventTemplate)."),
-    header_format: str | None = typer.Option(None, "--format", help="Header format, e.g. '<Date> <Time> <Level> <Component>: <Content>' (or 'format:' in --masking)."),
-    masking: Path | None = typer.Option(None, "--masking", exists=True, dir_okay=False, help="YAML masking rules (and optional sim_th/depth/format)."),
-    sim_th: float | None = typer.Option(None, "--sim-th", min=0.0, max=1.0, help="Drain similarity threshold (default: file, else 0.4)."),
-    depth: int | None = typer.Option(None, "--depth", min=3, help="Drain tree depth (default: file, else 4)."),
-    baseline: bool = typer.Option(False, "--baseline", help="Also run plain drain3 line by line and print both."),
-    default_masks: bool = typer.Option(True, "--default-masks/--no-default-masks", help="Add logrca's generic masks after the file's."),
-    present_only: bool = typer.Option(False, "--present-only", help="Score only the labelled lines the log has (default: missing lines count as wrong)."),
+    truth: Path = typer.Option(
+        ..., "--truth", exists=True, dir_okay=False, help="Labelled CSV (LineId, Content, EventTemplate)."
+    ),
+    header_format: str | None = typer.Option(
+        None,
+        "--format",
+        help="Header format, e.g. '<Date> <Time> <Level> <Component>: <Content>' (or 'format:' in --masking).",
+    ),
+    masking: Path | None = typer.Option(
+        None,
+        "--masking",
+        exists=True,
+        dir_okay=False,
+        help="YAML masking rules (and optional sim_th/depth/format).",
+    ),
+    sim_th: float | None = typer.Option(
+        None, "--sim-th", min=0.0, max=1.0, help="Drain similarity threshold (default: file, else 0.4)."
+    ),
+    depth: int | None = typer.Option(
+        None, "--depth", min=3, help="Drain tree depth (default: file, else 4)."
+    ),
+    baseline: bool = typer.Option(
+        False, "--baseline", help="Also run plain drain3 line by line and print both."
+    ),
+    default_masks: bool = typer.Option(
+        True, "--default-masks/--no-default-masks", help="Add logrca's generic masks after the file's."
+    ),
+    present_only: bool = typer.Option(
+        False,
+        "--present-only",
+        help="Score only the labelled lines the log has (default: missing lines count as wrong).",
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object instead of a table."),
 ) -> None:
     """Template-mining accuracy (GA, PA, FGA, FTA) and lines/s on a labelled log."""
-    from rca.eval_parsing import evaluate_parsing
+    from logrca.parsers.evaluate import evaluate_parsing
 
     try:
         config, baseline_config, file_format = build_configs(masking, sim_th, depth, default_masks)
@@ -113,14 +150,26 @@ def parsing_command(
         if not fmt:
             raise ValueError("no header format: pass --format or put 'format:' in the --masking file")
         if as_json:
-            report = evaluate_parsing(log, fmt, truth, config, baseline_config=baseline_config if baseline else None,
-                                      present_only=present_only)
+            report = evaluate_parsing(
+                log,
+                fmt,
+                truth,
+                config,
+                baseline_config=baseline_config if baseline else None,
+                present_only=present_only,
+            )
         else:
             from rich.console import Console
 
             with Console(stderr=True).status("mining templates..."):
-                report = evaluate_parsing(log, fmt, truth, config, baseline_config=baseline_config if baseline else None,
-                                          present_only=present_only)
+                report = evaluate_parsing(
+                    log,
+                    fmt,
+                    truth,
+                    config,
+                    baseline_config=baseline_config if baseline else None,
+                    present_only=present_only,
+                )
     except ValueError as error:
         typer.echo(f"error: {error}", err=True)
         raise typer.Exit(2) from error

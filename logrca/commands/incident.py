@@ -5,7 +5,7 @@ from __future__ import annotations
 import getpass
 import json
 import os
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import typer
@@ -25,7 +25,9 @@ incident_app = typer.Typer(
 AsOption = typer.Option(None, "--as", help="Who makes the change (default: $USER).")
 NoteOption = typer.Option(None, "--note", "-n", help="Free text kept in the incident's history.")
 VersionOption = typer.Option(
-    None, "--if-version", help="Only change it if it is still at this version (SEQ:TERM, as 'show' prints it)."
+    None,
+    "--if-version",
+    help="Only change it if it is still at this version (SEQ:TERM, as 'show' prints it).",
 )
 
 
@@ -41,23 +43,35 @@ def _fail(message: str, code: int = 1) -> None:
 @incident_app.callback()
 def options(
     ctx: typer.Context,
-    es_url: str = typer.Option(None, "--es-url", envvar="LOGRCA_ES_URL", help="Elasticsearch URL (default: the local server)."),
-    index_prefix: str = typer.Option("logrca", "--index-prefix", envvar="LOGRCA_INDEX_PREFIX", help="Index prefix."),
-    config: Path = typer.Option(None, "--config", "-c", envvar="LOGRCA_CONFIG", help="logrca YAML config (for catalogue and knowledge base)."),
-    catalogue: Path = typer.Option(None, "--catalogue", envvar="LOGRCA_CATALOGUE", help="Service catalogue (default: the config's)."),
+    es_url: str = typer.Option(
+        None, "--es-url", envvar="LOGRCA_ES_URL", help="Elasticsearch URL (default: the local server)."
+    ),
+    index_prefix: str = typer.Option(
+        "logrca", "--index-prefix", envvar="LOGRCA_INDEX_PREFIX", help="Index prefix."
+    ),
+    config: Path = typer.Option(
+        None,
+        "--config",
+        "-c",
+        envvar="LOGRCA_CONFIG",
+        help="logrca YAML config (for catalogue and knowledge base).",
+    ),
+    catalogue: Path = typer.Option(
+        None, "--catalogue", envvar="LOGRCA_CATALOGUE", help="Service catalogue (default: the config's)."
+    ),
 ) -> None:
     ctx.obj = {"es_url": es_url, "index_prefix": index_prefix, "config": config, "catalogue": catalogue}
 
 
 def _store(ctx: typer.Context):
+    from logrca.incidents.store import IncidentStore
     from logrca.settings import es_client
-    from rca.incidents import IncidentStore
 
     return IncidentStore(es_client(ctx.obj["es_url"]), ctx.obj["index_prefix"])
 
 
 def _config(ctx: typer.Context):
-    from parsers.config import ConfigError, load_config
+    from logrca.assets.config import ConfigError, load_config
 
     path = ctx.obj["config"] or PROJECT_ROOT / "examples" / "shop" / "logrca.yaml"
     try:
@@ -67,7 +81,7 @@ def _config(ctx: typer.Context):
 
 
 def _catalogue(ctx: typer.Context):
-    from rca.catalog import CatalogueError, load_catalogue
+    from logrca.incidents.catalogue import CatalogueError, load_catalogue
 
     path = ctx.obj["catalogue"]
     if path is None:
@@ -94,7 +108,7 @@ def _version(text: str | None) -> tuple[int, int] | None:
 def _guarded(call):
     from elasticsearch import ConnectionError as ESConnectionError
 
-    from rca.incidents import IncidentConflict, IncidentError
+    from logrca.incidents.record import IncidentConflict, IncidentError
 
     try:
         return call()
@@ -109,13 +123,15 @@ def _guarded(call):
 @incident_app.command("list")
 def list_command(
     ctx: typer.Context,
-    status: list[str] = typer.Option(None, "--status", "-s", help="Only these statuses (repeatable; default: all but archived)."),
+    status: list[str] = typer.Option(
+        None, "--status", "-s", help="Only these statuses (repeatable; default: all but archived)."
+    ),
     service: str = typer.Option(None, "--service", help="Only incidents affecting this service."),
     include_archived: bool = typer.Option(False, "--all", help="Archived incidents too."),
     as_json: bool = typer.Option(False, "--json", help="One JSON document per line."),
 ) -> None:
     """List incidents, newest first (archived ones only with --all or --status archived)."""
-    from rca.incidents import CURRENT_STATUSES, STATUSES
+    from logrca.incidents.record import CURRENT_STATUSES, STATUSES
 
     unknown = sorted(set(status or ()) - set(STATUSES))
     if unknown:
@@ -126,9 +142,11 @@ def list_command(
         if as_json:
             typer.echo(json.dumps(incident))
         else:
-            typer.echo(f"{incident['incident_id']}  {incident['status']:<12} {incident.get('category', ''):<22} "
-                       f"{(incident.get('owner') or {}).get('team') or '-':<16} {(incident.get('assignee') or {}).get('name') or '-':<12} "
-                       f"{incident['title']}")
+            typer.echo(
+                f"{incident['incident_id']}  {incident['status']:<12} {incident.get('category', ''):<22} "
+                f"{(incident.get('owner') or {}).get('team') or '-':<16} {(incident.get('assignee') or {}).get('name') or '-':<12} "
+                f"{incident['title']}"
+            )
     if not incidents and not as_json:
         typer.echo("no incidents", err=True)
 
@@ -153,19 +171,32 @@ def show_command(ctx: typer.Context, incident_id: str, as_json: bool = typer.Opt
         f"  affected: {', '.join(incident['affected_services'])}; errors {incident['impact'].get('errors_window')} "
         f"(baseline {incident['impact'].get('errors_baseline')})",
         f"  trace ids: {', '.join(incident['reproduction'].get('trace_ids', [])[:5]) or '-'}",
-        "  actions: " + (", ".join(f"{a['name']} ({a['kind']})" for a in incident.get("actions") or []) or "-"),
+        "  actions: "
+        + (", ".join(f"{a['name']} ({a['kind']})" for a in incident.get("actions") or []) or "-"),
         f"  deliveries: {sum(d['ok'] for d in incident['deliveries'])} ok, {len(incident['pending_deliveries'])} pending",
         "  history:",
     ]
-    lines += [f"    {h['at']}  {h['by']:<10} {h['event']:<9} {h.get('to') or ''} {h.get('note') or ''}" for h in incident["status_history"]]
+    lines += [
+        f"    {h['at']}  {h['by']:<10} {h['event']:<9} {h.get('to') or ''} {h.get('note') or ''}"
+        for h in incident["status_history"]
+    ]
     typer.echo("\n".join(lines))
 
 
 def _transition_command(status: str, summary: str):
-    def command(ctx: typer.Context, incident_id: str, note: str = NoteOption, who: str = AsOption,
-                if_version: str = VersionOption) -> None:
+    def command(
+        ctx: typer.Context,
+        incident_id: str,
+        note: str = NoteOption,
+        who: str = AsOption,
+        if_version: str = VersionOption,
+    ) -> None:
         store = _store(ctx)
-        incident = _guarded(lambda: store.transition(incident_id, status, by=_who(who), note=note, version=_version(if_version)))
+        incident = _guarded(
+            lambda: store.transition(
+                incident_id, status, by=_who(who), note=note, version=_version(if_version)
+            )
+        )
         typer.echo(f"{incident_id} is now {incident['status']} ({_who(who)}, {incident[f'{status}_at']})")
 
     command.__doc__ = summary
@@ -177,7 +208,11 @@ for _name, _status, _summary in (
     ("mitigate", "mitigated", "Mark mitigated: the impact is contained."),
     ("resolve", "resolved", "Mark resolved: the cause is fixed."),
     ("review", "reviewed", "Mark reviewed: the post-incident review is done."),
-    ("archive", "archived", "Archive: the record stays stored and searchable, leaves the default list and the review's follow-ups."),
+    (
+        "archive",
+        "archived",
+        "Archive: the record stays stored and searchable, leaves the default list and the review's follow-ups.",
+    ),
 ):
     incident_app.command(_name)(_transition_command(_status, _summary))
 
@@ -187,20 +222,28 @@ def assign_command(
     ctx: typer.Context,
     incident_id: str,
     person: str = typer.Argument(..., help="Who handles it from now on."),
-    team: str = typer.Option(None, "--team", help="Also hand it to this owning team (default: the team stays)."),
+    team: str = typer.Option(
+        None, "--team", help="Also hand it to this owning team (default: the team stays)."
+    ),
     note: str = NoteOption,
     who: str = AsOption,
     if_version: str = VersionOption,
 ) -> None:
     """Assign the incident to a person (and with --team to another owning team). 'ack' assigns it to you when nobody has it."""
     store = _store(ctx)
-    incident = _guarded(lambda: store.assign(incident_id, person, by=_who(who), team=team, note=note, version=_version(if_version)))
+    incident = _guarded(
+        lambda: store.assign(
+            incident_id, person, by=_who(who), team=team, note=note, version=_version(if_version)
+        )
+    )
     owner = (incident.get("owner") or {}).get("team") or "-"
     typer.echo(f"{incident_id} assigned to {incident['assignee']['name']} (team {owner}) by {_who(who)}")
 
 
 @incident_app.command("category")
-def category_command(ctx: typer.Context, incident_id: str, category: str, note: str = NoteOption, who: str = AsOption) -> None:
+def category_command(
+    ctx: typer.Context, incident_id: str, category: str, note: str = NoteOption, who: str = AsOption
+) -> None:
     """Set the category by hand (process_defect, operation_error, upgrade_compatibility, dependency_failure, resource_exhaustion, bad_input)."""
     incident = _guarded(lambda: _store(ctx).set_category(incident_id, category, by=_who(who), note=note))
     typer.echo(f"{incident_id} category {incident['category']} (operator)")
@@ -213,16 +256,20 @@ def confirm_command(
     cause: str = typer.Option(..., "--cause", help="The service that truly caused it."),
     note: str = NoteOption,
     who: str = AsOption,
-    knowledge_dir: Path = typer.Option(None, "--knowledge-dir", help="Where past incidents go (default: <config knowledge_base>/incidents)."),
+    knowledge_dir: Path = typer.Option(
+        None, "--knowledge-dir", help="Where past incidents go (default: <config knowledge_base>/incidents)."
+    ),
 ) -> None:
     """Record the true root cause; the incident becomes a knowledge-base entry and a labelled case for 'logrca eval incidents'."""
-    from rca.review import write_past_incident
+    from logrca.incidents.review import write_past_incident
 
     incident = _guarded(lambda: _store(ctx).confirm(incident_id, cause, by=_who(who), note=note))
     rank = incident["confirmed_cause"]["rank_in_ranking"]
-    typer.echo(f"{incident_id}: root cause {cause} confirmed (logrca ranked it {rank if rank else 'nowhere'})")
+    typer.echo(
+        f"{incident_id}: root cause {cause} confirmed (logrca ranked it {rank if rank else 'nowhere'})"
+    )
     if knowledge_dir is None:
-        from parsers.config import ConfigError, load_config
+        from logrca.assets.config import ConfigError, load_config
 
         try:
             config = load_config(ctx.obj["config"] or PROJECT_ROOT / "examples" / "shop" / "logrca.yaml")
@@ -244,13 +291,19 @@ def act_command(
     who: str = AsOption,
 ) -> None:
     """Show (dry run) or, with --yes, run a runbook action of the incident; the run is recorded on it."""
-    from rca.actions import ActionError, describe_plan, plan_action, run_action
+    from logrca.incidents.actions import describe_plan, plan_action, run_action
+    from logrca.rca.runbook_actions import ActionError
 
     store = _store(ctx)
     incident, version = _guarded(lambda: store.get(incident_id))
     actions = {a["name"]: a for a in incident.get("actions") or []}
     if action is None or action not in actions:
-        listing = "\n".join(f"  {name}: {a.get('description') or ''} [{a['runbook_id']}]" for name, a in actions.items()) or "  (none)"
+        listing = (
+            "\n".join(
+                f"  {name}: {a.get('description') or ''} [{a['runbook_id']}]" for name, a in actions.items()
+            )
+            or "  (none)"
+        )
         if action is not None:
             _fail(f"incident {incident_id} has no action {action!r}; it has:\n{listing}")
         typer.echo(f"actions for {incident_id}:\n{listing}")
@@ -264,12 +317,28 @@ def act_command(
         typer.echo("dry run: nothing was run. Add --yes to run it.")
         return
     result = run_action(plan)
-    record = {"action": action, "runbook_id": actions[action]["runbook_id"], "plan": plan, "by": _who(who),
-              "at": datetime.now(timezone.utc).isoformat(), **result}
-    _guarded(lambda: store.annotate(incident_id, "action", by=_who(who), note=f"{action}: exit {result['exit_status']}",
-                                    retries=3, action_runs=incident.get("action_runs", []) + [record]))
+    record = {
+        "action": action,
+        "runbook_id": actions[action]["runbook_id"],
+        "plan": plan,
+        "by": _who(who),
+        "at": datetime.now(UTC).isoformat(),
+        **result,
+    }
+    _guarded(
+        lambda: store.annotate(
+            incident_id,
+            "action",
+            by=_who(who),
+            note=f"{action}: exit {result['exit_status']}",
+            retries=3,
+            action_runs=incident.get("action_runs", []) + [record],
+        )
+    )
     typer.echo(result["output"].rstrip())
-    typer.echo(f"exit status {result['exit_status']} ({'ok' if result['ok'] else 'FAILED'}); recorded on {incident_id}")
+    typer.echo(
+        f"exit status {result['exit_status']} ({'ok' if result['ok'] else 'FAILED'}); recorded on {incident_id}"
+    )
     if not result["ok"]:
         raise typer.Exit(1)
 
@@ -277,23 +346,27 @@ def act_command(
 @incident_app.command("escalate")
 def escalate_command(ctx: typer.Context) -> None:
     """Escalate open incidents past their ack deadline, and retry undelivered alerts (what the sensor runs)."""
-    from rca.alerts import escalate_due, retry_pending
+    from logrca.incidents.alerts import escalate_due, retry_pending
 
     store, catalogue = _store(ctx), _catalogue(ctx)
     escalated = _guarded(lambda: escalate_due(store, catalogue))
     retried = _guarded(lambda: retry_pending(store, catalogue))
-    typer.echo(f"escalated {len(escalated)}: {' '.join(escalated) or '-'}; retried {len(retried)} deliveries, "
-               f"{sum(r['ok'] for r in retried)} delivered")
+    typer.echo(
+        f"escalated {len(escalated)}: {' '.join(escalated) or '-'}; retried {len(retried)} deliveries, "
+        f"{sum(r['ok'] for r in retried)} delivered"
+    )
 
 
 @incident_app.command("weekly")
 def weekly_command(
     ctx: typer.Context,
-    out: Path = typer.Option(Path("incident-review.md"), "--out", help="Markdown file (the chart goes beside it as .png)."),
+    out: Path = typer.Option(
+        Path("incident-review.md"), "--out", help="Markdown file (the chart goes beside it as .png)."
+    ),
     weeks: int = typer.Option(8, "--weeks", min=1, help="Weeks of trend."),
 ) -> None:
     """Write the weekly incident review (same as the incident_review asset)."""
-    from rca.review import weekly_review
+    from logrca.incidents.review import weekly_review
 
     review = weekly_review(_guarded(lambda: _store(ctx).search(size=10000)), weeks=weeks)
     chart = out.with_suffix(".png")
@@ -312,12 +385,14 @@ def register(app: typer.Typer, eval_app: typer.Typer) -> None:
         as_json: bool = typer.Option(False, "--json"),
     ) -> None:
         """AC@1..5 and Avg@5 of the stored rankings against confirmed root causes ('logrca incident confirm')."""
+        from logrca.incidents.review import evaluate_confirmed
+        from logrca.incidents.store import IncidentStore
         from logrca.settings import es_client
-        from rca.incidents import IncidentStore
-        from rca.review import evaluate_confirmed
 
         store = IncidentStore(es_client(es_url), index_prefix)
-        result = evaluate_confirmed(store.search(query={"exists": {"field": "confirmed_cause.service"}}, size=10000))
+        result = evaluate_confirmed(
+            store.search(query={"exists": {"field": "confirmed_cause.service"}}, size=10000)
+        )
         if as_json:
             typer.echo(json.dumps(result))
             return

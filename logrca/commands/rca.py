@@ -9,13 +9,17 @@ import typer
 
 
 def rca_command(
-    case_dir: Path = typer.Argument(..., exists=True, file_okay=False, help="A case folder: case.json, logs/, traces/, metrics/."),
-    normal: list[Path] = typer.Option(None, "--normal", help="Fault-free folders for the baseline (default: ../../normal/*)."),
+    case_dir: Path = typer.Argument(
+        ..., exists=True, file_okay=False, help="A case folder: case.json, logs/, traces/, metrics/."
+    ),
+    normal: list[Path] = typer.Option(
+        None, "--normal", help="Fault-free folders for the baseline (default: ../../normal/*)."
+    ),
 ) -> None:
     """Analyse one incident case and print its Markdown report (the same as the pipeline's report asset)."""
-    from rca.case_analysis import analyse_case
-    from rca.cases import load_case
-    from rca.report import build_finding, render_report
+    from logrca.rca.case_analysis import analyse_case
+    from logrca.rca.cases import load_case
+    from logrca.rca.report import build_finding, render_report
 
     try:
         analysis = analyse_case(load_case(case_dir, normal_dirs=list(normal) if normal else None))
@@ -23,20 +27,28 @@ def rca_command(
         typer.echo(f"error: {error}", err=True)
         raise typer.Exit(1) from error
     window_events = analysis.events.filter(analysis.events["timestamp"] >= analysis.window[0])
-    finding = build_finding(system=analysis.case.system, window=analysis.window, window_events=window_events,
-                            baseline_events=analysis.baseline_events, anomalies=analysis.anomalies, ranking=analysis.ranking)
+    finding = build_finding(
+        system=analysis.case.system,
+        window=analysis.window,
+        window_events=window_events,
+        baseline_events=analysis.baseline_events,
+        anomalies=analysis.anomalies,
+        ranking=analysis.ranking,
+    )
     typer.echo(render_report(finding, title=f"{analysis.case.system} incident {analysis.case.name}"))
 
 
 def eval_rca_command(
-    dataset_dir: Path = typer.Argument(..., exists=True, file_okay=False, help="Folder with cases/*/ (and normal/*/)."),
+    dataset_dir: Path = typer.Argument(
+        ..., exists=True, file_okay=False, help="Folder with cases/*/ (and normal/*/)."
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print the full result as JSON."),
 ) -> None:
     """Rank every case of DATASET_DIR without its label; print each true service's rank, AC@1, AC@3, Avg@5."""
     from rich.console import Console
     from rich.progress import Progress
 
-    from rca.evaluate_rca import evaluate_dataset
+    from logrca.rca.evaluate import evaluate_dataset
 
     console = Console(stderr=True)
     n_cases = len([p for p in (dataset_dir / "cases").glob("*") if p.is_dir()])
@@ -53,13 +65,19 @@ def eval_rca_command(
     for row in result["cases"]:
         rank = row["rank"] if row["rank"] is not None else "-"
         typer.echo(f"{row['case']:24} {row['true_service']:34} {str(row['fault_type']):16} rank {rank}")
-    typer.echo(f"cases {result['n']}  AC@1 {result['AC@1']:.3f}  AC@3 {result['AC@3']:.3f}  Avg@5 {result['Avg@5']:.3f}  "
-               f"({result['seconds_per_case']:.2f} s/case)")
+    typer.echo(
+        f"cases {result['n']}  AC@1 {result['AC@1']:.3f}  AC@3 {result['AC@3']:.3f}  Avg@5 {result['Avg@5']:.3f}  "
+        f"({result['seconds_per_case']:.2f} s/case)"
+    )
     if result["baseline"] == "normal":
-        typer.echo(f"baseline: the {result['normal_folders']} fault-free folder(s) in {dataset_dir / 'normal'}")
+        typer.echo(
+            f"baseline: the {result['normal_folders']} fault-free folder(s) in {dataset_dir / 'normal'}"
+        )
     else:
-        typer.echo(f"baseline: each case's own minutes before its alert (no fault-free folders in {dataset_dir / 'normal'}; "
-                   "with them the ranking has a cleaner reference)")
+        typer.echo(
+            f"baseline: each case's own minutes before its alert (no fault-free folders in {dataset_dir / 'normal'}; "
+            "with them the ranking has a cleaner reference)"
+        )
 
 
 def register(app: typer.Typer, eval_app: typer.Typer) -> None:

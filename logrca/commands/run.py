@@ -21,13 +21,19 @@ def _materialized(result) -> dict[str, dict]:
     out = {}
     for event in result.get_asset_materialization_events():
         materialization = event.event_specific_data.materialization
-        out[materialization.asset_key.to_user_string()] = {k: getattr(v, "value", v) for k, v in materialization.metadata.items()}
+        out[materialization.asset_key.to_user_string()] = {
+            k: getattr(v, "value", v) for k, v in materialization.metadata.items()
+        }
     return out
 
 
 def run_command(
-    config: Path = typer.Option(None, "--config", "-c", help="logrca YAML config (default: $LOGRCA_CONFIG or the bundled example)."),
-    partition: list[str] = typer.Option(None, "--partition", "-p", help="Partition key(s) to run, e.g. 2026-03-10-02:00. Repeatable."),
+    config: Path = typer.Option(
+        None, "--config", "-c", help="logrca YAML config (default: $LOGRCA_CONFIG or the bundled example)."
+    ),
+    partition: list[str] = typer.Option(
+        None, "--partition", "-p", help="Partition key(s) to run, e.g. 2026-03-10-02:00. Repeatable."
+    ),
     last: int = typer.Option(0, "--last", help="Run only the newest N partitions."),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Show Dagster's step-by-step log (DEBUG)."),
 ) -> None:
@@ -46,14 +52,14 @@ def run_command(
     from rich.console import Console
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from parsers.config import ConfigError
+    from logrca.assets.config import ConfigError
 
     console = Console(stderr=True)
     try:
         from dagster import DagsterInstance
 
-        from assets.partitions import PARTITIONS
-        from pipelines.definitions import defs
+        from logrca.assets.partitions import PARTITIONS
+        from logrca.pipelines.definitions import defs
     except ConfigError as error:
         typer.echo(f"error: {error}", err=True)
         raise typer.Exit(2) from error
@@ -61,7 +67,9 @@ def run_command(
     if partition:
         unknown = [p for p in partition if p not in keys]
         if unknown:
-            typer.echo(f"error: unknown partition(s) {unknown}; first/last known: {keys[:1]} … {keys[-1:]}", err=True)
+            typer.echo(
+                f"error: unknown partition(s) {unknown}; first/last known: {keys[:1]} … {keys[-1:]}", err=True
+            )
             raise typer.Exit(2)
         keys = [k for k in keys if k in partition]
     elif last:
@@ -72,13 +80,21 @@ def run_command(
     instance = DagsterInstance.get()
     console.print(f"Dagster instance: {home} · {len(keys)} partition(s) · job logrca_main")
     failed = []
-    with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"), TimeElapsedColumn(), console=console) as progress:
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total}"),
+        TimeElapsedColumn(),
+        console=console,
+    ) as progress:
         task = progress.add_task("partitions", total=len(keys))
         for key in keys:
             progress.update(task, description=f"partition {key}")
             log_level = "DEBUG" if verbose else "WARNING"
             result = job.execute_in_process(
-                partition_key=key, instance=instance, raise_on_error=False,
+                partition_key=key,
+                instance=instance,
+                raise_on_error=False,
                 run_config={"loggers": {"console": {"config": {"log_level": log_level}}}},
             )
             meta = _materialized(result)
@@ -95,7 +111,9 @@ def run_command(
                 for event in result.all_events:
                     if event.is_failure and event.event_specific_data is not None:
                         error = getattr(event.event_specific_data, "error", None)
-                        progress.console.print(f"  [red]{event.step_key}: {error.message.strip() if error else event.message}[/red]")
+                        progress.console.print(
+                            f"  [red]{event.step_key}: {error.message.strip() if error else event.message}[/red]"
+                        )
             progress.advance(task)
     if failed:
         typer.echo(f"{len(failed)} partition(s) failed: {', '.join(failed)}", err=True)

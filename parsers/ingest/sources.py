@@ -98,9 +98,11 @@ class SourceConfig(BaseModel):
         return value
 
     @model_validator(mode="after")
-    def _format_needs(self) -> "SourceConfig":
+    def _format_needs(self) -> SourceConfig:
         if self.format == "loghub" and not self.header:
-            raise ValueError("format 'loghub' needs 'header', e.g. '<Date> <Time> <Level> <Component>: <Content>'")
+            raise ValueError(
+                "format 'loghub' needs 'header', e.g. '<Date> <Time> <Level> <Component>: <Content>'"
+            )
         if self.format == "csv-json" and self.csv is None:
             self.csv = CsvOptions()
         if self.service is None and self.format in ("loghub", "syslog"):

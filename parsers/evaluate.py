@@ -10,9 +10,9 @@ from typing import Any
 
 import polars as pl
 
-from parsers.header_format import HeaderFormat, compile_header, split_content
-from parsers.batches import first_batch_size, mine_ahead
-from parsers.templates import TemplateConfig, TemplateMiner
+from logrca.parsers.ingest.header_format import HeaderFormat, compile_header, split_content
+from logrca.parsers.templates.batches import first_batch_size, mine_ahead
+from logrca.parsers.templates.miner import TemplateConfig, TemplateMiner
 
 __all__ = [
     "normalize_templates",
@@ -78,14 +78,20 @@ def grouping_accuracy(truth: pl.Series, predicted: pl.Series) -> dict[str, float
         return {"GA": 0.0, "FGA": 0.0, "PGA": 0.0, "RGA": 0.0}
     frame = pl.DataFrame({"t": truth.cast(pl.Utf8), "p": predicted.cast(pl.Utf8)})
     pairs = (
-        frame.group_by("t", "p").len("n_tp")
+        frame.group_by("t", "p")
+        .len("n_tp")
         .join(frame.group_by("t").len("n_t"), on="t")
         .join(frame.group_by("p").len("n_p"), on="p")
     )
     correct = pairs.filter((pl.col("n_tp") == pl.col("n_t")) & (pl.col("n_tp") == pl.col("n_p")))
     n_true, n_pred = frame["t"].n_unique(), frame["p"].n_unique()
     precision, recall = correct.height / n_pred, correct.height / n_true
-    return {"GA": correct["n_tp"].sum() / frame.height, "FGA": _f1(precision, recall), "PGA": precision, "RGA": recall}
+    return {
+        "GA": correct["n_tp"].sum() / frame.height,
+        "FGA": _f1(precision, recall),
+        "PGA": precision,
+        "RGA": recall,
+    }
 
 
 def parsing_accuracy(truth_templates: pl.Series, predicted_templates: pl.Series) -> float:
@@ -98,7 +104,9 @@ def parsing_accuracy(truth_templates: pl.Series, predicted_templates: pl.Series)
     .. [1] Z. Jiang et al., ISSTA 2024 (Loghub-2.0); PA as in Dai et al., "Logram", TSE 2020.
     """
     if truth_templates.len() != predicted_templates.len():
-        raise ValueError(f"parsing_accuracy: truth has {truth_templates.len()} lines, predicted {predicted_templates.len()}")
+        raise ValueError(
+            f"parsing_accuracy: truth has {truth_templates.len()} lines, predicted {predicted_templates.len()}"
+        )
     if truth_templates.len() == 0:
         return 0.0
     equal = normalize_templates(truth_templates) == normalize_templates(predicted_templates)
@@ -121,8 +129,15 @@ def template_accuracy(truth_templates: pl.Series, predicted_templates: pl.Series
     """
     if truth_templates.len() == 0:
         return {"FTA": 0.0, "PTA": 0.0, "RTA": 0.0}
-    frame = pl.DataFrame({"t": normalize_templates(truth_templates), "p": normalize_templates(predicted_templates).fill_null("")})
-    per_predicted = frame.group_by("p").agg(pl.col("t").n_unique().alias("n_true"), pl.col("t").first().alias("t"))
+    frame = pl.DataFrame(
+        {
+            "t": normalize_templates(truth_templates),
+            "p": normalize_templates(predicted_templates).fill_null(""),
+        }
+    )
+    per_predicted = frame.group_by("p").agg(
+        pl.col("t").n_unique().alias("n_true"), pl.col("t").first().alias("t")
+    )
     correct = per_predicted.filter((pl.col("n_true") == 1) & (pl.col("t") == pl.col("p"))).height
     precision, recall = correct / per_predicted.height, correct / frame["t"].n_unique()
     return {"FTA": _f1(precision, recall), "PTA": precision, "RTA": recall}
@@ -168,7 +183,7 @@ def iter_log_lines(path: str | Path, batch_bytes: int = 32 * 2**20) -> Iterator[
 
     Lines end at ``\\n`` (a trailing ``\\r`` is dropped); undecodable bytes become U+FFFD. Memory is
     bounded by the batch size, whatever the file size. The first batch is a quarter of the size
-    (:func:`parsers.batches.first_batch_size`: the miner starts sooner and learns the tree on fewer messages).
+    (:func:`logrca.parsers.templates.batches.first_batch_size`: the miner starts sooner and learns the tree on fewer messages).
     """
     if batch_bytes < 1:
         raise ValueError(f"iter_log_lines: batch_bytes must be >= 1, got {batch_bytes}")
@@ -205,7 +220,9 @@ def _events_from_lines(lines: pl.Series, fmt: HeaderFormat, first_line_no: int =
         {
             "line_no": pl.int_range(first_line_no, first_line_no + lines.len(), eager=True, dtype=pl.Int64),
             "matched": header["matched"],
-            "message": header["Content"] if header["matched"].all() else header["Content"].fill_null(lines.str.strip_chars()),
+            "message": header["Content"]
+            if header["matched"].all()
+            else header["Content"].fill_null(lines.str.strip_chars()),
         }
     )
 
@@ -218,7 +235,12 @@ def _parsed_batches(log_path: str | Path, fmt: HeaderFormat, batch_bytes: int) -
 
 
 def run_logrca(
-    log_path: str | Path, fmt: HeaderFormat, config: TemplateConfig, *, batch_bytes: int = 8 * 2**20, with_params: bool = False,
+    log_path: str | Path,
+    fmt: HeaderFormat,
+    config: TemplateConfig,
+    *,
+    batch_bytes: int = 8 * 2**20,
+    with_params: bool = False,
     miner: TemplateMiner | None = None,
 ) -> tuple[pl.DataFrame, float]:
     """Parse and mine a log file with logrca in batches; returns (line_no, matched, template_id, template) and seconds.
@@ -234,12 +256,18 @@ def run_logrca(
     for mined in mine_ahead(_parsed_batches(log_path, fmt, batch_bytes), miner, with_params=with_params):
         parts.append(mined.select("line_no", "matched", "template_id"))
     elapsed = time.perf_counter() - started
-    result = pl.concat(parts) if parts else pl.DataFrame(schema={"line_no": pl.Int64, "matched": pl.Boolean, "template_id": pl.Int64})
+    result = (
+        pl.concat(parts)
+        if parts
+        else pl.DataFrame(schema={"line_no": pl.Int64, "matched": pl.Boolean, "template_id": pl.Int64})
+    )
     final = miner.templates().select("template_id", "template")
     return result.join(final, on="template_id", how="left", maintain_order="left"), elapsed
 
 
-def run_drain3_baseline(log_path: str | Path, fmt: HeaderFormat, config: TemplateConfig) -> tuple[pl.DataFrame, float]:
+def run_drain3_baseline(
+    log_path: str | Path, fmt: HeaderFormat, config: TemplateConfig
+) -> tuple[pl.DataFrame, float]:
     """Plain drain3 as a hand-written script uses it: Python regex header per line, ``TemplateMiner.add_log_message``.
 
     Uses drain3's ``TemplateMiner`` with the masks and Drain settings of ``config``. Templates are
@@ -251,10 +279,15 @@ def run_drain3_baseline(log_path: str | Path, fmt: HeaderFormat, config: Templat
 
     drain_config = TemplateMinerConfig()
     drain_config.drain_sim_th, drain_config.drain_depth = config.sim_th, config.depth
-    drain_config.drain_max_children, drain_config.drain_max_clusters = config.max_children, config.max_clusters
+    drain_config.drain_max_children, drain_config.drain_max_clusters = (
+        config.max_children,
+        config.max_clusters,
+    )
     drain_config.drain_extra_delimiters = list(config.extra_delimiters)
     drain_config.parametrize_numeric_tokens = config.parametrize_numeric_tokens
-    drain_config.masking_instructions = [MaskingInstruction(rule.pattern, rule.mask_with) for rule in config.masking]
+    drain_config.masking_instructions = [
+        MaskingInstruction(rule.pattern, rule.mask_with) for rule in config.masking
+    ]
     miner = Drain3Miner(config=drain_config)
     header = re.compile(fmt.pattern)
     started = time.perf_counter()
@@ -267,8 +300,15 @@ def run_drain3_baseline(log_path: str | Path, fmt: HeaderFormat, config: Templat
             cluster_ids.append(miner.add_log_message(content)["cluster_id"])
     elapsed = time.perf_counter() - started
     templates = {cluster.cluster_id: cluster.get_template() for cluster in miner.drain.clusters}
-    frame = pl.DataFrame({"line_no": pl.int_range(1, len(cluster_ids) + 1, eager=True, dtype=pl.Int64), "template_id": pl.Series(cluster_ids, dtype=pl.Int64)})
-    return frame.with_columns(pl.col("template_id").replace_strict(templates, return_dtype=pl.Utf8).alias("template")), elapsed
+    frame = pl.DataFrame(
+        {
+            "line_no": pl.int_range(1, len(cluster_ids) + 1, eager=True, dtype=pl.Int64),
+            "template_id": pl.Series(cluster_ids, dtype=pl.Int64),
+        }
+    )
+    return frame.with_columns(
+        pl.col("template_id").replace_strict(templates, return_dtype=pl.Utf8).alias("template")
+    ), elapsed
 
 
 def _score(truth: pl.DataFrame, predicted: pl.DataFrame, seconds: float) -> dict[str, Any]:
@@ -308,7 +348,9 @@ def evaluate_parsing(
     """
     fmt = compile_header(header_format)
     config = config or TemplateConfig()
-    truth = read_labelled(truth_path).filter(pl.col("EventTemplate").is_not_null() & (pl.col("EventTemplate").str.strip_chars() != ""))
+    truth = read_labelled(truth_path).filter(
+        pl.col("EventTemplate").is_not_null() & (pl.col("EventTemplate").str.strip_chars() != "")
+    )
     predicted, seconds = run_logrca(log_path, fmt, config)
     present = truth.join(predicted, left_on="LineId", right_on="line_no", how="semi")
     missing = truth.height - present.height  # semi and anti joins split the rows
@@ -319,7 +361,8 @@ def evaluate_parsing(
         "lines": predicted.height,
         "labelled": truth.height,
         "unmatched_header": int((~predicted["matched"]).sum()),
-        "unlabelled_lines": predicted.height - predicted.join(truth, left_on="line_no", right_on="LineId", how="semi").height,
+        "unlabelled_lines": predicted.height
+        - predicted.join(truth, left_on="line_no", right_on="LineId", how="semi").height,
         "missing_lines": missing,
         "present_only": present_only,
         "scored": scored.height,

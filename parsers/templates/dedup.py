@@ -21,7 +21,9 @@ def dense_codes(values: pl.Series) -> tuple[pl.Series, np.ndarray, np.ndarray]:
         return distinct, codes.astype(np.int64, copy=False), first
     frame = values.to_frame("_value").with_row_index("_row")
     firsts = frame.group_by("_value", maintain_order=True).agg(pl.col("_row").first()).with_row_index("_code")
-    codes = frame.join(firsts.select("_value", "_code"), on="_value", how="left", maintain_order="left")["_code"]
+    codes = frame.join(firsts.select("_value", "_code"), on="_value", how="left", maintain_order="left")[
+        "_code"
+    ]
     return firsts["_value"], codes.to_numpy().astype(np.int64), firsts["_row"].to_numpy().astype(np.int64)
 
 

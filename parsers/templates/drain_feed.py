@@ -25,8 +25,16 @@ class _LeafMatrix:
         clusters = [drain.id_to_cluster.get(cluster_id) for cluster_id in self.cluster_ids]
         lengths = {len(c.log_template_tokens) for c in clusters if c is not None}
         width = lengths.pop() if len(lengths) == 1 and None not in clusters else -1
-        rows = [[_intern(token, token_ids) for token in c.log_template_tokens] for c in clusters] if width >= 0 else []
-        self.tokens = np.array(rows, dtype=np.int64).reshape(len(rows), max(width, 0)) if width >= 0 else np.zeros((0, 0), dtype=np.int64)
+        rows = (
+            [[_intern(token, token_ids) for token in c.log_template_tokens] for c in clusters]
+            if width >= 0
+            else []
+        )
+        self.tokens = (
+            np.array(rows, dtype=np.int64).reshape(len(rows), max(width, 0))
+            if width >= 0
+            else np.zeros((0, 0), dtype=np.int64)
+        )
         self.literal = self.tokens != 0
         self.params = (~self.literal).sum(axis=1)
 
@@ -54,7 +62,17 @@ class _LeafMatrix:
 class _LeafHashes:
     """A leaf's templates for vectorized matching: token hashes, literal mask, counts, the tokens."""
 
-    __slots__ = ("templates", "cluster_ids", "width", "tokens", "hashes", "literal", "params", "literals", "literal_columns")
+    __slots__ = (
+        "templates",
+        "cluster_ids",
+        "width",
+        "tokens",
+        "hashes",
+        "literal",
+        "params",
+        "literals",
+        "literal_columns",
+    )
 
     def __init__(self, cluster_ids: list[int], templates: list[tuple[str, ...]], param_str: str):
         self.templates, self.cluster_ids = templates, cluster_ids
@@ -107,7 +125,7 @@ class DrainFeeder:
     :meth:`feed` replays ``Drain.add_log_message`` and returns the nodes it changed (``bumped``,
     plus :attr:`grown`: nodes that got a child, :attr:`rerouted`: ``<*>`` children some messages no
     longer take); :meth:`peek` answers "would this message come back ``"none"``, with which
-    cluster?" without changing anything. :func:`parsers.drain_bulk.assign_batch` uses both to
+    cluster?" without changing anything. :func:`logrca.parsers.templates.drain_bulk.assign_batch` uses both to
     give every line of a batch its cluster while feeding only the lines that change the state.
     Matching within a leaf of many clusters runs on a token-id matrix (numpy) kept in step with the
     templates; the winner is the one drain3's loop picks.
@@ -125,7 +143,9 @@ class DrainFeeder:
         self._versions: dict[int, int] = {}  # id(node) -> version (nodes are never removed from the tree)
         self._hashes: dict[int, _LeafHashes] = {}  # id(leaf) -> its templates as token hashes
         # message -> cluster, valid while the leaf (id) keeps the version (results across batches)
-        self._remembered = pl.DataFrame(schema={"message": pl.Utf8, "leaf": pl.Int64, "version": pl.Int64, "cluster": pl.Int64})
+        self._remembered = pl.DataFrame(
+            schema={"message": pl.Utf8, "leaf": pl.Int64, "version": pl.Int64, "cluster": pl.Int64}
+        )
         self.remember_limit = remember_limit
         self._remember_pause = 0  # batches left without remembering
         self.calls = 0  # Drain feeds made (for reports and benchmarks)
@@ -208,7 +228,11 @@ class DrainFeeder:
             matrix = self._leaves.get(id(leaf)) if leaf is not None else None
             fresh = matrix is not None and matrix.version == self._versions.get(id(leaf), 0)
             self._bump(leaf, bumped)  # its leaf got a cluster
-            if fresh and leaf.cluster_ids[:-1] == matrix.cluster_ids and leaf.cluster_ids[-1] == cluster.cluster_id:
+            if (
+                fresh
+                and leaf.cluster_ids[:-1] == matrix.cluster_ids
+                and leaf.cluster_ids[-1] == cluster.cluster_id
+            ):
                 matrix.append(cluster, self._versions[id(leaf)], self._token_ids)
             return cluster.cluster_id, True, None, bumped
         template = tuple(drain.create_template(tokens, cluster.log_template_tokens))
@@ -242,7 +266,9 @@ class DrainFeeder:
         if matrix.tokens.shape[1] != len(tokens):  # not a leaf of one token count: use drain3's loop
             return drain.fast_match(leaf.cluster_ids, tokens, drain.sim_th, False)
         token_ids = self._token_ids
-        message = np.fromiter((token_ids.get(token, -1) for token in tokens), dtype=np.int64, count=len(tokens))
+        message = np.fromiter(
+            (token_ids.get(token, -1) for token in tokens), dtype=np.int64, count=len(tokens)
+        )
         similar = ((matrix.tokens == message) & matrix.literal).sum(axis=1)
         best = int(np.argmax(similar * (len(tokens) + 1) + matrix.params))
         if float(similar[best]) / len(tokens) >= drain.sim_th:
@@ -258,7 +284,11 @@ class DrainFeeder:
             return self._peek_few(tokens, leaf)
         else:
             cluster = self._fast_match(leaf, tokens)
-        if cluster is None or tuple(drain.create_template(tokens, cluster.log_template_tokens)) != cluster.log_template_tokens:
+        if (
+            cluster is None
+            or tuple(drain.create_template(tokens, cluster.log_template_tokens))
+            != cluster.log_template_tokens
+        ):
             return -1
         return cluster.cluster_id
 
@@ -285,7 +315,11 @@ class DrainFeeder:
                     similar += 1
             if similar > best_similar or (similar == best_similar and params > best_params):
                 best, best_similar, best_params = cluster, similar, params
-        if best is None or float(best_similar) / len(tokens) < drain.sim_th or best_similar + best_params != len(tokens):
+        if (
+            best is None
+            or float(best_similar) / len(tokens) < drain.sim_th
+            or best_similar + best_params != len(tokens)
+        ):
             return -1
         return best.cluster_id
 
@@ -305,7 +339,7 @@ class DrainFeeder:
 
     # -- a batch -------------------------------------------------------------------------
     def assign(self, distinct: Sequence[str] | pl.Series, codes: np.ndarray, plan: Any = None) -> np.ndarray:
-        """Cluster id per line (see :func:`parsers.drain_bulk.assign_batch`).
+        """Cluster id per line (see :func:`logrca.parsers.templates.drain_bulk.assign_batch`).
 
         Parameters
         ----------
@@ -313,7 +347,7 @@ class DrainFeeder:
             Distinct masked messages of the batch.
         codes : numpy.ndarray of int
             Per line, in line order, the index of its message in ``distinct``.
-        plan : parsers.drain_bulk.BatchPlan, optional
+        plan : logrca.parsers.templates.drain_bulk.BatchPlan, optional
             Tokens and prefixes of ``distinct`` built ahead.
 
         Returns
@@ -321,14 +355,16 @@ class DrainFeeder:
         numpy.ndarray of int64
             The cluster id ``Drain.add_log_message`` returns for each line when fed every line in order.
         """
-        from parsers.drain_bulk import assign_batch
+        from logrca.parsers.templates.drain_bulk import assign_batch
 
         codes = np.asarray(codes, dtype=np.int64)
         if len(codes) == 0:
             return np.empty(0, dtype=np.int64)
         if self.always_feed:
             messages = distinct.to_list() if isinstance(distinct, pl.Series) else distinct
-            return np.fromiter((self.feed(messages[c])[0] for c in codes.tolist()), dtype=np.int64, count=len(codes))
+            return np.fromiter(
+                (self.feed(messages[c])[0] for c in codes.tolist()), dtype=np.int64, count=len(codes)
+            )
         series = distinct if isinstance(distinct, pl.Series) else pl.Series(list(distinct), dtype=pl.Utf8)
         return assign_batch(self, series, codes, plan)
 
@@ -336,7 +372,14 @@ class DrainFeeder:
         """Version of a tree node (bumped whenever a feed changed what matching there gives)."""
         return self._versions.get(id(node), 0)
 
-    def remember(self, distinct: pl.Series, codes: np.ndarray, leaf_ids: np.ndarray, versions: np.ndarray, clusters: np.ndarray) -> None:
+    def remember(
+        self,
+        distinct: pl.Series,
+        codes: np.ndarray,
+        leaf_ids: np.ndarray,
+        versions: np.ndarray,
+        clusters: np.ndarray,
+    ) -> None:
         """Keep "message -> cluster, valid while its leaf keeps this version" for later batches (bounded).
 
         Several rows per message may come in (time order); the last one is kept.
@@ -345,13 +388,22 @@ class DrainFeeder:
             self._remember_pause -= 1
             return
         last = len(codes) - 1 - np.unique(codes[::-1], return_index=True)[1]
-        fresh = pl.DataFrame({"message": distinct.gather(codes[last]), "leaf": leaf_ids[last], "version": versions[last], "cluster": clusters[last]})
+        fresh = pl.DataFrame(
+            {
+                "message": distinct.gather(codes[last]),
+                "leaf": leaf_ids[last],
+                "version": versions[last],
+                "cluster": clusters[last],
+            }
+        )
         kept = self._remembered.filter(~pl.col("message").is_in(fresh["message"].implode()))
         if kept.height + fresh.height > self.remember_limit:
             kept = kept.clear()
         self._remembered = pl.concat([kept, fresh.head(self.remember_limit)])
 
-    def remembered(self, codes: np.ndarray, leaf_ids: np.ndarray, versions: np.ndarray, distinct: pl.Series) -> tuple[np.ndarray, np.ndarray]:
+    def remembered(
+        self, codes: np.ndarray, leaf_ids: np.ndarray, versions: np.ndarray, distinct: pl.Series
+    ) -> tuple[np.ndarray, np.ndarray]:
         """Per message (``distinct[codes]``): is a remembered result still valid (same leaf, same version)? And its cluster."""
         valid = np.zeros(len(codes), dtype=bool)
         clusters = np.full(len(codes), -1, dtype=np.int64)
@@ -361,7 +413,9 @@ class DrainFeeder:
         found = asked.join(self._remembered, on="message", how="inner")
         if found.height:
             rows = found["row"].to_numpy()
-            ok = (found["leaf"].to_numpy() == leaf_ids[rows]) & (found["version"].to_numpy() == versions[rows])
+            ok = (found["leaf"].to_numpy() == leaf_ids[rows]) & (
+                found["version"].to_numpy() == versions[rows]
+            )
             valid[rows[ok]] = True
             clusters[rows[ok]] = found["cluster"].to_numpy()[ok]
         if valid.sum() < 0.2 * len(codes):
@@ -389,7 +443,11 @@ class DrainFeeder:
             return None
         templates = [cluster.log_template_tokens for cluster in clusters]
         cached = self._hashes.get(id(leaf))
-        if cached is not None and len(cached.templates) == len(templates) and all(a is b for a, b in zip(cached.templates, templates)):
+        if (
+            cached is not None
+            and len(cached.templates) == len(templates)
+            and all(a is b for a, b in zip(cached.templates, templates))
+        ):
             return cached
         if len({len(template) for template in templates}) != 1:
             return None

@@ -5,15 +5,15 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import polars as pl
 
-from parsers.files import FileProblem, LineBatch, iter_line_batches, resolve_paths
-from parsers.line_formats import parse_jsonl, parse_loghub, parse_syslog
-from parsers.schema import EVENT_SCHEMA, QUARANTINE_SCHEMA, ReadResult
-from parsers.sources import SourceConfig
+from logrca.parsers.ingest.files import FileProblem, LineBatch, iter_line_batches, resolve_paths
+from logrca.parsers.ingest.line_formats import parse_jsonl, parse_loghub, parse_syslog
+from logrca.parsers.ingest.schema import EVENT_SCHEMA, QUARANTINE_SCHEMA, ReadResult
+from logrca.parsers.ingest.sources import SourceConfig
 
 #: Formats whose files are not line-oriented text get a whole-file reader: ``(path, source) -> ReadResult``.
 FILE_READERS: dict[str, Callable[[Path, SourceConfig], ReadResult]] = {}
@@ -21,7 +21,7 @@ FILE_READERS: dict[str, Callable[[Path, SourceConfig], ReadResult]] = {}
 
 def _file_reader(format_name: str) -> Callable[[Path, SourceConfig], ReadResult] | None:
     if format_name == "csv-json" and format_name not in FILE_READERS:
-        from parsers.csv_records import read_csv_json
+        from logrca.parsers.ingest.csv_records import read_csv_json
 
         FILE_READERS[format_name] = read_csv_json
     return FILE_READERS.get(format_name)
@@ -97,9 +97,12 @@ def _may_hold_window(path: Path, source: SourceConfig, window: tuple[datetime, d
         return True  # whole-file formats: sampling would read the file anyway
     start, end = (_utc(t) for t in window)
     try:
-        if datetime.fromtimestamp(path.stat().st_mtime, tz=timezone.utc) < start - PRUNE_MARGIN:
+        if datetime.fromtimestamp(path.stat().st_mtime, tz=UTC) < start - PRUNE_MARGIN:
             return False
-        head = next((item for item in iter_line_batches(path, batch_bytes=64 << 10) if isinstance(item, LineBatch)), None)
+        head = next(
+            (item for item in iter_line_batches(path, batch_bytes=64 << 10) if isinstance(item, LineBatch)),
+            None,
+        )
     except OSError:
         return True  # let the full read report the problem
     stamps = _sample_timestamps(path, source, head.lines).drop_nulls() if head and head.lines else None
@@ -115,14 +118,16 @@ def _restrict(result: ReadResult, window: tuple[datetime, datetime]) -> ReadResu
         quarantine = quarantine.filter(pl.col("placed_at").is_between(start, end, closed="left"))
     stats = dict(result.stats)
     outside = result.events.filter(~in_window)
-    stats["lines_outside_window"] = int(outside["line_count"].sum()) if "line_count" in outside.columns else outside.height
+    stats["lines_outside_window"] = (
+        int(outside["line_count"].sum()) if "line_count" in outside.columns else outside.height
+    )
     stats["lines_quarantined_outside_window"] = result.quarantine.height - quarantine.height
     stats["events"] = events.height
     return ReadResult(events=events, quarantine=quarantine, stats=stats)
 
 
 def _utc(moment: datetime) -> datetime:
-    return moment.replace(tzinfo=timezone.utc) if moment.tzinfo is None else moment.astimezone(timezone.utc)
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
 def _decode(batch: LineBatch, source: SourceConfig) -> pl.DataFrame:
@@ -143,7 +148,9 @@ def _decode(batch: LineBatch, source: SourceConfig) -> pl.DataFrame:
                 hexes.append(None)
             except UnicodeDecodeError as error:
                 texts.append(raw.decode(codec, errors="replace"))
-                problems.append(f"invalid {codec} at byte {error.start}: {raw[error.start:error.start + 4]!r}")
+                problems.append(
+                    f"invalid {codec} at byte {error.start}: {raw[error.start : error.start + 4]!r}"
+                )
                 hexes.append(raw.hex())
     limit = source.max_line_bytes
     for i, raw in enumerate(batch.lines):
@@ -163,19 +170,25 @@ def _decode(batch: LineBatch, source: SourceConfig) -> pl.DataFrame:
 def _start_flags(lines: pl.DataFrame, source: SourceConfig) -> pl.Series:
     """Which good lines start a record (all of them without a multiline rule)."""
     if source.multiline is None:
-        return pl.Series("start", [True] * lines.height, dtype=pl.Boolean)  # typed: a batch may have no good line
+        return pl.Series(
+            "start", [True] * lines.height, dtype=pl.Boolean
+        )  # typed: a batch may have no good line
     return lines["text"].str.contains(source.multiline.start_pattern)
 
 
 def _group_records(lines: pl.DataFrame, source: SourceConfig) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Join continuation lines into records: returns (records, orphan continuation lines)."""
     max_lines = source.multiline.max_lines if source.multiline else 1
-    flagged = lines.with_columns(start=_start_flags(lines, source)).with_columns(record=pl.col("start").cum_sum())
+    flagged = lines.with_columns(start=_start_flags(lines, source)).with_columns(
+        record=pl.col("start").cum_sum()
+    )
     orphans = flagged.filter(pl.col("record") == 0)
     flagged = flagged.filter(pl.col("record") > 0)
     if max_lines > 1:
         position = pl.int_range(pl.len()).over("record")
-        flagged = flagged.with_columns(start=pl.col("start") | ((position % max_lines) == 0)).with_columns(record=pl.col("start").cum_sum())
+        flagged = flagged.with_columns(start=pl.col("start") | ((position % max_lines) == 0)).with_columns(
+            record=pl.col("start").cum_sum()
+        )
     records = (
         flagged.group_by("record", maintain_order=True)
         .agg(
@@ -195,12 +208,14 @@ def _parse(records: pl.DataFrame, source: SourceConfig, path: Path) -> pl.DataFr
     if source.format == "jsonl":
         return parse_jsonl(records, source)
     if source.format == "syslog":
-        year = datetime.fromtimestamp(path.stat().st_mtime, tz=timezone.utc).year
+        year = datetime.fromtimestamp(path.stat().st_mtime, tz=UTC).year
         return parse_syslog(records, source, year=year)
     raise ValueError(f"source {source.name!r}: format {source.format!r} has no line parser")
 
 
-def _batches_with_carry(path: Path, source: SourceConfig, batch_bytes: int) -> Iterator[pl.DataFrame | FileProblem]:
+def _batches_with_carry(
+    path: Path, source: SourceConfig, batch_bytes: int
+) -> Iterator[pl.DataFrame | FileProblem]:
     """Decoded batches; with a multiline rule, an unfinished last record moves to the next batch."""
     carry: pl.DataFrame | None = None
     for item in iter_line_batches(path, batch_bytes=batch_bytes):
@@ -243,13 +258,26 @@ def _read_text_file(path: Path, source: SourceConfig, batch_bytes: int) -> ReadR
         quarantines.append(
             pl.concat(
                 [
-                    bad.select("line_no", pl.col("text").alias("raw"), "raw_hex", pl.col("problem").alias("reason")),
-                    failed.select("line_no", pl.concat_str(["head", "rest"], separator="\n", ignore_nulls=True).alias("raw"), pl.lit(None, pl.Utf8).alias("raw_hex"), pl.col("problem").alias("reason")),
-                    orphans.select("line_no", pl.col("text").alias("raw"), "raw_hex", pl.col("problem").alias("reason")),
+                    bad.select(
+                        "line_no", pl.col("text").alias("raw"), "raw_hex", pl.col("problem").alias("reason")
+                    ),
+                    failed.select(
+                        "line_no",
+                        pl.concat_str(["head", "rest"], separator="\n", ignore_nulls=True).alias("raw"),
+                        pl.lit(None, pl.Utf8).alias("raw_hex"),
+                        pl.col("problem").alias("reason"),
+                    ),
+                    orphans.select(
+                        "line_no", pl.col("text").alias("raw"), "raw_hex", pl.col("problem").alias("reason")
+                    ),
                 ]
             )
         )
-        service = pl.col("row_service") if "row_service" in ok.columns and source.service is None else pl.lit(source.service)
+        service = (
+            pl.col("row_service")
+            if "row_service" in ok.columns and source.service is None
+            else pl.lit(source.service)
+        )
         if "row_service" in ok.columns and source.service is not None:
             service = pl.coalesce(pl.col("row_service"), pl.lit(source.service))
         events.append(
@@ -266,24 +294,50 @@ def _read_text_file(path: Path, source: SourceConfig, batch_bytes: int) -> ReadR
                 "line_count",
             )
         )
-    event_frame = pl.concat(events) if events else pl.DataFrame(schema={**EVENT_SCHEMA, "line_count": pl.UInt32})
-    quarantine = pl.concat(quarantines) if quarantines else pl.DataFrame(schema={"line_no": pl.Int64, "raw": pl.Utf8, "raw_hex": pl.Utf8, "reason": pl.Utf8})
+    event_frame = (
+        pl.concat(events) if events else pl.DataFrame(schema={**EVENT_SCHEMA, "line_count": pl.UInt32})
+    )
+    quarantine = (
+        pl.concat(quarantines)
+        if quarantines
+        else pl.DataFrame(schema={"line_no": pl.Int64, "raw": pl.Utf8, "raw_hex": pl.Utf8, "reason": pl.Utf8})
+    )
     quarantine = pl.concat(
-        [quarantine, pl.DataFrame({"line_no": [p.line_no for p in problems], "raw": [""] * len(problems), "raw_hex": [None] * len(problems), "reason": [p.reason for p in problems]}, schema=quarantine.schema)]
+        [
+            quarantine,
+            pl.DataFrame(
+                {
+                    "line_no": [p.line_no for p in problems],
+                    "raw": [""] * len(problems),
+                    "raw_hex": [None] * len(problems),
+                    "reason": [p.reason for p in problems],
+                },
+                schema=quarantine.schema,
+            ),
+        ]
     )
     return _finish(event_frame, quarantine, path, source, lines_read, len(problems))
 
 
-def _finish(events: pl.DataFrame, quarantine: pl.DataFrame, path: Path, source: SourceConfig, lines_read: int, truncated: int) -> ReadResult:
+def _finish(
+    events: pl.DataFrame,
+    quarantine: pl.DataFrame,
+    path: Path,
+    source: SourceConfig,
+    lines_read: int,
+    truncated: int,
+) -> ReadResult:
     """Sort events by time, place quarantined lines in time, and count."""
     out_of_order = int((events["timestamp"] < events["timestamp"].cum_max()).sum()) if events.height else 0
     timeline = events.select("line_no", pl.col("timestamp").alias("placed_at")).sort("line_no")
-    fallback = datetime.fromtimestamp(path.stat().st_mtime, tz=timezone.utc)
+    fallback = datetime.fromtimestamp(path.stat().st_mtime, tz=UTC)
     quarantine = (
         quarantine.sort("line_no")
         .join_asof(timeline, on="line_no", strategy="backward")
         .join_asof(timeline.rename({"placed_at": "next_at"}), on="line_no", strategy="forward")
-        .with_columns(placed_at=pl.coalesce("placed_at", "next_at", pl.lit(fallback).cast(pl.Datetime("us", "UTC"))))
+        .with_columns(
+            placed_at=pl.coalesce("placed_at", "next_at", pl.lit(fallback).cast(pl.Datetime("us", "UTC")))
+        )
         .select(
             pl.lit(source.name).alias("system"),
             pl.lit(str(path)).alias("source_file"),
@@ -298,12 +352,19 @@ def _finish(events: pl.DataFrame, quarantine: pl.DataFrame, path: Path, source: 
     stats = {
         "lines_read": lines_read,
         "lines_in_events": lines_in_events,
-        "lines_quarantined": int(quarantine.filter(pl.col("reason").str.starts_with("truncated").not_() & pl.col("reason").str.starts_with("unreadable").not_()).height),
+        "lines_quarantined": int(
+            quarantine.filter(
+                pl.col("reason").str.starts_with("truncated").not_()
+                & pl.col("reason").str.starts_with("unreadable").not_()
+            ).height
+        ),
         "events": events.height,
         "out_of_order": out_of_order,
         "files_truncated": truncated,
     }
-    return ReadResult(events=events.sort("timestamp", maintain_order=True), quarantine=quarantine, stats=stats)
+    return ReadResult(
+        events=events.sort("timestamp", maintain_order=True), quarantine=quarantine, stats=stats
+    )
 
 
 def to_event_schema(events: pl.DataFrame) -> pl.DataFrame:
@@ -317,7 +378,12 @@ def to_quarantine_schema(quarantine: pl.DataFrame) -> pl.DataFrame:
 
 
 def read_sources(
-    sources: list[SourceConfig], *, base_dir: Path, window: tuple[datetime, datetime] | None = None, prune_files: bool = True, threads: int | None = None
+    sources: list[SourceConfig],
+    *,
+    base_dir: Path,
+    window: tuple[datetime, datetime] | None = None,
+    prune_files: bool = True,
+    threads: int | None = None,
 ) -> tuple[ReadResult, dict[str, dict[str, int]]]:
     """Read several sources for one window; returns the stacked result and the counts per source.
 
@@ -332,20 +398,30 @@ def read_sources(
         return read_source(source, base_dir=base_dir, window=window, prune_files=prune_files)
 
     if threads > 1 and len(sources) > 1:
-        with ThreadPoolExecutor(max_workers=min(threads, len(sources)), thread_name_prefix="logrca-ingest") as pool:
+        with ThreadPoolExecutor(
+            max_workers=min(threads, len(sources)), thread_name_prefix="logrca-ingest"
+        ) as pool:
             read = list(pool.map(read_one, sources))
     else:
         read = [read_one(source) for source in sources]
     results, per_source = [], {}
     for source, result in zip(sources, read):
         per_source[source.name] = dict(result.stats)
-        results.append(ReadResult(events=to_event_schema(result.events), quarantine=to_quarantine_schema(result.quarantine), stats=result.stats))
+        results.append(
+            ReadResult(
+                events=to_event_schema(result.events),
+                quarantine=to_quarantine_schema(result.quarantine),
+                stats=result.stats,
+            )
+        )
     merged = ReadResult.concat(results)
     merged.events = merged.events.sort("timestamp", maintain_order=True)
     return merged, per_source
 
 
-def file_time_range(path: Path, source: SourceConfig, *, sample_bytes: int = 256 << 10) -> tuple[datetime, datetime] | None:
+def file_time_range(
+    path: Path, source: SourceConfig, *, sample_bytes: int = 256 << 10
+) -> tuple[datetime, datetime] | None:
     """First and last timestamp of a log file from a cheap look at its head and tail.
 
     Parameters

@@ -10,9 +10,17 @@ from typing import Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from parsers.validation import format_validation_errors
+from logrca.parsers.validation import format_validation_errors
 
-__all__ = ["Catalogue", "CatalogueError", "Channel", "Contact", "ServiceEntry", "SmtpSettings", "load_catalogue"]
+__all__ = [
+    "Catalogue",
+    "CatalogueError",
+    "Channel",
+    "Contact",
+    "ServiceEntry",
+    "SmtpSettings",
+    "load_catalogue",
+]
 
 CATEGORIES = (
     "process_defect",
@@ -22,10 +30,18 @@ CATEGORIES = (
     "resource_exhaustion",
     "bad_input",
 )
-_CATEGORY_ALIASES = {"upgrade": "upgrade_compatibility", "compatibility": "upgrade_compatibility",
-                     "upgrade_or_compatibility_problem": "upgrade_compatibility", "dependency": "dependency_failure",
-                     "resource": "resource_exhaustion", "operation": "operation_error", "operator_error": "operation_error",
-                     "defect": "process_defect", "bug": "process_defect", "input": "bad_input"}
+_CATEGORY_ALIASES = {
+    "upgrade": "upgrade_compatibility",
+    "compatibility": "upgrade_compatibility",
+    "upgrade_or_compatibility_problem": "upgrade_compatibility",
+    "dependency": "dependency_failure",
+    "resource": "resource_exhaustion",
+    "operation": "operation_error",
+    "operator_error": "operation_error",
+    "defect": "process_defect",
+    "bug": "process_defect",
+    "input": "bad_input",
+}
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 
@@ -175,7 +191,9 @@ class Catalogue(BaseModel):
     def deadline_minutes(self, service: str | None) -> int:
         """Minutes an incident on ``service`` may stay unacknowledged before it escalates."""
         entry = self.entry(service)
-        return (entry.ack_deadline_minutes if entry and entry.ack_deadline_minutes else None) or self.ack_deadline_minutes
+        return (
+            entry.ack_deadline_minutes if entry and entry.ack_deadline_minutes else None
+        ) or self.ack_deadline_minutes
 
 
 def expand_env(text: str) -> str:
@@ -189,7 +207,9 @@ def expand_env(text: str) -> str:
         if name in os.environ:
             return os.environ[name]
         if default is None:
-            raise CatalogueError(f"environment variable {name} is not set and has no default (${{{name}:-...}})")
+            raise CatalogueError(
+                f"environment variable {name} is not set and has no default (${{{name}:-...}})"
+            )
         return default
 
     return _ENV.sub(replace, text)

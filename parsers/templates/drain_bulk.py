@@ -9,11 +9,11 @@ import numpy as np
 import polars as pl
 from drain3.drain import Drain, Node
 
-from parsers.dedup import dense_codes
-from parsers.masking import select_in_parts
+from logrca.parsers.templates.dedup import dense_codes
+from logrca.parsers.templates.masking import select_in_parts
 
 if TYPE_CHECKING:
-    from parsers.drain_feed import DrainFeeder, _LeafHashes
+    from logrca.parsers.templates.drain_feed import DrainFeeder, _LeafHashes
 
 __all__ = ["BatchPlan", "assign_batch", "numeric_wildcard", "tokenize"]
 
@@ -36,9 +36,13 @@ def tokenize(messages: pl.Series, extra_delimiters: tuple[str, ...] | list[str] 
     # every whitespace run becomes one space (one select: polars splits on its threads too)
     expr = expr.str.replace_all(_IRREGULAR_SPACE, " ").str.strip_chars(" ").str.split(" ")
     tokens = select_in_parts(messages, expr).alias("tokens")
-    empty = tokens.list.first().str.len_bytes() == 0  # drain3 gives no token, split gives [""] (the only way to get "")
+    empty = (
+        tokens.list.first().str.len_bytes() == 0
+    )  # drain3 gives no token, split gives [""] (the only way to get "")
     if empty.any():
-        tokens = pl.select(pl.when(empty).then(pl.lit([], dtype=pl.List(pl.Utf8))).otherwise(tokens).alias("tokens")).to_series()
+        tokens = pl.select(
+            pl.when(empty).then(pl.lit([], dtype=pl.List(pl.Utf8))).otherwise(tokens).alias("tokens")
+        ).to_series()
     return tokens
 
 
@@ -54,19 +58,33 @@ class BatchPlan:
     tree), so it can be built on another thread while the previous batch is being mined.
     """
 
-    def __init__(self, distinct: pl.Series, codes: np.ndarray, extra_delimiters: tuple[str, ...] | list[str], max_node_depth: int,
-                 numeric_wildcard: str | None = None):
+    def __init__(
+        self,
+        distinct: pl.Series,
+        codes: np.ndarray,
+        extra_delimiters: tuple[str, ...] | list[str],
+        max_node_depth: int,
+        numeric_wildcard: str | None = None,
+    ):
         self.distinct, self.codes = distinct, codes
         self.n, self.k = len(codes), distinct.len()
         tokens = tokenize(distinct, extra_delimiters)
         self.lengths = tokens.list.len().to_numpy().astype(np.int64)
         self.offsets = np.zeros(self.k + 1, dtype=np.int64)
         np.cumsum(self.lengths, out=self.offsets[1:])
-        self.flat_tokens = tokens.explode(empty_as_null=False).drop_nulls() if self.offsets[-1] else pl.Series([], dtype=pl.Utf8)
+        self.flat_tokens = (
+            tokens.explode(empty_as_null=False).drop_nulls()
+            if self.offsets[-1]
+            else pl.Series([], dtype=pl.Utf8)
+        )
         self.flat_hashes = self.flat_tokens.hash(seed=0).to_numpy()
         # lines grouped by message, in line order; sorted keys find a message's next line fast
         k, n = self.k, self.n
-        self.order = np.argsort(codes.astype(np.uint16), kind="stable") if k <= 65536 else np.argsort(codes * n + np.arange(n))
+        self.order = (
+            np.argsort(codes.astype(np.uint16), kind="stable")
+            if k <= 65536
+            else np.argsort(codes * n + np.arange(n))
+        )
         counts = np.bincount(codes, minlength=k)
         self.starts = np.zeros(k + 1, dtype=np.int64)
         np.cumsum(counts, out=self.starts[1:])
@@ -88,11 +106,18 @@ class BatchPlan:
         columns = [pl.Series("l", self.lengths)]
         for position in range(int(route_len.max(initial=0))):
             walks = route_len > position
-            token = self.flat_tokens.gather(np.where(walks, self.offsets[:-1] + position, 0))  # walks: the message has that token
+            token = self.flat_tokens.gather(
+                np.where(walks, self.offsets[:-1] + position, 0)
+            )  # walks: the message has that token
             expr = pl.col("t")
             if numeric_wildcard is not None:
                 expr = pl.when(expr.str.contains(r"\d")).then(pl.lit(numeric_wildcard)).otherwise(expr)
-            columns.append(token.to_frame("t").select(pl.when(pl.Series(walks)).then(expr)).to_series().alias(f"t{position}"))
+            columns.append(
+                token.to_frame("t")
+                .select(pl.when(pl.Series(walks)).then(expr))
+                .to_series()
+                .alias(f"t{position}")
+            )
         heads = pl.DataFrame(columns)
         _, self.prefix_of, prefix_first = dense_codes(heads.to_struct("prefix"))
         firsts = heads[pl.Series(prefix_first)].rows()
@@ -108,7 +133,9 @@ class _Batch:
 
     def __init__(self, feeder: DrainFeeder, plan: BatchPlan):
         self.feeder = feeder
-        self.__dict__.update({name: value for name, value in vars(plan).items() if name not in ("distinct", "codes")})
+        self.__dict__.update(
+            {name: value for name, value in vars(plan).items() if name not in ("distinct", "codes")}
+        )
         count = len(plan.prefix_tokens)
         self.leaf_of_prefix: list[Node | None] = [None] * count
         self.node_prefixes: dict[int, set[int]] = {}
@@ -135,7 +162,9 @@ class _Batch:
         inside = index < self.starts[codes + 1]
         return np.where(inside, self.order[np.minimum(index, self.n - 1)], -1)
 
-    def evaluate(self, codes: np.ndarray, leaf_index: np.ndarray, leaves: list[Node]) -> tuple[np.ndarray, np.ndarray]:
+    def evaluate(
+        self, codes: np.ndarray, leaf_index: np.ndarray, leaves: list[Node]
+    ) -> tuple[np.ndarray, np.ndarray]:
         """Would feeding each message now return ``"none"``? And the cluster it would get.
 
         ``leaf_index`` gives, per message, its leaf in ``leaves``.
@@ -190,7 +219,9 @@ class _Batch:
                 chunk = message[start : start + step]
                 sims = np.zeros((len(chunk), len(matrix.cluster_ids)), dtype=np.int32)
                 for position in matrix.literal_columns:  # positions where some template has a literal
-                    sims += (chunk[:, position, None] == matrix.hashes[None, :, position]) & matrix.literal[None, :, position]
+                    sims += (chunk[:, position, None] == matrix.hashes[None, :, position]) & matrix.literal[
+                        None, :, position
+                    ]
                 winner = np.argmax(sims * (width + 1) + matrix.params[None, :], axis=1)
                 best[start : start + step] = winner
                 similar[start : start + step] = sims[np.arange(len(chunk)), winner]
@@ -199,8 +230,15 @@ class _Batch:
                 continue
             rows, best, positions = rows[none], best[none], positions[none]
             literal = matrix.literal[best]  # to verify on the strings where the winner has literals
-            checks.append((rows, np.asarray(matrix.cluster_ids, dtype=np.int64)[best], positions[literal],
-                           (best[:, None] * width + np.arange(width))[literal] + template_base, np.nonzero(literal)[0]))
+            checks.append(
+                (
+                    rows,
+                    np.asarray(matrix.cluster_ids, dtype=np.int64)[best],
+                    positions[literal],
+                    (best[:, None] * width + np.arange(width))[literal] + template_base,
+                    np.nonzero(literal)[0],
+                )
+            )
             templates.append(matrix.tokens)
             template_base += matrix.tokens.len()
         if small:
@@ -218,9 +256,14 @@ class _Batch:
                 clusters[rows[~bad]] = cluster_ids[~bad]
         return valid, clusters
 
-
-    def _match_small(self, codes: np.ndarray, small: list[tuple[np.ndarray, _LeafHashes]], checks: list[tuple[np.ndarray, ...]],
-                     templates: list[pl.Series], template_base: int) -> int:
+    def _match_small(
+        self,
+        codes: np.ndarray,
+        small: list[tuple[np.ndarray, _LeafHashes]],
+        checks: list[tuple[np.ndarray, ...]],
+        templates: list[pl.Series],
+        template_base: int,
+    ) -> int:
         """:meth:`evaluate` for many small leaves at once: every (message, template of its leaf) pair is one flat segment.
 
         Same result as the per-leaf loop (first template with the largest (similar, parameters)
@@ -258,11 +301,15 @@ class _Batch:
         np.cumsum(pair_width[:-1], out=pair_first_cell[1:])
         position = np.arange(len(cell_pair)) - pair_first_cell[cell_pair]
         tpl_cell = tpl_start[pair_tpl][cell_pair] + position
-        hit = (self.flat_hashes[message_start[pair_row][cell_pair] + position] == tpl_hash[tpl_cell]) & tpl_literal[tpl_cell]
+        hit = (
+            self.flat_hashes[message_start[pair_row][cell_pair] + position] == tpl_hash[tpl_cell]
+        ) & tpl_literal[tpl_cell]
         similar_pair = np.bincount(cell_pair, weights=hit, minlength=len(pair_row)).astype(np.int64)
         score = similar_pair * (width[pair_row] + 1) + tpl_params[pair_tpl]
         best_score = np.maximum.reduceat(score, row_first_pair)
-        first_best = np.minimum.reduceat(np.where(score == best_score[pair_row], np.arange(len(score)), len(score)), row_first_pair)
+        first_best = np.minimum.reduceat(
+            np.where(score == best_score[pair_row], np.arange(len(score)), len(score)), row_first_pair
+        )
         best, similar = pair_tpl[first_best], similar_pair[first_best]
         none = (similar / width >= drain.sim_th) & (similar == tpl_literals[best])
         if none.any():
@@ -273,13 +320,23 @@ class _Batch:
             position = np.arange(len(owner)) - row_first_cell[owner]
             tpl_cell = tpl_start[best][owner] + position
             literal = tpl_literal[tpl_cell]
-            checks.append((rows, tpl_cluster[best], (message_start[owner] + position)[literal], tpl_cell[literal] + template_base, owner[literal]))
+            checks.append(
+                (
+                    rows,
+                    tpl_cluster[best],
+                    (message_start[owner] + position)[literal],
+                    tpl_cell[literal] + template_base,
+                    owner[literal],
+                )
+            )
             templates.append(pl.concat([m.tokens for _, m in small]))
             template_base += int(tpl_width.sum())
         return template_base
 
 
-def assign_batch(feeder: DrainFeeder, distinct: pl.Series, codes: np.ndarray, plan: BatchPlan | None = None) -> np.ndarray:
+def assign_batch(
+    feeder: DrainFeeder, distinct: pl.Series, codes: np.ndarray, plan: BatchPlan | None = None
+) -> np.ndarray:
     """Cluster id per line, identical to ``Drain.add_log_message`` on every line in order.
 
     Parameters
@@ -298,7 +355,7 @@ def assign_batch(feeder: DrainFeeder, distinct: pl.Series, codes: np.ndarray, pl
     -----
     1. Every distinct message is matched against the state at the start of the batch
        (:meth:`_Batch.evaluate`). One that would come back ``"none"`` keeps that cluster while no
-       node on its tree path changes (see :class:`parsers.drain_feed.DrainFeeder`), so none of its
+       node on its tree path changes (see :class:`logrca.parsers.templates.drain_feed.DrainFeeder`), so none of its
        lines is fed.
     2. The others wait in a heap at their first line. Lines are fed to Drain in line order; when a
        feed changes the state (cluster created, template changed, child added), the messages whose
@@ -309,7 +366,13 @@ def assign_batch(feeder: DrainFeeder, distinct: pl.Series, codes: np.ndarray, pl
     """
     n, k = len(codes), distinct.len()
     if plan is None or plan.distinct is not distinct or plan.codes is not codes:
-        plan = BatchPlan(distinct, codes, feeder.drain.extra_delimiters, feeder.drain.max_node_depth, numeric_wildcard(feeder.drain))
+        plan = BatchPlan(
+            distinct,
+            codes,
+            feeder.drain.extra_delimiters,
+            feeder.drain.max_node_depth,
+            numeric_wildcard(feeder.drain),
+        )
     batch = _Batch(feeder, plan)
     generation = np.zeros(k, dtype=np.int64)
     waiting = np.zeros(k, dtype=bool)  # has a live heap entry
@@ -318,7 +381,9 @@ def assign_batch(feeder: DrainFeeder, distinct: pl.Series, codes: np.ndarray, pl
     results: list[np.ndarray] = []
     fed_clusters: list[int] = []
 
-    remember: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []  # (codes, leaf ids, leaf versions, clusters)
+    remember: list[
+        tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]
+    ] = []  # (codes, leaf ids, leaf versions, clusters)
 
     def record(event_codes: np.ndarray, position: int, after: int, clusters: np.ndarray) -> None:
         keys.append(event_codes * stride + 2 * (position + 1) + after)
@@ -334,7 +399,9 @@ def assign_batch(feeder: DrainFeeder, distinct: pl.Series, codes: np.ndarray, pl
         if not prefixes:
             return []
         codes_now = np.concatenate([batch.codes_of_prefix[p] for p in prefixes])
-        following = batch.next_lines(codes_now, position) if position >= 0 else batch.order[batch.starts[codes_now]]
+        following = (
+            batch.next_lines(codes_now, position) if position >= 0 else batch.order[batch.starts[codes_now]]
+        )
         later = following >= 0
         codes_now, following = codes_now[later], following[later]
         if not len(codes_now):
@@ -350,15 +417,21 @@ def assign_batch(feeder: DrainFeeder, distinct: pl.Series, codes: np.ndarray, pl
                 prefix_slot.append(slot.setdefault(id(leaf), len(slot)))
                 if len(leaves) < len(slot):
                     leaves.append(leaf)
-        leaf_index = np.repeat(np.array(prefix_slot, dtype=np.int64), [len(batch.codes_of_prefix[p]) for p in prefixes])[later]
+        leaf_index = np.repeat(
+            np.array(prefix_slot, dtype=np.int64), [len(batch.codes_of_prefix[p]) for p in prefixes]
+        )[later]
         routed = leaf_index >= 0
         valid = np.zeros(len(codes_now), dtype=bool)
         clusters = np.full(len(codes_now), -1, dtype=np.int64)
         leaf_ids = np.array([id(leaf) for leaf in leaves], dtype=np.int64)
         leaf_versions = np.array([feeder.version(leaf) for leaf in leaves], dtype=np.int64)
         if position < 0 and routed.any():  # batch start: results remembered from earlier batches
-            valid, clusters = feeder.remembered(codes_now, np.where(routed, leaf_ids[leaf_index], -1),
-                                                np.where(routed, leaf_versions[leaf_index], -1), distinct)
+            valid, clusters = feeder.remembered(
+                codes_now,
+                np.where(routed, leaf_ids[leaf_index], -1),
+                np.where(routed, leaf_versions[leaf_index], -1),
+                distinct,
+            )
         todo = routed & ~valid
         if todo.sum() <= _FEW:  # one by one is cheaper than the vectorized set-up
             for row in np.flatnonzero(todo).tolist():
@@ -367,7 +440,14 @@ def assign_batch(feeder: DrainFeeder, distinct: pl.Series, codes: np.ndarray, pl
         else:
             valid[todo], clusters[todo] = batch.evaluate(codes_now[todo], leaf_index[todo], leaves)
         if valid.any():
-            remember.append((codes_now[valid], leaf_ids[leaf_index[valid]], leaf_versions[leaf_index[valid]], clusters[valid]))
+            remember.append(
+                (
+                    codes_now[valid],
+                    leaf_ids[leaf_index[valid]],
+                    leaf_versions[leaf_index[valid]],
+                    clusters[valid],
+                )
+            )
             record(codes_now[valid], position, 1, clusters[valid])
         newly_waiting = ~valid & ~waiting[codes_now]
         changed = codes_now[valid | newly_waiting]

@@ -6,28 +6,52 @@ from datetime import datetime
 
 import polars as pl
 
-from rca.detect import poisson_surprise
-from rca.graph import span_calls
+from logrca.rca.detect import poisson_surprise
+from logrca.rca.graph import span_calls
 
 __all__ = ["EDGE_CHANGE_SCHEMA", "SPAN_DEVIATION_SCHEMA", "edge_changes", "request_scale", "span_deviations"]
 
-EDGE_CHANGE_SCHEMA = {"caller": pl.Utf8, "callee": pl.Utf8, "kind": pl.Utf8, "score": pl.Float64,
-                      "first_seen": pl.Datetime("us", "UTC"), "detail": pl.Utf8}
-SPAN_DEVIATION_SCHEMA = {"service": pl.Utf8, "metric": pl.Utf8, "score": pl.Float64,
-                         "first_seen": pl.Datetime("us", "UTC"), "detail": pl.Utf8}
+EDGE_CHANGE_SCHEMA = {
+    "caller": pl.Utf8,
+    "callee": pl.Utf8,
+    "kind": pl.Utf8,
+    "score": pl.Float64,
+    "first_seen": pl.Datetime("us", "UTC"),
+    "detail": pl.Utf8,
+}
+SPAN_DEVIATION_SCHEMA = {
+    "service": pl.Utf8,
+    "metric": pl.Utf8,
+    "score": pl.Float64,
+    "first_seen": pl.Datetime("us", "UTC"),
+    "detail": pl.Utf8,
+}
 
 
-def _tail_surprise(window: pl.DataFrame, baseline: pl.DataFrame, keys: list[str], value: str, quantile: float, min_score: float):
+def _tail_surprise(
+    window: pl.DataFrame,
+    baseline: pl.DataFrame,
+    keys: list[str],
+    value: str,
+    quantile: float,
+    min_score: float,
+):
     """Per key group: how many window values exceed the baseline's ``quantile``, scored against ``(1-q) n``."""
     if window.is_empty() or baseline.is_empty():
         return []
-    limits = baseline.group_by(keys).agg(pl.col(value).quantile(quantile).alias("limit"), pl.len().alias("n_base"))
-    scored = window.join(limits, on=keys, how="inner").group_by(keys).agg(
-        pl.len().alias("n"),
-        (pl.col(value) > pl.col("limit")).sum().alias("above"),
-        pl.col("start").filter(pl.col(value) > pl.col("limit")).min().alias("first_seen"),
-        pl.col(value).median().alias("median"),
-        pl.col("limit").first(),
+    limits = baseline.group_by(keys).agg(
+        pl.col(value).quantile(quantile).alias("limit"), pl.len().alias("n_base")
+    )
+    scored = (
+        window.join(limits, on=keys, how="inner")
+        .group_by(keys)
+        .agg(
+            pl.len().alias("n"),
+            (pl.col(value) > pl.col("limit")).sum().alias("above"),
+            pl.col("start").filter(pl.col(value) > pl.col("limit")).min().alias("first_seen"),
+            pl.col(value).median().alias("median"),
+            pl.col("limit").first(),
+        )
     )
     base_median = baseline.group_by(keys).agg(pl.col(value).median().alias("base_median"))
     rows = []
@@ -39,22 +63,37 @@ def _tail_surprise(window: pl.DataFrame, baseline: pl.DataFrame, keys: list[str]
     return rows
 
 
-def edge_changes(spans: pl.DataFrame, baseline_spans: pl.DataFrame, *, window: tuple[datetime, datetime],
-                 quantile: float = 0.99, min_score: float = 3.0) -> pl.DataFrame:
+def edge_changes(
+    spans: pl.DataFrame,
+    baseline_spans: pl.DataFrame,
+    *,
+    window: tuple[datetime, datetime],
+    quantile: float = 0.99,
+    min_score: float = 3.0,
+) -> pl.DataFrame:
     """Call edges ``caller -> callee`` whose callee-side latency rose against the baseline.
 
     Notes
     -----
     For each edge, ``k`` = window calls slower than the baseline's ``quantile`` of that edge; under no
-    change ``k ~ Poisson((1 - quantile) n)``, scored by :func:`rca.detect.poisson_surprise`. Edges absent from
+    change ``k ~ Poisson((1 - quantile) n)``, scored by :func:`logrca.rca.detect.poisson_surprise`. Edges absent from
     the baseline are skipped (no reference).
     """
     calls = span_calls(spans.filter(pl.col("start").is_between(*window, closed="left")))
     base = span_calls(baseline_spans)
     rows = _tail_surprise(calls, base, ["caller", "callee"], "duration_us", quantile, min_score)
-    out = [{"caller": r["caller"], "callee": r["callee"], "kind": "latency_rise", "score": r["score"], "first_seen": r["first_seen"],
+    out = [
+        {
+            "caller": r["caller"],
+            "callee": r["callee"],
+            "kind": "latency_rise",
+            "score": r["score"],
+            "first_seen": r["first_seen"],
             "detail": f"{r['above']}/{r['n']} calls slower than baseline p{quantile * 100:g} {r['limit'] / 1000:.0f} ms "
-                      f"(median {r['base_median'] / 1000:.0f} -> {r['median'] / 1000:.0f} ms)"} for r in rows]
+            f"(median {r['base_median'] / 1000:.0f} -> {r['median'] / 1000:.0f} ms)",
+        }
+        for r in rows
+    ]
     return pl.DataFrame(out, schema=EDGE_CHANGE_SCHEMA).sort("score", descending=True)
 
 
@@ -65,17 +104,32 @@ def _self_times(spans: pl.DataFrame) -> pl.DataFrame:
     over the service's local span subtree (children on the same service are part of it).
     """
     calls = span_calls(spans).select("trace_id", "caller", "callee", "duration_us")
-    parent_service = spans.select("trace_id", pl.col("span_id").alias("parent_id"), pl.col("service").alias("parent_service"))
+    parent_service = spans.select(
+        "trace_id", pl.col("span_id").alias("parent_id"), pl.col("service").alias("parent_service")
+    )
     entries = spans.join(parent_service, on=["trace_id", "parent_id"], how="left").filter(
-        pl.col("parent_service").is_null() | (pl.col("parent_service") != pl.col("service")))
+        pl.col("parent_service").is_null() | (pl.col("parent_service") != pl.col("service"))
+    )
     outgoing = calls.group_by("trace_id", "caller").agg(pl.col("duration_us").sum().alias("remote_us"))
-    per_trace = entries.group_by("trace_id", "service").agg(pl.col("duration_us").sum().alias("own_us"), pl.col("start").min())
-    joined = per_trace.join(outgoing, left_on=["trace_id", "service"], right_on=["trace_id", "caller"], how="left")
-    return joined.with_columns((pl.col("own_us") - pl.col("remote_us").fill_null(0)).clip(lower_bound=0).alias("self_us"))
+    per_trace = entries.group_by("trace_id", "service").agg(
+        pl.col("duration_us").sum().alias("own_us"), pl.col("start").min()
+    )
+    joined = per_trace.join(
+        outgoing, left_on=["trace_id", "service"], right_on=["trace_id", "caller"], how="left"
+    )
+    return joined.with_columns(
+        (pl.col("own_us") - pl.col("remote_us").fill_null(0)).clip(lower_bound=0).alias("self_us")
+    )
 
 
-def span_deviations(spans: pl.DataFrame, baseline_spans: pl.DataFrame, *, window: tuple[datetime, datetime],
-                    quantile: float = 0.99, min_score: float = 3.0) -> pl.DataFrame:
+def span_deviations(
+    spans: pl.DataFrame,
+    baseline_spans: pl.DataFrame,
+    *,
+    window: tuple[datetime, datetime],
+    quantile: float = 0.99,
+    min_score: float = 3.0,
+) -> pl.DataFrame:
     """Services whose own (exclusive) time per request rose: the part of the latency spent inside them.
 
     A slow callee makes every caller's span longer, but not its callers' exclusive time; a rise of
@@ -84,19 +138,37 @@ def span_deviations(spans: pl.DataFrame, baseline_spans: pl.DataFrame, *, window
     current = _self_times(spans.filter(pl.col("start").is_between(*window, closed="left")))
     base = _self_times(baseline_spans)
     rows = _tail_surprise(current, base, ["service"], "self_us", quantile, min_score)
-    out = [{"service": r["service"], "metric": "span_self_time", "score": r["score"], "first_seen": r["first_seen"],
+    out = [
+        {
+            "service": r["service"],
+            "metric": "span_self_time",
+            "score": r["score"],
+            "first_seen": r["first_seen"],
             "detail": f"{r['above']}/{r['n']} requests spent longer inside than baseline p{quantile * 100:g} "
-                      f"(median {r['base_median'] / 1000:.1f} -> {r['median'] / 1000:.1f} ms)"} for r in rows]
+            f"(median {r['base_median'] / 1000:.1f} -> {r['median'] / 1000:.1f} ms)",
+        }
+        for r in rows
+    ]
     return pl.DataFrame(out, schema=SPAN_DEVIATION_SCHEMA).sort("score", descending=True)
 
 
-def request_scale(spans: pl.DataFrame, baseline_spans: pl.DataFrame, *, window: tuple[datetime, datetime], min_requests: int = 5) -> dict[str, float]:
+def request_scale(
+    spans: pl.DataFrame,
+    baseline_spans: pl.DataFrame,
+    *,
+    window: tuple[datetime, datetime],
+    min_requests: int = 5,
+) -> dict[str, float]:
     """Per service: requests received in the window / in the baseline (entry spans, see ``_self_times``).
 
-    Feeds :func:`rca.detect.detect_anomalies` ``service_scale`` so log rates are compared per request.
+    Feeds :func:`logrca.rca.detect.detect_anomalies` ``service_scale`` so log rates are compared per request.
     Services with fewer than ``min_requests`` baseline requests are left out (time ratio instead).
     """
-    current = _self_times(spans.filter(pl.col("start").is_between(*window, closed="left"))).group_by("service").len()
+    current = (
+        _self_times(spans.filter(pl.col("start").is_between(*window, closed="left")))
+        .group_by("service")
+        .len()
+    )
     base = _self_times(baseline_spans).group_by("service").len()
     joined = base.join(current, on="service", how="left", suffix="_w").filter(pl.col("len") >= min_requests)
     return {s: (w or 0) / b for s, b, w in joined.iter_rows()}
@@ -104,19 +176,32 @@ def request_scale(spans: pl.DataFrame, baseline_spans: pl.DataFrame, *, window: 
 
 def _gap_calls(spans: pl.DataFrame) -> pl.DataFrame:
     """Remote calls with the time spent between caller and callee: parent span minus child span duration."""
-    parent = spans.select("trace_id", pl.col("span_id").alias("parent_id"), pl.col("duration_us").alias("parent_us"))
-    return span_calls(spans).join(parent, on=["trace_id", "parent_id"], how="inner").with_columns(
-        (pl.col("parent_us") - pl.col("duration_us")).clip(lower_bound=0).alias("gap_us"))
+    parent = spans.select(
+        "trace_id", pl.col("span_id").alias("parent_id"), pl.col("duration_us").alias("parent_us")
+    )
+    return (
+        span_calls(spans)
+        .join(parent, on=["trace_id", "parent_id"], how="inner")
+        .with_columns((pl.col("parent_us") - pl.col("duration_us")).clip(lower_bound=0).alias("gap_us"))
+    )
 
 
-def network_deviations(spans: pl.DataFrame, baseline_spans: pl.DataFrame, *, window: tuple[datetime, datetime],
-                       offset_us: float = 1000.0, unit: float = 0.5, caller_weight: float = 0.9, min_calls: int = 1) -> pl.DataFrame:
+def network_deviations(
+    spans: pl.DataFrame,
+    baseline_spans: pl.DataFrame,
+    *,
+    window: tuple[datetime, datetime],
+    offset_us: float = 1000.0,
+    unit: float = 0.5,
+    caller_weight: float = 0.9,
+    min_calls: int = 1,
+) -> pl.DataFrame:
     """Services whose calls spend longer on the wire (the caller's wait minus the callee's work), by how much.
 
     Parameters
     ----------
     spans, baseline_spans : pl.DataFrame
-        Span frames (:data:`rca.graph.SPAN_SCHEMA`); the window part of ``spans`` is compared with ``baseline_spans``.
+        Span frames (:data:`logrca.rca.graph.SPAN_SCHEMA`); the window part of ``spans`` is compared with ``baseline_spans``.
     window : tuple of datetime
         ``[start, end)`` of the spans judged.
     offset_us : float, default 1000
@@ -150,11 +235,22 @@ def network_deviations(spans: pl.DataFrame, baseline_spans: pl.DataFrame, *, win
     if current.is_empty() or base.is_empty():
         return pl.DataFrame(schema=SPAN_DEVIATION_SCHEMA)
     reference = base.group_by("caller", "callee").agg(pl.col("gap_us").median().alias("base_median"))
-    edges = current.group_by("caller", "callee").agg(
-        pl.col("gap_us").median().alias("median"), pl.len().alias("n"), pl.col("start").min().alias("first_seen"),
-    ).filter(pl.col("n") >= min_calls).join(reference, on=["caller", "callee"], how="inner")
-    edges = edges.with_columns(((pl.col("median") + offset_us) / (pl.col("base_median") + offset_us)).log().alias("shift"))
-    moved = {(r["caller"], r["callee"]): r for r in edges.filter(pl.col("shift") > unit).iter_rows(named=True)}
+    edges = (
+        current.group_by("caller", "callee")
+        .agg(
+            pl.col("gap_us").median().alias("median"),
+            pl.len().alias("n"),
+            pl.col("start").min().alias("first_seen"),
+        )
+        .filter(pl.col("n") >= min_calls)
+        .join(reference, on=["caller", "callee"], how="inner")
+    )
+    edges = edges.with_columns(
+        ((pl.col("median") + offset_us) / (pl.col("base_median") + offset_us)).log().alias("shift")
+    )
+    moved = {
+        (r["caller"], r["callee"]): r for r in edges.filter(pl.col("shift") > unit).iter_rows(named=True)
+    }
     rows = []
     while moved:
         weight: dict[str, float] = {}
@@ -165,9 +261,17 @@ def network_deviations(spans: pl.DataFrame, baseline_spans: pl.DataFrame, *, win
         taken = [edge for key, edge in moved.items() if service in key]
         for edge in taken:
             del moved[(edge["caller"], edge["callee"])]
-        described = ", ".join(f"{e['caller']} -> {e['callee']} {e['base_median'] / 1000:.1f} -> {e['median'] / 1000:.1f} ms"
-                              for e in sorted(taken, key=lambda e: -e["shift"])[:3])
-        rows.append({"service": service, "metric": "call_gap", "score": weight[service] / unit,
-                     "first_seen": min(e["first_seen"] for e in taken),
-                     "detail": f"{len(taken)} call edge(s) in or out waited longer on the wire (median gap): {described}"})
+        described = ", ".join(
+            f"{e['caller']} -> {e['callee']} {e['base_median'] / 1000:.1f} -> {e['median'] / 1000:.1f} ms"
+            for e in sorted(taken, key=lambda e: -e["shift"])[:3]
+        )
+        rows.append(
+            {
+                "service": service,
+                "metric": "call_gap",
+                "score": weight[service] / unit,
+                "first_seen": min(e["first_seen"] for e in taken),
+                "detail": f"{len(taken)} call edge(s) in or out waited longer on the wire (median gap): {described}",
+            }
+        )
     return pl.DataFrame(rows, schema=SPAN_DEVIATION_SCHEMA).sort("score", descending=True)

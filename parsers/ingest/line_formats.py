@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import polars as pl
 
-from parsers.masking import select_in_parts
-from parsers.schema import normalise_level
-from parsers.sources import SourceConfig
+from logrca.parsers.ingest.schema import normalise_level
+from logrca.parsers.ingest.sources import SourceConfig
+from logrca.parsers.templates.masking import select_in_parts
 
 #: Request or trace ids that many services print: ``trace_id=ab12...``, ``TraceID: ...``, ``request-id ...``.
 TRACE_ID_PATTERN = r"(?i)\b(?:trace[_-]?id|request[_-]?id|req[_-]?id|x-request-id)\b[\"']?\s*[=:]?\s*[\"']?([0-9A-Za-z][0-9A-Za-z\-]{7,})"
@@ -31,7 +31,13 @@ SYSLOG_5424 = r"^<(?P<pri>\d{1,3})>1 (?P<ts>\S+) (?P<host>\S+) (?P<app>\S+) (?P<
 SYSLOG_3164 = r"^(?:<(?P<pri>\d{1,3})>)?(?P<ts>[A-Z][a-z]{2} [ \d]\d \d{2}:\d{2}:\d{2}) (?P<host>\S+) (?P<app>[^:\[\s]+)(?:\[(?P<procid>\d+)\])?: ?(?P<msg>.*)$"
 _SEVERITY = ["FATAL", "FATAL", "FATAL", "ERROR", "WARN", "INFO", "INFO", "DEBUG"]
 
-TIME_FIELD_SETS = (("Timestamp",), ("Date", "Time"), ("Month", "Date", "Time"), ("Month", "Day", "Time"), ("Time",))
+TIME_FIELD_SETS = (
+    ("Timestamp",),
+    ("Date", "Time"),
+    ("Month", "Date", "Time"),
+    ("Month", "Day", "Time"),
+    ("Time",),
+)
 
 
 def parse_timestamps(text: pl.Series, *, timestamp_format: str | None, timezone: str) -> pl.Series:
@@ -47,11 +53,17 @@ def parse_timestamps(text: pl.Series, *, timestamp_format: str | None, timezone:
         .str.replace(r"(\d)Z$", "$1+00:00")
     )
     wanted = text.len() - text.null_count()
-    formats = (timestamp_format,) if timestamp_format else tuple(f + "%z" for f in TIMESTAMP_FORMATS if "%z" not in f) + TIMESTAMP_FORMATS
+    formats = (
+        (timestamp_format,)
+        if timestamp_format
+        else tuple(f + "%z" for f in TIMESTAMP_FORMATS if "%z" not in f) + TIMESTAMP_FORMATS
+    )
     best, best_count = None, 0
     for fmt in formats:
         aware = "%z" in fmt
-        parsed = text.str.to_datetime(fmt, strict=False, time_unit="us", **({"time_zone": "UTC"} if aware else {}))
+        parsed = text.str.to_datetime(
+            fmt, strict=False, time_unit="us", **({"time_zone": "UTC"} if aware else {})
+        )
         if not aware:
             parsed = parsed.dt.replace_time_zone(timezone, ambiguous="earliest", non_existent="null")
         parsed = parsed.dt.convert_time_zone("UTC")
@@ -82,13 +94,17 @@ def parse_loghub(records: pl.DataFrame, source: SourceConfig) -> pl.DataFrame:
 
     Returns columns ``timestamp, level, host, message, trace_id, problem`` (``problem`` null when ok).
     """
-    from parsers.header_format import compile_header, split_header
+    from logrca.parsers.ingest.header_format import compile_header, split_header
 
     header = compile_header(source.header or "")
     fields = split_header(records["head"], header)
     time_fields = _header_time_columns([c for c in fields.columns if c != "matched"])
     stamp_text = pl.concat_str([fields[c] for c in time_fields], separator=" ")
-    timestamp = parse_timestamps(fields.select(stamp_text.alias("t"))["t"], timestamp_format=source.timestamp_format, timezone=source.timezone)
+    timestamp = parse_timestamps(
+        fields.select(stamp_text.alias("t"))["t"],
+        timestamp_format=source.timestamp_format,
+        timezone=source.timezone,
+    )
     level_col = next((c for c in ("Level", "Severity", "Type") if c in fields.columns), None)
     host_col = next((c for c in ("Host", "Node", "Hostname") if c in fields.columns), None)
     out = pl.DataFrame(
@@ -118,7 +134,11 @@ def parse_loghub(records: pl.DataFrame, source: SourceConfig) -> pl.DataFrame:
 
 
 def _join_rest(message: pl.Expr) -> pl.Expr:
-    return pl.when(pl.col("rest").is_not_null() & (pl.col("rest") != "")).then(message + "\n" + pl.col("rest")).otherwise(message)
+    return (
+        pl.when(pl.col("rest").is_not_null() & (pl.col("rest") != ""))
+        .then(message + "\n" + pl.col("rest"))
+        .otherwise(message)
+    )
 
 
 def parse_jsonl(records: pl.DataFrame, source: SourceConfig) -> pl.DataFrame:
@@ -156,10 +176,22 @@ def parse_jsonl(records: pl.DataFrame, source: SourceConfig) -> pl.DataFrame:
     stamps = frame["timestamp"]
     numeric = stamps.cast(pl.Float64, strict=False)
     epoch = numeric
-    scale = pl.when(epoch > 1e17).then(1e-3).when(epoch > 1e14).then(1.0).when(epoch > 1e11).then(1e3).otherwise(1e6)
-    from_epoch = pl.DataFrame({"e": epoch}).select((pl.col("e") * scale).cast(pl.Int64, strict=False).cast(pl.Datetime("us", "UTC")))["e"]  # out of range: null (quarantined)
+    scale = (
+        pl.when(epoch > 1e17)
+        .then(1e-3)
+        .when(epoch > 1e14)
+        .then(1.0)
+        .when(epoch > 1e11)
+        .then(1e3)
+        .otherwise(1e6)
+    )
+    from_epoch = pl.DataFrame({"e": epoch}).select(
+        (pl.col("e") * scale).cast(pl.Int64, strict=False).cast(pl.Datetime("us", "UTC"))
+    )["e"]  # out of range: null (quarantined)
     from_text = parse_timestamps(stamps, timestamp_format=source.timestamp_format, timezone=source.timezone)
-    frame = frame.with_columns(timestamp=pl.when(numeric.is_not_null()).then(from_epoch).otherwise(from_text), rest=records["rest"])
+    frame = frame.with_columns(
+        timestamp=pl.when(numeric.is_not_null()).then(from_epoch).otherwise(from_text), rest=records["rest"]
+    )
     return frame.select(
         "timestamp",
         normalise_level(pl.col("level")).alias("level"),
@@ -179,7 +211,9 @@ def parse_jsonl(records: pl.DataFrame, source: SourceConfig) -> pl.DataFrame:
 
 
 _JSON_SPACE = r"[ \t\r\n]*"  # JSON's whitespace
-_JSON_INT = r"(?:0|-?[1-9][0-9]{0,17})"  # an integer both json.loads (repr) and polars turn into the same text
+_JSON_INT = (
+    r"(?:0|-?[1-9][0-9]{0,17})"  # an integer both json.loads (repr) and polars turn into the same text
+)
 _JSON_NUMBER = r"-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?"  # any number (its text may differ, its float does not)
 
 
@@ -217,10 +251,15 @@ def _decode_plain_json(heads: pl.Series, names: dict[str, str]) -> pl.DataFrame 
     """The ``names`` fields of plain rows (see :func:`_plain_json_rows`) decoded by polars; None when one is not valid JSON."""
     fields = list(dict.fromkeys(names.values()))
     try:
-        decoded = select_in_parts(heads, pl.col("m").str.json_decode(pl.Struct({field: pl.Utf8 for field in fields}))).struct.unnest()
+        decoded = select_in_parts(
+            heads, pl.col("m").str.json_decode(pl.Struct({field: pl.Utf8 for field in fields}))
+        ).struct.unnest()
     except pl.exceptions.PolarsError:
         return None
-    return decoded.select(*[pl.col(field).alias(key) for key, field in names.items()], pl.lit(None, dtype=pl.Utf8).alias("problem"))
+    return decoded.select(
+        *[pl.col(field).alias(key) for key, field in names.items()],
+        pl.lit(None, dtype=pl.Utf8).alias("problem"),
+    )
 
 
 def _as_text(value) -> str | None:
@@ -241,24 +280,35 @@ def parse_syslog(records: pl.DataFrame, source: SourceConfig, *, year: int) -> p
     is_new = new.struct.field("ts").is_not_null()
     ts_new = parse_timestamps(new.struct.field("ts"), timestamp_format=None, timezone=source.timezone)
     ts_old = parse_timestamps(
-        old.struct.field("ts").str.replace_all(r"\s+", " ").map_elements(lambda t: f"{year} {t}", return_dtype=pl.Utf8),
+        old.struct.field("ts")
+        .str.replace_all(r"\s+", " ")
+        .map_elements(lambda t: f"{year} {t}", return_dtype=pl.Utf8),
         timestamp_format=source.timestamp_format or "%Y %b %d %H:%M:%S",
         timezone=source.timezone,
     )
     frame = pl.DataFrame(
         {
             "timestamp": pl.select(pl.when(is_new).then(ts_new).otherwise(ts_old)).to_series(),
-            "pri": pl.select(pl.when(is_new).then(new.struct.field("pri")).otherwise(old.struct.field("pri"))).to_series(),
-            "host": pl.select(pl.when(is_new).then(new.struct.field("host")).otherwise(old.struct.field("host"))).to_series(),
-            "msg": pl.select(pl.when(is_new).then(new.struct.field("msg")).otherwise(old.struct.field("msg"))).to_series(),
+            "pri": pl.select(
+                pl.when(is_new).then(new.struct.field("pri")).otherwise(old.struct.field("pri"))
+            ).to_series(),
+            "host": pl.select(
+                pl.when(is_new).then(new.struct.field("host")).otherwise(old.struct.field("host"))
+            ).to_series(),
+            "msg": pl.select(
+                pl.when(is_new).then(new.struct.field("msg")).otherwise(old.struct.field("msg"))
+            ).to_series(),
             "matched": pl.select(is_new | old.struct.field("ts").is_not_null()).to_series(),
             "rest": head["rest"],
         }
     )
-    severity = (pl.col("pri").cast(pl.Int64, strict=False) % 8)
+    severity = pl.col("pri").cast(pl.Int64, strict=False) % 8
     return frame.select(
         "timestamp",
-        pl.when(pl.col("pri").is_null()).then(None).otherwise(severity.replace_strict(list(range(8)), _SEVERITY, default=None)).alias("level"),
+        pl.when(pl.col("pri").is_null())
+        .then(None)
+        .otherwise(severity.replace_strict(list(range(8)), _SEVERITY, default=None))
+        .alias("level"),
         "host",
         _join_rest(pl.col("msg")).alias("message"),
         extract_trace_id(pl.col("msg")).alias("trace_id"),

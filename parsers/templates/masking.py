@@ -12,7 +12,14 @@ import polars as pl
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-__all__ = ["MaskingRule", "Masker", "load_masking_file", "parse_masking_rules", "mask_series", "DEFAULT_MASKING_RULES"]
+__all__ = [
+    "MaskingRule",
+    "Masker",
+    "load_masking_file",
+    "parse_masking_rules",
+    "mask_series",
+    "DEFAULT_MASKING_RULES",
+]
 
 
 class MaskingRule(BaseModel):
@@ -37,7 +44,9 @@ class MaskingRule(BaseModel):
         except re.error as error:
             raise ValueError(f"pattern {pattern!r} is not a valid regex: {error}") from error
         if compiled.match(""):
-            raise ValueError(f"pattern {pattern!r} matches the empty string; it would insert masks everywhere")
+            raise ValueError(
+                f"pattern {pattern!r} matches the empty string; it would insert masks everywhere"
+            )
         return pattern
 
     @property
@@ -58,7 +67,10 @@ class MaskingRule(BaseModel):
 # Generic masks for operational logs, written for the Rust regex engine (no look-around), applied in
 # order. Numbers are masked only as whole tokens or after '=' / ':' so words like "ipv4" stay intact.
 DEFAULT_MASKING_RULES: tuple[MaskingRule, ...] = (
-    MaskingRule(pattern=r"\b[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\b", mask_with="*"),
+    MaskingRule(
+        pattern=r"\b[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\b",
+        mask_with="*",
+    ),
     MaskingRule(pattern=r"(\d+\.){3}\d+", mask_with="*"),
     MaskingRule(pattern=r"\b0[xX][0-9a-fA-F]+\b", mask_with="*"),
 )
@@ -75,17 +87,24 @@ def parse_masking_rules(raw: Any, *, source: str = "masking rules") -> list[Mask
     if raw is None:
         return []
     if not isinstance(raw, list):
-        raise ValueError(f"{source}: expected a list of rules like '- {{pattern: ..., mask_with: ...}}', got {type(raw).__name__}")
+        raise ValueError(
+            f"{source}: expected a list of rules like '- {{pattern: ..., mask_with: ...}}', got {type(raw).__name__}"
+        )
     rules: list[MaskingRule] = []
     for index, item in enumerate(raw):
         if isinstance(item, str):
             item = {"pattern": item}
         if isinstance(item, dict) and "regex_pattern" in item:  # drain3's ini/JSON spelling
-            item = {"pattern": item["regex_pattern"], **{k: v for k, v in item.items() if k != "regex_pattern"}}
+            item = {
+                "pattern": item["regex_pattern"],
+                **{k: v for k, v in item.items() if k != "regex_pattern"},
+            }
         try:
             rules.append(MaskingRule.model_validate(item))
         except ValidationError as error:
-            problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'rule'}: {e['msg']}" for e in error.errors())
+            problems = "; ".join(
+                f"{'.'.join(map(str, e['loc'])) or 'rule'}: {e['msg']}" for e in error.errors()
+            )
             raise ValueError(f"{source}: rule {index}: {problems}") from error
     return rules
 
@@ -114,7 +133,9 @@ def load_masking_file(path: str | Path) -> dict[str, Any]:
     if isinstance(loaded, list):
         loaded = {"masking": loaded}
     if not isinstance(loaded, dict):
-        raise ValueError(f"{path}: expected a mapping with 'masking:' or a list of rules, got {type(loaded).__name__}")
+        raise ValueError(
+            f"{path}: expected a mapping with 'masking:' or a list of rules, got {type(loaded).__name__}"
+        )
     settings = dict(loaded)
     settings["masking"] = parse_masking_rules(loaded.get("masking"), source=str(path))
     return settings
@@ -148,7 +169,9 @@ class Masker:
         return mask_series(messages, self.rules, compiled=self._compiled)
 
 
-def mask_series(messages: pl.Series, rules: Sequence[MaskingRule], *, compiled: Sequence[re.Pattern] | None = None) -> pl.Series:
+def mask_series(
+    messages: pl.Series, rules: Sequence[MaskingRule], *, compiled: Sequence[re.Pattern] | None = None
+) -> pl.Series:
     """Apply ``rules`` in order to a Utf8 Series, vectorized where polars can.
 
     Parameters
@@ -177,12 +200,16 @@ def mask_series(messages: pl.Series, rules: Sequence[MaskingRule], *, compiled: 
     chain: pl.Expr | None = None  # consecutive Rust rules run as one expression, on all cores
     for rule, pattern in zip(rules, compiled):
         if rule.rust_compatible:
-            chain = (pl.col("m") if chain is None else chain).str.replace_all(rule.pattern, rule.token.replace("$", "$$"))
+            chain = (pl.col("m") if chain is None else chain).str.replace_all(
+                rule.pattern, rule.token.replace("$", "$$")
+            )
             continue
         if chain is not None:
             result, chain = select_in_parts(result, chain), None
         distinct = result.drop_nulls().unique()
-        masked = pl.Series([pattern.sub(lambda _m, t=rule.token: t, value) for value in distinct.to_list()], dtype=pl.Utf8)
+        masked = pl.Series(
+            [pattern.sub(lambda _m, t=rule.token: t, value) for value in distinct.to_list()], dtype=pl.Utf8
+        )
         result = result.replace_strict(distinct, masked, default=None, return_dtype=pl.Utf8)
     if chain is not None:
         result = select_in_parts(result, chain)

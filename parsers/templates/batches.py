@@ -9,7 +9,7 @@ from typing import TypeVar
 
 import polars as pl
 
-from parsers import templates as _templates
+from logrca.parsers.templates import miner as _templates
 
 __all__ = ["first_batch_size", "mine_ahead", "mine_in_batches", "mine_template_batches", "prefetch"]
 
@@ -43,27 +43,34 @@ def first_batch_size(batch_size: int) -> int:
     return max(1, batch_size // 4)
 
 
-def mine_template_batches(batches: Iterable[pl.DataFrame], miner: _templates.TemplateMiner, *, with_params: bool = True,
-                          save_every: int | None = None) -> Iterator[pl.DataFrame]:
+def mine_template_batches(
+    batches: Iterable[pl.DataFrame],
+    miner: _templates.TemplateMiner,
+    *,
+    with_params: bool = True,
+    save_every: int | None = None,
+) -> Iterator[pl.DataFrame]:
     """Mine a stream of frames one batch at a time (memory bounded by a few batches and Drain's state).
 
-    Each batch is deduplicated and masked ahead on a worker thread (:func:`parsers.templates.prepare_batch`
-    reads no Drain state); the result per line is the same as :func:`parsers.templates.mine_templates` on
+    Each batch is deduplicated and masked ahead on a worker thread (:func:`logrca.parsers.templates.miner.prepare_batch`
+    reads no Drain state); the result per line is the same as :func:`logrca.parsers.templates.miner.mine_templates` on
     each batch in turn. Saves the state after every ``save_every`` batches and at the end when
     ``config.state_path`` is set.
     """
     done = 0
     for mined in mine_ahead(batches, miner, with_params=with_params):
         yield mined
-        done += 1
+        done += 1  # noqa: SIM113
         if miner.config.state_path is not None and save_every and done % save_every == 0:
             miner.save()
     if miner.config.state_path is not None:
         miner.save()
 
 
-def mine_ahead(batches: Iterable[pl.DataFrame], miner: _templates.TemplateMiner, *, with_params: bool = True) -> Iterator[pl.DataFrame]:
-    """:func:`parsers.templates.mine_templates` of each batch in turn, the next batches deduplicated and masked on a worker thread.
+def mine_ahead(
+    batches: Iterable[pl.DataFrame], miner: _templates.TemplateMiner, *, with_params: bool = True
+) -> Iterator[pl.DataFrame]:
+    """:func:`logrca.parsers.templates.miner.mine_templates` of each batch in turn, the next batches deduplicated and masked on a worker thread.
 
     Tokenizing stays on the caller's thread, which balances the two best when most messages are
     distinct (on repetitive logs the miner waits for the reader either way). Saves nothing.
@@ -73,9 +80,14 @@ def mine_ahead(batches: Iterable[pl.DataFrame], miner: _templates.TemplateMiner,
         yield _templates.mine_templates(ready.events, miner, with_params=with_params, prepared=ready)
 
 
-def mine_in_batches(events: pl.DataFrame, miner: _templates.TemplateMiner, *, with_params: bool = True,
-                    batch_rows: int = DEFAULT_BATCH_ROWS) -> pl.DataFrame:
-    """:func:`parsers.templates.mine_templates` on a large frame, in batches of ``batch_rows`` rows.
+def mine_in_batches(
+    events: pl.DataFrame,
+    miner: _templates.TemplateMiner,
+    *,
+    with_params: bool = True,
+    batch_rows: int = DEFAULT_BATCH_ROWS,
+) -> pl.DataFrame:
+    """:func:`logrca.parsers.templates.miner.mine_templates` on a large frame, in batches of ``batch_rows`` rows.
 
     Same ``template_id`` per line as mining the frame at once (both equal drain3 fed line by line),
     and ``template`` is each cluster's template after the whole frame, as there. ``params`` are
@@ -94,5 +106,7 @@ def mine_in_batches(events: pl.DataFrame, miner: _templates.TemplateMiner, *, wi
     final = miner.templates()
     # final template per batch, batches kept as chunks: one chunk of the whole frame (as a join makes)
     # writes to Parquet ~3x slower, its string views reaching into every batch's buffers
-    final_template = pl.col("template_id").replace_strict(final["template_id"], final["template"], default=pl.col("template"))
+    final_template = pl.col("template_id").replace_strict(
+        final["template_id"], final["template"], default=pl.col("template")
+    )
     return pl.concat([part.with_columns(final_template.alias("template")) for part in parts], rechunk=False)

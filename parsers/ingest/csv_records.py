@@ -8,10 +8,17 @@ from pathlib import Path
 
 import polars as pl
 
-from parsers.files import FileProblem, iter_line_batches
-from parsers.line_formats import parse_timestamps
-from parsers.schema import EVENT_SCHEMA, LEVEL_ALIASES, LEVELS, QUARANTINE_SCHEMA, ReadResult, normalise_level
-from parsers.sources import CsvOptions, SourceConfig
+from logrca.parsers.ingest.files import FileProblem, iter_line_batches
+from logrca.parsers.ingest.line_formats import parse_timestamps
+from logrca.parsers.ingest.schema import (
+    EVENT_SCHEMA,
+    LEVEL_ALIASES,
+    LEVELS,
+    QUARANTINE_SCHEMA,
+    ReadResult,
+    normalise_level,
+)
+from logrca.parsers.ingest.sources import CsvOptions, SourceConfig
 
 __all__ = ["APP_LINE_HEAD", "read_csv_json", "service_from_host"]
 
@@ -34,7 +41,11 @@ def service_from_host(host: pl.Expr, strip: int) -> pl.Expr:
     if strip == 0:
         return host
     parts = host.str.split("-")
-    return pl.when(parts.list.len() > strip).then(parts.list.head(parts.list.len() - strip).list.join("-")).otherwise(host)
+    return (
+        pl.when(parts.list.len() > strip)
+        .then(parts.list.head(parts.list.len() - strip).list.join("-"))
+        .otherwise(host)
+    )
 
 
 def _records(path: Path):
@@ -69,7 +80,7 @@ def _records(path: Path):
 def _join_continuations(rows: pl.DataFrame, source: SourceConfig) -> tuple[pl.DataFrame, int]:
     """Join rows that continue a record (a stack trace written one line per CSV row) into the record they continue.
 
-    With a :class:`~parsers.sources.MultilineRule` on the source, a row whose message does not match its
+    With a :class:`~logrca.parsers.ingest.sources.MultilineRule` on the source, a row whose message does not match its
     ``start_pattern`` continues the previous row of the same host (service when there is no host) in time
     order (CSV rows need not be in order; ties keep file order); its message is appended after a newline,
     and records are cut at ``max_lines`` like the line readers do. A continuation row with no record
@@ -79,7 +90,9 @@ def _join_continuations(rows: pl.DataFrame, source: SourceConfig) -> tuple[pl.Da
     if rule is None or rows.is_empty():
         return rows, 0
     key = pl.coalesce("host", "service")
-    flagged = rows.sort("timestamp", "line_no").with_columns(start=pl.col("message").str.contains(rule.start_pattern))
+    flagged = rows.sort("timestamp", "line_no").with_columns(
+        start=pl.col("message").str.contains(rule.start_pattern)
+    )
     flagged = flagged.with_columns(record=pl.col("start").cum_sum().over(key))
     flagged = flagged.with_columns(start=pl.col("start") | (pl.col("record") == 0))  # orphans stand alone
     position = pl.int_range(pl.len()).over(key, "record")
@@ -89,13 +102,23 @@ def _join_continuations(rows: pl.DataFrame, source: SourceConfig) -> tuple[pl.Da
     if joined == 0:
         return rows, 0
     merged = flagged.group_by("group", "record", maintain_order=True).agg(
-        pl.exclude("message", "start", "raw").first(), pl.col("message").str.join("\n"), pl.col("raw").str.join("\n"))
+        pl.exclude("message", "start", "raw").first(),
+        pl.col("message").str.join("\n"),
+        pl.col("raw").str.join("\n"),
+    )
     return merged.select(rows.columns), joined
 
 
 def _quarantine_row(system: str, path: Path, line_no: int, raw: str, reason: str) -> dict:
     raw_hex = raw.encode("utf-8", errors="surrogatepass").hex() if "\ufffd" in raw else None
-    return {"system": system, "source_file": str(path), "line_no": line_no, "raw": raw, "raw_hex": raw_hex, "reason": reason}
+    return {
+        "system": system,
+        "source_file": str(path),
+        "line_no": line_no,
+        "raw": raw,
+        "raw_hex": raw_hex,
+        "reason": reason,
+    }
 
 
 def read_csv_json(path: Path, source: SourceConfig) -> ReadResult:
@@ -107,7 +130,7 @@ def read_csv_json(path: Path, source: SourceConfig) -> ReadResult:
         The file. Its first row is the header; a row equal to the header later on (files concatenated
         with their headers) is skipped and counted in ``stats["header_rows"]``.
     source : SourceConfig
-        ``source.csv`` (:class:`~parsers.sources.CsvOptions`) names the time, message, host, service and
+        ``source.csv`` (:class:`~logrca.parsers.ingest.sources.CsvOptions`) names the time, message, host, service and
         trace-id columns; ``message_json_key`` takes the line out of a JSON record in the message column.
 
     Returns
@@ -122,7 +145,15 @@ def read_csv_json(path: Path, source: SourceConfig) -> ReadResult:
     """
     options = source.csv or CsvOptions()
     header: list[str] | None = None
-    columns: dict[str, list] = {"time": [], "message": [], "host": [], "service": [], "trace_id": [], "line_no": [], "raw": []}
+    columns: dict[str, list] = {
+        "time": [],
+        "message": [],
+        "host": [],
+        "service": [],
+        "trace_id": [],
+        "line_no": [],
+        "raw": [],
+    }
     quarantined: list[dict] = []
     header_rows = 0
     for line_no, raw, fields, problem in _records(Path(path)):
@@ -135,15 +166,27 @@ def read_csv_json(path: Path, source: SourceConfig) -> ReadResult:
         if header is None or fields == header:
             if header is None:
                 header = fields
-                wanted = [options.timestamp_column, options.message_column, options.host_column, options.service_column, options.trace_id_column]
+                wanted = [
+                    options.timestamp_column,
+                    options.message_column,
+                    options.host_column,
+                    options.service_column,
+                    options.trace_id_column,
+                ]
                 missing = [c for c in wanted if c is not None and c not in header]
                 if missing:
-                    raise ValueError(f"{path}:{line_no}: CSV header {header} lacks column(s) {missing} named in csv options")
+                    raise ValueError(
+                        f"{path}:{line_no}: CSV header {header} lacks column(s) {missing} named in csv options"
+                    )
                 index = {name: i for i, name in enumerate(header)}
             header_rows += 1
             continue
         if len(fields) != len(header):
-            quarantined.append(_quarantine_row(source.name, path, line_no, raw, f"expected {len(header)} fields, found {len(fields)}"))
+            quarantined.append(
+                _quarantine_row(
+                    source.name, path, line_no, raw, f"expected {len(header)} fields, found {len(fields)}"
+                )
+            )
             continue
         message = fields[index[options.message_column]]
         if options.message_json_key is not None:
@@ -153,44 +196,95 @@ def read_csv_json(path: Path, source: SourceConfig) -> ReadResult:
             except (json.JSONDecodeError, KeyError):
                 message = None
             if not isinstance(message, str):
-                quarantined.append(_quarantine_row(source.name, path, line_no, raw, f"column {options.message_column!r}: no JSON string field {options.message_json_key!r}"))
+                quarantined.append(
+                    _quarantine_row(
+                        source.name,
+                        path,
+                        line_no,
+                        raw,
+                        f"column {options.message_column!r}: no JSON string field {options.message_json_key!r}",
+                    )
+                )
                 continue
         columns["time"].append(fields[index[options.timestamp_column]])
         columns["message"].append(message.rstrip("\r\n"))
         columns["host"].append(fields[index[options.host_column]] or None if options.host_column else None)
-        columns["service"].append(fields[index[options.service_column]] or None if options.service_column else None)
-        columns["trace_id"].append(fields[index[options.trace_id_column]] or None if options.trace_id_column else None)
+        columns["service"].append(
+            fields[index[options.service_column]] or None if options.service_column else None
+        )
+        columns["trace_id"].append(
+            fields[index[options.trace_id_column]] or None if options.trace_id_column else None
+        )
         columns["line_no"].append(line_no)
         columns["raw"].append(raw)
-    frame = pl.DataFrame(columns, schema={"time": pl.Utf8, "message": pl.Utf8, "host": pl.Utf8, "service": pl.Utf8,
-                                          "trace_id": pl.Utf8, "line_no": pl.Int64, "raw": pl.Utf8})
-    frame = frame.with_columns(timestamp=parse_timestamps(frame["time"], timestamp_format=source.timestamp_format, timezone=source.timezone))
+    frame = pl.DataFrame(
+        columns,
+        schema={
+            "time": pl.Utf8,
+            "message": pl.Utf8,
+            "host": pl.Utf8,
+            "service": pl.Utf8,
+            "trace_id": pl.Utf8,
+            "line_no": pl.Int64,
+            "raw": pl.Utf8,
+        },
+    )
+    frame = frame.with_columns(
+        timestamp=parse_timestamps(
+            frame["time"], timestamp_format=source.timestamp_format, timezone=source.timezone
+        )
+    )
     if options.service_column is None:
         fallback = pl.lit(source.service, pl.Utf8)
-        derived = service_from_host(pl.col("host"), options.service_from_host_strip) if options.host_column else fallback
+        derived = (
+            service_from_host(pl.col("host"), options.service_from_host_strip)
+            if options.host_column
+            else fallback
+        )
         frame = frame.with_columns(service=pl.coalesce(derived, fallback))
     else:
         frame = frame.with_columns(service=pl.coalesce(pl.col("service"), pl.lit(source.service, pl.Utf8)))
     bad_time = frame.filter(pl.col("timestamp").is_null())
     no_service = frame.filter(pl.col("timestamp").is_not_null() & pl.col("service").is_null())
     for row in bad_time.iter_rows(named=True):
-        quarantined.append(_quarantine_row(source.name, path, row["line_no"], row["raw"], f"column {options.timestamp_column!r}: unreadable time {row['time']!r}"))
+        quarantined.append(
+            _quarantine_row(
+                source.name,
+                path,
+                row["line_no"],
+                row["raw"],
+                f"column {options.timestamp_column!r}: unreadable time {row['time']!r}",
+            )
+        )
     for row in no_service.iter_rows(named=True):
-        quarantined.append(_quarantine_row(source.name, path, row["line_no"], row["raw"], "no service: empty host/service column and no 'service' in the source"))
+        quarantined.append(
+            _quarantine_row(
+                source.name,
+                path,
+                row["line_no"],
+                row["raw"],
+                "no service: empty host/service column and no 'service' in the source",
+            )
+        )
     good = frame.filter(pl.col("timestamp").is_not_null() & pl.col("service").is_not_null())
     good, joined = _join_continuations(good, source)
     head = pl.col("message").str.extract_groups(APP_LINE_HEAD)
-    events = good.with_columns(head.alias("head")).select(
-        "timestamp",
-        pl.lit(source.name, pl.Utf8).alias("system"),
-        "service",
-        "host",
-        normalise_level(pl.col("head").struct.field("1")).alias("level"),
-        pl.coalesce(pl.col("head").struct.field("2"), pl.col("message")).alias("message"),
-        "trace_id",
-        pl.lit(str(path), pl.Utf8).alias("source_file"),
-        "line_no",
-    ).cast(EVENT_SCHEMA).sort("timestamp", "line_no")
+    events = (
+        good.with_columns(head.alias("head"))
+        .select(
+            "timestamp",
+            pl.lit(source.name, pl.Utf8).alias("system"),
+            "service",
+            "host",
+            normalise_level(pl.col("head").struct.field("1")).alias("level"),
+            pl.coalesce(pl.col("head").struct.field("2"), pl.col("message")).alias("message"),
+            "trace_id",
+            pl.lit(str(path), pl.Utf8).alias("source_file"),
+            "line_no",
+        )
+        .cast(EVENT_SCHEMA)
+        .sort("timestamp", "line_no")
+    )
     quarantine = pl.DataFrame(quarantined, schema=QUARANTINE_SCHEMA).sort("line_no")
     stats = {
         "lines_read": events.height + joined + quarantine.height,

@@ -6,7 +6,7 @@ import json
 import os
 import shutil
 import tempfile
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -15,16 +15,31 @@ import polars as pl
 from drain3.drain import Drain, LogCluster, Node
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from parsers.dedup import dense_codes
-from parsers.drain_bulk import BatchPlan, numeric_wildcard, tokenize
-from parsers.drain_feed import DrainFeeder
-from parsers.masking import DEFAULT_MASKING_RULES, Masker, MaskingRule, parse_masking_rules
+from logrca.parsers.templates.dedup import dense_codes
+from logrca.parsers.templates.drain_bulk import BatchPlan, numeric_wildcard, tokenize
+from logrca.parsers.templates.drain_feed import DrainFeeder
+from logrca.parsers.templates.masking import DEFAULT_MASKING_RULES, Masker, MaskingRule, parse_masking_rules
 
-__all__ = ["TemplateConfig", "TemplateMiner", "TemplateStateError", "PreparedBatch", "prepare_batch", "mine_templates", "TEMPLATE_COLUMNS"]
+__all__ = [
+    "TemplateConfig",
+    "TemplateMiner",
+    "TemplateStateError",
+    "PreparedBatch",
+    "prepare_batch",
+    "mine_templates",
+    "TEMPLATE_COLUMNS",
+]
 
 STATE_VERSION = 1
 TEMPLATE_COLUMNS = {"template_id": pl.Int64, "template": pl.Utf8, "params": pl.List(pl.Utf8)}
-_DRAIN_SETTINGS = ("sim_th", "depth", "max_children", "max_clusters", "extra_delimiters", "parametrize_numeric_tokens")
+_DRAIN_SETTINGS = (
+    "sim_th",
+    "depth",
+    "max_children",
+    "max_clusters",
+    "extra_delimiters",
+    "parametrize_numeric_tokens",
+)
 
 
 class TemplateStateError(RuntimeError):
@@ -35,7 +50,7 @@ class TemplateConfig(BaseModel):
     """Settings of template mining (the ``templates:`` section of the logrca config).
 
     Defaults are drain3's (``sim_th=0.4``, ``depth=4``, ``max_children=100``) plus a few generic
-    masks (:data:`parsers.masking.DEFAULT_MASKING_RULES`). ``masking`` accepts rules as mappings
+    masks (:data:`logrca.parsers.templates.masking.DEFAULT_MASKING_RULES`). ``masking`` accepts rules as mappings
     ``{pattern, mask_with}`` or bare pattern strings.
     """
 
@@ -45,10 +60,14 @@ class TemplateConfig(BaseModel):
     sim_th: float = Field(default=0.4, ge=0.0, le=1.0, description="Drain similarity threshold")
     depth: int = Field(default=4, ge=3, description="Drain tree depth (>= 3)")
     max_children: int = Field(default=100, ge=1)
-    max_clusters: int | None = Field(default=None, ge=1, description="LRU bound on clusters; None = unbounded")
+    max_clusters: int | None = Field(
+        default=None, ge=1, description="LRU bound on clusters; None = unbounded"
+    )
     extra_delimiters: list[str] = Field(default_factory=list)
     parametrize_numeric_tokens: bool = True
-    state_path: Path | None = Field(default=None, description="JSON file holding the miner state between runs")
+    state_path: Path | None = Field(
+        default=None, description="JSON file holding the miner state between runs"
+    )
     batch_size: int = Field(default=250_000, ge=1, description="rows mined per batch when streaming")
 
     @field_validator("masking", mode="before")
@@ -96,7 +115,12 @@ class TemplateMiner:
         )
 
     # -- mining ---------------------------------------------------------------------------
-    def assign(self, distinct_masked: Sequence[str] | pl.Series, codes: Iterable[int] | np.ndarray, plan: BatchPlan | None = None) -> np.ndarray:
+    def assign(
+        self,
+        distinct_masked: Sequence[str] | pl.Series,
+        codes: Iterable[int] | np.ndarray,
+        plan: BatchPlan | None = None,
+    ) -> np.ndarray:
         """Cluster id per line, the same as feeding Drain every line in order.
 
         Parameters
@@ -111,7 +135,7 @@ class TemplateMiner:
         Notes
         -----
         Drain is only called for the lines whose result can differ from the last result of the same
-        message (see :class:`parsers.drain_feed.DrainFeeder`). With ``max_clusters`` (LRU eviction)
+        message (see :class:`logrca.parsers.templates.drain_feed.DrainFeeder`). With ``max_clusters`` (LRU eviction)
         every line is fed, since a skipped feed would not refresh the LRU order.
         """
         codes = np.fromiter(codes, dtype=np.int64) if not isinstance(codes, np.ndarray) else codes
@@ -125,7 +149,9 @@ class TemplateMiner:
     def templates(self) -> pl.DataFrame:
         """All current clusters: ``template_id``, ``template``, ``size`` (lines seen)."""
         rows = [(c.cluster_id, c.get_template(), c.size) for c in self.drain.clusters]
-        return pl.DataFrame(rows, schema={"template_id": pl.Int64, "template": pl.Utf8, "size": pl.Int64}, orient="row").sort("template_id")
+        return pl.DataFrame(
+            rows, schema={"template_id": pl.Int64, "template": pl.Utf8, "size": pl.Int64}, orient="row"
+        ).sort("template_id")
 
     # -- persistence ----------------------------------------------------------------------
     def state(self) -> dict[str, Any]:
@@ -133,7 +159,11 @@ class TemplateMiner:
         # With an LRU bound, save least recently used first: loading inserts in this order, which
         # restores the eviction order (cachetools iterates in insertion order, not LRU order).
         lru_order = getattr(self.drain.id_to_cluster, "_LRUCache__order", None)
-        ordered = [self.drain.id_to_cluster.get(key) for key in lru_order] if lru_order is not None else list(self.drain.clusters)
+        ordered = (
+            [self.drain.id_to_cluster.get(key) for key in lru_order]
+            if lru_order is not None
+            else list(self.drain.clusters)
+        )
         clusters = [[c.cluster_id, list(c.log_template_tokens), c.size] for c in ordered]
         return {
             "version": STATE_VERSION,
@@ -186,7 +216,9 @@ class TemplateMiner:
             raise TemplateStateError(f"{path}: template state is unreadable ({error}); {how}") from error
         if not isinstance(state, dict) or state.get("version") != STATE_VERSION:
             version = state.get("version") if isinstance(state, dict) else None
-            raise TemplateStateError(f"{path}: not a logrca template state of version {STATE_VERSION} (found {version!r}); {how}")
+            raise TemplateStateError(
+                f"{path}: not a logrca template state of version {STATE_VERSION} (found {version!r}); {how}"
+            )
         if state.get("settings") != _jsonable(self.config.drain_settings()):
             raise TemplateStateError(
                 f"{path}: written with other mining settings {state.get('settings')} than the current "
@@ -201,7 +233,9 @@ class TemplateMiner:
             drain.clusters_counter = int(state["clusters_counter"])
             drain.root_node = _node_from_json(state["tree"])
         except (KeyError, TypeError, ValueError, AttributeError) as error:
-            raise TemplateStateError(f"{path}: template state is corrupted ({type(error).__name__}: {error}); {how}") from error
+            raise TemplateStateError(
+                f"{path}: template state is corrupted ({type(error).__name__}: {error}); {how}"
+            ) from error
         self.drain = drain
         self._feeder = DrainFeeder(self.drain, always_feed=self.config.max_clusters is not None)
 
@@ -211,7 +245,10 @@ def _jsonable(value: Any) -> Any:
 
 
 def _node_to_json(node: Node) -> dict[str, Any]:
-    return {"ids": list(node.cluster_ids), "children": {key: _node_to_json(child) for key, child in node.key_to_child_node.items()}}
+    return {
+        "ids": list(node.cluster_ids),
+        "children": {key: _node_to_json(child) for key, child in node.key_to_child_node.items()},
+    }
 
 
 def _node_from_json(raw: dict[str, Any]) -> Node:
@@ -222,7 +259,9 @@ def _node_from_json(raw: dict[str, Any]) -> Node:
 
 
 def _empty_result(events: pl.DataFrame) -> pl.DataFrame:
-    return events.with_columns(*[pl.lit(None, dtype=dtype).alias(name) for name, dtype in TEMPLATE_COLUMNS.items()]).clear()
+    return events.with_columns(
+        *[pl.lit(None, dtype=dtype).alias(name) for name, dtype in TEMPLATE_COLUMNS.items()]
+    ).clear()
 
 
 class PreparedBatch(NamedTuple):
@@ -259,13 +298,28 @@ def _tokenized(prepared: PreparedBatch, miner: TemplateMiner) -> PreparedBatch:
     masked, masked_codes_of_raw, _ = dense_codes(prepared.masked_raw)
     line_codes = masked_codes_of_raw[prepared.raw_codes]
     plan = None
-    if miner.config.max_clusters is None and len(line_codes):  # with max_clusters every line is fed: no plan needed
-        plan = BatchPlan(masked, line_codes, miner.drain.extra_delimiters, miner.drain.max_node_depth,  # settings, not the tree
-                         numeric_wildcard(miner.drain))
-    return prepared._replace(masked=masked, line_codes=line_codes, plan=plan, masked_of_raw=masked_codes_of_raw)
+    if miner.config.max_clusters is None and len(
+        line_codes
+    ):  # with max_clusters every line is fed: no plan needed
+        plan = BatchPlan(
+            masked,
+            line_codes,
+            miner.drain.extra_delimiters,
+            miner.drain.max_node_depth,  # settings, not the tree
+            numeric_wildcard(miner.drain),
+        )
+    return prepared._replace(
+        masked=masked, line_codes=line_codes, plan=plan, masked_of_raw=masked_codes_of_raw
+    )
 
 
-def mine_templates(events: pl.DataFrame, miner: TemplateMiner, *, with_params: bool = True, prepared: PreparedBatch | None = None) -> pl.DataFrame:
+def mine_templates(
+    events: pl.DataFrame,
+    miner: TemplateMiner,
+    *,
+    with_params: bool = True,
+    prepared: PreparedBatch | None = None,
+) -> pl.DataFrame:
     """Add ``template_id``, ``template`` and ``params`` to a frame with a ``message`` column.
 
     Parameters
@@ -294,7 +348,7 @@ def mine_templates(events: pl.DataFrame, miner: TemplateMiner, *, with_params: b
     Raw messages are deduplicated first, each distinct one is masked once (vectorized), masked
     messages are deduplicated again; every distinct masked message is matched against Drain's
     state at once, and Drain is called only for the lines that change the state (see
-    :func:`parsers.drain_bulk.assign_batch`). ``template`` and ``params`` are computed per distinct
+    :func:`logrca.parsers.templates.drain_bulk.assign_batch`). ``template`` and ``params`` are computed per distinct
     (message, cluster) pair and gathered per line.
 
     Guarantee: ``template_id`` of every line equals the ``cluster_id`` that drain3's Drain
@@ -320,7 +374,12 @@ def mine_templates(events: pl.DataFrame, miner: TemplateMiner, *, with_params: b
         return _empty_result(events)
     if prepared.masked is None:
         prepared = _tokenized(prepared, miner)
-    raw, raw_codes, raw_first, masked_raw = prepared.raw, prepared.raw_codes, prepared.raw_first, prepared.masked_raw
+    raw, raw_codes, raw_first, masked_raw = (
+        prepared.raw,
+        prepared.raw_codes,
+        prepared.raw_first,
+        prepared.masked_raw,
+    )
     ids = miner.assign(prepared.masked, prepared.line_codes, plan=prepared.plan)
     # Templates and params are computed per distinct (raw message, cluster) pair, then gathered per line:
     # one pair per raw message (its first line's cluster) plus pairs for lines whose cluster differs.
@@ -335,21 +394,32 @@ def mine_templates(events: pl.DataFrame, miner: TemplateMiner, *, with_params: b
         pair_raw = np.concatenate([pair_raw, raw_codes[other[other_first]]])
     id_values, id_of_pair = np.unique(pair_ids, return_inverse=True)
     templates = pl.Series([miner.template_of(i) for i in id_values.tolist()], dtype=pl.Utf8)
-    pairs = pl.DataFrame({"template_id": pl.Series(pair_ids, dtype=pl.Int64), "template": templates.gather(id_of_pair)})
+    pairs = pl.DataFrame(
+        {"template_id": pl.Series(pair_ids, dtype=pl.Int64), "template": templates.gather(id_of_pair)}
+    )
     if with_params:
         if prepared.plan is not None:  # masked token counts are known from matching
             masked_lengths = prepared.plan.lengths[prepared.masked_of_raw[pair_raw]]
         else:
-            masked_lengths = tokenize(masked_raw.gather(pair_raw), miner.config.extra_delimiters).list.len().to_numpy()
-        params = _parameters(raw.gather(pair_raw), masked_lengths, templates, id_of_pair, miner.config.extra_delimiters)
+            masked_lengths = (
+                tokenize(masked_raw.gather(pair_raw), miner.config.extra_delimiters).list.len().to_numpy()
+            )
+        params = _parameters(
+            raw.gather(pair_raw), masked_lengths, templates, id_of_pair, miner.config.extra_delimiters
+        )
     else:
         params = pl.repeat(None, pairs.height, dtype=pl.List(pl.Utf8), eager=True)
     per_line = pairs.with_columns(params.alias("params"))[pl.Series(pair_of_line)]
     return events.with_columns(per_line["template_id"], per_line["template"], per_line["params"])
 
 
-def _parameters(messages: pl.Series, masked_lengths: np.ndarray, templates: pl.Series, template_of: np.ndarray,
-                extra_delimiters: Sequence[str]) -> pl.Series:
+def _parameters(
+    messages: pl.Series,
+    masked_lengths: np.ndarray,
+    templates: pl.Series,
+    template_of: np.ndarray,
+    extra_delimiters: Sequence[str],
+) -> pl.Series:
     """Parameter values per row (see :func:`mine_templates`, Notes); row ``i`` has template ``templates[template_of[i]]``.
 
     Where the message, its masked form and the template have the same token count, the message
@@ -364,16 +434,33 @@ def _parameters(messages: pl.Series, masked_lengths: np.ndarray, templates: pl.S
     aligned = (tokens.list.len().to_numpy() == width) & (np.asarray(masked_lengths) == width)
     rows = np.flatnonzero(aligned)
     row_width = width[rows]
-    flat_message = (tokens if len(rows) == messages.len() else tokens.gather(rows)).explode(empty_as_null=False)
+    flat_message = (tokens if len(rows) == messages.len() else tokens.gather(rows)).explode(
+        empty_as_null=False
+    )
     template_start, row_start = np.cumsum(template_width) - template_width, np.cumsum(row_width) - row_width
-    position = np.repeat(template_start[template_of[rows]] - row_start, row_width) + np.arange(int(row_width.sum()))
+    position = np.repeat(template_start[template_of[rows]] - row_start, row_width) + np.arange(
+        int(row_width.sum())
+    )
     flat_template = template_tokens.explode(empty_as_null=False).gather(position)
-    flat = pl.DataFrame({"_row": pl.Series(np.repeat(rows, row_width)).set_sorted(), "params": flat_message, "_differ": flat_message != flat_template})
-    found = flat.group_by("_row", maintain_order=True).agg(pl.col("params").filter("_differ"))  # every aligned row, in order
+    flat = pl.DataFrame(
+        {
+            "_row": pl.Series(np.repeat(rows, row_width)).set_sorted(),
+            "params": flat_message,
+            "_differ": flat_message != flat_template,
+        }
+    )
+    found = flat.group_by("_row", maintain_order=True).agg(
+        pl.col("params").filter("_differ")
+    )  # every aligned row, in order
     rest = np.flatnonzero(~aligned)
     if len(rest):
-        extracted = [_regex_parameters(m, t) for m, t in zip(messages.gather(rest).to_list(), templates.gather(template_of[rest]).to_list())]
-        found = pl.concat([found, pl.DataFrame({"_row": rest, "params": pl.Series(extracted, dtype=pl.List(pl.Utf8))})]).sort("_row")
+        extracted = [
+            _regex_parameters(m, t)
+            for m, t in zip(messages.gather(rest).to_list(), templates.gather(template_of[rest]).to_list())
+        ]
+        found = pl.concat(
+            [found, pl.DataFrame({"_row": rest, "params": pl.Series(extracted, dtype=pl.List(pl.Utf8))})]
+        ).sort("_row")
     return found["params"]
 
 
@@ -384,7 +471,9 @@ def _regex_parameters(message: str, template: str | None) -> list[str]:
     if not template:
         return []
     parts = re.split(r"(<[^<> ]+>)", template)
-    pattern = "".join("(.*?)" if i % 2 else r"\s+".join(re.escape(w) for w in part.split(" ")) for i, part in enumerate(parts))
+    pattern = "".join(
+        "(.*?)" if i % 2 else r"\s+".join(re.escape(w) for w in part.split(" "))
+        for i, part in enumerate(parts)
+    )
     found = re.fullmatch(pattern, " ".join(message.split()))
     return [] if found is None else list(found.groups())
-

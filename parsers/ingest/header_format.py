@@ -113,7 +113,9 @@ def compile_header(fmt: str) -> HeaderFormat:
     seen: set[str] = set()
     for name in names:
         if not _FIELD_NAME.match(name):
-            raise ValueError(f"header format {fmt!r}: field name {name!r} must be letters, digits or '_' (not starting with a digit)")
+            raise ValueError(
+                f"header format {fmt!r}: field name {name!r} must be letters, digits or '_' (not starting with a digit)"
+            )
         if name in seen:
             raise ValueError(f"header format {fmt!r}: field <{name}> appears twice")
         seen.add(name)
@@ -127,9 +129,7 @@ def compile_header(fmt: str) -> HeaderFormat:
         is_last = position == len(names) - 1 and following.strip() == ""
         if name == CONTENT_FIELD:
             group = ".*" if is_last else ".*?"
-        elif following == "" and is_last:
-            group = r"\S+"
-        elif following.startswith(" "):
+        elif following == "" and is_last or following.startswith(" "):
             group = r"\S+"
         else:
             group = ".*?"
@@ -140,11 +140,15 @@ def compile_header(fmt: str) -> HeaderFormat:
     try:
         re.compile(pattern)
     except re.error as error:
-        raise ValueError(f"header format {fmt!r}: literal text is not a valid regex ({error}); escape [ ] ( ) with a backslash") from error
+        raise ValueError(
+            f"header format {fmt!r}: literal text is not a valid regex ({error}); escape [ ] ( ) with a backslash"
+        ) from error
     try:
         pl.Series([""], dtype=pl.Utf8).str.contains(pattern)
     except pl.exceptions.PolarsError as error:
-        raise ValueError(f"header format {fmt!r}: regex {pattern!r} is not supported by polars ({error})") from error
+        raise ValueError(
+            f"header format {fmt!r}: regex {pattern!r} is not supported by polars ({error})"
+        ) from error
     return HeaderFormat(format=fmt, pattern=pattern, fields=tuple(names))
 
 
@@ -178,8 +182,15 @@ def split_header(lines: pl.Series, fmt: HeaderFormat) -> pl.DataFrame:
         return pl.DataFrame(schema=schema)
     stripped = lines.str.strip_chars()
     # Content always takes part in a match (possibly as ""), so a null Content means no match.
-    frame = pl.DataFrame({"_line": stripped}).select(pl.col("_line").str.extract_groups(fmt.pattern).alias("_fields")).unnest("_fields")
-    return frame.select(*[pl.col(name).cast(pl.Utf8) for name in fmt.fields], pl.col(CONTENT_FIELD).is_not_null().alias("matched"))
+    frame = (
+        pl.DataFrame({"_line": stripped})
+        .select(pl.col("_line").str.extract_groups(fmt.pattern).alias("_fields"))
+        .unnest("_fields")
+    )
+    return frame.select(
+        *[pl.col(name).cast(pl.Utf8) for name in fmt.fields],
+        pl.col(CONTENT_FIELD).is_not_null().alias("matched"),
+    )
 
 
 def split_content(lines: pl.Series, fmt: HeaderFormat) -> pl.DataFrame:
@@ -220,7 +231,9 @@ def split_content(lines: pl.Series, fmt: HeaderFormat) -> pl.DataFrame:
         return split_header(lines, fmt).select(CONTENT_FIELD, "matched")
     # one frame-level select: polars runs it on its thread pool (the Series methods run on one thread)
     stripped = pl.col("line").str.strip_chars()
-    parts = lines.to_frame("line").select(stripped.str.replace(prefix, "").alias(CONTENT_FIELD), stripped.str.len_bytes().alias("length"))
+    parts = lines.to_frame("line").select(
+        stripped.str.replace(prefix, "").alias(CONTENT_FIELD), stripped.str.len_bytes().alias("length")
+    )
     content = parts[CONTENT_FIELD]
     matched = (content.str.len_bytes() < parts["length"]).alias("matched")
     if not matched.all():

@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from parsers.sources import CsvOptions, MultilineRule, SourceConfig
-from parsers.templates import TemplateConfig
-from parsers.validation import format_validation_errors
-from rca.detect import DetectionConfig
+from logrca.parsers.ingest.sources import CsvOptions, MultilineRule, SourceConfig
+from logrca.parsers.templates.miner import TemplateConfig
+from logrca.parsers.validation import format_validation_errors
+from logrca.rca.detect import DetectionConfig
 
 __all__ = ["ConfigError", "CsvOptions", "LogrcaConfig", "MultilineRule", "SourceConfig", "load_config"]
 
@@ -22,7 +22,7 @@ class ConfigError(ValueError):
 
 
 class RankingConfig(BaseModel):
-    """How the pipeline ranks root causes (:func:`rca.rank.rank_root_causes`)."""
+    """How the pipeline ranks root causes (:func:`logrca.rca.rank.rank_root_causes`)."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -43,15 +43,21 @@ class LogrcaConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    system: str = Field("default", min_length=1, description="Name of the monitored system (used in ids and indices).")
+    system: str = Field(
+        "default", min_length=1, description="Name of the monitored system (used in ids and indices)."
+    )
     sources: list[SourceConfig] = Field(min_length=1)
     topology: Path | None = None
     catalogue: Path | None = None
     knowledge_base: Path | None = None
     partitions: Literal["hourly", "daily"] = "hourly"
     start: datetime = Field(description="First partition's start (UTC).")
-    end: datetime | None = Field(None, description="End of the last partition (UTC); none: partitions run up to now.")
-    baseline_partitions: int = Field(2, ge=1, description="How many earlier partitions form the detection baseline.")
+    end: datetime | None = Field(
+        None, description="End of the last partition (UTC); none: partitions run up to now."
+    )
+    baseline_partitions: int = Field(
+        2, ge=1, description="How many earlier partitions form the detection baseline."
+    )
     templates: TemplateConfig = Field(default_factory=TemplateConfig)
     detection: DetectionConfig = Field(default_factory=DetectionConfig)
     ranking: RankingConfig = Field(default_factory=RankingConfig)
@@ -62,7 +68,7 @@ class LogrcaConfig(BaseModel):
     def _utc(cls, value: datetime | None) -> datetime | None:
         if value is None:
             return None
-        return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
     def resolve(self, path: Path | str | None) -> Path | None:
         """``path`` relative to the config file's folder (absolute paths stay as they are)."""

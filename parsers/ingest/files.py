@@ -128,7 +128,11 @@ def iter_line_batches(path: Path, *, batch_bytes: int = 32 << 20) -> Iterator[Li
             yield LineBatch(path, line_no, [remainder.removesuffix(b"\r")])
             line_no += 1
         kind = "truncated gzip stream" if isinstance(error, EOFError) else f"unreadable data ({error})"
-        yield FileProblem(path, line_no, f"{kind}: file ends early after line {line_no - 1}; later lines are lost in the file itself")
+        yield FileProblem(
+            path,
+            line_no,
+            f"{kind}: file ends early after line {line_no - 1}; later lines are lost in the file itself",
+        )
         return
     if remainder:
         yield LineBatch(path, line_no, [remainder.removesuffix(b"\r")])

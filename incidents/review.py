@@ -8,22 +8,39 @@ from __future__ import annotations
 
 import io
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import polars as pl
 import yaml
 
-from rca.incidents import OPEN_STATUSES
+from logrca.incidents.record import OPEN_STATUSES
 
-__all__ = ["Review", "incident_frame", "recurring_problems", "follow_ups", "weekly_review", "review_chart",
-           "past_incident_entry", "write_past_incident", "evaluate_confirmed"]
+__all__ = [
+    "Review",
+    "incident_frame",
+    "recurring_problems",
+    "follow_ups",
+    "weekly_review",
+    "review_chart",
+    "past_incident_entry",
+    "write_past_incident",
+    "evaluate_confirmed",
+]
 
 FRAME_SCHEMA = {
-    "incident_id": pl.Utf8, "title": pl.Utf8, "status": pl.Utf8, "category": pl.Utf8, "owner_team": pl.Utf8,
-    "root_cause": pl.Utf8, "confirmed": pl.Boolean, "template_ids": pl.List(pl.Int64),
-    "detected_at": pl.Datetime("us", "UTC"), "first_anomalous_at": pl.Datetime("us", "UTC"),
-    "resolved_at": pl.Datetime("us", "UTC"), "pending_deliveries": pl.Int64,
+    "incident_id": pl.Utf8,
+    "title": pl.Utf8,
+    "status": pl.Utf8,
+    "category": pl.Utf8,
+    "owner_team": pl.Utf8,
+    "root_cause": pl.Utf8,
+    "confirmed": pl.Boolean,
+    "template_ids": pl.List(pl.Int64),
+    "detected_at": pl.Datetime("us", "UTC"),
+    "first_anomalous_at": pl.Datetime("us", "UTC"),
+    "resolved_at": pl.Datetime("us", "UTC"),
+    "pending_deliveries": pl.Int64,
 }
 
 
@@ -40,23 +57,35 @@ def _time(value) -> datetime | None:
     if not value:
         return None
     parsed = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
 def incident_frame(incidents: list[dict]) -> pl.DataFrame:
     """One row per incident, plus ``ttd_minutes`` (first anomalous line → detection), ``ttr_minutes``
     (detection → resolved) and ``week`` (ISO week of detection, ``2031-W10``)."""
-    rows = [{
-        "incident_id": i["incident_id"], "title": i.get("title", ""), "status": i["status"],
-        "category": i.get("category") or "unknown", "owner_team": (i.get("owner") or {}).get("team") or "unowned",
-        "root_cause": (i.get("confirmed_cause") or {}).get("service") or (i.get("initial_cause") or {}).get("service"),
-        "confirmed": bool(i.get("confirmed_cause")), "template_ids": [int(t) for t in i.get("template_ids") or []],
-        "detected_at": _time(i.get("detected_at")), "first_anomalous_at": _time(i.get("first_anomalous_at")),
-        "resolved_at": _time(i.get("resolved_at")), "pending_deliveries": len(i.get("pending_deliveries") or []),
-    } for i in incidents]
+    rows = [
+        {
+            "incident_id": i["incident_id"],
+            "title": i.get("title", ""),
+            "status": i["status"],
+            "category": i.get("category") or "unknown",
+            "owner_team": (i.get("owner") or {}).get("team") or "unowned",
+            "root_cause": (i.get("confirmed_cause") or {}).get("service")
+            or (i.get("initial_cause") or {}).get("service"),
+            "confirmed": bool(i.get("confirmed_cause")),
+            "template_ids": [int(t) for t in i.get("template_ids") or []],
+            "detected_at": _time(i.get("detected_at")),
+            "first_anomalous_at": _time(i.get("first_anomalous_at")),
+            "resolved_at": _time(i.get("resolved_at")),
+            "pending_deliveries": len(i.get("pending_deliveries") or []),
+        }
+        for i in incidents
+    ]
     frame = pl.DataFrame(rows, schema=FRAME_SCHEMA)
     return frame.with_columns(
-        ttd_minutes=((pl.col("detected_at") - pl.col("first_anomalous_at")).dt.total_seconds() / 60).clip(lower_bound=0),
+        ttd_minutes=((pl.col("detected_at") - pl.col("first_anomalous_at")).dt.total_seconds() / 60).clip(
+            lower_bound=0
+        ),
         ttr_minutes=(pl.col("resolved_at") - pl.col("detected_at")).dt.total_seconds() / 60,
         week=pl.col("detected_at").dt.strftime("%G-W%V"),
     )
@@ -70,13 +99,22 @@ def recurring_problems(frame: pl.DataFrame, *, min_incidents: int = 2) -> tuple[
     (by_template, by_root_cause)
         ``template_id, incidents, incident_ids`` and ``root_cause, incidents, incident_ids``, most frequent first.
     """
-    by_template = (frame.select("incident_id", "template_ids").explode("template_ids", empty_as_null=False).drop_nulls("template_ids")
-                   .group_by(pl.col("template_ids").alias("template_id"))
-                   .agg(incidents=pl.col("incident_id").n_unique(), incident_ids=pl.col("incident_id").unique().sort())
-                   .filter(pl.col("incidents") >= min_incidents).sort(["incidents", "template_id"], descending=[True, False]))
-    by_cause = (frame.drop_nulls("root_cause").group_by("root_cause")
-                .agg(incidents=pl.len(), incident_ids=pl.col("incident_id").sort())
-                .filter(pl.col("incidents") >= min_incidents).sort(["incidents", "root_cause"], descending=[True, False]))
+    by_template = (
+        frame.select("incident_id", "template_ids")
+        .explode("template_ids", empty_as_null=False)
+        .drop_nulls("template_ids")
+        .group_by(pl.col("template_ids").alias("template_id"))
+        .agg(incidents=pl.col("incident_id").n_unique(), incident_ids=pl.col("incident_id").unique().sort())
+        .filter(pl.col("incidents") >= min_incidents)
+        .sort(["incidents", "template_id"], descending=[True, False])
+    )
+    by_cause = (
+        frame.drop_nulls("root_cause")
+        .group_by("root_cause")
+        .agg(incidents=pl.len(), incident_ids=pl.col("incident_id").sort())
+        .filter(pl.col("incidents") >= min_incidents)
+        .sort(["incidents", "root_cause"], descending=[True, False])
+    )
     return by_template, by_cause
 
 
@@ -86,28 +124,47 @@ def follow_ups(frame: pl.DataFrame) -> pl.DataFrame:
         pl.when(pl.col("status").is_in(list(OPEN_STATUSES))).then(pl.lit("still ") + pl.col("status")),
         pl.when(pl.col("status") == "resolved").then(pl.lit("resolved, review pending")),
         pl.when(~pl.col("confirmed")).then(pl.lit("root cause not confirmed")),
-        pl.when(pl.col("pending_deliveries") > 0).then(pl.format("{} alert(s) not delivered", "pending_deliveries")),
+        pl.when(pl.col("pending_deliveries") > 0).then(
+            pl.format("{} alert(s) not delivered", "pending_deliveries")
+        ),
     ).list.drop_nulls()
-    return (frame.filter(pl.col("status") != "archived").with_columns(follow_up=reasons).filter(pl.col("follow_up").list.len() > 0)
-            .select("incident_id", "owner_team", "status", pl.col("follow_up").list.join("; ")).sort("incident_id"))
+    return (
+        frame.filter(pl.col("status") != "archived")
+        .with_columns(follow_up=reasons)
+        .filter(pl.col("follow_up").list.len() > 0)
+        .select("incident_id", "owner_team", "status", pl.col("follow_up").list.join("; "))
+        .sort("incident_id")
+    )
 
 
 def _table(frame: pl.DataFrame) -> str:
     if frame.is_empty():
         return "_none_\n"
-    cells = [[", ".join(map(str, v)) if isinstance(v, list) else ("" if v is None else str(v)).replace("|", "\\|")
-              for v in row] for row in frame.rows()]
+    cells = [
+        [
+            ", ".join(map(str, v))
+            if isinstance(v, list)
+            else ("" if v is None else str(v)).replace("|", "\\|")
+            for v in row
+        ]
+        for row in frame.rows()
+    ]
     header = "| " + " | ".join(frame.columns) + " |\n|" + "---|" * len(frame.columns) + "\n"
     return header + "".join("| " + " | ".join(row) + " |\n" for row in cells)
 
 
 def _trends(frame: pl.DataFrame, weeks: list[str]) -> pl.DataFrame:
     stats = frame.group_by("week").agg(
-        incidents=pl.len(), median_ttd_minutes=pl.col("ttd_minutes").median().round(1),
-        median_ttr_minutes=pl.col("ttr_minutes").median().round(1), resolved=pl.col("resolved_at").is_not_null().sum(),
+        incidents=pl.len(),
+        median_ttd_minutes=pl.col("ttd_minutes").median().round(1),
+        median_ttr_minutes=pl.col("ttr_minutes").median().round(1),
+        resolved=pl.col("resolved_at").is_not_null().sum(),
     )
-    return pl.DataFrame({"week": weeks}).join(stats, on="week", how="left").with_columns(
-        pl.col("incidents").fill_null(0), pl.col("resolved").fill_null(0))
+    return (
+        pl.DataFrame({"week": weeks})
+        .join(stats, on="week", how="left")
+        .with_columns(pl.col("incidents").fill_null(0), pl.col("resolved").fill_null(0))
+    )
 
 
 def review_chart(frame: pl.DataFrame, trends: pl.DataFrame) -> bytes:
@@ -130,8 +187,16 @@ def review_chart(frame: pl.DataFrame, trends: pl.DataFrame) -> bytes:
     bars.tick_params(axis="x", rotation=45)
     if not per_category.is_empty():
         bars.legend(fontsize=7)
-    for column, label in (("median_ttd_minutes", "time to detect"), ("median_ttr_minutes", "time to resolve")):
-        lines.plot(weeks, [v if v is not None else float("nan") for v in trends[column].to_list()], marker="o", label=label)
+    for column, label in (
+        ("median_ttd_minutes", "time to detect"),
+        ("median_ttr_minutes", "time to resolve"),
+    ):
+        lines.plot(
+            weeks,
+            [v if v is not None else float("nan") for v in trends[column].to_list()],
+            marker="o",
+            label=label,
+        )
     lines.set_title("Median minutes per week")
     lines.tick_params(axis="x", rotation=45)
     lines.legend(fontsize=7)
@@ -160,54 +225,91 @@ def weekly_review(incidents: list[dict], *, week_end: datetime | None = None, we
     Recurring problems: a template or a root-cause service (confirmed if known, else ranked first)
     shared by two or more incidents of the trend range.
     """
-    week_end = week_end or datetime.now(timezone.utc)
+    week_end = week_end or datetime.now(UTC)
     start = week_end - timedelta(days=7)
     frame = incident_frame(incidents)
     trend_start = week_end - timedelta(weeks=weeks)
     in_range = frame.filter(pl.col("detected_at") >= trend_start, pl.col("detected_at") < week_end)
     this_week = in_range.filter(pl.col("detected_at") >= start)
-    week_labels = sorted({(trend_start + timedelta(days=7 * k + 3)).strftime("%G-W%V") for k in range(weeks)}
-                         | set(in_range["week"].to_list()))
+    week_labels = sorted(
+        {(trend_start + timedelta(days=7 * k + 3)).strftime("%G-W%V") for k in range(weeks)}
+        | set(in_range["week"].to_list())
+    )
     trends = _trends(in_range, week_labels)
     by_template, by_cause = recurring_problems(in_range)
     open_items = follow_ups(frame)
-    counts = {name: this_week.group_by(name).len("incidents").sort(["incidents", name], descending=[True, False])
-              for name in ("root_cause", "category", "owner_team")}
+    counts = {
+        name: this_week.group_by(name).len("incidents").sort(["incidents", name], descending=[True, False])
+        for name in ("root_cause", "category", "owner_team")
+    }
     titles = dict(in_range.select("incident_id", "title").iter_rows())
-    markdown = "\n".join([
-        f"# Incident review {start:%Y-%m-%d} – {week_end:%Y-%m-%d}", "",
-        f"{this_week.height} incident(s) this week, {in_range.height} in the last {weeks} weeks; "
-        f"{open_items.height} open follow-up(s).", "",
-        "## By service (root cause)", _table(counts["root_cause"]),
-        "## By category", _table(counts["category"]),
-        "## By owner", _table(counts["owner_team"]),
-        "## Recurring problems", "### Same templates", _table(by_template),
-        "### Same root cause", _table(by_cause),
-        "## Time to detect and to resolve (trend, minutes)", _table(trends),
-        "## Open follow-ups", _table(open_items),
-        "## Incidents this week",
-        _table(this_week.select("incident_id", "status", "category", "root_cause", pl.col("ttd_minutes").round(1),
-                                pl.col("ttr_minutes").round(1)).sort("incident_id")),
-    ])
-    stats = {"incidents_week": this_week.height, "incidents_range": in_range.height, "follow_ups": open_items.height,
-             "recurring_templates": by_template.height, "recurring_causes": by_cause.height,
-             "median_ttd_minutes": this_week["ttd_minutes"].median(), "median_ttr_minutes": this_week["ttr_minutes"].median(),
-             "titles": titles}
+    markdown = "\n".join(
+        [
+            f"# Incident review {start:%Y-%m-%d} – {week_end:%Y-%m-%d}",
+            "",
+            f"{this_week.height} incident(s) this week, {in_range.height} in the last {weeks} weeks; "
+            f"{open_items.height} open follow-up(s).",
+            "",
+            "## By service (root cause)",
+            _table(counts["root_cause"]),
+            "## By category",
+            _table(counts["category"]),
+            "## By owner",
+            _table(counts["owner_team"]),
+            "## Recurring problems",
+            "### Same templates",
+            _table(by_template),
+            "### Same root cause",
+            _table(by_cause),
+            "## Time to detect and to resolve (trend, minutes)",
+            _table(trends),
+            "## Open follow-ups",
+            _table(open_items),
+            "## Incidents this week",
+            _table(
+                this_week.select(
+                    "incident_id",
+                    "status",
+                    "category",
+                    "root_cause",
+                    pl.col("ttd_minutes").round(1),
+                    pl.col("ttr_minutes").round(1),
+                ).sort("incident_id")
+            ),
+        ]
+    )
+    stats = {
+        "incidents_week": this_week.height,
+        "incidents_range": in_range.height,
+        "follow_ups": open_items.height,
+        "recurring_templates": by_template.height,
+        "recurring_causes": by_cause.height,
+        "median_ttd_minutes": this_week["ttd_minutes"].median(),
+        "median_ttr_minutes": this_week["ttr_minutes"].median(),
+        "titles": titles,
+    }
     return Review(markdown=markdown, chart_png=review_chart(in_range, trends), stats=stats)
 
 
 def past_incident_entry(incident: dict) -> dict:
-    """A confirmed incident in the knowledge base's past-incident shape (``rca.knowledge.load_past_incidents``)."""
+    """A confirmed incident in the knowledge base's past-incident shape (``logrca.rca.knowledge.load_past_incidents``)."""
     cause = incident.get("confirmed_cause") or {}
     if not cause.get("service"):
         raise ValueError(f"incident {incident.get('incident_id')}: confirmed_cause: not confirmed yet")
     samples = (incident.get("reproduction") or {}).get("samples") or []
-    notes = [h.get("note") for h in incident.get("status_history") or [] if h.get("note") and h.get("by") != "logrca"]
+    notes = [
+        h.get("note")
+        for h in incident.get("status_history") or []
+        if h.get("note") and h.get("by") != "logrca"
+    ]
     return {
-        "id": incident["incident_id"], "title": incident.get("title", ""), "root_cause_service": cause["service"],
+        "id": incident["incident_id"],
+        "title": incident.get("title", ""),
+        "root_cause_service": cause["service"],
         "services": list(incident.get("affected_services") or [cause["service"]]),
         "templates": sorted({s["template"] for s in samples if s.get("template")}),
-        "category": incident.get("category"), "resolution": "; ".join(notes),
+        "category": incident.get("category"),
+        "resolution": "; ".join(notes),
         "date": incident.get("detected_at"),
     }
 
@@ -216,7 +318,9 @@ def write_past_incident(incident: dict, folder: Path | str) -> Path:
     """Write the knowledge-base entry as ``<folder>/<incident_id>.yaml`` (re-confirming overwrites it)."""
     path = Path(folder) / f"{incident['incident_id']}.yaml"
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(yaml.safe_dump(past_incident_entry(incident), sort_keys=False, allow_unicode=True), encoding="utf-8")
+    path.write_text(
+        yaml.safe_dump(past_incident_entry(incident), sort_keys=False, allow_unicode=True), encoding="utf-8"
+    )
     return path
 
 
@@ -239,8 +343,13 @@ def evaluate_confirmed(incidents: list[dict], *, k_max: int = 5) -> dict:
         if not truth:
             continue
         ranked = [r["service"] for r in sorted(incident.get("ranking") or [], key=lambda r: r.get("rank", 0))]
-        rows.append({"incident_id": incident["incident_id"], "truth": truth,
-                     "rank": ranked.index(truth) + 1 if truth in ranked else None})
+        rows.append(
+            {
+                "incident_id": incident["incident_id"],
+                "truth": truth,
+                "rank": ranked.index(truth) + 1 if truth in ranked else None,
+            }
+        )
     result: dict = {"cases": len(rows), "rows": rows}
     for k in range(1, k_max + 1):
         result[f"AC@{k}"] = sum(1 for r in rows if r["rank"] and r["rank"] <= k) / len(rows) if rows else 0.0

@@ -14,13 +14,23 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 
-from rca.catalog import Catalogue, SmtpSettings
-from rca.incidents import IncidentConflict, IncidentStore, now_iso, parse_time
+from logrca.incidents.catalogue import Catalogue, SmtpSettings
+from logrca.incidents.record import IncidentConflict, now_iso, parse_time
+from logrca.incidents.store import IncidentStore
 
-__all__ = ["webhook_body", "slack_body", "email_message", "deliveries_for", "send", "notify", "retry_pending", "escalate_due"]
+__all__ = [
+    "webhook_body",
+    "slack_body",
+    "email_message",
+    "deliveries_for",
+    "send",
+    "notify",
+    "retry_pending",
+    "escalate_due",
+]
 
 
 def _contact(incident: dict, level: int) -> dict | None:
@@ -54,27 +64,37 @@ def webhook_body(incident: dict, event: str, contact: dict | None) -> dict:
 def _summary(incident: dict, event: str, contact: dict | None) -> str:
     cause = (incident.get("initial_cause") or {}).get("service")
     who = f" — paging {contact['name']}" if contact else ""
-    return (f"[{event}] {incident['incident_id']} {incident['title']}\n"
-            f"root cause (ranked first): {cause}; category: {incident.get('category')}; "
-            f"affected: {', '.join(incident.get('affected_services') or [])}{who}\n"
-            f"window {incident['window_start']} .. {incident['window_end']}; "
-            f"ack with: logrca incident ack {incident['incident_id']}")
+    return (
+        f"[{event}] {incident['incident_id']} {incident['title']}\n"
+        f"root cause (ranked first): {cause}; category: {incident.get('category')}; "
+        f"affected: {', '.join(incident.get('affected_services') or [])}{who}\n"
+        f"window {incident['window_start']} .. {incident['window_end']}; "
+        f"ack with: logrca incident ack {incident['incident_id']}"
+    )
 
 
 def slack_body(incident: dict, event: str, contact: dict | None) -> dict:
     """A Slack incoming-webhook body (``text`` plus one mrkdwn section block)."""
     text = _summary(incident, event, contact)
-    return {"text": text.splitlines()[0], "blocks": [{"type": "section", "text": {"type": "mrkdwn", "text": text}}]}
+    return {
+        "text": text.splitlines()[0],
+        "blocks": [{"type": "section", "text": {"type": "mrkdwn", "text": text}}],
+    }
 
 
-def email_message(incident: dict, event: str, contact: dict | None, *, sender: str, recipients: list[str]) -> EmailMessage:
+def email_message(
+    incident: dict, event: str, contact: dict | None, *, sender: str, recipients: list[str]
+) -> EmailMessage:
     """The alert e-mail (plain text)."""
     message = EmailMessage()
     message["Subject"] = f"[logrca {event}] {incident['incident_id']}: {incident['title']}"[:200]
     message["From"] = sender
     message["To"] = ", ".join(recipients)
     steps = [s for action in incident.get("suggested_actions") or [] for s in action.get("steps", [])]
-    message.set_content(_summary(incident, event, contact) + ("\n\nSuggested steps:\n- " + "\n- ".join(steps) if steps else ""))
+    message.set_content(
+        _summary(incident, event, contact)
+        + ("\n\nSuggested steps:\n- " + "\n- ".join(steps) if steps else "")
+    )
     return message
 
 
@@ -89,16 +109,24 @@ def deliveries_for(incident: dict, catalogue: Catalogue, event: str) -> list[dic
         if channel.kind == "email":
             recipients = ([contact["email"]] if contact and contact.get("email") else []) + channel.to
             if recipients:
-                deliveries.append({"event": event, "channel": "email", "target": ", ".join(recipients), "contact": contact})
+                deliveries.append(
+                    {"event": event, "channel": "email", "target": ", ".join(recipients), "contact": contact}
+                )
         else:
-            deliveries.append({"event": event, "channel": channel.kind, "target": channel.url, "contact": contact})
+            deliveries.append(
+                {"event": event, "channel": channel.kind, "target": channel.url, "contact": contact}
+            )
     if contact and contact.get("webhook"):
-        deliveries.append({"event": event, "channel": "webhook", "target": contact["webhook"], "contact": contact})
+        deliveries.append(
+            {"event": event, "channel": "webhook", "target": contact["webhook"], "contact": contact}
+        )
     return deliveries
 
 
 def _post_json(url: str, body: dict, timeout: float) -> None:
-    request = urllib.request.Request(url, data=json.dumps(body).encode(), headers={"Content-Type": "application/json"}, method="POST")
+    request = urllib.request.Request(
+        url, data=json.dumps(body).encode(), headers={"Content-Type": "application/json"}, method="POST"
+    )
     with urllib.request.urlopen(request, timeout=timeout) as response:
         if not 200 <= response.status < 300:
             raise OSError(f"HTTP {response.status}")
@@ -121,8 +149,15 @@ def _send_once(delivery: dict, incident: dict, smtp: SmtpSettings) -> None:
             client.send_message(message)
 
 
-def send(delivery: dict, incident: dict, smtp: SmtpSettings, *, attempts: int = 3, base_delay: float = 0.5,
-         sleep: Callable[[float], None] = time.sleep) -> dict:
+def send(
+    delivery: dict,
+    incident: dict,
+    smtp: SmtpSettings,
+    *,
+    attempts: int = 3,
+    base_delay: float = 0.5,
+    sleep: Callable[[float], None] = time.sleep,
+) -> dict:
     """Deliver once with up to ``attempts`` tries, waiting ``base_delay * 2**k`` seconds between them.
 
     Returns
@@ -142,17 +177,29 @@ def send(delivery: dict, incident: dict, smtp: SmtpSettings, *, attempts: int = 
     return {**delivery, "ok": False, "attempts": attempts, "error": error_text, "at": now_iso()}
 
 
-def _record(store: IncidentStore, incident_id: str, results: list[dict], *, event: str | None, retried: list[dict]) -> None:
+def _record(
+    store: IncidentStore, incident_id: str, results: list[dict], *, event: str | None, retried: list[dict]
+) -> None:
     def change(document: dict) -> None:
         document["deliveries"].extend(results)
         keys = {(d["event"], d["channel"], d["target"]) for d in retried}
-        pending = [p for p in document["pending_deliveries"] if (p["event"], p["channel"], p["target"]) not in keys]
+        pending = [
+            p for p in document["pending_deliveries"] if (p["event"], p["channel"], p["target"]) not in keys
+        ]
         for result in results:
             if not result["ok"]:
-                earlier = next((d.get("total_attempts", 0) for d in retried if d["target"] == result["target"]
-                                and d["event"] == result["event"]), 0)
-                pending.append({k: result[k] for k in ("event", "channel", "target", "contact", "error")}
-                               | {"total_attempts": earlier + result["attempts"]})
+                earlier = next(
+                    (
+                        d.get("total_attempts", 0)
+                        for d in retried
+                        if d["target"] == result["target"] and d["event"] == result["event"]
+                    ),
+                    0,
+                )
+                pending.append(
+                    {k: result[k] for k in ("event", "channel", "target", "contact", "error")}
+                    | {"total_attempts": earlier + result["attempts"]}
+                )
         document["pending_deliveries"] = pending
         if event and event not in document["notified_events"]:
             document["notified_events"].append(event)
@@ -160,7 +207,9 @@ def _record(store: IncidentStore, incident_id: str, results: list[dict], *, even
     store.update(incident_id, change, retries=5)
 
 
-def notify(store: IncidentStore, incident_id: str, catalogue: Catalogue, event: str = "opened", **send_options) -> list[dict]:
+def notify(
+    store: IncidentStore, incident_id: str, catalogue: Catalogue, event: str = "opened", **send_options
+) -> list[dict]:
     """Send ``event`` for an incident unless it was sent before (once per incident, not per window).
 
     Returns the delivery results (empty when already notified). Failures are kept as pending.
@@ -168,7 +217,9 @@ def notify(store: IncidentStore, incident_id: str, catalogue: Catalogue, event: 
     incident, _ = store.get(incident_id)
     if event in incident["notified_events"]:
         return []
-    results = [send(d, incident, catalogue.smtp, **send_options) for d in deliveries_for(incident, catalogue, event)]
+    results = [
+        send(d, incident, catalogue.smtp, **send_options) for d in deliveries_for(incident, catalogue, event)
+    ]
     _record(store, incident_id, results, event=event, retried=[])
     return results
 
@@ -178,23 +229,34 @@ def retry_pending(store: IncidentStore, catalogue: Catalogue, **send_options) ->
     results = []
     for incident in store.search(query={"exists": {"field": "pending_deliveries.channel"}}):
         pending = incident["pending_deliveries"]
-        outcome = [send({k: p[k] for k in ("event", "channel", "target", "contact")}, incident, catalogue.smtp, **send_options)
-                   for p in pending]
+        outcome = [
+            send(
+                {k: p[k] for k in ("event", "channel", "target", "contact")},
+                incident,
+                catalogue.smtp,
+                **send_options,
+            )
+            for p in pending
+        ]
         _record(store, incident["incident_id"], outcome, event=None, retried=pending)
         results += outcome
     return results
 
 
-def escalate_due(store: IncidentStore, catalogue: Catalogue, *, now: datetime | None = None, **send_options) -> list[str]:
+def escalate_due(
+    store: IncidentStore, catalogue: Catalogue, *, now: datetime | None = None, **send_options
+) -> list[str]:
     """Escalate open incidents whose acknowledgement deadline has passed to the next contact.
 
     Each escalation raises ``escalation.level`` by one (up to the last contact), sets a new deadline
     and sends ``escalated-<level>``. An incident acknowledged meanwhile is left alone (the versioned
     update refuses the stale write). Returns the escalated incident ids.
     """
-    now = now or datetime.now(timezone.utc)
+    now = now or datetime.now(UTC)
     escalated = []
-    for incident in store.search(statuses=("open",), query={"range": {"escalation.deadline": {"lte": now_iso(now)}}}):
+    for incident in store.search(
+        statuses=("open",), query={"range": {"escalation.deadline": {"lte": now_iso(now)}}}
+    ):
         contacts = (incident.get("owner") or {}).get("contacts") or []
         level = incident["escalation"]["level"]
         if level + 1 >= len(contacts):
@@ -204,11 +266,20 @@ def escalate_due(store: IncidentStore, catalogue: Catalogue, *, now: datetime | 
         def change(document: dict, level: int = level, minutes: int = minutes) -> None:
             if document["status"] != "open" or document["escalation"]["level"] != level:
                 raise IncidentConflict(f"incident {document['incident_id']} changed meanwhile")
-            document["escalation"] = {"level": level + 1, "deadline": now_iso(now + timedelta(minutes=minutes)),
-                                      "deadline_minutes": minutes}
-            document["status_history"].append({"at": now_iso(now), "by": "logrca", "event": "escalate",
-                                               "note": f"not acknowledged by {parse_time(incident['escalation']['deadline']).isoformat()}; "
-                                                       f"paging {contacts[level + 1]['name']}"})
+            document["escalation"] = {
+                "level": level + 1,
+                "deadline": now_iso(now + timedelta(minutes=minutes)),
+                "deadline_minutes": minutes,
+            }
+            document["status_history"].append(
+                {
+                    "at": now_iso(now),
+                    "by": "logrca",
+                    "event": "escalate",
+                    "note": f"not acknowledged by {parse_time(incident['escalation']['deadline']).isoformat()}; "  # noqa: B023
+                    f"paging {contacts[level + 1]['name']}",  # noqa: B023
+                }
+            )
 
         try:
             store.update(incident["incident_id"], change)
@@ -219,8 +290,14 @@ def escalate_due(store: IncidentStore, catalogue: Catalogue, *, now: datetime | 
     return escalated
 
 
-def process_finding(store: IncidentStore, finding: dict | None, *, catalogue: Catalogue | None, runbooks: list[dict] = (),
-                    **send_options) -> dict:
+def process_finding(
+    store: IncidentStore,
+    finding: dict | None,
+    *,
+    catalogue: Catalogue | None,
+    runbooks: list[dict] = (),
+    **send_options,
+) -> dict:
     """What a pipeline run does with one finding: file (or fold) the incident, alert once, retry pending alerts.
 
     Returns
@@ -229,7 +306,7 @@ def process_finding(store: IncidentStore, finding: dict | None, *, catalogue: Ca
         ``incident_id`` and ``outcome`` (None when there is no finding), ``delivered`` / ``failed`` counts of
         this run's deliveries (new alerts plus retries) and ``pending`` (still undelivered, all incidents).
     """
-    from rca.incidents import build_incident
+    from logrca.incidents.record import build_incident
 
     summary: dict = {"incident_id": None, "outcome": None, "delivered": 0, "failed": 0}
     # alerts that failed on earlier runs first; this run's own failures wait for the next run
@@ -241,5 +318,8 @@ def process_finding(store: IncidentStore, finding: dict | None, *, catalogue: Ca
             results += notify(store, summary["incident_id"], catalogue, **send_options)
     summary["delivered"] = sum(r["ok"] for r in results)
     summary["failed"] = sum(not r["ok"] for r in results)
-    summary["pending"] = sum(len(i["pending_deliveries"]) for i in store.search(query={"exists": {"field": "pending_deliveries.channel"}}))
+    summary["pending"] = sum(
+        len(i["pending_deliveries"])
+        for i in store.search(query={"exists": {"field": "pending_deliveries.channel"}})
+    )
     return summary

@@ -77,12 +77,14 @@ class ReadResult:
     stats: dict[str, int] = field(default_factory=dict)
 
     @staticmethod
-    def concat(results: list["ReadResult"]) -> "ReadResult":
+    def concat(results: list[ReadResult]) -> ReadResult:
         """Stack several results (one per file) into one, summing their counts."""
         stats: dict[str, int] = {}
         for result in results:
             for key, value in result.stats.items():
                 stats[key] = stats.get(key, 0) + value
         events = pl.concat([r.events for r in results], how="vertical") if results else empty_events()
-        quarantine = pl.concat([r.quarantine for r in results], how="vertical") if results else empty_quarantine()
+        quarantine = (
+            pl.concat([r.quarantine for r in results], how="vertical") if results else empty_quarantine()
+        )
         return ReadResult(events=events, quarantine=quarantine, stats=stats)

@@ -7,7 +7,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from rca.cases import LABEL_FILE, label_free_copy, load_case
+from logrca.rca.cases import LABEL_FILE, label_free_copy, load_case
 
 __all__ = ["accuracy_at_k", "average_at_5", "evaluate_dataset", "rank_of"]
 
@@ -35,7 +35,7 @@ def average_at_5(ranks: list[int | None]) -> float:
 
 
 def _default_analyse(case_dir: Path, normal_dirs: list[Path]) -> list[str]:
-    from rca.case_analysis import analyse_case
+    from logrca.rca.case_analysis import analyse_case
 
     return analyse_case(load_case(case_dir, normal_dirs=normal_dirs)).ranking["service"].to_list()
 
@@ -85,13 +85,26 @@ def evaluate_dataset(
         label = json.loads(label_path.read_text(encoding="utf-8"))  # read only after the analysis is done
         if "root_cause_service" not in label:
             raise ValueError(f"{label_path}: missing field 'root_cause_service'")
-        row = {"case": case_dir.name, "true_service": label["root_cause_service"], "fault_type": label.get("fault_type"),
-               "rank": rank_of(ranking, label["root_cause_service"]), "top5": ranking[:5], "seconds": round(seconds, 3)}
+        row = {
+            "case": case_dir.name,
+            "true_service": label["root_cause_service"],
+            "fault_type": label.get("fault_type"),
+            "rank": rank_of(ranking, label["root_cause_service"]),
+            "top5": ranking[:5],
+            "seconds": round(seconds, 3),
+        }
         results.append(row)
         if on_case:
             on_case(row)
     ranks = [r["rank"] for r in results]
     summary = {f"AC@{k}": round(accuracy_at_k(ranks, k), 4) for k in range(1, 6)}
-    return {"dataset": str(dataset_dir), "n": len(results), **summary, "Avg@5": round(average_at_5(ranks), 4),
-            "seconds_per_case": round(sum(r["seconds"] for r in results) / max(len(results), 1), 3),
-            "baseline": "normal" if normal_dirs else "before-alert", "normal_folders": len(normal_dirs), "cases": results}
+    return {
+        "dataset": str(dataset_dir),
+        "n": len(results),
+        **summary,
+        "Avg@5": round(average_at_5(ranks), 4),
+        "seconds_per_case": round(sum(r["seconds"] for r in results) / max(len(results), 1), 3),
+        "baseline": "normal" if normal_dirs else "before-alert",
+        "normal_folders": len(normal_dirs),
+        "cases": results,
+    }

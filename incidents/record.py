@@ -1,0 +1,304 @@
+"""Incident records: the standard record built from a finding, its lifecycle statuses and matching (pure).
+
+An incident is a plain dict with the fields an incident record needs (time, impact, reproduction
+hints, initial cause, actions, owner); :mod:`logrca.incidents.store` keeps it in Elasticsearch.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from logrca.incidents.catalogue import Catalogue, normalize_category
+from logrca.rca.runbook_actions import ActionError, parse_actions
+
+__all__ = [
+    "STATUSES",
+    "OPEN_STATUSES",
+    "CURRENT_STATUSES",
+    "IncidentConflict",
+    "IncidentError",
+    "build_incident",
+    "categorize",
+    "same_incident",
+    "now_iso",
+]
+
+STATUSES = ("open", "acknowledged", "mitigated", "resolved", "reviewed", "archived")
+OPEN_STATUSES = ("open", "acknowledged", "mitigated")
+#: Statuses listed by default (archived incidents stay stored and searchable, out of the daily view).
+CURRENT_STATUSES = STATUSES[:-1]
+#: Built-in category rules, checked in order after the catalogue's own ``category_rules``.
+CATEGORY_RULES: tuple[tuple[str, str], ...] = (
+    (
+        "resource_exhaustion",
+        r"(?i)out of memory|\boom\b|no space left|disk (is )?full|too many open files|"
+        r"pool (is )?exhausted|quota exceeded|heap space|resource(s)? exhausted|cpu (throttl|contention)",
+    ),
+    (
+        "upgrade_compatibility",
+        r"(?i)incompatib|unsupported version|version mismatch|deprecated|NoSuchMethod|"
+        r"ClassNotFound|NoClassDefFound|schema (version|mismatch)|migration failed|upgrade",
+    ),
+    (
+        "bad_input",
+        r"(?i)invalid (input|argument|request|format|parameter)|malformed|parse error|cannot parse|"
+        r"validation (failed|error)|bad request|NumberFormatException|unexpected token",
+    ),
+    (
+        "operation_error",
+        r"(?i)permission denied|access denied|unauthori[sz]ed|forbidden|misconfigur|"
+        r"config(uration)? (error|invalid|missing)|certificate (expired|invalid)|manual(ly)? ",
+    ),
+    (
+        "dependency_failure",
+        r"(?i)connection refused|connection reset|timed? ?out|unavailable|unreachable|"
+        r"upstream|circuit (breaker|open)|no route to host|\b50[234]\b|host not found|dns",
+    ),
+    ("process_defect", r"(?i)exception|null ?pointer|assert|panic|traceback|segfault|stack ?trace|bug"),
+)
+
+
+class IncidentError(ValueError):
+    """A request the incident cannot take (unknown id, a backward status change, an unknown category)."""
+
+
+class IncidentConflict(RuntimeError):
+    """Someone else changed the incident between our read and our write; re-read and try again."""
+
+
+def now_iso(now: datetime | None = None) -> str:
+    """``now`` (default: the current time) as an ISO-8601 UTC string."""
+    return (now or datetime.now(UTC)).astimezone(UTC).isoformat()
+
+
+def _iso(value: Any) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, datetime):
+        return now_iso(value if value.tzinfo else value.replace(tzinfo=UTC))
+    return now_iso(datetime.fromisoformat(str(value).replace("Z", "+00:00")))
+
+
+def parse_time(value: str) -> datetime:
+    """An ISO string stored on an incident, as an aware datetime."""
+    parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def _evidence(finding: dict) -> list[dict]:
+    return [
+        dict(e, service=r["service"]) for r in finding.get("ranking") or [] for e in r.get("evidence") or []
+    ]
+
+
+def categorize(
+    finding: dict, *, runbooks: list[dict] = (), catalogue: Catalogue | None = None
+) -> tuple[str, str, str]:
+    """Pick the incident category by rule.
+
+    Returns
+    -------
+    (category, source, reason)
+        ``source`` is ``"catalogue"`` (a catalogue ``category_rules`` entry), ``"runbook"`` (the linked
+        runbook declares one), or ``"rule"`` (built-in rules on the evidence text, first match wins;
+        ``process_defect`` when nothing matches).
+    """
+    top = (finding.get("ranking") or [{}])[0].get("service")
+    texts = [
+        f"{e.get('template') or ''}\n{e.get('sample') or ''}"
+        for e in _evidence(finding)
+        if e.get("service") == top
+    ]
+    texts += [f"{e.get('template') or ''}\n{e.get('sample') or ''}" for e in _evidence(finding)]
+    rules = [(r.category, r.pattern, "catalogue") for r in (catalogue.category_rules if catalogue else [])]
+    for category, pattern, source in rules:
+        if any(re.search(pattern, text) for text in texts):
+            return category, source, f"catalogue rule {pattern!r}"
+    for runbook in runbooks:
+        if category := normalize_category(runbook.get("category")):
+            return category, "runbook", f"runbook {runbook.get('id')}"
+    for category, pattern in CATEGORY_RULES:
+        for text in texts:
+            if match := re.search(pattern, text):
+                return category, "rule", f"evidence mentions {match.group(0)!r}"
+    return "process_defect", "rule", "no rule matched; default"
+
+
+def _runbook_steps(body: str, limit: int = 6) -> list[str]:
+    steps = [
+        m.group(1).strip() for m in re.finditer(r"^\s*(?:[-*]|\d+[.)])\s+(.+)$", body or "", re.MULTILINE)
+    ]
+    return steps[:limit]
+
+
+def _linked_runbooks(finding: dict, runbooks: list[dict]) -> list[dict]:
+    by_id = {r.get("id"): r for r in runbooks}
+    linked = []
+    for item in (finding.get("knowledge") or {}).get("runbooks") or []:
+        ident = item if isinstance(item, str) else item.get("id")
+        full = by_id.get(ident) or (item if isinstance(item, dict) else None)
+        if full is not None:
+            linked.append(full)
+    return linked
+
+
+def build_incident(
+    finding: dict,
+    *,
+    catalogue: Catalogue | None = None,
+    runbooks: list[dict] = (),
+    now: datetime | None = None,
+) -> dict:
+    """The standard incident record for a finding (ARCHITECTURE.md "Finding").
+
+    Parameters
+    ----------
+    finding : dict
+        Needs ``window_start``, ``window_end`` and a non-empty ``ranking``; other keys are optional.
+    catalogue : Catalogue, optional
+        Owner, contacts and acknowledgement deadline of the top-ranked service.
+    runbooks : list of dict
+        Runbooks as ``logrca.rca.knowledge.load_runbooks`` returns them; those the finding links to give the
+        suggested actions, the declared ``actions`` and possibly the category.
+    now : datetime, optional
+        When the incident is opened (the escalation deadline counts from it).
+
+    Raises
+    ------
+    IncidentError
+        When a required finding field is missing, or a linked runbook declares malformed actions.
+    """
+    for field in ("window_start", "window_end", "ranking"):
+        if not finding.get(field):
+            raise IncidentError(f"finding {finding.get('finding_id', '?')}: missing field {field!r}")
+    opened = now or datetime.now(UTC)
+    system = finding.get("system") or "default"
+    top = finding["ranking"][0]
+    evidence = _evidence(finding)
+    services = sorted(set(finding.get("affected_services") or [r["service"] for r in finding["ranking"]]))
+    template_ids = sorted({int(e["template_id"]) for e in evidence if e.get("template_id") is not None})
+    fingerprint = hashlib.sha1(
+        f"{system}|{top['service']}|{','.join(services)}|{template_ids}".encode()
+    ).hexdigest()[:12]
+    window_start = _iso(finding["window_start"])
+    linked = _linked_runbooks(finding, list(runbooks))
+    actions = []
+    for runbook in linked:
+        try:
+            declared = parse_actions(
+                runbook.get("actions"), source=str(runbook.get("path") or runbook.get("id"))
+            )
+        except ActionError as error:
+            raise IncidentError(str(error)) from error
+        actions += [dict(a.model_dump(), runbook_id=runbook.get("id")) for a in declared]
+    category, category_source, category_reason = categorize(finding, runbooks=linked, catalogue=catalogue)
+    entry = catalogue.entry(top["service"]) if catalogue else None
+    deadline_minutes = catalogue.deadline_minutes(top["service"]) if catalogue else 30
+    impact_rows = [dict(service=s, **v) for s, v in sorted((finding.get("impact") or {}).items())]
+    first_anomalous = [r.get("first_anomalous") for r in finding["ranking"] if r.get("first_anomalous")]
+    headline = top.get("evidence", [{}])[0] if top.get("evidence") else {}
+    return {
+        "incident_id": f"INC-{parse_time(window_start):%Y%m%d%H%M}-{fingerprint}",
+        "fingerprint": fingerprint,
+        "system": system,
+        "title": f"{top['service']}: {headline.get('kind', 'anomaly')} {(headline.get('template') or top.get('explanation') or '')[:100]}".strip(),
+        "status": "open",
+        "detected_at": _iso(finding.get("detected_at") or opened),
+        "first_anomalous_at": min((_iso(t) for t in first_anomalous), default=None),
+        "window_start": window_start,
+        "window_end": _iso(finding["window_end"]),
+        "affected_services": services,
+        "template_ids": template_ids,
+        "finding_ids": [finding.get("finding_id") or fingerprint],
+        "occurrences": 1,
+        "impact": {
+            "services": services,
+            "per_service": impact_rows,
+            **{
+                key: round(sum(float(row.get(key) or 0) for row in impact_rows), 1)
+                for key in ("errors_window", "errors_baseline", "lines_window", "lines_baseline")
+            },
+        },
+        "reproduction": {
+            "trace_ids": list(finding.get("trace_ids") or [])[:20],
+            "samples": [
+                {k: e.get(k) for k in ("service", "kind", "template_id", "template", "sample")}
+                for e in evidence[:10]
+            ],
+            "failing_path_lines": list((finding.get("reproduction") or {}).get("lines") or [])[:20],
+        },
+        "initial_cause": {
+            k: top.get(k) for k in ("service", "score", "explanation", "path", "first_anomalous", "evidence")
+        },
+        "ranking": [
+            {"rank": r.get("rank", i + 1), "service": r["service"], "score": r.get("score")}
+            for i, r in enumerate(finding["ranking"])
+        ],
+        "suggested_actions": [
+            {
+                "runbook_id": r.get("id"),
+                "title": r.get("title"),
+                "path": str(r.get("path") or ""),
+                "steps": _runbook_steps(r.get("body", "")),
+            }
+            for r in linked
+        ],
+        "actions": actions,
+        "similar_incidents": list((finding.get("knowledge") or {}).get("similar_incidents") or [])[:5],
+        "owner": {
+            "service": top["service"],
+            "team": entry.owner if entry else None,
+            "contacts": [c.model_dump() for c in entry.contacts] if entry else [],
+        },
+        "category": category,
+        "category_source": category_source,
+        "category_reason": category_reason,
+        "status_history": [
+            {
+                "at": now_iso(opened),
+                "by": "logrca",
+                "event": "status",
+                "from": None,
+                "to": "open",
+                "note": f"opened from finding {finding.get('finding_id')}",
+            }
+        ],
+        "escalation": {
+            "level": 0,
+            "deadline": now_iso(opened + timedelta(minutes=deadline_minutes)),
+            "deadline_minutes": deadline_minutes,
+        },
+        "notified_events": [],
+        "deliveries": [],
+        "pending_deliveries": [],
+        "action_runs": [],
+        "confirmed_cause": None,
+        "created_at": now_iso(opened),
+        "updated_at": now_iso(opened),
+    }
+
+
+def _cause_templates(incident: dict) -> set[int]:
+    evidence = (incident.get("initial_cause") or {}).get("evidence") or []
+    return {int(e["template_id"]) for e in evidence if e.get("template_id") is not None}
+
+
+def same_incident(existing: dict, new: dict) -> bool:
+    """Whether ``new`` re-finds ``existing``: same system, root service and affected services, the root
+    service's evidence templates sharing at least half of their union (Jaccard >= 0.5), and windows that
+    overlap or touch."""
+    if existing["system"] != new["system"] or existing["affected_services"] != new["affected_services"]:
+        return False
+    if (existing.get("initial_cause") or {}).get("service") != (new.get("initial_cause") or {}).get(
+        "service"
+    ):
+        return False
+    old_t, new_t = _cause_templates(existing), _cause_templates(new)
+    if (old_t or new_t) and len(old_t & new_t) / len(old_t | new_t) < 0.5:
+        return False
+    return parse_time(existing["window_start"]) <= parse_time(new["window_end"]) and parse_time(
+        new["window_start"]
+    ) <= parse_time(existing["window_end"])

@@ -1,0 +1,391 @@
+"""Incident records: built from a finding, kept in Elasticsearch, moved through their lifecycle.
+
+An incident is one Elasticsearch document (index ``<prefix>-incidents``) with a deterministic id.
+Every change is a read-modify-write guarded by ``if_seq_no``/``if_primary_term`` (optimistic
+concurrency), so two people changing one incident never lose an update: the second gets
+:class:`IncidentConflict` and re-reads.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+from logrca.incidents.catalogue import CATEGORIES
+from logrca.incidents.record import (
+    OPEN_STATUSES,
+    STATUSES,
+    IncidentConflict,
+    IncidentError,
+    now_iso,
+    parse_time,
+    same_incident,
+)
+
+__all__ = ["MAPPING", "IncidentStore"]
+
+MAPPING = {
+    "dynamic": False,
+    "properties": {
+        "incident_id": {"type": "keyword"},
+        "fingerprint": {"type": "keyword"},
+        "system": {"type": "keyword"},
+        "title": {"type": "text"},
+        "status": {"type": "keyword"},
+        "category": {"type": "keyword"},
+        "category_source": {"type": "keyword"},
+        "affected_services": {"type": "keyword"},
+        "template_ids": {"type": "long"},
+        "finding_ids": {"type": "keyword"},
+        "detected_at": {"type": "date"},
+        "first_anomalous_at": {"type": "date"},
+        "window_start": {"type": "date"},
+        "window_end": {"type": "date"},
+        "created_at": {"type": "date"},
+        "updated_at": {"type": "date"},
+        "acknowledged_at": {"type": "date"},
+        "mitigated_at": {"type": "date"},
+        "resolved_at": {"type": "date"},
+        "reviewed_at": {"type": "date"},
+        "archived_at": {"type": "date"},
+        "assignee": {
+            "properties": {"name": {"type": "keyword"}, "by": {"type": "keyword"}, "at": {"type": "date"}}
+        },
+        "occurrences": {"type": "integer"},
+        "initial_cause": {"properties": {"service": {"type": "keyword"}, "score": {"type": "float"}}},
+        "confirmed_cause": {
+            "properties": {"service": {"type": "keyword"}, "by": {"type": "keyword"}, "at": {"type": "date"}}
+        },
+        "owner": {"properties": {"service": {"type": "keyword"}, "team": {"type": "keyword"}}},
+        "escalation": {"properties": {"level": {"type": "integer"}, "deadline": {"type": "date"}}},
+        "pending_deliveries": {"properties": {"event": {"type": "keyword"}, "channel": {"type": "keyword"}}},
+        "notified_events": {"type": "keyword"},
+        "status_history": {"type": "object", "enabled": False},
+        "impact": {"type": "object", "enabled": False},
+        "reproduction": {"type": "object", "enabled": False},
+        "suggested_actions": {"type": "object", "enabled": False},
+        "actions": {"type": "object", "enabled": False},
+        "action_runs": {"type": "object", "enabled": False},
+        "deliveries": {"type": "object", "enabled": False},
+        "ranking": {"type": "object", "enabled": False},
+    },
+}
+
+
+class IncidentStore:
+    """The incidents index: filing, reading and versioned updates.
+
+    Parameters
+    ----------
+    client : elasticsearch.Elasticsearch
+    index_prefix : str, default "logrca"
+        The index is ``<index_prefix>-incidents``.
+    """
+
+    def __init__(self, client: Any, index_prefix: str = "logrca") -> None:
+        self.client = client
+        self.index = f"{index_prefix}-incidents"
+
+    def ensure_index(self) -> None:
+        """Create the index with its explicit mapping, or add the fields a newer logrca maps to an existing one."""
+        from elasticsearch import BadRequestError
+
+        if not self.client.indices.exists(index=self.index):
+            try:
+                self.client.indices.create(
+                    index=self.index, mappings=MAPPING, settings={"number_of_replicas": 0}
+                )
+                return
+            except BadRequestError as error:  # created concurrently by another run
+                if "resource_already_exists" not in str(error):
+                    raise
+        mappings = self.client.indices.get_mapping(
+            index=self.index
+        )  # keyed by the concrete index (the name may be an alias)
+        mapped = {name for entry in mappings.values() for name in entry["mappings"].get("properties", {})}
+        missing = {name: spec for name, spec in MAPPING["properties"].items() if name not in mapped}
+        if missing:  # new fields only: Elasticsearch accepts these on a live index
+            self.client.indices.put_mapping(index=self.index, properties=missing)
+
+    def get(self, incident_id: str) -> tuple[dict, tuple[int, int]]:
+        """The incident and its version ``(seq_no, primary_term)``; IncidentError when unknown."""
+        from elasticsearch import NotFoundError
+
+        try:
+            response = self.client.get(index=self.index, id=incident_id)
+        except NotFoundError as error:
+            raise IncidentError(f"no incident {incident_id!r} in index {self.index}") from error
+        return response["_source"], (response["_seq_no"], response["_primary_term"])
+
+    def search(
+        self,
+        *,
+        statuses: tuple[str, ...] | None = None,
+        service: str | None = None,
+        system: str | None = None,
+        query: dict | None = None,
+        size: int = 1000,
+    ) -> list[dict]:
+        """Incidents matching the filters, newest detection first."""
+        if not self.client.indices.exists(index=self.index):
+            return []
+        filters: list[dict] = [query] if query else []
+        if statuses:
+            filters.append({"terms": {"status": list(statuses)}})
+        if service:
+            filters.append({"term": {"affected_services": service}})
+        if system:
+            filters.append({"term": {"system": system}})
+        response = self.client.search(
+            index=self.index, query={"bool": {"filter": filters}}, size=size, sort=[{"detected_at": "desc"}]
+        )
+        return [hit["_source"] for hit in response["hits"]["hits"]]
+
+    def update(
+        self,
+        incident_id: str,
+        change: Callable[[dict], None],
+        *,
+        version: tuple[int, int] | None = None,
+        retries: int = 0,
+    ) -> dict:
+        """Apply ``change`` (mutates the document) and write it back only if nobody wrote in between.
+
+        Parameters
+        ----------
+        version : (seq_no, primary_term), optional
+            The version the caller read (e.g. shown to a user); without it the current one is read.
+        retries : int, default 0
+            For automatic updates: how often to re-read and re-apply after a conflict.
+
+        Raises
+        ------
+        IncidentConflict
+            The incident changed since ``version`` (or kept changing through the retries).
+        """
+        from elasticsearch import ConflictError
+
+        for attempt in range(retries + 1):
+            document, current = self.get(incident_id)
+            expected = version if (version is not None and attempt == 0) else current
+            if expected != current:
+                raise self._conflict(incident_id, expected, current, document)
+            change(document)
+            document["updated_at"] = now_iso()
+            try:
+                self.client.index(
+                    index=self.index,
+                    id=incident_id,
+                    document=document,
+                    if_seq_no=expected[0],
+                    if_primary_term=expected[1],
+                    refresh="wait_for",
+                )
+                return document
+            except ConflictError:
+                if attempt == retries:
+                    latest, now_version = self.get(incident_id)
+                    raise self._conflict(incident_id, expected, now_version, latest) from None
+        raise AssertionError("unreachable")
+
+    @staticmethod
+    def _conflict(
+        incident_id: str, expected: tuple[int, int], current: tuple[int, int], latest: dict
+    ) -> IncidentConflict:
+        last = (latest.get("status_history") or [{}])[-1]
+        return IncidentConflict(
+            f"incident {incident_id} was changed by someone else (you had version {expected[0]}:{expected[1]}, it is now "
+            f"{current[0]}:{current[1]}; status {latest.get('status')!r}, last change {last.get('event')} "
+            f"by {last.get('by')} at {last.get('at')}). Nothing was written: run 'logrca incident show {incident_id}' and retry."
+        )
+
+    def file(self, incident: dict) -> tuple[str, str]:
+        """File a newly built incident, or fold it into the open incident it re-finds.
+
+        Returns
+        -------
+        (incident_id, outcome)
+            ``outcome`` is ``"created"``, ``"updated"`` (an open incident with the same services and
+            templates and an overlapping window now also covers this finding) or ``"unchanged"``
+            (this finding was filed before).
+        """
+        from elasticsearch import ConflictError
+
+        self.ensure_index()
+        finding_id = incident["finding_ids"][0]
+        seen = self.search(query={"term": {"finding_ids": finding_id}}, size=1)
+        if seen:
+            return seen[0]["incident_id"], "unchanged"
+        for existing in self.search(statuses=OPEN_STATUSES, system=incident["system"]):
+            if same_incident(existing, incident):
+                self.update(existing["incident_id"], lambda doc: _merge(doc, incident), retries=5)
+                return existing["incident_id"], "updated"
+        try:
+            self.client.create(
+                index=self.index, id=incident["incident_id"], document=incident, refresh="wait_for"
+            )
+        except ConflictError:  # another run created it first: fold in
+            self.update(incident["incident_id"], lambda doc: _merge(doc, incident), retries=5)
+            return incident["incident_id"], "updated"
+        return incident["incident_id"], "created"
+
+    def transition(
+        self,
+        incident_id: str,
+        status: str,
+        *,
+        by: str,
+        note: str | None = None,
+        version: tuple[int, int] | None = None,
+        now: datetime | None = None,
+    ) -> dict:
+        """Move an incident forward (open → acknowledged → mitigated → resolved → reviewed → archived; steps may be skipped).
+
+        Acknowledging an incident nobody is assigned to assigns it to ``by`` (the person on it).
+        Archiving ends the lifecycle: the record stays stored and searchable, drops out of the
+        default listing and the review's follow-ups, and can no longer be reassigned.
+
+        Raises
+        ------
+        IncidentError
+            For an unknown status or a move backwards / to the same status.
+        IncidentConflict
+            When the incident changed since ``version``.
+        """
+        if status not in STATUSES:
+            raise IncidentError(f"unknown status {status!r}; one of {', '.join(STATUSES)}")
+
+        def change(document: dict) -> None:
+            current = document["status"]
+            if STATUSES.index(status) <= STATUSES.index(current):
+                raise IncidentError(
+                    f"incident {incident_id} is {current!r}; it cannot become {status!r} "
+                    f"(order: {' → '.join(STATUSES)})"
+                )
+            at = now_iso(now)
+            document["status"] = status
+            document[f"{status}_at"] = at
+            document["status_history"].append(
+                {"at": at, "by": by, "event": "status", "from": current, "to": status, "note": note}
+            )
+            if status == "acknowledged" and not (document.get("assignee") or {}).get("name"):
+                document["assignee"] = {"name": by, "by": by, "at": at}
+
+        return self.update(incident_id, change, version=version)
+
+    def assign(
+        self,
+        incident_id: str,
+        person: str,
+        *,
+        by: str,
+        team: str | None = None,
+        note: str | None = None,
+        version: tuple[int, int] | None = None,
+        now: datetime | None = None,
+    ) -> dict:
+        """Assign the incident to ``person`` (and, with ``team``, hand it to another owning team).
+
+        Raises
+        ------
+        IncidentError
+            For an empty name or an archived incident.
+        IncidentConflict
+            When the incident changed since ``version``.
+        """
+        if not person.strip():
+            raise IncidentError("assign: the assignee's name is empty")
+        self.ensure_index()  # an index made by an older logrca gets the assignee fields mapped
+
+        def change(document: dict) -> None:
+            if document["status"] == "archived":
+                raise IncidentError(f"incident {incident_id} is archived; it can no longer be assigned")
+            at = now_iso(now)
+            before = (document.get("assignee") or {}).get("name")
+            document["assignee"] = {"name": person, "by": by, "at": at}
+            entry = {"at": at, "by": by, "event": "assign", "from": before, "to": person, "note": note}
+            if team is not None:
+                owner = document.setdefault("owner", {})
+                entry["team_from"], owner["team"] = owner.get("team"), team
+                entry["team"] = team
+            document["status_history"].append(entry)
+
+        return self.update(incident_id, change, version=version)
+
+    def annotate(
+        self,
+        incident_id: str,
+        event: str,
+        *,
+        by: str,
+        note: str | None = None,
+        version: tuple[int, int] | None = None,
+        retries: int = 0,
+        **fields: Any,
+    ) -> dict:
+        """Set top-level ``fields`` and record ``event`` in the history (category, confirm, action, ...)."""
+
+        def change(document: dict) -> None:
+            document.update(fields)
+            document["status_history"].append(
+                {
+                    "at": now_iso(),
+                    "by": by,
+                    "event": event,
+                    "note": note,
+                    **{k: v for k, v in fields.items() if isinstance(v, (str, int, float))},
+                }
+            )
+
+        return self.update(incident_id, change, version=version, retries=retries)
+
+    def set_category(self, incident_id: str, category: str, *, by: str, note: str | None = None) -> dict:
+        """Operator-set category (overrides the rule)."""
+        if category not in CATEGORIES:
+            raise IncidentError(f"unknown category {category!r}; one of {', '.join(CATEGORIES)}")
+        return self.annotate(
+            incident_id, "category", by=by, note=note, category=category, category_source="operator"
+        )
+
+    def confirm(self, incident_id: str, cause: str, *, by: str, note: str | None = None) -> dict:
+        """Record the true root cause; the incident then counts as a labelled case."""
+        document, _ = self.get(incident_id)
+        ranked = [r["service"] for r in document.get("ranking") or []]
+        confirmed = {
+            "service": cause,
+            "by": by,
+            "at": now_iso(),
+            "note": note,
+            "rank_in_ranking": ranked.index(cause) + 1 if cause in ranked else None,
+        }
+        return self.annotate(incident_id, "confirm", by=by, note=note, confirmed_cause=confirmed)
+
+
+def _merge(document: dict, incident: dict) -> None:
+    """Fold a re-finding into the stored incident: widen the window, add the finding, keep the history."""
+    if incident["finding_ids"][0] in document["finding_ids"]:
+        return
+    document["finding_ids"].append(incident["finding_ids"][0])
+    document["occurrences"] = len(document["finding_ids"])
+    document["window_start"] = min(document["window_start"], incident["window_start"], key=parse_time)
+    document["window_end"] = max(document["window_end"], incident["window_end"], key=parse_time)
+    if incident.get("first_anomalous_at") and document.get("first_anomalous_at"):
+        document["first_anomalous_at"] = min(
+            document["first_anomalous_at"], incident["first_anomalous_at"], key=parse_time
+        )
+    document["template_ids"] = sorted(set(document["template_ids"]) | set(incident["template_ids"]))
+    traces = document["reproduction"]["trace_ids"]
+    traces += [t for t in incident["reproduction"]["trace_ids"] if t not in traces][
+        : max(0, 20 - len(traces))
+    ]
+    for key in ("errors_window", "lines_window"):
+        document["impact"][key] = document["impact"].get(key, 0) + incident["impact"].get(key, 0)
+    document["status_history"].append(
+        {
+            "at": now_iso(),
+            "by": "logrca",
+            "event": "refound",
+            "note": f"found again in {incident['window_start']} .. {incident['window_end']}",
+        }
+    )

@@ -1,0 +1,1 @@
+"""Template mining: masking, deduplication and drain3 with ids stable across batches, partitions and runs."""

@@ -1,0 +1,1 @@
+"""Signals beside the logs: span latency and errors, wire time, pod metrics, trace-pattern attribution."""
