@@ -1,7 +1,7 @@
 """Leave-one-dataset-out choice of logrca's template defaults over the labelled Loghub samples (Markdown out).
 
-Candidates are every combination of a generic mask set, a similarity threshold and a tree depth
-(nothing per dataset; each sample gets only its Loghub header format). Every sample is mined with
+Candidates are every combination of a generic mask set, a similarity threshold, a tree depth and
+the split of clusters at few-word positions (off or one of three (words, lines) bounds; nothing per dataset; each sample gets only its Loghub header format). Every sample is mined with
 every candidate by logrca's own pipeline (``logrca.parsers.evaluate.evaluate_parsing``). Then:
 
 - in-sample: the candidate with the best mean GA over all samples (what the defaults should be);
@@ -10,9 +10,9 @@ every candidate by logrca's own pipeline (``logrca.parsers.evaluate.evaluate_par
 - drain3 tuned per dataset: plain drain3 with the benchmark's usual masks, sim_th and depth for
   that sample (``bench/loghub_masking/<System>.yaml``).
 
-Ties go to the earlier candidate (fewer masks, then lower sim_th, then lower depth).
+Ties go to the earlier candidate (fewer masks, then lower sim_th, lower depth, no split).
 
-    .venv/bin/python bench/loghub_loo.py > /tmp/loo.md      # ~2 minutes on 2 cores
+    .venv/bin/python bench/loghub_loo.py > /tmp/loo.md      # ~8 minutes on 2 cores
 """
 
 from __future__ import annotations
@@ -45,15 +45,20 @@ MASK_SETS = {
 }
 SIM_THS = (0.4, 0.5, 0.6, 0.7)
 DEPTHS = (4, 5, 6)
+SPLITS = ((0, 2), (5, 2), (5, 5), (3, 10))  # (split_max_values, split_min_lines); 0 = no split
 
 
 def candidates() -> dict[str, TemplateConfig]:
-    """Every (mask set, sim_th, depth), in order of preference for ties."""
+    """Every (mask set, sim_th, depth, split), in order of preference for ties."""
     return {
-        f"{masks} sim_th={sim_th} depth={depth}": TemplateConfig(
-            masking=list(MASK_SETS[masks]), sim_th=sim_th, depth=depth
+        f"{masks} sim_th={sim_th} depth={depth} split={f'{values}/{lines}' if values else 'off'}": TemplateConfig(
+            masking=list(MASK_SETS[masks]),
+            sim_th=sim_th,
+            depth=depth,
+            split_max_values=values,
+            split_min_lines=lines,
         )
-        for masks, sim_th, depth in itertools.product(MASK_SETS, SIM_THS, DEPTHS)
+        for masks, sim_th, depth, (values, lines) in itertools.product(MASK_SETS, SIM_THS, DEPTHS, SPLITS)
     }
 
 
@@ -108,7 +113,8 @@ def main() -> None:
     defaults = TemplateConfig()
     chosen_config = grid[chosen["candidate"]]
     same = all(
-        getattr(defaults, key) == getattr(chosen_config, key) for key in ("masking", "sim_th", "depth")
+        getattr(defaults, key) == getattr(chosen_config, key)
+        for key in ("masking", "sim_th", "depth", "split_max_values", "split_min_lines")
     )
     print(f"\nTemplateConfig() defaults {'are' if same else 'are NOT'} the in-sample choice.")
 

@@ -132,6 +132,7 @@ def test_run_logrca_same_ids_as_drain3_on_concatenated_samples(shared_data, tmp_
     config, _, fmt = build_configs(
         PROJECT_ROOT / "bench" / "loghub_masking" / "OpenSSH.yaml", None, None, default_masks=True
     )
+    config = config.model_copy(update={"split_max_values": 0})  # Drain's grouping alone, as drain3's
     ours, _ = run_logrca(log, compile_header(fmt), config, batch_bytes=50_000)  # several batches
     theirs, _ = run_drain3_baseline(log, compile_header(fmt), config)
     assert ours.height == theirs.height == 4000

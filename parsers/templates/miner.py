@@ -19,6 +19,7 @@ from logrca.parsers.templates.dedup import dense_codes
 from logrca.parsers.templates.drain_bulk import BatchPlan, assign_lines, numeric_wildcard, tokenize
 from logrca.parsers.templates.drain_feed import DrainFeeder
 from logrca.parsers.templates.masking import DEFAULT_MASKING_RULES, Masker, MaskingRule, parse_masking_rules
+from logrca.parsers.templates.refine import ClusterSplitter
 
 __all__ = [
     "TemplateConfig",
@@ -39,6 +40,8 @@ _DRAIN_SETTINGS = (
     "max_clusters",
     "extra_delimiters",
     "parametrize_numeric_tokens",
+    "split_max_values",
+    "split_min_lines",
 )
 
 
@@ -50,7 +53,8 @@ class TemplateConfig(BaseModel):
     """Settings of template mining (the ``templates:`` section of the logrca config).
 
     Defaults: generic masks (:data:`logrca.parsers.templates.masking.DEFAULT_MASKING_RULES`: ids,
-    times, numbers), ``sim_th=0.5`` and ``depth=6`` (drain3's are 0.4 and 4), chosen together by
+    times, numbers), ``sim_th=0.5`` and ``depth=6`` (drain3's are 0.4 and 4) and the split of
+    clusters at positions of a few words (``split_max_values``, ``split_min_lines``), chosen together by
     leave-one-dataset-out over the ten Loghub samples (``bench/loghub_loo.py``; per-dataset
     figures in docs/parsing.md). ``masking`` accepts rules as mappings ``{pattern, mask_with}``
     or bare pattern strings.
@@ -67,6 +71,12 @@ class TemplateConfig(BaseModel):
     )
     extra_delimiters: list[str] = Field(default_factory=list)
     parametrize_numeric_tokens: bool = True
+    split_max_values: int = Field(
+        default=5,
+        ge=0,
+        description="split a cluster at a variable position of at most this many words; 0 = off",
+    )
+    split_min_lines: int = Field(default=2, ge=1, description="lines each word of a split position needs")
     state_path: Path | None = Field(
         default=None, description="JSON file holding the miner state between runs"
     )
@@ -102,8 +112,12 @@ class TemplateMiner:
         self.masker = Masker(self.config.masking)
         self.drain = self._new_drain()
         self._feeder = DrainFeeder(self.drain, always_feed=self.config.max_clusters is not None)
+        self.splitter = self._new_splitter()
         if self.config.state_path is not None and Path(self.config.state_path).exists():
             self.load(self.config.state_path)
+
+    def _new_splitter(self) -> ClusterSplitter:
+        return ClusterSplitter(max_values=self.config.split_max_values, min_lines=self.config.split_min_lines)
 
     def _new_drain(self) -> Drain:
         c = self.config
@@ -143,14 +157,27 @@ class TemplateMiner:
         codes = np.fromiter(codes, dtype=np.int64) if not isinstance(codes, np.ndarray) else codes
         return assign_lines(self._feeder, distinct_masked, codes, plan=plan)
 
-    def template_of(self, cluster_id: int) -> str | None:
-        """Current template of a cluster (None when evicted)."""
+    def split(self, ids: np.ndarray, distinct_masked: pl.Series, codes: np.ndarray) -> np.ndarray:
+        """Template id per line: :meth:`assign`'s cluster ids, split where a variable position holds a
+        few words (:class:`logrca.parsers.templates.refine.ClusterSplitter`; off with ``split_max_values=0``)."""
+        return self.splitter.split(ids, distinct_masked, codes, self._cluster_template)
+
+    def _cluster_template(self, cluster_id: int) -> str | None:
         cluster = self.drain.id_to_cluster.get(cluster_id)
         return None if cluster is None else cluster.get_template()
 
+    def template_of(self, cluster_id: int) -> str | None:
+        """Current template of a template id (a Drain cluster or a group split from one; None when evicted)."""
+        return self.splitter.template(cluster_id, self._cluster_template)
+
     def templates(self) -> pl.DataFrame:
-        """All current clusters: ``template_id``, ``template``, ``size`` (lines seen)."""
-        rows = [(c.cluster_id, c.get_template(), c.size) for c in self.drain.clusters]
+        """All current templates: ``template_id``, ``template``, ``size`` (lines seen)."""
+        split_off = self.splitter.lines_split_off()
+        rows = [
+            (c.cluster_id, self.template_of(c.cluster_id), c.size - split_off.get(c.cluster_id, 0))
+            for c in self.drain.clusters
+        ]
+        rows += [(group, self.template_of(group), size) for group, size in self.splitter.sizes.items()]
         return pl.DataFrame(
             rows, schema={"template_id": pl.Int64, "template": pl.Utf8, "size": pl.Int64}, orient="row"
         ).sort("template_id")
@@ -173,6 +200,7 @@ class TemplateMiner:
             "clusters_counter": self.drain.clusters_counter,
             "clusters": clusters,
             "tree": _node_to_json(self.drain.root_node),
+            "splits": self.splitter.state(),
         }
 
     def save(self, path: str | Path | None = None) -> Path:
@@ -234,11 +262,13 @@ class TemplateMiner:
                 drain.id_to_cluster[cluster.cluster_id] = cluster
             drain.clusters_counter = int(state["clusters_counter"])
             drain.root_node = _node_from_json(state["tree"])
+            splitter = self._new_splitter()
+            splitter.load(state["splits"])
         except (KeyError, TypeError, ValueError, AttributeError) as error:
             raise TemplateStateError(
                 f"{path}: template state is corrupted ({type(error).__name__}: {error}); {how}"
             ) from error
-        self.drain = drain
+        self.drain, self.splitter = drain, splitter
         self._feeder = DrainFeeder(self.drain, always_feed=self.config.max_clusters is not None)
 
 
@@ -353,9 +383,11 @@ def mine_templates(
     :func:`logrca.parsers.templates.drain_bulk.assign_batch`). ``template`` and ``params`` are computed per distinct
     (message, cluster) pair and gathered per line.
 
-    Guarantee: ``template_id`` of every line equals the ``cluster_id`` that drain3's Drain
-    returns when fed every line in order (same masks and settings), across batches and across
-    save/load; cluster sizes count every line. The tests check this line by line against
+    Guarantee: with ``split_max_values=0``, ``template_id`` of every line equals the ``cluster_id``
+    that drain3's Drain returns when fed every line in order (same masks and settings), across
+    batches and across save/load; cluster sizes count every line. By default a cluster whose
+    variable position holds a few words is then split (:class:`logrca.parsers.templates.refine.ClusterSplitter`):
+    its first group keeps the cluster id, the others get ids from ``SPLIT_ID_BASE`` up. The tests check this line by line against
     ``drain3.TemplateMiner`` on all Loghub samples and on random streams. ``template`` is the cluster's template at the
     end of the batch (Drain's templates only generalise while mining).
 
@@ -382,7 +414,11 @@ def mine_templates(
         prepared.raw_first,
         prepared.masked_raw,
     )
-    ids = miner.assign(prepared.masked, prepared.line_codes, plan=prepared.plan)
+    ids = miner.split(
+        miner.assign(prepared.masked, prepared.line_codes, plan=prepared.plan),
+        prepared.masked,
+        prepared.line_codes,
+    )
     # Templates and params are computed per distinct (raw message, cluster) pair, then gathered per line:
     # one pair per raw message (its first line's cluster) plus pairs for lines whose cluster differs.
     pair_ids, pair_raw, pair_of_line = ids[raw_first], np.arange(raw.len()), raw_codes
