@@ -133,7 +133,7 @@ def parsing_command(
         help="Drain similarity threshold (default: file, else logrca's 0.5).",
     ),
     depth: int | None = typer.Option(
-        None, "--depth", min=3, help="Drain tree depth (default: file, else logrca's 6)."
+        None, "--depth", min=3, help="Drain tree depth (default: file, else logrca's 4)."
     ),
     baseline: bool = typer.Option(
         False, "--baseline", help="Also run plain drain3 line by line and print both."

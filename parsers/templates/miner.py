@@ -53,7 +53,7 @@ class TemplateConfig(BaseModel):
     """Settings of template mining (the ``templates:`` section of the logrca config).
 
     Defaults: generic masks (:data:`logrca.parsers.templates.masking.DEFAULT_MASKING_RULES`: ids,
-    times, numbers), ``sim_th=0.5`` and ``depth=6`` (drain3's are 0.4 and 4) and the split of
+    times, numbers), ``sim_th=0.5``, ``depth=4`` (drain3's: 0.4 and 4) and the split of
     clusters at positions of a few words (``split_max_values``, ``split_min_lines``), chosen together by
     leave-one-dataset-out over the ten Loghub samples (``bench/loghub_loo.py``; per-dataset
     figures in docs/parsing.md). ``masking`` accepts rules as mappings ``{pattern, mask_with}``
@@ -64,7 +64,7 @@ class TemplateConfig(BaseModel):
 
     masking: list[MaskingRule] = Field(default_factory=lambda: list(DEFAULT_MASKING_RULES))
     sim_th: float = Field(default=0.5, ge=0.0, le=1.0, description="Drain similarity threshold")
-    depth: int = Field(default=6, ge=3, description="Drain tree depth (>= 3)")
+    depth: int = Field(default=4, ge=3, description="Drain tree depth (>= 3)")
     max_children: int = Field(default=100, ge=1)
     max_clusters: int | None = Field(
         default=None, ge=1, description="LRU bound on clusters; None = unbounded"
