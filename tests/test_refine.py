@@ -67,3 +67,10 @@ def test_same_data_same_ids_and_later_partitions_keep_them(tmp_path):
     loaded = TemplateMiner(TemplateConfig(state_path=state))
     assert loaded.templates().equals(saved.templates())  # split groups, templates and sizes persisted
     assert _mine(loaded, second, 100)["template_id"].to_list() == ids_second
+
+
+def test_extra_delimiters_tokenize_as_drain_does():
+    config = TemplateConfig(extra_delimiters=["_"])
+    lines = [f"job_{i} VM_{s} done" for i, s in enumerate(STATES * 3)]
+    mined = mine_templates(pl.DataFrame({"message": lines}), TemplateMiner(config))
+    assert mined["template_id"].n_unique() == 3

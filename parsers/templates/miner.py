@@ -160,7 +160,9 @@ class TemplateMiner:
     def split(self, ids: np.ndarray, distinct_masked: pl.Series, codes: np.ndarray) -> np.ndarray:
         """Template id per line: :meth:`assign`'s cluster ids, split where a variable position holds a
         few words (:class:`logrca.parsers.templates.refine.ClusterSplitter`; off with ``split_max_values=0``)."""
-        return self.splitter.split(ids, distinct_masked, codes, self._cluster_template)
+        return self.splitter.split(
+            ids, distinct_masked, codes, self._cluster_template, extra_delimiters=self.drain.extra_delimiters
+        )
 
     def _cluster_template(self, cluster_id: int) -> str | None:
         cluster = self.drain.id_to_cluster.get(cluster_id)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -57,10 +57,13 @@ class ClusterSplitter:
         masked: pl.Series,
         line_codes: np.ndarray,
         template_of: Callable[[int], str | None],
+        *,
+        extra_delimiters: Sequence[str] = (),
     ) -> np.ndarray:
         """Group id per line: ``ids`` (Drain cluster per line) with the split clusters' lines regrouped.
 
-        ``masked`` holds the distinct masked messages and ``line_codes`` each line's index there.
+        ``masked`` holds the distinct masked messages and ``line_codes`` each line's index there;
+        they are tokenized as Drain does (``extra_delimiters`` become spaces, then whitespace splits).
         """
         if self.max_values == 0 or len(ids) == 0:
             return ids
@@ -76,7 +79,10 @@ class ClusterSplitter:
         tokens: dict[int, list[str]] = {}
         for pair in order.tolist():
             if pair_cluster[pair] in new or self.positions.get(pair_cluster[pair]):
-                tokens[pair] = masked[pair_code[pair]].split()
+                message = masked[pair_code[pair]]
+                for delimiter in extra_delimiters:
+                    message = message.replace(delimiter, " ")
+                tokens[pair] = message.split()
         templates = {c: (template_of(c) or "").split(" ") for c in {pair_cluster[p] for p in tokens}}
         self._decide(new, templates, tokens, pair_cluster, counts)
         pair_ids = np.array(pair_cluster, dtype=np.int64)
