@@ -6,13 +6,12 @@ from dagster import (
     AssetCheckResult,
     AssetCheckSpec,
     AssetExecutionContext,
-    AssetIn,
     MetadataValue,
     Output,
     asset,
 )
 
-from logrca.assets.partitions import PARTITIONS, WITH_BASELINE
+from logrca.assets.partitions import PartitionPlan
 from logrca.assets.resources import PARQUET_WRITE, LogrcaConfigResource
 from logrca.rca.detect import service_scores
 from logrca.rca.graph import load_topology, service_dependency_graph
@@ -20,18 +19,7 @@ from logrca.rca.markdown import frame_table
 from logrca.rca.rank import rank_root_causes
 from logrca.rca.windows import detect_in_window, split_window
 
-WINDOW_AND_BASELINE = AssetIn(
-    "log_templates", partition_mapping=WITH_BASELINE, metadata={"allow_missing_partitions": True}
-)
 
-
-@asset(
-    partitions_def=PARTITIONS,
-    io_manager_key="parquet_io",
-    metadata=PARQUET_WRITE,
-    group_name="logrca",
-    ins={"log_templates": WINDOW_AND_BASELINE},
-)
 def anomalies(context: AssetExecutionContext, logrca: LogrcaConfigResource, log_templates):
     """New templates, rate spikes and drops, error bursts and rule hits per service, scored."""
     config = logrca.load()
@@ -63,7 +51,6 @@ def anomalies(context: AssetExecutionContext, logrca: LogrcaConfigResource, log_
     )
 
 
-@asset(partitions_def=PARTITIONS, group_name="logrca")
 def service_graph(
     context: AssetExecutionContext, logrca: LogrcaConfigResource, log_templates: pl.DataFrame
 ) -> Output[nx.DiGraph]:
@@ -93,19 +80,6 @@ def service_graph(
     )
 
 
-@asset(
-    partitions_def=PARTITIONS,
-    io_manager_key="parquet_io",
-    metadata=PARQUET_WRITE,
-    group_name="logrca",
-    check_specs=[
-        AssetCheckSpec(
-            "ranks_are_consistent",
-            asset="root_causes",
-            description="ranks run 1..n in order of non-negative scores",
-        )
-    ],
-)
 def root_causes(
     context: AssetExecutionContext,
     logrca: LogrcaConfigResource,
@@ -134,3 +108,30 @@ def root_causes(
     yield AssetCheckResult(
         check_name="ranks_are_consistent", passed=ranks_ok and ordered, metadata={"services": ranking.height}
     )
+
+
+def analysis_assets(plan: PartitionPlan) -> list:
+    """The assets of this module on the partitions of ``plan`` (built with the Definitions)."""
+    return [
+        asset(
+            partitions_def=plan.partitions,
+            io_manager_key="parquet_io",
+            metadata=PARQUET_WRITE,
+            group_name="logrca",
+            ins={"log_templates": plan.window_and_baseline},
+        )(anomalies),
+        asset(partitions_def=plan.partitions, group_name="logrca")(service_graph),
+        asset(
+            partitions_def=plan.partitions,
+            io_manager_key="parquet_io",
+            metadata=PARQUET_WRITE,
+            group_name="logrca",
+            check_specs=[
+                AssetCheckSpec(
+                    "ranks_are_consistent",
+                    asset="root_causes",
+                    description="ranks run 1..n in order of non-negative scores",
+                )
+            ],
+        )(root_causes),
+    ]

@@ -1,4 +1,11 @@
-"""The logrca YAML config: sources, topology, catalogue, knowledge base, mining and detection settings."""
+"""The logrca YAML config, composed of the stages' own section models.
+
+Each stage owns its section: ``sources`` (:class:`logrca.parsers.ingest.sources.SourceConfig`),
+``templates`` (:class:`logrca.parsers.templates.miner.TemplateConfig`), ``detection``
+(:class:`logrca.rca.detect.DetectionConfig`), ``ranking`` (:class:`logrca.rca.rank.RankingConfig`).
+This module composes them and imports them; none of them imports it. The Definitions load the file
+when they are built (:mod:`logrca.pipelines.definitions`), never at import.
+"""
 
 from __future__ import annotations
 
@@ -9,33 +16,17 @@ from typing import Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from logrca.parsers.ingest.sources import CsvOptions, MultilineRule, SourceConfig
+from logrca.parsers.ingest.sources import SourceConfig
 from logrca.parsers.templates.miner import TemplateConfig
 from logrca.parsers.validation import format_validation_errors
 from logrca.rca.detect import DetectionConfig
+from logrca.rca.rank import RankingConfig
 
-__all__ = ["ConfigError", "CsvOptions", "LogrcaConfig", "MultilineRule", "SourceConfig", "load_config"]
+__all__ = ["ConfigError", "LogrcaConfig", "load_config"]
 
 
 class ConfigError(ValueError):
     """The config file is missing or invalid; the message names the file and each bad field."""
-
-
-class RankingConfig(BaseModel):
-    """How the pipeline ranks root causes (:func:`logrca.rca.rank.rank_root_causes`)."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    propagation: float = Field(
-        0.5,
-        ge=0.0,
-        le=1.0,
-        description=(
-            "Weight of the graph walk against each service's own anomaly. With logs only, a caller's surprise grows "
-            "with its traffic, so the dependency graph must carry as much weight as the counts (0.5); analyses with "
-            "traces and metrics, which localise on their own, use 0."
-        ),
-    )
 
 
 class LogrcaConfig(BaseModel):

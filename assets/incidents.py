@@ -14,18 +14,13 @@ from dagster import (
     asset,
 )
 
-from logrca.assets.partitions import PARTITIONS
+from logrca.assets.partitions import PartitionPlan
 from logrca.assets.resources import ElasticsearchResource, LogrcaConfigResource
 from logrca.incidents.alerts import process_finding
 from logrca.incidents.review import weekly_review
 from logrca.incidents.store import IncidentStore
 
 
-@asset(
-    partitions_def=PARTITIONS,
-    group_name="incidents",
-    retry_policy=RetryPolicy(max_retries=2, delay=5, backoff=Backoff.EXPONENTIAL),
-)
 def incidents(
     context: AssetExecutionContext,
     logrca: LogrcaConfigResource,
@@ -57,7 +52,6 @@ def incidents(
     )
 
 
-@asset(deps=[incidents], group_name="incidents")
 def incident_review(logrca: LogrcaConfigResource, elasticsearch: ElasticsearchResource) -> MaterializeResult:
     """The weekly review of all incidents: Markdown (shown here and written to a file) with a PNG chart."""
     client = elasticsearch.client()
@@ -86,3 +80,15 @@ def incident_review(logrca: LogrcaConfigResource, elasticsearch: ElasticsearchRe
             **numbers,
         }
     )
+
+
+def incident_assets(plan: PartitionPlan) -> list:
+    """The assets of this module on the partitions of ``plan`` (built with the Definitions)."""
+    return [
+        asset(
+            partitions_def=plan.partitions,
+            group_name="incidents",
+            retry_policy=RetryPolicy(max_retries=2, delay=5, backoff=Backoff.EXPONENTIAL),
+        )(incidents),
+        asset(deps=["incidents"], group_name="incidents")(incident_review),
+    ]

@@ -13,38 +13,12 @@ from dagster import (
     multi_asset,
 )
 
-from logrca.assets.partitions import PARTITIONS
+from logrca.assets.partitions import PartitionPlan
 from logrca.assets.resources import PARQUET_WRITE, LogrcaConfigResource
 from logrca.parsers.ingest.readers import read_sources
 from logrca.rca.markdown import frame_table
 
 
-@multi_asset(
-    outs={
-        "raw_logs": AssetOut(
-            io_manager_key="parquet_io",
-            is_required=False,
-            metadata=PARQUET_WRITE,
-            description="Parsed log events of all sources (EVENT_SCHEMA), one Parquet file per partition.",
-        ),
-        "quarantined_lines": AssetOut(
-            io_manager_key="parquet_io",
-            is_required=False,
-            metadata=PARQUET_WRITE,
-            description="Lines that did not parse, with the reason and their bytes.",
-        ),
-    },
-    partitions_def=PARTITIONS,
-    group_name="logrca",
-    can_subset=True,
-    check_specs=[
-        AssetCheckSpec(
-            "every_line_accounted_for",
-            asset="raw_logs",
-            description="lines read = lines in events + quarantined + outside the window",
-        )
-    ],
-)
 def ingest_logs(context: AssetExecutionContext, logrca: LogrcaConfigResource):
     """Read all configured sources for the partition's time window."""
     config = logrca.load()
@@ -89,3 +63,35 @@ def ingest_logs(context: AssetExecutionContext, logrca: LogrcaConfigResource):
             output_name="quarantined_lines",
             metadata={"dagster/row_count": result.quarantine.height, "preview": MetadataValue.md(preview)},
         )
+
+
+def ingest_assets(plan: PartitionPlan) -> list:
+    """The assets of this module on the partitions of ``plan`` (built with the Definitions)."""
+    return [
+        multi_asset(
+            outs={
+                "raw_logs": AssetOut(
+                    io_manager_key="parquet_io",
+                    is_required=False,
+                    metadata=PARQUET_WRITE,
+                    description="Parsed log events of all sources (EVENT_SCHEMA), one Parquet file per partition.",
+                ),
+                "quarantined_lines": AssetOut(
+                    io_manager_key="parquet_io",
+                    is_required=False,
+                    metadata=PARQUET_WRITE,
+                    description="Lines that did not parse, with the reason and their bytes.",
+                ),
+            },
+            partitions_def=plan.partitions,
+            group_name="logrca",
+            can_subset=True,
+            check_specs=[
+                AssetCheckSpec(
+                    "every_line_accounted_for",
+                    asset="raw_logs",
+                    description="lines read = lines in events + quarantined + outside the window",
+                )
+            ],
+        )(ingest_logs),
+    ]

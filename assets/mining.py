@@ -13,7 +13,7 @@ from dagster import (
     asset,
 )
 
-from logrca.assets.partitions import PARTITIONS
+from logrca.assets.partitions import PartitionPlan
 from logrca.assets.resources import PARQUET_WRITE, LogrcaConfigResource
 from logrca.parsers.templates.batches import mine_in_batches
 from logrca.parsers.templates.miner import TemplateMiner
@@ -30,13 +30,6 @@ def miner_state_path(logrca: LogrcaConfigResource):
     )
 
 
-@asset(
-    partitions_def=PARTITIONS,
-    io_manager_key="parquet_io",
-    metadata=PARQUET_WRITE,
-    group_name="logrca",
-    check_specs=[AssetCheckSpec("every_event_has_a_template", asset="log_templates")],
-)
 def log_templates(context: AssetExecutionContext, logrca: LogrcaConfigResource, raw_logs: pl.DataFrame):
     """Events with their drain3 template id, template and parameters."""
     config = logrca.load()
@@ -71,3 +64,16 @@ def log_templates(context: AssetExecutionContext, logrca: LogrcaConfigResource, 
         severity=AssetCheckSeverity.ERROR,
         metadata={"events_without_template": missing},
     )
+
+
+def mining_assets(plan: PartitionPlan) -> list:
+    """The assets of this module on the partitions of ``plan`` (built with the Definitions)."""
+    return [
+        asset(
+            partitions_def=plan.partitions,
+            io_manager_key="parquet_io",
+            metadata=PARQUET_WRITE,
+            group_name="logrca",
+            check_specs=[AssetCheckSpec("every_event_has_a_template", asset="log_templates")],
+        )(log_templates),
+    ]

@@ -1,16 +1,20 @@
-"""The time partitions of the pipeline, declared once from the config (hourly or daily)."""
+"""The time partitions of the pipeline, built from the config when the Definitions are built."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from dagster import (
+    AssetIn,
     DailyPartitionsDefinition,
     HourlyPartitionsDefinition,
     TimeWindowPartitionMapping,
     TimeWindowPartitionsDefinition,
 )
 
-from logrca.assets.config import LogrcaConfig, load_config
-from logrca.assets.resources import config_path_from_env
+from logrca.assets.config import LogrcaConfig
+
+__all__ = ["PartitionPlan", "partitions_for", "plan_for"]
 
 
 def partitions_for(config: LogrcaConfig) -> TimeWindowPartitionsDefinition:
@@ -24,12 +28,24 @@ def partitions_for(config: LogrcaConfig) -> TimeWindowPartitionsDefinition:
     return HourlyPartitionsDefinition(start_date=config.start.strftime(fmt), end_date=end, timezone="UTC")
 
 
-PIPELINE_CONFIG = load_config(config_path_from_env())
-PARTITIONS = partitions_for(PIPELINE_CONFIG)
+@dataclass(frozen=True)
+class PartitionPlan:
+    """The partitions every partitioned asset shares, and how analysis reads its baseline."""
 
-#: The partition itself plus the ``baseline_partitions`` before it (missing ones are skipped).
-WITH_BASELINE = TimeWindowPartitionMapping(
-    start_offset=-PIPELINE_CONFIG.baseline_partitions,
-    end_offset=0,
-    allow_nonexistent_upstream_partitions=True,
-)
+    partitions: TimeWindowPartitionsDefinition
+    #: ``log_templates`` of the partition itself plus the ``baseline_partitions`` before it
+    #: (missing ones are skipped).
+    window_and_baseline: AssetIn
+
+
+def plan_for(config: LogrcaConfig) -> PartitionPlan:
+    """The :class:`PartitionPlan` of ``config``."""
+    mapping = TimeWindowPartitionMapping(
+        start_offset=-config.baseline_partitions, end_offset=0, allow_nonexistent_upstream_partitions=True
+    )
+    return PartitionPlan(
+        partitions=partitions_for(config),
+        window_and_baseline=AssetIn(
+            "log_templates", partition_mapping=mapping, metadata={"allow_missing_partitions": True}
+        ),
+    )

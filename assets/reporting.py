@@ -5,15 +5,13 @@ from datetime import UTC, datetime
 import polars as pl
 from dagster import AssetExecutionContext, Failure, MetadataValue, Output, asset
 
-from logrca.assets.analysis import WINDOW_AND_BASELINE
-from logrca.assets.partitions import PARTITIONS
+from logrca.assets.partitions import PartitionPlan
 from logrca.assets.resources import ElasticsearchResource, LogrcaConfigResource
 from logrca.rca.report import build_finding, render_report
 from logrca.rca.search_index import index_partition, index_runbooks
 from logrca.rca.windows import split_window
 
 
-@asset(partitions_def=PARTITIONS, group_name="logrca", ins={"log_templates": WINDOW_AND_BASELINE})
 def rca_report(
     context: AssetExecutionContext,
     logrca: LogrcaConfigResource,
@@ -59,7 +57,6 @@ def rca_report(
     return Output(finding, metadata=metadata)
 
 
-@asset(partitions_def=PARTITIONS, group_name="logrca")
 def search_index(
     context: AssetExecutionContext,
     logrca: LogrcaConfigResource,
@@ -106,3 +103,15 @@ def search_index(
     return Output(
         counts, metadata={**counts, "index_prefix": elasticsearch.index_prefix, "url": elasticsearch.url}
     )
+
+
+def reporting_assets(plan: PartitionPlan) -> list:
+    """The assets of this module on the partitions of ``plan`` (built with the Definitions)."""
+    return [
+        asset(
+            partitions_def=plan.partitions,
+            group_name="logrca",
+            ins={"log_templates": plan.window_and_baseline},
+        )(rca_report),
+        asset(partitions_def=plan.partitions, group_name="logrca")(search_index),
+    ]

@@ -3,26 +3,17 @@
 from __future__ import annotations
 
 import fcntl
-import os
 from contextlib import contextmanager
 from pathlib import Path
 
 from dagster import ConfigurableResource
 from pydantic import PrivateAttr
 
-from logrca import PROJECT_ROOT
 from logrca.assets.config import LogrcaConfig, load_config
-from logrca.settings import es_api_key, es_url
 
-DEFAULT_CONFIG = PROJECT_ROOT / "examples" / "shop" / "logrca.yaml"
 # Definition metadata read by dagster-polars' Parquet IO manager: zstd at level 1 writes a partition
 # of log events ~1.3x faster than its default level at about the same size (bench/bench_landing.py).
 PARQUET_WRITE = {"compression": "zstd", "compression_level": 1}
-
-
-def config_path_from_env() -> str:
-    """``LOGRCA_CONFIG`` or the bundled example's config."""
-    return os.environ.get("LOGRCA_CONFIG", str(DEFAULT_CONFIG))
 
 
 class LogrcaConfigResource(ConfigurableResource):
@@ -85,20 +76,12 @@ class ElasticsearchResource(ConfigurableResource):
     """An Elasticsearch cluster reached with the official client (URL and optional API key)."""
 
     url: str
+    #: Set from ``EnvVar("LOGRCA_ES_API_KEY")`` by the Definitions, so Dagster's UI shows the variable's
+    #: name, never the key.
     api_key: str | None = None
     index_prefix: str = "logrca"
 
     def client(self):
-        from logrca.settings import es_client
+        from logrca.rca.search_index import connect
 
-        return es_client(self.url, self.api_key)
-
-
-def default_resources(data_dir: str) -> dict:
-    """Resources for a local deployment, read from the environment (see README: configuration)."""
-    return {
-        "logrca": LogrcaConfigResource(config_path=config_path_from_env(), data_dir=data_dir),
-        "elasticsearch": ElasticsearchResource(
-            url=es_url(), api_key=es_api_key(), index_prefix=os.environ.get("LOGRCA_INDEX_PREFIX", "logrca")
-        ),
-    }
+        return connect(self.url, api_key=self.api_key)

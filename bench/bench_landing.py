@@ -51,23 +51,30 @@ def land(staging: Path, landing: Path, hour: int) -> int:
     return moved
 
 
+def pipeline_definitions(overrides: dict[str, str]):
+    """The pipeline's own Definitions for this process's environment plus ``overrides``."""
+    from logrca.assets.config import load_config
+    from logrca.pipelines.definitions import build_definitions
+    from logrca.pipelines.environment import deployment_from_env
+
+    deployment = deployment_from_env({**os.environ, **overrides})
+    return build_definitions(load_config(deployment.config_path), deployment)
+
+
 def run_partition(
     instance, partition: str, tags: dict, es_url: str, prefix: str, data_dir: Path
 ) -> tuple[dict, dict, float]:
     from dagster import DagsterEventType, materialize
 
-    from logrca.assets.resources import ElasticsearchResource
-    from logrca.pipelines.definitions import ALL_ASSETS, build_resources
-
-    resources = build_resources(str(data_dir)) | {
-        "elasticsearch": ElasticsearchResource(url=es_url, index_prefix=prefix)
-    }
+    defs = pipeline_definitions(
+        {"LOGRCA_ES_URL": es_url, "LOGRCA_INDEX_PREFIX": prefix, "LOGRCA_DATA_DIR": str(data_dir)}
+    )
     began = time.perf_counter()
     result = materialize(
-        ALL_ASSETS,
+        defs.assets,
         selection=CHAIN,
         partition_key=partition,
-        resources=resources,
+        resources=defs.resources,
         instance=instance,
         tags=tags,
         raise_on_error=False,
@@ -144,7 +151,8 @@ def main() -> None:
     from dagster import DagsterInstance, build_sensor_context
 
     from logrca.assets.resources import LogrcaConfigResource
-    from logrca.pipelines.sensors import new_log_files_sensor
+
+    new_log_files_sensor = pipeline_definitions({}).get_sensor_def("new_log_files_sensor")
 
     prefix = f"bench-landing-{os.getpid()}"
     resources = {"logrca": LogrcaConfigResource(config_path=str(config), data_dir=str(tmp / "data"))}

@@ -10,7 +10,7 @@ from typing import Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from logrca.parsers.validation import format_validation_errors
+from logrca.parsers.validation import Regex, format_validation_errors
 
 __all__ = [
     "Catalogue",
@@ -158,16 +158,7 @@ class CategoryRule(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     category: Literal[CATEGORIES]  # type: ignore[valid-type]
-    pattern: str
-
-    @field_validator("pattern")
-    @classmethod
-    def _regex(cls, value: str) -> str:
-        try:
-            re.compile(value)
-        except re.error as error:
-            raise ValueError(f"not a valid regex: {error}") from error
-        return value
+    pattern: Regex
 
 
 class Catalogue(BaseModel):

@@ -15,6 +15,7 @@ import polars as pl
 import yaml
 
 from logrca.incidents.record import OPEN_STATUSES
+from logrca.rca.evaluate import accuracy_at_k
 
 __all__ = [
     "Review",
@@ -352,6 +353,6 @@ def evaluate_confirmed(incidents: list[dict], *, k_max: int = 5) -> dict:
         )
     result: dict = {"cases": len(rows), "rows": rows}
     for k in range(1, k_max + 1):
-        result[f"AC@{k}"] = sum(1 for r in rows if r["rank"] and r["rank"] <= k) / len(rows) if rows else 0.0
+        result[f"AC@{k}"] = accuracy_at_k([r["rank"] for r in rows], k)
     result[f"Avg@{k_max}"] = sum(result[f"AC@{k}"] for k in range(1, k_max + 1)) / k_max
     return result

@@ -1,79 +1,85 @@
 """The one Dagster ``Definitions`` of logrca: assets, checks, the main job, schedules, sensors, resources.
 
-Environment (see README, "Configuration"): ``LOGRCA_CONFIG`` (YAML config), ``LOGRCA_DATA_DIR``
-(Parquet partitions, miner state, reports), ``LOGRCA_ES_URL`` / ``LOGRCA_ES_API_KEY``,
-``LOGRCA_INDEX_PREFIX``, ``LOGRCA_EXECUTOR`` (see ``pipelines/executors.py``).
+:func:`build_definitions` builds them from a validated config and a :class:`Deployment`;
+``defs`` (what ``dagster dev`` and the daemon load, ``[tool.dagster]`` in pyproject.toml) reads the
+deployment from the environment and the config file when the code location loads, not when this
+module is imported. Environment: see :mod:`logrca.pipelines.environment` and ``LOGRCA_EXECUTOR``
+(:mod:`logrca.pipelines.executors`).
 """
 
 from __future__ import annotations
 
-import importlib
-import pkgutil
-
 from dagster import (
+    AssetsDefinition,
     Definitions,
+    EnvVar,
     FilesystemIOManager,
     define_asset_job,
-    load_asset_checks_from_modules,
-    load_assets_from_modules,
+    definitions,
 )
 from dagster_polars import PolarsParquetIOManager
 
-import logrca.assets as assets_package
-import logrca.pipelines as pipelines_package
-from logrca.assets.partitions import PARTITIONS
-from logrca.assets.resources import default_resources
+from logrca.assets.build import build_assets
+from logrca.assets.config import LogrcaConfig, load_config
+from logrca.assets.resources import ElasticsearchResource, LogrcaConfigResource
+from logrca.pipelines import incident_ops
+from logrca.pipelines.environment import Deployment, deployment_from_env
 from logrca.pipelines.executors import executor_from_env
-from logrca.settings import data_dir
+from logrca.pipelines.schedules import build_schedules
+from logrca.pipelines.sensors import build_sensors
+
+__all__ = ["MAIN_JOB", "build_definitions", "build_resources", "defs", "partitioned_keys"]
+
+MAIN_JOB = "logrca_main"
 
 
-def _modules(package, *, skip: tuple[str, ...] = ()) -> list:
-    return [
-        importlib.import_module(f"{package.__name__}.{m.name}")
-        for m in pkgutil.iter_modules(package.__path__)
-        if m.name not in skip
-    ]
+def partitioned_keys(assets: list[AssetsDefinition], partitions) -> list:
+    """Keys of every asset on ``partitions``: ingest -> templates -> ... -> index (-> incidents)."""
+    return [key for a in assets if getattr(a, "partitions_def", None) == partitions for key in a.keys]
 
 
-ASSET_MODULES = _modules(assets_package)
-ALL_ASSETS = load_assets_from_modules(ASSET_MODULES)
-ALL_CHECKS = load_asset_checks_from_modules(ASSET_MODULES)
-
-#: Every partitioned asset: ingest -> templates -> anomalies -> graph -> root causes -> report -> index (-> incidents).
-PARTITIONED_KEYS = [
-    key for a in ALL_ASSETS if getattr(a, "partitions_def", None) == PARTITIONS for key in a.keys
-]
-main_job = define_asset_job(
-    "logrca_main",
-    selection=PARTITIONED_KEYS,
-    description="Ingest, mine, detect, rank, report and index one time partition.",
-)
-
-
-def _ops(name: str) -> list:
-    """Schedules or sensors that modules of ``pipelines`` export as lists named ``name``."""
-    found = []
-    for module in _modules(pipelines_package, skip=("definitions", "__main__")):
-        found.extend(getattr(module, name, []))
-    return found
-
-
-def build_resources(base: str | None = None) -> dict:
-    """IO managers and resources for a deployment rooted at ``base`` (default: LOGRCA_DATA_DIR)."""
-    root = str(base or data_dir())
+def build_resources(deployment: Deployment) -> dict:
+    """IO managers and resources of ``deployment``; the API key goes to Dagster as an ``EnvVar``."""
+    root = str(deployment.data_dir)
+    api_key = EnvVar(deployment.es_api_key_var) if deployment.es_api_key_var else None
     return {
         "parquet_io": PolarsParquetIOManager(base_dir=f"{root}/parquet"),
         "io_manager": FilesystemIOManager(base_dir=f"{root}/objects"),
-        **default_resources(root),
+        "logrca": LogrcaConfigResource(config_path=str(deployment.config_path), data_dir=root),
+        "elasticsearch": ElasticsearchResource(
+            url=deployment.es_url, api_key=api_key, index_prefix=deployment.index_prefix
+        ),
     }
 
 
-defs = Definitions(
-    assets=ALL_ASSETS,
-    asset_checks=ALL_CHECKS,
-    jobs=[main_job],
-    schedules=_ops("schedules"),
-    sensors=_ops("sensors"),
-    resources=build_resources(),
-    executor=executor_from_env(),  # LOGRCA_EXECUTOR=multiprocess|in_process|celery|k8s (docs/scaling.md)
-)
+def build_definitions(config: LogrcaConfig, deployment: Deployment) -> Definitions:
+    """Everything Dagster runs for ``config`` in ``deployment``."""
+    assets, plan = build_assets(config)
+    main_job = define_asset_job(
+        MAIN_JOB,
+        selection=partitioned_keys(assets, plan.partitions),
+        description="Ingest, mine, detect, rank, report and index one time partition.",
+    )
+    return Definitions(
+        assets=assets,
+        jobs=[main_job, incident_ops.incident_escalation_job, incident_ops.incident_review_job],
+        schedules=[*build_schedules(plan.partitions, cron=deployment.schedule_cron), *incident_ops.schedules],
+        sensors=[
+            *build_sensors(
+                plan.partitions,
+                settle_seconds=deployment.sensor_settle_seconds,
+                interval_seconds=deployment.sensor_interval_seconds,
+            ),
+            *incident_ops.sensors,
+        ],
+        resources=build_resources(deployment),
+        # LOGRCA_EXECUTOR=multiprocess|in_process|celery|k8s (docs/scaling.md)
+        executor=executor_from_env(deployment.environ),
+    )
+
+
+@definitions
+def defs() -> Definitions:
+    """The Definitions of the deployment that the environment describes (read when the code location loads)."""
+    deployment = deployment_from_env()
+    return build_definitions(load_config(deployment.config_path), deployment)

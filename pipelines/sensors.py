@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import time
 from collections import defaultdict
 from dataclasses import dataclass
@@ -32,17 +31,14 @@ from dagster import (
     SensorResult,
     SkipReason,
     TimeWindow,
+    TimeWindowPartitionsDefinition,
     sensor,
 )
 
 from logrca.assets.config import LogrcaConfig
-from logrca.assets.partitions import PARTITIONS
 from logrca.assets.resources import LogrcaConfigResource
 from logrca.parsers.ingest.files import resolve_paths
 from logrca.parsers.ingest.readers import file_time_range
-
-SETTLE_SECONDS = float(os.environ.get("LOGRCA_SENSOR_SETTLE_SECONDS", "30"))
-INTERVAL_SECONDS = int(os.environ.get("LOGRCA_SENSOR_INTERVAL_SECONDS", "30"))
 
 
 @dataclass(frozen=True)
@@ -77,28 +73,36 @@ def list_source_files(config: LogrcaConfig) -> tuple[list[LandedFile], list[str]
     return found, problems
 
 
-def partitions_of_file(config: LogrcaConfig, landed: LandedFile, valid_keys: set[str]) -> list[str]:
+def partitions_of_file(
+    config: LogrcaConfig, landed: LandedFile, valid_keys: set[str], partitions: TimeWindowPartitionsDefinition
+) -> list[str]:
     """Partition keys (of ``valid_keys``) whose windows the file's lines fall in."""
     span = file_time_range(landed.path, config.source(landed.source))
     if span is None:
         moment = datetime.fromtimestamp(landed.mtime, tz=UTC)
         span = (moment, moment)
     # Align the span to partition boundaries: the key of its first and of its last moment.
-    first = PARTITIONS.time_window_for_partition_key(
-        PARTITIONS.get_partition_key_for_timestamp(span[0].timestamp())
+    first = partitions.time_window_for_partition_key(
+        partitions.get_partition_key_for_timestamp(span[0].timestamp())
     )
-    last = PARTITIONS.time_window_for_partition_key(
-        PARTITIONS.get_partition_key_for_timestamp(span[1].timestamp())
+    last = partitions.time_window_for_partition_key(
+        partitions.get_partition_key_for_timestamp(span[1].timestamp())
     )
     return [
         key
-        for key in PARTITIONS.get_partition_keys_in_time_window(TimeWindow(first.start, last.end))
+        for key in partitions.get_partition_keys_in_time_window(TimeWindow(first.start, last.end))
         if key in valid_keys
     ]
 
 
 def evaluate_new_files(
-    config: LogrcaConfig, cursor: dict, *, now: float, settle_seconds: float, valid_keys: set[str]
+    config: LogrcaConfig,
+    cursor: dict,
+    *,
+    now: float,
+    settle_seconds: float,
+    valid_keys: set[str],
+    partitions: TimeWindowPartitionsDefinition,
 ) -> dict:
     """One tick of the sensor, without Dagster: which partitions to run and the next cursor.
 
@@ -126,7 +130,7 @@ def evaluate_new_files(
             renamed.append(key)
         else:
             try:
-                keys = partitions_of_file(config, item, valid_keys)
+                keys = partitions_of_file(config, item, valid_keys, partitions)
             except OSError as error:  # unreadable right now: try again next tick
                 problems.append(f"{key}: {error}")
                 continue
@@ -151,42 +155,54 @@ def run_key_for(partition: str, paths: list[str], cursor: dict) -> str:
     return f"{partition}:{hashlib.sha1(states.encode()).hexdigest()[:12]}"
 
 
-@sensor(
-    job_name="logrca_main",
-    minimum_interval_seconds=INTERVAL_SECONDS,
-    default_status=DefaultSensorStatus.RUNNING,
-    description="Runs the main job for the partitions covered by new or grown log files (settled for LOGRCA_SENSOR_SETTLE_SECONDS).",
-)
-def new_log_files_sensor(context: SensorEvaluationContext, logrca: LogrcaConfigResource):
-    """Request one run per partition that newly landed log files cover."""
-    config = logrca.load()
-    cursor = json.loads(context.cursor) if context.cursor else {}
-    now = time.time()
-    valid_keys = set(PARTITIONS.get_partition_keys(current_time=datetime.fromtimestamp(now, tz=UTC)))
-    tick = evaluate_new_files(config, cursor, now=now, settle_seconds=SETTLE_SECONDS, valid_keys=valid_keys)
-    for message in tick["problems"]:
-        context.log.warning(message)
-    if tick["outside"]:
-        context.log.info(
-            f"{len(tick['outside'])} new file(s) hold no line of a complete partition (the schedule takes the current one): {tick['outside'][:5]}"
-        )
-    if tick["waiting"]:
-        context.log.info(
-            f"{len(tick['waiting'])} file(s) still being written, waiting: {tick['waiting'][:5]}"
-        )
-    requests = [
-        RunRequest(
-            run_key=run_key_for(partition, paths, tick["cursor"]),
-            partition_key=partition,
-            tags={"logrca/trigger": "new-files", "logrca/files": str(len(paths))},
-        )
-        for partition, paths in sorted(tick["runs"].items())
-    ]
-    next_cursor = json.dumps(tick["cursor"], sort_keys=True)
-    if not requests:
-        reason = f"no new settled files ({len(tick['waiting'])} waiting, {len(tick['renamed'])} renamed, {len(tick['outside'])} outside complete partitions)"
-        return SensorResult(skip_reason=SkipReason(reason), cursor=next_cursor)
-    return SensorResult(run_requests=requests, cursor=next_cursor)
+def build_sensors(
+    partitions: TimeWindowPartitionsDefinition, *, settle_seconds: float = 30, interval_seconds: int = 30
+) -> list:
+    """The new-file sensor on ``partitions``: a file must be unchanged ``settle_seconds`` before it is
+    taken; the daemon evaluates the sensor every ``interval_seconds``."""
 
+    @sensor(
+        job_name="logrca_main",
+        minimum_interval_seconds=interval_seconds,
+        default_status=DefaultSensorStatus.RUNNING,
+        description="Runs the main job for the partitions covered by new or grown log files (settled for LOGRCA_SENSOR_SETTLE_SECONDS).",
+    )
+    def new_log_files_sensor(context: SensorEvaluationContext, logrca: LogrcaConfigResource):
+        """Request one run per partition that newly landed log files cover."""
+        config = logrca.load()
+        cursor = json.loads(context.cursor) if context.cursor else {}
+        now = time.time()
+        valid_keys = set(partitions.get_partition_keys(current_time=datetime.fromtimestamp(now, tz=UTC)))
+        tick = evaluate_new_files(
+            config,
+            cursor,
+            now=now,
+            settle_seconds=settle_seconds,
+            valid_keys=valid_keys,
+            partitions=partitions,
+        )
+        for message in tick["problems"]:
+            context.log.warning(message)
+        if tick["outside"]:
+            context.log.info(
+                f"{len(tick['outside'])} new file(s) hold no line of a complete partition (the schedule takes the current one): {tick['outside'][:5]}"
+            )
+        if tick["waiting"]:
+            context.log.info(
+                f"{len(tick['waiting'])} file(s) still being written, waiting: {tick['waiting'][:5]}"
+            )
+        requests = [
+            RunRequest(
+                run_key=run_key_for(partition, paths, tick["cursor"]),
+                partition_key=partition,
+                tags={"logrca/trigger": "new-files", "logrca/files": str(len(paths))},
+            )
+            for partition, paths in sorted(tick["runs"].items())
+        ]
+        next_cursor = json.dumps(tick["cursor"], sort_keys=True)
+        if not requests:
+            reason = f"no new settled files ({len(tick['waiting'])} waiting, {len(tick['renamed'])} renamed, {len(tick['outside'])} outside complete partitions)"
+            return SensorResult(skip_reason=SkipReason(reason), cursor=next_cursor)
+        return SensorResult(run_requests=requests, cursor=next_cursor)
 
-sensors = [new_log_files_sensor]
+    return [new_log_files_sensor]

@@ -25,9 +25,8 @@ from pathlib import Path
 import polars as pl
 
 from logrca.parsers.ingest.csv_records import read_csv_json, service_from_host
-from logrca.parsers.ingest.schema import ReadResult
+from logrca.parsers.ingest.schema import METRIC_SCHEMA, SPAN_SCHEMA, ReadResult
 from logrca.parsers.ingest.sources import CsvOptions, SourceConfig
-from logrca.rca.graph import SPAN_SCHEMA
 
 __all__ = ["LABEL_FILE", "Case", "label_free_copy", "load_case", "read_metrics", "read_spans"]
 
@@ -156,14 +155,7 @@ def read_metrics(folder: Path, *, host_strip: int = 2) -> pl.DataFrame:
                 pl.col("value").cast(pl.Float64, strict=False),
             )
         )
-    schema = {
-        "time": pl.Datetime("us", "UTC"),
-        "service": pl.Utf8,
-        "host": pl.Utf8,
-        "metric": pl.Utf8,
-        "value": pl.Float64,
-    }
-    return pl.concat(frames).cast(schema) if frames else pl.DataFrame(schema=schema)
+    return pl.concat(frames).cast(METRIC_SCHEMA) if frames else pl.DataFrame(schema=METRIC_SCHEMA)
 
 
 def _parse_time(text: str, path: Path) -> datetime:

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import fnmatch
 import math
-import re
 from datetime import datetime
 
 import polars as pl
 from pydantic import BaseModel, Field, field_validator
+
+from logrca.parsers.validation import Regex
 
 __all__ = [
     "ANOMALY_SCHEMA",
@@ -45,20 +46,10 @@ class RuleConfig(BaseModel):
 
     name: str
     service: str = Field("*", description="fnmatch glob on the service name")
-    pattern: str | None = Field(None, description="regex searched in the message")
+    pattern: Regex | None = Field(None, description="regex searched in the message")
     level: str | None = Field(None, description="level the line must have, e.g. ERROR")
     min_count: int = Field(1, ge=1)
     score: float = Field(5.0, ge=0)
-
-    @field_validator("pattern")
-    @classmethod
-    def _compiles(cls, value: str | None) -> str | None:
-        if value is not None:
-            try:
-                re.compile(value)
-            except re.error as error:
-                raise ValueError(f"rules.pattern: invalid regex {value!r}: {error}") from error
-        return value
 
     @field_validator("level")
     @classmethod
@@ -80,7 +71,7 @@ class DetectionConfig(BaseModel):
         10.0, ge=0, description="only report a drop when at least this many were expected"
     )
     error_levels: list[str] = Field(default_factory=lambda: list(ERROR_LEVELS))
-    error_pattern: str = Field(
+    error_pattern: Regex = Field(
         r"(?i)\b(exception|error|fail(ed|ure)?|timed? ?out|refused)\b",
         description="regex that marks a line without level as an error",
     )

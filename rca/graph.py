@@ -9,20 +9,7 @@ import networkx as nx
 import polars as pl
 import yaml
 
-__all__ = ["SPAN_SCHEMA", "load_topology", "service_dependency_graph", "span_calls"]
-
-#: One row per trace span. ``parent_id`` is null for a trace's first span; ``host`` is the pod.
-SPAN_SCHEMA: dict[str, pl.DataType] = {
-    "trace_id": pl.Utf8,
-    "span_id": pl.Utf8,
-    "parent_id": pl.Utf8,
-    "service": pl.Utf8,
-    "host": pl.Utf8,
-    "operation": pl.Utf8,
-    "start": pl.Datetime("us", "UTC"),
-    "duration_us": pl.Float64,
-    "error": pl.Boolean,
-}
+__all__ = ["load_topology", "service_dependency_graph", "span_calls"]
 
 
 def load_topology(path: Path | str) -> dict[str, list[str]]:
@@ -115,7 +102,7 @@ def service_dependency_graph(
     topology : mapping or path, optional
         ``{caller: [callee, ...]}`` (see :func:`load_topology`) or the YAML file itself.
     spans : pl.DataFrame, optional
-        Trace spans (:data:`SPAN_SCHEMA`); a parent span and a child span on another service make an edge.
+        Trace spans (:data:`logrca.parsers.ingest.schema.SPAN_SCHEMA`); a parent span and a child span on another service make an edge.
     events : pl.DataFrame, optional
         Event frame; every service becomes a node, and when it carries ``trace_id`` calls are inferred
         (used only when neither topology nor spans give edges).

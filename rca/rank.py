@@ -5,6 +5,7 @@ from __future__ import annotations
 import networkx as nx
 import numpy as np
 import polars as pl
+from pydantic import BaseModel, ConfigDict, Field
 
 from logrca.rca.detect import service_scores
 
@@ -22,6 +23,24 @@ RANKING_SCHEMA: dict[str, pl.DataType] = {
     "trace_score": pl.Float64,
     "metric_score": pl.Float64,
 }
+
+
+class RankingConfig(BaseModel):
+    """How the pipeline ranks root causes (:func:`logrca.rca.rank.rank_root_causes`)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    propagation: float = Field(
+        0.5,
+        ge=0.0,
+        le=1.0,
+        description=(
+            "Weight of the graph walk against each service's own anomaly. With logs only, a caller's surprise grows "
+            "with its traffic, so the dependency graph must carry as much weight as the counts (0.5); analyses with "
+            "traces and metrics, which localise on their own, use 0."
+        ),
+    )
+
 
 _SIGNALS = {
     "edge_changes",

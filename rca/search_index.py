@@ -9,6 +9,7 @@ from typing import Any
 from elasticsearch import helpers
 
 __all__ = [
+    "connect",
     "FINDINGS_MAPPING",
     "REPORTS_MAPPING",
     "KNOWLEDGE_MAPPING",
@@ -71,6 +72,16 @@ KNOWLEDGE_MAPPING = {
 }
 #: Index settings for a single node; a cluster sets LOGRCA_ES_SHARDS / LOGRCA_ES_REPLICAS (see :func:`index_settings`).
 DEFAULT_SETTINGS = {"number_of_shards": 1, "number_of_replicas": 0}
+
+
+def connect(url: str, *, api_key: str | None = None):
+    """The official Elasticsearch client for ``url`` (an API key in encoded ``id:key`` form, optional).
+
+    Retries transient errors itself (3 times, 30 s a request); callers close it when done.
+    """
+    from elasticsearch import Elasticsearch
+
+    return Elasticsearch(url, api_key=api_key, request_timeout=30, retry_on_timeout=True, max_retries=3)
 
 
 def index_settings(environ: dict | None = None) -> dict:

@@ -4,4 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh --test
+# The style is part of the build: the formatter and the linter configured in pyproject.toml.
+.venv/bin/ruff format --check --quiet . || { echo "error: files not formatted; run .venv/bin/ruff format ." >&2; exit 1; }
+.venv/bin/ruff check --quiet . || { echo "error: lint findings above; .venv/bin/ruff check --fix . mends most" >&2; exit 1; }
 exec .venv/bin/pytest "$@"

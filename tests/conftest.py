@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -67,7 +68,7 @@ def es_url() -> str:
 @pytest.fixture()
 def es_client(es_url):
     """An official Elasticsearch client on the test server; indices made by a test use its own prefix."""
-    from logrca.settings import es_client as make_client
+    from logrca.rca.search_index import connect as make_client
 
     client = make_client(es_url)
     yield client
@@ -82,3 +83,15 @@ def index_prefix(request, es_client) -> str:
     es_client.indices.delete(
         index=f"{prefix}*", ignore_unavailable=True, allow_no_indices=True, expand_wildcards="all"
     )
+
+
+@pytest.fixture()
+def free_port():
+    """A function that returns a TCP port free on 127.0.0.1 right now (for servers a test starts)."""
+
+    def pick() -> int:
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            return sock.getsockname()[1]
+
+    return pick

@@ -6,7 +6,7 @@ import sys
 
 import pytest
 from finding_factory import RUNBOOKS, make_finding
-from test_alerts import Receiver, free_port
+from test_alerts import Receiver
 
 from logrca.incidents.actions import describe_plan, plan_action, run_action
 from logrca.incidents.record import build_incident
@@ -70,7 +70,7 @@ def test_run_command_records_output_and_exit_status():
     assert missing["exit_status"] == 127 and not missing["ok"]
 
 
-def test_run_http_action_against_a_real_receiver():
+def test_run_http_action_against_a_real_receiver(free_port):
     receiver = Receiver(free_port())
     try:
         action = dict(

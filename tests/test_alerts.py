@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import socket
 import threading
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -19,12 +18,6 @@ from logrca.incidents.store import IncidentStore
 
 pytestmark = pytest.mark.es
 FAST = {"attempts": 2, "base_delay": 0.01}
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 class Receiver:
@@ -64,7 +57,7 @@ class MailBox:
 
 
 @pytest.fixture()
-def smtp():
+def smtp(free_port):
     box = MailBox()
     controller = Controller(box, hostname="127.0.0.1", port=free_port())
     controller.start()
@@ -105,7 +98,7 @@ def file_incident(store, catalogue, hour=0, now=None):
     return incident_id
 
 
-def test_new_incident_notifies_every_channel_once(es_client, index_prefix, smtp):
+def test_new_incident_notifies_every_channel_once(es_client, index_prefix, smtp, free_port):
     box, smtp_port = smtp
     receiver = Receiver(free_port())
     try:
@@ -134,7 +127,7 @@ def test_new_incident_notifies_every_channel_once(es_client, index_prefix, smtp)
         receiver.close()
 
 
-def test_receiver_down_is_recorded_and_retried_next_run(es_client, index_prefix, smtp):
+def test_receiver_down_is_recorded_and_retried_next_run(es_client, index_prefix, smtp, free_port):
     box, smtp_port = smtp
     http_port = free_port()  # nothing listens here yet
     catalogue = catalogue_for(http_port, smtp_port)
@@ -169,7 +162,7 @@ def test_receiver_down_is_recorded_and_retried_next_run(es_client, index_prefix,
         receiver.close()
 
 
-def test_unacknowledged_incident_escalates_to_the_next_contact(es_client, index_prefix, smtp):
+def test_unacknowledged_incident_escalates_to_the_next_contact(es_client, index_prefix, smtp, free_port):
     box, smtp_port = smtp
     receiver = Receiver(free_port())
     try:
@@ -214,7 +207,7 @@ def test_unacknowledged_incident_escalates_to_the_next_contact(es_client, index_
         receiver.close()
 
 
-def test_incidents_and_review_assets(es_url, es_client, index_prefix, smtp, tmp_path, monkeypatch):
+def test_incidents_and_review_assets(es_url, es_client, index_prefix, smtp, tmp_path, monkeypatch, free_port):
     """The Dagster assets called directly: file + alert once per incident, failures kept, review written."""
     from dagster import build_asset_context
 

@@ -15,10 +15,9 @@ import polars as pl
 import pytest
 from dagster import AssetKey, AssetRecordsFilter, materialize
 from elasticsearch import helpers
+from pipeline_support import pipeline_definitions
 
 from logrca import PROJECT_ROOT
-from logrca.assets.resources import ElasticsearchResource
-from logrca.pipelines.definitions import ALL_ASSETS, build_resources
 
 pytestmark = pytest.mark.es
 
@@ -39,14 +38,12 @@ PARQUET_ASSETS = ["raw_logs", "quarantined_lines", "log_templates", "anomalies",
 
 
 def run_chain(instance, data_dir: Path, es_url: str, prefix: str, partition: str = PARTITION) -> None:
-    resources = build_resources(str(data_dir)) | {
-        "elasticsearch": ElasticsearchResource(url=es_url, index_prefix=prefix)
-    }
+    defs = pipeline_definitions(data_dir=data_dir, es_url=es_url, index_prefix=prefix)
     result = materialize(
-        ALL_ASSETS,
+        defs.assets,
         selection=CHAIN,
         partition_key=partition,
-        resources=resources,
+        resources=defs.resources,
         instance=instance,
         raise_on_error=False,
     )

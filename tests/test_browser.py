@@ -4,7 +4,6 @@ look at the RCA report and the incident review in headless Chromium (screenshots
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -31,12 +30,6 @@ README_SCREENSHOTS = PROJECT_ROOT / "docs" / "screenshots"
 pytestmark = [pytest.mark.es, pytest.mark.slow]
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def run(args: list[str], env: dict) -> str:
     done = subprocess.run(
         args, cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=600, check=False
@@ -45,7 +38,7 @@ def run(args: list[str], env: dict) -> str:
     return done.stdout + done.stderr
 
 
-def test_report_and_review_in_chromium(es_url, index_prefix, tmp_path):
+def test_report_and_review_in_chromium(es_url, index_prefix, tmp_path, free_port):
     if not CHROMIUM.exists():
         pytest.fail("Debian chromium is missing: run scripts/install-browser.sh")
     from playwright.sync_api import expect, sync_playwright

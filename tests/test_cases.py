@@ -205,9 +205,8 @@ def _hand_built_case(delay_ms: float):
     the alert in which ``b`` answers ``delay_ms`` late (already before the alert: the fault's onset)."""
     from datetime import datetime, timedelta
 
-    from logrca.parsers.ingest.schema import EVENT_SCHEMA
+    from logrca.parsers.ingest.schema import EVENT_SCHEMA, SPAN_SCHEMA
     from logrca.rca.cases import Case
-    from logrca.rca.graph import SPAN_SCHEMA
 
     t0 = datetime(2024, 5, 1, 8, tzinfo=UTC)
     alert = t0 + timedelta(hours=2, minutes=1)

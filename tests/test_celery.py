@@ -7,7 +7,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -26,14 +25,8 @@ VENV_BIN = Path(sys.executable).parent
 PARTITIONS = [f"2026-03-10-{hour:02d}:00" for hour in range(4)]
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 @pytest.fixture()
-def broker(tmp_path):
+def broker(tmp_path, free_port):
     """A real redis-server on 127.0.0.1 (Debian's package, installed by the script if missing)."""
     port, folder = free_port(), tmp_path / "redis"
     started = subprocess.run(

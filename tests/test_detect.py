@@ -115,8 +115,8 @@ def test_edge_cases_and_errors():
         detect_anomalies(events.drop("template_id"), window=WINDOW, baseline=BASELINE)
     with pytest.raises(ValueError, match="not after its start"):
         detect_anomalies(events, window=(WINDOW[1], WINDOW[0]), baseline=BASELINE)
-    with pytest.raises(ValueError, match="rules.pattern"):
-        RuleConfig(name="bad", pattern="(")
+    with pytest.raises(ValueError, match=r"rules\.0\.pattern\n.*not a valid regular expression"):
+        DetectionConfig(rules=[{"name": "bad", "pattern": "("}])
     assert poisson_surprise(10, 10) == 0
     assert poisson_surprise(0, 8) == pytest.approx(-4.0)
     assert service_scores(empty) == {}

@@ -7,7 +7,8 @@ from datetime import UTC, datetime, timedelta
 import polars as pl
 import pytest
 
-from logrca.rca.graph import SPAN_SCHEMA, load_topology, service_dependency_graph, span_calls
+from logrca.parsers.ingest.schema import SPAN_SCHEMA
+from logrca.rca.graph import load_topology, service_dependency_graph, span_calls
 
 T0 = datetime(2024, 3, 1, 10, tzinfo=UTC)
 

@@ -11,8 +11,9 @@ import networkx as nx
 
 from logrca import PROJECT_ROOT, STAGES
 
-#: Stages from the bottom up; the CLI (``logrca/``) sits on top of them all.
-ORDER = {name: rank for rank, name in enumerate((*STAGES, "cli"))}
+#: Stages from the bottom up: the package root (``logrca/__init__.py``: paths and the stage names)
+#: under all, the CLI (the rest of ``logrca/``) on top of them all.
+ORDER = {name: rank for rank, name in enumerate(("root", *STAGES, "cli"))}
 
 
 def _modules() -> dict[str, Path]:
@@ -26,6 +27,8 @@ def _modules() -> dict[str, Path]:
 
 
 def _stage(module: str) -> str:
+    if module == "logrca":
+        return "root"
     part = module.split(".")[1] if module.count(".") else ""
     return part if part in STAGES else "cli"
 

@@ -8,6 +8,7 @@ import sys
 import polars as pl
 import pytest
 from dagster import DagsterInstance, materialize
+from pipeline_support import main_job_selection, pipeline_definitions
 
 from logrca import PROJECT_ROOT
 
@@ -16,8 +17,9 @@ PARTITIONS = ["2026-03-10-00:00", "2026-03-10-01:00", "2026-03-10-02:00"]
 
 
 def test_definitions_load():
-    from logrca.pipelines.definitions import defs
+    from logrca.pipelines.definitions import defs as lazy_defs
 
+    defs = lazy_defs()
     job = defs.resolve_job_def("logrca_main")
     assert job.partitions_def is not None
     keys = {key.to_user_string() for key in defs.resolve_asset_graph().get_all_asset_keys()}
@@ -48,19 +50,14 @@ def example_copy(tmp_path_factory):
 
 
 def run_partition(example_copy, data_dir, es_url, prefix, key):
-    from logrca.assets.resources import ElasticsearchResource, LogrcaConfigResource
-    from logrca.pipelines.definitions import ALL_ASSETS, ALL_CHECKS, PARTITIONED_KEYS, build_resources
-
-    resources = build_resources(str(data_dir))
-    resources["logrca"] = LogrcaConfigResource(
-        config_path=str(example_copy / "logrca.yaml"), data_dir=str(data_dir)
+    defs = pipeline_definitions(
+        example_copy / "logrca.yaml", data_dir=data_dir, es_url=es_url, index_prefix=prefix
     )
-    resources["elasticsearch"] = ElasticsearchResource(url=es_url, index_prefix=prefix)
     result = materialize(
-        [*ALL_ASSETS, *ALL_CHECKS],
-        selection=PARTITIONED_KEYS,
+        defs.assets,
+        selection=main_job_selection(defs),
         partition_key=key,
-        resources=resources,
+        resources=defs.resources,
         instance=DagsterInstance.ephemeral(),
         raise_on_error=False,
     )
@@ -125,15 +122,10 @@ def test_example_incident_is_found_reported_indexed_and_rerun_safely(
 
 @pytest.mark.es
 def test_search_server_down_fails_the_partition_with_a_readable_message(example_copy, tmp_path):
-    from logrca.assets.resources import ElasticsearchResource, LogrcaConfigResource
-    from logrca.pipelines.definitions import ALL_ASSETS, ALL_CHECKS, build_resources
-
     data_dir = tmp_path / "data"
-    resources = build_resources(str(data_dir))
-    resources["logrca"] = LogrcaConfigResource(
-        config_path=str(example_copy / "logrca.yaml"), data_dir=str(data_dir)
+    defs = pipeline_definitions(
+        example_copy / "logrca.yaml", data_dir=data_dir, es_url="http://127.0.0.1:9", index_prefix="down"
     )
-    resources["elasticsearch"] = ElasticsearchResource(url="http://127.0.0.1:9", index_prefix="down")
     chain = [
         "raw_logs",
         "quarantined_lines",
@@ -145,10 +137,10 @@ def test_search_server_down_fails_the_partition_with_a_readable_message(example_
         "search_index",
     ]
     result = materialize(
-        [*ALL_ASSETS, *ALL_CHECKS],
+        defs.assets,
         selection=chain,
         partition_key=PARTITIONS[0],
-        resources=resources,
+        resources=defs.resources,
         instance=DagsterInstance.ephemeral(),
         raise_on_error=False,
     )

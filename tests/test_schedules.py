@@ -5,10 +5,13 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from dagster import AssetMaterialization, RunRequest, SkipReason, build_schedule_context
+from pipeline_support import pipeline_definitions
 
-from logrca.assets.partitions import PARTITIONS
-from logrca.pipelines.definitions import defs
-from logrca.pipelines.schedules import hourly_newest_partition, newest_complete_partition
+from logrca.pipelines.schedules import newest_complete_partition
+
+DEFS = pipeline_definitions()
+PARTITIONS = DEFS.resolve_job_def("logrca_main").partitions_def
+hourly_newest_partition = DEFS.get_schedule_def("hourly_newest_partition")
 
 
 def at(hour: int, minute: int = 15, day: int = 10) -> datetime:
@@ -20,7 +23,7 @@ def evaluate(instance, when: datetime):
 
 
 def test_schedule_is_registered_on_the_main_job_and_runs_hourly():
-    schedule = defs.get_repository_def().get_schedule_def("hourly_newest_partition")
+    schedule = DEFS.get_repository_def().get_schedule_def("hourly_newest_partition")
     assert schedule.job_name == "logrca_main"
     assert schedule.cron_schedule == "15 * * * *"
     assert schedule.execution_timezone == "UTC"
@@ -43,7 +46,9 @@ def test_before_the_first_partition_ends_it_skips(instance):
 def test_after_the_configured_end_it_stays_on_the_last_partition(instance):
     assert PARTITIONS.end is not None  # the example config sets `end`
     assert evaluate(instance, at(5, day=20)).partition_key == PARTITIONS.get_partition_keys()[-1]
-    assert newest_complete_partition(at(3, 0)) == "2026-03-10-02:00"  # the window ends exactly now: complete
+    assert (
+        newest_complete_partition(PARTITIONS, at(3, 0)) == "2026-03-10-02:00"
+    )  # the window ends exactly now: complete
 
 
 def test_skips_a_partition_already_indexed_after_its_window_closed(instance):

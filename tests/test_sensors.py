@@ -12,12 +12,13 @@ from pathlib import Path
 import pytest
 import yaml
 from dagster import DagsterInstance, SensorResult, build_sensor_context
+from pipeline_support import pipeline_definitions
 
 from logrca import PROJECT_ROOT
 from logrca.assets.config import load_config
+from logrca.assets.partitions import partitions_for
 from logrca.assets.resources import LogrcaConfigResource
-from logrca.pipelines.definitions import defs
-from logrca.pipelines.sensors import SETTLE_SECONDS, evaluate_new_files, new_log_files_sensor
+from logrca.pipelines.sensors import evaluate_new_files
 
 EXAMPLE = PROJECT_ROOT / "examples" / "shop"
 LONG_AGO = time.time() - 3600
@@ -63,8 +64,9 @@ def tick(instance, config_path: Path, cursor: str | None) -> SensorResult:
             config_path=str(config_path), data_dir=str(config_path.parent / "data")
         )
     }
+    defs = pipeline_definitions(config_path)
     context = build_sensor_context(instance=instance, cursor=cursor, resources=resources, definitions=defs)
-    return new_log_files_sensor(context)
+    return defs.get_sensor_def("new_log_files_sensor")(context)
 
 
 def requested(result: SensorResult) -> dict[str, str]:
@@ -72,7 +74,7 @@ def requested(result: SensorResult) -> dict[str, str]:
 
 
 def test_sensor_and_schedule_are_registered():
-    repository = defs.get_repository_def()
+    repository = pipeline_definitions().get_repository_def()
     assert "new_log_files_sensor" in [s.name for s in repository.sensor_defs]
     assert repository.get_sensor_def("new_log_files_sensor").job_name == "logrca_main"
 
@@ -154,7 +156,7 @@ def test_evaluate_new_files_reports_a_missing_folder_instead_of_failing(tmp_path
         str(tmp_path / "nowhere" / "gateway.log")
     ]  # no glob: a named file that is missing
     tick_result = evaluate_new_files(
-        config, {}, now=time.time(), settle_seconds=SETTLE_SECONDS, valid_keys=set()
+        config, {}, now=time.time(), settle_seconds=30, valid_keys=set(), partitions=partitions_for(config)
     )
     assert tick_result["runs"] == {}
     assert any("gateway" in message and "not found" in message for message in tick_result["problems"])

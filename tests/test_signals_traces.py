@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import polars as pl
 
-from logrca.rca.graph import SPAN_SCHEMA
+from logrca.parsers.ingest.schema import SPAN_SCHEMA
 from logrca.rca.signals.traces import SPAN_DEVIATION_SCHEMA, network_deviations
 
 T0 = datetime(2024, 3, 1, 10, tzinfo=UTC)

@@ -5,7 +5,7 @@ from datetime import UTC, datetime, timedelta
 import polars as pl
 import pytest
 
-from logrca.rca.graph import SPAN_SCHEMA
+from logrca.parsers.ingest.schema import SPAN_SCHEMA
 from logrca.rca.signals.trace_patterns import (
     attribute_deviations,
     pattern_model,

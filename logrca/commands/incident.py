@@ -64,8 +64,8 @@ def options(
 
 
 def _store(ctx: typer.Context):
+    from logrca.es_client import es_client
     from logrca.incidents.store import IncidentStore
-    from logrca.settings import es_client
 
     return IncidentStore(es_client(ctx.obj["es_url"]), ctx.obj["index_prefix"])
 
@@ -385,9 +385,9 @@ def register(app: typer.Typer, eval_app: typer.Typer) -> None:
         as_json: bool = typer.Option(False, "--json"),
     ) -> None:
         """AC@1..5 and Avg@5 of the stored rankings against confirmed root causes ('logrca incident confirm')."""
+        from logrca.es_client import es_client
         from logrca.incidents.review import evaluate_confirmed
         from logrca.incidents.store import IncidentStore
-        from logrca.settings import es_client
 
         store = IncidentStore(es_client(es_url), index_prefix)
         result = evaluate_confirmed(

@@ -43,27 +43,35 @@ def run_command(
     `end`, else the newest complete partition. Each run is recorded in the Dagster instance at
     $DAGSTER_HOME (default: dagster_home/), so `dagster dev` shows the materializations and reports.
     """
+    import dataclasses
+
+    from logrca.pipelines.environment import deployment_from_env
+
+    deployment = deployment_from_env()
     if config is not None:
         if not config.is_file():
             typer.echo(f"error: config file not found: {config}", err=True)
             raise typer.Exit(2)
-        os.environ["LOGRCA_CONFIG"] = str(config.resolve())
+        deployment = dataclasses.replace(deployment, config_path=config.resolve())
     home = use_instance_home()
     from rich.console import Console
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from logrca.assets.config import ConfigError
+    from logrca.assets.config import ConfigError, load_config
 
     console = Console(stderr=True)
     try:
         from dagster import DagsterInstance
 
-        from logrca.assets.partitions import PARTITIONS
-        from logrca.pipelines.definitions import defs
+        from logrca.pipelines.definitions import MAIN_JOB, build_definitions
+
+        defs = build_definitions(load_config(deployment.config_path), deployment)
     except ConfigError as error:
         typer.echo(f"error: {error}", err=True)
         raise typer.Exit(2) from error
-    keys = PARTITIONS.get_partition_keys()
+    job = defs.resolve_job_def(MAIN_JOB)
+    partitions = job.partitions_def
+    keys = partitions.get_partition_keys()
     if partition:
         unknown = [p for p in partition if p not in keys]
         if unknown:
@@ -74,9 +82,8 @@ def run_command(
         keys = [k for k in keys if k in partition]
     elif last:
         keys = keys[-last:]
-    elif PARTITIONS.end is None:
+    elif partitions.end is None:
         keys = keys[-1:]
-    job = defs.resolve_job_def("logrca_main")
     instance = DagsterInstance.get()
     console.print(f"Dagster instance: {home} · {len(keys)} partition(s) · job logrca_main")
     failed = []

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 
 import typer
 
@@ -32,19 +31,21 @@ def search_command(
     from rich.console import Console
     from rich.table import Table
 
+    from logrca.es_client import es_client
+    from logrca.pipelines.environment import deployment_from_env
     from logrca.rca.search_index import search_all
-    from logrca.settings import es_client, es_url
 
     kinds = tuple(kind or KINDS)
     bad = [k for k in kinds if k not in KINDS]
     if bad:
         typer.echo(f"error: --kind {bad[0]!r} is not one of {', '.join(KINDS)}", err=True)
         raise typer.Exit(2)
+    deployment = deployment_from_env()
     client = es_client()
     try:
         hits = search_all(
             client,
-            prefix=prefix or os.environ.get("LOGRCA_INDEX_PREFIX", "logrca"),
+            prefix=prefix or deployment.index_prefix,
             query=query,
             kinds=kinds,
             service=service,
@@ -52,7 +53,7 @@ def search_command(
         )
     except TransportError as error:
         typer.echo(
-            f"error: Elasticsearch at {es_url()} is not reachable ({error}); start it with 'logrca es start' or set LOGRCA_ES_URL",
+            f"error: Elasticsearch at {deployment.es_url} is not reachable ({error}); start it with 'logrca es start' or set LOGRCA_ES_URL",
             err=True,
         )
         raise typer.Exit(1) from error

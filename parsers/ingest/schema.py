@@ -88,3 +88,26 @@ class ReadResult:
             pl.concat([r.quarantine for r in results], how="vertical") if results else empty_quarantine()
         )
         return ReadResult(events=events, quarantine=quarantine, stats=stats)
+
+
+#: One row per trace span. ``parent_id`` is null for a trace's first span; ``host`` is the pod.
+SPAN_SCHEMA: dict[str, pl.DataType] = {
+    "trace_id": pl.Utf8,
+    "span_id": pl.Utf8,
+    "parent_id": pl.Utf8,
+    "service": pl.Utf8,
+    "host": pl.Utf8,
+    "operation": pl.Utf8,
+    "start": pl.Datetime("us", "UTC"),
+    "duration_us": pl.Float64,
+    "error": pl.Boolean,
+}
+
+#: One row per metric sample: a value of ``metric`` on ``host`` (pod, node) of ``service`` at ``time``.
+METRIC_SCHEMA: dict[str, pl.DataType] = {
+    "time": pl.Datetime("us", "UTC"),
+    "service": pl.Utf8,
+    "host": pl.Utf8,
+    "metric": pl.Utf8,
+    "value": pl.Float64,
+}

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import re
 from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from logrca.parsers.validation import Regex
 
 #: Named formats a source can use. ``loghub`` needs ``header``; the others carry their own layout.
 FORMATS = ("loghub", "jsonl", "syslog", "csv-json")
@@ -22,17 +23,8 @@ class MultilineRule(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    start_pattern: str
+    start_pattern: Regex
     max_lines: int = Field(500, ge=1)
-
-    @field_validator("start_pattern")
-    @classmethod
-    def _compiles(cls, value: str) -> str:
-        try:
-            re.compile(value)
-        except re.error as error:
-            raise ValueError(f"not a valid regular expression: {error}") from error
-        return value
 
 
 class CsvOptions(BaseModel):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import heapq
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -506,3 +507,35 @@ def assign_batch(
     if remember:
         feeder.remember(distinct, *(np.concatenate(part) for part in zip(*remember)))
     return ids
+
+
+def assign_lines(
+    feeder: DrainFeeder, distinct: Sequence[str] | pl.Series, codes: np.ndarray, plan: BatchPlan | None = None
+) -> np.ndarray:
+    """Cluster id per line: :func:`assign_batch`, or one feed per line when ``feeder.always_feed``.
+
+    Parameters
+    ----------
+    feeder : DrainFeeder
+    distinct : sequence of str or pl.Series
+        Distinct masked messages of the batch.
+    codes : numpy.ndarray of int
+        Per line, in line order, the index of its message in ``distinct``.
+    plan : BatchPlan, optional
+        Tokens and prefixes of ``distinct`` built ahead.
+
+    Returns
+    -------
+    numpy.ndarray of int64
+        The cluster id ``Drain.add_log_message`` returns for each line when fed every line in order.
+    """
+    codes = np.asarray(codes, dtype=np.int64)
+    if len(codes) == 0:
+        return np.empty(0, dtype=np.int64)
+    if feeder.always_feed:
+        messages = distinct.to_list() if isinstance(distinct, pl.Series) else distinct
+        return np.fromiter(
+            (feeder.feed(messages[c])[0] for c in codes.tolist()), dtype=np.int64, count=len(codes)
+        )
+    series = distinct if isinstance(distinct, pl.Series) else pl.Series(list(distinct), dtype=pl.Utf8)
+    return assign_batch(feeder, series, codes, plan)

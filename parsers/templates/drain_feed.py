@@ -337,37 +337,6 @@ class DrainFeeder:
             depth += 1
         return walked
 
-    # -- a batch -------------------------------------------------------------------------
-    def assign(self, distinct: Sequence[str] | pl.Series, codes: np.ndarray, plan: Any = None) -> np.ndarray:
-        """Cluster id per line (see :func:`logrca.parsers.templates.drain_bulk.assign_batch`).
-
-        Parameters
-        ----------
-        distinct : sequence of str or pl.Series
-            Distinct masked messages of the batch.
-        codes : numpy.ndarray of int
-            Per line, in line order, the index of its message in ``distinct``.
-        plan : logrca.parsers.templates.drain_bulk.BatchPlan, optional
-            Tokens and prefixes of ``distinct`` built ahead.
-
-        Returns
-        -------
-        numpy.ndarray of int64
-            The cluster id ``Drain.add_log_message`` returns for each line when fed every line in order.
-        """
-        from logrca.parsers.templates.drain_bulk import assign_batch
-
-        codes = np.asarray(codes, dtype=np.int64)
-        if len(codes) == 0:
-            return np.empty(0, dtype=np.int64)
-        if self.always_feed:
-            messages = distinct.to_list() if isinstance(distinct, pl.Series) else distinct
-            return np.fromiter(
-                (self.feed(messages[c])[0] for c in codes.tolist()), dtype=np.int64, count=len(codes)
-            )
-        series = distinct if isinstance(distinct, pl.Series) else pl.Series(list(distinct), dtype=pl.Utf8)
-        return assign_batch(self, series, codes, plan)
-
     def version(self, node: Node) -> int:
         """Version of a tree node (bumped whenever a feed changed what matching there gives)."""
         return self._versions.get(id(node), 0)

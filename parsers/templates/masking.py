@@ -12,6 +12,8 @@ import polars as pl
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from logrca.parsers.validation import check_regex
+
 __all__ = [
     "MaskingRule",
     "Masker",
@@ -39,11 +41,7 @@ class MaskingRule(BaseModel):
     def _pattern_compiles(cls, pattern: str) -> str:
         if pattern == "":
             raise ValueError("pattern is empty")
-        try:
-            compiled = re.compile(pattern)
-        except re.error as error:
-            raise ValueError(f"pattern {pattern!r} is not a valid regex: {error}") from error
-        if compiled.match(""):
+        if re.compile(check_regex(pattern)).match(""):
             raise ValueError(
                 f"pattern {pattern!r} matches the empty string; it would insert masks everywhere"
             )

@@ -16,7 +16,7 @@ from drain3.drain import Drain, LogCluster, Node
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from logrca.parsers.templates.dedup import dense_codes
-from logrca.parsers.templates.drain_bulk import BatchPlan, numeric_wildcard, tokenize
+from logrca.parsers.templates.drain_bulk import BatchPlan, assign_lines, numeric_wildcard, tokenize
 from logrca.parsers.templates.drain_feed import DrainFeeder
 from logrca.parsers.templates.masking import DEFAULT_MASKING_RULES, Masker, MaskingRule, parse_masking_rules
 
@@ -139,7 +139,7 @@ class TemplateMiner:
         every line is fed, since a skipped feed would not refresh the LRU order.
         """
         codes = np.fromiter(codes, dtype=np.int64) if not isinstance(codes, np.ndarray) else codes
-        return self._feeder.assign(distinct_masked, codes, plan=plan)
+        return assign_lines(self._feeder, distinct_masked, codes, plan=plan)
 
     def template_of(self, cluster_id: int) -> str | None:
         """Current template of a cluster (None when evicted)."""

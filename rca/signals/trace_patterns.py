@@ -47,7 +47,7 @@ def service_visits(spans: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
     Parameters
     ----------
     spans : pl.DataFrame
-        :data:`logrca.rca.graph.SPAN_SCHEMA` rows.
+        :data:`logrca.parsers.ingest.schema.SPAN_SCHEMA` rows.
 
     Returns
     -------

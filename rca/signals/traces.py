@@ -279,7 +279,7 @@ def network_deviations(
     Parameters
     ----------
     spans, baseline_spans : pl.DataFrame
-        Span frames (:data:`logrca.rca.graph.SPAN_SCHEMA`); the window part of ``spans`` is compared with ``baseline_spans``.
+        Span frames (:data:`logrca.parsers.ingest.schema.SPAN_SCHEMA`); the window part of ``spans`` is compared with ``baseline_spans``.
     window : tuple of datetime
         ``[start, end)`` of the spans judged.
     offset_us : float, default 1000

@@ -1,0 +1,79 @@
+"""The deployment's environment variables, read in one place (README, "Configuration").
+
+Only the Definitions (:mod:`logrca.pipelines.definitions`) and the CLI call this; every stage below
+gets plain values. It imports nothing heavy, so the CLI's quick commands (``search``, ``incident``)
+start without loading Dagster.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from logrca import PROJECT_ROOT
+
+__all__ = ["DEFAULT_CONFIG", "DEFAULT_ES_URL", "Deployment", "deployment_from_env"]
+
+DEFAULT_CONFIG = PROJECT_ROOT / "examples" / "shop" / "logrca.yaml"
+#: The local server that ``logrca es start`` runs (its default port).
+DEFAULT_ES_URL = "http://127.0.0.1:9200"
+
+
+@dataclass(frozen=True)
+class Deployment:
+    """Where this deployment's config, data and cluster are, and how it runs unattended."""
+
+    config_path: Path
+    data_dir: Path
+    es_url: str
+    es_api_key_var: str | None
+    index_prefix: str
+    schedule_cron: str
+    sensor_settle_seconds: float
+    sensor_interval_seconds: int
+    environ: Mapping[str, str]
+
+    @property
+    def es_api_key(self) -> str | None:
+        """The API key's value (kept out of the dataclass's repr and of Dagster's config)."""
+        return self.environ.get(self.es_api_key_var) if self.es_api_key_var else None
+
+
+def _number(environ: Mapping[str, str], name: str, default: str, kind: type):
+    raw = environ.get(name, default)
+    try:
+        value = kind(raw)
+    except ValueError:
+        raise ValueError(f"{name}={raw!r}: expected a {'whole ' if kind is int else ''}number") from None
+    if value < 0:
+        raise ValueError(f"{name}={raw!r}: expected a number >= 0")
+    return value
+
+
+def deployment_from_env(environ: Mapping[str, str] | None = None) -> Deployment:
+    """The deployment described by ``environ`` (default: this process's environment).
+
+    ``LOGRCA_CONFIG`` (default: the bundled example), ``LOGRCA_DATA_DIR`` (default ``./data_out`` of
+    the checkout), ``LOGRCA_ES_URL``, ``LOGRCA_ES_API_KEY``, ``LOGRCA_INDEX_PREFIX`` (default
+    ``logrca``), ``LOGRCA_SCHEDULE_CRON`` (default ``15 * * * *``), ``LOGRCA_SENSOR_SETTLE_SECONDS``
+    (30), ``LOGRCA_SENSOR_INTERVAL_SECONDS`` (30).
+
+    Raises
+    ------
+    ValueError
+        Naming the variable whose value is not a number where one is expected.
+    """
+    env = os.environ if environ is None else environ
+    return Deployment(
+        config_path=Path(env.get("LOGRCA_CONFIG") or DEFAULT_CONFIG),
+        data_dir=Path(env.get("LOGRCA_DATA_DIR") or PROJECT_ROOT / "data_out"),
+        es_url=env.get("LOGRCA_ES_URL") or DEFAULT_ES_URL,
+        es_api_key_var="LOGRCA_ES_API_KEY" if env.get("LOGRCA_ES_API_KEY") else None,
+        index_prefix=env.get("LOGRCA_INDEX_PREFIX") or "logrca",
+        schedule_cron=env.get("LOGRCA_SCHEDULE_CRON") or "15 * * * *",
+        sensor_settle_seconds=_number(env, "LOGRCA_SENSOR_SETTLE_SECONDS", "30", float),
+        sensor_interval_seconds=_number(env, "LOGRCA_SENSOR_INTERVAL_SECONDS", "30", int),
+        environ=env,
+    )

@@ -1,0 +1,40 @@
+"""Definitions for tests: the pipeline of a config file, with its data folder and Elasticsearch chosen here."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from dagster import Definitions
+
+from logrca import PROJECT_ROOT
+from logrca.assets.config import load_config
+from logrca.pipelines.definitions import MAIN_JOB, build_definitions
+from logrca.pipelines.environment import deployment_from_env
+
+EXAMPLE_CONFIG = PROJECT_ROOT / "examples" / "shop" / "logrca.yaml"
+
+
+def pipeline_definitions(
+    config_path: Path | str = EXAMPLE_CONFIG,
+    *,
+    data_dir: Path | str | None = None,
+    es_url: str = "http://127.0.0.1:9",
+    index_prefix: str = "logrca",
+    environ: dict[str, str] | None = None,
+) -> Definitions:
+    """What ``dagster dev`` would load for these settings (built the same way, without the environment)."""
+    env = {
+        "LOGRCA_CONFIG": str(config_path),
+        "LOGRCA_ES_URL": es_url,
+        "LOGRCA_INDEX_PREFIX": index_prefix,
+        "LOGRCA_EXECUTOR": "in_process",
+        **({"LOGRCA_DATA_DIR": str(data_dir)} if data_dir else {}),
+        **(environ or {}),
+    }
+    deployment = deployment_from_env(env)
+    return build_definitions(load_config(deployment.config_path), deployment)
+
+
+def main_job_selection(defs: Definitions) -> list:
+    """The asset keys of the main job (every partitioned asset)."""
+    return list(defs.resolve_job_def(MAIN_JOB).asset_layer.executable_asset_keys)
