@@ -253,16 +253,13 @@ def analyse_case(
     only differs from a baseline template of their service by the length of a printed list count as that
     template (:func:`merge_list_variants`).
 
-    ``noise.source`` says where each service's usual noise comes from: ``"before-alert"`` (the quiet
-    stretch above), ``"normal"`` (each fault-free stretch judged against the others, when the baseline
-    is the ``normal/`` minutes and there are at least two), ``"both"`` (all of these rows), or ``"confirmed"`` (default): the quiet stretch, except that
-    in ``confirm_signals`` (all signals when None) a score counts as noise only up to what the service
-    also shows between fault-free stretches (``noise.confirm_signals``). The stretch before an alert may already hold the fault's
-    onset (a delay that began a minute early); the fault-free minutes cannot. The wire-time signal
-    (``trace_call_gap``) is the one confirmed by default: its score is an effect size (how far the wait
-    moved), which a minute of fault-free data pins down, while the other signals count rare events
-    (a new error line, a rare trace pattern, calls above a p99) whose sporadic same-day occurrences the
-    fault-free minutes, a day apart, are too short to show (measured in docs/rca.md).
+    ``noise.source`` says where each service's usual noise comes from: ``"before-alert"`` (default: the
+    quiet stretch above), ``"normal"`` (each fault-free stretch judged against the others, when the baseline
+    is the ``normal/`` minutes and there are at least two), ``"both"`` (all of these rows), or
+    ``"confirmed"``: the quiet stretch, except that in ``noise.confirm_signals`` (all signals when None) a
+    score counts as noise only up to what the service also shows between fault-free stretches. The
+    stretch before an alert may already hold the fault's onset; the fault-free minutes cannot. It was the
+    default until the leave-one-out showed it rests on one case (docs/rca.md, "Generalisation").
     """
     options = options or AnalysisOptions()
     start = case.alert_time - timedelta(seconds=options.window_lead_s)

@@ -33,7 +33,6 @@ RULES: dict[str, dict] = {
     "callers' lines explained by a deviating callee": {"patterns.discount": False},
     "patterns from the baseline only (pre-alert stretch not normal)": {"patterns.pre_alert_normal": True},
     "counts in visit patterns": {"patterns.multiplicity": "set"},
-    "pre-alert wire time confirmed by fault-free minutes": {"noise.source": "before-alert"},
     "own-noise calibration": {"noise.weight": 0.0},
     "own-noise floor (keep half)": {"noise.keep": 0.0},
     "idle services down-weighted": {"ranking.idle_weight": 1.0},
@@ -50,6 +49,7 @@ RULES: dict[str, dict] = {
 
 #: Other values tried for each threshold and weight, one at a time around the defaults.
 VALUES: dict[str, tuple] = {
+    "noise.source": ("confirmed", "both"),
     "noise.weight": (0.25, 1.0),
     "noise.keep": (0.25, 0.75),
     "traces.wire_unit": (0.25, 1.0),
@@ -59,7 +59,7 @@ VALUES: dict[str, tuple] = {
     "ranking.idle_weight": (0.1, 0.6),
     "ranking.propagation": (0.25,),
     "patterns.min_visits": (3, 8),
-    "patterns.rare_count": (0, 2),
+    "patterns.rare_count": (1, 3),
     "patterns.multiplicity": ("count",),
     "patterns.hand_off": (True,),
     "metrics.spread_floor": (0.05, 0.2),

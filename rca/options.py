@@ -81,7 +81,9 @@ class PatternOptions(_Strict):
         True, description="take callers' lines a deviating callee explains out of their log findings"
     )
     min_visits: int = Field(5, ge=1, description="operations with fewer normal visits are not judged")
-    rare_count: int = Field(1, ge=0, description="normal patterns seen at most this often count as rare")
+    rare_count: int = Field(
+        2, ge=0, description="normal patterns seen at most this often count as rare (chosen by leave-one-out)"
+    )
     multiplicity: Literal["log2", "count", "set"] = "log2"
     pre_alert_normal: bool = Field(
         False, description="the case before the window adds to the normal patterns (else the baseline alone)"
@@ -105,7 +107,7 @@ class NoiseOptions(_Strict):
     """Each service's own noise (:func:`logrca.rca.rank.standout_scores`)."""
 
     source: Literal["before-alert", "normal", "both", "confirmed"] = Field(
-        "confirmed", description="where a service's usual noise comes from (docs/rca.md)"
+        "before-alert", description="where a service's usual noise comes from (docs/rca.md)"
     )
     confirm_signals: tuple[str, ...] | None = Field(
         ("trace_call_gap",),

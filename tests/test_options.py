@@ -11,7 +11,8 @@ from logrca.rca.options import AnalysisOptions, OptionsError
 
 def test_defaults_are_the_documented_method():
     options = AnalysisOptions()
-    assert options.noise.source == "confirmed" and options.noise.keep == 0.5
+    assert options.noise.source == "before-alert" and options.noise.keep == 0.5
+    assert options.patterns.rare_count == 2
     assert options.patterns.enabled and not options.patterns.pre_alert_normal
     assert options.ranking.propagation == 0.0 and options.traces.wire_outlier_z == 3.0
     assert options.differences() == {}
