@@ -7,7 +7,7 @@ hand-written ranks.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from logrca.rca.evaluate import accuracy_at_k, average_at_5, summarise
@@ -20,6 +20,7 @@ __all__ = [
     "default_grid",
     "leave_one_out",
     "loo_report",
+    "pool_baselines",
     "rule_effects",
     "rules_earn_their_place",
 ]
@@ -107,8 +108,18 @@ class Fold:
     rank: int | None
 
 
-def leave_one_out(ranks: Ranks, preference: Sequence[str]) -> dict:
+def _training(cases: list[str], held_out: str, group: Callable[[str], str] | None) -> list[str]:
+    """Every case but ``held_out`` and the others of its group (the same incident under another baseline)."""
+    key = group or (lambda case: case)
+    return [c for c in cases if key(c) != key(held_out)]
+
+
+def leave_one_out(
+    ranks: Ranks, preference: Sequence[str], *, group: Callable[[str], str] | None = None
+) -> dict:
     """Leave each case out, choose the setting on the rest (:func:`choose_setting`), rank the case under it.
+
+    With ``group``, the cases of the held-out case's group are left out with it (:func:`pool_baselines`).
 
     Returns
     -------
@@ -119,8 +130,7 @@ def leave_one_out(ranks: Ranks, preference: Sequence[str]) -> dict:
     cases = sorted(ranks[preference[0]])
     folds = []
     for held_out in cases:
-        training = [c for c in cases if c != held_out]
-        chosen = choose_setting(ranks, training, preference)
+        chosen = choose_setting(ranks, _training(cases, held_out, group), preference)
         folds.append(Fold(held_out, chosen, ranks[chosen].get(held_out)))
     return {
         "folds": folds,
@@ -159,7 +169,13 @@ def rule_effects(ranks: Ranks, *, default: str = "default", prefix: str = "witho
     return rows
 
 
-def rules_earn_their_place(ranks: Ranks, *, default: str = "default", prefix: str = "without ") -> dict:
+def rules_earn_their_place(
+    ranks: Ranks,
+    *,
+    default: str = "default",
+    prefix: str = "without ",
+    group: Callable[[str], str] | None = None,
+) -> dict:
     """Leave-one-out where every rule must win its place on the other cases, else it is dropped.
 
     For each held-out case and each rule (settings named ``prefix + rule``), :func:`choose_setting`
@@ -179,7 +195,7 @@ def rules_earn_their_place(ranks: Ranks, *, default: str = "default", prefix: st
     rules = [name for name in ranks if name.startswith(prefix)]
     folds = []
     for held_out in cases:
-        training = [c for c in cases if c != held_out]
+        training = _training(cases, held_out, group)
         dropped = [r for r in rules if choose_setting(ranks, training, [r, default]) == r]
         worst = max((ranks[r].get(held_out) for r in dropped), key=_key, default=base.get(held_out))
         rank = worst if _key(worst) > _key(base.get(held_out)) else base.get(held_out)
@@ -187,7 +203,33 @@ def rules_earn_their_place(ranks: Ranks, *, default: str = "default", prefix: st
     return {"folds": folds, **summarise([f["rank"] for f in folds])}
 
 
-def loo_report(evaluated: dict, preference: Sequence[str] | None = None) -> dict:
+def pool_baselines(*evaluated: dict) -> tuple[dict, Callable[[str], str]]:
+    """Ranks of several :func:`logrca.rca.evaluate.evaluate_settings` runs (e.g. with and without
+    ``normal/``) as one set of cases ``case|baseline``, and the ``group`` that keeps an incident's runs together.
+
+    One method serves both baselines, so its options are chosen on both; the held-out incident leaves
+    with all of its runs, so the choice never sees it.
+    """
+    settings = set.intersection(*(set(e["ranks"]) for e in evaluated))
+    order = [name for name in evaluated[0]["ranks"] if name in settings]
+    ranks = {
+        name: {f"{case}|{e['baseline']}": rank for e in evaluated for case, rank in e["ranks"][name].items()}
+        for name in order
+    }
+    cases = [{**row, "case": f"{row['case']}|{e['baseline']}"} for e in evaluated for row in e["cases"]]
+    pooled = {
+        "ranks": ranks,
+        "cases": cases,
+        "seconds": {n: max(e["seconds"][n] for e in evaluated) for n in order},
+        "load_seconds": max(e["load_seconds"] for e in evaluated),
+        "baseline": "+".join(e["baseline"] for e in evaluated),
+    }
+    return pooled, lambda case: case.split("|")[0]
+
+
+def loo_report(
+    evaluated: dict, preference: Sequence[str] | None = None, *, group: Callable[[str], str] | None = None
+) -> dict:
     """Everything ``logrca eval rca --loo`` prints, from :func:`logrca.rca.evaluate.evaluate_settings`.
 
     ``in_sample`` (the default options on every case), ``loo`` (:func:`leave_one_out` over the grid,
@@ -196,8 +238,8 @@ def loo_report(evaluated: dict, preference: Sequence[str] | None = None) -> dict
     """
     ranks = evaluated["ranks"]
     preference = list(preference or ranks)
-    loo = leave_one_out(ranks, preference)
-    strict = rules_earn_their_place(ranks, default=preference[0])
+    loo = leave_one_out(ranks, preference, group=group)
+    strict = rules_earn_their_place(ranks, default=preference[0], group=group)
     kinds: dict[str, dict] = {}
     held = {f.case: f.rank for f in loo["folds"]}
     strict_held = {f["case"]: f["rank"] for f in strict["folds"]}

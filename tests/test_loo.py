@@ -68,3 +68,29 @@ def test_loo_report_on_the_real_analysis_of_a_tiny_case():
     report = loo_report(evaluated)
     assert report["in_sample"]["AC@1"] == 1.0 and report["settings"] == 2
     assert report["by_kind"] and report["cases"][0]["true_service"] == "ts-a-service"
+
+
+def test_pooled_baselines_leave_an_incident_out_with_all_of_its_runs():
+    from logrca.rca.loo import pool_baselines
+
+    def run(baseline, ranks):
+        cases = [{"case": c, "true_service": "s", "fault_type": "return"} for c in ranks["default"]]
+        return {
+            "ranks": ranks,
+            "cases": cases,
+            "seconds": dict.fromkeys(ranks, 1.0),
+            "load_seconds": 1.0,
+            "baseline": baseline,
+        }
+
+    # "rule" matters for x only, once with each baseline: pooled, it is still x's own rule.
+    with_normal = run("normal", {"default": {"x": 1, "y": 1}, "without rule": {"x": 5, "y": 1}})
+    without = run("before-alert", {"default": {"x": 1, "y": 2}, "without rule": {"x": 4, "y": 2}})
+    pooled, group = pool_baselines(with_normal, without)
+    assert sorted(pooled["ranks"]["default"]) == ["x|before-alert", "x|normal", "y|before-alert", "y|normal"]
+    strict = rules_earn_their_place(pooled["ranks"], group=group)
+    assert {f["case"]: f["rank"] for f in strict["folds"]}["x|normal"] == 5  # y's runs cannot justify it
+    # Without the grouping, x's other run would vouch for the rule in x's fold.
+    alone = rules_earn_their_place(pooled["ranks"])
+    assert {f["case"]: f["rank"] for f in alone["folds"]}["x|normal"] == 1
+    assert loo_report(pooled, group=group)["by_kind"]["return"]["n"] == 4
