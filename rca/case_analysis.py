@@ -356,9 +356,11 @@ def _log_and_span_signals(
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Log anomalies (rates per request) and span deviations (exclusive time, call gaps, trace patterns) of ``window``."""
     traces, detection = options.traces, options.detection
-    scale = (
-        request_scale(case.spans, case.baseline_spans, window=window) if traces.per_request_rates else None
-    )
+    scale = None
+    if traces.per_request_rates:
+        scale = request_scale(
+            case.spans, case.baseline_spans, window=window, min_requests=traces.min_requests
+        )
     marked = events
     if traces.known_request_visits:
         marked = known_requests(

@@ -66,6 +66,9 @@ class TraceOptions(_Strict):
     per_request_rates: bool = Field(
         True, description="log rates scaled by the requests a service received (traces), not by time"
     )
+    min_requests: int = Field(
+        5, ge=1, description="per-request scaling only for services with this many baseline requests"
+    )
     known_request_visits: int = Field(
         1,
         ge=0,
