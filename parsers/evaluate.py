@@ -24,6 +24,7 @@ __all__ = [
     "read_log_lines",
     "iter_log_lines",
     "run_logrca",
+    "plain_drain3",
     "run_drain3_baseline",
     "evaluate_parsing",
 ]
@@ -265,14 +266,8 @@ def run_logrca(
     return result.join(final, on="template_id", how="left", maintain_order="left"), elapsed
 
 
-def run_drain3_baseline(
-    log_path: str | Path, fmt: HeaderFormat, config: TemplateConfig
-) -> tuple[pl.DataFrame, float]:
-    """Plain drain3 as a hand-written script uses it: Python regex header per line, ``TemplateMiner.add_log_message``.
-
-    Uses drain3's ``TemplateMiner`` with the masks and Drain settings of ``config``. Templates are
-    each cluster's final template (as the Loghub benchmark reports them).
-    """
+def plain_drain3(config: TemplateConfig):
+    """drain3's own ``TemplateMiner`` with the masks and Drain settings of ``config`` (the baseline of every comparison)."""
     from drain3 import TemplateMiner as Drain3Miner
     from drain3.masking import MaskingInstruction
     from drain3.template_miner_config import TemplateMinerConfig
@@ -288,7 +283,18 @@ def run_drain3_baseline(
     drain_config.masking_instructions = [
         MaskingInstruction(rule.pattern, rule.mask_with) for rule in config.masking
     ]
-    miner = Drain3Miner(config=drain_config)
+    return Drain3Miner(config=drain_config)
+
+
+def run_drain3_baseline(
+    log_path: str | Path, fmt: HeaderFormat, config: TemplateConfig
+) -> tuple[pl.DataFrame, float]:
+    """Plain drain3 as a hand-written script uses it: Python regex header per line, ``TemplateMiner.add_log_message``.
+
+    Uses drain3's ``TemplateMiner`` with the masks and Drain settings of ``config``. Templates are
+    each cluster's final template (as the Loghub benchmark reports them).
+    """
+    miner = plain_drain3(config)
     header = re.compile(fmt.pattern)
     started = time.perf_counter()
     cluster_ids: list[int] = []
