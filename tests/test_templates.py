@@ -258,10 +258,11 @@ def test_same_cluster_and_sizes_as_drain3_on_random_streams(seed, settings, tmp_
 def test_vectorized_matching_paths_agree_with_drain3(monkeypatch, small_cells):
     """Every re-match vectorized, leaves matched one by one (0) or all in flat chunks (10**12, tiny chunks)."""
     import logrca.parsers.templates.drain_bulk as drain_bulk
+    import logrca.parsers.templates.drain_match as drain_match
 
     monkeypatch.setattr(drain_bulk, "_FEW", 0)
-    monkeypatch.setattr(drain_bulk, "_SMALL_CELLS", small_cells)
-    monkeypatch.setattr(drain_bulk, "_CHUNK_CELLS", 300)
+    monkeypatch.setattr(drain_match, "_SMALL_CELLS", small_cells)
+    monkeypatch.setattr(drain_match, "_CHUNK_CELLS", 300)
     for seed, settings in (
         (7, {"sim_th": 0.4, "depth": 4}),
         (8, {"sim_th": 0.3, "depth": 3, "max_children": 3}),
