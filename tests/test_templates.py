@@ -129,7 +129,7 @@ def test_columns_params_and_other_columns_kept():
 @pytest.mark.parametrize("system", ["HDFS", "Linux", "OpenStack"])
 def test_params_equal_a_line_by_line_reference(shared_data, system):
     """Per line: the message tokens that differ from the template's, or the regex path when masking changed the token count."""
-    from logrca.parsers.templates.miner import _regex_parameters
+    from logrca.parsers.templates.parameters import _regex_parameters
 
     messages, config = sample(shared_data, system)
     miner = TemplateMiner(config)

@@ -19,6 +19,7 @@ from logrca.parsers.templates.dedup import dense_codes
 from logrca.parsers.templates.drain_bulk import BatchPlan, assign_lines, numeric_wildcard, tokenize
 from logrca.parsers.templates.drain_feed import DrainFeeder
 from logrca.parsers.templates.masking import DEFAULT_MASKING_RULES, Masker, MaskingRule, parse_masking_rules
+from logrca.parsers.templates.parameters import line_templates
 
 __all__ = [
     "TemplateConfig",
@@ -345,28 +346,14 @@ def mine_templates(
 
     Notes
     -----
-    Raw messages are deduplicated first, each distinct one is masked once (vectorized), masked
-    messages are deduplicated again; every distinct masked message is matched against Drain's
-    state at once, and Drain is called only for the lines that change the state (see
-    :func:`logrca.parsers.templates.drain_bulk.assign_batch`). ``template`` and ``params`` are computed per distinct
-    (message, cluster) pair and gathered per line.
-
-    Guarantee: ``template_id`` of every line equals the ``cluster_id`` that drain3's Drain
-    returns when fed every line in order (same masks and settings), across batches and across
-    save/load; cluster sizes count every line. The tests check this line by line against
-    ``drain3.TemplateMiner`` on all Loghub samples and on random streams. ``template`` is the cluster's template at the
-    end of the batch (Drain's templates only generalise while mining).
-
-    ``params`` pairs message and template tokens by position when masking kept the token count
-    (a token differing from the template's is a parameter); otherwise the template is turned
-    into a regex (as drain3's ``extract_parameters`` does) on the distinct (message, template)
-    pairs.
-
-    References
-    ----------
-    .. [1] P. He, J. Zhu, Z. Zheng, M. R. Lyu, "Drain: An Online Log Parsing Approach with Fixed
-       Depth Tree", ICWS 2017.
-    .. [2] logpai/Drain3, ``drain3/drain.py`` (the implementation used here).
+    Raw messages are deduplicated, each distinct one masked once, masked messages deduplicated
+    again; Drain is called only for the lines that change its state
+    (:func:`logrca.parsers.templates.drain_bulk.assign_batch`); ``template`` and ``params`` per
+    distinct pair (:func:`logrca.parsers.templates.parameters.line_templates`). Guarantee:
+    ``template_id`` of every line equals the ``cluster_id`` drain3's Drain returns when fed every
+    line in order (same masks and settings), across batches and save/load (tested line by line
+    against ``drain3.TemplateMiner``). ``template`` is the cluster's template at the end of the
+    batch. References: He et al., "Drain", ICWS 2017; logpai/Drain3 ``drain3/drain.py``.
     """
     if prepared is None or prepared.events is not events:
         prepared = prepare_batch(events, miner)  # checks the 'message' column
@@ -374,106 +361,14 @@ def mine_templates(
         return _empty_result(events)
     if prepared.masked is None:
         prepared = _tokenized(prepared, miner)
-    raw, raw_codes, raw_first, masked_raw = (
-        prepared.raw,
-        prepared.raw_codes,
-        prepared.raw_first,
-        prepared.masked_raw,
-    )
     ids = miner.assign(prepared.masked, prepared.line_codes, plan=prepared.plan)
-    # Templates and params are computed per distinct (raw message, cluster) pair, then gathered per line:
-    # one pair per raw message (its first line's cluster) plus pairs for lines whose cluster differs.
-    pair_ids, pair_raw, pair_of_line = ids[raw_first], np.arange(raw.len()), raw_codes
-    other = np.flatnonzero(ids != pair_ids[raw_codes])
-    if len(other):
-        other_key = raw_codes[other] * (int(ids.max()) + 1) + ids[other]
-        _, other_first, other_pair = np.unique(other_key, return_index=True, return_inverse=True)
-        pair_of_line = pair_of_line.copy()
-        pair_of_line[other] = raw.len() + other_pair
-        pair_ids = np.concatenate([pair_ids, ids[other[other_first]]])
-        pair_raw = np.concatenate([pair_raw, raw_codes[other[other_first]]])
-    id_values, id_of_pair = np.unique(pair_ids, return_inverse=True)
-    templates = pl.Series([miner.template_of(i) for i in id_values.tolist()], dtype=pl.Utf8)
-    pairs = pl.DataFrame(
-        {"template_id": pl.Series(pair_ids, dtype=pl.Int64), "template": templates.gather(id_of_pair)}
-    )
-    if with_params:
-        if prepared.plan is not None:  # masked token counts are known from matching
-            masked_lengths = prepared.plan.lengths[prepared.masked_of_raw[pair_raw]]
-        else:
-            masked_lengths = (
-                tokenize(masked_raw.gather(pair_raw), miner.config.extra_delimiters).list.len().to_numpy()
-            )
-        params = _parameters(
-            raw.gather(pair_raw), masked_lengths, templates, id_of_pair, miner.config.extra_delimiters
-        )
+    if with_params and prepared.plan is not None:  # masked token counts are known from matching
+        masked_lengths = prepared.plan.lengths[prepared.masked_of_raw]
+    elif with_params:
+        masked_lengths = tokenize(prepared.masked_raw, miner.config.extra_delimiters).list.len().to_numpy()
     else:
-        params = pl.repeat(None, pairs.height, dtype=pl.List(pl.Utf8), eager=True)
-    per_line = pairs.with_columns(params.alias("params"))[pl.Series(pair_of_line)]
+        masked_lengths = None
+    per_line = line_templates(
+        ids, prepared.raw, prepared.raw_codes, prepared.raw_first, miner, masked_lengths=masked_lengths
+    )
     return events.with_columns(per_line["template_id"], per_line["template"], per_line["params"])
-
-
-def _parameters(
-    messages: pl.Series,
-    masked_lengths: np.ndarray,
-    templates: pl.Series,
-    template_of: np.ndarray,
-    extra_delimiters: Sequence[str],
-) -> pl.Series:
-    """Parameter values per row (see :func:`mine_templates`, Notes); row ``i`` has template ``templates[template_of[i]]``.
-
-    Where the message, its masked form and the template have the same token count, the message
-    tokens that differ from the template's are the parameters: one flat comparison over all
-    tokens, the template tokens gathered from each template split once, the lists rebuilt by a
-    group-by on the (sorted) row number. Other rows go through :func:`_regex_parameters`.
-    """
-    tokens = tokenize(messages, extra_delimiters)
-    template_tokens = templates.fill_null("").str.split(" ")
-    template_width = template_tokens.list.len().to_numpy().astype(np.int64)
-    width = template_width[template_of]
-    aligned = (tokens.list.len().to_numpy() == width) & (np.asarray(masked_lengths) == width)
-    rows = np.flatnonzero(aligned)
-    row_width = width[rows]
-    flat_message = (tokens if len(rows) == messages.len() else tokens.gather(rows)).explode(
-        empty_as_null=False
-    )
-    template_start, row_start = np.cumsum(template_width) - template_width, np.cumsum(row_width) - row_width
-    position = np.repeat(template_start[template_of[rows]] - row_start, row_width) + np.arange(
-        int(row_width.sum())
-    )
-    flat_template = template_tokens.explode(empty_as_null=False).gather(position)
-    flat = pl.DataFrame(
-        {
-            "_row": pl.Series(np.repeat(rows, row_width)).set_sorted(),
-            "params": flat_message,
-            "_differ": flat_message != flat_template,
-        }
-    )
-    found = flat.group_by("_row", maintain_order=True).agg(
-        pl.col("params").filter("_differ")
-    )  # every aligned row, in order
-    rest = np.flatnonzero(~aligned)
-    if len(rest):
-        extracted = [
-            _regex_parameters(m, t)
-            for m, t in zip(messages.gather(rest).to_list(), templates.gather(template_of[rest]).to_list())
-        ]
-        found = pl.concat(
-            [found, pl.DataFrame({"_row": rest, "params": pl.Series(extracted, dtype=pl.List(pl.Utf8))})]
-        ).sort("_row")
-    return found["params"]
-
-
-def _regex_parameters(message: str, template: str | None) -> list[str]:
-    """Parameters by turning the template into a regex (``<...>`` tokens -> ``(.*?)``); [] when no match."""
-    import re
-
-    if not template:
-        return []
-    parts = re.split(r"(<[^<> ]+>)", template)
-    pattern = "".join(
-        "(.*?)" if i % 2 else r"\s+".join(re.escape(w) for w in part.split(" "))
-        for i, part in enumerate(parts)
-    )
-    found = re.fullmatch(pattern, " ".join(message.split()))
-    return [] if found is None else list(found.groups())
