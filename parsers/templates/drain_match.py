@@ -10,8 +10,8 @@ import polars as pl
 from drain3.drain import Node
 
 if TYPE_CHECKING:
-    from logrca.parsers.templates.drain_bulk import BatchPlan
-    from logrca.parsers.templates.drain_feed import DrainFeeder, _LeafHashes
+    from logrca.parsers.templates.drain_feed import DrainFeeder
+    from logrca.parsers.templates.drain_leaves import _LeafHashes
 
 __all__ = ["RoutedBatch"]
 
@@ -55,7 +55,8 @@ class _Checks:
 class RoutedBatch:
     """A :class:`~logrca.parsers.templates.drain_bulk.BatchPlan` routed through Drain's tree: the leaf of every prefix, kept up to date while feeding."""
 
-    def __init__(self, feeder: DrainFeeder, plan: BatchPlan):
+    def __init__(self, feeder: DrainFeeder, plan):
+        """``plan`` is a :class:`~logrca.parsers.templates.drain_bulk.BatchPlan` (not imported: drain_bulk imports this module)."""
         self.feeder = feeder
         self.__dict__.update(
             {name: value for name, value in vars(plan).items() if name not in ("distinct", "codes")}

@@ -369,6 +369,12 @@ def mine_templates(
     else:
         masked_lengths = None
     per_line = line_templates(
-        ids, prepared.raw, prepared.raw_codes, prepared.raw_first, miner, masked_lengths=masked_lengths
+        ids,
+        prepared.raw,
+        prepared.raw_codes,
+        prepared.raw_first,
+        template_of=miner.template_of,
+        extra_delimiters=miner.config.extra_delimiters,
+        masked_lengths=masked_lengths,
     )
     return events.with_columns(per_line["template_id"], per_line["template"], per_line["params"])

@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import polars as pl
 
 from logrca.parsers.templates.drain_bulk import tokenize
-
-if TYPE_CHECKING:
-    from logrca.parsers.templates.miner import TemplateMiner
 
 __all__ = ["line_templates", "parameters"]
 
@@ -21,8 +17,9 @@ def line_templates(
     raw: pl.Series,
     raw_codes: np.ndarray,
     raw_first: np.ndarray,
-    miner: TemplateMiner,
     *,
+    template_of: Callable[[int], str | None],
+    extra_delimiters: Sequence[str],
     masked_lengths: np.ndarray | None,
 ) -> pl.DataFrame:
     """``template_id``, ``template`` and ``params`` per line (one row per line, in line order).
@@ -47,7 +44,7 @@ def line_templates(
         pair_ids = np.concatenate([pair_ids, ids[other[other_first]]])
         pair_raw = np.concatenate([pair_raw, raw_codes[other[other_first]]])
     id_values, id_of_pair = np.unique(pair_ids, return_inverse=True)
-    templates = pl.Series([miner.template_of(i) for i in id_values.tolist()], dtype=pl.Utf8)
+    templates = pl.Series([template_of(i) for i in id_values.tolist()], dtype=pl.Utf8)
     pairs = pl.DataFrame(
         {"template_id": pl.Series(pair_ids, dtype=pl.Int64), "template": templates.gather(id_of_pair)}
     )
@@ -57,7 +54,7 @@ def line_templates(
             masked_lengths[pair_raw],
             templates,
             id_of_pair,
-            miner.config.extra_delimiters,
+            extra_delimiters,
         )
     else:
         params = pl.repeat(None, pairs.height, dtype=pl.List(pl.Utf8), eager=True)
