@@ -244,7 +244,10 @@ def run_logrca(
     with_params: bool = False,
     miner: TemplateMiner | None = None,
 ) -> tuple[pl.DataFrame, float]:
-    """Parse and mine a log file with logrca in batches; returns (line_no, matched, template_id, template) and seconds.
+    """Parse and mine a log file with logrca in batches; returns (line_no, matched, template_id, cluster_id, template) and seconds.
+
+    ``cluster_id`` is Drain's own cluster of the line (what ``drain3.TemplateMiner`` returns), which
+    ``template_id`` names (see :mod:`logrca.parsers.templates.template_ids`).
 
     ``with_params`` defaults to False: like drain3's ``add_log_message``, which the baseline times,
     this measures grouping and templates, not parameter extraction. ``miner`` (optional) is used
@@ -263,6 +266,9 @@ def run_logrca(
         else pl.DataFrame(schema={"line_no": pl.Int64, "matched": pl.Boolean, "template_id": pl.Int64})
     )
     final = miner.templates().select("template_id", "template")
+    result = result.with_columns(
+        pl.Series("cluster_id", miner.ids.clusters(result["template_id"].to_numpy()), dtype=pl.Int64)
+    )
     return result.join(final, on="template_id", how="left", maintain_order="left"), elapsed
 
 

@@ -72,6 +72,9 @@ class DrainFeeder:
         self.remember_limit = remember_limit
         self._remember_pause = 0  # batches left without remembering
         self.calls = 0  # Drain feeds made (for reports and benchmarks)
+        self.created: list[
+            tuple[int, str]
+        ] = []  # (cluster id, first template) of new clusters, read by the miner
         self.grown: list[Node] = []  # nodes that got a child in the last feed
         self.rerouted: list[Node] = []  # <*> children some messages no longer take since the last feed
         self._token_ids: dict[str, int] = {drain.param_str: 0}
@@ -140,6 +143,7 @@ class DrainFeeder:
             sizes = [len(node.key_to_child_node) for node in walked]
             drain.clusters_counter += 1
             cluster = LogCluster(tokens, drain.clusters_counter)
+            self.created.append((cluster.cluster_id, " ".join(tokens)))
             drain.id_to_cluster[cluster.cluster_id] = cluster
             drain.add_seq_to_prefix_tree(drain.root_node, cluster)
             self.grown = [node for node, size in zip(walked, sizes) if len(node.key_to_child_node) != size]

@@ -20,6 +20,7 @@ from logrca.parsers.templates.drain_bulk import BatchPlan, assign_lines, numeric
 from logrca.parsers.templates.drain_feed import DrainFeeder
 from logrca.parsers.templates.masking import DEFAULT_MASKING_RULES, Masker, MaskingRule, parse_masking_rules
 from logrca.parsers.templates.parameters import line_templates
+from logrca.parsers.templates.template_ids import TemplateIds, naming_text
 
 __all__ = [
     "TemplateConfig",
@@ -101,6 +102,7 @@ class TemplateMiner:
         self.masker = Masker(self.config.masking)
         self.drain = self._new_drain()
         self._feeder = DrainFeeder(self.drain, always_feed=self.config.max_clusters is not None)
+        self.ids = TemplateIds()  # Drain cluster id <-> template id (see template_ids.py)
         if self.config.state_path is not None and Path(self.config.state_path).exists():
             self.load(self.config.state_path)
 
@@ -122,7 +124,7 @@ class TemplateMiner:
         codes: Iterable[int] | np.ndarray,
         plan: BatchPlan | None = None,
     ) -> np.ndarray:
-        """Cluster id per line, the same as feeding Drain every line in order.
+        """Drain cluster id per line, the same as feeding Drain every line in order (template ids: ``self.ids``).
 
         Parameters
         ----------
@@ -140,7 +142,13 @@ class TemplateMiner:
         every line is fed, since a skipped feed would not refresh the LRU order.
         """
         codes = np.fromiter(codes, dtype=np.int64) if not isinstance(codes, np.ndarray) else codes
-        return assign_lines(self._feeder, distinct_masked, codes, plan=plan)
+        cluster_ids = assign_lines(self._feeder, distinct_masked, codes, plan=plan)
+        wildcard = numeric_wildcard(self.drain)
+        for cluster_id, first_template in self._feeder.created:  # in creation order
+            # named after its template at the end of the batch that created it (see template_ids.py)
+            self.ids.add(cluster_id, naming_text(self.template_of(cluster_id) or first_template, wildcard))
+        self._feeder.created.clear()
+        return cluster_ids
 
     def template_of(self, cluster_id: int) -> str | None:
         """Current template of a cluster (None when evicted)."""
@@ -149,7 +157,7 @@ class TemplateMiner:
 
     def templates(self) -> pl.DataFrame:
         """All current clusters: ``template_id``, ``template``, ``size`` (lines seen)."""
-        rows = [(c.cluster_id, c.get_template(), c.size) for c in self.drain.clusters]
+        rows = [(self.ids.of_cluster[c.cluster_id], c.get_template(), c.size) for c in self.drain.clusters]
         return pl.DataFrame(
             rows, schema={"template_id": pl.Int64, "template": pl.Utf8, "size": pl.Int64}, orient="row"
         ).sort("template_id")
@@ -171,6 +179,7 @@ class TemplateMiner:
             "settings": self.config.drain_settings(),
             "clusters_counter": self.drain.clusters_counter,
             "clusters": clusters,
+            "template_ids": self.ids.pairs(),
             "tree": _node_to_json(self.drain.root_node),
         }
 
@@ -233,12 +242,16 @@ class TemplateMiner:
                 drain.id_to_cluster[cluster.cluster_id] = cluster
             drain.clusters_counter = int(state["clusters_counter"])
             drain.root_node = _node_from_json(state["tree"])
+            ids = TemplateIds(state.get("template_ids", []))
+            for cluster in drain.clusters:  # a state from before template ids: named after today's template
+                ids.add(cluster.cluster_id, naming_text(cluster.get_template(), numeric_wildcard(drain)))
         except (KeyError, TypeError, ValueError, AttributeError) as error:
             raise TemplateStateError(
                 f"{path}: template state is corrupted ({type(error).__name__}: {error}); {how}"
             ) from error
         self.drain = drain
         self._feeder = DrainFeeder(self.drain, always_feed=self.config.max_clusters is not None)
+        self.ids = ids
 
 
 def _jsonable(value: Any) -> Any:
@@ -339,8 +352,8 @@ def mine_templates(
     Returns
     -------
     pl.DataFrame
-        ``events`` plus ``template_id: Int64`` (Drain cluster id, stable across batches and runs
-        through the persisted state), ``template: Utf8`` (the cluster's template after this
+        ``events`` plus ``template_id: Int64`` (a stable hash of the cluster's first template, see
+        :mod:`logrca.parsers.templates.template_ids`; kept across batches and runs by the state), ``template: Utf8`` (the cluster's template after this
         batch) and ``params: List(Utf8)`` (the message's tokens where the template has a variable
         part; computed on the masked tokenization, see Notes).
 
@@ -350,8 +363,8 @@ def mine_templates(
     again; Drain is called only for the lines that change its state
     (:func:`logrca.parsers.templates.drain_bulk.assign_batch`); ``template`` and ``params`` per
     distinct pair (:func:`logrca.parsers.templates.parameters.line_templates`). Guarantee:
-    ``template_id`` of every line equals the ``cluster_id`` drain3's Drain returns when fed every
-    line in order (same masks and settings), across batches and save/load (tested line by line
+    the Drain cluster of every line (``miner.ids.clusters(template_id)``) equals the ``cluster_id``
+    drain3's Drain returns when fed every line in order (same masks and settings), across batches and save/load (tested line by line
     against ``drain3.TemplateMiner``). ``template`` is the cluster's template at the end of the
     batch. References: He et al., "Drain", ICWS 2017; logpai/Drain3 ``drain3/drain.py``.
     """
@@ -377,4 +390,5 @@ def mine_templates(
         extra_delimiters=miner.config.extra_delimiters,
         masked_lengths=masked_lengths,
     )
-    return events.with_columns(per_line["template_id"], per_line["template"], per_line["params"])
+    template_ids = pl.Series("template_id", miner.ids.lookup(per_line["template_id"].to_numpy()))
+    return events.with_columns(template_ids, per_line["template"], per_line["params"])
