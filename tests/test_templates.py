@@ -67,21 +67,26 @@ def test_same_cluster_per_line_as_drain3_line_by_line(shared_data, system):
 
 
 def test_ids_stable_across_batches_and_save_load(shared_data, tmp_path):
+    """Drain's cluster per line is the same in batches and across save/load; template ids name those clusters."""
     messages, config = sample(shared_data, "Hadoop")
     events = pl.DataFrame({"message": messages})
-    whole = mine_templates(events, TemplateMiner(config))
+    whole_miner = TemplateMiner(config)
+    whole = drain_ids(whole_miner, mine_templates(events, whole_miner))
     state = tmp_path / "state" / "templates.json"
-    first = mine_templates(events.head(1000), TemplateMiner(config.model_copy(update={"state_path": state})))
-    assert first["template_id"].to_list() == whole["template_id"].head(1000).to_list()
+    first_miner = TemplateMiner(config.model_copy(update={"state_path": state}))
+    first = mine_templates(events.head(1000), first_miner)
+    assert drain_ids(first_miner, first) == whole[:1000]
     TemplateMiner(config.model_copy(update={"state_path": state}))  # nothing saved yet: starts empty
     saver = TemplateMiner(config.model_copy(update={"state_path": state}))
-    mine_templates(events.head(1000), saver)
+    saved = mine_templates(events.head(1000), saver)
+    assert saved["template_id"].to_list() == first["template_id"].to_list()  # same batches: same ids
     saver.save()
     reloaded = TemplateMiner(config.model_copy(update={"state_path": state}))
     second = mine_templates(events.tail(1000), reloaded)
-    assert second["template_id"].to_list() == whole["template_id"].tail(1000).to_list()
+    assert drain_ids(reloaded, second) == whole[1000:]
+    assert set(first["template_id"]) & set(second["template_id"])  # ids carried over by the state
     final = reloaded.templates()
-    assert final.height == whole["template_id"].n_unique()
+    assert final.height == len(set(whole))
     reloaded.save()
     assert (state.parent / "templates.json.bak").exists()
     assert [p.name for p in state.parent.iterdir() if p.suffix == ".tmp"] == []
@@ -394,12 +399,13 @@ def test_mine_in_batches_equals_one_batch(shared_data):
 
     messages, config = sample(shared_data, "OpenSSH")
     events = pl.DataFrame({"message": messages, "line_no": range(1, len(messages) + 1)})
-    whole = mine_templates(events, TemplateMiner(config))
+    whole_miner = TemplateMiner(config)
+    whole = mine_templates(events, whole_miner)
     miner = TemplateMiner(config)
     batched = mine_in_batches(events, miner, batch_rows=300)
     assert batched.columns == whole.columns and batched["line_no"].to_list() == whole["line_no"].to_list()
-    assert batched["template_id"].to_list() == whole["template_id"].to_list()
-    assert drain_ids(miner, batched) == drain3_line_by_line(messages, config)
+    # Drain's clusters are drain3's either way; template ids may differ with the batch ends (template_ids.py)
+    assert drain_ids(miner, batched) == drain_ids(whole_miner, whole) == drain3_line_by_line(messages, config)
     assert batched["template"].to_list() == whole["template"].to_list()
     differ = batched.filter(pl.col("params") != whole["params"])
     assert differ.height < whole.height // 10  # params of early lines of a cluster that generalised later

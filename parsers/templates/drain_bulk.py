@@ -8,11 +8,10 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import polars as pl
-from drain3.drain import Drain, Node
+from drain3.drain import LogCluster, Node
 
-from logrca.parsers.templates.dedup import dense_codes
 from logrca.parsers.templates.drain_match import RoutedBatch
-from logrca.parsers.templates.masking import select_in_parts
+from logrca.parsers.templates.drain_plan import BatchPlan, numeric_wildcard, tokenize
 
 if TYPE_CHECKING:
     from logrca.parsers.templates.drain_feed import DrainFeeder
@@ -20,112 +19,6 @@ if TYPE_CHECKING:
 __all__ = ["BatchPlan", "assign_batch", "numeric_wildcard", "tokenize"]
 
 _FEW = 512  # messages to match again below which the Python path is used
-# a whitespace run that is not one plain space (Python's str.split() whitespace: \s plus U+001C..U+001F)
-_IRREGULAR_SPACE = r"[\s\x1c-\x1f]{2,}|[\s\x1c-\x1f-- ]"
-
-
-def tokenize(messages: pl.Series, extra_delimiters: tuple[str, ...] | list[str] = ()) -> pl.Series:
-    """Tokens of each message exactly as ``Drain.get_content_as_tokens`` splits them, vectorized.
-
-    Python's ``str.split()`` splits on Unicode White_Space plus the separators U+001C..U+001F,
-    which the Rust ``\\s`` class lacks, so those are added to the class.
-    """
-    expr = pl.col("m")
-    for delimiter in extra_delimiters:
-        expr = expr.str.replace_all(delimiter, " ", literal=True)
-    # every whitespace run becomes one space (one select: polars splits on its threads too)
-    expr = expr.str.replace_all(_IRREGULAR_SPACE, " ").str.strip_chars(" ").str.split(" ")
-    tokens = select_in_parts(messages, expr).alias("tokens")
-    empty = (
-        tokens.list.first().str.len_bytes() == 0
-    )  # drain3 gives no token, split gives [""] (the only way to get "")
-    if empty.any():
-        tokens = pl.select(
-            pl.when(empty).then(pl.lit([], dtype=pl.List(pl.Utf8))).otherwise(tokens).alias("tokens")
-        ).to_series()
-    return tokens
-
-
-def numeric_wildcard(drain: Drain) -> str | None:
-    """What a token holding a digit walks as in ``drain``'s tree (its ``param_str``), or None when such tokens are keys too."""
-    return drain.param_str if drain.parametrize_numeric_tokens else None
-
-
-class BatchPlan:
-    """What a batch needs before it meets Drain's state: tokens (flat, hashed), line order per message, token prefixes.
-
-    Built from the distinct masked messages and the per-line codes only (Drain's settings, not its
-    tree), so it can be built on another thread while the previous batch is being mined.
-    """
-
-    def __init__(
-        self,
-        distinct: pl.Series,
-        codes: np.ndarray,
-        extra_delimiters: tuple[str, ...] | list[str],
-        max_node_depth: int,
-        numeric_wildcard: str | None = None,
-    ):
-        self.distinct, self.codes = distinct, codes
-        self.n, self.k = len(codes), distinct.len()
-        tokens = tokenize(distinct, extra_delimiters)
-        self.lengths = tokens.list.len().to_numpy().astype(np.int64)
-        self.offsets = np.zeros(self.k + 1, dtype=np.int64)
-        np.cumsum(self.lengths, out=self.offsets[1:])
-        self.flat_tokens = (
-            tokens.explode(empty_as_null=False).drop_nulls()
-            if self.offsets[-1]
-            else pl.Series([], dtype=pl.Utf8)
-        )
-        self.flat_hashes = self.flat_tokens.hash(seed=0).to_numpy()
-        # lines grouped by message, in line order; sorted keys find a message's next line fast
-        k, n = self.k, self.n
-        self.order = (
-            np.argsort(codes.astype(np.uint16), kind="stable")
-            if k <= 65536
-            else np.argsort(codes * n + np.arange(n))
-        )
-        counts = np.bincount(codes, minlength=k)
-        self.starts = np.zeros(k + 1, dtype=np.int64)
-        np.cumsum(counts, out=self.starts[1:])
-        self.line_keys = codes[self.order] * (n + 1) + self.order
-        self._group_routes(max_node_depth, numeric_wildcard)
-
-    def _group_routes(self, max_node_depth: int, numeric_wildcard: str | None) -> None:
-        """Group the messages by the part of them that decides their walk down Drain's tree (a "prefix").
-
-        The walk depends on the token count and the first ``max_node_depth - 1`` tokens (fewer for
-        short messages). ``numeric_wildcard`` is Drain's ``param_str`` when it runs with
-        ``parametrize_numeric_tokens``: then no node has a child keyed by a token holding a digit,
-        since ``add_seq_to_prefix_tree`` files such tokens under ``param_str``, so a token with a
-        decimal digit (``\\d``, a subset of Python's ``isdigit``) walks exactly as ``param_str``
-        does and is grouped as it. Messages that differ only in a leading id then share one prefix
-        (routed once).
-        """
-        route_len = np.minimum(max_node_depth - 1, np.maximum(self.lengths - 1, 0))
-        columns = [pl.Series("l", self.lengths)]
-        for position in range(int(route_len.max(initial=0))):
-            walks = route_len > position
-            token = self.flat_tokens.gather(
-                np.where(walks, self.offsets[:-1] + position, 0)
-            )  # walks: the message has that token
-            expr = pl.col("t")
-            if numeric_wildcard is not None:
-                expr = pl.when(expr.str.contains(r"\d")).then(pl.lit(numeric_wildcard)).otherwise(expr)
-            columns.append(
-                token.to_frame("t")
-                .select(pl.when(pl.Series(walks)).then(expr))
-                .to_series()
-                .alias(f"t{position}")
-            )
-        heads = pl.DataFrame(columns)
-        _, self.prefix_of, prefix_first = dense_codes(heads.to_struct("prefix"))
-        firsts = heads[pl.Series(prefix_first)].rows()
-        self.prefix_tokens = [(row[0], [token for token in row[1:] if token is not None]) for row in firsts]
-        by_prefix = np.argsort(self.prefix_of, kind="stable")
-        bounds = np.zeros(len(prefix_first) + 1, dtype=np.int64)
-        np.cumsum(np.bincount(self.prefix_of, minlength=len(prefix_first)), out=bounds[1:])
-        self.codes_of_prefix = [by_prefix[bounds[p] : bounds[p + 1]] for p in range(len(prefix_first))]
 
 
 def assign_batch(
@@ -178,6 +71,7 @@ class _Assignment:
         self.n, k = len(plan.codes), plan.distinct.len()
         self.generation = np.zeros(k, dtype=np.int64)  # a heap entry of an older generation is void
         self.waiting = np.zeros(k, dtype=bool)  # has a live heap entry
+        self.current = np.full(k, -1, dtype=np.int64)  # cluster of the message's last result
         self.stride = 2 * (self.n + 1) + 2
         self.keys: list[np.ndarray] = []  # event keys: message, line, before/after the line
         self.results: list[np.ndarray] = []  # cluster per event
@@ -200,10 +94,81 @@ class _Assignment:
             self.results.append(np.array([cluster_id]))
             self.fed_clusters.append(cluster_id)
             self.waiting[code] = False
-            if changed:
-                for entry in self.refresh(sorted(self.affected(code, bumped)), position):
-                    heapq.heappush(heap, entry)
+            self.current[code] = cluster_id
+            if not changed:
+                continue
+            leaf = self._only_changed_leaf(code, bumped)
+            if leaf is not None:
+                entries = self.refresh_leaf(leaf, cluster_id, code, position)
+            else:
+                entries = self.refresh(sorted(self.affected(code, bumped)), position)
+            for entry in entries:
+                heapq.heappush(heap, entry)
         return self.finish()
+
+    def _only_changed_leaf(self, code: int, bumped: list[Node]) -> Node | None:
+        """The leaf of ``code`` when the last feed changed one cluster there and nothing else (no node grew)."""
+        feeder = self.feeder
+        if feeder.grown or feeder.rerouted or len(bumped) != 1:
+            return None
+        leaf = self.batch.leaf_of_prefix[int(self.batch.prefix_of[code])]
+        return leaf if leaf is bumped[0] else None
+
+    def refresh_leaf(
+        self, leaf: Node, cluster_id: int, fed: int, position: int
+    ) -> list[tuple[int, int, int]]:
+        """:meth:`refresh` after a feed that only created or changed cluster ``cluster_id`` of ``leaf``.
+
+        A message of the leaf that holds another cluster X (its last result, "none") keeps X unless
+        the changed cluster now comes first in Drain's ``fast_match``: a larger (similar tokens,
+        parameters) pair, or an equal one earlier in the leaf. The other clusters did not change, so
+        comparing with that one cluster is exact. The fed message, the messages that held the
+        changed cluster and those it now beats are matched again in full; waiting messages keep
+        their heap entries (feeding them gives drain3's answer either way). With thousands of
+        templates per leaf this is what keeps the cost of a state change flat.
+        """
+        batch = self.batch
+        prefixes = [
+            p
+            for p in batch.node_prefixes.get(id(leaf), ())
+            if batch.leaf_of_prefix[p] is leaf and len(batch.codes_of_prefix[p])
+        ]
+        if not prefixes:
+            return []
+        codes_now = np.concatenate([batch.codes_of_prefix[p] for p in prefixes])
+        following = batch.next_lines(codes_now, position)
+        idle = (following >= 0) & ~self.waiting[codes_now]
+        holder = self.current[codes_now]
+        redo = idle & ((holder == cluster_id) | (codes_now == fed) | (holder < 0))
+        changed = self.feeder.drain.id_to_cluster.get(cluster_id)
+        for row in np.flatnonzero(idle & ~redo).tolist():
+            redo[row] = changed is None or self._beats(changed, int(holder[row]), int(codes_now[row]), leaf)
+        if not redo.any():
+            return []
+        codes_now, following = codes_now[redo], following[redo]
+        leaf_index = np.zeros(len(codes_now), dtype=np.int64)
+        return self._settle(codes_now, following, [leaf], leaf_index, position)
+
+    def _beats(self, challenger: LogCluster, holder_id: int, code: int, leaf: Node) -> bool:
+        """Would ``fast_match`` on ``leaf`` now prefer ``challenger`` to the cluster ``holder_id`` for message ``code``?"""
+        holder = self.feeder.drain.id_to_cluster.get(holder_id)
+        tokens = self.tokens_of(code)
+        if holder is None or not tokens:
+            return True
+        param_str = self.feeder.drain.param_str
+        pairs = []
+        for cluster in (challenger, holder):
+            similar = params = 0
+            for template_token, token in zip(cluster.log_template_tokens, tokens):
+                if template_token == param_str:
+                    params += 1
+                elif template_token == token:
+                    similar += 1
+            pairs.append((similar, params))
+        if pairs[0] != pairs[1]:
+            return pairs[0] > pairs[1]
+        order = leaf.cluster_ids
+        return order.index(challenger.cluster_id) < order.index(holder_id)
 
     def affected(self, code: int, bumped: list[Node]) -> set[int]:
         """Prefixes to match again after feeding ``code`` changed the state (the changed ones routed again)."""
@@ -266,10 +231,22 @@ class _Assignment:
         if not len(codes_now):
             return []
         leaves, leaf_index = self._leaves(prefixes, later)
+        return self._settle(codes_now, following, leaves, leaf_index, position)
+
+    def _settle(
+        self,
+        codes_now: np.ndarray,
+        following: np.ndarray,
+        leaves: list[Node],
+        leaf_index: np.ndarray,
+        position: int,
+    ) -> list[tuple[int, int, int]]:
+        """Match ``codes_now`` (next lines ``following``) on their leaves: an event each, or a heap entry."""
         valid, clusters = self._match(codes_now, leaves, leaf_index, position)
         if valid.any():
             self.keys.append(codes_now[valid] * self.stride + 2 * (position + 1) + 1)
             self.results.append(clusters[valid])
+            self.current[codes_now[valid]] = clusters[valid]
         newly_waiting = ~valid & ~self.waiting[codes_now]
         self.generation[codes_now[valid | newly_waiting]] += 1  # older heap entries of these are void
         self.waiting[codes_now] = ~valid

@@ -327,6 +327,13 @@ def _tokenized(prepared: PreparedBatch, miner: TemplateMiner) -> PreparedBatch:
     )
 
 
+def _masked_lengths(prepared: PreparedBatch, miner: TemplateMiner) -> np.ndarray:
+    """Token count of each distinct raw message once masked (known from matching when there is a plan)."""
+    if prepared.plan is not None:
+        return prepared.plan.lengths[prepared.masked_of_raw]
+    return tokenize(prepared.masked_raw, miner.config.extra_delimiters).list.len().to_numpy()
+
+
 def mine_templates(
     events: pl.DataFrame,
     miner: TemplateMiner,
@@ -375,12 +382,7 @@ def mine_templates(
     if prepared.masked is None:
         prepared = _tokenized(prepared, miner)
     ids = miner.assign(prepared.masked, prepared.line_codes, plan=prepared.plan)
-    if with_params and prepared.plan is not None:  # masked token counts are known from matching
-        masked_lengths = prepared.plan.lengths[prepared.masked_of_raw]
-    elif with_params:
-        masked_lengths = tokenize(prepared.masked_raw, miner.config.extra_delimiters).list.len().to_numpy()
-    else:
-        masked_lengths = None
+    masked_lengths = _masked_lengths(prepared, miner) if with_params else None
     per_line = line_templates(
         ids,
         prepared.raw,
@@ -390,5 +392,5 @@ def mine_templates(
         extra_delimiters=miner.config.extra_delimiters,
         masked_lengths=masked_lengths,
     )
-    template_ids = pl.Series("template_id", miner.ids.lookup(per_line["template_id"].to_numpy()))
-    return events.with_columns(template_ids, per_line["template"], per_line["params"])
+    ids = pl.Series("template_id", miner.ids.lookup(per_line["template_id"].to_numpy()))
+    return events.with_columns(ids, per_line["template"], per_line["params"])
