@@ -17,8 +17,7 @@ import numpy as np
 import polars as pl
 import pytest
 import yaml
-from dagster import materialize
-from pipeline_support import EXAMPLE_CONFIG, pipeline_definitions
+from pipeline_support import EXAMPLE_CONFIG, materialize_partition, pipeline_definitions
 
 from logrca import PROJECT_ROOT
 from logrca.parsers.templates.template_ids import TemplateIds, naming_text, stable_template_id
@@ -29,15 +28,7 @@ SELECTION = ["raw_logs", "quarantined_lines", "log_templates"]
 
 def mine_partition(config: Path, data_dir: Path, partition: str) -> None:
     """One real run of ingest and mining for ``partition``."""
-    defs = pipeline_definitions(config, data_dir=data_dir)
-    result = materialize(
-        defs.assets,
-        selection=SELECTION,
-        partition_key=partition,
-        resources=defs.resources,
-        raise_on_error=False,
-    )
-    assert result.success, [e.message for e in result.all_events if e.is_failure]
+    materialize_partition(pipeline_definitions(config, data_dir=data_dir), SELECTION, partition)
 
 
 def four_hours_of_shop(tmp: Path) -> Path:

@@ -10,6 +10,7 @@ import numpy as np
 import polars as pl
 from drain3.drain import LogCluster, Node
 
+from logrca.parsers.templates.drain_feed import similarity
 from logrca.parsers.templates.drain_match import RoutedBatch
 from logrca.parsers.templates.drain_plan import BatchPlan, numeric_wildcard, tokenize
 
@@ -156,17 +157,10 @@ class _Assignment:
         if holder is None or not tokens:
             return True
         param_str = self.feeder.drain.param_str
-        pairs = []
-        for cluster in (challenger, holder):
-            similar = params = 0
-            for template_token, token in zip(cluster.log_template_tokens, tokens):
-                if template_token == param_str:
-                    params += 1
-                elif template_token == token:
-                    similar += 1
-            pairs.append((similar, params))
-        if pairs[0] != pairs[1]:
-            return pairs[0] > pairs[1]
+        mine = similarity(challenger.log_template_tokens, tokens, param_str)
+        theirs = similarity(holder.log_template_tokens, tokens, param_str)
+        if mine != theirs:
+            return mine > theirs
         order = leaf.cluster_ids
         return order.index(challenger.cluster_id) < order.index(holder_id)
 

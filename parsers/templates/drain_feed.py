@@ -11,7 +11,19 @@ from drain3.drain import Drain, LogCluster, Node
 
 from logrca.parsers.templates.drain_leaves import _LeafHashes, _LeafMatrix
 
-__all__ = ["DrainFeeder"]
+__all__ = ["DrainFeeder", "similarity"]
+
+
+def similarity(template: Sequence[str], tokens: Sequence[str], param_str: str) -> tuple[int, int]:
+    """(similar tokens, parameters) of a message against a template of its length, as ``get_seq_distance`` counts them."""
+    similar = params = 0
+    for template_token, token in zip(template, tokens):
+        if template_token == param_str:
+            params += 1
+        elif template_token == token:
+            similar += 1
+    return similar, params
+
 
 _MATRIX_MIN_CLUSTERS = 8  # below this, drain3's own loop is faster than numpy
 
@@ -234,12 +246,7 @@ class DrainFeeder:
             cluster = clusters.get(cluster_id)
             if cluster is None:
                 continue
-            similar = params = 0
-            for template_token, token in zip(cluster.log_template_tokens, tokens):
-                if template_token == param_str:
-                    params += 1
-                elif template_token == token:
-                    similar += 1
+            similar, params = similarity(cluster.log_template_tokens, tokens, param_str)
             if similar > best_similar or (similar == best_similar and params > best_params):
                 best, best_similar, best_params = cluster, similar, params
         if (
