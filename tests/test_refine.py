@@ -47,18 +47,24 @@ def test_many_words_or_rare_words_do_not_split():
 def test_same_data_same_ids_and_later_partitions_keep_them(tmp_path):
     first = [STATES[i % 3] for i in range(9)]
     second = ["Resumed", "Stopped", "Paused", "Stopped", "Started"]
-    runs = []
+    runs, groups = [], []
     for _ in range(2):
         miner = TemplateMiner()
-        runs.append(
-            (_mine(miner, first)["template_id"].to_list(), _mine(miner, second, 100)["template_id"].to_list())
+        ids = (
+            _mine(miner, first)["template_id"].to_list(),
+            _mine(miner, second, 100)["template_id"].to_list(),
         )
-    assert runs[0] == runs[1]
+        runs.append(ids)
+        groups.append(
+            miner.ids.clusters(ids[0] + ids[1]).tolist()
+        )  # Drain cluster or split group behind each id
+    assert runs[0] == runs[1] and groups[0] == groups[1]
     ids_first, ids_second = runs[0]
     id_of = dict(zip(first, ids_first))
     assert [id_of.get(s) for s in second if s != "Stopped"] == [ids_second[i] for i in (0, 2, 4)]
     stopped = {ids_second[1], ids_second[3]}
-    assert len(stopped) == 1 and stopped.pop() >= SPLIT_ID_BASE and min(ids_first) < SPLIT_ID_BASE
+    assert len(stopped) == 1 and stopped.pop() not in ids_first
+    assert min(groups[0]) >= SPLIT_ID_BASE  # every group is split off its Drain cluster
     # save after the first partition, load in a new process-like miner: the second gets the same ids
     state = tmp_path / "state.json"
     saved = TemplateMiner(TemplateConfig(state_path=state))

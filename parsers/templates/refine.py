@@ -37,9 +37,9 @@ class ClusterSplitter:
     Notes
     -----
     Ids are stable: a cluster's split positions are decided once, in the batch where it is first
-    seen, and never revisited; the group of the first line keeps the Drain cluster id, other
-    groups get ids from :data:`SPLIT_ID_BASE` up in order of their first line, and a word seen
-    later gets a new id. So re-running the same batches gives the same ids, and mining a later
+    seen, and never revisited; every group gets an id from :data:`SPLIT_ID_BASE` up in order of
+    its first line (the miner names it by the hash of its own template, so which word came first
+    does not matter), and a word seen later gets a new id. So re-running the same batches gives the same ids, and mining a later
     batch never changes the id a mined line got. All of it is in :meth:`state`.
     """
 
@@ -48,7 +48,7 @@ class ClusterSplitter:
         self.positions: dict[int, tuple[int, ...]] = {}  # decided clusters -> split positions
         self.groups: dict[tuple[int, tuple[str, ...]], int] = {}  # (cluster, words) -> group id
         self.members: dict[int, tuple[int, tuple[str, ...]]] = {}  # group id -> (cluster, words)
-        self.sizes: dict[int, int] = {}  # ids from SPLIT_ID_BASE up -> lines
+        self.sizes: dict[int, int] = {}  # group id -> lines
         self.next_id = SPLIT_ID_BASE
 
     def split(
@@ -90,11 +90,9 @@ class ClusterSplitter:
             cluster = pair_cluster[pair]
             positions = self.positions.get(cluster)
             if positions and len(tokens[pair]) == len(templates[cluster]):
-                pair_ids[pair] = self._group(cluster, tuple(tokens[pair][p] for p in positions))
-                if pair_ids[pair] != cluster:
-                    self.sizes[int(pair_ids[pair])] = self.sizes.get(int(pair_ids[pair]), 0) + int(
-                        counts[pair]
-                    )
+                group = self._group(cluster, tuple(tokens[pair][p] for p in positions))
+                pair_ids[pair] = group
+                self.sizes[group] = self.sizes.get(group, 0) + int(counts[pair])
         return pair_ids[pair_of_line.reshape(-1)]
 
     def _decide(
@@ -129,8 +127,7 @@ class ClusterSplitter:
     def _group(self, cluster: int, words: tuple[str, ...]) -> int:
         group = self.groups.get((cluster, words))
         if group is None:
-            group = self.next_id if cluster in self.members else cluster  # the first keeps the cluster id
-            self.next_id += group != cluster
+            group, self.next_id = self.next_id, self.next_id + 1
             self.groups[(cluster, words)] = group
             self.members[group] = (cluster, words)
         return group
