@@ -26,8 +26,8 @@ class Source:
 
 def accounted(result) -> None:
     stats = result.stats
-    assert stats["records_read"] == stats["records_stored"] + stats["records_quarantined"]
-    assert stats["records_quarantined"] == result.quarantine.height
+    assert stats["rows_read"] == stats["rows_stored"] + stats["rows_quarantined"]
+    assert stats["rows_quarantined"] == result.quarantine.height
     assert result.frame.schema == pl.Schema(METRIC_SCHEMA)
     assert result.quarantine.schema == pl.Schema(QUARANTINE_SCHEMA)
 
@@ -60,7 +60,7 @@ def test_prometheus_text_quarantines_bad_lines_with_the_parsers_reason():
         (16, "line 16: not a sample (could not convert string to float: 'twelve')"),
     ]
     assert result.quarantine["raw"][1] == 'process_open_fds{pod="db-0"} 112'
-    assert result.stats["records_read"] == 10 and result.stats["records_stored"] == 7
+    assert result.stats["rows_read"] == 10 and result.stats["rows_stored"] == 7
 
 
 def test_a_file_without_a_time_in_its_name_takes_its_modification_time(tmp_path):
@@ -117,3 +117,16 @@ def test_label_names_are_configurable_and_gzip_is_read(tmp_path):
 def test_unknown_option_fields_are_rejected_by_name():
     with pytest.raises(ValueError, match="service_label"):
         PrometheusOptions(service_label=["app"])
+
+
+def test_a_source_service_names_samples_without_a_service_label():
+    @dataclass
+    class NamedService:
+        name: str = "db-metrics"
+        service: str = "db"
+
+    result = read_prometheus_text(SCRAPE, NamedService())
+    accounted(result)
+    assert result.frame.filter(pl.col("metric") == "process_open_fds").rows() == [
+        (datetime(2026, 3, 10, 1, 2, tzinfo=UTC), "db", "db-0", "process_open_fds", 112.0)
+    ]

@@ -23,9 +23,9 @@ class Source:
 
 def accounted(result) -> None:
     stats = result.stats
-    assert stats["records_read"] == stats["records_stored"] + stats["records_quarantined"]
-    assert stats["records_stored"] == result.frame.height
-    assert stats["records_quarantined"] == result.quarantine.height
+    assert stats["rows_read"] == stats["rows_stored"] + stats["rows_quarantined"]
+    assert stats["rows_stored"] == result.frame.height
+    assert stats["rows_quarantined"] == result.quarantine.height
     assert result.frame.schema == pl.Schema(SPAN_SCHEMA)
     assert result.quarantine.schema == pl.Schema(QUARANTINE_SCHEMA)
 
@@ -66,7 +66,7 @@ def test_otlp_json_quarantines_each_bad_record_with_its_line_place_and_reason():
         '"name":"fraud-score"'
         in result.quarantine.filter(pl.col("reason").str.contains("ends before"))["raw"][0]
     )
-    assert result.stats == {"records_read": 9, "records_stored": 4, "records_quarantined": 5}
+    assert result.stats == {"files": 1, "rows_read": 9, "rows_stored": 4, "rows_quarantined": 5}
 
 
 def test_otlp_json_gzip_reads_the_same_and_a_cut_stream_keeps_what_came_before(tmp_path):
@@ -124,7 +124,7 @@ def test_a_file_that_is_not_json_is_one_quarantined_record(tmp_path, reader):
     result = reader(broken, Source())
     accounted(result)
     assert result.frame.is_empty()
-    assert result.stats["records_quarantined"] == 1
+    assert result.stats["rows_quarantined"] == 1
     assert result.quarantine["reason"][0].startswith("file: not JSON (")
 
 
@@ -136,4 +136,16 @@ def test_an_empty_file_gives_empty_frames_with_the_schema(tmp_path, reader):
     )
     result = reader(empty, Source())
     accounted(result)
-    assert result.frame.is_empty() and result.stats["records_read"] == 0
+    assert result.frame.is_empty() and result.stats["rows_read"] == 0
+
+
+def test_a_source_service_names_spans_whose_resource_does_not():
+    @dataclass
+    class NamedService:
+        name: str = "inventory-spans"
+        service: str = "inventory"
+
+    result = read_otlp_json(FIXTURES / "otlp.jsonl", NamedService())
+    accounted(result)
+    assert result.frame.filter(pl.col("operation") == "GET /stock")["service"].to_list() == ["inventory"]
+    assert result.stats["rows_quarantined"] == 4

@@ -20,7 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from logrca.parsers.ingest.files import FileProblem, iter_line_batches
 from logrca.parsers.ingest.schema import METRIC_SCHEMA
-from logrca.parsers.ingest.signal_records import NamedSource, QuarantineRows, SignalRead
+from logrca.parsers.ingest.signal_records import FileRead, NamedSource, QuarantineRows
 
 __all__ = ["PrometheusOptions", "file_time", "metric_name", "read_prometheus_text"]
 
@@ -109,12 +109,15 @@ def _parse_sample_line(text: str, type_line: str | None, openmetrics: bool):
 class _MetricRows:
     def __init__(self, source: NamedSource, path: Path, options: PrometheusOptions) -> None:
         self.options, self.quarantine = options, QuarantineRows(source, path)
+        self.fallback_service = getattr(source, "service", None)
         self.columns: dict[str, list] = {name: [] for name in METRIC_SCHEMA}
         self.read = self.untimed = self.without_value = 0
 
     def add(self, sample, line_no: int, text: str) -> None:
         labels = dict(sample.labels)
-        service = next((labels[k] for k in self.options.service_labels if labels.get(k)), None)
+        service = next(
+            (labels[k] for k in self.options.service_labels if labels.get(k)), self.fallback_service
+        )
         if service is None:
             wanted = ", ".join(self.options.service_labels)
             self.quarantine.add(line_no, text, f"line {line_no}: no service label ({wanted})")
@@ -135,7 +138,7 @@ class _MetricRows:
 
 def read_prometheus_text(
     path: Path, source: NamedSource, options: PrometheusOptions | None = None
-) -> SignalRead:
+) -> FileRead:
     """Read one Prometheus text exposition or OpenMetrics file (plain or gzip) into metric samples.
 
     Parameters
@@ -146,20 +149,22 @@ def read_prometheus_text(
         text (timestamps in milliseconds) [1]_.
     source : NamedSource
         Its ``name`` fills the quarantine's ``system`` column; ``source.prometheus`` (when the source has
-        it) gives the :class:`PrometheusOptions`.
+        it) gives the :class:`PrometheusOptions`; ``source.service`` (when set) is the service of samples
+        without a service label.
     options : PrometheusOptions, optional
         Overrides ``source.prometheus``; the default reads the service from ``service``/``job`` and the
         host from ``pod``/``instance``.
 
     Returns
     -------
-    SignalRead
+    FileRead
         METRIC_SCHEMA rows sorted by time: ``metric`` is the sample name with its other labels
         (:func:`metric_name`); a NaN value (a summary with no observations, a staleness marker) is kept
         as null and counted in ``stats["samples_without_value"]``. Samples without a timestamp take the
         file's time (:func:`file_time`; ``stats["samples_timed_by_name"]`` / ``["samples_timed_by_mtime"]``).
-        A record is one sample line: one the parser rejects, or without a service label, is quarantined
-        with the reason; comments and blank lines are not records.
+        A counted row is one sample line: one the parser rejects, or with no service label (and no
+        ``source.service`` to fall back on), is quarantined with the reason; comments and blank lines are
+        not counted.
 
     References
     ----------
@@ -199,7 +204,7 @@ def read_prometheus_text(
     return _metric_result(rows, path)
 
 
-def _metric_result(rows: _MetricRows, path: Path) -> SignalRead:
+def _metric_result(rows: _MetricRows, path: Path) -> FileRead:
     moment, origin = file_time(path) if rows.untimed else (None, None)
     frame = pl.DataFrame(rows.columns, schema={**METRIC_SCHEMA, "time": pl.Float64})
     seconds = pl.col("time").fill_null(pl.lit(moment.timestamp() if moment else None, pl.Float64))
@@ -210,12 +215,13 @@ def _metric_result(rows: _MetricRows, path: Path) -> SignalRead:
     ).cast(METRIC_SCHEMA)
     quarantine = rows.quarantine.frame()
     stats = {
-        "records_read": rows.read,
-        "records_stored": rows.read - quarantine.height,
-        "records_quarantined": quarantine.height,
+        "files": 1,
+        "rows_read": rows.read,
+        "rows_stored": rows.read - quarantine.height,
+        "rows_quarantined": quarantine.height,
         "samples": frame.height,
         "samples_without_value": rows.without_value,
         "samples_timed_by_name": rows.untimed if origin == "name" else 0,
         "samples_timed_by_mtime": rows.untimed if origin == "mtime" else 0,
     }
-    return SignalRead(frame.sort("time", maintain_order=True), quarantine, stats)
+    return FileRead(frame.sort("time", maintain_order=True), quarantine, stats)

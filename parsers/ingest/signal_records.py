@@ -11,7 +11,7 @@ import polars as pl
 from logrca.parsers.ingest.files import FileProblem, iter_line_batches
 from logrca.parsers.ingest.schema import QUARANTINE_SCHEMA
 
-__all__ = ["NamedSource", "QuarantineRows", "SignalRead", "file_text", "hex_id", "record_text"]
+__all__ = ["NamedSource", "QuarantineRows", "FileRead", "file_text", "hex_id", "record_text"]
 
 
 class NamedSource(Protocol):
@@ -20,13 +20,13 @@ class NamedSource(Protocol):
     name: str
 
 
-class SignalRead(NamedTuple):
+class FileRead(NamedTuple):
     """What a span or metric reader returns for one file.
 
     ``frame`` follows :data:`~logrca.parsers.ingest.schema.SPAN_SCHEMA` or
     :data:`~logrca.parsers.ingest.schema.METRIC_SCHEMA`; ``quarantine`` follows
     :data:`~logrca.parsers.ingest.schema.QUARANTINE_SCHEMA`, one row per record that could not be stored,
-    with the reason. ``stats["records_read"] == stats["records_stored"] + stats["records_quarantined"]``.
+    with the reason. ``stats["rows_read"] == stats["rows_stored"] + stats["rows_quarantined"]``.
     """
 
     frame: pl.DataFrame

@@ -1,10 +1,10 @@
 """Read trace spans from OpenTelemetry OTLP JSON, Jaeger JSON and Zipkin JSON v2 files into SPAN_SCHEMA rows.
 
 Each reader takes one file (plain or gzip, detected by its magic bytes) and returns a
-:class:`~logrca.parsers.ingest.signal_records.SignalRead`: the spans, the records that could not be stored
+:class:`~logrca.parsers.ingest.signal_records.FileRead`: the spans, the records that could not be stored
 with the reason (a bad JSON line, a span without an id, an end before its start...), and counts where
-``records_read == records_stored + records_quarantined``. A record is one span; a JSON document or line
-that does not decode is one record too (its spans cannot be counted).
+``rows_read == rows_stored + rows_quarantined``. A row is one span; a JSON document or line that does
+not decode is one row too (its spans cannot be counted).
 """
 
 from __future__ import annotations
@@ -17,9 +17,9 @@ import polars as pl
 from logrca.parsers.ingest.files import FileProblem, iter_line_batches
 from logrca.parsers.ingest.schema import SPAN_SCHEMA
 from logrca.parsers.ingest.signal_records import (
+    FileRead,
     NamedSource,
     QuarantineRows,
-    SignalRead,
     file_text,
     hex_id,
     record_text,
@@ -41,6 +41,7 @@ class _SpanRows:
     def __init__(self, source: NamedSource, path: Path) -> None:
         self.columns: dict[str, list] = {name: [] for name in SPAN_SCHEMA}
         self.quarantine = QuarantineRows(source, path)
+        self.fallback_service = getattr(source, "service", None)
         self.read = 0
 
     def add(self, where: str, line_no: int | None, raw: object, fields: dict) -> None:
@@ -51,6 +52,8 @@ class _SpanRows:
         span_id = hex_id(fields["span_id"], lengths=_SPAN_ID_LENGTHS)
         parent = fields["parent_id"]
         parent_id = hex_id(parent, lengths=_SPAN_ID_LENGTHS) if parent not in (None, "") else None
+        if not fields["service"]:
+            fields = {**fields, "service": self.fallback_service}
         problem = None
         if trace_id is None:
             problem = f"trace id {fields['trace_id']!r} is not a non-zero hex id of up to 32 digits"
@@ -86,7 +89,7 @@ class _SpanRows:
         self.read += 1
         self.quarantine.add(line_no, raw, f"{where}: {reason}")
 
-    def result(self) -> SignalRead:
+    def result(self) -> FileRead:
         raw = pl.DataFrame(
             self.columns,
             schema={**SPAN_SCHEMA, "start": pl.Int64},
@@ -96,11 +99,12 @@ class _SpanRows:
         )
         quarantine = self.quarantine.frame()
         stats = {
-            "records_read": self.read,
-            "records_stored": frame.height,
-            "records_quarantined": quarantine.height,
+            "files": 1,
+            "rows_read": self.read,
+            "rows_stored": frame.height,
+            "rows_quarantined": quarantine.height,
         }
-        return SignalRead(frame.sort("start", maintain_order=True), quarantine, stats)
+        return FileRead(frame.sort("start", maintain_order=True), quarantine, stats)
 
 
 def _int(value: object) -> int | None:
@@ -162,7 +166,7 @@ def _otlp_request(rows: _SpanRows, request: object, line_no: int) -> None:
                 rows.add(where, line_no, span, fields)
 
 
-def read_otlp_json(path: Path, source: NamedSource) -> SignalRead:
+def read_otlp_json(path: Path, source: NamedSource) -> FileRead:
     """Read spans from an OpenTelemetry Collector file exporter's output (OTLP JSON, one request per line).
 
     Parameters
@@ -174,11 +178,12 @@ def read_otlp_json(path: Path, source: NamedSource) -> SignalRead:
         ``parentSpanId``, ``startTimeUnixNano``/``endTimeUnixNano`` (strings or numbers) and ``status.code``
         (2, ``STATUS_CODE_ERROR``, marks an error).
     source : NamedSource
-        Its ``name`` fills the quarantine's ``system`` column.
+        Its ``name`` fills the quarantine's ``system`` column; ``source.service`` (when set) names the
+        service of spans whose record does not.
 
     Returns
     -------
-    SignalRead
+    FileRead
         Spans in SPAN_SCHEMA sorted by start; quarantined records name the line and the span's place in
         it (``line 3 resourceSpans[0].scopeSpans[0].spans[2]: no start time``).
 
@@ -270,7 +275,7 @@ def _jaeger_trace(rows: _SpanRows, trace: object, t: int) -> None:
         rows.add(where, None, span, fields)
 
 
-def read_jaeger_json(path: Path, source: NamedSource) -> SignalRead:
+def read_jaeger_json(path: Path, source: NamedSource) -> FileRead:
     """Read spans from a Jaeger JSON export (the query API's ``/api/traces`` answer or the UI's download).
 
     Parameters
@@ -282,11 +287,12 @@ def read_jaeger_json(path: Path, source: NamedSource) -> SignalRead:
         ``tags``; the host from :data:`HOST_ATTRIBUTES`). A span is an error when its tag ``error`` is
         true or ``otel.status_code`` is ``ERROR``.
     source : NamedSource
-        Its ``name`` fills the quarantine's ``system`` column.
+        Its ``name`` fills the quarantine's ``system`` column; ``source.service`` (when set) names the
+        service of spans whose record does not.
 
     Returns
     -------
-    SignalRead
+    FileRead
         Spans in SPAN_SCHEMA; quarantined records name their place (``data[0].spans[3]: no start time``).
     """
     rows = _SpanRows(source, path)
@@ -301,7 +307,7 @@ def read_jaeger_json(path: Path, source: NamedSource) -> SignalRead:
     return rows.result()
 
 
-def read_zipkin_json(path: Path, source: NamedSource) -> SignalRead:
+def read_zipkin_json(path: Path, source: NamedSource) -> FileRead:
     """Read spans from a Zipkin JSON v2 file (``/api/v2/trace/{id}``: a list of spans; ``/api/v2/traces``:
     a list of such lists).
 
@@ -312,11 +318,12 @@ def read_zipkin_json(path: Path, source: NamedSource) -> SignalRead:
         ``duration`` in µs, ``localEndpoint.serviceName`` (the host: ``localEndpoint.ipv4``/``ipv6``) and
         ``tags``; a tag ``error`` marks an error.
     source : NamedSource
-        Its ``name`` fills the quarantine's ``system`` column.
+        Its ``name`` fills the quarantine's ``system`` column; ``source.service`` (when set) names the
+        service of spans whose record does not.
 
     Returns
     -------
-    SignalRead
+    FileRead
         Spans in SPAN_SCHEMA; quarantined records name their place (``[1][4]: no duration``).
     """
     rows = _SpanRows(source, path)
