@@ -2,11 +2,38 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 
 import polars as pl
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from logrca.rca.detect import DetectionConfig, detect_anomalies
+
+
+class AnalysisConfig(BaseModel):
+    """Which stretch of a partition is analysed (the ``analysis:`` section of the logrca config).
+
+    Without ``alert_time`` the window is the whole partition and the baseline the partitions before it
+    (or the sources of role ``baseline``). With ``alert_time`` (an incident under study) the window runs
+    from ``alert_time - window_lead`` to the partition's last record, and what the partition holds before
+    it is the baseline when there are no ``baseline`` sources.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    alert_time: datetime | None = Field(
+        None, description="When the alert fired (UTC), if an incident is studied."
+    )
+    window_lead: timedelta = Field(
+        timedelta(0), ge=timedelta(0), description="How long before the alert the window starts."
+    )
+
+    @field_validator("alert_time")
+    @classmethod
+    def _utc(cls, value: datetime | None) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 def split_window(
