@@ -13,15 +13,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Any
 
 import polars as pl
 
 from logrca.parsers.ingest.files import resolve_paths
 from logrca.parsers.ingest.schema import METRIC_SCHEMA, SPAN_SCHEMA, empty_quarantine
-
-if TYPE_CHECKING:
-    from logrca.parsers.ingest.sources import SignalSourceConfig
 
 __all__ = [
     "KINDS",
@@ -32,7 +29,9 @@ __all__ = [
     "register_reader",
 ]
 
-SignalReader = Callable[[Path, "SignalSourceConfig"], tuple[pl.DataFrame, pl.DataFrame, dict[str, int]]]
+#: ``(path, source) -> (frame, quarantine, stats)``; ``source`` is a ``SignalSourceConfig`` (not imported
+#: here: the source model checks its ``format`` against this registry).
+SignalReader = Callable[[Path, Any], tuple[pl.DataFrame, pl.DataFrame, dict[str, int]]]
 
 #: Per kind: the frame schema and the column that places a row in time.
 KINDS: dict[str, tuple[dict, str]] = {"spans": (SPAN_SCHEMA, "start"), "metrics": (METRIC_SCHEMA, "time")}
@@ -88,7 +87,7 @@ def _add(total: dict[str, int], more: dict[str, int]) -> dict[str, int]:
 
 
 def read_signal_source(
-    source: SignalSourceConfig, *, base_dir: Path, window: tuple[datetime, datetime] | None = None
+    source: Any, *, base_dir: Path, window: tuple[datetime, datetime] | None = None
 ) -> SignalRead:
     """Every file of ``source`` through its format's reader; with ``window``, only records inside it."""
     schema, time_column = KINDS[source.kind]
@@ -110,7 +109,7 @@ def read_signal_source(
 
 
 def read_signal_sources(
-    sources: list[SignalSourceConfig],
+    sources: list[Any],
     *,
     kind: str,
     base_dir: Path,
