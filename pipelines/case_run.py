@@ -7,9 +7,7 @@ report, and the ranking is read from the ``root_causes`` output. There is no oth
 
 from __future__ import annotations
 
-import logging
 import tempfile
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -59,16 +57,8 @@ class CaseRun:
     quarantined: dict[str, int]
 
 
-@contextmanager
-def _quiet_dagster():
-    """Dagster's per-step debug log off while a case runs (failures still come back as messages)."""
-    logger = logging.getLogger("dagster")
-    level = logger.level
-    logger.setLevel(logging.WARNING)
-    try:
-        yield
-    finally:
-        logger.setLevel(level)
+#: Dagster's console logger at warnings: the per-step debug events stay on the instance, off the terminal.
+QUIET_LOGS = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 
 
 def _output(result, node: str, name: str):
@@ -100,16 +90,16 @@ def run_case(
         config = load_config(config_path)
         defs = build_definitions(config, deployment)
         key = partitions_for(config).get_partition_keys()[0]
-        with _quiet_dagster():
-            result = materialize(
-                defs.assets,
-                selection=CASE_ASSETS,
-                partition_key=key,
-                resources=defs.resources,
-                instance=instance or DagsterInstance.ephemeral(),
-                raise_on_error=False,
-                tags={"logrca/case": case_dir.name},
-            )
+        result = materialize(
+            defs.assets,
+            selection=CASE_ASSETS,
+            partition_key=key,
+            resources=defs.resources,
+            instance=instance or DagsterInstance.ephemeral(),
+            raise_on_error=False,
+            run_config=QUIET_LOGS,
+            tags={"logrca/case": case_dir.name},
+        )
         if not result.success:
             failures = [e.message or "" for e in result.all_events if e.is_step_failure]
             raise ValueError(f"{case_dir}: the pipeline run failed: {'; '.join(failures)[:600]}")

@@ -132,16 +132,10 @@ def analyse_case(
     only differs from a baseline template of their service by the length of a printed list count as that
     template (:func:`logrca.rca.template_variants.merge_list_variants`).
 
-    ``noise_from`` says where each service's usual noise comes from: ``"before-alert"`` (the quiet
-    stretch above), ``"normal"`` (each fault-free stretch judged against the others, when the baseline
-    is fault-free data and there are at least two stretches), ``"both"`` (all of these rows), or ``"confirmed"`` (default): the quiet stretch, except that
-    in ``confirm_signals`` (all signals when None) a score counts as noise only up to what the service
-    also shows between fault-free stretches. The stretch before an alert may already hold the fault's
-    onset (a delay that began a minute early); the fault-free minutes cannot. The wire-time signal
-    (``trace_call_gap``) is the one confirmed by default: its score is an effect size (how far the wait
-    moved), which a minute of fault-free data pins down, while the other signals count rare events
-    (a new error line, a rare trace pattern, calls above a p99) whose sporadic same-day occurrences the
-    fault-free minutes, a day apart, are too short to show (measured in docs/rca.md).
+    ``noise_from`` and ``confirm_signals`` say where each service's usual noise comes from (:func:`_noise`).
+
+    Longer than 60 lines because it is the method's one sequence of stages, each timed for the bench;
+    every stage is a call to a helper or a signal module.
     """
     if noise_from not in NOISE_FROM:
         raise ValueError(f"analyse_case: noise_from must be one of {NOISE_FROM}, not {noise_from!r}")
@@ -212,7 +206,19 @@ def _noise(
     window: tuple,
     settings: _Settings,
 ) -> pl.DataFrame | None:
-    """Each service's usual noise per signal (see ``noise_from`` of :func:`analyse_case`)."""
+    """Each service's usual noise per signal, rows ``service, signal, score`` (None when there is none).
+
+    ``noise_from`` says where each service's usual noise comes from: ``"before-alert"`` (the detectors on the
+    case's data before the window, when it holds ``min_quiet``), ``"normal"`` (each fault-free stretch judged against the others, when the baseline
+    is fault-free data and there are at least two stretches), ``"both"`` (all of these rows), or ``"confirmed"`` (default): the quiet stretch, except that
+    in ``confirm_signals`` (all signals when None) a score counts as noise only up to what the service
+    also shows between fault-free stretches. The stretch before an alert may already hold the fault's
+    onset (a delay that began a minute early); the fault-free minutes cannot. The wire-time signal
+    (``trace_call_gap``) is the one confirmed by default: its score is an effect size (how far the wait
+    moved), which a minute of fault-free data pins down, while the other signals count rare events
+    (a new error line, a rare trace pattern, calls above a p99) whose sporadic same-day occurrences the
+    fault-free minutes, a day apart, are too short to show (measured in docs/rca.md).
+    """
     noise = None
     if settings.noise_from != "before-alert" and case.baseline_source == "normal" and len(intervals) >= 2:
         confirm = settings.confirm_signals if settings.noise_from == "confirmed" else None
