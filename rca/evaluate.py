@@ -7,7 +7,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from logrca.rca.cases import LABEL_FILE, label_free_copy, load_case
+from logrca.rca.cases import LABEL_FILE, label_free_copy, normal_folders
 
 __all__ = ["accuracy_at_k", "average_at_5", "evaluate_dataset", "rank_of"]
 
@@ -34,16 +34,32 @@ def average_at_5(ranks: list[int | None]) -> float:
     return sum(accuracy_at_k(ranks, k) for k in range(1, 6)) / 5
 
 
-def _default_analyse(case_dir: Path, normal_dirs: list[Path]) -> list[str]:
-    from logrca.rca.case_analysis import analyse_case
-
-    return analyse_case(load_case(case_dir, normal_dirs=normal_dirs)).ranking["service"].to_list()
+def _case_row(case_dir: Path, analyse: Callable[[Path], list[str]]) -> dict:
+    """Rank one case through ``analyse`` on its label-free copy, then read its label and score it."""
+    label_path = case_dir / LABEL_FILE
+    if not label_path.is_file():
+        raise ValueError(f"{case_dir}: no {LABEL_FILE}; cannot evaluate")
+    started = time.perf_counter()
+    with label_free_copy(case_dir) as view:
+        ranking = list(analyse(view))
+    seconds = time.perf_counter() - started
+    label = json.loads(label_path.read_text(encoding="utf-8"))  # read only after the analysis is done
+    if "root_cause_service" not in label:
+        raise ValueError(f"{label_path}: missing field 'root_cause_service'")
+    return {
+        "case": case_dir.name,
+        "true_service": label["root_cause_service"],
+        "fault_type": label.get("fault_type"),
+        "rank": rank_of(ranking, label["root_cause_service"]),
+        "top5": ranking[:5],
+        "seconds": round(seconds, 3),
+    }
 
 
 def evaluate_dataset(
     dataset_dir: Path,
     *,
-    analyse: Callable[[Path, list[Path]], list[str]] | None = None,
+    analyse: Callable[[Path, list[Path]], list[str]],
     on_case: Callable[[dict], None] | None = None,
 ) -> dict:
     """Rank every ``cases/*`` folder of ``dataset_dir`` and compare with its ``label.json`` afterwards.
@@ -52,9 +68,10 @@ def evaluate_dataset(
     ----------
     dataset_dir : Path
         Folder with ``cases/`` (and optionally ``normal/``), see docs/rca.md.
-    analyse : callable, optional
-        ``(label-free case dir, normal dirs) -> ranked services``; default: the full logrca analysis.
-        It receives a read-only copy of the case without ``label.json``.
+    analyse : callable
+        ``(label-free case dir, normal dirs) -> ranked services``: the CLI passes the pipeline's run
+        (:func:`logrca.pipelines.case_run.run_case`). It receives a read-only copy of the case without
+        ``label.json``.
     on_case : callable, optional
         Called with each case's result row as it finishes (progress display).
 
@@ -70,32 +87,12 @@ def evaluate_dataset(
     cases_root = dataset_dir / "cases"
     if not cases_root.is_dir():
         raise ValueError(f"{dataset_dir}: no 'cases' folder (expected {cases_root})")
-    normal_root = dataset_dir / "normal"
-    normal_dirs = sorted(p for p in normal_root.iterdir() if p.is_dir()) if normal_root.is_dir() else []
-    analyse = analyse or _default_analyse
+    normal_dirs = normal_folders(cases_root / "any")
     results = []
     for case_dir in sorted(p for p in cases_root.iterdir() if p.is_dir()):
-        label_path = case_dir / LABEL_FILE
-        if not label_path.is_file():
-            raise ValueError(f"{case_dir}: no {LABEL_FILE}; cannot evaluate")
-        started = time.perf_counter()
-        with label_free_copy(case_dir) as view:
-            ranking = list(analyse(view, normal_dirs))
-        seconds = time.perf_counter() - started
-        label = json.loads(label_path.read_text(encoding="utf-8"))  # read only after the analysis is done
-        if "root_cause_service" not in label:
-            raise ValueError(f"{label_path}: missing field 'root_cause_service'")
-        row = {
-            "case": case_dir.name,
-            "true_service": label["root_cause_service"],
-            "fault_type": label.get("fault_type"),
-            "rank": rank_of(ranking, label["root_cause_service"]),
-            "top5": ranking[:5],
-            "seconds": round(seconds, 3),
-        }
-        results.append(row)
+        results.append(_case_row(case_dir, lambda view: analyse(view, normal_dirs)))
         if on_case:
-            on_case(row)
+            on_case(results[-1])
     ranks = [r["rank"] for r in results]
     summary = {f"AC@{k}": round(accuracy_at_k(ranks, k), 4) for k in range(1, 6)}
     return {

@@ -1,4 +1,7 @@
-"""``logrca rca CASE_DIR`` (one incident's report) and ``logrca eval rca DATASET_DIR`` (AC@k over labelled cases)."""
+"""``logrca rca CASE_DIR`` (one incident's report) and ``logrca eval rca DATASET_DIR`` (AC@k over labelled cases).
+
+Both run the pipeline's assets on each case folder in-process (:func:`logrca.pipelines.case_run.run_case`).
+"""
 
 from __future__ import annotations
 
@@ -16,55 +19,27 @@ def rca_command(
         None, "--normal", help="Fault-free folders for the baseline (default: ../../normal/*)."
     ),
 ) -> None:
-    """Analyse one incident case and print its Markdown report (the same as the pipeline's report asset)."""
-    from logrca.rca.case_analysis import analyse_case
-    from logrca.rca.cases import load_case
-    from logrca.rca.report import build_finding, render_report
+    """Run the pipeline on one incident case and print its Markdown report (the report asset's)."""
+    from logrca.pipelines.case_run import run_case
+    from logrca.rca.report import render_report
 
     try:
-        analysis = analyse_case(load_case(case_dir, normal_dirs=list(normal) if normal else None))
+        run = run_case(case_dir, normal_dirs=list(normal) if normal else None)
     except ValueError as error:
         typer.echo(f"error: {error}", err=True)
         raise typer.Exit(1) from error
-    window_events = analysis.events.filter(analysis.events["timestamp"] >= analysis.window[0])
-    finding = build_finding(
-        system=analysis.case.system,
-        window=analysis.window,
-        window_events=window_events,
-        baseline_events=analysis.baseline_events,
-        anomalies=analysis.anomalies,
-        ranking=analysis.ranking,
-    )
-    typer.echo(render_report(finding, title=f"{analysis.case.system} incident {analysis.case.name}"))
+    typer.echo(render_report(run.finding, title=f"{run.system} incident {run.name}"))
+    lost = {name: n for name, n in run.quarantined.items() if n}
+    if lost:
+        typer.echo(f"quarantined rows (not analysed): {lost}", err=True)
 
 
-def eval_rca_command(
-    dataset_dir: Path = typer.Argument(
-        ..., exists=True, file_okay=False, help="Folder with cases/*/ (and normal/*/)."
-    ),
-    as_json: bool = typer.Option(False, "--json", help="Print the full result as JSON."),
-) -> None:
-    """Rank every case of DATASET_DIR without its label; print each true service's rank, AC@1, AC@3, Avg@5."""
-    from rich.console import Console
-    from rich.progress import Progress
-
-    from logrca.rca.evaluate import evaluate_dataset
-
-    console = Console(stderr=True)
-    n_cases = len([p for p in (dataset_dir / "cases").glob("*") if p.is_dir()])
-    try:
-        with Progress(console=console, transient=True) as progress:
-            task = progress.add_task("ranking cases", total=n_cases)
-            result = evaluate_dataset(dataset_dir, on_case=lambda row: progress.advance(task))
-    except ValueError as error:
-        typer.echo(f"error: {error}", err=True)
-        raise typer.Exit(1) from error
-    if as_json:
-        typer.echo(json.dumps(result, indent=2))
-        return
+def _print_result(result: dict, dataset_dir: Path) -> None:
     for row in result["cases"]:
         rank = row["rank"] if row["rank"] is not None else "-"
-        typer.echo(f"{row['case']:24} {row['true_service']:34} {str(row['fault_type']):16} rank {rank}")
+        typer.echo(
+            f"{row['case'][:24]:24} {row['true_service'][:30]:30} {str(row['fault_type'])[:14]:14} rank {rank}"
+        )
     typer.echo(
         f"cases {result['n']}  AC@1 {result['AC@1']:.3f}  AC@3 {result['AC@3']:.3f}  Avg@5 {result['Avg@5']:.3f}  "
         f"({result['seconds_per_case']:.2f} s/case)"
@@ -78,6 +53,43 @@ def eval_rca_command(
             f"baseline: each case's own minutes before its alert (no fault-free folders in {dataset_dir / 'normal'}; "
             "with them the ranking has a cleaner reference)"
         )
+
+
+def eval_rca_command(
+    dataset_dir: Path = typer.Argument(
+        ..., exists=True, file_okay=False, help="Folder with cases/*/ (and normal/*/)."
+    ),
+    as_json: bool = typer.Option(False, "--json", help="Print the full result as JSON."),
+) -> None:
+    """Run the pipeline on every case of DATASET_DIR without its label; print each true service's rank, AC@1, AC@3, Avg@5."""
+    from dagster import DagsterInstance
+    from rich.console import Console
+    from rich.progress import Progress
+
+    from logrca.pipelines.case_run import run_case
+    from logrca.rca.evaluate import evaluate_dataset
+
+    console = Console(stderr=True)
+    n_cases = len([p for p in (dataset_dir / "cases").glob("*") if p.is_dir()])
+    with DagsterInstance.ephemeral() as instance:
+
+        def analyse(case_dir: Path, normal_dirs: list[Path]) -> list[str]:
+            run = run_case(case_dir, normal_dirs=normal_dirs, instance=instance)
+            return run.ranking["service"].to_list()
+
+        try:
+            with Progress(console=console, transient=True) as progress:
+                task = progress.add_task("ranking cases", total=n_cases)
+                result = evaluate_dataset(
+                    dataset_dir, analyse=analyse, on_case=lambda row: progress.advance(task)
+                )
+        except ValueError as error:
+            typer.echo(f"error: {error}", err=True)
+            raise typer.Exit(1) from error
+    if as_json:
+        typer.echo(json.dumps(result, indent=2))
+        return
+    _print_result(result, dataset_dir)
 
 
 def register(app: typer.Typer, eval_app: typer.Typer) -> None:
