@@ -18,6 +18,7 @@ from dagster import (
 
 from logrca.assets.partitions import PartitionPlan
 from logrca.assets.resources import PARQUET_WRITE, LogrcaConfigResource
+from logrca.parsers.ingest.schema import METRIC_SCHEMA
 from logrca.rca.case_analysis import Case, CaseAnalysis, analyse_case
 from logrca.rca.detect import service_scores
 from logrca.rca.graph import load_topology
@@ -33,7 +34,7 @@ def analyse(
     baseline_templates: pl.DataFrame,
     raw_spans,
     baseline_spans: pl.DataFrame,
-    raw_metrics: pl.DataFrame,
+    raw_metrics,
 ):
     """Window and baseline of the partition, anomalies of every signal, the service graph, the ranking."""
     config = logrca.load()
@@ -56,7 +57,7 @@ def analyse(
         baseline_events=frames.baseline_events,
         spans=frames.spans,
         baseline_spans=frames.baseline_spans,
-        metrics=raw_metrics,
+        metrics=_stacked(raw_metrics),
         baseline_source=frames.baseline,
         window_end=window[1],
         topology=load_topology(config.resolve(config.topology)) if config.topology else None,
@@ -64,6 +65,14 @@ def analyse(
     analysis = analyse_case(case, detection=config.detection, propagation=config.ranking.propagation)
     yield Output({**frames.describe(), "system": config.system}, output_name="analysis_window")
     yield from _outputs(analysis, frames.describe())
+
+
+def _stacked(metrics: dict[str, pl.DataFrame] | pl.DataFrame) -> pl.DataFrame:
+    """The partition's metrics and the earlier partitions' (a pod's minutes before the alert are its baseline)."""
+    if not isinstance(metrics, dict):
+        return metrics
+    frames = list(metrics.values())
+    return pl.concat(frames) if frames else pl.DataFrame(schema=METRIC_SCHEMA)
 
 
 def _outputs(analysis: CaseAnalysis, window: dict):
@@ -163,7 +172,11 @@ def analysis_assets(plan: PartitionPlan) -> list:
             partitions_def=plan.partitions,
             group_name="logrca",
             name="analyse",
-            ins={"log_templates": plan.window_and_baseline, "raw_spans": plan.spans_and_baseline},
+            ins={
+                "log_templates": plan.window_and_baseline,
+                "raw_spans": plan.spans_and_baseline,
+                "raw_metrics": plan.metrics_and_baseline,
+            },
             check_specs=[
                 AssetCheckSpec(
                     "ranks_are_consistent",
