@@ -76,14 +76,24 @@ def test_example_incident_is_found_reported_indexed_and_rerun_safely(
     for key in PARTITIONS[:2]:
         assert results[key].output_for_node("rca_report") is None
         assert results[key].output_for_node("ingest_logs", "quarantined_lines").height == 1
+    # The cut span line and the broken metric sample are quarantined with their reason, not lost.
+    spans_out = results[PARTITIONS[1]].output_for_node("ingest_spans", "quarantined_spans")
+    assert spans_out["reason"].str.contains("not JSON").any()
+    metrics_out = results[PARTITIONS[0]].output_for_node("ingest_metrics", "quarantined_metrics")
+    assert metrics_out["reason"].str.contains("not a sample").any()
+
+    # Payments logs nothing wrong (logs alone blame checkout); its spans and CPU put it first.
     finding = results[PARTITIONS[2]].output_for_node("rca_report")
-    assert finding["root_cause"] == "inventory"
-    assert finding["ranking"][0]["path"] == ["inventory", "checkout", "gateway"]
+    assert finding["root_cause"] == "payments"
+    assert finding["ranking"][0]["path"] == ["payments", "checkout", "gateway"]
+    assert finding["ranking"][1]["service"] == "checkout"
     assert finding["window_start"] >= "2026-03-10T02:18" and finding["window_end"] < "2026-03-10T02:51"
-    assert finding["knowledge"]["runbooks"][0]["id"] == "inventory-bad-release"
-    assert {"inventory", "checkout", "gateway"} <= set(finding["affected_services"])
-    new_inventory = [e for e in finding["ranking"][0]["evidence"] if e["kind"] == "new_template"]
-    assert new_inventory and "0 of" in new_inventory[0]["sample"]
+    assert finding["knowledge"]["runbooks"][0]["id"] == "payments-cpu-starvation"
+    assert finding["knowledge"]["similar_incidents"][0]["root_cause_service"] == "payments"
+    assert "checkout" in finding["affected_services"]
+    explanation = finding["ranking"][0]["explanation"]
+    assert "span_self_time" in explanation and "process_cpu_usage" in explanation  # span and metric evidence
+    assert not [e for e in finding["ranking"][0]["evidence"] if e["kind"] in ("new_template", "error_burst")]
 
     # The report is Markdown on the materialization.
     report_meta = (
@@ -104,8 +114,10 @@ def test_example_incident_is_found_reported_indexed_and_rerun_safely(
     # Searchable in Elasticsearch.
     from logrca.rca.search_index import search_all
 
-    hits = search_all(es_client, prefix=index_prefix, query="reserved units stock cache", kinds=("findings",))
-    assert hits and hits[0]["source"]["service"] == "inventory"
+    hits = search_all(es_client, prefix=index_prefix, query="payments cpu", kinds=("reports",))
+    assert hits and hits[0]["source"]["root_cause"] == "payments"
+    hits = search_all(es_client, prefix=index_prefix, query="payment call timed out", kinds=("findings",))
+    assert hits and hits[0]["source"]["service"] == "checkout"  # the log evidence is the callers'
     reports = es_client.count(index=f"{index_prefix}-reports")["count"]
     findings = es_client.count(index=f"{index_prefix}-findings")["count"]
     assert reports == 1 and findings >= 4
