@@ -6,11 +6,11 @@ import json
 import re
 import subprocess
 import sys
-from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import polars as pl
 import pytest
+from signal_support import Source
 
 from logrca import PROJECT_ROOT
 from logrca.assets.config import load_config
@@ -20,11 +20,6 @@ from logrca.parsers.ingest.span_formats import read_otlp_json
 
 GENERATE = PROJECT_ROOT / "examples" / "shop" / "generate.py"
 INCIDENT = (datetime(2026, 3, 10, 2, 18, tzinfo=UTC), datetime(2026, 3, 10, 2, 50, tzinfo=UTC))
-
-
-@dataclass
-class Source:
-    name: str
 
 
 def run(out):

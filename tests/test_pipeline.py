@@ -120,7 +120,9 @@ def test_example_incident_is_found_reported_indexed_and_rerun_safely(
     assert hits and hits[0]["source"]["service"] == "checkout"  # the log evidence is the callers'
     reports = es_client.count(index=f"{index_prefix}-reports")["count"]
     findings = es_client.count(index=f"{index_prefix}-findings")["count"]
-    assert reports == 1 and findings >= 4
+    assert (
+        reports == 1 and findings >= 3
+    )  # log evidence: checkout's new template and error burst, gateway's burst
 
     # Re-running the incident partition: same template ids, same documents, no duplicates.
     first_templates = pl.read_parquet(data_dir / "parquet" / "log_templates" / f"{PARTITIONS[2]}.parquet")

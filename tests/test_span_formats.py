@@ -3,36 +3,22 @@
 from __future__ import annotations
 
 import gzip
-from dataclasses import dataclass
 from pathlib import Path
 
 import polars as pl
 import pytest
+from signal_support import Source, assert_accounted
 
-from logrca.parsers.ingest.schema import QUARANTINE_SCHEMA, SPAN_SCHEMA
+from logrca.parsers.ingest.schema import SPAN_SCHEMA
 from logrca.parsers.ingest.span_formats import read_jaeger_json, read_otlp_json, read_zipkin_json
 
 FIXTURES = Path(__file__).parent / "fixtures" / "spans"
 TRACE = "5b8efff798038103d269b633813fc60c"
 
 
-@dataclass
-class Source:
-    name: str = "shop-spans"
-
-
-def accounted(result) -> None:
-    stats = result.stats
-    assert stats["rows_read"] == stats["rows_stored"] + stats["rows_quarantined"]
-    assert stats["rows_stored"] == result.frame.height
-    assert stats["rows_quarantined"] == result.quarantine.height
-    assert result.frame.schema == pl.Schema(SPAN_SCHEMA)
-    assert result.quarantine.schema == pl.Schema(QUARANTINE_SCHEMA)
-
-
 def test_otlp_json_reads_spans_of_every_resource_with_service_host_parent_and_error():
-    result = read_otlp_json(FIXTURES / "otlp.jsonl", Source())
-    accounted(result)
+    result = read_otlp_json(FIXTURES / "otlp.jsonl", Source("shop-spans"))
+    assert_accounted(result, SPAN_SCHEMA)
     spans = {row["span_id"]: row for row in result.frame.iter_rows(named=True)}
     assert set(spans) == {"eee19b7ec3c1b174", "ae1fd4b6a0a4dc11", "0b2a7e49c15d3f80", "9f1c0e22d4a3b5c6"}
     root = spans["eee19b7ec3c1b174"]
@@ -51,7 +37,7 @@ def test_otlp_json_reads_spans_of_every_resource_with_service_host_parent_and_er
 
 
 def test_otlp_json_quarantines_each_bad_record_with_its_line_place_and_reason():
-    result = read_otlp_json(FIXTURES / "otlp.jsonl", Source())
+    result = read_otlp_json(FIXTURES / "otlp.jsonl", Source("shop-spans"))
     reasons = dict(zip(result.quarantine["reason"], result.quarantine["line_no"]))
     assert reasons == {
         "line 3 resourceSpans[0].scopeSpans[0].spans[1]: span id '' is not a non-zero hex id of up to 16 digits": 3,
@@ -70,23 +56,23 @@ def test_otlp_json_quarantines_each_bad_record_with_its_line_place_and_reason():
 
 
 def test_otlp_json_gzip_reads_the_same_and_a_cut_stream_keeps_what_came_before(tmp_path):
-    plain = read_otlp_json(FIXTURES / "otlp.jsonl", Source())
+    plain = read_otlp_json(FIXTURES / "otlp.jsonl", Source("shop-spans"))
     packed = tmp_path / "traces.jsonl.gz"
     packed.write_bytes(gzip.compress((FIXTURES / "otlp.jsonl").read_bytes()))
-    zipped = read_otlp_json(packed, Source())
+    zipped = read_otlp_json(packed, Source("shop-spans"))
     assert zipped.frame.equals(plain.frame) and zipped.stats == plain.stats
 
     cut = tmp_path / "cut.jsonl.gz"
     cut.write_bytes(packed.read_bytes()[:-40])
-    broken = read_otlp_json(cut, Source())
-    accounted(broken)
+    broken = read_otlp_json(cut, Source("shop-spans"))
+    assert_accounted(broken, SPAN_SCHEMA)
     assert broken.frame.height >= 3  # the first line's spans survive
     assert broken.quarantine["reason"].str.contains("truncated gzip stream").any()
 
 
 def test_jaeger_json_follows_child_of_references_processes_and_pads_short_ids():
-    result = read_jaeger_json(FIXTURES / "jaeger.json", Source())
-    accounted(result)
+    result = read_jaeger_json(FIXTURES / "jaeger.json", Source("shop-spans"))
+    assert_accounted(result, SPAN_SCHEMA)
     rows = {row["operation"]: row for row in result.frame.iter_rows(named=True)}
     assert set(rows) == {"POST /api/checkout", "POST /checkout", "POST /charge"}
     assert rows["POST /api/checkout"]["error"] and rows["POST /checkout"]["error"]  # error=true, otel ERROR
@@ -103,8 +89,8 @@ def test_jaeger_json_follows_child_of_references_processes_and_pads_short_ids():
 
 
 def test_zipkin_json_reads_lists_of_traces_and_quarantines_unfinished_or_unnamed_spans():
-    result = read_zipkin_json(FIXTURES / "zipkin.json", Source())
-    accounted(result)
+    result = read_zipkin_json(FIXTURES / "zipkin.json", Source("shop-spans"))
+    assert_accounted(result, SPAN_SCHEMA)
     assert result.frame["service"].to_list() == ["gateway", "checkout", "payments"]
     assert result.frame["error"].to_list() == [True, False, False]  # the 'error' tag
     assert result.frame["host"].to_list() == ["10.1.2.3", "10.1.4.17", "fd00::17"]
@@ -121,8 +107,8 @@ def test_zipkin_json_reads_lists_of_traces_and_quarantines_unfinished_or_unnamed
 def test_a_file_that_is_not_json_is_one_quarantined_record(tmp_path, reader):
     broken = tmp_path / "export.json"
     broken.write_text('[{"traceId": "5b8efff798038103", "id": "eee19b7ec3c1b174",\n', encoding="utf-8")
-    result = reader(broken, Source())
-    accounted(result)
+    result = reader(broken, Source("shop-spans"))
+    assert_accounted(result, SPAN_SCHEMA)
     assert result.frame.is_empty()
     assert result.stats["rows_quarantined"] == 1
     assert result.quarantine["reason"][0].startswith("file: not JSON (")
@@ -134,18 +120,13 @@ def test_an_empty_file_gives_empty_frames_with_the_schema(tmp_path, reader):
     empty.write_text(
         "[]" if reader is read_zipkin_json else '{"data": []}' if reader is read_jaeger_json else ""
     )
-    result = reader(empty, Source())
-    accounted(result)
+    result = reader(empty, Source("shop-spans"))
+    assert_accounted(result, SPAN_SCHEMA)
     assert result.frame.is_empty() and result.stats["rows_read"] == 0
 
 
 def test_a_source_service_names_spans_whose_resource_does_not():
-    @dataclass
-    class NamedService:
-        name: str = "inventory-spans"
-        service: str = "inventory"
-
-    result = read_otlp_json(FIXTURES / "otlp.jsonl", NamedService())
-    accounted(result)
+    result = read_otlp_json(FIXTURES / "otlp.jsonl", Source("inventory-spans", service="inventory"))
+    assert_accounted(result, SPAN_SCHEMA)
     assert result.frame.filter(pl.col("operation") == "GET /stock")["service"].to_list() == ["inventory"]
     assert result.stats["rows_quarantined"] == 4

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import NamedTuple, Protocol
 
@@ -11,7 +12,9 @@ import polars as pl
 from logrca.parsers.ingest.files import FileProblem, iter_line_batches
 from logrca.parsers.ingest.schema import QUARANTINE_SCHEMA
 
-__all__ = ["NamedSource", "QuarantineRows", "FileRead", "file_text", "hex_id", "record_text"]
+__all__ = ["FileRead", "NamedSource", "QuarantineRows", "file_text", "hex_id", "record_text"]
+
+_HEX = re.compile(r"[0-9a-fA-F]+")
 
 
 class NamedSource(Protocol):
@@ -78,18 +81,18 @@ def record_text(record: object) -> str:
 
 
 def hex_id(value: object, *, lengths: tuple[int, ...]) -> str | None:
-    """A lower-case hex id left-padded to the shortest of ``lengths`` that holds it; None if it is not hex.
+    """A lower-case hex id left-padded to the shortest of ``lengths`` (ascending) that holds it; None if it is not hex.
 
     Jaeger writes ids without their leading zeros (``%x``), Zipkin and OTLP in full; padding makes the same
     id compare equal across formats and with the ``trace_id`` of log lines. An all-zero id is invalid
     (W3C Trace Context) and gives None.
+
+    >>> hex_id("9F1C0E22D4A3B5C", lengths=(16,)), hex_id("", lengths=(16,)), hex_id("0000", lengths=(16,))
+    ('09f1c0e22d4a3b5c', None, None)
     """
-    if not isinstance(value, str) or not value:
+    if not isinstance(value, str) or not 0 < len(value) <= lengths[-1] or not _HEX.fullmatch(value):
         return None
-    text = value.strip().lower()
-    if not text or len(text) > max(lengths) or any(c not in "0123456789abcdef" for c in text):
+    text = value.lower()
+    if not text.strip("0"):
         return None
-    if set(text) == {"0"}:
-        return None
-    width = min(n for n in lengths if n >= len(text))
-    return text.zfill(width)
+    return text.zfill(next(n for n in lengths if n >= len(text)))

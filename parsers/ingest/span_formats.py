@@ -169,23 +169,12 @@ def _otlp_request(rows: _SpanRows, request: object, line_no: int) -> None:
 def read_otlp_json(path: Path, source: NamedSource) -> FileRead:
     """Read spans from an OpenTelemetry Collector file exporter's output (OTLP JSON, one request per line).
 
-    Parameters
-    ----------
-    path : Path
-        Plain or gzip file; each non-blank line is one ``ExportTraceServiceRequest`` in the OTLP/JSON
-        encoding [1]_: ``resourceSpans[].resource.attributes`` (``service.name``; the host from
-        :data:`HOST_ATTRIBUTES`) and ``scopeSpans[].spans[]`` with hex ``traceId``/``spanId``/
-        ``parentSpanId``, ``startTimeUnixNano``/``endTimeUnixNano`` (strings or numbers) and ``status.code``
-        (2, ``STATUS_CODE_ERROR``, marks an error).
-    source : NamedSource
-        Its ``name`` fills the quarantine's ``system`` column; ``source.service`` (when set) names the
-        service of spans whose record does not.
-
-    Returns
-    -------
-    FileRead
-        Spans in SPAN_SCHEMA sorted by start; quarantined records name the line and the span's place in
-        it (``line 3 resourceSpans[0].scopeSpans[0].spans[2]: no start time``).
+    Each non-blank line of ``path`` is one ``ExportTraceServiceRequest`` in the OTLP/JSON encoding [1]_:
+    ``resourceSpans[].resource.attributes`` (``service.name``; the host from :data:`HOST_ATTRIBUTES`) and
+    ``scopeSpans[].spans[]`` with hex ``traceId``/``spanId``/``parentSpanId``,
+    ``startTimeUnixNano``/``endTimeUnixNano`` (strings or numbers) and ``status.code`` (2,
+    ``STATUS_CODE_ERROR``, marks an error). Quarantined records name the line and the span's place in it
+    (``line 3 resourceSpans[0].scopeSpans[0].spans[2]: ends before it starts``).
 
     References
     ----------
@@ -278,22 +267,11 @@ def _jaeger_trace(rows: _SpanRows, trace: object, t: int) -> None:
 def read_jaeger_json(path: Path, source: NamedSource) -> FileRead:
     """Read spans from a Jaeger JSON export (the query API's ``/api/traces`` answer or the UI's download).
 
-    Parameters
-    ----------
-    path : Path
-        Plain or gzip file holding ``{"data": [trace, ...]}`` or a bare list of traces; a trace has
-        ``spans[]`` (``traceID``, ``spanID``, ``operationName``, ``references`` with ``CHILD_OF``,
-        ``startTime`` and ``duration`` in µs, ``tags``, ``processID``) and ``processes`` (``serviceName``,
-        ``tags``; the host from :data:`HOST_ATTRIBUTES`). A span is an error when its tag ``error`` is
-        true or ``otel.status_code`` is ``ERROR``.
-    source : NamedSource
-        Its ``name`` fills the quarantine's ``system`` column; ``source.service`` (when set) names the
-        service of spans whose record does not.
-
-    Returns
-    -------
-    FileRead
-        Spans in SPAN_SCHEMA; quarantined records name their place (``data[0].spans[3]: no start time``).
+    ``path`` holds ``{"data": [trace, ...]}`` or a bare list of traces; a trace has ``spans[]``
+    (``traceID``, ``spanID``, ``operationName``, ``references`` with ``CHILD_OF``, ``startTime`` and
+    ``duration`` in µs, ``tags``, ``processID``) and ``processes`` (``serviceName``, ``tags``; the host from
+    :data:`HOST_ATTRIBUTES`). A span is an error when its tag ``error`` is true or ``otel.status_code`` is
+    ``ERROR``. Quarantined records name their place (``data[0].spans[3]: no start time``).
     """
     rows = _SpanRows(source, path)
     document = _load_document(rows, path)
@@ -308,23 +286,12 @@ def read_jaeger_json(path: Path, source: NamedSource) -> FileRead:
 
 
 def read_zipkin_json(path: Path, source: NamedSource) -> FileRead:
-    """Read spans from a Zipkin JSON v2 file (``/api/v2/trace/{id}``: a list of spans; ``/api/v2/traces``:
-    a list of such lists).
+    """Read spans from a Zipkin JSON v2 file: a list of spans (``/api/v2/trace/{id}``) or of such lists
+    (``/api/v2/traces``).
 
-    Parameters
-    ----------
-    path : Path
-        Plain or gzip file. A span has ``traceId``, ``id``, ``parentId``, ``name``, ``timestamp`` and
-        ``duration`` in µs, ``localEndpoint.serviceName`` (the host: ``localEndpoint.ipv4``/``ipv6``) and
-        ``tags``; a tag ``error`` marks an error.
-    source : NamedSource
-        Its ``name`` fills the quarantine's ``system`` column; ``source.service`` (when set) names the
-        service of spans whose record does not.
-
-    Returns
-    -------
-    FileRead
-        Spans in SPAN_SCHEMA; quarantined records name their place (``[1][4]: no duration``).
+    A span has ``traceId``, ``id``, ``parentId``, ``name``, ``timestamp`` and ``duration`` in µs,
+    ``localEndpoint.serviceName`` (the host: ``localEndpoint.ipv4``/``ipv6``) and ``tags``; a tag
+    ``error`` marks an error. Quarantined records are named by list position (``[1][4]: no duration``).
     """
     rows = _SpanRows(source, path)
     document = _load_document(rows, path)
