@@ -28,6 +28,11 @@ def _accounting(read: SignalRead) -> dict[str, int]:
     return {key: read.stats.get(key, 0) for key in keys}
 
 
+def _rows(read: SignalRead, name: str, counts: dict[str, int]) -> Output:
+    metadata = {"dagster/row_count": read.frame.height, "per_source": MetadataValue.json(read.per_source)}
+    return Output(read.frame, output_name=name, metadata={**counts, **metadata})
+
+
 def _ingest(kind: str):
     raw_name, quarantine_name, baseline_name = OUTPUTS[kind]
 
@@ -42,15 +47,7 @@ def _ingest(kind: str):
         selected = {key.to_user_string() for key in context.selected_asset_keys}
         counts = _accounting(read)
         if raw_name in selected:
-            yield Output(
-                read.frame,
-                output_name=raw_name,
-                metadata={
-                    **counts,
-                    "dagster/row_count": read.frame.height,
-                    "per_source": MetadataValue.json(read.per_source),
-                },
-            )
+            yield _rows(read, raw_name, counts)
             stored = read.frame.height + counts["records_outside_window"]
             yield AssetCheckResult(
                 check_name="every_row_accounted_for",
@@ -61,14 +58,7 @@ def _ingest(kind: str):
                 metadata={**counts, "records_stored_or_outside_window": stored},
             )
         if baseline_name in selected:
-            yield Output(
-                base.frame,
-                output_name=baseline_name,
-                metadata={
-                    "dagster/row_count": base.frame.height,
-                    "per_source": MetadataValue.json(base.per_source),
-                },
-            )
+            yield _rows(base, baseline_name, _accounting(base))
         if quarantine_name in selected:
             quarantine = read.quarantine.vstack(base.quarantine)
             preview = frame_table(quarantine.select("system", "source_file", "line_no", "reason"), limit=10)

@@ -10,7 +10,6 @@ import polars as pl
 import pytest
 import yaml
 from dagster import AssetKey, DagsterInstance
-from typer.testing import CliRunner
 
 from logrca.assets.config import ConfigError, load_config
 from logrca.parsers.ingest.case_csv import read_case_csv_metrics
@@ -94,15 +93,3 @@ def test_a_case_folder_runs_through_the_pipeline_on_the_dagster_instance():
     # without normal/ the case's own minutes before the alert are the baseline
     before = run_case(MINI / "cases" / "c1", normal_dirs=[], instance=instance)
     assert before.window["baseline"] == "before-alert"
-
-
-def test_eval_rca_goes_through_dagster_and_keeps_its_json():
-    from logrca.cli import app
-
-    result = CliRunner().invoke(app, ["eval", "rca", str(MINI), "--json"])
-    assert result.exit_code == 0, result.output
-    import json
-
-    summary = json.loads(result.stdout)
-    assert summary["n"] == 1 and summary["AC@1"] == 1.0 and summary["baseline"] == "normal"
-    assert summary["cases"][0]["rank"] == 1 and summary["seconds_per_case"] > 0

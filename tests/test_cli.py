@@ -90,7 +90,7 @@ def test_dagster_cli_materializes_the_chain(shop, tmp_path, es_url, index_prefix
             "-m",
             "logrca.pipelines.definitions",
             "--select",
-            "raw_logs*",
+            "*search_index",  # everything the index needs: logs, spans, metrics, analysis, report
             "--partition",
             "2026-03-10-00:00",
         ],

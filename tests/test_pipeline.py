@@ -11,6 +11,7 @@ from dagster import DagsterInstance, materialize
 from pipeline_support import main_job_selection, pipeline_definitions
 
 from logrca import PROJECT_ROOT
+from logrca.pipelines.case_run import CASE_ASSETS
 
 EXAMPLE = PROJECT_ROOT / "examples" / "shop"
 PARTITIONS = ["2026-03-10-00:00", "2026-03-10-01:00", "2026-03-10-02:00"]
@@ -140,24 +141,7 @@ def test_search_server_down_fails_the_partition_with_a_readable_message(example_
     defs = pipeline_definitions(
         example_copy / "logrca.yaml", data_dir=data_dir, es_url="http://127.0.0.1:9", index_prefix="down"
     )
-    chain = [
-        "raw_logs",
-        "quarantined_lines",
-        "baseline_logs",
-        "raw_spans",
-        "quarantined_spans",
-        "baseline_spans",
-        "raw_metrics",
-        "log_templates",
-        "baseline_templates",
-        "analysis_window",
-        "anomalies",
-        "signal_deviations",
-        "service_graph",
-        "root_causes",
-        "rca_report",
-        "search_index",
-    ]
+    chain = [*CASE_ASSETS, "search_index"]
     result = materialize(
         defs.assets,
         selection=chain,

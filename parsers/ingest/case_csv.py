@@ -24,11 +24,17 @@ METRIC_INDEX = ("TimeStamp", "PodName")
 _NULLS = ["", "NaN", "nan"]
 
 
-def _read(path: Path) -> pl.DataFrame:
-    data = path.read_bytes()
-    if data[:2] == b"\x1f\x8b":
-        data = gzip.decompress(data)
-    return pl.read_csv(data, infer_schema_length=0, null_values=_NULLS)
+def _read(path: Path, columns: tuple[str, ...], what: str) -> tuple[pl.DataFrame | None, str | None]:
+    """``(table, None)`` of a CSV file (plain or gzip), or ``(None, reason)`` when it cannot be one of ``what``."""
+    try:
+        data = path.read_bytes()
+        if data[:2] == b"\x1f\x8b":
+            data = gzip.decompress(data)
+        raw = pl.read_csv(data, infer_schema_length=0, null_values=_NULLS)
+    except (OSError, EOFError, gzip.BadGzipFile, pl.exceptions.PolarsError) as error:
+        return None, f"not a readable CSV file: {error}"
+    missing = sorted(set(columns) - set(raw.columns))
+    return (None, f"{what} file lacks columns {missing}") if missing else (raw, None)
 
 
 def _stats(read: int, stored: int, quarantined: int, **extra: int) -> dict[str, int]:
@@ -71,13 +77,9 @@ def read_case_csv_spans(path: Path, source: SignalSourceConfig):
     A row without span id or pod, or whose start or duration is not a number, is quarantined with
     the column at fault; a file that is not CSV or lacks a column is quarantined whole.
     """
-    try:
-        raw = _read(path)
-    except (OSError, EOFError, gzip.BadGzipFile, pl.exceptions.PolarsError) as error:
-        return _rejected_file(path, source, f"not a readable CSV file: {error}", SPAN_SCHEMA)
-    missing = sorted(set(SPAN_COLUMNS) - set(raw.columns))
-    if missing:
-        return _rejected_file(path, source, f"span file lacks columns {missing}", SPAN_SCHEMA)
+    raw, problem = _read(path, SPAN_COLUMNS, "span")
+    if raw is None:
+        return _rejected_file(path, source, problem, SPAN_SCHEMA)
     start = pl.from_epoch(pl.col("StartTimeUnixNano").cast(pl.Int64, strict=False) // 1000, time_unit="us")
     spans = raw.select(
         pl.col("TraceID").alias("trace_id"),
@@ -115,13 +117,9 @@ def read_case_csv_metrics(path: Path, source: SignalSourceConfig):
     A row whose ``TimeStamp`` is not Unix seconds or that has no ``PodName`` is quarantined; a value
     that is not a number stays as a null sample (counted in ``samples_without_value``).
     """
-    try:
-        raw = _read(path)
-    except (OSError, EOFError, gzip.BadGzipFile, pl.exceptions.PolarsError) as error:
-        return _rejected_file(path, source, f"not a readable CSV file: {error}", METRIC_SCHEMA)
-    missing = sorted(set(METRIC_INDEX) - set(raw.columns))
-    if missing:
-        return _rejected_file(path, source, f"metric file lacks columns {missing}", METRIC_SCHEMA)
+    raw, problem = _read(path, METRIC_INDEX, "metric")
+    if raw is None:
+        return _rejected_file(path, source, problem, METRIC_SCHEMA)
     time = pl.from_epoch(pl.col("TimeStamp").cast(pl.Int64, strict=False), time_unit="s")
     reason = (
         pl.when(pl.col("PodName").is_null())
