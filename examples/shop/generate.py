@@ -100,6 +100,43 @@ def reserve(
     return t + took
 
 
+def payments_work(
+    w: Writer, rng: random.Random, t: datetime, call: Call, amount: float, took: timedelta
+) -> bool:
+    """Payments charges the card from ``t`` for ``took`` and logs it (never an error); True if declined."""
+    card = f"****{rng.randrange(10000):04d}"
+    w.add(
+        "payments",
+        t,
+        payments_json(t, "INFO", f"Charging {amount:.2f} EUR card {card} for order {call.order}", call.trace),
+    )
+    insert = f"INSERT INTO payments (order_id, amount) VALUES ('{call.order}', {amount:.2f})"
+    w.add(
+        "db",
+        t,
+        db_line(
+            t,
+            5000 + rng.randrange(30),
+            "LOG",
+            f"duration: {rng.uniform(0.5, 6.0):.3f} ms  statement: {insert}",
+        ),
+    )
+    done = t + took
+    declined = rng.random() < 0.01
+    if declined:
+        w.add(
+            "payments",
+            done,
+            payments_json(
+                done, "WARN", f"Card declined for order {call.order}: insufficient funds", call.trace
+            ),
+        )
+    else:
+        text = f"Payment pay-{rng.randrange(10**8):08d} authorized for order {call.order} in {took // timedelta(milliseconds=1)} ms"
+        w.add("payments", done, payments_json(done, "INFO", text, call.trace))
+    return declined
+
+
 def charge(
     w: Writer, tel: Telemetry, rng: random.Random, t: datetime, call: Call, starved: bool
 ) -> tuple[int, datetime]:
@@ -124,38 +161,7 @@ def charge(
         error=timed_out,
     )
     tel.span("payments", call.trace, client, "POST /charge", kind=SERVER, begin=t + WIRE, end=t + WIRE + took)
-    card = f"****{rng.randrange(10000):04d}"
-    w.add(
-        "payments",
-        t + WIRE,
-        payments_json(
-            t + WIRE, "INFO", f"Charging {amount:.2f} EUR card {card} for order {call.order}", call.trace
-        ),
-    )
-    insert = f"INSERT INTO payments (order_id, amount) VALUES ('{call.order}', {amount:.2f})"
-    w.add(
-        "db",
-        t + WIRE,
-        db_line(
-            t + WIRE,
-            5000 + rng.randrange(30),
-            "LOG",
-            f"duration: {rng.uniform(0.5, 6.0):.3f} ms  statement: {insert}",
-        ),
-    )
-    done = t + WIRE + took
-    declined = rng.random() < 0.01
-    if declined:
-        w.add(
-            "payments",
-            done,
-            payments_json(
-                done, "WARN", f"Card declined for order {call.order}: insufficient funds", call.trace
-            ),
-        )
-    else:
-        text = f"Payment pay-{rng.randrange(10**8):08d} authorized for order {call.order} in {took // timedelta(milliseconds=1)} ms"
-        w.add("payments", done, payments_json(done, "INFO", text, call.trace))
+    declined = payments_work(w, rng, t + WIRE, call, amount, took)
     component = "c.s.checkout.OrderService"
     if timed_out:
         text = f"Payment call for order {call.order} timed out after {PAYMENTS_TIMEOUT // timedelta(milliseconds=1)} ms trace_id={call.trace}"

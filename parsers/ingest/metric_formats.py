@@ -174,6 +174,12 @@ def read_prometheus_text(
     options = options or getattr(source, "prometheus", None) or PrometheusOptions()
     openmetrics = _is_openmetrics(path)
     rows = _MetricRows(source, path, options)
+    _read_lines(rows, path, openmetrics)
+    return _metric_result(rows, path)
+
+
+def _read_lines(rows: _MetricRows, path: Path, openmetrics: bool) -> None:
+    """Parse each sample line of ``path`` into ``rows``, quarantining the ones that do not parse."""
     type_line, ended = None, False
     for batch in iter_line_batches(path):
         if isinstance(batch, FileProblem):
@@ -201,7 +207,6 @@ def read_prometheus_text(
                 continue
             for sample in samples:
                 rows.add(sample, line_no, text)
-    return _metric_result(rows, path)
 
 
 def _metric_result(rows: _MetricRows, path: Path) -> FileRead:
