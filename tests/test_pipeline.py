@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 import sys
+from datetime import UTC, datetime, timedelta
 
 import polars as pl
 import pytest
@@ -11,7 +12,11 @@ from dagster import DagsterInstance, materialize
 from pipeline_support import main_job_selection, pipeline_definitions
 
 from logrca import PROJECT_ROOT
+from logrca.assets.config import load_config
+from logrca.parsers.ingest.schema import METRIC_SCHEMA, SPAN_SCHEMA
 from logrca.pipelines.case_run import CASE_ASSETS
+from logrca.rca.case_analysis import Case, analyse_case
+from logrca.rca.graph import load_topology
 
 EXAMPLE = PROJECT_ROOT / "examples" / "shop"
 PARTITIONS = ["2026-03-10-00:00", "2026-03-10-01:00", "2026-03-10-02:00"]
@@ -66,6 +71,27 @@ def run_partition(example_copy, data_dir, es_url, prefix, key):
     return result
 
 
+def log_only_ranking(example_copy, data_dir) -> pl.DataFrame:
+    """The incident hour ranked from its mined log lines alone, the two hours before as the baseline."""
+    config = load_config(example_copy / "logrca.yaml")
+    mined = [pl.read_parquet(data_dir / "parquet" / "log_templates" / f"{key}.parquet") for key in PARTITIONS]
+    hour = datetime(2026, 3, 10, 2, tzinfo=UTC)
+    case = Case(
+        name=PARTITIONS[2],
+        system=config.system,
+        alert_time=hour,
+        events=mined[2],
+        baseline_events=pl.concat(mined[:2]),
+        spans=pl.DataFrame(schema=SPAN_SCHEMA),
+        baseline_spans=pl.DataFrame(schema=SPAN_SCHEMA),
+        metrics=pl.DataFrame(schema=METRIC_SCHEMA),
+        baseline_source="partitions",
+        window_end=hour + timedelta(hours=1),
+        topology=load_topology(config.resolve(config.topology)),
+    )
+    return analyse_case(case, detection=config.detection, propagation=config.ranking.propagation).ranking
+
+
 @pytest.mark.es
 def test_example_incident_is_found_reported_indexed_and_rerun_safely(
     example_copy, tmp_path, es_url, es_client, index_prefix
@@ -95,6 +121,9 @@ def test_example_incident_is_found_reported_indexed_and_rerun_safely(
     explanation = finding["ranking"][0]["explanation"]
     assert "span_self_time" in explanation and "process_cpu_usage" in explanation  # span and metric evidence
     assert not [e for e in finding["ranking"][0]["evidence"] if e["kind"] in ("new_template", "error_burst")]
+
+    # Logs alone blame the caller: the same analysis on the same mined logs, without spans and metrics.
+    assert log_only_ranking(example_copy, data_dir)["service"][:2].to_list() == ["checkout", "gateway"]
 
     # The report is Markdown on the materialization.
     report_meta = (
