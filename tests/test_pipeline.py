@@ -4,19 +4,15 @@ from __future__ import annotations
 
 import shutil
 import sys
-from datetime import UTC, datetime, timedelta
 
 import polars as pl
 import pytest
+import yaml
 from dagster import DagsterInstance, materialize
 from pipeline_support import main_job_selection, pipeline_definitions
 
 from logrca import PROJECT_ROOT
-from logrca.assets.config import load_config
-from logrca.parsers.ingest.schema import METRIC_SCHEMA, SPAN_SCHEMA
 from logrca.pipelines.case_run import CASE_ASSETS
-from logrca.rca.case_analysis import Case, analyse_case
-from logrca.rca.graph import load_topology
 
 EXAMPLE = PROJECT_ROOT / "examples" / "shop"
 PARTITIONS = ["2026-03-10-00:00", "2026-03-10-01:00", "2026-03-10-02:00"]
@@ -72,24 +68,27 @@ def run_partition(example_copy, data_dir, es_url, prefix, key):
 
 
 def log_only_ranking(example_copy, data_dir) -> pl.DataFrame:
-    """The incident hour ranked from its mined log lines alone, the two hours before as the baseline."""
-    config = load_config(example_copy / "logrca.yaml")
-    mined = [pl.read_parquet(data_dir / "parquet" / "log_templates" / f"{key}.parquet") for key in PARTITIONS]
-    hour = datetime(2026, 3, 10, 2, tzinfo=UTC)
-    case = Case(
-        name=PARTITIONS[2],
-        system=config.system,
-        alert_time=hour,
-        events=mined[2],
-        baseline_events=pl.concat(mined[:2]),
-        spans=pl.DataFrame(schema=SPAN_SCHEMA),
-        baseline_spans=pl.DataFrame(schema=SPAN_SCHEMA),
-        metrics=pl.DataFrame(schema=METRIC_SCHEMA),
-        baseline_source="partitions",
-        window_end=hour + timedelta(hours=1),
-        topology=load_topology(config.resolve(config.topology)),
+    """The incident hour analysed again by the pipeline from the same mined logs, with no spans or metrics.
+
+    A copy of the data without ``raw_spans``/``raw_metrics`` and a config without span and metric sources:
+    only the ``analyse`` step runs, on the log templates already mined.
+    """
+    logs_only = data_dir.parent / "logs-only-data"
+    shutil.copytree(data_dir, logs_only, ignore=shutil.ignore_patterns("raw_spans", "raw_metrics"))
+    settings = yaml.safe_load((example_copy / "logrca.yaml").read_text(encoding="utf-8"))
+    settings.pop("spans"), settings.pop("metrics")
+    config = example_copy / "logrca-logs-only.yaml"
+    config.write_text(yaml.safe_dump(settings), encoding="utf-8")
+    defs = pipeline_definitions(config, data_dir=logs_only)
+    outputs = ["analysis_window", "anomalies", "signal_deviations", "service_graph", "root_causes"]
+    result = materialize(
+        defs.assets,
+        selection=outputs,
+        partition_key=PARTITIONS[2],
+        resources=defs.resources,
+        instance=DagsterInstance.ephemeral(),
     )
-    return analyse_case(case, detection=config.detection, propagation=config.ranking.propagation).ranking
+    return result.output_for_node("analyse", "root_causes")
 
 
 @pytest.mark.es
