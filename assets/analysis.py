@@ -22,6 +22,7 @@ from logrca.rca.case_analysis import Case, CaseAnalysis, analyse_case
 from logrca.rca.detect import service_scores
 from logrca.rca.graph import load_topology
 from logrca.rca.markdown import frame_table
+from logrca.rca.options import AnalysisOptions
 from logrca.rca.rank import evidence_rows
 from logrca.rca.windows import window_frames
 
@@ -61,7 +62,10 @@ def analyse(
         window_end=window[1],
         topology=load_topology(config.resolve(config.topology)) if config.topology else None,
     )
-    analysis = analyse_case(case, detection=config.detection, propagation=config.ranking.propagation)
+    options = AnalysisOptions.parse(
+        {"detection": config.detection.model_dump(), "ranking": {"propagation": config.ranking.propagation}}
+    )
+    analysis = analyse_case(case, options=options, templates=(frames.baseline_events, frames.events))
     selected = {key.to_user_string() for key in context.selected_asset_keys}
     window_info = {**frames.describe(), "system": config.system}
     outputs = [Output(window_info, output_name="analysis_window"), *_outputs(analysis, frames.describe())]
