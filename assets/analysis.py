@@ -23,6 +23,7 @@ from logrca.rca.case_analysis import Case, CaseAnalysis, analyse_case
 from logrca.rca.detect import service_scores
 from logrca.rca.graph import load_topology
 from logrca.rca.markdown import frame_table
+from logrca.rca.options import AnalysisOptions
 from logrca.rca.rank import evidence_rows
 from logrca.rca.windows import window_frames
 
@@ -62,9 +63,19 @@ def analyse(
         window_end=window[1],
         topology=load_topology(config.resolve(config.topology)) if config.topology else None,
     )
-    analysis = analyse_case(case, detection=config.detection, propagation=config.ranking.propagation)
-    yield Output({**frames.describe(), "system": config.system}, output_name="analysis_window")
-    yield from _outputs(analysis, frames.describe())
+    options = AnalysisOptions.parse(
+        {"detection": config.detection.model_dump(), "ranking": {"propagation": config.ranking.propagation}}
+    )
+    analysis = analyse_case(case, options=options, templates=(frames.baseline_events, frames.events))
+    selected = {key.to_user_string() for key in context.selected_asset_keys}
+    window_info = {**frames.describe(), "system": config.system}
+    outputs = [Output(window_info, output_name="analysis_window"), *_outputs(analysis, frames.describe())]
+    yield from (item for item in outputs if _asset_of(item) in selected)
+
+
+def _asset_of(item: Output | AssetCheckResult) -> str:
+    """The asset an output or check result belongs to (the selection may be a subset)."""
+    return item.output_name if isinstance(item, Output) else item.asset_key.to_user_string()
 
 
 def _stacked(metrics: dict[str, pl.DataFrame] | pl.DataFrame) -> pl.DataFrame:
@@ -156,13 +167,15 @@ def _graph_metadata(graph: nx.DiGraph) -> dict:
 
 def analysis_assets(plan: PartitionPlan) -> list:
     """The analysis multi-asset on the partitions of ``plan`` (built with the Definitions)."""
-    parquet = {"io_manager_key": "parquet_io", "metadata": PARQUET_WRITE}
+    parquet = {"io_manager_key": "parquet_io", "metadata": PARQUET_WRITE, "is_required": False}
     outs = {
-        "analysis_window": AssetOut(description="The analysed window and where its baseline came from."),
+        "analysis_window": AssetOut(
+            is_required=False, description="The analysed window and where its baseline came from."
+        ),
         "anomalies": AssetOut(**parquet, description="Log anomalies of the window, scored."),
         "signal_deviations": AssetOut(**parquet, description="Span and metric deviations of the window."),
         "service_graph": AssetOut(
-            description="Caller -> callee graph: declared, from spans, from request ids."
+            is_required=False, description="Caller -> callee graph: declared, from spans, from request ids."
         ),
         "root_causes": AssetOut(**parquet, description="Services ranked as the likely root cause, with why."),
     }
@@ -172,6 +185,7 @@ def analysis_assets(plan: PartitionPlan) -> list:
             partitions_def=plan.partitions,
             group_name="logrca",
             name="analyse",
+            can_subset=True,
             ins={
                 "log_templates": plan.window_and_baseline,
                 "raw_spans": plan.spans_and_baseline,

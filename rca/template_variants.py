@@ -84,7 +84,7 @@ def _template_counts(baseline_events: pl.DataFrame, events: pl.DataFrame) -> pl.
     )
 
 
-def _variant_groups(rows: list[tuple]) -> list[list[int]]:
+def _variant_groups(rows: list[tuple], max_period: int) -> list[list[int]]:
     """Indices of ``rows`` (``(id, text, tokens, n_base, n_case)``) linked as list variants, transitively."""
     parent = list(range(len(rows)))
 
@@ -96,7 +96,7 @@ def _variant_groups(rows: list[tuple]) -> list[list[int]]:
 
     for i in range(len(rows)):
         for j in range(i + 1, len(rows)):
-            if list_variant_of(rows[i][2], rows[j][2]):
+            if list_variant_of(rows[i][2], rows[j][2], max_period=max_period):
                 parent[find(i)] = find(j)
     components: dict[int, list[int]] = {}
     for i in range(len(rows)):
@@ -104,7 +104,7 @@ def _variant_groups(rows: list[tuple]) -> list[list[int]]:
     return [members for members in components.values() if len(members) > 1]
 
 
-def _remap_rows(counts: pl.DataFrame) -> list[dict]:
+def _remap_rows(counts: pl.DataFrame, max_period: int) -> list[dict]:
     """Per merged template: the id and text it takes (the variant with the most baseline, then case lines)."""
     remap = []
     for (service,), group in counts.group_by("service"):
@@ -113,7 +113,7 @@ def _remap_rows(counts: pl.DataFrame) -> list[dict]:
             for t, x, nb, nc in group.select("template_id", "template", "n_base", "n_case").iter_rows()
         ]
         rows = [r for r in rows if len(r[2]) >= 4]
-        for members in _variant_groups(rows):
+        for members in _variant_groups(rows, max_period):
             keep = rows[max(members, key=lambda i: (rows[i][3], rows[i][4], -rows[i][0]))]
             remap += [
                 {"service": service, "template_id": rows[i][0], "to_id": keep[0], "to_text": keep[1]}
@@ -124,12 +124,12 @@ def _remap_rows(counts: pl.DataFrame) -> list[dict]:
 
 
 def merge_list_variants(
-    baseline_events: pl.DataFrame, events: pl.DataFrame
+    baseline_events: pl.DataFrame, events: pl.DataFrame, *, max_period: int = 8
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Count the list-length variants of one statement as one template, in the baseline and the case alike.
 
     Per service, templates (of either frame) that are list-length variants of each other
-    (:func:`list_variant_of`, linked transitively) take the id and text of the one with the most baseline
+    (:func:`list_variant_of` with ``max_period``, linked transitively) take the id and text of the one with the most baseline
     lines (else the most case lines). A variant seen only in the case is then not a new template, and a
     list that grows during the case does not move counts from one length class to the next.
 
@@ -140,7 +140,7 @@ def merge_list_variants(
     """
     if baseline_events.is_empty() or events.is_empty() or "template_id" not in events.columns:
         return baseline_events, events
-    remap = _remap_rows(_template_counts(baseline_events, events))
+    remap = _remap_rows(_template_counts(baseline_events, events), max_period)
     if not remap:
         return baseline_events, events
     id_type = events.schema["template_id"]
