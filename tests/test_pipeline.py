@@ -51,13 +51,12 @@ def example_copy(tmp_path_factory):
     return root
 
 
-def run_partition(example_copy, data_dir, es_url, prefix, key):
-    defs = pipeline_definitions(
-        example_copy / "logrca.yaml", data_dir=data_dir, es_url=es_url, index_prefix=prefix
-    )
+def run_partition(example_copy, data_dir, es_url, prefix, key, *, config="logrca.yaml", selection=None):
+    """Materialize partition ``key`` of the main job (or of ``selection``) for the config in ``example_copy``."""
+    defs = pipeline_definitions(example_copy / config, data_dir=data_dir, es_url=es_url, index_prefix=prefix)
     result = materialize(
         defs.assets,
-        selection=main_job_selection(defs),
+        selection=selection or main_job_selection(defs),
         partition_key=key,
         resources=defs.resources,
         instance=DagsterInstance.ephemeral(),
@@ -77,16 +76,16 @@ def log_only_ranking(example_copy, data_dir) -> pl.DataFrame:
     shutil.copytree(data_dir, logs_only, ignore=shutil.ignore_patterns("raw_spans", "raw_metrics"))
     settings = yaml.safe_load((example_copy / "logrca.yaml").read_text(encoding="utf-8"))
     settings.pop("spans"), settings.pop("metrics")
-    config = example_copy / "logrca-logs-only.yaml"
-    config.write_text(yaml.safe_dump(settings), encoding="utf-8")
-    defs = pipeline_definitions(config, data_dir=logs_only)
+    (example_copy / "logrca-logs-only.yaml").write_text(yaml.safe_dump(settings), encoding="utf-8")
     outputs = ["analysis_window", "anomalies", "signal_deviations", "service_graph", "root_causes"]
-    result = materialize(
-        defs.assets,
+    result = run_partition(
+        example_copy,
+        logs_only,
+        "http://127.0.0.1:9",  # the analysis needs no search server
+        "logs-only",
+        PARTITIONS[2],
+        config="logrca-logs-only.yaml",
         selection=outputs,
-        partition_key=PARTITIONS[2],
-        resources=defs.resources,
-        instance=DagsterInstance.ephemeral(),
     )
     return result.output_for_node("analyse", "root_causes")
 
