@@ -129,10 +129,12 @@ def analyse_case(
     score counts as noise only up to what the service also shows between fault-free stretches. The
     stretch before an alert may already hold the fault's onset; the fault-free minutes cannot. It was the
     default until the leave-one-out showed it rests on one case (docs/rca.md, "Generalisation").
+
+    Longer than 60 lines for its docstring and its one sequence of timed stages (the bench reads the
+    timings); each stage is a call to a helper or a signal module.
     """
     options = options or AnalysisOptions()
     window = _window(case, timedelta(seconds=options.window_lead_s))
-    start = window[0]
     with _timed(timings, "templates (drain)"):
         if templates is None and "template_id" in case.events.columns:
             templates = (case.baseline_events, case.events)  # mined by the pipeline's log_templates
@@ -153,33 +155,8 @@ def analyse_case(
         edges = edge_changes(case.spans, case.baseline_spans, window=window)
     with _timed(timings, "metrics"):
         metric_rows = metric_deviations(case.metrics, alert_time=case.alert_time, config=options.metrics)
-    starts = [events["timestamp"].min(), case.spans["start"].min() if not case.spans.is_empty() else None]
-    case_start = min((t for t in starts if t is not None), default=start)
-    noise, noise_from, confirm_signals = None, options.noise.source, options.noise.confirm_signals
     with _timed(timings, "own noise (same signals before the alert)"):
-        if noise_from != "before-alert" and case.baseline_source == "normal" and len(baseline_intervals) >= 2:
-            noise = _fault_free_noise(
-                case,
-                baseline_events,
-                baseline_intervals,
-                options,
-                confirm_signals if noise_from == "confirmed" else None,
-            )
-        quiet_enough = start - case_start >= timedelta(seconds=options.noise.min_quiet_s)
-        if (noise is None or noise_from in ("both", "confirmed")) and quiet_enough:
-            quiet_anomalies, quiet_spans = _log_and_span_signals(
-                case,
-                events,
-                baseline_events,
-                baseline_intervals,
-                (case_start, start),
-                options,
-            )
-            quiet = evidence_rows(quiet_anomalies, span_deviations=quiet_spans)
-            if noise is None or noise_from == "both":
-                noise = quiet if noise is None else pl.concat([noise, quiet])
-            else:  # confirmed: what the service shows before the alert, up to what the fault-free minutes show it can
-                noise = _confirmed_noise(quiet, noise, confirm_signals)
+        noise = _noise(case, events, baseline_events, baseline_intervals, window, options)
     active = (
         case.spans.filter(pl.col("start").is_between(*window, closed="left"))["service"].unique().to_list()
     )
@@ -213,6 +190,35 @@ def analyse_case(
         noise,
         active,
     )
+
+
+def _noise(
+    case: Case,
+    events: pl.DataFrame,
+    baseline_events: pl.DataFrame,
+    intervals: list,
+    window: tuple,
+    options: AnalysisOptions,
+) -> pl.DataFrame | None:
+    """Each service's usual noise per signal (``noise.source`` of :func:`analyse_case`), or None."""
+    start = window[0]
+    starts = [events["timestamp"].min(), case.spans["start"].min() if not case.spans.is_empty() else None]
+    case_start = min((t for t in starts if t is not None), default=start)
+    noise, noise_from, confirm_signals = None, options.noise.source, options.noise.confirm_signals
+    if noise_from != "before-alert" and case.baseline_source == "normal" and len(intervals) >= 2:
+        confirm = confirm_signals if noise_from == "confirmed" else None
+        noise = _fault_free_noise(case, baseline_events, intervals, options, confirm)
+    quiet_enough = start - case_start >= timedelta(seconds=options.noise.min_quiet_s)
+    if (noise is None or noise_from in ("both", "confirmed")) and quiet_enough:
+        quiet_anomalies, quiet_spans = _log_and_span_signals(
+            case, events, baseline_events, intervals, (case_start, start), options
+        )
+        quiet = evidence_rows(quiet_anomalies, span_deviations=quiet_spans)
+        if noise is None or noise_from == "both":
+            noise = quiet if noise is None else pl.concat([noise, quiet])
+        else:  # confirmed: what the service shows before the alert, up to what the fault-free minutes show it can
+            noise = _confirmed_noise(quiet, noise, confirm_signals)
+    return noise
 
 
 def _window(case: Case, lead: timedelta) -> tuple[datetime, datetime]:
