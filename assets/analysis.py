@@ -18,6 +18,7 @@ from dagster import (
 
 from logrca.assets.partitions import PartitionPlan
 from logrca.assets.resources import PARQUET_WRITE, LogrcaConfigResource
+from logrca.parsers.ingest.schema import METRIC_SCHEMA
 from logrca.rca.case_analysis import CaseAnalysis, analyse_case
 from logrca.rca.detect import service_scores
 from logrca.rca.graph import load_topology
@@ -34,7 +35,7 @@ def analyse(
     baseline_templates: pl.DataFrame,
     raw_spans,
     baseline_spans: pl.DataFrame,
-    raw_metrics: pl.DataFrame,
+    raw_metrics,
 ):
     """Window and baseline of the partition, anomalies of every signal, the service graph, the ranking."""
     config = logrca.load()
@@ -51,7 +52,7 @@ def analyse(
     case = frames.case(
         name=context.partition_key,
         system=config.system,
-        metrics=raw_metrics,
+        metrics=_stacked(raw_metrics),
         partition_window=(tw.start, tw.end),
         topology=load_topology(config.resolve(config.topology)) if config.topology else None,
     )
@@ -68,6 +69,14 @@ def analyse(
 def _asset_of(item: Output | AssetCheckResult) -> str:
     """The asset an output or check result belongs to (the selection may be a subset)."""
     return item.output_name if isinstance(item, Output) else item.asset_key.to_user_string()
+
+
+def _stacked(metrics: dict[str, pl.DataFrame] | pl.DataFrame) -> pl.DataFrame:
+    """The partition's metrics and the earlier partitions' (a pod's minutes before the alert are its baseline)."""
+    if not isinstance(metrics, dict):
+        return metrics
+    frames = list(metrics.values())
+    return pl.concat(frames) if frames else pl.DataFrame(schema=METRIC_SCHEMA)
 
 
 def _outputs(analysis: CaseAnalysis, window: dict):
@@ -170,7 +179,11 @@ def analysis_assets(plan: PartitionPlan) -> list:
             group_name="logrca",
             name="analyse",
             can_subset=True,
-            ins={"log_templates": plan.window_and_baseline, "raw_spans": plan.spans_and_baseline},
+            ins={
+                "log_templates": plan.window_and_baseline,
+                "raw_spans": plan.spans_and_baseline,
+                "raw_metrics": plan.metrics_and_baseline,
+            },
             check_specs=[
                 AssetCheckSpec(
                     "ranks_are_consistent",

@@ -38,6 +38,8 @@ class PartitionPlan:
     window_and_baseline: AssetIn
     #: The same partitions of ``raw_spans`` (the baseline's spans when the baseline is earlier partitions).
     spans_and_baseline: AssetIn
+    #: The same partitions of ``raw_metrics``: a pod's earlier minutes are its metrics' baseline.
+    metrics_and_baseline: AssetIn
 
 
 def plan_for(config: LogrcaConfig) -> PartitionPlan:
@@ -50,4 +52,5 @@ def plan_for(config: LogrcaConfig) -> PartitionPlan:
         partitions=partitions_for(config),
         window_and_baseline=AssetIn("log_templates", partition_mapping=mapping, metadata=missing_ok),
         spans_and_baseline=AssetIn("raw_spans", partition_mapping=mapping, metadata=missing_ok),
+        metrics_and_baseline=AssetIn("raw_metrics", partition_mapping=mapping, metadata=missing_ok),
     )

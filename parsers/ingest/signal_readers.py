@@ -38,8 +38,16 @@ KINDS: dict[str, tuple[dict, str]] = {"spans": (SPAN_SCHEMA, "start"), "metrics"
 
 _READERS: dict[str, dict[str, SignalReader | str]] = {
     # built-in readers by dotted name, imported when first used (readers import the source model)
-    "spans": {"case-csv": "logrca.parsers.ingest.case_csv:read_case_csv_spans"},
-    "metrics": {"case-csv": "logrca.parsers.ingest.case_csv:read_case_csv_metrics"},
+    "spans": {
+        "case-csv": "logrca.parsers.ingest.case_csv:read_case_csv_spans",
+        "otlp-json": "logrca.parsers.ingest.span_formats:read_otlp_json",
+        "jaeger-json": "logrca.parsers.ingest.span_formats:read_jaeger_json",
+        "zipkin-json": "logrca.parsers.ingest.span_formats:read_zipkin_json",
+    },
+    "metrics": {
+        "case-csv": "logrca.parsers.ingest.case_csv:read_case_csv_metrics",
+        "prometheus": "logrca.parsers.ingest.metric_formats:read_prometheus_text",  # and OpenMetrics
+    },
 }
 
 

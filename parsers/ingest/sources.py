@@ -7,6 +7,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from logrca.parsers.ingest.metric_formats import PrometheusOptions
 from logrca.parsers.validation import Regex
 
 #: Named formats a source can use. ``loghub`` needs ``header``; the others carry their own layout.
@@ -146,6 +147,18 @@ class SpanSourceConfig(SignalSourceConfig):
 
 
 class MetricSourceConfig(SignalSourceConfig):
-    """A source of metric samples (rows of :data:`logrca.parsers.ingest.schema.METRIC_SCHEMA`)."""
+    """A source of metric samples (rows of :data:`logrca.parsers.ingest.schema.METRIC_SCHEMA`).
+
+    ``prometheus`` (format ``prometheus`` only) names the labels that give a sample's service and host;
+    by default ``service``/``job`` and ``pod``/``instance``.
+    """
 
     kind: ClassVar[str] = "metrics"
+
+    prometheus: PrometheusOptions | None = None
+
+    @model_validator(mode="after")
+    def _options_fit_format(self) -> MetricSourceConfig:
+        if self.prometheus is not None and self.format != "prometheus":
+            raise ValueError(f"'prometheus' options need format 'prometheus', not {self.format!r}")
+        return self
