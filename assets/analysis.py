@@ -19,7 +19,7 @@ from dagster import (
 from logrca.assets.partitions import PartitionPlan
 from logrca.assets.resources import PARQUET_WRITE, LogrcaConfigResource
 from logrca.parsers.ingest.schema import METRIC_SCHEMA
-from logrca.rca.case_analysis import Case, CaseAnalysis, analyse_case
+from logrca.rca.case_analysis import CaseAnalysis, analyse_case
 from logrca.rca.detect import service_scores
 from logrca.rca.graph import load_topology
 from logrca.rca.markdown import frame_table
@@ -49,18 +49,11 @@ def analyse(
         fault_free_events=baseline_templates,
         fault_free_spans=baseline_spans,
     )
-    window = frames.window or (tw.start, tw.end)
-    case = Case(
+    case = frames.case(
         name=context.partition_key,
         system=config.system,
-        alert_time=window[0],
-        events=frames.events,
-        baseline_events=frames.baseline_events,
-        spans=frames.spans,
-        baseline_spans=frames.baseline_spans,
         metrics=_stacked(raw_metrics),
-        baseline_source=frames.baseline,
-        window_end=window[1],
+        partition_window=(tw.start, tw.end),
         topology=load_topology(config.resolve(config.topology)) if config.topology else None,
     )
     options = AnalysisOptions.parse(
