@@ -1,5 +1,7 @@
 """Detection, the service dependency graph and the root-cause ranking for one partition."""
 
+from datetime import timedelta
+
 import networkx as nx
 import polars as pl
 from dagster import (
@@ -13,6 +15,7 @@ from dagster import (
 
 from logrca.assets.partitions import PartitionPlan
 from logrca.assets.resources import PARQUET_WRITE, LogrcaConfigResource
+from logrca.rca.changes import detect_changes
 from logrca.rca.detect import service_scores
 from logrca.rca.graph import load_topology, service_dependency_graph
 from logrca.rca.markdown import frame_table
@@ -46,6 +49,24 @@ def anomalies(context: AssetExecutionContext, logrca: LogrcaConfigResource, log_
                     found.select("service", "kind", "template", "count_baseline", "count_window", "score"),
                     limit=15,
                 )
+            ),
+        },
+    )
+
+
+def change_events(context: AssetExecutionContext, logrca: LogrcaConfigResource, log_templates):
+    """Deploys, restarts, version changes and config reloads in the window and its baseline."""
+    window_events, baseline_events, _ = split_window(log_templates, context.partition_key)
+    frames = [f for f in (baseline_events, window_events) if f is not None]
+    changes = detect_changes(
+        pl.concat(frames, how="vertical_relaxed") if frames else None, logrca.load().changes
+    )
+    return Output(
+        changes,
+        metadata={
+            "dagster/row_count": changes.height,
+            "changes": MetadataValue.md(
+                frame_table(changes.select("timestamp", "service", "kind", "version", "message"))
             ),
         },
     )
@@ -85,9 +106,18 @@ def root_causes(
     logrca: LogrcaConfigResource,
     anomalies: pl.DataFrame,
     service_graph: nx.DiGraph,
+    change_events: pl.DataFrame,
 ):
     """Services ranked as the likely root cause, with the path to the entry point and why."""
-    ranking = rank_root_causes(service_graph, anomalies, propagation=logrca.load().ranking.propagation)
+    config = logrca.load()
+    ranking = rank_root_causes(
+        service_graph,
+        anomalies,
+        propagation=config.ranking.propagation,
+        changes=change_events,
+        change_weight=config.changes.weight,
+        change_lookback=timedelta(minutes=config.changes.lookback_minutes),
+    )
     top = ranking.row(0, named=True) if ranking.height else None
     yield Output(
         ranking,
@@ -120,6 +150,13 @@ def analysis_assets(plan: PartitionPlan) -> list:
             group_name="logrca",
             ins={"log_templates": plan.window_and_baseline},
         )(anomalies),
+        asset(
+            partitions_def=plan.partitions,
+            io_manager_key="parquet_io",
+            metadata=PARQUET_WRITE,
+            group_name="logrca",
+            ins={"log_templates": plan.window_and_baseline},
+        )(change_events),
         asset(partitions_def=plan.partitions, group_name="logrca")(service_graph),
         asset(
             partitions_def=plan.partitions,

@@ -2,7 +2,8 @@
 
 Each stage owns its section: ``sources`` (:class:`logrca.parsers.ingest.sources.SourceConfig`),
 ``templates`` (:class:`logrca.parsers.templates.miner.TemplateConfig`), ``detection``
-(:class:`logrca.rca.detect.DetectionConfig`), ``ranking`` (:class:`logrca.rca.rank.RankingConfig`).
+(:class:`logrca.rca.detect.DetectionConfig`), ``ranking`` (:class:`logrca.rca.rank.RankingConfig`),
+``changes`` (:class:`logrca.rca.changes.ChangesConfig`), ``report`` (:class:`logrca.rca.report.ReportConfig`).
 This module composes them and imports them; none of them imports it. The Definitions load the file
 when they are built (:mod:`logrca.pipelines.definitions`), never at import.
 """
@@ -19,8 +20,10 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from logrca.parsers.ingest.sources import SourceConfig
 from logrca.parsers.templates.miner import TemplateConfig
 from logrca.parsers.validation import format_validation_errors
+from logrca.rca.changes import ChangesConfig
 from logrca.rca.detect import DetectionConfig
 from logrca.rca.rank import RankingConfig
+from logrca.rca.report import ReportConfig
 
 __all__ = ["ConfigError", "LogrcaConfig", "load_config"]
 
@@ -52,6 +55,8 @@ class LogrcaConfig(BaseModel):
     templates: TemplateConfig = Field(default_factory=TemplateConfig)
     detection: DetectionConfig = Field(default_factory=DetectionConfig)
     ranking: RankingConfig = Field(default_factory=RankingConfig)
+    changes: ChangesConfig = Field(default_factory=ChangesConfig)
+    report: ReportConfig = Field(default_factory=ReportConfig)
     base_dir: Path = Field(Path("."), exclude=True)
 
     @field_validator("start", "end")

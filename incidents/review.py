@@ -39,6 +39,7 @@ FRAME_SCHEMA = {
     "confirmed": pl.Boolean,
     "template_ids": pl.List(pl.Int64),
     "detected_at": pl.Datetime("us", "UTC"),
+    "detection_time": pl.Datetime("us", "UTC"),
     "first_anomalous_at": pl.Datetime("us", "UTC"),
     "resolved_at": pl.Datetime("us", "UTC"),
     "pending_deliveries": pl.Int64,
@@ -62,7 +63,8 @@ def _time(value) -> datetime | None:
 
 
 def incident_frame(incidents: list[dict]) -> pl.DataFrame:
-    """One row per incident, plus ``ttd_minutes`` (first anomalous line → detection), ``ttr_minutes``
+    """One row per incident, plus ``ttd_minutes`` (first anomalous line → detection, both on the logs' clock:
+    ``detection_time``, which for a replay is the end of the analysed window), ``ttr_minutes``
     (detection → resolved) and ``week`` (ISO week of detection, ``2031-W10``)."""
     rows = [
         {
@@ -76,6 +78,7 @@ def incident_frame(incidents: list[dict]) -> pl.DataFrame:
             "confirmed": bool(i.get("confirmed_cause")),
             "template_ids": [int(t) for t in i.get("template_ids") or []],
             "detected_at": _time(i.get("detected_at")),
+            "detection_time": _time(i.get("detection_time") or i.get("detected_at")),
             "first_anomalous_at": _time(i.get("first_anomalous_at")),
             "resolved_at": _time(i.get("resolved_at")),
             "pending_deliveries": len(i.get("pending_deliveries") or []),
@@ -84,7 +87,7 @@ def incident_frame(incidents: list[dict]) -> pl.DataFrame:
     ]
     frame = pl.DataFrame(rows, schema=FRAME_SCHEMA)
     return frame.with_columns(
-        ttd_minutes=((pl.col("detected_at") - pl.col("first_anomalous_at")).dt.total_seconds() / 60).clip(
+        ttd_minutes=((pl.col("detection_time") - pl.col("first_anomalous_at")).dt.total_seconds() / 60).clip(
             lower_bound=0
         ),
         ttr_minutes=(pl.col("resolved_at") - pl.col("detected_at")).dt.total_seconds() / 60,

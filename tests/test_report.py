@@ -6,7 +6,8 @@ from datetime import UTC, datetime, timedelta
 
 import polars as pl
 
-from logrca.rca.report import build_finding, finding_id, render_report
+from logrca.rca.report import build_finding, finding_id
+from logrca.rca.report_render import render_report
 
 T0 = datetime(2026, 3, 10, 2, tzinfo=UTC)
 WINDOW = (T0, T0 + timedelta(hours=1))

@@ -19,7 +19,8 @@ def rca_command(
     """Analyse one incident case and print its Markdown report (the same as the pipeline's report asset)."""
     from logrca.rca.case_analysis import analyse_case
     from logrca.rca.cases import load_case
-    from logrca.rca.report import build_finding, render_report
+    from logrca.rca.report import build_finding
+    from logrca.rca.report_render import render_report
 
     try:
         analysis = analyse_case(load_case(case_dir, normal_dirs=list(normal) if normal else None))
