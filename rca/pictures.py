@@ -120,7 +120,7 @@ def template_rates_png(
     for service, template_id, label in series:
         counts = (
             events.filter((pl.col("service") == service) & (pl.col("template_id") == template_id))
-            .group_by_dynamic("timestamp", every="1m")
+            .group_by(pl.col("timestamp").dt.truncate("1m"))
             .agg(pl.len().alias("lines"))
         )
         minutes = pl.DataFrame(

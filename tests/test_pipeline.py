@@ -98,8 +98,22 @@ def test_example_incident_is_found_reported_indexed_and_rerun_safely(
         "Impact",
         "Reproduction hints",
         "Knowledge base",
+        "Changes",
     ):
         assert section in report_meta
+    # It names its incident, shows its pictures inline, and marks its hour with a WARN check.
+    assert f"**Incident:** `{finding['incident_id']}`" in report_meta
+    assert report_meta.count("](data:image/png;base64,") == 2
+    stem = data_dir / "reports" / "shop" / "2026-03-10-02-00"
+    for name in ("service-map", "template-rates"):
+        png = stem.with_name(f"2026-03-10-02-00-{name}.png").read_bytes()
+        assert png.startswith(b"\x89PNG") and f"2026-03-10-02-00-{name}.png)" in finding["report"]
+    checks = {c.check_name: c for c in results[PARTITIONS[2]].get_asset_check_evaluations()}
+    assert not checks["no_incident"].passed and checks["no_incident"].severity.value == "WARN"
+    quiet = {c.check_name: c for c in results[PARTITIONS[0]].get_asset_check_evaluations()}
+    assert quiet["no_incident"].passed
+    # A change event in the logs (the example's release) is on the finding's timeline.
+    assert any(c["service"] == "inventory" for c in finding["changes"]), finding["changes"]
 
     # Searchable in Elasticsearch.
     from logrca.rca.search_index import search_all
@@ -131,6 +145,7 @@ def test_search_server_down_fails_the_partition_with_a_readable_message(example_
         "quarantined_lines",
         "log_templates",
         "anomalies",
+        "change_events",
         "service_graph",
         "root_causes",
         "rca_report",
