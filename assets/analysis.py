@@ -142,21 +142,16 @@ def root_causes(
 
 def analysis_assets(plan: PartitionPlan) -> list:
     """The assets of this module on the partitions of ``plan`` (built with the Definitions)."""
+    on_window_and_baseline = {  # a Parquet frame per partition, read with the partitions before it
+        "partitions_def": plan.partitions,
+        "io_manager_key": "parquet_io",
+        "metadata": PARQUET_WRITE,
+        "group_name": "logrca",
+        "ins": {"log_templates": plan.window_and_baseline},
+    }
     return [
-        asset(
-            partitions_def=plan.partitions,
-            io_manager_key="parquet_io",
-            metadata=PARQUET_WRITE,
-            group_name="logrca",
-            ins={"log_templates": plan.window_and_baseline},
-        )(anomalies),
-        asset(
-            partitions_def=plan.partitions,
-            io_manager_key="parquet_io",
-            metadata=PARQUET_WRITE,
-            group_name="logrca",
-            ins={"log_templates": plan.window_and_baseline},
-        )(change_events),
+        asset(**on_window_and_baseline)(anomalies),
+        asset(**on_window_and_baseline)(change_events),
         asset(partitions_def=plan.partitions, group_name="logrca")(service_graph),
         asset(
             partitions_def=plan.partitions,

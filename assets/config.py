@@ -3,7 +3,8 @@
 Each stage owns its section: ``sources`` (:class:`logrca.parsers.ingest.sources.SourceConfig`),
 ``templates`` (:class:`logrca.parsers.templates.miner.TemplateConfig`), ``detection``
 (:class:`logrca.rca.detect.DetectionConfig`), ``ranking`` (:class:`logrca.rca.rank.RankingConfig`),
-``changes`` (:class:`logrca.rca.changes.ChangesConfig`), ``report`` (:class:`logrca.rca.report.ReportConfig`).
+``changes`` (:class:`logrca.rca.changes.ChangesConfig`), ``report`` (:class:`logrca.rca.report.ReportConfig`),
+``indexing`` (:class:`logrca.rca.log_lines.IndexingConfig`).
 This module composes them and imports them; none of them imports it. The Definitions load the file
 when they are built (:mod:`logrca.pipelines.definitions`), never at import.
 """
@@ -22,6 +23,7 @@ from logrca.parsers.templates.miner import TemplateConfig
 from logrca.parsers.validation import format_validation_errors
 from logrca.rca.changes import ChangesConfig
 from logrca.rca.detect import DetectionConfig
+from logrca.rca.log_lines import IndexingConfig
 from logrca.rca.rank import RankingConfig
 from logrca.rca.report import ReportConfig
 
@@ -57,6 +59,7 @@ class LogrcaConfig(BaseModel):
     ranking: RankingConfig = Field(default_factory=RankingConfig)
     changes: ChangesConfig = Field(default_factory=ChangesConfig)
     report: ReportConfig = Field(default_factory=ReportConfig)
+    indexing: IndexingConfig = Field(default_factory=IndexingConfig)
     base_dir: Path = Field(Path("."), exclude=True)
 
     @field_validator("start", "end")

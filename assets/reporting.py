@@ -18,6 +18,7 @@ from dagster import (
 
 from logrca.assets.partitions import PartitionPlan
 from logrca.assets.resources import ElasticsearchResource, LogrcaConfigResource
+from logrca.rca.log_lines import ensure_templates, index_lines, lines_stream
 from logrca.rca.pictures import finding_pictures
 from logrca.rca.report import build_finding
 from logrca.rca.report_render import ReportOptions, render_report
@@ -59,6 +60,39 @@ def _build_finding(context: AssetExecutionContext, logrca: LogrcaConfigResource,
     )
 
 
+_CAPTIONS = {"service-map": "service map", "template-rates": "template rates and changes"}
+
+
+def _pictures(context: AssetExecutionContext, logrca: LogrcaConfigResource, finding, inputs: dict) -> dict:
+    """The finding's PNG pictures by name (none without a finding or with ``report.pictures`` off)."""
+    config, tw = logrca.load(), context.partition_time_window
+    if not finding or not config.report.pictures:
+        return {}
+    frames = split_window(inputs["log_templates"], context.partition_key)[:2]
+    return finding_pictures(
+        finding,
+        inputs["service_graph"],
+        pl.concat([f for f in frames if f is not None], how="vertical_relaxed"),
+        window=(tw.start, tw.end),
+        changes=inputs["change_events"],
+        templates=config.report.timeline_templates,
+    )
+
+
+def _finding_metadata(finding: dict | None) -> dict:
+    if not finding:
+        return {"incident": False}
+    return {
+        "incident": True,
+        "incident_id": finding["incident_id"],
+        "root_cause": finding["root_cause"],
+        "incident_window": f"{finding['window_start']} → {finding['window_end']}",
+        "affected_services": MetadataValue.json(finding["affected_services"]),
+        "changes": len(finding["changes"]),
+        "runbooks": MetadataValue.json([r["id"] for r in finding["knowledge"]["runbooks"]]),
+    }
+
+
 def rca_report(
     context: AssetExecutionContext,
     logrca: LogrcaConfigResource,
@@ -70,57 +104,34 @@ def rca_report(
 ):
     """The finding of the partition (or None) with its Markdown report, pictures and knowledge links.
 
-    The report is rendered once: with file links for the Markdown file (and Elasticsearch, in the
-    finding's ``report``), with inline images for the Dagster UI.
+    The report is rendered once, with the pictures as files beside it; the finding carries it on
+    (``report``, to Elasticsearch and the incident); the Dagster UI gets the same text with the
+    pictures inlined. The WARN check ``no_incident`` marks a partition holding an incident.
     """
-    inputs = {
-        "log_templates": log_templates,
-        "anomalies": anomalies,
-        "root_causes": root_causes,
-        "change_events": change_events,
-    }
-    config, tw = logrca.load(), context.partition_time_window
+    inputs = {"log_templates": log_templates, "anomalies": anomalies, "root_causes": root_causes}
+    inputs |= {"change_events": change_events, "service_graph": service_graph}
     finding = _build_finding(context, logrca, inputs)
     stem = context.partition_key.replace(":", "-")
-    report_file = logrca.path("reports", config.system, f"{stem}.md")
-    pictures = {}
-    if finding and config.report.pictures:
-        events = pl.concat(
-            [f for f in split_window(log_templates, context.partition_key)[:2] if f is not None]
-        )
-        pictures = finding_pictures(
-            finding, service_graph, events, window=(tw.start, tw.end), changes=change_events,
-            templates=config.report.timeline_templates,
-        )  # fmt: skip
-    captions = {"service-map": "service map", "template-rates": "template rates and changes"}
+    report_file = logrca.path("reports", logrca.load().system, f"{stem}.md")
+    pictures = _pictures(context, logrca, finding, inputs)
     for name, png in pictures.items():
         report_file.with_name(f"{stem}-{name}.png").write_bytes(png)
-    title = f"RCA report {context.partition_key}"
-    report = render_report(
-        finding, _report_options(logrca, title, [(captions[n], f"{stem}-{n}.png") for n in pictures])
-    )
+    files = [(_CAPTIONS[name], f"{stem}-{name}.png") for name in pictures]
+    report = render_report(finding, _report_options(logrca, f"RCA report {context.partition_key}", files))
     report_file.write_text(report, encoding="utf-8")
-    inline = [
-        (captions[n], "data:image/png;base64," + base64.b64encode(png).decode())
-        for n, png in pictures.items()
-    ]
-    metadata = {
-        "report": MetadataValue.md(render_report(finding, _report_options(logrca, title, inline))),
-        "report_file": MetadataValue.path(str(report_file)),
-        "incident": finding is not None,
-    }
+    shown = report
+    for name, png in pictures.items():
+        shown = shown.replace(
+            f"]({stem}-{name}.png)", f"](data:image/png;base64,{base64.b64encode(png).decode()})"
+        )
     if finding:
         finding["report"] = report
-        metadata |= {
-            "incident_id": finding["incident_id"],
-            "root_cause": finding["root_cause"],
-            "incident_window": f"{finding['window_start']} → {finding['window_end']}",
-            "affected_services": MetadataValue.json(finding["affected_services"]),
-            "changes": len(finding["changes"]),
-            "runbooks": MetadataValue.json([r["id"] for r in finding["knowledge"]["runbooks"]]),
-        }
-    tags = {"logrca/incident": finding["incident_id"]} if finding else {}
-    yield Output(finding, metadata=metadata, tags=tags)
+    metadata = {"report": MetadataValue.md(shown), "report_file": MetadataValue.path(str(report_file))}
+    yield Output(
+        finding,
+        metadata=metadata | _finding_metadata(finding),
+        tags={"logrca/incident": finding["incident_id"]} if finding else {},
+    )
     yield AssetCheckResult(
         check_name="no_incident",
         passed=finding is None,
@@ -136,34 +147,47 @@ def search_index(
     context: AssetExecutionContext,
     logrca: LogrcaConfigResource,
     elasticsearch: ElasticsearchResource,
+    log_templates: pl.DataFrame,
     anomalies: pl.DataFrame,
     rca_report: dict | None,
 ) -> Output[dict]:
-    """Anomalies, the report and the runbooks, indexed into Elasticsearch with deterministic ids.
+    """The partition's anomalies, report and log lines, and the runbooks, in Elasticsearch (ECS, deterministic ids).
 
     The client retries transient errors itself; when the cluster stays unreachable the partition
     fails with a message saying so (run retries of the instance, or a re-run, finish the job).
     """
     from elasticsearch import ApiError, TransportError
 
-    config = logrca.load()
-    tw = context.partition_time_window
-    report = (rca_report or {}).get("report", "")
+    from logrca.incidents.store import MAPPING as INCIDENTS_MAPPING
+
+    config, tw, prefix = logrca.load(), context.partition_time_window, elasticsearch.index_prefix
     client = elasticsearch.client()
     try:
+        ensure_templates(
+            client,
+            prefix=prefix,
+            retention_days=config.indexing.retention_days,
+            extra_mappings={"incidents": INCIDENTS_MAPPING},
+        )
         counts = index_partition(
             client,
-            prefix=elasticsearch.index_prefix,
+            prefix=prefix,
             system=config.system,
             partition=context.partition_key,
             window=(tw.start, tw.end),
             anomalies=anomalies.to_dicts(),
             finding=rca_report,
-            report=report,
+            report=(rca_report or {}).get("report", ""),
         )
-        counts["runbooks"] = index_runbooks(
-            client, prefix=elasticsearch.index_prefix, runbooks=logrca.runbooks()
-        )
+        if config.indexing.lines:
+            counts |= index_lines(
+                client,
+                prefix=prefix,
+                system=config.system,
+                partition=context.partition_key,
+                events=log_templates,
+            )
+        counts["runbooks"] = index_runbooks(client, prefix=prefix, runbooks=logrca.runbooks())
     except (TransportError, ApiError) as error:
         raise Failure(
             description=(
@@ -175,8 +199,9 @@ def search_index(
         ) from error
     finally:
         client.close()
+    stream = lines_stream(prefix, config.system) if config.indexing.lines else "off"
     return Output(
-        counts, metadata={**counts, "index_prefix": elasticsearch.index_prefix, "url": elasticsearch.url}
+        counts, metadata={**counts, "index_prefix": prefix, "lines_stream": stream, "url": elasticsearch.url}
     )
 
 

@@ -206,8 +206,9 @@ def _record(
     event: str | None,
     retried: list[dict],
     policy: DeliveryRetry | None = None,
+    now: datetime | None = None,
 ) -> None:
-    policy, now = policy or DeliveryRetry(), datetime.now(UTC)
+    policy, now = policy or DeliveryRetry(), now or datetime.now(UTC)
 
     def change(document: dict) -> None:
         document["deliveries"].extend(results)
@@ -272,14 +273,13 @@ def retry_pending(
 ) -> list[dict]:
     """Retry the pending deliveries whose next attempt is due (``catalogue.delivery_retry``).
 
-    Delivered ones leave the pending list; those of incidents no longer open are given up (moved to
-    ``failed_deliveries`` with the reason). Returns this round's delivery results.
+    Delivered ones leave the pending list; those of incidents no longer ``open`` (acknowledged or
+    later) are given up (moved to ``failed_deliveries`` with the reason). Returns this round's delivery results.
     """
-    from logrca.incidents.record import OPEN_STATUSES
-
     now, results = now or datetime.now(UTC), []
-    for incident in store.search(query={"exists": {"field": "pending_deliveries.channel"}}):
-        if incident["status"] not in OPEN_STATUSES:
+    for found in store.search(query={"exists": {"field": "pending_deliveries.channel"}}):
+        incident, _ = store.get(found["incident_id"])  # real time: search may lag a status change
+        if incident["status"] != "open":  # someone is on it (or it is over): nobody left to alert
             _give_up(store, incident, now)
             continue
         pending = [
@@ -305,6 +305,7 @@ def retry_pending(
             event=None,
             retried=pending,
             policy=catalogue.delivery_retry,
+            now=now,
         )
         results += outcome
     return results

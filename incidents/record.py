@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from logrca.incidents.catalogue import Catalogue, normalize_category
+from logrca.rca.ecs import ecs_fields
 from logrca.rca.report import incident_id_for
 from logrca.rca.runbook_actions import ActionError, parse_actions
 
@@ -208,6 +209,40 @@ def _lifecycle(finding: dict, opened: datetime, deadline_minutes: int) -> dict:
     }
 
 
+def _suggested_actions(linked: list[dict]) -> list[dict]:
+    return [
+        {
+            "runbook_id": r.get("id"),
+            "title": r.get("title"),
+            "path": str(r.get("path") or ""),
+            "steps": _runbook_steps(r.get("body", "")),
+        }
+        for r in linked
+    ]
+
+
+def _owner(service: str, catalogue: Catalogue | None) -> dict:
+    entry = catalogue.entry(service) if catalogue else None
+    return {
+        "service": service,
+        "team": entry.owner if entry else None,
+        "contacts": [c.model_dump() for c in entry.contacts] if entry else [],
+    }
+
+
+def _cause_and_ranking(finding: dict) -> dict:
+    top = finding["ranking"][0]
+    return {
+        "initial_cause": {
+            k: top.get(k) for k in ("service", "score", "explanation", "path", "first_anomalous", "evidence")
+        },
+        "ranking": [
+            {"rank": r.get("rank", i + 1), "service": r["service"], "score": r.get("score")}
+            for i, r in enumerate(finding["ranking"])
+        ],
+    }
+
+
 def build_incident(
     finding: dict,
     *,
@@ -233,6 +268,11 @@ def build_incident(
     ------
     IncidentError
         When a required finding field is missing, or a linked runbook declares malformed actions.
+
+    Notes
+    -----
+    Longer than 60 lines because its body is the record itself, one field per line (the parts with
+    logic are helpers); splitting the literal would scatter the record's shape over several places.
     """
     for field in ("window_start", "window_end", "ranking"):
         if not finding.get(field):
@@ -243,7 +283,6 @@ def build_incident(
     incident_id, fingerprint = incident_id_for(finding)
     linked = _linked_runbooks(finding, list(runbooks))
     category, category_source, category_reason = categorize(finding, runbooks=linked, catalogue=catalogue)
-    entry = catalogue.entry(top["service"]) if catalogue else None
     first_anomalous = [r.get("first_anomalous") for r in finding["ranking"] if r.get("first_anomalous")]
     headline = top.get("evidence", [{}])[0] if top.get("evidence") else {}
     return {
@@ -264,35 +303,32 @@ def build_incident(
         "occurrences": 1,
         "impact": _impact(finding, services),
         "reproduction": _reproduction(finding),
-        "initial_cause": {
-            k: top.get(k) for k in ("service", "score", "explanation", "path", "first_anomalous", "evidence")
-        },
-        "ranking": [
-            {"rank": r.get("rank", i + 1), "service": r["service"], "score": r.get("score")}
-            for i, r in enumerate(finding["ranking"])
-        ],
+        **_cause_and_ranking(finding),
         "changes": list(finding.get("changes") or [])[:20],
         "report": finding.get("report"),
-        "suggested_actions": [
-            {
-                "runbook_id": r.get("id"),
-                "title": r.get("title"),
-                "path": str(r.get("path") or ""),
-                "steps": _runbook_steps(r.get("body", "")),
-            }
-            for r in linked
-        ],
+        "suggested_actions": _suggested_actions(linked),
         "actions": _declared_actions(linked),
         "similar_incidents": list((finding.get("knowledge") or {}).get("similar_incidents") or [])[:5],
-        "owner": {
-            "service": top["service"],
-            "team": entry.owner if entry else None,
-            "contacts": [c.model_dump() for c in entry.contacts] if entry else [],
-        },
+        "owner": _owner(top["service"], catalogue),
         "category": category,
         "category_source": category_source,
         "category_reason": category_reason,
         **_lifecycle(finding, opened, catalogue.deadline_minutes(top["service"]) if catalogue else 30),
+        **ecs_fields(
+            "incidents",
+            timestamp=_iso(finding["window_start"]),
+            message=f"{top['service']}: {headline.get('template') or top.get('explanation') or ''}"[:1000],
+            service=top["service"],
+            outcome="failure",
+            category=["process"],
+            event_type=["error"],
+            trace_id=(finding.get("trace_ids") or [None])[0],
+            labels={
+                "system": finding.get("system") or "default",
+                "incident_id": incident_id,
+                "category": category,
+            },
+        ),
     }
 
 

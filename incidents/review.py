@@ -211,6 +211,38 @@ def review_chart(frame: pl.DataFrame, trends: pl.DataFrame) -> bytes:
     return buffer.getvalue()
 
 
+def _review_markdown(
+    *,
+    heading: str,
+    summary: str,
+    counts: dict[str, pl.DataFrame],
+    recurring: tuple[pl.DataFrame, pl.DataFrame],
+    trends: pl.DataFrame,
+    open_items: pl.DataFrame,
+    this_week: pl.DataFrame,
+) -> str:
+    """The review's Markdown: counts by service, category and owner, recurring problems, trends, follow-ups."""
+    week_rows = this_week.select(
+        "incident_id",
+        "status",
+        "category",
+        "root_cause",
+        pl.col("ttd_minutes").round(1),
+        pl.col("ttr_minutes").round(1),
+    ).sort("incident_id")
+    sections = [
+        ("## By service (root cause)", counts["root_cause"]),
+        ("## By category", counts["category"]),
+        ("## By owner", counts["owner_team"]),
+        ("## Recurring problems\n### Same templates", recurring[0]),
+        ("### Same root cause", recurring[1]),
+        ("## Time to detect and to resolve (trend, minutes)", trends),
+        ("## Open follow-ups", open_items),
+        ("## Incidents this week", week_rows),
+    ]
+    return "\n".join([heading, "", summary, ""] + [f"{title}\n{_table(frame)}" for title, frame in sections])
+
+
 def weekly_review(incidents: list[dict], *, week_end: datetime | None = None, weeks: int = 8) -> Review:
     """The review of the 7 days before ``week_end`` with trends over ``weeks`` weeks.
 
@@ -247,40 +279,15 @@ def weekly_review(incidents: list[dict], *, week_end: datetime | None = None, we
         for name in ("root_cause", "category", "owner_team")
     }
     titles = dict(in_range.select("incident_id", "title").iter_rows())
-    markdown = "\n".join(
-        [
-            f"# Incident review {start:%Y-%m-%d} – {week_end:%Y-%m-%d}",
-            "",
-            f"{this_week.height} incident(s) this week, {in_range.height} in the last {weeks} weeks; "
-            f"{open_items.height} open follow-up(s).",
-            "",
-            "## By service (root cause)",
-            _table(counts["root_cause"]),
-            "## By category",
-            _table(counts["category"]),
-            "## By owner",
-            _table(counts["owner_team"]),
-            "## Recurring problems",
-            "### Same templates",
-            _table(by_template),
-            "### Same root cause",
-            _table(by_cause),
-            "## Time to detect and to resolve (trend, minutes)",
-            _table(trends),
-            "## Open follow-ups",
-            _table(open_items),
-            "## Incidents this week",
-            _table(
-                this_week.select(
-                    "incident_id",
-                    "status",
-                    "category",
-                    "root_cause",
-                    pl.col("ttd_minutes").round(1),
-                    pl.col("ttr_minutes").round(1),
-                ).sort("incident_id")
-            ),
-        ]
+    markdown = _review_markdown(
+        heading=f"# Incident review {start:%Y-%m-%d} – {week_end:%Y-%m-%d}",
+        summary=f"{this_week.height} incident(s) this week, {in_range.height} in the last {weeks} weeks; "
+        f"{open_items.height} open follow-up(s).",
+        counts=counts,
+        recurring=(by_template, by_cause),
+        trends=trends,
+        open_items=open_items,
+        this_week=this_week,
     )
     stats = {
         "incidents_week": this_week.height,

@@ -22,6 +22,7 @@ from logrca.incidents.record import (
     parse_time,
     same_incident,
 )
+from logrca.rca.ecs import ECS_MAPPING
 
 __all__ = ["MAPPING", "IncidentStore"]
 
@@ -74,6 +75,7 @@ MAPPING = {
         "action_runs": {"type": "object", "enabled": False},
         "deliveries": {"type": "object", "enabled": False},
         "ranking": {"type": "object", "enabled": False},
+        **ECS_MAPPING["properties"],  # @timestamp, message, service.name, event.*, trace.id, labels.* (ECS)
     },
 }
 

@@ -19,7 +19,7 @@ from dagster import (
 
 from logrca.assets.resources import ElasticsearchResource, LogrcaConfigResource
 from logrca.incidents.catalogue import load_catalogue
-from logrca.incidents.record import OPEN_STATUSES, now_iso
+from logrca.incidents.record import now_iso
 from logrca.incidents.store import IncidentStore
 
 
@@ -71,7 +71,7 @@ def incident_escalation_sensor(context: SensorEvaluationContext, elasticsearch: 
         store = IncidentStore(client, elasticsearch.index_prefix)
         due = escalation_candidates(store)
         pending = store.search(
-            statuses=OPEN_STATUSES, query={"range": {"next_delivery_at": {"lte": now_iso()}}}, size=100
+            statuses=("open",), query={"range": {"next_delivery_at": {"lte": now_iso()}}}, size=100
         )
     except (TransportError, ApiError) as error:
         return SkipReason(f"Elasticsearch not reachable at {elasticsearch.url}: {error}")

@@ -25,7 +25,7 @@ ECS_MAPPING: dict[str, Any] = {
     ],
     "properties": {
         "@timestamp": {"type": "date"},
-        "message": {"type": "match_only_text"},
+        "message": {"type": "text"},
         "service": {"properties": {"name": {"type": "keyword"}}},
         "log": {
             "properties": {
@@ -41,7 +41,7 @@ ECS_MAPPING: dict[str, Any] = {
         },
         "trace": {"properties": {"id": {"type": "keyword"}}},
         "host": {"properties": {"name": {"type": "keyword"}}},
-        "error": {"properties": {"message": {"type": "match_only_text"}, "type": {"type": "keyword"}}},
+        "error": {"properties": {"message": {"type": "text"}, "type": {"type": "keyword"}}},
         "labels": {"type": "object", "dynamic": True},
         "ecs": {"properties": {"version": {"type": "keyword"}}},
     },

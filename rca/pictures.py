@@ -8,7 +8,7 @@ from datetime import datetime
 import networkx as nx
 import polars as pl
 
-__all__ = ["finding_pictures", "service_map_png", "template_rates_png"]
+__all__ = ["finding_pictures", "per_minute_rates", "service_map_png", "template_rates_png"]
 
 _CHANGE_COLOURS = {
     "deploy": "#7b3294",
@@ -87,12 +87,41 @@ def service_map_png(graph: nx.DiGraph, scores: dict[str, float], path: list[str]
         node_size=2200, edgecolors=["#d7191c" if path and n == path[0] else "#444444" for n in nodes],
         linewidths=[3.5 if path and n == path[0] else 1.0 for n in nodes], ax=ax,
     )  # fmt: skip
-    labels = {n: f"{n}\n{scores.get(n, 0.0):.1f}" for n in nodes}
-    nx.draw_networkx_labels(graph, positions, labels=labels, font_size=8, ax=ax)
+    for node, shade in zip(nodes, colours, strict=True):
+        nx.draw_networkx_labels(
+            graph, positions, labels={node: f"{node}\n{scores.get(node, 0.0):.1f}"}, font_size=8, ax=ax,
+            font_color="white" if shade > 0.6 else "black",
+        )  # fmt: skip
     fig.colorbar(drawn, ax=ax, shrink=0.7, label="anomaly (relative to the highest)")
     ax.set_title("Service map: caller → callee; red path = propagation from the likely root cause")
     ax.axis("off")
     return _png(plt, fig)
+
+
+def per_minute_rates(
+    events: pl.DataFrame, service: str, template_id: int, *, start: datetime, end: datetime
+) -> pl.DataFrame:
+    """Lines per minute of one template of one service, every minute from ``start`` to ``end`` (zeros kept).
+
+    Returns
+    -------
+    pl.DataFrame
+        ``minute`` (UTC, aligned to the minute), ``lines`` (UInt32).
+    """
+    stamp = pl.col("timestamp").cast(pl.Datetime("us", "UTC"))
+    counts = (
+        events.filter((pl.col("service") == service) & (pl.col("template_id") == template_id))
+        .group_by(stamp.dt.truncate("1m").alias("minute"))
+        .agg(pl.len().alias("lines"))
+    )
+    minutes = pl.datetime_range(
+        pl.lit(start).cast(pl.Datetime("us", "UTC")).dt.truncate("1m"),
+        pl.lit(end).cast(pl.Datetime("us", "UTC")),
+        "1m",
+        closed="left",
+        eager=True,
+    ).alias("minute")
+    return minutes.to_frame().join(counts, on="minute", how="left").with_columns(pl.col("lines").fill_null(0))
 
 
 def template_rates_png(
@@ -118,22 +147,8 @@ def template_rates_png(
     plt, (fig, ax) = _figure(9.0, 4.2)
     start = events["timestamp"].min() if not events.is_empty() else window[0]
     for service, template_id, label in series:
-        counts = (
-            events.filter((pl.col("service") == service) & (pl.col("template_id") == template_id))
-            .group_by(pl.col("timestamp").dt.truncate("1m"))
-            .agg(pl.len().alias("lines"))
-        )
-        minutes = pl.DataFrame(
-            {
-                "timestamp": pl.datetime_range(
-                    start, window[1], "1m", closed="left", eager=True, time_zone="UTC"
-                )
-            }
-        ).cast({"timestamp": events.schema.get("timestamp", pl.Datetime("us", "UTC"))})
-        filled = minutes.join(counts, on="timestamp", how="left").fill_null(0)
-        ax.plot(
-            filled["timestamp"].to_list(), filled["lines"].to_list(), label=f"{service}: {label[:60]}", lw=1.4
-        )
+        rates = per_minute_rates(events, service, template_id, start=start, end=window[1])
+        ax.plot(rates["minute"].to_list(), rates["lines"].to_list(), label=f"{service}: {label[:60]}", lw=1.4)
     ax.axvspan(window[0], window[1], color="#fdae61", alpha=0.15, label="analysed window")
     if changes is not None and not changes.is_empty():
         for row in changes.filter(pl.col("timestamp") >= start).head(12).iter_rows(named=True):

@@ -75,6 +75,11 @@ def _summary(finding: dict) -> list[str]:
     return lines
 
 
+def _section(title: str, header: str, align: str) -> list[str]:
+    """A ``## title`` heading followed by a table head (``| a | b |`` and its alignment row)."""
+    return [f"## {title}", "", header, align]
+
+
 def _changes(finding: dict) -> list[str]:
     changes = finding.get("changes") or []
     out = ["## Changes (deploys, restarts, version changes, config reloads)", ""]
@@ -89,12 +94,11 @@ def _changes(finding: dict) -> list[str]:
 
 
 def _ranking(finding: dict) -> list[str]:
-    out = [
-        "## Ranked root-cause services",
-        "",
+    out = _section(
+        "Ranked root-cause services",
         "| rank | service | score | first anomalous | path to the entry point |",
         "|---:|---|---:|---|---|",
-    ]
+    )
     for r in finding["ranking"]:
         out.append(
             f"| {r['rank']} | `{r['service']}` | {r['score']:.4f} | {_md_cell(r['first_anomalous'])} | {_md_cell(' → '.join(r['path']))} |"
@@ -123,12 +127,11 @@ def _evidence(finding: dict) -> list[str]:
 
 
 def _impact_and_reproduction(finding: dict) -> list[str]:
-    out = [
-        "## Impact",
-        "",
+    out = _section(
+        "Impact",
         "| service | errors before (expected) | errors during | lines before (expected) | lines during |",
         "|---|---:|---:|---:|---:|",
-    ]
+    )
     for service, i in finding["impact"].items():
         out.append(
             f"| `{service}` | {i['errors_baseline']} | {i['errors_window']} | {i['lines_baseline']} | {i['lines_window']} |"

@@ -8,7 +8,7 @@ import networkx as nx
 import polars as pl
 
 from logrca.rca.changes import detect_changes
-from logrca.rca.pictures import finding_pictures, service_map_png, template_rates_png
+from logrca.rca.pictures import finding_pictures, per_minute_rates, service_map_png, template_rates_png
 
 T0 = datetime(2031, 5, 4, 9, tzinfo=UTC)
 WINDOW = (T0 + timedelta(hours=1), T0 + timedelta(hours=2))
@@ -20,21 +20,12 @@ def png_size(data: bytes) -> tuple[int, int]:
 
 
 def events():
-    rows = [(T0 + timedelta(minutes=m), "api", 1, "GET /x", None) for m in range(0, 120, 2)]
-    rows += [(T0 + timedelta(minutes=70 + m), "db", 2, "lock timeout", None) for m in range(30)]
-    rows += [(T0 + timedelta(minutes=68), "db", 3, "Deployed db 5.1.0", None)]
+    rows = [(T0 + timedelta(minutes=m), "api", 1, "GET /x") for m in range(0, 120, 2)]
+    rows += [(T0 + timedelta(minutes=70 + m), "db", 2, "lock timeout") for m in range(30)]
+    rows += [(T0 + timedelta(minutes=68), "db", 3, "Deployed db 5.1.0")]
     rows.reverse()  # unsorted, as a concatenation of sources is
-    return pl.DataFrame(
-        rows,
-        schema={
-            "timestamp": pl.Datetime("us", "UTC"),
-            "service": pl.Utf8,
-            "template_id": pl.Int64,
-            "message": pl.Utf8,
-            "trace_id": pl.Utf8,
-        },
-        orient="row",
-    )
+    frame = pl.DataFrame(rows, schema=["timestamp", "service", "template_id", "message"], orient="row")
+    return frame.with_columns(pl.col("timestamp").dt.cast_time_unit("us"))
 
 
 def test_service_map_is_a_png_even_for_services_outside_the_graph():
@@ -66,3 +57,12 @@ def test_finding_pictures_draw_the_top_evidence():
     assert set(pictures) == {"service-map", "template-rates"}
     no_templates = {"ranking": [dict(finding["ranking"][1], evidence=[])]}
     assert set(finding_pictures(no_templates, nx.DiGraph(), events(), window=WINDOW)) == {"service-map"}
+
+
+def test_per_minute_rates_count_every_minute_from_an_unaligned_start():
+    frame = events()
+    rates = per_minute_rates(frame, "db", 2, start=T0 + timedelta(seconds=17), end=WINDOW[1])
+    assert rates.height == 120 and rates["minute"][0] == T0
+    by_minute = dict(rates.iter_rows())
+    assert by_minute[T0 + timedelta(minutes=70)] == 1 and by_minute[T0 + timedelta(minutes=69)] == 0
+    assert rates["lines"].sum() == 30

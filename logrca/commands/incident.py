@@ -134,7 +134,7 @@ def list_command(
     as_json: bool = typer.Option(False, "--json", help="One JSON document per line."),
 ) -> None:
     """List incidents, newest first (archived ones only with --all or --status archived)."""
-    from logrca.commands.incident_view import console, incidents_table
+    from logrca.incident_view import console, incidents_table
     from logrca.incidents.record import CURRENT_STATUSES, STATUSES
 
     unknown = sorted(set(status or ()) - set(STATUSES))
@@ -160,7 +160,7 @@ def show_command(
     as_json: bool = typer.Option(False, "--json", help="The stored document as JSON."),
 ) -> None:
     """Show one incident: record, runbooks, alert deliveries (with errors), history, report, version."""
-    from logrca.commands.incident_view import console, incident_details
+    from logrca.incident_view import console, incident_details
 
     incident, version = _guarded(lambda: _store(ctx).get(incident_id))
     if as_json:
@@ -383,6 +383,6 @@ def register(app: typer.Typer, eval_app: typer.Typer) -> None:
         if as_json:
             typer.echo(json.dumps(result))
             return
-        from logrca.commands.incident_view import eval_lines
+        from logrca.incident_view import eval_lines
 
         typer.echo("\n".join(eval_lines(result)))

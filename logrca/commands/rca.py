@@ -15,8 +15,12 @@ def rca_command(
     normal: list[Path] = typer.Option(
         None, "--normal", help="Fault-free folders for the baseline (default: ../../normal/*)."
     ),
+    markdown: bool = typer.Option(
+        False, "--markdown", "-m", help="Print the raw Markdown (to save or paste) instead of rendering it."
+    ),
 ) -> None:
-    """Analyse one incident case and print its Markdown report (the same as the pipeline's report asset)."""
+    """Analyse one incident case and print its report (the same as the pipeline's report asset), rendered
+    for the terminal; --markdown prints the Markdown source."""
     from logrca.rca.case_analysis import analyse_case
     from logrca.rca.cases import load_case
     from logrca.rca.report import build_finding
@@ -36,7 +40,14 @@ def rca_command(
         anomalies=analysis.anomalies,
         ranking=analysis.ranking,
     )
-    typer.echo(render_report(finding, title=f"{analysis.case.system} incident {analysis.case.name}"))
+    report = render_report(finding, title=f"{analysis.case.system} incident {analysis.case.name}")
+    if markdown:
+        typer.echo(report)
+        return
+    from rich.console import Console
+    from rich.markdown import Markdown
+
+    Console().print(Markdown(report))
 
 
 def eval_rca_command(

@@ -2,31 +2,26 @@
 
 from __future__ import annotations
 
-from rich.console import Console, Group
+from rich.console import Group
 from rich.markdown import Markdown
 from rich.table import Table
 from rich.text import Text
 
+from logrca.tables import console, table
+
 __all__ = ["console", "eval_lines", "incident_details", "incidents_table"]
-
-
-def console(*, wide: bool = False) -> Console:
-    """The terminal (its own width, 80 when unknown); ``wide`` lets tables run past it instead of wrapping."""
-    return Console(width=250 if wide else None, soft_wrap=False)
 
 
 def incidents_table(incidents: list[dict], *, wide: bool = False) -> Table:
     """One row per incident; columns wrap to the terminal unless ``wide``."""
-    table = Table(title=f"{len(incidents)} incident(s), newest first", title_justify="left", expand=False)
-    overflow = "ellipsis" if wide else "fold"
-    table.add_column("incident", no_wrap=True)
-    table.add_column("status", overflow=overflow)
-    table.add_column("category", overflow=overflow)
-    table.add_column("owner", overflow=overflow)
-    table.add_column("assignee", overflow=overflow)
-    table.add_column("title", overflow=overflow, ratio=1, min_width=16)
+    listing = table(
+        f"{len(incidents)} incident(s), newest first",
+        ["incident", "status", "category", "owner", "assignee", "title"],
+        wide=wide,
+        fixed=("incident",),
+    )
     for incident in incidents:
-        table.add_row(
+        listing.add_row(
             incident["incident_id"],
             incident["status"],
             (incident.get("category") or "-").replace("_", " "),
@@ -34,7 +29,7 @@ def incidents_table(incidents: list[dict], *, wide: bool = False) -> Table:
             (incident.get("assignee") or {}).get("name") or "-",
             incident.get("title") or "",
         )
-    return table
+    return listing
 
 
 def _facts(incident: dict, version: tuple[int, int]) -> Table:
