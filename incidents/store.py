@@ -22,7 +22,7 @@ from logrca.incidents.record import (
     parse_time,
     same_incident,
 )
-from logrca.rca.ecs import ECS_MAPPING
+from logrca.rca.ecs import with_ecs
 
 __all__ = ["MAPPING", "IncidentStore"]
 
@@ -75,9 +75,9 @@ MAPPING = {
         "action_runs": {"type": "object", "enabled": False},
         "deliveries": {"type": "object", "enabled": False},
         "ranking": {"type": "object", "enabled": False},
-        **ECS_MAPPING["properties"],  # @timestamp, message, service.name, event.*, trace.id, labels.* (ECS)
     },
 }
+MAPPING = with_ecs(MAPPING)  # @timestamp, message, service.name, event.*, trace.id, labels.* (ECS)
 
 
 class IncidentStore:

@@ -12,23 +12,42 @@ from logrca.tables import console, table
 __all__ = ["console", "eval_lines", "incident_details", "incidents_table"]
 
 
+_ID_SHAPE = "INC-202603100218-0123456789ab"  # an incident id, for the width its column needs
+
+
+_ID_SHAPE = "INC-202603100218-0123456789ab"  # an incident id, for the width its column needs
+
+
 def incidents_table(incidents: list[dict], *, wide: bool = False) -> Table:
-    """One row per incident; columns wrap to the terminal unless ``wide``."""
-    listing = table(
-        f"{len(incidents)} incident(s), newest first",
-        ["incident", "status", "category", "owner", "assignee", "title"],
-        wide=wide,
-        fixed=("incident",),
-    )
+    """One row per incident. In 80 columns the title goes under the id and owner over assignee;
+    ``wide`` gives every field its own column, one line per incident."""
+    title = f"{len(incidents)} incident(s), newest first"
+    if wide:
+        columns = ["incident", "status", "category", "owner", "assignee", "title"]
+        listing = table(title, columns, wide=True)
+    else:
+        columns = ["status", "category", "owner/assignee", "incident / title"]
+        listing = table(title, columns, fixed=("status",), last_min=len(_ID_SHAPE))
     for incident in incidents:
-        listing.add_row(
-            incident["incident_id"],
-            incident["status"],
-            (incident.get("category") or "-").replace("_", " "),
-            (incident.get("owner") or {}).get("team") or "-",
-            (incident.get("assignee") or {}).get("name") or "-",
-            incident.get("title") or "",
-        )
+        category = (incident.get("category") or "-").replace("_", " ")
+        owner = (incident.get("owner") or {}).get("team") or "-"
+        assignee = (incident.get("assignee") or {}).get("name") or "-"
+        if wide:
+            listing.add_row(
+                incident["incident_id"],
+                incident["status"],
+                category,
+                owner,
+                assignee,
+                incident.get("title") or "",
+            )
+        else:
+            listing.add_row(
+                incident["status"],
+                category,
+                f"{owner}\n{assignee}",
+                f"{incident['incident_id']}\n{incident.get('title') or ''}",
+            )
     return listing
 
 

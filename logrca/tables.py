@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from rich import box
 from rich.console import Console
 from rich.table import Table
 
@@ -10,18 +11,20 @@ __all__ = ["console", "table"]
 
 def console(*, wide: bool = False) -> Console:
     """The terminal (its own width, 80 when unknown); ``wide`` lets tables run past it instead of wrapping."""
-    return Console(width=250 if wide else None)
+    return Console(width=1000 if wide else None)
 
 
-def table(title: str, columns: list[str], *, wide: bool = False, fixed: tuple[str, ...] = ()) -> Table:
-    """A table titled ``title``; the last column takes the spare width, ``fixed`` ones never wrap."""
-    made = Table(title=title, title_justify="left")
-    overflow = "ellipsis" if wide else "fold"
+def table(
+    title: str, columns: list[str], *, wide: bool = False, fixed: tuple[str, ...] = (), last_min: int = 10
+) -> Table:
+    """A table titled ``title`` with a header row. Unless ``wide``, the last column takes the spare width
+    (at least ``last_min``) and the others wrap; ``fixed`` columns never wrap."""
+    made = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD)  # no side rules: more room for text
     for name in columns:
-        if name in fixed:
+        if wide or name in fixed:
             made.add_column(name, no_wrap=True)
         elif name == columns[-1]:
-            made.add_column(name, overflow=overflow, ratio=1, min_width=16)
+            made.add_column(name, overflow="fold", ratio=1, min_width=max(len(name), last_min))
         else:
-            made.add_column(name, overflow=overflow)
+            made.add_column(name, overflow="fold", min_width=len(name), max_width=max(len(name), 13))
     return made

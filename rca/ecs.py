@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["ECS_MAPPING", "ecs_fields", "put_templates", "template_names"]
+__all__ = ["ECS_MAPPING", "ecs_fields", "put_templates", "template_names", "with_ecs"]
 
 #: ECS field mappings shared by every logrca index (the ``<prefix>-ecs`` component template).
 ECS_MAPPING: dict[str, Any] = {
@@ -56,6 +56,15 @@ EVENT_KINDS = {
     "knowledge": "enrichment",
     "logs": "event",
 }
+
+
+def with_ecs(mapping: dict) -> dict:
+    """``mapping`` plus the ECS fields, for an index created by name where no template applies."""
+    return {
+        **mapping,
+        "dynamic_templates": ECS_MAPPING["dynamic_templates"],
+        "properties": {**mapping.get("properties", {}), **ECS_MAPPING["properties"]},
+    }
 
 
 def template_names(prefix: str) -> dict[str, str]:

@@ -8,7 +8,7 @@ from typing import Any
 
 from elasticsearch import helpers
 
-from logrca.rca.ecs import ecs_fields
+from logrca.rca.ecs import ecs_fields, with_ecs
 
 __all__ = [
     "connect",
@@ -219,8 +219,8 @@ def index_partition(
         ``indexed``, ``deleted_stale``, ``reports`` counts.
     """
     findings_index, reports_index = f"{prefix}-findings", f"{prefix}-reports"
-    ensure_index(client, findings_index, FINDINGS_MAPPING)
-    ensure_index(client, reports_index, REPORTS_MAPPING)
+    ensure_index(client, findings_index, with_ecs(FINDINGS_MAPPING))
+    ensure_index(client, reports_index, with_ecs(REPORTS_MAPPING))
     documents = _finding_documents(system, partition, window, anomalies, finding)
     actions = [{"_index": findings_index, "_id": doc_id, "_source": source} for doc_id, source in documents]
     indexed, errors = helpers.bulk(client, actions, raise_on_error=False, stats_only=False)
@@ -271,7 +271,7 @@ def delete_matching(client, index: str, query: dict) -> int:
 def index_runbooks(client, *, prefix: str, runbooks: list[dict]) -> int:
     """Index the knowledge base's runbooks (id = runbook id) so engineers can search them."""
     index = f"{prefix}-knowledge"
-    ensure_index(client, index, KNOWLEDGE_MAPPING)
+    ensure_index(client, index, with_ecs(KNOWLEDGE_MAPPING))
     actions = [
         {
             "_index": index,
