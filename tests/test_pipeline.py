@@ -119,7 +119,7 @@ def test_example_incident_is_found_reported_indexed_and_rerun_safely(
     from logrca.rca.search_index import search_all
 
     hits = search_all(es_client, prefix=index_prefix, query="reserved units stock cache", kinds=("findings",))
-    assert hits and hits[0]["source"]["service"] == "inventory"
+    assert hits and hits[0]["source"]["service"]["name"] == "inventory"  # ECS service.name
     reports = es_client.count(index=f"{index_prefix}-reports")["count"]
     findings = es_client.count(index=f"{index_prefix}-findings")["count"]
     assert reports == 1 and findings >= 4
