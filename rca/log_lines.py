@@ -114,8 +114,29 @@ def _line_document(system: str, partition: str, row: dict) -> dict:
     return document
 
 
+def _partition_query(system: str, partition: str) -> dict:
+    return {
+        "bool": {"filter": [{"term": {"labels.system": system}}, {"term": {"labels.partition": partition}}]}
+    }
+
+
+def _stale_lines(client, stream: str, query: dict, kept: set[str]) -> int:
+    """Delete the partition's lines a re-run no longer produced (scan + bulk, core APIs only)."""
+    client.indices.refresh(index=stream)
+    doomed = (
+        {"_op_type": "delete", "_index": hit["_index"], "_id": hit["_id"]}
+        for hit in helpers.scan(client, index=stream, query={"query": query}, _source=False)
+        if hit["_id"] not in kept
+    )
+    deleted, _ = helpers.bulk(client, doomed, raise_on_error=False, chunk_size=5000)
+    return deleted
+
+
 def index_lines(client, *, prefix: str, system: str, partition: str, events: pl.DataFrame) -> dict[str, int]:
     """Put one partition's lines into the data stream; idempotent per partition.
+
+    Lines stream to the bulk helper (never all in memory as requests). A partition seen for the first
+    time is only written; on a re-run the ids made now are kept and the partition's other lines deleted.
 
     Returns
     -------
@@ -123,28 +144,35 @@ def index_lines(client, *, prefix: str, system: str, partition: str, events: pl.
         ``lines_indexed`` (new now), ``lines_present`` (there from an earlier run), ``lines_deleted_stale``.
     """
     stream = lines_stream(prefix, system)
-    ids, actions = [], []
-    for row in events.iter_rows(named=True):
-        doc_id = _line_id(system, row)
-        ids.append(doc_id)
-        actions.append(
-            {
+    query = _partition_query(system, partition)
+    seen_before = False
+    if client.indices.exists(index=stream):
+        client.indices.refresh(index=stream)  # lines of a run moments ago count too
+        seen_before = client.count(index=stream, query=query)["count"] > 0
+    kept: set[str] = set()
+
+    def actions():
+        for row in events.iter_rows(named=True):
+            doc_id = _line_id(system, row)
+            if seen_before:
+                kept.add(doc_id)
+            yield {
                 "_op_type": "create",
                 "_index": stream,
                 "_id": doc_id,
                 "_source": _line_document(system, partition, row),
             }
-        )
-    created, errors = helpers.bulk(client, actions, raise_on_error=False, chunk_size=2000)
-    refused = [e for e in errors if (e.get("create") or {}).get("status") != 409]
+
+    created, present, refused, first_refusal = 0, 0, 0, None
+    for ok, item in helpers.streaming_bulk(client, actions(), chunk_size=5000, raise_on_error=False):
+        status = (item.get("create") or {}).get("status")
+        created, present = created + ok, present + (status == 409)
+        if not ok and status != 409:
+            refused, first_refusal = refused + 1, first_refusal or item
     if refused:
-        raise RuntimeError(
-            f"Elasticsearch refused {len(refused)} of {len(actions)} log lines, first: {refused[0]}"
-        )
-    this_partition = [{"term": {"labels.system": system}}, {"term": {"labels.partition": partition}}]
-    stale = {"bool": {"filter": this_partition, "must_not": [{"ids": {"values": ids}}]}} if ids else None
-    deleted = delete_matching(client, stream, stale or {"bool": {"filter": this_partition}})
-    return {"lines_indexed": created, "lines_present": len(errors), "lines_deleted_stale": deleted}
+        raise RuntimeError(f"Elasticsearch refused {refused} log line(s) of {stream}, first: {first_refusal}")
+    deleted = _stale_lines(client, stream, query, kept) if seen_before else 0
+    return {"lines_indexed": created, "lines_present": present, "lines_deleted_stale": deleted}
 
 
 def prune_lines(client, *, prefix: str, before: datetime) -> int:
