@@ -216,6 +216,9 @@ def reporting_assets(plan: PartitionPlan) -> list:
                 AssetCheckSpec(
                     "no_incident",
                     asset="rca_report",
+                    # one result per hour, so each hour shows its own (a Dagster preview feature; the
+                    # version is pinned by uv.lock)
+                    partitions_def=plan.partitions,
                     description="WARN when this partition holds an incident (marks its hour in the Partitions view)",
                 )
             ],

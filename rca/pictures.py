@@ -144,7 +144,7 @@ def template_rates_png(
     changes : pl.DataFrame, optional
         :func:`logrca.rca.changes.detect_changes` rows; each is a dashed vertical line with its kind.
     """
-    plt, (fig, ax) = _figure(9.0, 4.2)
+    plt, (fig, ax) = _figure(9.0, 5.0)
     start = events["timestamp"].min() if not events.is_empty() else window[0]
     for service, template_id, label in series:
         rates = per_minute_rates(events, service, template_id, start=start, end=window[1])
@@ -161,7 +161,7 @@ def template_rates_png(
     ax.set_title(
         "Top evidence templates per minute; dashed lines = change events (deploys, restarts, reloads)"
     )
-    ax.legend(fontsize=7, loc="upper left")
+    ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.22), ncol=2, frameon=False)
     fig.autofmt_xdate()
     return _png(plt, fig)
 

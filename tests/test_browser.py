@@ -142,6 +142,12 @@ def test_report_and_review_in_chromium(es_url, index_prefix, tmp_path, free_port
             page.goto(f"http://127.0.0.1:{port}/assets/rca_report?view=checks")
             expect(page.get_by_text("no_incident").first).to_be_visible()
             page.screenshot(path=str(shots / "rca-report-checks.png"))
+            page.get_by_text(
+                "Partitions", exact=True
+            ).last.click()  # the check's own tab: one status per hour
+            expect(page.get_by_text(incident_partition).first).to_be_visible()
+            page.wait_for_timeout(2000)
+            page.screenshot(path=str(shots / "rca-report-partitions.png"))
             page.goto(f"http://127.0.0.1:{port}/assets/incident_review")
             page.get_by_text("[Show Markdown]").first.click()  # the "review" metadata entry
             review = page.get_by_role("dialog")
