@@ -75,7 +75,40 @@ def test_logrca_run_records_the_report_in_the_dagster_instance(shop, tmp_path, e
     )
     assert found.returncode == 0, found.stderr
     hits = [json.loads(line) for line in found.stdout.splitlines()]
-    assert hits and hits[0]["source"]["service"] == "inventory"
+    assert hits and hits[0]["source"]["service"]["name"] == "inventory"  # ECS service.name
+    template_id = hits[0]["source"]["template_id"]
+    table = subprocess.run(  # the table fits 80 columns and says how to reach the finding's lines
+        [str(BIN / "logrca"), "search", "reserved units", "--kind", "findings"],
+        env={**env, "COLUMNS": "80"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert "relevance" in table.stdout and f"--lines --template {template_id}" in table.stdout.replace(
+        "\n", ""
+    )
+    assert max(len(line) for line in table.stdout.splitlines()) <= 80
+    lines = subprocess.run(
+        [
+            str(BIN / "logrca"),
+            "search",
+            "--lines",
+            "-t",
+            str(template_id),
+            "-s",
+            "inventory",
+            "--json",
+            "-n",
+            "5",
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    drilled = [json.loads(line) for line in lines.stdout.splitlines()]
+    assert len(drilled) == 5 and all(d["labels"]["template_id"] == str(template_id) for d in drilled)
+    assert [d["@timestamp"] for d in drilled] == sorted(d["@timestamp"] for d in drilled)
 
 
 @pytest.mark.es
