@@ -61,3 +61,12 @@ def test_eval_rca_says_which_baseline_it_used(tmp_path):
     assert (result["baseline"], result["normal_folders"]) == ("before-alert", 0)
     shown = CliRunner().invoke(app, ["eval", "rca", str(bare)])
     assert shown.exit_code == 0 and "minutes before its alert" in shown.stdout
+
+
+def test_eval_rca_loo_reports_in_sample_beside_leave_one_out_and_the_rules():
+    result = CliRunner().invoke(app, ["eval", "rca", str(FIXTURE), "--loo", "--no-normal"])
+    assert result.exit_code == 0, result.output
+    assert "baseline: before-alert" in result.stdout
+    for line in ("in-sample (defaults)", "leave-one-out, grid", "leave-one-out, rules earn place", "rules ("):
+        assert line in result.stdout
+    assert "s/case analysis" in result.stdout
