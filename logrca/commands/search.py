@@ -30,22 +30,19 @@ def _when(source: dict) -> str:
 
 
 def _hits_table(hits: list[dict], *, wide: bool):
-    from rich.table import Table
+    from logrca.tables import table as make_table
 
-    overflow = "ellipsis" if wide else "fold"
-    table = Table(
-        title="best match first; 'match' is search relevance, not an anomaly score", title_justify="left"
+    table = make_table(
+        "best match first; 'match' is search relevance, not an anomaly score",
+        ["kind", "match", "service", "when (UTC)", "what"],
+        wide=wide,
+        fixed=("kind", "match"),
     )
-    table.add_column("kind", no_wrap=True)
-    table.add_column("match", justify="right", no_wrap=True)
-    table.add_column("service", overflow=overflow)
-    table.add_column("when (UTC)", overflow=overflow)
-    table.add_column("what", overflow=overflow, ratio=1, min_width=20)
     for hit in hits:
         src = hit["source"]
         what = src.get("template") or src.get("summary") or src.get("title") or src.get("detail") or ""
         if hit["kind"] == "findings" and src.get("template_id") is not None:
-            what += f"\n→ lines: logrca search --lines --template {src['template_id']} -s {_service_of(src)}"
+            what += f"\n→ lines: logrca search --lines -t {src['template_id']} -s {_service_of(src)}"
         table.add_row(hit["kind"], f"{hit['score'] or 0:.2f}", _service_of(src), _when(src), what)
     return table
 
