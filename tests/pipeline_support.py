@@ -38,3 +38,18 @@ def pipeline_definitions(
 def main_job_selection(defs: Definitions) -> list:
     """The asset keys of the main job (every partitioned asset)."""
     return list(defs.resolve_job_def(MAIN_JOB).asset_layer.executable_asset_keys)
+
+
+def materialize_partition(defs: Definitions, selection: list[str], partition: str, instance=None) -> None:
+    """One real run of ``selection`` for ``partition``; fails the test with the step errors when it fails."""
+    from dagster import materialize
+
+    result = materialize(
+        defs.assets,
+        selection=selection,
+        partition_key=partition,
+        resources=defs.resources,
+        instance=instance,
+        raise_on_error=False,
+    )
+    assert result.success, [e.message for e in result.all_events if e.is_failure]
