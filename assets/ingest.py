@@ -2,6 +2,7 @@
 
 import time
 
+import polars as pl
 from dagster import (
     AssetCheckResult,
     AssetCheckSeverity,
@@ -27,14 +28,12 @@ def ingest_logs(context: AssetExecutionContext, logrca: LogrcaConfigResource):
     # Taken before reading: the new-file sensor skips a partition already ingested from these very files.
     file_states = source_file_states([s.paths for s in config.sources], config.base_dir)
     started = time.perf_counter()
-    result, per_source = read_sources(
-        config.sources, base_dir=config.base_dir, window=(window.start, window.end)
-    )
+    live = [source for source in config.sources if source.role == "window"]
+    result, per_source = read_sources(live, base_dir=config.base_dir, window=(window.start, window.end))
     seconds = time.perf_counter() - started
     stats = result.stats
     lines_read = stats.get("lines_read", 0)
     accounted = stats.get("lines_in_events", 0) + stats.get("lines_quarantined", 0)
-    preview = frame_table(result.quarantine.select("system", "source_file", "line_no", "reason"), limit=10)
     selected = {key.to_user_string() for key in context.selected_asset_keys}
     if "raw_logs" in selected:
         yield Output(
@@ -61,11 +60,24 @@ def ingest_logs(context: AssetExecutionContext, logrca: LogrcaConfigResource):
             severity=AssetCheckSeverity.ERROR,
             metadata={"lines_read": lines_read, "lines_in_events_or_quarantine": accounted},
         )
-    if "quarantined_lines" in selected:
+    baseline = [source for source in config.sources if source.role == "baseline"]
+    fault_free, fault_free_per_source = read_sources(baseline, base_dir=config.base_dir)
+    if "baseline_logs" in selected:
         yield Output(
-            result.quarantine,
+            fault_free.events,
+            output_name="baseline_logs",
+            metadata={
+                "dagster/row_count": fault_free.events.height,
+                "per_source": MetadataValue.json(fault_free_per_source),
+            },
+        )
+    if "quarantined_lines" in selected:
+        quarantine = pl.concat([result.quarantine, fault_free.quarantine])
+        preview = frame_table(quarantine.select("system", "source_file", "line_no", "reason"), limit=10)
+        yield Output(
+            quarantine,
             output_name="quarantined_lines",
-            metadata={"dagster/row_count": result.quarantine.height, "preview": MetadataValue.md(preview)},
+            metadata={"dagster/row_count": quarantine.height, "preview": MetadataValue.md(preview)},
         )
 
 
@@ -79,6 +91,12 @@ def ingest_assets(plan: PartitionPlan) -> list:
                     is_required=False,
                     metadata=PARQUET_WRITE,
                     description="Parsed log events of all sources (EVENT_SCHEMA), one Parquet file per partition.",
+                ),
+                "baseline_logs": AssetOut(
+                    io_manager_key="parquet_io",
+                    is_required=False,
+                    metadata=PARQUET_WRITE,
+                    description="Fault-free events of the sources of role 'baseline', read whole (EVENT_SCHEMA).",
                 ),
                 "quarantined_lines": AssetOut(
                     io_manager_key="parquet_io",

@@ -18,12 +18,13 @@ from dagster import (
 
 from logrca.assets.partitions import PartitionPlan
 from logrca.assets.resources import ElasticsearchResource, LogrcaConfigResource
+from logrca.parsers.ingest.schema import SPAN_SCHEMA
 from logrca.rca.log_lines import ensure_templates, index_lines, lines_stream
 from logrca.rca.pictures import finding_pictures
 from logrca.rca.report import build_finding
 from logrca.rca.report_render import ReportOptions, render_report
 from logrca.rca.search_index import index_partition, index_runbooks
-from logrca.rca.windows import split_window
+from logrca.rca.windows import split_window, window_frames
 
 
 def _report_options(
@@ -40,16 +41,24 @@ def _report_options(
 
 
 def _build_finding(context: AssetExecutionContext, logrca: LogrcaConfigResource, inputs: dict) -> dict | None:
-    config = logrca.load()
-    window_events, baseline_events, _ = split_window(inputs["log_templates"], context.partition_key)
-    tw = context.partition_time_window
+    config, tw = logrca.load(), context.partition_time_window
+    frames = window_frames(
+        config.analysis,
+        partition_key=context.partition_key,
+        partition_window=(tw.start, tw.end),
+        events=inputs["log_templates"],
+        spans=pl.DataFrame(schema=SPAN_SCHEMA),
+        fault_free_events=inputs["baseline_templates"],
+        fault_free_spans=pl.DataFrame(schema=SPAN_SCHEMA),
+    )
+    window = frames.window or (tw.start, tw.end)
     runbooks, past = logrca.knowledge()
     catalogue = logrca.catalogue()
     return build_finding(
         system=config.system,
-        window=(tw.start, tw.end),
-        window_events=window_events,
-        baseline_events=baseline_events,
+        window=window,
+        window_events=frames.events.filter(pl.col("timestamp").is_between(*window, closed="left")),
+        baseline_events=frames.baseline_events,
         anomalies=inputs["anomalies"],
         ranking=inputs["root_causes"],
         runbooks=runbooks,
@@ -97,6 +106,8 @@ def rca_report(
     context: AssetExecutionContext,
     logrca: LogrcaConfigResource,
     log_templates,
+    baseline_templates: pl.DataFrame,
+    analysis_window: dict,
     anomalies: pl.DataFrame,
     root_causes: pl.DataFrame,
     change_events: pl.DataFrame,
@@ -109,6 +120,7 @@ def rca_report(
     pictures inlined. The WARN check ``no_incident`` marks a partition holding an incident.
     """
     inputs = {"log_templates": log_templates, "anomalies": anomalies, "root_causes": root_causes}
+    inputs |= {"baseline_templates": baseline_templates}
     inputs |= {"change_events": change_events, "service_graph": service_graph}
     finding = _build_finding(context, logrca, inputs)
     stem = context.partition_key.replace(":", "-")
@@ -127,6 +139,7 @@ def rca_report(
     if finding:
         finding["report"] = report
     metadata = {"report": MetadataValue.md(shown), "report_file": MetadataValue.path(str(report_file))}
+    metadata["baseline"] = analysis_window["baseline"]
     yield Output(
         finding,
         metadata=metadata | _finding_metadata(finding),

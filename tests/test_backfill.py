@@ -18,21 +18,13 @@ from elasticsearch import helpers
 from pipeline_support import materialize_partition, pipeline_definitions
 
 from logrca import PROJECT_ROOT
+from logrca.pipelines.case_run import CASE_ASSETS
 
 pytestmark = pytest.mark.es
 
 PARTITION = "2026-03-10-02:00"  # the incident hour; its baseline is the two hours before it
 BASELINE = ["2026-03-10-00:00", "2026-03-10-01:00"]
-CHAIN = [
-    "raw_logs",
-    "quarantined_lines",
-    "log_templates",
-    "anomalies",
-    "service_graph",
-    "root_causes",
-    "rca_report",
-    "search_index",
-]
+CHAIN = [*CASE_ASSETS, "search_index"]  # ingest to report, then the index
 DETECTED_AT = re.compile(r"\*\*Detected at:\*\*[^\n]*")
 PARQUET_ASSETS = ["raw_logs", "quarantined_lines", "log_templates", "anomalies", "root_causes"]
 

@@ -21,7 +21,7 @@ Definitions of Loghub-2.0 (Jiang et al., ISSTA 2024); templates compared after w
 --truth is a CSV with at least LineId, Content, EventTemplate (LineId = 1-based line in --log).
 --masking is a YAML file: a list of rules `- {pattern: REGEX, mask_with: "*"}` or a mapping with
 `masking:` and optional `format:`, `sim_th:`, `depth:` (options given here win). logrca applies
-these rules first, then its generic masks (UUID, IPv4, hex; --no-default-masks to skip them).
+its generic masks first (ids, times, numbers; --no-default-masks to skip them), then these rules.
 --baseline also runs plain drain3 (TemplateMiner, line by line, with the file's masks and the
 same sim_th/depth) on the same input and prints both.
 
@@ -42,14 +42,17 @@ def build_configs(
 
     settings: dict[str, Any] = load_masking_file(masking) if masking else {"masking": []}
     file_rules = settings["masking"]
+    defaults = TemplateConfig()
     drain_settings = {
-        "sim_th": sim_th if sim_th is not None else settings.get("sim_th", 0.4),
-        "depth": depth if depth is not None else settings.get("depth", 4),
+        "sim_th": sim_th if sim_th is not None else settings.get("sim_th", defaults.sim_th),
+        "depth": depth if depth is not None else settings.get("depth", defaults.depth),
     }
     for key in ("max_children", "max_clusters", "extra_delimiters", "parametrize_numeric_tokens"):
         if key in settings:
             drain_settings[key] = settings[key]
-    logrca_rules = list(file_rules) + (list(DEFAULT_MASKING_RULES) if default_masks else [])
+    # generic masks first: they take whole ids and times, which a file's narrower rules (a clock
+    # time inside a date) would otherwise cut into pieces they no longer recognise
+    logrca_rules = (list(DEFAULT_MASKING_RULES) if default_masks else []) + list(file_rules)
     try:
         config = TemplateConfig(masking=logrca_rules, **drain_settings)
         baseline = TemplateConfig(masking=list(file_rules), **drain_settings)
@@ -123,16 +126,20 @@ def parsing_command(
         help="YAML masking rules (and optional sim_th/depth/format).",
     ),
     sim_th: float | None = typer.Option(
-        None, "--sim-th", min=0.0, max=1.0, help="Drain similarity threshold (default: file, else 0.4)."
+        None,
+        "--sim-th",
+        min=0.0,
+        max=1.0,
+        help="Drain similarity threshold (default: file, else logrca's 0.5).",
     ),
     depth: int | None = typer.Option(
-        None, "--depth", min=3, help="Drain tree depth (default: file, else 4)."
+        None, "--depth", min=3, help="Drain tree depth (default: file, else logrca's 4)."
     ),
     baseline: bool = typer.Option(
         False, "--baseline", help="Also run plain drain3 line by line and print both."
     ),
     default_masks: bool = typer.Option(
-        True, "--default-masks/--no-default-masks", help="Add logrca's generic masks after the file's."
+        True, "--default-masks/--no-default-masks", help="Apply logrca's generic masks before the file's."
     ),
     present_only: bool = typer.Option(
         False,

@@ -84,11 +84,12 @@ def compile_header(fmt: str) -> HeaderFormat:
 
     Notes
     -----
-    A field followed by whitespace (or ending the format) is whitespace-delimited (``\\S+``); a
-    field followed by other literal text (``[<Time>]``, ``<Node>:<Component>``) takes the shortest
-    text before that literal (``.*?``), as the Loghub benchmark's ``generate_logformat_regex`` does.
-    ``Content`` takes the rest of the line. Lines are matched after stripping surrounding
-    whitespace, as in the benchmark.
+    Every field is ``.*?`` (the shortest text for which the rest of the format still matches) and
+    the pattern is anchored at both ends, as the Loghub benchmark's ``generate_logformat_regex``
+    writes it: a field may hold spaces (``<Program> - <Content>`` reads ``svchost.exe *64 - ok``
+    with ``Program`` = ``svchost.exe *64``) and may be empty. ``Content`` ending the format takes
+    the rest of the line. Lines are matched after stripping surrounding whitespace, as in the
+    benchmark.
 
     References
     ----------
@@ -127,12 +128,8 @@ def compile_header(fmt: str) -> HeaderFormat:
         regex_parts.append(_literal_to_regex(literals[position]))
         following = literals[position + 1]
         is_last = position == len(names) - 1 and following.strip() == ""
-        if name == CONTENT_FIELD:
-            group = ".*" if is_last else ".*?"
-        elif following == "" and is_last or following.startswith(" "):
-            group = r"\S+"
-        else:
-            group = ".*?"
+        # Content ending the format is written ``.*``: before ``$`` it matches what ``.*?`` does.
+        group = ".*" if name == CONTENT_FIELD and is_last else ".*?"
         regex_parts.append(f"(?P<{name}>{group})")
     regex_parts.append(_literal_to_regex(literals[-1]).removesuffix(r"\s+"))
     regex_parts.append("$")
