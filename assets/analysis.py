@@ -4,6 +4,8 @@ One multi-asset calls :func:`logrca.rca.case_analysis.analyse_case` (the multi-s
 partition's frames; with no spans or metrics configured it gets empty frames and ranks from logs.
 """
 
+from datetime import timedelta
+
 import networkx as nx
 import polars as pl
 from dagster import (
@@ -61,7 +63,17 @@ def analyse(
     options = AnalysisOptions.parse(
         {"detection": config.detection.model_dump(), "ranking": {"propagation": config.ranking.propagation}}
     )
-    analysis = analyse_case(case, options=options, templates=(frames.baseline_events, frames.events))
+    changes = detect_changes(
+        pl.concat([frames.baseline_events, frames.events], how="vertical_relaxed"), config.changes
+    )
+    analysis = analyse_case(
+        case,
+        options=options,
+        templates=(frames.baseline_events, frames.events),
+        changes=changes,
+        change_weight=config.changes.weight,
+        change_lookback=timedelta(minutes=config.changes.lookback_minutes),
+    )
     selected = {key.to_user_string() for key in context.selected_asset_keys}
     window_info = {**frames.describe(), "system": config.system}
     outputs = [Output(window_info, output_name="analysis_window"), *_outputs(analysis, frames.describe())]

@@ -43,6 +43,7 @@ CASE_ASSETS = [
     "signal_deviations",
     "service_graph",
     "root_causes",
+    "change_events",
     "rca_report",
 ]
 

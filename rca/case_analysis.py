@@ -103,6 +103,9 @@ def analyse_case(
     options: AnalysisOptions | None = None,
     templates: tuple[pl.DataFrame, pl.DataFrame] | None = None,
     timings: dict[str, float] | None = None,
+    changes: pl.DataFrame | None = None,
+    change_weight: float = 0.5,
+    change_lookback: timedelta = timedelta(minutes=30),
 ) -> CaseAnalysis:
     """Score every signal of ``case`` against its baseline and rank the services.
 
@@ -113,6 +116,9 @@ def analyse_case(
     against the same baseline: what they find there is each service's usual noise (``noise`` of
     :func:`logrca.rca.rank.rank_root_causes`). Services with spans in the window are the active ones. When
     ``timings`` is a dict, the seconds spent per stage are added to it (``bench/bench_rca.py``).
+    ``changes`` are the change events (:func:`logrca.rca.changes.detect_changes`) that the ranking weighs:
+    a service changed at most ``change_lookback`` before its first anomaly has its anomaly multiplied by
+    ``1 + change_weight``.
     ``templates`` is ``(baseline_events, events)`` already mined (the pipeline's ``log_templates`` asset;
     an evaluation that runs many option settings on one case mines once); None: mined here with
     :func:`logrca.rca.template_variants.mine_case_templates`. ``patterns`` holds the options of
@@ -175,6 +181,9 @@ def analyse_case(
             noise_keep=options.noise.keep,
             idle_weight=options.ranking.idle_weight,
             signal_weights=options.ranking.signal_weights or None,
+            changes=changes,
+            change_weight=change_weight,
+            change_lookback=change_lookback,
         )
     return CaseAnalysis(
         case,

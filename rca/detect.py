@@ -121,6 +121,46 @@ def _is_error(config: DetectionConfig) -> pl.Expr:
     return by_level | by_text
 
 
+def two_sample_surprise(observed: float, baseline: float, scale: float) -> float:
+    """Signed root of the likelihood-ratio statistic that a window and its baseline share one rate.
+
+    Parameters
+    ----------
+    observed : float
+        Count in the window.
+    baseline : float
+        Count in the baseline (not scaled).
+    scale : float
+        Window exposure over baseline exposure (window length, or requests served, over the
+        baseline's), > 0; ``baseline * scale`` is the count the window is expected to hold.
+
+    Returns
+    -------
+    float
+        About a z-score, like :func:`poisson_surprise`, but the baseline is a sample too: given the
+        ``observed + baseline`` lines, the window's share is binomial with ``p = scale / (1 + scale)``
+        under no change. A long baseline (small ``scale``) gives :func:`poisson_surprise`'s value; a
+        baseline as short as the window (one partition before) no longer counts its own chance
+        variation as a change in the window.
+
+    References
+    ----------
+    .. [1] Przyborowski, J. and Wilenski, H. *Homogeneity of results in testing samples from Poisson
+       series*, Biometrika 31, 1940 (the conditional binomial test of two Poisson rates).
+    """
+    total = observed + baseline
+    if total <= 0 or scale <= 0:
+        return 0.0
+    share = scale / (1.0 + scale)
+    expected_window, expected_base = total * share, total * (1.0 - share)
+    deviance = 0.0
+    for count, expected in ((observed, expected_window), (baseline, expected_base)):
+        if count > 0:
+            deviance += count * math.log(count / expected)
+    deviance = max(0.0, 2.0 * deviance)
+    return math.copysign(math.sqrt(deviance), observed - expected_window)
+
+
 def _template_rows(
     window_events: pl.DataFrame, baseline_events: pl.DataFrame | None, scale, config: DetectionConfig
 ) -> list[dict]:
@@ -150,7 +190,7 @@ def _template_rows(
             score = poisson_surprise(k, config.prior_rate)
             kind, detail = "new_template", f"{k} lines, never seen in the baseline"
         else:
-            score = poisson_surprise(k, expected)
+            score = two_sample_surprise(k, row["n_base"], scale(row["service"]))
             if score > 0:
                 kind, detail = "rate_spike", f"{k} lines vs {expected:.1f} expected (x{k / expected:.1f})"
             elif expected >= config.min_drop_expected:

@@ -127,7 +127,16 @@ def incident_id_for(finding: dict) -> tuple[str, str]:
     fingerprint = hashlib.sha1(
         f"{finding.get('system') or 'default'}|{top['service']}|{','.join(services)}|{template_ids}".encode()
     ).hexdigest()[:12]
-    start = datetime.fromisoformat(str(finding["window_start"]).replace("Z", "+00:00"))
+    # The first anomalous line's time; a finding carried by spans or metrics alone has none, and then
+    # the analysed window's start names the incident.
+    when = (
+        finding.get("window_start")
+        or (finding.get("analysis_window") or [None])[0]
+        or finding.get("detected_at")
+    )
+    if not when:
+        return f"INC-{fingerprint}", fingerprint
+    start = datetime.fromisoformat(str(when).replace("Z", "+00:00"))
     start = start if start.tzinfo else start.replace(tzinfo=UTC)
     return f"INC-{start.astimezone(UTC):%Y%m%d%H%M}-{fingerprint}", fingerprint
 
