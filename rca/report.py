@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 import polars as pl
 
-from logrca.rca.detect import ERROR_LEVELS
+from logrca.rca.detect_rules import ERROR_LEVELS
 from logrca.rca.knowledge import link_knowledge
 from logrca.rca.markdown import cell
 
