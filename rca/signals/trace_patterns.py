@@ -223,7 +223,7 @@ def trace_pattern_deviations(
         return pl.DataFrame(schema=_SIGNAL_SCHEMA)
     min_visits = options.get("min_visits", 5)
     normal_spans, normal_logs = _normal_data(
-        spans, baseline_spans, events, baseline_events, window=window, pre_alert_normal=pre_alert_normal
+        (spans, events), (baseline_spans, baseline_events), window=window, pre_alert_normal=pre_alert_normal
     )
     model = _model_of(normal_spans, normal_logs, rare_count=rare_count, multiplicity=multiplicity)
     visits, members = service_visits(_window_traces(spans, window))
@@ -250,16 +250,15 @@ def trace_pattern_deviations(
 
 
 def _normal_data(
-    spans: pl.DataFrame,
-    baseline_spans: pl.DataFrame,
-    events: pl.DataFrame | None,
-    baseline_events: pl.DataFrame | None,
+    current: tuple[pl.DataFrame, pl.DataFrame | None],
+    baseline: tuple[pl.DataFrame, pl.DataFrame | None],
     *,
     window: tuple[datetime, datetime],
     pre_alert_normal: bool,
 ) -> tuple[pl.DataFrame, pl.DataFrame | None]:
-    """The spans and log events the normal patterns come from: the baseline's, plus with
-    ``pre_alert_normal`` whatever of ``spans``/``events`` lies before the window."""
+    """The spans and log events the normal patterns come from: the ``baseline`` ones, plus with
+    ``pre_alert_normal`` whatever of the ``current`` spans and events lies before the window."""
+    (spans, events), (baseline_spans, baseline_events) = current, baseline
     before = spans.filter(pl.col("start") < window[0]) if pre_alert_normal else spans.clear()
     normal_spans = pl.concat([baseline_spans, before]) if not before.is_empty() else baseline_spans
     normal_logs = events
