@@ -16,6 +16,7 @@ from dagster import (
 
 from logrca.assets.partitions import PartitionPlan
 from logrca.assets.resources import PARQUET_WRITE, LogrcaConfigResource
+from logrca.parsers.ingest.files import source_file_states
 from logrca.parsers.ingest.readers import read_sources
 from logrca.rca.markdown import frame_table
 
@@ -24,6 +25,8 @@ def ingest_logs(context: AssetExecutionContext, logrca: LogrcaConfigResource):
     """Read all configured sources for the partition's time window."""
     config = logrca.load()
     window = context.partition_time_window
+    # Taken before reading: the new-file sensor skips a partition already ingested from these very files.
+    file_states = source_file_states([s.paths for s in config.sources], config.base_dir)
     started = time.perf_counter()
     live = [source for source in config.sources if source.role == "window"]
     result, per_source = read_sources(live, base_dir=config.base_dir, window=(window.start, window.end))
@@ -44,6 +47,7 @@ def ingest_logs(context: AssetExecutionContext, logrca: LogrcaConfigResource):
                 "out_of_order_lines": stats.get("out_of_order", 0),
                 "truncated_files": stats.get("files_truncated", 0),
                 "per_source": MetadataValue.json(per_source),
+                "source_files": MetadataValue.json(file_states),
                 "services": MetadataValue.json(
                     sorted(result.events["service"].unique().drop_nulls().to_list())
                 ),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import NamedTuple
 
 import networkx as nx
@@ -9,6 +10,7 @@ import numpy as np
 import polars as pl
 from pydantic import BaseModel, ConfigDict, Field
 
+from logrca.rca.changes import changes_before_anomaly
 from logrca.rca.evidence import (
     evidence_by_service,
     evidence_rows,
@@ -64,6 +66,9 @@ _SIGNALS = {
     "active_services",
     "idle_weight",
     "signal_weights",
+    "changes",
+    "change_weight",
+    "change_lookback",
 }
 
 
@@ -150,7 +155,9 @@ def rank_root_causes(graph: nx.DiGraph, anomalies: pl.DataFrame, **signals) -> p
         service's usual score in a signal, times ``noise_weight`` (0.5), is taken off its window score, which
         keeps at least ``noise_keep`` (0.5) of itself),
         ``active_services`` (services that served requests in the window; the others' anomaly is multiplied
-        by ``idle_weight``, 0.3), ``propagation`` (weight of the walk, 0.25).
+        by ``idle_weight``, 0.3), ``propagation`` (weight of the walk, 0.25), ``changes``
+        (:func:`logrca.rca.changes.detect_changes` rows; a service with a change at most ``change_lookback``
+        (a timedelta, 30 min) before its first anomaly has its anomaly multiplied by ``1 + change_weight`` (0.5)).
 
     Returns
     -------
@@ -182,39 +189,59 @@ def rank_root_causes(graph: nx.DiGraph, anomalies: pl.DataFrame, **signals) -> p
     if not evidence:
         return pl.DataFrame(schema=RANKING_SCHEMA)
     services = sorted(set(graph.nodes) | set(evidence))
+    first = first_times(anomalies, traces, metrics)
+    found = _Found(anomalies, traces, metrics, evidence, first, _changed(signals, first))
     rows = pl.concat([log_rows(anomalies), traces, metrics])
-    anomaly = _anomaly(rows, services, signals, weights=(noise_weight, noise_keep, idle_weight))
+    anomaly = _anomaly(rows, services, signals, weights=(noise_weight, noise_keep, idle_weight), found=found)
     personalization = {s: anomaly.get(s, 0.0) + 1e-9 for s in services}
     pagerank = _personalised_pagerank(_walk_graph(graph, services, anomaly), personalization)
-    found = _Found(anomalies, traces, metrics, evidence)
     entry_points = set(signals.get("entry_points") or [])
     return _ranking(graph, anomaly, pagerank, found, propagation=propagation, entry_points=entry_points)
 
 
+def _changed(signals: dict, first: dict) -> dict[str, str]:
+    """Services with a change (``signals["changes"]``) shortly before their first anomaly, and what it was."""
+    return changes_before_anomaly(
+        signals.get("changes"), first, lookback=signals.get("change_lookback") or timedelta(minutes=30)
+    )
+
+
 def _anomaly(
-    rows: pl.DataFrame, services: list[str], signals: dict, *, weights: tuple[float, float, float]
+    rows: pl.DataFrame,
+    services: list[str],
+    signals: dict,
+    *,
+    weights: tuple[float, float, float],
+    found: _Found,
 ) -> dict[str, float]:
     """Each service's own anomaly: how far it stands out (:func:`standout_scores`, ``weights`` being
-    ``noise_weight, noise_keep, idle_weight``), damped when it served no request in the window."""
+    ``noise_weight, noise_keep, idle_weight``), damped when it served no request in the window and raised
+    by ``1 + change_weight`` when a change came shortly before its first anomaly (``found.changed``)."""
     noise_weight, noise_keep, idle_weight = weights
     standout = standout_scores(
         rows, services, signals.get("noise"), noise_weight, noise_keep, signals.get("signal_weights")
     )
     # A service that served no request in the window cannot have caused what the requests suffered.
     active = set(signals.get("active_services") or [])
+    boost = 1.0 + float(signals.get("change_weight", 0.5))
     return {
-        s: max(standout.get(s, 0.0), 0.0) * (1.0 if not active or s in active else idle_weight)
+        s: max(standout.get(s, 0.0), 0.0)
+        * (1.0 if not active or s in active else idle_weight)
+        * (boost if s in found.changed else 1.0)
         for s in services
     }
 
 
 class _Found(NamedTuple):
-    """The evidence a ranking explains itself with: log anomalies, trace and metric rows, scores per service."""
+    """The evidence a ranking explains itself with: log anomalies, trace and metric rows, scores per service,
+    when each service was first anomalous, and the changes that came shortly before that."""
 
     anomalies: pl.DataFrame
     traces: pl.DataFrame
     metrics: pl.DataFrame
     evidence: dict[str, dict[str, float]]
+    first: dict
+    changed: dict[str, str]
 
 
 def _pop_weights(signals: dict) -> tuple[float, float, float, float]:
@@ -263,10 +290,9 @@ def _ranking(
     entry_points: set[str],
 ) -> pl.DataFrame:
     """:data:`RANKING_SCHEMA`: every service of ``anomaly`` with its blended score, path and explanation."""
-    anomalies, traces, metrics, evidence = found
+    anomalies, traces, metrics, evidence, first, changed = found
     top_anomaly = max(anomaly.values(), default=0.0) or 1.0
     top_rank = max((pagerank[s] for s in anomaly if anomaly[s] > 0), default=0.0) or 1.0
-    first = first_times(anomalies, traces, metrics)
     rows = []
     for service in anomaly:  # every service is ranked; one without evidence scores 0 and comes last
         own = anomaly[service]
@@ -283,7 +309,11 @@ def _ranking(
                 "first_anomalous": first.get(service),
                 "anomaly_score": own,
                 "path": _path_to_entry(graph, service, anomaly, entry_points),
-                "explanation": _explain(service, anomalies, traces, metrics, callees),
+                "explanation": "; ".join(
+                    filter(
+                        None, [changed.get(service), _explain(service, anomalies, traces, metrics, callees)]
+                    )
+                ),
                 "log_score": evidence.get(service, empty)["log"],
                 "trace_score": evidence.get(service, empty)["trace"],
                 "metric_score": evidence.get(service, empty)["metric"],

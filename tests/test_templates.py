@@ -16,10 +16,10 @@ from logrca.parsers.templates.masking import DEFAULT_MASKING_RULES, load_masking
 from logrca.parsers.templates.miner import (
     TemplateConfig,
     TemplateMiner,
-    TemplateStateError,
     mine_templates,
     prepare_batch,
 )
+from logrca.parsers.templates.state import TemplateStateError
 
 SYSTEMS = ["HDFS", "Hadoop", "Spark", "Zookeeper", "BGL", "HPC", "Linux", "Apache", "OpenSSH", "OpenStack"]
 SETTINGS_DIR = PROJECT_ROOT / "bench" / "loghub_masking"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -149,34 +150,17 @@ def parsing_command(
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object instead of a table."),
 ) -> None:
     """Template-mining accuracy (GA, PA, FGA, FTA) and lines/s on a labelled log."""
-    from logrca.parsers.evaluate import evaluate_parsing
-
     try:
         config, baseline_config, file_format = build_configs(masking, sim_th, depth, default_masks)
-        fmt = header_format or file_format
-        if not fmt:
-            raise ValueError("no header format: pass --format or put 'format:' in the --masking file")
-        if as_json:
-            report = evaluate_parsing(
-                log,
-                fmt,
-                truth,
-                config,
-                baseline_config=baseline_config if baseline else None,
-                present_only=present_only,
-            )
-        else:
-            from rich.console import Console
-
-            with Console(stderr=True).status("mining templates..."):
-                report = evaluate_parsing(
-                    log,
-                    fmt,
-                    truth,
-                    config,
-                    baseline_config=baseline_config if baseline else None,
-                    present_only=present_only,
-                )
+        report = _evaluate(
+            log,
+            _required_format(header_format or file_format),
+            truth,
+            config,
+            baseline_config=baseline_config if baseline else None,
+            present_only=present_only,
+            progress=not as_json,
+        )
     except ValueError as error:
         typer.echo(f"error: {error}", err=True)
         raise typer.Exit(2) from error
@@ -184,6 +168,30 @@ def parsing_command(
         typer.echo(json.dumps(report, indent=2))
     else:
         render_report(report)
+
+
+def _required_format(fmt: str | None) -> str:
+    """The header format to use; ValueError when neither --format nor the --masking file gives one."""
+    if not fmt:
+        raise ValueError("no header format: pass --format or put 'format:' in the --masking file")
+    return fmt
+
+
+def _evaluate(
+    log: Path, fmt: str, truth: Path, config: Any, *, baseline_config: Any, present_only: bool, progress: bool
+) -> dict[str, Any]:
+    """:func:`logrca.parsers.evaluate.evaluate_parsing`, under a spinner on stderr when ``progress``."""
+    from logrca.parsers.evaluate import evaluate_parsing
+
+    run = partial(
+        evaluate_parsing, log, fmt, truth, config, baseline_config=baseline_config, present_only=present_only
+    )
+    if not progress:
+        return run()
+    from rich.console import Console
+
+    with Console(stderr=True).status("mining templates..."):
+        return run()
 
 
 def register(app: typer.Typer, eval_app: typer.Typer) -> None:

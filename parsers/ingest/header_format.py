@@ -105,6 +105,14 @@ def compile_header(fmt: str) -> HeaderFormat:
         raise ValueError("header format is empty; expected e.g. '<Date> <Time> <Level>: <Content>'")
     pieces = _FIELD_TOKEN.split(fmt)  # literal, name, literal, name, ..., literal
     literals, names = pieces[0::2], pieces[1::2]
+    _check_fields(fmt, literals, names)
+    pattern = _header_pattern(literals, names)
+    _check_pattern(fmt, pattern)
+    return HeaderFormat(format=fmt, pattern=pattern, fields=tuple(names))
+
+
+def _check_fields(fmt: str, literals: list[str], names: list[str]) -> None:
+    """Raise ValueError for an unbalanced ``<``/``>``, a bad or repeated field name, or no ``<Content>``."""
     for position, literal in enumerate(literals):
         if "<" in literal or ">" in literal:
             raise ValueError(
@@ -123,6 +131,9 @@ def compile_header(fmt: str) -> HeaderFormat:
     if CONTENT_FIELD not in seen:
         raise ValueError(f"header format {fmt!r} has no <Content> field; the message text needs one")
 
+
+def _header_pattern(literals: list[str], names: list[str]) -> str:
+    """The anchored regex: literal text between fields, one ``.*?`` named group per field."""
     regex_parts = ["^"]
     for position, name in enumerate(names):
         regex_parts.append(_literal_to_regex(literals[position]))
@@ -133,7 +144,11 @@ def compile_header(fmt: str) -> HeaderFormat:
         regex_parts.append(f"(?P<{name}>{group})")
     regex_parts.append(_literal_to_regex(literals[-1]).removesuffix(r"\s+"))
     regex_parts.append("$")
-    pattern = "".join(regex_parts)
+    return "".join(regex_parts)
+
+
+def _check_pattern(fmt: str, pattern: str) -> None:
+    """Raise ValueError when Python ``re`` or polars (Rust ``regex``) cannot compile ``pattern``."""
     try:
         re.compile(pattern)
     except re.error as error:
@@ -146,7 +161,6 @@ def compile_header(fmt: str) -> HeaderFormat:
         raise ValueError(
             f"header format {fmt!r}: regex {pattern!r} is not supported by polars ({error})"
         ) from error
-    return HeaderFormat(format=fmt, pattern=pattern, fields=tuple(names))
 
 
 def split_header(lines: pl.Series, fmt: HeaderFormat) -> pl.DataFrame:

@@ -2,17 +2,13 @@
 
 from __future__ import annotations
 
-import json
-import os
-import shutil
-import tempfile
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
 
 import numpy as np
 import polars as pl
-from drain3.drain import Drain, LogCluster, Node
+from drain3.drain import Drain
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from logrca.parsers.templates.dedup import dense_codes
@@ -21,19 +17,18 @@ from logrca.parsers.templates.drain_feed import DrainFeeder
 from logrca.parsers.templates.masking import DEFAULT_MASKING_RULES, Masker, MaskingRule, parse_masking_rules
 from logrca.parsers.templates.parameters import line_templates
 from logrca.parsers.templates.refine import SPLIT_ID_BASE, ClusterSplitter
+from logrca.parsers.templates.state import miner_state, read_state, write_state
 from logrca.parsers.templates.template_ids import TemplateIds, naming_text
 
 __all__ = [
     "TemplateConfig",
     "TemplateMiner",
-    "TemplateStateError",
     "PreparedBatch",
     "prepare_batch",
     "mine_templates",
     "TEMPLATE_COLUMNS",
 ]
 
-STATE_VERSION = 1
 TEMPLATE_COLUMNS = {"template_id": pl.Int64, "template": pl.Utf8, "params": pl.List(pl.Utf8)}
 _DRAIN_SETTINGS = (
     "sim_th",
@@ -45,10 +40,6 @@ _DRAIN_SETTINGS = (
     "split_max_values",
     "split_min_lines",
 )
-
-
-class TemplateStateError(RuntimeError):
-    """The persisted template state cannot be used; the message names the file and how to rebuild."""
 
 
 class TemplateConfig(BaseModel):
@@ -208,27 +199,12 @@ class TemplateMiner:
             rows, schema={"template_id": pl.Int64, "template": pl.Utf8, "size": pl.Int64}, orient="row"
         ).sort("template_id")
 
-    # -- persistence ----------------------------------------------------------------------
+    # -- persistence (see state.py) ---------------------------------------------------------
     def state(self) -> dict[str, Any]:
         """JSON-able snapshot: settings, cluster counter, clusters and the prefix tree."""
-        # With an LRU bound, save least recently used first: loading inserts in this order, which
-        # restores the eviction order (cachetools iterates in insertion order, not LRU order).
-        lru_order = getattr(self.drain.id_to_cluster, "_LRUCache__order", None)
-        ordered = (
-            [self.drain.id_to_cluster.get(key) for key in lru_order]
-            if lru_order is not None
-            else list(self.drain.clusters)
+        return miner_state(
+            self.drain, settings=self.config.drain_settings(), ids=self.ids, splitter=self.splitter
         )
-        clusters = [[c.cluster_id, list(c.log_template_tokens), c.size] for c in ordered]
-        return {
-            "version": STATE_VERSION,
-            "settings": self.config.drain_settings(),
-            "clusters_counter": self.drain.clusters_counter,
-            "clusters": clusters,
-            "template_ids": self.ids.pairs(),
-            "tree": _node_to_json(self.drain.root_node),
-            "splits": self.splitter.state(),
-        }
 
     def save(self, path: str | Path | None = None) -> Path:
         """Write the state atomically (temp file in the same folder, fsync, ``os.replace``).
@@ -238,87 +214,24 @@ class TemplateMiner:
         target = Path(path or self.config.state_path or "")
         if not str(target) or target == Path(""):
             raise ValueError("TemplateMiner.save: no path given and config.state_path is not set")
-        target.parent.mkdir(parents=True, exist_ok=True)
-        handle, temp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-        try:
-            with os.fdopen(handle, "w", encoding="utf-8") as stream:
-                json.dump(self.state(), stream, separators=(",", ":"))
-                stream.flush()
-                os.fsync(stream.fileno())
-            if target.exists():
-                shutil.copy2(target, target.with_name(target.name + ".bak"))
-            os.replace(temp_name, target)
-        except BaseException:
-            Path(temp_name).unlink(missing_ok=True)
-            raise
-        return target
+        return write_state(self.state(), target)
 
     def load(self, path: str | Path) -> None:
         """Replace the in-memory state by the one in ``path``.
 
         Raises
         ------
-        TemplateStateError
+        logrca.parsers.templates.state.TemplateStateError
             When the file is unreadable, corrupted, of another version, or was written with other
             mining settings; the message names the file and how to rebuild.
         """
-        path = Path(path)
-        how = (
-            f"delete {path} to start afresh (template ids are then re-assigned) or restore "
-            f"{path.name}.bak, then re-run mining over the logs to rebuild it"
+        self.drain, self.splitter, self.ids = read_state(
+            path,
+            settings=self.config.drain_settings(),
+            drain=self._new_drain(),
+            splitter=self._new_splitter(),
         )
-        try:
-            state = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
-            raise TemplateStateError(f"{path}: template state is unreadable ({error}); {how}") from error
-        if not isinstance(state, dict) or state.get("version") != STATE_VERSION:
-            version = state.get("version") if isinstance(state, dict) else None
-            raise TemplateStateError(
-                f"{path}: not a logrca template state of version {STATE_VERSION} (found {version!r}); {how}"
-            )
-        if state.get("settings") != _jsonable(self.config.drain_settings()):
-            raise TemplateStateError(
-                f"{path}: written with other mining settings {state.get('settings')} than the current "
-                f"{_jsonable(self.config.drain_settings())}; ids would not be comparable. {how}"
-            )
-        try:
-            drain = self._new_drain()
-            for cluster_id, tokens, size in state["clusters"]:
-                cluster = LogCluster([str(t) for t in tokens], int(cluster_id))
-                cluster.size = int(size)
-                drain.id_to_cluster[cluster.cluster_id] = cluster
-            drain.clusters_counter = int(state["clusters_counter"])
-            drain.root_node = _node_from_json(state["tree"])
-            splitter = self._new_splitter()
-            splitter.load(state["splits"])
-            ids = TemplateIds(state.get("template_ids", []))
-            for cluster in drain.clusters:  # a state from before template ids: named after today's template
-                ids.add(cluster.cluster_id, naming_text(cluster.get_template(), numeric_wildcard(drain)))
-        except (KeyError, TypeError, ValueError, AttributeError) as error:
-            raise TemplateStateError(
-                f"{path}: template state is corrupted ({type(error).__name__}: {error}); {how}"
-            ) from error
-        self.drain, self.splitter = drain, splitter
         self._feeder = DrainFeeder(self.drain, always_feed=self.config.max_clusters is not None)
-        self.ids = ids
-
-
-def _jsonable(value: Any) -> Any:
-    return json.loads(json.dumps(value))
-
-
-def _node_to_json(node: Node) -> dict[str, Any]:
-    return {
-        "ids": list(node.cluster_ids),
-        "children": {key: _node_to_json(child) for key, child in node.key_to_child_node.items()},
-    }
-
-
-def _node_from_json(raw: dict[str, Any]) -> Node:
-    node = Node()
-    node.cluster_ids = [int(i) for i in raw["ids"]]
-    node.key_to_child_node = {str(key): _node_from_json(child) for key, child in raw["children"].items()}
-    return node
 
 
 def _empty_result(events: pl.DataFrame) -> pl.DataFrame:
@@ -437,6 +350,13 @@ def mine_templates(
         prepared.masked,
         prepared.line_codes,
     )
+    return events.with_columns(*_template_columns(ids, prepared, miner, with_params=with_params))
+
+
+def _template_columns(
+    ids: np.ndarray, prepared: PreparedBatch, miner: TemplateMiner, *, with_params: bool
+) -> tuple[pl.Series, pl.Series, pl.Series]:
+    """``template_id``, ``template`` and ``params`` per line from the lines' cluster or group ids."""
     masked_lengths = _masked_lengths(prepared, miner) if with_params else None
     per_line = line_templates(
         ids,
@@ -447,5 +367,5 @@ def mine_templates(
         extra_delimiters=miner.config.extra_delimiters,
         masked_lengths=masked_lengths,
     )
-    ids = pl.Series("template_id", miner.ids.lookup(per_line["template_id"].to_numpy()))
-    return events.with_columns(ids, per_line["template"], per_line["params"])
+    template_ids = pl.Series("template_id", miner.ids.lookup(per_line["template_id"].to_numpy()))
+    return template_ids, per_line["template"], per_line["params"]
