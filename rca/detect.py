@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import fnmatch
-import math
 from datetime import datetime
 
 import polars as pl
-from pydantic import BaseModel, Field, field_validator
 
-from logrca.parsers.validation import Regex
+from logrca.rca.detect_rules import DetectionConfig, RuleConfig, is_error_line, rule_rows
+from logrca.rca.surprise import poisson_surprise, two_sample_surprise
 
 __all__ = [
     "ANOMALY_SCHEMA",
@@ -34,131 +32,9 @@ ANOMALY_SCHEMA: dict[str, pl.DataType] = {
     "detail": pl.Utf8,
 }
 
-ERROR_LEVELS = ("ERROR", "FATAL")
-
-
-class RuleConfig(BaseModel):
-    """A user rule: lines of matching services that match a pattern or a level, counted in the window.
-
-    A rule fires when at least ``min_count`` lines in the window match; it yields one ``kind="rule"`` row
-    per service with the fixed ``score``.
-    """
-
-    name: str
-    service: str = Field("*", description="fnmatch glob on the service name")
-    pattern: Regex | None = Field(None, description="regex searched in the message")
-    level: str | None = Field(None, description="level the line must have, e.g. ERROR")
-    min_count: int = Field(1, ge=1)
-    score: float = Field(5.0, ge=0)
-
-    @field_validator("level")
-    @classmethod
-    def _upper(cls, value: str | None) -> str | None:
-        return value.upper() if value else value
-
-
-class DetectionConfig(BaseModel):
-    """Thresholds of :func:`detect_anomalies`; every default is a statistic, not a dataset constant."""
-
-    min_score: float = Field(
-        3.0, ge=0, description="report rows whose score (a z-like surprise) reaches this"
-    )
-    min_new_count: int = Field(2, ge=1, description="a template unseen in the baseline must occur this often")
-    prior_rate: float = Field(
-        0.5, gt=0, description="expected count assumed for a template never seen in the baseline"
-    )
-    min_drop_expected: float = Field(
-        10.0, ge=0, description="only report a drop when at least this many were expected"
-    )
-    error_levels: list[str] = Field(default_factory=lambda: list(ERROR_LEVELS))
-    error_pattern: Regex = Field(
-        r"(?i)\b(exception|error|fail(ed|ure)?|timed? ?out|refused)\b",
-        description="regex that marks a line without level as an error",
-    )
-    rules: list[RuleConfig] = Field(default_factory=list)
-
-
-def poisson_surprise(observed: float, expected: float) -> float:
-    """Signed square root of the Poisson deviance of ``observed`` against ``expected``.
-
-    Parameters
-    ----------
-    observed : float
-        Count seen in the window.
-    expected : float
-        Count expected from the baseline, scaled to the window length (> 0).
-
-    Returns
-    -------
-    float
-        About a z-score: positive for a rise, negative for a fall, 0 when equal.
-
-    Notes
-    -----
-    The deviance ``2 (k ln(k/λ) − (k − λ))`` is the likelihood-ratio statistic of a Poisson count; its
-    signed square root is close to normal under the null, so one threshold (e.g. 3) fits small and large
-    counts alike, unlike a plain ratio.
-
-    References
-    ----------
-    .. [1] McCullagh, P. and Nelder, J. *Generalized Linear Models*, 2nd ed., 1989, sec. 6.2 (deviance residuals).
-    """
-    if expected <= 0:
-        raise ValueError(f"expected must be > 0, got {expected}")
-    if observed <= 0:
-        return -math.sqrt(2 * expected)
-    deviance = 2 * (observed * math.log(observed / expected) - (observed - expected))
-    return math.copysign(math.sqrt(max(deviance, 0.0)), observed - expected)
-
 
 def _empty() -> pl.DataFrame:
     return pl.DataFrame(schema=ANOMALY_SCHEMA)
-
-
-def _is_error(config: DetectionConfig) -> pl.Expr:
-    by_level = pl.col("level").is_in(config.error_levels).fill_null(False)
-    by_text = pl.col("level").is_null() & pl.col("message").str.contains(config.error_pattern)
-    return by_level | by_text
-
-
-def two_sample_surprise(observed: float, baseline: float, scale: float) -> float:
-    """Signed root of the likelihood-ratio statistic that a window and its baseline share one rate.
-
-    Parameters
-    ----------
-    observed : float
-        Count in the window.
-    baseline : float
-        Count in the baseline (not scaled).
-    scale : float
-        Window exposure over baseline exposure (window length, or requests served, over the
-        baseline's), > 0; ``baseline * scale`` is the count the window is expected to hold.
-
-    Returns
-    -------
-    float
-        About a z-score, like :func:`poisson_surprise`, but the baseline is a sample too: given the
-        ``observed + baseline`` lines, the window's share is binomial with ``p = scale / (1 + scale)``
-        under no change. A long baseline (small ``scale``) gives :func:`poisson_surprise`'s value; a
-        baseline as short as the window (one partition before) no longer counts its own chance
-        variation as a change in the window.
-
-    References
-    ----------
-    .. [1] Przyborowski, J. and Wilenski, H. *Homogeneity of results in testing samples from Poisson
-       series*, Biometrika 31, 1940 (the conditional binomial test of two Poisson rates).
-    """
-    total = observed + baseline
-    if total <= 0 or scale <= 0:
-        return 0.0
-    share = scale / (1.0 + scale)
-    expected_window, expected_base = total * share, total * (1.0 - share)
-    deviance = 0.0
-    for count, expected in ((observed, expected_window), (baseline, expected_base)):
-        if count > 0:
-            deviance += count * math.log(count / expected)
-    deviance = max(0.0, 2.0 * deviance)
-    return math.copysign(math.sqrt(deviance), observed - expected_window)
 
 
 def _template_rows(
@@ -215,7 +91,7 @@ def _template_rows(
 def _error_rows(
     window_events: pl.DataFrame, baseline_events: pl.DataFrame | None, scale, config: DetectionConfig
 ) -> list[dict]:
-    is_error = _is_error(config)
+    is_error = is_error_line(config)
     current = (
         window_events.filter(is_error)
         .group_by("service")
@@ -251,37 +127,40 @@ def _error_rows(
     return rows
 
 
-def _rule_rows(window_events: pl.DataFrame, config: DetectionConfig) -> list[dict]:
-    rows = []
-    services = window_events["service"].unique().to_list()
-    for rule in config.rules:
-        matched = [s for s in services if s is not None and fnmatch.fnmatchcase(s, rule.service)]
-        hits = window_events.filter(pl.col("service").is_in(matched))
-        if rule.level:
-            hits = hits.filter(pl.col("level") == rule.level)
-        if rule.pattern:
-            hits = hits.filter(pl.col("message").str.contains(rule.pattern))
-        per_service = hits.group_by("service").agg(
-            pl.len().alias("count_window"),
-            pl.col("timestamp").min().alias("first_seen"),
-            pl.col("message").sort_by("timestamp").first().alias("sample"),
+def _checked(events: pl.DataFrame, window: tuple[datetime, datetime]) -> pl.DataFrame:
+    """``events`` with a ``level`` column, once they hold the template columns and ``window`` is not empty."""
+    missing = {"service", "timestamp", "message", "template_id", "template"} - set(events.columns)
+    if missing:
+        raise ValueError(
+            f"detect_anomalies: events lack columns {sorted(missing)} (run mine_templates first)"
         )
-        for row in per_service.filter(pl.col("count_window") >= rule.min_count).iter_rows(named=True):
-            rows.append(
-                {
-                    "service": row["service"],
-                    "kind": "rule",
-                    "template_id": None,
-                    "template": rule.name,
-                    "count_baseline": None,
-                    "count_window": row["count_window"],
-                    "score": rule.score,
-                    "first_seen": row["first_seen"],
-                    "sample": row["sample"],
-                    "detail": f"rule {rule.name!r}: {row['count_window']} matching lines",
-                }
-            )
-    return rows
+    if window[1] <= window[0]:
+        raise ValueError(f"detect_anomalies: window end {window[1]} is not after its start {window[0]}")
+    if "level" not in events.columns:
+        events = events.with_columns(pl.lit(None, pl.Utf8).alias("level"))
+    return events
+
+
+def _baseline_rows(
+    source: pl.DataFrame,
+    baseline: tuple[datetime, datetime] | list[tuple[datetime, datetime]] | None,
+    window: tuple[datetime, datetime],
+) -> tuple[pl.DataFrame | None, float]:
+    """The rows of ``source`` inside the baseline interval(s), and window length over baseline length."""
+    baseline_rows, scale = None, 1.0
+    intervals = [baseline] if isinstance(baseline, tuple) else list(baseline or [])
+    if intervals:
+        for start, end in intervals:
+            if end <= start:
+                raise ValueError(f"detect_anomalies: baseline end {end} is not after its start {start}")
+        inside = pl.any_horizontal(
+            [pl.col("timestamp").is_between(s, e, closed="left") for s, e in intervals]
+        )
+        baseline_rows = source.filter(inside)
+        if "level" not in baseline_rows.columns:
+            baseline_rows = baseline_rows.with_columns(pl.lit(None, pl.Utf8).alias("level"))
+        scale = (window[1] - window[0]) / sum((e - s for s, e in intervals), start=window[0] - window[0])
+    return baseline_rows, scale
 
 
 def detect_anomalies(
@@ -327,31 +206,12 @@ def detect_anomalies(
     in the text) are counted per service the same way.
     """
     config = config or DetectionConfig()
-    missing = {"service", "timestamp", "message", "template_id", "template"} - set(events.columns)
-    if missing:
-        raise ValueError(
-            f"detect_anomalies: events lack columns {sorted(missing)} (run mine_templates first)"
-        )
-    if window[1] <= window[0]:
-        raise ValueError(f"detect_anomalies: window end {window[1]} is not after its start {window[0]}")
-    if "level" not in events.columns:
-        events = events.with_columns(pl.lit(None, pl.Utf8).alias("level"))
+    events = _checked(events, window)
     in_window = events.filter(pl.col("timestamp").is_between(window[0], window[1], closed="left"))
     if in_window.is_empty():
         return _empty()
-    source, baseline_rows, scale = (events if baseline_events is None else baseline_events), None, 1.0
-    intervals = [baseline] if isinstance(baseline, tuple) else list(baseline or [])
-    if intervals:
-        for start, end in intervals:
-            if end <= start:
-                raise ValueError(f"detect_anomalies: baseline end {end} is not after its start {start}")
-        inside = pl.any_horizontal(
-            [pl.col("timestamp").is_between(s, e, closed="left") for s, e in intervals]
-        )
-        baseline_rows = source.filter(inside)
-        if "level" not in baseline_rows.columns:
-            baseline_rows = baseline_rows.with_columns(pl.lit(None, pl.Utf8).alias("level"))
-        scale = (window[1] - window[0]) / sum((e - s for s, e in intervals), start=window[0] - window[0])
+    source = events if baseline_events is None else baseline_events
+    baseline_rows, scale = _baseline_rows(source, baseline, window)
     per_service = service_scale or {}
 
     def scale_for(service: str) -> float:
@@ -359,7 +219,7 @@ def detect_anomalies(
 
     rows = _template_rows(in_window, baseline_rows, scale_for, config)
     rows += _error_rows(in_window, baseline_rows, scale_for, config)
-    rows += _rule_rows(in_window, config)
+    rows += rule_rows(in_window, config)
     if not rows:
         return _empty()
     return pl.DataFrame(rows, schema=ANOMALY_SCHEMA).sort(["score", "service"], descending=[True, False])
@@ -403,6 +263,17 @@ def discount_explained(
     config = config or DetectionConfig()
     if anomalies.is_empty() or explained is None or explained.is_empty() or window_events.is_empty():
         return anomalies
+    counts = _explained_counts(window_events, explained, config)
+    if counts is None:
+        return anomalies
+    rows = [kept for row in anomalies.iter_rows(named=True) if (kept := _rescored(row, counts, config))]
+    return pl.DataFrame(rows, schema=ANOMALY_SCHEMA).sort(["score", "service"], descending=[True, False])
+
+
+def _explained_counts(
+    window_events: pl.DataFrame, explained: pl.DataFrame, config: DetectionConfig
+) -> tuple[dict[tuple, int], dict[str, int]] | None:
+    """Explained lines per ``(service, template_id)`` and explained error lines per service (None: none)."""
     keys = window_events.select(
         "trace_id",
         "service",
@@ -413,40 +284,42 @@ def discount_explained(
     )
     lines = keys.join(explained.unique(), on=["trace_id", "service", "template_id", "time"], how="semi")
     if lines.is_empty():
-        return anomalies
+        return None
     by_template = {
         (s, t): n for s, t, n in lines.group_by("service", "template_id").agg(pl.len()).iter_rows()
     }
-    by_error = dict(lines.filter(_is_error(config)).group_by("service").agg(pl.len()).iter_rows())
-    rows = []
-    for row in anomalies.iter_rows(named=True):
-        kind, k = row["kind"], row["count_window"]
-        gone = (
-            by_error.get(row["service"], 0)
-            if kind == "error_burst"
-            else by_template.get((row["service"], row["template_id"]), 0)
-        )
-        if kind not in ("new_template", "rate_spike", "error_burst") or gone == 0:
-            rows.append(row)
-            continue
-        left = k - gone
-        if kind == "new_template":
-            if left < config.min_new_count:
-                continue
-            score = poisson_surprise(left, config.prior_rate)
-        else:
-            score = poisson_surprise(left, max(row["count_baseline"], config.prior_rate))
-        if score < config.min_score:
-            continue
-        rows.append(
-            {
-                **row,
-                "count_window": left,
-                "score": score,
-                "detail": f"{row['detail']}; {gone} explained by a deviating callee",
-            }
-        )
-    return pl.DataFrame(rows, schema=ANOMALY_SCHEMA).sort(["score", "service"], descending=[True, False])
+    by_error = dict(lines.filter(is_error_line(config)).group_by("service").agg(pl.len()).iter_rows())
+    return by_template, by_error
+
+
+def _rescored(
+    row: dict, counts: tuple[dict[tuple, int], dict[str, int]], config: DetectionConfig
+) -> dict | None:
+    """``row`` with its explained lines taken off and scored again; None when it no longer passes."""
+    by_template, by_error = counts
+    kind, k = row["kind"], row["count_window"]
+    gone = (
+        by_error.get(row["service"], 0)
+        if kind == "error_burst"
+        else by_template.get((row["service"], row["template_id"]), 0)
+    )
+    if kind not in ("new_template", "rate_spike", "error_burst") or gone == 0:
+        return row
+    left = k - gone
+    if kind == "new_template":
+        if left < config.min_new_count:
+            return None
+        score = poisson_surprise(left, config.prior_rate)
+    else:
+        score = poisson_surprise(left, max(row["count_baseline"], config.prior_rate))
+    if score < config.min_score:
+        return None
+    return {
+        **row,
+        "count_window": left,
+        "score": score,
+        "detail": f"{row['detail']}; {gone} explained by a deviating callee",
+    }
 
 
 #: How much each kind of log finding counts for a service. Rate changes follow the workload mix as much

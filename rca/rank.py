@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import NamedTuple
 
 import networkx as nx
 import numpy as np
@@ -10,7 +11,15 @@ import polars as pl
 from pydantic import BaseModel, ConfigDict, Field
 
 from logrca.rca.changes import changes_before_anomaly
-from logrca.rca.detect import service_scores
+from logrca.rca.evidence import (
+    evidence_by_service,
+    evidence_rows,
+    first_times,
+    log_rows,
+    metric_rows,
+    standout_scores,
+    trace_rows,
+)
 
 __all__ = ["RANKING_SCHEMA", "evidence_by_service", "evidence_rows", "rank_root_causes", "standout_scores"]
 
@@ -63,175 +72,9 @@ _SIGNALS = {
 }
 
 
-def _max_score(frame: pl.DataFrame, key: str) -> dict[str, float]:
-    if frame is None or frame.is_empty():
-        return {}
-    totals = frame.group_by(key).agg(pl.col("score").max().alias("total"))
-    return {k: float(v) for k, v in totals.iter_rows() if k is not None}
-
-
-_SCHEMA_ROWS = {
-    "service": pl.Utf8,
-    "signal": pl.Utf8,
-    "score": pl.Float64,
-    "first_seen": pl.Datetime("us", "UTC"),
-    "text": pl.Utf8,
-}
-
-
-def _trace_rows(edge_changes: pl.DataFrame | None, span_deviations: pl.DataFrame | None) -> pl.DataFrame:
-    """Trace evidence per service: edge changes count for the callee, span deviations for their service."""
-    parts = [pl.DataFrame(schema=_SCHEMA_ROWS)]
-    if edge_changes is not None and not edge_changes.is_empty():
-        parts.append(
-            edge_changes.select(
-                pl.col("callee").alias("service"),
-                pl.lit("trace_edge").alias("signal"),
-                "score",
-                "first_seen",
-                pl.format(
-                    "trace {} -> {} {} (score {}): {}",
-                    "caller",
-                    "callee",
-                    "kind",
-                    pl.col("score").round(1),
-                    "detail",
-                ).alias("text"),
-            ).cast(_SCHEMA_ROWS)
-        )
-    if span_deviations is not None and not span_deviations.is_empty():
-        parts.append(
-            span_deviations.select(
-                "service",
-                ("trace_" + pl.col("metric")).alias("signal"),
-                "score",
-                "first_seen",
-                pl.format("trace {} (score {}): {}", "metric", pl.col("score").round(1), "detail").alias(
-                    "text"
-                ),
-            ).cast(_SCHEMA_ROWS)
-        )
-    return pl.concat(parts)
-
-
-def _metric_rows(metric_deviations: pl.DataFrame | None) -> pl.DataFrame:
-    if metric_deviations is None or metric_deviations.is_empty():
-        return pl.DataFrame(schema=_SCHEMA_ROWS)
-    return metric_deviations.select(
-        "service",
-        pl.lit("metric").alias("signal"),
-        "score",
-        "first_seen",
-        pl.format("metric {} (score {}): {}", "metric", pl.col("score").round(1), "detail").alias("text"),
-    ).cast(_SCHEMA_ROWS)
-
-
-def _log_rows(anomalies: pl.DataFrame) -> pl.DataFrame:
-    if anomalies.is_empty():
-        return pl.DataFrame(schema=_SCHEMA_ROWS)
-    rate = pl.col("kind").is_in(["rate_spike", "rate_drop"])
-    return anomalies.select(
-        "service",
-        pl.when(rate).then(pl.lit("log_rate")).otherwise(pl.lit("log_behaviour")).alias("signal"),
-        "score",
-        pl.col("first_seen").cast(pl.Datetime("us", "UTC")),
-        pl.lit("").alias("text"),
-    ).cast(_SCHEMA_ROWS)
-
-
-def evidence_rows(
-    anomalies: pl.DataFrame,
-    *,
-    edge_changes: pl.DataFrame | None = None,
-    span_deviations: pl.DataFrame | None = None,
-    metric_deviations: pl.DataFrame | None = None,
-) -> pl.DataFrame:
-    """All evidence as rows ``service, signal, score, first_seen, text`` (the form :func:`rank_root_causes` fuses).
-
-    Used to hand the ranking the ``noise`` of a fault-free stretch: the same detectors run on it.
-    """
-    return pl.concat(
-        [_log_rows(anomalies), _trace_rows(edge_changes, span_deviations), _metric_rows(metric_deviations)]
-    )
-
-
-def standout_scores(
-    rows: pl.DataFrame,
-    services: list[str],
-    noise: pl.DataFrame | None = None,
-    noise_weight: float = 0.5,
-    noise_keep: float = 0.5,
-    signal_weights: dict[str, float] | None = None,
-) -> dict[str, float]:
-    """How far each service stands out from the others in its strongest signal.
-
-    Per signal, each service's largest row score ``x`` (0 when it has none), less ``noise_weight`` times
-    what the same signal gave that service on a quiet stretch (``noise``, same columns) but never below
-    ``noise_keep * x``, becomes a robust z across all services, ``(x - median) / (1.4826 MAD + 1)``; a service's anomaly is its largest
-    z over signals. A signal that moves every service (a load change) thus gives no one an edge, a service
-    that is always loud in a signal (a busy orchestrator) is judged against its own usual noise, and
-    signals of different units (Poisson surprises, metric z-scores) become comparable. The floor is there
-    because the quiet stretch before an alert is not always quiet: a fault that began before the alert
-    shows there too, and must not cancel itself out.
-    """
-    if rows.is_empty() or not services:
-        return {s: 0.0 for s in services}
-    best = rows.group_by("signal", "service").agg(pl.col("score").max())
-    usual: dict[tuple[str, str], float] = {}
-    if noise is not None and not noise.is_empty():
-        usual = {
-            (sig, svc): float(v)
-            for sig, svc, v in noise.group_by("signal", "service").agg(pl.col("score").max()).iter_rows()
-        }
-    result = {s: 0.0 for s in services}
-    for (signal,), group in best.group_by("signal"):
-        values = dict(group.select("service", "score").iter_rows())
-        column = np.array(
-            [
-                max(
-                    values.get(s, 0.0) - noise_weight * usual.get((signal, s), 0.0),
-                    noise_keep * values.get(s, 0.0),
-                    0.0,
-                )
-                for s in services
-            ]
-        )
-        median = float(np.median(column))
-        mad = float(np.median(np.abs(column - median)))
-        z = (column - median) / (1.4826 * mad + 1.0) * (signal_weights or {}).get(signal, 1.0)
-        for service, value in zip(services, z.tolist(), strict=True):
-            result[service] = max(result[service], value)
-    return result
-
-
-def evidence_by_service(
-    anomalies: pl.DataFrame, traces: pl.DataFrame, metrics: pl.DataFrame
-) -> dict[str, dict[str, float]]:
-    """Per service, the log, trace and metric evidence scores (0 when a signal says nothing).
-
-    Each part is the largest row score of that signal, as in :func:`logrca.rca.detect.service_scores`.
-    """
-    logs = service_scores(anomalies)
-    trace_scores = _max_score(traces, "service")
-    metric_scores = _max_score(metrics, "service")
-    services = set(logs) | set(trace_scores) | set(metric_scores)
-    return {
-        s: {"log": logs.get(s, 0.0), "trace": trace_scores.get(s, 0.0), "metric": metric_scores.get(s, 0.0)}
-        for s in services
-    }
-
-
 def _normalise(values: dict[str, float]) -> dict[str, float]:
     top = max(values.values(), default=0.0)
     return {k: (v / top if top > 0 else 0.0) for k, v in values.items()}
-
-
-def _first_times(anomalies: pl.DataFrame, traces: pl.DataFrame, metrics: pl.DataFrame) -> dict:
-    parts = [traces.select("service", "first_seen"), metrics.select("service", "first_seen")]
-    if not anomalies.is_empty():
-        parts.append(anomalies.select("service", pl.col("first_seen").cast(pl.Datetime("us", "UTC"))))
-    frame = pl.concat(parts)
-    return dict(frame.group_by("service").agg(pl.col("first_seen").min()).iter_rows())
 
 
 def _path_to_entry(
@@ -339,6 +182,70 @@ def rank_root_causes(graph: nx.DiGraph, anomalies: pl.DataFrame, **signals) -> p
     .. [2] Yu, G. et al. *Nezha: Interpretable Fine-Grained Root Causes Analysis for Microservices on
        Multi-Modal Observability Data*. ESEC/FSE 2023.
     """
+    propagation, noise_weight, noise_keep, idle_weight = _pop_weights(signals)
+    traces = trace_rows(signals.get("edge_changes"), signals.get("span_deviations"))
+    metrics = metric_rows(signals.get("metric_deviations"))
+    evidence = evidence_by_service(anomalies, traces, metrics)
+    if not evidence:
+        return pl.DataFrame(schema=RANKING_SCHEMA)
+    services = sorted(set(graph.nodes) | set(evidence))
+    first = first_times(anomalies, traces, metrics)
+    found = _Found(anomalies, traces, metrics, evidence, first, _changed(signals, first))
+    rows = pl.concat([log_rows(anomalies), traces, metrics])
+    anomaly = _anomaly(rows, services, signals, weights=(noise_weight, noise_keep, idle_weight), found=found)
+    personalization = {s: anomaly.get(s, 0.0) + 1e-9 for s in services}
+    pagerank = _personalised_pagerank(_walk_graph(graph, services, anomaly), personalization)
+    entry_points = set(signals.get("entry_points") or [])
+    return _ranking(graph, anomaly, pagerank, found, propagation=propagation, entry_points=entry_points)
+
+
+def _changed(signals: dict, first: dict) -> dict[str, str]:
+    """Services with a change (``signals["changes"]``) shortly before their first anomaly, and what it was."""
+    return changes_before_anomaly(
+        signals.get("changes"), first, lookback=signals.get("change_lookback") or timedelta(minutes=30)
+    )
+
+
+def _anomaly(
+    rows: pl.DataFrame,
+    services: list[str],
+    signals: dict,
+    *,
+    weights: tuple[float, float, float],
+    found: _Found,
+) -> dict[str, float]:
+    """Each service's own anomaly: how far it stands out (:func:`standout_scores`, ``weights`` being
+    ``noise_weight, noise_keep, idle_weight``), damped when it served no request in the window and raised
+    by ``1 + change_weight`` when a change came shortly before its first anomaly (``found.changed``)."""
+    noise_weight, noise_keep, idle_weight = weights
+    standout = standout_scores(
+        rows, services, signals.get("noise"), noise_weight, noise_keep, signals.get("signal_weights")
+    )
+    # A service that served no request in the window cannot have caused what the requests suffered.
+    active = set(signals.get("active_services") or [])
+    boost = 1.0 + float(signals.get("change_weight", 0.5))
+    return {
+        s: max(standout.get(s, 0.0), 0.0)
+        * (1.0 if not active or s in active else idle_weight)
+        * (boost if s in found.changed else 1.0)
+        for s in services
+    }
+
+
+class _Found(NamedTuple):
+    """The evidence a ranking explains itself with: log anomalies, trace and metric rows, scores per service,
+    when each service was first anomalous, and the changes that came shortly before that."""
+
+    anomalies: pl.DataFrame
+    traces: pl.DataFrame
+    metrics: pl.DataFrame
+    evidence: dict[str, dict[str, float]]
+    first: dict
+    changed: dict[str, str]
+
+
+def _pop_weights(signals: dict) -> tuple[float, float, float, float]:
+    """Take ``propagation, noise_weight, noise_keep, idle_weight`` out of ``signals`` and check the rest."""
     propagation = float(signals.pop("propagation", 0.25))
     noise_weight = float(signals.pop("noise_weight", 0.5))
     noise_keep = float(signals.pop("noise_keep", 0.5))
@@ -353,34 +260,12 @@ def rank_root_causes(graph: nx.DiGraph, anomalies: pl.DataFrame, **signals) -> p
         raise ValueError(
             f"rank_root_causes: noise lacks columns {sorted({'service', 'signal', 'score'} - set(noise.columns))}"
         )
-    traces = _trace_rows(signals.get("edge_changes"), signals.get("span_deviations"))
-    metrics = _metric_rows(signals.get("metric_deviations"))
-    entry_points = set(signals.get("entry_points") or [])
-    active = set(signals.get("active_services") or [])
-    evidence = evidence_by_service(anomalies, traces, metrics)
-    if not evidence:
-        return pl.DataFrame(schema=RANKING_SCHEMA)
-    services = sorted(set(graph.nodes) | set(evidence))
-    standout = standout_scores(
-        pl.concat([_log_rows(anomalies), traces, metrics]),
-        services,
-        noise,
-        noise_weight,
-        noise_keep,
-        signals.get("signal_weights"),
-    )
-    # A service that served no request in the window cannot have caused what the requests suffered.
-    first = _first_times(anomalies, traces, metrics)
-    changed = changes_before_anomaly(
-        signals.get("changes"), first, lookback=signals.get("change_lookback") or timedelta(minutes=30)
-    )
-    boost = 1.0 + float(signals.get("change_weight", 0.5))
-    anomaly = {
-        s: max(standout.get(s, 0.0), 0.0)
-        * (1.0 if not active or s in active else idle_weight)
-        * (boost if s in changed else 1.0)
-        for s in services
-    }
+    return propagation, noise_weight, noise_keep, idle_weight
+
+
+def _walk_graph(graph: nx.DiGraph, services: list[str], anomaly: dict[str, float]) -> nx.DiGraph:
+    """The walk's graph: from each service to its anomalous callees (weight: their anomaly) and to itself
+    (weight: what of its own anomaly its callees do not explain)."""
     walk = nx.DiGraph()
     walk.add_nodes_from(services)
     for u in walk.nodes:
@@ -392,12 +277,24 @@ def rank_root_causes(graph: nx.DiGraph, anomalies: pl.DataFrame, **signals) -> p
             walk.add_edge(u, w, weight=anomaly[w])
         unexplained = own - max((anomaly[w] for w in callees), default=0.0)
         walk.add_edge(u, u, weight=max(unexplained, 0.0) + 1e-6)
-    personalization = {s: anomaly.get(s, 0.0) + 1e-9 for s in walk.nodes}
-    pagerank = _personalised_pagerank(walk, personalization)
+    return walk
+
+
+def _ranking(
+    graph: nx.DiGraph,
+    anomaly: dict[str, float],
+    pagerank: dict[str, float],
+    found: _Found,
+    *,
+    propagation: float,
+    entry_points: set[str],
+) -> pl.DataFrame:
+    """:data:`RANKING_SCHEMA`: every service of ``anomaly`` with its blended score, path and explanation."""
+    anomalies, traces, metrics, evidence, first, changed = found
     top_anomaly = max(anomaly.values(), default=0.0) or 1.0
     top_rank = max((pagerank[s] for s in anomaly if anomaly[s] > 0), default=0.0) or 1.0
     rows = []
-    for service in services:  # every service is ranked; one without evidence scores 0 and comes last
+    for service in anomaly:  # every service is ranked; one without evidence scores 0 and comes last
         own = anomaly[service]
         empty = {"log": 0.0, "trace": 0.0, "metric": 0.0}
         callees = sorted(

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 import polars as pl
 from pydantic import BaseModel, ConfigDict, Field
 
-from logrca.rca.detect import ERROR_LEVELS
+from logrca.rca.detect_rules import ERROR_LEVELS
 from logrca.rca.knowledge import link_knowledge
 
 __all__ = ["ReportConfig", "build_finding", "finding_id", "incident_id_for", "service_impact"]

@@ -9,6 +9,15 @@ from pydantic import BaseModel, Field
 
 __all__ = ["MetricConfig", "metric_deviations"]
 
+_SCHEMA = {
+    "service": pl.Utf8,
+    "host": pl.Utf8,
+    "metric": pl.Utf8,
+    "score": pl.Float64,
+    "first_seen": pl.Datetime("us", "UTC"),
+    "detail": pl.Utf8,
+}
+
 
 class MetricConfig(BaseModel):
     """Which metrics count and how deviations are scored."""
@@ -67,24 +76,29 @@ def metric_deviations(
        deviation around the median*. J. Exp. Social Psychology 49(4), 2013.
     """
     config = config or MetricConfig()
-    schema = {
-        "service": pl.Utf8,
-        "host": pl.Utf8,
-        "metric": pl.Utf8,
-        "score": pl.Float64,
-        "first_seen": pl.Datetime("us", "UTC"),
-        "detail": pl.Utf8,
-    }
     if metrics.is_empty():
-        return pl.DataFrame(schema=schema)
+        return pl.DataFrame(schema=_SCHEMA)
+    peaks = _window_peaks(_log_values(metrics, config), alert_time - config.window_lead, config)
+    return (
+        _described(peaks.filter(pl.col("score") >= config.min_score))
+        .cast(_SCHEMA)
+        .sort("score", descending=True)
+    )
+
+
+def _log_values(metrics: pl.DataFrame, config: MetricConfig) -> pl.DataFrame:
+    """The chosen metrics' rows with a value, with ``y = log(1 + max(value, 0))``."""
     chosen = metrics.filter(
         pl.col("metric").str.contains(config.include)
         & ~pl.col("metric").str.contains(config.exclude)
         & pl.col("value").is_not_null()
         & pl.col("value").is_not_nan()
     )
-    chosen = chosen.with_columns(pl.col("value").clip(lower_bound=0).log1p().alias("y"))
-    start = alert_time - config.window_lead
+    return chosen.with_columns(pl.col("value").clip(lower_bound=0).log1p().alias("y"))
+
+
+def _window_peaks(chosen: pl.DataFrame, start: datetime, config: MetricConfig) -> pl.DataFrame:
+    """Per (pod, metric): the largest robust z from ``start`` on against the pod's minutes before it."""
     base = (
         chosen.filter(pl.col("time") < start)
         .group_by("host", "metric")
@@ -98,7 +112,7 @@ def metric_deviations(
     spread = pl.max_horizontal(1.4826 * pl.col("mad"), pl.lit(config.spread_floor))
     sign = pl.when(pl.col("metric").str.contains(config.lower_is_worse)).then(-1.0).otherwise(1.0)
     window = window.with_columns((sign * (pl.col("y") - pl.col("median")) / spread).alias("score"))
-    top = (
+    return (
         window.sort("score", descending=True)
         .group_by("host", "metric")
         .agg(
@@ -109,23 +123,22 @@ def metric_deviations(
             pl.col("value_median").first(),
         )
     )
-    top = top.filter(pl.col("score") >= config.min_score)
-    return (
-        top.select(
-            "service",
-            "host",
+
+
+def _described(top: pl.DataFrame) -> pl.DataFrame:
+    """The peaks as output rows, each with a one-line explanation."""
+    return top.select(
+        "service",
+        "host",
+        "metric",
+        "score",
+        "first_seen",
+        pl.format(
+            "{} on {}: {} vs its baseline median {} (robust z {} on log scale)",
             "metric",
-            "score",
-            "first_seen",
-            pl.format(
-                "{} on {}: {} vs its baseline median {} (robust z {} on log scale)",
-                "metric",
-                "host",
-                pl.col("value").round(4),
-                pl.col("value_median").round(4),
-                pl.col("score").round(1),
-            ).alias("detail"),
-        )
-        .cast(schema)
-        .sort("score", descending=True)
+            "host",
+            pl.col("value").round(4),
+            pl.col("value_median").round(4),
+            pl.col("score").round(1),
+        ).alias("detail"),
     )

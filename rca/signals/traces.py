@@ -316,6 +316,18 @@ def network_deviations(
     base = _gap_calls(baseline_spans)
     if current.is_empty() or base.is_empty():
         return pl.DataFrame(schema=SPAN_DEVIATION_SCHEMA)
+    edges = _edge_shifts(current, base, offset_us=offset_us, min_calls=min_calls, outlier_z=outlier_z)
+    moved = {
+        (r["caller"], r["callee"]): r for r in edges.filter(pl.col("shift") > unit).iter_rows(named=True)
+    }
+    rows = _explain_away(moved, unit=unit, caller_weight=caller_weight)
+    return pl.DataFrame(rows, schema=SPAN_DEVIATION_SCHEMA).sort("score", descending=True)
+
+
+def _edge_shifts(
+    current: pl.DataFrame, base: pl.DataFrame, *, offset_us: float, min_calls: int, outlier_z: float | None
+) -> pl.DataFrame:
+    """Per edge with at least ``min_calls`` window calls: its median gap, first call and log-ratio ``shift``."""
     reference = base.group_by("caller", "callee").agg(pl.col("gap_us").median().alias("base_median"))
     if outlier_z is not None:
         reference = _clean_reference(reference, offset_us, outlier_z)
@@ -329,12 +341,13 @@ def network_deviations(
         .filter(pl.col("n") >= min_calls)
         .join(reference, on=["caller", "callee"], how="inner")
     )
-    edges = edges.with_columns(
+    return edges.with_columns(
         ((pl.col("median") + offset_us) / (pl.col("base_median") + offset_us)).log().alias("shift")
     )
-    moved = {
-        (r["caller"], r["callee"]): r for r in edges.filter(pl.col("shift") > unit).iter_rows(named=True)
-    }
+
+
+def _explain_away(moved: dict[tuple[str, str], dict], *, unit: float, caller_weight: float) -> list[dict]:
+    """Greedy set cover of the moved edges: one row per service that takes the most unexplained shift."""
     rows = []
     while moved:
         weight: dict[str, float] = {}
@@ -358,4 +371,4 @@ def network_deviations(
                 "detail": f"{len(taken)} call edge(s) in or out waited longer on the wire (median gap): {described}",
             }
         )
-    return pl.DataFrame(rows, schema=SPAN_DEVIATION_SCHEMA).sort("score", descending=True)
+    return rows

@@ -1,0 +1,96 @@
+"""What the log detectors take as given: their thresholds, user rules, and which lines count as errors."""
+
+from __future__ import annotations
+
+import fnmatch
+
+import polars as pl
+from pydantic import BaseModel, Field, field_validator
+
+from logrca.parsers.validation import Regex
+
+__all__ = ["ERROR_LEVELS", "DetectionConfig", "RuleConfig", "is_error_line", "rule_rows"]
+
+ERROR_LEVELS = ("ERROR", "FATAL")
+
+
+class RuleConfig(BaseModel):
+    """A user rule: lines of matching services that match a pattern or a level, counted in the window.
+
+    A rule fires when at least ``min_count`` lines in the window match; it yields one ``kind="rule"`` row
+    per service with the fixed ``score``.
+    """
+
+    name: str
+    service: str = Field("*", description="fnmatch glob on the service name")
+    pattern: Regex | None = Field(None, description="regex searched in the message")
+    level: str | None = Field(None, description="level the line must have, e.g. ERROR")
+    min_count: int = Field(1, ge=1)
+    score: float = Field(5.0, ge=0)
+
+    @field_validator("level")
+    @classmethod
+    def _upper(cls, value: str | None) -> str | None:
+        return value.upper() if value else value
+
+
+class DetectionConfig(BaseModel):
+    """Thresholds of :func:`detect_anomalies`; every default is a statistic, not a dataset constant."""
+
+    min_score: float = Field(
+        3.0, ge=0, description="report rows whose score (a z-like surprise) reaches this"
+    )
+    min_new_count: int = Field(2, ge=1, description="a template unseen in the baseline must occur this often")
+    prior_rate: float = Field(
+        0.5, gt=0, description="expected count assumed for a template never seen in the baseline"
+    )
+    min_drop_expected: float = Field(
+        10.0, ge=0, description="only report a drop when at least this many were expected"
+    )
+    error_levels: list[str] = Field(default_factory=lambda: list(ERROR_LEVELS))
+    error_pattern: Regex = Field(
+        r"(?i)\b(exception|error|fail(ed|ure)?|timed? ?out|refused)\b",
+        description="regex that marks a line without level as an error",
+    )
+    rules: list[RuleConfig] = Field(default_factory=list)
+
+
+def is_error_line(config: DetectionConfig) -> pl.Expr:
+    """True for an error line: its level is one of ``error_levels``, or it has none and ``error_pattern`` matches."""
+    by_level = pl.col("level").is_in(config.error_levels).fill_null(False)
+    by_text = pl.col("level").is_null() & pl.col("message").str.contains(config.error_pattern)
+    return by_level | by_text
+
+
+def rule_rows(window_events: pl.DataFrame, config: DetectionConfig) -> list[dict]:
+    """One ``kind="rule"`` row per (rule, service) with at least ``min_count`` matching lines in the window."""
+    rows = []
+    services = window_events["service"].unique().to_list()
+    for rule in config.rules:
+        matched = [s for s in services if s is not None and fnmatch.fnmatchcase(s, rule.service)]
+        hits = window_events.filter(pl.col("service").is_in(matched))
+        if rule.level:
+            hits = hits.filter(pl.col("level") == rule.level)
+        if rule.pattern:
+            hits = hits.filter(pl.col("message").str.contains(rule.pattern))
+        per_service = hits.group_by("service").agg(
+            pl.len().alias("count_window"),
+            pl.col("timestamp").min().alias("first_seen"),
+            pl.col("message").sort_by("timestamp").first().alias("sample"),
+        )
+        for row in per_service.filter(pl.col("count_window") >= rule.min_count).iter_rows(named=True):
+            rows.append(
+                {
+                    "service": row["service"],
+                    "kind": "rule",
+                    "template_id": None,
+                    "template": rule.name,
+                    "count_baseline": None,
+                    "count_window": row["count_window"],
+                    "score": rule.score,
+                    "first_seen": row["first_seen"],
+                    "sample": row["sample"],
+                    "detail": f"rule {rule.name!r}: {row['count_window']} matching lines",
+                }
+            )
+    return rows
