@@ -1,6 +1,7 @@
 """The logrca YAML config, composed of the stages' own section models.
 
-Each stage owns its section: ``sources`` (:class:`logrca.parsers.ingest.sources.SourceConfig`),
+Each stage owns its section: ``sources`` (:class:`logrca.parsers.ingest.sources.SourceConfig`), ``secrets``
+(:class:`logrca.parsers.ingest.secrets.SecretsConfig`),
 ``templates`` (:class:`logrca.parsers.templates.miner.TemplateConfig`), ``detection``
 (:class:`logrca.rca.detect.DetectionConfig`), ``ranking`` (:class:`logrca.rca.rank.RankingConfig`).
 This module composes them and imports them; none of them imports it. The Definitions load the file
@@ -16,6 +17,7 @@ from typing import Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from logrca.parsers.ingest.secrets import SecretsConfig
 from logrca.parsers.ingest.sources import SourceConfig
 from logrca.parsers.templates.miner import TemplateConfig
 from logrca.parsers.validation import format_validation_errors
@@ -49,6 +51,7 @@ class LogrcaConfig(BaseModel):
     baseline_partitions: int = Field(
         2, ge=1, description="How many earlier partitions form the detection baseline."
     )
+    secrets: SecretsConfig = Field(default_factory=SecretsConfig)
     templates: TemplateConfig = Field(default_factory=TemplateConfig)
     detection: DetectionConfig = Field(default_factory=DetectionConfig)
     ranking: RankingConfig = Field(default_factory=RankingConfig)

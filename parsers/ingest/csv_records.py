@@ -57,7 +57,7 @@ def _records(path: Path):
             if pending:
                 yield pending_line, "\n".join(pending), None, "unterminated quoted field at end of file"
                 pending = []
-            yield batch.line_no, "", None, batch.reason
+            yield batch.line_no, (batch.raw or b"").decode("utf-8", errors="replace"), None, batch.reason
             return
         for offset, raw_bytes in enumerate(batch.lines):
             text = raw_bytes.decode("utf-8", errors="replace")

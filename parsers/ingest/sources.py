@@ -7,7 +7,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from logrca.parsers.validation import Regex
+from logrca.parsers.validation import PolarsRegex
 
 #: Named formats a source can use. ``loghub`` needs ``header``; the others carry their own layout.
 FORMATS = ("loghub", "jsonl", "syslog", "csv-json")
@@ -23,7 +23,7 @@ class MultilineRule(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    start_pattern: Regex
+    start_pattern: PolarsRegex
     max_lines: int = Field(500, ge=1)
 
 
