@@ -178,7 +178,10 @@ def _parse_batch(lines: pl.DataFrame, source: SourceConfig, path: Path) -> tuple
             bad.select("line_no", *line_rows),
             failed.select(
                 "line_no",
-                pl.concat_str(["head", "rest"], separator="\n", ignore_nulls=True).alias("raw"),
+                pl.when(pl.col("rest").is_null() | (pl.col("rest") == ""))
+                .then(pl.col("head"))
+                .otherwise(pl.col("head") + "\n" + pl.col("rest"))
+                .alias("raw"),
                 pl.lit(None, pl.Utf8).alias("raw_hex"),
                 _bounded("problem").alias("reason"),
             ),
