@@ -69,7 +69,9 @@ def main() -> None:
     print(f"read with redaction:    {red:.2f} s ({written / red:,.0f} lines/s)")
     print(f"ratio (with / without): {red / base:.2f}")
     step = statistics.median(step_times)
-    print(f"redaction step alone:   {step:.2f} s ({written / step:,.0f} lines/s, {step / base:.0%} of a read)")
+    print(
+        f"redaction step alone:   {step:.2f} s ({written / step:,.0f} lines/s, {step / base:.0%} of a read)"
+    )
 
 
 if __name__ == "__main__":

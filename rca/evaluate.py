@@ -73,8 +73,11 @@ def evaluate_dataset(
     normal_root = dataset_dir / "normal"
     normal_dirs = sorted(p for p in normal_root.iterdir() if p.is_dir()) if normal_root.is_dir() else []
     analyse = analyse or _default_analyse
+    case_dirs = sorted(p for p in cases_root.iterdir() if p.is_dir())
+    if not case_dirs:
+        raise ValueError(f"{cases_root}: no case folders; an evaluation needs at least one labelled case")
     results = []
-    for case_dir in sorted(p for p in cases_root.iterdir() if p.is_dir()):
+    for case_dir in case_dirs:
         label_path = case_dir / LABEL_FILE
         if not label_path.is_file():
             raise ValueError(f"{case_dir}: no {LABEL_FILE}; cannot evaluate")

@@ -61,3 +61,10 @@ def test_eval_rca_says_which_baseline_it_used(tmp_path):
     assert (result["baseline"], result["normal_folders"]) == ("before-alert", 0)
     shown = CliRunner().invoke(app, ["eval", "rca", str(bare)])
     assert shown.exit_code == 0 and "minutes before its alert" in shown.stdout
+
+
+def test_eval_rca_on_empty_cases_is_an_error(tmp_path):
+    (tmp_path / "cases").mkdir()
+    result = CliRunner().invoke(app, ["eval", "rca", str(tmp_path)])
+    assert result.exit_code == 1
+    assert "no case folders" in result.output

@@ -6,7 +6,7 @@ import numpy as np
 import polars as pl
 
 from logrca.parsers.ingest.schema import normalise_level
-from logrca.parsers.ingest.sources import SourceConfig
+from logrca.parsers.ingest.sources import TIME_FIELD_SETS, SourceConfig
 from logrca.parsers.templates.masking import select_in_parts
 
 #: Request or trace ids that many services print: ``trace_id=ab12...``, ``TraceID: ...``, ``request-id ...``.
@@ -30,14 +30,6 @@ TIMESTAMP_FORMATS = (
 SYSLOG_5424 = r"^<(?P<pri>\d{1,3})>1 (?P<ts>\S+) (?P<host>\S+) (?P<app>\S+) (?P<procid>\S+) (?P<msgid>\S+) (?P<sd>-|(?:\[[^\]]*\])+) ?(?P<msg>.*)$"
 SYSLOG_3164 = r"^(?:<(?P<pri>\d{1,3})>)?(?P<ts>[A-Z][a-z]{2} [ \d]\d \d{2}:\d{2}:\d{2}) (?P<host>\S+) (?P<app>[^:\[\s]+)(?:\[(?P<procid>\d+)\])?: ?(?P<msg>.*)$"
 _SEVERITY = ["FATAL", "FATAL", "FATAL", "ERROR", "WARN", "INFO", "INFO", "DEBUG"]
-
-TIME_FIELD_SETS = (
-    ("Timestamp",),
-    ("Date", "Time"),
-    ("Month", "Date", "Time"),
-    ("Month", "Day", "Time"),
-    ("Time",),
-)
 
 
 def parse_timestamps(text: pl.Series, *, timestamp_format: str | None, timezone: str) -> pl.Series:

@@ -7,7 +7,16 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from logrca.parsers.validation import PolarsRegex
+from logrca.parsers.validation import PolarsRegex, check_polars_regex
+
+#: Header fields that together give a line's time (the first set a header holds is used).
+TIME_FIELD_SETS = (
+    ("Timestamp",),
+    ("Date", "Time"),
+    ("Month", "Date", "Time"),
+    ("Month", "Day", "Time"),
+    ("Time",),
+)
 
 #: Named formats a source can use. ``loghub`` needs ``header``; the others carry their own layout.
 FORMATS = ("loghub", "jsonl", "syslog", "csv-json")
@@ -89,14 +98,64 @@ class SourceConfig(BaseModel):
             raise ValueError(f"unknown time zone {value!r}") from error
         return value
 
+    @field_validator("encoding")
+    @classmethod
+    def _known_encoding(cls, value: str) -> str:
+        import codecs
+
+        try:
+            codecs.lookup(value)
+        except LookupError as error:
+            raise ValueError(f"unknown encoding {value!r}") from error
+        return value
+
+    @field_validator("timestamp_format")
+    @classmethod
+    def _strftime_like(cls, value: str | None) -> str | None:
+        if value is not None and "%" not in value:
+            raise ValueError(f"{value!r} has no %-directive; write it like '%y%m%d %H%M%S'")
+        return value
+
     @model_validator(mode="after")
     def _format_needs(self) -> SourceConfig:
         if self.format == "loghub" and not self.header:
             raise ValueError(
                 "format 'loghub' needs 'header', e.g. '<Date> <Time> <Level> <Component>: <Content>'"
             )
+        if self.format == "loghub":
+            _check_header(self.header)
         if self.format == "csv-json" and self.csv is None:
             self.csv = CsvOptions()
         if self.service is None and self.format in ("loghub", "syslog"):
             raise ValueError(f"format {self.format!r} needs 'service' (its lines do not name one)")
         return self
+
+
+def _check_header(header: str) -> None:
+    """A Loghub header compiles (both regex engines), has ``<Content>`` and fields that give a time."""
+    from logrca.parsers.ingest.header_format import compile_header
+
+    compiled = compile_header(header)  # its ValueError names the format and the problem
+    check_polars_regex(compiled.pattern)
+    if not any(all(name in compiled.fields for name in names) for names in TIME_FIELD_SETS):
+        wanted = " or ".join("+".join(f"<{n}>" for n in names) for names in TIME_FIELD_SETS)
+        raise ValueError(f"header {header!r} has no time field: it needs {wanted}")
+
+
+def missing_folders(source: SourceConfig, base_dir) -> list[tuple[int, str]]:
+    """``(index, folder)`` for each path pattern whose fixed folder (before any glob) does not exist."""
+    from pathlib import Path
+
+    missing = []
+    for index, pattern in enumerate(source.paths):
+        parts = Path(pattern).parts
+        fixed = []
+        for part in parts[:-1]:
+            if set(part) & set("*?["):
+                break
+            fixed.append(part)
+        folder = Path(*fixed) if fixed else Path(".")
+        folder = folder if folder.is_absolute() else Path(base_dir) / folder
+        if not folder.is_dir():
+            missing.append((index, str(folder)))
+    return missing
