@@ -26,6 +26,9 @@ TIMESTAMP_FORMATS = (
     "%Y-%m-%d-%H.%M.%S%.f",
 )
 
+#: ``timestamp_format`` values for numbers since 1970-01-01 UTC, and their factor to microseconds.
+EPOCH_FORMATS = {"epoch_s": 1e6, "epoch_ms": 1e3, "epoch_us": 1.0, "epoch_ns": 1e-3}
+
 # RFC 5424: <PRI>1 TIMESTAMP HOST APP PROCID MSGID [SD] MSG ; RFC 3164: <PRI>Mmm dd hh:mm:ss HOST TAG[PID]: MSG
 SYSLOG_5424 = r"^<(?P<pri>\d{1,3})>1 (?P<ts>\S+) (?P<host>\S+) (?P<app>\S+) (?P<procid>\S+) (?P<msgid>\S+) (?P<sd>-|(?:\[[^\]]*\])+) ?(?P<msg>.*)$"
 SYSLOG_3164 = r"^(?:<(?P<pri>\d{1,3})>)?(?P<ts>[A-Z][a-z]{2} [ \d]\d \d{2}:\d{2}:\d{2}) (?P<host>\S+) (?P<app>[^:\[\s]+)(?:\[(?P<procid>\d+)\])?: ?(?P<msg>.*)$"
@@ -37,8 +40,12 @@ def parse_timestamps(text: pl.Series, *, timestamp_format: str | None, timezone:
 
     Without ``timestamp_format`` each of :data:`TIMESTAMP_FORMATS` is tried (with and without a UTC
     offset) and the one that parses most values wins. Offsets written in the text (``Z``,
-    ``+01:00``) win over ``timezone``, which applies to text without one.
+    ``+01:00``) win over ``timezone``, which applies to text without one. A format of
+    :data:`EPOCH_FORMATS` reads numbers since the epoch (``epoch_ms``: ``1773104400000``).
     """
+    if timestamp_format in EPOCH_FORMATS:
+        micros = text.str.strip_chars().cast(pl.Float64, strict=False) * EPOCH_FORMATS[timestamp_format]
+        return micros.cast(pl.Int64, strict=False).cast(pl.Datetime("us", "UTC")).rename(text.name)
     text = (
         text.str.strip_chars()
         .str.replace(r"(\d{2}:\d{2}:\d{2}),(\d)", "$1.$2")

@@ -112,8 +112,10 @@ class SourceConfig(BaseModel):
     @field_validator("timestamp_format")
     @classmethod
     def _strftime_like(cls, value: str | None) -> str | None:
-        if value is not None and "%" not in value:
-            raise ValueError(f"{value!r} has no %-directive; write it like '%y%m%d %H%M%S'")
+        if value is not None and "%" not in value and not value.startswith("epoch_"):
+            raise ValueError(
+                f"{value!r} has no %-directive; write it like '%y%m%d %H%M%S' (or epoch_s, epoch_ms, epoch_us, epoch_ns)"
+            )
         return value
 
     @model_validator(mode="after")
