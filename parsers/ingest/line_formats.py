@@ -172,25 +172,7 @@ def parse_jsonl(records: pl.DataFrame, source: SourceConfig) -> pl.DataFrame:
         order[is_plain] = np.arange(fast.height)
         order[~is_plain] = fast.height + np.arange(frame.height)
         frame = pl.concat([fast.select(list(schema)), frame])[pl.Series(order)]
-    stamps = frame["timestamp"]
-    numeric = stamps.cast(pl.Float64, strict=False)
-    epoch = numeric
-    scale = (
-        pl.when(epoch > 1e17)
-        .then(1e-3)
-        .when(epoch > 1e14)
-        .then(1.0)
-        .when(epoch > 1e11)
-        .then(1e3)
-        .otherwise(1e6)
-    )
-    from_epoch = pl.DataFrame({"e": epoch}).select(
-        (pl.col("e") * scale).cast(pl.Int64, strict=False).cast(pl.Datetime("us", "UTC"))
-    )["e"]  # out of range: null (quarantined)
-    from_text = parse_timestamps(stamps, timestamp_format=source.timestamp_format, timezone=source.timezone)
-    frame = frame.with_columns(
-        timestamp=pl.when(numeric.is_not_null()).then(from_epoch).otherwise(from_text), rest=records["rest"]
-    )
+    frame = frame.with_columns(timestamp=_json_timestamps(frame["timestamp"], source), rest=records["rest"])
     return frame.select(
         "timestamp",
         normalise_level(pl.col("level")).alias("level"),
@@ -207,6 +189,25 @@ def parse_jsonl(records: pl.DataFrame, source: SourceConfig) -> pl.DataFrame:
         .otherwise(None)
         .alias("problem"),
     )
+
+
+def _json_timestamps(stamps: pl.Series, source: SourceConfig) -> pl.Series:
+    """Numbers as epoch seconds/ms/µs/ns (by magnitude), text with the source's timestamp format."""
+    numeric = stamps.cast(pl.Float64, strict=False)
+    scale = (
+        pl.when(pl.col("e") > 1e17)
+        .then(1e-3)
+        .when(pl.col("e") > 1e14)
+        .then(1.0)
+        .when(pl.col("e") > 1e11)
+        .then(1e3)
+        .otherwise(1e6)
+    )
+    from_epoch = pl.DataFrame({"e": numeric}).select(
+        (pl.col("e") * scale).cast(pl.Int64, strict=False).cast(pl.Datetime("us", "UTC"))
+    )["e"]  # out of range: null (quarantined)
+    from_text = parse_timestamps(stamps, timestamp_format=source.timestamp_format, timezone=source.timezone)
+    return pl.select(pl.when(numeric.is_not_null()).then(from_epoch).otherwise(from_text)).to_series()
 
 
 _JSON_SPACE = r"[ \t\r\n]*"  # JSON's whitespace
