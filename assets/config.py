@@ -18,7 +18,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from logrca.parsers.ingest.secrets import SecretsConfig
-from logrca.parsers.ingest.sources import SourceConfig, missing_folders
+from logrca.parsers.ingest.sources import SourceConfig, folder_patterns
 from logrca.parsers.templates.miner import TemplateConfig
 from logrca.parsers.validation import format_validation_errors
 from logrca.rca.detect import DetectionConfig
@@ -106,6 +106,8 @@ def load_config(path: Path | str) -> LogrcaConfig:
         if value is not None and not config.resolve(value).exists():
             raise ConfigError(f"{path}: {field_name}: {config.resolve(value)} does not exist")
     for number, source in enumerate(config.sources):
-        for index, folder in missing_folders(source, config.base_dir):
-            raise ConfigError(f"{path}: sources.{number}.paths.{index}: folder {folder} does not exist")
+        for index, folder in folder_patterns(source, config.base_dir):
+            raise ConfigError(
+                f"{path}: sources.{number}.paths.{index}: {folder} is a folder; name its files, e.g. {folder}/*.log"
+            )
     return config

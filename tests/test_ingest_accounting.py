@@ -115,3 +115,10 @@ def test_reason_quotes_a_bounded_part_of_a_huge_line_while_raw_keeps_it_whole(tm
     result = read_source(source(tmp_path))
     assert len(result.quarantine["reason"][0]) <= REASON_QUOTE_CHARS + 1
     assert len(result.quarantine["raw"][0]) > 50_000
+
+
+def test_a_glob_that_matches_nothing_is_named_with_its_missing_folder(tmp_path):
+    result = read_source(source(tmp_path, "landing/app/*.log"))
+    assert result.stats["files"] == 0
+    assert "no file matches this pattern" in result.files[0]["notes"][0]
+    assert "does not exist" in result.files[0]["notes"][0]

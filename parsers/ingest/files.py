@@ -49,7 +49,8 @@ def resolve_paths(patterns: list[str], base_dir: Path) -> list[Path]:
 
 
 def find_files(patterns: list[str], base_dir: Path) -> tuple[list[Path], list[FileProblem]]:
-    """:func:`resolve_paths`, plus a :class:`FileProblem` for each link whose target is missing.
+    """:func:`resolve_paths`, plus a :class:`FileProblem` for each link whose target is missing and
+    each glob that matches nothing.
 
     A broken link is named with its target (``app.log -> /mnt/gone/app.log``), whether a glob found
     it or the pattern names it, so a run reports it instead of skipping it or failing on it.
@@ -68,6 +69,10 @@ def find_files(patterns: list[str], base_dir: Path) -> tuple[list[Path], list[Fi
                 matches.append(match)
         if not matches and not broken and not (_GLOB_CHARS & set(pattern)):
             raise FileNotFoundError(f"log file not found: {full}")
+        if not matches and not broken:
+            folder = _fixed_folder(full)
+            where = "" if folder.is_dir() else f" (folder {folder} does not exist)"
+            problems.append(FileProblem(Path(full), 0, f"no file matches this pattern{where}"))
         for match in matches:
             found[match.resolve()] = None
 
@@ -79,6 +84,16 @@ def find_files(patterns: list[str], base_dir: Path) -> tuple[list[Path], list[Fi
         return (name.removesuffix(".gz"), 0)
 
     return sorted(found, key=lambda p: (str(p.parent), *rotation_key(p))), problems
+
+
+def _fixed_folder(pattern: str) -> Path:
+    """The folder part of a glob before its first wildcard."""
+    fixed = []
+    for part in Path(pattern).parts[:-1]:
+        if _GLOB_CHARS & set(part):
+            break
+        fixed.append(part)
+    return Path(*fixed) if fixed else Path(".")
 
 
 def _gzip_blocks(path: Path, block: int = 1 << 20) -> Iterator[bytes]:

@@ -121,8 +121,8 @@ def _read_file(
 
 
 def _problem_result(source: SourceConfig, problem: FileProblem) -> ReadResult:
-    """A file that could not be opened (a link whose target is missing): no lines, one note."""
-    stats = dict.fromkeys(_COUNTS, 0) | {"files_missing": 1}
+    """A file that could not be opened (a link whose target is missing), or a glob without a file."""
+    stats = dict.fromkeys(_COUNTS, 0) | {"files_missing": int(problem.reason.startswith("link target"))}
     events = pl.DataFrame(schema={**EVENT_SCHEMA, "line_count": pl.UInt32})
     quarantine = pl.DataFrame(schema={**QUARANTINE_SCHEMA, "placed_at": pl.Datetime("us", "UTC")})
     record = file_record(source, problem.path, stats, [problem.reason])

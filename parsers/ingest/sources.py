@@ -144,20 +144,13 @@ def _check_header(header: str) -> None:
         raise ValueError(f"header {header!r} has no time field: it needs {wanted}")
 
 
-def missing_folders(source: SourceConfig, base_dir) -> list[tuple[int, str]]:
-    """``(index, folder)`` for each path pattern whose fixed folder (before any glob) does not exist."""
+def folder_patterns(source: SourceConfig, base_dir) -> list[tuple[int, str]]:
+    """``(index, path)`` for each path pattern that names a folder instead of files (``logs/``)."""
     from pathlib import Path
 
-    missing = []
+    named = []
     for index, pattern in enumerate(source.paths):
-        parts = Path(pattern).parts
-        fixed = []
-        for part in parts[:-1]:
-            if set(part) & set("*?["):
-                break
-            fixed.append(part)
-        folder = Path(*fixed) if fixed else Path(".")
-        folder = folder if folder.is_absolute() else Path(base_dir) / folder
-        if not folder.is_dir():
-            missing.append((index, str(folder)))
-    return missing
+        path = Path(pattern) if Path(pattern).is_absolute() else Path(base_dir) / pattern
+        if not (set(pattern) & set("*?[")) and path.is_dir():
+            named.append((index, str(path)))
+    return named
