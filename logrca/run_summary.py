@@ -7,6 +7,7 @@ log file (or the screen with ``-v``).
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from rich.markup import escape
@@ -69,7 +70,7 @@ def file_lines(files: list[dict]) -> list[str]:
                 text += f" (+{record['lines_outside_window']} in other partitions)"
             lines.append(text)
         for note in record.get("notes", []):
-            lines.append(f"    [yellow]{escape(_cut(note, _WIDTH - 4))}[/yellow]")
+            lines.append(f"    [yellow]{escape(_cut(note, 2 * _WIDTH - 4))}[/yellow]")
     if len(files) > MAX_FILES_SHOWN:
         lines.append(f"  … {len(files) - MAX_FILES_SHOWN} more files (all in raw_logs' metadata)")
     return lines
@@ -88,7 +89,7 @@ def step_failure_lines(result, *, verbose: bool, log_dir: Path) -> list[str]:
             )
             continue
         message = " ".join(first_cause(error).message.strip().splitlines()[:2])
-        message = message.removeprefix("dagster._core.definitions.events.")
+        message = re.sub(r"^(?:[a-z_]\w*\.)+(?=[A-Z]\w*: )", "", message)  # TemplateStateError: ...
         lines.append(f"  [red]{escape(str(event.step_key))}: {escape(_cut(message, 2 * _WIDTH))}[/red]")
         if verbose:
             lines.append(escape(error.to_string()))

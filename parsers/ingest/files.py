@@ -62,7 +62,7 @@ def find_files(patterns: list[str], base_dir: Path) -> tuple[list[Path], list[Fi
         matches, broken = [], 0
         for match in map(Path, glob.glob(full, recursive=True)):
             if match.is_symlink() and not match.exists():
-                reason = f"link target missing: {match} -> {os.readlink(match)}"
+                reason = f"link target missing: {match.name} -> {os.readlink(match)}"
                 problems.append(FileProblem(match, 0, reason))
                 broken += 1
             elif match.is_file():
