@@ -137,6 +137,64 @@ def _jaccard(a: set, b: set) -> float:
     return len(a & b) / len(a | b) if a and b else 0.0
 
 
+def _matching_runbooks(
+    root_cause: str | None, services: list[str], haystack: str, runbooks: list[dict]
+) -> list[dict]:
+    """Runbooks scored as in :func:`link_knowledge` (best first); ``haystack`` is the lower-cased evidence."""
+    matched = []
+    for runbook in runbooks:
+        why, score = [], 0.0
+        if root_cause and root_cause in runbook["services"]:
+            score += 1.0
+            why.append(f"covers {root_cause}")
+        elif hit := sorted(set(services) & set(runbook["services"])):
+            score += 0.5
+            why.append(f"covers {', '.join(hit)}")
+        keywords = [k for k in runbook["keywords"] if k.lower() in haystack]
+        if keywords:
+            score += min(1.0, 0.25 * len(keywords))
+            why.append("mentions " + ", ".join(repr(k) for k in keywords))
+        if score >= 1.0 or (score > 0 and keywords):
+            matched.append(
+                {
+                    "id": runbook["id"],
+                    "title": runbook["title"],
+                    "path": runbook["path"],
+                    "score": round(score, 3),
+                    "why": "; ".join(why),
+                    "actions": [a["name"] for a in runbook.get("actions", [])],
+                }
+            )
+    matched.sort(key=lambda r: (-r["score"], r["id"]))
+    return matched
+
+
+def _similar_incidents(
+    root_cause: str | None, words: set[str], past_incidents: list[dict], min_similarity: float
+) -> list[dict]:
+    """Past incidents at least ``min_similarity`` alike (most similar first); ``words`` of the evidence."""
+    similar = []
+    for incident in past_incidents:
+        same_cause = 0.5 if root_cause and incident.get("root_cause_service") == root_cause else 0.0
+        overlap = _jaccard(
+            words, template_tokens(list(incident.get("templates", [])) + [incident.get("title", "")])
+        )
+        similarity = same_cause + 0.5 * overlap
+        if similarity >= min_similarity:
+            similar.append(
+                {
+                    "id": incident["id"],
+                    "title": incident.get("title", ""),
+                    "root_cause_service": incident.get("root_cause_service"),
+                    "similarity": round(similarity, 3),
+                    "resolution": incident.get("resolution", ""),
+                    "date": str(incident.get("date", "")),
+                }
+            )
+    similar.sort(key=lambda s: (-s["similarity"], s["id"]))
+    return similar
+
+
 def link_knowledge(
     *,
     root_cause: str | None,
@@ -171,50 +229,6 @@ def link_knowledge(
     0.25 per keyword found in the evidence text (at most 1). Past-incident similarity = 0.5 when the
     root-cause service is the same plus 0.5 x Jaccard overlap of evidence words and its template words.
     """
-    haystack = "\n".join(texts).lower()
-    matched = []
-    for runbook in runbooks:
-        why, score = [], 0.0
-        if root_cause and root_cause in runbook["services"]:
-            score += 1.0
-            why.append(f"covers {root_cause}")
-        elif hit := sorted(set(services) & set(runbook["services"])):
-            score += 0.5
-            why.append(f"covers {', '.join(hit)}")
-        keywords = [k for k in runbook["keywords"] if k.lower() in haystack]
-        if keywords:
-            score += min(1.0, 0.25 * len(keywords))
-            why.append("mentions " + ", ".join(repr(k) for k in keywords))
-        if score >= 1.0 or (score > 0 and keywords):
-            matched.append(
-                {
-                    "id": runbook["id"],
-                    "title": runbook["title"],
-                    "path": runbook["path"],
-                    "score": round(score, 3),
-                    "why": "; ".join(why),
-                    "actions": [a["name"] for a in runbook.get("actions", [])],
-                }
-            )
-    matched.sort(key=lambda r: (-r["score"], r["id"]))
-    words = template_tokens(texts)
-    similar = []
-    for incident in past_incidents:
-        same_cause = 0.5 if root_cause and incident.get("root_cause_service") == root_cause else 0.0
-        overlap = _jaccard(
-            words, template_tokens(list(incident.get("templates", [])) + [incident.get("title", "")])
-        )
-        similarity = same_cause + 0.5 * overlap
-        if similarity >= min_similarity:
-            similar.append(
-                {
-                    "id": incident["id"],
-                    "title": incident.get("title", ""),
-                    "root_cause_service": incident.get("root_cause_service"),
-                    "similarity": round(similarity, 3),
-                    "resolution": incident.get("resolution", ""),
-                    "date": str(incident.get("date", "")),
-                }
-            )
-    similar.sort(key=lambda s: (-s["similarity"], s["id"]))
+    matched = _matching_runbooks(root_cause, services, "\n".join(texts).lower(), runbooks)
+    similar = _similar_incidents(root_cause, template_tokens(texts), past_incidents, min_similarity)
     return {"runbooks": matched[:top], "similar_incidents": similar[:top], "recurrences": len(similar)}
