@@ -35,6 +35,41 @@ def pipeline_definitions(
     return build_definitions(load_config(deployment.config_path), deployment)
 
 
+def copy_example(root: Path) -> Path:
+    """The example config, topology and knowledge base with freshly generated logs, in ``root``."""
+    import shutil
+    import sys
+
+    example = EXAMPLE_CONFIG.parent
+    shutil.copytree(example, root, dirs_exist_ok=True, ignore=shutil.ignore_patterns("logs", "__pycache__"))
+    sys.path.insert(0, str(example))
+    try:
+        from generate import generate
+    finally:
+        sys.path.remove(str(example))
+    generate(root / "logs")
+    return root
+
+
+def materialize_partition(
+    config_path: Path, key: str, *, data_dir: Path, es_url: str, index_prefix: str, instance=None
+):
+    """Materialize the main job's assets for one partition in-process; asserts that it succeeded."""
+    from dagster import DagsterInstance, materialize
+
+    defs = pipeline_definitions(config_path, data_dir=data_dir, es_url=es_url, index_prefix=index_prefix)
+    result = materialize(
+        defs.assets,
+        selection=main_job_selection(defs),
+        partition_key=key,
+        resources=defs.resources,
+        instance=instance or DagsterInstance.ephemeral(),
+        raise_on_error=False,
+    )
+    assert result.success, [e.message for e in result.all_events if e.is_failure]
+    return result
+
+
 def main_job_selection(defs: Definitions) -> list:
     """The asset keys of the main job (every partitioned asset)."""
     return list(defs.resolve_job_def(MAIN_JOB).asset_layer.executable_asset_keys)

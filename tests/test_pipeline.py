@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import shutil
-import sys
-
 import polars as pl
 import pytest
 from dagster import DagsterInstance, materialize
-from pipeline_support import main_job_selection, pipeline_definitions
+from pipeline_support import copy_example, materialize_partition, pipeline_definitions
 
 from logrca import PROJECT_ROOT
 
@@ -38,31 +35,13 @@ def test_definitions_load():
 @pytest.fixture(scope="module")
 def example_copy(tmp_path_factory):
     """The example config, topology and knowledge base with freshly generated logs, in a temp folder."""
-    root = tmp_path_factory.mktemp("shop")
-    shutil.copytree(EXAMPLE, root, dirs_exist_ok=True, ignore=shutil.ignore_patterns("logs", "__pycache__"))
-    sys.path.insert(0, str(EXAMPLE))
-    try:
-        from generate import generate
-    finally:
-        sys.path.remove(str(EXAMPLE))
-    generate(root / "logs")
-    return root
+    return copy_example(tmp_path_factory.mktemp("shop"))
 
 
 def run_partition(example_copy, data_dir, es_url, prefix, key):
-    defs = pipeline_definitions(
-        example_copy / "logrca.yaml", data_dir=data_dir, es_url=es_url, index_prefix=prefix
+    return materialize_partition(
+        example_copy / "logrca.yaml", key, data_dir=data_dir, es_url=es_url, index_prefix=prefix
     )
-    result = materialize(
-        defs.assets,
-        selection=main_job_selection(defs),
-        partition_key=key,
-        resources=defs.resources,
-        instance=DagsterInstance.ephemeral(),
-        raise_on_error=False,
-    )
-    assert result.success, [e.message for e in result.all_events if e.is_failure]
-    return result
 
 
 @pytest.mark.es

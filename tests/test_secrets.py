@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import json
 import shutil
-import sys
 from pathlib import Path
 
 import polars as pl
 import pytest
-from dagster import materialize
-from pipeline_support import main_job_selection, pipeline_definitions
+from pipeline_support import copy_example, materialize_partition, pipeline_definitions
 
 from logrca import PROJECT_ROOT
 from logrca.parsers.ingest.secrets import MASK, Redactor, SecretsConfig, luhn_valid
@@ -122,14 +120,7 @@ def _secret_lines(hour: str) -> str:
 
 @pytest.fixture(scope="module")
 def secret_shop(tmp_path_factory):
-    root = tmp_path_factory.mktemp("secret-shop")
-    shutil.copytree(EXAMPLE, root, dirs_exist_ok=True, ignore=shutil.ignore_patterns("logs", "__pycache__"))
-    sys.path.insert(0, str(EXAMPLE))
-    try:
-        from generate import generate
-    finally:
-        sys.path.remove(str(EXAMPLE))
-    generate(root / "logs")
+    root = copy_example(tmp_path_factory.mktemp("secret-shop"))
     with (root / "logs" / "inventory" / "inventory.log").open("a") as log:
         log.write(_secret_lines("2026-03-10T02"))
     return root
@@ -164,18 +155,14 @@ def test_no_secret_reaches_parquet_elasticsearch_the_report_or_the_event_log(
     from elasticsearch import helpers
 
     data_dir = tmp_path / "data"
-    defs = pipeline_definitions(
-        secret_shop / "logrca.yaml", data_dir=data_dir, es_url=es_url, index_prefix=index_prefix
-    )
-    result = materialize(
-        defs.assets,
-        selection=main_job_selection(defs),
-        partition_key=INCIDENT_HOUR,
-        resources=defs.resources,
+    result = materialize_partition(
+        secret_shop / "logrca.yaml",
+        INCIDENT_HOUR,
+        data_dir=data_dir,
+        es_url=es_url,
+        index_prefix=index_prefix,
         instance=instance,
-        raise_on_error=False,
     )
-    assert result.success, [e.message for e in result.all_events if e.is_failure]
     parquet = _parquet_text(data_dir)
     stored = _file_bytes(data_dir)  # reports (Markdown), miner state, pickled objects
     es_client.indices.refresh(index=f"{index_prefix}-*")
