@@ -26,6 +26,7 @@ import polars as pl
 
 from logrca.parsers.ingest.csv_records import read_csv_json, service_from_host
 from logrca.parsers.ingest.schema import METRIC_SCHEMA, SPAN_SCHEMA, ReadResult
+from logrca.parsers.ingest.secrets import Redactor, SecretsConfig
 from logrca.parsers.ingest.sources import CsvOptions, SourceConfig
 
 __all__ = ["LABEL_FILE", "Case", "label_free_copy", "load_case", "read_metrics", "read_spans"]
@@ -70,9 +71,12 @@ def _read_csv_file(path: Path) -> pl.DataFrame:
 
 
 def read_logs(folders: list[Path], system: str, options: CsvOptions | None = None) -> ReadResult:
-    """Read every CSV log file of ``folders`` with the ``csv-json`` reader."""
+    """Read every CSV log file of ``folders`` with the ``csv-json`` reader, secrets masked (default rules)."""
     source = SourceConfig(name=system, paths=["*"], format="csv-json", csv=options or CsvOptions())
-    return ReadResult.concat([read_csv_json(path, source) for folder in folders for path in _files(folder)])
+    redactor = Redactor.from_config(SecretsConfig())
+    return ReadResult.concat(
+        [redactor.redact_result(read_csv_json(path, source)) for folder in folders for path in _files(folder)]
+    )
 
 
 def read_spans(
