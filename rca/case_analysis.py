@@ -11,12 +11,19 @@ import networkx as nx
 import polars as pl
 
 from logrca.rca.cases import Case
-from logrca.rca.detect import DetectionConfig, detect_anomalies, discount_explained
+from logrca.rca.detect import detect_anomalies, discount_explained
 from logrca.rca.graph import service_dependency_graph
+from logrca.rca.options import AnalysisOptions
 from logrca.rca.rank import evidence_rows, rank_root_causes
-from logrca.rca.signals.metrics import MetricConfig, metric_deviations
+from logrca.rca.signals.metrics import metric_deviations
 from logrca.rca.signals.trace_patterns import trace_pattern_signal
-from logrca.rca.signals.traces import edge_changes, network_deviations, request_scale, span_deviations
+from logrca.rca.signals.traces import (
+    edge_changes,
+    known_requests,
+    network_deviations,
+    request_scale,
+    span_deviations,
+)
 
 __all__ = ["CaseAnalysis", "analyse_case", "list_variant_of", "merge_list_variants", "mine_case_templates"]
 
@@ -126,7 +133,7 @@ def list_variant_of(
 
 
 def merge_list_variants(
-    baseline_events: pl.DataFrame, events: pl.DataFrame
+    baseline_events: pl.DataFrame, events: pl.DataFrame, *, max_period: int = 8
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Count the list-length variants of one statement as one template, in the baseline and the case alike.
 
@@ -173,7 +180,7 @@ def merge_list_variants(
 
         for i in range(len(rows)):
             for j in range(i + 1, len(rows)):
-                if list_variant_of(rows[i][2], rows[j][2]):
+                if list_variant_of(rows[i][2], rows[j][2], max_period=max_period):
                     parent[find(i)] = find(j)
         components: dict[int, list[int]] = {}
         for i in range(len(rows)):
@@ -225,88 +232,79 @@ def _timed(timings: dict[str, float] | None, stage: str):
 def analyse_case(
     case: Case,
     *,
-    detection: DetectionConfig | None = None,
-    metrics: MetricConfig | None = None,
-    window_lead: timedelta = timedelta(0),
-    min_quiet: timedelta = timedelta(seconds=30),
-    propagation: float = 0.0,
-    trace_patterns: dict | None = None,
-    merge_variants: bool = True,
-    noise_from: str = "confirmed",
-    confirm_signals: tuple[str, ...] | None = ("trace_call_gap",),
+    options: AnalysisOptions | None = None,
+    templates: tuple[pl.DataFrame, pl.DataFrame] | None = None,
     timings: dict[str, float] | None = None,
 ) -> CaseAnalysis:
     """Score every signal of ``case`` against its baseline and rank the services.
 
-    The window runs from ``alert_time - window_lead`` to the last event; the baseline is the case's
+    Every threshold, weight and switch is a field of ``options`` (:class:`logrca.rca.options.AnalysisOptions`;
+    defaults when None). The window runs from ``alert_time - window_lead_s`` to the last event; the baseline is the case's
     fault-free minutes (``case.baseline_events`` / ``case.baseline_spans``). When the case holds at least
-    ``min_quiet`` of data before the window, the same log and span detectors also run on that quiet stretch
+    ``noise.min_quiet_s`` of data before the window, the same log and span detectors also run on that quiet stretch
     against the same baseline: what they find there is each service's usual noise (``noise`` of
     :func:`logrca.rca.rank.rank_root_causes`). Services with spans in the window are the active ones. When
     ``timings`` is a dict, the seconds spent per stage are added to it (``bench/bench_rca.py``).
-    ``trace_patterns`` holds options of :func:`logrca.rca.signals.trace_patterns.trace_pattern_signal` (``{"off": True}``
-    leaves that signal out; ``{"discount": False}`` keeps the callers' log lines that a deviating callee
+    ``templates`` is ``(baseline_events, events)`` already mined by :func:`mine_case_templates` (an
+    evaluation that runs many option settings on one case mines once). ``patterns`` holds the options of
+    :func:`logrca.rca.signals.trace_patterns.trace_pattern_signal` (``enabled=False``
+    leaves that signal out; ``discount=False`` keeps the callers' log lines that a deviating callee
     explains, see :func:`logrca.rca.detect.discount_explained`). With ``merge_variants``, case lines whose template
     only differs from a baseline template of their service by the length of a printed list count as that
     template (:func:`merge_list_variants`).
 
-    ``noise_from`` says where each service's usual noise comes from: ``"before-alert"`` (the quiet
-    stretch above), ``"normal"`` (each fault-free stretch judged against the others, when the baseline
-    is the ``normal/`` minutes and there are at least two), ``"both"`` (all of these rows), or ``"confirmed"`` (default): the quiet stretch, except that
-    in ``confirm_signals`` (all signals when None) a score counts as noise only up to what the service
-    also shows between fault-free stretches. The stretch before an alert may already hold the fault's
-    onset (a delay that began a minute early); the fault-free minutes cannot. The wire-time signal
-    (``trace_call_gap``) is the one confirmed by default: its score is an effect size (how far the wait
-    moved), which a minute of fault-free data pins down, while the other signals count rare events
-    (a new error line, a rare trace pattern, calls above a p99) whose sporadic same-day occurrences the
-    fault-free minutes, a day apart, are too short to show (measured in docs/rca.md).
+    ``noise.source`` says where each service's usual noise comes from: ``"before-alert"`` (default: the
+    quiet stretch above), ``"normal"`` (each fault-free stretch judged against the others, when the baseline
+    is the ``normal/`` minutes and there are at least two), ``"both"`` (all of these rows), or
+    ``"confirmed"``: the quiet stretch, except that in ``noise.confirm_signals`` (all signals when None) a
+    score counts as noise only up to what the service also shows between fault-free stretches. The
+    stretch before an alert may already hold the fault's onset; the fault-free minutes cannot. It was the
+    default until the leave-one-out showed it rests on one case (docs/rca.md, "Generalisation").
     """
-    start = case.alert_time - window_lead
+    options = options or AnalysisOptions()
+    start = case.alert_time - timedelta(seconds=options.window_lead_s)
     end = max(case.events["timestamp"].max(), start) + timedelta(microseconds=1)
     window = (start, end)
     with _timed(timings, "templates (drain)"):
-        baseline_events, events = mine_case_templates([case.baseline_events, case.events])
-        if merge_variants:
-            baseline_events, events = merge_list_variants(baseline_events, events)
+        baseline_events, events = templates or mine_case_templates([case.baseline_events, case.events])
+        if options.merge_variants:
+            baseline_events, events = merge_list_variants(
+                baseline_events, events, max_period=options.variant_max_period
+            )
     baseline_intervals = _span_of(baseline_events)
     with _timed(timings, "window signals (logs, self time, wire time, trace patterns)"):
         anomalies, self_times = _log_and_span_signals(
-            case, events, baseline_events, baseline_intervals, window, detection, trace_patterns
+            case, events, baseline_events, baseline_intervals, window, options
         )
     with _timed(timings, "graph and edge latency"):
         graph = service_dependency_graph(spans=pl.concat([case.baseline_spans, case.spans]), events=events)
         edges = edge_changes(case.spans, case.baseline_spans, window=window)
     with _timed(timings, "metrics"):
-        metric_rows = metric_deviations(case.metrics, alert_time=case.alert_time, config=metrics)
+        metric_rows = metric_deviations(case.metrics, alert_time=case.alert_time, config=options.metrics)
     case_start = min(
         t
         for t in (events["timestamp"].min(), case.spans["start"].min() if not case.spans.is_empty() else None)
         if t is not None
     )
-    noise = None
-    if noise_from not in ("before-alert", "normal", "both", "confirmed"):
-        raise ValueError(
-            f"analyse_case: noise_from must be 'before-alert', 'normal', 'both' or 'confirmed', not {noise_from!r}"
-        )
+    noise, noise_from, confirm_signals = None, options.noise.source, options.noise.confirm_signals
     with _timed(timings, "own noise (same signals before the alert)"):
         if noise_from != "before-alert" and case.baseline_source == "normal" and len(baseline_intervals) >= 2:
             noise = _fault_free_noise(
                 case,
                 baseline_events,
                 baseline_intervals,
-                detection,
-                trace_patterns,
+                options,
                 confirm_signals if noise_from == "confirmed" else None,
             )
-        if (noise is None or noise_from in ("both", "confirmed")) and start - case_start >= min_quiet:
+        quiet_enough = start - case_start >= timedelta(seconds=options.noise.min_quiet_s)
+        if (noise is None or noise_from in ("both", "confirmed")) and quiet_enough:
             quiet_anomalies, quiet_spans = _log_and_span_signals(
                 case,
                 events,
                 baseline_events,
                 baseline_intervals,
                 (case_start, start),
-                detection,
-                trace_patterns,
+                options,
             )
             quiet = evidence_rows(quiet_anomalies, span_deviations=quiet_spans)
             if noise is None or noise_from == "both":
@@ -326,7 +324,11 @@ def analyse_case(
             metric_deviations=metric_rows,
             noise=noise,
             active_services=active,
-            propagation=propagation,
+            propagation=options.ranking.propagation,
+            noise_weight=options.noise.weight,
+            noise_keep=options.noise.keep,
+            idle_weight=options.ranking.idle_weight,
+            signal_weights=options.ranking.signal_weights or None,
         )
     return CaseAnalysis(
         case,
@@ -350,13 +352,22 @@ def _log_and_span_signals(
     baseline_events: pl.DataFrame,
     baseline_intervals: list,
     window: tuple,
-    detection: DetectionConfig | None,
-    trace_patterns: dict | None = None,
+    options: AnalysisOptions,
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Log anomalies (rates per request) and span deviations (exclusive time, call gaps, trace patterns) of ``window``."""
-    scale = request_scale(case.spans, case.baseline_spans, window=window)
+    traces, detection = options.traces, options.detection
+    scale = None
+    if traces.per_request_rates:
+        scale = request_scale(
+            case.spans, case.baseline_spans, window=window, min_requests=traces.min_requests
+        )
+    marked = events
+    if traces.known_request_visits:
+        marked = known_requests(
+            events, case.spans, case.baseline_spans, min_visits=traces.known_request_visits
+        )
     anomalies = detect_anomalies(
-        events,
+        marked,
         window=window,
         baseline=baseline_intervals,
         config=detection,
@@ -365,13 +376,17 @@ def _log_and_span_signals(
     )
     spans = pl.concat(
         [
-            span_deviations(case.spans, case.baseline_spans, window=window),
-            network_deviations(case.spans, case.baseline_spans, window=window),
+            span_deviations(
+                case.spans,
+                case.baseline_spans,
+                window=window,
+                quantile=traces.quantile,
+                min_score=traces.min_score,
+            ),
+            _wire_time(case.spans, case.baseline_spans, window, traces),
         ]
     )
-    options = dict(trace_patterns or {})
-    discount = options.pop("discount", True)
-    if not options.pop("off", False):
+    if options.patterns.enabled:
         # Judged against the fault-free minutes plus the case before ``window`` (none for the quiet stretch).
         explained: list[pl.DataFrame] = []
         patterns = trace_pattern_signal(
@@ -381,22 +396,33 @@ def _log_and_span_signals(
             baseline_events,
             window=window,
             explained=explained,
-            **options,
+            **options.patterns.signal_kwargs(),
         )
         spans = pl.concat([spans, patterns])
-        if discount and explained and "trace_id" in events.columns:
+        if options.patterns.discount and explained and "trace_id" in events.columns:
             # A caller's lines written after its callee began to deviate, in the same trace, are the callee's.
             window_events = events.filter(pl.col("timestamp").is_between(*window, closed="left"))
             anomalies = discount_explained(anomalies, window_events, explained[0], detection)
     return anomalies, spans
 
 
+def _wire_time(spans: pl.DataFrame, baseline_spans: pl.DataFrame, window: tuple, traces) -> pl.DataFrame:
+    return network_deviations(
+        spans,
+        baseline_spans,
+        window=window,
+        offset_us=traces.wire_offset_us,
+        unit=traces.wire_unit,
+        caller_weight=traces.wire_caller_weight,
+        outlier_z=traces.wire_outlier_z,
+    )
+
+
 def _fault_free_noise(
     case: Case,
     baseline_events: pl.DataFrame,
     intervals: list[tuple],
-    detection: DetectionConfig | None,
-    trace_patterns: dict | None,
+    options: AnalysisOptions,
     signals: tuple[str, ...] | None = None,
 ) -> pl.DataFrame | None:
     """Each service's usual noise from the fault-free minutes alone: every stretch judged against the others.
@@ -421,11 +447,11 @@ def _fault_free_noise(
         if held_out.events.is_empty() or held_out.baseline_events.is_empty():
             continue
         if signals is not None and set(signals) <= {"trace_call_gap"}:
-            wire = network_deviations(held_out.spans, held_out.baseline_spans, window=(a, b))
+            wire = _wire_time(held_out.spans, held_out.baseline_spans, (a, b), options.traces)
             rows.append(evidence_rows(pl.DataFrame(), span_deviations=wire))
             continue
         anomalies, spans = _log_and_span_signals(
-            held_out, held_out.events, held_out.baseline_events, rest, (a, b), detection, trace_patterns
+            held_out, held_out.events, held_out.baseline_events, rest, (a, b), options
         )
         rows.append(evidence_rows(anomalies, span_deviations=spans))
     return pl.concat(rows) if rows else None

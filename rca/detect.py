@@ -125,8 +125,10 @@ def _template_rows(
     window_events: pl.DataFrame, baseline_events: pl.DataFrame | None, scale, config: DetectionConfig
 ) -> list[dict]:
     keys = ["service", "template_id"]
+    known = pl.col("known_request").sum() if "known_request" in window_events.columns else pl.len()
     current = window_events.group_by(keys).agg(
         pl.len().alias("count_window"),
+        known.alias("count_known"),
         pl.col("template").last(),
         pl.col("timestamp").min().alias("first_seen"),
         pl.col("message").sort_by("timestamp").first().alias("sample"),
@@ -141,6 +143,8 @@ def _template_rows(
         k = row["count_window"] or 0
         expected = (row["n_base"] or 0) * scale(row["service"])
         if expected == 0:
+            # Lines of request kinds the baseline never saw cannot be new behaviour (known_requests).
+            k = row["count_known"] or 0
             if baseline_events is None or k < config.min_new_count:
                 continue
             score = poisson_surprise(k, config.prior_rate)

@@ -278,30 +278,32 @@ def _hand_built_case(delay_ms: float):
 
 def test_a_delay_already_there_before_the_alert_is_not_taken_as_noise_when_fault_free_minutes_lack_it():
     from logrca.rca.case_analysis import analyse_case
+    from logrca.rca.options import AnalysisOptions, OptionsError
 
     case = _hand_built_case(2000.0)
     window_gap = analyse_case(case).span_deviations.filter(pl.col("metric") == "call_gap")
     assert window_gap["service"].to_list() == ["b"] and window_gap["score"][0] > 10
 
-    def gap_noise(**options):
-        noise = analyse_case(case, **options).noise
+    def gap_noise(**noise_options):
+        options = AnalysisOptions().changed({f"noise.{k}": v for k, v in noise_options.items()})
+        noise = analyse_case(case, options=options).noise
         return (
             noise.filter((pl.col("service") == "b") & (pl.col("signal") == "trace_call_gap"))["score"].max()
             or 0.0
         )
 
     # Judged only against its own pre-alert stretch, the delay looks like b's usual noise ...
-    assert gap_noise(noise_from="before-alert") > 10
+    assert gap_noise(source="before-alert") > 10
     # ... but the fault-free minutes, judged against each other, show b's wire time never moves: it is an onset.
-    assert gap_noise(noise_from="confirmed") == 0.0
-    assert gap_noise() == 0.0  # the default
+    assert gap_noise(source="confirmed") == 0.0
+    assert gap_noise() > 10  # the default: the confirmation rested on one case (docs/rca.md)
     # A baseline cut from the case itself (no normal/ minutes) cannot confirm anything: the pre-alert noise stays.
     from dataclasses import replace
 
     case = replace(case, baseline_source="before-alert")
     assert gap_noise() > 10
-    with pytest.raises(ValueError, match="noise_from"):
-        analyse_case(case, noise_from="yesterday")
+    with pytest.raises(OptionsError, match="noise.source"):
+        gap_noise(source="yesterday")
 
 
 def test_confirmed_noise_keeps_pre_alert_noise_of_signals_it_does_not_confirm():

@@ -63,6 +63,19 @@ def test_new_template_error_burst_and_rate_spike_are_scored():
     assert scores["payments"] > scores["checkout"] > 0  # a half-weighted rate change ranks below a new error
 
 
+def test_a_template_written_only_for_requests_the_baseline_never_saw_is_not_new():
+    events = _events()
+    unknown = pl.col("service") == "payments"  # as marked by logrca.rca.signals.traces.known_requests
+    marked = events.with_columns((~unknown).alias("known_request"))
+    kinds = {
+        r["kind"] for r in detect_anomalies(marked, window=WINDOW, baseline=BASELINE).iter_rows(named=True)
+    }
+    assert "new_template" not in kinds and "error_burst" in kinds  # its errors still count
+    half = events.with_columns((~unknown | (pl.col("message") != "card 0 declined")).alias("known_request"))
+    new = detect_anomalies(half, window=WINDOW, baseline=BASELINE).filter(pl.col("kind") == "new_template")
+    assert new["count_window"].to_list() == [40]  # only the lines of known request kinds count
+
+
 def test_baseline_may_be_several_intervals_and_a_separate_frame():
     events = _events()
     baseline_rows = events.filter(pl.col("timestamp") < WINDOW[0])

@@ -68,3 +68,12 @@ def test_eval_rca_on_empty_cases_is_an_error(tmp_path):
     result = CliRunner().invoke(app, ["eval", "rca", str(tmp_path)])
     assert result.exit_code == 1
     assert "no case folders" in result.output
+
+
+def test_eval_rca_loo_reports_in_sample_beside_leave_one_out_and_the_rules():
+    result = CliRunner().invoke(app, ["eval", "rca", str(FIXTURE), "--loo", "--no-normal"])
+    assert result.exit_code == 0, result.output
+    assert "baseline: before-alert" in result.stdout
+    for line in ("in-sample (defaults)", "leave-one-out, grid", "leave-one-out, rules earn place", "rules ("):
+        assert line in result.stdout
+    assert "s/case analysis" in result.stdout

@@ -93,3 +93,46 @@ def test_wobble_below_the_unit_and_empty_input_give_no_rows():
     empty = pl.DataFrame(schema=SPAN_SCHEMA)
     assert network_deviations(empty, baseline, window=WINDOW).schema == pl.Schema(SPAN_DEVIATION_SCHEMA)
     assert network_deviations(spans, empty, window=WINDOW).is_empty()
+
+
+def test_a_baseline_that_already_holds_the_delay_is_replaced_by_the_typical_edge():
+    # The baseline (the minutes before an alert) already holds a 2 s wait on users -> stock; the other edges
+    # wait 1-4 ms. Against its own baseline the delay is invisible; against the typical edge it is not.
+    gaps = {("gateway", "orders"): 1.0, ("gateway", "users"): 2.0, ("orders", "payments"): 3.0}
+    gaps |= {("orders", "stock"): 4.0, ("users", "stock"): 2000.0}
+    baseline = _calls([(a, b, gaps[(a, b)]) for a, b in EDGES], minute=0)
+    spans = _calls([(a, b, gaps[(a, b)]) for a, b in EDGES], minute=1)
+    assert network_deviations(spans, baseline, window=WINDOW, outlier_z=None).is_empty()
+    found = network_deviations(spans, baseline, window=WINDOW)
+    assert found["service"].to_list() == ["stock"] and found["score"][0] > 10
+    # A baseline whose edges all wait alike has no outlier: nothing is replaced.
+    spans, baseline = _case({})
+    assert network_deviations(spans, baseline, window=WINDOW).is_empty()
+
+
+def test_lines_of_request_kinds_the_baseline_never_saw_are_marked_unknown():
+    from logrca.rca.signals.traces import known_requests
+
+    baseline = _calls([("gateway", "orders", 2.0)], minute=0)
+    spans = pl.concat(
+        [
+            _calls([("gateway", "orders", 2.0)], minute=1, repeat=1),
+            _calls([("gateway", "users", 2.0)], minute=1, repeat=1).with_columns(
+                pl.lit("t-new").alias("trace_id")
+            ),
+        ]
+    )
+    events = pl.DataFrame(
+        {
+            "trace_id": ["t1-0-0", "t-new", None, "t-other"],
+            "service": ["orders", "users", "users", "users"],
+            "template_id": [1, 2, 2, 2],
+        }
+    )
+    marked = known_requests(events, spans, baseline)
+    # orders' request kind (/orders) is in the baseline; users' (/users) is not; lines without a span stay known.
+    assert marked["known_request"].to_list() == [True, False, True, True]
+    assert known_requests(events, spans, baseline, min_visits=6)["known_request"].to_list()[:2] == [
+        False,
+        False,
+    ]

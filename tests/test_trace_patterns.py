@@ -141,7 +141,7 @@ def test_missing_expected_log_deviates_and_rare_normal_patterns_do_not_count_as_
     assert dict(kept.select("service", "votes").iter_rows())["b"] == 0.0
 
 
-def test_pre_alert_stretch_is_normal_only_where_the_fault_free_minutes_are_thin():
+def test_pre_alert_stretch_is_not_taken_as_normal():
     base_spans, base_logs = _normal()
     before = _frames(
         [_trace(50 + i, ALERT - timedelta(seconds=30 - i), caller_logs=(1, 8)) for i in range(3)]
@@ -149,12 +149,12 @@ def test_pre_alert_stretch_is_normal_only_where_the_fault_free_minutes_are_thin(
     after = _frames([_trace(100 + i, ALERT + timedelta(seconds=i), caller_logs=(1, 8)) for i in range(3)])
     spans, logs = pl.concat([before[0], after[0]]), pl.concat([before[1], after[1]])
     window = (ALERT, ALERT + timedelta(minutes=1))
-    # 12 fault-free visits per operation: the pattern that began before the alert is the fault's onset, not normal.
+    # The pattern that began before the alert is the fault's onset, not normal.
     votes = trace_pattern_deviations(spans, base_spans, logs, base_logs, window=window)
     assert dict(votes.select("service", "votes").iter_rows())["a"] == pytest.approx(3.0)
-    # The old rule (pre-alert always normal) and a fault-free baseline too thin to judge on its own both take it as normal.
+    # The old rule (the pre-alert stretch is normal too) takes it as normal.
     assert (
-        trace_pattern_deviations(spans, base_spans, logs, base_logs, window=window, baseline_first=False)[
+        trace_pattern_deviations(spans, base_spans, logs, base_logs, window=window, pre_alert_normal=True)[
             "votes"
         ].sum()
         == 0.0
@@ -164,6 +164,7 @@ def test_pre_alert_stretch_is_normal_only_where_the_fault_free_minutes_are_thin(
         [_trace(50 + i, ALERT - timedelta(seconds=40 - i), caller_logs=(1, 8)) for i in range(6)]
     )
     spans, logs = pl.concat([more_before[0], after[0]]), pl.concat([more_before[1], after[1]])
+    # A baseline too thin to judge (3 visits < min_visits) judges nothing; the pre-alert visits do not fill it in.
     assert trace_pattern_deviations(spans, thin_spans, logs, thin_logs, window=window)["votes"].sum() == 0.0
 
 

@@ -43,25 +43,52 @@ def eval_rca_command(
         ..., exists=True, file_okay=False, help="Folder with cases/*/ (and normal/*/)."
     ),
     as_json: bool = typer.Option(False, "--json", help="Print the full result as JSON."),
+    no_normal: bool = typer.Option(
+        False, "--no-normal", help="Ignore normal/: each case's minutes before its alert are the baseline."
+    ),
+    loo: bool = typer.Option(
+        False,
+        "--loo",
+        help="Leave one case out: choose the options on the other cases (a grid around the defaults), "
+        "rank the held-out one; also what each rule of the method carries. Runs the grid (minutes).",
+    ),
 ) -> None:
     """Rank every case of DATASET_DIR without its label; print each true service's rank, AC@1, AC@3, Avg@5."""
     from rich.console import Console
     from rich.progress import Progress
 
-    from logrca.rca.evaluate import evaluate_dataset
+    from logrca.rca.evaluate import evaluate_dataset, evaluate_settings
+    from logrca.rca.loo import default_grid, loo_report
 
     console = Console(stderr=True)
     n_cases = len([p for p in (dataset_dir / "cases").glob("*") if p.is_dir()])
     try:
         with Progress(console=console, transient=True) as progress:
             task = progress.add_task("ranking cases", total=n_cases)
-            result = evaluate_dataset(dataset_dir, on_case=lambda row: progress.advance(task))
+            if loo:
+                evaluated = evaluate_settings(
+                    dataset_dir,
+                    default_grid(),
+                    use_normal=not no_normal,
+                    on_case=lambda _: progress.advance(task),
+                )
+                result = loo_report(evaluated)
+            else:
+                result = evaluate_dataset(
+                    dataset_dir, use_normal=not no_normal, on_case=lambda row: progress.advance(task)
+                )
     except ValueError as error:
         typer.echo(f"error: {error}", err=True)
         raise typer.Exit(1) from error
     if as_json:
-        typer.echo(json.dumps(result, indent=2))
-        return
+        typer.echo(json.dumps(result, indent=2, default=str))
+    elif loo:
+        _print_loo(result)
+    else:
+        _print_eval(result, dataset_dir)
+
+
+def _print_eval(result: dict, dataset_dir: Path) -> None:
     for row in result["cases"]:
         rank = row["rank"] if row["rank"] is not None else "-"
         typer.echo(f"{row['case']:24} {row['true_service']:34} {str(row['fault_type']):16} rank {rank}")
@@ -75,9 +102,43 @@ def eval_rca_command(
         )
     else:
         typer.echo(
-            f"baseline: each case's own minutes before its alert (no fault-free folders in {dataset_dir / 'normal'}; "
-            "with them the ranking has a cleaner reference)"
+            f"baseline: each case's own minutes before its alert (no fault-free folders in {dataset_dir / 'normal'} "
+            "or --no-normal; with them the ranking has a cleaner reference)"
         )
+
+
+def _print_loo(report: dict) -> None:
+    def figures(row: dict) -> str:
+        return f"AC@1 {row['AC@1']:.3f}  AC@3 {row['AC@3']:.3f}  Avg@5 {row['Avg@5']:.3f}"
+
+    for row in report["cases"]:
+        ranks = "  ".join(
+            f"{row[k] if row[k] is not None else '-':>3}" for k in ("rank", "loo_rank", "loo_rules_rank")
+        )
+        typer.echo(f"{row['case']:24} {row['true_service']:34} {str(row['fault_type']):16} {ranks}")
+    typer.echo(
+        "(ranks: in-sample, leave-one-out over the grid, leave-one-out with every rule earning its place)"
+    )
+    typer.echo(f"baseline: {report['baseline']}; {report['settings']} settings in the grid")
+    typer.echo(f"in-sample (defaults)            {figures(report['in_sample'])}")
+    typer.echo(f"leave-one-out, grid             {figures(report['loo'])}")
+    typer.echo(f"leave-one-out, rules earn place {figures(report['loo_rules'])}")
+    for case, chosen in report["loo_choices"].items():
+        typer.echo(f"  fold without {case}: chose {chosen}")
+    for kind, row in sorted(report["by_kind"].items()):
+        typer.echo(
+            f"  {kind:16} {row['n']:2} cases  in-sample {row['in_sample'][0]}/{row['in_sample'][1]}  "
+            f"LOO {row['loo'][0]}/{row['loo'][1]}  rules-earn {row['loo_rules'][0]}/{row['loo_rules'][1]} (at 1 / at 3)"
+        )
+    typer.echo("rules (cases whose rank changes without it: better with the rule / worse with it):")
+    for row in sorted(report["rules"], key=lambda r: (-r["changed"], r["rule"])):
+        flag = "  <- one case" if row["changed"] == 1 else ""
+        typer.echo(f"  {row['changed']:2}  {row['rule']}{flag}")
+        for line in row["better"] + [f"{w} (worse with it)" for w in row["worse"]]:
+            typer.echo(f"        {line}")
+    typer.echo(
+        f"{report['seconds_per_case']:.2f} s/case analysis, {report['load_seconds_per_case']:.2f} s/case load + templates"
+    )
 
 
 def register(app: typer.Typer, eval_app: typer.Typer) -> None:

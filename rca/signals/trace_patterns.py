@@ -539,16 +539,15 @@ def trace_pattern_deviations(
     rare_count: int = 1,
     explained: list | None = None,
     multiplicity: str = "log2",
-    baseline_first: bool = True,
+    pre_alert_normal: bool = False,
     **options,
 ) -> pl.DataFrame:
     """Services where the deviating traces of ``window`` start, against the normal patterns of the baseline.
 
-    The normal patterns come from ``baseline_spans``/``baseline_events`` plus whatever of ``spans``/``events``
-    lies before the window; with ``baseline_first``, an operation with at least ``min_visits`` fault-free
-    visits takes its normal patterns from those alone (the stretch before an alert may already hold the
-    fault's onset), and the stretch before the window only fills in operations the fault-free minutes
-    hardly saw. ``multiplicity`` is how a pattern is written (:func:`pattern_model`). The visits that start
+    The normal patterns come from ``baseline_spans``/``baseline_events`` alone, as the log detectors'
+    reference does: the stretch before an alert may already hold the fault's onset (docs/rca.md). With
+    ``pre_alert_normal``, whatever of ``spans``/``events`` lies before the window is added to them (the
+    earlier rule). ``multiplicity`` is how a pattern is written (:func:`pattern_model`). The visits that start
     in the window are judged (:func:`attribute_deviations`, ``options`` passed on). Returns
     ``service, votes, traces, first_seen, detail`` where ``traces`` is the number of window traces that
     visit the service. When ``explained`` is a list, the callers' log lines that a deviating callee
@@ -565,10 +564,12 @@ def trace_pattern_deviations(
     if spans.is_empty():
         return pl.DataFrame(schema=schema)
     min_visits = options.get("min_visits", 5)
-    before = spans.filter(pl.col("start") < window[0])
+    before = spans.filter(pl.col("start") < window[0]) if pre_alert_normal else spans.clear()
     normal_spans = pl.concat([baseline_spans, before]) if not before.is_empty() else baseline_spans
     normal_logs = events
-    if events is not None and baseline_events is not None:
+    if not pre_alert_normal:
+        normal_logs = baseline_events
+    elif events is not None and baseline_events is not None:
         normal_logs = pl.concat(
             [baseline_events.select(events.columns), events.filter(pl.col("timestamp") < window[0])]
         )
@@ -583,11 +584,6 @@ def trace_pattern_deviations(
         )
 
     model = model_of(normal_spans, normal_logs)
-    if baseline_first and not before.is_empty() and not baseline_spans.is_empty():
-        clean = model_of(baseline_spans, baseline_events).filter(pl.col("n") >= min_visits)
-        model = pl.concat(
-            [clean, model.join(clean, on=["service", "operation"], how="anti").select(clean.columns)]
-        )
     # Whole traces that start in the window are judged.
     first = spans.group_by("trace_id").agg(pl.col("start").min())
     current = spans.join(

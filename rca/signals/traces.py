@@ -9,7 +9,14 @@ import polars as pl
 from logrca.rca.detect import poisson_surprise
 from logrca.rca.graph import span_calls
 
-__all__ = ["EDGE_CHANGE_SCHEMA", "SPAN_DEVIATION_SCHEMA", "edge_changes", "request_scale", "span_deviations"]
+__all__ = [
+    "EDGE_CHANGE_SCHEMA",
+    "SPAN_DEVIATION_SCHEMA",
+    "edge_changes",
+    "known_requests",
+    "request_scale",
+    "span_deviations",
+]
 
 EDGE_CHANGE_SCHEMA = {
     "caller": pl.Utf8,
@@ -174,6 +181,76 @@ def request_scale(
     return {s: (w or 0) / b for s, b, w in joined.iter_rows()}
 
 
+def _entry_operations(spans: pl.DataFrame) -> pl.DataFrame:
+    """Entry spans (``_self_times``' definition): ``trace_id, service, operation``, one row per visit."""
+    parent_service = spans.select(
+        "trace_id", pl.col("span_id").alias("parent_id"), pl.col("service").alias("parent_service")
+    )
+    return (
+        spans.join(parent_service, on=["trace_id", "parent_id"], how="left")
+        .filter(pl.col("parent_service").is_null() | (pl.col("parent_service") != pl.col("service")))
+        .select("trace_id", "service", "operation")
+    )
+
+
+def known_requests(
+    events: pl.DataFrame, spans: pl.DataFrame, baseline_spans: pl.DataFrame, *, min_visits: int = 1
+) -> pl.DataFrame:
+    """``events`` with ``known_request``: False for a line written while serving a kind of request the
+    baseline never showed its service.
+
+    A line's request is the entry operation of its service in its trace (the service's visits there).
+    It is unknown when none of those operations has ``min_visits`` entry spans of that service in
+    ``baseline_spans``; lines without a trace id or span stay known (nothing says otherwise).
+
+    Notes
+    -----
+    A template never seen in the baseline is new behaviour only if the request that wrote it is of a
+    kind the baseline saw: when a short baseline (the minutes before an alert) happened to hold no
+    ``retrieve config`` request, every line of the first one looks new. The trace-pattern signal
+    applies the same rule to whole visits (operations with too few normal visits are not judged).
+    """
+    if "trace_id" not in events.columns or spans.is_empty():
+        return events.with_columns(pl.lit(True).alias("known_request"))
+    seen = (
+        _entry_operations(baseline_spans)
+        .group_by("service", "operation")
+        .len()
+        .filter(pl.col("len") >= min_visits)
+        .select("service", "operation", pl.lit(True).alias("seen"))
+    )
+    per_line = (
+        _entry_operations(spans)
+        .join(seen, on=["service", "operation"], how="left")
+        .group_by("trace_id", "service")
+        .agg(pl.col("seen").fill_null(False).any().alias("known_request"))
+    )
+    return events.join(per_line, on=["trace_id", "service"], how="left").with_columns(
+        pl.col("known_request").fill_null(True)
+    )
+
+
+def _clean_reference(reference: pl.DataFrame, offset_us: float, outlier_z: float) -> pl.DataFrame:
+    """Per-edge baseline medians with outliers (robust z of ``log(median + offset)`` across edges above
+    ``outlier_z``) replaced by the typical edge's median.
+
+    Wire time is a property of the network more than of an edge: when one edge's baseline already waits
+    100 times longer than the others, the baseline holds a delay (the stretch before an alert may hold
+    the fault's onset) and is not that edge's normal.
+    """
+    logs = (reference["base_median"] + offset_us).log()
+    centre = float(logs.median())
+    spread = 1.4826 * float((logs - centre).abs().median())
+    typical = float(reference["base_median"].median())
+    if spread == 0.0:
+        return reference
+    limit = pl.lit(centre + outlier_z * spread)
+    outlier = (pl.col("base_median") + offset_us).log() > limit
+    return reference.with_columns(
+        pl.when(outlier).then(pl.lit(typical)).otherwise(pl.col("base_median")).alias("base_median")
+    )
+
+
 def _gap_calls(spans: pl.DataFrame) -> pl.DataFrame:
     """Remote calls with the time spent between caller and callee: parent span minus child span duration."""
     parent = spans.select(
@@ -195,6 +272,7 @@ def network_deviations(
     unit: float = 0.5,
     caller_weight: float = 0.9,
     min_calls: int = 1,
+    outlier_z: float | None = 3.0,
 ) -> pl.DataFrame:
     """Services whose calls spend longer on the wire (the caller's wait minus the callee's work), by how much.
 
@@ -213,6 +291,10 @@ def network_deviations(
         explain it equally well and the callee (the side that answers late) is preferred.
     min_calls : int, default 1
         Edges with fewer window calls are left out.
+    outlier_z : float or None, default 3.0
+        Baseline hygiene: an edge whose baseline median gap is an outlier among all edges' (robust z of
+        its log above ``outlier_z``) takes the typical edge's median as its reference. None: every edge
+        against its own baseline only.
 
     Returns
     -------
@@ -235,6 +317,8 @@ def network_deviations(
     if current.is_empty() or base.is_empty():
         return pl.DataFrame(schema=SPAN_DEVIATION_SCHEMA)
     reference = base.group_by("caller", "callee").agg(pl.col("gap_us").median().alias("base_median"))
+    if outlier_z is not None:
+        reference = _clean_reference(reference, offset_us, outlier_z)
     edges = (
         current.group_by("caller", "callee")
         .agg(
