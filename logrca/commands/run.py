@@ -18,6 +18,17 @@ def use_instance_home() -> Path:
     return home
 
 
+RUN_HELP = (
+    "Run the main job (ingest -> templates -> detection -> ranking -> report -> index) partition by "
+    "partition.\n\nWithout --partition it runs every partition of the config (oldest first) when the "
+    "config sets `end`, else the newest complete partition. Each run is recorded in the Dagster "
+    "instance at $DAGSTER_HOME (default: dagster_home/), so `dagster dev` shows the materializations "
+    "and reports.\n\nAfter each partition it prints every file's lines (read = in events + "
+    "quarantined), file problems, failed asset checks and the cause of a failed step; stack traces "
+    "go to $DAGSTER_HOME/logs/ (or to the screen with -v). Exits 1 when a step or an ERROR check failed."
+)
+
+
 def run_command(
     config: Path = typer.Option(
         None, "--config", "-c", help="logrca YAML config (default: $LOGRCA_CONFIG or the bundled example)."
@@ -30,15 +41,7 @@ def run_command(
         False, "--verbose", "-v", help="Show Dagster's step-by-step log (DEBUG) and full stack traces."
     ),
 ) -> None:
-    """Run the main job (ingest -> templates -> detection -> ranking -> report -> index) partition by partition.
-
-    Without --partition it runs every partition of the config (oldest first) when the config sets
-    `end`, else the newest complete partition. Each run is recorded in the Dagster instance at
-    $DAGSTER_HOME (default: dagster_home/), so `dagster dev` shows the materializations and reports.
-    After each partition it prints every file's lines (read = in events + quarantined), file
-    problems, failed asset checks and the cause of a failed step; stack traces go to
-    $DAGSTER_HOME/logs/ (or to the screen with -v). Exits 1 when a step or an ERROR check failed.
-    """
+    """See :data:`RUN_HELP`."""
     import logging
 
     from rich.console import Console
@@ -123,4 +126,4 @@ def _run_partitions(job, keys: list[str], *, console, verbose: bool, log_dir: Pa
 
 
 def register(app: typer.Typer, eval_app: typer.Typer) -> None:
-    app.command("run")(run_command)
+    app.command("run", help=RUN_HELP)(run_command)

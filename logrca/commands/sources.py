@@ -12,18 +12,26 @@ sources_app = typer.Typer(
 )
 
 
-@sources_app.command("detect")
+DETECT_HELP = (
+    "Read a sample of each file and print the source block that reads it best, with its parse rate."
+    "\n\nTries JSON lines (with a field mapping), syslog (RFC 5424 / BSD), CSV, and Loghub-style "
+    "headers around a timestamp from a catalogue of layouts (ISO 8601, log4j, HDFS, Apache, epoch, "
+    "...), with a multi-line start when stack-trace lines follow. Paste the block under `sources:` "
+    "in the config."
+)
+CHECK_HELP = (
+    "Dry-run every source on a sample of its files: lines parsed and quarantined, by reason."
+    "\n\nNothing is written. Exits 1 when a source's files hold lines and none of them parses."
+)
+
+
+@sources_app.command("detect", help=DETECT_HELP)
 def detect_command(
     paths: list[Path] = typer.Argument(..., exists=True, dir_okay=False, help="Log files (plain or .gz)."),
     lines: int = typer.Option(1000, "--lines", "-n", min=1, help="Lines sampled from each file's head."),
     name: str = typer.Option(None, "--name", help="Source name and service (default: from the file name)."),
 ) -> None:
-    """Read a sample of each file and print the source block that reads it best, with its parse rate.
-
-    Tries JSON lines (with a field mapping), syslog (RFC 5424 / BSD), CSV, and Loghub-style headers
-    around a timestamp from a catalogue of layouts (ISO 8601, log4j, HDFS, Apache, epoch, ...), with
-    a multi-line start when stack-trace lines follow. Paste the block under `sources:` in the config.
-    """
+    """See :data:`DETECT_HELP`."""
     import yaml
 
     from logrca.parsers.ingest.detect import detect_source
@@ -47,17 +55,14 @@ def detect_command(
         raise typer.Exit(1)
 
 
-@sources_app.command("check")
+@sources_app.command("check", help=CHECK_HELP)
 def check_command(
     config: Path = typer.Argument(
         None, help="logrca YAML config (default: $LOGRCA_CONFIG or the bundled example)."
     ),
     lines: int = typer.Option(1000, "--lines", "-n", min=1, help="Lines sampled from each file's head."),
 ) -> None:
-    """Dry-run every source on a sample of its files: lines parsed and quarantined, by reason.
-
-    Nothing is written. Exits 1 when a source's files hold lines and none of them parses.
-    """
+    """See :data:`CHECK_HELP`."""
     from logrca.assets.config import ConfigError, load_config
     from logrca.parsers.ingest.detect import check_source
     from logrca.pipelines.environment import deployment_from_env
