@@ -1,4 +1,8 @@
-"""Detection, the service dependency graph and the root-cause ranking for one partition."""
+"""The analysis of one partition: window and baseline, every signal, the dependency graph and the ranking.
+
+One multi-asset calls :func:`logrca.rca.case_analysis.analyse_case` (the multi-signal method) on the
+partition's frames; with no spans or metrics configured it gets empty frames and ranks from logs.
+"""
 
 import networkx as nx
 import polars as pl
@@ -6,38 +10,92 @@ from dagster import (
     AssetCheckResult,
     AssetCheckSpec,
     AssetExecutionContext,
+    AssetOut,
     MetadataValue,
     Output,
-    asset,
+    multi_asset,
 )
 
 from logrca.assets.partitions import PartitionPlan
 from logrca.assets.resources import PARQUET_WRITE, LogrcaConfigResource
+from logrca.parsers.ingest.schema import METRIC_SCHEMA
+from logrca.rca.case_analysis import Case, CaseAnalysis, analyse_case
 from logrca.rca.detect import service_scores
-from logrca.rca.graph import load_topology, service_dependency_graph
+from logrca.rca.graph import load_topology
 from logrca.rca.markdown import frame_table
-from logrca.rca.rank import rank_root_causes
-from logrca.rca.windows import detect_in_window, split_window
+from logrca.rca.options import AnalysisOptions
+from logrca.rca.rank import evidence_rows
+from logrca.rca.windows import window_frames
 
 
-def anomalies(context: AssetExecutionContext, logrca: LogrcaConfigResource, log_templates):
-    """New templates, rate spikes and drops, error bursts and rule hits per service, scored."""
+def analyse(
+    context: AssetExecutionContext,
+    logrca: LogrcaConfigResource,
+    log_templates,
+    baseline_templates: pl.DataFrame,
+    raw_spans,
+    baseline_spans: pl.DataFrame,
+    raw_metrics,
+):
+    """Window and baseline of the partition, anomalies of every signal, the service graph, the ranking."""
     config = logrca.load()
-    window_events, baseline_events, baseline_count = split_window(log_templates, context.partition_key)
     tw = context.partition_time_window
-    found = detect_in_window(
-        window_events,
-        baseline_events,
-        window=(tw.start, tw.end),
-        baseline_partitions=baseline_count,
-        config=config.detection,
+    frames = window_frames(
+        config.analysis,
+        partition_key=context.partition_key,
+        partition_window=(tw.start, tw.end),
+        events=log_templates,
+        spans=raw_spans,
+        fault_free_events=baseline_templates,
+        fault_free_spans=baseline_spans,
     )
+    window = frames.window or (tw.start, tw.end)
+    case = Case(
+        name=context.partition_key,
+        system=config.system,
+        alert_time=window[0],
+        events=frames.events,
+        baseline_events=frames.baseline_events,
+        spans=frames.spans,
+        baseline_spans=frames.baseline_spans,
+        metrics=_stacked(raw_metrics),
+        baseline_source=frames.baseline,
+        window_end=window[1],
+        topology=load_topology(config.resolve(config.topology)) if config.topology else None,
+    )
+    options = AnalysisOptions.parse(
+        {"detection": config.detection.model_dump(), "ranking": {"propagation": config.ranking.propagation}}
+    )
+    analysis = analyse_case(case, options=options, templates=(frames.baseline_events, frames.events))
+    selected = {key.to_user_string() for key in context.selected_asset_keys}
+    window_info = {**frames.describe(), "system": config.system}
+    outputs = [Output(window_info, output_name="analysis_window"), *_outputs(analysis, frames.describe())]
+    yield from (item for item in outputs if _asset_of(item) in selected)
+
+
+def _asset_of(item: Output | AssetCheckResult) -> str:
+    """The asset an output or check result belongs to (the selection may be a subset)."""
+    return item.output_name if isinstance(item, Output) else item.asset_key.to_user_string()
+
+
+def _stacked(metrics: dict[str, pl.DataFrame] | pl.DataFrame) -> pl.DataFrame:
+    """The partition's metrics and the earlier partitions' (a pod's minutes before the alert are its baseline)."""
+    if not isinstance(metrics, dict):
+        return metrics
+    frames = list(metrics.values())
+    return pl.concat(frames) if frames else pl.DataFrame(schema=METRIC_SCHEMA)
+
+
+def _outputs(analysis: CaseAnalysis, window: dict):
+    """The analysis's frames as the assets' outputs with their metadata, and the ranking's check."""
+    found, ranking, graph = analysis.anomalies, analysis.ranking, analysis.graph
     scores = service_scores(found)
-    return Output(
+    yield Output(
         found,
+        output_name="anomalies",
         metadata={
             "dagster/row_count": found.height,
-            "baseline_partitions": baseline_count,
+            **{k: v for k, v in window.items() if v is not None},
             "service_scores": MetadataValue.json(
                 {k: round(v, 2) for k, v in sorted(scores.items(), key=lambda kv: -kv[1])}
             ),
@@ -49,48 +107,22 @@ def anomalies(context: AssetExecutionContext, logrca: LogrcaConfigResource, log_
             ),
         },
     )
-
-
-def service_graph(
-    context: AssetExecutionContext, logrca: LogrcaConfigResource, log_templates: pl.DataFrame
-) -> Output[nx.DiGraph]:
-    """Caller -> callee graph: the declared topology plus edges inferred from shared request ids."""
-    config = logrca.load()
-    topology = load_topology(config.resolve(config.topology)) if config.topology else None
-    graph = service_dependency_graph(topology=topology, events=log_templates)
-    edges = pl.DataFrame(
-        [
-            {
-                "caller": u,
-                "callee": v,
-                "sources": ", ".join(sorted(d.get("sources", []))),
-                "calls": d.get("calls", 0),
-            }
-            for u, v, d in graph.edges(data=True)
-        ],
-        schema={"caller": pl.Utf8, "callee": pl.Utf8, "sources": pl.Utf8, "calls": pl.Int64},
+    evidence = evidence_rows(
+        found.clear(), span_deviations=analysis.span_deviations, metric_deviations=analysis.metric_deviations
     )
-    return Output(
-        graph,
+    yield Output(
+        evidence,
+        output_name="signal_deviations",
         metadata={
-            "nodes": graph.number_of_nodes(),
-            "edges": graph.number_of_edges(),
-            "edge_list": MetadataValue.md(frame_table(edges, limit=50)),
+            "dagster/row_count": evidence.height,
+            "top": MetadataValue.md(frame_table(evidence, limit=15)),
         },
     )
-
-
-def root_causes(
-    context: AssetExecutionContext,
-    logrca: LogrcaConfigResource,
-    anomalies: pl.DataFrame,
-    service_graph: nx.DiGraph,
-):
-    """Services ranked as the likely root cause, with the path to the entry point and why."""
-    ranking = rank_root_causes(service_graph, anomalies, propagation=logrca.load().ranking.propagation)
+    yield Output(graph, output_name="service_graph", metadata=_graph_metadata(graph))
     top = ranking.row(0, named=True) if ranking.height else None
     yield Output(
         ranking,
+        output_name="root_causes",
         metadata={
             "dagster/row_count": ranking.height,
             "top_suspect": top["service"] if top else "none",
@@ -106,26 +138,59 @@ def root_causes(
     scores = ranking["score"].to_list()
     ordered = all(a >= b for a, b in zip(scores, scores[1:])) and all(s >= 0 for s in scores)
     yield AssetCheckResult(
-        check_name="ranks_are_consistent", passed=ranks_ok and ordered, metadata={"services": ranking.height}
+        check_name="ranks_are_consistent",
+        asset_key="root_causes",
+        passed=ranks_ok and ordered,
+        metadata={"services": ranking.height},
     )
 
 
+def _graph_metadata(graph: nx.DiGraph) -> dict:
+    edges = pl.DataFrame(
+        [
+            {
+                "caller": u,
+                "callee": v,
+                "sources": ", ".join(sorted(d.get("sources", []))),
+                "calls": d.get("calls", 0),
+            }
+            for u, v, d in graph.edges(data=True)
+        ],
+        schema={"caller": pl.Utf8, "callee": pl.Utf8, "sources": pl.Utf8, "calls": pl.Int64},
+    )
+    return {
+        "nodes": graph.number_of_nodes(),
+        "edges": graph.number_of_edges(),
+        "edge_list": MetadataValue.md(frame_table(edges, limit=50)),
+    }
+
+
 def analysis_assets(plan: PartitionPlan) -> list:
-    """The assets of this module on the partitions of ``plan`` (built with the Definitions)."""
+    """The analysis multi-asset on the partitions of ``plan`` (built with the Definitions)."""
+    parquet = {"io_manager_key": "parquet_io", "metadata": PARQUET_WRITE, "is_required": False}
+    outs = {
+        "analysis_window": AssetOut(
+            is_required=False, description="The analysed window and where its baseline came from."
+        ),
+        "anomalies": AssetOut(**parquet, description="Log anomalies of the window, scored."),
+        "signal_deviations": AssetOut(**parquet, description="Span and metric deviations of the window."),
+        "service_graph": AssetOut(
+            is_required=False, description="Caller -> callee graph: declared, from spans, from request ids."
+        ),
+        "root_causes": AssetOut(**parquet, description="Services ranked as the likely root cause, with why."),
+    }
     return [
-        asset(
+        multi_asset(
+            outs=outs,
             partitions_def=plan.partitions,
-            io_manager_key="parquet_io",
-            metadata=PARQUET_WRITE,
             group_name="logrca",
-            ins={"log_templates": plan.window_and_baseline},
-        )(anomalies),
-        asset(partitions_def=plan.partitions, group_name="logrca")(service_graph),
-        asset(
-            partitions_def=plan.partitions,
-            io_manager_key="parquet_io",
-            metadata=PARQUET_WRITE,
-            group_name="logrca",
+            name="analyse",
+            can_subset=True,
+            ins={
+                "log_templates": plan.window_and_baseline,
+                "raw_spans": plan.spans_and_baseline,
+                "raw_metrics": plan.metrics_and_baseline,
+            },
             check_specs=[
                 AssetCheckSpec(
                     "ranks_are_consistent",
@@ -133,5 +198,5 @@ def analysis_assets(plan: PartitionPlan) -> list:
                     description="ranks run 1..n in order of non-negative scores",
                 )
             ],
-        )(root_causes),
+        )(analyse),
     ]

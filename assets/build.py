@@ -9,6 +9,7 @@ from logrca.assets.ingest import ingest_assets
 from logrca.assets.mining import mining_assets
 from logrca.assets.partitions import PartitionPlan, plan_for
 from logrca.assets.reporting import reporting_assets
+from logrca.assets.signals import signal_assets
 
 __all__ = ["build_assets"]
 
@@ -16,11 +17,12 @@ __all__ = ["build_assets"]
 def build_assets(config: LogrcaConfig) -> tuple[list, PartitionPlan]:
     """The assets (with their checks) in pipeline order, and the partition plan they share.
 
-    ingest -> templates -> anomalies, graph -> root causes -> report -> index -> incidents (-> review).
+    ingest (logs, spans, metrics) -> templates -> analysis (window, anomalies, graph root causes) -> report -> index -> incidents (-> review).
     """
     plan = plan_for(config)
     assets = [
         *ingest_assets(plan),
+        *signal_assets(plan),
         *mining_assets(plan),
         *analysis_assets(plan),
         *reporting_assets(plan),

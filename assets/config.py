@@ -2,7 +2,9 @@
 
 Each stage owns its section: ``sources`` (:class:`logrca.parsers.ingest.sources.SourceConfig`), ``secrets``
 (:class:`logrca.parsers.ingest.secrets.SecretsConfig`),
-``templates`` (:class:`logrca.parsers.templates.miner.TemplateConfig`), ``detection``
+``spans`` and ``metrics`` (:class:`logrca.parsers.ingest.sources.SignalSourceConfig`),
+``templates`` (:class:`logrca.parsers.templates.miner.TemplateConfig`), ``analysis``
+(:class:`logrca.rca.windows.AnalysisConfig`), ``detection``
 (:class:`logrca.rca.detect.DetectionConfig`), ``ranking`` (:class:`logrca.rca.rank.RankingConfig`).
 This module composes them and imports them; none of them imports it. The Definitions load the file
 when they are built (:mod:`logrca.pipelines.definitions`), never at import.
@@ -15,14 +17,15 @@ from pathlib import Path
 from typing import Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from logrca.parsers.ingest.secrets import SecretsConfig
-from logrca.parsers.ingest.sources import SourceConfig, folder_patterns
+from logrca.parsers.ingest.sources import MetricSourceConfig, SourceConfig, SpanSourceConfig, folder_patterns
 from logrca.parsers.templates.miner import TemplateConfig
 from logrca.parsers.validation import format_validation_errors
 from logrca.rca.detect import DetectionConfig
 from logrca.rca.rank import RankingConfig
+from logrca.rca.windows import AnalysisConfig
 
 __all__ = ["ConfigError", "LogrcaConfig", "load_config"]
 
@@ -40,6 +43,12 @@ class LogrcaConfig(BaseModel):
         "default", min_length=1, description="Name of the monitored system (used in ids and indices)."
     )
     sources: list[SourceConfig] = Field(min_length=1)
+    spans: list[SpanSourceConfig] = Field(
+        default_factory=list, description="Trace span sources (OpenTelemetry, Jaeger, Zipkin, case CSV)."
+    )
+    metrics: list[MetricSourceConfig] = Field(
+        default_factory=list, description="Metric sources (Prometheus text, case CSV)."
+    )
     topology: Path | None = None
     catalogue: Path | None = None
     knowledge_base: Path | None = None
@@ -55,6 +64,7 @@ class LogrcaConfig(BaseModel):
     templates: TemplateConfig = Field(default_factory=TemplateConfig)
     detection: DetectionConfig = Field(default_factory=DetectionConfig)
     ranking: RankingConfig = Field(default_factory=RankingConfig)
+    analysis: AnalysisConfig = Field(default_factory=AnalysisConfig)
     base_dir: Path = Field(Path("."), exclude=True)
 
     @field_validator("start", "end")
@@ -63,6 +73,14 @@ class LogrcaConfig(BaseModel):
         if value is None:
             return None
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+    @model_validator(mode="after")
+    def _unique_names(self) -> LogrcaConfig:
+        names = [s.name for s in (*self.sources, *self.spans, *self.metrics)]
+        doubled = sorted({n for n in names if names.count(n) > 1})
+        if doubled:
+            raise ValueError(f"source names must be unique across sources, spans and metrics: {doubled}")
+        return self
 
     def resolve(self, path: Path | str | None) -> Path | None:
         """``path`` relative to the config file's folder (absolute paths stay as they are)."""

@@ -2,6 +2,7 @@
 
 import time
 
+import polars as pl
 from dagster import (
     AssetCheckResult,
     AssetCheckSeverity,
@@ -28,11 +29,10 @@ def ingest_logs(context: AssetExecutionContext, logrca: LogrcaConfigResource):
     config = logrca.load()
     window = context.partition_time_window
     started = time.perf_counter()
+    live = [source for source in config.sources if source.role == "window"]
+    redactor = Redactor.from_config(config.secrets)
     result, per_source = read_sources(
-        config.sources,
-        base_dir=config.base_dir,
-        window=(window.start, window.end),
-        redactor=Redactor.from_config(config.secrets),
+        live, base_dir=config.base_dir, window=(window.start, window.end), redactor=redactor
     )
     seconds = time.perf_counter() - started
     stats = result.stats
@@ -40,7 +40,6 @@ def ingest_logs(context: AssetExecutionContext, logrca: LogrcaConfigResource):
     accounted = sum(
         stats.get(key, 0) for key in ("lines_in_events", "lines_quarantined", "lines_outside_window")
     )
-    preview = frame_table(result.quarantine.select("system", "source_file", "line_no", "reason"), limit=10)
     selected = {key.to_user_string() for key in context.selected_asset_keys}
     if "raw_logs" in selected:
         yield Output(
@@ -65,11 +64,24 @@ def ingest_logs(context: AssetExecutionContext, logrca: LogrcaConfigResource):
             ),
             metadata={"sources_without_events": MetadataValue.json(sorted(silent))},
         )
-    if "quarantined_lines" in selected:
+    baseline = [source for source in config.sources if source.role == "baseline"]
+    fault_free, fault_free_per_source = read_sources(baseline, base_dir=config.base_dir, redactor=redactor)
+    if "baseline_logs" in selected:
         yield Output(
-            result.quarantine,
+            fault_free.events,
+            output_name="baseline_logs",
+            metadata={
+                "dagster/row_count": fault_free.events.height,
+                "per_source": MetadataValue.json(fault_free_per_source),
+            },
+        )
+    if "quarantined_lines" in selected:
+        quarantine = pl.concat([result.quarantine, fault_free.quarantine])
+        preview = frame_table(quarantine.select("system", "source_file", "line_no", "reason"), limit=10)
+        yield Output(
+            quarantine,
             output_name="quarantined_lines",
-            metadata={"dagster/row_count": result.quarantine.height, "preview": MetadataValue.md(preview)},
+            metadata={"dagster/row_count": quarantine.height, "preview": MetadataValue.md(preview)},
         )
 
 
@@ -122,6 +134,12 @@ def ingest_assets(plan: PartitionPlan) -> list:
                     is_required=False,
                     metadata=PARQUET_WRITE,
                     description="Parsed log events of all sources (EVENT_SCHEMA), one Parquet file per partition.",
+                ),
+                "baseline_logs": AssetOut(
+                    io_manager_key="parquet_io",
+                    is_required=False,
+                    metadata=PARQUET_WRITE,
+                    description="Fault-free events of the sources of role 'baseline', read whole (EVENT_SCHEMA).",
                 ),
                 "quarantined_lines": AssetOut(
                     io_manager_key="parquet_io",

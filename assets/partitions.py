@@ -36,6 +36,10 @@ class PartitionPlan:
     #: ``log_templates`` of the partition itself plus the ``baseline_partitions`` before it
     #: (missing ones are skipped).
     window_and_baseline: AssetIn
+    #: The same partitions of ``raw_spans`` (the baseline's spans when the baseline is earlier partitions).
+    spans_and_baseline: AssetIn
+    #: The same partitions of ``raw_metrics``: a pod's earlier minutes are its metrics' baseline.
+    metrics_and_baseline: AssetIn
 
 
 def plan_for(config: LogrcaConfig) -> PartitionPlan:
@@ -43,9 +47,10 @@ def plan_for(config: LogrcaConfig) -> PartitionPlan:
     mapping = TimeWindowPartitionMapping(
         start_offset=-config.baseline_partitions, end_offset=0, allow_nonexistent_upstream_partitions=True
     )
+    missing_ok = {"allow_missing_partitions": True}
     return PartitionPlan(
         partitions=partitions_for(config),
-        window_and_baseline=AssetIn(
-            "log_templates", partition_mapping=mapping, metadata={"allow_missing_partitions": True}
-        ),
+        window_and_baseline=AssetIn("log_templates", partition_mapping=mapping, metadata=missing_ok),
+        spans_and_baseline=AssetIn("raw_spans", partition_mapping=mapping, metadata=missing_ok),
+        metrics_and_baseline=AssetIn("raw_metrics", partition_mapping=mapping, metadata=missing_ok),
     )

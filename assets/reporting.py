@@ -7,30 +7,43 @@ from dagster import AssetExecutionContext, Failure, MetadataValue, Output, asset
 
 from logrca.assets.partitions import PartitionPlan
 from logrca.assets.resources import ElasticsearchResource, LogrcaConfigResource
+from logrca.parsers.ingest.schema import SPAN_SCHEMA
 from logrca.rca.report import build_finding, render_report
 from logrca.rca.search_index import index_partition, index_runbooks
-from logrca.rca.windows import split_window
+from logrca.rca.windows import window_frames
 
 
 def rca_report(
     context: AssetExecutionContext,
     logrca: LogrcaConfigResource,
     log_templates,
+    baseline_templates: pl.DataFrame,
+    analysis_window: dict,
     anomalies: pl.DataFrame,
     root_causes: pl.DataFrame,
 ) -> Output[dict | None]:
     """The finding of the partition (or None) with its Markdown report, linked to the knowledge base."""
     config = logrca.load()
-    window_events, baseline_events, _ = split_window(log_templates, context.partition_key)
     tw = context.partition_time_window
+    frames = window_frames(
+        config.analysis,
+        partition_key=context.partition_key,
+        partition_window=(tw.start, tw.end),
+        events=log_templates,
+        spans=pl.DataFrame(schema=SPAN_SCHEMA),
+        fault_free_events=baseline_templates,
+        fault_free_spans=pl.DataFrame(schema=SPAN_SCHEMA),
+    )
+    window = frames.window or (tw.start, tw.end)
+    window_events = frames.events.filter(pl.col("timestamp").is_between(*window, closed="left"))
     runbooks, past = logrca.knowledge()
     catalogue = logrca.catalogue()
     owners = {service: entry.owner for service, entry in catalogue.services.items()} if catalogue else {}
     finding = build_finding(
         system=config.system,
-        window=(tw.start, tw.end),
+        window=window,
         window_events=window_events,
-        baseline_events=baseline_events,
+        baseline_events=frames.baseline_events,
         anomalies=anomalies,
         ranking=root_causes,
         runbooks=runbooks,
@@ -46,6 +59,7 @@ def rca_report(
         "report": MetadataValue.md(report),
         "report_file": MetadataValue.path(str(report_file)),
         "incident": finding is not None,
+        "baseline": analysis_window["baseline"],
     }
     if finding:
         metadata |= {

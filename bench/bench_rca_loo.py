@@ -15,6 +15,7 @@ import json
 import sys
 from pathlib import Path
 
+from logrca.pipelines.case_run import load_case_frames
 from logrca.rca.evaluate import evaluate_settings, summarise
 from logrca.rca.loo import default_grid, loo_report, pool_baselines
 
@@ -29,7 +30,9 @@ def main(dataset: Path, *, save: Path | None = None, saved: Path | None = None) 
         if saved is not None:
             runs.append(json.loads((saved / f"{name}.json").read_text(encoding="utf-8")))
         else:
-            runs.append(evaluate_settings(dataset, default_grid(), use_normal=use_normal))
+            runs.append(
+                evaluate_settings(dataset, default_grid(), load=load_case_frames, use_normal=use_normal)
+            )
         if save is not None:
             save.mkdir(parents=True, exist_ok=True)
             (save / f"{name}.json").write_text(json.dumps(runs[-1], default=str), encoding="utf-8")

@@ -125,6 +125,8 @@ def _config():
 
 def run_side(side: str, log_path: Path, ids_path: Path) -> dict:
     """Run one side in this process; write its per-line cluster ids to ``ids_path`` (Parquet)."""
+    import polars as pl
+
     from logrca.parsers.evaluate import run_drain3_baseline, run_logrca
     from logrca.parsers.ingest.header_format import compile_header
     from logrca.parsers.templates.miner import TemplateMiner
@@ -141,7 +143,10 @@ def run_side(side: str, log_path: Path, ids_path: Path) -> dict:
         drain_calls = miner._feeder.calls
     peak_mib = _peak_rss_mib()  # before writing the ids (not part of the run)
     total = time.perf_counter() - started
-    result.select("template_id").write_parquet(ids_path)
+    # drain3's cluster id per line on both sides (logrca's template_id is a stable hash naming it)
+    result.select(pl.col("cluster_id" if side == "logrca" else "template_id").alias("cluster")).write_parquet(
+        ids_path
+    )
     return {
         "side": side,
         "lines": result.height,
@@ -165,7 +170,7 @@ def _peak_rss_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def main() -> None:
+def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
@@ -187,7 +192,50 @@ def main() -> None:
     parser.add_argument("--side", choices=["drain3", "logrca"], help=argparse.SUPPRESS)
     parser.add_argument("--log", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--ids", type=Path, help=argparse.SUPPRESS)
-    args = parser.parse_args()
+    return parser.parse_args()
+
+
+def build(args: argparse.Namespace, log_path: Path) -> None:
+    """Write the chosen input to ``log_path`` and say what it holds."""
+    started = time.perf_counter()
+    kind = "replicated" if args.no_perturb else args.input
+    if kind == "shop":
+        count = build_shop_input(log_path, args.lines, hours=args.shop_hours, rate=args.shop_rate)
+        if count < args.lines:
+            print(
+                f"note: {args.shop_hours} shop hours at rate {args.shop_rate} hold only {count:,} lines, not the "
+                f"{args.lines:,} asked for; raise --shop-hours (about {count / args.shop_hours:,.0f} lines per hour)"
+            )
+    else:
+        count = build_input(args.loghub, log_path, args.lines, perturb=kind == "randomised")
+    print(
+        f"input: {kind}, {count:,} lines, {log_path.stat().st_size / 2**20:.0f} MiB, built in {time.perf_counter() - started:.1f}s"
+    )
+
+
+def run_sides(log_path: Path, tmp: Path, repeat: int) -> dict[str, list[dict]]:
+    """Both sides ``repeat`` times, alternating, each in its own process."""
+    runs: dict[str, list[dict]] = {"drain3": [], "logrca": []}
+    for attempt in range(repeat):  # sides alternate, so load from other processes hits both
+        for side in ("drain3", "logrca"):
+            ids = tmp / f"{side}.parquet"
+            out = subprocess.run(
+                [sys.executable, __file__, "--side", side, "--log", str(log_path), "--ids", str(ids)],
+                check=True,
+                capture_output=True,
+                text=True,
+            )
+            r = json.loads(out.stdout.strip().splitlines()[-1])
+            runs[side].append(r)
+            print(
+                f"{side:7s} run {attempt + 1}: {r['lines_per_second']:>10,.0f} lines/s  {r['seconds']:7.2f}s  peak RSS "
+                f"{r['peak_rss_mib']:5.0f} MiB  templates {r['templates']}  Drain calls {r['drain_calls']:,}"
+            )
+    return runs
+
+
+def main() -> None:
+    args = parse_args()
     if args.side:
         print(json.dumps(run_side(args.side, args.log, args.ids)))
         return
@@ -196,38 +244,10 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory(prefix="logrca-bench-") as tmp:
         log_path = args.keep or Path(tmp) / "bench.log"
-        started = time.perf_counter()
-        kind = "replicated" if args.no_perturb else args.input
-        if kind == "shop":
-            count = build_shop_input(log_path, args.lines, hours=args.shop_hours, rate=args.shop_rate)
-            if count < args.lines:
-                print(
-                    f"note: {args.shop_hours} shop hours at rate {args.shop_rate} hold only {count:,} lines, not the "
-                    f"{args.lines:,} asked for; raise --shop-hours (about {count / args.shop_hours:,.0f} lines per hour)"
-                )
-        else:
-            count = build_input(args.loghub, log_path, args.lines, perturb=kind == "randomised")
-        print(
-            f"input: {kind}, {count:,} lines, {log_path.stat().st_size / 2**20:.0f} MiB, built in {time.perf_counter() - started:.1f}s"
-        )
-        runs: dict[str, list[dict]] = {"drain3": [], "logrca": []}
-        for attempt in range(args.repeat):  # sides alternate, so load from other processes hits both
-            for side in ("drain3", "logrca"):
-                ids = Path(tmp) / f"{side}.parquet"
-                out = subprocess.run(
-                    [sys.executable, __file__, "--side", side, "--log", str(log_path), "--ids", str(ids)],
-                    check=True,
-                    capture_output=True,
-                    text=True,
-                )
-                r = json.loads(out.stdout.strip().splitlines()[-1])
-                runs[side].append(r)
-                print(
-                    f"{side:7s} run {attempt + 1}: {r['lines_per_second']:>10,.0f} lines/s  {r['seconds']:7.2f}s  peak RSS "
-                    f"{r['peak_rss_mib']:5.0f} MiB  templates {r['templates']}  Drain calls {r['drain_calls']:,}"
-                )
-        same = pl.read_parquet(Path(tmp) / "drain3.parquet")["template_id"].equals(
-            pl.read_parquet(Path(tmp) / "logrca.parquet")["template_id"]
+        build(args, log_path)
+        runs = run_sides(log_path, Path(tmp), args.repeat)
+        same = pl.read_parquet(Path(tmp) / "drain3.parquet")["cluster"].equals(
+            pl.read_parquet(Path(tmp) / "logrca.parquet")["cluster"]
         )
         best = {side: max(r["lines_per_second"] for r in side_runs) for side, side_runs in runs.items()}
         median = {

@@ -24,6 +24,7 @@ __all__ = [
     "read_log_lines",
     "iter_log_lines",
     "run_logrca",
+    "plain_drain3",
     "run_drain3_baseline",
     "evaluate_parsing",
 ]
@@ -243,7 +244,10 @@ def run_logrca(
     with_params: bool = False,
     miner: TemplateMiner | None = None,
 ) -> tuple[pl.DataFrame, float]:
-    """Parse and mine a log file with logrca in batches; returns (line_no, matched, template_id, template) and seconds.
+    """Parse and mine a log file with logrca in batches; returns (line_no, matched, template_id, cluster_id, template) and seconds.
+
+    ``cluster_id`` is Drain's own cluster of the line (what ``drain3.TemplateMiner`` returns), which
+    ``template_id`` names (see :mod:`logrca.parsers.templates.template_ids`).
 
     ``with_params`` defaults to False: like drain3's ``add_log_message``, which the baseline times,
     this measures grouping and templates, not parameter extraction. ``miner`` (optional) is used
@@ -262,17 +266,14 @@ def run_logrca(
         else pl.DataFrame(schema={"line_no": pl.Int64, "matched": pl.Boolean, "template_id": pl.Int64})
     )
     final = miner.templates().select("template_id", "template")
+    result = result.with_columns(
+        pl.Series("cluster_id", miner.ids.clusters(result["template_id"].to_numpy()), dtype=pl.Int64)
+    )
     return result.join(final, on="template_id", how="left", maintain_order="left"), elapsed
 
 
-def run_drain3_baseline(
-    log_path: str | Path, fmt: HeaderFormat, config: TemplateConfig
-) -> tuple[pl.DataFrame, float]:
-    """Plain drain3 as a hand-written script uses it: Python regex header per line, ``TemplateMiner.add_log_message``.
-
-    Uses drain3's ``TemplateMiner`` with the masks and Drain settings of ``config``. Templates are
-    each cluster's final template (as the Loghub benchmark reports them).
-    """
+def plain_drain3(config: TemplateConfig):
+    """drain3's own ``TemplateMiner`` with the masks and Drain settings of ``config`` (the baseline of every comparison)."""
     from drain3 import TemplateMiner as Drain3Miner
     from drain3.masking import MaskingInstruction
     from drain3.template_miner_config import TemplateMinerConfig
@@ -288,7 +289,18 @@ def run_drain3_baseline(
     drain_config.masking_instructions = [
         MaskingInstruction(rule.pattern, rule.mask_with) for rule in config.masking
     ]
-    miner = Drain3Miner(config=drain_config)
+    return Drain3Miner(config=drain_config)
+
+
+def run_drain3_baseline(
+    log_path: str | Path, fmt: HeaderFormat, config: TemplateConfig
+) -> tuple[pl.DataFrame, float]:
+    """Plain drain3 as a hand-written script uses it: Python regex header per line, ``TemplateMiner.add_log_message``.
+
+    Uses drain3's ``TemplateMiner`` with the masks and Drain settings of ``config``. Templates are
+    each cluster's final template (as the Loghub benchmark reports them).
+    """
+    miner = plain_drain3(config)
     header = re.compile(fmt.pattern)
     started = time.perf_counter()
     cluster_ids: list[int] = []

@@ -6,9 +6,13 @@ import json
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from logrca.rca.cases import LABEL_FILE, label_free_copy, load_case
+from logrca.rca.cases import LABEL_FILE, label_free_copy
 from logrca.rca.options import AnalysisOptions
+
+if TYPE_CHECKING:
+    from logrca.rca.case_analysis import Case
 
 __all__ = ["accuracy_at_k", "average_at_5", "evaluate_dataset", "evaluate_settings", "rank_of", "summarise"]
 
@@ -33,12 +37,6 @@ def accuracy_at_k(ranks: list[int | None], k: int) -> float:
 def average_at_5(ranks: list[int | None]) -> float:
     """Avg@5 = mean of AC@1..AC@5."""
     return sum(accuracy_at_k(ranks, k) for k in range(1, 6)) / 5
-
-
-def _default_analyse(case_dir: Path, normal_dirs: list[Path]) -> list[str]:
-    from logrca.rca.case_analysis import analyse_case
-
-    return analyse_case(load_case(case_dir, normal_dirs=normal_dirs)).ranking["service"].to_list()
 
 
 def _dataset(dataset_dir: Path, *, use_normal: bool) -> tuple[list[Path], list[Path]]:
@@ -76,7 +74,7 @@ def summarise(ranks: list[int | None]) -> dict[str, float]:
 def evaluate_dataset(
     dataset_dir: Path,
     *,
-    analyse: Callable[[Path, list[Path]], list[str]] | None = None,
+    analyse: Callable[[Path, list[Path]], list[str]],
     on_case: Callable[[dict], None] | None = None,
     use_normal: bool = True,
 ) -> dict:
@@ -86,9 +84,10 @@ def evaluate_dataset(
     ----------
     dataset_dir : Path
         Folder with ``cases/`` (and optionally ``normal/``), see docs/rca.md.
-    analyse : callable, optional
-        ``(label-free case dir, normal dirs) -> ranked services``; default: the full logrca analysis.
-        It receives a read-only copy of the case without ``label.json``.
+    analyse : callable
+        ``(label-free case dir, normal dirs) -> ranked services``: the CLI passes the pipeline's run
+        (:func:`logrca.pipelines.case_run.run_case`). It receives a read-only copy of the case without
+        ``label.json``.
     on_case : callable, optional
         Called with each case's result row as it finishes (progress display).
     use_normal : bool, default True
@@ -104,7 +103,6 @@ def evaluate_dataset(
     """
     dataset_dir = Path(dataset_dir)
     cases, normal_dirs = _dataset(dataset_dir, use_normal=use_normal)
-    analyse = analyse or _default_analyse
     results = []
     for case_dir in cases:
         started = time.perf_counter()
@@ -138,10 +136,14 @@ def evaluate_settings(
     dataset_dir: Path,
     settings: dict[str, AnalysisOptions],
     *,
+    load: Callable[[Path, list[Path]], Case],
     use_normal: bool = True,
     on_case: Callable[[str], None] | None = None,
 ) -> dict:
     """Rank every case once per option setting, with the pipeline's own analysis (loaded and mined once per case).
+
+    ``load`` gives a label-free case's frames as the pipeline's ingest and template assets make them
+    (:func:`logrca.pipelines.case_run.load_case_frames`); each setting then runs :func:`analyse_case` on them.
 
     Returns
     -------
@@ -151,7 +153,7 @@ def evaluate_settings(
         and ``load_seconds`` (mean load + template mining per case). The labels are read after every
         setting has ranked the case.
     """
-    from logrca.rca.case_analysis import analyse_case, mine_case_templates
+    from logrca.rca.case_analysis import analyse_case
 
     cases, normal_dirs = _dataset(Path(dataset_dir), use_normal=use_normal)
     ranks: dict[str, dict[str, int | None]] = {name: {} for name in settings}
@@ -160,8 +162,8 @@ def evaluate_settings(
     for case_dir in cases:
         started = time.perf_counter()
         with label_free_copy(case_dir) as view:
-            case = load_case(view, normal_dirs=normal_dirs)
-        mined = tuple(mine_case_templates([case.baseline_events, case.events]))
+            case = load(view, normal_dirs)
+        mined = (case.baseline_events, case.events)
         load_seconds += time.perf_counter() - started
         rankings = {}
         for name, options in settings.items():

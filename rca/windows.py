@@ -1,12 +1,38 @@
-"""Split partitioned frames into the analysed window and its baseline, and run detection on them."""
+"""Which stretch of a partition is analysed and against what: the window, the baseline and their frames."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 
 import polars as pl
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from logrca.rca.detect import DetectionConfig, detect_anomalies
+
+class AnalysisConfig(BaseModel):
+    """Which stretch of a partition is analysed (the ``analysis:`` section of the logrca config).
+
+    Without ``alert_time`` the window is the whole partition and the baseline the partitions before it
+    (or the sources of role ``baseline``). With ``alert_time`` (an incident under study) the window runs
+    from ``alert_time - window_lead`` to the partition's last record, and what the partition holds before
+    it is the baseline when there are no ``baseline`` sources.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    alert_time: datetime | None = Field(
+        None, description="When the alert fired (UTC), if an incident is studied."
+    )
+    window_lead: timedelta = Field(
+        timedelta(0), ge=timedelta(0), description="How long before the alert the window starts."
+    )
+
+    @field_validator("alert_time")
+    @classmethod
+    def _utc(cls, value: datetime | None) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 def split_window(
@@ -24,22 +50,74 @@ def split_window(
     return window, baseline, len(others)
 
 
-def detect_in_window(
-    window_events: pl.DataFrame,
-    baseline_events: pl.DataFrame | None,
-    *,
-    window: tuple[datetime, datetime],
-    baseline_partitions: int,
-    config: DetectionConfig | None = None,
-) -> pl.DataFrame:
-    """Detect anomalies of ``window`` against the ``baseline_partitions`` partitions right before it.
+@dataclass
+class WindowFrames:
+    """A partition's frames cut into what is analysed and its baseline (see :func:`window_frames`)."""
 
-    The baseline period is ``baseline_partitions`` window lengths ending at the window's start;
-    without baseline partitions detection still runs (error bursts and rules only).
+    window: tuple[datetime, datetime] | None
+    baseline: str
+    baseline_partitions: int
+    events: pl.DataFrame
+    baseline_events: pl.DataFrame
+    spans: pl.DataFrame
+    baseline_spans: pl.DataFrame
+
+    def describe(self) -> dict:
+        """What the report and the run's metadata say about the window (JSON-ready)."""
+        start, end = self.window if self.window else (None, None)
+        return {
+            "window_start": start.isoformat() if start else None,
+            "window_end": end.isoformat() if end else None,
+            "baseline": self.baseline,
+            "baseline_partitions": self.baseline_partitions,
+        }
+
+
+def _pick(frames: dict[str, pl.DataFrame] | pl.DataFrame, key: str, empty: pl.DataFrame):
+    window, baseline, count = split_window(frames, key)
+    return (window if window is not None else empty), baseline, count
+
+
+def window_frames(
+    settings: AnalysisConfig,
+    *,
+    partition_key: str,
+    partition_window: tuple[datetime, datetime],
+    events: dict[str, pl.DataFrame] | pl.DataFrame,
+    spans: dict[str, pl.DataFrame] | pl.DataFrame,
+    fault_free_events: pl.DataFrame,
+    fault_free_spans: pl.DataFrame,
+) -> WindowFrames:
+    """Cut a partition (``events``/``spans`` keyed by partition, the earlier ones for the baseline) into window and baseline.
+
+    The window is the partition, or with ``settings.alert_time`` from the alert (minus the lead) to the
+    partition's last event. The baseline is, in this order: the fault-free rows (sources of role
+    ``baseline``) when there are any (``"normal"``), the earlier partitions (``"partitions"``), else the
+    partition's own rows before the window (``"before-alert"``). ``window`` is None when the partition
+    has no events after the alert.
     """
-    length = window[1] - window[0]
-    if baseline_events is None or baseline_events.is_empty() or baseline_partitions == 0:
-        return detect_anomalies(window_events, window=window, baseline=None, config=config)
-    baseline = (window[0] - baseline_partitions * length, window[0])
-    events = pl.concat([baseline_events, window_events], how="vertical_relaxed")
-    return detect_anomalies(events, window=window, baseline=baseline, config=config)
+    window_events, earlier_events, count = _pick(events, partition_key, fault_free_events.clear())
+    window_spans, earlier_spans, _ = _pick(spans, partition_key, fault_free_spans.clear())
+    start, end = partition_window
+    if settings.alert_time is not None:
+        start = max(settings.alert_time - settings.window_lead, start)
+        after = window_events.filter(pl.col("timestamp") >= start)
+        end = after["timestamp"].max() + timedelta(microseconds=1) if not after.is_empty() else None
+    if not fault_free_events.is_empty():
+        baseline, base_events, base_spans = "normal", fault_free_events, fault_free_spans
+    elif earlier_events is not None and not earlier_events.is_empty():
+        baseline, base_events = "partitions", earlier_events
+        base_spans = earlier_spans if earlier_spans is not None else fault_free_spans.clear()
+    else:
+        baseline = "before-alert"
+        base_events = window_events.filter(pl.col("timestamp") < start)
+        base_spans = window_spans.filter(pl.col("start") < start)
+    return WindowFrames(
+        window=(start, end) if end is not None else None,
+        baseline=baseline,
+        baseline_partitions=count if baseline == "partitions" else 0,
+        events=window_events,
+        baseline_events=base_events,
+        spans=window_spans,
+        baseline_spans=base_spans,
+    )

@@ -11,7 +11,7 @@ export DAGSTER_HOME="${DAGSTER_HOME:-$PWD/dagster_home}"
 cat <<MSG
 
 Done. The incident report is in data_out/reports/shop/; search it with
-  .venv/bin/logrca search "reserved units"
+  .venv/bin/logrca search "payments cpu"
 and browse the assets and the report in the Dagster UI:
   DAGSTER_HOME=$DAGSTER_HOME .venv/bin/dagster dev     # then open http://127.0.0.1:3000
 MSG

@@ -51,25 +51,37 @@ def copy_example(root: Path) -> Path:
     return root
 
 
-def materialize_partition(
-    config_path: Path, key: str, *, data_dir: Path, es_url: str, index_prefix: str, instance=None
+def run_config_partition(
+    config_path: Path,
+    key: str,
+    *,
+    data_dir: Path,
+    es_url: str,
+    index_prefix: str,
+    instance=None,
+    selection=None,
 ):
-    """Materialize the main job's assets for one partition in-process; asserts that it succeeded."""
-    from dagster import DagsterInstance, materialize
-
+    """:func:`materialize_partition` of the main job's assets (or ``selection``) for a config file."""
     defs = pipeline_definitions(config_path, data_dir=data_dir, es_url=es_url, index_prefix=index_prefix)
-    result = materialize(
-        defs.assets,
-        selection=main_job_selection(defs),
-        partition_key=key,
-        resources=defs.resources,
-        instance=instance or DagsterInstance.ephemeral(),
-        raise_on_error=False,
-    )
-    assert result.success, [e.message for e in result.all_events if e.is_failure]
-    return result
+    return materialize_partition(defs, selection or main_job_selection(defs), key, instance)
 
 
 def main_job_selection(defs: Definitions) -> list:
     """The asset keys of the main job (every partitioned asset)."""
     return list(defs.resolve_job_def(MAIN_JOB).asset_layer.executable_asset_keys)
+
+
+def materialize_partition(defs: Definitions, selection: list[str], partition: str, instance=None):
+    """One real run of ``selection`` for ``partition``; fails the test with the step errors when it fails."""
+    from dagster import materialize
+
+    result = materialize(
+        defs.assets,
+        selection=selection,
+        partition_key=partition,
+        resources=defs.resources,
+        instance=instance,
+        raise_on_error=False,
+    )
+    assert result.success, [e.message for e in result.all_events if e.is_failure]
+    return result

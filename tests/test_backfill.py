@@ -13,41 +13,25 @@ from pathlib import Path
 
 import polars as pl
 import pytest
-from dagster import AssetKey, AssetRecordsFilter, materialize
+from dagster import AssetKey, AssetRecordsFilter
 from elasticsearch import helpers
-from pipeline_support import pipeline_definitions
+from pipeline_support import materialize_partition, pipeline_definitions
 
 from logrca import PROJECT_ROOT
+from logrca.pipelines.case_run import CASE_ASSETS
 
 pytestmark = pytest.mark.es
 
 PARTITION = "2026-03-10-02:00"  # the incident hour; its baseline is the two hours before it
 BASELINE = ["2026-03-10-00:00", "2026-03-10-01:00"]
-CHAIN = [
-    "raw_logs",
-    "quarantined_lines",
-    "log_templates",
-    "anomalies",
-    "service_graph",
-    "root_causes",
-    "rca_report",
-    "search_index",
-]
+CHAIN = [*CASE_ASSETS, "search_index"]  # ingest to report, then the index
 DETECTED_AT = re.compile(r"\*\*Detected at:\*\*[^\n]*")
 PARQUET_ASSETS = ["raw_logs", "quarantined_lines", "log_templates", "anomalies", "root_causes"]
 
 
 def run_chain(instance, data_dir: Path, es_url: str, prefix: str, partition: str = PARTITION) -> None:
     defs = pipeline_definitions(data_dir=data_dir, es_url=es_url, index_prefix=prefix)
-    result = materialize(
-        defs.assets,
-        selection=CHAIN,
-        partition_key=partition,
-        resources=defs.resources,
-        instance=instance,
-        raise_on_error=False,
-    )
-    assert result.success, [e.message for e in result.all_events if e.is_failure]
+    materialize_partition(defs, CHAIN, partition, instance)
 
 
 def snapshot(data_dir: Path, es_client, prefix: str, partition: str = PARTITION) -> dict:

@@ -1,4 +1,4 @@
-"""The csv-json reader on the case format, the case loader, and the label-free view."""
+"""The csv-json reader and span CSV reader on the case format, the case config, the label-free view, the method on frames."""
 
 from __future__ import annotations
 
@@ -10,9 +10,10 @@ from pathlib import Path
 import polars as pl
 import pytest
 
+from logrca.parsers.ingest.case_csv import read_case_csv_spans
 from logrca.parsers.ingest.csv_records import read_csv_json
-from logrca.parsers.ingest.sources import SourceConfig
-from logrca.rca.cases import LABEL_FILE, label_free_copy, load_case, read_spans
+from logrca.parsers.ingest.sources import SourceConfig, SpanSourceConfig
+from logrca.rca.cases import LABEL_FILE, case_config, label_free_copy, read_case_description
 
 HEADER = "Timestamp,TimeUnixNano,Node,PodName,Container,TraceID,SpanID,Log"
 
@@ -100,11 +101,11 @@ def _write_case(root: Path) -> Path:
     return case
 
 
-def test_load_case_uses_before_alert_part_without_normal_minutes(tmp_path):
-    case = load_case(_write_case(tmp_path))
-    assert case.baseline_source == "before-alert"
-    assert case.events.height == 1 and case.system == "shop"
-    assert case.spans.filter(pl.col("parent_id").is_null())["service"].to_list() == ["front"]
+def test_case_config_without_normal_minutes_has_no_baseline_sources(tmp_path):
+    config = case_config(_write_case(tmp_path), normal_dirs=[])
+    assert config["system"] == "shop" and config["analysis"]["alert_time"].startswith("2024-03-01T10:00:02")
+    assert [s["name"] for s in config["sources"]] == ["case-logs"]
+    assert all(s.get("role", "window") == "window" for s in config["spans"])
 
 
 def test_label_free_copy_hides_the_label_and_is_read_only(tmp_path):
@@ -116,34 +117,45 @@ def test_label_free_copy_hides_the_label_and_is_read_only(tmp_path):
         assert all(
             not p.stat().st_mode & 0o222 for p in [view, *view.rglob("*")]
         )  # read-only (root may still write)
-        assert load_case(view, normal_dirs=[]).name == "c1"
+        assert read_case_description(view)[0] == "shop"
     assert (case_dir / LABEL_FILE).is_file()
 
 
+def _span_source() -> SpanSourceConfig:
+    return SpanSourceConfig(name="traces", paths=["*"], format="case-csv")
+
+
 def test_read_spans_marks_roots(tmp_path):
-    spans = read_spans([_write_case(tmp_path) / "traces"])
+    spans, quarantine, stats = read_case_csv_spans(
+        _write_case(tmp_path) / "traces" / "a_trace.csv", _span_source()
+    )
     assert spans.sort("span_id")["parent_id"].to_list() == [None, "s1"]
     assert spans["duration_us"].to_list() == [800.0, 1000.0]
+    assert quarantine.is_empty() and stats["rows_read"] == stats["rows_stored"] == 2
 
 
-def test_read_spans_counts_rows_it_cannot_place(tmp_path):
-    folder = tmp_path / "traces"
-    folder.mkdir()
-    (folder / "a_trace.csv").write_text(
+def test_read_spans_quarantines_rows_it_cannot_place_with_the_reason(tmp_path):
+    path = tmp_path / "a_trace.csv"
+    path.write_text(
         "TraceID,SpanID,ParentID,PodName,OperationName,StartTimeUnixNano,EndTimeUnixNano,Duration\n"
         "t1,s1,root,api-5f9c7-x2x,GET,1700000000000000000,0,1000\n"
         "t1,s2,s1,db-5f9c7-x2x,SELECT,not-a-time,0,800\n"
         "t1,s3,s1,db-5f9c7-x2x,SELECT,1700000000000100000,0,\n",
         encoding="utf-8",
     )
-    stats: dict[str, int] = {}
-    spans = read_spans([folder], stats=stats)
+    spans, quarantine, stats = read_case_csv_spans(path, _span_source())
     assert spans["span_id"].to_list() == ["s1"]
-    assert stats == {"spans_read": 3, "spans_dropped": 2}
+    assert quarantine["line_no"].to_list() == [3, 4]
+    assert quarantine["reason"].to_list() == [
+        "StartTimeUnixNano is not an integer",
+        "Duration is not a number",
+    ]
+    assert quarantine["raw"][0].startswith("t1,s2,s1,db-5f9c7-x2x,SELECT,not-a-time")
+    assert stats == {"files": 1, "rows_read": 3, "rows_stored": 1, "rows_quarantined": 2}
 
 
 def test_list_length_variants_are_one_statement_and_other_changes_are_not():
-    from logrca.rca.case_analysis import list_variant_of, merge_list_variants
+    from logrca.rca.template_variants import list_variant_of, merge_list_variants
 
     head = [
         "o.s.Impl#65",
@@ -206,7 +218,8 @@ def _hand_built_case(delay_ms: float):
     from datetime import datetime, timedelta
 
     from logrca.parsers.ingest.schema import EVENT_SCHEMA, SPAN_SCHEMA
-    from logrca.rca.cases import Case
+    from logrca.rca.case_analysis import Case
+    from logrca.rca.template_variants import mine_case_templates
 
     t0 = datetime(2024, 5, 1, 8, tzinfo=UTC)
     alert = t0 + timedelta(hours=2, minutes=1)
@@ -263,16 +276,18 @@ def _hand_built_case(delay_ms: float):
         minute(alert, delay_ms, "win-"),
     ]
     frame = lambda rows, schema: pl.DataFrame(rows, schema=schema)  # noqa: E731
+    baseline_events, events = mine_case_templates(
+        [frame(parts[0][1] + parts[1][1], EVENT_SCHEMA), frame(parts[2][1] + parts[3][1], EVENT_SCHEMA)]
+    )
     return Case(
         name="hand",
         system="t",
         alert_time=alert,
-        events=frame(parts[2][1] + parts[3][1], EVENT_SCHEMA),
-        baseline_events=frame(parts[0][1] + parts[1][1], EVENT_SCHEMA),
+        events=events,
+        baseline_events=baseline_events,
         spans=frame(parts[2][0] + parts[3][0], SPAN_SCHEMA),
         baseline_spans=frame(parts[0][0] + parts[1][0], SPAN_SCHEMA),
         metrics=pl.DataFrame(),
-        quarantine=pl.DataFrame(),
     )
 
 

@@ -53,7 +53,7 @@ def test_logrca_run_records_the_report_in_the_dagster_instance(shop, tmp_path, e
         timeout=600,
     )
     assert done.returncode == 0, done.stderr[-3000:]
-    assert re.search(r"INCIDENT root cause\s+inventory", done.stderr)
+    assert re.search(r"INCIDENT root cause\s+payments", done.stderr)
     from dagster import AssetKey, DagsterInstance
 
     os.environ["DAGSTER_HOME"] = env["DAGSTER_HOME"]
@@ -62,12 +62,13 @@ def test_logrca_run_records_the_report_in_the_dagster_instance(shop, tmp_path, e
         event = instance.get_latest_materialization_event(AssetKey("rca_report"))
         assert event is not None and event.dagster_event.partition == INCIDENT_HOUR
         report = event.asset_materialization.metadata["report"].value
-        assert "Ranked root-cause services" in report and "`inventory`" in report
+        assert "Ranked root-cause services" in report and "`payments`" in report
+        assert "process\\_cpu\\_usage" in report  # the metric evidence, Markdown-escaped
     finally:
         os.environ.pop("DAGSTER_HOME")
 
     found = subprocess.run(
-        [str(BIN / "logrca"), "search", "reserved units", "--json", "--kind", "findings"],
+        [str(BIN / "logrca"), "search", "payments cpu", "--json", "--kind", "reports"],
         env=env,
         capture_output=True,
         text=True,
@@ -75,7 +76,7 @@ def test_logrca_run_records_the_report_in_the_dagster_instance(shop, tmp_path, e
     )
     assert found.returncode == 0, found.stderr
     hits = [json.loads(line) for line in found.stdout.splitlines()]
-    assert hits and hits[0]["source"]["service"] == "inventory"
+    assert hits and hits[0]["source"]["root_cause"] == "payments"
 
 
 @pytest.mark.es
@@ -89,7 +90,7 @@ def test_dagster_cli_materializes_the_chain(shop, tmp_path, es_url, index_prefix
             "-m",
             "logrca.pipelines.definitions",
             "--select",
-            "raw_logs*",
+            "*search_index",  # everything the index needs: logs, spans, metrics, analysis, report
             "--partition",
             "2026-03-10-00:00",
         ],

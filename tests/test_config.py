@@ -83,3 +83,36 @@ def test_missing_and_non_yaml_files(tmp_path):
     bad.write_text("sources: [unclosed")
     with pytest.raises(ConfigError, match="not valid YAML"):
         load_config(bad)
+
+
+def test_example_declares_its_spans_and_metrics_in_the_standard_formats():
+    config = load_config(EXAMPLE)
+    assert [(s.name, s.format) for s in config.spans] == [("shop-spans", "otlp-json")]
+    assert [(s.name, s.format) for s in config.metrics] == [("shop-metrics", "prometheus")]
+    assert config.metrics[0].prometheus.service_labels == ["service"]
+
+
+@pytest.mark.parametrize(
+    ("body", "field", "reason"),
+    [
+        ("spans: [{name: t, paths: [t.json], format: otlp}]", "spans.0.format", "otlp-json"),
+        (
+            "metrics: [{name: m, paths: [m.prom], format: prometheus, prometheus: {service_label: [app]}}]",
+            "metrics.0.prometheus.service_label",
+            "Extra inputs",
+        ),
+        (
+            "metrics: [{name: m, paths: [m.csv], format: case-csv, prometheus: {}}]",
+            "metrics.0",
+            "'prometheus' options need format 'prometheus'",
+        ),
+    ],
+)
+def test_invalid_span_or_metric_source_names_the_field(tmp_path, body, field, reason):
+    path = tmp_path / "logrca.yaml"
+    path.write_text(
+        f"start: 2026-01-01\nsources: [{{name: a, service: a, paths: [x.log], format: jsonl}}]\n{body}"
+    )
+    with pytest.raises(ConfigError) as error:
+        load_config(path)
+    assert field in str(error.value) and reason in str(error.value)

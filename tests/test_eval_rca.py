@@ -57,7 +57,7 @@ def test_eval_rca_says_which_baseline_it_used(tmp_path):
     assert "baseline: the 1 fault-free folder(s)" in with_normal.stdout
     bare = tmp_path / "bare"
     shutil.copytree(FIXTURE / "cases", bare / "cases")  # no normal/: each case's own pre-alert minutes
-    result = evaluate_dataset(bare)
+    result = evaluate_dataset(bare, analyse=lambda case_dir, normal_dirs: [])
     assert (result["baseline"], result["normal_folders"]) == ("before-alert", 0)
     shown = CliRunner().invoke(app, ["eval", "rca", str(bare)])
     assert shown.exit_code == 0 and "minutes before its alert" in shown.stdout

@@ -63,7 +63,9 @@ def test_loo_report_on_the_real_analysis_of_a_tiny_case():
         "default": AnalysisOptions(),
         "without trace-pattern signal": AnalysisOptions().changed({"patterns.enabled": False}),
     }
-    evaluated = evaluate_settings(FIXTURE, settings)
+    from logrca.pipelines.case_run import load_case_frames
+
+    evaluated = evaluate_settings(FIXTURE, settings, load=load_case_frames)
     assert evaluated["ranks"]["default"] == {"c1": 1}
     report = loo_report(evaluated)
     assert report["in_sample"]["AC@1"] == 1.0 and report["settings"] == 2

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import shutil
+
 import polars as pl
 import pytest
+import yaml
 from dagster import DagsterInstance, materialize
-from pipeline_support import copy_example, materialize_partition, pipeline_definitions
+from pipeline_support import copy_example, pipeline_definitions, run_config_partition
 
 from logrca import PROJECT_ROOT
+from logrca.pipelines.case_run import CASE_ASSETS
 
 EXAMPLE = PROJECT_ROOT / "examples" / "shop"
 PARTITIONS = ["2026-03-10-00:00", "2026-03-10-01:00", "2026-03-10-02:00"]
@@ -38,10 +42,35 @@ def example_copy(tmp_path_factory):
     return copy_example(tmp_path_factory.mktemp("shop"))
 
 
-def run_partition(example_copy, data_dir, es_url, prefix, key):
-    return materialize_partition(
-        example_copy / "logrca.yaml", key, data_dir=data_dir, es_url=es_url, index_prefix=prefix
+def run_partition(example_copy, data_dir, es_url, prefix, key, *, config="logrca.yaml", selection=None):
+    """Materialize partition ``key`` of the main job (or of ``selection``) for the config in ``example_copy``."""
+    return run_config_partition(
+        example_copy / config, key, data_dir=data_dir, es_url=es_url, index_prefix=prefix, selection=selection
     )
+
+
+def log_only_ranking(example_copy, data_dir) -> pl.DataFrame:
+    """The incident hour analysed again by the pipeline from the same mined logs, with no spans or metrics.
+
+    A copy of the data without ``raw_spans``/``raw_metrics`` and a config without span and metric sources:
+    only the ``analyse`` step runs, on the log templates already mined.
+    """
+    logs_only = data_dir.parent / "logs-only-data"
+    shutil.copytree(data_dir, logs_only, ignore=shutil.ignore_patterns("raw_spans", "raw_metrics"))
+    settings = yaml.safe_load((example_copy / "logrca.yaml").read_text(encoding="utf-8"))
+    settings.pop("spans"), settings.pop("metrics")
+    (example_copy / "logrca-logs-only.yaml").write_text(yaml.safe_dump(settings), encoding="utf-8")
+    outputs = ["analysis_window", "anomalies", "signal_deviations", "service_graph", "root_causes"]
+    result = run_partition(
+        example_copy,
+        logs_only,
+        "http://127.0.0.1:9",  # the analysis needs no search server
+        "logs-only",
+        PARTITIONS[2],
+        config="logrca-logs-only.yaml",
+        selection=outputs,
+    )
+    return result.output_for_node("analyse", "root_causes")
 
 
 @pytest.mark.es
@@ -55,14 +84,27 @@ def test_example_incident_is_found_reported_indexed_and_rerun_safely(
     for key in PARTITIONS[:2]:
         assert results[key].output_for_node("rca_report") is None
         assert results[key].output_for_node("ingest_logs", "quarantined_lines").height == 1
+    # The cut span line and the broken metric sample are quarantined with their reason, not lost.
+    spans_out = results[PARTITIONS[1]].output_for_node("ingest_spans", "quarantined_spans")
+    assert spans_out["reason"].str.contains("not JSON").any()
+    metrics_out = results[PARTITIONS[0]].output_for_node("ingest_metrics", "quarantined_metrics")
+    assert metrics_out["reason"].str.contains("not a sample").any()
+
+    # Payments logs nothing wrong (logs alone blame checkout); its spans and CPU put it first.
     finding = results[PARTITIONS[2]].output_for_node("rca_report")
-    assert finding["root_cause"] == "inventory"
-    assert finding["ranking"][0]["path"] == ["inventory", "checkout", "gateway"]
+    assert finding["root_cause"] == "payments"
+    assert finding["ranking"][0]["path"] == ["payments", "checkout", "gateway"]
+    assert finding["ranking"][1]["service"] == "checkout"
     assert finding["window_start"] >= "2026-03-10T02:18" and finding["window_end"] < "2026-03-10T02:51"
-    assert finding["knowledge"]["runbooks"][0]["id"] == "inventory-bad-release"
-    assert {"inventory", "checkout", "gateway"} <= set(finding["affected_services"])
-    new_inventory = [e for e in finding["ranking"][0]["evidence"] if e["kind"] == "new_template"]
-    assert new_inventory and "0 of" in new_inventory[0]["sample"]
+    assert finding["knowledge"]["runbooks"][0]["id"] == "payments-cpu-starvation"
+    assert finding["knowledge"]["similar_incidents"][0]["root_cause_service"] == "payments"
+    assert "checkout" in finding["affected_services"]
+    explanation = finding["ranking"][0]["explanation"]
+    assert "span_self_time" in explanation and "process_cpu_usage" in explanation  # span and metric evidence
+    assert not [e for e in finding["ranking"][0]["evidence"] if e["kind"] in ("new_template", "error_burst")]
+
+    # Logs alone blame the caller: the same analysis on the same mined logs, without spans and metrics.
+    assert log_only_ranking(example_copy, data_dir)["service"][:2].to_list() == ["checkout", "gateway"]
 
     # The report is Markdown on the materialization.
     report_meta = (
@@ -83,11 +125,15 @@ def test_example_incident_is_found_reported_indexed_and_rerun_safely(
     # Searchable in Elasticsearch.
     from logrca.rca.search_index import search_all
 
-    hits = search_all(es_client, prefix=index_prefix, query="reserved units stock cache", kinds=("findings",))
-    assert hits and hits[0]["source"]["service"] == "inventory"
+    hits = search_all(es_client, prefix=index_prefix, query="payments cpu", kinds=("reports",))
+    assert hits and hits[0]["source"]["root_cause"] == "payments"
+    hits = search_all(es_client, prefix=index_prefix, query="payment call timed out", kinds=("findings",))
+    assert hits and hits[0]["source"]["service"] == "checkout"  # the log evidence is the callers'
     reports = es_client.count(index=f"{index_prefix}-reports")["count"]
     findings = es_client.count(index=f"{index_prefix}-findings")["count"]
-    assert reports == 1 and findings >= 4
+    assert (
+        reports == 1 and findings >= 3
+    )  # log evidence: checkout's new template and error burst, gateway's burst
 
     # Re-running the incident partition: same template ids, same documents, no duplicates.
     first_templates = pl.read_parquet(data_dir / "parquet" / "log_templates" / f"{PARTITIONS[2]}.parquet")
@@ -105,16 +151,7 @@ def test_search_server_down_fails_the_partition_with_a_readable_message(example_
     defs = pipeline_definitions(
         example_copy / "logrca.yaml", data_dir=data_dir, es_url="http://127.0.0.1:9", index_prefix="down"
     )
-    chain = [
-        "raw_logs",
-        "quarantined_lines",
-        "log_templates",
-        "anomalies",
-        "service_graph",
-        "root_causes",
-        "rca_report",
-        "search_index",
-    ]
+    chain = [*CASE_ASSETS, "search_index"]
     result = materialize(
         defs.assets,
         selection=chain,

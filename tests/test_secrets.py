@@ -8,7 +8,7 @@ from pathlib import Path
 
 import polars as pl
 import pytest
-from pipeline_support import copy_example, materialize_partition, pipeline_definitions
+from pipeline_support import copy_example, pipeline_definitions, run_config_partition
 
 from logrca import PROJECT_ROOT
 from logrca.parsers.ingest.secrets import MASK, Redactor, SecretsConfig, luhn_valid
@@ -155,7 +155,7 @@ def test_no_secret_reaches_parquet_elasticsearch_the_report_or_the_event_log(
     from elasticsearch import helpers
 
     data_dir = tmp_path / "data"
-    result = materialize_partition(
+    result = run_config_partition(
         secret_shop / "logrca.yaml",
         INCIDENT_HOUR,
         data_dir=data_dir,

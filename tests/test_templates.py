@@ -34,6 +34,11 @@ def drain3_line_by_line(messages: list[str], config: TemplateConfig) -> list[int
     return [miner.add_log_message(message)["cluster_id"] for message in messages]
 
 
+def drain_ids(miner: TemplateMiner, mined: pl.DataFrame) -> list[int]:
+    """Drain's cluster id of each line (logrca's ``template_id`` is a stable hash naming that cluster)."""
+    return miner.ids.clusters(mined["template_id"].to_numpy()).tolist()
+
+
 def sample(shared_data, system: str) -> tuple[list[str], TemplateConfig]:
     settings = load_masking_file(SETTINGS_DIR / f"{system}.yaml")
     lines = pl.Series(
@@ -56,27 +61,32 @@ def test_same_cluster_per_line_as_drain3_line_by_line(shared_data, system):
     events = pl.DataFrame({"message": messages, "line_no": range(1, len(messages) + 1)})
     batches = [events.slice(start, 700) for start in range(0, events.height, 700)]  # three batches
     mined = pl.concat(list(mine_template_batches(batches, miner, with_params=False)))
-    assert mined["template_id"].to_list() == expected
+    assert drain_ids(miner, mined) == expected
     assert mined["line_no"].to_list() == list(range(1, len(messages) + 1))
     assert sum(cluster.size for cluster in miner.drain.clusters) == len(messages)
 
 
 def test_ids_stable_across_batches_and_save_load(shared_data, tmp_path):
+    """Drain's cluster per line is the same in batches and across save/load; template ids name those clusters."""
     messages, config = sample(shared_data, "Hadoop")
     events = pl.DataFrame({"message": messages})
-    whole = mine_templates(events, TemplateMiner(config))
+    whole_miner = TemplateMiner(config)
+    whole = drain_ids(whole_miner, mine_templates(events, whole_miner))
     state = tmp_path / "state" / "templates.json"
-    first = mine_templates(events.head(1000), TemplateMiner(config.model_copy(update={"state_path": state})))
-    assert first["template_id"].to_list() == whole["template_id"].head(1000).to_list()
+    first_miner = TemplateMiner(config.model_copy(update={"state_path": state}))
+    first = mine_templates(events.head(1000), first_miner)
+    assert drain_ids(first_miner, first) == whole[:1000]
     TemplateMiner(config.model_copy(update={"state_path": state}))  # nothing saved yet: starts empty
     saver = TemplateMiner(config.model_copy(update={"state_path": state}))
-    mine_templates(events.head(1000), saver)
+    saved = mine_templates(events.head(1000), saver)
+    assert saved["template_id"].to_list() == first["template_id"].to_list()  # same batches: same ids
     saver.save()
     reloaded = TemplateMiner(config.model_copy(update={"state_path": state}))
     second = mine_templates(events.tail(1000), reloaded)
-    assert second["template_id"].to_list() == whole["template_id"].tail(1000).to_list()
+    assert drain_ids(reloaded, second) == whole[1000:]
+    assert set(first["template_id"]) & set(second["template_id"])  # ids carried over by the state
     final = reloaded.templates()
-    assert final.height == whole["template_id"].n_unique()
+    assert final.height == len(set(whole))
     reloaded.save()
     assert (state.parent / "templates.json.bak").exists()
     assert [p.name for p in state.parent.iterdir() if p.suffix == ".tmp"] == []
@@ -129,7 +139,7 @@ def test_columns_params_and_other_columns_kept():
 @pytest.mark.parametrize("system", ["HDFS", "Linux", "OpenStack"])
 def test_params_equal_a_line_by_line_reference(shared_data, system):
     """Per line: the message tokens that differ from the template's, or the regex path when masking changed the token count."""
-    from logrca.parsers.templates.miner import _regex_parameters
+    from logrca.parsers.templates.parameters import _regex_parameters
 
     messages, config = sample(shared_data, system)
     miner = TemplateMiner(config)
@@ -239,9 +249,12 @@ def test_same_cluster_and_sizes_as_drain3_on_random_streams(seed, settings, tmp_
     miner = TemplateMiner(config.model_copy(update={"state_path": state}))
     got = []
     for start in range(0, len(messages), 450):  # batches, with a save and reload half-way
-        got += mine_templates(
-            pl.DataFrame({"message": messages[start : start + 450]}), miner, with_params=False
-        )["template_id"].to_list()
+        got += drain_ids(
+            miner,
+            mine_templates(
+                pl.DataFrame({"message": messages[start : start + 450]}), miner, with_params=False
+            ),
+        )
         if start == 1350:
             miner.save()
             miner = TemplateMiner(config.model_copy(update={"state_path": state}))
@@ -258,10 +271,11 @@ def test_same_cluster_and_sizes_as_drain3_on_random_streams(seed, settings, tmp_
 def test_vectorized_matching_paths_agree_with_drain3(monkeypatch, small_cells):
     """Every re-match vectorized, leaves matched one by one (0) or all in flat chunks (10**12, tiny chunks)."""
     import logrca.parsers.templates.drain_bulk as drain_bulk
+    import logrca.parsers.templates.drain_match as drain_match
 
     monkeypatch.setattr(drain_bulk, "_FEW", 0)
-    monkeypatch.setattr(drain_bulk, "_SMALL_CELLS", small_cells)
-    monkeypatch.setattr(drain_bulk, "_CHUNK_CELLS", 300)
+    monkeypatch.setattr(drain_match, "_SMALL_CELLS", small_cells)
+    monkeypatch.setattr(drain_match, "_CHUNK_CELLS", 300)
     for seed, settings in (
         (7, {"sim_th": 0.4, "depth": 4}),
         (8, {"sim_th": 0.3, "depth": 3, "max_children": 3}),
@@ -279,9 +293,12 @@ def test_vectorized_matching_paths_agree_with_drain3(monkeypatch, small_cells):
         miner = TemplateMiner(config)
         got = []
         for start in range(0, len(messages), 500):
-            got += mine_templates(
-                pl.DataFrame({"message": messages[start : start + 500]}), miner, with_params=False
-            )["template_id"].to_list()
+            got += drain_ids(
+                miner,
+                mine_templates(
+                    pl.DataFrame({"message": messages[start : start + 500]}), miner, with_params=False
+                ),
+            )
         assert got == expected
         assert (
             miner._feeder.calls < len(messages) // 3
@@ -292,7 +309,7 @@ def test_drain_is_skipped_for_repeated_messages(shared_data):
     messages, config = sample(shared_data, "HDFS")
     miner = TemplateMiner(config)
     mined = mine_templates(pl.DataFrame({"message": messages * 5}), miner, with_params=False)
-    assert mined["template_id"].to_list() == drain3_line_by_line(messages * 5, config)
+    assert drain_ids(miner, mined) == drain3_line_by_line(messages * 5, config)
     distinct_masked = miner.masker.mask_series(pl.Series(messages)).n_unique()
     assert miner._feeder.calls < 2 * distinct_masked < len(messages)
 
@@ -369,7 +386,7 @@ def test_batches_prepared_ahead_give_the_same_result(shared_data, tokenize):
         mine_templates(batch, miner, with_params=True, prepared=ready)
         for batch, ready in zip(batches, prepared)
     ]
-    assert pl.concat(mined)["template_id"].to_list() == expected
+    assert drain_ids(miner, pl.concat(mined)) == expected
     other = mine_templates(
         events.head(10), TemplateMiner(config), prepared=prepared[1]
     )  # for other events: ignored
@@ -382,15 +399,13 @@ def test_mine_in_batches_equals_one_batch(shared_data):
 
     messages, config = sample(shared_data, "OpenSSH")
     events = pl.DataFrame({"message": messages, "line_no": range(1, len(messages) + 1)})
-    whole = mine_templates(events, TemplateMiner(config))
+    whole_miner = TemplateMiner(config)
+    whole = mine_templates(events, whole_miner)
     miner = TemplateMiner(config)
     batched = mine_in_batches(events, miner, batch_rows=300)
     assert batched.columns == whole.columns and batched["line_no"].to_list() == whole["line_no"].to_list()
-    assert (
-        batched["template_id"].to_list()
-        == whole["template_id"].to_list()
-        == drain3_line_by_line(messages, config)
-    )
+    # Drain's clusters are drain3's either way; template ids may differ with the batch ends (template_ids.py)
+    assert drain_ids(miner, batched) == drain_ids(whole_miner, whole) == drain3_line_by_line(messages, config)
     assert batched["template"].to_list() == whole["template"].to_list()
     differ = batched.filter(pl.col("params") != whole["params"])
     assert differ.height < whole.height // 10  # params of early lines of a cluster that generalised later

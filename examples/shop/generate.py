@@ -1,6 +1,6 @@
-"""Generate the bundled example: three hours of logs of a small shop, with one incident.
+"""Generate the bundled example: three hours of a small shop's logs, spans and metrics, with one incident.
 
-Seeded, so every run writes the same bytes. Five services in three formats:
+Seeded, so every run writes the same bytes. Five services write logs in three formats:
 
 - gateway   JSON lines (access log with trace ids)
 - checkout  Loghub-style header, Java, multi-line stack traces, local time Europe/Berlin
@@ -8,12 +8,19 @@ Seeded, so every run writes the same bytes. Five services in three formats:
 - inventory syslog (RFC 5424)
 - db        PostgreSQL-style header (``2026-03-10 00:00:01.123 UTC [4242] LOG:  ...``)
 
-The incident: at 02:18 UTC inventory rolls out release v2.4.0, whose stock cache answers
-reservations with 0 units. Inventory logs this only at INFO ("0 of 2 units"), while checkout throws
-(ERROR + stack trace) and the gateway returns 500s; payments sees fewer charges. At 02:50
-inventory rolls back to v2.3.9. True root cause: inventory. Files rotate hourly
-(``x.log.2.gz``, ``x.log.1``, ``x.log``) and carry two bad lines (a truncated JSON record and a
-non-UTF-8 byte) that must land in quarantine.
+Every request is traced: ``spans/`` holds OTLP JSON as the OpenTelemetry Collector's file exporter
+writes it (one ``ExportTraceServiceRequest`` a line, rotated hourly, older files gzipped), with the
+trace ids the log lines carry. ``metrics/`` holds one Prometheus scrape a minute (CPU, resident memory,
+p99 request latency per pod), a ``/federate``-style text file an hour.
+
+The incident: from 02:18 to 02:50 UTC payments is starved of CPU (its pod sits at its one-core limit:
+a fraud-rule update that backtracks on every charge). Payments logs nothing wrong, only slower
+``authorized ... in N ms`` lines; checkout gives up after 2 s and logs ERROR timeouts with stack
+traces, and the gateway answers 504. Logs alone point at checkout; the spans (payments' own time) and
+the metrics (payments' CPU) point at the true root cause, payments. A red herring: inventory rolled out
+v2.4.0 at 01:20, an hour before, without harm. Log files rotate hourly (``x.log.2.gz``, ``x.log.1``,
+``x.log``) and carry two bad lines (a truncated JSON record and a non-UTF-8 byte); the spans carry a
+line cut off mid-write and the metrics a sample with a broken label: all must land in quarantine.
 
 Usage: ``python examples/shop/generate.py [OUT_DIR] [--hours 3] [--rate 2.0]``
 """
@@ -21,196 +28,56 @@ Usage: ``python examples/shop/generate.py [OUT_DIR] [--hours 3] [--rate 2.0]``
 from __future__ import annotations
 
 import argparse
-import gzip
 import json
 import random
-from datetime import UTC, datetime, timedelta
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
-START = datetime(2026, 3, 10, 0, 0, tzinfo=UTC)
-RELEASE_AT = timedelta(hours=2, minutes=18)
-ROLLBACK_AT = timedelta(hours=2, minutes=50)
-BERLIN = ZoneInfo("Europe/Berlin")
-SERVICES = ("gateway", "checkout", "payments", "inventory", "db")
+from shop_logs import START, Writer, checkout_line, db_line, gateway_json, payments_json, syslog_line
+from shop_telemetry import CLIENT, SERVER, Telemetry
+
+STARVED_FROM = timedelta(hours=2, minutes=18)  # payments CPU-starved from here ...
+STARVED_UNTIL = timedelta(hours=2, minutes=50)  # ... until the fraud rules are reverted
+INVENTORY_ROLLOUT = timedelta(hours=1, minutes=20)  # the red herring: a harmless release
+PAYMENTS_TIMEOUT = timedelta(milliseconds=2000)  # checkout's read timeout on payments
+WIRE = timedelta(microseconds=400)  # one way on the pod network
 USERS = [f"user{n:04d}" for n in range(400)]
 SKUS = [f"SKU-{n:05d}" for n in range(1, 250)]
 PRODUCT_PATHS = ["/api/products", "/api/products/{sku}", "/api/cart", "/api/search?q={word}"]
 WORDS = ["shoes", "lamp", "coffee", "desk", "chair", "cable", "phone", "bag"]
+TIMEOUT_FRAMES = (
+    "java.base/java.net.SocketInputStream.read(SocketInputStream.java:168)",
+    "org.apache.hc.core5.http.impl.io.SessionInputBufferImpl.fillBuffer(SessionInputBufferImpl.java:149)",
+    "com.shop.checkout.payments.PaymentsClient.charge(PaymentsClient.java:57)",
+    "com.shop.checkout.OrderService.checkout(OrderService.java:96)",
+    "com.shop.checkout.api.CheckoutController.post(CheckoutController.java:41)",
+)
 
 
-class Writer:
-    """Collects (time, text) lines per service and writes hourly-rotated files."""
+@dataclass
+class Call:
+    """The parts of one checkout request its calls share."""
 
-    def __init__(self) -> None:
-        self.lines: dict[str, list[tuple[datetime, bytes]]] = {s: [] for s in SERVICES}
-
-    def add(self, service: str, at: datetime, text: str | bytes) -> None:
-        self.lines[service].append((at, text if isinstance(text, bytes) else text.encode()))
-
-    def write(self, out: Path, hours: int) -> dict[str, int]:
-        counts = {}
-        for service, rows in self.lines.items():
-            rows.sort(key=lambda r: r[0])
-            folder = out / service
-            folder.mkdir(parents=True, exist_ok=True)
-            for hour in range(hours):
-                age = hours - 1 - hour
-                begin, end = START + timedelta(hours=hour), START + timedelta(hours=hour + 1)
-                body = b"".join(t + b"\n" for at, t in rows if begin <= at < end)
-                name = f"{service}.log" if age == 0 else f"{service}.log.{age}"
-                if age >= 2:
-                    with (
-                        open(folder / f"{name}.gz", "wb") as raw,
-                        gzip.GzipFile(filename=name, mode="wb", fileobj=raw, mtime=0) as gz,
-                    ):
-                        gz.write(body)
-                else:
-                    (folder / name).write_bytes(body)
-            counts[service] = len(rows)
-        return counts
+    trace: str
+    parent: str  # checkout's server span
+    order: str
+    thread: int
 
 
-def iso(at: datetime) -> str:
-    return at.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-def checkout_line(at: datetime, level: str, thread: int, component: str, text: str) -> str:
-    local = at.astimezone(BERLIN)
-    stamp = local.strftime("%Y-%m-%d %H:%M:%S") + f",{local.microsecond // 1000:03d}"
-    return f"{stamp} {level:<5} [http-nio-8080-exec-{thread}] {component}: {text}"
-
-
-def db_line(at: datetime, pid: int, level: str, text: str) -> str:
-    return f"{at.strftime('%Y-%m-%d %H:%M:%S')}.{at.microsecond // 1000:03d} UTC [{pid}] {level}:  {text}"
-
-
-def syslog_line(at: datetime, severity: int, host: str, app: str, pid: int, text: str) -> str:
-    return f"<{16 * 8 + severity}>1 {iso(at)} {host} {app} {pid} - - {text}"
-
-
-def gateway_json(at: datetime, level: str, text: str, trace: str | None, **extra) -> str:
-    record = {"timestamp": iso(at), "level": level, "service": "gateway", "host": "gw-1", "message": text}
-    if trace:
-        record["trace_id"] = trace
-    record.update(extra)
-    return json.dumps(record)
-
-
-def payments_json(at: datetime, level: str, text: str, trace: str | None) -> str:
-    record = {
-        "ts": int(at.timestamp() * 1000),
-        "severity": level,
-        "msg": text,
-        "pod": "payments-7d9f-2",
-        "trace": trace,
-    }
-    return json.dumps(record)
-
-
-def inventory_version(offset: timedelta) -> str:
-    return "v2.4.0" if RELEASE_AT <= offset < ROLLBACK_AT else "v2.3.9"
-
-
-def simulate_checkout(w: Writer, rng: random.Random, at: datetime, trace: str, broken: bool) -> int:
-    """One checkout request across services; returns the HTTP status the gateway answers."""
-    user, order = rng.choice(USERS), f"ord-{rng.randrange(10**7):07d}"
-    thread = rng.randrange(1, 40)
-    items = [(rng.choice(SKUS), rng.randint(1, 3)) for _ in range(rng.randint(1, 3))]
-    t = at + timedelta(milliseconds=rng.randint(1, 5))
-    w.add(
-        "checkout",
-        t,
-        checkout_line(
-            t,
-            "INFO",
-            thread,
-            "c.s.checkout.OrderService",
-            f"Creating order {order} for {user} with {len(items)} items trace_id={trace}",
-        ),
+def reserve(
+    w: Writer, tel: Telemetry, rng: random.Random, t: datetime, call: Call, sku: str, qty: int
+) -> datetime:
+    """Checkout asks inventory to reserve ``qty`` of ``sku`` at ``t``; returns when the answer is back."""
+    took = timedelta(microseconds=rng.randint(2000, 9000))
+    client = tel.span(
+        "checkout", call.trace, call.parent, "POST inventory/reserve", kind=CLIENT, begin=t, end=t + took
     )
-    for sku, qty in items:
-        t += timedelta(milliseconds=rng.randint(2, 9))
-        pid = 3100 + rng.randrange(8)
-        w.add(
-            "db",
-            t,
-            db_line(
-                t,
-                5000 + rng.randrange(30),
-                "LOG",
-                f"duration: {rng.uniform(0.3, 4.0):.3f} ms  statement: SELECT qty FROM stock WHERE sku = '{sku}' FOR UPDATE",
-            ),
-        )
-        if broken and rng.random() < 0.7:
-            w.add(
-                "inventory",
-                t,
-                syslog_line(
-                    t,
-                    6,
-                    "inv-1",
-                    "inventory",
-                    pid,
-                    f"Reservation for order {order} trace_id={trace}: 0 of {qty} units of {sku} reserved (stock cache {inventory_version(t - START)})",
-                ),
-            )
-            t += timedelta(milliseconds=rng.randint(3, 12))
-            w.add(
-                "checkout",
-                t,
-                checkout_line(
-                    t,
-                    "ERROR",
-                    thread,
-                    "c.s.checkout.OrderService",
-                    f"Checkout failed for order {order} trace_id={trace}",
-                ),
-            )
-            w.add(
-                "checkout",
-                t,
-                f"java.lang.IllegalStateException: inventory reserved 0 of {qty} units for {sku}",
-            )
-            for frame in (
-                "com.shop.checkout.OrderService.reserveItems(OrderService.java:142)",
-                "com.shop.checkout.OrderService.checkout(OrderService.java:88)",
-                "com.shop.checkout.api.CheckoutController.post(CheckoutController.java:41)",
-                "org.springframework.web.servlet.FrameworkServlet.service(FrameworkServlet.java:897)",
-            ):
-                w.add("checkout", t, f"\tat {frame}")
-            return 500
-        left = rng.randint(0, 500)
-        w.add(
-            "inventory",
-            t,
-            syslog_line(
-                t,
-                6,
-                "inv-1",
-                "inventory",
-                pid,
-                f"Reserved {qty} units of {sku} for order {order} trace_id={trace} (stock left {left})",
-            ),
-        )
-        if left < 5:
-            w.add(
-                "inventory",
-                t,
-                syslog_line(t, 4, "inv-1", "inventory", pid, f"Low stock for {sku}: {left} units left"),
-            )
-    amount = rng.randint(500, 40000) / 100
-    t += timedelta(milliseconds=rng.randint(5, 20))
-    w.add(
-        "payments",
-        t,
-        payments_json(
-            t,
-            "INFO",
-            f"Charging {amount:.2f} EUR card ****{rng.randrange(10000):04d} for order {order}",
-            trace,
-        ),
+    tel.span(
+        "inventory", call.trace, client, "POST /reserve", kind=SERVER, begin=t + WIRE, end=t + took - WIRE
     )
+    pid = 3100 + rng.randrange(8)
+    statement = f"SELECT qty FROM stock WHERE sku = '{sku}' FOR UPDATE"
     w.add(
         "db",
         t,
@@ -218,84 +85,204 @@ def simulate_checkout(w: Writer, rng: random.Random, at: datetime, trace: str, b
             t,
             5000 + rng.randrange(30),
             "LOG",
-            f"duration: {rng.uniform(0.5, 6.0):.3f} ms  statement: INSERT INTO payments (order_id, amount) VALUES ('{order}', {amount:.2f})",
+            f"duration: {rng.uniform(0.3, 4.0):.3f} ms  statement: {statement}",
         ),
     )
-    t += timedelta(milliseconds=rng.randint(80, 400))
-    if rng.random() < 0.01:
+    left = rng.randint(0, 500)
+    text = f"Reserved {qty} units of {sku} for order {call.order} trace_id={call.trace} (stock left {left})"
+    w.add("inventory", t, syslog_line(t, 6, "inv-1", "inventory", pid, text))
+    if left < 5:
         w.add(
-            "payments",
+            "inventory",
             t,
-            payments_json(t, "WARN", f"Card declined for order {order}: insufficient funds", trace),
+            syslog_line(t, 4, "inv-1", "inventory", pid, f"Low stock for {sku}: {left} units left"),
         )
-        w.add(
-            "checkout",
-            t,
-            checkout_line(
-                t,
-                "WARN",
-                thread,
-                "c.s.checkout.OrderService",
-                f"Payment declined for order {order} trace_id={trace}",
-            ),
-        )
-        return 402
+    return t + took
+
+
+def payments_work(
+    w: Writer, rng: random.Random, t: datetime, call: Call, amount: float, took: timedelta
+) -> bool:
+    """Payments charges the card from ``t`` for ``took`` and logs it (never an error); True if declined."""
+    card = f"****{rng.randrange(10000):04d}"
     w.add(
         "payments",
         t,
-        payments_json(
-            t,
-            "INFO",
-            f"Payment pay-{rng.randrange(10**8):08d} authorized for order {order} in {rng.randint(80, 400)} ms",
-            trace,
-        ),
+        payments_json(t, "INFO", f"Charging {amount:.2f} EUR card {card} for order {call.order}", call.trace),
     )
+    insert = f"INSERT INTO payments (order_id, amount) VALUES ('{call.order}', {amount:.2f})"
     w.add(
-        "checkout",
+        "db",
         t,
-        checkout_line(
+        db_line(
             t,
-            "INFO",
-            thread,
-            "c.s.checkout.OrderService",
-            f"Order {order} confirmed, total {amount:.2f} EUR trace_id={trace}",
+            5000 + rng.randrange(30),
+            "LOG",
+            f"duration: {rng.uniform(0.5, 6.0):.3f} ms  statement: {insert}",
         ),
     )
-    return 200
+    done = t + took
+    declined = rng.random() < 0.01
+    if declined:
+        w.add(
+            "payments",
+            done,
+            payments_json(
+                done, "WARN", f"Card declined for order {call.order}: insufficient funds", call.trace
+            ),
+        )
+    else:
+        text = f"Payment pay-{rng.randrange(10**8):08d} authorized for order {call.order} in {took // timedelta(milliseconds=1)} ms"
+        w.add("payments", done, payments_json(done, "INFO", text, call.trace))
+    return declined
+
+
+def charge(
+    w: Writer, tel: Telemetry, rng: random.Random, t: datetime, call: Call, starved: bool
+) -> tuple[int, datetime]:
+    """Checkout asks payments to charge the order; returns the HTTP status for the gateway and when checkout ends.
+
+    Payments normally answers in 80-400 ms. CPU-starved, every charge takes 6-20 times as long; checkout
+    gives up after :data:`PAYMENTS_TIMEOUT` and logs the timeout, while payments logs nothing wrong and
+    finishes (and authorizes) the charge after its caller has left.
+    """
+    amount = rng.randint(500, 40000) / 100
+    took = timedelta(milliseconds=rng.randint(80, 400) * (rng.uniform(6, 20) if starved else 1))
+    timed_out = took > PAYMENTS_TIMEOUT
+    answered = t + (PAYMENTS_TIMEOUT if timed_out else took + 2 * WIRE)
+    client = tel.span(
+        "checkout",
+        call.trace,
+        call.parent,
+        "POST payments/charge",
+        kind=CLIENT,
+        begin=t,
+        end=answered,
+        error=timed_out,
+    )
+    tel.span("payments", call.trace, client, "POST /charge", kind=SERVER, begin=t + WIRE, end=t + WIRE + took)
+    declined = payments_work(w, rng, t + WIRE, call, amount, took)
+    component = "c.s.checkout.OrderService"
+    if timed_out:
+        text = f"Payment call for order {call.order} timed out after {PAYMENTS_TIMEOUT // timedelta(milliseconds=1)} ms trace_id={call.trace}"
+        w.add("checkout", answered, checkout_line(answered, "ERROR", call.thread, component, text))
+        w.add("checkout", answered, "java.net.SocketTimeoutException: Read timed out")
+        for frame in TIMEOUT_FRAMES:
+            w.add("checkout", answered, f"\tat {frame}")
+        return 504, answered
+    if declined:
+        text = f"Payment declined for order {call.order} trace_id={call.trace}"
+        w.add("checkout", answered, checkout_line(answered, "WARN", call.thread, component, text))
+        return 402, answered
+    text = f"Order {call.order} confirmed, total {amount:.2f} EUR trace_id={call.trace}"
+    w.add("checkout", answered, checkout_line(answered, "INFO", call.thread, component, text))
+    return 200, answered
+
+
+def simulate_checkout(
+    w: Writer, tel: Telemetry, rng: random.Random, at: datetime, trace: str, starved: bool
+) -> None:
+    """One ``POST /api/checkout`` across gateway, checkout, inventory and payments: logs and spans."""
+    gateway_span, gateway_client, checkout_span = tel.new_id(), tel.new_id(), tel.new_id()
+    call = Call(trace, checkout_span, f"ord-{rng.randrange(10**7):07d}", rng.randrange(1, 40))
+    items = [(rng.choice(SKUS), rng.randint(1, 3)) for _ in range(rng.randint(1, 3))]
+    begin = t = at + timedelta(milliseconds=rng.randint(1, 5))
+    text = f"Creating order {call.order} for {rng.choice(USERS)} with {len(items)} items trace_id={trace}"
+    w.add("checkout", t, checkout_line(t, "INFO", call.thread, "c.s.checkout.OrderService", text))
+    for sku, qty in items:
+        t = reserve(w, tel, rng, t + timedelta(milliseconds=rng.randint(1, 4)), call, sku, qty)
+    status, answered = charge(w, tel, rng, t + timedelta(milliseconds=rng.randint(5, 20)), call, starved)
+    end = answered + timedelta(milliseconds=rng.randint(1, 3))
+    failed = status >= 500
+    tel.span(
+        "checkout",
+        trace,
+        gateway_client,
+        "POST /checkout",
+        kind=SERVER,
+        begin=begin,
+        end=end,
+        error=failed,
+        span_id=checkout_span,
+    )
+    tel.span(
+        "gateway",
+        trace,
+        gateway_span,
+        "POST checkout",
+        kind=CLIENT,
+        begin=at + WIRE,
+        end=end + WIRE,
+        error=failed,
+        span_id=gateway_client,
+    )
+    replied = end + timedelta(milliseconds=rng.randint(1, 4))
+    tel.span(
+        "gateway",
+        trace,
+        None,
+        "POST /api/checkout",
+        kind=SERVER,
+        begin=at,
+        end=replied,
+        error=failed,
+        span_id=gateway_span,
+    )
+    took = (replied - at) // timedelta(milliseconds=1)
+    level = "ERROR" if failed else "INFO"
+    extra = {"status": status, "upstream": "checkout"}
+    w.add(
+        "gateway",
+        replied,
+        gateway_json(replied, level, f"POST /api/checkout {status} {took}ms", trace, **extra),
+    )
 
 
 def generate(out: Path, *, hours: int = 3, rate: float = 2.0, seed: int = 7) -> dict[str, int]:
-    """Write the example logs under ``out``; returns lines per service."""
+    """Write the example logs, spans and metrics under ``out``; returns lines per service, spans and samples."""
     rng = random.Random(seed)
-    w = Writer()
+    w, tel = Writer(), Telemetry(random.Random(seed + 1), START)
     end = START + timedelta(hours=hours)
     at = START
     while at < end:
         at += timedelta(seconds=rng.expovariate(rate))
         offset = at - START
-        trace = f"{rng.getrandbits(64):016x}"
+        trace = f"{rng.getrandbits(128):032x}"
         if rng.random() < 0.25:
-            broken = RELEASE_AT + timedelta(minutes=2) <= offset < ROLLBACK_AT
-            status = simulate_checkout(w, rng, at, trace, broken)
-            took = rng.randint(120, 600)
-            level = "ERROR" if status >= 500 else "INFO"
-            w.add(
-                "gateway",
-                at + timedelta(milliseconds=took),
-                gateway_json(
-                    at + timedelta(milliseconds=took),
-                    level,
-                    f"POST /api/checkout {status} {took}ms",
-                    trace,
-                    status=status,
-                    upstream="checkout",
-                ),
-            )
+            simulate_checkout(w, tel, rng, at, trace, STARVED_FROM <= offset < STARVED_UNTIL)
         else:
-            path = rng.choice(PRODUCT_PATHS).format(sku=rng.choice(SKUS), word=rng.choice(WORDS))
-            took = rng.randint(3, 60)
-            w.add("gateway", at, gateway_json(at, "INFO", f"GET {path} 200 {took}ms", trace, status=200))
-    # Background noise on every service, independent of traffic.
+            route = rng.choice(PRODUCT_PATHS)
+            path = route.format(sku=rng.choice(SKUS), word=rng.choice(WORDS))
+            took = timedelta(milliseconds=rng.randint(3, 60))
+            tel.span(
+                "gateway", trace, None, f"GET {route.split('?')[0]}", kind=SERVER, begin=at, end=at + took
+            )
+            text = f"GET {path} 200 {took // timedelta(milliseconds=1)}ms"
+            w.add("gateway", at + took, gateway_json(at + took, "INFO", text, trace, status=200))
+    background(w, rng, hours)
+    rollout = START + INVENTORY_ROLLOUT
+    if rollout < end:
+        starting = "Starting inventory-service v2.4.0 (build 2026-03-09)"
+        w.add("inventory", rollout, syslog_line(rollout, 5, "inv-1", "inventory", 3100, starting))
+        loaded = f"Stock cache loaded {rng.randint(1200, 1400)} SKUs (format 2)"
+        w.add("inventory", rollout, syslog_line(rollout, 6, "inv-1", "inventory", 3100, loaded))
+    damage(w)
+    counts = w.write(out, hours)
+    cut = '{"resourceSpans":[{"resource":{"attributes":[{"key":"service.name","value":{"stringValue":"gate'
+    counts["spans"] = tel.write_spans(out, hours, broken_line=(min(1, hours - 1), cut))
+    broken = 'process_open_fds{service="db",pod="db-0} 112'  # a label value without its closing quote
+    counts["metric_samples"] = tel.write_metrics(
+        out,
+        hours,
+        cpu_limit={"payments": (STARVED_FROM, STARVED_UNTIL)},
+        restarts={"inventory": INVENTORY_ROLLOUT},
+        broken_sample=(0, broken),
+    )
+    return counts
+
+
+def background(w: Writer, rng: random.Random, hours: int) -> None:
+    """Noise on every service, independent of traffic: health checks, checkpoints, cache refreshes."""
     for minute in range(hours * 60):
         t = START + timedelta(minutes=minute, seconds=rng.uniform(0, 59))
         w.add("gateway", t, gateway_json(t, "DEBUG", "GET /healthz 200 1ms", None, status=200))
@@ -352,34 +339,10 @@ def generate(out: Path, *, hours: int = 3, rate: float = 2.0, seed: int = 7) -> 
                     f"Slow response from payments: {rng.randint(1000, 3000)} ms",
                 ),
             )
-    for offset, version in ((RELEASE_AT, "v2.4.0"), (ROLLBACK_AT, "v2.3.9")):
-        t = START + offset
-        if t < end:
-            w.add(
-                "inventory",
-                t,
-                syslog_line(
-                    t,
-                    5,
-                    "inv-1",
-                    "inventory",
-                    3100,
-                    f"Starting inventory-service {version} (build 2026-03-0{9 if version == 'v2.4.0' else 1})",
-                ),
-            )
-            w.add(
-                "inventory",
-                t,
-                syslog_line(
-                    t,
-                    6,
-                    "inv-1",
-                    "inventory",
-                    3100,
-                    f"Stock cache loaded {rng.randint(1200, 1400)} SKUs (format {'2' if version == 'v2.4.0' else '1'})",
-                ),
-            )
-    # Two damaged records: a JSON line cut off mid-write and a line with a byte that is not UTF-8.
+
+
+def damage(w: Writer) -> None:
+    """Two damaged log records: a JSON line cut off mid-write and a line with a byte that is not UTF-8."""
     t = START + timedelta(minutes=37, seconds=12)
     w.add(
         "payments",
@@ -393,7 +356,6 @@ def generate(out: Path, *, hours: int = 3, rate: float = 2.0, seed: int = 7) -> 
         checkout_line(t, "INFO", 3, "c.s.checkout.OrderService", "Customer note: Gr").encode()
         + b"\xfc\xdf dich",
     )
-    return w.write(out, hours)
 
 
 def main() -> None:
@@ -411,13 +373,13 @@ def main() -> None:
         "--hours",
         type=int,
         default=3,
-        help="hours of logs from 2026-03-10T00:00Z (default 3; the incident is in hour 3)",
+        help="hours from 2026-03-10T00:00Z (default 3; the incident is in hour 3)",
     )
     parser.add_argument("--rate", type=float, default=2.0, help="gateway requests per second (default 2.0)")
     parser.add_argument("--seed", type=int, default=7)
     args = parser.parse_args()
     counts = generate(args.out, hours=args.hours, rate=args.rate, seed=args.seed)
-    print(json.dumps({"out": str(args.out), "lines": counts, "total": sum(counts.values())}))
+    print(json.dumps({"out": str(args.out), "counts": counts}))
 
 
 if __name__ == "__main__":

@@ -1,4 +1,6 @@
-"""``logrca rca CASE_DIR`` (one incident's report) and ``logrca eval rca DATASET_DIR`` (AC@k over labelled cases)."""
+"""``logrca rca CASE_DIR`` (one incident's report) and ``logrca eval rca DATASET_DIR`` (AC@k over labelled cases).
+
+Both run the pipeline's assets on each case folder in-process (:mod:`logrca.pipelines.case_run`)."""
 
 from __future__ import annotations
 
@@ -16,26 +18,46 @@ def rca_command(
         None, "--normal", help="Fault-free folders for the baseline (default: ../../normal/*)."
     ),
 ) -> None:
-    """Analyse one incident case and print its Markdown report (the same as the pipeline's report asset)."""
-    from logrca.rca.case_analysis import analyse_case
-    from logrca.rca.cases import load_case
-    from logrca.rca.report import build_finding, render_report
+    """Run the pipeline on one incident case and print its Markdown report (the report asset's)."""
+    from logrca.pipelines.case_run import run_case
+    from logrca.rca.report import render_report
 
     try:
-        analysis = analyse_case(load_case(case_dir, normal_dirs=list(normal) if normal else None))
+        run = run_case(case_dir, normal_dirs=list(normal) if normal else None)
     except ValueError as error:
         typer.echo(f"error: {error}", err=True)
         raise typer.Exit(1) from error
-    window_events = analysis.events.filter(analysis.events["timestamp"] >= analysis.window[0])
-    finding = build_finding(
-        system=analysis.case.system,
-        window=analysis.window,
-        window_events=window_events,
-        baseline_events=analysis.baseline_events,
-        anomalies=analysis.anomalies,
-        ranking=analysis.ranking,
-    )
-    typer.echo(render_report(finding, title=f"{analysis.case.system} incident {analysis.case.name}"))
+    typer.echo(render_report(run.finding, title=f"{run.system} incident {run.name}"))
+    lost = {name: n for name, n in run.quarantined.items() if n}
+    if lost:
+        typer.echo(f"quarantined rows (not analysed): {lost}", err=True)
+
+
+def _evaluate(dataset_dir: Path, *, loo: bool, use_normal: bool, advance) -> dict:
+    """``eval rca``'s result: every case through the pipeline's assets on one ephemeral Dagster instance."""
+    from dagster import DagsterInstance
+
+    from logrca.pipelines.case_run import load_case_frames, run_case
+    from logrca.rca.evaluate import evaluate_dataset, evaluate_settings
+    from logrca.rca.loo import default_grid, loo_report
+
+    with DagsterInstance.ephemeral() as instance:
+        if loo:
+            evaluated = evaluate_settings(
+                dataset_dir,
+                default_grid(),
+                load=lambda case, normal: load_case_frames(case, normal, instance=instance),
+                use_normal=use_normal,
+                on_case=lambda _: advance(),
+            )
+            return loo_report(evaluated)
+
+        def analyse(case: Path, normal: list[Path]) -> list[str]:
+            return run_case(case, normal_dirs=normal, instance=instance).ranking["service"].to_list()
+
+        return evaluate_dataset(
+            dataset_dir, analyse=analyse, use_normal=use_normal, on_case=lambda _: advance()
+        )
 
 
 def eval_rca_command(
@@ -53,30 +75,18 @@ def eval_rca_command(
         "rank the held-out one; also what each rule of the method carries. Runs the grid (minutes).",
     ),
 ) -> None:
-    """Rank every case of DATASET_DIR without its label; print each true service's rank, AC@1, AC@3, Avg@5."""
+    """Run the pipeline on every case of DATASET_DIR without its label; print each true service's rank, AC@1, AC@3, Avg@5."""
     from rich.console import Console
     from rich.progress import Progress
-
-    from logrca.rca.evaluate import evaluate_dataset, evaluate_settings
-    from logrca.rca.loo import default_grid, loo_report
 
     console = Console(stderr=True)
     n_cases = len([p for p in (dataset_dir / "cases").glob("*") if p.is_dir()])
     try:
         with Progress(console=console, transient=True) as progress:
             task = progress.add_task("ranking cases", total=n_cases)
-            if loo:
-                evaluated = evaluate_settings(
-                    dataset_dir,
-                    default_grid(),
-                    use_normal=not no_normal,
-                    on_case=lambda _: progress.advance(task),
-                )
-                result = loo_report(evaluated)
-            else:
-                result = evaluate_dataset(
-                    dataset_dir, use_normal=not no_normal, on_case=lambda row: progress.advance(task)
-                )
+            result = _evaluate(
+                dataset_dir, loo=loo, use_normal=not no_normal, advance=lambda: progress.advance(task)
+            )
     except ValueError as error:
         typer.echo(f"error: {error}", err=True)
         raise typer.Exit(1) from error

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import ClassVar, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from logrca.parsers.ingest.metric_formats import PrometheusOptions
 from logrca.parsers.validation import PolarsRegex, check_polars_regex
 
 #: Header fields that together give a line's time (the first set a header holds is used).
@@ -88,6 +89,10 @@ class SourceConfig(BaseModel):
         }
     )
     csv: CsvOptions | None = None
+    role: Literal["window", "baseline"] = Field(
+        "window",
+        description="'window': read per time partition; 'baseline': fault-free data read whole as the reference.",
+    )
 
     @field_validator("timezone")
     @classmethod
@@ -154,3 +159,60 @@ def folder_patterns(source: SourceConfig, base_dir) -> list[tuple[int, str]]:
         if not (set(pattern) & set("*?[")) and path.is_dir():
             named.append((index, str(path)))
     return named
+
+
+class SignalSourceConfig(BaseModel):
+    """Files of trace spans or metric samples: name, file globs, a registered format and a role.
+
+    ``format`` names a reader of :mod:`logrca.parsers.ingest.signal_readers` (``case-csv`` for the
+    case folder's CSV; more plug in there by name). ``role`` is ``window`` (rows are read per time
+    partition, like logs) or ``baseline`` (fault-free rows read whole as the analysis's reference).
+    The service of a row is ``service`` when set, else its host/pod name without its last
+    ``service_from_host_strip`` ``-`` parts (``api-5f9c-x2x`` -> ``api`` for 2).
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    #: ``spans`` or ``metrics``: which registry ``format`` is looked up in.
+    kind: ClassVar[str] = ""
+
+    name: str = Field(min_length=1)
+    paths: list[str] = Field(min_length=1)
+    format: str = Field(min_length=1)
+    role: Literal["window", "baseline"] = "window"
+    service: str | None = None
+    service_from_host_strip: int = Field(2, ge=0)
+
+    @field_validator("format")
+    @classmethod
+    def _registered(cls, value: str) -> str:
+        from logrca.parsers.ingest.signal_readers import reader_names
+
+        known = reader_names(cls.kind)
+        if value not in known:
+            raise ValueError(f"unknown {cls.kind} format {value!r}; known: {', '.join(known)}")
+        return value
+
+
+class SpanSourceConfig(SignalSourceConfig):
+    """A source of trace spans (rows of :data:`logrca.parsers.ingest.schema.SPAN_SCHEMA`)."""
+
+    kind: ClassVar[str] = "spans"
+
+
+class MetricSourceConfig(SignalSourceConfig):
+    """A source of metric samples (rows of :data:`logrca.parsers.ingest.schema.METRIC_SCHEMA`).
+
+    ``prometheus`` (format ``prometheus`` only) names the labels that give a sample's service and host;
+    by default ``service``/``job`` and ``pod``/``instance``.
+    """
+
+    kind: ClassVar[str] = "metrics"
+
+    prometheus: PrometheusOptions | None = None
+
+    @model_validator(mode="after")
+    def _options_fit_format(self) -> MetricSourceConfig:
+        if self.prometheus is not None and self.format != "prometheus":
+            raise ValueError(f"'prometheus' options need format 'prometheus', not {self.format!r}")
+        return self

@@ -9,88 +9,23 @@ import numpy as np
 import polars as pl
 from drain3.drain import Drain, LogCluster, Node
 
-__all__ = ["DrainFeeder"]
+from logrca.parsers.templates.drain_leaves import _LeafHashes, _LeafMatrix
+
+__all__ = ["DrainFeeder", "similarity"]
+
+
+def similarity(template: Sequence[str], tokens: Sequence[str], param_str: str) -> tuple[int, int]:
+    """(similar tokens, parameters) of a message against a template of its length, as ``get_seq_distance`` counts them."""
+    similar = params = 0
+    for template_token, token in zip(template, tokens):
+        if template_token == param_str:
+            params += 1
+        elif template_token == token:
+            similar += 1
+    return similar, params
+
 
 _MATRIX_MIN_CLUSTERS = 8  # below this, drain3's own loop is faster than numpy
-
-
-class _LeafMatrix:
-    """The templates of one leaf's clusters as a matrix of token ids (``<*>`` is 0)."""
-
-    __slots__ = ("version", "cluster_ids", "tokens", "literal", "params")
-
-    def __init__(self, leaf: Node, drain: Drain, version: int, token_ids: dict[str, int]):
-        self.version = version
-        self.cluster_ids = list(leaf.cluster_ids)
-        clusters = [drain.id_to_cluster.get(cluster_id) for cluster_id in self.cluster_ids]
-        lengths = {len(c.log_template_tokens) for c in clusters if c is not None}
-        width = lengths.pop() if len(lengths) == 1 and None not in clusters else -1
-        rows = (
-            [[_intern(token, token_ids) for token in c.log_template_tokens] for c in clusters]
-            if width >= 0
-            else []
-        )
-        self.tokens = (
-            np.array(rows, dtype=np.int64).reshape(len(rows), max(width, 0))
-            if width >= 0
-            else np.zeros((0, 0), dtype=np.int64)
-        )
-        self.literal = self.tokens != 0
-        self.params = (~self.literal).sum(axis=1)
-
-    def append(self, cluster: LogCluster, version: int, token_ids: dict[str, int]) -> None:
-        """A cluster was added at the end of this leaf: add its row."""
-        row = np.array([[_intern(token, token_ids) for token in cluster.log_template_tokens]], dtype=np.int64)
-        if row.shape[1] != self.tokens.shape[1]:
-            self.version = -1  # rebuilt on next use
-            return
-        self.cluster_ids.append(cluster.cluster_id)
-        self.tokens = np.vstack([self.tokens, row])
-        self.literal = self.tokens != 0
-        self.params = (~self.literal).sum(axis=1)
-        self.version = version
-
-    def update(self, cluster: LogCluster, version: int, token_ids: dict[str, int]) -> None:
-        """A template of this leaf changed: rewrite its row."""
-        row = self.cluster_ids.index(cluster.cluster_id)
-        self.tokens[row] = [_intern(token, token_ids) for token in cluster.log_template_tokens]
-        self.literal[row] = self.tokens[row] != 0
-        self.params[row] = int((~self.literal[row]).sum())
-        self.version = version
-
-
-class _LeafHashes:
-    """A leaf's templates for vectorized matching: token hashes, literal mask, counts, the tokens."""
-
-    __slots__ = (
-        "templates",
-        "cluster_ids",
-        "width",
-        "tokens",
-        "hashes",
-        "literal",
-        "params",
-        "literals",
-        "literal_columns",
-    )
-
-    def __init__(self, cluster_ids: list[int], templates: list[tuple[str, ...]], param_str: str):
-        self.templates, self.cluster_ids = templates, cluster_ids
-        self.width = len(templates[0])
-        self.tokens = pl.Series([token for template in templates for token in template], dtype=pl.Utf8)
-        shape = (len(templates), self.width)
-        self.hashes = self.tokens.hash(seed=0).to_numpy().reshape(shape)
-        self.literal = (self.tokens != param_str).to_numpy().reshape(shape)
-        self.literals = self.literal.sum(axis=1)
-        self.params = self.width - self.literals
-        self.literal_columns = np.flatnonzero(self.literal.any(axis=0)).tolist()
-
-
-def _intern(token: str, token_ids: dict[str, int]) -> int:
-    found = token_ids.get(token)
-    if found is None:
-        found = token_ids[token] = len(token_ids)
-    return found
 
 
 class DrainFeeder:
@@ -149,6 +84,9 @@ class DrainFeeder:
         self.remember_limit = remember_limit
         self._remember_pause = 0  # batches left without remembering
         self.calls = 0  # Drain feeds made (for reports and benchmarks)
+        self.created: list[
+            tuple[int, str]
+        ] = []  # (cluster id, first template) of new clusters, read by the miner
         self.grown: list[Node] = []  # nodes that got a child in the last feed
         self.rerouted: list[Node] = []  # <*> children some messages no longer take since the last feed
         self._token_ids: dict[str, int] = {drain.param_str: 0}
@@ -217,6 +155,7 @@ class DrainFeeder:
             sizes = [len(node.key_to_child_node) for node in walked]
             drain.clusters_counter += 1
             cluster = LogCluster(tokens, drain.clusters_counter)
+            self.created.append((cluster.cluster_id, " ".join(tokens)))
             drain.id_to_cluster[cluster.cluster_id] = cluster
             drain.add_seq_to_prefix_tree(drain.root_node, cluster)
             self.grown = [node for node, size in zip(walked, sizes) if len(node.key_to_child_node) != size]
@@ -307,12 +246,7 @@ class DrainFeeder:
             cluster = clusters.get(cluster_id)
             if cluster is None:
                 continue
-            similar = params = 0
-            for template_token, token in zip(cluster.log_template_tokens, tokens):
-                if template_token == param_str:
-                    params += 1
-                elif template_token == token:
-                    similar += 1
+            similar, params = similarity(cluster.log_template_tokens, tokens, param_str)
             if similar > best_similar or (similar == best_similar and params > best_params):
                 best, best_similar, best_params = cluster, similar, params
         if (

@@ -19,6 +19,8 @@ from logrca.parsers.templates.dedup import dense_codes
 from logrca.parsers.templates.drain_bulk import BatchPlan, assign_lines, numeric_wildcard, tokenize
 from logrca.parsers.templates.drain_feed import DrainFeeder
 from logrca.parsers.templates.masking import DEFAULT_MASKING_RULES, Masker, MaskingRule, parse_masking_rules
+from logrca.parsers.templates.parameters import line_templates
+from logrca.parsers.templates.template_ids import TemplateIds, naming_text
 
 __all__ = [
     "TemplateConfig",
@@ -100,6 +102,7 @@ class TemplateMiner:
         self.masker = Masker(self.config.masking)
         self.drain = self._new_drain()
         self._feeder = DrainFeeder(self.drain, always_feed=self.config.max_clusters is not None)
+        self.ids = TemplateIds()  # Drain cluster id <-> template id (see template_ids.py)
         if self.config.state_path is not None and Path(self.config.state_path).exists():
             self.load(self.config.state_path)
 
@@ -121,7 +124,7 @@ class TemplateMiner:
         codes: Iterable[int] | np.ndarray,
         plan: BatchPlan | None = None,
     ) -> np.ndarray:
-        """Cluster id per line, the same as feeding Drain every line in order.
+        """Drain cluster id per line, the same as feeding Drain every line in order (template ids: ``self.ids``).
 
         Parameters
         ----------
@@ -139,7 +142,13 @@ class TemplateMiner:
         every line is fed, since a skipped feed would not refresh the LRU order.
         """
         codes = np.fromiter(codes, dtype=np.int64) if not isinstance(codes, np.ndarray) else codes
-        return assign_lines(self._feeder, distinct_masked, codes, plan=plan)
+        cluster_ids = assign_lines(self._feeder, distinct_masked, codes, plan=plan)
+        wildcard = numeric_wildcard(self.drain)
+        for cluster_id, first_template in self._feeder.created:  # in creation order
+            # named after its template at the end of the batch that created it (see template_ids.py)
+            self.ids.add(cluster_id, naming_text(self.template_of(cluster_id) or first_template, wildcard))
+        self._feeder.created.clear()
+        return cluster_ids
 
     def template_of(self, cluster_id: int) -> str | None:
         """Current template of a cluster (None when evicted)."""
@@ -148,7 +157,7 @@ class TemplateMiner:
 
     def templates(self) -> pl.DataFrame:
         """All current clusters: ``template_id``, ``template``, ``size`` (lines seen)."""
-        rows = [(c.cluster_id, c.get_template(), c.size) for c in self.drain.clusters]
+        rows = [(self.ids.of_cluster[c.cluster_id], c.get_template(), c.size) for c in self.drain.clusters]
         return pl.DataFrame(
             rows, schema={"template_id": pl.Int64, "template": pl.Utf8, "size": pl.Int64}, orient="row"
         ).sort("template_id")
@@ -170,6 +179,7 @@ class TemplateMiner:
             "settings": self.config.drain_settings(),
             "clusters_counter": self.drain.clusters_counter,
             "clusters": clusters,
+            "template_ids": self.ids.pairs(),
             "tree": _node_to_json(self.drain.root_node),
         }
 
@@ -232,12 +242,16 @@ class TemplateMiner:
                 drain.id_to_cluster[cluster.cluster_id] = cluster
             drain.clusters_counter = int(state["clusters_counter"])
             drain.root_node = _node_from_json(state["tree"])
+            ids = TemplateIds(state.get("template_ids", []))
+            for cluster in drain.clusters:  # a state from before template ids: named after today's template
+                ids.add(cluster.cluster_id, naming_text(cluster.get_template(), numeric_wildcard(drain)))
         except (KeyError, TypeError, ValueError, AttributeError) as error:
             raise TemplateStateError(
                 f"{path}: template state is corrupted ({type(error).__name__}: {error}); {how}"
             ) from error
         self.drain = drain
         self._feeder = DrainFeeder(self.drain, always_feed=self.config.max_clusters is not None)
+        self.ids = ids
 
 
 def _jsonable(value: Any) -> Any:
@@ -313,6 +327,13 @@ def _tokenized(prepared: PreparedBatch, miner: TemplateMiner) -> PreparedBatch:
     )
 
 
+def _masked_lengths(prepared: PreparedBatch, miner: TemplateMiner) -> np.ndarray:
+    """Token count of each distinct raw message once masked (known from matching when there is a plan)."""
+    if prepared.plan is not None:
+        return prepared.plan.lengths[prepared.masked_of_raw]
+    return tokenize(prepared.masked_raw, miner.config.extra_delimiters).list.len().to_numpy()
+
+
 def mine_templates(
     events: pl.DataFrame,
     miner: TemplateMiner,
@@ -338,35 +359,21 @@ def mine_templates(
     Returns
     -------
     pl.DataFrame
-        ``events`` plus ``template_id: Int64`` (Drain cluster id, stable across batches and runs
-        through the persisted state), ``template: Utf8`` (the cluster's template after this
+        ``events`` plus ``template_id: Int64`` (a stable hash of the cluster's first template, see
+        :mod:`logrca.parsers.templates.template_ids`; kept across batches and runs by the state), ``template: Utf8`` (the cluster's template after this
         batch) and ``params: List(Utf8)`` (the message's tokens where the template has a variable
         part; computed on the masked tokenization, see Notes).
 
     Notes
     -----
-    Raw messages are deduplicated first, each distinct one is masked once (vectorized), masked
-    messages are deduplicated again; every distinct masked message is matched against Drain's
-    state at once, and Drain is called only for the lines that change the state (see
-    :func:`logrca.parsers.templates.drain_bulk.assign_batch`). ``template`` and ``params`` are computed per distinct
-    (message, cluster) pair and gathered per line.
-
-    Guarantee: ``template_id`` of every line equals the ``cluster_id`` that drain3's Drain
-    returns when fed every line in order (same masks and settings), across batches and across
-    save/load; cluster sizes count every line. The tests check this line by line against
-    ``drain3.TemplateMiner`` on all Loghub samples and on random streams. ``template`` is the cluster's template at the
-    end of the batch (Drain's templates only generalise while mining).
-
-    ``params`` pairs message and template tokens by position when masking kept the token count
-    (a token differing from the template's is a parameter); otherwise the template is turned
-    into a regex (as drain3's ``extract_parameters`` does) on the distinct (message, template)
-    pairs.
-
-    References
-    ----------
-    .. [1] P. He, J. Zhu, Z. Zheng, M. R. Lyu, "Drain: An Online Log Parsing Approach with Fixed
-       Depth Tree", ICWS 2017.
-    .. [2] logpai/Drain3, ``drain3/drain.py`` (the implementation used here).
+    Raw messages are deduplicated, each distinct one masked once, masked messages deduplicated
+    again; Drain is called only for the lines that change its state
+    (:func:`logrca.parsers.templates.drain_bulk.assign_batch`); ``template`` and ``params`` per
+    distinct pair (:func:`logrca.parsers.templates.parameters.line_templates`). Guarantee:
+    the Drain cluster of every line (``miner.ids.clusters(template_id)``) equals the ``cluster_id``
+    drain3's Drain returns when fed every line in order (same masks and settings), across batches and save/load (tested line by line
+    against ``drain3.TemplateMiner``). ``template`` is the cluster's template at the end of the
+    batch. References: He et al., "Drain", ICWS 2017; logpai/Drain3 ``drain3/drain.py``.
     """
     if prepared is None or prepared.events is not events:
         prepared = prepare_batch(events, miner)  # checks the 'message' column
@@ -374,106 +381,16 @@ def mine_templates(
         return _empty_result(events)
     if prepared.masked is None:
         prepared = _tokenized(prepared, miner)
-    raw, raw_codes, raw_first, masked_raw = (
+    ids = miner.assign(prepared.masked, prepared.line_codes, plan=prepared.plan)
+    masked_lengths = _masked_lengths(prepared, miner) if with_params else None
+    per_line = line_templates(
+        ids,
         prepared.raw,
         prepared.raw_codes,
         prepared.raw_first,
-        prepared.masked_raw,
+        template_of=miner.template_of,
+        extra_delimiters=miner.config.extra_delimiters,
+        masked_lengths=masked_lengths,
     )
-    ids = miner.assign(prepared.masked, prepared.line_codes, plan=prepared.plan)
-    # Templates and params are computed per distinct (raw message, cluster) pair, then gathered per line:
-    # one pair per raw message (its first line's cluster) plus pairs for lines whose cluster differs.
-    pair_ids, pair_raw, pair_of_line = ids[raw_first], np.arange(raw.len()), raw_codes
-    other = np.flatnonzero(ids != pair_ids[raw_codes])
-    if len(other):
-        other_key = raw_codes[other] * (int(ids.max()) + 1) + ids[other]
-        _, other_first, other_pair = np.unique(other_key, return_index=True, return_inverse=True)
-        pair_of_line = pair_of_line.copy()
-        pair_of_line[other] = raw.len() + other_pair
-        pair_ids = np.concatenate([pair_ids, ids[other[other_first]]])
-        pair_raw = np.concatenate([pair_raw, raw_codes[other[other_first]]])
-    id_values, id_of_pair = np.unique(pair_ids, return_inverse=True)
-    templates = pl.Series([miner.template_of(i) for i in id_values.tolist()], dtype=pl.Utf8)
-    pairs = pl.DataFrame(
-        {"template_id": pl.Series(pair_ids, dtype=pl.Int64), "template": templates.gather(id_of_pair)}
-    )
-    if with_params:
-        if prepared.plan is not None:  # masked token counts are known from matching
-            masked_lengths = prepared.plan.lengths[prepared.masked_of_raw[pair_raw]]
-        else:
-            masked_lengths = (
-                tokenize(masked_raw.gather(pair_raw), miner.config.extra_delimiters).list.len().to_numpy()
-            )
-        params = _parameters(
-            raw.gather(pair_raw), masked_lengths, templates, id_of_pair, miner.config.extra_delimiters
-        )
-    else:
-        params = pl.repeat(None, pairs.height, dtype=pl.List(pl.Utf8), eager=True)
-    per_line = pairs.with_columns(params.alias("params"))[pl.Series(pair_of_line)]
-    return events.with_columns(per_line["template_id"], per_line["template"], per_line["params"])
-
-
-def _parameters(
-    messages: pl.Series,
-    masked_lengths: np.ndarray,
-    templates: pl.Series,
-    template_of: np.ndarray,
-    extra_delimiters: Sequence[str],
-) -> pl.Series:
-    """Parameter values per row (see :func:`mine_templates`, Notes); row ``i`` has template ``templates[template_of[i]]``.
-
-    Where the message, its masked form and the template have the same token count, the message
-    tokens that differ from the template's are the parameters: one flat comparison over all
-    tokens, the template tokens gathered from each template split once, the lists rebuilt by a
-    group-by on the (sorted) row number. Other rows go through :func:`_regex_parameters`.
-    """
-    tokens = tokenize(messages, extra_delimiters)
-    template_tokens = templates.fill_null("").str.split(" ")
-    template_width = template_tokens.list.len().to_numpy().astype(np.int64)
-    width = template_width[template_of]
-    aligned = (tokens.list.len().to_numpy() == width) & (np.asarray(masked_lengths) == width)
-    rows = np.flatnonzero(aligned)
-    row_width = width[rows]
-    flat_message = (tokens if len(rows) == messages.len() else tokens.gather(rows)).explode(
-        empty_as_null=False
-    )
-    template_start, row_start = np.cumsum(template_width) - template_width, np.cumsum(row_width) - row_width
-    position = np.repeat(template_start[template_of[rows]] - row_start, row_width) + np.arange(
-        int(row_width.sum())
-    )
-    flat_template = template_tokens.explode(empty_as_null=False).gather(position)
-    flat = pl.DataFrame(
-        {
-            "_row": pl.Series(np.repeat(rows, row_width)).set_sorted(),
-            "params": flat_message,
-            "_differ": flat_message != flat_template,
-        }
-    )
-    found = flat.group_by("_row", maintain_order=True).agg(
-        pl.col("params").filter("_differ")
-    )  # every aligned row, in order
-    rest = np.flatnonzero(~aligned)
-    if len(rest):
-        extracted = [
-            _regex_parameters(m, t)
-            for m, t in zip(messages.gather(rest).to_list(), templates.gather(template_of[rest]).to_list())
-        ]
-        found = pl.concat(
-            [found, pl.DataFrame({"_row": rest, "params": pl.Series(extracted, dtype=pl.List(pl.Utf8))})]
-        ).sort("_row")
-    return found["params"]
-
-
-def _regex_parameters(message: str, template: str | None) -> list[str]:
-    """Parameters by turning the template into a regex (``<...>`` tokens -> ``(.*?)``); [] when no match."""
-    import re
-
-    if not template:
-        return []
-    parts = re.split(r"(<[^<> ]+>)", template)
-    pattern = "".join(
-        "(.*?)" if i % 2 else r"\s+".join(re.escape(w) for w in part.split(" "))
-        for i, part in enumerate(parts)
-    )
-    found = re.fullmatch(pattern, " ".join(message.split()))
-    return [] if found is None else list(found.groups())
+    ids = pl.Series("template_id", miner.ids.lookup(per_line["template_id"].to_numpy()))
+    return events.with_columns(ids, per_line["template"], per_line["params"])

@@ -1,0 +1,127 @@
+"""Templates and parameters per line, computed once per distinct (raw message, cluster) pair."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import numpy as np
+import polars as pl
+
+from logrca.parsers.templates.drain_bulk import tokenize
+
+__all__ = ["line_templates", "parameters"]
+
+
+def line_templates(
+    ids: np.ndarray,
+    raw: pl.Series,
+    raw_codes: np.ndarray,
+    raw_first: np.ndarray,
+    *,
+    template_of: Callable[[int], str | None],
+    extra_delimiters: Sequence[str],
+    masked_lengths: np.ndarray | None,
+) -> pl.DataFrame:
+    """``template_id``, ``template`` and ``params`` per line (one row per line, in line order).
+
+    ``ids`` is the cluster of every line, ``raw`` the distinct raw messages, ``raw_codes`` each
+    line's raw message and ``raw_first`` each raw message's first line. ``masked_lengths`` gives
+    the token count of each raw message once masked; ``params`` are null when it is None.
+
+    The work is done per distinct (raw message, cluster) pair: one pair per raw message (its first
+    line's cluster) plus pairs for the lines whose cluster differs, then gathered per line.
+    ``params`` pair message and template tokens by position when masking kept the token count (a
+    token differing from the template's is a parameter); otherwise the template is turned into a
+    regex (as drain3's ``extract_parameters`` does) on the distinct pairs.
+    """
+    pair_ids, pair_raw, pair_of_line = ids[raw_first], np.arange(raw.len()), raw_codes
+    other = np.flatnonzero(ids != pair_ids[raw_codes])
+    if len(other):
+        other_key = raw_codes[other] * (int(ids.max()) + 1) + ids[other]
+        _, other_first, other_pair = np.unique(other_key, return_index=True, return_inverse=True)
+        pair_of_line = pair_of_line.copy()
+        pair_of_line[other] = raw.len() + other_pair
+        pair_ids = np.concatenate([pair_ids, ids[other[other_first]]])
+        pair_raw = np.concatenate([pair_raw, raw_codes[other[other_first]]])
+    id_values, id_of_pair = np.unique(pair_ids, return_inverse=True)
+    templates = pl.Series([template_of(i) for i in id_values.tolist()], dtype=pl.Utf8)
+    pairs = pl.DataFrame(
+        {"template_id": pl.Series(pair_ids, dtype=pl.Int64), "template": templates.gather(id_of_pair)}
+    )
+    if masked_lengths is not None:
+        params = parameters(
+            raw.gather(pair_raw),
+            masked_lengths[pair_raw],
+            templates,
+            id_of_pair,
+            extra_delimiters,
+        )
+    else:
+        params = pl.repeat(None, pairs.height, dtype=pl.List(pl.Utf8), eager=True)
+    return pairs.with_columns(params.alias("params"))[pl.Series(pair_of_line)]
+
+
+def parameters(
+    messages: pl.Series,
+    masked_lengths: np.ndarray,
+    templates: pl.Series,
+    template_of: np.ndarray,
+    extra_delimiters: Sequence[str],
+) -> pl.Series:
+    """Parameter values per row (see :func:`line_templates`, Notes); row ``i`` has template ``templates[template_of[i]]``.
+
+    Where the message, its masked form and the template have the same token count, the message
+    tokens that differ from the template's are the parameters: one flat comparison over all
+    tokens, the template tokens gathered from each template split once, the lists rebuilt by a
+    group-by on the (sorted) row number. Other rows go through :func:`_regex_parameters`.
+    """
+    tokens = tokenize(messages, extra_delimiters)
+    template_tokens = templates.fill_null("").str.split(" ")
+    template_width = template_tokens.list.len().to_numpy().astype(np.int64)
+    width = template_width[template_of]
+    aligned = (tokens.list.len().to_numpy() == width) & (np.asarray(masked_lengths) == width)
+    rows = np.flatnonzero(aligned)
+    row_width = width[rows]
+    flat_message = (tokens if len(rows) == messages.len() else tokens.gather(rows)).explode(
+        empty_as_null=False
+    )
+    template_start, row_start = np.cumsum(template_width) - template_width, np.cumsum(row_width) - row_width
+    position = np.repeat(template_start[template_of[rows]] - row_start, row_width) + np.arange(
+        int(row_width.sum())
+    )
+    flat_template = template_tokens.explode(empty_as_null=False).gather(position)
+    flat = pl.DataFrame(
+        {
+            "_row": pl.Series(np.repeat(rows, row_width)).set_sorted(),
+            "params": flat_message,
+            "_differ": flat_message != flat_template,
+        }
+    )
+    found = flat.group_by("_row", maintain_order=True).agg(
+        pl.col("params").filter("_differ")
+    )  # every aligned row, in order
+    rest = np.flatnonzero(~aligned)
+    if len(rest):
+        extracted = [
+            _regex_parameters(m, t)
+            for m, t in zip(messages.gather(rest).to_list(), templates.gather(template_of[rest]).to_list())
+        ]
+        found = pl.concat(
+            [found, pl.DataFrame({"_row": rest, "params": pl.Series(extracted, dtype=pl.List(pl.Utf8))})]
+        ).sort("_row")
+    return found["params"]
+
+
+def _regex_parameters(message: str, template: str | None) -> list[str]:
+    """Parameters by turning the template into a regex (``<...>`` tokens -> ``(.*?)``); [] when no match."""
+    import re
+
+    if not template:
+        return []
+    parts = re.split(r"(<[^<> ]+>)", template)
+    pattern = "".join(
+        "(.*?)" if i % 2 else r"\s+".join(re.escape(w) for w in part.split(" "))
+        for i, part in enumerate(parts)
+    )
+    found = re.fullmatch(pattern, " ".join(message.split()))
+    return [] if found is None else list(found.groups())

@@ -1,0 +1,132 @@
+"""Span readers: OTLP JSON (collector file exporter), Jaeger JSON and Zipkin JSON v2, on hand-written files."""
+
+from __future__ import annotations
+
+import gzip
+from pathlib import Path
+
+import polars as pl
+import pytest
+from signal_support import Source, assert_accounted
+
+from logrca.parsers.ingest.schema import SPAN_SCHEMA
+from logrca.parsers.ingest.span_formats import read_jaeger_json, read_otlp_json, read_zipkin_json
+
+FIXTURES = Path(__file__).parent / "fixtures" / "spans"
+TRACE = "5b8efff798038103d269b633813fc60c"
+
+
+def test_otlp_json_reads_spans_of_every_resource_with_service_host_parent_and_error():
+    result = read_otlp_json(FIXTURES / "otlp.jsonl", Source("shop-spans"))
+    assert_accounted(result, SPAN_SCHEMA)
+    spans = {row["span_id"]: row for row in result.frame.iter_rows(named=True)}
+    assert set(spans) == {"eee19b7ec3c1b174", "ae1fd4b6a0a4dc11", "0b2a7e49c15d3f80", "9f1c0e22d4a3b5c6"}
+    root = spans["eee19b7ec3c1b174"]
+    assert (root["service"], root["host"], root["parent_id"], root["error"]) == (
+        "gateway",
+        "gateway-6c9d-x7k2p",
+        None,
+        True,
+    )
+    assert root["trace_id"] == TRACE and root["duration_us"] == 360_000.0
+    assert str(root["start"]) == "2026-03-10 01:00:00.120000+00:00"
+    assert spans["ae1fd4b6a0a4dc11"]["host"] == "checkout-1"  # host.name when there is no pod
+    assert spans["0b2a7e49c15d3f80"]["error"] is True  # STATUS_CODE_ERROR, times given as numbers
+    assert spans["9f1c0e22d4a3b5c6"]["error"] is False  # status OK
+    assert spans["9f1c0e22d4a3b5c6"]["parent_id"] == "0b2a7e49c15d3f80"
+
+
+def test_otlp_json_quarantines_each_bad_record_with_its_line_place_and_reason():
+    result = read_otlp_json(FIXTURES / "otlp.jsonl", Source("shop-spans"))
+    reasons = dict(zip(result.quarantine["reason"], result.quarantine["line_no"]))
+    assert reasons == {
+        "line 3 resourceSpans[0].scopeSpans[0].spans[1]: span id '' is not a non-zero hex id of up to 16 digits": 3,
+        "line 3 resourceSpans[0].scopeSpans[0].spans[2]: trace id '00000000000000000000000000000000' is not a "
+        "non-zero hex id of up to 32 digits": 3,
+        "line 3 resourceSpans[0].scopeSpans[0].spans[3]: ends before it starts": 3,
+        "line 4: not JSON (Unterminated string starting at at column 331)": 4,
+        "line 5 resourceSpans[0].scopeSpans[0].spans[0]: no service name": 5,
+    }
+    assert set(result.quarantine["system"]) == {"shop-spans"}
+    assert (
+        '"name":"fraud-score"'
+        in result.quarantine.filter(pl.col("reason").str.contains("ends before"))["raw"][0]
+    )
+    assert result.stats == {"files": 1, "rows_read": 9, "rows_stored": 4, "rows_quarantined": 5}
+
+
+def test_otlp_json_gzip_reads_the_same_and_a_cut_stream_keeps_what_came_before(tmp_path):
+    plain = read_otlp_json(FIXTURES / "otlp.jsonl", Source("shop-spans"))
+    packed = tmp_path / "traces.jsonl.gz"
+    packed.write_bytes(gzip.compress((FIXTURES / "otlp.jsonl").read_bytes()))
+    zipped = read_otlp_json(packed, Source("shop-spans"))
+    assert zipped.frame.equals(plain.frame) and zipped.stats == plain.stats
+
+    cut = tmp_path / "cut.jsonl.gz"
+    cut.write_bytes(packed.read_bytes()[:-40])
+    broken = read_otlp_json(cut, Source("shop-spans"))
+    assert_accounted(broken, SPAN_SCHEMA)
+    assert broken.frame.height >= 3  # the first line's spans survive
+    assert broken.quarantine["reason"].str.contains("truncated gzip stream").any()
+
+
+def test_jaeger_json_follows_child_of_references_processes_and_pads_short_ids():
+    result = read_jaeger_json(FIXTURES / "jaeger.json", Source("shop-spans"))
+    assert_accounted(result, SPAN_SCHEMA)
+    rows = {row["operation"]: row for row in result.frame.iter_rows(named=True)}
+    assert set(rows) == {"POST /api/checkout", "POST /checkout", "POST /charge"}
+    assert rows["POST /api/checkout"]["error"] and rows["POST /checkout"]["error"]  # error=true, otel ERROR
+    assert not rows["POST /charge"]["error"]
+    assert rows["POST /checkout"]["parent_id"] == "eee19b7ec3c1b174"
+    assert rows["POST /charge"]["span_id"] == "09f1c0e22d4a3b5c"  # Jaeger drops leading zeros
+    assert rows["POST /api/checkout"]["host"] == "gateway-6c9d-x7k2p"
+    assert rows["POST /charge"]["duration_us"] == 2_760_000.0
+    assert result.quarantine["reason"].to_list() == [
+        "data[0].spans[3]: no duration (the span was never finished)",
+        "data[0].spans[4]: process 'p9' is not among the trace's processes",
+    ]
+    assert result.quarantine["line_no"].is_null().all()
+
+
+def test_zipkin_json_reads_lists_of_traces_and_quarantines_unfinished_or_unnamed_spans():
+    result = read_zipkin_json(FIXTURES / "zipkin.json", Source("shop-spans"))
+    assert_accounted(result, SPAN_SCHEMA)
+    assert result.frame["service"].to_list() == ["gateway", "checkout", "payments"]
+    assert result.frame["error"].to_list() == [True, False, False]  # the 'error' tag
+    assert result.frame["host"].to_list() == ["10.1.2.3", "10.1.4.17", "fd00::17"]
+    assert result.frame["parent_id"].to_list() == [None, "eee19b7ec3c1b174", "ae1fd4b6a0a4dc11"]
+    assert result.quarantine["reason"].to_list() == [
+        "[1][0]: no duration (the span was never finished)",
+        "[1][1]: no service name",
+        "[1][2]: span id '6f7a8b9c0d1e2f3g' is not a non-zero hex id of up to 16 digits",
+        "[1][3]: a span must be a JSON object",
+    ]
+
+
+@pytest.mark.parametrize("reader", [read_jaeger_json, read_zipkin_json])
+def test_a_file_that_is_not_json_is_one_quarantined_record(tmp_path, reader):
+    broken = tmp_path / "export.json"
+    broken.write_text('[{"traceId": "5b8efff798038103", "id": "eee19b7ec3c1b174",\n', encoding="utf-8")
+    result = reader(broken, Source("shop-spans"))
+    assert_accounted(result, SPAN_SCHEMA)
+    assert result.frame.is_empty()
+    assert result.stats["rows_quarantined"] == 1
+    assert result.quarantine["reason"][0].startswith("file: not JSON (")
+
+
+@pytest.mark.parametrize("reader", [read_otlp_json, read_jaeger_json, read_zipkin_json])
+def test_an_empty_file_gives_empty_frames_with_the_schema(tmp_path, reader):
+    empty = tmp_path / "empty.json"
+    empty.write_text(
+        "[]" if reader is read_zipkin_json else '{"data": []}' if reader is read_jaeger_json else ""
+    )
+    result = reader(empty, Source("shop-spans"))
+    assert_accounted(result, SPAN_SCHEMA)
+    assert result.frame.is_empty() and result.stats["rows_read"] == 0
+
+
+def test_a_source_service_names_spans_whose_resource_does_not():
+    result = read_otlp_json(FIXTURES / "otlp.jsonl", Source("inventory-spans", service="inventory"))
+    assert_accounted(result, SPAN_SCHEMA)
+    assert result.frame.filter(pl.col("operation") == "GET /stock")["service"].to_list() == ["inventory"]
+    assert result.stats["rows_quarantined"] == 4
