@@ -13,19 +13,21 @@ from dagster import (
     AssetOut,
     MetadataValue,
     Output,
+    asset,
     multi_asset,
 )
 
 from logrca.assets.partitions import PartitionPlan
 from logrca.assets.resources import PARQUET_WRITE, LogrcaConfigResource
 from logrca.parsers.ingest.schema import METRIC_SCHEMA
-from logrca.rca.case_analysis import Case, CaseAnalysis, analyse_case
+from logrca.rca.case_analysis import CaseAnalysis, analyse_case
+from logrca.rca.changes import detect_changes
 from logrca.rca.detect import service_scores
 from logrca.rca.graph import load_topology
 from logrca.rca.markdown import frame_table
 from logrca.rca.options import AnalysisOptions
 from logrca.rca.rank import evidence_rows
-from logrca.rca.windows import window_frames
+from logrca.rca.windows import split_window, window_frames
 
 
 def analyse(
@@ -49,18 +51,11 @@ def analyse(
         fault_free_events=baseline_templates,
         fault_free_spans=baseline_spans,
     )
-    window = frames.window or (tw.start, tw.end)
-    case = Case(
+    case = frames.case(
         name=context.partition_key,
         system=config.system,
-        alert_time=window[0],
-        events=frames.events,
-        baseline_events=frames.baseline_events,
-        spans=frames.spans,
-        baseline_spans=frames.baseline_spans,
         metrics=_stacked(raw_metrics),
-        baseline_source=frames.baseline,
-        window_end=window[1],
+        partition_window=(tw.start, tw.end),
         topology=load_topology(config.resolve(config.topology)) if config.topology else None,
     )
     options = AnalysisOptions.parse(
@@ -165,6 +160,17 @@ def _graph_metadata(graph: nx.DiGraph) -> dict:
     }
 
 
+def change_events(context: AssetExecutionContext, logrca: LogrcaConfigResource, log_templates):
+    """Deploys, restarts, version changes and config reloads in the window and its baseline."""
+    window_events, baseline_events, _ = split_window(log_templates, context.partition_key)
+    frames = [f for f in (baseline_events, window_events) if f is not None]
+    changes = detect_changes(
+        pl.concat(frames, how="vertical_relaxed") if frames else None, logrca.load().changes
+    )
+    table = frame_table(changes.select("timestamp", "service", "kind", "version", "message"))
+    return Output(changes, metadata={"dagster/row_count": changes.height, "changes": MetadataValue.md(table)})
+
+
 def analysis_assets(plan: PartitionPlan) -> list:
     """The analysis multi-asset on the partitions of ``plan`` (built with the Definitions)."""
     parquet = {"io_manager_key": "parquet_io", "metadata": PARQUET_WRITE, "is_required": False}
@@ -180,6 +186,13 @@ def analysis_assets(plan: PartitionPlan) -> list:
         "root_causes": AssetOut(**parquet, description="Services ranked as the likely root cause, with why."),
     }
     return [
+        asset(
+            partitions_def=plan.partitions,
+            io_manager_key="parquet_io",
+            metadata=PARQUET_WRITE,
+            group_name="logrca",
+            ins={"log_templates": plan.window_and_baseline},
+        )(change_events),
         multi_asset(
             outs=outs,
             partitions_def=plan.partitions,

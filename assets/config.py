@@ -5,7 +5,9 @@ Each stage owns its section: ``sources`` (:class:`logrca.parsers.ingest.sources.
 ``spans`` and ``metrics`` (:class:`logrca.parsers.ingest.sources.SignalSourceConfig`),
 ``templates`` (:class:`logrca.parsers.templates.miner.TemplateConfig`), ``analysis``
 (:class:`logrca.rca.windows.AnalysisConfig`), ``detection``
-(:class:`logrca.rca.detect.DetectionConfig`), ``ranking`` (:class:`logrca.rca.rank.RankingConfig`).
+(:class:`logrca.rca.detect.DetectionConfig`), ``ranking`` (:class:`logrca.rca.rank.RankingConfig`),
+``changes`` (:class:`logrca.rca.changes.ChangesConfig`), ``report`` (:class:`logrca.rca.report.ReportConfig`),
+``indexing`` (:class:`logrca.rca.log_lines.IndexingConfig`).
 This module composes them and imports them; none of them imports it. The Definitions load the file
 when they are built (:mod:`logrca.pipelines.definitions`), never at import.
 """
@@ -23,8 +25,11 @@ from logrca.parsers.ingest.secrets import SecretsConfig
 from logrca.parsers.ingest.sources import MetricSourceConfig, SourceConfig, SpanSourceConfig, folder_patterns
 from logrca.parsers.templates.miner import TemplateConfig
 from logrca.parsers.validation import format_validation_errors
+from logrca.rca.changes import ChangesConfig
 from logrca.rca.detect import DetectionConfig
+from logrca.rca.log_lines import IndexingConfig
 from logrca.rca.rank import RankingConfig
+from logrca.rca.report import ReportConfig
 from logrca.rca.windows import AnalysisConfig
 
 __all__ = ["ConfigError", "LogrcaConfig", "load_config"]
@@ -65,6 +70,9 @@ class LogrcaConfig(BaseModel):
     detection: DetectionConfig = Field(default_factory=DetectionConfig)
     ranking: RankingConfig = Field(default_factory=RankingConfig)
     analysis: AnalysisConfig = Field(default_factory=AnalysisConfig)
+    changes: ChangesConfig = Field(default_factory=ChangesConfig)
+    report: ReportConfig = Field(default_factory=ReportConfig)
+    indexing: IndexingConfig = Field(default_factory=IndexingConfig)
     base_dir: Path = Field(Path("."), exclude=True)
 
     @field_validator("start", "end")

@@ -16,6 +16,7 @@ from dagster import (
 
 from logrca.assets.partitions import PartitionPlan
 from logrca.assets.resources import PARQUET_WRITE, LogrcaConfigResource
+from logrca.parsers.ingest.files import source_file_states
 from logrca.parsers.ingest.readers import read_sources
 from logrca.parsers.ingest.secrets import Redactor
 from logrca.rca.markdown import cell, frame_table
@@ -28,6 +29,8 @@ def ingest_logs(context: AssetExecutionContext, logrca: LogrcaConfigResource):
     """Read all configured sources for the partition's time window."""
     config = logrca.load()
     window = context.partition_time_window
+    # Taken before reading: the new-file sensor skips a partition already ingested from these very files.
+    file_states = source_file_states([s.paths for s in config.sources], config.base_dir)
     started = time.perf_counter()
     live = [source for source in config.sources if source.role == "window"]
     redactor = Redactor.from_config(config.secrets)
@@ -43,7 +46,10 @@ def ingest_logs(context: AssetExecutionContext, logrca: LogrcaConfigResource):
     selected = {key.to_user_string() for key in context.selected_asset_keys}
     if "raw_logs" in selected:
         yield Output(
-            result.events, output_name="raw_logs", metadata=raw_logs_metadata(result, per_source, seconds)
+            result.events,
+            output_name="raw_logs",
+            metadata=raw_logs_metadata(result, per_source, seconds)
+            | {"source_files": MetadataValue.json(file_states)},
         )
         yield AssetCheckResult(
             check_name="every_line_accounted_for",

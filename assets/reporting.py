@@ -1,16 +1,105 @@
 """The RCA report of a partition (Markdown in the Dagster UI) and its indexing into Elasticsearch."""
 
+import base64
 from datetime import UTC, datetime
 
+import networkx as nx
 import polars as pl
-from dagster import AssetExecutionContext, Failure, MetadataValue, Output, asset
+from dagster import (
+    AssetCheckResult,
+    AssetCheckSeverity,
+    AssetCheckSpec,
+    AssetExecutionContext,
+    Failure,
+    MetadataValue,
+    Output,
+    asset,
+)
 
 from logrca.assets.partitions import PartitionPlan
 from logrca.assets.resources import ElasticsearchResource, LogrcaConfigResource
 from logrca.parsers.ingest.schema import SPAN_SCHEMA
-from logrca.rca.report import build_finding, render_report
+from logrca.rca.log_lines import ensure_templates, index_lines, lines_stream
+from logrca.rca.pictures import finding_pictures
+from logrca.rca.report import build_finding
+from logrca.rca.report_render import ReportOptions, render_report
 from logrca.rca.search_index import index_partition, index_runbooks
-from logrca.rca.windows import window_frames
+from logrca.rca.windows import split_window, window_frames
+
+
+def _report_options(
+    logrca: LogrcaConfigResource, title: str, pictures: list[tuple[str, str]]
+) -> ReportOptions:
+    config = logrca.load()
+    return ReportOptions(
+        title=title,
+        pictures=pictures,
+        runbook_url_base=config.report.runbook_url_base,
+        knowledge_dir=config.resolve(config.knowledge_base),
+        runbook_texts={r["id"]: r["body"] for r in logrca.runbooks()},
+    )
+
+
+def _build_finding(context: AssetExecutionContext, logrca: LogrcaConfigResource, inputs: dict) -> dict | None:
+    config, tw = logrca.load(), context.partition_time_window
+    frames = window_frames(
+        config.analysis,
+        partition_key=context.partition_key,
+        partition_window=(tw.start, tw.end),
+        events=inputs["log_templates"],
+        spans=pl.DataFrame(schema=SPAN_SCHEMA),
+        fault_free_events=inputs["baseline_templates"],
+        fault_free_spans=pl.DataFrame(schema=SPAN_SCHEMA),
+    )
+    window = frames.window or (tw.start, tw.end)
+    runbooks, past = logrca.knowledge()
+    catalogue = logrca.catalogue()
+    return build_finding(
+        system=config.system,
+        window=window,
+        window_events=frames.events.filter(pl.col("timestamp").is_between(*window, closed="left")),
+        baseline_events=frames.baseline_events,
+        anomalies=inputs["anomalies"],
+        ranking=inputs["root_causes"],
+        runbooks=runbooks,
+        past_incidents=past,
+        owners={service: entry.owner for service, entry in catalogue.services.items()} if catalogue else {},
+        detected_at=datetime.now(UTC),
+        changes=inputs["change_events"],
+    )
+
+
+_CAPTIONS = {"service-map": "service map", "template-rates": "template rates and changes"}
+
+
+def _pictures(context: AssetExecutionContext, logrca: LogrcaConfigResource, finding, inputs: dict) -> dict:
+    """The finding's PNG pictures by name (none without a finding or with ``report.pictures`` off)."""
+    config, tw = logrca.load(), context.partition_time_window
+    if not finding or not config.report.pictures:
+        return {}
+    frames = split_window(inputs["log_templates"], context.partition_key)[:2]
+    return finding_pictures(
+        finding,
+        inputs["service_graph"],
+        pl.concat([f for f in frames if f is not None], how="vertical_relaxed"),
+        window=(tw.start, tw.end),
+        changes=inputs["change_events"],
+        templates=config.report.timeline_templates,
+    )
+
+
+def _finding_metadata(finding: dict | None) -> dict:
+    if not finding:
+        return {"incident": False}
+    return {
+        "incident": True,
+        "incident_id": finding["incident_id"],
+        "root_cause": finding["root_cause"],
+        "incident_window": f"{finding['window_start']} → {finding['window_end']}",
+        "affected_services": MetadataValue.json(finding["affected_services"]),
+        "changes": len(finding["changes"]),
+        "runbooks": MetadataValue.json([r["id"] for r in finding["knowledge"]["runbooks"]]),
+    }
 
 
 def rca_report(
@@ -21,88 +110,97 @@ def rca_report(
     analysis_window: dict,
     anomalies: pl.DataFrame,
     root_causes: pl.DataFrame,
-) -> Output[dict | None]:
-    """The finding of the partition (or None) with its Markdown report, linked to the knowledge base."""
-    config = logrca.load()
-    tw = context.partition_time_window
-    frames = window_frames(
-        config.analysis,
-        partition_key=context.partition_key,
-        partition_window=(tw.start, tw.end),
-        events=log_templates,
-        spans=pl.DataFrame(schema=SPAN_SCHEMA),
-        fault_free_events=baseline_templates,
-        fault_free_spans=pl.DataFrame(schema=SPAN_SCHEMA),
-    )
-    window = frames.window or (tw.start, tw.end)
-    window_events = frames.events.filter(pl.col("timestamp").is_between(*window, closed="left"))
-    runbooks, past = logrca.knowledge()
-    catalogue = logrca.catalogue()
-    owners = {service: entry.owner for service, entry in catalogue.services.items()} if catalogue else {}
-    finding = build_finding(
-        system=config.system,
-        window=window,
-        window_events=window_events,
-        baseline_events=frames.baseline_events,
-        anomalies=anomalies,
-        ranking=root_causes,
-        runbooks=runbooks,
-        past_incidents=past,
-        owners=owners,
-        detected_at=datetime.now(UTC),
-    )
-    title = f"RCA report {context.partition_key}"
-    report = render_report(finding, title=title)
-    report_file = logrca.path("reports", config.system, f"{context.partition_key.replace(':', '-')}.md")
+    change_events: pl.DataFrame,
+    service_graph: nx.DiGraph,
+):
+    """The finding of the partition (or None) with its Markdown report, pictures and knowledge links.
+
+    The report is rendered once, with the pictures as files beside it; the finding carries it on
+    (``report``, to Elasticsearch and the incident); the Dagster UI gets the same text with the
+    pictures inlined. The WARN check ``no_incident`` marks a partition holding an incident.
+    """
+    inputs = {"log_templates": log_templates, "anomalies": anomalies, "root_causes": root_causes}
+    inputs |= {"baseline_templates": baseline_templates}
+    inputs |= {"change_events": change_events, "service_graph": service_graph}
+    finding = _build_finding(context, logrca, inputs)
+    stem = context.partition_key.replace(":", "-")
+    report_file = logrca.path("reports", logrca.load().system, f"{stem}.md")
+    pictures = _pictures(context, logrca, finding, inputs)
+    for name, png in pictures.items():
+        report_file.with_name(f"{stem}-{name}.png").write_bytes(png)
+    files = [(_CAPTIONS[name], f"{stem}-{name}.png") for name in pictures]
+    report = render_report(finding, _report_options(logrca, f"RCA report {context.partition_key}", files))
     report_file.write_text(report, encoding="utf-8")
-    metadata = {
-        "report": MetadataValue.md(report),
-        "report_file": MetadataValue.path(str(report_file)),
-        "incident": finding is not None,
-        "baseline": analysis_window["baseline"],
-    }
+    shown = report
+    for name, png in pictures.items():
+        shown = shown.replace(
+            f"]({stem}-{name}.png)", f"](data:image/png;base64,{base64.b64encode(png).decode()})"
+        )
     if finding:
-        metadata |= {
-            "root_cause": finding["root_cause"],
-            "incident_window": f"{finding['window_start']} → {finding['window_end']}",
-            "affected_services": MetadataValue.json(finding["affected_services"]),
-            "runbooks": MetadataValue.json([r["id"] for r in finding["knowledge"]["runbooks"]]),
-        }
-    return Output(finding, metadata=metadata)
+        finding["report"] = report
+    metadata = {"report": MetadataValue.md(shown), "report_file": MetadataValue.path(str(report_file))}
+    metadata["baseline"] = analysis_window["baseline"]
+    yield Output(
+        finding,
+        metadata=metadata | _finding_metadata(finding),
+        tags={"logrca/incident": finding["incident_id"]} if finding else {},
+    )
+    yield AssetCheckResult(
+        check_name="no_incident",
+        passed=finding is None,
+        severity=AssetCheckSeverity.WARN,
+        metadata={"incident_id": finding["incident_id"] if finding else "none"},
+        description=f"incident {finding['incident_id']} (root cause {finding['root_cause']})"
+        if finding
+        else None,
+    )
 
 
 def search_index(
     context: AssetExecutionContext,
     logrca: LogrcaConfigResource,
     elasticsearch: ElasticsearchResource,
+    log_templates: pl.DataFrame,
     anomalies: pl.DataFrame,
     rca_report: dict | None,
 ) -> Output[dict]:
-    """Anomalies, the report and the runbooks, indexed into Elasticsearch with deterministic ids.
+    """The partition's anomalies, report and log lines, and the runbooks, in Elasticsearch (ECS, deterministic ids).
 
     The client retries transient errors itself; when the cluster stays unreachable the partition
     fails with a message saying so (run retries of the instance, or a re-run, finish the job).
     """
     from elasticsearch import ApiError, TransportError
 
-    config = logrca.load()
-    tw = context.partition_time_window
-    report = render_report(rca_report, title=f"RCA report {context.partition_key}")
+    from logrca.incidents.store import MAPPING as INCIDENTS_MAPPING
+
+    config, tw, prefix = logrca.load(), context.partition_time_window, elasticsearch.index_prefix
     client = elasticsearch.client()
     try:
+        ensure_templates(
+            client,
+            prefix=prefix,
+            retention_days=config.indexing.retention_days,
+            extra_mappings={"incidents": INCIDENTS_MAPPING},
+        )
         counts = index_partition(
             client,
-            prefix=elasticsearch.index_prefix,
+            prefix=prefix,
             system=config.system,
             partition=context.partition_key,
             window=(tw.start, tw.end),
             anomalies=anomalies.to_dicts(),
             finding=rca_report,
-            report=report,
+            report=(rca_report or {}).get("report", ""),
         )
-        counts["runbooks"] = index_runbooks(
-            client, prefix=elasticsearch.index_prefix, runbooks=logrca.runbooks()
-        )
+        if config.indexing.lines:
+            counts |= index_lines(
+                client,
+                prefix=prefix,
+                system=config.system,
+                partition=context.partition_key,
+                events=log_templates,
+            )
+        counts["runbooks"] = index_runbooks(client, prefix=prefix, runbooks=logrca.runbooks())
     except (TransportError, ApiError) as error:
         raise Failure(
             description=(
@@ -114,8 +212,9 @@ def search_index(
         ) from error
     finally:
         client.close()
+    stream = lines_stream(prefix, config.system) if config.indexing.lines else "off"
     return Output(
-        counts, metadata={**counts, "index_prefix": elasticsearch.index_prefix, "url": elasticsearch.url}
+        counts, metadata={**counts, "index_prefix": prefix, "lines_stream": stream, "url": elasticsearch.url}
     )
 
 
@@ -126,6 +225,16 @@ def reporting_assets(plan: PartitionPlan) -> list:
             partitions_def=plan.partitions,
             group_name="logrca",
             ins={"log_templates": plan.window_and_baseline},
+            check_specs=[
+                AssetCheckSpec(
+                    "no_incident",
+                    asset="rca_report",
+                    # one result per hour, so each hour shows its own (a Dagster preview feature; the
+                    # version is pinned by uv.lock)
+                    partitions_def=plan.partitions,
+                    description="WARN when this partition holds an incident (marks its hour in the Partitions view)",
+                )
+            ],
         )(rca_report),
         asset(partitions_def=plan.partitions, group_name="logrca")(search_index),
     ]

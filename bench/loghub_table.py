@@ -3,11 +3,13 @@
 For each ``<System>/`` under --loghub that has ``<System>_2k.log``, its
 ``*_structured_corrected.csv`` and a settings file ``bench/loghub_masking/<System>.yaml``:
 
-- drain3 (defaults): drain3.TemplateMiner, sim_th 0.4, depth 4, the benchmark's usual masks;
-- logrca (defaults): logrca's default settings (drain3's: sim_th 0.4, depth 4), the file's masks
-  then logrca's generic masks;
-- drain3 (usual): drain3 with the file's sim_th/depth (what --baseline runs);
-- logrca (usual): the file's masks then logrca's generic masks, the file's sim_th/depth.
+- drain3 (defaults): drain3.TemplateMiner at logrca's default sim_th/depth (0.5, 6), the
+  benchmark's usual masks;
+- logrca (defaults): logrca's default sim_th/depth, logrca's generic masks then the file's;
+- drain3 (usual): drain3 with the file's masks and sim_th/depth (what --baseline runs);
+- logrca (usual): logrca's generic masks then the file's, the file's sim_th/depth.
+
+logrca's defaults without any per-dataset mask, and how they were chosen: bench/loghub_loo.py.
 
 Each logrca column is set against the drain3 column with the same settings.
 
@@ -52,7 +54,7 @@ def main() -> None:
             continue
         config, usual, fmt = build_configs(settings, None, None, default_masks=True)
         defaults = TemplateConfig()
-        lib_defaults = TemplateConfig(masking=usual.masking)  # drain3's defaults, the usual masks
+        lib_defaults = TemplateConfig(masking=usual.masking)  # logrca's sim_th/depth, the usual masks
         config_defaults = config.model_copy(update={"sim_th": defaults.sim_th, "depth": defaults.depth})
         plain = evaluate_parsing(log, fmt, truth, config_defaults, baseline_config=lib_defaults)
         tuned = evaluate_parsing(log, fmt, truth, config, baseline_config=usual)

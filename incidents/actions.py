@@ -11,6 +11,7 @@ import json
 import shlex
 import subprocess
 import urllib.error
+import urllib.parse
 import urllib.request
 from typing import Any
 
@@ -43,12 +44,16 @@ def incident_params(incident: dict) -> dict[str, str]:
     return {key: str(value) for key, value in values.items() if value is not None}
 
 
-def _fill(text: str, params: dict[str, str], action: str) -> str:
+def _fill(text: str, params: dict[str, str], action: str, *, encode: bool = False) -> str:
+    """``text`` with its ``{field}`` placeholders filled; ``encode`` percent-encodes each value (for URLs:
+    ``+00:00`` must arrive as ``+00:00``, not as a space)."""
     missing = [field for field in placeholders(text) if field not in params]
     if missing:
         raise ActionError(
             f"action {action!r}: the incident has no value for {', '.join('{' + m + '}' for m in missing)}"
         )
+    if encode:
+        params = {key: urllib.parse.quote(value, safe="") for key, value in params.items()}
     return text.format(**params)
 
 
@@ -88,7 +93,7 @@ def plan_action(action: RunbookAction | dict, incident: dict) -> dict:
         plan["command"] = [_fill(part, params, action.name) for part in action.command or []]
     else:
         plan["method"] = action.method
-        plan["url"] = _fill(action.url or "", params, action.name)
+        plan["url"] = _fill(action.url or "", params, action.name, encode=True)
         plan["headers"] = {key: _fill(value, params, action.name) for key, value in action.headers.items()}
         plan["body"] = _fill_json(action.body, params, action.name) if action.body is not None else None
     return plan

@@ -3,7 +3,11 @@
 Each incident event (``opened``, ``escalated-1``, ...) is sent once per incident to the channels the
 catalogue names for the owning service, with retries and exponential backoff. Every attempt is
 logged on the incident (``deliveries``); a delivery that still fails is kept in
-``pending_deliveries`` and retried by :func:`retry_pending` on the next run, never dropped.
+``pending_deliveries`` and retried by :func:`retry_pending` with growing pauses
+(the catalogue's ``delivery_retry``: 1, 2, 4 ... minutes, at most 60, 8 rounds) until it goes through or its rounds run
+out; then it moves to ``failed_deliveries`` with its last error, recorded, not retried again. An
+incident that is no longer open (acknowledged, resolved, ...) has its pending alerts given up the
+same way: nobody needs to be woken for it any more.
 """
 
 from __future__ import annotations
@@ -14,11 +18,11 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from email.message import EmailMessage
 
-from logrca.incidents.catalogue import Catalogue, SmtpSettings
-from logrca.incidents.record import IncidentConflict, now_iso, parse_time
+from logrca.incidents.catalogue import Catalogue, DeliveryRetry, SmtpSettings
+from logrca.incidents.record import now_iso, parse_time
 from logrca.incidents.store import IncidentStore
 
 __all__ = [
@@ -29,7 +33,7 @@ __all__ = [
     "send",
     "notify",
     "retry_pending",
-    "escalate_due",
+    "process_finding",
 ]
 
 
@@ -177,9 +181,35 @@ def send(
     return {**delivery, "ok": False, "attempts": attempts, "error": error_text, "at": now_iso()}
 
 
+def _still_pending(result: dict, retried: list[dict], policy: DeliveryRetry, now: datetime) -> dict:
+    earlier = next(
+        (d for d in retried if d["target"] == result["target"] and d["event"] == result["event"]), {}
+    )
+    rounds = earlier.get("rounds", 0) + 1
+    return {k: result[k] for k in ("event", "channel", "target", "contact", "error")} | {
+        "total_attempts": earlier.get("total_attempts", 0) + result["attempts"],
+        "rounds": rounds,
+        "next_attempt_at": now_iso(policy.next_attempt(rounds, now)),
+    }
+
+
+def _set_next_delivery(document: dict) -> None:
+    times = [p["next_attempt_at"] for p in document["pending_deliveries"] if p.get("next_attempt_at")]
+    document["next_delivery_at"] = min(times) if times else None
+
+
 def _record(
-    store: IncidentStore, incident_id: str, results: list[dict], *, event: str | None, retried: list[dict]
+    store: IncidentStore,
+    incident_id: str,
+    results: list[dict],
+    *,
+    event: str | None,
+    retried: list[dict],
+    policy: DeliveryRetry | None = None,
+    now: datetime | None = None,
 ) -> None:
+    policy, now = policy or DeliveryRetry(), now or datetime.now(UTC)
+
     def change(document: dict) -> None:
         document["deliveries"].extend(results)
         keys = {(d["event"], d["channel"], d["target"]) for d in retried}
@@ -187,20 +217,18 @@ def _record(
             p for p in document["pending_deliveries"] if (p["event"], p["channel"], p["target"]) not in keys
         ]
         for result in results:
-            if not result["ok"]:
-                earlier = next(
-                    (
-                        d.get("total_attempts", 0)
-                        for d in retried
-                        if d["target"] == result["target"] and d["event"] == result["event"]
-                    ),
-                    0,
+            if result["ok"]:
+                continue
+            entry = _still_pending(result, retried, policy, now)
+            if entry["rounds"] >= policy.max_rounds:
+                document.setdefault("failed_deliveries", []).append(
+                    entry
+                    | {"gave_up_at": now_iso(now), "reason": f"still failing after {entry['rounds']} rounds"}
                 )
-                pending.append(
-                    {k: result[k] for k in ("event", "channel", "target", "contact", "error")}
-                    | {"total_attempts": earlier + result["attempts"]}
-                )
+            else:
+                pending.append(entry)
         document["pending_deliveries"] = pending
+        _set_next_delivery(document)
         if event and event not in document["notified_events"]:
             document["notified_events"].append(event)
 
@@ -220,15 +248,47 @@ def notify(
     results = [
         send(d, incident, catalogue.smtp, **send_options) for d in deliveries_for(incident, catalogue, event)
     ]
-    _record(store, incident_id, results, event=event, retried=[])
+    _record(store, incident_id, results, event=event, retried=[], policy=catalogue.delivery_retry)
     return results
 
 
-def retry_pending(store: IncidentStore, catalogue: Catalogue, **send_options) -> list[dict]:
-    """Retry every pending (failed) delivery of every incident; delivered ones leave the pending list."""
-    results = []
-    for incident in store.search(query={"exists": {"field": "pending_deliveries.channel"}}):
-        pending = incident["pending_deliveries"]
+def _give_up(store: IncidentStore, incident: dict, now: datetime) -> None:
+    def change(document: dict) -> None:
+        document.setdefault("failed_deliveries", []).extend(
+            p | {"gave_up_at": now_iso(now), "reason": f"incident {document['status']}: no alert needed"}
+            for p in document["pending_deliveries"]
+        )
+        document["pending_deliveries"] = []
+        _set_next_delivery(document)
+
+    store.update(incident["incident_id"], change, retries=5)
+
+
+def retry_pending(
+    store: IncidentStore,
+    catalogue: Catalogue,
+    *,
+    now: datetime | None = None,
+    **send_options,
+) -> list[dict]:
+    """Retry the pending deliveries whose next attempt is due (``catalogue.delivery_retry``).
+
+    Delivered ones leave the pending list; those of incidents no longer ``open`` (acknowledged or
+    later) are given up (moved to ``failed_deliveries`` with the reason). Returns this round's delivery results.
+    """
+    now, results = now or datetime.now(UTC), []
+    for found in store.search(query={"exists": {"field": "pending_deliveries.channel"}}):
+        incident, _ = store.get(found["incident_id"])  # real time: search may lag a status change
+        if incident["status"] != "open":  # someone is on it (or it is over): nobody left to alert
+            _give_up(store, incident, now)
+            continue
+        pending = [
+            p
+            for p in incident["pending_deliveries"]
+            if parse_time(p.get("next_attempt_at") or now_iso(now)) <= now
+        ]
+        if not pending:
+            continue
         outcome = [
             send(
                 {k: p[k] for k in ("event", "channel", "target", "contact")},
@@ -238,56 +298,17 @@ def retry_pending(store: IncidentStore, catalogue: Catalogue, **send_options) ->
             )
             for p in pending
         ]
-        _record(store, incident["incident_id"], outcome, event=None, retried=pending)
+        _record(
+            store,
+            incident["incident_id"],
+            outcome,
+            event=None,
+            retried=pending,
+            policy=catalogue.delivery_retry,
+            now=now,
+        )
         results += outcome
     return results
-
-
-def escalate_due(
-    store: IncidentStore, catalogue: Catalogue, *, now: datetime | None = None, **send_options
-) -> list[str]:
-    """Escalate open incidents whose acknowledgement deadline has passed to the next contact.
-
-    Each escalation raises ``escalation.level`` by one (up to the last contact), sets a new deadline
-    and sends ``escalated-<level>``. An incident acknowledged meanwhile is left alone (the versioned
-    update refuses the stale write). Returns the escalated incident ids.
-    """
-    now = now or datetime.now(UTC)
-    escalated = []
-    for incident in store.search(
-        statuses=("open",), query={"range": {"escalation.deadline": {"lte": now_iso(now)}}}
-    ):
-        contacts = (incident.get("owner") or {}).get("contacts") or []
-        level = incident["escalation"]["level"]
-        if level + 1 >= len(contacts):
-            continue
-        minutes = catalogue.deadline_minutes((incident.get("owner") or {}).get("service"))
-
-        def change(document: dict, level: int = level, minutes: int = minutes) -> None:
-            if document["status"] != "open" or document["escalation"]["level"] != level:
-                raise IncidentConflict(f"incident {document['incident_id']} changed meanwhile")
-            document["escalation"] = {
-                "level": level + 1,
-                "deadline": now_iso(now + timedelta(minutes=minutes)),
-                "deadline_minutes": minutes,
-            }
-            document["status_history"].append(
-                {
-                    "at": now_iso(now),
-                    "by": "logrca",
-                    "event": "escalate",
-                    "note": f"not acknowledged by {parse_time(incident['escalation']['deadline']).isoformat()}; "  # noqa: B023
-                    f"paging {contacts[level + 1]['name']}",  # noqa: B023
-                }
-            )
-
-        try:
-            store.update(incident["incident_id"], change)
-        except IncidentConflict:
-            continue
-        notify(store, incident["incident_id"], catalogue, f"escalated-{level + 1}", **send_options)
-        escalated.append(incident["incident_id"])
-    return escalated
 
 
 def process_finding(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Literal
 
@@ -152,6 +153,22 @@ class SmtpSettings(BaseModel):
     timeout_seconds: float = Field(10.0, gt=0)
 
 
+class DeliveryRetry(BaseModel):
+    """When a failed alert is tried again (``delivery_retry`` in the catalogue): after
+    ``backoff_minutes * 2**(round - 1)`` minutes, at most ``cap_minutes``, for ``max_rounds`` rounds
+    (each round is one send with its own quick tries); then it is given up and recorded."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    backoff_minutes: float = Field(1.0, ge=0.0)
+    cap_minutes: float = Field(60.0, ge=0.0)
+    max_rounds: int = Field(8, ge=1)
+
+    def next_attempt(self, rounds: int, now: datetime) -> datetime:
+        """When round ``rounds + 1`` is due, after ``rounds`` failed rounds."""
+        return now + timedelta(minutes=min(self.backoff_minutes * 2 ** max(rounds - 1, 0), self.cap_minutes))
+
+
 class CategoryRule(BaseModel):
     """An extra category rule: a regex on evidence templates/samples, checked before the built-in ones."""
 
@@ -170,6 +187,7 @@ class Catalogue(BaseModel):
     default: ServiceEntry | None = None
     ack_deadline_minutes: int = Field(30, gt=0, description="Default time to acknowledge before escalating.")
     smtp: SmtpSettings = Field(default_factory=SmtpSettings)
+    delivery_retry: DeliveryRetry = Field(default_factory=DeliveryRetry)
     category_rules: list[CategoryRule] = Field(default_factory=list)
     path: Path | None = Field(None, exclude=True)
 
@@ -213,7 +231,7 @@ def load_catalogue(path: Path | str) -> Catalogue:
     ----------
     path : Path or str
         The catalogue file (``services: {name: {owner, contacts, channels, ack_deadline_minutes}}``,
-        optional ``default``, ``ack_deadline_minutes``, ``smtp``, ``category_rules``).
+        optional ``default``, ``ack_deadline_minutes``, ``smtp``, ``delivery_retry``, ``category_rules``).
 
     Returns
     -------

@@ -6,12 +6,13 @@ hints, initial cause, actions, owner); :mod:`logrca.incidents.store` keeps it in
 
 from __future__ import annotations
 
-import hashlib
 import re
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from logrca.incidents.catalogue import Catalogue, normalize_category
+from logrca.rca.ecs import ecs_fields
+from logrca.rca.report import incident_id_for
 from logrca.rca.runbook_actions import ActionError, parse_actions
 
 __all__ = [
@@ -145,6 +146,103 @@ def _linked_runbooks(finding: dict, runbooks: list[dict]) -> list[dict]:
     return linked
 
 
+def _declared_actions(linked: list[dict]) -> list[dict]:
+    actions = []
+    for runbook in linked:
+        try:
+            declared = parse_actions(
+                runbook.get("actions"), source=str(runbook.get("path") or runbook.get("id"))
+            )
+        except ActionError as error:
+            raise IncidentError(str(error)) from error
+        actions += [dict(a.model_dump(), runbook_id=runbook.get("id")) for a in declared]
+    return actions
+
+
+def _impact(finding: dict, services: list[str]) -> dict:
+    rows = [dict(service=s, **v) for s, v in sorted((finding.get("impact") or {}).items())]
+    totals = {
+        key: round(sum(float(row.get(key) or 0) for row in rows), 1)
+        for key in ("errors_window", "errors_baseline", "lines_window", "lines_baseline")
+    }
+    return {"services": services, "per_service": rows, **totals}
+
+
+def _reproduction(finding: dict) -> dict:
+    evidence = _evidence(finding)
+    return {
+        "trace_ids": list(finding.get("trace_ids") or [])[:20],
+        "samples": [
+            {k: e.get(k) for k in ("service", "kind", "template_id", "template", "sample")}
+            for e in evidence[:10]
+        ],
+        "failing_path_lines": list((finding.get("reproduction") or {}).get("lines") or [])[:20],
+    }
+
+
+def _lifecycle(finding: dict, opened: datetime, deadline_minutes: int) -> dict:
+    """The fields of a newly opened incident: status history, escalation deadline, empty delivery lists."""
+    return {
+        "status": "open",
+        "status_history": [
+            {
+                "at": now_iso(opened),
+                "by": "logrca",
+                "event": "status",
+                "from": None,
+                "to": "open",
+                "note": f"opened from finding {finding.get('finding_id')}",
+            }
+        ],
+        "escalation": {
+            "level": 0,
+            "deadline": now_iso(opened + timedelta(minutes=deadline_minutes)),
+            "deadline_minutes": deadline_minutes,
+        },
+        "notified_events": [],
+        "deliveries": [],
+        "pending_deliveries": [],
+        "action_runs": [],
+        "confirmed_cause": None,
+        "created_at": now_iso(opened),
+        "updated_at": now_iso(opened),
+    }
+
+
+def _suggested_actions(linked: list[dict]) -> list[dict]:
+    return [
+        {
+            "runbook_id": r.get("id"),
+            "title": r.get("title"),
+            "path": str(r.get("path") or ""),
+            "steps": _runbook_steps(r.get("body", "")),
+        }
+        for r in linked
+    ]
+
+
+def _owner(service: str, catalogue: Catalogue | None) -> dict:
+    entry = catalogue.entry(service) if catalogue else None
+    return {
+        "service": service,
+        "team": entry.owner if entry else None,
+        "contacts": [c.model_dump() for c in entry.contacts] if entry else [],
+    }
+
+
+def _cause_and_ranking(finding: dict) -> dict:
+    top = finding["ranking"][0]
+    return {
+        "initial_cause": {
+            k: top.get(k) for k in ("service", "score", "explanation", "path", "first_anomalous", "evidence")
+        },
+        "ranking": [
+            {"rank": r.get("rank", i + 1), "service": r["service"], "score": r.get("score")}
+            for i, r in enumerate(finding["ranking"])
+        ],
+    }
+
+
 def build_incident(
     finding: dict,
     *,
@@ -170,114 +268,67 @@ def build_incident(
     ------
     IncidentError
         When a required finding field is missing, or a linked runbook declares malformed actions.
+
+    Notes
+    -----
+    Longer than 60 lines because its body is the record itself, one field per line (the parts with
+    logic are helpers); splitting the literal would scatter the record's shape over several places.
     """
     for field in ("window_start", "window_end", "ranking"):
         if not finding.get(field):
             raise IncidentError(f"finding {finding.get('finding_id', '?')}: missing field {field!r}")
     opened = now or datetime.now(UTC)
-    system = finding.get("system") or "default"
     top = finding["ranking"][0]
-    evidence = _evidence(finding)
     services = sorted(set(finding.get("affected_services") or [r["service"] for r in finding["ranking"]]))
-    template_ids = sorted({int(e["template_id"]) for e in evidence if e.get("template_id") is not None})
-    fingerprint = hashlib.sha1(
-        f"{system}|{top['service']}|{','.join(services)}|{template_ids}".encode()
-    ).hexdigest()[:12]
-    window_start = _iso(finding["window_start"])
+    incident_id, fingerprint = incident_id_for(finding)
     linked = _linked_runbooks(finding, list(runbooks))
-    actions = []
-    for runbook in linked:
-        try:
-            declared = parse_actions(
-                runbook.get("actions"), source=str(runbook.get("path") or runbook.get("id"))
-            )
-        except ActionError as error:
-            raise IncidentError(str(error)) from error
-        actions += [dict(a.model_dump(), runbook_id=runbook.get("id")) for a in declared]
     category, category_source, category_reason = categorize(finding, runbooks=linked, catalogue=catalogue)
-    entry = catalogue.entry(top["service"]) if catalogue else None
-    deadline_minutes = catalogue.deadline_minutes(top["service"]) if catalogue else 30
-    impact_rows = [dict(service=s, **v) for s, v in sorted((finding.get("impact") or {}).items())]
     first_anomalous = [r.get("first_anomalous") for r in finding["ranking"] if r.get("first_anomalous")]
     headline = top.get("evidence", [{}])[0] if top.get("evidence") else {}
     return {
-        "incident_id": f"INC-{parse_time(window_start):%Y%m%d%H%M}-{fingerprint}",
+        "incident_id": incident_id,
         "fingerprint": fingerprint,
-        "system": system,
+        "system": finding.get("system") or "default",
         "title": f"{top['service']}: {headline.get('kind', 'anomaly')} {(headline.get('template') or top.get('explanation') or '')[:100]}".strip(),
-        "status": "open",
         "detected_at": _iso(finding.get("detected_at") or opened),
+        "detection_time": _iso(finding.get("detection_time") or finding.get("detected_at") or opened),
         "first_anomalous_at": min((_iso(t) for t in first_anomalous), default=None),
-        "window_start": window_start,
+        "window_start": _iso(finding["window_start"]),
         "window_end": _iso(finding["window_end"]),
         "affected_services": services,
-        "template_ids": template_ids,
+        "template_ids": sorted(
+            {int(e["template_id"]) for e in _evidence(finding) if e.get("template_id") is not None}
+        ),
         "finding_ids": [finding.get("finding_id") or fingerprint],
         "occurrences": 1,
-        "impact": {
-            "services": services,
-            "per_service": impact_rows,
-            **{
-                key: round(sum(float(row.get(key) or 0) for row in impact_rows), 1)
-                for key in ("errors_window", "errors_baseline", "lines_window", "lines_baseline")
-            },
-        },
-        "reproduction": {
-            "trace_ids": list(finding.get("trace_ids") or [])[:20],
-            "samples": [
-                {k: e.get(k) for k in ("service", "kind", "template_id", "template", "sample")}
-                for e in evidence[:10]
-            ],
-            "failing_path_lines": list((finding.get("reproduction") or {}).get("lines") or [])[:20],
-        },
-        "initial_cause": {
-            k: top.get(k) for k in ("service", "score", "explanation", "path", "first_anomalous", "evidence")
-        },
-        "ranking": [
-            {"rank": r.get("rank", i + 1), "service": r["service"], "score": r.get("score")}
-            for i, r in enumerate(finding["ranking"])
-        ],
-        "suggested_actions": [
-            {
-                "runbook_id": r.get("id"),
-                "title": r.get("title"),
-                "path": str(r.get("path") or ""),
-                "steps": _runbook_steps(r.get("body", "")),
-            }
-            for r in linked
-        ],
-        "actions": actions,
+        "impact": _impact(finding, services),
+        "reproduction": _reproduction(finding),
+        **_cause_and_ranking(finding),
+        "changes": list(finding.get("changes") or [])[:20],
+        "report": finding.get("report"),
+        "suggested_actions": _suggested_actions(linked),
+        "actions": _declared_actions(linked),
         "similar_incidents": list((finding.get("knowledge") or {}).get("similar_incidents") or [])[:5],
-        "owner": {
-            "service": top["service"],
-            "team": entry.owner if entry else None,
-            "contacts": [c.model_dump() for c in entry.contacts] if entry else [],
-        },
+        "owner": _owner(top["service"], catalogue),
         "category": category,
         "category_source": category_source,
         "category_reason": category_reason,
-        "status_history": [
-            {
-                "at": now_iso(opened),
-                "by": "logrca",
-                "event": "status",
-                "from": None,
-                "to": "open",
-                "note": f"opened from finding {finding.get('finding_id')}",
-            }
-        ],
-        "escalation": {
-            "level": 0,
-            "deadline": now_iso(opened + timedelta(minutes=deadline_minutes)),
-            "deadline_minutes": deadline_minutes,
-        },
-        "notified_events": [],
-        "deliveries": [],
-        "pending_deliveries": [],
-        "action_runs": [],
-        "confirmed_cause": None,
-        "created_at": now_iso(opened),
-        "updated_at": now_iso(opened),
+        **_lifecycle(finding, opened, catalogue.deadline_minutes(top["service"]) if catalogue else 30),
+        **ecs_fields(
+            "incidents",
+            timestamp=_iso(finding["window_start"]),
+            message=f"{top['service']}: {headline.get('template') or top.get('explanation') or ''}"[:1000],
+            service=top["service"],
+            outcome="failure",
+            category=["process"],
+            event_type=["error"],
+            trace_id=(finding.get("trace_ids") or [None])[0],
+            labels={
+                "system": finding.get("system") or "default",
+                "incident_id": incident_id,
+                "category": category,
+            },
+        ),
     }
 
 

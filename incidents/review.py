@@ -39,6 +39,7 @@ FRAME_SCHEMA = {
     "confirmed": pl.Boolean,
     "template_ids": pl.List(pl.Int64),
     "detected_at": pl.Datetime("us", "UTC"),
+    "detection_time": pl.Datetime("us", "UTC"),
     "first_anomalous_at": pl.Datetime("us", "UTC"),
     "resolved_at": pl.Datetime("us", "UTC"),
     "pending_deliveries": pl.Int64,
@@ -62,7 +63,8 @@ def _time(value) -> datetime | None:
 
 
 def incident_frame(incidents: list[dict]) -> pl.DataFrame:
-    """One row per incident, plus ``ttd_minutes`` (first anomalous line → detection), ``ttr_minutes``
+    """One row per incident, plus ``ttd_minutes`` (first anomalous line → detection, both on the logs' clock:
+    ``detection_time``, which for a replay is the end of the analysed window), ``ttr_minutes``
     (detection → resolved) and ``week`` (ISO week of detection, ``2031-W10``)."""
     rows = [
         {
@@ -76,6 +78,7 @@ def incident_frame(incidents: list[dict]) -> pl.DataFrame:
             "confirmed": bool(i.get("confirmed_cause")),
             "template_ids": [int(t) for t in i.get("template_ids") or []],
             "detected_at": _time(i.get("detected_at")),
+            "detection_time": _time(i.get("detection_time") or i.get("detected_at")),
             "first_anomalous_at": _time(i.get("first_anomalous_at")),
             "resolved_at": _time(i.get("resolved_at")),
             "pending_deliveries": len(i.get("pending_deliveries") or []),
@@ -84,7 +87,7 @@ def incident_frame(incidents: list[dict]) -> pl.DataFrame:
     ]
     frame = pl.DataFrame(rows, schema=FRAME_SCHEMA)
     return frame.with_columns(
-        ttd_minutes=((pl.col("detected_at") - pl.col("first_anomalous_at")).dt.total_seconds() / 60).clip(
+        ttd_minutes=((pl.col("detection_time") - pl.col("first_anomalous_at")).dt.total_seconds() / 60).clip(
             lower_bound=0
         ),
         ttr_minutes=(pl.col("resolved_at") - pl.col("detected_at")).dt.total_seconds() / 60,
@@ -208,6 +211,38 @@ def review_chart(frame: pl.DataFrame, trends: pl.DataFrame) -> bytes:
     return buffer.getvalue()
 
 
+def _review_markdown(
+    *,
+    heading: str,
+    summary: str,
+    counts: dict[str, pl.DataFrame],
+    recurring: tuple[pl.DataFrame, pl.DataFrame],
+    trends: pl.DataFrame,
+    open_items: pl.DataFrame,
+    this_week: pl.DataFrame,
+) -> str:
+    """The review's Markdown: counts by service, category and owner, recurring problems, trends, follow-ups."""
+    week_rows = this_week.select(
+        "incident_id",
+        "status",
+        "category",
+        "root_cause",
+        pl.col("ttd_minutes").round(1),
+        pl.col("ttr_minutes").round(1),
+    ).sort("incident_id")
+    sections = [
+        ("## By service (root cause)", counts["root_cause"]),
+        ("## By category", counts["category"]),
+        ("## By owner", counts["owner_team"]),
+        ("## Recurring problems\n### Same templates", recurring[0]),
+        ("### Same root cause", recurring[1]),
+        ("## Time to detect and to resolve (trend, minutes)", trends),
+        ("## Open follow-ups", open_items),
+        ("## Incidents this week", week_rows),
+    ]
+    return "\n".join([heading, "", summary, ""] + [f"{title}\n{_table(frame)}" for title, frame in sections])
+
+
 def weekly_review(incidents: list[dict], *, week_end: datetime | None = None, weeks: int = 8) -> Review:
     """The review of the 7 days before ``week_end`` with trends over ``weeks`` weeks.
 
@@ -244,40 +279,15 @@ def weekly_review(incidents: list[dict], *, week_end: datetime | None = None, we
         for name in ("root_cause", "category", "owner_team")
     }
     titles = dict(in_range.select("incident_id", "title").iter_rows())
-    markdown = "\n".join(
-        [
-            f"# Incident review {start:%Y-%m-%d} – {week_end:%Y-%m-%d}",
-            "",
-            f"{this_week.height} incident(s) this week, {in_range.height} in the last {weeks} weeks; "
-            f"{open_items.height} open follow-up(s).",
-            "",
-            "## By service (root cause)",
-            _table(counts["root_cause"]),
-            "## By category",
-            _table(counts["category"]),
-            "## By owner",
-            _table(counts["owner_team"]),
-            "## Recurring problems",
-            "### Same templates",
-            _table(by_template),
-            "### Same root cause",
-            _table(by_cause),
-            "## Time to detect and to resolve (trend, minutes)",
-            _table(trends),
-            "## Open follow-ups",
-            _table(open_items),
-            "## Incidents this week",
-            _table(
-                this_week.select(
-                    "incident_id",
-                    "status",
-                    "category",
-                    "root_cause",
-                    pl.col("ttd_minutes").round(1),
-                    pl.col("ttr_minutes").round(1),
-                ).sort("incident_id")
-            ),
-        ]
+    markdown = _review_markdown(
+        heading=f"# Incident review {start:%Y-%m-%d} – {week_end:%Y-%m-%d}",
+        summary=f"{this_week.height} incident(s) this week, {in_range.height} in the last {weeks} weeks; "
+        f"{open_items.height} open follow-up(s).",
+        counts=counts,
+        recurring=(by_template, by_cause),
+        trends=trends,
+        open_items=open_items,
+        this_week=this_week,
     )
     stats = {
         "incidents_week": this_week.height,

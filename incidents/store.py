@@ -22,6 +22,7 @@ from logrca.incidents.record import (
     parse_time,
     same_incident,
 )
+from logrca.rca.ecs import with_ecs
 
 __all__ = ["MAPPING", "IncidentStore"]
 
@@ -61,6 +62,11 @@ MAPPING = {
         "escalation": {"properties": {"level": {"type": "integer"}, "deadline": {"type": "date"}}},
         "pending_deliveries": {"properties": {"event": {"type": "keyword"}, "channel": {"type": "keyword"}}},
         "notified_events": {"type": "keyword"},
+        "next_delivery_at": {"type": "date"},
+        "detection_time": {"type": "date"},
+        "failed_deliveries": {"type": "object", "enabled": False},
+        "changes": {"type": "object", "enabled": False},
+        "report": {"type": "text", "index": False},
         "status_history": {"type": "object", "enabled": False},
         "impact": {"type": "object", "enabled": False},
         "reproduction": {"type": "object", "enabled": False},
@@ -71,6 +77,7 @@ MAPPING = {
         "ranking": {"type": "object", "enabled": False},
     },
 }
+MAPPING = with_ecs(MAPPING)  # @timestamp, message, service.name, event.*, trace.id, labels.* (ECS)
 
 
 class IncidentStore:

@@ -166,16 +166,9 @@ def load_case_frames(
             fault_free_events=out["baseline_templates"],
             fault_free_spans=out["baseline_spans"],
         )
-        window = frames.window or (start, end)
-        return Case(
+        return frames.case(
             name=case_dir.name,
             system=config.system,
-            alert_time=window[0],
-            events=frames.events,
-            baseline_events=frames.baseline_events,
-            spans=frames.spans,
-            baseline_spans=frames.baseline_spans,
             metrics=out["raw_metrics"],
-            baseline_source=frames.baseline,
-            window_end=window[1],
+            partition_window=(start, end),
         )

@@ -1,6 +1,6 @@
 """Incident operations on a clock: escalate unacknowledged incidents (sensor) and the weekly review (schedule)."""
 
-from datetime import UTC, datetime
+import hashlib
 
 from dagster import (
     AssetSelection,
@@ -28,7 +28,8 @@ def escalate_and_retry(
     context: OpExecutionContext, logrca: LogrcaConfigResource, elasticsearch: ElasticsearchResource
 ) -> dict:
     """Escalate open incidents past their ack deadline to the next contact; retry undelivered alerts."""
-    from logrca.incidents.alerts import escalate_due, retry_pending
+    from logrca.incidents.alerts import retry_pending
+    from logrca.incidents.escalation import escalate_due
 
     config = logrca.load()
     if config.catalogue is None:
@@ -55,24 +56,33 @@ def incident_escalation_job():
 
 @sensor(job=incident_escalation_job, minimum_interval_seconds=60, default_status=DefaultSensorStatus.RUNNING)
 def incident_escalation_sensor(context: SensorEvaluationContext, elasticsearch: ElasticsearchResource):
-    """Starts the escalation job when an open incident is past its ack deadline or an alert is undelivered."""
+    """Starts the escalation job when an open, unacknowledged incident is past its deadline with a contact
+    left to page, or a failed alert of an open incident is due for its next (backed-off) attempt.
+
+    The run key names what is due (incident, escalation level, next delivery time), so the same due
+    state starts one run, never one a minute.
+    """
     from elasticsearch import ApiError, TransportError
+
+    from logrca.incidents.escalation import escalation_candidates
 
     client = elasticsearch.client()
     try:
         store = IncidentStore(client, elasticsearch.index_prefix)
-        due = store.search(
-            statuses=("open",), query={"range": {"escalation.deadline": {"lte": now_iso()}}}, size=100
+        due = escalation_candidates(store)
+        pending = store.search(
+            statuses=("open",), query={"range": {"next_delivery_at": {"lte": now_iso()}}}, size=100
         )
-        pending = store.search(query={"exists": {"field": "pending_deliveries.channel"}}, size=100)
     except (TransportError, ApiError) as error:
         return SkipReason(f"Elasticsearch not reachable at {elasticsearch.url}: {error}")
     finally:
         client.close()
     if not due and not pending:
-        return SkipReason("no incident past its ack deadline, no undelivered alert")
-    minute = datetime.now(UTC).strftime("%Y%m%d%H%M")
-    return RunRequest(run_key=f"escalate-{minute}", tags={"due": str(len(due)), "pending": str(len(pending))})
+        return SkipReason("no open incident past its ack deadline, no failed alert due for a retry")
+    state = sorted(f"esc:{i['incident_id']}:{i['escalation']['level']}" for i in due)
+    state += sorted(f"retry:{i['incident_id']}:{i['next_delivery_at']}" for i in pending)
+    key = hashlib.sha1("|".join(state).encode()).hexdigest()[:16]
+    return RunRequest(run_key=f"escalate-{key}", tags={"due": str(len(due)), "pending": str(len(pending))})
 
 
 incident_review_job = define_asset_job(

@@ -37,7 +37,7 @@ from dagster import (
 
 from logrca.assets.config import LogrcaConfig
 from logrca.assets.resources import LogrcaConfigResource
-from logrca.parsers.ingest.files import resolve_paths
+from logrca.parsers.ingest.files import file_state, resolve_paths
 from logrca.parsers.ingest.readers import file_time_range
 
 
@@ -62,14 +62,10 @@ def list_source_files(config: LogrcaConfig) -> tuple[list[LandedFile], list[str]
             continue
         for path in paths:
             try:
-                stat = path.stat()
+                state, mtime = file_state(path), path.stat().st_mtime
             except FileNotFoundError:  # rotated away between glob and stat
                 continue
-            found.append(
-                LandedFile(
-                    source.name, path, f"{stat.st_ino}:{stat.st_size}:{stat.st_mtime_ns}", stat.st_mtime
-                )
-            )
+            found.append(LandedFile(source.name, path, state, mtime))
     return found, problems
 
 
@@ -149,6 +145,19 @@ def evaluate_new_files(
     }
 
 
+def ingested_file_states(instance, partition: str) -> dict[str, str]:
+    """The file states the latest ``raw_logs`` materialization of ``partition`` was read from ({} if none)."""
+    from dagster import AssetKey, AssetRecordsFilter
+
+    records = instance.fetch_materializations(
+        AssetRecordsFilter(asset_key=AssetKey("raw_logs"), asset_partitions=[partition]), limit=1
+    ).records
+    if not records or records[0].asset_materialization is None:
+        return {}
+    recorded = records[0].asset_materialization.metadata.get("source_files")
+    return dict(recorded.value) if recorded is not None else {}
+
+
 def run_key_for(partition: str, paths: list[str], cursor: dict) -> str:
     """Deterministic run key: the partition plus a hash of the triggering files' states."""
     states = "|".join(f"{p}={cursor['taken'][p]}" for p in sorted(paths))
@@ -191,6 +200,14 @@ def build_sensors(
             context.log.info(
                 f"{len(tick['waiting'])} file(s) still being written, waiting: {tick['waiting'][:5]}"
             )
+        taken = tick["cursor"]["taken"]
+        done = {  # e.g. by 'logrca run' before 'dagster dev' started: same files, nothing new to run
+            partition
+            for partition, paths in tick["runs"].items()
+            if all(ingested_file_states(context.instance, partition).get(p) == taken[p] for p in paths)
+        }
+        if done:
+            context.log.info(f"already materialized from the same files, not run again: {sorted(done)}")
         requests = [
             RunRequest(
                 run_key=run_key_for(partition, paths, tick["cursor"]),
@@ -198,10 +215,11 @@ def build_sensors(
                 tags={"logrca/trigger": "new-files", "logrca/files": str(len(paths))},
             )
             for partition, paths in sorted(tick["runs"].items())
+            if partition not in done
         ]
         next_cursor = json.dumps(tick["cursor"], sort_keys=True)
         if not requests:
-            reason = f"no new settled files ({len(tick['waiting'])} waiting, {len(tick['renamed'])} renamed, {len(tick['outside'])} outside complete partitions)"
+            reason = f"no new settled files ({len(tick['waiting'])} waiting, {len(tick['renamed'])} renamed, {len(tick['outside'])} outside complete partitions, {len(done)} partition(s) already materialized from them)"
             return SensorResult(skip_reason=SkipReason(reason), cursor=next_cursor)
         return SensorResult(run_requests=requests, cursor=next_cursor)
 

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import networkx as nx
 import numpy as np
 import polars as pl
 from pydantic import BaseModel, ConfigDict, Field
 
+from logrca.rca.changes import changes_before_anomaly
 from logrca.rca.detect import service_scores
 
 __all__ = ["RANKING_SCHEMA", "evidence_by_service", "evidence_rows", "rank_root_causes", "standout_scores"]
@@ -54,6 +57,9 @@ _SIGNALS = {
     "active_services",
     "idle_weight",
     "signal_weights",
+    "changes",
+    "change_weight",
+    "change_lookback",
 }
 
 
@@ -306,7 +312,9 @@ def rank_root_causes(graph: nx.DiGraph, anomalies: pl.DataFrame, **signals) -> p
         service's usual score in a signal, times ``noise_weight`` (0.5), is taken off its window score, which
         keeps at least ``noise_keep`` (0.5) of itself),
         ``active_services`` (services that served requests in the window; the others' anomaly is multiplied
-        by ``idle_weight``, 0.3), ``propagation`` (weight of the walk, 0.25).
+        by ``idle_weight``, 0.3), ``propagation`` (weight of the walk, 0.25), ``changes``
+        (:func:`logrca.rca.changes.detect_changes` rows; a service with a change at most ``change_lookback``
+        (a timedelta, 30 min) before its first anomaly has its anomaly multiplied by ``1 + change_weight`` (0.5)).
 
     Returns
     -------
@@ -362,8 +370,15 @@ def rank_root_causes(graph: nx.DiGraph, anomalies: pl.DataFrame, **signals) -> p
         signals.get("signal_weights"),
     )
     # A service that served no request in the window cannot have caused what the requests suffered.
+    first = _first_times(anomalies, traces, metrics)
+    changed = changes_before_anomaly(
+        signals.get("changes"), first, lookback=signals.get("change_lookback") or timedelta(minutes=30)
+    )
+    boost = 1.0 + float(signals.get("change_weight", 0.5))
     anomaly = {
-        s: max(standout.get(s, 0.0), 0.0) * (1.0 if not active or s in active else idle_weight)
+        s: max(standout.get(s, 0.0), 0.0)
+        * (1.0 if not active or s in active else idle_weight)
+        * (boost if s in changed else 1.0)
         for s in services
     }
     walk = nx.DiGraph()
@@ -381,7 +396,6 @@ def rank_root_causes(graph: nx.DiGraph, anomalies: pl.DataFrame, **signals) -> p
     pagerank = _personalised_pagerank(walk, personalization)
     top_anomaly = max(anomaly.values(), default=0.0) or 1.0
     top_rank = max((pagerank[s] for s in anomaly if anomaly[s] > 0), default=0.0) or 1.0
-    first = _first_times(anomalies, traces, metrics)
     rows = []
     for service in services:  # every service is ranked; one without evidence scores 0 and comes last
         own = anomaly[service]
@@ -398,7 +412,11 @@ def rank_root_causes(graph: nx.DiGraph, anomalies: pl.DataFrame, **signals) -> p
                 "first_anomalous": first.get(service),
                 "anomaly_score": own,
                 "path": _path_to_entry(graph, service, anomaly, entry_points),
-                "explanation": _explain(service, anomalies, traces, metrics, callees),
+                "explanation": "; ".join(
+                    filter(
+                        None, [changed.get(service), _explain(service, anomalies, traces, metrics, callees)]
+                    )
+                ),
                 "log_score": evidence.get(service, empty)["log"],
                 "trace_score": evidence.get(service, empty)["trace"],
                 "metric_score": evidence.get(service, empty)["metric"],

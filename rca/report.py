@@ -1,4 +1,4 @@
-"""The finding (what the report, the search index and the incident record share) and its Markdown report."""
+"""The finding: what the report, the search index and the incident record share (rendered by :mod:`logrca.rca.report_render`)."""
 
 from __future__ import annotations
 
@@ -6,12 +6,12 @@ import hashlib
 from datetime import UTC, datetime
 
 import polars as pl
+from pydantic import BaseModel, ConfigDict, Field
 
 from logrca.rca.detect import ERROR_LEVELS
 from logrca.rca.knowledge import link_knowledge
-from logrca.rca.markdown import cell
 
-__all__ = ["build_finding", "finding_id", "render_report", "service_impact"]
+__all__ = ["ReportConfig", "build_finding", "finding_id", "incident_id_for", "service_impact"]
 
 _EVIDENCE_PER_SERVICE = 5
 
@@ -98,6 +98,110 @@ def _failing_path(
     return trace_ids, lines
 
 
+class ReportConfig(BaseModel):
+    """The ``report`` section: how reports link runbooks and what they draw."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    runbook_url_base: str | None = Field(
+        None,
+        description=(
+            "Where your runbooks are published (e.g. https://git.example.com/ops/runbooks/blob/main/): a runbook "
+            "link is this base plus the runbook's path under the knowledge base. Without it, the report carries "
+            "each linked runbook's text."
+        ),
+    )
+    pictures: bool = Field(True, description="Draw the service map and the template-rate timeline.")
+    timeline_templates: int = Field(
+        4, ge=1, le=10, description="How many of the top evidence templates the timeline draws."
+    )
+
+
+def incident_id_for(finding: dict) -> tuple[str, str]:
+    """The incident id a finding is filed under, and its fingerprint (system, root service, affected
+    services, evidence templates); :func:`logrca.incidents.record.build_incident` uses the same."""
+    top = finding["ranking"][0]
+    evidence = [e for r in finding["ranking"] for e in r.get("evidence") or []]
+    services = sorted(set(finding.get("affected_services") or [r["service"] for r in finding["ranking"]]))
+    template_ids = sorted({int(e["template_id"]) for e in evidence if e.get("template_id") is not None})
+    fingerprint = hashlib.sha1(
+        f"{finding.get('system') or 'default'}|{top['service']}|{','.join(services)}|{template_ids}".encode()
+    ).hexdigest()[:12]
+    start = datetime.fromisoformat(str(finding["window_start"]).replace("Z", "+00:00"))
+    start = start if start.tzinfo else start.replace(tzinfo=UTC)
+    return f"INC-{start.astimezone(UTC):%Y%m%d%H%M}-{fingerprint}", fingerprint
+
+
+def _evidence_entry(row: dict) -> dict:
+    return {
+        "kind": row["kind"],
+        "template_id": row["template_id"],
+        "template": row["template"],
+        "count_baseline": row["count_baseline"],
+        "count_window": row["count_window"],
+        "score": round(float(row["score"]), 3),
+        "first_seen": _iso(row["first_seen"]),
+        "sample": row["sample"],
+        "detail": row["detail"],
+    }
+
+
+def _ranked_entries(ranking: pl.DataFrame, anomalies: pl.DataFrame, owners: dict[str, str]) -> list[dict]:
+    """The ranking as JSON-able rows, each with its service's strongest evidence."""
+    evidence_rows = anomalies.sort("score", descending=True)
+    ranked = []
+    for row in ranking.iter_rows(named=True):
+        evidence = evidence_rows.filter(pl.col("service") == row["service"]).head(_EVIDENCE_PER_SERVICE)
+        ranked.append(
+            {
+                "rank": row["rank"],
+                "service": row["service"],
+                "score": round(float(row["score"]), 6),
+                "anomaly_score": round(float(row.get("anomaly_score") or 0.0), 4),
+                "first_anomalous": _iso(row["first_anomalous"]),
+                "path": list(row["path"] or []),
+                "explanation": row["explanation"],
+                "owner": owners.get(row["service"]),
+                "evidence": [_evidence_entry(e) for e in evidence.iter_rows(named=True)],
+            }
+        )
+    return ranked
+
+
+def _baseline_scale(baseline_events: pl.DataFrame | None, window: tuple[datetime, datetime]) -> float:
+    """Window length over baseline length (1.0 without a baseline): scales baseline counts to the window."""
+    if baseline_events is None or baseline_events.is_empty():
+        return 1.0
+    span = window[0] - baseline_events["timestamp"].min()
+    return (window[1] - window[0]) / span if span.total_seconds() > 0 else 1.0
+
+
+def _change_entries(changes: pl.DataFrame | None, limit: int = 20) -> list[dict]:
+    if changes is None or changes.is_empty():
+        return []
+    return [
+        {**row, "timestamp": _iso(row["timestamp"])}
+        for row in changes.select("timestamp", "service", "kind", "version", "message")
+        .tail(limit)
+        .iter_rows(named=True)
+    ]
+
+
+def _knowledge_texts(ranked: list[dict]) -> list[str]:
+    texts = [t for e in ranked[0]["evidence"] for t in (e["template"], e["sample"]) if t]
+    return texts + [t for r in ranked[1:3] for e in r["evidence"][:2] for t in (e["template"],) if t]
+
+
+def _detection(detected: datetime, window: tuple[datetime, datetime]) -> dict:
+    """``detected_at`` (wall clock) and ``detection_time`` on the logs' clock (see :func:`build_finding`)."""
+    replay = detected - window[1] > window[1] - window[0]
+    return {
+        "detected_at": _iso(detected),
+        "detection_time": _iso(window[1] if replay else detected),
+        "replay": replay,
+    }
+
+
 def build_finding(
     *,
     system: str,
@@ -110,6 +214,7 @@ def build_finding(
     past_incidents: list[dict] | None = None,
     owners: dict[str, str] | None = None,
     detected_at: datetime | None = None,
+    changes: pl.DataFrame | None = None,
     min_score: float = 0.0,
 ) -> dict | None:
     """Assemble the finding of one analysed window, or None when nothing was ranked.
@@ -122,6 +227,13 @@ def build_finding(
         :func:`logrca.rca.detect.detect_anomalies` output for the window.
     ranking : pl.DataFrame
         :func:`logrca.rca.rank.rank_root_causes` output.
+    detected_at : datetime, optional
+        When the pipeline found it (default: now). Time to detect is measured on the logs' clock:
+        ``detection_time`` is ``detected_at`` for a live run (within one window length of the window's
+        end) and the window's end for a replay of older logs (``replay`` true), the moment a scheduled
+        run could first have seen it.
+    changes : pl.DataFrame, optional
+        :func:`logrca.rca.changes.detect_changes` rows of the window and its baseline.
     min_score : float, default 0.0
         A window whose top anomaly score is below this yields no finding.
 
@@ -129,167 +241,44 @@ def build_finding(
     -------
     dict or None
         JSON-able finding, see ``docs/ARCHITECTURE.md`` ("Finding").
+
+    Notes
+    -----
+    Over 60 lines for its parameter documentation; the body (about 35 lines) is the finding's literal.
     """
     if ranking.is_empty() or anomalies.is_empty() or float(anomalies["score"].max()) < min_score:
         return None
-    services = ranking["service"].to_list()
-    evidence_rows = anomalies.sort("score", descending=True)
-    ranked = []
-    for row in ranking.iter_rows(named=True):
-        evidence = evidence_rows.filter(pl.col("service") == row["service"]).head(_EVIDENCE_PER_SERVICE)
-        ranked.append(
-            {
-                "rank": row["rank"],
-                "service": row["service"],
-                "score": round(float(row["score"]), 6),
-                "first_anomalous": _iso(row["first_anomalous"]),
-                "path": list(row["path"] or []),
-                "explanation": row["explanation"],
-                "owner": (owners or {}).get(row["service"]),
-                "evidence": [
-                    {
-                        "kind": e["kind"],
-                        "template_id": e["template_id"],
-                        "template": e["template"],
-                        "count_baseline": e["count_baseline"],
-                        "count_window": e["count_window"],
-                        "score": round(float(e["score"]), 3),
-                        "first_seen": _iso(e["first_seen"]),
-                        "sample": e["sample"],
-                        "detail": e["detail"],
-                    }
-                    for e in evidence.iter_rows(named=True)
-                ],
-            }
-        )
+    ranked = _ranked_entries(ranking, anomalies, owners or {})
     start, end = _incident_window(window_events, anomalies)
-    baseline_span = None
-    if baseline_events is not None and not baseline_events.is_empty():
-        baseline_span = (baseline_events["timestamp"].min(), window[0])
-    scale = (
-        (window[1] - window[0]) / (baseline_span[1] - baseline_span[0])
-        if baseline_span and baseline_span[1] > baseline_span[0]
-        else 1.0
-    )
     trace_ids, path_lines = _failing_path(window_events, anomalies)
-    texts = [t for e in ranked[0]["evidence"] for t in (e["template"], e["sample"]) if t]
-    texts += [t for r in ranked[1:3] for e in r["evidence"][:2] for t in (e["template"],) if t]
     knowledge = link_knowledge(
         root_cause=ranked[0]["service"],
-        services=services,
-        texts=texts,
+        services=ranking["service"].to_list(),
+        texts=_knowledge_texts(ranked),
         runbooks=runbooks or [],
         past_incidents=past_incidents or [],
     )
-    return {
+    finding = {
         "finding_id": finding_id(system, window),
         "system": system,
         "analysis_window": [_iso(window[0]), _iso(window[1])],
         "window_start": _iso(start),
         "window_end": _iso(end),
-        "detected_at": _iso(detected_at or datetime.now(UTC)),
+        **_detection(detected_at or datetime.now(UTC), window),
         "root_cause": ranked[0]["service"],
         "ranking": ranked,
         "affected_services": sorted(set(anomalies["service"].to_list())),
-        "impact": service_impact(window_events, baseline_events, services, scale),
+        "impact": service_impact(
+            window_events,
+            baseline_events,
+            ranking["service"].to_list(),
+            _baseline_scale(baseline_events, window),
+        ),
         "trace_ids": trace_ids,
         "reproduction": {"trace_id": trace_ids[0] if trace_ids else None, "lines": path_lines},
         "knowledge": knowledge,
+        "changes": _change_entries(changes),
         "owner": (owners or {}).get(ranked[0]["service"]),
     }
-
-
-def _md_cell(text) -> str:
-    return cell(text, limit=400)
-
-
-def _md_text(text) -> str:
-    """Free text (explanations quoting templates) with Markdown's active characters escaped."""
-    return (
-        str(text or "")
-        .replace("\\", "\\\\")
-        .replace("*", "\\*")
-        .replace("_", "\\_")
-        .replace("<", "&lt;")
-        .replace(">", "&gt;")
-    )
-
-
-def render_report(finding: dict | None, *, title: str | None = None) -> str:
-    """Markdown report of a finding: incident window, ranked services with evidence, paths, knowledge."""
-    if finding is None:
-        return f"# {title or 'RCA report'}\n\nNo incident: nothing in this window went anomalous against its baseline.\n"
-    top = finding["ranking"][0]
-    out = [f"# {title or 'RCA report'} — {finding['system']}", ""]
-    out += [
-        f"**Incident window:** {finding['window_start']} → {finding['window_end']} (analysed {finding['analysis_window'][0]} → {finding['analysis_window'][1]})  ",
-        f"**Detected at:** {finding['detected_at']}  ",
-        f"**Initial cause (most likely root cause):** `{top['service']}` (score {top['score']:.3f}) — {_md_text(top['explanation'])}  ",
-        f"**Owner:** {finding.get('owner') or 'not in the service catalogue'}  ",
-        f"**Affected services:** {', '.join(finding['affected_services'])}  ",
-        f"**Propagation path:** {' → '.join(top['path']) if top['path'] else top['service']}",
-        "",
-        "## Ranked root-cause services",
-        "",
-        "| rank | service | score | first anomalous | path to the entry point |",
-        "|---:|---|---:|---|---|",
-    ]
-    for r in finding["ranking"]:
-        out.append(
-            f"| {r['rank']} | `{r['service']}` | {r['score']:.4f} | {_md_cell(r['first_anomalous'])} | {_md_cell(' → '.join(r['path']))} |"
-        )
-    out += ["", "## Evidence", ""]
-    for r in finding["ranking"][:5]:
-        out += [f"### {r['rank']}. `{r['service']}`", "", _md_text(r["explanation"]), ""]
-        if r["evidence"]:
-            out += [
-                "| kind | template | before (expected) | during | score | first seen |",
-                "|---|---|---:|---:|---:|---|",
-            ]
-            for e in r["evidence"]:
-                out.append(
-                    f"| {e['kind']} | `{_md_cell((e['template'] or e['detail'] or '')[:200])}` | {_md_cell(e['count_baseline'])} | {e['count_window']} | {e['score']:.1f} | {_md_cell(e['first_seen'])} |"
-                )
-            sample = next((e["sample"] for e in r["evidence"] if e["sample"]), None)
-            if sample:
-                out += ["", "Sample line:", "", "```", sample.splitlines()[0][:400], "```"]
-        out.append("")
-    out += [
-        "## Impact",
-        "",
-        "| service | errors before (expected) | errors during | lines before (expected) | lines during |",
-        "|---|---:|---:|---:|---:|",
-    ]
-    for service, i in finding["impact"].items():
-        out.append(
-            f"| `{service}` | {i['errors_baseline']} | {i['errors_window']} | {i['lines_baseline']} | {i['lines_window']} |"
-        )
-    repro = finding.get("reproduction") or {}
-    out += ["", "## Reproduction hints", ""]
-    if repro.get("trace_id"):
-        out += [
-            f"Trace/request ids on the failing path: {', '.join(f'`{t}`' for t in finding['trace_ids'][:5])}",
-            "",
-            f"Lines of request `{repro['trace_id']}`:",
-            "",
-            "```",
-        ]
-        out += [line[:300] for line in repro["lines"]] + ["```"]
-    else:
-        out.append(
-            "The logs carry no request or trace ids for the failing lines; see the sample lines above."
-        )
-    knowledge = finding.get("knowledge") or {}
-    out += ["", "## Knowledge base", ""]
-    for rb in knowledge.get("runbooks", []):
-        actions = f" — actions: {', '.join(f'`{a}`' for a in rb['actions'])}" if rb.get("actions") else ""
-        out.append(f"- Runbook: [{rb['title']}]({rb['path']}) (score {rb['score']}; {rb['why']}){actions}")
-    for inc in knowledge.get("similar_incidents", []):
-        out.append(
-            f"- Similar past incident: **{inc['id']}** {inc['title']} ({inc.get('date', '')}, root cause `{inc['root_cause_service']}`, similarity {inc['similarity']}) — {inc.get('resolution', '')}"
-        )
-    if not knowledge.get("runbooks") and not knowledge.get("similar_incidents"):
-        out.append("No runbook or past incident matches this finding.")
-    if knowledge.get("recurrences"):
-        out += ["", f"**Recurring problem:** {knowledge['recurrences']} similar past incident(s)."]
-    return "\n".join(out) + "\n"
+    finding["incident_id"] = incident_id_for(finding)[0]
+    return finding

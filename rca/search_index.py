@@ -8,6 +8,8 @@ from typing import Any
 
 from elasticsearch import helpers
 
+from logrca.rca.ecs import ecs_fields, with_ecs
+
 __all__ = [
     "connect",
     "FINDINGS_MAPPING",
@@ -19,6 +21,7 @@ __all__ = [
     "index_runbooks",
     "search_all",
     "anomaly_doc_id",
+    "delete_matching",
 ]
 
 FINDINGS_MAPPING = {
@@ -27,7 +30,6 @@ FINDINGS_MAPPING = {
         "system": {"type": "keyword"},
         "partition": {"type": "keyword"},
         "finding_id": {"type": "keyword"},
-        "service": {"type": "keyword"},
         "kind": {"type": "keyword"},
         "template_id": {"type": "long"},
         "template": {"type": "text", "fields": {"raw": {"type": "keyword", "ignore_above": 1024}}},
@@ -138,6 +140,63 @@ def _iso(value) -> Any:
     return value.isoformat() if hasattr(value, "isoformat") else value
 
 
+def _finding_documents(
+    system: str, partition: str, window: tuple, anomalies: list[dict], finding: dict | None
+) -> list[tuple[str, dict]]:
+    """``(id, document)`` per anomaly: ECS fields plus logrca's own (``service`` becomes ``service.name``)."""
+    documents = []
+    for row in anomalies:
+        source = {k: _iso(v) for k, v in row.items() if k != "service"}
+        source.update(
+            system=system,
+            partition=partition,
+            window_start=_iso(window[0]),
+            window_end=_iso(window[1]),
+            finding_id=finding["finding_id"] if finding else None,
+        )
+        source |= ecs_fields(
+            "findings",
+            timestamp=source.get("first_seen") or source["window_start"],
+            message=row.get("template") or row.get("detail") or row["kind"],
+            service=row["service"],
+            category=["process"],
+            event_type=["info"],
+            risk_score=float(row.get("score") or 0.0),
+            labels={"system": system, "partition": partition, "template_id": row.get("template_id")},
+        )
+        documents.append((anomaly_doc_id(system, partition, row), source))
+    return documents
+
+
+def _report_document(system: str, partition: str, finding: dict, report: str) -> dict:
+    return {
+        "system": system,
+        "partition": partition,
+        "finding_id": finding["finding_id"],
+        "incident_id": finding.get("incident_id"),
+        "root_cause": finding["root_cause"],
+        "affected_services": finding["affected_services"],
+        "window_start": finding["window_start"],
+        "window_end": finding["window_end"],
+        "detected_at": finding["detected_at"],
+        "summary": finding["ranking"][0]["explanation"],
+        "report": report,
+        "runbooks": [r["id"] for r in finding["knowledge"]["runbooks"]],
+        "trace_ids": finding["trace_ids"],
+        **ecs_fields(
+            "reports",
+            timestamp=finding["window_start"],
+            message=f"{finding['root_cause']}: {finding['ranking'][0]['explanation']}"[:1000],
+            service=finding["root_cause"],
+            outcome="failure",
+            category=["process"],
+            event_type=["error"],
+            trace_id=(finding["trace_ids"] or [None])[0],
+            labels={"system": system, "partition": partition, "incident_id": finding.get("incident_id")},
+        ),
+    }
+
+
 def index_partition(
     client,
     *,
@@ -160,70 +219,48 @@ def index_partition(
         ``indexed``, ``deleted_stale``, ``reports`` counts.
     """
     findings_index, reports_index = f"{prefix}-findings", f"{prefix}-reports"
-    ensure_index(client, findings_index, FINDINGS_MAPPING)
-    ensure_index(client, reports_index, REPORTS_MAPPING)
-    actions, ids = [], []
-    for row in anomalies:
-        doc_id = anomaly_doc_id(system, partition, row)
-        ids.append(doc_id)
-        source = {k: _iso(v) for k, v in row.items()}
-        source.update(
-            system=system,
-            partition=partition,
-            window_start=_iso(window[0]),
-            window_end=_iso(window[1]),
-            finding_id=finding["finding_id"] if finding else None,
-        )
-        actions.append({"_index": findings_index, "_id": doc_id, "_source": source})
+    ensure_index(client, findings_index, with_ecs(FINDINGS_MAPPING))
+    ensure_index(client, reports_index, with_ecs(REPORTS_MAPPING))
+    documents = _finding_documents(system, partition, window, anomalies, finding)
+    actions = [{"_index": findings_index, "_id": doc_id, "_source": source} for doc_id, source in documents]
     indexed, errors = helpers.bulk(client, actions, raise_on_error=False, stats_only=False)
     if errors:
         raise RuntimeError(
             f"Elasticsearch rejected {len(errors)} of {len(actions)} findings, first: {errors[0]}"
         )
-    stale = {
-        "bool": {
-            "filter": [{"term": {"system": system}}, {"term": {"partition": partition}}],
-            "must_not": [{"ids": {"values": ids}}],
-        }
-    }
-    deleted = _delete_matching(client, findings_index, stale)
-    reports = 0
-    report_query = {"bool": {"filter": [{"term": {"system": system}}, {"term": {"partition": partition}}]}}
+    this_partition = [{"term": {"system": system}}, {"term": {"partition": partition}}]
+    stale = {"bool": {"filter": this_partition, "must_not": [{"ids": {"values": [d for d, _ in documents]}}]}}
+    deleted = delete_matching(client, findings_index, stale)
+    kept = []
     if finding is not None:
         client.index(
             index=reports_index,
             id=finding["finding_id"],
-            document={
-                "system": system,
-                "partition": partition,
-                "finding_id": finding["finding_id"],
-                "root_cause": finding["root_cause"],
-                "affected_services": finding["affected_services"],
-                "window_start": finding["window_start"],
-                "window_end": finding["window_end"],
-                "detected_at": finding["detected_at"],
-                "summary": finding["ranking"][0]["explanation"],
-                "report": report,
-                "runbooks": [r["id"] for r in finding["knowledge"]["runbooks"]],
-                "trace_ids": finding["trace_ids"],
-            },
+            document=_report_document(system, partition, finding, report),
             refresh="wait_for",
         )
-        reports = 1
-        report_query["bool"]["must_not"] = [{"ids": {"values": [finding["finding_id"]]}}]
-    deleted += _delete_matching(client, reports_index, report_query)
-    return {"indexed": indexed, "deleted_stale": deleted, "reports": reports}
+        kept = [{"ids": {"values": [finding["finding_id"]]}}]
+    deleted += delete_matching(client, reports_index, {"bool": {"filter": this_partition, "must_not": kept}})
+    return {"indexed": indexed, "deleted_stale": deleted, "reports": len(kept)}
 
 
-def _delete_matching(client, index: str, query: dict) -> int:
+def delete_matching(client, index: str, query: dict) -> int:
     """Delete the documents ``query`` matches with scroll + bulk (core APIs only).
 
-    ``_delete_by_query`` lives in the reindex module, which minimal distributions leave out.
+    ``_delete_by_query`` lives in the reindex module, which minimal distributions leave out. Each
+    delete names the concrete index of its hit (an alias, pattern or data stream takes no deletes).
     """
-    client.indices.refresh(index=index)
+    client.indices.refresh(index=index, ignore_unavailable=True, allow_no_indices=True)
     doomed = [
-        {"_op_type": "delete", "_index": index, "_id": hit["_id"]}
-        for hit in helpers.scan(client, index=index, query={"query": query}, _source=False)
+        {"_op_type": "delete", "_index": hit["_index"], "_id": hit["_id"]}
+        for hit in helpers.scan(
+            client,
+            index=index,
+            query={"query": query},
+            _source=False,
+            ignore_unavailable=True,
+            allow_no_indices=True,
+        )
     ]
     if not doomed:
         return 0
@@ -234,12 +271,20 @@ def _delete_matching(client, index: str, query: dict) -> int:
 def index_runbooks(client, *, prefix: str, runbooks: list[dict]) -> int:
     """Index the knowledge base's runbooks (id = runbook id) so engineers can search them."""
     index = f"{prefix}-knowledge"
-    ensure_index(client, index, KNOWLEDGE_MAPPING)
+    ensure_index(client, index, with_ecs(KNOWLEDGE_MAPPING))
     actions = [
         {
             "_index": index,
             "_id": r["id"],
-            "_source": {k: r[k] for k in ("id", "title", "services", "keywords", "category", "body", "path")},
+            "_source": {k: r[k] for k in ("id", "title", "services", "keywords", "category", "body", "path")}
+            | ecs_fields(
+                "knowledge",
+                timestamp=None,
+                message=r["title"],
+                category=["configuration"],
+                event_type=["info"],
+                labels={"runbook_id": r["id"]},
+            ),
         }
         for r in runbooks
     ]
@@ -270,7 +315,7 @@ def search_all(
                 "bool": {
                     "should": [
                         {"term": {field: service}}
-                        for field in ("service", "root_cause", "affected_services", "services")
+                        for field in ("service.name", "root_cause", "affected_services", "services")
                     ],
                     "minimum_should_match": 1,
                 }

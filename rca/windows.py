@@ -8,6 +8,8 @@ from datetime import UTC, datetime, timedelta
 import polars as pl
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from logrca.rca.case_analysis import Case
+
 
 class AnalysisConfig(BaseModel):
     """Which stretch of a partition is analysed (the ``analysis:`` section of the logrca config).
@@ -61,6 +63,31 @@ class WindowFrames:
     baseline_events: pl.DataFrame
     spans: pl.DataFrame
     baseline_spans: pl.DataFrame
+
+    def case(
+        self,
+        *,
+        name: str,
+        system: str,
+        metrics: pl.DataFrame,
+        partition_window: tuple[datetime, datetime],
+        topology: dict[str, list[str]] | None = None,
+    ) -> Case:
+        """The :class:`~logrca.rca.case_analysis.Case` the analysis reads (the partition when there is no window)."""
+        start, end = self.window or partition_window
+        return Case(
+            name=name,
+            system=system,
+            alert_time=start,
+            events=self.events,
+            baseline_events=self.baseline_events,
+            spans=self.spans,
+            baseline_spans=self.baseline_spans,
+            metrics=metrics,
+            baseline_source=self.baseline,
+            window_end=end,
+            topology=topology,
+        )
 
     def describe(self) -> dict:
         """What the report and the run's metadata say about the window (JSON-ready)."""

@@ -86,3 +86,22 @@ def test_run_http_action_against_a_real_receiver(free_port):
         receiver.close()
     down = run_action(plan_action(action, INCIDENT))
     assert down["exit_status"] == -1 and not down["ok"] and "no answer" in down["output"]
+
+
+def test_url_parameters_are_percent_encoded(free_port):
+    """A timestamp's ``+00:00`` must reach the server as ``+00:00``, not as a space."""
+    receiver = Receiver(free_port())
+    try:
+        action = dict(
+            INCIDENT["actions"][1],
+            url=f"http://127.0.0.1:{receiver.server.server_port}/logs?since={{window_start}}&svc={{service}}",
+        )
+        plan = plan_action(action, INCIDENT)
+        assert "%2B00%3A00" in plan["url"] and "&svc=payments" in plan["url"]
+        assert run_action(plan)["ok"]
+        from urllib.parse import parse_qs, urlsplit
+
+        received = parse_qs(urlsplit(receiver.requests[0][0]).query)
+        assert received["since"] == [INCIDENT["window_start"]] and INCIDENT["window_start"].endswith("+00:00")
+    finally:
+        receiver.close()

@@ -11,8 +11,9 @@ import pytest
 from aiosmtpd.controller import Controller
 from finding_factory import make_finding
 
-from logrca.incidents.alerts import escalate_due, notify, retry_pending
-from logrca.incidents.catalogue import Catalogue
+from logrca.incidents.alerts import notify, retry_pending
+from logrca.incidents.catalogue import Catalogue, DeliveryRetry
+from logrca.incidents.escalation import escalate_due
 from logrca.incidents.record import build_incident
 from logrca.incidents.store import IncidentStore
 
@@ -144,19 +145,23 @@ def test_receiver_down_is_recorded_and_retried_next_run(es_client, index_prefix,
     assert all(
         "Connection refused" in p["error"] or "URLError" in p["error"] for p in stored["pending_deliveries"]
     )
-    # still down on the next run: kept, attempts add up
-    retry_pending(store, catalogue, **FAST)
+    # not due yet: the next round waits a minute (backoff), so a run right now sends nothing
+    assert retry_pending(store, catalogue, **FAST) == []
+    # still down a few minutes later: kept, attempts add up, the next pause doubles
+    later = datetime.now(UTC) + timedelta(minutes=2)
+    assert len(retry_pending(store, catalogue, now=later, **FAST)) == 2
     stored, _ = store.get(incident_id)
-    assert [p["total_attempts"] for p in stored["pending_deliveries"]] == [4, 4]
+    assert [(p["total_attempts"], p["rounds"]) for p in stored["pending_deliveries"]] == [(4, 2), (4, 2)]
+    assert stored["next_delivery_at"] > (later + timedelta(minutes=1, seconds=50)).isoformat()
     receiver = Receiver(http_port)
     try:
-        results = retry_pending(store, catalogue, **FAST)
+        results = retry_pending(store, catalogue, now=later + timedelta(minutes=5), **FAST)
         assert [r["ok"] for r in results] == [True, True]
         assert sorted(path for path, _ in receiver.requests) == ["/hooks/payments", "/slack/payments"]
         stored, _ = store.get(incident_id)
-        assert stored["pending_deliveries"] == []
+        assert stored["pending_deliveries"] == [] and stored["next_delivery_at"] is None
         assert len(stored["deliveries"]) == 3 + 2 + 2
-        assert retry_pending(store, catalogue, **FAST) == []
+        assert retry_pending(store, catalogue, now=later + timedelta(hours=1), **FAST) == []
         assert len(box.messages) == 1
     finally:
         receiver.close()
@@ -207,6 +212,60 @@ def test_unacknowledged_incident_escalates_to_the_next_contact(es_client, index_
         receiver.close()
 
 
+def test_failing_deliveries_stop_at_the_cap_and_when_the_incident_is_acknowledged(
+    es_client, index_prefix, smtp, free_port
+):
+    _, smtp_port = smtp
+    catalogue = catalogue_for(free_port(), smtp_port).model_copy(
+        update={"delivery_retry": DeliveryRetry(backoff_minutes=1, cap_minutes=4, max_rounds=3)}
+    )
+    store = IncidentStore(es_client, index_prefix)
+    incident_id = file_incident(store, catalogue)
+    notify(store, incident_id, catalogue, **FAST)  # round 1 fails
+    now = datetime.now(UTC)
+    for minutes in (2, 10):  # rounds 2 and 3; the third is the last
+        assert len(retry_pending(store, catalogue, now=now + timedelta(minutes=minutes), **FAST)) == 2
+    stored, _ = store.get(incident_id)
+    assert stored["pending_deliveries"] == []
+    assert [(f["channel"], f["rounds"]) for f in stored["failed_deliveries"]] == [
+        ("webhook", 3),
+        ("slack", 3),
+    ]
+    assert retry_pending(store, catalogue, now=now + timedelta(days=1), **FAST) == []
+
+    second = file_incident(store, catalogue, hour=5)
+    notify(store, second, catalogue, **FAST)
+    store.transition(second, "acknowledged", by="pat")
+    assert retry_pending(store, catalogue, now=now + timedelta(minutes=5), **FAST) == []
+    stored, _ = store.get(second)
+    assert stored["pending_deliveries"] == []
+    assert {f["reason"] for f in stored["failed_deliveries"]} == {"incident acknowledged: no alert needed"}
+
+
+def test_escalation_sensor_requests_one_run_per_due_state(es_url, es_client, index_prefix, smtp, free_port):
+    from dagster import RunRequest, SkipReason, build_sensor_context
+
+    from logrca.assets.resources import ElasticsearchResource
+    from logrca.pipelines.incident_ops import incident_escalation_sensor
+
+    _, smtp_port = smtp
+    catalogue = catalogue_for(free_port(), smtp_port)
+    store = IncidentStore(es_client, index_prefix)
+
+    def tick():
+        resources = {"elasticsearch": ElasticsearchResource(url=es_url, index_prefix=index_prefix)}
+        return incident_escalation_sensor(build_sensor_context(resources=resources))
+
+    assert isinstance(tick(), SkipReason)
+    late = file_incident(store, catalogue, hour=7, now=datetime.now(UTC) - timedelta(hours=2))
+    es_client.indices.refresh(index=store.index)
+    first, again = tick(), tick()
+    assert isinstance(first, RunRequest) and first.run_key == again.run_key  # same due state, one run
+    store.transition(late, "acknowledged", by="pat")
+    es_client.indices.refresh(index=store.index)
+    assert isinstance(tick(), SkipReason)  # acknowledged: nobody to page
+
+
 def test_incidents_and_review_assets(es_url, es_client, index_prefix, smtp, tmp_path, monkeypatch, free_port):
     """The Dagster assets called directly: file + alert once per incident, failures kept, review written."""
     from dagster import build_asset_context
@@ -222,7 +281,7 @@ def test_incidents_and_review_assets(es_url, es_client, index_prefix, smtp, tmp_
         (shop / "catalogue.yaml")
         .read_text()
         .replace("http://127.0.0.1:8765", f"http://127.0.0.1:{http_port}")
-    )
+    ) + "delivery_retry: {backoff_minutes: 0}\n"  # retry on the very next run
     (tmp_path / "catalogue.yaml").write_text(catalogue)
     config = (
         (shop / "logrca.yaml")

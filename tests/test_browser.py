@@ -125,7 +125,29 @@ def test_report_and_review_in_chromium(es_url, index_prefix, tmp_path, free_port
                 "Knowledge base",
             ):
                 expect(report.get_by_text(section, exact=True).first).to_be_visible()
+            expect(report.get_by_text("Incident:", exact=False).first).to_be_visible()
             page.screenshot(path=str(shots / "rca-report.png"))
+            # the pictures: service map and template rates with change events, as images the UI shows
+            pictures = report.locator("img[src^='data:image/png']")
+            expect(pictures).to_have_count(2)
+            for index in range(2):
+                pictures.nth(index).scroll_into_view_if_needed()
+                expect(pictures.nth(index)).to_be_visible()
+                assert pictures.nth(index).evaluate("img => img.naturalWidth") > 400
+            pictures.nth(0).scroll_into_view_if_needed()
+            page.screenshot(path=str(shots / "rca-report-pictures.png"))
+            expect(report.get_by_text("Changes (deploys, restarts", exact=False).first).to_be_visible()
+            page.keyboard.press("Escape")
+            # the incident's hour is marked: the WARN check 'no_incident' failed on it
+            page.goto(f"http://127.0.0.1:{port}/assets/rca_report?view=checks")
+            expect(page.get_by_text("no_incident").first).to_be_visible()
+            page.screenshot(path=str(shots / "rca-report-checks.png"))
+            page.get_by_text(
+                "Partitions", exact=True
+            ).last.click()  # the check's own tab: one status per hour
+            expect(page.get_by_text(incident_partition).first).to_be_visible()
+            page.wait_for_timeout(2000)
+            page.screenshot(path=str(shots / "rca-report-partitions.png"))
             page.goto(f"http://127.0.0.1:{port}/assets/incident_review")
             page.get_by_text("[Show Markdown]").first.click()  # the "review" metadata entry
             review = page.get_by_role("dialog")
@@ -139,7 +161,8 @@ def test_report_and_review_in_chromium(es_url, index_prefix, tmp_path, free_port
             expect(review.locator("img[src^='data:image/png']").first).to_be_visible()
             page.screenshot(path=str(shots / "incident-review.png"))
             assert all(
-                (shots / name).stat().st_size > 10_000 for name in ("rca-report.png", "incident-review.png")
+                (shots / name).stat().st_size > 10_000
+                for name in ("rca-report.png", "rca-report-pictures.png", "incident-review.png")
             )
             browser.close()
     finally:

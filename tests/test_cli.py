@@ -77,6 +77,46 @@ def test_logrca_run_records_the_report_in_the_dagster_instance(shop, tmp_path, e
     assert found.returncode == 0, found.stderr
     hits = [json.loads(line) for line in found.stdout.splitlines()]
     assert hits and hits[0]["source"]["root_cause"] == "payments"
+    assert hits[0]["source"]["service"]["name"] == "payments"  # ECS service.name
+    finding = subprocess.run(
+        [str(BIN / "logrca"), "search", "payment call timed out", "--json", "--kind", "findings"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    first = json.loads(finding.stdout.splitlines()[0])["source"]
+    template_id, service = first["template_id"], first["service"]["name"]
+    table = subprocess.run(  # the table fits 80 columns and says how to reach the finding's lines
+        [str(BIN / "logrca"), "search", "payment call timed out", "--kind", "findings"],
+        env={**env, "COLUMNS": "80"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert "relevance" in table.stdout and "--lines" in table.stdout
+    assert max(len(line) for line in table.stdout.splitlines()) <= 80
+    lines = subprocess.run(
+        [
+            str(BIN / "logrca"),
+            "search",
+            "--lines",
+            "-t",
+            str(template_id),
+            "-s",
+            service,
+            "--json",
+            "-n",
+            "5",
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    drilled = [json.loads(line) for line in lines.stdout.splitlines()]
+    assert len(drilled) == 5 and all(d["labels"]["template_id"] == str(template_id) for d in drilled)
+    assert [d["@timestamp"] for d in drilled] == sorted(d["@timestamp"] for d in drilled)
 
 
 @pytest.mark.es

@@ -38,6 +38,20 @@ def test_example_config_loads_with_resolved_paths():
         ("sources: [{name: a, service: a, paths: [x.log], format: jsonl}]", "start"),
         ("start: 2026-01-01\nsourcez: []", "sourcez"),
         (
+            "start: 2026-01-01\nsources: [{name: a, service: a, paths: [x.log], format: jsonl}]\n"
+            "changes: {rules: [{name: r, pattern: 'deploy(', kind: deploy}]}",
+            "changes.rules.0.pattern",
+        ),
+        (
+            "start: 2026-01-01\nsources: [{name: a, service: a, paths: [x.log], format: jsonl}]\n"
+            "indexing: {retention_days: 0}",
+            "indexing.retention_days",
+        ),
+        (
+            "start: 2026-01-01\nsources: [{name: a, service: a, paths: [x.log], format: jsonl}]\nreport: {pictur: false}",
+            "report.pictur",
+        ),
+        (
             "start: 2026-01-01\ntopology: nope.yaml\nsources: [{name: a, service: a, paths: [x.log], format: jsonl}]",
             "topology",
         ),

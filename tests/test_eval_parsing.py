@@ -132,6 +132,7 @@ def test_run_logrca_same_ids_as_drain3_on_concatenated_samples(shared_data, tmp_
     config, _, fmt = build_configs(
         PROJECT_ROOT / "bench" / "loghub_masking" / "OpenSSH.yaml", None, None, default_masks=True
     )
+    config = config.model_copy(update={"split_max_values": 0})  # Drain's grouping alone, as drain3's
     ours, _ = run_logrca(log, compile_header(fmt), config, batch_bytes=50_000)  # several batches
     theirs, _ = run_drain3_baseline(log, compile_header(fmt), config)
     assert ours.height == theirs.height == 4000
@@ -197,3 +198,23 @@ def test_a_log_cut_short_is_flagged_and_can_be_scored_on_its_lines(shared_data, 
         "not in the log" not in shown.output
         and "speed-up shows from about 100,000 lines" in shown.output.replace("\n", " ")
     )
+
+
+def test_without_a_settings_file_eval_measures_logrcas_defaults(tmp_path):
+    """`logrca eval parsing --format F` scores TemplateConfig() as it is; a file's rules come after the generic masks."""
+    from logrca.commands.eval_parsing import build_configs
+    from logrca.parsers.templates.masking import DEFAULT_MASKING_RULES
+    from logrca.parsers.templates.miner import TemplateConfig
+
+    config, baseline, fmt = build_configs(None, None, None, default_masks=True)
+    assert config == TemplateConfig() and fmt is None
+    assert (baseline.sim_th, baseline.depth, baseline.masking) == (config.sim_th, config.depth, [])
+    settings = tmp_path / "only_masks.yaml"
+    settings.write_text("masking:\n- pattern: 'ord-\\d+'\n  mask_with: ORDER\n")
+    config, baseline, _ = build_configs(settings, None, None, default_masks=True)
+    assert [rule.pattern for rule in config.masking] == [
+        *(rule.pattern for rule in DEFAULT_MASKING_RULES),
+        r"ord-\d+",
+    ]
+    assert (config.sim_th, config.depth) == (TemplateConfig().sim_th, TemplateConfig().depth)
+    assert [rule.pattern for rule in baseline.masking] == [r"ord-\d+"]

@@ -127,3 +127,79 @@ def test_split_content_equals_split_header(shared_data):
         assert split_content(lines, compiled).equals(
             split_header(lines, compiled).select("Content", "matched")
         ), fmt
+
+
+def _loghub_regex(fmt: str) -> str:
+    """logpai/logparser's ``generate_logformat_regex`` as written there: every field ``.*?``, anchored."""
+    import re
+
+    parts = re.split(r"(<[^<>]+>)", fmt)
+    return (
+        "^"
+        + "".join(
+            f"(?P<{part.strip('<>')}>.*?)" if index % 2 else re.sub(" +", r"\\s+", part)
+            for index, part in enumerate(parts)
+        )
+        + "$"
+    )
+
+
+PROXIFIER = r"\[<Time>\] <Program> - <Content>"
+PROXIFIER_LINES = [
+    "[10.30 16:49:06] chrome.exe - proxy.cse.cuhk.edu.hk:5070 open through proxy proxy.cse.cuhk.edu.hk:5070 HTTPS",
+    "[10.30 16:54:29] svchost.exe *64 - ocsp.digicert.com:80 close, 0 bytes sent, 0 bytes received, lifetime <1 sec",
+    "[10.30 17:00:01] - empty program - and a dash",
+    "[10.30 17:00:02] no dash here",
+]
+
+
+def test_fields_are_shortest_text_as_in_loghub():
+    """A field may hold spaces or be empty: the program ``svchost.exe *64`` is not a reason to reject the line."""
+    import re
+
+    fmt = compile_header(PROXIFIER)
+    frame = split_header(pl.Series(PROXIFIER_LINES), fmt)
+    assert frame["Program"].to_list() == ["chrome.exe", "svchost.exe *64", "- empty program", None]
+    assert frame["matched"].to_list() == [True, True, True, False]
+    assert frame["Content"][1].startswith("ocsp.digicert.com:80 close")
+    # line 3: "] " then " - " need a space each, so the program cannot be empty and runs to the second dash
+    reference = re.compile(_loghub_regex(PROXIFIER))
+    for line in PROXIFIER_LINES:
+        found = reference.match(line.strip())
+        assert fmt.match(line) == (None if found is None else found.groupdict()), line
+
+
+@pytest.mark.parametrize(
+    "fmt",
+    [
+        PROXIFIER,
+        "<Date> <Time> <Level> <Component>: <Content>",
+        LINUX,
+        r"<Date> <Time> - <Level>  \[<Node>:<Component>@<Id>\] - <Content>",
+        "<Date> <Time>, <Level> <Component> <Content>",
+    ],
+)
+def test_every_field_splits_as_loghubs_regex(fmt):
+    """Same fields as logparser's regex on lines where whitespace-delimited fields would split elsewhere."""
+    import re
+
+    from logrca.parsers.ingest.header_format import split_content
+
+    lines = [
+        *PROXIFIER_LINES,
+        "2016-09-28 04:30:30, Info                  CBS    Loaded Servicing Stack v6.1.7601.23505",
+        "2016-09-28 04:30:31, Info CBS Ending TrustedInstaller initialization.",
+        "Jun 14 15:16:01 combo sshd(pam_unix)[19939]: check pass; user unknown",
+        "Jun  9 06:06:20 combo kernel: Linux version 2.6.5-1.358 (bhcompile@bugs.build.redhat.com)",
+        "2015-07-29 17:41:44,747 - INFO  [QuorumPeer[myid=1]/0:0:0:0:0:0:0:0:2181:FastLeaderElection@774] - Notification",
+        "a b c d: e f: g",
+        "a  b: c",
+    ]
+    compiled, reference = compile_header(fmt), re.compile(_loghub_regex(fmt))
+    frame = split_header(pl.Series(lines), compiled)
+    for line, row in zip(lines, frame.iter_rows(named=True)):
+        found = reference.match(line.strip())
+        expected = None if found is None else found.groupdict()
+        fields = {k: v for k, v in row.items() if k != "matched"}
+        assert (fields if row["matched"] else None) == expected, (fmt, line)
+    assert split_content(pl.Series(lines), compiled).equals(frame.select("Content", "matched"))

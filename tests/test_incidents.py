@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 
 import pytest
@@ -260,13 +261,20 @@ def test_cli_lifecycle_conflict_confirm_and_actions(es_url, es_client, index_pre
     assert stale.exit_code == 2 and "changed by someone else" in stale.output
     assert "cannot become" in run("ack", incident_id).output
     assert run("resolve", incident_id, "--as", "ana").exit_code == 0
-    listed = run("list", "--status", "resolved")
+    listed = run("list", "--status", "resolved", "--wide")
     assert (
         incident_id in listed.stdout and "payments-team" in listed.stdout and "cli-user" in listed.stdout
     )  # ack assigned it
+    narrow = run("list", "--status", "resolved").stdout  # the default fits 80 columns, with a header
+    assert (
+        "incident" in narrow and "assignee" in narrow and max(len(line) for line in narrow.splitlines()) <= 80
+    )
     assigned = run("assign", incident_id, "dee", "--team", "sre", "--note", "handing over")
     assert assigned.exit_code == 0 and "assigned to dee (team sre) by cli-user" in assigned.stdout
-    assert "assignee: dee" in run("show", incident_id).stdout
+    details = run("show", incident_id).stdout
+    assert re.search(r"assignee\s+dee", details) and max(len(line) for line in details.splitlines()) <= 80
+    for part in ("Runbooks", "Alert deliveries", "History", "No report stored"):
+        assert part in details, part
     assert "unknown status 'closed'" in run("list", "--status", "closed").output
     # actions: dry run by default, run only with --yes, failures recorded
     dry = run("act", incident_id, "restart-pool")
@@ -287,6 +295,8 @@ def test_cli_lifecycle_conflict_confirm_and_actions(es_url, es_client, index_pre
         ("fails", 4, "cli-user"),
     ]
     assert runs[1]["output"] == "nope payments\n" and runs[1]["plan"]["command"][0] == sys.executable
+    # nothing confirmed yet: said so, not AC@1 0.000
+    assert "nothing confirmed yet" in runner.invoke(app, ["eval", "incidents"]).stdout
     # confirm: knowledge-base entry + evaluation
     confirmed = run("confirm", incident_id, "--cause", "payments", "--knowledge-dir", str(tmp_path))
     assert confirmed.exit_code == 0 and "ranked it 1" in confirmed.stdout

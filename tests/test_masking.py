@@ -8,6 +8,7 @@ from drain3.masking import LogMasker, MaskingInstruction
 
 from logrca.parsers.templates.masking import (
     DEFAULT_MASKING_RULES,
+    IDENTIFIER_RULES,
     Masker,
     MaskingRule,
     load_masking_file,
@@ -25,7 +26,7 @@ MESSAGES = [
 def test_vectorized_equals_drain3_masker_including_python_fallback():
     rules = [
         MaskingRule(pattern=r"blk_-?\d+", mask_with="BLK"),
-        *DEFAULT_MASKING_RULES,
+        *IDENTIFIER_RULES,  # not the defaults: their number rule would leave nothing to the rules below
         MaskingRule(pattern=r"(?<==)\d+", mask_with="*"),  # look-behind: Rust regex lacks it
         MaskingRule(pattern=r"\b\d+\b", mask_with="NUM$1"),  # '$' in the token must stay literal
     ]
@@ -35,12 +36,12 @@ def test_vectorized_equals_drain3_masker_including_python_fallback():
     expected = [drain3_masker.mask(m) for m in MESSAGES]
     assert masker.mask_series(pl.Series("message", MESSAGES)).to_list() == expected
     assert [masker.mask(m) for m in MESSAGES] == expected
-    assert expected[0] == "Receiving block <BLK> src: /<*>:<NUM$1> dest: /<*>:<NUM$1>"
+    assert expected[0] == "Receiving block <BLK> src: /<*> dest: /<*>"  # IPv4 with its port
     assert expected[1].startswith("id=<*> took <NUM$1> ms session <*> user <*>")
 
 
 def test_nulls_and_empty_series_are_kept():
-    masker = Masker(DEFAULT_MASKING_RULES)
+    masker = Masker(IDENTIFIER_RULES)
     out = masker.mask_series(pl.Series("m", ["1.2.3.4", None], dtype=pl.Utf8))
     assert out.to_list() == ["<*>", None] and out.name == "m"
     assert masker.mask_series(pl.Series("m", [], dtype=pl.Utf8)).len() == 0
@@ -85,7 +86,7 @@ def test_large_series_masked_in_parallel_parts_equals_drain3():
     """Above a few thousand rows the rules run on chunks in parallel; order, nulls and results stay exact."""
     rules = [
         MaskingRule(pattern=r"blk_-?\d+", mask_with="BLK"),
-        *DEFAULT_MASKING_RULES,
+        *IDENTIFIER_RULES,
         MaskingRule(pattern=r"(?<==)\d+", mask_with="*"),
         MaskingRule(pattern=r"\b\d+\b", mask_with="NUM"),
     ]
@@ -107,3 +108,30 @@ def test_select_in_parts_keeps_row_order():
         values, pl.col("m").str.replace("row ", "", literal=True).cast(pl.Int64), min_part=1000
     )
     assert out.to_list() == list(range(50_000))
+
+
+@pytest.mark.parametrize(
+    ("message", "masked"),
+    [
+        ("connection from 10.0.0.1 (h) at Sun Jul 17 23:21:54 2005", "connection from <*> (h) at <*>"),
+        ("2015-07-29 17:41:44,747 took 12 ms", "<*> took <*> ms"),
+        (
+            "Receiving blk_-42 and blk_42 on port:50010 in 0.25 s",
+            "Receiving <*> and <*> on port:<*> in <*> s",
+        ),
+        ("Resolved node-41.corp.example.com to /rack", "Resolved <*> to /rack"),
+        ("src: /10.250.19.102:54106 file /tmp/_task_2008_0001/part-0", "src: /<*> file <*>"),
+        (
+            "ipv4 sda1 uid=0 session 0x1f 3f2a9c1e-7b4d-4c1a-9e2f-0a1b2c3d4e5f",
+            "ipv4 sda1 uid=<*> session <*> <*>",
+        ),
+    ],
+)
+def test_default_masks_take_whole_ids_times_and_numbers(message, masked):
+    """Times, host names and ``_``-joined ids go whole (the number rule alone would leave digit-free pieces)."""
+    masker = Masker(DEFAULT_MASKING_RULES)
+    drain3_masker = LogMasker(
+        [MaskingInstruction(r.pattern, r.mask_with) for r in DEFAULT_MASKING_RULES], "<", ">"
+    )
+    assert masker.mask(message) == drain3_masker.mask(message) == masked
+    assert masker.mask_series(pl.Series([message])).to_list() == [masked]

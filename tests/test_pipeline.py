@@ -119,8 +119,22 @@ def test_example_incident_is_found_reported_indexed_and_rerun_safely(
         "Impact",
         "Reproduction hints",
         "Knowledge base",
+        "Changes",
     ):
         assert section in report_meta
+    # It names its incident, shows its pictures inline, and marks its hour with a WARN check.
+    assert f"**Incident:** `{finding['incident_id']}`" in report_meta
+    assert report_meta.count("](data:image/png;base64,") == 2
+    stem = data_dir / "reports" / "shop" / "2026-03-10-02-00"
+    for name in ("service-map", "template-rates"):
+        png = stem.with_name(f"2026-03-10-02-00-{name}.png").read_bytes()
+        assert png.startswith(b"\x89PNG") and f"2026-03-10-02-00-{name}.png)" in finding["report"]
+    checks = {c.check_name: c for c in results[PARTITIONS[2]].get_asset_check_evaluations()}
+    assert not checks["no_incident"].passed and checks["no_incident"].severity.value == "WARN"
+    quiet = {c.check_name: c for c in results[PARTITIONS[0]].get_asset_check_evaluations()}
+    assert quiet["no_incident"].passed
+    # A change event in the logs (the example's release) is on the finding's timeline.
+    assert any(c["service"] == "inventory" for c in finding["changes"]), finding["changes"]
 
     # Searchable in Elasticsearch.
     from logrca.rca.search_index import search_all
@@ -128,7 +142,9 @@ def test_example_incident_is_found_reported_indexed_and_rerun_safely(
     hits = search_all(es_client, prefix=index_prefix, query="payments cpu", kinds=("reports",))
     assert hits and hits[0]["source"]["root_cause"] == "payments"
     hits = search_all(es_client, prefix=index_prefix, query="payment call timed out", kinds=("findings",))
-    assert hits and hits[0]["source"]["service"] == "checkout"  # the log evidence is the callers'
+    assert (
+        hits and hits[0]["source"]["service"]["name"] == "checkout"
+    )  # ECS service.name  # the log evidence is the callers'
     reports = es_client.count(index=f"{index_prefix}-reports")["count"]
     findings = es_client.count(index=f"{index_prefix}-findings")["count"]
     assert (
@@ -151,7 +167,7 @@ def test_search_server_down_fails_the_partition_with_a_readable_message(example_
     defs = pipeline_definitions(
         example_copy / "logrca.yaml", data_dir=data_dir, es_url="http://127.0.0.1:9", index_prefix="down"
     )
-    chain = [*CASE_ASSETS, "search_index"]
+    chain = [*CASE_ASSETS, "change_events", "search_index"]
     result = materialize(
         defs.assets,
         selection=chain,

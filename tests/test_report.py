@@ -6,7 +6,8 @@ from datetime import UTC, datetime, timedelta
 
 import polars as pl
 
-from logrca.rca.report import build_finding, finding_id, render_report
+from logrca.rca.report import build_finding, finding_id
+from logrca.rca.report_render import render_report
 
 T0 = datetime(2026, 3, 10, 2, tzinfo=UTC)
 WINDOW = (T0, T0 + timedelta(hours=1))
@@ -148,3 +149,67 @@ def test_no_anomalies_no_finding():
     )
     assert "No incident" in render_report(None)
     assert finding_id("s", WINDOW) != finding_id("s", (WINDOW[0], WINDOW[1] + timedelta(hours=1)))
+
+
+def test_report_names_its_incident_links_runbooks_and_lists_changes(tmp_path):
+    from logrca.incidents.record import build_incident
+    from logrca.rca.changes import detect_changes
+    from logrca.rca.report_render import ReportOptions
+
+    window, baseline, anomalies, ranking = make_inputs()
+    changes = detect_changes(
+        pl.DataFrame(
+            {
+                "timestamp": [T0 + timedelta(minutes=18)],
+                "service": ["stock"],
+                "message": ["Deployed stock 3.1.0"],
+            }
+        )
+    )
+    runbook = {
+        "id": "stock-rollback",
+        "title": "Roll back stock",
+        "services": ["stock"],
+        "keywords": ["units"],
+        "category": None,
+        "actions": [],
+        "body": "1. Check the version\n2. Roll back",
+        "path": str(tmp_path / "knowledge" / "runbooks" / "stock.md"),
+    }
+    finding = build_finding(
+        system="shop", window=WINDOW, window_events=window, baseline_events=baseline, anomalies=anomalies,
+        ranking=ranking, runbooks=[runbook], changes=changes,
+    )  # fmt: skip
+    assert finding["incident_id"] == build_incident(finding)["incident_id"]  # the id it is filed under
+    assert finding["changes"][0]["kind"] == "deploy" and finding["changes"][0]["version"] == "3.1.0"
+    quoted = render_report(
+        finding, ReportOptions(title="RCA", runbook_texts={"stock-rollback": runbook["body"]})
+    )
+    assert (
+        quoted.splitlines()[2]
+        == f"**Incident:** `{finding['incident_id']}` (finding `{finding['finding_id']}`)  "
+    )
+    assert "](/" not in quoted and "**Roll back stock** (`stock-rollback`, text below)" in quoted
+    assert "> 1. Check the version" in quoted
+    assert "| deploy | 3.1.0 | Deployed stock 3.1.0 |" in quoted
+    linked = render_report(
+        finding,
+        ReportOptions(
+            runbook_url_base="https://git.example.com/ops/blob/main/",
+            knowledge_dir=tmp_path / "knowledge",
+            pictures=[("service map", "p-service-map.png")],
+        ),
+    )
+    assert "[Roll back stock](https://git.example.com/ops/blob/main/runbooks/stock.md)" in linked
+    assert "![service map](p-service-map.png)" in linked and "> 1. Check" not in linked
+
+
+def test_detection_time_is_on_the_logs_clock():
+    window, baseline, anomalies, ranking = make_inputs()
+    inputs = dict(
+        system="s", window=WINDOW, window_events=window, baseline_events=baseline, anomalies=anomalies
+    )
+    live = build_finding(**inputs, ranking=ranking, detected_at=WINDOW[1] + timedelta(minutes=2))
+    replay = build_finding(**inputs, ranking=ranking, detected_at=WINDOW[1] + timedelta(days=260))
+    assert live["detection_time"] == live["detected_at"] and not live["replay"]
+    assert replay["replay"] and replay["detection_time"] == "2026-03-10T03:00:00Z"

@@ -134,6 +134,32 @@ def test_a_grown_file_runs_again_and_a_renamed_file_does_not(tmp_path, instance)
     )  # a new run key: the new state reruns the partition
 
 
+def test_a_partition_already_materialized_from_the_same_files_is_not_run_again(tmp_path, instance):
+    """'logrca run' then 'dagster dev': the sensor starts with no cursor, yet reruns nothing unchanged."""
+    from dagster import materialize
+
+    config = landing_config(tmp_path)
+    log = land(tmp_path, "db", "db.log", example="db.log")  # 02:00-03:00
+    land(tmp_path, "payments", "payments.log", example="payments.log.1")  # 01:00-02:00, never ingested
+    defs = pipeline_definitions(config, data_dir=tmp_path / "data")
+    done = materialize(
+        defs.assets,
+        selection=["raw_logs", "quarantined_lines"],
+        partition_key="2026-03-10-02:00",
+        resources=defs.resources,
+        instance=instance,
+    )
+    assert done.success
+    first = tick(instance, config, None)
+    assert set(requested(first)) == {"2026-03-10-01:00"}
+
+    with log.open("ab") as stream:  # the ingested file grows: its partition runs again
+        stream.write(log.read_bytes().splitlines(keepends=True)[-1])
+    os.utime(log, (LONG_AGO + 60, LONG_AGO + 60))
+    grown = tick(instance, config, first.cursor)
+    assert set(requested(grown)) == {"2026-03-10-02:00"}
+
+
 def test_files_outside_the_partitions_and_unparseable_files(tmp_path, instance):
     config = landing_config(tmp_path)
     late = (

@@ -23,7 +23,7 @@ from logrca import PROJECT_ROOT
 from logrca.parsers.templates.template_ids import TemplateIds, naming_text, stable_template_id
 
 PARTITIONS = ["2026-03-10-00:00", "2026-03-10-01:00", "2026-03-10-02:00", "2026-03-10-03:00"]
-SELECTION = ["raw_logs", "quarantined_lines", "log_templates"]
+SELECTION = ["raw_logs", "quarantined_lines", "baseline_logs", "log_templates", "baseline_templates"]
 
 
 def mine_partition(config: Path, data_dir: Path, partition: str) -> None:

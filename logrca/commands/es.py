@@ -1,4 +1,4 @@
-"""``logrca es start|stop|status``: the local Elasticsearch used by the example and the tests."""
+"""``logrca es start|stop|status|prune-lines``: the local Elasticsearch, and clean-up of indexed lines."""
 
 from __future__ import annotations
 
@@ -46,6 +46,35 @@ def status_command(port: int = PortOption) -> None:
         typer.echo(f"no Elasticsearch answers on 127.0.0.1:{port}", err=True)
         raise typer.Exit(1)
     typer.echo(json.dumps(health, indent=2))
+
+
+@es_app.command("prune-lines")
+def prune_lines_command(
+    older_than_days: int = typer.Option(
+        ..., "--older-than-days", min=1, help="Delete lines older than this."
+    ),
+    index_prefix: str = typer.Option(
+        None, "--index-prefix", help="Index prefix (default $LOGRCA_INDEX_PREFIX or 'logrca')."
+    ),
+) -> None:
+    """Delete indexed log lines older than N days (for clusters without ILM; with ILM the
+    'indexing.retention_days' policy does this by itself). Connects to $LOGRCA_ES_URL."""
+    from datetime import UTC, datetime, timedelta
+
+    from elasticsearch import TransportError
+
+    from logrca.es_client import es_client
+    from logrca.pipelines.environment import deployment_from_env
+    from logrca.rca.log_lines import prune_lines
+
+    deployment = deployment_from_env()
+    cutoff = datetime.now(UTC) - timedelta(days=older_than_days)
+    try:
+        deleted = prune_lines(es_client(), prefix=index_prefix or deployment.index_prefix, before=cutoff)
+    except TransportError as error:
+        typer.echo(f"error: Elasticsearch at {deployment.es_url} is not reachable ({error})", err=True)
+        raise typer.Exit(1) from error
+    typer.echo(f"deleted {deleted} line(s) older than {cutoff:%Y-%m-%d %H:%M}Z")
 
 
 def register(app: typer.Typer, eval_app: typer.Typer) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +22,7 @@ Definitions of Loghub-2.0 (Jiang et al., ISSTA 2024); templates compared after w
 --truth is a CSV with at least LineId, Content, EventTemplate (LineId = 1-based line in --log).
 --masking is a YAML file: a list of rules `- {pattern: REGEX, mask_with: "*"}` or a mapping with
 `masking:` and optional `format:`, `sim_th:`, `depth:` (options given here win). logrca applies
-these rules first, then its generic masks (UUID, IPv4, hex; --no-default-masks to skip them).
+its generic masks first (ids, times, numbers; --no-default-masks to skip them), then these rules.
 --baseline also runs plain drain3 (TemplateMiner, line by line, with the file's masks and the
 same sim_th/depth) on the same input and prints both.
 
@@ -42,14 +43,17 @@ def build_configs(
 
     settings: dict[str, Any] = load_masking_file(masking) if masking else {"masking": []}
     file_rules = settings["masking"]
+    defaults = TemplateConfig()
     drain_settings = {
-        "sim_th": sim_th if sim_th is not None else settings.get("sim_th", 0.4),
-        "depth": depth if depth is not None else settings.get("depth", 4),
+        "sim_th": sim_th if sim_th is not None else settings.get("sim_th", defaults.sim_th),
+        "depth": depth if depth is not None else settings.get("depth", defaults.depth),
     }
     for key in ("max_children", "max_clusters", "extra_delimiters", "parametrize_numeric_tokens"):
         if key in settings:
             drain_settings[key] = settings[key]
-    logrca_rules = list(file_rules) + (list(DEFAULT_MASKING_RULES) if default_masks else [])
+    # generic masks first: they take whole ids and times, which a file's narrower rules (a clock
+    # time inside a date) would otherwise cut into pieces they no longer recognise
+    logrca_rules = (list(DEFAULT_MASKING_RULES) if default_masks else []) + list(file_rules)
     try:
         config = TemplateConfig(masking=logrca_rules, **drain_settings)
         baseline = TemplateConfig(masking=list(file_rules), **drain_settings)
@@ -123,16 +127,20 @@ def parsing_command(
         help="YAML masking rules (and optional sim_th/depth/format).",
     ),
     sim_th: float | None = typer.Option(
-        None, "--sim-th", min=0.0, max=1.0, help="Drain similarity threshold (default: file, else 0.4)."
+        None,
+        "--sim-th",
+        min=0.0,
+        max=1.0,
+        help="Drain similarity threshold (default: file, else logrca's 0.5).",
     ),
     depth: int | None = typer.Option(
-        None, "--depth", min=3, help="Drain tree depth (default: file, else 4)."
+        None, "--depth", min=3, help="Drain tree depth (default: file, else logrca's 4)."
     ),
     baseline: bool = typer.Option(
         False, "--baseline", help="Also run plain drain3 line by line and print both."
     ),
     default_masks: bool = typer.Option(
-        True, "--default-masks/--no-default-masks", help="Add logrca's generic masks after the file's."
+        True, "--default-masks/--no-default-masks", help="Apply logrca's generic masks before the file's."
     ),
     present_only: bool = typer.Option(
         False,
@@ -142,34 +150,17 @@ def parsing_command(
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object instead of a table."),
 ) -> None:
     """Template-mining accuracy (GA, PA, FGA, FTA) and lines/s on a labelled log."""
-    from logrca.parsers.evaluate import evaluate_parsing
-
     try:
         config, baseline_config, file_format = build_configs(masking, sim_th, depth, default_masks)
-        fmt = header_format or file_format
-        if not fmt:
-            raise ValueError("no header format: pass --format or put 'format:' in the --masking file")
-        if as_json:
-            report = evaluate_parsing(
-                log,
-                fmt,
-                truth,
-                config,
-                baseline_config=baseline_config if baseline else None,
-                present_only=present_only,
-            )
-        else:
-            from rich.console import Console
-
-            with Console(stderr=True).status("mining templates..."):
-                report = evaluate_parsing(
-                    log,
-                    fmt,
-                    truth,
-                    config,
-                    baseline_config=baseline_config if baseline else None,
-                    present_only=present_only,
-                )
+        report = _evaluate(
+            log,
+            _required_format(header_format or file_format),
+            truth,
+            config,
+            baseline_config=baseline_config if baseline else None,
+            present_only=present_only,
+            progress=not as_json,
+        )
     except ValueError as error:
         typer.echo(f"error: {error}", err=True)
         raise typer.Exit(2) from error
@@ -177,6 +168,30 @@ def parsing_command(
         typer.echo(json.dumps(report, indent=2))
     else:
         render_report(report)
+
+
+def _required_format(fmt: str | None) -> str:
+    """The header format to use; ValueError when neither --format nor the --masking file gives one."""
+    if not fmt:
+        raise ValueError("no header format: pass --format or put 'format:' in the --masking file")
+    return fmt
+
+
+def _evaluate(
+    log: Path, fmt: str, truth: Path, config: Any, *, baseline_config: Any, present_only: bool, progress: bool
+) -> dict[str, Any]:
+    """:func:`logrca.parsers.evaluate.evaluate_parsing`, under a spinner on stderr when ``progress``."""
+    from logrca.parsers.evaluate import evaluate_parsing
+
+    run = partial(
+        evaluate_parsing, log, fmt, truth, config, baseline_config=baseline_config, present_only=present_only
+    )
+    if not progress:
+        return run()
+    from rich.console import Console
+
+    with Console(stderr=True).status("mining templates..."):
+        return run()
 
 
 def register(app: typer.Typer, eval_app: typer.Typer) -> None:

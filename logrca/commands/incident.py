@@ -23,7 +23,8 @@ incident_app = typer.Typer(
 )
 
 AsOption = typer.Option(None, "--as", help="Who makes the change (default: $USER).")
-NoteOption = typer.Option(None, "--note", "-n", help="Free text kept in the incident's history.")
+NoteOption = typer.Option(None, "--note", "-m", help="Free text kept in the incident's history.")
+WideOption = typer.Option(False, "--wide", "-w", help="Do not wrap tables to the terminal's width.")
 VersionOption = typer.Option(
     None,
     "--if-version",
@@ -124,63 +125,48 @@ def _guarded(call):
 def list_command(
     ctx: typer.Context,
     status: list[str] = typer.Option(
-        None, "--status", "-s", help="Only these statuses (repeatable; default: all but archived)."
+        None, "--status", "-S", help="Only these statuses (repeatable; default: all but archived)."
     ),
-    service: str = typer.Option(None, "--service", help="Only incidents affecting this service."),
+    service: str = typer.Option(None, "--service", "-s", help="Only incidents affecting this service."),
+    size: int = typer.Option(50, "--size", "-n", min=1, max=10000, help="How many incidents."),
     include_archived: bool = typer.Option(False, "--all", help="Archived incidents too."),
+    wide: bool = WideOption,
     as_json: bool = typer.Option(False, "--json", help="One JSON document per line."),
 ) -> None:
     """List incidents, newest first (archived ones only with --all or --status archived)."""
+    from logrca.incident_view import console, incidents_table
     from logrca.incidents.record import CURRENT_STATUSES, STATUSES
 
     unknown = sorted(set(status or ()) - set(STATUSES))
     if unknown:
         _fail(f"--status: unknown status {', '.join(map(repr, unknown))}; one of {', '.join(STATUSES)}")
     statuses = tuple(status) if status else (None if include_archived else CURRENT_STATUSES)
-    incidents = _guarded(lambda: _store(ctx).search(statuses=statuses, service=service))
-    for incident in incidents:
-        if as_json:
+    incidents = _guarded(lambda: _store(ctx).search(statuses=statuses, service=service, size=size))
+    if as_json:
+        for incident in incidents:
             typer.echo(json.dumps(incident))
-        else:
-            typer.echo(
-                f"{incident['incident_id']}  {incident['status']:<12} {incident.get('category', ''):<22} "
-                f"{(incident.get('owner') or {}).get('team') or '-':<16} {(incident.get('assignee') or {}).get('name') or '-':<12} "
-                f"{incident['title']}"
-            )
-    if not incidents and not as_json:
+    elif incidents:
+        console(wide=wide).print(incidents_table(incidents, wide=wide))
+    else:
         typer.echo("no incidents", err=True)
 
 
 @incident_app.command("show")
-def show_command(ctx: typer.Context, incident_id: str, as_json: bool = typer.Option(False, "--json")) -> None:
-    """Show one incident: record, history, deliveries, actions that fit, and its version."""
+def show_command(
+    ctx: typer.Context,
+    incident_id: str,
+    report: bool = typer.Option(True, "--report/--no-report", help="Print the RCA report too."),
+    wide: bool = WideOption,
+    as_json: bool = typer.Option(False, "--json", help="The stored document as JSON."),
+) -> None:
+    """Show one incident: record, runbooks, alert deliveries (with errors), history, report, version."""
+    from logrca.incident_view import console, incident_details
+
     incident, version = _guarded(lambda: _store(ctx).get(incident_id))
     if as_json:
         typer.echo(json.dumps({**incident, "_version": f"{version[0]}:{version[1]}"}, indent=2))
         return
-    cause = incident.get("initial_cause") or {}
-    lines = [
-        f"{incident['incident_id']}  [{incident['status']}]  version {version[0]}:{version[1]}",
-        f"  {incident['title']}",
-        f"  window {incident['window_start']} .. {incident['window_end']}  detected {incident['detected_at']}",
-        f"  initial cause: {cause.get('service')} (score {cause.get('score')}) — {cause.get('explanation')}",
-        f"  confirmed cause: {(incident.get('confirmed_cause') or {}).get('service') or '-'}",
-        f"  category: {incident['category']} ({incident.get('category_source')})   owner: {(incident.get('owner') or {}).get('team')}"
-        f"   assignee: {(incident.get('assignee') or {}).get('name') or '-'}"
-        f"   escalation level {incident['escalation']['level']} (deadline {incident['escalation']['deadline']})",
-        f"  affected: {', '.join(incident['affected_services'])}; errors {incident['impact'].get('errors_window')} "
-        f"(baseline {incident['impact'].get('errors_baseline')})",
-        f"  trace ids: {', '.join(incident['reproduction'].get('trace_ids', [])[:5]) or '-'}",
-        "  actions: "
-        + (", ".join(f"{a['name']} ({a['kind']})" for a in incident.get("actions") or []) or "-"),
-        f"  deliveries: {sum(d['ok'] for d in incident['deliveries'])} ok, {len(incident['pending_deliveries'])} pending",
-        "  history:",
-    ]
-    lines += [
-        f"    {h['at']}  {h['by']:<10} {h['event']:<9} {h.get('to') or ''} {h.get('note') or ''}"
-        for h in incident["status_history"]
-    ]
-    typer.echo("\n".join(lines))
+    console(wide=wide).print(incident_details(incident, version, report=report))
 
 
 def _transition_command(status: str, summary: str):
@@ -346,7 +332,8 @@ def act_command(
 @incident_app.command("escalate")
 def escalate_command(ctx: typer.Context) -> None:
     """Escalate open incidents past their ack deadline, and retry undelivered alerts (what the sensor runs)."""
-    from logrca.incidents.alerts import escalate_due, retry_pending
+    from logrca.incidents.alerts import retry_pending
+    from logrca.incidents.escalation import escalate_due
 
     store, catalogue = _store(ctx), _catalogue(ctx)
     escalated = _guarded(lambda: escalate_due(store, catalogue))
@@ -396,5 +383,6 @@ def register(app: typer.Typer, eval_app: typer.Typer) -> None:
         if as_json:
             typer.echo(json.dumps(result))
             return
-        typer.echo(f"confirmed incidents: {result['cases']}")
-        typer.echo("  ".join(f"{k} {result[k]:.3f}" for k in ("AC@1", "AC@3", "AC@5", "Avg@5")))
+        from logrca.incident_view import eval_lines
+
+        typer.echo("\n".join(eval_lines(result)))

@@ -17,17 +17,28 @@ def rca_command(
     normal: list[Path] = typer.Option(
         None, "--normal", help="Fault-free folders for the baseline (default: ../../normal/*)."
     ),
+    markdown: bool = typer.Option(
+        False, "--markdown", "-m", help="Print the raw Markdown (to save or paste) instead of rendering it."
+    ),
 ) -> None:
-    """Run the pipeline on one incident case and print its Markdown report (the report asset's)."""
+    """Run the pipeline on one incident case and print its report (the report asset's), rendered for the
+    terminal; --markdown prints the Markdown source."""
     from logrca.pipelines.case_run import run_case
-    from logrca.rca.report import render_report
+    from logrca.rca.report_render import render_report
 
     try:
         run = run_case(case_dir, normal_dirs=list(normal) if normal else None)
     except ValueError as error:
         typer.echo(f"error: {error}", err=True)
         raise typer.Exit(1) from error
-    typer.echo(render_report(run.finding, title=f"{run.system} incident {run.name}"))
+    report = render_report(run.finding, title=f"{run.system} incident {run.name}")
+    if markdown:
+        typer.echo(report)
+    else:
+        from rich.console import Console
+        from rich.markdown import Markdown
+
+        Console().print(Markdown(report))
     lost = {name: n for name, n in run.quarantined.items() if n}
     if lost:
         typer.echo(f"quarantined rows (not analysed): {lost}", err=True)

@@ -1,12 +1,77 @@
-"""``logrca search``: full-text search over findings, reports, incidents and runbooks in Elasticsearch."""
+"""``logrca search``: full-text search over findings, reports, incidents and runbooks, and drill-down to log lines."""
 
 from __future__ import annotations
 
 import json
+from datetime import datetime
 
 import typer
 
+from logrca.tables import console
+
 KINDS = ("findings", "reports", "incidents", "knowledge")
+
+
+def _service_of(source: dict) -> str:
+    service = source.get("service")
+    if isinstance(service, dict):
+        service = service.get("name")
+    return (
+        service
+        or source.get("root_cause")
+        or ", ".join(source.get("services", []) or source.get("affected_services", []) or [])
+    )
+
+
+def _when(source: dict) -> str:
+    """The hit's time as stored (ISO-8601 with its offset; never cut)."""
+    when = source.get("first_seen") or source.get("window_start") or source.get("detected_at") or ""
+    return str(when).replace("+00:00", "Z")
+
+
+def _hits_table(hits: list[dict], *, wide: bool):
+    from logrca.tables import table as make_table
+
+    table = make_table(
+        "best match first; 'match' is search relevance, not an anomaly score",
+        ["kind", "match", "service", "when (UTC)", "what"],
+        wide=wide,
+        fixed=("kind", "match"),
+    )
+    for hit in hits:
+        src = hit["source"]
+        what = src.get("template") or src.get("summary") or src.get("title") or src.get("detail") or ""
+        if hit["kind"] == "findings" and src.get("template_id") is not None:
+            what += f"\n→ lines: logrca search --lines -t {src['template_id']} -s {_service_of(src)}"
+        table.add_row(hit["kind"], f"{hit['score'] or 0:.2f}", _service_of(src), _when(src), what)
+    return table
+
+
+def _lines_table(lines: list[dict], *, wide: bool):
+    from logrca.tables import table as make_table
+
+    table = make_table(
+        f"{len(lines)} log line(s), oldest first",
+        ["@timestamp", "service", "level", "message"],
+        wide=wide,
+        fixed=("@timestamp", "level"),
+    )
+    for line in lines:
+        table.add_row(
+            str(line.get("@timestamp", "")).replace("+00:00", "Z"),
+            (line.get("service") or {}).get("name", ""),
+            (line.get("log") or {}).get("level") or "",
+            line.get("message") or "",
+        )
+    return table
+
+
+def _unreachable(url: str, error: Exception) -> None:
+    typer.echo(
+        f"error: Elasticsearch at {url} is not reachable ({error}); start it with 'logrca es start' or set LOGRCA_ES_URL",
+        err=True,
+    )
+    raise typer.Exit(1) from error
 
 
 def search_command(
@@ -17,65 +82,78 @@ def search_command(
         None, "--kind", "-k", help=f"Restrict to: {', '.join(KINDS)}. Repeatable."
     ),
     service: str = typer.Option(None, "--service", "-s", help="Only hits about this service."),
-    size: int = typer.Option(10, "--size", "-n", min=1, max=500, help="How many hits."),
-    prefix: str = typer.Option(
-        None, "--prefix", help="Index prefix (default $LOGRCA_INDEX_PREFIX or 'logrca')."
+    lines: bool = typer.Option(
+        False,
+        "--lines",
+        "-l",
+        help="Search the indexed log lines instead (oldest first): drill down from a finding.",
     ),
+    template: int = typer.Option(
+        None, "--template", "-t", help="With --lines: only lines of this template id."
+    ),
+    trace: str = typer.Option(None, "--trace", help="With --lines: only lines of this trace/request id."),
+    since: datetime = typer.Option(None, "--since", help="With --lines: from this time (UTC, ISO-8601)."),
+    until: datetime = typer.Option(None, "--until", help="With --lines: before this time (UTC, ISO-8601)."),
+    size: int = typer.Option(10, "--size", "-n", min=1, max=500, help="How many hits."),
+    index_prefix: str = typer.Option(
+        None, "--index-prefix", help="Index prefix (default $LOGRCA_INDEX_PREFIX or 'logrca')."
+    ),
+    wide: bool = typer.Option(False, "--wide", "-w", help="Do not wrap tables to the terminal's width."),
     as_json: bool = typer.Option(False, "--json", help="Print hits as JSON lines."),
 ) -> None:
-    """Search what logrca indexed: anomalies (findings), RCA reports, incidents and runbooks.
+    """Search what logrca indexed: anomalies (findings), RCA reports, incidents and runbooks; with --lines,
+    the log lines themselves (data stream <prefix>-logs-<system>).
 
     Connects to $LOGRCA_ES_URL (default http://127.0.0.1:9200, the server of 'logrca es start').
     """
-    from elasticsearch import TransportError
-    from rich.console import Console
-    from rich.table import Table
-
-    from logrca.es_client import es_client
-    from logrca.pipelines.environment import deployment_from_env
-    from logrca.rca.search_index import search_all
-
     kinds = tuple(kind or KINDS)
     bad = [k for k in kinds if k not in KINDS]
     if bad:
         typer.echo(f"error: --kind {bad[0]!r} is not one of {', '.join(KINDS)}", err=True)
         raise typer.Exit(2)
-    deployment = deployment_from_env()
-    client = es_client()
-    try:
-        hits = search_all(
-            client,
-            prefix=prefix or deployment.index_prefix,
-            query=query,
-            kinds=kinds,
-            service=service,
-            size=size,
-        )
-    except TransportError as error:
-        typer.echo(
-            f"error: Elasticsearch at {deployment.es_url} is not reachable ({error}); start it with 'logrca es start' or set LOGRCA_ES_URL",
-            err=True,
-        )
-        raise typer.Exit(1) from error
+    line_filters = {"template_id": template, "trace_id": trace, "since": since, "until": until}
+    found = _search(
+        query,
+        kinds=kinds,
+        service=service,
+        size=size,
+        index_prefix=index_prefix,
+        lines=line_filters if lines else None,
+    )
     if as_json:
-        for hit in hits:
+        for hit in found:
             typer.echo(json.dumps(hit, default=str))
-        return
-    if not hits:
+    elif not found:
         typer.echo("no hits")
-        return
-    table = Table("kind", "score", "service", "when", "what", show_lines=False)
-    for hit in hits:
-        src = hit["source"]
-        service_name = (
-            src.get("service")
-            or src.get("root_cause")
-            or ", ".join(src.get("services", []) or src.get("affected_services", []) or [])
-        )
-        when = src.get("first_seen") or src.get("window_start") or src.get("detected_at") or ""
-        what = src.get("template") or src.get("summary") or src.get("title") or src.get("detail") or ""
-        table.add_row(hit["kind"], f"{hit['score'] or 0:.2f}", service_name, str(when)[:19], str(what)[:100])
-    Console().print(table)
+    else:
+        console(wide=wide).print(_lines_table(found, wide=wide) if lines else _hits_table(found, wide=wide))
+
+
+def _search(
+    query: str,
+    *,
+    kinds: tuple[str, ...],
+    service: str | None,
+    size: int,
+    index_prefix: str | None,
+    lines: dict | None,
+) -> list[dict]:
+    """Hits of logrca's indices, or (``lines`` filters given) log lines; exit 1 when Elasticsearch is down."""
+    from elasticsearch import TransportError
+
+    from logrca.es_client import es_client
+    from logrca.pipelines.environment import deployment_from_env
+    from logrca.rca.log_lines import search_lines
+    from logrca.rca.search_index import search_all
+
+    deployment = deployment_from_env()
+    prefix, client = index_prefix or deployment.index_prefix, es_client()
+    try:
+        if lines is not None:
+            return search_lines(client, prefix=prefix, query=query, service=service, size=size, **lines)
+        return search_all(client, prefix=prefix, query=query, kinds=kinds, service=service, size=size)
+    except TransportError as error:
+        _unreachable(deployment.es_url, error)
 
 
 def register(app: typer.Typer, eval_app: typer.Typer) -> None:

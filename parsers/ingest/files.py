@@ -38,6 +38,28 @@ class FileProblem:
     raw: bytes | None = None
 
 
+def file_state(path: Path) -> str:
+    """``inode:size:mtime_ns`` of a file: changes when it is rewritten or grows, not when it is renamed."""
+    stat = path.stat()
+    return f"{stat.st_ino}:{stat.st_size}:{stat.st_mtime_ns}"
+
+
+def source_file_states(patterns_by_source: list[list[str]], base_dir: Path) -> dict[str, str]:
+    """:func:`file_state` of every file the sources' globs match now (sources or files that vanish are skipped)."""
+    states = {}
+    for patterns in patterns_by_source:
+        try:
+            paths = resolve_paths(patterns, base_dir)
+        except OSError:
+            continue
+        for path in paths:
+            try:
+                states[str(path)] = file_state(path)
+            except FileNotFoundError:
+                continue
+    return states
+
+
 def resolve_paths(patterns: list[str], base_dir: Path) -> list[Path]:
     """Expand globs (relative to ``base_dir``) into files, oldest rotation first.
 

@@ -84,11 +84,12 @@ def compile_header(fmt: str) -> HeaderFormat:
 
     Notes
     -----
-    A field followed by whitespace (or ending the format) is whitespace-delimited (``\\S+``); a
-    field followed by other literal text (``[<Time>]``, ``<Node>:<Component>``) takes the shortest
-    text before that literal (``.*?``), as the Loghub benchmark's ``generate_logformat_regex`` does.
-    ``Content`` takes the rest of the line. Lines are matched after stripping surrounding
-    whitespace, as in the benchmark.
+    Every field is ``.*?`` (the shortest text for which the rest of the format still matches) and
+    the pattern is anchored at both ends, as the Loghub benchmark's ``generate_logformat_regex``
+    writes it: a field may hold spaces (``<Program> - <Content>`` reads ``svchost.exe *64 - ok``
+    with ``Program`` = ``svchost.exe *64``) and may be empty. ``Content`` ending the format takes
+    the rest of the line. Lines are matched after stripping surrounding whitespace, as in the
+    benchmark.
 
     References
     ----------
@@ -104,6 +105,14 @@ def compile_header(fmt: str) -> HeaderFormat:
         raise ValueError("header format is empty; expected e.g. '<Date> <Time> <Level>: <Content>'")
     pieces = _FIELD_TOKEN.split(fmt)  # literal, name, literal, name, ..., literal
     literals, names = pieces[0::2], pieces[1::2]
+    _check_fields(fmt, literals, names)
+    pattern = _header_pattern(literals, names)
+    _check_pattern(fmt, pattern)
+    return HeaderFormat(format=fmt, pattern=pattern, fields=tuple(names))
+
+
+def _check_fields(fmt: str, literals: list[str], names: list[str]) -> None:
+    """Raise ValueError for an unbalanced ``<``/``>``, a bad or repeated field name, or no ``<Content>``."""
     for position, literal in enumerate(literals):
         if "<" in literal or ">" in literal:
             raise ValueError(
@@ -122,21 +131,24 @@ def compile_header(fmt: str) -> HeaderFormat:
     if CONTENT_FIELD not in seen:
         raise ValueError(f"header format {fmt!r} has no <Content> field; the message text needs one")
 
+
+def _header_pattern(literals: list[str], names: list[str]) -> str:
+    """The anchored regex: literal text between fields, one ``.*?`` named group per field."""
     regex_parts = ["^"]
     for position, name in enumerate(names):
         regex_parts.append(_literal_to_regex(literals[position]))
         following = literals[position + 1]
         is_last = position == len(names) - 1 and following.strip() == ""
-        if name == CONTENT_FIELD:
-            group = ".*" if is_last else ".*?"
-        elif following == "" and is_last or following.startswith(" "):
-            group = r"\S+"
-        else:
-            group = ".*?"
+        # Content ending the format is written ``.*``: before ``$`` it matches what ``.*?`` does.
+        group = ".*" if name == CONTENT_FIELD and is_last else ".*?"
         regex_parts.append(f"(?P<{name}>{group})")
     regex_parts.append(_literal_to_regex(literals[-1]).removesuffix(r"\s+"))
     regex_parts.append("$")
-    pattern = "".join(regex_parts)
+    return "".join(regex_parts)
+
+
+def _check_pattern(fmt: str, pattern: str) -> None:
+    """Raise ValueError when Python ``re`` or polars (Rust ``regex``) cannot compile ``pattern``."""
     try:
         re.compile(pattern)
     except re.error as error:
@@ -149,7 +161,6 @@ def compile_header(fmt: str) -> HeaderFormat:
         raise ValueError(
             f"header format {fmt!r}: regex {pattern!r} is not supported by polars ({error})"
         ) from error
-    return HeaderFormat(format=fmt, pattern=pattern, fields=tuple(names))
 
 
 def split_header(lines: pl.Series, fmt: HeaderFormat) -> pl.DataFrame:

@@ -21,6 +21,9 @@ __all__ = [
     "parse_masking_rules",
     "mask_series",
     "DEFAULT_MASKING_RULES",
+    "IDENTIFIER_RULES",
+    "TIME_RULES",
+    "NUMBER_RULES",
 ]
 
 
@@ -62,16 +65,42 @@ class MaskingRule(BaseModel):
         return True
 
 
-# Generic masks for operational logs, written for the Rust regex engine (no look-around), applied in
-# order. Numbers are masked only as whole tokens or after '=' / ':' so words like "ipv4" stay intact.
-DEFAULT_MASKING_RULES: tuple[MaskingRule, ...] = (
+# Generic masks for operational logs, written for the Rust regex engine (no look-around), in three
+# groups applied in this order (identifiers and times before the numbers inside them).
+#: UUIDs, IPv4 addresses (with their port), ``0x`` hex numbers, numbered host names (a dotted name
+#: whose first label holds a digit: ``node-41.corp.example.com``) and tokens holding an id joined by
+#: ``_`` (``blk_-42``, ``attempt_1445_0020_m_000000_0``, a path through ``_task_2008_0001``). Each
+#: is masked whole: the number rule would cut it into pieces without digits, which Drain routes
+#: down its tree as words (a token with a digit goes down the ``<*>`` branch), splitting one event.
+IDENTIFIER_RULES: tuple[MaskingRule, ...] = (
     MaskingRule(
         pattern=r"\b[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\b",
         mask_with="*",
     ),
-    MaskingRule(pattern=r"(\d+\.){3}\d+", mask_with="*"),
+    MaskingRule(pattern=r"(\d+\.){3}\d+(:\d+)?", mask_with="*"),
     MaskingRule(pattern=r"\b0[xX][0-9a-fA-F]+\b", mask_with="*"),
+    MaskingRule(pattern=r"\b[\w-]*\d[\w-]*(\.[\w-]+){2,}\b", mask_with="*"),
+    MaskingRule(pattern=r"\S*_-?\d\S*", mask_with="*"),
 )
+#: Dates and times written inside a message: C's ``asctime`` (``Sun Jul 17 23:21:54 2005``), ISO
+#: 8601 dates with an optional time, and clock times (``06:06:20``, ``17:41:44,747``).
+TIME_RULES: tuple[MaskingRule, ...] = (
+    MaskingRule(
+        pattern=r"\b(Mon|Tue|Wed|Thu|Fri|Sat|Sun) (Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) +"
+        r"\d{1,2} \d{2}:\d{2}:\d{2}( \d{4})?\b",
+        mask_with="*",
+    ),
+    MaskingRule(
+        pattern=r"\b\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}:\d{2}([.,]\d+)?(Z|[+-]\d{2}:?\d{2})?)?\b", mask_with="*"
+    ),
+    MaskingRule(pattern=r"\b\d{1,2}:\d{2}:\d{2}([.,]\d+)?\b", mask_with="*"),
+)
+#: Numbers standing alone as a word, with an optional decimal part (``42``, ``port:50010``,
+#: ``0.25``), never digits inside a word (``ipv4``, ``sda1`` stay).
+NUMBER_RULES: tuple[MaskingRule, ...] = (MaskingRule(pattern=r"\b\d+(\.\d+)?\b", mask_with="*"),)
+#: logrca's default masks, chosen with the other template defaults by leave-one-dataset-out over
+#: the ten Loghub samples (``bench/loghub_loo.py``, docs/parsing.md).
+DEFAULT_MASKING_RULES: tuple[MaskingRule, ...] = (*IDENTIFIER_RULES, *TIME_RULES, *NUMBER_RULES)
 
 
 def parse_masking_rules(raw: Any, *, source: str = "masking rules") -> list[MaskingRule]:

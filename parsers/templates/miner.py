@@ -2,17 +2,13 @@
 
 from __future__ import annotations
 
-import json
-import os
-import shutil
-import tempfile
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
 
 import numpy as np
 import polars as pl
-from drain3.drain import Drain, LogCluster, Node
+from drain3.drain import Drain
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from logrca.parsers.templates.dedup import dense_codes
@@ -20,19 +16,19 @@ from logrca.parsers.templates.drain_bulk import BatchPlan, assign_lines, numeric
 from logrca.parsers.templates.drain_feed import DrainFeeder
 from logrca.parsers.templates.masking import DEFAULT_MASKING_RULES, Masker, MaskingRule, parse_masking_rules
 from logrca.parsers.templates.parameters import line_templates
+from logrca.parsers.templates.refine import SPLIT_ID_BASE, ClusterSplitter
+from logrca.parsers.templates.state import miner_state, read_state, write_state
 from logrca.parsers.templates.template_ids import TemplateIds, naming_text
 
 __all__ = [
     "TemplateConfig",
     "TemplateMiner",
-    "TemplateStateError",
     "PreparedBatch",
     "prepare_batch",
     "mine_templates",
     "TEMPLATE_COLUMNS",
 ]
 
-STATE_VERSION = 1
 TEMPLATE_COLUMNS = {"template_id": pl.Int64, "template": pl.Utf8, "params": pl.List(pl.Utf8)}
 _DRAIN_SETTINGS = (
     "sim_th",
@@ -41,25 +37,26 @@ _DRAIN_SETTINGS = (
     "max_clusters",
     "extra_delimiters",
     "parametrize_numeric_tokens",
+    "split_max_values",
+    "split_min_lines",
 )
-
-
-class TemplateStateError(RuntimeError):
-    """The persisted template state cannot be used; the message names the file and how to rebuild."""
 
 
 class TemplateConfig(BaseModel):
     """Settings of template mining (the ``templates:`` section of the logrca config).
 
-    Defaults are drain3's (``sim_th=0.4``, ``depth=4``, ``max_children=100``) plus a few generic
-    masks (:data:`logrca.parsers.templates.masking.DEFAULT_MASKING_RULES`). ``masking`` accepts rules as mappings
-    ``{pattern, mask_with}`` or bare pattern strings.
+    Defaults: generic masks (:data:`logrca.parsers.templates.masking.DEFAULT_MASKING_RULES`: ids,
+    times, numbers), ``sim_th=0.5``, ``depth=4`` (drain3's: 0.4 and 4) and the split of
+    clusters at positions of a few words (``split_max_values``, ``split_min_lines``), chosen together by
+    leave-one-dataset-out over the ten Loghub samples (``bench/loghub_loo.py``; per-dataset
+    figures in docs/parsing.md). ``masking`` accepts rules as mappings ``{pattern, mask_with}``
+    or bare pattern strings.
     """
 
     model_config = ConfigDict(extra="forbid")
 
     masking: list[MaskingRule] = Field(default_factory=lambda: list(DEFAULT_MASKING_RULES))
-    sim_th: float = Field(default=0.4, ge=0.0, le=1.0, description="Drain similarity threshold")
+    sim_th: float = Field(default=0.5, ge=0.0, le=1.0, description="Drain similarity threshold")
     depth: int = Field(default=4, ge=3, description="Drain tree depth (>= 3)")
     max_children: int = Field(default=100, ge=1)
     max_clusters: int | None = Field(
@@ -67,6 +64,12 @@ class TemplateConfig(BaseModel):
     )
     extra_delimiters: list[str] = Field(default_factory=list)
     parametrize_numeric_tokens: bool = True
+    split_max_values: int = Field(
+        default=5,
+        ge=0,
+        description="split a cluster at a variable position of at most this many words; 0 = off",
+    )
+    split_min_lines: int = Field(default=2, ge=1, description="lines each word of a split position needs")
     state_path: Path | None = Field(
         default=None, description="JSON file holding the miner state between runs"
     )
@@ -102,9 +105,13 @@ class TemplateMiner:
         self.masker = Masker(self.config.masking)
         self.drain = self._new_drain()
         self._feeder = DrainFeeder(self.drain, always_feed=self.config.max_clusters is not None)
+        self.splitter = self._new_splitter()
         self.ids = TemplateIds()  # Drain cluster id <-> template id (see template_ids.py)
         if self.config.state_path is not None and Path(self.config.state_path).exists():
             self.load(self.config.state_path)
+
+    def _new_splitter(self) -> ClusterSplitter:
+        return ClusterSplitter(max_values=self.config.split_max_values, min_lines=self.config.split_min_lines)
 
     def _new_drain(self) -> Drain:
         c = self.config
@@ -150,38 +157,54 @@ class TemplateMiner:
         self._feeder.created.clear()
         return cluster_ids
 
-    def template_of(self, cluster_id: int) -> str | None:
-        """Current template of a cluster (None when evicted)."""
+    def split(self, ids: np.ndarray, distinct_masked: pl.Series, codes: np.ndarray) -> np.ndarray:
+        """Template id per line: :meth:`assign`'s cluster ids, split where a variable position holds a
+        few words (:class:`logrca.parsers.templates.refine.ClusterSplitter`; off with ``split_max_values=0``)."""
+        groups = self.splitter.split(
+            ids, distinct_masked, codes, self._cluster_template, extra_delimiters=self.drain.extra_delimiters
+        )
+        wildcard = numeric_wildcard(self.drain)
+        for group in np.unique(
+            groups[groups >= SPLIT_ID_BASE]
+        ).tolist():  # name new groups as assign names clusters
+            if group not in self.ids.of_cluster:
+                self.ids.add(group, naming_text(self.template_of(group) or "", wildcard))
+        return groups
+
+    def _cluster_template(self, cluster_id: int) -> str | None:
         cluster = self.drain.id_to_cluster.get(cluster_id)
         return None if cluster is None else cluster.get_template()
 
+    def template_of(self, cluster_id: int) -> str | None:
+        """Current template of a template id (a Drain cluster or a group split from one; None when evicted)."""
+        return self.splitter.template(cluster_id, self._cluster_template)
+
     def templates(self) -> pl.DataFrame:
-        """All current clusters: ``template_id``, ``template``, ``size`` (lines seen)."""
-        rows = [(self.ids.of_cluster[c.cluster_id], c.get_template(), c.size) for c in self.drain.clusters]
+        """All current templates: ``template_id``, ``template``, ``size`` (lines seen)."""
+        split_off = self.splitter.lines_split_off()
+        rows = [
+            (
+                self.ids.of_cluster[c.cluster_id],
+                self.template_of(c.cluster_id),
+                c.size - split_off.get(c.cluster_id, 0),
+            )
+            for c in self.drain.clusters
+            if c.size > split_off.get(c.cluster_id, 0)  # a cluster split entirely lives on in its groups
+        ]
+        rows += [
+            (self.ids.of_cluster[group], self.template_of(group), size)
+            for group, size in self.splitter.sizes.items()
+        ]
         return pl.DataFrame(
             rows, schema={"template_id": pl.Int64, "template": pl.Utf8, "size": pl.Int64}, orient="row"
         ).sort("template_id")
 
-    # -- persistence ----------------------------------------------------------------------
+    # -- persistence (see state.py) ---------------------------------------------------------
     def state(self) -> dict[str, Any]:
         """JSON-able snapshot: settings, cluster counter, clusters and the prefix tree."""
-        # With an LRU bound, save least recently used first: loading inserts in this order, which
-        # restores the eviction order (cachetools iterates in insertion order, not LRU order).
-        lru_order = getattr(self.drain.id_to_cluster, "_LRUCache__order", None)
-        ordered = (
-            [self.drain.id_to_cluster.get(key) for key in lru_order]
-            if lru_order is not None
-            else list(self.drain.clusters)
+        return miner_state(
+            self.drain, settings=self.config.drain_settings(), ids=self.ids, splitter=self.splitter
         )
-        clusters = [[c.cluster_id, list(c.log_template_tokens), c.size] for c in ordered]
-        return {
-            "version": STATE_VERSION,
-            "settings": self.config.drain_settings(),
-            "clusters_counter": self.drain.clusters_counter,
-            "clusters": clusters,
-            "template_ids": self.ids.pairs(),
-            "tree": _node_to_json(self.drain.root_node),
-        }
 
     def save(self, path: str | Path | None = None) -> Path:
         """Write the state atomically (temp file in the same folder, fsync, ``os.replace``).
@@ -191,85 +214,24 @@ class TemplateMiner:
         target = Path(path or self.config.state_path or "")
         if not str(target) or target == Path(""):
             raise ValueError("TemplateMiner.save: no path given and config.state_path is not set")
-        target.parent.mkdir(parents=True, exist_ok=True)
-        handle, temp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-        try:
-            with os.fdopen(handle, "w", encoding="utf-8") as stream:
-                json.dump(self.state(), stream, separators=(",", ":"))
-                stream.flush()
-                os.fsync(stream.fileno())
-            if target.exists():
-                shutil.copy2(target, target.with_name(target.name + ".bak"))
-            os.replace(temp_name, target)
-        except BaseException:
-            Path(temp_name).unlink(missing_ok=True)
-            raise
-        return target
+        return write_state(self.state(), target)
 
     def load(self, path: str | Path) -> None:
         """Replace the in-memory state by the one in ``path``.
 
         Raises
         ------
-        TemplateStateError
+        logrca.parsers.templates.state.TemplateStateError
             When the file is unreadable, corrupted, of another version, or was written with other
             mining settings; the message names the file and how to rebuild.
         """
-        path = Path(path)
-        how = (
-            f"delete {path} to start afresh (template ids are then re-assigned) or restore "
-            f"{path.name}.bak, then re-run mining over the logs to rebuild it"
+        self.drain, self.splitter, self.ids = read_state(
+            path,
+            settings=self.config.drain_settings(),
+            drain=self._new_drain(),
+            splitter=self._new_splitter(),
         )
-        try:
-            state = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
-            raise TemplateStateError(f"{path}: template state is unreadable ({error}); {how}") from error
-        if not isinstance(state, dict) or state.get("version") != STATE_VERSION:
-            version = state.get("version") if isinstance(state, dict) else None
-            raise TemplateStateError(
-                f"{path}: not a logrca template state of version {STATE_VERSION} (found {version!r}); {how}"
-            )
-        if state.get("settings") != _jsonable(self.config.drain_settings()):
-            raise TemplateStateError(
-                f"{path}: written with other mining settings {state.get('settings')} than the current "
-                f"{_jsonable(self.config.drain_settings())}; ids would not be comparable. {how}"
-            )
-        try:
-            drain = self._new_drain()
-            for cluster_id, tokens, size in state["clusters"]:
-                cluster = LogCluster([str(t) for t in tokens], int(cluster_id))
-                cluster.size = int(size)
-                drain.id_to_cluster[cluster.cluster_id] = cluster
-            drain.clusters_counter = int(state["clusters_counter"])
-            drain.root_node = _node_from_json(state["tree"])
-            ids = TemplateIds(state.get("template_ids", []))
-            for cluster in drain.clusters:  # a state from before template ids: named after today's template
-                ids.add(cluster.cluster_id, naming_text(cluster.get_template(), numeric_wildcard(drain)))
-        except (KeyError, TypeError, ValueError, AttributeError) as error:
-            raise TemplateStateError(
-                f"{path}: template state is corrupted ({type(error).__name__}: {error}); {how}"
-            ) from error
-        self.drain = drain
         self._feeder = DrainFeeder(self.drain, always_feed=self.config.max_clusters is not None)
-        self.ids = ids
-
-
-def _jsonable(value: Any) -> Any:
-    return json.loads(json.dumps(value))
-
-
-def _node_to_json(node: Node) -> dict[str, Any]:
-    return {
-        "ids": list(node.cluster_ids),
-        "children": {key: _node_to_json(child) for key, child in node.key_to_child_node.items()},
-    }
-
-
-def _node_from_json(raw: dict[str, Any]) -> Node:
-    node = Node()
-    node.cluster_ids = [int(i) for i in raw["ids"]]
-    node.key_to_child_node = {str(key): _node_from_json(child) for key, child in raw["children"].items()}
-    return node
 
 
 def _empty_result(events: pl.DataFrame) -> pl.DataFrame:
@@ -372,7 +334,9 @@ def mine_templates(
     distinct pair (:func:`logrca.parsers.templates.parameters.line_templates`). Guarantee:
     the Drain cluster of every line (``miner.ids.clusters(template_id)``) equals the ``cluster_id``
     drain3's Drain returns when fed every line in order (same masks and settings), across batches and save/load (tested line by line
-    against ``drain3.TemplateMiner``). ``template`` is the cluster's template at the end of the
+    against ``drain3.TemplateMiner``) when ``split_max_values=0``. By default a cluster whose
+    variable position holds a few words is then split (:class:`logrca.parsers.templates.refine.ClusterSplitter`)
+    and each group gets its own template id. ``template`` is the group's template at the end of the
     batch. References: He et al., "Drain", ICWS 2017; logpai/Drain3 ``drain3/drain.py``.
     """
     if prepared is None or prepared.events is not events:
@@ -381,7 +345,18 @@ def mine_templates(
         return _empty_result(events)
     if prepared.masked is None:
         prepared = _tokenized(prepared, miner)
-    ids = miner.assign(prepared.masked, prepared.line_codes, plan=prepared.plan)
+    ids = miner.split(
+        miner.assign(prepared.masked, prepared.line_codes, plan=prepared.plan),
+        prepared.masked,
+        prepared.line_codes,
+    )
+    return events.with_columns(*_template_columns(ids, prepared, miner, with_params=with_params))
+
+
+def _template_columns(
+    ids: np.ndarray, prepared: PreparedBatch, miner: TemplateMiner, *, with_params: bool
+) -> tuple[pl.Series, pl.Series, pl.Series]:
+    """``template_id``, ``template`` and ``params`` per line from the lines' cluster or group ids."""
     masked_lengths = _masked_lengths(prepared, miner) if with_params else None
     per_line = line_templates(
         ids,
@@ -392,5 +367,5 @@ def mine_templates(
         extra_delimiters=miner.config.extra_delimiters,
         masked_lengths=masked_lengths,
     )
-    ids = pl.Series("template_id", miner.ids.lookup(per_line["template_id"].to_numpy()))
-    return events.with_columns(ids, per_line["template"], per_line["params"])
+    template_ids = pl.Series("template_id", miner.ids.lookup(per_line["template_id"].to_numpy()))
+    return template_ids, per_line["template"], per_line["params"]

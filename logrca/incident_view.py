@@ -1,0 +1,159 @@
+"""How ``logrca incident list|show`` and ``logrca eval incidents`` print: rich tables that fit the terminal."""
+
+from __future__ import annotations
+
+from rich.console import Group
+from rich.markdown import Markdown
+from rich.table import Table
+from rich.text import Text
+
+from logrca.tables import console, table
+
+__all__ = ["console", "eval_lines", "incident_details", "incidents_table"]
+
+
+_ID_SHAPE = "INC-202603100218-0123456789ab"  # an incident id, for the width its column needs
+
+
+_ID_SHAPE = "INC-202603100218-0123456789ab"  # an incident id, for the width its column needs
+
+
+def incidents_table(incidents: list[dict], *, wide: bool = False) -> Table:
+    """One row per incident. In 80 columns the title goes under the id and owner over assignee;
+    ``wide`` gives every field its own column, one line per incident."""
+    title = f"{len(incidents)} incident(s), newest first"
+    if wide:
+        columns = ["incident", "status", "category", "owner", "assignee", "title"]
+        listing = table(title, columns, wide=True)
+    else:
+        columns = ["status", "category", "owner/assignee", "incident / title"]
+        listing = table(title, columns, fixed=("status",), last_min=len(_ID_SHAPE))
+    for incident in incidents:
+        category = (incident.get("category") or "-").replace("_", " ")
+        owner = (incident.get("owner") or {}).get("team") or "-"
+        assignee = (incident.get("assignee") or {}).get("name") or "-"
+        if wide:
+            listing.add_row(
+                incident["incident_id"],
+                incident["status"],
+                category,
+                owner,
+                assignee,
+                incident.get("title") or "",
+            )
+        else:
+            listing.add_row(
+                incident["status"],
+                category,
+                f"{owner}\n{assignee}",
+                f"{incident['incident_id']}\n{incident.get('title') or ''}",
+            )
+    return listing
+
+
+def _facts(incident: dict, version: tuple[int, int]) -> Table:
+    cause = incident.get("initial_cause") or {}
+    escalation = incident.get("escalation") or {}
+    facts = Table.grid(padding=(0, 1))
+    facts.add_column(style="bold", no_wrap=True)
+    facts.add_column(overflow="fold")
+    rows = [
+        ("status", f"{incident['status']}   version {version[0]}:{version[1]}"),
+        ("window", f"{incident['window_start']} .. {incident['window_end']}"),
+        ("detected", str(incident.get("detected_at"))),
+        (
+            "initial cause",
+            f"{cause.get('service')} (score {cause.get('score')}) — {cause.get('explanation')}",
+        ),
+        ("confirmed cause", (incident.get("confirmed_cause") or {}).get("service") or "-"),
+        ("category", f"{incident.get('category')} ({incident.get('category_source')})"),
+        ("owner", f"{(incident.get('owner') or {}).get('team') or '-'}"),
+        ("assignee", (incident.get("assignee") or {}).get("name") or "-"),
+        ("escalation", f"level {escalation.get('level')} (deadline {escalation.get('deadline')})"),
+        ("affected", ", ".join(incident.get("affected_services") or [])),
+        (
+            "errors",
+            f"{incident['impact'].get('errors_window')} (baseline {incident['impact'].get('errors_baseline')})",
+        ),
+        ("trace ids", ", ".join((incident.get("reproduction") or {}).get("trace_ids", [])[:5]) or "-"),
+        ("actions", ", ".join(f"{a['name']} ({a['kind']})" for a in incident.get("actions") or []) or "-"),
+    ]
+    for change in (incident.get("changes") or [])[-5:]:
+        rows.append(
+            ("change", f"{change['timestamp']} {change['service']} {change['kind']}: {change['message']}")
+        )
+    for key, value in rows:
+        facts.add_row(key, Text(str(value)))
+    return facts
+
+
+def _runbooks(incident: dict) -> Table | Text:
+    suggested = incident.get("suggested_actions") or []
+    if not suggested:
+        return Text("No runbook linked.")
+    table = Table(title="Runbooks", title_justify="left")
+    table.add_column("runbook", overflow="fold")
+    table.add_column("file", overflow="fold")
+    table.add_column("steps", overflow="fold", ratio=1)
+    for runbook in suggested:
+        steps = "\n".join(f"{i}. {step}" for i, step in enumerate(runbook.get("steps") or [], 1))
+        table.add_row(
+            f"{runbook.get('title')}\n({runbook.get('runbook_id')})", runbook.get("path") or "-", steps or "-"
+        )
+    return table
+
+
+def _deliveries(incident: dict) -> Table:
+    table = Table(title="Alert deliveries", title_justify="left")
+    for name in ("when", "event", "channel", "outcome"):
+        table.add_column(name, overflow="fold")
+    table.add_column("error", overflow="fold", ratio=1)
+    for delivery in incident.get("deliveries") or []:
+        outcome = "delivered" if delivery.get("ok") else f"failed ({delivery.get('attempts')} tries)"
+        table.add_row(
+            delivery.get("at") or "-",
+            delivery["event"],
+            delivery["channel"],
+            outcome,
+            delivery.get("error") or "",
+        )
+    for pending in incident.get("pending_deliveries") or []:
+        table.add_row(
+            f"next {pending.get('next_attempt_at') or 'run'}", pending["event"], pending["channel"], "pending",
+            pending.get("error") or "",
+        )  # fmt: skip
+    for failed in incident.get("failed_deliveries") or []:
+        table.add_row(failed.get("gave_up_at") or "-", failed["event"], failed["channel"], "given up",
+                      f"{failed.get('reason')}: {failed.get('error') or ''}")  # fmt: skip
+    return table
+
+
+def incident_details(incident: dict, version: tuple[int, int], *, report: bool = True) -> Group:
+    """Everything ``incident show`` prints: facts, runbooks, deliveries (with their errors), history, report."""
+    history = Table(title="History", title_justify="left")
+    for name in ("at", "by", "event", "to"):
+        history.add_column(name, overflow="fold")
+    history.add_column("note", overflow="fold", ratio=1)
+    for item in incident.get("status_history") or []:
+        history.add_row(item["at"], item["by"], item["event"], item.get("to") or "", item.get("note") or "")
+    parts = [
+        Text(f"{incident['incident_id']}  {incident.get('title', '')}", style="bold"),
+        _facts(incident, version),
+    ]
+    parts += [_runbooks(incident), _deliveries(incident), history]
+    if report and incident.get("report"):
+        parts += [Text("Report", style="bold underline"), Markdown(incident["report"])]
+    elif report:
+        parts.append(Text("No report stored with this incident (filed by an older logrca)."))
+    return Group(*parts)
+
+
+def eval_lines(result: dict) -> list[str]:
+    """The lines of ``eval incidents``: AC@k, or why there are none yet."""
+    if not result["cases"]:
+        return [
+            "nothing confirmed yet: AC@k needs incidents whose root cause an operator confirmed "
+            "('logrca incident confirm ID --cause SERVICE')"
+        ]
+    scores = "  ".join(f"{k} {result[k]:.3f}" for k in ("AC@1", "AC@3", "AC@5", "Avg@5"))
+    return [f"confirmed incidents: {result['cases']}", scores]

@@ -1,0 +1,30 @@
+"""Rich tables for the CLI: a header on every table, columns that wrap to the terminal unless ``--wide``."""
+
+from __future__ import annotations
+
+from rich import box
+from rich.console import Console
+from rich.table import Table
+
+__all__ = ["console", "table"]
+
+
+def console(*, wide: bool = False) -> Console:
+    """The terminal (its own width, 80 when unknown); ``wide`` lets tables run past it instead of wrapping."""
+    return Console(width=1000 if wide else None)
+
+
+def table(
+    title: str, columns: list[str], *, wide: bool = False, fixed: tuple[str, ...] = (), last_min: int = 10
+) -> Table:
+    """A table titled ``title`` with a header row. Unless ``wide``, the last column takes the spare width
+    (at least ``last_min``) and the others wrap; ``fixed`` columns never wrap."""
+    made = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD)  # no side rules: more room for text
+    for name in columns:
+        if wide or name in fixed:
+            made.add_column(name, no_wrap=True)
+        elif name == columns[-1]:
+            made.add_column(name, overflow="fold", ratio=1, min_width=max(len(name), last_min))
+        else:
+            made.add_column(name, overflow="fold", min_width=len(name), max_width=max(len(name), 13))
+    return made

@@ -1,0 +1,221 @@
+"""The log lines of every partition in an Elasticsearch data stream (ECS), so a finding drills down to its lines.
+
+Lines go to the data stream ``<prefix>-logs-<system>`` (template ``<prefix>-logs``, :mod:`logrca.rca.ecs`)
+with deterministic ids (file, line number, time): re-indexing a partition creates nothing twice and
+removes the partition's lines that are no longer produced. Retention is an ILM policy
+(``<prefix>-logs-retention``, delete after ``indexing.retention_days``); see ``docs/elasticsearch.md``
+for the clean-up on a cluster without ILM.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from datetime import datetime
+
+import polars as pl
+from elasticsearch import helpers
+from pydantic import BaseModel, ConfigDict, Field
+
+from logrca.rca.ecs import ecs_fields, put_templates
+from logrca.rca.search_index import (
+    FINDINGS_MAPPING,
+    KNOWLEDGE_MAPPING,
+    REPORTS_MAPPING,
+    delete_matching,
+    index_settings,
+)
+
+__all__ = [
+    "IndexingConfig",
+    "LINES_MAPPING",
+    "ensure_templates",
+    "index_lines",
+    "lines_stream",
+    "search_lines",
+]
+
+#: logrca's own fields of a log line (the ECS ones come from the ``<prefix>-ecs`` component template).
+LINES_MAPPING = {"dynamic": False, "properties": {"template": {"type": "text"}}}
+_ERROR_LEVELS = ("ERROR", "FATAL")
+
+
+class IndexingConfig(BaseModel):
+    """The ``indexing`` section: whether each partition's log lines go to Elasticsearch and for how long."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    lines: bool = Field(
+        True, description="Index every partition's log lines (data stream <prefix>-logs-<system>)."
+    )
+    retention_days: int | None = Field(
+        30, ge=1, description="Delete indexed lines after this many days (ILM); none: keep them."
+    )
+
+
+def lines_stream(prefix: str, system: str) -> str:
+    """The data stream holding ``system``'s lines (lower case; characters Elasticsearch refuses become ``-``)."""
+    return f"{prefix}-logs-" + re.sub(r"[^a-z0-9._-]+", "-", system.lower()).strip("-_.")
+
+
+def ensure_templates(
+    client, *, prefix: str, retention_days: int | None, extra_mappings: dict[str, dict] | None = None
+) -> str | None:
+    """Install logrca's ECS index templates (and the retention policy); returns the ILM policy name or None.
+
+    A cluster without ILM (``ilm.put_lifecycle`` refused) keeps lines until removed by hand.
+    ``extra_mappings`` adds kinds owned elsewhere (the incidents' mapping, from :mod:`logrca.incidents.store`).
+    """
+    from elasticsearch import ApiError
+
+    policy = None
+    if retention_days:
+        policy = f"{prefix}-logs-retention"
+        phases = {
+            "hot": {"actions": {"rollover": {"max_age": "1d", "max_primary_shard_size": "50gb"}}},
+            "delete": {"min_age": f"{retention_days}d", "actions": {"delete": {}}},
+        }
+        try:
+            client.ilm.put_lifecycle(name=policy, policy={"phases": phases})
+        except ApiError:
+            policy = None
+    kinds = {"findings": FINDINGS_MAPPING, "reports": REPORTS_MAPPING, "knowledge": KNOWLEDGE_MAPPING}
+    kinds |= {"logs": LINES_MAPPING} | (extra_mappings or {})
+    put_templates(client, prefix=prefix, kind_mappings=kinds, settings=index_settings(), lifecycle=policy)
+    return policy
+
+
+def _line_id(system: str, row: dict) -> str:
+    key = f"{system}|{row.get('source_file')}|{row.get('line_no')}|{row['timestamp'].isoformat()}|{row['service']}"
+    return hashlib.sha1(key.encode()).hexdigest()[:24]
+
+
+def _line_document(system: str, partition: str, row: dict) -> dict:
+    level = row.get("level")
+    document = ecs_fields(
+        "logs",
+        timestamp=row["timestamp"],
+        message=row.get("message"),
+        service=row.get("service"),
+        level=level,
+        trace_id=row.get("trace_id"),
+        host=row.get("host"),
+        outcome="failure" if level in _ERROR_LEVELS else "unknown",
+        dataset=f"{system}.{row.get('service') or 'unknown'}",
+        labels={
+            "system": system,
+            "partition": partition,
+            "template_id": row.get("template_id"),
+            "line_no": row.get("line_no"),
+        },
+    )
+    if row.get("source_file"):
+        document.setdefault("log", {})["file"] = {"path": row["source_file"]}
+    return document
+
+
+def _partition_query(system: str, partition: str) -> dict:
+    return {
+        "bool": {"filter": [{"term": {"labels.system": system}}, {"term": {"labels.partition": partition}}]}
+    }
+
+
+def _stale_lines(client, stream: str, query: dict, kept: set[str]) -> int:
+    """Delete the partition's lines a re-run no longer produced (scan + bulk, core APIs only)."""
+    client.indices.refresh(index=stream)
+    doomed = (
+        {"_op_type": "delete", "_index": hit["_index"], "_id": hit["_id"]}
+        for hit in helpers.scan(client, index=stream, query={"query": query}, _source=False)
+        if hit["_id"] not in kept
+    )
+    deleted, _ = helpers.bulk(client, doomed, raise_on_error=False, chunk_size=5000)
+    return deleted
+
+
+def index_lines(client, *, prefix: str, system: str, partition: str, events: pl.DataFrame) -> dict[str, int]:
+    """Put one partition's lines into the data stream; idempotent per partition.
+
+    Lines stream to the bulk helper (never all in memory as requests). A partition seen for the first
+    time is only written; on a re-run the ids made now are kept and the partition's other lines deleted.
+
+    Returns
+    -------
+    dict
+        ``lines_indexed`` (new now), ``lines_present`` (there from an earlier run), ``lines_deleted_stale``.
+    """
+    stream = lines_stream(prefix, system)
+    query = _partition_query(system, partition)
+    seen_before = False
+    if client.indices.exists(index=stream):
+        client.indices.refresh(index=stream)  # lines of a run moments ago count too
+        seen_before = client.count(index=stream, query=query)["count"] > 0
+    kept: set[str] = set()
+
+    def actions():
+        for row in events.iter_rows(named=True):
+            doc_id = _line_id(system, row)
+            if seen_before:
+                kept.add(doc_id)
+            yield {
+                "_op_type": "create",
+                "_index": stream,
+                "_id": doc_id,
+                "_source": _line_document(system, partition, row),
+            }
+
+    created, present, refused, first_refusal = 0, 0, 0, None
+    for ok, item in helpers.streaming_bulk(client, actions(), chunk_size=5000, raise_on_error=False):
+        status = (item.get("create") or {}).get("status")
+        created, present = created + ok, present + (status == 409)
+        if not ok and status != 409:
+            refused, first_refusal = refused + 1, first_refusal or item
+    if refused:
+        raise RuntimeError(f"Elasticsearch refused {refused} log line(s) of {stream}, first: {first_refusal}")
+    deleted = _stale_lines(client, stream, query, kept) if seen_before else 0
+    return {"lines_indexed": created, "lines_present": present, "lines_deleted_stale": deleted}
+
+
+def prune_lines(client, *, prefix: str, before: datetime) -> int:
+    """Delete the indexed lines (every system) whose ``@timestamp`` is before ``before``: the retention
+    clean-up for clusters without ILM (``logrca es prune-lines``). Returns how many were deleted."""
+    return delete_matching(client, f"{prefix}-logs-*", {"range": {"@timestamp": {"lt": before.isoformat()}}})
+
+
+def search_lines(
+    client,
+    *,
+    prefix: str,
+    query: str = "",
+    service: str | None = None,
+    template_id: int | None = None,
+    trace_id: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    size: int = 20,
+) -> list[dict]:
+    """Log lines from ``<prefix>-logs-*`` in time order (a finding's template, a trace, a service's window)."""
+    filters: list[dict] = []
+    for field, value in (
+        ("service.name", service),
+        ("labels.template_id", template_id),
+        ("trace.id", trace_id),
+    ):
+        if value is not None:
+            filters.append({"term": {field: str(value)}})
+    if since or until:
+        bounds = {"gte": since.isoformat() if since else None, "lt": until.isoformat() if until else None}
+        filters.append({"range": {"@timestamp": {k: v for k, v in bounds.items() if v}}})
+    must = (
+        [{"simple_query_string": {"query": query, "fields": ["message"], "default_operator": "and"}}]
+        if query
+        else []
+    )
+    response = client.search(
+        index=f"{prefix}-logs-*",
+        query={"bool": {"must": must, "filter": filters}},
+        sort=[{"@timestamp": "asc"}],
+        size=size,
+        ignore_unavailable=True,
+        allow_no_indices=True,
+    )
+    return [hit["_source"] for hit in response["hits"]["hits"]]

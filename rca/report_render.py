@@ -1,0 +1,195 @@
+"""The Markdown report of a finding (:func:`logrca.rca.report.build_finding`): one section per helper."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from logrca.rca.markdown import cell
+
+__all__ = ["ReportOptions", "render_report", "runbook_link"]
+
+
+@dataclass(frozen=True)
+class ReportOptions:
+    """How a report is rendered.
+
+    Attributes
+    ----------
+    title : str
+        First heading (the incident id follows it).
+    pictures : list of (caption, reference)
+        Images placed after the summary: a file name beside the report, or a ``data:image/png;base64`` URI
+        (the Dagster UI shows those inline).
+    runbook_url_base : str or None
+        With it, a runbook link is this base plus the runbook's path relative to ``knowledge_dir``.
+    knowledge_dir : Path or None
+        The knowledge-base folder runbook paths are made relative to.
+    runbook_texts : dict
+        Runbook id -> text; without a URL base the report carries the linked runbooks' text.
+    """
+
+    title: str = "RCA report"
+    pictures: list[tuple[str, str]] = field(default_factory=list)
+    runbook_url_base: str | None = None
+    knowledge_dir: Path | None = None
+    runbook_texts: dict[str, str] = field(default_factory=dict)
+
+
+def _md_cell(text) -> str:
+    return cell(text, limit=400)
+
+
+def _md_text(text) -> str:
+    """Free text (explanations quoting templates) with Markdown's active characters escaped."""
+    return (
+        str(text or "")
+        .replace("\\", "\\\\")
+        .replace("*", "\\*")
+        .replace("_", "\\_")
+        .replace("<", "&lt;")
+        .replace(">", "&gt;")
+    )
+
+
+def runbook_link(runbook: dict, options: ReportOptions) -> str | None:
+    """The URL of a runbook under ``options.runbook_url_base`` (None without a base)."""
+    if not options.runbook_url_base:
+        return None
+    path = Path(str(runbook.get("path") or f"{runbook['id']}.md"))
+    if options.knowledge_dir is not None and path.is_relative_to(options.knowledge_dir):
+        path = path.relative_to(options.knowledge_dir)
+    return options.runbook_url_base.rstrip("/") + "/" + path.as_posix().lstrip("/")
+
+
+def _summary(finding: dict) -> list[str]:
+    top = finding["ranking"][0]
+    lines = [
+        f"**Incident window:** {finding['window_start']} → {finding['window_end']} (analysed {finding['analysis_window'][0]} → {finding['analysis_window'][1]})  ",
+        f"**Detected at:** {finding['detected_at']}  ",
+        f"**Initial cause (most likely root cause):** `{top['service']}` (score {top['score']:.3f}) — {_md_text(top['explanation'])}  ",
+        f"**Owner:** {finding.get('owner') or 'not in the service catalogue'}  ",
+        f"**Affected services:** {', '.join(finding['affected_services'])}  ",
+        f"**Propagation path:** {' → '.join(top['path']) if top['path'] else top['service']}",
+    ]
+    return lines
+
+
+def _section(title: str, header: str, align: str) -> list[str]:
+    """A ``## title`` heading followed by a table head (``| a | b |`` and its alignment row)."""
+    return [f"## {title}", "", header, align]
+
+
+def _changes(finding: dict) -> list[str]:
+    changes = finding.get("changes") or []
+    out = ["## Changes (deploys, restarts, version changes, config reloads)", ""]
+    if not changes:
+        return out + ["No change event in the logs of the window or its baseline.", ""]
+    out += ["| when | service | kind | version | line |", "|---|---|---|---|---|"]
+    for c in changes:
+        out.append(
+            f"| {c['timestamp']} | `{c['service']}` | {c['kind'].replace('_', ' ')} | {_md_cell(c.get('version'))} | {_md_cell(c['message'][:160])} |"
+        )
+    return out + [""]
+
+
+def _ranking(finding: dict) -> list[str]:
+    out = _section(
+        "Ranked root-cause services",
+        "| rank | service | score | first anomalous | path to the entry point |",
+        "|---:|---|---:|---|---|",
+    )
+    for r in finding["ranking"]:
+        out.append(
+            f"| {r['rank']} | `{r['service']}` | {r['score']:.4f} | {_md_cell(r['first_anomalous'])} | {_md_cell(' → '.join(r['path']))} |"
+        )
+    return out + [""]
+
+
+def _evidence(finding: dict) -> list[str]:
+    out = ["## Evidence", ""]
+    for r in finding["ranking"][:5]:
+        out += [f"### {r['rank']}. `{r['service']}`", "", _md_text(r["explanation"]), ""]
+        if r["evidence"]:
+            out += [
+                "| kind | template | before (expected) | during | score | first seen |",
+                "|---|---|---:|---:|---:|---|",
+            ]
+            for e in r["evidence"]:
+                out.append(
+                    f"| {e['kind']} | `{_md_cell((e['template'] or e['detail'] or '')[:200])}` | {_md_cell(e['count_baseline'])} | {e['count_window']} | {e['score']:.1f} | {_md_cell(e['first_seen'])} |"
+                )
+            sample = next((e["sample"] for e in r["evidence"] if e["sample"]), None)
+            if sample:
+                out += ["", "Sample line:", "", "```", sample.splitlines()[0][:400], "```"]
+        out.append("")
+    return out
+
+
+def _impact_and_reproduction(finding: dict) -> list[str]:
+    out = _section(
+        "Impact",
+        "| service | errors before (expected) | errors during | lines before (expected) | lines during |",
+        "|---|---:|---:|---:|---:|",
+    )
+    for service, i in finding["impact"].items():
+        out.append(
+            f"| `{service}` | {i['errors_baseline']} | {i['errors_window']} | {i['lines_baseline']} | {i['lines_window']} |"
+        )
+    repro = finding.get("reproduction") or {}
+    out += ["", "## Reproduction hints", ""]
+    if not repro.get("trace_id"):
+        return out + [
+            "The logs carry no request or trace ids for the failing lines; see the sample lines above."
+        ]
+    out += [
+        f"Trace/request ids on the failing path: {', '.join(f'`{t}`' for t in finding['trace_ids'][:5])}",
+        "",
+        f"Lines of request `{repro['trace_id']}`:",
+        "",
+        "```",
+    ]
+    return out + [line[:300] for line in repro["lines"]] + ["```"]
+
+
+def _knowledge(finding: dict, options: ReportOptions) -> list[str]:
+    knowledge = finding.get("knowledge") or {}
+    out = ["", "## Knowledge base", ""]
+    texts = []
+    for rb in knowledge.get("runbooks", []):
+        actions = f" — actions: {', '.join(f'`{a}`' for a in rb['actions'])}" if rb.get("actions") else ""
+        url = runbook_link(rb, options)
+        name = f"[{rb['title']}]({url})" if url else f"**{rb['title']}** (`{rb['id']}`, text below)"
+        out.append(f"- Runbook: {name} (score {rb['score']}; {rb['why']}){actions}")
+        if not url and options.runbook_texts.get(rb["id"]):
+            texts += ["", f"### Runbook `{rb['id']}`: {rb['title']}", ""]
+            texts += ["> " + line if line else ">" for line in options.runbook_texts[rb["id"]].splitlines()]
+    for inc in knowledge.get("similar_incidents", []):
+        out.append(
+            f"- Similar past incident: **{inc['id']}** {inc['title']} ({inc.get('date', '')}, root cause `{inc['root_cause_service']}`, similarity {inc['similarity']}) — {inc.get('resolution', '')}"
+        )
+    if not knowledge.get("runbooks") and not knowledge.get("similar_incidents"):
+        out.append("No runbook or past incident matches this finding.")
+    if knowledge.get("recurrences"):
+        out += ["", f"**Recurring problem:** {knowledge['recurrences']} similar past incident(s)."]
+    return out + texts
+
+
+def render_report(
+    finding: dict | None, options: ReportOptions | None = None, *, title: str | None = None
+) -> str:
+    """Markdown report of a finding: incident id, summary, pictures, changes, ranking, evidence, impact,
+    reproduction hints and the knowledge base (runbooks linked or quoted)."""
+    options = options or ReportOptions()
+    heading = title or options.title
+    if finding is None:
+        return f"# {heading}\n\nNo incident: nothing in this window went anomalous against its baseline.\n"
+    out = [f"# {heading} — {finding['system']}", ""]
+    if finding.get("incident_id"):
+        out += [f"**Incident:** `{finding['incident_id']}` (finding `{finding['finding_id']}`)  "]
+    out += _summary(finding) + [""]
+    for caption, reference in options.pictures:
+        out += [f"![{caption}]({reference})", ""]
+    out += _changes(finding) + _ranking(finding) + _evidence(finding)
+    out += _impact_and_reproduction(finding) + _knowledge(finding, options)
+    return "\n".join(out) + "\n"
