@@ -1,6 +1,7 @@
 """The logrca YAML config, composed of the stages' own section models.
 
-Each stage owns its section: ``sources`` (:class:`logrca.parsers.ingest.sources.SourceConfig`),
+Each stage owns its section: ``sources`` (:class:`logrca.parsers.ingest.sources.SourceConfig`), ``secrets``
+(:class:`logrca.parsers.ingest.secrets.SecretsConfig`),
 ``spans`` and ``metrics`` (:class:`logrca.parsers.ingest.sources.SignalSourceConfig`),
 ``templates`` (:class:`logrca.parsers.templates.miner.TemplateConfig`), ``analysis``
 (:class:`logrca.rca.windows.AnalysisConfig`), ``detection``
@@ -20,7 +21,8 @@ from typing import Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from logrca.parsers.ingest.sources import MetricSourceConfig, SourceConfig, SpanSourceConfig
+from logrca.parsers.ingest.secrets import SecretsConfig
+from logrca.parsers.ingest.sources import MetricSourceConfig, SourceConfig, SpanSourceConfig, folder_patterns
 from logrca.parsers.templates.miner import TemplateConfig
 from logrca.parsers.validation import format_validation_errors
 from logrca.rca.changes import ChangesConfig
@@ -63,6 +65,7 @@ class LogrcaConfig(BaseModel):
     baseline_partitions: int = Field(
         2, ge=1, description="How many earlier partitions form the detection baseline."
     )
+    secrets: SecretsConfig = Field(default_factory=SecretsConfig)
     templates: TemplateConfig = Field(default_factory=TemplateConfig)
     detection: DetectionConfig = Field(default_factory=DetectionConfig)
     ranking: RankingConfig = Field(default_factory=RankingConfig)
@@ -128,4 +131,9 @@ def load_config(path: Path | str) -> LogrcaConfig:
         value = getattr(config, field_name)
         if value is not None and not config.resolve(value).exists():
             raise ConfigError(f"{path}: {field_name}: {config.resolve(value)} does not exist")
+    for number, source in enumerate(config.sources):
+        for index, folder in folder_patterns(source, config.base_dir):
+            raise ConfigError(
+                f"{path}: sources.{number}.paths.{index}: {folder} is a folder; name its files, e.g. {folder}/*.log"
+            )
     return config

@@ -18,7 +18,11 @@ from logrca.assets.partitions import PartitionPlan
 from logrca.assets.resources import PARQUET_WRITE, LogrcaConfigResource
 from logrca.parsers.ingest.files import source_file_states
 from logrca.parsers.ingest.readers import read_sources
-from logrca.rca.markdown import frame_table
+from logrca.parsers.ingest.secrets import Redactor
+from logrca.rca.markdown import cell, frame_table
+
+#: At most this many per-file records go into run metadata (the rest are counted).
+MAX_FILE_RECORDS = 50
 
 
 def ingest_logs(context: AssetExecutionContext, logrca: LogrcaConfigResource):
@@ -29,39 +33,45 @@ def ingest_logs(context: AssetExecutionContext, logrca: LogrcaConfigResource):
     file_states = source_file_states([s.paths for s in config.sources], config.base_dir)
     started = time.perf_counter()
     live = [source for source in config.sources if source.role == "window"]
-    result, per_source = read_sources(live, base_dir=config.base_dir, window=(window.start, window.end))
+    redactor = Redactor.from_config(config.secrets)
+    result, per_source = read_sources(
+        live, base_dir=config.base_dir, window=(window.start, window.end), redactor=redactor
+    )
     seconds = time.perf_counter() - started
     stats = result.stats
     lines_read = stats.get("lines_read", 0)
-    accounted = stats.get("lines_in_events", 0) + stats.get("lines_quarantined", 0)
+    accounted = sum(
+        stats.get(key, 0) for key in ("lines_in_events", "lines_quarantined", "lines_outside_window")
+    )
     selected = {key.to_user_string() for key in context.selected_asset_keys}
     if "raw_logs" in selected:
         yield Output(
             result.events,
             output_name="raw_logs",
-            metadata={
-                "dagster/row_count": result.events.height,
-                "lines_read": lines_read,
-                "lines_per_second": round(lines_read / seconds) if seconds else 0,
-                "lines_outside_window": stats.get("lines_outside_window", 0),
-                "out_of_order_lines": stats.get("out_of_order", 0),
-                "truncated_files": stats.get("files_truncated", 0),
-                "per_source": MetadataValue.json(per_source),
-                "source_files": MetadataValue.json(file_states),
-                "services": MetadataValue.json(
-                    sorted(result.events["service"].unique().drop_nulls().to_list())
-                ),
-            },
+            metadata=raw_logs_metadata(result, per_source, seconds)
+            | {"source_files": MetadataValue.json(file_states)},
         )
         yield AssetCheckResult(
             check_name="every_line_accounted_for",
             asset_key="raw_logs",
             passed=lines_read == accounted,
             severity=AssetCheckSeverity.ERROR,
-            metadata={"lines_read": lines_read, "lines_in_events_or_quarantine": accounted},
+            metadata={"lines_read": lines_read, "lines_in_events_quarantine_or_elsewhere": accounted},
+        )
+        silent = silent_sources(result.files)
+        yield AssetCheckResult(
+            check_name="every_source_gives_events",
+            asset_key="raw_logs",
+            passed=not silent,
+            severity=AssetCheckSeverity.ERROR,
+            description=(
+                "; ".join(f"{name}: {lines} lines read, no event parsed" for name, lines in silent.items())
+                or None
+            ),
+            metadata={"sources_without_events": MetadataValue.json(sorted(silent))},
         )
     baseline = [source for source in config.sources if source.role == "baseline"]
-    fault_free, fault_free_per_source = read_sources(baseline, base_dir=config.base_dir)
+    fault_free, fault_free_per_source = read_sources(baseline, base_dir=config.base_dir, redactor=redactor)
     if "baseline_logs" in selected:
         yield Output(
             fault_free.events,
@@ -79,6 +89,45 @@ def ingest_logs(context: AssetExecutionContext, logrca: LogrcaConfigResource):
             output_name="quarantined_lines",
             metadata={"dagster/row_count": quarantine.height, "preview": MetadataValue.md(preview)},
         )
+
+
+def raw_logs_metadata(result, per_source: dict, seconds: float) -> dict:
+    """The raw_logs materialization's metadata: counts, per source and per file (bounded)."""
+    stats = result.stats
+    lines_read = stats.get("lines_read", 0)
+    return {
+        "dagster/row_count": result.events.height,
+        "lines_read": lines_read,
+        "lines_per_second": round(lines_read / seconds) if seconds else 0,
+        "lines_outside_window": stats.get("lines_outside_window", 0),
+        "out_of_order_lines": stats.get("out_of_order", 0),
+        "truncated_files": stats.get("files_truncated", 0),
+        "files_missing": stats.get("files_missing", 0),
+        "per_source": MetadataValue.json(per_source),
+        "files": MetadataValue.json(file_accounts(result.files)),
+        "services": MetadataValue.json(sorted(result.events["service"].unique().drop_nulls().to_list())),
+    }
+
+
+def file_accounts(files: list[dict]) -> list[dict]:
+    """Per-file accounts for run metadata: bounded in number, notes cut to one table cell each."""
+    shown = [
+        record | {"notes": [cell(note, 200) for note in record["notes"]]}
+        for record in files[:MAX_FILE_RECORDS]
+    ]
+    if len(files) > MAX_FILE_RECORDS:
+        shown.append({"file": f"… {len(files) - MAX_FILE_RECORDS} more files", "notes": []})
+    return shown
+
+
+def silent_sources(files: list[dict]) -> dict[str, int]:
+    """Sources whose files hold lines but gave no event at all (any partition): name -> lines read."""
+    read: dict[str, int] = {}
+    parsed: dict[str, int] = {}
+    for record in files:
+        read[record["source"]] = read.get(record["source"], 0) + record.get("lines_read", 0)
+        parsed[record["source"]] = parsed.get(record["source"], 0) + record.get("events_in_file", 0)
+    return {name: lines for name, lines in read.items() if lines and not parsed[name]}
 
 
 def ingest_assets(plan: PartitionPlan) -> list:
@@ -113,7 +162,12 @@ def ingest_assets(plan: PartitionPlan) -> list:
                     "every_line_accounted_for",
                     asset="raw_logs",
                     description="lines read = lines in events + quarantined + outside the window",
-                )
+                ),
+                AssetCheckSpec(
+                    "every_source_gives_events",
+                    asset="raw_logs",
+                    description="a source whose files hold lines gives at least one event",
+                ),
             ],
         )(ingest_logs),
     ]

@@ -6,7 +6,8 @@ import fcntl
 from contextlib import contextmanager
 from pathlib import Path
 
-from dagster import ConfigurableResource
+from dagster import ConfigurableResource, MetadataValue, TableMetadataValue, TableRecord
+from dagster_polars import PolarsParquetIOManager
 from pydantic import PrivateAttr
 
 from logrca.assets.config import LogrcaConfig, load_config
@@ -14,6 +15,37 @@ from logrca.assets.config import LogrcaConfig, load_config
 # Definition metadata read by dagster-polars' Parquet IO manager: zstd at level 1 writes a partition
 # of log events ~1.3x faster than its default level at about the same size (bench/bench_landing.py).
 PARQUET_WRITE = {"compression": "zstd", "compression_level": 1}
+
+
+#: Longest text a metadata sample cell keeps (the Parquet file keeps the whole value).
+MAX_METADATA_CELL = 200
+
+
+class BoundedParquetIOManager(PolarsParquetIOManager):
+    """dagster-polars' Parquet IO manager with its sample rows and column stats cut to short cells.
+
+    The stock manager copies five sample rows and ``describe()``'s min/max into the run's metadata
+    whole, so one 5 MB log line costs megabytes of run history per asset; the Parquet file is the
+    place for the whole line.
+    """
+
+    def get_metadata(self, context, obj) -> dict:
+        metadata = super().get_metadata(context, obj)
+        for key in ("table", "stats"):
+            value = metadata.get(key)
+            if isinstance(value, TableMetadataValue):
+                records = [
+                    TableRecord({name: _bounded(cell) for name, cell in record.data.items()})
+                    for record in value.records
+                ]
+                metadata[key] = MetadataValue.table(records=records, schema=value.schema)
+        return metadata
+
+
+def _bounded(value):
+    if isinstance(value, str) and len(value) > MAX_METADATA_CELL:
+        return value[: MAX_METADATA_CELL - 1] + "…"
+    return value
 
 
 class LogrcaConfigResource(ConfigurableResource):

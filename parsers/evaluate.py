@@ -367,6 +367,8 @@ def evaluate_parsing(
     present = truth.join(predicted, left_on="LineId", right_on="line_no", how="semi")
     missing = truth.height - present.height  # semi and anti joins split the rows
     scored = present if present_only else truth
+    if scored.is_empty():
+        raise ValueError(f"{truth_path}: no labelled line to score; an evaluation needs at least one")
     report: dict[str, Any] = {
         "log": str(log_path),
         "truth": str(truth_path),

@@ -7,7 +7,7 @@ from typing import Annotated
 
 from pydantic import AfterValidator, ValidationError
 
-__all__ = ["Regex", "check_regex", "format_validation_errors"]
+__all__ = ["PolarsRegex", "Regex", "check_polars_regex", "check_regex", "format_validation_errors"]
 
 
 def format_validation_errors(error: ValidationError) -> str:
@@ -37,3 +37,23 @@ def check_regex(value: str) -> str:
 
 #: A config field holding a regular expression, checked when the config is loaded.
 Regex = Annotated[str, AfterValidator(check_regex)]
+
+
+def check_polars_regex(value: str) -> str:
+    """``value`` itself when polars' (Rust) regex engine compiles it: patterns run on whole columns.
+
+    Python's ``re`` accepts look-arounds and back-references that polars rejects only when the
+    column is scanned, mid-run; this checks when the config is loaded.
+    """
+    import polars as pl
+
+    try:
+        pl.select(pl.lit("").str.contains(value))
+    except pl.exceptions.PolarsError as error:
+        reason = str(error).strip().splitlines()[-1] if str(error).strip() else type(error).__name__
+        raise ValueError(f"{value!r} is not a valid regular expression for polars: {reason}") from error
+    return value
+
+
+#: A config field holding a regular expression that polars runs on columns, checked at load.
+PolarsRegex = Annotated[str, AfterValidator(check_polars_regex)]

@@ -17,11 +17,10 @@ from dagster import (
     define_asset_job,
     definitions,
 )
-from dagster_polars import PolarsParquetIOManager
 
 from logrca.assets.build import build_assets
 from logrca.assets.config import LogrcaConfig, load_config
-from logrca.assets.resources import ElasticsearchResource, LogrcaConfigResource
+from logrca.assets.resources import BoundedParquetIOManager, ElasticsearchResource, LogrcaConfigResource
 from logrca.pipelines import incident_ops
 from logrca.pipelines.environment import Deployment, deployment_from_env
 from logrca.pipelines.executors import executor_from_env
@@ -43,7 +42,7 @@ def build_resources(deployment: Deployment) -> dict:
     root = str(deployment.data_dir)
     api_key = EnvVar(deployment.es_api_key_var) if deployment.es_api_key_var else None
     return {
-        "parquet_io": PolarsParquetIOManager(base_dir=f"{root}/parquet"),
+        "parquet_io": BoundedParquetIOManager(base_dir=f"{root}/parquet"),
         "io_manager": FilesystemIOManager(base_dir=f"{root}/objects"),
         "logrca": LogrcaConfigResource(config_path=str(deployment.config_path), data_dir=root),
         "elasticsearch": ElasticsearchResource(

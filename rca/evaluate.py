@@ -47,6 +47,8 @@ def _dataset(dataset_dir: Path, *, use_normal: bool) -> tuple[list[Path], list[P
     normal_root = dataset_dir / "normal"
     normal_dirs = sorted(p for p in normal_root.iterdir() if p.is_dir()) if normal_root.is_dir() else []
     cases = sorted(p for p in cases_root.iterdir() if p.is_dir())
+    if not cases:
+        raise ValueError(f"{cases_root}: no case folders; an evaluation needs at least one labelled case")
     for case_dir in cases:
         if not (case_dir / LABEL_FILE).is_file():
             raise ValueError(f"{case_dir}: no {LABEL_FILE}; cannot evaluate")

@@ -55,6 +55,30 @@ def test_example_config_loads_with_resolved_paths():
             "start: 2026-01-01\ntopology: nope.yaml\nsources: [{name: a, service: a, paths: [x.log], format: jsonl}]",
             "topology",
         ),
+        (  # no <Content>: refused at load, not with a traceback mid-run
+            "start: 2026-01-01\nsources: [{name: a, service: a, paths: [x.log], format: loghub, header: '<Date> <Time> <Msg>'}]",
+            "sources.0: Value error, header format '<Date> <Time> <Msg>' has no <Content>",
+        ),
+        (
+            "start: 2026-01-01\nsources: [{name: a, service: a, paths: [x.log], format: loghub, header: '<Pid> <Content>'}]",
+            "has no time field",
+        ),
+        (  # valid for Python's re, not for polars' engine that runs it on columns
+            "start: 2026-01-01\nsources: [{name: a, service: a, paths: [x.log], format: jsonl, multiline: {start_pattern: '(?<=x)y'}}]",
+            "sources.0.multiline.start_pattern",
+        ),
+        (
+            "start: 2026-01-01\nsources: [{name: a, service: a, paths: [x.log], format: jsonl, encoding: utf-nine}]",
+            "sources.0.encoding",
+        ),
+        (
+            "start: 2026-01-01\nsources: [{name: a, service: a, paths: [x.log], format: jsonl, timestamp_format: yyMMdd}]",
+            "sources.0.timestamp_format",
+        ),
+        (
+            "start: 2026-01-01\nsources: [{name: a, service: a, paths: [x.log, '.'], format: jsonl}]",
+            "sources.0.paths.1: ",
+        ),
     ],
 )
 def test_invalid_config_names_the_field(tmp_path, body, field):

@@ -63,6 +63,13 @@ def test_eval_rca_says_which_baseline_it_used(tmp_path):
     assert shown.exit_code == 0 and "minutes before its alert" in shown.stdout
 
 
+def test_eval_rca_on_empty_cases_is_an_error(tmp_path):
+    (tmp_path / "cases").mkdir()
+    result = CliRunner().invoke(app, ["eval", "rca", str(tmp_path)])
+    assert result.exit_code == 1
+    assert "no case folders" in result.output
+
+
 def test_eval_rca_loo_reports_in_sample_beside_leave_one_out_and_the_rules():
     result = CliRunner().invoke(app, ["eval", "rca", str(FIXTURE), "--loo", "--no-normal"])
     assert result.exit_code == 0, result.output

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import shutil
-import sys
 
 import polars as pl
 import pytest
 import yaml
 from dagster import DagsterInstance, materialize
-from pipeline_support import main_job_selection, pipeline_definitions
+from pipeline_support import copy_example, pipeline_definitions, run_config_partition
 
 from logrca import PROJECT_ROOT
 from logrca.pipelines.case_run import CASE_ASSETS
@@ -40,30 +39,14 @@ def test_definitions_load():
 @pytest.fixture(scope="module")
 def example_copy(tmp_path_factory):
     """The example config, topology and knowledge base with freshly generated logs, in a temp folder."""
-    root = tmp_path_factory.mktemp("shop")
-    shutil.copytree(EXAMPLE, root, dirs_exist_ok=True, ignore=shutil.ignore_patterns("logs", "__pycache__"))
-    sys.path.insert(0, str(EXAMPLE))
-    try:
-        from generate import generate
-    finally:
-        sys.path.remove(str(EXAMPLE))
-    generate(root / "logs")
-    return root
+    return copy_example(tmp_path_factory.mktemp("shop"))
 
 
 def run_partition(example_copy, data_dir, es_url, prefix, key, *, config="logrca.yaml", selection=None):
     """Materialize partition ``key`` of the main job (or of ``selection``) for the config in ``example_copy``."""
-    defs = pipeline_definitions(example_copy / config, data_dir=data_dir, es_url=es_url, index_prefix=prefix)
-    result = materialize(
-        defs.assets,
-        selection=selection or main_job_selection(defs),
-        partition_key=key,
-        resources=defs.resources,
-        instance=DagsterInstance.ephemeral(),
-        raise_on_error=False,
+    return run_config_partition(
+        example_copy / config, key, data_dir=data_dir, es_url=es_url, index_prefix=prefix, selection=selection
     )
-    assert result.success, [e.message for e in result.all_events if e.is_failure]
-    return result
 
 
 def log_only_ranking(example_copy, data_dir) -> pl.DataFrame:

@@ -8,6 +8,7 @@ from pathlib import Path
 import typer
 
 from logrca import PROJECT_ROOT
+from logrca.run_summary import summarize_run
 
 
 def use_instance_home() -> Path:
@@ -17,14 +18,15 @@ def use_instance_home() -> Path:
     return home
 
 
-def _materialized(result) -> dict[str, dict]:
-    out = {}
-    for event in result.get_asset_materialization_events():
-        materialization = event.event_specific_data.materialization
-        out[materialization.asset_key.to_user_string()] = {
-            k: getattr(v, "value", v) for k, v in materialization.metadata.items()
-        }
-    return out
+RUN_HELP = (
+    "Run the main job (ingest -> templates -> detection -> ranking -> report -> index) partition by "
+    "partition.\n\nWithout --partition it runs every partition of the config (oldest first) when the "
+    "config sets `end`, else the newest complete partition. Each run is recorded in the Dagster "
+    "instance at $DAGSTER_HOME (default: dagster_home/), so `dagster dev` shows the materializations "
+    "and reports.\n\nAfter each partition it prints every file's lines (read = in events + "
+    "quarantined), file problems, failed asset checks and the cause of a failed step; stack traces "
+    "go to $DAGSTER_HOME/logs/ (or to the screen with -v). Exits 1 when a step or an ERROR check failed."
+)
 
 
 def run_command(
@@ -35,16 +37,33 @@ def run_command(
         None, "--partition", "-p", help="Partition key(s) to run, e.g. 2026-03-10-02:00. Repeatable."
     ),
     last: int = typer.Option(0, "--last", help="Run only the newest N partitions."),
-    verbose: bool = typer.Option(False, "--verbose", "-v", help="Show Dagster's step-by-step log (DEBUG)."),
+    verbose: bool = typer.Option(
+        False, "--verbose", "-v", help="Show Dagster's step-by-step log (DEBUG) and full stack traces."
+    ),
 ) -> None:
-    """Run the main job (ingest -> templates -> detection -> ranking -> report -> index) partition by partition.
+    """See :data:`RUN_HELP`."""
+    import logging
 
-    Without --partition it runs every partition of the config (oldest first) when the config sets
-    `end`, else the newest complete partition. Each run is recorded in the Dagster instance at
-    $DAGSTER_HOME (default: dagster_home/), so `dagster dev` shows the materializations and reports.
-    """
+    from rich.console import Console
+
+    job, home = _load_job(config)
+    keys = _select_keys(job.partitions_def, partition, last)
+    if not verbose:
+        logging.getLogger("elastic_transport").setLevel(logging.ERROR)
+    console = Console(stderr=True)
+    console.print(f"Dagster instance: {home} · {len(keys)} partition(s) · job logrca_main")
+    failed = _run_partitions(job, keys, console=console, verbose=verbose, log_dir=home / "logs")
+    if failed:
+        typer.echo(f"{len(failed)} partition(s) failed: {', '.join(failed)}", err=True)
+        raise typer.Exit(1)
+
+
+def _load_job(config: Path | None):
+    """The main job of the config (exit 2 with a one-line message when the config is bad)."""
     import dataclasses
 
+    from logrca.assets.config import ConfigError, load_config
+    from logrca.pipelines.definitions import MAIN_JOB, build_definitions
     from logrca.pipelines.environment import deployment_from_env
 
     deployment = deployment_from_env()
@@ -54,78 +73,57 @@ def run_command(
             raise typer.Exit(2)
         deployment = dataclasses.replace(deployment, config_path=config.resolve())
     home = use_instance_home()
-    from rich.console import Console
-    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
-
-    from logrca.assets.config import ConfigError, load_config
-
-    console = Console(stderr=True)
     try:
-        from dagster import DagsterInstance
-
-        from logrca.pipelines.definitions import MAIN_JOB, build_definitions
-
         defs = build_definitions(load_config(deployment.config_path), deployment)
     except ConfigError as error:
         typer.echo(f"error: {error}", err=True)
         raise typer.Exit(2) from error
-    job = defs.resolve_job_def(MAIN_JOB)
-    partitions = job.partitions_def
+    return defs.resolve_job_def(MAIN_JOB), home
+
+
+def _select_keys(partitions, wanted: list[str] | None, last: int) -> list[str]:
     keys = partitions.get_partition_keys()
-    if partition:
-        unknown = [p for p in partition if p not in keys]
+    if wanted:
+        unknown = [p for p in wanted if p not in keys]
         if unknown:
             typer.echo(
                 f"error: unknown partition(s) {unknown}; first/last known: {keys[:1]} … {keys[-1:]}", err=True
             )
             raise typer.Exit(2)
-        keys = [k for k in keys if k in partition]
-    elif last:
-        keys = keys[-last:]
-    elif partitions.end is None:
-        keys = keys[-1:]
+        return [k for k in keys if k in wanted]
+    if last:
+        return keys[-last:]
+    return keys[-1:] if partitions.end is None else keys
+
+
+def _run_partitions(job, keys: list[str], *, console, verbose: bool, log_dir: Path) -> list[str]:
+    """Run each partition with a progress bar; returns the keys that failed (a step or an ERROR check)."""
+    from dagster import DagsterInstance
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
     instance = DagsterInstance.get()
-    console.print(f"Dagster instance: {home} · {len(keys)} partition(s) · job logrca_main")
     failed = []
-    with Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        TextColumn("{task.completed}/{task.total}"),
-        TimeElapsedColumn(),
-        console=console,
-    ) as progress:
+    columns = (TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"))
+    with Progress(*columns, TimeElapsedColumn(), console=console) as progress:
         task = progress.add_task("partitions", total=len(keys))
         for key in keys:
             progress.update(task, description=f"partition {key}")
-            log_level = "DEBUG" if verbose else "WARNING"
             result = job.execute_in_process(
                 partition_key=key,
                 instance=instance,
                 raise_on_error=False,
-                run_config={"loggers": {"console": {"config": {"log_level": log_level}}}},
+                run_config={
+                    "loggers": {"console": {"config": {"log_level": "DEBUG" if verbose else "CRITICAL"}}}
+                },
             )
-            meta = _materialized(result)
-            raw = meta.get("raw_logs", {})
-            report = meta.get("rca_report", {})
-            line = f"{key}: {'ok' if result.success else 'FAILED'} · {raw.get('dagster/row_count', '?')} events · {meta.get('quarantined_lines', {}).get('dagster/row_count', 0)} quarantined"
-            if report.get("incident"):
-                line += f" · INCIDENT root cause [bold]{report.get('root_cause')}[/bold] ({report.get('incident_window')}) → {report.get('report_file')}"
-            elif report:
-                line += " · no incident"
-            progress.console.print(line, soft_wrap=True)
-            if not result.success:
+            lines, ok = summarize_run(result, key, verbose=verbose, log_dir=log_dir)
+            for line in lines:
+                progress.console.print(line, soft_wrap=True, highlight=False)
+            if not ok:
                 failed.append(key)
-                for event in result.all_events:
-                    if event.is_failure and event.event_specific_data is not None:
-                        error = getattr(event.event_specific_data, "error", None)
-                        progress.console.print(
-                            f"  [red]{event.step_key}: {error.message.strip() if error else event.message}[/red]"
-                        )
             progress.advance(task)
-    if failed:
-        typer.echo(f"{len(failed)} partition(s) failed: {', '.join(failed)}", err=True)
-        raise typer.Exit(1)
+    return failed
 
 
 def register(app: typer.Typer, eval_app: typer.Typer) -> None:
-    app.command("run")(run_command)
+    app.command("run", help=RUN_HELP)(run_command)

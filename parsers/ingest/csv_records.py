@@ -57,7 +57,7 @@ def _records(path: Path):
             if pending:
                 yield pending_line, "\n".join(pending), None, "unterminated quoted field at end of file"
                 pending = []
-            yield batch.line_no, "", None, batch.reason
+            yield batch.line_no, (batch.raw or b"").decode("utf-8", errors="replace"), None, batch.reason
             return
         for offset, raw_bytes in enumerate(batch.lines):
             text = raw_bytes.decode("utf-8", errors="replace")
@@ -102,9 +102,10 @@ def _join_continuations(rows: pl.DataFrame, source: SourceConfig) -> tuple[pl.Da
     if joined == 0:
         return rows, 0
     merged = flagged.group_by("group", "record", maintain_order=True).agg(
-        pl.exclude("message", "start", "raw").first(),
+        pl.exclude("message", "start", "raw", "line_count").first(),
         pl.col("message").str.join("\n"),
         pl.col("raw").str.join("\n"),
+        pl.col("line_count").sum().cast(pl.UInt32),
     )
     return merged.select(rows.columns), joined
 
@@ -144,132 +145,140 @@ def read_csv_json(path: Path, source: SourceConfig) -> ReadResult:
         (:func:`_join_continuations`; ``stats["continuation_rows_joined"]``).
     """
     options = source.csv or CsvOptions()
-    header: list[str] | None = None
-    columns: dict[str, list] = {
-        "time": [],
-        "message": [],
-        "host": [],
-        "service": [],
-        "trace_id": [],
-        "line_no": [],
-        "raw": [],
+    rows, quarantined, header_rows = _collect_rows(Path(path), source, options)
+    frame = _with_time_and_service(rows, source, options)
+    quarantined += _unusable_rows(frame, source, path, options)
+    good = frame.filter(pl.col("timestamp").is_not_null() & pl.col("service").is_not_null())
+    good, joined = _join_continuations(good.with_columns(line_count=pl.lit(1, pl.UInt32)), source)
+    events = _events(good, source, path)
+    quarantine = pl.DataFrame(quarantined, schema=QUARANTINE_SCHEMA).sort("line_no")
+    stats = {
+        "lines_read": events.height + joined + quarantine.height,
+        "lines_in_events": events.height + joined,
+        "lines_quarantined": quarantine.height,
+        "events": events.height,
+        "header_rows": header_rows,
+        "continuation_rows_joined": joined,
     }
+    return ReadResult(events=events, quarantine=quarantine, stats=stats)
+
+
+_ROW_SCHEMA = {
+    "time": pl.Utf8,
+    "message": pl.Utf8,
+    "host": pl.Utf8,
+    "service": pl.Utf8,
+    "trace_id": pl.Utf8,
+    "line_no": pl.Int64,
+    "raw": pl.Utf8,
+}
+
+
+def _collect_rows(
+    path: Path, source: SourceConfig, options: CsvOptions
+) -> tuple[pl.DataFrame, list[dict], int]:
+    """The file's data rows as text columns, the rows quarantined on the way, and the header rows seen."""
+    header: list[str] | None = None
+    index: dict[str, int] = {}
+    columns: dict[str, list] = {name: [] for name in _ROW_SCHEMA}
     quarantined: list[dict] = []
     header_rows = 0
-    for line_no, raw, fields, problem in _records(Path(path)):
+    for line_no, raw, fields, problem in _records(path):
+        if problem is None and (not fields or (len(fields) == 1 and not fields[0].strip())):
+            problem = "empty line"
+        if problem is None and (header is None or fields == header):
+            if header is None:
+                header, index = fields, _header_index(fields, options, path, line_no)
+            header_rows += 1
+            continue
+        if problem is None and len(fields) != len(header):
+            problem = f"expected {len(header)} fields, found {len(fields)}"
+        message = None if problem else _message(fields[index[options.message_column]], options)
+        if problem is None and message is None:
+            problem = f"column {options.message_column!r}: no JSON string field {options.message_json_key!r}"
         if problem is not None:
             quarantined.append(_quarantine_row(source.name, path, line_no, raw, problem))
             continue
-        if not fields or (len(fields) == 1 and not fields[0].strip()):
-            quarantined.append(_quarantine_row(source.name, path, line_no, raw, "empty line"))
-            continue
-        if header is None or fields == header:
-            if header is None:
-                header = fields
-                wanted = [
-                    options.timestamp_column,
-                    options.message_column,
-                    options.host_column,
-                    options.service_column,
-                    options.trace_id_column,
-                ]
-                missing = [c for c in wanted if c is not None and c not in header]
-                if missing:
-                    raise ValueError(
-                        f"{path}:{line_no}: CSV header {header} lacks column(s) {missing} named in csv options"
-                    )
-                index = {name: i for i, name in enumerate(header)}
-            header_rows += 1
-            continue
-        if len(fields) != len(header):
-            quarantined.append(
-                _quarantine_row(
-                    source.name, path, line_no, raw, f"expected {len(header)} fields, found {len(fields)}"
-                )
-            )
-            continue
-        message = fields[index[options.message_column]]
-        if options.message_json_key is not None:
-            try:
-                record = json.loads(message)
-                message = record[options.message_json_key] if isinstance(record, dict) else None
-            except (json.JSONDecodeError, KeyError):
-                message = None
-            if not isinstance(message, str):
-                quarantined.append(
-                    _quarantine_row(
-                        source.name,
-                        path,
-                        line_no,
-                        raw,
-                        f"column {options.message_column!r}: no JSON string field {options.message_json_key!r}",
-                    )
-                )
-                continue
-        columns["time"].append(fields[index[options.timestamp_column]])
-        columns["message"].append(message.rstrip("\r\n"))
-        columns["host"].append(fields[index[options.host_column]] or None if options.host_column else None)
-        columns["service"].append(
-            fields[index[options.service_column]] or None if options.service_column else None
+        for name, value in (
+            ("time", fields[index[options.timestamp_column]]),
+            ("message", message.rstrip("\r\n")),
+            ("host", _cell(fields, index, options.host_column)),
+            ("service", _cell(fields, index, options.service_column)),
+            ("trace_id", _cell(fields, index, options.trace_id_column)),
+            ("line_no", line_no),
+            ("raw", raw),
+        ):
+            columns[name].append(value)
+    return pl.DataFrame(columns, schema=_ROW_SCHEMA), quarantined, header_rows
+
+
+def _cell(fields: list[str], index: dict[str, int], column: str | None) -> str | None:
+    """The value of an optional column (None when the source names no such column or it is empty)."""
+    return fields[index[column]] or None if column else None
+
+
+def _header_index(header: list[str], options: CsvOptions, path: Path, line_no: int) -> dict[str, int]:
+    wanted = [
+        options.timestamp_column,
+        options.message_column,
+        options.host_column,
+        options.service_column,
+        options.trace_id_column,
+    ]
+    missing = [c for c in wanted if c is not None and c not in header]
+    if missing:
+        raise ValueError(
+            f"{path}:{line_no}: CSV header {header} lacks column(s) {missing} named in csv options"
         )
-        columns["trace_id"].append(
-            fields[index[options.trace_id_column]] or None if options.trace_id_column else None
-        )
-        columns["line_no"].append(line_no)
-        columns["raw"].append(raw)
-    frame = pl.DataFrame(
-        columns,
-        schema={
-            "time": pl.Utf8,
-            "message": pl.Utf8,
-            "host": pl.Utf8,
-            "service": pl.Utf8,
-            "trace_id": pl.Utf8,
-            "line_no": pl.Int64,
-            "raw": pl.Utf8,
-        },
-    )
+    return {name: i for i, name in enumerate(header)}
+
+
+def _message(value: str, options: CsvOptions) -> str | None:
+    """The line in the message column (taken out of its JSON record when ``message_json_key`` is set)."""
+    if options.message_json_key is None:
+        return value
+    try:
+        record = json.loads(value)
+        message = record[options.message_json_key] if isinstance(record, dict) else None
+    except (json.JSONDecodeError, KeyError):
+        return None
+    return message if isinstance(message, str) else None
+
+
+def _with_time_and_service(frame: pl.DataFrame, source: SourceConfig, options: CsvOptions) -> pl.DataFrame:
     frame = frame.with_columns(
         timestamp=parse_timestamps(
             frame["time"], timestamp_format=source.timestamp_format, timezone=source.timezone
         )
     )
+    fallback = pl.lit(source.service, pl.Utf8)
     if options.service_column is None:
-        fallback = pl.lit(source.service, pl.Utf8)
         derived = (
             service_from_host(pl.col("host"), options.service_from_host_strip)
             if options.host_column
             else fallback
         )
-        frame = frame.with_columns(service=pl.coalesce(derived, fallback))
-    else:
-        frame = frame.with_columns(service=pl.coalesce(pl.col("service"), pl.lit(source.service, pl.Utf8)))
-    bad_time = frame.filter(pl.col("timestamp").is_null())
+        return frame.with_columns(service=pl.coalesce(derived, fallback))
+    return frame.with_columns(service=pl.coalesce(pl.col("service"), fallback))
+
+
+def _unusable_rows(frame: pl.DataFrame, source: SourceConfig, path: Path, options: CsvOptions) -> list[dict]:
+    """Quarantine rows for rows without a readable time or without a service."""
+    rows = []
+    for row in frame.filter(pl.col("timestamp").is_null()).iter_rows(named=True):
+        reason = f"column {options.timestamp_column!r}: unreadable time {row['time']!r}"
+        rows.append(_quarantine_row(source.name, path, row["line_no"], row["raw"], reason))
     no_service = frame.filter(pl.col("timestamp").is_not_null() & pl.col("service").is_null())
-    for row in bad_time.iter_rows(named=True):
-        quarantined.append(
-            _quarantine_row(
-                source.name,
-                path,
-                row["line_no"],
-                row["raw"],
-                f"column {options.timestamp_column!r}: unreadable time {row['time']!r}",
-            )
-        )
     for row in no_service.iter_rows(named=True):
-        quarantined.append(
-            _quarantine_row(
-                source.name,
-                path,
-                row["line_no"],
-                row["raw"],
-                "no service: empty host/service column and no 'service' in the source",
-            )
-        )
-    good = frame.filter(pl.col("timestamp").is_not_null() & pl.col("service").is_not_null())
-    good, joined = _join_continuations(good, source)
+        reason = "no service: empty host/service column and no 'service' in the source"
+        rows.append(_quarantine_row(source.name, path, row["line_no"], row["raw"], reason))
+    return rows
+
+
+def _events(good: pl.DataFrame, source: SourceConfig, path: Path) -> pl.DataFrame:
+    """Event rows (EVENT_SCHEMA plus ``line_count``), level and message split from the line's head."""
     head = pl.col("message").str.extract_groups(APP_LINE_HEAD)
-    events = (
+    return (
         good.with_columns(head.alias("head"))
         .select(
             "timestamp",
@@ -281,16 +290,8 @@ def read_csv_json(path: Path, source: SourceConfig) -> ReadResult:
             "trace_id",
             pl.lit(str(path), pl.Utf8).alias("source_file"),
             "line_no",
+            "line_count",
         )
         .cast(EVENT_SCHEMA)
         .sort("timestamp", "line_no")
     )
-    quarantine = pl.DataFrame(quarantined, schema=QUARANTINE_SCHEMA).sort("line_no")
-    stats = {
-        "lines_read": events.height + joined + quarantine.height,
-        "lines_in_events": events.height + joined,
-        "lines_quarantined": quarantine.height,
-        "header_rows": header_rows,
-        "continuation_rows_joined": joined,
-    }
-    return ReadResult(events=events, quarantine=quarantine, stats=stats)

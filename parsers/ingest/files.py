@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import glob
+import os
 import re
 import zlib
 from collections.abc import Iterator
@@ -24,11 +25,17 @@ class LineBatch:
 
 @dataclass
 class FileProblem:
-    """A problem that ended reading a file early (e.g. a truncated gzip stream)."""
+    """A problem with a file: it ended early (truncated gzip), or could not be read at all.
+
+    ``raw`` holds the bytes of a line cut off by the problem (the partial last line of a truncated
+    gzip stream); it is a line read, and is quarantined with ``reason`` instead of becoming an event.
+    ``line_no`` is that line's number, or the number after the last line read.
+    """
 
     path: Path
     line_no: int
     reason: str
+    raw: bytes | None = None
 
 
 def file_state(path: Path) -> str:
@@ -57,14 +64,37 @@ def resolve_paths(patterns: list[str], base_dir: Path) -> list[Path]:
     """Expand globs (relative to ``base_dir``) into files, oldest rotation first.
 
     ``app.log.2.gz, app.log.1, app.log`` come out in that order so lines keep their time order.
-    A pattern without glob characters that names no file raises ``FileNotFoundError``.
+    A pattern without glob characters that names no file raises ``FileNotFoundError``. Links whose
+    target is missing are left out here; :func:`find_files` reports them.
+    """
+    return find_files(patterns, base_dir)[0]
+
+
+def find_files(patterns: list[str], base_dir: Path) -> tuple[list[Path], list[FileProblem]]:
+    """:func:`resolve_paths`, plus a :class:`FileProblem` for each link whose target is missing and
+    each glob that matches nothing.
+
+    A broken link is named with its target (``app.log -> /mnt/gone/app.log``), whether a glob found
+    it or the pattern names it, so a run reports it instead of skipping it or failing on it.
     """
     found: dict[Path, None] = {}
+    problems: list[FileProblem] = []
     for pattern in patterns:
         full = pattern if Path(pattern).is_absolute() else str(base_dir / pattern)
-        matches = [Path(p) for p in glob.glob(full, recursive=True) if Path(p).is_file()]
-        if not matches and not (_GLOB_CHARS & set(pattern)):
+        matches, broken = [], 0
+        for match in map(Path, glob.glob(full, recursive=True)):
+            if match.is_symlink() and not match.exists():
+                reason = f"link target missing: {match.name} -> {os.readlink(match)}"
+                problems.append(FileProblem(match, 0, reason))
+                broken += 1
+            elif match.is_file():
+                matches.append(match)
+        if not matches and not broken and not (_GLOB_CHARS & set(pattern)):
             raise FileNotFoundError(f"log file not found: {full}")
+        if not matches and not broken:
+            folder = _fixed_folder(full)
+            where = "" if folder.is_dir() else f" (folder {folder} does not exist)"
+            problems.append(FileProblem(Path(full), 0, f"no file matches this pattern{where}"))
         for match in matches:
             found[match.resolve()] = None
 
@@ -75,7 +105,17 @@ def resolve_paths(patterns: list[str], base_dir: Path) -> list[Path]:
             return (name[: rotation.start()], -int(rotation.group(1)))
         return (name.removesuffix(".gz"), 0)
 
-    return sorted(found, key=lambda p: (str(p.parent), *rotation_key(p)))
+    return sorted(found, key=lambda p: (str(p.parent), *rotation_key(p))), problems
+
+
+def _fixed_folder(pattern: str) -> Path:
+    """The folder part of a glob before its first wildcard."""
+    fixed = []
+    for part in Path(pattern).parts[:-1]:
+        if _GLOB_CHARS & set(part):
+            break
+        fixed.append(part)
+    return Path(*fixed) if fixed else Path(".")
 
 
 def _gzip_blocks(path: Path, block: int = 1 << 20) -> Iterator[bytes]:
@@ -116,8 +156,10 @@ def _blocks(path: Path) -> Iterator[bytes]:
 def iter_line_batches(path: Path, *, batch_bytes: int = 32 << 20) -> Iterator[LineBatch | FileProblem]:
     """Yield the file's lines in batches of about ``batch_bytes``; gzip is detected by its magic bytes.
 
-    A truncated or corrupt gzip stream yields the lines read so far, then a :class:`FileProblem`
-    instead of raising, so the caller can record it. Line endings (``\\n``, ``\\r\\n``) are stripped.
+    A truncated or corrupt gzip stream yields the whole lines read so far, then a :class:`FileProblem`
+    instead of raising, so the caller can record it; a line cut off by the end of the stream is not
+    yielded as a line but travels in the problem's ``raw`` (it is quarantined, never an event). Line
+    endings (``\\n``, ``\\r\\n``) are stripped.
     """
     line_no = 1
     remainder = b""
@@ -146,15 +188,13 @@ def iter_line_batches(path: Path, *, batch_bytes: int = 32 << 20) -> Iterator[Li
         yield from flush()
     except (EOFError, zlib.error, OSError) as error:
         yield from flush()
-        if remainder:
-            yield LineBatch(path, line_no, [remainder.removesuffix(b"\r")])
-            line_no += 1
         kind = "truncated gzip stream" if isinstance(error, EOFError) else f"unreadable data ({error})"
-        yield FileProblem(
-            path,
-            line_no,
-            f"{kind}: file ends early after line {line_no - 1}; later lines are lost in the file itself",
-        )
+        if remainder:
+            reason = f"{kind}: line {line_no} is cut off where the file ends; later lines are lost in the file itself"
+            yield FileProblem(path, line_no, reason, raw=remainder.removesuffix(b"\r"))
+            return
+        reason = f"{kind}: file ends early after line {line_no - 1}; later lines are lost in the file itself"
+        yield FileProblem(path, line_no, reason)
         return
     if remainder:
         yield LineBatch(path, line_no, [remainder.removesuffix(b"\r")])

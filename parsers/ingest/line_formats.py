@@ -6,7 +6,7 @@ import numpy as np
 import polars as pl
 
 from logrca.parsers.ingest.schema import normalise_level
-from logrca.parsers.ingest.sources import SourceConfig
+from logrca.parsers.ingest.sources import TIME_FIELD_SETS, SourceConfig
 from logrca.parsers.templates.masking import select_in_parts
 
 #: Request or trace ids that many services print: ``trace_id=ab12...``, ``TraceID: ...``, ``request-id ...``.
@@ -26,18 +26,13 @@ TIMESTAMP_FORMATS = (
     "%Y-%m-%d-%H.%M.%S%.f",
 )
 
+#: ``timestamp_format`` values for numbers since 1970-01-01 UTC, and their factor to microseconds.
+EPOCH_FORMATS = {"epoch_s": 1e6, "epoch_ms": 1e3, "epoch_us": 1.0, "epoch_ns": 1e-3}
+
 # RFC 5424: <PRI>1 TIMESTAMP HOST APP PROCID MSGID [SD] MSG ; RFC 3164: <PRI>Mmm dd hh:mm:ss HOST TAG[PID]: MSG
 SYSLOG_5424 = r"^<(?P<pri>\d{1,3})>1 (?P<ts>\S+) (?P<host>\S+) (?P<app>\S+) (?P<procid>\S+) (?P<msgid>\S+) (?P<sd>-|(?:\[[^\]]*\])+) ?(?P<msg>.*)$"
 SYSLOG_3164 = r"^(?:<(?P<pri>\d{1,3})>)?(?P<ts>[A-Z][a-z]{2} [ \d]\d \d{2}:\d{2}:\d{2}) (?P<host>\S+) (?P<app>[^:\[\s]+)(?:\[(?P<procid>\d+)\])?: ?(?P<msg>.*)$"
 _SEVERITY = ["FATAL", "FATAL", "FATAL", "ERROR", "WARN", "INFO", "INFO", "DEBUG"]
-
-TIME_FIELD_SETS = (
-    ("Timestamp",),
-    ("Date", "Time"),
-    ("Month", "Date", "Time"),
-    ("Month", "Day", "Time"),
-    ("Time",),
-)
 
 
 def parse_timestamps(text: pl.Series, *, timestamp_format: str | None, timezone: str) -> pl.Series:
@@ -45,8 +40,12 @@ def parse_timestamps(text: pl.Series, *, timestamp_format: str | None, timezone:
 
     Without ``timestamp_format`` each of :data:`TIMESTAMP_FORMATS` is tried (with and without a UTC
     offset) and the one that parses most values wins. Offsets written in the text (``Z``,
-    ``+01:00``) win over ``timezone``, which applies to text without one.
+    ``+01:00``) win over ``timezone``, which applies to text without one. A format of
+    :data:`EPOCH_FORMATS` reads numbers since the epoch (``epoch_ms``: ``1773104400000``).
     """
+    if timestamp_format in EPOCH_FORMATS:
+        micros = text.str.strip_chars().cast(pl.Float64, strict=False) * EPOCH_FORMATS[timestamp_format]
+        return micros.cast(pl.Int64, strict=False).cast(pl.Datetime("us", "UTC")).rename(text.name)
     text = (
         text.str.strip_chars()
         .str.replace(r"(\d{2}:\d{2}:\d{2}),(\d)", "$1.$2")
@@ -173,25 +172,7 @@ def parse_jsonl(records: pl.DataFrame, source: SourceConfig) -> pl.DataFrame:
         order[is_plain] = np.arange(fast.height)
         order[~is_plain] = fast.height + np.arange(frame.height)
         frame = pl.concat([fast.select(list(schema)), frame])[pl.Series(order)]
-    stamps = frame["timestamp"]
-    numeric = stamps.cast(pl.Float64, strict=False)
-    epoch = numeric
-    scale = (
-        pl.when(epoch > 1e17)
-        .then(1e-3)
-        .when(epoch > 1e14)
-        .then(1.0)
-        .when(epoch > 1e11)
-        .then(1e3)
-        .otherwise(1e6)
-    )
-    from_epoch = pl.DataFrame({"e": epoch}).select(
-        (pl.col("e") * scale).cast(pl.Int64, strict=False).cast(pl.Datetime("us", "UTC"))
-    )["e"]  # out of range: null (quarantined)
-    from_text = parse_timestamps(stamps, timestamp_format=source.timestamp_format, timezone=source.timezone)
-    frame = frame.with_columns(
-        timestamp=pl.when(numeric.is_not_null()).then(from_epoch).otherwise(from_text), rest=records["rest"]
-    )
+    frame = frame.with_columns(timestamp=_json_timestamps(frame["timestamp"], source), rest=records["rest"])
     return frame.select(
         "timestamp",
         normalise_level(pl.col("level")).alias("level"),
@@ -208,6 +189,25 @@ def parse_jsonl(records: pl.DataFrame, source: SourceConfig) -> pl.DataFrame:
         .otherwise(None)
         .alias("problem"),
     )
+
+
+def _json_timestamps(stamps: pl.Series, source: SourceConfig) -> pl.Series:
+    """Numbers as epoch seconds/ms/µs/ns (by magnitude), text with the source's timestamp format."""
+    numeric = stamps.cast(pl.Float64, strict=False)
+    scale = (
+        pl.when(pl.col("e") > 1e17)
+        .then(1e-3)
+        .when(pl.col("e") > 1e14)
+        .then(1.0)
+        .when(pl.col("e") > 1e11)
+        .then(1e3)
+        .otherwise(1e6)
+    )
+    from_epoch = pl.DataFrame({"e": numeric}).select(
+        (pl.col("e") * scale).cast(pl.Int64, strict=False).cast(pl.Datetime("us", "UTC"))
+    )["e"]  # out of range: null (quarantined)
+    from_text = parse_timestamps(stamps, timestamp_format=source.timestamp_format, timezone=source.timezone)
+    return pl.select(pl.when(numeric.is_not_null()).then(from_epoch).otherwise(from_text)).to_series()
 
 
 _JSON_SPACE = r"[ \t\r\n]*"  # JSON's whitespace

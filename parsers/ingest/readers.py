@@ -1,19 +1,31 @@
-"""Read a source's files into the event frame, quarantining what does not parse (nothing is dropped)."""
+"""Read a source's files into the event frame, quarantining what does not parse (nothing is dropped).
+
+Source-level assembly: find the files, skip those outside the window, read each (line formats with
+:mod:`logrca.parsers.ingest.text_file`, whole-file formats with their reader), redact secrets, and
+restrict each file to the window with a per-file account of its lines.
+"""
 
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import polars as pl
 
-from logrca.parsers.ingest.files import FileProblem, LineBatch, iter_line_batches, resolve_paths
-from logrca.parsers.ingest.line_formats import parse_jsonl, parse_loghub, parse_syslog
+from logrca.parsers.ingest.files import FileProblem, LineBatch, find_files, iter_line_batches
 from logrca.parsers.ingest.schema import EVENT_SCHEMA, QUARANTINE_SCHEMA, ReadResult
+from logrca.parsers.ingest.secrets import Redactor
 from logrca.parsers.ingest.sources import SourceConfig
+from logrca.parsers.ingest.text_file import (
+    file_record,
+    is_line_row,
+    place_in_time,
+    read_text_file,
+    sample_timestamps,
+)
 
 #: Formats whose files are not line-oriented text get a whole-file reader: ``(path, source) -> ReadResult``.
 FILE_READERS: dict[str, Callable[[Path, SourceConfig], ReadResult]] = {}
@@ -35,6 +47,7 @@ def read_source(
     window: tuple[datetime, datetime] | None = None,
     batch_bytes: int = 32 << 20,
     prune_files: bool = True,
+    redactor: Redactor | None = None,
 ) -> ReadResult:
     """Read every file of ``source`` (or just ``paths``) into events and quarantined lines.
 
@@ -53,31 +66,67 @@ def read_source(
         With a window, skip files whose first and last timestamps (:func:`file_time_range`, plus
         :data:`PRUNE_MARGIN`) lie wholly outside it, so a partition's cost and memory do not grow with
         the history kept beside it. Files without a readable timestamp are always read.
+    redactor : Redactor, optional
+        Replaces secrets in every text column of events and quarantine before anything is returned.
 
     Returns
     -------
     ReadResult
         ``events`` sorted by time (EVENT_SCHEMA), ``quarantine`` (QUARANTINE_SCHEMA) and ``stats``:
         files, lines_read, lines_in_events, events, lines_quarantined, lines_outside_window,
-        out_of_order, files_truncated.
+        out_of_order, files_truncated, files_missing; and ``files``, one account per file
+        (:func:`~logrca.parsers.ingest.text_file.file_record`) with notes: empty file, link target
+        missing, truncated gzip, no parsable line.
     """
-    files = paths if paths is not None else resolve_paths(source.paths, base_dir)
+    files, problems = (paths, []) if paths is not None else find_files(source.paths, base_dir)
     skipped = 0
     if window is not None and prune_files:
         kept = [path for path in files if _may_hold_window(path, source, window)]
         skipped, files = len(files) - len(kept), kept
-    results = []
-    for path in files:
-        reader = _file_reader(source.format)
-        result = reader(path, source) if reader else _read_text_file(path, source, batch_bytes)
-        results.append(result)
+    results = [_read_file(path, source, batch_bytes, window, redactor) for path in files]
+    results += [_problem_result(source, problem) for problem in problems]
     merged = ReadResult.concat(results)
     merged.stats["files"] = len(files)
     merged.stats["files_skipped_outside_window"] = skipped
-    merged.stats.setdefault("lines_read", 0)
-    for key in ("lines_in_events", "lines_quarantined", "out_of_order", "files_truncated", "events"):
+    for key in (*_COUNTS, "lines_outside_window", "files_missing"):
         merged.stats.setdefault(key, 0)
-    return _restrict(merged, window) if window else merged
+    return merged
+
+
+_COUNTS = ("lines_read", "lines_in_events", "lines_quarantined", "events", "out_of_order", "files_truncated")
+
+
+def _read_file(
+    path: Path,
+    source: SourceConfig,
+    batch_bytes: int,
+    window: tuple[datetime, datetime] | None,
+    redactor: Redactor | None,
+) -> ReadResult:
+    """One file, read, redacted and restricted to ``window``, with its per-file account."""
+    reader = _file_reader(source.format)
+    result = reader(path, source) if reader else read_text_file(path, source, batch_bytes)
+    for key in _COUNTS:
+        result.stats.setdefault(key, 0)
+    if "line_count" not in result.events.columns:
+        result.events = result.events.with_columns(line_count=pl.lit(1, pl.UInt32))
+    if "placed_at" not in result.quarantine.columns:
+        result.quarantine = place_in_time(result.events, result.quarantine)
+    if not result.files:
+        notes = ["empty file"] if result.stats["lines_read"] == 0 else []
+        result.files = [file_record(source, path, result.stats, notes)]
+    if redactor is not None:
+        result = redactor.redact_result(result)
+    return _restrict(result, window) if window else result
+
+
+def _problem_result(source: SourceConfig, problem: FileProblem) -> ReadResult:
+    """A file that could not be opened (a link whose target is missing), or a glob without a file."""
+    stats = dict.fromkeys(_COUNTS, 0) | {"files_missing": int(problem.reason.startswith("link target"))}
+    events = pl.DataFrame(schema={**EVENT_SCHEMA, "line_count": pl.UInt32})
+    quarantine = pl.DataFrame(schema={**QUARANTINE_SCHEMA, "placed_at": pl.Datetime("us", "UTC")})
+    record = file_record(source, problem.path, stats, [problem.reason])
+    return ReadResult(events=events, quarantine=quarantine, stats=stats, files=[record])
 
 
 #: Slack around a file's sampled first/last timestamps when deciding to skip it. Rotated files meet at
@@ -91,280 +140,54 @@ def _may_hold_window(path: Path, source: SourceConfig, window: tuple[datetime, d
 
     Two cheap tests, no full read: the file's mtime is before the window (a line cannot be written
     after its file was last modified), or the first timestamp of its head is at or after the
-    window's end. Files without a readable timestamp in the head are read.
+    window's end. Files without a readable timestamp in the head are read (their lines may have no
+    time at all, and then belong to the partition being run).
     """
     if _file_reader(source.format) is not None:
         return True  # whole-file formats: sampling would read the file anyway
     start, end = (_utc(t) for t in window)
     try:
-        if datetime.fromtimestamp(path.stat().st_mtime, tz=UTC) < start - PRUNE_MARGIN:
-            return False
         head = next(
             (item for item in iter_line_batches(path, batch_bytes=64 << 10) if isinstance(item, LineBatch)),
             None,
         )
+        stamps = sample_timestamps(path, source, head.lines).drop_nulls() if head and head.lines else None
+        if stamps is None or stamps.len() == 0:
+            return True  # no readable time: read it, so its lines are quarantined in this partition
+        if datetime.fromtimestamp(path.stat().st_mtime, tz=UTC) < start - PRUNE_MARGIN:
+            return False
     except OSError:
         return True  # let the full read report the problem
-    stamps = _sample_timestamps(path, source, head.lines).drop_nulls() if head and head.lines else None
-    return stamps is None or stamps.len() == 0 or stamps.min() - PRUNE_MARGIN < end
+    return stamps.min() - PRUNE_MARGIN < end
 
 
 def _restrict(result: ReadResult, window: tuple[datetime, datetime]) -> ReadResult:
+    """One file's result within ``window``; its lines elsewhere are counted as outside the window.
+
+    Quarantined rows without a place in time (a file where no line parses) stay in every window run.
+    """
     start, end = (_utc(t) for t in window)
     in_window = pl.col("timestamp").is_between(start, end, closed="left")
+    placed = pl.col("placed_at")
+    here = placed.is_null() | placed.is_between(start, end, closed="left")
     events = result.events.filter(in_window)
-    quarantine = result.quarantine
-    if "placed_at" in quarantine.columns:
-        quarantine = quarantine.filter(pl.col("placed_at").is_between(start, end, closed="left"))
+    quarantine = result.quarantine.filter(here)
+    outside_events = int(result.events.filter(~in_window)["line_count"].sum())
+    outside_lines = result.quarantine.filter(~here & is_line_row(pl.col("reason"))).height
     stats = dict(result.stats)
-    outside = result.events.filter(~in_window)
-    stats["lines_outside_window"] = (
-        int(outside["line_count"].sum()) if "line_count" in outside.columns else outside.height
-    )
-    stats["lines_quarantined_outside_window"] = result.quarantine.height - quarantine.height
+    stats["lines_in_events"] = int(events["line_count"].sum())
+    stats["lines_quarantined"] = quarantine.filter(is_line_row(pl.col("reason"))).height
+    stats["lines_outside_window"] = outside_events + outside_lines
     stats["events"] = events.height
-    return ReadResult(events=events, quarantine=quarantine, stats=stats)
+    files = [
+        record | {key: stats[key] for key in ("lines_in_events", "lines_quarantined", "lines_outside_window")}
+        for record in result.files
+    ]
+    return ReadResult(events=events, quarantine=quarantine, stats=stats, files=files)
 
 
 def _utc(moment: datetime) -> datetime:
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
-
-
-def _decode(batch: LineBatch, source: SourceConfig) -> pl.DataFrame:
-    """Decode a batch; undecodable or over-long lines get a ``problem`` and keep their bytes in hex."""
-    codec = source.encoding
-    try:
-        texts = b"\n".join(batch.lines).decode(codec).split("\n")
-        if len(texts) != len(batch.lines):
-            raise UnicodeDecodeError(codec, b"", 0, 1, "line count changed")
-        problems = [None] * len(texts)
-        hexes = [None] * len(texts)
-    except UnicodeDecodeError:
-        texts, problems, hexes = [], [], []
-        for raw in batch.lines:
-            try:
-                texts.append(raw.decode(codec))
-                problems.append(None)
-                hexes.append(None)
-            except UnicodeDecodeError as error:
-                texts.append(raw.decode(codec, errors="replace"))
-                problems.append(
-                    f"invalid {codec} at byte {error.start}: {raw[error.start : error.start + 4]!r}"
-                )
-                hexes.append(raw.hex())
-    limit = source.max_line_bytes
-    for i, raw in enumerate(batch.lines):
-        if len(raw) > limit and problems[i] is None:
-            problems[i] = f"line of {len(raw)} bytes is longer than max_line_bytes={limit}"
-    n = len(texts)
-    return pl.DataFrame(
-        {
-            "line_no": pl.int_range(batch.first_line_no, batch.first_line_no + n, eager=True, dtype=pl.Int64),
-            "text": pl.Series(texts, dtype=pl.Utf8),
-            "problem": pl.Series(problems, dtype=pl.Utf8),
-            "raw_hex": pl.Series(hexes, dtype=pl.Utf8),
-        }
-    )
-
-
-def _start_flags(lines: pl.DataFrame, source: SourceConfig) -> pl.Series:
-    """Which good lines start a record (all of them without a multiline rule)."""
-    if source.multiline is None:
-        return pl.Series(
-            "start", [True] * lines.height, dtype=pl.Boolean
-        )  # typed: a batch may have no good line
-    return lines["text"].str.contains(source.multiline.start_pattern)
-
-
-def _group_records(lines: pl.DataFrame, source: SourceConfig) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """Join continuation lines into records: returns (records, orphan continuation lines)."""
-    max_lines = source.multiline.max_lines if source.multiline else 1
-    flagged = lines.with_columns(start=_start_flags(lines, source)).with_columns(
-        record=pl.col("start").cum_sum()
-    )
-    orphans = flagged.filter(pl.col("record") == 0)
-    flagged = flagged.filter(pl.col("record") > 0)
-    if max_lines > 1:
-        position = pl.int_range(pl.len()).over("record")
-        flagged = flagged.with_columns(start=pl.col("start") | ((position % max_lines) == 0)).with_columns(
-            record=pl.col("start").cum_sum()
-        )
-    records = (
-        flagged.group_by("record", maintain_order=True)
-        .agg(
-            pl.col("line_no").first(),
-            pl.col("text").first().alias("head"),
-            pl.col("text").slice(1).str.join("\n").alias("rest"),
-            pl.len().alias("line_count"),
-        )
-        .drop("record")
-    )
-    return records, orphans
-
-
-def _parse(records: pl.DataFrame, source: SourceConfig, path: Path) -> pl.DataFrame:
-    if source.format == "loghub":
-        return parse_loghub(records, source)
-    if source.format == "jsonl":
-        return parse_jsonl(records, source)
-    if source.format == "syslog":
-        year = datetime.fromtimestamp(path.stat().st_mtime, tz=UTC).year
-        return parse_syslog(records, source, year=year)
-    raise ValueError(f"source {source.name!r}: format {source.format!r} has no line parser")
-
-
-def _batches_with_carry(
-    path: Path, source: SourceConfig, batch_bytes: int
-) -> Iterator[pl.DataFrame | FileProblem]:
-    """Decoded batches; with a multiline rule, an unfinished last record moves to the next batch."""
-    carry: pl.DataFrame | None = None
-    for item in iter_line_batches(path, batch_bytes=batch_bytes):
-        if isinstance(item, FileProblem):
-            if carry is not None:
-                yield carry
-                carry = None
-            yield item
-            continue
-        lines = _decode(item, source)
-        if carry is not None:
-            lines = pl.concat([carry, lines])
-            carry = None
-        if source.multiline is not None:
-            good = lines.filter(pl.col("problem").is_null())
-            starts = good.filter(_start_flags(good, source))
-            if starts.height > 1:
-                last_start = starts["line_no"][-1]
-                carry = lines.filter(pl.col("line_no") >= last_start)
-                lines = lines.filter(pl.col("line_no") < last_start)
-        yield lines
-    if carry is not None:
-        yield carry
-
-
-def _read_text_file(path: Path, source: SourceConfig, batch_bytes: int) -> ReadResult:
-    events, quarantines, problems = [], [], []
-    lines_read = 0
-    for item in _batches_with_carry(path, source, batch_bytes):
-        if isinstance(item, FileProblem):
-            problems.append(item)
-            continue
-        lines_read += item.height
-        bad = item.filter(pl.col("problem").is_not_null())
-        records, orphans = _group_records(item.filter(pl.col("problem").is_null()), source)
-        parsed = records.hstack(_parse(records, source, path))  # one parsed row per record
-        ok = parsed.filter(pl.col("problem").is_null())
-        failed = parsed.filter(pl.col("problem").is_not_null())
-        orphans = orphans.with_columns(problem=pl.lit("continuation line before any record start"))
-        quarantines.append(
-            pl.concat(
-                [
-                    bad.select(
-                        "line_no", pl.col("text").alias("raw"), "raw_hex", pl.col("problem").alias("reason")
-                    ),
-                    failed.select(
-                        "line_no",
-                        pl.concat_str(["head", "rest"], separator="\n", ignore_nulls=True).alias("raw"),
-                        pl.lit(None, pl.Utf8).alias("raw_hex"),
-                        pl.col("problem").alias("reason"),
-                    ),
-                    orphans.select(
-                        "line_no", pl.col("text").alias("raw"), "raw_hex", pl.col("problem").alias("reason")
-                    ),
-                ]
-            )
-        )
-        service = (
-            pl.col("row_service")
-            if "row_service" in ok.columns and source.service is None
-            else pl.lit(source.service)
-        )
-        if "row_service" in ok.columns and source.service is not None:
-            service = pl.coalesce(pl.col("row_service"), pl.lit(source.service))
-        events.append(
-            ok.select(
-                "timestamp",
-                pl.lit(source.name).alias("system"),
-                service.cast(pl.Utf8).alias("service"),
-                "host",
-                "level",
-                "message",
-                "trace_id",
-                pl.lit(str(path)).alias("source_file"),
-                "line_no",
-                "line_count",
-            )
-        )
-    event_frame = (
-        pl.concat(events) if events else pl.DataFrame(schema={**EVENT_SCHEMA, "line_count": pl.UInt32})
-    )
-    quarantine = (
-        pl.concat(quarantines)
-        if quarantines
-        else pl.DataFrame(schema={"line_no": pl.Int64, "raw": pl.Utf8, "raw_hex": pl.Utf8, "reason": pl.Utf8})
-    )
-    quarantine = pl.concat(
-        [
-            quarantine,
-            pl.DataFrame(
-                {
-                    "line_no": [p.line_no for p in problems],
-                    "raw": [""] * len(problems),
-                    "raw_hex": [None] * len(problems),
-                    "reason": [p.reason for p in problems],
-                },
-                schema=quarantine.schema,
-            ),
-        ]
-    )
-    return _finish(event_frame, quarantine, path, source, lines_read, len(problems))
-
-
-def _finish(
-    events: pl.DataFrame,
-    quarantine: pl.DataFrame,
-    path: Path,
-    source: SourceConfig,
-    lines_read: int,
-    truncated: int,
-) -> ReadResult:
-    """Sort events by time, place quarantined lines in time, and count."""
-    out_of_order = int((events["timestamp"] < events["timestamp"].cum_max()).sum()) if events.height else 0
-    timeline = events.select("line_no", pl.col("timestamp").alias("placed_at")).sort("line_no")
-    fallback = datetime.fromtimestamp(path.stat().st_mtime, tz=UTC)
-    quarantine = (
-        quarantine.sort("line_no")
-        .join_asof(timeline, on="line_no", strategy="backward")
-        .join_asof(timeline.rename({"placed_at": "next_at"}), on="line_no", strategy="forward")
-        .with_columns(
-            placed_at=pl.coalesce("placed_at", "next_at", pl.lit(fallback).cast(pl.Datetime("us", "UTC")))
-        )
-        .select(
-            pl.lit(source.name).alias("system"),
-            pl.lit(str(path)).alias("source_file"),
-            "line_no",
-            "raw",
-            "raw_hex",
-            "reason",
-            "placed_at",
-        )
-    )
-    lines_in_events = int(events["line_count"].sum()) if events.height else 0
-    stats = {
-        "lines_read": lines_read,
-        "lines_in_events": lines_in_events,
-        "lines_quarantined": int(
-            quarantine.filter(
-                pl.col("reason").str.starts_with("truncated").not_()
-                & pl.col("reason").str.starts_with("unreadable").not_()
-            ).height
-        ),
-        "events": events.height,
-        "out_of_order": out_of_order,
-        "files_truncated": truncated,
-    }
-    return ReadResult(
-        events=events.sort("timestamp", maintain_order=True), quarantine=quarantine, stats=stats
-    )
 
 
 def to_event_schema(events: pl.DataFrame) -> pl.DataFrame:
@@ -384,18 +207,22 @@ def read_sources(
     window: tuple[datetime, datetime] | None = None,
     prune_files: bool = True,
     threads: int | None = None,
+    redactor: Redactor | None = None,
 ) -> tuple[ReadResult, dict[str, dict[str, int]]]:
     """Read several sources for one window; returns the stacked result and the counts per source.
 
     Events come back in :data:`EVENT_SCHEMA` sorted by time; quarantine in :data:`QUARANTINE_SCHEMA`.
     Sources are read by ``threads`` threads (default ``LOGRCA_INGEST_THREADS`` or the CPU count): polars
     parses outside the GIL, so a regex-parsed source overlaps with a JSON one. Results keep the
-    sources' order, so the output does not depend on the thread count.
+    sources' order, so the output does not depend on the thread count. ``redactor`` replaces
+    secrets before anything is returned (:mod:`logrca.parsers.ingest.secrets`).
     """
     threads = threads or int(os.environ.get("LOGRCA_INGEST_THREADS", "0")) or (os.cpu_count() or 1)
 
     def read_one(source: SourceConfig) -> ReadResult:
-        return read_source(source, base_dir=base_dir, window=window, prune_files=prune_files)
+        return read_source(
+            source, base_dir=base_dir, window=window, prune_files=prune_files, redactor=redactor
+        )
 
     if threads > 1 and len(sources) > 1:
         with ThreadPoolExecutor(
@@ -412,6 +239,7 @@ def read_sources(
                 events=to_event_schema(result.events),
                 quarantine=to_quarantine_schema(result.quarantine),
                 stats=result.stats,
+                files=result.files,
             )
         )
     merged = ReadResult.concat(results)
@@ -451,7 +279,7 @@ def file_time_range(
         stamps = reader(path, source).events["timestamp"].drop_nulls()
         return (stamps.min(), stamps.max()) if stamps.len() else None
     head, tail = _head_and_tail(path, sample_bytes)
-    stamps = pl.concat([_sample_timestamps(path, source, lines) for lines in (head, tail) if lines])
+    stamps = pl.concat([sample_timestamps(path, source, lines) for lines in (head, tail) if lines])
     stamps = stamps.drop_nulls()
     return (stamps.min(), stamps.max()) if stamps.len() else None
 
@@ -481,12 +309,3 @@ def _plain_tail(path: Path, sample_bytes: int) -> list[bytes]:
         stream.seek(-sample_bytes, 2)
         block = stream.read()
     return [line.removesuffix(b"\r") for line in block.split(b"\n")[1:] if line]
-
-
-def _sample_timestamps(path: Path, source: SourceConfig, lines: list[bytes]) -> pl.Series:
-    decoded = _decode(LineBatch(path, 1, lines), source)
-    records, _ = _group_records(decoded.filter(pl.col("problem").is_null()), source)
-    if records.is_empty():
-        return pl.Series("timestamp", [], dtype=pl.Datetime("us", "UTC"))
-    parsed = _parse(records, source, path)
-    return parsed.filter(pl.col("problem").is_null())["timestamp"].cast(pl.Datetime("us", "UTC"))

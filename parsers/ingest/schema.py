@@ -68,13 +68,16 @@ def normalise_level(level: pl.Expr) -> pl.Expr:
 class ReadResult:
     """What a reader returns: parsed events, quarantined lines, and counts.
 
-    Invariant: ``stats["lines_read"] == stats["lines_in_events"] + stats["lines_quarantined"]`` —
-    every physical line read ends up in an event (possibly as a continuation line) or in quarantine.
+    Invariant: ``stats["lines_read"] == stats["lines_in_events"] + stats["lines_quarantined"]
+    + stats.get("lines_outside_window", 0)`` — every physical line read ends up in an event (possibly
+    as a continuation line), in quarantine, or in another partition. ``files`` holds the same
+    account per file, with notes (empty file, missing link target, truncated gzip...).
     """
 
     events: pl.DataFrame = field(default_factory=empty_events)
     quarantine: pl.DataFrame = field(default_factory=empty_quarantine)
     stats: dict[str, int] = field(default_factory=dict)
+    files: list[dict] = field(default_factory=list)
 
     @staticmethod
     def concat(results: list[ReadResult]) -> ReadResult:
@@ -87,7 +90,8 @@ class ReadResult:
         quarantine = (
             pl.concat([r.quarantine for r in results], how="vertical") if results else empty_quarantine()
         )
-        return ReadResult(events=events, quarantine=quarantine, stats=stats)
+        files = [record for result in results for record in result.files]
+        return ReadResult(events=events, quarantine=quarantine, stats=stats, files=files)
 
 
 #: One row per trace span. ``parent_id`` is null for a trace's first span; ``host`` is the pod.

@@ -8,7 +8,16 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from logrca.parsers.ingest.metric_formats import PrometheusOptions
-from logrca.parsers.validation import Regex
+from logrca.parsers.validation import PolarsRegex, check_polars_regex
+
+#: Header fields that together give a line's time (the first set a header holds is used).
+TIME_FIELD_SETS = (
+    ("Timestamp",),
+    ("Date", "Time"),
+    ("Month", "Date", "Time"),
+    ("Month", "Day", "Time"),
+    ("Time",),
+)
 
 #: Named formats a source can use. ``loghub`` needs ``header``; the others carry their own layout.
 FORMATS = ("loghub", "jsonl", "syslog", "csv-json")
@@ -24,7 +33,7 @@ class MultilineRule(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    start_pattern: Regex
+    start_pattern: PolarsRegex
     max_lines: int = Field(500, ge=1)
 
 
@@ -94,17 +103,62 @@ class SourceConfig(BaseModel):
             raise ValueError(f"unknown time zone {value!r}") from error
         return value
 
+    @field_validator("encoding")
+    @classmethod
+    def _known_encoding(cls, value: str) -> str:
+        import codecs
+
+        try:
+            codecs.lookup(value)
+        except LookupError as error:
+            raise ValueError(f"unknown encoding {value!r}") from error
+        return value
+
+    @field_validator("timestamp_format")
+    @classmethod
+    def _strftime_like(cls, value: str | None) -> str | None:
+        if value is not None and "%" not in value and not value.startswith("epoch_"):
+            raise ValueError(
+                f"{value!r} has no %-directive; write it like '%y%m%d %H%M%S' (or epoch_s, epoch_ms, epoch_us, epoch_ns)"
+            )
+        return value
+
     @model_validator(mode="after")
     def _format_needs(self) -> SourceConfig:
         if self.format == "loghub" and not self.header:
             raise ValueError(
                 "format 'loghub' needs 'header', e.g. '<Date> <Time> <Level> <Component>: <Content>'"
             )
+        if self.format == "loghub":
+            _check_header(self.header)
         if self.format == "csv-json" and self.csv is None:
             self.csv = CsvOptions()
         if self.service is None and self.format in ("loghub", "syslog"):
             raise ValueError(f"format {self.format!r} needs 'service' (its lines do not name one)")
         return self
+
+
+def _check_header(header: str) -> None:
+    """A Loghub header compiles (both regex engines), has ``<Content>`` and fields that give a time."""
+    from logrca.parsers.ingest.header_format import compile_header
+
+    compiled = compile_header(header)  # its ValueError names the format and the problem
+    check_polars_regex(compiled.pattern)
+    if not any(all(name in compiled.fields for name in names) for names in TIME_FIELD_SETS):
+        wanted = " or ".join("+".join(f"<{n}>" for n in names) for names in TIME_FIELD_SETS)
+        raise ValueError(f"header {header!r} has no time field: it needs {wanted}")
+
+
+def folder_patterns(source: SourceConfig, base_dir) -> list[tuple[int, str]]:
+    """``(index, path)`` for each path pattern that names a folder instead of files (``logs/``)."""
+    from pathlib import Path
+
+    named = []
+    for index, pattern in enumerate(source.paths):
+        path = Path(pattern) if Path(pattern).is_absolute() else Path(base_dir) / pattern
+        if not (set(pattern) & set("*?[")) and path.is_dir():
+            named.append((index, str(path)))
+    return named
 
 
 class SignalSourceConfig(BaseModel):

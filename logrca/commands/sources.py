@@ -1,0 +1,97 @@
+"""``logrca sources detect PATH...`` (propose a source block) and ``logrca sources check [CONFIG]`` (dry-run)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+sources_app = typer.Typer(
+    help="Find the format of new log files, and dry-run the configured sources on a sample.",
+    no_args_is_help=True,
+)
+
+
+DETECT_HELP = (
+    "Read a sample of each file and print the source block that reads it best, with its parse rate."
+    "\n\nTries JSON lines (with a field mapping), syslog (RFC 5424 / BSD), CSV, and Loghub-style "
+    "headers around a timestamp from a catalogue of layouts (ISO 8601, log4j, HDFS, Apache, epoch, "
+    "...), with a multi-line start when stack-trace lines follow. Paste the block under `sources:` "
+    "in the config."
+)
+CHECK_HELP = (
+    "Dry-run every source on a sample of its files: lines parsed and quarantined, by reason."
+    "\n\nNothing is written. Exits 1 when a source's files hold lines and none of them parses."
+)
+
+
+@sources_app.command("detect", help=DETECT_HELP)
+def detect_command(
+    paths: list[Path] = typer.Argument(..., exists=True, dir_okay=False, help="Log files (plain or .gz)."),
+    lines: int = typer.Option(1000, "--lines", "-n", min=1, help="Lines sampled from each file's head."),
+    name: str = typer.Option(None, "--name", help="Source name and service (default: from the file name)."),
+) -> None:
+    """See :data:`DETECT_HELP`."""
+    import yaml
+
+    from logrca.parsers.ingest.detect import detect_source
+
+    failed = 0
+    for path in paths:
+        proposal = detect_source(path, name=name, max_lines=lines)
+        if proposal is None:
+            typer.echo(f"# {path}: no line to read (empty file)", err=True)
+            failed += 1
+            continue
+        block = proposal.block()
+        typer.echo(f"# {path}: {proposal.parse_rate:.1%} of {proposal.lines} sampled lines parse")
+        if proposal.timestamp_layout:
+            typer.echo(f"# timestamp: {proposal.timestamp_layout}")
+        for reason, count in list(proposal.reasons.items())[:5]:
+            typer.echo(f"# quarantined: {count} × {reason}")
+        typer.echo(yaml.safe_dump([block], sort_keys=False, allow_unicode=True, width=100).rstrip())
+        failed += proposal.parsed_lines == 0
+    if failed:
+        raise typer.Exit(1)
+
+
+@sources_app.command("check", help=CHECK_HELP)
+def check_command(
+    config: Path = typer.Argument(
+        None, help="logrca YAML config (default: $LOGRCA_CONFIG or the bundled example)."
+    ),
+    lines: int = typer.Option(1000, "--lines", "-n", min=1, help="Lines sampled from each file's head."),
+) -> None:
+    """See :data:`CHECK_HELP`."""
+    from logrca.assets.config import ConfigError, load_config
+    from logrca.parsers.ingest.detect import check_source
+    from logrca.pipelines.environment import deployment_from_env
+
+    path = config or deployment_from_env().config_path
+    try:
+        loaded = load_config(path)
+    except ConfigError as error:
+        typer.echo(f"error: {error}", err=True)
+        raise typer.Exit(2) from error
+    silent = []
+    for source in loaded.sources:
+        result = check_source(source, loaded.base_dir, max_lines=lines)
+        rate = f"{result.parsed_lines / result.lines:.1%}" if result.lines else "-"
+        quarantined = result.lines - result.parsed_lines
+        typer.echo(
+            f"{source.name[:12]:12} {source.format:8} {result.files:3} files {result.lines:6} lines "
+            f"{result.parsed_lines:6} parsed ({rate}) {quarantined} quarantined"
+        )
+        for reason, count in result.reasons.items():
+            typer.echo(f"    {count:6} × {reason}")
+        for note in result.notes:
+            typer.echo(f"    note: {note}")
+        if result.lines and not result.parsed_lines:
+            silent.append(source.name)
+    if silent:
+        typer.echo(f"error: no line of {', '.join(silent)} parses; see `logrca sources detect`", err=True)
+        raise typer.Exit(1)
+
+
+def register(app: typer.Typer, eval_app: typer.Typer) -> None:
+    app.add_typer(sources_app, name="sources")

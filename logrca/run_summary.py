@@ -1,0 +1,130 @@
+"""What ``logrca run`` prints after a partition: counts per file, file problems, failed checks, causes.
+
+Each line fits an 80-column terminal where it can (long file names are shortened to their last
+parts); a failed step shows the innermost cause in one or two lines and its stack trace goes to a
+log file (or the screen with ``-v``).
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from rich.markup import escape
+
+#: Per-file lines shown for one partition; the rest are counted (all are in the asset's metadata).
+MAX_FILES_SHOWN = 12
+_WIDTH = 78
+
+
+def materialized(result) -> dict[str, dict]:
+    """Metadata values of each asset materialized by ``result``, by asset key."""
+    out = {}
+    for event in result.get_asset_materialization_events():
+        materialization = event.event_specific_data.materialization
+        out[materialization.asset_key.to_user_string()] = {
+            k: getattr(v, "value", v) for k, v in materialization.metadata.items()
+        }
+    return out
+
+
+def summarize_run(result, key: str, *, verbose: bool, log_dir: Path) -> tuple[list[str], bool]:
+    """Rich-markup lines summarising one partition's run, and whether it succeeded.
+
+    It fails when a step failed or an asset check of ERROR severity did not pass.
+    """
+    meta = materialized(result)
+    raw = meta.get("raw_logs", {})
+    report = meta.get("rca_report", {})
+    quarantined = meta.get("quarantined_lines", {}).get("dagster/row_count", 0)
+    failed_checks = [c for c in result.get_asset_check_evaluations() if not c.passed]
+    errors = [c for c in failed_checks if c.severity.value == "ERROR"]
+    ok = result.success and not errors
+    status = "ok" if ok else "[red]FAILED[/red]"
+    line = f"{escape(key)}: {status} · {raw.get('dagster/row_count', '?')} events · {quarantined} quarantined"
+    if report.get("incident"):
+        line += (
+            f" · INCIDENT root cause [bold]{escape(str(report.get('root_cause')))}[/bold]"
+            f" ({report.get('incident_window')}) → {escape(str(report.get('report_file')))}"
+        )
+    elif report:
+        line += " · no incident"
+    lines = [line, *file_lines(raw.get("files") or [])]
+    for check in failed_checks:
+        severity = check.severity.value
+        why = f": {escape(_cut(check.description, _WIDTH))}" if check.description else ""
+        lines.append(f"  [red]check {check.check_name} failed ({severity})[/red]{why}")
+    lines += step_failure_lines(result, verbose=verbose, log_dir=log_dir)
+    return lines, ok
+
+
+def file_lines(files: list[dict]) -> list[str]:
+    """One line per file: ``name: read = in events + quarantined (+ other partitions)``, then its notes."""
+    lines = []
+    for record in files[:MAX_FILES_SHOWN]:
+        name = escape(f"{record.get('source', '?')} {_short(record.get('file', '?'))}")
+        if "lines_read" in record:
+            here = record["lines_in_events"] + record["lines_quarantined"]
+            text = f"  {name}: {here} read = {record['lines_in_events']} in events + {record['lines_quarantined']} quarantined"
+            if record.get("lines_outside_window"):
+                text += f" (+{record['lines_outside_window']} in other partitions)"
+            lines.append(text)
+        for note in record.get("notes", []):
+            lines.append(f"    [yellow]{escape(_cut(note, 2 * _WIDTH - 4))}[/yellow]")
+    if len(files) > MAX_FILES_SHOWN:
+        lines.append(f"  … {len(files) - MAX_FILES_SHOWN} more files (all in raw_logs' metadata)")
+    return lines
+
+
+def step_failure_lines(result, *, verbose: bool, log_dir: Path) -> list[str]:
+    """The innermost cause of each failed step in a line or two; traces to a file (or shown with -v)."""
+    lines = []
+    for event in result.all_events:
+        if not (event.is_step_failure and event.event_specific_data is not None):
+            continue
+        error = getattr(event.event_specific_data, "error", None)
+        if error is None:
+            lines.append(
+                f"  [red]{escape(str(event.step_key))}: {escape(_cut(event.message or '', _WIDTH))}[/red]"
+            )
+            continue
+        message = " ".join(first_cause(error).message.strip().splitlines()[:2])
+        message = re.sub(r"^(?:[a-z_]\w*\.)+(?=[A-Z]\w*: )", "", message)  # TemplateStateError: ...
+        lines.append(f"  [red]{escape(str(event.step_key))}: {escape(_cut(message, 2 * _WIDTH))}[/red]")
+        if verbose:
+            lines.append(escape(error.to_string()))
+            continue
+        log_dir.mkdir(parents=True, exist_ok=True)
+        trace_file = log_dir / f"{result.run_id}.log"
+        with trace_file.open("a", encoding="utf-8") as out:
+            out.write(f"step {event.step_key}\n{error.to_string()}\n")
+        lines.append(f"    (stack trace: {escape(str(trace_file))})")
+    return lines
+
+
+#: Dagster's wrappers around the error user code raised: their message names the step, not the cause.
+_WRAPPERS = (
+    "DagsterExecutionStepExecutionError",
+    "DagsterUserCodeExecutionError",
+    "DagsterExecutionInterruptedError",
+)
+
+
+def first_cause(error):
+    """The first error in the chain that is not a Dagster wrapper (the one the asset raised)."""
+    while error.cause is not None and (
+        error.cls_name in _WRAPPERS
+        or error.message.startswith(("dagster._core.errors.", "Exceeded max_retries"))
+    ):
+        error = error.cause
+    return error
+
+
+def _short(path: str) -> str:
+    parts = Path(path).parts
+    return str(Path(*parts[-2:])) if len(parts) > 2 else path
+
+
+def _cut(text: str, limit: int) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"

@@ -1,0 +1,124 @@
+"""Nothing lost, and said: every line read is an event or a quarantined row of the partition its
+place in the file puts it in, and file problems (empty, missing link target, cut gzip) are named."""
+
+from __future__ import annotations
+
+import gzip
+import os
+from datetime import UTC, datetime
+
+import polars as pl
+
+from logrca.parsers.ingest.readers import read_source, read_sources
+from logrca.parsers.ingest.sources import SourceConfig
+from logrca.parsers.ingest.text_file import REASON_QUOTE_CHARS
+
+JAVA_HEADER = "<Date> <Time> <Level> \\[<Thread>\\] <Component>: <Content>"
+HDFS_HEADER = "<Date> <Time> <Pid> <Level> <Component>: <Content>"
+HOUR_1 = (datetime(2026, 3, 10, 1, tzinfo=UTC), datetime(2026, 3, 10, 2, tzinfo=UTC))
+HOUR_2 = (datetime(2026, 3, 10, 2, tzinfo=UTC), datetime(2026, 3, 10, 3, tzinfo=UTC))
+
+
+def source(tmp_path, pattern="app.log*", header=JAVA_HEADER, **extra) -> SourceConfig:
+    return SourceConfig(
+        name="app", service="app", format="loghub", header=header, paths=[str(tmp_path / pattern)], **extra
+    )
+
+
+def accounted(result) -> None:
+    stats = result.stats
+    assert stats["lines_read"] == (
+        stats["lines_in_events"] + stats["lines_quarantined"] + stats["lines_outside_window"]
+    )
+    for record in result.files:
+        assert record["lines_read"] == (
+            record["lines_in_events"] + record["lines_quarantined"] + record["lines_outside_window"]
+        )
+
+
+def test_garbage_lines_take_the_partition_of_the_last_parsed_line_before_them(tmp_path):
+    log = tmp_path / "app.log"
+    log.write_text(
+        "2026-03-10 01:59:59,000 INFO  [main] c.App: last of hour one\n"
+        "garbage one\n"
+        "2026-03-10 02:00:01,000 INFO  [main] c.App: first of hour two\n"
+        "garbage two\n"
+    )
+    os.utime(log, (0, 0))  # an mtime far from both hours must not matter
+    first = read_source(source(tmp_path), window=HOUR_1, prune_files=False)
+    second = read_source(source(tmp_path), window=HOUR_2, prune_files=False)
+    assert first.quarantine["raw"].to_list() == ["garbage one"]
+    assert second.quarantine["raw"].to_list() == ["garbage two"]
+    for result in (first, second):
+        accounted(result)
+        assert result.files[0]["lines_outside_window"] == 2
+
+
+def test_file_without_any_parsable_time_is_quarantined_whole_in_the_partition_run(tmp_path):
+    log = tmp_path / "hdfs.log"
+    log.write_text(
+        "081109 203615 148 INFO dfs.DataNode$PacketResponder: PacketResponder 1 for block blk_1 terminating\n"
+        * 3
+    )
+    os.utime(log, (0, 0))  # mtime in 1970: before the window, yet the file must be read
+    hdfs = source(tmp_path, "hdfs.log", header=HDFS_HEADER)
+    result = read_source(hdfs, window=HOUR_2)
+    assert result.events.height == 0
+    assert result.quarantine.height == 3
+    assert all("unparseable timestamp: 081109 203615" in r for r in result.quarantine["reason"])
+    assert "no line parses" in result.files[0]["notes"][0]
+    accounted(result)
+
+
+def test_source_whose_lines_give_no_event_shows_in_the_files_account(tmp_path):
+    (tmp_path / "hdfs.log").write_text("081109 203615 148 INFO dfs.X: y\n")
+    merged, _ = read_sources([source(tmp_path, "hdfs.log", header=HDFS_HEADER)], base_dir=tmp_path)
+    from logrca.assets.ingest import silent_sources
+
+    assert silent_sources(merged.files) == {"app": 1}
+
+
+def test_empty_file_and_missing_link_target_are_named_not_skipped(tmp_path):
+    (tmp_path / "app.log").write_text("")
+    (tmp_path / "app.log.1").symlink_to(tmp_path / "rotated-away.log")
+    result = read_source(source(tmp_path))
+    notes = {os.path.basename(r["file"]): r["notes"] for r in result.files}
+    assert notes["app.log"] == ["empty file"]
+    assert "link target missing" in notes["app.log.1"][0]
+    assert "rotated-away.log" in notes["app.log.1"][0]
+    assert result.stats["files_missing"] == 1
+    named = source(tmp_path, "app.log.1")  # named, not globbed: reported the same way, no exception
+    assert "rotated-away.log" in read_source(named).files[0]["notes"][0]
+
+
+def test_cut_last_line_of_a_truncated_gzip_is_quarantined_not_an_event(tmp_path):
+    body = "".join(
+        f"2026-03-10 01:00:{n % 60:02d},000 INFO  [main] c.App: block blk_{2473000 + n} served\n"
+        for n in range(400)
+    ).encode()
+    packed = gzip.compress(body)
+    (tmp_path / "app.log.1.gz").write_bytes(packed[: len(packed) * 2 // 3])
+    result = read_source(source(tmp_path))
+    cut = result.quarantine.filter(pl.col("reason").str.contains("cut off"))
+    assert cut.height == 1
+    cut_text = cut["raw"][0]
+    assert cut_text and not cut_text.endswith("served")  # the partial line, as it was cut
+    assert not result.events["message"].str.contains(cut_text.split(": ", 1)[-1] + "$").any()
+    assert result.events["message"].str.ends_with("served").all()
+    assert "truncated gzip" in result.files[0]["notes"][0]
+    accounted(result)
+
+
+def test_reason_quotes_a_bounded_part_of_a_huge_line_while_raw_keeps_it_whole(tmp_path):
+    huge = "9" * 50_000
+    (tmp_path / "app.log").write_text(f"{huge} INFO [main] c.App: x\n")
+    result = read_source(source(tmp_path))
+    assert len(result.quarantine["reason"][0]) <= REASON_QUOTE_CHARS + 1
+    assert len(result.quarantine["raw"][0]) > 50_000
+
+
+def test_a_glob_that_matches_nothing_is_named_with_its_missing_folder(tmp_path):
+    result = read_source(source(tmp_path, "landing/app/*.log"))
+    assert result.stats["files"] == 0
+    assert "no file matches this pattern" in result.files[0]["notes"][0]
+    assert "does not exist" in result.files[0]["notes"][0]

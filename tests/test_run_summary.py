@@ -1,0 +1,86 @@
+"""`logrca run` as a user sees it: per-file accounts, failed checks and step causes in a line or two,
+stack traces in a log file, and a non-zero exit when an ERROR check or a step fails."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from logrca import PROJECT_ROOT
+
+BIN = PROJECT_ROOT / ".venv" / "bin"
+KEY = "2026-03-10-01:00"
+
+
+@pytest.fixture()
+def new_logs(tmp_path, shared_data):
+    """A config with one source whose timestamps are not configured (HDFS) and one that parses."""
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    shutil.copy(shared_data / "loghub" / "HDFS" / "HDFS_2k.log", logs / "hdfs.log")
+    (logs / "app.log").write_text(
+        "".join(f"2026-03-10 01:{n:02d}:00,000 INFO  [main] c.App: request {n} served\n" for n in range(60))
+        + "a garbage line\n"
+    )
+    (logs / "gone.log").symlink_to(tmp_path / "rotated-away.log")
+    config = tmp_path / "logrca.yaml"
+    config.write_text(
+        "system: trial\nstart: 2026-03-10T00:00:00Z\nend: 2026-03-10T03:00:00Z\nsources:\n"
+        "  - {name: hdfs, service: hdfs, format: loghub, paths: [logs/hdfs.log],\n"
+        "     header: '<Date> <Time> <Pid> <Level> <Component>: <Content>'}\n"
+        "  - {name: app, service: app, format: loghub, paths: [logs/app.log, logs/gone.log],\n"
+        "     header: '<Date> <Time> <Level> \\[<Thread>\\] <Component>: <Content>'}\n"
+    )
+    return config
+
+
+def run(config, tmp_path, es_url, index_prefix, *extra) -> subprocess.CompletedProcess:
+    home = tmp_path / "dagster_home"
+    home.mkdir(exist_ok=True)
+    shutil.copy(PROJECT_ROOT / "dagster_home" / "dagster.yaml", home / "dagster.yaml")
+    env = dict(
+        os.environ,
+        DAGSTER_HOME=str(home),
+        LOGRCA_DATA_DIR=str(tmp_path / "data"),
+        LOGRCA_ES_URL=es_url,
+        LOGRCA_INDEX_PREFIX=index_prefix,
+        COLUMNS="80",
+    )
+    return subprocess.run(
+        [str(BIN / "logrca"), "run", "-c", str(config), "-p", KEY, *extra],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=600,
+    )
+
+
+@pytest.mark.es
+def test_run_names_files_checks_and_causes_and_exits_non_zero(new_logs, tmp_path, es_url, index_prefix):
+    done = run(new_logs, tmp_path, es_url, index_prefix)
+    out = done.stderr
+    assert done.returncode == 1, out
+    assert "hdfs logs/hdfs.log: 2000 read = 0 in events + 2000 quarantined" in out
+    assert "no line parses" in out
+    assert "app logs/app.log: 61 read = 60 in events + 1 quarantined" in out
+    assert "link target missing" in out and "rotated-away.log" in out
+    assert "check every_source_gives_events failed (ERROR): hdfs: 2000 lines read" in out
+    assert "Traceback" not in out
+
+    state = tmp_path / "data" / "templates" / "trial.drain3.json"
+    assert state.is_file()
+    state.write_text("{ not json")  # a corrupt miner state: the cause, not Dagster's wrapper
+    done = run(new_logs, tmp_path, es_url, index_prefix)
+    out = done.stderr
+    assert done.returncode == 1
+    cause = next(line for line in out.splitlines() if line.strip().startswith("log_templates:"))
+    assert cause.strip().startswith("log_templates: TemplateStateError:")
+    assert "trial.drain3.json" in cause and "Error occurred while executing" not in cause
+    assert "stack trace:" in out and "Traceback" not in out
+    trace_file = out.split("stack trace: ", 1)[1].split(")", 1)[0]
+    trace = Path(trace_file).read_text()
+    assert "TemplateStateError" in trace and 'File "' in trace  # the whole stack, kept off the screen

@@ -1,0 +1,189 @@
+"""Secrets never stored: redaction at ingest, its rules, and a corpus run through the real pipeline."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import polars as pl
+import pytest
+from pipeline_support import copy_example, pipeline_definitions, run_config_partition
+
+from logrca import PROJECT_ROOT
+from logrca.parsers.ingest.secrets import MASK, Redactor, SecretsConfig, luhn_valid
+
+EXAMPLE = PROJECT_ROOT / "examples" / "shop"
+INCIDENT_HOUR = "2026-03-10-02:00"
+
+#: (secret, a realistic line that carries it), one per kind the default rules cover.
+CORPUS = [
+    ("Hunter2Hunter2", "login failed user=alice password=Hunter2Hunter2 attempts=3"),
+    ("Pa55 w0rd!", 'config loaded {"user": "svc", "password": "Pa55 w0rd!", "pool": 5}'),
+    ("sk_live_51HqLyjWDarjtT1zdp7dc", "payment client api_key=sk_live_51HqLyjWDarjtT1zdp7dc region=eu"),
+    ("dXNlcjpzM2NyM3Q=", "upstream call Authorization: Basic dXNlcjpzM2NyM3Q= status=401"),
+    ("mF_9.B5f-4.1JqM", "token refresh with Bearer mF_9.B5f-4.1JqM done"),
+    (
+        "eyJzdWIiOiJhbGljZSJ9",
+        "session jwt=eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJhbGljZSJ9.c2lnbmF0dXJlX3ZhbHVl accepted",
+    ),
+    ("AKIAIOSFODNN7EXAMPLE", "s3 upload with key AKIAIOSFODNN7EXAMPLE bucket=inv-backups"),
+    (
+        "wJalrXUtnFEMI/K7MDENG/bPxRfiCY",
+        "boto config aws_secret_access_key=wJalrXUtnFEMI/K7MDENG/bPxRfiCY loaded",
+    ),
+    ("AIzaSyD-9tSrke72PouQMnMX-a7eZSW0jkFMBWY", "maps lookup key AIzaSyD-9tSrke72PouQMnMX-a7eZSW0jkFMBWY"),
+    (
+        "ghp_aBcDeFgHiJkLmNoPqRsTuVwXyZ0123456789",
+        "git clone token ghp_aBcDeFgHiJkLmNoPqRsTuVwXyZ0123456789 ok",
+    ),
+    ("glpat-x1Y2z3W4v5U6t7S8r9Q0", "gitlab push with glpat-x1Y2z3W4v5U6t7S8r9Q0 rejected"),
+    ("xoxb-2048-4096-AbCdEfGhIjKlMnOp", "notify slack token xoxb-2048-4096-AbCdEfGhIjKlMnOp channel=#ops"),
+    (
+        "MIIEpAIBAAKCAQEA7bq",
+        "key dump -----BEGIN RSA PRIVATE KEY----- MIIEpAIBAAKCAQEA7bq -----END RSA PRIVATE KEY-----",
+    ),
+    ("S3cretPw0rd", "db connect failed url=postgres://inv_user:S3cretPw0rd@db:5432/inventory"),
+    ("4111 1111 1111 1111", "charge declined card 4111 1111 1111 1111 amount=12.00"),
+]
+
+
+def test_every_secret_of_the_corpus_is_masked_and_the_rest_of_the_line_kept():
+    redactor = Redactor.from_config(SecretsConfig())
+    out = redactor.redact(pl.Series([line for _, line in CORPUS])).to_list()
+    for (secret, line), masked in zip(CORPUS, out):
+        assert secret not in masked, masked
+        assert "[REDACTED" in masked
+        assert masked.split()[0] == line.split()[0]  # the words around the secret stay
+
+
+def test_lines_without_secrets_are_untouched():
+    clean = [
+        "Reserved 2 units of SKU-00161 for order ord-7807253 trace_id=a923710fdd843021",
+        "ts=1773104400000 took 4111111111111112 ns",  # 13+ digits failing the Luhn check
+        "user passed the pass check; tokens=5",
+        "GET /api/orders?page=2 200",
+    ]
+    assert Redactor.from_config(SecretsConfig()).redact(pl.Series(clean)).to_list() == clean
+
+
+def test_luhn_check():
+    assert luhn_valid("4111111111111111")
+    assert luhn_valid("378282246310005")
+    assert not luhn_valid("4111111111111112")
+
+
+def test_rules_extend_and_turn_off_from_the_config():
+    config = SecretsConfig(
+        rules=[{"name": "employee_id", "pattern": r"\bEMP-\d{6}\b"}], disable=["card_number"]
+    )
+    redactor = Redactor.from_config(config)
+    out = redactor.redact(pl.Series(["EMP-123456 paid with 4111 1111 1111 1111"])).to_list()
+    assert out == [f"{MASK} paid with 4111 1111 1111 1111"]
+    assert Redactor.from_config(SecretsConfig(enabled=False)) is None
+
+
+def test_bad_rules_are_refused_at_load_naming_the_field(tmp_path):
+    from logrca.assets.config import ConfigError, load_config
+
+    text = (EXAMPLE / "logrca.yaml").read_text()
+    for section, field in (
+        ("secrets: {rules: [{name: x, pattern: '(?<=a)b'}]}", "secrets.rules.0.pattern"),
+        ("secrets: {disable: [no_such_rule]}", "secrets"),
+    ):
+        shutil.copytree(EXAMPLE, tmp_path / "shop", dirs_exist_ok=True, ignore=shutil.ignore_patterns("logs"))
+        (tmp_path / "shop" / "logrca.yaml").write_text(text + "\n" + section + "\n")
+        with pytest.raises(ConfigError, match=field.replace(".", r"\.")):
+            load_config(tmp_path / "shop" / "logrca.yaml")
+
+
+def test_definitions_hold_no_api_key_value():
+    key = "c2VjcmV0LWFwaS1rZXktdmFsdWU="
+    defs = pipeline_definitions(environ={"LOGRCA_ES_API_KEY": key})
+    resource = defs.resources["elasticsearch"]
+    assert key not in json.dumps(resource._get_non_default_public_field_values(), default=repr)
+    assert key not in repr(defs.resources)
+    from dagster import EnvVar
+
+    assert isinstance(resource.api_key, EnvVar)
+    assert resource.api_key.env_var_name == "LOGRCA_ES_API_KEY"
+
+
+def _secret_lines(hour: str) -> str:
+    """Syslog lines of the example's inventory service carrying the corpus, spread over ``hour``."""
+    lines = []
+    for minute in range(0, 60, 2):
+        secret, text = CORPUS[minute // 2 % len(CORPUS)]
+        lines.append(f"<131>1 {hour}:{minute:02d}:30.000Z inv-1 inventory 3100 - - {text}")
+    return "\n".join(lines) + "\n"
+
+
+@pytest.fixture(scope="module")
+def secret_shop(tmp_path_factory):
+    root = copy_example(tmp_path_factory.mktemp("secret-shop"))
+    with (root / "logs" / "inventory" / "inventory.log").open("a") as log:
+        log.write(_secret_lines("2026-03-10T02"))
+    return root
+
+
+def test_the_corpus_reaches_the_events_when_redaction_is_off(secret_shop):
+    """The control: without redaction the secrets would be stored (so the pipeline test can fail)."""
+    from logrca.assets.config import load_config
+    from logrca.parsers.ingest.readers import read_sources
+
+    config = load_config(secret_shop / "logrca.yaml")
+    merged, _ = read_sources(config.sources, base_dir=config.base_dir)
+    text = "\n".join(merged.events["message"].to_list())
+    assert all(secret in text for secret, _ in CORPUS)
+
+
+def _parquet_text(folder) -> str:
+    parts = []
+    for path in folder.rglob("*.parquet"):
+        parts.append(json.dumps(pl.read_parquet(path).to_dicts(), default=str, ensure_ascii=False))
+    return "\n".join(parts)
+
+
+def _file_bytes(folder) -> bytes:
+    return b"\n".join(p.read_bytes() for p in folder.rglob("*") if p.is_file() and p.suffix != ".parquet")
+
+
+@pytest.mark.es
+def test_no_secret_reaches_parquet_elasticsearch_the_report_or_the_event_log(
+    secret_shop, tmp_path, es_url, es_client, index_prefix, instance
+):
+    from elasticsearch import helpers
+
+    data_dir = tmp_path / "data"
+    result = run_config_partition(
+        secret_shop / "logrca.yaml",
+        INCIDENT_HOUR,
+        data_dir=data_dir,
+        es_url=es_url,
+        index_prefix=index_prefix,
+        instance=instance,
+    )
+    parquet = _parquet_text(data_dir)
+    stored = _file_bytes(data_dir)  # reports (Markdown), miner state, pickled objects
+    es_client.indices.refresh(index=f"{index_prefix}-*")
+    documents = json.dumps(
+        [
+            hit["_source"]
+            for hit in helpers.scan(es_client, index=f"{index_prefix}-*", query={"query": {"match_all": {}}})
+        ]
+    )
+    event_log = json.dumps(
+        [
+            entry.to_json() if hasattr(entry, "to_json") else str(entry)
+            for entry in instance.all_logs(result.run_id)
+        ]
+    )
+    history = _file_bytes(Path(instance.root_directory))
+    reports = list(data_dir.rglob("*.md"))
+    assert reports, "the incident hour writes a Markdown report"
+    assert MASK in parquet  # the secret lines went through, masked
+    for secret, _ in CORPUS:
+        for where, text in (("parquet", parquet), ("elasticsearch", documents), ("event log", event_log)):
+            assert secret not in text, f"{secret!r} found in {where}"
+        for where, blob in (("data files", stored), ("instance storage", history)):
+            assert secret.encode() not in blob, f"{secret!r} found in {where}"
