@@ -51,25 +51,7 @@ def ingest_logs(context: AssetExecutionContext, logrca: LogrcaConfigResource):
             metadata=raw_logs_metadata(result, per_source, seconds)
             | {"source_files": MetadataValue.json(file_states)},
         )
-        yield AssetCheckResult(
-            check_name="every_line_accounted_for",
-            asset_key="raw_logs",
-            passed=lines_read == accounted,
-            severity=AssetCheckSeverity.ERROR,
-            metadata={"lines_read": lines_read, "lines_in_events_quarantine_or_elsewhere": accounted},
-        )
-        silent = silent_sources(result.files)
-        yield AssetCheckResult(
-            check_name="every_source_gives_events",
-            asset_key="raw_logs",
-            passed=not silent,
-            severity=AssetCheckSeverity.ERROR,
-            description=(
-                "; ".join(f"{name}: {lines} lines read, no event parsed" for name, lines in silent.items())
-                or None
-            ),
-            metadata={"sources_without_events": MetadataValue.json(sorted(silent))},
-        )
+        yield from _raw_logs_checks(result, lines_read, accounted)
     baseline = [source for source in config.sources if source.role == "baseline"]
     fault_free, fault_free_per_source = read_sources(baseline, base_dir=config.base_dir, redactor=redactor)
     if "baseline_logs" in selected:
@@ -89,6 +71,29 @@ def ingest_logs(context: AssetExecutionContext, logrca: LogrcaConfigResource):
             output_name="quarantined_lines",
             metadata={"dagster/row_count": quarantine.height, "preview": MetadataValue.md(preview)},
         )
+
+
+def _raw_logs_checks(result, lines_read: int, accounted: int):
+    """The ERROR checks of ``raw_logs``: every line accounted for, every source gives events."""
+    yield AssetCheckResult(
+        check_name="every_line_accounted_for",
+        asset_key="raw_logs",
+        passed=lines_read == accounted,
+        severity=AssetCheckSeverity.ERROR,
+        metadata={"lines_read": lines_read, "lines_in_events_quarantine_or_elsewhere": accounted},
+    )
+    silent = silent_sources(result.files)
+    yield AssetCheckResult(
+        check_name="every_source_gives_events",
+        asset_key="raw_logs",
+        passed=not silent,
+        severity=AssetCheckSeverity.ERROR,
+        description=(
+            "; ".join(f"{name}: {lines} lines read, no event parsed" for name, lines in silent.items())
+            or None
+        ),
+        metadata={"sources_without_events": MetadataValue.json(sorted(silent))},
+    )
 
 
 def raw_logs_metadata(result, per_source: dict, seconds: float) -> dict:
