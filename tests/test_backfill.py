@@ -87,7 +87,7 @@ def test_rerunning_a_partition_gives_the_same_parquet_template_ids_and_documents
     es_client.index(
         index=f"{index_prefix}-findings",
         id="orphan-from-an-earlier-run",
-        document={"system": "shop", "partition": PARTITION, "service": "ghost"},
+        document={"system": "shop", "partition": PARTITION, "service": {"name": "ghost"}},
         refresh=True,
     )
     run_chain(instance, data_dir, es_url, index_prefix)
