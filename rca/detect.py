@@ -17,6 +17,7 @@ __all__ = [
     "discount_explained",
     "poisson_surprise",
     "service_scores",
+    "two_sample_surprise",
 ]
 
 ANOMALY_SCHEMA: dict[str, pl.DataType] = {

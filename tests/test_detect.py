@@ -14,6 +14,7 @@ from logrca.rca.detect import (
     detect_anomalies,
     poisson_surprise,
     service_scores,
+    two_sample_surprise,
 )
 
 T0 = datetime(2024, 3, 1, 10, tzinfo=UTC)
@@ -55,7 +56,9 @@ def test_new_template_error_burst_and_rate_spike_are_scored():
     assert kinds == {("payments", "new_template"), ("payments", "error_burst"), ("checkout", "rate_spike")}
     spike = anomalies.filter(pl.col("kind") == "rate_spike").row(0, named=True)
     assert spike["count_baseline"] == pytest.approx(100.0) and spike["count_window"] == 200
-    assert spike["score"] == pytest.approx(poisson_surprise(200, 100))
+    # The baseline (as long as the window) is a sample too: the two-rate test, not the Poisson one.
+    assert spike["score"] == pytest.approx(two_sample_surprise(200, 100, 1.0))
+    assert spike["score"] < poisson_surprise(200, 100)
     new = anomalies.filter(pl.col("kind") == "new_template").row(0, named=True)
     assert new["first_seen"] == T0 + timedelta(minutes=10, seconds=30)
     assert new["sample"] == "card 0 declined"
@@ -120,3 +123,13 @@ def test_edge_cases_and_errors():
     assert poisson_surprise(10, 10) == 0
     assert poisson_surprise(0, 8) == pytest.approx(-4.0)
     assert service_scores(empty) == {}
+
+
+def test_two_sample_surprise_treats_the_baseline_as_a_sample():
+    assert two_sample_surprise(100, 100, 1.0) == pytest.approx(0.0)
+    assert two_sample_surprise(120, 100, 1.0) == pytest.approx(-two_sample_surprise(100, 120, 1.0))
+    # A baseline a hundred times longer than the window is almost a known rate: the Poisson value.
+    assert two_sample_surprise(200, 10_000, 0.01) == pytest.approx(poisson_surprise(200, 100), rel=0.02)
+    # One partition against the one before: an hour-to-hour swing of +28% is chance, not a change.
+    assert two_sample_surprise(195, 152, 1.0) < 3.0 < poisson_surprise(195, 152)
+    assert two_sample_surprise(0, 0, 1.0) == 0.0
