@@ -34,6 +34,24 @@ def check_accounting(result) -> None:
     assert stats["lines_read"] == stats["lines_in_events"] + stats["lines_quarantined"]
 
 
+def _payments_source(path: str) -> SourceConfig:
+    """A JSON-lines source of the payments service with every mapped field (the JSON tests' source)."""
+    return SourceConfig(
+        name="pay",
+        service="payments",
+        format="jsonl",
+        paths=[path],
+        json_fields={
+            "timestamp": "ts",
+            "level": "severity",
+            "message": "msg",
+            "trace_id": "trace",
+            "host": "pod",
+            "service": "service",
+        },
+    )
+
+
 def test_loghub_header_lines_become_events_in_utc(tmp_path):
     (tmp_path / "app.log").write_text(
         "2026-03-10 01:00:00,100 INFO  [main] c.s.App: started trace_id=abcdef0123456789\n"
@@ -193,20 +211,7 @@ def test_json_lines_with_field_mapping_epoch_millis_and_a_broken_record(tmp_path
     ]
     text = "\n".join(json.dumps(r) for r in records) + '\n{"ts": 1773104402000, "msg": "cut off\n'
     (tmp_path / "pay.log").write_text(text)
-    source = SourceConfig(
-        name="pay",
-        service="payments",
-        format="jsonl",
-        paths=[str(tmp_path / "pay.log")],
-        json_fields={
-            "timestamp": "ts",
-            "level": "severity",
-            "message": "msg",
-            "trace_id": "trace",
-            "host": "pod",
-            "service": "service",
-        },
-    )
+    source = _payments_source(str(tmp_path / "pay.log"))
     result = read_source(source)
     assert result.events["timestamp"][0] == datetime(2026, 3, 10, 1, 0, tzinfo=UTC)
     assert result.events["level"].to_list() == ["ERROR", "INFO"]
@@ -311,20 +316,7 @@ def test_json_lines_read_by_polars_equal_json_loads(monkeypatch, seed, poison):
     """The vectorized JSON path gives exactly what json.loads gives, line by line (values, nulls, problems)."""
     from logrca.parsers.ingest import line_formats
 
-    source = SourceConfig(
-        name="pay",
-        service="payments",
-        format="jsonl",
-        paths=["pay.log"],
-        json_fields={
-            "timestamp": "ts",
-            "level": "severity",
-            "message": "msg",
-            "trace_id": "trace",
-            "host": "pod",
-            "service": "service",
-        },
-    )
+    source = _payments_source("pay.log")
     lines = _random_json_lines(seed, 3000, poison=poison)
     records = pl.DataFrame(
         {"head": lines, "rest": [None] * len(lines)}, schema={"head": pl.Utf8, "rest": pl.Utf8}
@@ -350,20 +342,7 @@ def test_json_epoch_out_of_range_is_quarantined_not_a_crash(tmp_path):
     (tmp_path / "pay.log").write_text(
         '{"ts": 1773104400000, "msg": "ok"}\n{"ts": 12345678901234567890123, "msg": "far future"}\n'
     )
-    source = SourceConfig(
-        name="pay",
-        service="payments",
-        format="jsonl",
-        paths=[str(tmp_path / "pay.log")],
-        json_fields={
-            "timestamp": "ts",
-            "level": "severity",
-            "message": "msg",
-            "trace_id": "trace",
-            "host": "pod",
-            "service": "service",
-        },
-    )
+    source = _payments_source(str(tmp_path / "pay.log"))
     result = read_source(source)
     assert result.events["message"].to_list() == ["ok"]
     assert result.quarantine.height == 1 and "ts" in result.quarantine["reason"][0]
