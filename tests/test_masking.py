@@ -135,3 +135,23 @@ def test_default_masks_take_whole_ids_times_and_numbers(message, masked):
     )
     assert masker.mask(message) == drain3_masker.mask(message) == masked
     assert masker.mask_series(pl.Series([message])).to_list() == [masked]
+
+
+@pytest.mark.parametrize(
+    ("message", "masked"),
+    [
+        ("estimated size 93.0 B, free 317.1 KB", "estimated size <*>, free <*>"),
+        ("flushed 1.5GiB in 250 ms (3s total, 10 bytes)", "flushed <*> in <*> (<*> total, <*>)"),
+        ("5 hosts in 2 racks", "<*> hosts in <*> racks"),  # a word that starts like a unit is no unit
+        ("GET http://10.0.0.7:8080/a?b=1 from ops@example.com", "GET <*> from <*>"),
+        ("link up on 00:1A:2b:3c:4D:5e port 3", "link up on <*> port <*>"),
+    ],
+)
+def test_unit_and_web_masks_take_values_whole(message, masked):
+    """Sizes and durations with their unit, URLs, e-mail and MAC addresses go whole (bench/loghub_loo.py offers them)."""
+    from logrca.parsers.templates.masking import NUMBER_RULES, UNIT_RULES, WEB_RULES
+
+    rules = [*WEB_RULES, *IDENTIFIER_RULES, *UNIT_RULES, *NUMBER_RULES]
+    drain3_masker = LogMasker([MaskingInstruction(r.pattern, r.mask_with) for r in rules], "<", ">")
+    assert Masker(rules).mask(message) == drain3_masker.mask(message) == masked
+    assert Masker(rules).mask_series(pl.Series([message])).to_list() == [masked]

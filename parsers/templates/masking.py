@@ -24,6 +24,8 @@ __all__ = [
     "IDENTIFIER_RULES",
     "TIME_RULES",
     "NUMBER_RULES",
+    "UNIT_RULES",
+    "WEB_RULES",
 ]
 
 
@@ -94,6 +96,20 @@ TIME_RULES: tuple[MaskingRule, ...] = (
         pattern=r"\b\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}:\d{2}([.,]\d+)?(Z|[+-]\d{2}:?\d{2})?)?\b", mask_with="*"
     ),
     MaskingRule(pattern=r"\b\d{1,2}:\d{2}:\d{2}([.,]\d+)?\b", mask_with="*"),
+)
+#: Sizes and durations written with their unit (``93.0 B``, ``5.2 KB``, ``1.5GiB``, ``250 ms``,
+#: ``3s``): masked whole, so one event does not split by the unit its value happened to need.
+UNIT_RULES: tuple[MaskingRule, ...] = (
+    MaskingRule(
+        pattern=r"\b\d+(\.\d+)? ?([KMGTP]i?B|B|bytes?|[mun]s|µs|s|secs?|seconds?|mins?|minutes?|h|hrs?|hours?)\b",
+        mask_with="*",
+    ),
+)
+#: URLs (any ``scheme://``), e-mail addresses and MAC addresses, each masked whole.
+WEB_RULES: tuple[MaskingRule, ...] = (
+    MaskingRule(pattern=r"\b[a-zA-Z][a-zA-Z0-9+.-]*://\S+", mask_with="*"),
+    MaskingRule(pattern=r"\b[\w.+-]+@[\w-]+(\.[\w-]+)+\b", mask_with="*"),
+    MaskingRule(pattern=r"\b[0-9a-fA-F]{2}([:-][0-9a-fA-F]{2}){5}\b", mask_with="*"),
 )
 #: Numbers standing alone as a word, with an optional decimal part (``42``, ``port:50010``,
 #: ``0.25``), never digits inside a word (``ipv4``, ``sda1`` stay).

@@ -39,6 +39,7 @@ _DRAIN_SETTINGS = (
     "parametrize_numeric_tokens",
     "split_max_values",
     "split_min_lines",
+    "split_shared_words",
 )
 
 
@@ -70,6 +71,11 @@ class TemplateConfig(BaseModel):
         description="split a cluster at a variable position of at most this many words; 0 = off",
     )
     split_min_lines: int = Field(default=2, ge=1, description="lines each word of a split position needs")
+    split_shared_words: int = Field(
+        default=0,
+        ge=0,
+        description="no split at a position sharing this many words with another cluster's variable; 0 = off",
+    )
     state_path: Path | None = Field(
         default=None, description="JSON file holding the miner state between runs"
     )
@@ -111,7 +117,10 @@ class TemplateMiner:
             self.load(self.config.state_path)
 
     def _new_splitter(self) -> ClusterSplitter:
-        return ClusterSplitter(max_values=self.config.split_max_values, min_lines=self.config.split_min_lines)
+        c = self.config
+        return ClusterSplitter(
+            max_values=c.split_max_values, min_lines=c.split_min_lines, shared_words=c.split_shared_words
+        )
 
     def _new_drain(self) -> Drain:
         c = self.config
