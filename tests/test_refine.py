@@ -40,8 +40,10 @@ def test_many_words_or_rare_words_do_not_split():
         TemplateMiner(),
     )
     assert many["template_id"].n_unique() == 1
-    rare = _mine(TemplateMiner(), ["Paused"] * 5 + ["Resumed"])  # one line of 'Resumed' < min_lines 2
-    assert rare["template_id"].n_unique() == 1
+    rare = _mine(TemplateMiner(TemplateConfig(split_min_lines=2)), ["Paused"] * 5 + ["Resumed"])
+    assert rare["template_id"].n_unique() == 1  # one line of 'Resumed' < split_min_lines 2
+    one = _mine(TemplateMiner(TemplateConfig(split_min_lines=1)), ["Paused"] * 5 + ["Resumed"])
+    assert one["template_id"].n_unique() == 2
 
 
 def test_same_data_same_ids_and_later_partitions_keep_them(tmp_path):

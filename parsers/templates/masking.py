@@ -67,8 +67,8 @@ class MaskingRule(BaseModel):
         return True
 
 
-# Generic masks for operational logs, written for the Rust regex engine (no look-around), in three
-# groups applied in this order (identifiers and times before the numbers inside them).
+# Generic masks for operational logs, written for the Rust regex engine (no look-around), in
+# groups applied in this order (identifiers, times and values with units before the numbers inside them).
 #: UUIDs, IPv4 addresses (with their port), ``0x`` hex numbers, numbered host names (a dotted name
 #: whose first label holds a digit: ``node-41.corp.example.com``) and tokens holding an id joined by
 #: ``_`` (``blk_-42``, ``attempt_1445_0020_m_000000_0``, a path through ``_task_2008_0001``). Each
@@ -116,7 +116,7 @@ WEB_RULES: tuple[MaskingRule, ...] = (
 NUMBER_RULES: tuple[MaskingRule, ...] = (MaskingRule(pattern=r"\b\d+(\.\d+)?\b", mask_with="*"),)
 #: logrca's default masks, chosen with the other template defaults by leave-one-dataset-out over
 #: the ten Loghub samples (``bench/loghub_loo.py``, docs/parsing.md).
-DEFAULT_MASKING_RULES: tuple[MaskingRule, ...] = (*IDENTIFIER_RULES, *TIME_RULES, *NUMBER_RULES)
+DEFAULT_MASKING_RULES: tuple[MaskingRule, ...] = (*IDENTIFIER_RULES, *TIME_RULES, *UNIT_RULES, *NUMBER_RULES)
 
 
 def parse_masking_rules(raw: Any, *, source: str = "masking rules") -> list[MaskingRule]:
