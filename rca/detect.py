@@ -38,6 +38,20 @@ def _empty() -> pl.DataFrame:
     return pl.DataFrame(schema=ANOMALY_SCHEMA)
 
 
+def _unseen_surprise(k: int, baseline: int, scale: float, config: DetectionConfig) -> float:
+    """Surprise of ``k`` window lines where the baseline expects fewer than ``prior_rate``.
+
+    Against ``prior_rate`` (:func:`poisson_surprise`); with ``short_baseline_unseen`` no more than the
+    two-sample test gives (:func:`two_sample_surprise`): a baseline as long as the window (``scale`` near
+    1, the minutes before an alert) that happened not to hold a line is weak evidence that the line is
+    new, while a long one (small ``scale``) leaves the prior's value.
+    """
+    score = poisson_surprise(k, config.prior_rate)
+    if config.short_baseline_unseen and scale > 0:
+        score = min(score, two_sample_surprise(k, baseline, scale))
+    return score
+
+
 def _template_rows(
     window_events: pl.DataFrame, baseline_events: pl.DataFrame | None, scale, config: DetectionConfig
 ) -> list[dict]:
@@ -64,7 +78,7 @@ def _template_rows(
             k = row["count_known"] or 0
             if baseline_events is None or k < config.min_new_count:
                 continue
-            score = poisson_surprise(k, config.prior_rate)
+            score = _unseen_surprise(k, 0, scale(row["service"]), config)
             kind, detail = "new_template", f"{k} lines, never seen in the baseline"
         else:
             score = two_sample_surprise(k, row["n_base"], scale(row["service"]))
