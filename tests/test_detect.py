@@ -133,3 +133,25 @@ def test_two_sample_surprise_treats_the_baseline_as_a_sample():
     # One partition against the one before: an hour-to-hour swing of +28% is chance, not a change.
     assert two_sample_surprise(195, 152, 1.0) < 3.0 < poisson_surprise(195, 152)
     assert two_sample_surprise(0, 0, 1.0) == 0.0
+
+
+def test_a_template_unseen_in_a_short_baseline_is_judged_as_two_samples():
+    events = _events()
+    short = detect_anomalies(events, window=WINDOW, baseline=BASELINE)
+    row = short.filter(pl.col("kind") == "new_template").row(0, named=True)
+    # The baseline is as long as the window: its missing line weighs what the two-rate test says.
+    assert row["score"] == pytest.approx(two_sample_surprise(50, 0, 1.0))
+    assert row["score"] < poisson_surprise(50, DetectionConfig().prior_rate)
+    # Without the rule (or with a baseline a hundred times the window) the prior's value stands.
+    off = DetectionConfig(short_baseline_unseen=False)
+    prior = detect_anomalies(events, window=WINDOW, baseline=BASELINE, config=off)
+    assert prior.filter(pl.col("kind") == "new_template")["score"][0] == pytest.approx(
+        poisson_surprise(50, off.prior_rate)
+    )
+    long = detect_anomalies(events, window=WINDOW, baseline=BASELINE, service_scale={"payments": 0.01})
+    assert long.filter(pl.col("kind") == "new_template")["score"][0] == pytest.approx(
+        poisson_surprise(50, off.prior_rate)
+    )
+    # Error bursts keep the prior: an error the baseline never showed is the fault's usual mark.
+    burst = short.filter(pl.col("kind") == "error_burst").row(0, named=True)
+    assert burst["score"] == pytest.approx(poisson_surprise(50, off.prior_rate))
