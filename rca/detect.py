@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from datetime import datetime
 
 import polars as pl
@@ -324,7 +325,9 @@ def _rescored(
     if kind == "new_template":
         if left < config.min_new_count:
             return None
-        score = poisson_surprise(left, config.prior_rate)
+        # Under the two-sample cap (_unseen_surprise) an unseen template's score is ∝ √count; where the
+        # prior's value applied, that bound lies above it (the prior's grows faster than √count).
+        score = min(poisson_surprise(left, config.prior_rate), row["score"] * math.sqrt(left / k))
     else:
         score = poisson_surprise(left, max(row["count_baseline"], config.prior_rate))
     if score < config.min_score:
