@@ -118,6 +118,25 @@ def test_card_masking_on_whole_columns_matches_the_line_by_line_rule():
     assert sum(a != b for a, b in zip(got, lines)) > 100  # the test masks cards, not only keeps lines
 
 
+def test_redact_equals_every_rule_then_the_card_check_line_by_line():
+    """Rows found by the rule scan, the card scan, both or neither: as Python ``re`` rewrites each line."""
+    import re
+
+    from logrca.parsers.ingest.secrets import DEFAULT_RULES
+
+    rng = random.Random(5)
+    pieces = [line for _, line in CORPUS] + ["took 4111111111111112 ns", "id 5105105105105100", "ok", "x=1"]
+    lines = [" ".join(rng.choice(pieces) for _ in range(rng.randint(1, 3))) for _ in range(2000)]
+
+    def by_line(line: str) -> str:
+        for rule in DEFAULT_RULES:
+            line = re.sub(rule.pattern, re.sub(r"\$\{(\d+)\}", r"\\g<\1>", rule.replacement), line)
+        return _mask_cards(line)
+
+    got = Redactor.from_config(SecretsConfig()).redact(pl.Series(lines)).to_list()
+    assert got == [by_line(line) for line in lines]
+
+
 def test_rules_extend_and_turn_off_from_the_config():
     config = SecretsConfig(
         rules=[{"name": "employee_id", "pattern": r"\bEMP-\d{6}\b"}], disable=["card_number"]

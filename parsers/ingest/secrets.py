@@ -24,6 +24,7 @@ import polars as pl
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from logrca.parsers.ingest.schema import ReadResult
+from logrca.parsers.templates.masking import select_in_parts
 from logrca.parsers.validation import PolarsRegex
 
 __all__ = ["DEFAULT_RULES", "MASK", "Redactor", "SecretRule", "SecretsConfig", "luhn_valid"]
@@ -205,23 +206,31 @@ class Redactor:
         rules = tuple(rule for rule in DEFAULT_RULES if rule.name not in config.disable)
         return Redactor(rules=rules + tuple(config.rules), cards="card_number" not in config.disable)
 
-    @property
-    def _any(self) -> str:
-        parts = [f"(?:{rule.pattern})" for rule in self.rules]
-        return "|".join(parts + ([CARD_CANDIDATE] if self.cards else []))
-
     def redact(self, text: pl.Series) -> pl.Series:
-        """``text`` with every secret replaced; rows without a candidate are not touched."""
-        if text.is_empty() or not self._any:
+        """``text`` with every secret replaced; rows without a candidate are not touched.
+
+        Two scans find the rows: one for any rule, one for a card candidate. The rules rewrite only
+        their rows, so lines whose only candidate is a long number (ids, durations) are not run
+        through every rule; cards are checked in both kinds of rows, after the rules.
+        """
+        if text.is_empty() or not (self.rules or self.cards):
             return text
-        hits = text.str.contains(self._any).fill_null(False)
-        if not hits.any():
-            return text
-        rows = hits.arg_true()
-        changed = pl.DataFrame({"t": text.gather(rows)}).select(_rewrite(pl.col("t"), self.rules))["t"]
+        scans = []
+        if self.rules:
+            any_rule = "|".join(f"(?:{rule.pattern})" for rule in self.rules)
+            scans.append(pl.col("m").str.contains(any_rule).fill_null(False).alias("rule"))
         if self.cards:
-            changed = mask_cards(changed)
-        return text.scatter(rows, changed)
+            scans.append(pl.col("m").str.contains(CARD_CANDIDATE).fill_null(False).alias("card"))
+        found = select_in_parts(text, pl.struct(scans)).struct.unnest()
+        by_rule = found["rule"] if self.rules else pl.repeat(False, text.len(), eager=True)
+        if by_rule.any():
+            rows = by_rule.arg_true()
+            rewritten = pl.DataFrame({"t": text.gather(rows)}).select(_rewrite(pl.col("t"), self.rules))["t"]
+            text = text.scatter(rows, rewritten)
+        if self.cards and (cards := found["card"] | by_rule).any():
+            rows = cards.arg_true()
+            text = text.scatter(rows, mask_cards(text.gather(rows)))
+        return text
 
     def redact_result(self, result: ReadResult) -> ReadResult:
         """Events and quarantine of a read with secrets replaced in every free-text column.
