@@ -191,12 +191,16 @@ def parse_jsonl(records: pl.DataFrame, source: SourceConfig) -> pl.DataFrame:
         order[~is_plain] = fast.height + np.arange(frame.height)
         frame = pl.concat([fast.select(list(schema)), frame])[pl.Series(order)]
     frame = frame.with_columns(timestamp=_json_timestamps(frame["timestamp"], source), rest=records["rest"])
+    if (missing := frame["trace_id"].is_null()).any():  # only rows without the field look in the message
+        rows = missing.arg_true()
+        found = frame["message"].gather(rows).to_frame().select(extract_trace_id(pl.col("message")))
+        frame = frame.with_columns(frame["trace_id"].scatter(rows, found["message"]))
     return frame.select(
         "timestamp",
         normalise_level(pl.col("level")).alias("level"),
         "host",
         _join_rest(pl.col("message")).alias("message"),
-        pl.coalesce(pl.col("trace_id"), extract_trace_id(pl.col("message"))).alias("trace_id"),
+        "trace_id",
         pl.col("service").alias("row_service"),
         pl.when(pl.col("problem").is_not_null())
         .then(pl.col("problem"))
