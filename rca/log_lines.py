@@ -216,9 +216,8 @@ def _stale_lines(client, stream: str, query: dict, kept: set[str]) -> int:
 def index_lines(client, *, prefix: str, system: str, partition: str, events: pl.DataFrame) -> dict[str, int]:
     """Put one partition's lines into the data stream; idempotent per partition.
 
-    Lines stream to the bulk helper (never all in memory as requests; :data:`_BULK_THREADS` requests
-    in flight). A partition seen for the first time is only written; on a re-run the ids made now are
-    kept and the partition's other lines deleted.
+    Lines stream to the bulk helper (never all in memory as requests). A partition seen for the first
+    time is only written; on a re-run the ids made now are kept and the partition's other lines deleted.
 
     Returns
     -------
@@ -245,13 +244,8 @@ def index_lines(client, *, prefix: str, system: str, partition: str, events: pl.
             yield from zip(heads.to_list(), bodies["_source"].to_list())
 
     created, present, refused, first_refusal = 0, 0, 0, None
-    for ok, item in helpers.parallel_bulk(
-        client,
-        actions(),
-        thread_count=_BULK_THREADS,
-        chunk_size=5000,
-        raise_on_error=False,
-        expand_action_callback=_as_is,
+    for ok, item in helpers.streaming_bulk(
+        client, actions(), chunk_size=5000, raise_on_error=False, expand_action_callback=_as_is
     ):
         status = (item.get("create") or {}).get("status")
         created, present = created + ok, present + (status == 409)
@@ -265,9 +259,6 @@ def index_lines(client, *, prefix: str, system: str, partition: str, events: pl.
 
 #: Rows whose documents are built at once (memory: about this many documents as text).
 _BODY_ROWS = 50_000
-#: Bulk requests in flight: one request is indexed by one write thread of the shard, so two let a
-#: two-core node index on both while the next chunk is built.
-_BULK_THREADS = 2
 
 
 def _as_is(pair: tuple[str, str]) -> tuple[str, str]:
