@@ -58,18 +58,30 @@ def _decode(batch: LineBatch, source: SourceConfig) -> pl.DataFrame:
 
 
 def _decode_lines(batch: LineBatch, source: SourceConfig) -> pl.DataFrame:
-    """:func:`_decode` one line at a time (other encodings, or a batch holding undecodable bytes)."""
+    """:func:`_decode` with a Python list of lines (other encodings, or a batch holding undecodable bytes).
+
+    The batch is decoded at once when it can be; otherwise line by line, naming each bad line.
+    """
     codec = source.encoding
-    texts, problems, hexes = [], [], []
-    for raw in batch.lines:
-        try:
-            texts.append(raw.decode(codec))
-            problems.append(None)
-            hexes.append(None)
-        except UnicodeDecodeError as error:
-            texts.append(raw.decode(codec, errors="replace"))
-            problems.append(f"invalid {codec} at byte {error.start}: {raw[error.start : error.start + 4]!r}")
-            hexes.append(raw.hex())
+    try:
+        texts = b"\n".join(batch.lines).decode(codec).split("\n")
+        if len(texts) != len(batch.lines):
+            raise UnicodeDecodeError(codec, b"", 0, 1, "line count changed")
+        problems: list[str | None] = [None] * len(texts)
+        hexes: list[str | None] = [None] * len(texts)
+    except UnicodeDecodeError:
+        texts, problems, hexes = [], [], []
+        for raw in batch.lines:
+            try:
+                texts.append(raw.decode(codec))
+                problems.append(None)
+                hexes.append(None)
+            except UnicodeDecodeError as error:
+                texts.append(raw.decode(codec, errors="replace"))
+                problems.append(
+                    f"invalid {codec} at byte {error.start}: {raw[error.start : error.start + 4]!r}"
+                )
+                hexes.append(raw.hex())
     limit = source.max_line_bytes
     for i, raw in enumerate(batch.lines):
         if len(raw) > limit and problems[i] is None:
