@@ -121,6 +121,16 @@ def _line_document(system: str, partition: str, row: dict) -> dict:
 _NULL_KEYS = r"(?:message|service|log|level|file|trace|host|template_id|line_no)"
 
 
+def _utc_iso(column: str) -> pl.Expr:
+    """``column`` as ISO 8601 in UTC, with microseconds only when there are any (as ``isoformat`` writes it)."""
+    stamp = pl.col(column).dt.convert_time_zone("UTC")
+    return (
+        pl.when(stamp.dt.microsecond() == 0)
+        .then(stamp.dt.to_string("%Y-%m-%dT%H:%M:%S+00:00"))
+        .otherwise(stamp.dt.to_string("%Y-%m-%dT%H:%M:%S%.6f+00:00"))
+    )
+
+
 def line_bodies(system: str, partition: str, events: pl.DataFrame) -> pl.DataFrame:
     """Each line's document id (``_id``) and JSON document (``_source``), built on whole columns.
 
@@ -130,13 +140,7 @@ def line_bodies(system: str, partition: str, events: pl.DataFrame) -> pl.DataFra
     """
     text = {name: _column(events, name) for name in ("message", "service", "level", "trace_id", "host")}
     present = {name: column.is_not_null() & (column != "") for name, column in text.items()}
-    file = _column(events, "source_file")
-    stamp = pl.col("timestamp").dt.convert_time_zone("UTC")
-    iso = (
-        pl.when(stamp.dt.microsecond() == 0)
-        .then(stamp.dt.to_string("%Y-%m-%dT%H:%M:%S+00:00"))
-        .otherwise(stamp.dt.to_string("%Y-%m-%dT%H:%M:%S%.6f+00:00"))
-    )
+    file, iso = _column(events, "source_file"), _utc_iso("timestamp")
     line_no = _column(events, "line_no").cast(pl.Utf8)
     has_file = file.is_not_null() & (file != "")
     log = pl.struct(
