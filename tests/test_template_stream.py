@@ -67,6 +67,7 @@ def test_the_asset_writes_what_the_whole_partition_path_gives(tmp_path):
     data_dir = tmp_path / "data"
     partition = "2026-03-10-01:00"
     selection = ["raw_logs", "quarantined_lines", "baseline_logs", "log_templates", "baseline_templates"]
+    selection.append("change_events")  # reads only the columns it needs of log_templates
     result = materialize_partition(pipeline_definitions(config_path, data_dir=data_dir), selection, partition)
     parquet = data_dir / "parquet"
     miner = TemplateMiner(load_config(config_path).templates)
@@ -83,3 +84,5 @@ def test_the_asset_writes_what_the_whole_partition_path_gives(tmp_path):
     )
     assert metadata["dagster/row_count"].value == events.height
     assert metadata["templates_in_partition"].value == events["template_id"].n_unique()
+    changes = pl.read_parquet(parquet / "change_events" / f"{partition}.parquet")
+    assert ("inventory", "version_change", "2.4.0") in changes.select("service", "kind", "version").rows()
