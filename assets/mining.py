@@ -55,8 +55,9 @@ def log_templates(
             miner = TemplateMiner(config.templates.model_copy(update={"state_path": state_path}))
             known_before = miner.templates().height
             # the reference first, as a case's analysis reads it; the next batch masked ahead on a thread
-            baseline = mine_to_files(baseline_logs, miner, Path(spill, "baseline"))
-            mined = mine_to_files(raw_logs, miner, Path(spill, "events"))
+            rows = config.templates.batch_size
+            baseline = mine_to_files(baseline_logs, miner, Path(spill, "baseline"), batch_rows=rows)
+            mined = mine_to_files(raw_logs, miner, Path(spill, "events"), batch_rows=rows)
             miner.save(state_path)
             known_after = miner.templates().height
         seconds = time.perf_counter() - started

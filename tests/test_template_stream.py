@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import polars as pl
 import pytest
+import yaml
 from pipeline_support import copy_example, materialize_partition, pipeline_definitions
 from test_templates import sample
 
@@ -64,6 +65,9 @@ def test_mine_to_files_of_no_events_keeps_the_columns(shared_data, tmp_path):
 def test_the_asset_writes_what_the_whole_partition_path_gives(tmp_path):
     """The ``log_templates`` asset (streamed) against mining the loaded partition whole with a fresh miner."""
     config_path = copy_example(tmp_path / "shop") / "logrca.yaml"
+    config = yaml.safe_load(config_path.read_text())
+    config.setdefault("templates", {})["batch_size"] = 4_000  # several batches: the spill and its sink
+    config_path.write_text(yaml.safe_dump(config, sort_keys=False))
     data_dir = tmp_path / "data"
     partition = "2026-03-10-01:00"
     selection = ["raw_logs", "quarantined_lines", "baseline_logs", "log_templates", "baseline_templates"]
@@ -71,8 +75,13 @@ def test_the_asset_writes_what_the_whole_partition_path_gives(tmp_path):
     result = materialize_partition(pipeline_definitions(config_path, data_dir=data_dir), selection, partition)
     parquet = data_dir / "parquet"
     miner = TemplateMiner(load_config(config_path).templates)
-    baseline = mine_in_batches(pl.read_parquet(parquet / "baseline_logs" / f"{partition}.parquet"), miner)
-    events = mine_in_batches(pl.read_parquet(parquet / "raw_logs" / f"{partition}.parquet"), miner)
+    whole = {
+        name: mine_in_batches(
+            pl.read_parquet(parquet / name / f"{partition}.parquet"), miner, batch_rows=4_000
+        )
+        for name in ("baseline_logs", "raw_logs")  # in the asset's order: the fault-free events first
+    }
+    baseline, events = whole["baseline_logs"], whole["raw_logs"]
     assert events.height > 10_000
     assert pl.read_parquet(parquet / "log_templates" / f"{partition}.parquet").equals(events)
     assert pl.read_parquet(parquet / "baseline_templates" / f"{partition}.parquet").equals(baseline)

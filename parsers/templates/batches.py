@@ -26,7 +26,7 @@ __all__ = [
 ]
 
 T = TypeVar("T")
-DEFAULT_BATCH_ROWS = 100_000
+DEFAULT_BATCH_ROWS = _templates.DEFAULT_BATCH_ROWS
 
 
 def prefetch(items: Iterator[T], ahead: int = 2) -> Iterator[T]:
@@ -142,10 +142,8 @@ def frame_batches(
     A ``LazyFrame`` over Parquet is read one slice at a time (the scan skips the row groups before
     the slice), so memory holds a batch, not the frame.
     """
-    height = events.height if isinstance(events, pl.DataFrame) else events.select(pl.len()).collect().item()
-    for start, end in batch_bounds(height, batch_rows):
-        part = events.slice(start, end - start)
-        yield part if isinstance(part, pl.DataFrame) else part.collect()
+    for start, end in batch_bounds(_height(events), batch_rows):
+        yield _collected(events.slice(start, end - start))
 
 
 @dataclass(frozen=True)
@@ -175,22 +173,55 @@ def mine_to_files(
     The input is read one batch at a time (:func:`frame_batches`), so a ``LazyFrame`` over the
     partition's Parquet file is never loaded whole. Lines get the same ids, templates and parameters
     as :func:`mine_in_batches` gives (same batch ends). ``template`` is swapped for each cluster's
-    final template when the returned ``events`` are read, which is why they stay lazy. The state is
-    not saved here.
+    final template when the returned ``events`` are read, which is why they stay lazy. Events that
+    fit in one batch are mined in memory and written nowhere. The state is not saved here.
     """
     if batch_rows < 1:
         raise ValueError(f"mine_to_files: batch_rows must be >= 1, got {batch_rows}")
+    if _height(events) <= batch_rows:  # one batch: its templates are already the final ones, nothing to spill
+        whole = _templates.mine_templates(_collected(events), miner, with_params=with_params)
+        counts = [whole.group_by("template_id").agg(pl.len().alias("lines"))]
+        return MinedFiles(
+            whole.lazy(), whole.height, _lines_per_template(counts, miner.templates()), _missing(whole)
+        )
     folder.mkdir(parents=True, exist_ok=True)
     files, counts, rows, missing = [], [], 0, 0
-    for number, part in enumerate(
-        mine_ahead(frame_batches(events, batch_rows), miner, with_params=with_params)
-    ):
-        files.append(folder / f"batch-{number:06d}.parquet")
-        part.write_parquet(files[-1], compression="lz4", statistics=False)
-        counts.append(part.group_by("template_id").agg(pl.len().alias("lines")))
-        rows, missing = rows + part.height, missing + part["template_id"].null_count()
+    # a batch is written on a thread while the next one is mined (polars writes without the GIL);
+    # one write at a time, so at most one mined batch waits. Parquet lz4: the cheapest spill measured
+    # (IPC, plain or lz4, cost more to write and to read back)
+    with ThreadPoolExecutor(max_workers=1) as writer:
+        written = None
+        mined = mine_ahead(frame_batches(events, batch_rows), miner, with_params=with_params)
+        for number, part in enumerate(mined):
+            counts.append(part.group_by("template_id").agg(pl.len().alias("lines")))
+            rows, missing = rows + part.height, missing + _missing(part)
+            if written is not None:
+                written.result()
+            files.append(folder / f"batch-{number:06d}.parquet")
+            written = writer.submit(part.write_parquet, files[-1], compression="lz4", statistics=False)
+        if written is not None:
+            written.result()
     final = miner.templates()
-    lines = (
+    scanned = pl.scan_parquet(files).with_columns(_final_template(miner, final))
+    return MinedFiles(scanned, rows, _lines_per_template(counts, final), missing)
+
+
+def _height(events: pl.DataFrame | pl.LazyFrame) -> int:
+    """Rows of ``events`` (of a Parquet scan: from the file's metadata)."""
+    return events.height if isinstance(events, pl.DataFrame) else events.select(pl.len()).collect().item()
+
+
+def _collected(events: pl.DataFrame | pl.LazyFrame) -> pl.DataFrame:
+    return events if isinstance(events, pl.DataFrame) else events.collect()
+
+
+def _missing(mined: pl.DataFrame) -> int:
+    return mined["template_id"].null_count()
+
+
+def _lines_per_template(counts: list[pl.DataFrame], final: pl.DataFrame) -> pl.DataFrame:
+    """``template_id, template, lines`` summed over the batches' counts, most lines first."""
+    return (
         pl.concat(counts)
         .group_by("template_id")
         .agg(pl.col("lines").sum())
@@ -198,8 +229,6 @@ def mine_to_files(
         .select("template_id", "template", "lines")
         .sort("lines", "template_id", descending=[True, False])
     )
-    scanned = pl.scan_parquet(files).with_columns(_final_template(miner, final))
-    return MinedFiles(events=scanned, rows=rows, lines_per_template=lines, missing_ids=missing)
 
 
 def _final_template(miner: _templates.TemplateMiner, final: pl.DataFrame | None = None) -> pl.Expr:
