@@ -12,7 +12,8 @@ its peak RSS (``VmHWM``):
   the same mining core: both inputs loaded whole, ``mine_in_batches``, both outputs written whole.
 
 The streamed side also carries Dagster's run machinery (ephemeral instance, events), so its
-numbers are if anything high. Last lines: the ratios of peak RSS 16x / 1x for both.
+numbers are if anything high. Last lines: the ratios of the largest size's peak RSS to each
+smaller one's, for both.
 
 Usage: ``.venv/bin/python bench/bench_memory.py [--rate 16] [--sizes 1 4 16]``
 """
@@ -142,9 +143,12 @@ def main() -> None:
             )
             shutil.rmtree(data_dir)
             shutil.rmtree(Path(tmp, f"logs-{size}x"))
-    (first, s1, w1), (last, sn, wn) = rows[0], rows[-1]
-    print(f"peak RSS {last}x / {first}x: streamed {sn['peak_rss_mb'] / s1['peak_rss_mb']:.2f}x")
-    print(f"peak RSS {last}x / {first}x: whole partition {wn['peak_rss_mb'] / w1['peak_rss_mb']:.2f}x")
+    last, streamed, whole = rows[-1]
+    for size, small_streamed, small_whole in rows[:-1]:
+        print(
+            f"peak RSS {last}x / {size}x: streamed {streamed['peak_rss_mb'] / small_streamed['peak_rss_mb']:.2f}x, "
+            f"whole partition {whole['peak_rss_mb'] / small_whole['peak_rss_mb']:.2f}x"
+        )
 
 
 if __name__ == "__main__":
