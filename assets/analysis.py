@@ -12,6 +12,7 @@ from dagster import (
     AssetCheckResult,
     AssetCheckSpec,
     AssetExecutionContext,
+    AssetIn,
     AssetOut,
     MetadataValue,
     Output,
@@ -23,7 +24,7 @@ from logrca.assets.partitions import PartitionPlan
 from logrca.assets.resources import PARQUET_WRITE, LogrcaConfigResource
 from logrca.parsers.ingest.schema import METRIC_SCHEMA
 from logrca.rca.case_analysis import CaseAnalysis, analyse_case
-from logrca.rca.changes import detect_changes
+from logrca.rca.changes import CHANGE_INPUT_COLUMNS, detect_changes
 from logrca.rca.detect import service_scores
 from logrca.rca.graph import load_topology
 from logrca.rca.markdown import frame_table
@@ -183,6 +184,15 @@ def change_events(context: AssetExecutionContext, logrca: LogrcaConfigResource, 
     return Output(changes, metadata={"dagster/row_count": changes.height, "changes": MetadataValue.md(table)})
 
 
+def _columns(asset_in: AssetIn, columns: tuple[str, ...]) -> AssetIn:
+    """``asset_in`` loading only ``columns`` (dagster-polars projects the Parquet scan, the rest stays on disk)."""
+    return AssetIn(
+        asset_in.key,
+        partition_mapping=asset_in.partition_mapping,
+        metadata={**(asset_in.metadata or {}), "columns": list(columns)},
+    )
+
+
 def analysis_assets(plan: PartitionPlan) -> list:
     """The analysis multi-asset on the partitions of ``plan`` (built with the Definitions)."""
     parquet = {"io_manager_key": "parquet_io", "metadata": PARQUET_WRITE, "is_required": False}
@@ -203,7 +213,7 @@ def analysis_assets(plan: PartitionPlan) -> list:
             io_manager_key="parquet_io",
             metadata=PARQUET_WRITE,
             group_name="logrca",
-            ins={"log_templates": plan.window_and_baseline},
+            ins={"log_templates": _columns(plan.window_and_baseline, CHANGE_INPUT_COLUMNS)},
         )(change_events),
         multi_asset(
             outs=outs,

@@ -1,6 +1,8 @@
 """Template mining: drain3 templates for every event, with ids stable across partitions and re-runs."""
 
+import tempfile
 import time
+from pathlib import Path
 
 import polars as pl
 from dagster import (
@@ -16,7 +18,7 @@ from dagster import (
 
 from logrca.assets.partitions import PartitionPlan
 from logrca.assets.resources import PARQUET_WRITE, LogrcaConfigResource
-from logrca.parsers.templates.batches import mine_in_batches
+from logrca.parsers.templates.batches import mine_to_files
 from logrca.parsers.templates.miner import TemplateMiner
 from logrca.rca.markdown import frame_table
 
@@ -34,54 +36,66 @@ def miner_state_path(logrca: LogrcaConfigResource):
 def log_templates(
     context: AssetExecutionContext,
     logrca: LogrcaConfigResource,
-    raw_logs: pl.DataFrame,
-    baseline_logs: pl.DataFrame,
+    raw_logs: pl.LazyFrame,
+    baseline_logs: pl.LazyFrame,
 ):
-    """Events with their drain3 template id, template and parameters; the fault-free events first, same miner."""
+    """Events with their drain3 template id, template and parameters; the fault-free events first, same miner.
+
+    Streams: the events are read from their Parquet files a batch at a time, each mined batch is
+    written to a spill folder, and the outputs are lazy scans of it that the IO manager sinks, so
+    memory follows the batch (``mine_to_files``), not the partition.
+    """
     config = logrca.load()
     state_path = miner_state_path(logrca)
+    spill_root = logrca.path("spill")
+    spill_root.mkdir(exist_ok=True)
     started = time.perf_counter()
-    with logrca.locked(f"templates-{config.system}"):
-        miner = TemplateMiner(config.templates.model_copy(update={"state_path": state_path}))
-        known_before = miner.templates().height
-        baseline = mine_in_batches(baseline_logs, miner)  # the reference first, as a case's analysis reads it
-        mined = mine_in_batches(raw_logs, miner)  # bounded batches, the next one masked ahead on a thread
-        miner.save(state_path)
-        known_after = miner.templates().height
-    seconds = time.perf_counter() - started
-    counts = (
-        mined.group_by("template_id", "template").agg(pl.len().alias("lines")).sort("lines", descending=True)
-    )
-    yield Output(baseline, output_name="baseline_templates", metadata={"dagster/row_count": baseline.height})
-    yield Output(
-        mined,
-        output_name="log_templates",
-        metadata={
-            "dagster/row_count": mined.height,
-            "templates_in_partition": counts.height,
-            "templates_known": known_after,
-            "new_templates": known_after - known_before,
-            "lines_per_second": round(mined.height / seconds) if seconds else 0,
-            "state_file": str(state_path),
-            "top_templates": MetadataValue.md(frame_table(counts, limit=15)),
-        },
-    )
-    missing = int(mined["template_id"].null_count())
+    with tempfile.TemporaryDirectory(prefix="log_templates-", dir=spill_root) as spill:
+        with logrca.locked(f"templates-{config.system}"):
+            miner = TemplateMiner(config.templates.model_copy(update={"state_path": state_path}))
+            known_before = miner.templates().height
+            # the reference first, as a case's analysis reads it; the next batch masked ahead on a thread
+            rows = config.templates.batch_size
+            baseline = mine_to_files(baseline_logs, miner, Path(spill, "baseline"), batch_rows=rows)
+            mined = mine_to_files(raw_logs, miner, Path(spill, "events"), batch_rows=rows)
+            miner.save(state_path)
+            known_after = miner.templates().height
+        seconds = time.perf_counter() - started
+        yield Output(
+            baseline.events, output_name="baseline_templates", metadata={"dagster/row_count": baseline.rows}
+        )
+        yield Output(
+            mined.events,
+            output_name="log_templates",
+            metadata={
+                "dagster/row_count": mined.rows,
+                "templates_in_partition": mined.lines_per_template.height,
+                "templates_known": known_after,
+                "new_templates": known_after - known_before,
+                "lines_per_second": round(mined.rows / seconds) if seconds else 0,
+                "state_file": str(state_path),
+                "top_templates": MetadataValue.md(frame_table(mined.lines_per_template, limit=15)),
+            },
+        )
     yield AssetCheckResult(
         check_name="every_event_has_a_template",
         asset_key="log_templates",
-        passed=missing == 0,
+        passed=mined.missing_ids == 0,
         severity=AssetCheckSeverity.ERROR,
-        metadata={"events_without_template": missing},
+        metadata={"events_without_template": mined.missing_ids},
     )
 
 
 def mining_assets(plan: PartitionPlan) -> list:
     """The assets of this module on the partitions of ``plan`` (built with the Definitions)."""
     outs = {
-        "log_templates": AssetOut(io_manager_key="parquet_io", metadata=PARQUET_WRITE),
+        # LazyFrame outputs: dagster-polars sinks them (streaming) instead of collecting a whole frame
+        "log_templates": AssetOut(
+            io_manager_key="parquet_io", metadata=PARQUET_WRITE, dagster_type=pl.LazyFrame
+        ),
         "baseline_templates": AssetOut(
             io_manager_key="parquet_io",
+            dagster_type=pl.LazyFrame,
             metadata=PARQUET_WRITE,
             description="Fault-free events (baseline_logs) with templates of the same miner.",
         ),

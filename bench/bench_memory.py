@@ -1,19 +1,28 @@
-"""Peak memory of one partition's ingest + template mining as the input grows (1x, 4x, 16x).
+"""Peak memory of template mining (the ``log_templates`` asset) as the partition grows: 1x, 4x, 16x.
 
-The input grows the way a live system's does: more hours of rotated files beside the partition
-(``examples/shop/generate.py --hours N``). Each measurement runs in a fresh process and reports its
-peak RSS (``ru_maxrss``); the baseline in the same run reads every file (``prune_files=False``),
-the way ingest worked before files outside the window were skipped. Generated files get the mtime a
-live host gives them (the end of their hour), since that is what the pruning reads.
+The partition grows the way a busier system's does: the example shop generated for one hour at
+``--rate`` x size gateway requests per second (``examples/shop/generate.py``), so the hour holds
+1x, 4x and 16x the lines. The hour is ingested once (``raw_logs``, ``baseline_logs``, a real
+Dagster run, not measured); then each mining run gets a fresh process and a fresh miner and reports
+its peak RSS (``VmHWM``):
 
-Usage: ``.venv/bin/python bench/bench_memory.py [--rate 2.0] [--sizes 1 4 16]``
+- streamed: the pipeline's own ``log_templates`` asset materialized by Dagster (the events read from
+  their Parquet file a batch at a time, mined batches spilled, the output sunk by dagster-polars);
+- whole partition (the baseline, same run): what the asset did before, with the same imports and
+  the same mining core: both inputs loaded whole, ``mine_in_batches``, both outputs written whole.
+
+The streamed side also carries Dagster's run machinery (ephemeral instance, events), so its
+numbers are if anything high. Last lines: the ratios of the largest size's peak RSS to each
+smaller one's, for both.
+
+Usage: ``.venv/bin/python bench/bench_memory.py [--rate 16] [--sizes 1 4 16]``
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -23,68 +32,87 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "examples" / "shop"
+PARTITION = "2026-03-10-00:00"
 
 CHILD = r"""
-import json, resource, sys, time
-from datetime import timedelta
+import json, re, sys, time
+from pathlib import Path
+import polars as pl
+from dagster import DagsterInstance, materialize
 from logrca.assets.config import load_config
-from logrca.parsers.ingest.readers import read_sources
-config_path, hours, prune = sys.argv[1], int(sys.argv[2]), sys.argv[3] == "1"
+from logrca.assets.resources import PARQUET_WRITE
+from logrca.parsers.templates.batches import mine_in_batches
+from logrca.parsers.templates.miner import TemplateMiner
+from logrca.pipelines.definitions import build_definitions
+from logrca.pipelines.environment import deployment_from_env
+
+mode, config_path, data_dir, partition = sys.argv[1:5]
+env = {"LOGRCA_CONFIG": config_path, "LOGRCA_DATA_DIR": data_dir, "LOGRCA_EXECUTOR": "in_process"}
+deployment = deployment_from_env(env)
 config = load_config(config_path)
-start = config.start + timedelta(hours=hours - 1)
+defs = build_definitions(config, deployment)
+parquet = Path(data_dir, "parquet")
+quiet = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+
+def run(selection):
+    materialize(defs.assets, selection=selection, partition_key=partition, resources=defs.resources,
+                instance=DagsterInstance.ephemeral(), run_config=quiet)
+
 began = time.perf_counter()
-result, per_source = read_sources(config.sources, base_dir=config.base_dir, window=(start, start + timedelta(hours=1)), prune_files=prune)
-ingest_s = time.perf_counter() - began
-mined, mining_error = None, None
-try:
-    from logrca.parsers.templates.miner import TemplateMiner, mine_templates
-    began = time.perf_counter()
-    mined = mine_templates(result.events, TemplateMiner(config.templates))
-    mine_s = time.perf_counter() - began
-except Exception as error:  # another module's failure is reported, not hidden
-    mining_error, mine_s = f"{type(error).__name__}: {error}", 0.0
-print(json.dumps({
-    "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-    "lines_read": result.stats.get("lines_read", 0), "events": result.events.height,
-    "files_skipped": sum(s.get("files_skipped_outside_window", 0) for s in per_source.values()),
-    "ingest_s": round(ingest_s, 2), "mine_s": round(mine_s, 2), "mining_error": mining_error,
-}))
+if mode == "ingest":
+    run(["raw_logs", "quarantined_lines", "baseline_logs"])
+elif mode == "streamed":
+    run(["log_templates", "baseline_templates"])
+else:  # the whole-partition path: both inputs loaded whole, mined, written whole
+    state = Path(data_dir, "templates", f"{config.system}.drain3.json")
+    miner = TemplateMiner(config.templates.model_copy(update={"state_path": state}))
+    outputs = {}
+    for name, source in (("baseline_templates", "baseline_logs"), ("log_templates", "raw_logs")):
+        outputs[name] = mine_in_batches(pl.read_parquet(parquet / source / f"{partition}.parquet"), miner)
+    miner.save(state)
+    outputs["log_templates"].group_by("template_id", "template").agg(pl.len())  # the asset's summary
+    for name, frame in outputs.items():
+        out = Path(data_dir, "whole", name, f"{partition}.parquet")
+        out.parent.mkdir(parents=True, exist_ok=True)
+        frame.write_parquet(out, compression=PARQUET_WRITE["compression"],
+                            compression_level=PARQUET_WRITE["compression_level"], statistics=False)
+seconds = time.perf_counter() - began
+hwm = re.search(r"VmHWM:\s+(\d+) kB", Path("/proc/self/status").read_text()).group(1)
+rows = pl.scan_parquet(parquet / "raw_logs" / f"{partition}.parquet").select(pl.len()).collect().item()
+print(json.dumps({"peak_rss_mb": int(hwm) / 1024, "seconds": round(seconds, 2), "lines": rows}))
 """
 
 
-def make_input(folder: Path, hours: int, rate: float) -> Path:
-    logs = folder / f"logs-{hours}h"
+def make_input(folder: Path, size: int, rate: float) -> Path:
+    """The shop's first hour at ``rate * size`` requests per second, and a config of that one partition."""
+    logs = folder / f"logs-{size}x"
     subprocess.run(
-        [sys.executable, str(EXAMPLE / "generate.py"), str(logs), "--hours", str(hours), "--rate", str(rate)],
+        [sys.executable, str(EXAMPLE / "generate.py"), str(logs), "--hours", "1", "--rate", str(rate * size)],
         check=True,
         capture_output=True,
     )
-    # As on a live host, a rotated file was last modified when its hour ended (the generator writes them all now).
-    start = yaml.safe_load((EXAMPLE / "logrca.yaml").read_text())["start"]
-    for path in logs.rglob("*.log*"):
-        rotation = path.name.split(".log")[1].strip(".").removesuffix(".gz")
-        age = int(rotation) if rotation else 0
-        closed = start.timestamp() + (hours - age) * 3600 - 0.5  # the last line, just before rotation
-        os.utime(path, (closed, closed))
     raw = yaml.safe_load((EXAMPLE / "logrca.yaml").read_text())
-    raw.pop("end", None)
+    raw["end"] = "2026-03-10T01:00:00Z"
     for key in ("topology", "knowledge_base", "catalogue"):
         raw[key] = str(EXAMPLE / raw[key])
     for source in raw["sources"]:
         source["paths"] = [str(logs / Path(path).relative_to("logs")) for path in source["paths"]]
-    config = folder / f"logrca-{hours}h.yaml"
+    config = folder / f"logrca-{size}x.yaml"
     config.write_text(yaml.safe_dump(raw))
     return config
 
 
-def measure(config: Path, hours: int, prune: bool) -> dict:
+def child(mode: str, config: Path, data_dir: Path) -> dict:
+    """One fresh process running ``mode``; its JSON line (peak RSS, seconds, lines of the partition)."""
+    shutil.rmtree(data_dir / "templates", ignore_errors=True)  # every mining run starts from an empty miner
     out = subprocess.run(
-        [sys.executable, "-c", CHILD, str(config), str(hours), "1" if prune else "0"],
+        [sys.executable, "-c", CHILD, mode, str(config), str(data_dir), PARTITION],
         cwd=ROOT,
         capture_output=True,
         text=True,
-        check=True,
     )
+    if out.returncode != 0:
+        sys.exit(f"bench_memory: the {mode} run of {config.name} failed:\n{out.stderr[-2000:]}")
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
@@ -93,31 +121,34 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument(
-        "--rate", type=float, default=2.0, help="gateway requests per second of the generated shop"
+        "--rate", type=float, default=16.0, help="gateway requests per second at 1x (default 16)"
     )
     parser.add_argument(
-        "--sizes", type=int, nargs="+", default=[1, 4, 16], help="hours of history (1x = 1 hour)"
+        "--sizes", type=int, nargs="+", default=[1, 4, 16], help="partition sizes (x the 1x hour)"
     )
     args = parser.parse_args()
     rows = []
+    print(f"{'size':>4} {'lines':>9} | {'streamed':>9} {'s':>6} | {'whole':>9} {'s':>6} | whole/streamed")
     with tempfile.TemporaryDirectory(prefix="logrca-bench-memory-") as tmp:
-        for hours in args.sizes:
-            config = make_input(Path(tmp), hours, args.rate)
-            streamed, baseline = measure(config, hours, prune=True), measure(config, hours, prune=False)
-            rows.append({"input": f"{hours}x", "pruned": streamed, "read_all": baseline})
+        for size in args.sizes:
+            config, data_dir = make_input(Path(tmp), size, args.rate), Path(tmp, f"data-{size}x")
+            child("ingest", config, data_dir)
+            streamed, whole = child("streamed", config, data_dir), child("whole", config, data_dir)
+            rows.append((size, streamed, whole))
             print(
-                f"{hours:>3}x  pruned: {streamed['peak_rss_mb']:7.0f} MB peak, {streamed['lines_read']:>8} lines read, "
-                f"{streamed['files_skipped']:>3} files skipped, ingest {streamed['ingest_s']:.2f}s, mine {streamed['mine_s']:.2f}s"
-                f"   | read-all baseline: {baseline['peak_rss_mb']:7.0f} MB, {baseline['lines_read']:>8} lines, ingest {baseline['ingest_s']:.2f}s"
-                f"   | ratio {baseline['peak_rss_mb'] / streamed['peak_rss_mb']:.2f}x",
+                f"{size:>3}x {streamed['lines']:>9,} | {streamed['peak_rss_mb']:6.0f} MB {streamed['seconds']:6.1f} "
+                f"| {whole['peak_rss_mb']:6.0f} MB {whole['seconds']:6.1f} "
+                f"| {whole['peak_rss_mb'] / streamed['peak_rss_mb']:.2f}x",
                 flush=True,
             )
-            if streamed["mining_error"]:
-                print(f"     mining failed: {streamed['mining_error']}")
-    first, last = rows[0]["pruned"]["peak_rss_mb"], rows[-1]["pruned"]["peak_rss_mb"]
-    print(
-        f"peak RSS {rows[-1]['input']} / {rows[0]['input']}: pruned {last / first:.2f}x, read-all {rows[-1]['read_all']['peak_rss_mb'] / rows[0]['read_all']['peak_rss_mb']:.2f}x"
-    )
+            shutil.rmtree(data_dir)
+            shutil.rmtree(Path(tmp, f"logs-{size}x"))
+    last, streamed, whole = rows[-1]
+    for size, small_streamed, small_whole in rows[:-1]:
+        print(
+            f"peak RSS {last}x / {size}x: streamed {streamed['peak_rss_mb'] / small_streamed['peak_rss_mb']:.2f}x, "
+            f"whole partition {whole['peak_rss_mb'] / small_whole['peak_rss_mb']:.2f}x"
+        )
 
 
 if __name__ == "__main__":

@@ -80,7 +80,8 @@ QUIET_LOGS = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 
 
 def _output(result, node: str, name: str):
-    return result.output_for_node(node, name)
+    value = result.output_for_node(node, name)  # streamed outputs (log_templates) load as a scan
+    return value.collect() if isinstance(value, pl.LazyFrame) else value
 
 
 @contextmanager

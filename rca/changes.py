@@ -20,12 +20,16 @@ from logrca.parsers.validation import Regex
 
 __all__ = [
     "BUILTIN_RULES",
+    "CHANGE_INPUT_COLUMNS",
     "CHANGE_SCHEMA",
     "ChangeRule",
     "ChangesConfig",
     "changes_before_anomaly",
     "detect_changes",
 ]
+
+#: The event columns :func:`detect_changes` reads (callers may load only these).
+CHANGE_INPUT_COLUMNS = ("timestamp", "service", "message")
 
 ChangeKind = Literal["deploy", "restart", "version_change", "config_reload"]
 
