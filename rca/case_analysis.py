@@ -274,6 +274,7 @@ def _log_and_span_signals(
                 window=window,
                 quantile=traces.quantile,
                 min_score=traces.min_score,
+                two_sample=traces.short_baseline_tail,
             ),
             _wire_time(case.spans, case.baseline_spans, window, traces),
         ]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from datetime import datetime
 
 import polars as pl
@@ -38,6 +39,20 @@ def _empty() -> pl.DataFrame:
     return pl.DataFrame(schema=ANOMALY_SCHEMA)
 
 
+def _unseen_surprise(k: int, baseline: int, scale: float, config: DetectionConfig) -> float:
+    """Surprise of ``k`` window lines where the baseline expects fewer than ``prior_rate``.
+
+    Against ``prior_rate`` (:func:`poisson_surprise`); with ``short_baseline_unseen`` no more than the
+    two-sample test gives (:func:`two_sample_surprise`): a baseline as long as the window (``scale`` near
+    1, the minutes before an alert) that happened not to hold a line is weak evidence that the line is
+    new, while a long one (small ``scale``) leaves the prior's value.
+    """
+    score = poisson_surprise(k, config.prior_rate)
+    if config.short_baseline_unseen and scale > 0:
+        score = min(score, two_sample_surprise(k, baseline, scale))
+    return score
+
+
 def _template_rows(
     window_events: pl.DataFrame, baseline_events: pl.DataFrame | None, scale, config: DetectionConfig
 ) -> list[dict]:
@@ -64,7 +79,7 @@ def _template_rows(
             k = row["count_known"] or 0
             if baseline_events is None or k < config.min_new_count:
                 continue
-            score = poisson_surprise(k, config.prior_rate)
+            score = _unseen_surprise(k, 0, scale(row["service"]), config)
             kind, detail = "new_template", f"{k} lines, never seen in the baseline"
         else:
             score = two_sample_surprise(k, row["n_base"], scale(row["service"]))
@@ -310,7 +325,9 @@ def _rescored(
     if kind == "new_template":
         if left < config.min_new_count:
             return None
-        score = poisson_surprise(left, config.prior_rate)
+        # Under the two-sample cap (_unseen_surprise) an unseen template's score is ∝ √count; where the
+        # prior's value applied, that bound lies above it (the prior's grows faster than √count).
+        score = min(poisson_surprise(left, config.prior_rate), row["score"] * math.sqrt(left / k))
     else:
         score = poisson_surprise(left, max(row["count_baseline"], config.prior_rate))
     if score < config.min_score:

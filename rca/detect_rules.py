@@ -44,6 +44,11 @@ class DetectionConfig(BaseModel):
     prior_rate: float = Field(
         0.5, gt=0, description="expected count assumed for a template never seen in the baseline"
     )
+    short_baseline_unseen: bool = Field(
+        True,
+        description="a count the baseline never showed is judged as two samples too (the smaller score is "
+        "kept): a baseline shorter than the window cannot make its absence certain",
+    )
     min_drop_expected: float = Field(
         10.0, ge=0, description="only report a drop when at least this many were expected"
     )

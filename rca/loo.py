@@ -40,6 +40,8 @@ RULES: dict[str, dict] = {
     "wire-time baseline outliers judged against the typical edge": {"traces.wire_outlier_z": None},
     "new templates only from request kinds the baseline saw": {"traces.known_request_visits": 0},
     "log rates per request": {"traces.per_request_rates": False},
+    "unseen lines judged as two samples (short baselines)": {"detection.short_baseline_unseen": False},
+    "exclusive-time tail judged as two samples (short baselines)": {"traces.short_baseline_tail": False},
     "signal: log behaviour": {"ranking.signal_weights": {"log_behaviour": 0.0}},
     "signal: log rate": {"ranking.signal_weights": {"log_rate": 0.0}},
     "signal: exclusive time": {"ranking.signal_weights": {"trace_span_self_time": 0.0}},

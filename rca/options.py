@@ -50,6 +50,11 @@ class TraceOptions(_Strict):
         0.99, gt=0, lt=1, description="exclusive time: baseline quantile a call must pass"
     )
     min_score: float = Field(3.0, ge=0, description="exclusive time: smallest Poisson surprise kept")
+    short_baseline_tail: bool = Field(
+        True,
+        description="exclusive time: no more surprising than the two-sample test of the calls above the "
+        "quantile (a short baseline's quantile is a sample too)",
+    )
     wire_offset_us: float = Field(
         1000.0, ge=0, description="wire time: added to both medians before their ratio"
     )

@@ -133,3 +133,42 @@ def test_two_sample_surprise_treats_the_baseline_as_a_sample():
     # One partition against the one before: an hour-to-hour swing of +28% is chance, not a change.
     assert two_sample_surprise(195, 152, 1.0) < 3.0 < poisson_surprise(195, 152)
     assert two_sample_surprise(0, 0, 1.0) == 0.0
+
+
+def test_a_template_unseen_in_a_short_baseline_is_judged_as_two_samples():
+    events = _events()
+    short = detect_anomalies(events, window=WINDOW, baseline=BASELINE)
+    row = short.filter(pl.col("kind") == "new_template").row(0, named=True)
+    # The baseline is as long as the window: its missing line weighs what the two-rate test says.
+    assert row["score"] == pytest.approx(two_sample_surprise(50, 0, 1.0))
+    assert row["score"] < poisson_surprise(50, DetectionConfig().prior_rate)
+    # Without the rule (or with a baseline a hundred times the window) the prior's value stands.
+    off = DetectionConfig(short_baseline_unseen=False)
+    prior = detect_anomalies(events, window=WINDOW, baseline=BASELINE, config=off)
+    assert prior.filter(pl.col("kind") == "new_template")["score"][0] == pytest.approx(
+        poisson_surprise(50, off.prior_rate)
+    )
+    long = detect_anomalies(events, window=WINDOW, baseline=BASELINE, service_scale={"payments": 0.01})
+    assert long.filter(pl.col("kind") == "new_template")["score"][0] == pytest.approx(
+        poisson_surprise(50, off.prior_rate)
+    )
+    # Error bursts keep the prior: an error the baseline never showed is the fault's usual mark.
+    burst = short.filter(pl.col("kind") == "error_burst").row(0, named=True)
+    assert burst["score"] == pytest.approx(poisson_surprise(50, off.prior_rate))
+
+
+def test_a_discounted_unseen_template_keeps_the_two_sample_cap():
+    from logrca.rca.detect import discount_explained
+
+    events = _events().with_columns(pl.format("t{}", pl.int_range(pl.len())).alias("trace_id"))
+    found = detect_anomalies(events, window=WINDOW, baseline=BASELINE)
+    window_lines = events.filter(pl.col("template_id") == 2)  # payments' 50 unseen lines, all in the window
+    explained = window_lines.head(40).select(
+        "trace_id", "service", "template_id", pl.col("timestamp").cast(pl.Datetime("us", "UTC")).alias("time")
+    )
+    kept = discount_explained(found, events, explained)
+    row = kept.filter(pl.col("kind") == "new_template").row(0, named=True)
+    assert row["count_window"] == 10
+    # Ten lines left against a baseline as long as the window: the two-sample value, not the prior's 6.4.
+    assert row["score"] == pytest.approx(two_sample_surprise(10, 0, 1.0))
+    assert row["score"] < poisson_surprise(10, DetectionConfig().prior_rate)

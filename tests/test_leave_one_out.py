@@ -61,8 +61,11 @@ def test_scores_come_from_mining_each_log_with_each_candidate(tmp_path):
         _labelled(tmp_path, "one", contents, templates),
         _labelled(tmp_path, "two", contents[:4], templates[:4]),
     ]
-    # depth 3: the tree routes by the first token only, so the threshold alone decides
-    candidates = {"merge": TemplateConfig(sim_th=0.2, depth=3), "keep": TemplateConfig(sim_th=0.7, depth=3)}
+    # depth 3: the tree routes by the first token only, and no split on top, so the threshold alone decides
+    candidates = {
+        "merge": TemplateConfig(sim_th=0.2, depth=3, split_max_values=0),
+        "keep": TemplateConfig(sim_th=0.7, depth=3, split_max_values=0),
+    }
     scores = score_candidates(logs, candidates)
     assert scores.columns == ["dataset", "candidate", "rank", "GA", "PA", "FGA", "FTA"]
     one = scores.filter(pl.col("dataset") == "one")

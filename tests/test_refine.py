@@ -40,8 +40,10 @@ def test_many_words_or_rare_words_do_not_split():
         TemplateMiner(),
     )
     assert many["template_id"].n_unique() == 1
-    rare = _mine(TemplateMiner(), ["Paused"] * 5 + ["Resumed"])  # one line of 'Resumed' < min_lines 2
-    assert rare["template_id"].n_unique() == 1
+    rare = _mine(TemplateMiner(TemplateConfig(split_min_lines=2)), ["Paused"] * 5 + ["Resumed"])
+    assert rare["template_id"].n_unique() == 1  # one line of 'Resumed' < split_min_lines 2
+    one = _mine(TemplateMiner(TemplateConfig(split_min_lines=1)), ["Paused"] * 5 + ["Resumed"])
+    assert one["template_id"].n_unique() == 2
 
 
 def test_same_data_same_ids_and_later_partitions_keep_them(tmp_path):
@@ -80,3 +82,23 @@ def test_extra_delimiters_tokenize_as_drain_does():
     lines = [f"job_{i} VM_{s} done" for i, s in enumerate(STATES * 3)]
     mined = mine_templates(pl.DataFrame({"message": lines}), TemplateMiner(config))
     assert mined["template_id"].n_unique() == 3
+
+
+def test_words_other_events_take_as_values_do_not_split():
+    """User names fill the same slot of two events: they are variables; the split stays off them."""
+    users = ["cyrus", "news", "test"]
+    lines = [f"session opened for user {u} by root" for u in users * 3] + [
+        f"session closed for user {u}" for u in users * 3
+    ]
+    events = pl.DataFrame({"message": lines})
+    checked = mine_templates(events, TemplateMiner(TemplateConfig(split_min_lines=1, split_shared_words=2)))
+    assert checked["template_id"].n_unique() == 2
+    assert set(checked["template"]) == {"session opened for user <*> by root", "session closed for user <*>"}
+    unchecked = mine_templates(events, TemplateMiner(TemplateConfig(split_min_lines=1, split_shared_words=0)))
+    assert unchecked["template_id"].n_unique() == 6  # each user its own event, in both
+    # words private to one event still split under the check
+    states = mine_templates(
+        pl.concat([_events(["Paused", "Resumed"] * 2), events]),
+        TemplateMiner(TemplateConfig(split_min_lines=1, split_shared_words=2)),
+    )
+    assert states["template_id"].n_unique() == 4

@@ -5,9 +5,11 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import polars as pl
+import pytest
 
 from logrca.parsers.ingest.schema import SPAN_SCHEMA
-from logrca.rca.signals.traces import SPAN_DEVIATION_SCHEMA, network_deviations
+from logrca.rca.signals.traces import SPAN_DEVIATION_SCHEMA, network_deviations, span_deviations
+from logrca.rca.surprise import poisson_surprise, two_sample_surprise
 
 T0 = datetime(2024, 3, 1, 10, tzinfo=UTC)
 WINDOW = (T0 + timedelta(minutes=1), T0 + timedelta(minutes=2))
@@ -136,3 +138,37 @@ def test_lines_of_request_kinds_the_baseline_never_saw_are_marked_unknown():
         False,
         False,
     ]
+
+
+def _requests(durations_ms: list[float], *, minute: int) -> pl.DataFrame:
+    """One root span of ``orders`` per request (its exclusive time is its duration)."""
+    return pl.DataFrame(
+        [
+            {
+                "trace_id": f"r{minute}-{i}",
+                "span_id": "a",
+                "parent_id": None,
+                "service": "orders",
+                "host": "orders-1-x",
+                "operation": "/orders",
+                "start": T0 + timedelta(minutes=minute, seconds=i),
+                "duration_us": ms * 1000,
+                "error": None,
+            }
+            for i, ms in enumerate(durations_ms)
+        ],
+        schema=SPAN_SCHEMA,
+    )
+
+
+def test_a_short_baselines_p99_is_a_sample_too():
+    baseline = _requests([10.0 + 0.1 * i for i in range(20)], minute=0)  # p99 of 20 requests ~ their largest
+    wobble = _requests([10.0] * 34 + [12.5] * 6, minute=1)  # 6 of 40 just above it
+    one_sample = span_deviations(wobble, baseline, window=WINDOW)
+    assert one_sample["score"].to_list() == [pytest.approx(poisson_surprise(6, 0.5))]  # 4.3: reported
+    assert span_deviations(wobble, baseline, window=WINDOW, two_sample=True).is_empty()
+    # A real rise (every request slower) stays: 40 of 40 above the baseline's p99 (its largest) against 0 of 20.
+    slow = _requests([25.0] * 40, minute=1)
+    rows = span_deviations(slow, baseline, window=WINDOW, two_sample=True)
+    assert rows["score"].to_list() == [pytest.approx(two_sample_surprise(40, 0, 2.0))]
+    assert rows["score"][0] > 3.0

@@ -24,6 +24,8 @@ __all__ = [
     "IDENTIFIER_RULES",
     "TIME_RULES",
     "NUMBER_RULES",
+    "UNIT_RULES",
+    "WEB_RULES",
 ]
 
 
@@ -65,8 +67,8 @@ class MaskingRule(BaseModel):
         return True
 
 
-# Generic masks for operational logs, written for the Rust regex engine (no look-around), in three
-# groups applied in this order (identifiers and times before the numbers inside them).
+# Generic masks for operational logs, written for the Rust regex engine (no look-around), in
+# groups applied in this order (identifiers, times and values with units before the numbers inside them).
 #: UUIDs, IPv4 addresses (with their port), ``0x`` hex numbers, numbered host names (a dotted name
 #: whose first label holds a digit: ``node-41.corp.example.com``) and tokens holding an id joined by
 #: ``_`` (``blk_-42``, ``attempt_1445_0020_m_000000_0``, a path through ``_task_2008_0001``). Each
@@ -95,12 +97,26 @@ TIME_RULES: tuple[MaskingRule, ...] = (
     ),
     MaskingRule(pattern=r"\b\d{1,2}:\d{2}:\d{2}([.,]\d+)?\b", mask_with="*"),
 )
+#: Sizes and durations written with their unit (``93.0 B``, ``5.2 KB``, ``1.5GiB``, ``250 ms``,
+#: ``3s``): masked whole, so one event does not split by the unit its value happened to need.
+UNIT_RULES: tuple[MaskingRule, ...] = (
+    MaskingRule(
+        pattern=r"\b\d+(\.\d+)? ?([KMGTP]i?B|B|bytes?|[mun]s|µs|s|secs?|seconds?|mins?|minutes?|h|hrs?|hours?)\b",
+        mask_with="*",
+    ),
+)
+#: URLs (any ``scheme://``), e-mail addresses and MAC addresses, each masked whole.
+WEB_RULES: tuple[MaskingRule, ...] = (
+    MaskingRule(pattern=r"\b[a-zA-Z][a-zA-Z0-9+.-]*://\S+", mask_with="*"),
+    MaskingRule(pattern=r"\b[\w.+-]+@[\w-]+(\.[\w-]+)+\b", mask_with="*"),
+    MaskingRule(pattern=r"\b[0-9a-fA-F]{2}([:-][0-9a-fA-F]{2}){5}\b", mask_with="*"),
+)
 #: Numbers standing alone as a word, with an optional decimal part (``42``, ``port:50010``,
 #: ``0.25``), never digits inside a word (``ipv4``, ``sda1`` stay).
 NUMBER_RULES: tuple[MaskingRule, ...] = (MaskingRule(pattern=r"\b\d+(\.\d+)?\b", mask_with="*"),)
 #: logrca's default masks, chosen with the other template defaults by leave-one-dataset-out over
 #: the ten Loghub samples (``bench/loghub_loo.py``, docs/parsing.md).
-DEFAULT_MASKING_RULES: tuple[MaskingRule, ...] = (*IDENTIFIER_RULES, *TIME_RULES, *NUMBER_RULES)
+DEFAULT_MASKING_RULES: tuple[MaskingRule, ...] = (*IDENTIFIER_RULES, *TIME_RULES, *UNIT_RULES, *NUMBER_RULES)
 
 
 def parse_masking_rules(raw: Any, *, source: str = "masking rules") -> list[MaskingRule]:

@@ -39,6 +39,7 @@ _DRAIN_SETTINGS = (
     "parametrize_numeric_tokens",
     "split_max_values",
     "split_min_lines",
+    "split_shared_words",
 )
 
 
@@ -46,8 +47,9 @@ class TemplateConfig(BaseModel):
     """Settings of template mining (the ``templates:`` section of the logrca config).
 
     Defaults: generic masks (:data:`logrca.parsers.templates.masking.DEFAULT_MASKING_RULES`: ids,
-    times, numbers), ``sim_th=0.5``, ``depth=4`` (drain3's: 0.4 and 4) and the split of
-    clusters at positions of a few words (``split_max_values``, ``split_min_lines``), chosen together by
+    times, values with units, numbers), ``sim_th=0.5``, ``depth=4`` (drain3's: 0.4 and 4) and the split of
+    clusters at positions of a few words (``split_max_values``, ``split_min_lines``) that no other
+    cluster takes as values (``split_shared_words``), chosen together by
     leave-one-dataset-out over the ten Loghub samples (``bench/loghub_loo.py``; per-dataset
     figures in docs/parsing.md). ``masking`` accepts rules as mappings ``{pattern, mask_with}``
     or bare pattern strings.
@@ -69,7 +71,12 @@ class TemplateConfig(BaseModel):
         ge=0,
         description="split a cluster at a variable position of at most this many words; 0 = off",
     )
-    split_min_lines: int = Field(default=2, ge=1, description="lines each word of a split position needs")
+    split_min_lines: int = Field(default=1, ge=1, description="lines each word of a split position needs")
+    split_shared_words: int = Field(
+        default=2,
+        ge=0,
+        description="no split at a position sharing this many words with another cluster's variable; 0 = off",
+    )
     state_path: Path | None = Field(
         default=None, description="JSON file holding the miner state between runs"
     )
@@ -111,7 +118,10 @@ class TemplateMiner:
             self.load(self.config.state_path)
 
     def _new_splitter(self) -> ClusterSplitter:
-        return ClusterSplitter(max_values=self.config.split_max_values, min_lines=self.config.split_min_lines)
+        c = self.config
+        return ClusterSplitter(
+            max_values=c.split_max_values, min_lines=c.split_min_lines, shared_words=c.split_shared_words
+        )
 
     def _new_drain(self) -> Drain:
         c = self.config

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 import numpy as np
@@ -25,7 +25,11 @@ class ClusterSplitter:
     whose template has ``<*>`` there. When a cluster is first mined, each of its variable
     positions whose values are all words (letters, ``_``, ``-``; no digit, no mask), between 2
     and ``max_values`` of them, each on at least ``min_lines`` lines, becomes a split position:
-    lines with other words there get other groups.
+    lines with other words there get other groups. Unless ``shared_words`` of those words also
+    fill a variable position of another cluster first mined in the same batch: words that several
+    events take as a value (user names in ``session opened for user cyrus`` and ``session closed
+    for user cyrus``) are variables, while the words that tell events apart (``Paused``/``Resumed``)
+    belong to one event.
 
     Parameters
     ----------
@@ -33,6 +37,9 @@ class ClusterSplitter:
         Most distinct words at a position for it to split (0 turns splitting off).
     min_lines : int
         Fewest lines each word needs.
+    shared_words : int
+        A position with at least this many words also held by a variable position of another
+        cluster is not split (0 turns the check off).
 
     Notes
     -----
@@ -43,8 +50,8 @@ class ClusterSplitter:
     batch never changes the id a mined line got. All of it is in :meth:`state`.
     """
 
-    def __init__(self, *, max_values: int, min_lines: int):
-        self.max_values, self.min_lines = max_values, min_lines
+    def __init__(self, *, max_values: int, min_lines: int, shared_words: int = 0):
+        self.max_values, self.min_lines, self.shared_words = max_values, min_lines, shared_words
         self.positions: dict[int, tuple[int, ...]] = {}  # decided clusters -> split positions
         self.groups: dict[tuple[int, tuple[str, ...]], int] = {}  # (cluster, words) -> group id
         self.members: dict[int, tuple[int, tuple[str, ...]]] = {}  # group id -> (cluster, words)
@@ -122,7 +129,22 @@ class ClusterSplitter:
                 if 2 <= len(seen) <= self.max_values
                 and all(_WORD.match(word) for word in seen)
                 and min(seen.values()) >= self.min_lines
+                and not self._shared(seen.keys(), cluster, values)
             )
+
+    def _shared(
+        self, words: Iterable[str], cluster: int, values: dict[int, dict[int, dict[str, int]]]
+    ) -> bool:
+        """True when ``shared_words`` of ``words`` also fill one variable position of another new cluster."""
+        if self.shared_words == 0:
+            return False
+        words = set(words)
+        return any(
+            len(words.intersection(seen)) >= self.shared_words
+            for other, positions in values.items()
+            if other != cluster
+            for seen in positions.values()
+        )
 
     def _group(self, cluster: int, words: tuple[str, ...]) -> int:
         group = self.groups.get((cluster, words))

@@ -6,7 +6,7 @@ from datetime import datetime
 
 import polars as pl
 
-from logrca.rca.detect import poisson_surprise
+from logrca.rca.detect import poisson_surprise, two_sample_surprise
 from logrca.rca.graph import span_calls
 
 __all__ = [
@@ -42,12 +42,23 @@ def _tail_surprise(
     value: str,
     quantile: float,
     min_score: float,
+    two_sample: bool = False,
 ):
-    """Per key group: how many window values exceed the baseline's ``quantile``, scored against ``(1-q) n``."""
+    """Per key group: how many window values exceed the baseline's ``quantile``, scored against ``(1-q) n``.
+
+    With ``two_sample``, no higher than the two-sample test of the window's and the baseline's counts above
+    that limit (:func:`two_sample_surprise`): a short baseline's quantile is itself a chance value (with 30
+    requests its p99 is about its largest), so exceeding it is less surprising than ``1 - q`` says.
+    """
     if window.is_empty() or baseline.is_empty():
         return []
     limits = baseline.group_by(keys).agg(
         pl.col(value).quantile(quantile).alias("limit"), pl.len().alias("n_base")
+    )
+    base_above = (
+        baseline.join(limits, on=keys, how="inner")
+        .group_by(keys)
+        .agg((pl.col(value) > pl.col("limit")).sum().alias("base_above"))
     )
     scored = (
         window.join(limits, on=keys, how="inner")
@@ -58,13 +69,17 @@ def _tail_surprise(
             pl.col("start").filter(pl.col(value) > pl.col("limit")).min().alias("first_seen"),
             pl.col(value).median().alias("median"),
             pl.col("limit").first(),
+            pl.col("n_base").first(),
         )
     )
     base_median = baseline.group_by(keys).agg(pl.col(value).median().alias("base_median"))
     rows = []
-    for row in scored.join(base_median, on=keys, how="left").iter_rows(named=True):
+    joined = scored.join(base_median, on=keys, how="left").join(base_above, on=keys, how="left")
+    for row in joined.iter_rows(named=True):
         expected = max((1 - quantile) * row["n"], 0.5)
         score = poisson_surprise(row["above"], expected)
+        if two_sample:
+            score = min(score, two_sample_surprise(row["above"], row["base_above"], row["n"] / row["n_base"]))
         if score >= min_score:
             rows.append({**row, "score": score})
     return rows
@@ -136,15 +151,17 @@ def span_deviations(
     window: tuple[datetime, datetime],
     quantile: float = 0.99,
     min_score: float = 3.0,
+    two_sample: bool = False,
 ) -> pl.DataFrame:
     """Services whose own (exclusive) time per request rose: the part of the latency spent inside them.
 
     A slow callee makes every caller's span longer, but not its callers' exclusive time; a rise of
     exclusive time points at the service itself (CPU contention, a slow network on its pod).
+    ``two_sample``: see :func:`_tail_surprise` (a short baseline's quantile is a sample too).
     """
     current = _self_times(spans.filter(pl.col("start").is_between(*window, closed="left")))
     base = _self_times(baseline_spans)
-    rows = _tail_surprise(current, base, ["service"], "self_us", quantile, min_score)
+    rows = _tail_surprise(current, base, ["service"], "self_us", quantile, min_score, two_sample)
     out = [
         {
             "service": r["service"],
