@@ -10,6 +10,7 @@ for the clean-up on a cluster without ILM.
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 from datetime import datetime
 
@@ -17,7 +18,7 @@ import polars as pl
 from elasticsearch import helpers
 from pydantic import BaseModel, ConfigDict, Field
 
-from logrca.rca.ecs import ecs_fields, put_templates
+from logrca.rca.ecs import ECS_VERSION, EVENT_KINDS, ecs_fields, put_templates
 from logrca.rca.search_index import (
     FINDINGS_MAPPING,
     KNOWLEDGE_MAPPING,
@@ -91,6 +92,7 @@ def _line_id(system: str, row: dict) -> str:
 
 
 def _line_document(system: str, partition: str, row: dict) -> dict:
+    """One line's document as a dict (the reference :func:`line_bodies` is tested against)."""
     level = row.get("level")
     document = ecs_fields(
         "logs",
@@ -112,6 +114,85 @@ def _line_document(system: str, partition: str, row: dict) -> dict:
     if row.get("source_file"):
         document.setdefault("log", {})["file"] = {"path": row["source_file"]}
     return document
+
+
+#: Keys :func:`ecs_fields` leaves out when null; JSON escapes quotes inside strings, so ``,"key":null``
+#: is only ever a key.
+_NULL_KEYS = r"(?:message|service|log|level|file|trace|host|template_id|line_no)"
+
+
+def line_bodies(system: str, partition: str, events: pl.DataFrame) -> pl.DataFrame:
+    """Each line's document id (``_id``) and JSON document (``_source``), built on whole columns.
+
+    The same documents as :func:`_line_document` (and ids as :func:`_line_id`) per row, without a
+    Python dict per line: polars encodes one struct per row and the keys left out when null are cut
+    from the text. Only the id's SHA-1 is taken per line.
+    """
+    text = {name: _column(events, name) for name in ("message", "service", "level", "trace_id", "host")}
+    present = {name: column.is_not_null() & (column != "") for name, column in text.items()}
+    file = _column(events, "source_file")
+    stamp = pl.col("timestamp").dt.convert_time_zone("UTC")
+    iso = (
+        pl.when(stamp.dt.microsecond() == 0)
+        .then(stamp.dt.to_string("%Y-%m-%dT%H:%M:%S+00:00"))
+        .otherwise(stamp.dt.to_string("%Y-%m-%dT%H:%M:%S%.6f+00:00"))
+    )
+    line_no = _column(events, "line_no").cast(pl.Utf8)
+    has_file = file.is_not_null() & (file != "")
+    log = pl.struct(
+        pl.when(present["level"]).then(text["level"]).alias("level"),
+        pl.when(has_file).then(pl.struct(file.alias("path"))).alias("file"),
+    )
+    document = pl.struct(
+        iso.alias("@timestamp"),
+        text["message"].alias("message"),
+        pl.struct(pl.lit(ECS_VERSION).alias("version")).alias("ecs"),
+        pl.struct(
+            pl.lit(EVENT_KINDS["logs"]).alias("kind"),
+            pl.when(text["level"].is_in(_ERROR_LEVELS))
+            .then(pl.lit("failure"))
+            .otherwise(pl.lit("unknown"))
+            .alias("outcome"),
+            (
+                pl.lit(f"{system}.")
+                + pl.when(present["service"]).then(text["service"]).otherwise(pl.lit("unknown"))
+            ).alias("dataset"),
+        ).alias("event"),
+        pl.when(present["service"]).then(pl.struct(text["service"].alias("name"))).alias("service"),
+        pl.when(present["level"] | has_file).then(log).alias("log"),
+        pl.when(present["trace_id"]).then(pl.struct(text["trace_id"].alias("id"))).alias("trace"),
+        pl.when(present["host"]).then(pl.struct(text["host"].alias("name"))).alias("host"),
+        pl.struct(
+            pl.lit(system).alias("system"),
+            pl.lit(partition).alias("partition"),
+            _column(events, "template_id").cast(pl.Utf8).alias("template_id"),
+            line_no.alias("line_no"),
+        ).alias("labels"),
+    )
+    key = pl.concat_str(
+        [
+            pl.lit(system),
+            file.fill_null("None"),
+            line_no.fill_null("None"),
+            iso,
+            text["service"].fill_null("None"),
+        ],
+        separator="|",
+    )
+    bodies = events.select(
+        key.alias("_key"),
+        document.struct.json_encode()
+        .str.replace_all(f',"{_NULL_KEYS}":null', "")
+        .str.replace_all(f'\\{{"{_NULL_KEYS}":null,', "{")
+        .alias("_source"),
+    )
+    ids = [hashlib.sha1(key.encode()).hexdigest()[:24] for key in bodies["_key"].to_list()]
+    return bodies.select(pl.Series("_id", ids, dtype=pl.Utf8), "_source")
+
+
+def _column(events: pl.DataFrame, name: str) -> pl.Expr:
+    """A column of the events, or nulls where the frame has no such column."""
+    return pl.col(name) if name in events.columns else pl.lit(None, pl.Utf8)
 
 
 def _partition_query(system: str, partition: str) -> dict:
@@ -152,19 +233,20 @@ def index_lines(client, *, prefix: str, system: str, partition: str, events: pl.
     kept: set[str] = set()
 
     def actions():
-        for row in events.iter_rows(named=True):
-            doc_id = _line_id(system, row)
+        """(action line, document) pairs as JSON text, built per slice of rows on whole columns."""
+        for part in events.iter_slices(_BODY_ROWS):
+            bodies = line_bodies(system, partition, part)
             if seen_before:
-                kept.add(doc_id)
-            yield {
-                "_op_type": "create",
-                "_index": stream,
-                "_id": doc_id,
-                "_source": _line_document(system, partition, row),
-            }
+                kept.update(bodies["_id"].to_list())
+            heads = bodies.select(
+                pl.format('{{"create":{{"_index":{},"_id":"{}"}}}}', pl.lit(json.dumps(stream)), "_id")
+            ).to_series()
+            yield from zip(heads.to_list(), bodies["_source"].to_list())
 
     created, present, refused, first_refusal = 0, 0, 0, None
-    for ok, item in helpers.streaming_bulk(client, actions(), chunk_size=5000, raise_on_error=False):
+    for ok, item in helpers.streaming_bulk(
+        client, actions(), chunk_size=5000, raise_on_error=False, expand_action_callback=_as_is
+    ):
         status = (item.get("create") or {}).get("status")
         created, present = created + ok, present + (status == 409)
         if not ok and status != 409:
@@ -173,6 +255,15 @@ def index_lines(client, *, prefix: str, system: str, partition: str, events: pl.
         raise RuntimeError(f"Elasticsearch refused {refused} log line(s) of {stream}, first: {first_refusal}")
     deleted = _stale_lines(client, stream, query, kept) if seen_before else 0
     return {"lines_indexed": created, "lines_present": present, "lines_deleted_stale": deleted}
+
+
+#: Rows whose documents are built at once (memory: about this many documents as text).
+_BODY_ROWS = 50_000
+
+
+def _as_is(pair: tuple[str, str]) -> tuple[str, str]:
+    """The bulk helper's expand callback for pairs already written as JSON text."""
+    return pair
 
 
 def prune_lines(client, *, prefix: str, before: datetime) -> int:

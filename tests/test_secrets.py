@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import random
 import shutil
 from pathlib import Path
 
@@ -11,7 +12,15 @@ import pytest
 from pipeline_support import copy_example, pipeline_definitions, run_config_partition
 
 from logrca import PROJECT_ROOT
-from logrca.parsers.ingest.secrets import MASK, Redactor, SecretsConfig, luhn_valid
+from logrca.parsers.ingest.secrets import (
+    MASK,
+    Redactor,
+    SecretsConfig,
+    _mask_cards,
+    luhn_valid,
+    luhn_valid_many,
+    mask_cards,
+)
 
 EXAMPLE = PROJECT_ROOT / "examples" / "shop"
 INCIDENT_HOUR = "2026-03-10-02:00"
@@ -71,6 +80,61 @@ def test_luhn_check():
     assert luhn_valid("4111111111111111")
     assert luhn_valid("378282246310005")
     assert not luhn_valid("4111111111111112")
+
+
+def test_vectorized_luhn_agrees_with_the_python_check():
+    rng = random.Random(7)
+    values = ["".join(rng.choice("0123456789") for _ in range(rng.randint(11, 21))) for _ in range(3000)]
+    values += ["4111111111111111", "378282246310005", "12a4567890123456", "", "٣٣٣٣٣٣٣٣٣٣٣٣٣٣"]
+    expected = [
+        value.isascii() and value.isdigit() and 13 <= len(value) <= 19 and luhn_valid(value)
+        for value in values
+    ]
+    assert luhn_valid_many(pl.Series(values)).to_list() == expected
+    assert 100 < sum(expected) < 1000  # about one in ten random numbers passes
+
+
+def test_card_masking_on_whole_columns_matches_the_line_by_line_rule():
+    """Rows with one, several (passing and failing mixed) or non-ASCII candidates, as ``re.sub`` masks them."""
+    rng = random.Random(11)
+
+    def number() -> str:
+        digits = "".join(rng.choice("0123456789") for _ in range(rng.randint(10, 21)))
+        style = rng.random()
+        if style < 0.3:
+            return " ".join(digits[i : i + 4] for i in range(0, len(digits), 4))
+        if style < 0.4:
+            return "-".join(digits[i : i + 4] for i in range(0, len(digits), 4))
+        return ("٣" if style < 0.45 else "é" if style < 0.5 else "") + digits
+
+    lines = [
+        " ".join(rng.choice(["card ", "x=", "", "_"]) + number() for _ in range(rng.randint(0, 4)))
+        for _ in range(4000)
+    ]
+    lines += [None, "charge 4111 1111 1111 1111 ok", "took 4111111111111112 ns"]
+    expected = [None if line is None else _mask_cards(line) for line in lines]
+    got = mask_cards(pl.Series(lines, dtype=pl.Utf8)).to_list()
+    assert got == expected
+    assert sum(a != b for a, b in zip(got, lines)) > 100  # the test masks cards, not only keeps lines
+
+
+def test_redact_equals_every_rule_then_the_card_check_line_by_line():
+    """Rows found by the rule scan, the card scan, both or neither: as Python ``re`` rewrites each line."""
+    import re
+
+    from logrca.parsers.ingest.secrets import DEFAULT_RULES
+
+    rng = random.Random(5)
+    pieces = [line for _, line in CORPUS] + ["took 4111111111111112 ns", "id 5105105105105100", "ok", "x=1"]
+    lines = [" ".join(rng.choice(pieces) for _ in range(rng.randint(1, 3))) for _ in range(2000)]
+
+    def by_line(line: str) -> str:
+        for rule in DEFAULT_RULES:
+            line = re.sub(rule.pattern, re.sub(r"\$\{(\d+)\}", r"\\g<\1>", rule.replacement), line)
+        return _mask_cards(line)
+
+    got = Redactor.from_config(SecretsConfig()).redact(pl.Series(lines)).to_list()
+    assert got == [by_line(line) for line in lines]
 
 
 def test_rules_extend_and_turn_off_from_the_config():

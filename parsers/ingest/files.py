@@ -14,13 +14,38 @@ _ROTATION = re.compile(r"\.(\d+)(\.gz)?$")
 _GLOB_CHARS = set("*?[")
 
 
-@dataclass
 class LineBatch:
-    """Consecutive raw lines of one file: ``lines[i]`` is line ``first_line_no + i`` (1-based)."""
+    """Consecutive raw lines of one file: ``lines[i]`` is line ``first_line_no + i`` (1-based).
 
-    path: Path
-    first_line_no: int
-    lines: list[bytes]
+    Held as one block of bytes (``data``: the lines joined by ``\\n``, a ``\\r`` before it still
+    there), so a reader can decode and split a whole batch at once; ``lines`` splits it on first use.
+    """
+
+    __slots__ = ("path", "first_line_no", "_data", "_lines")
+
+    def __init__(
+        self, path: Path, first_line_no: int, lines: list[bytes] | None = None, *, data: bytes | None = None
+    ):
+        if (lines is None) == (data is None):
+            raise TypeError("LineBatch takes either lines or data")
+        self.path, self.first_line_no, self._lines, self._data = path, first_line_no, lines, data
+
+    @property
+    def lines(self) -> list[bytes]:
+        """The raw lines, line endings stripped."""
+        if self._lines is None:
+            self._lines = [line.removesuffix(b"\r") for line in self._data.split(b"\n")]
+        return self._lines
+
+    @property
+    def data(self) -> bytes:
+        """The lines joined by ``\\n`` (each may still end in ``\\r``)."""
+        if self._data is None:
+            self._data = b"\n".join(self._lines)
+        return self._data
+
+    def __len__(self) -> int:
+        return len(self._lines) if self._lines is not None else self._data.count(b"\n") + 1
 
 
 @dataclass
@@ -175,9 +200,9 @@ def iter_line_batches(path: Path, *, batch_bytes: int = 32 << 20) -> Iterator[Li
             remainder = block
             return
         remainder = block[cut + 1 :]
-        lines = block[:cut].split(b"\n")
-        yield LineBatch(path, line_no, [line.removesuffix(b"\r") for line in lines])
-        line_no += len(lines)
+        batch = LineBatch(path, line_no, data=block[:cut])
+        yield batch
+        line_no += len(batch)
 
     try:
         for chunk in _blocks(path):
@@ -197,4 +222,4 @@ def iter_line_batches(path: Path, *, batch_bytes: int = 32 << 20) -> Iterator[Li
         yield FileProblem(path, line_no, reason)
         return
     if remainder:
-        yield LineBatch(path, line_no, [remainder.removesuffix(b"\r")])
+        yield LineBatch(path, line_no, data=remainder)

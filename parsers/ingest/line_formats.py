@@ -57,15 +57,18 @@ def parse_timestamps(text: pl.Series, *, timestamp_format: str | None, timezone:
         if timestamp_format
         else tuple(f + "%z" for f in TIMESTAMP_FORMATS if "%z" not in f) + TIMESTAMP_FORMATS
     )
+    if len(formats) > 1 and wanted > TIMESTAMP_SAMPLE:
+        # The first format that reads a whole sample is the one the loop below would stop at when it
+        # reads every value (formats before it fail on the sample, so on the column); try it alone.
+        sample = text.drop_nulls().head(TIMESTAMP_SAMPLE)
+        first = next((f for f in formats if _to_utc(sample, f, timezone).null_count() == 0), None)
+        if first is not None:
+            parsed = _to_utc(text, first, timezone)
+            if parsed.null_count() == text.null_count():
+                return parsed
     best, best_count = None, 0
     for fmt in formats:
-        aware = "%z" in fmt
-        parsed = text.str.to_datetime(
-            fmt, strict=False, time_unit="us", **({"time_zone": "UTC"} if aware else {})
-        )
-        if not aware:
-            parsed = parsed.dt.replace_time_zone(timezone, ambiguous="earliest", non_existent="null")
-        parsed = parsed.dt.convert_time_zone("UTC")
+        parsed = _to_utc(text, fmt, timezone)
         count = parsed.len() - parsed.null_count()
         if count > best_count:
             best, best_count = parsed, count
@@ -74,6 +77,21 @@ def parse_timestamps(text: pl.Series, *, timestamp_format: str | None, timezone:
     if best is None:
         return pl.Series(text.name, [None] * text.len(), dtype=pl.Datetime("us", "UTC"))
     return best
+
+
+#: How many timestamps pick the format tried first on the whole column (:func:`parse_timestamps`).
+TIMESTAMP_SAMPLE = 1000
+
+
+def _to_utc(text: pl.Series, fmt: str, timezone: str) -> pl.Series:
+    """``text`` parsed with one chrono format, in UTC (``timezone`` for text without an offset)."""
+    aware = "%z" in fmt
+    parsed = text.str.to_datetime(
+        fmt, strict=False, time_unit="us", **({"time_zone": "UTC"} if aware else {})
+    )
+    if not aware:
+        parsed = parsed.dt.replace_time_zone(timezone, ambiguous="earliest", non_existent="null")
+    return parsed.dt.convert_time_zone("UTC")
 
 
 def extract_trace_id(message: pl.Expr) -> pl.Expr:
@@ -173,12 +191,16 @@ def parse_jsonl(records: pl.DataFrame, source: SourceConfig) -> pl.DataFrame:
         order[~is_plain] = fast.height + np.arange(frame.height)
         frame = pl.concat([fast.select(list(schema)), frame])[pl.Series(order)]
     frame = frame.with_columns(timestamp=_json_timestamps(frame["timestamp"], source), rest=records["rest"])
+    if (missing := frame["trace_id"].is_null()).any():  # only rows without the field look in the message
+        rows = missing.arg_true()
+        found = frame["message"].gather(rows).to_frame().select(extract_trace_id(pl.col("message")))
+        frame = frame.with_columns(frame["trace_id"].scatter(rows, found["message"]))
     return frame.select(
         "timestamp",
         normalise_level(pl.col("level")).alias("level"),
         "host",
         _join_rest(pl.col("message")).alias("message"),
-        pl.coalesce(pl.col("trace_id"), extract_trace_id(pl.col("message"))).alias("trace_id"),
+        "trace_id",
         pl.col("service").alias("row_service"),
         pl.when(pl.col("problem").is_not_null())
         .then(pl.col("problem"))

@@ -19,10 +19,12 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+import numpy as np
 import polars as pl
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from logrca.parsers.ingest.schema import ReadResult
+from logrca.parsers.templates.masking import select_in_parts
 from logrca.parsers.validation import PolarsRegex
 
 __all__ = ["DEFAULT_RULES", "MASK", "Redactor", "SecretRule", "SecretsConfig", "luhn_valid"]
@@ -132,6 +134,63 @@ def _mask_cards(text: str) -> str:
     return _CARD.sub(replace, text)
 
 
+def luhn_valid_many(digits: pl.Series) -> pl.Series:
+    """:func:`luhn_valid` for a column of strings, vectorized: True for 13-19 ASCII digits that pass.
+
+    Left-padding with zeros does not change a Luhn sum, so the passing-length values are padded to
+    19 digits and summed as one ``(n, 19)`` array, doubling every second digit from the right.
+    """
+    shaped = digits.str.contains(r"^[0-9]{13,19}$").fill_null(False)
+    result = np.zeros(digits.len(), dtype=bool)
+    if shaped.any():
+        padded = digits.filter(shaped).str.zfill(_CARD_MAX_DIGITS)
+        grid = np.frombuffer("".join(padded.to_list()).encode("ascii"), dtype=np.uint8)
+        grid = grid.reshape(-1, _CARD_MAX_DIGITS) - ord("0")
+        doubled = np.arange(_CARD_MAX_DIGITS)[::-1] % 2 == 1  # second, fourth, ... digit from the right
+        grid[:, doubled] = _DOUBLED[grid[:, doubled]]
+        result[shaped.to_numpy()] = grid.sum(axis=1, dtype=np.int64) % 10 == 0
+    return pl.Series(digits.name, result)
+
+
+_CARD_MAX_DIGITS = 19
+_DOUBLED = np.array([0, 2, 4, 6, 8, 1, 3, 5, 7, 9], dtype=np.uint8)
+
+
+def mask_cards(text: pl.Series) -> pl.Series:
+    """``text`` with every Luhn-valid card candidate replaced by :data:`MASK` (candidates failing the check stay).
+
+    The candidates are found by polars and checked by :func:`luhn_valid_many` on whole columns. A
+    row whose candidates all pass is rewritten with one ``replace_all``; a row mixing passing and
+    failing ones, or holding non-ASCII text (where Python's and Rust's ``\\b``/``\\d`` may differ),
+    goes through :func:`_mask_cards` (Python ``re``) one by one.
+    """
+    if text.is_empty():
+        return text
+    found = (
+        pl.DataFrame({"t": text})
+        .with_row_index("row")
+        .select(
+            "row",
+            pl.col("t").str.extract_all(CARD_CANDIDATE).alias("card"),
+            (pl.col("t").str.contains(r"[^\x00-\x7f]") & pl.col("t").str.contains(r"\d"))
+            .fill_null(False)
+            .alias("unicode"),
+        )
+    )
+    candidates = found.filter(pl.col("card").list.len() > 0, ~pl.col("unicode")).explode("card")
+    unicode = found.filter(pl.col("unicode"))["row"]
+    checked = candidates.with_columns(ok=luhn_valid_many(candidates["card"].str.replace_all(r"[ -]", "")))
+    per_row = checked.group_by("row").agg(all_ok=pl.col("ok").all(), any_ok=pl.col("ok").any())
+    whole = per_row.filter(pl.col("all_ok"))["row"]
+    mixed = pl.concat([per_row.filter(pl.col("any_ok") & ~pl.col("all_ok"))["row"], unicode])
+    if whole.len():
+        text = text.scatter(whole, text.gather(whole).str.replace_all(CARD_CANDIDATE, MASK))
+    if mixed.len():
+        masked = [_mask_cards(value) for value in text.gather(mixed).to_list()]
+        text = text.scatter(mixed, pl.Series(masked, dtype=pl.Utf8))
+    return text
+
+
 @dataclass(frozen=True)
 class Redactor:
     """Compiled redaction rules; :meth:`redact_result` rewrites every text column of a read."""
@@ -147,23 +206,31 @@ class Redactor:
         rules = tuple(rule for rule in DEFAULT_RULES if rule.name not in config.disable)
         return Redactor(rules=rules + tuple(config.rules), cards="card_number" not in config.disable)
 
-    @property
-    def _any(self) -> str:
-        parts = [f"(?:{rule.pattern})" for rule in self.rules]
-        return "|".join(parts + ([CARD_CANDIDATE] if self.cards else []))
-
     def redact(self, text: pl.Series) -> pl.Series:
-        """``text`` with every secret replaced; rows without a candidate are not touched."""
-        if text.is_empty() or not self._any:
+        """``text`` with every secret replaced; rows without a candidate are not touched.
+
+        Two scans find the rows: one for any rule, one for a card candidate. The rules rewrite only
+        their rows, so lines whose only candidate is a long number (ids, durations) are not run
+        through every rule; cards are checked in both kinds of rows, after the rules.
+        """
+        if text.is_empty() or not (self.rules or self.cards):
             return text
-        hits = text.str.contains(self._any).fill_null(False)
-        if not hits.any():
-            return text
-        rows = hits.arg_true()
-        changed = pl.DataFrame({"t": text.gather(rows)}).select(_rewrite(pl.col("t"), self.rules))["t"]
+        scans = []
+        if self.rules:
+            any_rule = "|".join(f"(?:{rule.pattern})" for rule in self.rules)
+            scans.append(pl.col("m").str.contains(any_rule).fill_null(False).alias("rule"))
         if self.cards:
-            changed = changed.map_elements(_mask_cards, return_dtype=pl.Utf8, skip_nulls=True)
-        return text.scatter(rows, changed)
+            scans.append(pl.col("m").str.contains(CARD_CANDIDATE).fill_null(False).alias("card"))
+        found = select_in_parts(text, pl.struct(scans)).struct.unnest()
+        by_rule = found["rule"] if self.rules else pl.repeat(False, text.len(), eager=True)
+        if by_rule.any():
+            rows = by_rule.arg_true()
+            rewritten = pl.DataFrame({"t": text.gather(rows)}).select(_rewrite(pl.col("t"), self.rules))["t"]
+            text = text.scatter(rows, rewritten)
+        if self.cards and (cards := found["card"] | by_rule).any():
+            rows = cards.arg_true()
+            text = text.scatter(rows, mask_cards(text.gather(rows)))
+        return text
 
     def redact_result(self, result: ReadResult) -> ReadResult:
         """Events and quarantine of a read with secrets replaced in every free-text column.

@@ -7,6 +7,7 @@ the files of a source and restricts them to a partition's window.
 
 from __future__ import annotations
 
+import codecs
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -27,14 +28,47 @@ _LINES_SCHEMA = {"line_no": pl.Int64, "raw": pl.Utf8, "raw_hex": pl.Utf8, "reaso
 
 
 def _decode(batch: LineBatch, source: SourceConfig) -> pl.DataFrame:
-    """Decode a batch; undecodable or over-long lines get a ``problem`` and keep their bytes in hex."""
+    """Decode a batch; undecodable or over-long lines get a ``problem`` and keep their bytes in hex.
+
+    A UTF-8 (or ASCII) batch that decodes cleanly, the usual case, is decoded and split as one block
+    and checked for length on the whole column; otherwise each line is decoded on its own.
+    """
+    if codecs.lookup(source.encoding).name in ("utf-8", "ascii"):
+        try:
+            text = batch.data.decode(source.encoding)
+        except UnicodeDecodeError:
+            return _decode_lines(batch, source)
+        limit = source.max_line_bytes
+        lines = pl.Series("text", text.split("\n"), dtype=pl.Utf8).to_frame()
+        length = pl.col("text").str.len_bytes()
+        return lines.select(
+            pl.int_range(batch.first_line_no, batch.first_line_no + pl.len(), dtype=pl.Int64).alias(
+                "line_no"
+            ),
+            pl.col("text").str.strip_suffix("\r"),
+        ).select(
+            "line_no",
+            "text",
+            pl.when(length > limit)
+            .then(pl.format("line of {} bytes is longer than max_line_bytes={}", length, pl.lit(limit)))
+            .alias("problem"),
+            pl.lit(None, pl.Utf8).alias("raw_hex"),
+        )
+    return _decode_lines(batch, source)
+
+
+def _decode_lines(batch: LineBatch, source: SourceConfig) -> pl.DataFrame:
+    """:func:`_decode` with a Python list of lines (other encodings, or a batch holding undecodable bytes).
+
+    The batch is decoded at once when it can be; otherwise line by line, naming each bad line.
+    """
     codec = source.encoding
     try:
         texts = b"\n".join(batch.lines).decode(codec).split("\n")
         if len(texts) != len(batch.lines):
             raise UnicodeDecodeError(codec, b"", 0, 1, "line count changed")
-        problems = [None] * len(texts)
-        hexes = [None] * len(texts)
+        problems: list[str | None] = [None] * len(texts)
+        hexes: list[str | None] = [None] * len(texts)
     except UnicodeDecodeError:
         texts, problems, hexes = [], [], []
         for raw in batch.lines:
@@ -74,7 +108,15 @@ def _start_flags(lines: pl.DataFrame, source: SourceConfig) -> pl.Series:
 
 def _group_records(lines: pl.DataFrame, source: SourceConfig) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Join continuation lines into records: returns (records, orphan continuation lines)."""
-    max_lines = source.multiline.max_lines if source.multiline else 1
+    if source.multiline is None:  # every line is a record: no grouping to do
+        records = lines.select(
+            "line_no",
+            pl.col("text").alias("head"),
+            pl.lit(None, pl.Utf8).alias("rest"),
+            pl.lit(1, pl.UInt32).alias("line_count"),
+        )
+        return records, lines.clear()
+    max_lines = source.multiline.max_lines
     flagged = lines.with_columns(start=_start_flags(lines, source)).with_columns(
         record=pl.col("start").cum_sum()
     )

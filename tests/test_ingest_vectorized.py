@@ -1,0 +1,74 @@
+"""The whole-batch paths of ingest give what the line-by-line ones give (decode, timestamp formats)."""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from logrca.parsers.ingest import line_formats
+from logrca.parsers.ingest.files import LineBatch, iter_line_batches
+from logrca.parsers.ingest.line_formats import parse_timestamps
+from logrca.parsers.ingest.sources import SourceConfig
+from logrca.parsers.ingest.text_file import _decode, _decode_lines
+
+
+def _source(**extra) -> SourceConfig:
+    return SourceConfig(
+        name="app", service="app", format="loghub", header="<Timestamp> <Content>", paths=["x"], **extra
+    )
+
+
+def test_a_batch_decoded_as_one_block_equals_the_line_by_line_decode(tmp_path: Path):
+    rng = random.Random(3)
+    words = ["INFO", "ok", "é", "日本", "\r", "x" * 400, "", "\t"]
+    lines = ["".join(rng.choice(words) for _ in range(rng.randint(0, 6))) for _ in range(3000)]
+    path = tmp_path / "app.log"
+    path.write_bytes(("\r\n".join(lines[:10]) + "\n" + "\n".join(lines[10:])).encode())
+    source = _source(max_line_bytes=1024)
+    batches = [b for b in iter_line_batches(path, batch_bytes=4096) if isinstance(b, LineBatch)]
+    assert sum(len(b) for b in batches) == len(lines)
+    for batch in batches:
+        fast, slow = _decode(batch, source), _decode_lines(batch, source)
+        assert fast.equals(slow), batch.first_line_no
+    assert any(_decode(b, source)["problem"].is_not_null().any() for b in batches)  # long lines seen
+
+
+def test_a_batch_with_undecodable_bytes_names_each_bad_line(tmp_path: Path):
+    path = tmp_path / "app.log"
+    path.write_bytes(b"INFO fine\nINFO bad \xff\xfe here\r\nINFO fine again\n")
+    (batch,) = [b for b in iter_line_batches(path) if isinstance(b, LineBatch)]
+    decoded = _decode(batch, _source())
+    assert decoded["problem"].to_list()[0] is None and decoded["problem"].to_list()[2] is None
+    assert decoded["problem"][1].startswith("invalid utf-8 at byte 9")
+    assert decoded["raw_hex"][1] == b"INFO bad \xff\xfe here".hex()
+
+
+def _exhaustive(text: pl.Series, timezone: str = "UTC") -> pl.Series:
+    """parse_timestamps with the sample shortcut switched off (every format tried on the column)."""
+    saved = line_formats.TIMESTAMP_SAMPLE
+    line_formats.TIMESTAMP_SAMPLE = 10**12
+    try:
+        return parse_timestamps(text, timestamp_format=None, timezone=timezone)
+    finally:
+        line_formats.TIMESTAMP_SAMPLE = saved
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        ["2026-03-10 01:00:00,017"] * 3000,
+        ["2026-03-10T01:00:00.054Z"] * 2000 + [None] * 10,
+        ["2026-03-10 01:00:00"] * 1500 + ["10/Mar/2026:01:00:00 +0100"] * 1500,  # sample reads only the first
+        ["2026-03-10 01:00:00"] * 1500 + ["garbage"] * 3,
+        ["Tue Mar 10 01:00:00 2026"] * 1200
+        + ["2026-03-10 01:00:00"] * 1300,  # the second format wins by count
+    ],
+)
+def test_the_format_chosen_on_a_sample_gives_what_trying_every_format_gives(values):
+    text = pl.Series("t", values, dtype=pl.Utf8)
+    for timezone in ("UTC", "Europe/Berlin"):
+        fast = parse_timestamps(text, timestamp_format=None, timezone=timezone)
+        assert fast.equals(_exhaustive(text, timezone)), values[0]
