@@ -63,7 +63,7 @@ def pipeline_definitions(overrides: dict[str, str]):
 def run_partition(
     instance, partition: str, tags: dict, es_url: str, prefix: str, data_dir: Path
 ) -> tuple[dict, dict, float]:
-    from dagster import DagsterEventType, materialize
+    from dagster import materialize
 
     defs = pipeline_definitions(
         {"LOGRCA_ES_URL": es_url, "LOGRCA_INDEX_PREFIX": prefix, "LOGRCA_DATA_DIR": str(data_dir)}
@@ -84,8 +84,21 @@ def run_partition(
         raise SystemExit(
             f"run of {partition} failed: {[e.message for e in result.all_events if e.is_failure]}"
         )
+    metadata = {}
+    for event in result.get_asset_materialization_events():
+        materialization = event.event_specific_data.materialization
+        metadata[materialization.asset_key.to_user_string()] = {
+            k: getattr(v, "value", v) for k, v in materialization.metadata.items()
+        }
+    return step_seconds(instance, result.run_id), metadata, total
+
+
+def step_seconds(instance, run_id: str) -> dict[str, float]:
+    """Seconds from start to success of each step of the run, from the instance's event log."""
+    from dagster import DagsterEventType
+
     records = instance.get_records_for_run(
-        result.run_id, of_type={DagsterEventType.STEP_START, DagsterEventType.STEP_SUCCESS}
+        run_id, of_type={DagsterEventType.STEP_START, DagsterEventType.STEP_SUCCESS}
     ).records
     starts, steps = {}, {}
     for record in records:
@@ -94,13 +107,7 @@ def run_partition(
             starts[entry.step_key] = entry.timestamp
         else:
             steps[entry.step_key] = entry.timestamp - starts.get(entry.step_key, entry.timestamp)
-    metadata = {}
-    for event in result.get_asset_materialization_events():
-        materialization = event.event_specific_data.materialization
-        metadata[materialization.asset_key.to_user_string()] = {
-            k: getattr(v, "value", v) for k, v in materialization.metadata.items()
-        }
-    return steps, metadata, total
+    return steps
 
 
 def drain3_lines_per_second(data_dir: Path, partition: str, config_path: Path) -> tuple[int, float]:
