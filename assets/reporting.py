@@ -160,12 +160,12 @@ def search_index(
     context: AssetExecutionContext,
     logrca: LogrcaConfigResource,
     elasticsearch: ElasticsearchResource,
-    log_templates: pl.DataFrame,
     anomalies: pl.DataFrame,
     rca_report: dict | None,
 ) -> Output[dict]:
-    """The partition's anomalies, report and log lines, and the runbooks, in Elasticsearch (ECS, deterministic ids).
+    """The partition's anomalies and report, and the runbooks, in Elasticsearch (ECS, deterministic ids).
 
+    The log lines follow in ``indexed_lines``, so the report is searchable without waiting for them.
     The client retries transient errors itself; when the cluster stays unreachable the partition
     fails with a message saying so (run retries of the instance, or a re-run, finish the job).
     """
@@ -192,30 +192,56 @@ def search_index(
             finding=rca_report,
             report=(rca_report or {}).get("report", ""),
         )
-        if config.indexing.lines:
-            counts |= index_lines(
-                client,
-                prefix=prefix,
-                system=config.system,
-                partition=context.partition_key,
-                events=log_templates,
-            )
         counts["runbooks"] = index_runbooks(client, prefix=prefix, runbooks=logrca.runbooks())
     except (TransportError, ApiError) as error:
-        raise Failure(
-            description=(
-                f"Elasticsearch at {elasticsearch.url} failed: {error}. Nothing of this partition was lost: the "
-                "Parquet assets are stored; start the server ('logrca es start') or fix LOGRCA_ES_URL and re-run "
-                "this partition (indexing is idempotent)."
-            ),
-            allow_retries=False,
-        ) from error
+        raise _unreachable(elasticsearch, error) from error
     finally:
         client.close()
-    stream = lines_stream(prefix, config.system) if config.indexing.lines else "off"
-    return Output(
-        counts, metadata={**counts, "index_prefix": prefix, "lines_stream": stream, "url": elasticsearch.url}
+    return Output(counts, metadata={**counts, "index_prefix": prefix, "url": elasticsearch.url})
+
+
+def _unreachable(elasticsearch: ElasticsearchResource, error: Exception) -> Failure:
+    return Failure(
+        description=(
+            f"Elasticsearch at {elasticsearch.url} failed: {error}. Nothing of this partition was lost: the "
+            "Parquet assets are stored; start the server ('logrca es start') or fix LOGRCA_ES_URL and re-run "
+            "this partition (indexing is idempotent)."
+        ),
+        allow_retries=False,
     )
+
+
+def indexed_lines(
+    context: AssetExecutionContext,
+    logrca: LogrcaConfigResource,
+    elasticsearch: ElasticsearchResource,
+    log_templates: pl.LazyFrame,
+) -> Output[dict]:
+    """The partition's log lines in the data stream ``<prefix>-logs-<system>``, for drill-down from a finding.
+
+    Runs after ``search_index``: indexing every line is the slowest step of a partition, and the
+    report does not wait for it. ``indexing.lines: false`` turns it off (nothing is sent).
+    """
+    from elasticsearch import ApiError, TransportError
+
+    config, prefix = logrca.load(), elasticsearch.index_prefix
+    if not config.indexing.lines:
+        return Output({"lines_stream": "off"}, metadata={"lines_stream": "off"})
+    client = elasticsearch.client()
+    try:
+        counts = index_lines(
+            client,
+            prefix=prefix,
+            system=config.system,
+            partition=context.partition_key,
+            events=log_templates.collect(),
+        )
+    except (TransportError, ApiError) as error:
+        raise _unreachable(elasticsearch, error) from error
+    finally:
+        client.close()
+    stream = lines_stream(prefix, config.system)
+    return Output(counts | {"lines_stream": stream}, metadata={**counts, "lines_stream": stream})
 
 
 def reporting_assets(plan: PartitionPlan) -> list:
@@ -237,4 +263,5 @@ def reporting_assets(plan: PartitionPlan) -> list:
             ],
         )(rca_report),
         asset(partitions_def=plan.partitions, group_name="logrca")(search_index),
+        asset(partitions_def=plan.partitions, group_name="logrca", deps=["search_index"])(indexed_lines),
     ]

@@ -212,7 +212,7 @@ def main() -> None:
 
     land(staging, landing, 0)
     with DagsterInstance.get() as instance:  # the baseline hour, once, untimed
-        _, _, seconds = run_partition(
+        _, _, seconds, _ = run_partition(
             instance, BASELINE_HOUR, {}, args.es_url, "bench-executors", tmp / "data"
         )
     print(f"baseline hour {BASELINE_HOUR}: {seconds:.1f}s (not timed)", flush=True)
