@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+import re
 from collections.abc import Callable, Sequence
 
 import numpy as np
@@ -106,22 +108,43 @@ def parameters(
             _regex_parameters(m, t)
             for m, t in zip(messages.gather(rest).to_list(), templates.gather(template_of[rest]).to_list())
         ]
-        found = pl.concat(
-            [found, pl.DataFrame({"_row": rest, "params": pl.Series(extracted, dtype=pl.List(pl.Utf8))})]
-        ).sort("_row")
+        found = pl.concat([found, _lists(rest, extracted)]).sort("_row")
     return found["params"]
+
+
+def _lists(rows: np.ndarray, values: list[list[str]]) -> pl.DataFrame:
+    """``_row`` and ``params`` (list of strings) from Python lists, built flat (a Series of lists built
+    from Python lists costs a conversion per list, several times the regex work)."""
+    lengths = np.fromiter((len(v) for v in values), dtype=np.int64, count=len(values))
+    flat = pl.DataFrame(
+        {
+            "_row": np.repeat(rows, lengths),
+            "params": pl.Series([item for v in values for item in v], dtype=pl.Utf8),
+        }
+    )
+    grouped = flat.group_by("_row", maintain_order=True).agg("params")
+    return (
+        pl.DataFrame({"_row": rows})
+        .join(grouped, on="_row", how="left", maintain_order="left")
+        .with_columns(pl.col("params").fill_null(pl.lit([], dtype=pl.List(pl.Utf8))))
+    )
 
 
 def _regex_parameters(message: str, template: str | None) -> list[str]:
     """Parameters by turning the template into a regex (``<...>`` tokens -> ``(.*?)``); [] when no match."""
-    import re
-
     if not template:
         return []
-    parts = re.split(r"(<[^<> ]+>)", template)
-    pattern = "".join(
-        "(.*?)" if i % 2 else r"\s+".join(re.escape(w) for w in part.split(" "))
-        for i, part in enumerate(parts)
-    )
-    found = re.fullmatch(pattern, " ".join(message.split()))
+    found = _template_regex(template).fullmatch(" ".join(message.split()))
     return [] if found is None else list(found.groups())
+
+
+@functools.lru_cache(maxsize=65536)
+def _template_regex(template: str) -> re.Pattern:
+    """The template as a regex, built once per template (a batch holds many lines of few templates)."""
+    parts = re.split(r"(<[^<> ]+>)", template)
+    return re.compile(
+        "".join(
+            "(.*?)" if i % 2 else r"\s+".join(re.escape(w) for w in part.split(" "))
+            for i, part in enumerate(parts)
+        )
+    )
