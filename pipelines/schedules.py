@@ -23,7 +23,8 @@ from dagster import (
     schedule,
 )
 
-LAST_ASSET = AssetKey("search_index")
+#: The partition's last asset: its lines follow the report into Elasticsearch (off: materialized as "off").
+LAST_ASSET = AssetKey("indexed_lines")
 
 
 def newest_complete_partition(partitions: TimeWindowPartitionsDefinition, now: datetime) -> str | None:
@@ -33,7 +34,7 @@ def newest_complete_partition(partitions: TimeWindowPartitionsDefinition, now: d
 
 
 def indexed_after_close(instance, partitions: TimeWindowPartitionsDefinition, partition: str) -> bool:
-    """Whether ``search_index`` of ``partition`` was materialized after the partition's window ended."""
+    """Whether the last asset (``indexed_lines``) of ``partition`` was materialized after its window ended."""
     records = instance.fetch_materializations(
         AssetRecordsFilter(asset_key=LAST_ASSET, asset_partitions=[partition]), limit=1
     ).records

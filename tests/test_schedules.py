@@ -54,12 +54,14 @@ def test_after_the_configured_end_it_stays_on_the_last_partition(instance):
 def test_skips_a_partition_already_indexed_after_its_window_closed(instance):
     key = "2026-03-10-01:00"
     instance.report_runless_asset_event(
-        AssetMaterialization(asset_key="search_index", partition="2026-03-10-00:00")
+        AssetMaterialization(asset_key="indexed_lines", partition="2026-03-10-00:00")
     )
     assert (
         evaluate(instance, at(2)).partition_key == key
     )  # another partition's materialization does not count
     instance.report_runless_asset_event(AssetMaterialization(asset_key="search_index", partition=key))
+    assert evaluate(instance, at(2)).partition_key == key  # the report indexed, its lines not yet: run again
+    instance.report_runless_asset_event(AssetMaterialization(asset_key="indexed_lines", partition=key))
     skipped = evaluate(instance, at(2))
     assert isinstance(skipped, SkipReason)
     assert key in skipped.skip_message
