@@ -1,5 +1,6 @@
 """Template mining: drain3 templates for every event, with ids stable across partitions and re-runs."""
 
+import shutil
 import tempfile
 import time
 from pathlib import Path
@@ -33,6 +34,25 @@ def miner_state_path(logrca: LogrcaConfigResource):
     )
 
 
+#: Spill folders are named ``log_templates-<run id>-<random>``: the run that owns one is known.
+SPILL_PREFIX = "log_templates-"
+_RUN_ID_LENGTH = 36
+
+
+def _remove_stale_spills(context: AssetExecutionContext, spill_root: Path) -> None:
+    """Delete spill folders whose run is over (a killed step never reached its clean-up).
+
+    A folder of a run still going (another partition, maybe on another worker) is left alone; the
+    Dagster instance, shared by every worker, says which runs are.
+    """
+    for folder in spill_root.glob(f"{SPILL_PREFIX}*"):
+        run_id = folder.name[len(SPILL_PREFIX) :][:_RUN_ID_LENGTH]
+        run = context.instance.get_run_by_id(run_id)
+        if run is None or run.is_finished:
+            shutil.rmtree(folder, ignore_errors=True)
+            context.log.info(f"removed {folder.name}: spill of a run that is over ({run_id})")
+
+
 def log_templates(
     context: AssetExecutionContext,
     logrca: LogrcaConfigResource,
@@ -49,8 +69,9 @@ def log_templates(
     state_path = miner_state_path(logrca)
     spill_root = logrca.path("spill")
     spill_root.mkdir(exist_ok=True)
+    _remove_stale_spills(context, spill_root)
     started = time.perf_counter()
-    with tempfile.TemporaryDirectory(prefix="log_templates-", dir=spill_root) as spill:
+    with tempfile.TemporaryDirectory(prefix=f"{SPILL_PREFIX}{context.run_id}-", dir=spill_root) as spill:
         with logrca.locked(f"templates-{config.system}"):
             miner = TemplateMiner(config.templates.model_copy(update={"state_path": state_path}))
             known_before = miner.templates().height

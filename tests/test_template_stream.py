@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import uuid
+
 import polars as pl
 import pytest
 import yaml
@@ -72,6 +74,9 @@ def test_the_asset_writes_what_the_whole_partition_path_gives(tmp_path):
     partition = "2026-03-10-01:00"
     selection = ["raw_logs", "quarantined_lines", "baseline_logs", "log_templates", "baseline_templates"]
     selection.append("change_events")  # reads only the columns it needs of log_templates
+    stale = data_dir / "spill" / f"log_templates-{uuid.uuid4()}-killed"  # a run that is over, killed
+    stale.mkdir(parents=True)
+    (stale / "batch-0.parquet").write_bytes(b"left behind")
     result = materialize_partition(pipeline_definitions(config_path, data_dir=data_dir), selection, partition)
     parquet = data_dir / "parquet"
     miner = TemplateMiner(load_config(config_path).templates)
@@ -85,7 +90,9 @@ def test_the_asset_writes_what_the_whole_partition_path_gives(tmp_path):
     assert events.height > 10_000
     assert pl.read_parquet(parquet / "log_templates" / f"{partition}.parquet").equals(events)
     assert pl.read_parquet(parquet / "baseline_templates" / f"{partition}.parquet").equals(baseline)
-    assert not any((data_dir / "spill").iterdir())  # the batch files are gone once the outputs are written
+    assert not any(
+        (data_dir / "spill").iterdir()
+    )  # the batch files are gone once written, and the stale ones
     metadata = next(
         m.metadata
         for m in result.asset_materializations_for_node("log_templates")
