@@ -174,13 +174,14 @@ def search_index(
     from logrca.incidents.store import MAPPING as INCIDENTS_MAPPING
 
     config, tw, prefix = logrca.load(), context.partition_time_window, elasticsearch.index_prefix
-    client = elasticsearch.client()
+    client, settings = elasticsearch.client(), elasticsearch.index_settings()
     try:
         ensure_templates(
             client,
             prefix=prefix,
             retention_days=config.indexing.retention_days,
             extra_mappings={"incidents": INCIDENTS_MAPPING},
+            settings=settings,
         )
         counts = index_partition(
             client,
@@ -191,8 +192,11 @@ def search_index(
             anomalies=anomalies.to_dicts(),
             finding=rca_report,
             report=(rca_report or {}).get("report", ""),
+            settings=settings,
         )
-        counts["runbooks"] = index_runbooks(client, prefix=prefix, runbooks=logrca.runbooks())
+        counts["runbooks"] = index_runbooks(
+            client, prefix=prefix, runbooks=logrca.runbooks(), settings=settings
+        )
     except (TransportError, ApiError) as error:
         raise _unreachable(elasticsearch, error) from error
     finally:

@@ -46,7 +46,12 @@ def build_resources(deployment: Deployment) -> dict:
         "io_manager": FilesystemIOManager(base_dir=f"{root}/objects"),
         "logrca": LogrcaConfigResource(config_path=str(deployment.config_path), data_dir=root),
         "elasticsearch": ElasticsearchResource(
-            url=deployment.es_url, api_key=api_key, index_prefix=deployment.index_prefix
+            url=deployment.es_url,
+            api_key=api_key,
+            index_prefix=deployment.index_prefix,
+            shards=deployment.index_settings.get("number_of_shards", 1),
+            replicas=deployment.index_settings.get("number_of_replicas", 0),
+            refresh_interval=deployment.index_settings.get("refresh_interval"),
         ),
     }
 

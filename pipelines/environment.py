@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from logrca import PROJECT_ROOT
 
-__all__ = ["DEFAULT_CONFIG", "DEFAULT_ES_URL", "Deployment", "deployment_from_env"]
+__all__ = ["DEFAULT_CONFIG", "DEFAULT_ES_URL", "Deployment", "deployment_from_env", "index_settings"]
 
 DEFAULT_CONFIG = PROJECT_ROOT / "examples" / "shop" / "logrca.yaml"
 #: The local server that ``logrca es start`` runs (its default port).
@@ -34,6 +34,8 @@ class Deployment:
     sensor_settle_seconds: float
     sensor_interval_seconds: int
     environ: Mapping[str, str]
+    #: Settings of new Elasticsearch indices (``number_of_shards``, ``number_of_replicas``, ``refresh_interval``).
+    index_settings: dict = field(default_factory=dict)
 
     @property
     def es_api_key(self) -> str | None:
@@ -52,13 +54,36 @@ def _number(environ: Mapping[str, str], name: str, default: str, kind: type):
     return value
 
 
+def index_settings(environ: Mapping[str, str]) -> dict:
+    """Settings for new indices: ``LOGRCA_ES_SHARDS`` (default 1), ``LOGRCA_ES_REPLICAS`` (default 0),
+    ``LOGRCA_ES_REFRESH_INTERVAL`` (default: the cluster's).
+
+    Replicas can be raised later on a live index; the shard count is fixed when an index is created,
+    which is why logrca writes through an alias (``rca.search_index.ensure_index``) so an index can be
+    reindexed into one with more shards and the alias moved, without logrca noticing.
+    """
+    settings = {}
+    for key, name, least in (
+        ("number_of_shards", "LOGRCA_ES_SHARDS", 1),
+        ("number_of_replicas", "LOGRCA_ES_REPLICAS", 0),
+    ):
+        raw = environ.get(name, "1" if least else "0")
+        if not raw.isdigit() or int(raw) < least:
+            raise ValueError(f"{name}={raw!r}: expected a whole number{' >= 1' if least else ''}")
+        settings[key] = int(raw)
+    if environ.get("LOGRCA_ES_REFRESH_INTERVAL"):
+        settings["refresh_interval"] = environ["LOGRCA_ES_REFRESH_INTERVAL"]
+    return settings
+
+
 def deployment_from_env(environ: Mapping[str, str] | None = None) -> Deployment:
     """The deployment described by ``environ`` (default: this process's environment).
 
     ``LOGRCA_CONFIG`` (default: the bundled example), ``LOGRCA_DATA_DIR`` (default ``./data_out`` of
     the checkout), ``LOGRCA_ES_URL``, ``LOGRCA_ES_API_KEY``, ``LOGRCA_INDEX_PREFIX`` (default
     ``logrca``), ``LOGRCA_SCHEDULE_CRON`` (default ``15 * * * *``), ``LOGRCA_SENSOR_SETTLE_SECONDS``
-    (30), ``LOGRCA_SENSOR_INTERVAL_SECONDS`` (30).
+    (30), ``LOGRCA_SENSOR_INTERVAL_SECONDS`` (30), ``LOGRCA_ES_SHARDS`` / ``LOGRCA_ES_REPLICAS`` /
+    ``LOGRCA_ES_REFRESH_INTERVAL`` (:func:`index_settings`).
 
     Raises
     ------
@@ -76,4 +101,5 @@ def deployment_from_env(environ: Mapping[str, str] | None = None) -> Deployment:
         sensor_settle_seconds=_number(env, "LOGRCA_SENSOR_SETTLE_SECONDS", "30", float),
         sensor_interval_seconds=_number(env, "LOGRCA_SENSOR_INTERVAL_SECONDS", "30", int),
         environ=env,
+        index_settings=index_settings(env),
     )

@@ -88,7 +88,7 @@ def put_templates(
         ``logs`` is a data stream (``<prefix>-logs-<system>``); the others match ``<prefix>-<kind>`` and
         its numbered backing indices.
     settings : dict
-        Index settings (:func:`logrca.rca.search_index.index_settings`).
+        Index settings (the deployment's, from `logrca.pipelines.environment.index_settings`).
     lifecycle : str, optional
         An ILM policy name for the logs data stream (retention).
     """

@@ -20,11 +20,11 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from logrca.rca.ecs import ECS_VERSION, EVENT_KINDS, ecs_fields, put_templates
 from logrca.rca.search_index import (
+    DEFAULT_SETTINGS,
     FINDINGS_MAPPING,
     KNOWLEDGE_MAPPING,
     REPORTS_MAPPING,
     delete_matching,
-    index_settings,
 )
 
 __all__ = [
@@ -60,12 +60,18 @@ def lines_stream(prefix: str, system: str) -> str:
 
 
 def ensure_templates(
-    client, *, prefix: str, retention_days: int | None, extra_mappings: dict[str, dict] | None = None
+    client,
+    *,
+    prefix: str,
+    retention_days: int | None,
+    extra_mappings: dict[str, dict] | None = None,
+    settings: dict | None = None,
 ) -> str | None:
     """Install logrca's ECS index templates (and the retention policy); returns the ILM policy name or None.
 
     A cluster without ILM (``ilm.put_lifecycle`` refused) keeps lines until removed by hand.
-    ``extra_mappings`` adds kinds owned elsewhere (the incidents' mapping, from :mod:`logrca.incidents.store`).
+    ``extra_mappings`` adds kinds owned elsewhere (the incidents' mapping, from :mod:`logrca.incidents.store`);
+    ``settings`` are the deployment's index settings (default: one shard, no replica).
     """
     from elasticsearch import ApiError
 
@@ -82,7 +88,13 @@ def ensure_templates(
             policy = None
     kinds = {"findings": FINDINGS_MAPPING, "reports": REPORTS_MAPPING, "knowledge": KNOWLEDGE_MAPPING}
     kinds |= {"logs": LINES_MAPPING} | (extra_mappings or {})
-    put_templates(client, prefix=prefix, kind_mappings=kinds, settings=index_settings(), lifecycle=policy)
+    put_templates(
+        client,
+        prefix=prefix,
+        kind_mappings=kinds,
+        settings=settings or dict(DEFAULT_SETTINGS),
+        lifecycle=policy,
+    )
     return policy
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import os
 from typing import Any
 
 from elasticsearch import helpers
@@ -16,7 +15,6 @@ __all__ = [
     "REPORTS_MAPPING",
     "KNOWLEDGE_MAPPING",
     "ensure_index",
-    "index_settings",
     "index_partition",
     "index_runbooks",
     "search_all",
@@ -72,7 +70,7 @@ KNOWLEDGE_MAPPING = {
         "path": {"type": "keyword"},
     },
 }
-#: Index settings for a single node; a cluster sets LOGRCA_ES_SHARDS / LOGRCA_ES_REPLICAS (see :func:`index_settings`).
+#: Index settings for a single node; a cluster sets LOGRCA_ES_SHARDS / LOGRCA_ES_REPLICAS (``Deployment.index_settings``).
 DEFAULT_SETTINGS = {"number_of_shards": 1, "number_of_replicas": 0}
 
 
@@ -86,33 +84,12 @@ def connect(url: str, *, api_key: str | None = None):
     return Elasticsearch(url, api_key=api_key, request_timeout=30, retry_on_timeout=True, max_retries=3)
 
 
-def index_settings(environ: dict | None = None) -> dict:
-    """Settings for new indices: ``LOGRCA_ES_SHARDS`` (default 1), ``LOGRCA_ES_REPLICAS`` (default 0),
-    ``LOGRCA_ES_REFRESH_INTERVAL`` (default: the cluster's).
-
-    Replicas can be raised later on a live index; the shard count is fixed when an index is created,
-    which is why logrca writes through an alias (:func:`ensure_index`) so an index can be reindexed
-    into one with more shards and the alias moved, without logrca noticing.
-    """
-    env = os.environ if environ is None else environ
-    settings = {}
-    for key, name in (("number_of_shards", "LOGRCA_ES_SHARDS"), ("number_of_replicas", "LOGRCA_ES_REPLICAS")):
-        raw = env.get(name, str(DEFAULT_SETTINGS[key]))
-        if not raw.isdigit() or (key == "number_of_shards" and int(raw) < 1):
-            raise ValueError(
-                f"{name}={raw!r}: expected a whole number{' >= 1' if key == 'number_of_shards' else ''}"
-            )
-        settings[key] = int(raw)
-    if env.get("LOGRCA_ES_REFRESH_INTERVAL"):
-        settings["refresh_interval"] = env["LOGRCA_ES_REFRESH_INTERVAL"]
-    return settings
-
-
 def ensure_index(client, name: str, mappings: dict, *, settings: dict | None = None) -> None:
     """Make ``name`` usable for reads and writes, with its explicit mapping (a concurrent create is fine).
 
     A new ``name`` is an alias of the concrete index ``name-000001`` (its write index), created with
-    :func:`index_settings`; an existing index or alias called ``name`` is used as it is.
+    ``settings`` (the deployment's ``index_settings``; default: one shard, no replica); an
+    existing index or alias called ``name`` is used as it is.
     """
     from elasticsearch import BadRequestError
 
@@ -122,7 +99,7 @@ def ensure_index(client, name: str, mappings: dict, *, settings: dict | None = N
         client.indices.create(
             index=f"{name}-000001",
             mappings=mappings,
-            settings=settings or index_settings(),
+            settings=settings or dict(DEFAULT_SETTINGS),
             aliases={name: {"is_write_index": True}},
         )
     except BadRequestError as error:
@@ -207,6 +184,7 @@ def index_partition(
     anomalies: list[dict],
     finding: dict | None,
     report: str,
+    settings: dict | None = None,
 ) -> dict[str, int]:
     """Index one partition's anomalies (``<prefix>-findings``) and finding report (``<prefix>-reports``).
 
@@ -219,8 +197,8 @@ def index_partition(
         ``indexed``, ``deleted_stale``, ``reports`` counts.
     """
     findings_index, reports_index = f"{prefix}-findings", f"{prefix}-reports"
-    ensure_index(client, findings_index, with_ecs(FINDINGS_MAPPING))
-    ensure_index(client, reports_index, with_ecs(REPORTS_MAPPING))
+    ensure_index(client, findings_index, with_ecs(FINDINGS_MAPPING), settings=settings)
+    ensure_index(client, reports_index, with_ecs(REPORTS_MAPPING), settings=settings)
     documents = _finding_documents(system, partition, window, anomalies, finding)
     actions = [{"_index": findings_index, "_id": doc_id, "_source": source} for doc_id, source in documents]
     indexed, errors = helpers.bulk(client, actions, raise_on_error=False, stats_only=False)
@@ -268,10 +246,10 @@ def delete_matching(client, index: str, query: dict) -> int:
     return deleted
 
 
-def index_runbooks(client, *, prefix: str, runbooks: list[dict]) -> int:
+def index_runbooks(client, *, prefix: str, runbooks: list[dict], settings: dict | None = None) -> int:
     """Index the knowledge base's runbooks (id = runbook id) so engineers can search them."""
     index = f"{prefix}-knowledge"
-    ensure_index(client, index, with_ecs(KNOWLEDGE_MAPPING))
+    ensure_index(client, index, with_ecs(KNOWLEDGE_MAPPING), settings=settings)
     actions = [
         {
             "_index": index,

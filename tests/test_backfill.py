@@ -165,20 +165,21 @@ def test_a_killed_run_rerun_matches_a_clean_run(tmp_path, instance, es_url, es_c
     assert_same(reference, snapshot(data_dir, es_client, prefix))
 
 
-def test_indices_are_created_behind_an_alias_with_the_configured_shards(es_client, index_prefix, monkeypatch):
-    from logrca.rca.search_index import FINDINGS_MAPPING, ensure_index, index_settings
+def test_indices_are_created_behind_an_alias_with_the_configured_shards(es_client, index_prefix):
+    from logrca.pipelines.definitions import build_resources
+    from logrca.pipelines.environment import deployment_from_env
+    from logrca.rca.search_index import FINDINGS_MAPPING, ensure_index
 
-    monkeypatch.setenv("LOGRCA_ES_SHARDS", "2")
-    monkeypatch.setenv("LOGRCA_ES_REPLICAS", "0")
-    assert index_settings() == {"number_of_shards": 2, "number_of_replicas": 0}
+    deployment = deployment_from_env({"LOGRCA_ES_SHARDS": "2", "LOGRCA_ES_REPLICAS": "0"})
+    settings = build_resources(deployment)["elasticsearch"].index_settings()  # what the assets pass on
+    assert settings == {"number_of_shards": 2, "number_of_replicas": 0}
     name = f"{index_prefix}-findings"
-    ensure_index(es_client, name, FINDINGS_MAPPING)
-    ensure_index(es_client, name, FINDINGS_MAPPING)  # a second call (another worker) changes nothing
+    ensure_index(es_client, name, FINDINGS_MAPPING, settings=settings)
+    ensure_index(es_client, name, FINDINGS_MAPPING, settings=settings)  # another worker: changes nothing
     aliases = es_client.indices.get_alias(name=name)
     assert list(aliases) == [f"{name}-000001"]
     assert aliases[f"{name}-000001"]["aliases"][name]["is_write_index"] is True
     settings = es_client.indices.get_settings(index=name)[f"{name}-000001"]["settings"]["index"]
     assert settings["number_of_shards"] == "2"
-    monkeypatch.setenv("LOGRCA_ES_SHARDS", "zero")
-    with pytest.raises(ValueError, match="LOGRCA_ES_SHARDS='zero'"):
-        index_settings()
+    with pytest.raises(ValueError, match="LOGRCA_ES_SHARDS='zero'"):  # refused when the deployment loads
+        deployment_from_env({"LOGRCA_ES_SHARDS": "zero"})
