@@ -71,7 +71,7 @@ def log_templates(
     spill_root.mkdir(exist_ok=True)
     _remove_stale_spills(context, spill_root)
     started = time.perf_counter()
-    with tempfile.TemporaryDirectory(prefix=f"{SPILL_PREFIX}{context.run_id}-", dir=spill_root) as spill:
+    with tempfile.TemporaryDirectory(prefix=f"{SPILL_PREFIX}{context.run.run_id}-", dir=spill_root) as spill:
         with logrca.locked(f"templates-{config.system}"):
             miner = TemplateMiner(config.templates.model_copy(update={"state_path": state_path}))
             known_before = miner.templates().height

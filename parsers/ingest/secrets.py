@@ -177,7 +177,9 @@ def mask_cards(text: pl.Series) -> pl.Series:
             .alias("unicode"),
         )
     )
-    candidates = found.filter(pl.col("card").list.len() > 0, ~pl.col("unicode")).explode("card")
+    candidates = found.filter(pl.col("card").list.len() > 0, ~pl.col("unicode")).explode(
+        "card", empty_as_null=True
+    )
     unicode = found.filter(pl.col("unicode"))["row"]
     checked = candidates.with_columns(ok=luhn_valid_many(candidates["card"].str.replace_all(r"[ -]", "")))
     per_row = checked.group_by("row").agg(all_ok=pl.col("ok").all(), any_ok=pl.col("ok").any())
