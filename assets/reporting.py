@@ -174,7 +174,7 @@ def search_index(
     from logrca.incidents.store import MAPPING as INCIDENTS_MAPPING
 
     config, tw, prefix = logrca.load(), context.partition_time_window, elasticsearch.index_prefix
-    client, settings = elasticsearch.client(), elasticsearch.index_settings()
+    client, settings = elasticsearch.client(), elasticsearch.index_settings
     try:
         ensure_templates(
             client,

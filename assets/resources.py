@@ -112,15 +112,9 @@ class ElasticsearchResource(ConfigurableResource):
     #: name, never the key.
     api_key: str | None = None
     index_prefix: str = "logrca"
-    #: Settings of new indices (from ``LOGRCA_ES_SHARDS`` / ``_REPLICAS`` / ``_REFRESH_INTERVAL``).
-    shards: int = 1
-    replicas: int = 0
-    refresh_interval: str | None = None
-
-    def index_settings(self) -> dict:
-        """The settings new indices and index templates get."""
-        settings = {"number_of_shards": self.shards, "number_of_replicas": self.replicas}
-        return settings | ({"refresh_interval": self.refresh_interval} if self.refresh_interval else {})
+    #: Settings new indices and index templates get (the deployment's, from ``LOGRCA_ES_SHARDS`` /
+    #: ``_REPLICAS`` / ``_REFRESH_INTERVAL``; empty: one shard, no replica).
+    index_settings: dict = {}
 
     def client(self):
         from logrca.rca.search_index import connect

@@ -49,9 +49,7 @@ def build_resources(deployment: Deployment) -> dict:
             url=deployment.es_url,
             api_key=api_key,
             index_prefix=deployment.index_prefix,
-            shards=deployment.index_settings.get("number_of_shards", 1),
-            replicas=deployment.index_settings.get("number_of_replicas", 0),
-            refresh_interval=deployment.index_settings.get("refresh_interval"),
+            index_settings=deployment.index_settings,
         ),
     }
 

@@ -171,7 +171,7 @@ def test_indices_are_created_behind_an_alias_with_the_configured_shards(es_clien
     from logrca.rca.search_index import FINDINGS_MAPPING, ensure_index
 
     deployment = deployment_from_env({"LOGRCA_ES_SHARDS": "2", "LOGRCA_ES_REPLICAS": "0"})
-    settings = build_resources(deployment)["elasticsearch"].index_settings()  # what the assets pass on
+    settings = build_resources(deployment)["elasticsearch"].index_settings  # what the assets pass on
     assert settings == {"number_of_shards": 2, "number_of_replicas": 0}
     name = f"{index_prefix}-findings"
     ensure_index(es_client, name, FINDINGS_MAPPING, settings=settings)
