@@ -55,10 +55,13 @@ def _tail_surprise(
     limits = baseline.group_by(keys).agg(
         pl.col(value).quantile(quantile).alias("limit"), pl.len().alias("n_base")
     )
-    base_above = (
+    base = (  # the baseline's own figures per key (every baseline key has its limit)
         baseline.join(limits, on=keys, how="inner")
         .group_by(keys)
-        .agg((pl.col(value) > pl.col("limit")).sum().alias("base_above"))
+        .agg(
+            pl.col(value).median().alias("base_median"),
+            (pl.col(value) > pl.col("limit")).sum().alias("base_above"),
+        )
     )
     scored = (
         window.join(limits, on=keys, how="inner")
@@ -72,10 +75,8 @@ def _tail_surprise(
             pl.col("n_base").first(),
         )
     )
-    base_median = baseline.group_by(keys).agg(pl.col(value).median().alias("base_median"))
     rows = []
-    joined = scored.join(base_median, on=keys, how="left").join(base_above, on=keys, how="left")
-    for row in joined.iter_rows(named=True):
+    for row in scored.join(base, on=keys, how="left").iter_rows(named=True):
         expected = max((1 - quantile) * row["n"], 0.5)
         score = poisson_surprise(row["above"], expected)
         if two_sample:
