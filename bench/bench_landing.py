@@ -270,14 +270,20 @@ def print_report(timed: dict) -> None:
     print(f"baseline hour, same size, per step: {json.dumps(baseline)}")
 
 
+def elasticsearch_url(args: argparse.Namespace) -> str:
+    """``--es-url``, else a local server on ``--es-port`` (started if it is not running)."""
+    if args.es_url:
+        return args.es_url
+    from logrca.es_server import LocalServer, start
+
+    return start(LocalServer(port=args.es_port), log=lambda message: None)
+
+
 def main() -> None:
     args = parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="logrca-bench-landing-"))
     staging, landing, config = prepare(tmp, args.lines_per_hour)
-    if not args.es_url:
-        from logrca.es_server import LocalServer, start
-
-        args.es_url = start(LocalServer(port=args.es_port), log=lambda message: None)
+    args.es_url = elasticsearch_url(args)
     timed = land_and_run(tmp, staging, landing, config, args.es_url)
     print_report(timed)
     if not args.no_drain3:

@@ -35,7 +35,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "bench"))
 
-from bench_landing import land, prepare, run_partition, step_seconds  # noqa: E402
+from bench_landing import elasticsearch_url, land, prepare, run_partition, step_seconds  # noqa: E402
 
 VENV_BIN = Path(sys.executable).parent
 EXECUTORS = ("in_process", "multiprocess", "celery")
@@ -204,10 +204,7 @@ def main() -> None:
     args = parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="logrca-bench-executors-"))
     staging, landing, _ = prepare(tmp, args.lines_per_hour)
-    if not args.es_url:
-        from logrca.es_server import LocalServer, start
-
-        args.es_url = start(LocalServer(port=args.es_port), log=lambda message: None)
+    args.es_url = elasticsearch_url(args)
     from dagster import DagsterInstance
 
     land(staging, landing, 0)
