@@ -16,7 +16,11 @@ if TYPE_CHECKING:
 __all__ = ["RoutedBatch"]
 
 _CHUNK_CELLS = 4_000_000  # messages x clusters x tokens compared at once (bounded memory)
-_SMALL_CELLS = 50_000  # leaves with fewer messages x clusters x tokens are matched together (one numpy pass)
+# leaves with fewer messages x clusters x tokens are matched together (one numpy pass): the flat pass
+# saves the per-leaf numpy rounds but costs several times more per cell (its index arrays are per
+# cell), so larger leaves go one by one. Crossover measured at ~5-7k cells (bench/README.md,
+# "Cost as templates grow"); at 50k, 10,000 templates' steady state spent 6x longer matching
+_SMALL_CELLS = 6_000
 
 
 @dataclass
