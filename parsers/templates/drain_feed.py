@@ -9,7 +9,7 @@ import numpy as np
 import polars as pl
 from drain3.drain import Drain, LogCluster, Node
 
-from logrca.parsers.templates.drain_leaves import _LeafHashes, _LeafMatrix
+from logrca.parsers.templates.drain_leaves import _LeafHashes, _LeafMatrix, hash_leaves
 
 __all__ = ["DrainFeeder", "similarity"]
 
@@ -336,26 +336,9 @@ class DrainFeeder:
             if cluster is not None:
                 cluster.size += int(extra[cluster_id])
 
-    def leaf_hashes(self, leaf: Node) -> _LeafHashes | None:
-        """The templates of a leaf as 64-bit token hashes (rebuilt when a template or the cluster list changed).
-
-        None when a cluster is gone (LRU) or the templates differ in length.
-        """
-        clusters = [self.drain.id_to_cluster.get(cluster_id) for cluster_id in leaf.cluster_ids]
-        if not clusters or any(cluster is None for cluster in clusters):
-            return None
-        templates = [cluster.log_template_tokens for cluster in clusters]
-        cached = self._hashes.get(id(leaf))
-        if (
-            cached is not None
-            and len(cached.templates) == len(templates)
-            and all(a is b for a, b in zip(cached.templates, templates))
-        ):
-            return cached
-        if len({len(template) for template in templates}) != 1:
-            return None
-        built = self._hashes[id(leaf)] = _LeafHashes(list(leaf.cluster_ids), templates, self.drain.param_str)
-        return built
+    def leaf_hashes(self, leaves: list[Node]) -> list[_LeafHashes | None]:
+        """The templates of each leaf as 64-bit token hashes (see :func:`~logrca.parsers.templates.drain_leaves.hash_leaves`)."""
+        return hash_leaves(self.drain, leaves, self._hashes)
 
     def stats(self) -> dict[str, Any]:
         return {"calls": self.calls}

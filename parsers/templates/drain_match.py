@@ -116,6 +116,8 @@ class RoutedBatch:
         np.cumsum(np.bincount(leaf_index, minlength=len(leaves)), out=bounds[1:])
         small: list[tuple[np.ndarray, _LeafHashes]] = []
         small_cells = 0
+        present = np.flatnonzero(bounds[1:] > bounds[:-1]).tolist()
+        hashed = dict(zip(present, self.feeder.leaf_hashes([leaves[index] for index in present])))
         for index, leaf in enumerate(leaves):
             rows = by_leaf[bounds[index] : bounds[index + 1]]
             if not len(rows):
@@ -128,7 +130,7 @@ class RoutedBatch:
                 if cluster is not None:
                     valid[rows], clusters[rows] = True, cluster.cluster_id
                 continue
-            matrix = self.feeder.leaf_hashes(leaf)
+            matrix = hashed[index]
             if matrix is None or matrix.width != width:
                 continue  # Drain decides
             cells = len(rows) * len(matrix.cluster_ids) * width
