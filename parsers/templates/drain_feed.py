@@ -307,7 +307,11 @@ class DrainFeeder:
     def remembered(
         self, codes: np.ndarray, leaf_ids: np.ndarray, versions: np.ndarray, distinct: pl.Series
     ) -> tuple[np.ndarray, np.ndarray]:
-        """Per message (``distinct[codes]``): is a remembered result still valid (same leaf, same version)? And its cluster."""
+        """Per message (``distinct[codes]``): is a remembered result still valid (same leaf, same version)? And its cluster.
+
+        Remembering pauses for seven batches when fewer than a fifth of the messages were remembered
+        at all (messages that do not recur across batches: the join would be wasted).
+        """
         valid = np.zeros(len(codes), dtype=bool)
         clusters = np.full(len(codes), -1, dtype=np.int64)
         if self._remembered.height == 0 or len(codes) == 0 or self._remember_pause > 0:
@@ -321,7 +325,9 @@ class DrainFeeder:
             )
             valid[rows[ok]] = True
             clusters[rows[ok]] = found["cluster"].to_numpy()[ok]
-        if valid.sum() < 0.2 * len(codes):
+        # pause when messages hardly come back, not when they come back to leaves that changed since
+        # (while the tree is learnt): that batch's results are remembered under the new versions
+        if found.height < 0.2 * len(codes):
             self._remember_pause = 7  # try again after seven batches
         return valid, clusters
 
