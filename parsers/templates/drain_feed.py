@@ -84,6 +84,7 @@ class DrainFeeder:
         self.remember_limit = remember_limit
         self._remember_pause = 0  # batches left without remembering
         self.calls = 0  # Drain feeds made (for reports and benchmarks)
+        self.reused = 0  # messages answered at a batch start by results remembered from earlier batches
         self.created: list[
             tuple[int, str]
         ] = []  # (cluster id, first template) of new clusters, read by the miner
@@ -325,6 +326,7 @@ class DrainFeeder:
             )
             valid[rows[ok]] = True
             clusters[rows[ok]] = found["cluster"].to_numpy()[ok]
+            self.reused += int(ok.sum())
         # pause when messages hardly come back, not when they come back to leaves that changed since
         # (while the tree is learnt): that batch's results are remembered under the new versions
         if found.height < 0.2 * len(codes):
