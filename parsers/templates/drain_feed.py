@@ -272,6 +272,17 @@ class DrainFeeder:
             depth += 1
         return walked
 
+    def leaf_matrix(self, leaf: Node) -> _LeafMatrix | None:
+        """The leaf's token-id matrix when it is in step with the leaf's clusters and templates, else None."""
+        matrix = self._leaves.get(id(leaf))
+        if (
+            matrix is None
+            or matrix.version != self.version(leaf)
+            or len(matrix.cluster_ids) != len(leaf.cluster_ids)
+        ):
+            return None
+        return matrix
+
     def version(self, node: Node) -> int:
         """Version of a tree node (bumped whenever a feed changed what matching there gives)."""
         return self._versions.get(id(node), 0)

@@ -10,11 +10,12 @@ from drain3.drain import Drain, LogCluster, Node
 class _LeafMatrix:
     """The templates of one leaf's clusters as a matrix of token ids (``<*>`` is 0)."""
 
-    __slots__ = ("version", "cluster_ids", "tokens", "literal", "params")
+    __slots__ = ("version", "cluster_ids", "row", "tokens", "literal", "params")
 
     def __init__(self, leaf: Node, drain: Drain, version: int, token_ids: dict[str, int]):
         self.version = version
         self.cluster_ids = list(leaf.cluster_ids)
+        self.row = {cluster_id: row for row, cluster_id in enumerate(self.cluster_ids)}
         clusters = [drain.id_to_cluster.get(cluster_id) for cluster_id in self.cluster_ids]
         lengths = {len(c.log_template_tokens) for c in clusters if c is not None}
         width = lengths.pop() if len(lengths) == 1 and None not in clusters else -1
@@ -37,6 +38,7 @@ class _LeafMatrix:
         if row.shape[1] != self.tokens.shape[1]:
             self.version = -1  # rebuilt on next use
             return
+        self.row[cluster.cluster_id] = len(self.cluster_ids)
         self.cluster_ids.append(cluster.cluster_id)
         self.tokens = np.vstack([self.tokens, row])
         self.literal = self.tokens != 0
