@@ -72,3 +72,47 @@ def test_the_format_chosen_on_a_sample_gives_what_trying_every_format_gives(valu
     for timezone in ("UTC", "Europe/Berlin"):
         fast = parse_timestamps(text, timestamp_format=None, timezone=timezone)
         assert fast.equals(_exhaustive(text, timezone)), values[0]
+
+
+def _exact_plain_json_rows(heads: pl.Series, names: dict[str, str]) -> pl.Series:
+    """The plain-row test as it was written before the cheap checks: every check on every row."""
+    import json
+    import re
+
+    space, number, integer = line_formats._JSON_SPACE, line_formats._JSON_NUMBER, line_formats._JSON_INT
+    checks = [
+        pl.col("m").str.contains(f"^{space}\\{{"),
+        pl.col("m").str.contains(f"\\}}{space}$"),
+        pl.col("m").str.contains(r"[\x00-\x1f]|\\[u/]").not_(),
+    ]
+    for field in dict.fromkeys(names.values()):
+        key = re.escape(json.dumps(field)) + space + ":"
+        only_time = all(role == "timestamp" for role, name in names.items() if name == field)
+        value = f'{key}{space}(?:"|(?:null|{number if only_time else integer}){space}[,}}])'
+        count = pl.col("m").str.count_matches(key)
+        checks.append((count == 0) | ((count == 1) & pl.col("m").str.contains(value)))
+    return heads.to_frame("m").select(pl.all_horizontal(checks).fill_null(False)).to_series()
+
+
+@pytest.mark.parametrize("tab", ["\t", " "])
+def test_plain_json_rows_are_the_rows_every_exact_check_passes(tab):
+    """Differential: the cheap checks plus the exact ones on the rows they leave out pick the same rows
+    as every exact check on every row, with and without control characters in the column."""
+    from test_readers import _payments_source, _random_json_lines
+
+    names = _payments_source("pay.log").json_fields
+    heads = pl.Series([line.replace("\t", tab) for line in _random_json_lines(5, 4000, poison=True)])
+    expected = _exact_plain_json_rows(heads, names)
+    assert 0.1 < expected.mean() < 0.9
+    assert line_formats._no_control_chars(heads) == (tab == " ")
+    assert line_formats._plain_json_rows(heads, names).equals(expected)
+
+
+def test_control_characters_are_found_in_slices_and_chunks():
+    clean, dirty = pl.Series(["{}", "a" * 40, "b"]), pl.Series(["x", "tab\there", "y"])
+    assert line_formats._no_control_chars(clean)
+    assert not line_formats._no_control_chars(dirty)
+    both = pl.concat([clean, dirty], rechunk=False)
+    assert not line_formats._no_control_chars(both)
+    assert line_formats._no_control_chars(both.slice(0, 4)) and line_formats._no_control_chars(both.slice(5))
+    assert not line_formats._no_control_chars(pl.concat([clean, dirty]).slice(2, 3))

@@ -251,22 +251,61 @@ def _plain_json_rows(heads: pl.Series, names: dict[str, str]) -> pl.Series:
     In valid JSON a quoted name followed by ``:`` is always a key, as quotes inside strings are
     escaped. Other rows, and all rows when a plain row is not valid JSON, take ``json.loads``.
     """
+    # Cheap checks first, each implying its exact form (``{`` first implies JSON space then ``{``, and
+    # the control characters are looked for per row only when the column holds one); rows they
+    # leave out take the exact checks, so the plain rows are the same.
+    quick = [pl.col("m").str.starts_with("{"), pl.col("m").str.ends_with("}"), *_json_key_checks(names)]
+    quick.append(pl.col("m").str.contains(r"\\[u/]" if _no_control_chars(heads) else _JSON_ODD).not_())
+    plain = select_in_parts(heads, pl.all_horizontal(quick).fill_null(False))
+    if not plain.all():
+        rows = (~plain).arg_true()
+        exact = [
+            pl.col("m").str.contains(f"^{_JSON_SPACE}\\{{"),
+            pl.col("m").str.contains(f"\\}}{_JSON_SPACE}$"),
+            pl.col("m").str.contains(_JSON_ODD).not_(),
+            *_json_key_checks(names),
+        ]
+        plain = plain.scatter(
+            rows, select_in_parts(heads.gather(rows), pl.all_horizontal(exact).fill_null(False))
+        )
+    return plain
+
+
+_JSON_ODD = r"[\x00-\x1f]|\\[u/]"  # raw control characters, or escapes that could spell a key another way
+
+
+def _no_control_chars(text: pl.Series) -> bool:
+    """True when no value of ``text`` holds a byte below 0x20 (numpy on the Arrow data buffers)."""
+    import pyarrow as pa
+
+    array = text.to_arrow()
+    for chunk in array.chunks if isinstance(array, pa.ChunkedArray) else [array]:
+        if chunk.type not in (pa.large_string(), pa.string()):
+            return False
+        _, offsets, data = chunk.buffers()
+        width = np.int64 if chunk.type == pa.large_string() else np.int32
+        ends = np.frombuffer(offsets, width)[[chunk.offset, chunk.offset + len(chunk)]]
+        if data is not None and (np.frombuffer(data, np.uint8)[ends[0] : ends[1]] < 0x20).any():
+            return False
+    return True
+
+
+def _json_key_checks(names: dict[str, str]) -> list[pl.Expr]:
+    """Per field of ``names``: absent as a key, or a key once with a value read alike (see :func:`_plain_json_rows`)."""
     import json
     import re
 
-    checks = [
-        pl.col("m").str.contains(f"^{_JSON_SPACE}\\{{"),
-        pl.col("m").str.contains(f"\\}}{_JSON_SPACE}$"),
-        pl.col("m").str.contains(r"[\x00-\x1f]|\\[u/]").not_(),
-    ]
+    checks = []
     for field in dict.fromkeys(names.values()):
         key = re.escape(json.dumps(field)) + _JSON_SPACE + ":"
         only_time = all(role == "timestamp" for role, name in names.items() if name == field)
         number = _JSON_NUMBER if only_time else _JSON_INT
         count = pl.col("m").str.count_matches(key)
         simple = pl.col("m").str.contains(f'{key}{_JSON_SPACE}(?:"|(?:null|{number}){_JSON_SPACE}[,}}])')
-        checks.append((count == 0) | ((count == 1) & simple))
-    return select_in_parts(heads, pl.all_horizontal(checks).fill_null(False))
+        # absent, or once with a plain value: a plain value implies the key, so `count == simple` says it
+        # with the count computed once (an eager select does not share repeated subexpressions)
+        checks.append(count == simple.cast(pl.UInt32))
+    return checks
 
 
 def _decode_plain_json(heads: pl.Series, names: dict[str, str]) -> pl.DataFrame | None:
