@@ -104,15 +104,26 @@ def test_plain_json_rows_are_the_rows_every_exact_check_passes(tab):
     heads = pl.Series([line.replace("\t", tab) for line in _random_json_lines(5, 4000, poison=True)])
     expected = _exact_plain_json_rows(heads, names)
     assert 0.1 < expected.mean() < 0.9
-    assert line_formats._no_control_chars(heads) == (tab == " ")
+    assert _no_control(heads) == (tab == " ")
     assert line_formats._plain_json_rows(heads, names).equals(expected)
+
+
+def _no_control(text: pl.Series) -> bool:
+    from logrca.parsers.ingest.text_bytes import any_byte
+
+    return not any_byte(text, below=0x20)
 
 
 def test_control_characters_are_found_in_slices_and_chunks():
     clean, dirty = pl.Series(["{}", "a" * 40, "b"]), pl.Series(["x", "tab\there", "y"])
-    assert line_formats._no_control_chars(clean)
-    assert not line_formats._no_control_chars(dirty)
+    assert _no_control(clean)
+    assert not _no_control(dirty)
     both = pl.concat([clean, dirty], rechunk=False)
-    assert not line_formats._no_control_chars(both)
-    assert line_formats._no_control_chars(both.slice(0, 4)) and line_formats._no_control_chars(both.slice(5))
-    assert not line_formats._no_control_chars(pl.concat([clean, dirty]).slice(2, 3))
+    assert not _no_control(both)
+    assert _no_control(both.slice(0, 4)) and _no_control(both.slice(5))
+    assert not _no_control(pl.concat([clean, dirty]).slice(2, 3))
+    from logrca.parsers.ingest.text_bytes import any_byte
+
+    assert any_byte(pl.Series(["a", "é"]), at_least=0x80) and not any_byte(
+        pl.Series(["a", None]), at_least=0x80
+    )

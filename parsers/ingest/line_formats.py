@@ -7,6 +7,7 @@ import polars as pl
 
 from logrca.parsers.ingest.schema import normalise_level
 from logrca.parsers.ingest.sources import TIME_FIELD_SETS, SourceConfig
+from logrca.parsers.ingest.text_bytes import any_byte
 from logrca.parsers.templates.masking import select_in_parts
 
 #: Request or trace ids that many services print: ``trace_id=ab12...``, ``TraceID: ...``, ``request-id ...``.
@@ -255,7 +256,7 @@ def _plain_json_rows(heads: pl.Series, names: dict[str, str]) -> pl.Series:
     # the control characters are looked for per row only when the column holds one); rows they
     # leave out take the exact checks, so the plain rows are the same.
     quick = [pl.col("m").str.starts_with("{"), pl.col("m").str.ends_with("}"), *_json_key_checks(names)]
-    quick.append(pl.col("m").str.contains(r"\\[u/]" if _no_control_chars(heads) else _JSON_ODD).not_())
+    quick.append(pl.col("m").str.contains(r"\\[u/]" if not any_byte(heads, below=0x20) else _JSON_ODD).not_())
     plain = select_in_parts(heads, pl.all_horizontal(quick).fill_null(False))
     if not plain.all():
         rows = (~plain).arg_true()
@@ -272,22 +273,6 @@ def _plain_json_rows(heads: pl.Series, names: dict[str, str]) -> pl.Series:
 
 
 _JSON_ODD = r"[\x00-\x1f]|\\[u/]"  # raw control characters, or escapes that could spell a key another way
-
-
-def _no_control_chars(text: pl.Series) -> bool:
-    """True when no value of ``text`` holds a byte below 0x20 (numpy on the Arrow data buffers)."""
-    import pyarrow as pa
-
-    array = text.to_arrow()
-    for chunk in array.chunks if isinstance(array, pa.ChunkedArray) else [array]:
-        if chunk.type not in (pa.large_string(), pa.string()):
-            return False
-        _, offsets, data = chunk.buffers()
-        width = np.int64 if chunk.type == pa.large_string() else np.int32
-        ends = np.frombuffer(offsets, width)[[chunk.offset, chunk.offset + len(chunk)]]
-        if data is not None and (np.frombuffer(data, np.uint8)[ends[0] : ends[1]] < 0x20).any():
-            return False
-    return True
 
 
 def _json_key_checks(names: dict[str, str]) -> list[pl.Expr]:
