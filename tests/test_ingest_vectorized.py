@@ -127,3 +127,18 @@ def test_control_characters_are_found_in_slices_and_chunks():
     assert any_byte(pl.Series(["a", "é"]), at_least=0x80) and not any_byte(
         pl.Series(["a", None]), at_least=0x80
     )
+
+
+def test_time_text_rewrites_equal_the_capturing_regexes():
+    """Differential: the comma before a fraction and a closing ``Z`` are rewritten as the regexes with
+    capture groups rewrite them, on values where the first comma or the ``Z`` is elsewhere too."""
+    rng = random.Random(13)
+    parts = ["2026-03-10 ", "01:00:00", ",", "5", "Z", "é", "Mon, ", "12:3", " ", "7", "+01:00", "01:00:00,1"]
+    values = ["".join(rng.choice(parts) for _ in range(rng.randint(0, 5))) for _ in range(4000)]
+    values += ["2026-03-10 01:00:00,017", "2026-03-10T01:00:00.054Z", "é 01:00:00,5Z", None]
+    text = pl.Series(values, dtype=pl.Utf8)
+    commas = text.str.replace(r"(\d{2}:\d{2}:\d{2}),(\d)", "$1.$2")
+    assert line_formats._comma_as_dot(text).equals(commas)
+    assert line_formats._z_as_offset(text).equals(text.str.replace(r"(\d)Z$", "$1+00:00"))
+    assert (commas != text).sum() > 500 and (text.str.ends_with("Z")).sum() > 200
+    assert line_formats._comma_as_dot(pl.Series(["a", None])).to_list() == ["a", None]

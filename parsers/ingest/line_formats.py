@@ -47,11 +47,7 @@ def parse_timestamps(text: pl.Series, *, timestamp_format: str | None, timezone:
     if timestamp_format in EPOCH_FORMATS:
         micros = text.str.strip_chars().cast(pl.Float64, strict=False) * EPOCH_FORMATS[timestamp_format]
         return micros.cast(pl.Int64, strict=False).cast(pl.Datetime("us", "UTC")).rename(text.name)
-    text = (
-        text.str.strip_chars()
-        .str.replace(r"(\d{2}:\d{2}:\d{2}),(\d)", "$1.$2")
-        .str.replace(r"(\d)Z$", "$1+00:00")
-    )
+    text = _z_as_offset(_comma_as_dot(text.str.strip_chars()))
     wanted = text.len() - text.null_count()
     formats = (
         (timestamp_format,)
@@ -82,6 +78,40 @@ def parse_timestamps(text: pl.Series, *, timestamp_format: str | None, timezone:
 
 #: How many timestamps pick the format tried first on the whole column (:func:`parse_timestamps`).
 TIMESTAMP_SAMPLE = 1000
+
+
+def _comma_as_dot(text: pl.Series) -> pl.Series:
+    r"""``hh:mm:ss,f`` as ``hh:mm:ss.f`` (first place only): ``str.replace(r"(\d{2}:\d{2}:\d{2}),(\d)", "$1.$2")``.
+
+    Without capture groups where it can: when the time's comma is the value's first comma (both
+    found by searches a DFA runs), the first comma is replaced as plain text; other rows take the regex.
+    """
+    if not text.str.contains(",", literal=True).any():
+        return text
+    value = pl.col("t")
+    places = text.to_frame("t").select(
+        time=value.str.find(r"\d{2}:\d{2}:\d{2},\d") + 8, first=value.str.find(",", literal=True)
+    )
+    plain = (places["time"].is_null() | (places["time"] == places["first"])).fill_null(False)
+    replaced = text.str.replace(",", ".", literal=True)
+    out = pl.select(pl.when(places["time"].is_null()).then(text).otherwise(replaced)).to_series()
+    if not plain.all():
+        rows = (~plain).arg_true()
+        out = out.scatter(rows, text.gather(rows).str.replace(r"(\d{2}:\d{2}:\d{2}),(\d)", "$1.$2"))
+    return out.alias(text.name)
+
+
+def _z_as_offset(text: pl.Series) -> pl.Series:
+    r"""A ``Z`` ending a time after a digit written ``+00:00``: ``str.replace(r"(\d)Z$", "$1+00:00")``, without captures."""
+    if not text.str.ends_with("Z").any():
+        return text
+    value = pl.col("t")
+    zulu = value.str.contains(r"\dZ$").fill_null(False)
+    return (
+        text.to_frame("t")
+        .select(pl.when(zulu).then(value.str.head(-1) + "+00:00").otherwise(value))
+        .to_series()
+    )
 
 
 def _to_utc(text: pl.Series, fmt: str, timezone: str) -> pl.Series:
