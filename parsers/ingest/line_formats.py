@@ -216,7 +216,9 @@ def parse_jsonl(records: pl.DataFrame, source: SourceConfig) -> pl.DataFrame:
             continue
         rows.append({key: _as_text(obj.get(field)) for key, field in names.items()} | {"problem": None})
     frame = pl.DataFrame(rows, schema=schema, orient="row")
-    if fast is not None:  # both parts back in line order
+    if fast is not None and frame.is_empty():  # every row plain: already in line order
+        frame = fast.select(list(schema))
+    elif fast is not None:  # both parts back in line order
         is_plain, order = plain.to_numpy(), np.empty(heads.len(), dtype=np.int64)
         order[is_plain] = np.arange(fast.height)
         order[~is_plain] = fast.height + np.arange(frame.height)
@@ -247,6 +249,9 @@ def parse_jsonl(records: pl.DataFrame, source: SourceConfig) -> pl.DataFrame:
 def _json_timestamps(stamps: pl.Series, source: SourceConfig) -> pl.Series:
     """Numbers as epoch seconds/ms/µs/ns (by magnitude), text with the source's timestamp format."""
     numeric = stamps.cast(pl.Float64, strict=False)
+    from_text = parse_timestamps(stamps, timestamp_format=source.timestamp_format, timezone=source.timezone)
+    if numeric.null_count() == numeric.len():  # no number: text only
+        return from_text
     scale = (
         pl.when(pl.col("e") > 1e17)
         .then(1e-3)
@@ -259,7 +264,6 @@ def _json_timestamps(stamps: pl.Series, source: SourceConfig) -> pl.Series:
     from_epoch = pl.DataFrame({"e": numeric}).select(
         (pl.col("e") * scale).cast(pl.Int64, strict=False).cast(pl.Datetime("us", "UTC"))
     )["e"]  # out of range: null (quarantined)
-    from_text = parse_timestamps(stamps, timestamp_format=source.timestamp_format, timezone=source.timezone)
     return pl.select(pl.when(numeric.is_not_null()).then(from_epoch).otherwise(from_text)).to_series()
 
 

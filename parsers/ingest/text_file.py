@@ -345,7 +345,7 @@ def _finish(
     elif events.is_empty() and lines_read:
         notes.append(f"no line parses (timestamp or format): {lines_read} lines quarantined here")
     return ReadResult(
-        events=events.sort("timestamp", maintain_order=True),
+        events=events.sort("timestamp", maintain_order=True) if out_of_order else events,
         quarantine=quarantine,
         stats=stats,
         files=[file_record(source, path, stats, notes)],
