@@ -79,7 +79,9 @@ def _exact_plain_json_rows(heads: pl.Series, names: dict[str, str]) -> pl.Series
     import json
     import re
 
-    space, number, integer = line_formats._JSON_SPACE, line_formats._JSON_NUMBER, line_formats._JSON_INT
+    from logrca.parsers.ingest.json_rows import JSON_INT, JSON_NUMBER, JSON_SPACE
+
+    space, number, integer = JSON_SPACE, JSON_NUMBER, JSON_INT
     checks = [
         pl.col("m").str.contains(f"^{space}\\{{"),
         pl.col("m").str.contains(f"\\}}{space}$"),
@@ -142,3 +144,22 @@ def test_time_text_rewrites_equal_the_capturing_regexes():
     assert line_formats._z_as_offset(text).equals(text.str.replace(r"(\d)Z$", "$1+00:00"))
     assert (commas != text).sum() > 500 and (text.str.ends_with("Z")).sum() > 200
     assert line_formats._comma_as_dot(pl.Series(["a", None])).to_list() == ["a", None]
+
+
+def test_trace_ids_found_without_the_capture_group_equal_the_group():
+    """Differential: the id cut from the whole match is the pattern's capture group."""
+    rng = random.Random(17)
+    keys = ["trace_id", "TraceID", "request-id", "req_id", "x-request-id", "traceid", "my_trace_id", "trace"]
+    seps = ["=", ": ", '":"', "='", " ", "", "\n", "\t= ", "-", "=="]
+    ids = ["abcdef12", "0123456789abcdef", "ab-cd-ef-12", "short", "é12345678", "-abcdefgh", "X" * 40]
+    messages = [
+        " ".join(
+            rng.choice(["ok", "x", *keys]) + rng.choice(seps) + rng.choice(ids)
+            for _ in range(rng.randint(0, 3))
+        )
+        for _ in range(4000)
+    ] + [None]
+    text = pl.Series(messages, dtype=pl.Utf8)
+    expected = text.str.extract(line_formats.TRACE_ID_PATTERN, 1)
+    assert text.to_frame("m").select(line_formats.extract_trace_id(pl.col("m")))["m"].equals(expected)
+    assert expected.drop_nulls().len() > 1000

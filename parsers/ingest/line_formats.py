@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import polars as pl
 
+from logrca.parsers.ingest.json_rows import decode_plain_json as _decode_plain_json
+from logrca.parsers.ingest.json_rows import plain_json_rows as _plain_json_rows
 from logrca.parsers.ingest.schema import normalise_level
 from logrca.parsers.ingest.sources import TIME_FIELD_SETS, SourceConfig
-from logrca.parsers.ingest.text_bytes import any_byte
-from logrca.parsers.templates.masking import select_in_parts
 
 #: Request or trace ids that many services print: ``trace_id=ab12...``, ``TraceID: ...``, ``request-id ...``.
 TRACE_ID_PATTERN = r"(?i)\b(?:trace[_-]?id|request[_-]?id|req[_-]?id|x-request-id)\b[\"']?\s*[=:]?\s*[\"']?([0-9A-Za-z][0-9A-Za-z\-]{7,})"
@@ -126,8 +126,14 @@ def _to_utc(text: pl.Series, fmt: str, timezone: str) -> pl.Series:
 
 
 def extract_trace_id(message: pl.Expr) -> pl.Expr:
-    """The first request/trace id written in the message, or null."""
-    return message.str.extract(TRACE_ID_PATTERN, 1)
+    """The first request/trace id written in the message, or null.
+
+    ``str.extract(TRACE_ID_PATTERN, 1)`` without its capture group: the whole match is found by a DFA,
+    then cut after its last quote, space, ``=`` or ``:`` (the key's ``\\b`` needs one of them before
+    the id, whose characters are none of them).
+    """
+    whole = TRACE_ID_PATTERN.replace("([0-9A-Za-z]", "(?:[0-9A-Za-z]")
+    return message.str.extract(whole, 0).str.replace(r"(?s)^.*[\"'\s=:]", "")
 
 
 def _header_time_columns(columns: list[str]) -> tuple[str, ...]:
@@ -265,81 +271,6 @@ def _json_timestamps(stamps: pl.Series, source: SourceConfig) -> pl.Series:
         (pl.col("e") * scale).cast(pl.Int64, strict=False).cast(pl.Datetime("us", "UTC"))
     )["e"]  # out of range: null (quarantined)
     return pl.select(pl.when(numeric.is_not_null()).then(from_epoch).otherwise(from_text)).to_series()
-
-
-_JSON_SPACE = r"[ \t\r\n]*"  # JSON's whitespace
-_JSON_INT = (
-    r"(?:0|-?[1-9][0-9]{0,17})"  # an integer both json.loads (repr) and polars turn into the same text
-)
-_JSON_NUMBER = r"-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?"  # any number (its text may differ, its float does not)
-
-
-def _plain_json_rows(heads: pl.Series, names: dict[str, str]) -> pl.Series:
-    """Rows that polars' JSON reader decodes exactly as ``json.loads`` + :func:`_as_text` do (Boolean, per row).
-
-    A row is plain when it is one object (``{`` ... ``}``) without ``\\u`` or ``\\/`` escapes (which
-    could spell a field's key another way) and without raw control characters (polars rejects them
-    inside strings, which would send the whole batch to json.loads), and each
-    field of ``names`` appears at most once as a key (at any depth; of duplicates json.loads keeps
-    the last, polars the first) with a string, ``null`` or small integer value (other values are
-    turned into text differently; any number for the timestamp, which is only read as a number).
-    In valid JSON a quoted name followed by ``:`` is always a key, as quotes inside strings are
-    escaped. Other rows, and all rows when a plain row is not valid JSON, take ``json.loads``.
-    """
-    # Cheap checks first, each implying its exact form (``{`` first implies JSON space then ``{``, and
-    # the control characters are looked for per row only when the column holds one); rows they
-    # leave out take the exact checks, so the plain rows are the same.
-    quick = [pl.col("m").str.starts_with("{"), pl.col("m").str.ends_with("}"), *_json_key_checks(names)]
-    quick.append(pl.col("m").str.contains(r"\\[u/]" if not any_byte(heads, below=0x20) else _JSON_ODD).not_())
-    plain = select_in_parts(heads, pl.all_horizontal(quick).fill_null(False))
-    if not plain.all():
-        rows = (~plain).arg_true()
-        exact = [
-            pl.col("m").str.contains(f"^{_JSON_SPACE}\\{{"),
-            pl.col("m").str.contains(f"\\}}{_JSON_SPACE}$"),
-            pl.col("m").str.contains(_JSON_ODD).not_(),
-            *_json_key_checks(names),
-        ]
-        plain = plain.scatter(
-            rows, select_in_parts(heads.gather(rows), pl.all_horizontal(exact).fill_null(False))
-        )
-    return plain
-
-
-_JSON_ODD = r"[\x00-\x1f]|\\[u/]"  # raw control characters, or escapes that could spell a key another way
-
-
-def _json_key_checks(names: dict[str, str]) -> list[pl.Expr]:
-    """Per field of ``names``: absent as a key, or a key once with a value read alike (see :func:`_plain_json_rows`)."""
-    import json
-    import re
-
-    checks = []
-    for field in dict.fromkeys(names.values()):
-        key = re.escape(json.dumps(field)) + _JSON_SPACE + ":"
-        only_time = all(role == "timestamp" for role, name in names.items() if name == field)
-        number = _JSON_NUMBER if only_time else _JSON_INT
-        count = pl.col("m").str.count_matches(key)
-        simple = pl.col("m").str.contains(f'{key}{_JSON_SPACE}(?:"|(?:null|{number}){_JSON_SPACE}[,}}])')
-        # absent, or once with a plain value: a plain value implies the key, so `count == simple` says it
-        # with the count computed once (an eager select does not share repeated subexpressions)
-        checks.append(count == simple.cast(pl.UInt32))
-    return checks
-
-
-def _decode_plain_json(heads: pl.Series, names: dict[str, str]) -> pl.DataFrame | None:
-    """The ``names`` fields of plain rows (see :func:`_plain_json_rows`) decoded by polars; None when one is not valid JSON."""
-    fields = list(dict.fromkeys(names.values()))
-    try:
-        decoded = select_in_parts(
-            heads, pl.col("m").str.json_decode(pl.Struct({field: pl.Utf8 for field in fields}))
-        ).struct.unnest()
-    except pl.exceptions.PolarsError:
-        return None
-    return decoded.select(
-        *[pl.col(field).alias(key) for key, field in names.items()],
-        pl.lit(None, dtype=pl.Utf8).alias("problem"),
-    )
 
 
 def _as_text(value) -> str | None:
