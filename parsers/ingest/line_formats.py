@@ -153,9 +153,9 @@ def parse_loghub(records: pl.DataFrame, source: SourceConfig) -> pl.DataFrame:
     header = compile_header(source.header or "")
     fields = split_header(records["head"], header)
     time_fields = _header_time_columns([c for c in fields.columns if c != "matched"])
-    stamp_text = pl.concat_str([fields[c] for c in time_fields], separator=" ")
+    stamps = fields.select(pl.concat_str([pl.col(c) for c in time_fields], separator=" ").alias("t"))["t"]
     timestamp = parse_timestamps(
-        fields.select(stamp_text.alias("t"))["t"],
+        stamps,
         timestamp_format=source.timestamp_format,
         timezone=source.timezone,
     )
@@ -168,7 +168,7 @@ def parse_loghub(records: pl.DataFrame, source: SourceConfig) -> pl.DataFrame:
             "host": fields[host_col] if host_col else pl.Series([None] * fields.height, dtype=pl.Utf8),
             "content": fields["Content"],
             "matched": fields["matched"],
-            "stamp_text": fields.select(stamp_text.alias("t"))["t"],
+            "stamp_text": stamps,
             "rest": records["rest"],
         }
     )
@@ -176,18 +176,23 @@ def parse_loghub(records: pl.DataFrame, source: SourceConfig) -> pl.DataFrame:
         "timestamp",
         normalise_level(pl.col("level")).alias("level"),
         "host",
-        _join_rest(pl.col("content")).alias("message"),
+        _join_rest(pl.col("content"), records["rest"]).alias("message"),
         extract_trace_id(pl.col("content")).alias("trace_id"),
         pl.when(~pl.col("matched"))
         .then(pl.lit("does not match the header format"))
         .when(pl.col("timestamp").is_null())
-        .then(pl.lit("unparseable timestamp: ") + pl.col("stamp_text"))
+        .then(  # the text is built only when some row needs it (both branches are computed for every row)
+            pl.lit("unparseable timestamp: ") + pl.col("stamp_text") if timestamp.null_count() else None
+        )
         .otherwise(None)
         .alias("problem"),
     )
 
 
-def _join_rest(message: pl.Expr) -> pl.Expr:
+def _join_rest(message: pl.Expr, rest: pl.Series) -> pl.Expr:
+    """The message with its continuation lines (``rest``), when a record has any."""
+    if rest.null_count() == rest.len():
+        return message
     return (
         pl.when(pl.col("rest").is_not_null() & (pl.col("rest") != ""))
         .then(message + "\n" + pl.col("rest"))
@@ -238,7 +243,7 @@ def parse_jsonl(records: pl.DataFrame, source: SourceConfig) -> pl.DataFrame:
         "timestamp",
         normalise_level(pl.col("level")).alias("level"),
         "host",
-        _join_rest(pl.col("message")).alias("message"),
+        _join_rest(pl.col("message"), frame["rest"]).alias("message"),
         "trace_id",
         pl.col("service").alias("row_service"),
         pl.when(pl.col("problem").is_not_null())
@@ -321,7 +326,7 @@ def parse_syslog(records: pl.DataFrame, source: SourceConfig, *, year: int) -> p
         .otherwise(severity.replace_strict(list(range(8)), _SEVERITY, default=None))
         .alias("level"),
         "host",
-        _join_rest(pl.col("msg")).alias("message"),
+        _join_rest(pl.col("msg"), head["rest"]).alias("message"),
         extract_trace_id(pl.col("msg")).alias("trace_id"),
         pl.when(~pl.col("matched"))
         .then(pl.lit("not a syslog line (RFC 5424 or RFC 3164)"))
