@@ -145,8 +145,12 @@ def luhn_valid_many(digits: pl.Series) -> pl.Series:
     result = np.zeros(digits.len(), dtype=bool)
     if shaped.any():
         padded = digits.filter(shaped).str.zfill(_CARD_MAX_DIGITS).rechunk()
-        (bounds, data), *_ = utf8_blocks(padded)  # one chunk of 19-byte values, back to back
-        grid = data[bounds[0] : bounds[-1]].reshape(-1, _CARD_MAX_DIGITS) - ord("0")
+        block = next(utf8_blocks(padded), None)  # one chunk of 19-byte values, back to back
+        if block is None:  # another Arrow layout: through Python
+            grid = np.frombuffer("".join(padded.to_list()).encode("ascii"), dtype=np.uint8)
+        else:
+            grid = block[1][block[0][0] : block[0][-1]]
+        grid = grid.reshape(-1, _CARD_MAX_DIGITS) - ord("0")
         doubled = np.arange(_CARD_MAX_DIGITS)[::-1] % 2 == 1  # second, fourth, ... digit from the right
         grid[:, doubled] = _DOUBLED[grid[:, doubled]]
         result[shaped.to_numpy()] = grid.sum(axis=1, dtype=np.int64) % 10 == 0
