@@ -163,3 +163,14 @@ def test_trace_ids_found_without_the_capture_group_equal_the_group():
     expected = text.str.extract(line_formats.TRACE_ID_PATTERN, 1)
     assert text.to_frame("m").select(line_formats.extract_trace_id(pl.col("m")))["m"].equals(expected)
     assert expected.drop_nulls().len() > 1000
+
+
+def test_levels_normalised_once_per_distinct_value_as_row_by_row():
+    from logrca.parsers.ingest.schema import normalise_level, normalise_levels
+
+    rng = random.Random(19)
+    raw = ["INFO", "info ", "warning", "W", "E", "fatal", "Trace", "", "x", None, "ERROR", " debug"]
+    for size in (5, 4000):  # few rows (per row) and many (per distinct value)
+        levels = pl.Series("Level", [rng.choice(raw) for _ in range(size)], dtype=pl.Utf8)
+        expected = levels.to_frame().select(normalise_level(pl.col("Level")))["Level"]
+        assert normalise_levels(levels).equals(expected)

@@ -7,7 +7,7 @@ import polars as pl
 
 from logrca.parsers.ingest.json_rows import decode_plain_json as _decode_plain_json
 from logrca.parsers.ingest.json_rows import plain_json_rows as _plain_json_rows
-from logrca.parsers.ingest.schema import normalise_level
+from logrca.parsers.ingest.schema import normalise_levels
 from logrca.parsers.ingest.sources import TIME_FIELD_SETS, SourceConfig
 
 #: Request or trace ids that many services print: ``trace_id=ab12...``, ``TraceID: ...``, ``request-id ...``.
@@ -164,7 +164,9 @@ def parse_loghub(records: pl.DataFrame, source: SourceConfig) -> pl.DataFrame:
     out = pl.DataFrame(
         {
             "timestamp": timestamp,
-            "level": fields[level_col] if level_col else pl.Series([None] * fields.height, dtype=pl.Utf8),
+            "level": normalise_levels(fields[level_col])
+            if level_col
+            else pl.Series([None] * fields.height, dtype=pl.Utf8),
             "host": fields[host_col] if host_col else pl.Series([None] * fields.height, dtype=pl.Utf8),
             "content": fields["Content"],
             "matched": fields["matched"],
@@ -174,7 +176,7 @@ def parse_loghub(records: pl.DataFrame, source: SourceConfig) -> pl.DataFrame:
     )
     return out.select(
         "timestamp",
-        normalise_level(pl.col("level")).alias("level"),
+        "level",
         "host",
         _join_rest(pl.col("content"), records["rest"]).alias("message"),
         extract_trace_id(pl.col("content")).alias("trace_id"),
@@ -234,14 +236,18 @@ def parse_jsonl(records: pl.DataFrame, source: SourceConfig) -> pl.DataFrame:
         order[is_plain] = np.arange(fast.height)
         order[~is_plain] = fast.height + np.arange(frame.height)
         frame = pl.concat([fast.select(list(schema)), frame])[pl.Series(order)]
-    frame = frame.with_columns(timestamp=_json_timestamps(frame["timestamp"], source), rest=records["rest"])
+    frame = frame.with_columns(
+        timestamp=_json_timestamps(frame["timestamp"], source),
+        level=normalise_levels(frame["level"]),
+        rest=records["rest"],
+    )
     if (missing := frame["trace_id"].is_null()).any():  # only rows without the field look in the message
         rows = missing.arg_true()
         found = frame["message"].gather(rows).to_frame().select(extract_trace_id(pl.col("message")))
         frame = frame.with_columns(frame["trace_id"].scatter(rows, found["message"]))
     return frame.select(
         "timestamp",
-        normalise_level(pl.col("level")).alias("level"),
+        "level",
         "host",
         _join_rest(pl.col("message"), frame["rest"]).alias("message"),
         "trace_id",
