@@ -15,6 +15,9 @@ template counts, ``--repeat`` times; medians are reported, with the ratio of the
 slowest count (goal: steady state within 2x).
 
     .venv/bin/python bench/bench_template_count.py [--lines 300000] [--repeat 2] [--no-drain3]
+
+``--lines 1000000 --no-drain3`` measures at the size of the Drain complaint (drain3 needs minutes
+per pass there at 10,000 templates); report the 100k figure beside it (bench/README.md).
 """
 
 from __future__ import annotations

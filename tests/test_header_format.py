@@ -203,3 +203,58 @@ def test_every_field_splits_as_loghubs_regex(fmt):
         fields = {k: v for k, v in row.items() if k != "matched"}
         assert (fields if row["matched"] else None) == expected, (fmt, line)
     assert split_content(pl.Series(lines), compiled).equals(frame.select("Content", "matched"))
+
+
+def _varied_lines(fmt: str, seed: int, count: int) -> list[str]:
+    """Lines written to ``fmt`` that bend its plain layout every way: runs and kinds of whitespace,
+    empty fields, the literals' characters inside fields, newlines, non-ASCII text."""
+    import random
+    import re
+
+    rng = random.Random(seed)
+    words = ["2026-03-10", "01:00:00,017", "INFO", "[worker-8]", "c.example.Handler", "a:b", "x]y", "é"]
+    words += ["[", "]", ":", "-", "@", "", "sshd(pam_unix)[19939]", "a b", "a@b", "[a:b@7]", "ok\nx"]
+    gaps = [" "] * 8 + ["  ", "\t", " \t", "\u00a0", "\u3000", "", "\n"]
+    pieces = re.split(r"<([^<>]*)>", fmt)
+    lines = []
+    for _ in range(count):
+        out = []
+        for index, piece in enumerate(pieces):
+            if index % 2:
+                out.append(
+                    rng.choice(["msg x", " msg", "", "a  b"]) if piece == "Content" else rng.choice(words)
+                )
+            else:
+                literal = re.sub(r"\\(.)", r"\1", piece)
+                out.append(re.sub(" +", lambda _: rng.choice(gaps), literal))
+        lines.append("".join(out))
+    return lines
+
+
+@pytest.mark.parametrize(
+    "fmt",
+    [
+        r"<Date> <Time> <Level> \[<Thread>\] <Component>: <Content>",
+        r"<Date> <Time> - <Level>  \[<Node>:<Component>@<Id>\] - <Content>",
+        "<Date> <Time> <Pid> <Level> <Component>: <Content>",
+        r"\[<Time>\] <Program> - <Content>",
+        "<Level>:<Content>",
+        "<Date> <Time>, <Level> <Component> <Content>",
+        LINUX,
+    ],
+)
+def test_plain_layout_lines_split_as_the_formats_regex(fmt):
+    """The one-pass path for plain lines (differential): every field as the format's own regex
+    gives it, vectorized (the exact path) and line by line with Python's ``re``."""
+    from logrca.parsers.ingest.header_format import _split_exact
+
+    compiled = compile_header(fmt)
+    lines = _varied_lines(fmt, 7, 3000)
+    series = pl.Series(lines)
+    frame = split_header(series, compiled)
+    assert frame.equals(_split_exact(series.str.strip_chars(), compiled))
+    for line, row in zip(lines, frame.iter_rows(named=True)):
+        expected = compiled.match(line)
+        assert ({k: v for k, v in row.items() if k != "matched"} if row["matched"] else None) == expected, (
+            line
+        )

@@ -72,3 +72,105 @@ def test_the_format_chosen_on_a_sample_gives_what_trying_every_format_gives(valu
     for timezone in ("UTC", "Europe/Berlin"):
         fast = parse_timestamps(text, timestamp_format=None, timezone=timezone)
         assert fast.equals(_exhaustive(text, timezone)), values[0]
+
+
+def _exact_plain_json_rows(heads: pl.Series, names: dict[str, str]) -> pl.Series:
+    """The plain-row test as it was written before the cheap checks: every check on every row."""
+    import json
+    import re
+
+    from logrca.parsers.ingest.json_rows import JSON_INT, JSON_NUMBER, JSON_SPACE
+
+    space, number, integer = JSON_SPACE, JSON_NUMBER, JSON_INT
+    checks = [
+        pl.col("m").str.contains(f"^{space}\\{{"),
+        pl.col("m").str.contains(f"\\}}{space}$"),
+        pl.col("m").str.contains(r"[\x00-\x1f]|\\[u/]").not_(),
+    ]
+    for field in dict.fromkeys(names.values()):
+        key = re.escape(json.dumps(field)) + space + ":"
+        only_time = all(role == "timestamp" for role, name in names.items() if name == field)
+        value = f'{key}{space}(?:"|(?:null|{number if only_time else integer}){space}[,}}])'
+        count = pl.col("m").str.count_matches(key)
+        checks.append((count == 0) | ((count == 1) & pl.col("m").str.contains(value)))
+    return heads.to_frame("m").select(pl.all_horizontal(checks).fill_null(False)).to_series()
+
+
+@pytest.mark.parametrize("tab", ["\t", " "])
+def test_plain_json_rows_are_the_rows_every_exact_check_passes(tab):
+    """Differential: the cheap checks plus the exact ones on the rows they leave out pick the same rows
+    as every exact check on every row, with and without control characters in the column."""
+    from test_readers import _payments_source, _random_json_lines
+
+    names = _payments_source("pay.log").json_fields
+    heads = pl.Series([line.replace("\t", tab) for line in _random_json_lines(5, 4000, poison=True)])
+    expected = _exact_plain_json_rows(heads, names)
+    assert 0.1 < expected.mean() < 0.9
+    assert _no_control(heads) == (tab == " ")
+    assert line_formats._plain_json_rows(heads, names).equals(expected)
+
+
+def _no_control(text: pl.Series) -> bool:
+    from logrca.parsers.ingest.text_bytes import any_byte
+
+    return not any_byte(text, below=0x20)
+
+
+def test_control_characters_are_found_in_slices_and_chunks():
+    clean, dirty = pl.Series(["{}", "a" * 40, "b"]), pl.Series(["x", "tab\there", "y"])
+    assert _no_control(clean)
+    assert not _no_control(dirty)
+    both = pl.concat([clean, dirty], rechunk=False)
+    assert not _no_control(both)
+    assert _no_control(both.slice(0, 4)) and _no_control(both.slice(5))
+    assert not _no_control(pl.concat([clean, dirty]).slice(2, 3))
+    from logrca.parsers.ingest.text_bytes import any_byte
+
+    assert any_byte(pl.Series(["a", "é"]), at_least=0x80) and not any_byte(
+        pl.Series(["a", None]), at_least=0x80
+    )
+
+
+def test_time_text_rewrites_equal_the_capturing_regexes():
+    """Differential: the comma before a fraction and a closing ``Z`` are rewritten as the regexes with
+    capture groups rewrite them, on values where the first comma or the ``Z`` is elsewhere too."""
+    rng = random.Random(13)
+    parts = ["2026-03-10 ", "01:00:00", ",", "5", "Z", "é", "Mon, ", "12:3", " ", "7", "+01:00", "01:00:00,1"]
+    values = ["".join(rng.choice(parts) for _ in range(rng.randint(0, 5))) for _ in range(4000)]
+    values += ["2026-03-10 01:00:00,017", "2026-03-10T01:00:00.054Z", "é 01:00:00,5Z", None]
+    text = pl.Series(values, dtype=pl.Utf8)
+    commas = text.str.replace(r"(\d{2}:\d{2}:\d{2}),(\d)", "$1.$2")
+    assert line_formats._comma_as_dot(text).equals(commas)
+    assert line_formats._z_as_offset(text).equals(text.str.replace(r"(\d)Z$", "$1+00:00"))
+    assert (commas != text).sum() > 500 and (text.str.ends_with("Z")).sum() > 200
+    assert line_formats._comma_as_dot(pl.Series(["a", None])).to_list() == ["a", None]
+
+
+def test_trace_ids_found_without_the_capture_group_equal_the_group():
+    """Differential: the id cut from the whole match is the pattern's capture group."""
+    rng = random.Random(17)
+    keys = ["trace_id", "TraceID", "request-id", "req_id", "x-request-id", "traceid", "my_trace_id", "trace"]
+    seps = ["=", ": ", '":"', "='", " ", "", "\n", "\t= ", "-", "=="]
+    ids = ["abcdef12", "0123456789abcdef", "ab-cd-ef-12", "short", "é12345678", "-abcdefgh", "X" * 40]
+    messages = [
+        " ".join(
+            rng.choice(["ok", "x", *keys]) + rng.choice(seps) + rng.choice(ids)
+            for _ in range(rng.randint(0, 3))
+        )
+        for _ in range(4000)
+    ] + [None]
+    text = pl.Series(messages, dtype=pl.Utf8)
+    expected = text.str.extract(line_formats.TRACE_ID_PATTERN, 1)
+    assert text.to_frame("m").select(line_formats.extract_trace_id(pl.col("m")))["m"].equals(expected)
+    assert expected.drop_nulls().len() > 1000
+
+
+def test_levels_normalised_once_per_distinct_value_as_row_by_row():
+    from logrca.parsers.ingest.schema import normalise_level, normalise_levels
+
+    rng = random.Random(19)
+    raw = ["INFO", "info ", "warning", "W", "E", "fatal", "Trace", "", "x", None, "ERROR", " debug"]
+    for size in (5, 4000):  # few rows (per row) and many (per distinct value)
+        levels = pl.Series("Level", [rng.choice(raw) for _ in range(size)], dtype=pl.Utf8)
+        expected = levels.to_frame().select(normalise_level(pl.col("Level")))["Level"]
+        assert normalise_levels(levels).equals(expected)

@@ -116,6 +116,10 @@ def test_card_masking_on_whole_columns_matches_the_line_by_line_rule():
     got = mask_cards(pl.Series(lines, dtype=pl.Utf8)).to_list()
     assert got == expected
     assert sum(a != b for a, b in zip(got, lines)) > 100  # the test masks cards, not only keeps lines
+    ascii_only = [line for line in lines if line is None or line.isascii()]  # the column-wide ASCII path
+    assert mask_cards(pl.Series(ascii_only, dtype=pl.Utf8)).to_list() == [
+        None if line is None else _mask_cards(line) for line in ascii_only
+    ]
 
 
 def test_redact_equals_every_rule_then_the_card_check_line_by_line():

@@ -5,9 +5,10 @@ from __future__ import annotations
 import numpy as np
 import polars as pl
 
-from logrca.parsers.ingest.schema import normalise_level
+from logrca.parsers.ingest.json_rows import decode_plain_json as _decode_plain_json
+from logrca.parsers.ingest.json_rows import plain_json_rows as _plain_json_rows
+from logrca.parsers.ingest.schema import normalise_levels
 from logrca.parsers.ingest.sources import TIME_FIELD_SETS, SourceConfig
-from logrca.parsers.templates.masking import select_in_parts
 
 #: Request or trace ids that many services print: ``trace_id=ab12...``, ``TraceID: ...``, ``request-id ...``.
 TRACE_ID_PATTERN = r"(?i)\b(?:trace[_-]?id|request[_-]?id|req[_-]?id|x-request-id)\b[\"']?\s*[=:]?\s*[\"']?([0-9A-Za-z][0-9A-Za-z\-]{7,})"
@@ -46,11 +47,7 @@ def parse_timestamps(text: pl.Series, *, timestamp_format: str | None, timezone:
     if timestamp_format in EPOCH_FORMATS:
         micros = text.str.strip_chars().cast(pl.Float64, strict=False) * EPOCH_FORMATS[timestamp_format]
         return micros.cast(pl.Int64, strict=False).cast(pl.Datetime("us", "UTC")).rename(text.name)
-    text = (
-        text.str.strip_chars()
-        .str.replace(r"(\d{2}:\d{2}:\d{2}),(\d)", "$1.$2")
-        .str.replace(r"(\d)Z$", "$1+00:00")
-    )
+    text = _z_as_offset(_comma_as_dot(text.str.strip_chars()))
     wanted = text.len() - text.null_count()
     formats = (
         (timestamp_format,)
@@ -83,6 +80,40 @@ def parse_timestamps(text: pl.Series, *, timestamp_format: str | None, timezone:
 TIMESTAMP_SAMPLE = 1000
 
 
+def _comma_as_dot(text: pl.Series) -> pl.Series:
+    r"""``hh:mm:ss,f`` as ``hh:mm:ss.f`` (first place only): ``str.replace(r"(\d{2}:\d{2}:\d{2}),(\d)", "$1.$2")``.
+
+    Without capture groups where it can: when the time's comma is the value's first comma (both
+    found by searches a DFA runs), the first comma is replaced as plain text; other rows take the regex.
+    """
+    if not text.str.contains(",", literal=True).any():
+        return text
+    value = pl.col("t")
+    places = text.to_frame("t").select(
+        time=value.str.find(r"\d{2}:\d{2}:\d{2},\d") + 8, first=value.str.find(",", literal=True)
+    )
+    plain = (places["time"].is_null() | (places["time"] == places["first"])).fill_null(False)
+    replaced = text.str.replace(",", ".", literal=True)
+    out = pl.select(pl.when(places["time"].is_null()).then(text).otherwise(replaced)).to_series()
+    if not plain.all():
+        rows = (~plain).arg_true()
+        out = out.scatter(rows, text.gather(rows).str.replace(r"(\d{2}:\d{2}:\d{2}),(\d)", "$1.$2"))
+    return out.alias(text.name)
+
+
+def _z_as_offset(text: pl.Series) -> pl.Series:
+    r"""A ``Z`` ending a time after a digit written ``+00:00``: ``str.replace(r"(\d)Z$", "$1+00:00")``, without captures."""
+    if not text.str.ends_with("Z").any():
+        return text
+    value = pl.col("t")
+    zulu = value.str.contains(r"\dZ$").fill_null(False)
+    return (
+        text.to_frame("t")
+        .select(pl.when(zulu).then(value.str.head(-1) + "+00:00").otherwise(value))
+        .to_series()
+    )
+
+
 def _to_utc(text: pl.Series, fmt: str, timezone: str) -> pl.Series:
     """``text`` parsed with one chrono format, in UTC (``timezone`` for text without an offset)."""
     aware = "%z" in fmt
@@ -95,8 +126,14 @@ def _to_utc(text: pl.Series, fmt: str, timezone: str) -> pl.Series:
 
 
 def extract_trace_id(message: pl.Expr) -> pl.Expr:
-    """The first request/trace id written in the message, or null."""
-    return message.str.extract(TRACE_ID_PATTERN, 1)
+    """The first request/trace id written in the message, or null.
+
+    ``str.extract(TRACE_ID_PATTERN, 1)`` without its capture group: the whole match is found by a DFA,
+    then cut after its last quote, space, ``=`` or ``:`` (the key's ``\\b`` needs one of them before
+    the id, whose characters are none of them).
+    """
+    whole = TRACE_ID_PATTERN.replace("([0-9A-Za-z]", "(?:[0-9A-Za-z]")
+    return message.str.extract(whole, 0).str.replace(r"(?s)^.*[\"'\s=:]", "")
 
 
 def _header_time_columns(columns: list[str]) -> tuple[str, ...]:
@@ -116,9 +153,9 @@ def parse_loghub(records: pl.DataFrame, source: SourceConfig) -> pl.DataFrame:
     header = compile_header(source.header or "")
     fields = split_header(records["head"], header)
     time_fields = _header_time_columns([c for c in fields.columns if c != "matched"])
-    stamp_text = pl.concat_str([fields[c] for c in time_fields], separator=" ")
+    stamps = fields.select(pl.concat_str([pl.col(c) for c in time_fields], separator=" ").alias("t"))["t"]
     timestamp = parse_timestamps(
-        fields.select(stamp_text.alias("t"))["t"],
+        stamps,
         timestamp_format=source.timestamp_format,
         timezone=source.timezone,
     )
@@ -127,30 +164,37 @@ def parse_loghub(records: pl.DataFrame, source: SourceConfig) -> pl.DataFrame:
     out = pl.DataFrame(
         {
             "timestamp": timestamp,
-            "level": fields[level_col] if level_col else pl.Series([None] * fields.height, dtype=pl.Utf8),
+            "level": normalise_levels(fields[level_col])
+            if level_col
+            else pl.Series([None] * fields.height, dtype=pl.Utf8),
             "host": fields[host_col] if host_col else pl.Series([None] * fields.height, dtype=pl.Utf8),
             "content": fields["Content"],
             "matched": fields["matched"],
-            "stamp_text": fields.select(stamp_text.alias("t"))["t"],
+            "stamp_text": stamps,
             "rest": records["rest"],
         }
     )
     return out.select(
         "timestamp",
-        normalise_level(pl.col("level")).alias("level"),
+        "level",
         "host",
-        _join_rest(pl.col("content")).alias("message"),
+        _join_rest(pl.col("content"), records["rest"]).alias("message"),
         extract_trace_id(pl.col("content")).alias("trace_id"),
         pl.when(~pl.col("matched"))
         .then(pl.lit("does not match the header format"))
         .when(pl.col("timestamp").is_null())
-        .then(pl.lit("unparseable timestamp: ") + pl.col("stamp_text"))
+        .then(  # the text is built only when some row needs it (both branches are computed for every row)
+            pl.lit("unparseable timestamp: ") + pl.col("stamp_text") if timestamp.null_count() else None
+        )
         .otherwise(None)
         .alias("problem"),
     )
 
 
-def _join_rest(message: pl.Expr) -> pl.Expr:
+def _join_rest(message: pl.Expr, rest: pl.Series) -> pl.Expr:
+    """The message with its continuation lines (``rest``), when a record has any."""
+    if rest.null_count() == rest.len():
+        return message
     return (
         pl.when(pl.col("rest").is_not_null() & (pl.col("rest") != ""))
         .then(message + "\n" + pl.col("rest"))
@@ -185,21 +229,27 @@ def parse_jsonl(records: pl.DataFrame, source: SourceConfig) -> pl.DataFrame:
             continue
         rows.append({key: _as_text(obj.get(field)) for key, field in names.items()} | {"problem": None})
     frame = pl.DataFrame(rows, schema=schema, orient="row")
-    if fast is not None:  # both parts back in line order
+    if fast is not None and frame.is_empty():  # every row plain: already in line order
+        frame = fast.select(list(schema))
+    elif fast is not None:  # both parts back in line order
         is_plain, order = plain.to_numpy(), np.empty(heads.len(), dtype=np.int64)
         order[is_plain] = np.arange(fast.height)
         order[~is_plain] = fast.height + np.arange(frame.height)
         frame = pl.concat([fast.select(list(schema)), frame])[pl.Series(order)]
-    frame = frame.with_columns(timestamp=_json_timestamps(frame["timestamp"], source), rest=records["rest"])
+    frame = frame.with_columns(
+        timestamp=_json_timestamps(frame["timestamp"], source),
+        level=normalise_levels(frame["level"]),
+        rest=records["rest"],
+    )
     if (missing := frame["trace_id"].is_null()).any():  # only rows without the field look in the message
         rows = missing.arg_true()
         found = frame["message"].gather(rows).to_frame().select(extract_trace_id(pl.col("message")))
         frame = frame.with_columns(frame["trace_id"].scatter(rows, found["message"]))
     return frame.select(
         "timestamp",
-        normalise_level(pl.col("level")).alias("level"),
+        "level",
         "host",
-        _join_rest(pl.col("message")).alias("message"),
+        _join_rest(pl.col("message"), frame["rest"]).alias("message"),
         "trace_id",
         pl.col("service").alias("row_service"),
         pl.when(pl.col("problem").is_not_null())
@@ -216,6 +266,9 @@ def parse_jsonl(records: pl.DataFrame, source: SourceConfig) -> pl.DataFrame:
 def _json_timestamps(stamps: pl.Series, source: SourceConfig) -> pl.Series:
     """Numbers as epoch seconds/ms/µs/ns (by magnitude), text with the source's timestamp format."""
     numeric = stamps.cast(pl.Float64, strict=False)
+    from_text = parse_timestamps(stamps, timestamp_format=source.timestamp_format, timezone=source.timezone)
+    if numeric.null_count() == numeric.len():  # no number: text only
+        return from_text
     scale = (
         pl.when(pl.col("e") > 1e17)
         .then(1e-3)
@@ -228,60 +281,7 @@ def _json_timestamps(stamps: pl.Series, source: SourceConfig) -> pl.Series:
     from_epoch = pl.DataFrame({"e": numeric}).select(
         (pl.col("e") * scale).cast(pl.Int64, strict=False).cast(pl.Datetime("us", "UTC"))
     )["e"]  # out of range: null (quarantined)
-    from_text = parse_timestamps(stamps, timestamp_format=source.timestamp_format, timezone=source.timezone)
     return pl.select(pl.when(numeric.is_not_null()).then(from_epoch).otherwise(from_text)).to_series()
-
-
-_JSON_SPACE = r"[ \t\r\n]*"  # JSON's whitespace
-_JSON_INT = (
-    r"(?:0|-?[1-9][0-9]{0,17})"  # an integer both json.loads (repr) and polars turn into the same text
-)
-_JSON_NUMBER = r"-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?"  # any number (its text may differ, its float does not)
-
-
-def _plain_json_rows(heads: pl.Series, names: dict[str, str]) -> pl.Series:
-    """Rows that polars' JSON reader decodes exactly as ``json.loads`` + :func:`_as_text` do (Boolean, per row).
-
-    A row is plain when it is one object (``{`` ... ``}``) without ``\\u`` or ``\\/`` escapes (which
-    could spell a field's key another way) and without raw control characters (polars rejects them
-    inside strings, which would send the whole batch to json.loads), and each
-    field of ``names`` appears at most once as a key (at any depth; of duplicates json.loads keeps
-    the last, polars the first) with a string, ``null`` or small integer value (other values are
-    turned into text differently; any number for the timestamp, which is only read as a number).
-    In valid JSON a quoted name followed by ``:`` is always a key, as quotes inside strings are
-    escaped. Other rows, and all rows when a plain row is not valid JSON, take ``json.loads``.
-    """
-    import json
-    import re
-
-    checks = [
-        pl.col("m").str.contains(f"^{_JSON_SPACE}\\{{"),
-        pl.col("m").str.contains(f"\\}}{_JSON_SPACE}$"),
-        pl.col("m").str.contains(r"[\x00-\x1f]|\\[u/]").not_(),
-    ]
-    for field in dict.fromkeys(names.values()):
-        key = re.escape(json.dumps(field)) + _JSON_SPACE + ":"
-        only_time = all(role == "timestamp" for role, name in names.items() if name == field)
-        number = _JSON_NUMBER if only_time else _JSON_INT
-        count = pl.col("m").str.count_matches(key)
-        simple = pl.col("m").str.contains(f'{key}{_JSON_SPACE}(?:"|(?:null|{number}){_JSON_SPACE}[,}}])')
-        checks.append((count == 0) | ((count == 1) & simple))
-    return select_in_parts(heads, pl.all_horizontal(checks).fill_null(False))
-
-
-def _decode_plain_json(heads: pl.Series, names: dict[str, str]) -> pl.DataFrame | None:
-    """The ``names`` fields of plain rows (see :func:`_plain_json_rows`) decoded by polars; None when one is not valid JSON."""
-    fields = list(dict.fromkeys(names.values()))
-    try:
-        decoded = select_in_parts(
-            heads, pl.col("m").str.json_decode(pl.Struct({field: pl.Utf8 for field in fields}))
-        ).struct.unnest()
-    except pl.exceptions.PolarsError:
-        return None
-    return decoded.select(
-        *[pl.col(field).alias(key) for key, field in names.items()],
-        pl.lit(None, dtype=pl.Utf8).alias("problem"),
-    )
 
 
 def _as_text(value) -> str | None:
@@ -332,7 +332,7 @@ def parse_syslog(records: pl.DataFrame, source: SourceConfig, *, year: int) -> p
         .otherwise(severity.replace_strict(list(range(8)), _SEVERITY, default=None))
         .alias("level"),
         "host",
-        _join_rest(pl.col("msg")).alias("message"),
+        _join_rest(pl.col("msg"), head["rest"]).alias("message"),
         extract_trace_id(pl.col("msg")).alias("trace_id"),
         pl.when(~pl.col("matched"))
         .then(pl.lit("not a syslog line (RFC 5424 or RFC 3164)"))

@@ -151,14 +151,24 @@ def _may_hold_window(path: Path, source: SourceConfig, window: tuple[datetime, d
             (item for item in iter_line_batches(path, batch_bytes=64 << 10) if isinstance(item, LineBatch)),
             None,
         )
-        stamps = sample_timestamps(path, source, head.lines).drop_nulls() if head and head.lines else None
+        lines = head.lines if head else []
+        older = datetime.fromtimestamp(path.stat().st_mtime, tz=UTC) < start - PRUNE_MARGIN
+        # A file last written before the window is skipped when its head has a readable time; any
+        # line that reads says so, so the first few are looked at before the whole head.
+        if older and lines and sample_timestamps(path, source, lines[:_FIRST_LOOK]).drop_nulls().len():
+            return False
+        stamps = sample_timestamps(path, source, lines).drop_nulls() if lines else None
         if stamps is None or stamps.len() == 0:
             return True  # no readable time: read it, so its lines are quarantined in this partition
-        if datetime.fromtimestamp(path.stat().st_mtime, tz=UTC) < start - PRUNE_MARGIN:
+        if older:
             return False
     except OSError:
         return True  # let the full read report the problem
     return stamps.min() - PRUNE_MARGIN < end
+
+
+#: Lines of a file's head read first when one readable time settles whether to skip the file.
+_FIRST_LOOK = 64
 
 
 def _restrict(result: ReadResult, window: tuple[datetime, datetime]) -> ReadResult:

@@ -64,6 +64,15 @@ def normalise_level(level: pl.Expr) -> pl.Expr:
     return pl.when(mapped.is_in(list(LEVELS))).then(mapped).otherwise(None)
 
 
+def normalise_levels(levels: pl.Series) -> pl.Series:
+    """:func:`normalise_level` on a column, worked out once per distinct value (levels repeat)."""
+    distinct = levels.drop_nulls().unique()
+    if distinct.len() * 8 > levels.len():  # mostly distinct: per row is as cheap
+        return levels.to_frame("level").select(normalise_level(pl.col("level")))["level"].alias(levels.name)
+    mapped = distinct.to_frame("level").select(normalise_level(pl.col("level")))["level"]
+    return levels.replace_strict(distinct, mapped, default=None, return_dtype=pl.Utf8)
+
+
 @dataclass
 class ReadResult:
     """What a reader returns: parsed events, quarantined lines, and counts.

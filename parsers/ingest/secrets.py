@@ -24,6 +24,7 @@ import polars as pl
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from logrca.parsers.ingest.schema import ReadResult
+from logrca.parsers.ingest.text_bytes import any_byte, utf8_blocks
 from logrca.parsers.templates.masking import select_in_parts
 from logrca.parsers.validation import PolarsRegex
 
@@ -143,8 +144,12 @@ def luhn_valid_many(digits: pl.Series) -> pl.Series:
     shaped = digits.str.contains(r"^[0-9]{13,19}$").fill_null(False)
     result = np.zeros(digits.len(), dtype=bool)
     if shaped.any():
-        padded = digits.filter(shaped).str.zfill(_CARD_MAX_DIGITS)
-        grid = np.frombuffer("".join(padded.to_list()).encode("ascii"), dtype=np.uint8)
+        padded = digits.filter(shaped).str.zfill(_CARD_MAX_DIGITS).rechunk()
+        block = next(utf8_blocks(padded), None)  # one chunk of 19-byte values, back to back
+        if block is None:  # another Arrow layout: through Python
+            grid = np.frombuffer("".join(padded.to_list()).encode("ascii"), dtype=np.uint8)
+        else:
+            grid = block[1][block[0][0] : block[0][-1]]
         grid = grid.reshape(-1, _CARD_MAX_DIGITS) - ord("0")
         doubled = np.arange(_CARD_MAX_DIGITS)[::-1] % 2 == 1  # second, fourth, ... digit from the right
         grid[:, doubled] = _DOUBLED[grid[:, doubled]]
@@ -166,16 +171,13 @@ def mask_cards(text: pl.Series) -> pl.Series:
     """
     if text.is_empty():
         return text
+    unicode = (pl.col("t").str.contains(r"[^\x00-\x7f]") & pl.col("t").str.contains(r"\d")).fill_null(False)
+    if not any_byte(text, at_least=0x80):  # ASCII only: no row needs the look
+        unicode = pl.lit(False)
     found = (
         pl.DataFrame({"t": text})
         .with_row_index("row")
-        .select(
-            "row",
-            pl.col("t").str.extract_all(CARD_CANDIDATE).alias("card"),
-            (pl.col("t").str.contains(r"[^\x00-\x7f]") & pl.col("t").str.contains(r"\d"))
-            .fill_null(False)
-            .alias("unicode"),
-        )
+        .select("row", pl.col("t").str.extract_all(CARD_CANDIDATE).alias("card"), unicode.alias("unicode"))
     )
     candidates = found.filter(pl.col("card").list.len() > 0, ~pl.col("unicode")).explode(
         "card", empty_as_null=True

@@ -33,19 +33,23 @@ def _decode(batch: LineBatch, source: SourceConfig) -> pl.DataFrame:
     A UTF-8 (or ASCII) batch that decodes cleanly, the usual case, is decoded and split as one block
     and checked for length on the whole column; otherwise each line is decoded on its own.
     """
-    if codecs.lookup(source.encoding).name in ("utf-8", "ascii"):
-        try:
-            text = batch.data.decode(source.encoding)
-        except UnicodeDecodeError:
+    codec = codecs.lookup(source.encoding).name
+    if codec in ("utf-8", "ascii"):
+        try:  # polars checks the UTF-8 and splits the block itself (no Python string per line)
+            if codec == "ascii":
+                batch.data.decode("ascii")
+            block = pl.Series("text", [batch.data], dtype=pl.Binary).cast(pl.Utf8)
+        except (UnicodeDecodeError, pl.exceptions.InvalidOperationError, pl.exceptions.ComputeError):
             return _decode_lines(batch, source)
         limit = source.max_line_bytes
-        lines = pl.Series("text", text.split("\n"), dtype=pl.Utf8).to_frame()
+        lines = block.str.split("\n").explode(empty_as_null=True).to_frame()  # a split is never empty
+        text = pl.col("text").str.strip_suffix("\r") if b"\r" in batch.data else pl.col("text")
         length = pl.col("text").str.len_bytes()
         return lines.select(
             pl.int_range(batch.first_line_no, batch.first_line_no + pl.len(), dtype=pl.Int64).alias(
                 "line_no"
             ),
-            pl.col("text").str.strip_suffix("\r"),
+            text,
         ).select(
             "line_no",
             "text",
@@ -341,7 +345,7 @@ def _finish(
     elif events.is_empty() and lines_read:
         notes.append(f"no line parses (timestamp or format): {lines_read} lines quarantined here")
     return ReadResult(
-        events=events.sort("timestamp", maintain_order=True),
+        events=events.sort("timestamp", maintain_order=True) if out_of_order else events,
         quarantine=quarantine,
         stats=stats,
         files=[file_record(source, path, stats, notes)],

@@ -142,13 +142,55 @@ class _Assignment:
         holder = self.current[codes_now]
         redo = idle & ((holder == cluster_id) | (codes_now == fed) | (holder < 0))
         changed = self.feeder.drain.id_to_cluster.get(cluster_id)
-        for row in np.flatnonzero(idle & ~redo).tolist():
-            redo[row] = changed is None or self._beats(changed, int(holder[row]), int(codes_now[row]), leaf)
+        check = np.flatnonzero(idle & ~redo)
+        beaten = (
+            None if changed is None else self._beaten(changed, fed, holder[check], codes_now[check], leaf)
+        )
+        if beaten is not None:
+            redo[check] = beaten
+        else:
+            for row in check.tolist():
+                redo[row] = changed is None or self._beats(
+                    changed, int(holder[row]), int(codes_now[row]), leaf
+                )
         if not redo.any():
             return []
         codes_now, following = codes_now[redo], following[redo]
         leaf_index = np.zeros(len(codes_now), dtype=np.int64)
         return self._settle(codes_now, following, [leaf], leaf_index, position)
+
+    def _beaten(
+        self, challenger: LogCluster, fed: int, holders: np.ndarray, codes: np.ndarray, leaf: Node
+    ) -> np.ndarray | None:
+        """:meth:`_beats` for many messages at once on the leaf's token-id matrix; None when it cannot say.
+
+        The challenger was just made from message ``fed`` (created from its tokens, or generalised
+        with them), so its literal tokens are ``fed``'s there (checked), and the batch's token
+        hashes compare them with every message at once. A message holds its cluster by a "none"
+        result, so it equals that template at every literal: its (similar, parameters) pair there
+        is (literals, ``<*>``) of the template, read from the matrix. A hash collision can only
+        raise the challenger's count, so it can only send a message to be matched again in full.
+        """
+        batch, matrix = self.batch, self.feeder.leaf_matrix(leaf)
+        width = len(challenger.log_template_tokens)
+        if matrix is None or len(codes) == 0 or matrix.tokens.shape[1] != width or width == 0:
+            return None
+        mine, rows = matrix.row.get(challenger.cluster_id), [matrix.row.get(h, -1) for h in holders.tolist()]
+        fed_tokens = self.tokens_of(fed)
+        if mine is None or -1 in rows or len(fed_tokens) != width or (batch.lengths[codes] != width).any():
+            return None
+        literal = matrix.literal[mine]
+        if any(
+            a != b for a, b, lit in zip(challenger.log_template_tokens, fed_tokens, literal.tolist()) if lit
+        ):
+            return None
+        start, theirs = int(batch.offsets[fed]), np.asarray(rows)
+        tokens = batch.flat_hashes[batch.offsets[codes][:, None] + np.arange(width)]
+        similar = ((tokens == batch.flat_hashes[start : start + width]) & literal).sum(axis=1)
+        params, their_params = matrix.params[mine], matrix.params[theirs]
+        their_similar = width - their_params
+        first = (params > their_params) | ((params == their_params) & (mine < theirs))
+        return (similar > their_similar) | ((similar == their_similar) & first)
 
     def _beats(self, challenger: LogCluster, holder_id: int, code: int, leaf: Node) -> bool:
         """Would ``fast_match`` on ``leaf`` now prefer ``challenger`` to the cluster ``holder_id`` for message ``code``?"""

@@ -9,7 +9,7 @@ import numpy as np
 import polars as pl
 from drain3.drain import Drain, LogCluster, Node
 
-from logrca.parsers.templates.drain_leaves import _LeafHashes, _LeafMatrix
+from logrca.parsers.templates.drain_leaves import _LeafHashes, _LeafMatrix, hash_leaves
 
 __all__ = ["DrainFeeder", "similarity"]
 
@@ -84,6 +84,7 @@ class DrainFeeder:
         self.remember_limit = remember_limit
         self._remember_pause = 0  # batches left without remembering
         self.calls = 0  # Drain feeds made (for reports and benchmarks)
+        self.reused = 0  # messages answered at a batch start by results remembered from earlier batches
         self.created: list[
             tuple[int, str]
         ] = []  # (cluster id, first template) of new clusters, read by the miner
@@ -271,6 +272,17 @@ class DrainFeeder:
             depth += 1
         return walked
 
+    def leaf_matrix(self, leaf: Node) -> _LeafMatrix | None:
+        """The leaf's token-id matrix when it is in step with the leaf's clusters and templates, else None."""
+        matrix = self._leaves.get(id(leaf))
+        if (
+            matrix is None
+            or matrix.version != self.version(leaf)
+            or len(matrix.cluster_ids) != len(leaf.cluster_ids)
+        ):
+            return None
+        return matrix
+
     def version(self, node: Node) -> int:
         """Version of a tree node (bumped whenever a feed changed what matching there gives)."""
         return self._versions.get(id(node), 0)
@@ -307,7 +319,11 @@ class DrainFeeder:
     def remembered(
         self, codes: np.ndarray, leaf_ids: np.ndarray, versions: np.ndarray, distinct: pl.Series
     ) -> tuple[np.ndarray, np.ndarray]:
-        """Per message (``distinct[codes]``): is a remembered result still valid (same leaf, same version)? And its cluster."""
+        """Per message (``distinct[codes]``): is a remembered result still valid (same leaf, same version)? And its cluster.
+
+        Remembering pauses for seven batches when fewer than a fifth of the messages were remembered
+        at all (messages that do not recur across batches: the join would be wasted).
+        """
         valid = np.zeros(len(codes), dtype=bool)
         clusters = np.full(len(codes), -1, dtype=np.int64)
         if self._remembered.height == 0 or len(codes) == 0 or self._remember_pause > 0:
@@ -321,7 +337,10 @@ class DrainFeeder:
             )
             valid[rows[ok]] = True
             clusters[rows[ok]] = found["cluster"].to_numpy()[ok]
-        if valid.sum() < 0.2 * len(codes):
+            self.reused += int(ok.sum())
+        # pause when messages hardly come back, not when they come back to leaves that changed since
+        # (while the tree is learnt): that batch's results are remembered under the new versions
+        if found.height < 0.2 * len(codes):
             self._remember_pause = 7  # try again after seven batches
         return valid, clusters
 
@@ -336,26 +355,9 @@ class DrainFeeder:
             if cluster is not None:
                 cluster.size += int(extra[cluster_id])
 
-    def leaf_hashes(self, leaf: Node) -> _LeafHashes | None:
-        """The templates of a leaf as 64-bit token hashes (rebuilt when a template or the cluster list changed).
-
-        None when a cluster is gone (LRU) or the templates differ in length.
-        """
-        clusters = [self.drain.id_to_cluster.get(cluster_id) for cluster_id in leaf.cluster_ids]
-        if not clusters or any(cluster is None for cluster in clusters):
-            return None
-        templates = [cluster.log_template_tokens for cluster in clusters]
-        cached = self._hashes.get(id(leaf))
-        if (
-            cached is not None
-            and len(cached.templates) == len(templates)
-            and all(a is b for a, b in zip(cached.templates, templates))
-        ):
-            return cached
-        if len({len(template) for template in templates}) != 1:
-            return None
-        built = self._hashes[id(leaf)] = _LeafHashes(list(leaf.cluster_ids), templates, self.drain.param_str)
-        return built
+    def leaf_hashes(self, leaves: list[Node]) -> list[_LeafHashes | None]:
+        """The templates of each leaf as 64-bit token hashes (see :func:`~logrca.parsers.templates.drain_leaves.hash_leaves`)."""
+        return hash_leaves(self.drain, leaves, self._hashes)
 
     def stats(self) -> dict[str, Any]:
         return {"calls": self.calls}

@@ -16,7 +16,11 @@ if TYPE_CHECKING:
 __all__ = ["RoutedBatch"]
 
 _CHUNK_CELLS = 4_000_000  # messages x clusters x tokens compared at once (bounded memory)
-_SMALL_CELLS = 50_000  # leaves with fewer messages x clusters x tokens are matched together (one numpy pass)
+# leaves with fewer messages x clusters x tokens are matched together (one numpy pass): the flat pass
+# saves the per-leaf numpy rounds but costs several times more per cell (its index arrays are per
+# cell), so larger leaves go one by one. Crossover measured at ~5-7k cells (bench/README.md,
+# "Cost as templates grow"); at 50k, 10,000 templates' steady state spent 6x longer matching
+_SMALL_CELLS = 6_000
 
 
 @dataclass
@@ -112,6 +116,8 @@ class RoutedBatch:
         np.cumsum(np.bincount(leaf_index, minlength=len(leaves)), out=bounds[1:])
         small: list[tuple[np.ndarray, _LeafHashes]] = []
         small_cells = 0
+        present = np.flatnonzero(bounds[1:] > bounds[:-1]).tolist()
+        hashed = dict(zip(present, self.feeder.leaf_hashes([leaves[index] for index in present])))
         for index, leaf in enumerate(leaves):
             rows = by_leaf[bounds[index] : bounds[index + 1]]
             if not len(rows):
@@ -124,7 +130,7 @@ class RoutedBatch:
                 if cluster is not None:
                     valid[rows], clusters[rows] = True, cluster.cluster_id
                 continue
-            matrix = self.feeder.leaf_hashes(leaf)
+            matrix = hashed[index]
             if matrix is None or matrix.width != width:
                 continue  # Drain decides
             cells = len(rows) * len(matrix.cluster_ids) * width
