@@ -16,21 +16,21 @@ from dagster import (
     AssetOut,
     MetadataValue,
     Output,
-    asset,
     multi_asset,
 )
 
 from logrca.assets.partitions import PartitionPlan
 from logrca.assets.resources import PARQUET_WRITE, LogrcaConfigResource
-from logrca.parsers.ingest.schema import METRIC_SCHEMA
+from logrca.parsers.ingest.schema import EVENT_SCHEMA, METRIC_SCHEMA
+from logrca.parsers.templates.miner import TEMPLATE_COLUMNS
 from logrca.rca.case_analysis import CaseAnalysis, analyse_case
-from logrca.rca.changes import CHANGE_INPUT_COLUMNS, detect_changes
+from logrca.rca.changes import ChangesConfig, detect_changes
 from logrca.rca.detect import service_scores
 from logrca.rca.graph import load_topology
 from logrca.rca.markdown import frame_table
 from logrca.rca.options import AnalysisOptions
 from logrca.rca.rank import evidence_rows
-from logrca.rca.windows import split_window, window_frames
+from logrca.rca.windows import WindowFrames, split_window, window_frames
 
 
 def analyse(
@@ -64,20 +64,22 @@ def analyse(
     options = AnalysisOptions.parse(
         {"detection": config.detection.model_dump(), "ranking": {"propagation": config.ranking.propagation}}
     )
-    changes = detect_changes(
-        pl.concat([frames.baseline_events, frames.events], how="vertical_relaxed"), config.changes
-    )
+    stored, weighed = partition_changes(frames, log_templates, context.partition_key, config.changes)
     analysis = analyse_case(
         case,
         options=options,
         templates=(frames.baseline_events, frames.events),
-        changes=changes,
+        changes=weighed,
         change_weight=config.changes.weight,
         change_lookback=timedelta(minutes=config.changes.lookback_minutes),
     )
     selected = {key.to_user_string() for key in context.selected_asset_keys}
     window_info = {**frames.describe(), "system": config.system}
-    outputs = [Output(window_info, output_name="analysis_window"), *_outputs(analysis, frames.describe())]
+    outputs = [
+        Output(window_info, output_name="analysis_window"),
+        _change_output(stored),
+        *_outputs(analysis, frames.describe()),
+    ]
     yield from (item for item in outputs if _asset_of(item) in selected)
 
 
@@ -173,23 +175,46 @@ def _graph_metadata(graph: nx.DiGraph) -> dict:
     }
 
 
-def change_events(context: AssetExecutionContext, logrca: LogrcaConfigResource, log_templates):
-    """Deploys, restarts, version changes and config reloads in the window and its baseline."""
-    window_events, baseline_events, _ = split_window(log_templates, context.partition_key)
-    frames = [f for f in (baseline_events, window_events) if f is not None]
-    changes = detect_changes(
-        pl.concat(frames, how="vertical_relaxed") if frames else None, logrca.load().changes
-    )
+def partition_changes(
+    frames: WindowFrames, log_templates, partition_key: str, config: ChangesConfig
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """(change events of the partition and the partitions before it, the changes the ranking weighs).
+
+    Each line is matched once: the partition's lines and the earlier partitions' apart, then put
+    together as each use needs. The stored ``change_events`` are those of the partition and its
+    earlier partitions; the ranking weighs those of the window and its baseline (the fault-free
+    lines, the earlier partitions, or the window's own lines before the alert, already among the
+    window's).
+    """
+    window, earlier, _ = split_window(log_templates, partition_key)
+    in_window, before = detect_changes(window, config), detect_changes(earlier, config)
+    stored = pl.concat([before, in_window]).sort("timestamp", maintain_order=True)
+    if frames.baseline == "normal":
+        weighed = pl.concat([detect_changes(frames.baseline_events, config), in_window])
+        return stored, weighed.sort("timestamp", maintain_order=True)
+    return stored, stored if frames.baseline == "partitions" else in_window
+
+
+def _change_output(changes: pl.DataFrame) -> Output:
     table = frame_table(changes.select("timestamp", "service", "kind", "version", "message"))
-    return Output(changes, metadata={"dagster/row_count": changes.height, "changes": MetadataValue.md(table)})
+    return Output(
+        changes,
+        output_name="change_events",
+        metadata={"dagster/row_count": changes.height, "changes": MetadataValue.md(table)},
+    )
 
 
-def _columns(asset_in: AssetIn, columns: tuple[str, ...]) -> AssetIn:
-    """``asset_in`` loading only ``columns`` (dagster-polars projects the Parquet scan, the rest stays on disk)."""
+#: The columns of ``log_templates`` and ``baseline_templates`` the analysis and the report read: all
+#: but ``params``, the largest to decode, which only ``indexed_lines`` reads.
+ANALYSED_COLUMNS = (*EVENT_SCHEMA, *(name for name in TEMPLATE_COLUMNS if name != "params"))
+
+
+def analysed_columns(asset_in: AssetIn) -> AssetIn:
+    """``asset_in`` loading only :data:`ANALYSED_COLUMNS` (dagster-polars projects the Parquet scan)."""
     return AssetIn(
         asset_in.key,
         partition_mapping=asset_in.partition_mapping,
-        metadata={**(asset_in.metadata or {}), "columns": list(columns)},
+        metadata={**(asset_in.metadata or {}), "columns": list(ANALYSED_COLUMNS)},
     )
 
 
@@ -200,6 +225,10 @@ def analysis_assets(plan: PartitionPlan) -> list:
         "analysis_window": AssetOut(
             is_required=False, description="The analysed window and where its baseline came from."
         ),
+        "change_events": AssetOut(
+            **parquet,
+            description="Deploys, restarts, version changes and config reloads in the window and its baseline.",
+        ),
         "anomalies": AssetOut(**parquet, description="Log anomalies of the window, scored."),
         "signal_deviations": AssetOut(**parquet, description="Span and metric deviations of the window."),
         "service_graph": AssetOut(
@@ -208,13 +237,6 @@ def analysis_assets(plan: PartitionPlan) -> list:
         "root_causes": AssetOut(**parquet, description="Services ranked as the likely root cause, with why."),
     }
     return [
-        asset(
-            partitions_def=plan.partitions,
-            io_manager_key="parquet_io",
-            metadata=PARQUET_WRITE,
-            group_name="logrca",
-            ins={"log_templates": _columns(plan.window_and_baseline, CHANGE_INPUT_COLUMNS)},
-        )(change_events),
         multi_asset(
             outs=outs,
             partitions_def=plan.partitions,
@@ -222,7 +244,8 @@ def analysis_assets(plan: PartitionPlan) -> list:
             name="analyse",
             can_subset=True,
             ins={
-                "log_templates": plan.window_and_baseline,
+                "log_templates": analysed_columns(plan.window_and_baseline),
+                "baseline_templates": analysed_columns(AssetIn("baseline_templates")),
                 "raw_spans": plan.spans_and_baseline,
                 "raw_metrics": plan.metrics_and_baseline,
             },

@@ -10,12 +10,14 @@ from dagster import (
     AssetCheckSeverity,
     AssetCheckSpec,
     AssetExecutionContext,
+    AssetIn,
     Failure,
     MetadataValue,
     Output,
     asset,
 )
 
+from logrca.assets.analysis import analysed_columns
 from logrca.assets.partitions import PartitionPlan
 from logrca.assets.resources import ElasticsearchResource, LogrcaConfigResource
 from logrca.parsers.ingest.schema import SPAN_SCHEMA
@@ -254,7 +256,10 @@ def reporting_assets(plan: PartitionPlan) -> list:
         asset(
             partitions_def=plan.partitions,
             group_name="logrca",
-            ins={"log_templates": plan.window_and_baseline},
+            ins={
+                "log_templates": analysed_columns(plan.window_and_baseline),
+                "baseline_templates": analysed_columns(AssetIn("baseline_templates")),
+            },
             check_specs=[
                 AssetCheckSpec(
                     "no_incident",

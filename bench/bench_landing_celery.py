@@ -14,7 +14,7 @@ Prints per executor the run's seconds (start to end, from the Dagster instance),
 seconds (including process start and loading the code location), the ratio to in-process, the
 seconds per step and which worker ran which step.
 
-Usage: ``.venv/bin/python bench/bench_landing_celery.py [--lines-per-hour 1000000] [--es-port 9250 | --es-url URL]``
+Usage: ``.venv/bin/python bench/bench_landing_celery.py [--lines-per-hour 1000000] [--executors in_process,multiprocess] [--es-port 9250 | --es-url URL]``
 """
 
 from __future__ import annotations
@@ -52,6 +52,11 @@ def parse_args() -> argparse.Namespace:
         "--es-port", type=int, default=9250, help="port of the local Elasticsearch (default 9250)"
     )
     parser.add_argument("--workers", type=int, default=2, help="dagster-celery workers (default 2)")
+    parser.add_argument(
+        "--executors",
+        default=",".join(EXECUTORS),
+        help=f"which executors to run, comma-separated (default {','.join(EXECUTORS)})",
+    )
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder")
     return parser.parse_args()
 
@@ -219,7 +224,10 @@ def main() -> None:
         "LOGRCA_ES_URL": args.es_url,
     }
     results = {}
-    for executor in EXECUTORS:
+    chosen = [name.strip() for name in args.executors.split(",") if name.strip()]
+    if unknown := sorted(set(chosen) - set(EXECUTORS)):
+        raise SystemExit(f"--executors: unknown {unknown}; choose from {', '.join(EXECUTORS)}")
+    for executor in chosen:
         results[executor] = run_executor(executor, tmp, base_env, args.workers)
         print(f"{executor}: {results[executor]['run_s']:.1f}s", flush=True)
     print_report(results)

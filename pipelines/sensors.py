@@ -158,6 +158,11 @@ def ingested_file_states(instance, partition: str) -> dict[str, str]:
     return dict(recorded.value) if recorded is not None else {}
 
 
+def _read_from(states: dict[str, str], paths: list[str], taken: dict[str, str]) -> bool:
+    """Whether ``states`` (one partition's, read once) hold every one of ``paths`` as ``taken`` now."""
+    return all(states.get(p) == taken[p] for p in paths)
+
+
 def run_key_for(partition: str, paths: list[str], cursor: dict) -> str:
     """Deterministic run key: the partition plus a hash of the triggering files' states."""
     states = "|".join(f"{p}={cursor['taken'][p]}" for p in sorted(paths))
@@ -204,7 +209,7 @@ def build_sensors(
         done = {  # e.g. by 'logrca run' before 'dagster dev' started: same files, nothing new to run
             partition
             for partition, paths in tick["runs"].items()
-            if all(ingested_file_states(context.instance, partition).get(p) == taken[p] for p in paths)
+            if _read_from(ingested_file_states(context.instance, partition), paths, taken)
         }
         if done:
             context.log.info(f"already materialized from the same files, not run again: {sorted(done)}")

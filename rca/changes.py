@@ -20,16 +20,12 @@ from logrca.parsers.validation import Regex
 
 __all__ = [
     "BUILTIN_RULES",
-    "CHANGE_INPUT_COLUMNS",
     "CHANGE_SCHEMA",
     "ChangeRule",
     "ChangesConfig",
     "changes_before_anomaly",
     "detect_changes",
 ]
-
-#: The event columns :func:`detect_changes` reads (callers may load only these).
-CHANGE_INPUT_COLUMNS = ("timestamp", "service", "message")
 
 ChangeKind = Literal["deploy", "restart", "version_change", "config_reload"]
 
@@ -149,6 +145,9 @@ def detect_changes(events: pl.DataFrame | None, config: ChangesConfig | None = N
     lines = events.select(
         pl.col("timestamp").cast(pl.Datetime("us", "UTC")), "service", first_line.alias("message")
     )
+    # Each rule's pattern runs once over every line; which rule and version only on the few that match.
+    matched = pl.any_horizontal(pl.col("message").str.contains(rule.pattern) for rule in rules)
+    lines = lines.filter(matched)
     rule_name, kind, version = pl.lit(None, pl.Utf8), pl.lit(None, pl.Utf8), pl.lit(None, pl.Utf8)
     for rule in reversed(rules):  # the first rule in order wins: build the chain from the last
         hit = pl.col("message").str.contains(rule.pattern)
@@ -160,10 +159,8 @@ def detect_changes(events: pl.DataFrame | None, config: ChangesConfig | None = N
         rule_name = pl.when(hit).then(pl.lit(rule.name)).otherwise(rule_name)
         kind = pl.when(hit).then(pl.lit(rule.kind)).otherwise(kind)
         version = pl.when(hit).then(captured).otherwise(version)
-    found = lines.with_columns(rule=rule_name, kind=kind, version=version).filter(
-        pl.col("rule").is_not_null()
-    )
-    return found.select(list(CHANGE_SCHEMA)).cast(CHANGE_SCHEMA).sort("timestamp")
+    found = lines.with_columns(rule=rule_name, kind=kind, version=version)
+    return found.select(list(CHANGE_SCHEMA)).cast(CHANGE_SCHEMA).sort("timestamp", maintain_order=True)
 
 
 def changes_before_anomaly(

@@ -211,11 +211,12 @@ def index_partition(
     deleted = delete_matching(client, findings_index, stale)
     kept = []
     if finding is not None:
+        # no refresh="wait_for" (up to a refresh interval, 1 s by default): delete_matching below
+        # refreshes the reports index, so the report is searchable when this returns
         client.index(
             index=reports_index,
             id=finding["finding_id"],
             document=_report_document(system, partition, finding, report),
-            refresh="wait_for",
         )
         kept = [{"ids": {"values": [finding["finding_id"]]}}]
     deleted += delete_matching(client, reports_index, {"bool": {"filter": this_partition, "must_not": kept}})
@@ -266,7 +267,8 @@ def index_runbooks(client, *, prefix: str, runbooks: list[dict], settings: dict 
         }
         for r in runbooks
     ]
-    indexed, _ = helpers.bulk(client, actions, refresh="wait_for")
+    # refresh now, not "wait_for" the next scheduled refresh (up to 1 s every partition): a few documents
+    indexed, _ = helpers.bulk(client, actions, refresh=True)
     return indexed
 
 

@@ -84,3 +84,32 @@ def test_runbooks_are_searchable(es_client, index_prefix):
     assert index_runbooks(es_client, prefix=index_prefix, runbooks=[runbook, runbook]) == 2
     hits = search_all(es_client, prefix=index_prefix, query="restart", kinds=("knowledge",))
     assert [h["id"] for h in hits] == ["rb1"]
+
+
+def test_the_report_is_searchable_when_indexing_returns(es_client, index_prefix):
+    """No waiting for a scheduled refresh, and no search before the report is there (no refresh here)."""
+    finding = {
+        "finding_id": "f1",
+        "incident_id": "i1",
+        "root_cause": "db",
+        "affected_services": ["db", "api"],
+        "window_start": "2026-03-10T02:00:00Z",
+        "window_end": "2026-03-10T02:30:00Z",
+        "detected_at": "2026-03-10T02:31:00Z",
+        "ranking": [{"explanation": "lock timeouts on orders"}],
+        "knowledge": {"runbooks": []},
+        "trace_ids": [],
+    }
+    counts = index_partition(
+        es_client,
+        prefix=index_prefix,
+        system="shop",
+        partition="p2",
+        window=("2026-03-10T02:00:00Z", "2026-03-10T03:00:00Z"),
+        anomalies=[row("db", "new_template", 1, "lock timeout on table orders")],
+        finding=finding,
+        report="# RCA report\nlock timeouts on orders",
+    )
+    assert counts["reports"] == 1
+    hits = search_all(es_client, prefix=index_prefix, query="lock timeouts", kinds=("reports",))
+    assert [h["source"]["finding_id"] for h in hits] == ["f1"]
