@@ -10,6 +10,7 @@ import numpy as np
 import polars as pl
 
 from logrca.parsers.templates.drain_bulk import tokenize
+from logrca.parsers.templates.masking import select_in_parts
 
 __all__ = ["line_templates", "parameters"]
 
@@ -125,7 +126,9 @@ def _unaligned_parameters(
     :func:`logrca.parsers.templates.drain_bulk.tokenize`); templates Rust cannot compile take the
     Python path.
     """
-    text = messages.gather(rest).str.replace_all(_SPLIT_SPACE, " ").str.strip_chars(" ")
+    text = select_in_parts(
+        messages.gather(rest), pl.col("m").str.replace_all(_SPLIT_SPACE, " ").str.strip_chars(" ")
+    )
     of_row = template_of[rest]
     parts, slow = [], [np.empty(0, dtype=np.int64)]
     for template_index in np.unique(of_row).tolist():
@@ -155,7 +158,7 @@ def _extracted(text: pl.Series, template: str) -> pl.Series | None:
     if pattern.count("(.*?)") == 0:
         return pl.Series("params", [[]] * text.len(), dtype=pl.List(pl.Utf8))
     try:
-        groups = text.str.extract_groups(pattern).struct.unnest()
+        groups = select_in_parts(text, pl.col("m").str.extract_groups(pattern)).struct.unnest()
     except pl.exceptions.PolarsError:  # e.g. over the size limit
         return None
     lists = groups.select(
