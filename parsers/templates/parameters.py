@@ -156,7 +156,7 @@ def _extracted(text: pl.Series, template: str) -> pl.Series | None:
     polars' regex engine rejects the pattern."""
     pattern = _rust_template_regex(template)
     if pattern.count("(.*?)") == 0:
-        return pl.Series("params", [[]] * text.len(), dtype=pl.List(pl.Utf8))
+        return pl.repeat(pl.lit([], dtype=pl.List(pl.Utf8)), text.len(), eager=True).alias("params")
     try:
         groups = select_in_parts(text, pl.col("m").str.extract_groups(pattern)).struct.unnest()
     except pl.exceptions.PolarsError:  # e.g. over the size limit
