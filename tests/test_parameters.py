@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import numpy as np
 import polars as pl
 
 from logrca.parsers.templates.batches import mine_in_batches
 from logrca.parsers.templates.miner import TemplateMiner
-from logrca.parsers.templates.parameters import _regex_parameters
+from logrca.parsers.templates.parameters import _regex_parameters, _unaligned_parameters
 
 
 def test_lines_a_multi_token_mask_shortens_get_their_parameters_by_regex():
@@ -27,3 +28,42 @@ def test_lines_a_multi_token_mask_shortens_get_their_parameters_by_regex():
         "Tue Jul 17 23:21:03 2005",
     ]
     assert all(row["params"] == [] for row in rows if row["message"] == "session closed")
+
+
+def test_the_vectorised_regex_path_gives_pythons_groups_row_for_row():
+    # polars' Rust regex per template must capture what Python's re captures per row, whatever the
+    # whitespace (tabs, runs, ends, non-ASCII spaces, the separators Rust's \s lacks), a failed
+    # match, a template without variables and regex metacharacters in the template's words
+    templates = pl.Series(
+        [
+            "took <*> for (req) <*> [x]+ a.b",
+            "no variables here",
+            "<*> <*>",
+            "pool <*>: <*>|done ~#&-",
+        ]
+    )
+    cases = [
+        ("took 12 ms for (req) 7 [x]+ a.b", 0),
+        ("took\t12  ms for (req) 7 [x]+ a.b  ", 0),
+        ("  took 12 ms\nfor (req) 7 [x]+ a.b", 0),
+        ("took 12\x1cms for (req) 7 [x]+ a.b", 0),
+        ("took 12\u00a0ms for (req) 7 [x]+ a.b", 0),
+        ("took\u3000 12\x85ms for\u2028(req) 7\x1f[x]+ a.b\x0b", 0),
+        ("took 12 ms for (req) 7 [x]+ aXb", 0),
+        ("nothing alike", 0),
+        ("no variables here", 1),
+        ("no  variables", 1),
+        ("a b c d", 2),
+        ("single", 2),
+        ("", 2),
+        ("pool 3 4: x y|done ~#&-", 3),
+        ("pool é 4:  ü|done ~#&-", 3),
+    ]
+    messages = pl.Series([message for message, _ in cases])
+    template_of = np.array([index for _, index in cases])
+    rows = np.arange(len(cases))
+    found = _unaligned_parameters(messages, templates, template_of, rows).sort("_row")
+    assert found["_row"].to_list() == rows.tolist()
+    expected = [_regex_parameters(message, templates[index]) for message, index in cases]
+    assert found["params"].to_list() == expected
+    assert expected[1] == ["12 ms", "7"] and expected[7] == [] and expected[10] == ["a", "b c d"]
