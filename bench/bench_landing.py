@@ -314,7 +314,13 @@ def elasticsearch_url(args: argparse.Namespace) -> str:
         return args.es_url
     from logrca.es_server import LocalServer, start
 
-    return start(LocalServer(port=args.es_port), log=lambda message: None)
+    url = start(LocalServer(port=args.es_port), log=lambda message: None)
+    print(
+        f"Elasticsearch at {url}, left running for the next run"
+        f" (stop it: .venv/bin/logrca es stop --port {args.es_port})",
+        file=sys.stderr,
+    )
+    return url
 
 
 def main() -> None:
