@@ -35,11 +35,11 @@ def _decode(batch: LineBatch, source: SourceConfig) -> pl.DataFrame:
     """
     codec = codecs.lookup(source.encoding).name
     if codec in ("utf-8", "ascii"):
+        if codec == "ascii" and not batch.data.isascii():
+            return _decode_lines(batch, source)
         try:  # polars checks the UTF-8 and splits the block itself (no Python string per line)
-            if codec == "ascii":
-                batch.data.decode("ascii")
             block = pl.Series("text", [batch.data], dtype=pl.Binary).cast(pl.Utf8)
-        except (UnicodeDecodeError, pl.exceptions.InvalidOperationError, pl.exceptions.ComputeError):
+        except (pl.exceptions.InvalidOperationError, pl.exceptions.ComputeError):
             return _decode_lines(batch, source)
         limit = source.max_line_bytes
         lines = block.str.split("\n").explode(empty_as_null=True).to_frame()  # a split is never empty
