@@ -199,10 +199,9 @@ class DrainFeeder:
         drain = self.drain
         if len(leaf.cluster_ids) < _MATRIX_MIN_CLUSTERS:
             return drain.fast_match(leaf.cluster_ids, tokens, drain.sim_th, False)
-        version = self._versions.get(id(leaf), 0)
-        matrix = self._leaves.get(id(leaf))
-        if matrix is None or matrix.version != version or len(matrix.cluster_ids) != len(leaf.cluster_ids):
-            matrix = self._leaves[id(leaf)] = _LeafMatrix(leaf, drain, version, self._token_ids)
+        matrix = self.leaf_matrix(leaf)
+        if matrix is None:
+            matrix = self._leaves[id(leaf)] = _LeafMatrix(leaf, drain, self.version(leaf), self._token_ids)
         if matrix.tokens.shape[1] != len(tokens):  # not a leaf of one token count: use drain3's loop
             return drain.fast_match(leaf.cluster_ids, tokens, drain.sim_th, False)
         token_ids = self._token_ids
