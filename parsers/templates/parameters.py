@@ -173,12 +173,7 @@ def _extracted(text: pl.Series, template: str) -> pl.Series | None:
 @functools.lru_cache(maxsize=65536)
 def _rust_template_regex(template: str) -> str:
     """:func:`_template_regex` for polars (Rust syntax, anchored at both ends as ``fullmatch``)."""
-    parts = re.split(r"(<[^<> ]+>)", template)
-    body = "".join(
-        "(.*?)" if i % 2 else r"\s+".join(pl.escape_regex(w) for w in part.split(" "))
-        for i, part in enumerate(parts)
-    )
-    return rf"\A(?:{body})\z"
+    return rf"\A(?:{_template_pattern(template, pl.escape_regex)})\z"
 
 
 def _lists(rows: np.ndarray, values: list[list[str]]) -> pl.DataFrame:
@@ -210,10 +205,13 @@ def _regex_parameters(message: str, template: str | None) -> list[str]:
 @functools.lru_cache(maxsize=65536)
 def _template_regex(template: str) -> re.Pattern:
     """The template as a regex, built once per template (a batch holds many lines of few templates)."""
+    return re.compile(_template_pattern(template, re.escape))
+
+
+def _template_pattern(template: str, escape) -> str:
+    """The template as a regex pattern: ``<...>`` tokens -> ``(.*?)``, other words escaped with
+    ``escape`` (Python's ``re`` or polars' Rust syntax), spaces -> ``\\s+``."""
     parts = re.split(r"(<[^<> ]+>)", template)
-    return re.compile(
-        "".join(
-            "(.*?)" if i % 2 else r"\s+".join(re.escape(w) for w in part.split(" "))
-            for i, part in enumerate(parts)
-        )
+    return "".join(
+        "(.*?)" if i % 2 else r"\s+".join(escape(w) for w in part.split(" ")) for i, part in enumerate(parts)
     )
