@@ -186,8 +186,14 @@ def partition_changes(
     lines, the earlier partitions, or the window's own lines before the alert, already among the
     window's).
     """
-    window, earlier, _ = split_window(log_templates, partition_key)
-    in_window, before = detect_changes(window, config), detect_changes(earlier, config)
+    in_window = detect_changes(frames.events, config)
+    # the earlier partitions, put together by window_frames when they are the baseline
+    earlier = (
+        frames.baseline_events
+        if frames.baseline == "partitions"
+        else split_window(log_templates, partition_key)[1]
+    )
+    before = detect_changes(earlier, config)
     stored = pl.concat([before, in_window]).sort("timestamp", maintain_order=True)
     if frames.baseline == "normal":
         weighed = pl.concat([detect_changes(frames.baseline_events, config), in_window])
