@@ -30,6 +30,10 @@ def _figure(width: float, height: float):
 def _png(plt, fig) -> bytes:
     buffer = io.BytesIO()
     fig.tight_layout()
+    # tight_layout leaves a placeholder layout engine, for which savefig draws the whole figure once
+    # more (text and ticks laid out, nothing rasterised) before drawing it; without an engine it
+    # draws it once, to the same pixels.
+    fig.set_layout_engine(None)
     fig.savefig(buffer, format="png")
     plt.close(fig)
     return buffer.getvalue()
