@@ -215,12 +215,12 @@ def _change_output(changes: pl.DataFrame) -> Output:
 ANALYSED_COLUMNS = (*EVENT_SCHEMA, *(name for name in TEMPLATE_COLUMNS if name != "params"))
 
 
-def analysed_columns(asset_in: AssetIn) -> AssetIn:
-    """``asset_in`` loading only :data:`ANALYSED_COLUMNS` (dagster-polars projects the Parquet scan)."""
+def analysed_columns(asset_in: AssetIn, columns: tuple[str, ...] = ANALYSED_COLUMNS) -> AssetIn:
+    """``asset_in`` loading only ``columns`` (dagster-polars projects the Parquet scan)."""
     return AssetIn(
         asset_in.key,
         partition_mapping=asset_in.partition_mapping,
-        metadata={**(asset_in.metadata or {}), "columns": list(ANALYSED_COLUMNS)},
+        metadata={**(asset_in.metadata or {}), "columns": list(columns)},
     )
 
 
