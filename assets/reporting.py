@@ -23,7 +23,7 @@ from logrca.assets.partitions import PartitionPlan
 from logrca.assets.resources import ElasticsearchResource, LogrcaConfigResource
 from logrca.parsers.ingest.schema import SPAN_SCHEMA
 from logrca.rca.log_lines import ensure_templates, index_lines, lines_stream
-from logrca.rca.pictures import finding_pictures
+from logrca.rca.pictures import finding_pictures, import_in_background
 from logrca.rca.report import build_finding
 from logrca.rca.report_render import ReportOptions, render_report
 from logrca.rca.search_index import index_partition, index_runbooks
@@ -147,6 +147,8 @@ def rca_report(
     (``report``, to Elasticsearch and the incident); the Dagster UI gets the same text with the
     pictures inlined. The WARN check ``no_incident`` marks a partition holding an incident.
     """
+    if logrca.load().report.pictures and anomalies.height and root_causes.height:
+        import_in_background()  # a finding, so pictures: the import overlaps reading and the finding
     events = _report_frames(log_templates, context.partition_key)
     inputs = {"log_templates": events, "anomalies": anomalies, "root_causes": root_causes}
     inputs |= {"baseline_templates": baseline_templates}
@@ -284,12 +286,7 @@ def reporting_assets(plan: PartitionPlan) -> list:
             partitions_def=plan.partitions,
             group_name="logrca",
             ins={
-                "log_templates": AssetIn(
-                    "log_templates",
-                    partition_mapping=plan.window_and_baseline.partition_mapping,
-                    metadata={**(plan.window_and_baseline.metadata or {}), "columns": list(REPORT_COLUMNS)},
-                    dagster_type=LAZY_PARTITIONS,
-                ),
+                "log_templates": analysed_columns(plan.window_and_baseline, REPORT_COLUMNS, LAZY_PARTITIONS),
                 "baseline_templates": analysed_columns(AssetIn("baseline_templates"), REPORT_COLUMNS[:-1]),
             },
             check_specs=[
