@@ -122,3 +122,40 @@ def test_a_glob_that_matches_nothing_is_named_with_its_missing_folder(tmp_path):
     assert result.stats["files"] == 0
     assert "no file matches this pattern" in result.files[0]["notes"][0]
     assert "does not exist" in result.files[0]["notes"][0]
+
+
+def test_files_read_on_a_pool_give_what_one_thread_gives(tmp_path):
+    """Files of several sources read largest first on 2-4 threads: same events, quarantine, counts, files.
+
+    The sources mix sizes (so the pool's order differs from the config's), a rotated and a pruned
+    file, garbage lines, a missing link target and a glob without a file.
+    """
+    for name in ("a", "b"):
+        (tmp_path / name).mkdir()
+    (tmp_path / "b" / "app.log.1").write_text(
+        "".join(f"2026-03-10 01:{n % 60:02d}:00,000 INFO  [main] c.App: old {n}\n" for n in range(50))
+    )
+    (tmp_path / "b" / "app.log").write_text(
+        "".join(
+            f"2026-03-10 02:{n % 60:02d}:{n % 7:02d},000 WARN  [w-{n}] c.App: served {n}\ngarbage {n}\n"
+            for n in range(3000)
+        )
+    )
+    (tmp_path / "a" / "app.log").write_text(
+        "".join(f"2026-03-10 02:00:{n % 60:02d},000 INFO  [main] c.App: small {n}\n" for n in range(40))
+    )
+    (tmp_path / "a" / "gone.log").symlink_to(tmp_path / "nowhere.log")
+    old = tmp_path / "b" / "app.log.2"
+    old.write_text("2026-03-10 00:10:00,000 INFO  [main] c.App: long ago\n")
+    os.utime(old, (HOUR_1[0].timestamp() - 60, HOUR_1[0].timestamp() - 60))  # pruned from HOUR_2
+    sources = [
+        source(tmp_path, "a/*.log").model_copy(update={"name": "a"}),
+        source(tmp_path, "b/app.log*").model_copy(update={"name": "b"}),
+        source(tmp_path, "c/*.log").model_copy(update={"name": "c"}),
+    ]
+    one, one_per_source = read_sources(sources, base_dir=tmp_path, window=HOUR_2, threads=1)
+    assert one.stats["files_skipped_outside_window"] == 1 and one.quarantine.height >= 3000
+    for threads in (2, 4):
+        many, per_source = read_sources(sources, base_dir=tmp_path, window=HOUR_2, threads=threads)
+        assert many.events.equals(one.events) and many.quarantine.equals(one.quarantine)
+        assert (many.stats, many.files, per_source) == (one.stats, one.files, one_per_source)
