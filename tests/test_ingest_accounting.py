@@ -159,3 +159,46 @@ def test_files_read_on_a_pool_give_what_one_thread_gives(tmp_path):
         many, per_source = read_sources(sources, base_dir=tmp_path, window=HOUR_2, threads=threads)
         assert many.events.equals(one.events) and many.quarantine.equals(one.quarantine)
         assert (many.stats, many.files, per_source) == (one.stats, one.files, one_per_source)
+
+
+def _whole_head_rule(path, src, window) -> bool:
+    """The pruning rule as first written: every record of the file's head parsed, then decided."""
+    from logrca.parsers.ingest.files import iter_line_batches
+    from logrca.parsers.ingest.text_file import sample_timestamps
+
+    lines = next(iter(iter_line_batches(path, batch_bytes=64 << 10))).lines
+    stamps = sample_timestamps(path, src, lines).drop_nulls()
+    if not stamps.len():
+        return True
+    if datetime.fromtimestamp(path.stat().st_mtime, tz=UTC) < window[0]:
+        return False
+    return stamps.min() < window[1]
+
+
+def test_pruning_on_the_first_lines_decides_as_the_whole_head_does(tmp_path):
+    """Heads whose first 64 lines settle the file, and heads they do not (garbage first, late times)."""
+    from logrca.parsers.ingest.readers import _may_hold_window
+
+    def line(hour: int, n: int) -> str:
+        return f"2026-03-10 {hour:02d}:{n % 60:02d}:00,000 INFO  [main] c.App: line {n}\n"
+
+    heads = {
+        "inside": [line(2, n) for n in range(300)],
+        "after": [line(3, n) for n in range(300)],
+        "after_then_inside": [line(3, n) for n in range(100)] + [line(2, n) for n in range(200)],
+        "garbage_then_inside": [f"garbage {n}\n" for n in range(100)] + [line(2, n) for n in range(200)],
+        "garbage_then_after": [f"garbage {n}\n" for n in range(100)] + [line(3, n) for n in range(200)],
+        "no_time": [f"garbage {n}\n" for n in range(300)],
+        "before": [line(1, n) for n in range(300)],
+    }
+    src = source(tmp_path, "*.log")
+    decisions = []
+    for name, lines in heads.items():
+        for older in (True, False):
+            path = tmp_path / f"{name}-{older}.log"
+            path.write_text("".join(lines))
+            written = HOUR_2[0].timestamp() + (-60 if older else 7200)
+            os.utime(path, (written, written))
+            decisions.append((path.name, _may_hold_window(path, src, HOUR_2)))
+            assert decisions[-1][1] == _whole_head_rule(path, src, HOUR_2), path.name
+    assert {kept for _, kept in decisions} == {True, False}

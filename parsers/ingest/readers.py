@@ -180,10 +180,12 @@ def _may_hold_window(path: Path, source: SourceConfig, window: tuple[datetime, d
         )
         lines = head.lines if head else []
         older = datetime.fromtimestamp(path.stat().st_mtime, tz=UTC) < start - PRUNE_MARGIN
-        # A file last written before the window is skipped when its head has a readable time; any
-        # line that reads says so, so the first few are looked at before the whole head.
-        if older and lines and sample_timestamps(path, source, lines[:_FIRST_LOOK]).drop_nulls().len():
-            return False
+        # The first few lines settle most files before the whole head is parsed: a file last written
+        # before the window is skipped when any line has a readable time; another is read when a
+        # time before the window's end is among them (the head's earliest time is then too).
+        first = sample_timestamps(path, source, lines[:_FIRST_LOOK]).drop_nulls() if lines else None
+        if first is not None and first.len() and (older or first.min() - PRUNE_MARGIN < end):
+            return not older
         stamps = sample_timestamps(path, source, lines).drop_nulls() if lines else None
         if stamps is None or stamps.len() == 0:
             return True  # no readable time: read it, so its lines are quarantined in this partition
@@ -194,7 +196,7 @@ def _may_hold_window(path: Path, source: SourceConfig, window: tuple[datetime, d
     return stamps.min() - PRUNE_MARGIN < end
 
 
-#: Lines of a file's head read first when one readable time settles whether to skip the file.
+#: Lines of a file's head read first, as a readable time among them mostly settles whether to skip the file.
 _FIRST_LOOK = 64
 
 
