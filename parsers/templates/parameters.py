@@ -25,12 +25,15 @@ def line_templates(
     template_of: Callable[[int], str | None],
     extra_delimiters: Sequence[str],
     masked_lengths: np.ndarray | None,
-) -> pl.DataFrame:
-    """``template_id``, ``template`` and ``params`` per line (one row per line, in line order).
+) -> tuple[pl.DataFrame, Callable[[], pl.Series]]:
+    """``template_id`` and ``template`` per line, and a job that returns ``params`` per line (in line order).
 
     ``ids`` is the cluster of every line, ``raw`` the distinct raw messages, ``raw_codes`` each
     line's raw message and ``raw_first`` each raw message's first line. ``masked_lengths`` gives
-    the token count of each raw message once masked; ``params`` are null when it is None.
+    the token count of each raw message once masked; the job returns nulls when it is None.
+
+    The job reads only the values it was given (the templates are taken now), never the miner, so
+    it can run on another thread while the miner goes on with the next batch.
 
     The work is done per distinct (raw message, cluster) pair: one pair per raw message (its first
     line's cluster) plus pairs for the lines whose cluster differs, then gathered per line.
@@ -49,20 +52,16 @@ def line_templates(
         pair_raw = np.concatenate([pair_raw, raw_codes[other[other_first]]])
     id_values, id_of_pair = np.unique(pair_ids, return_inverse=True)
     templates = pl.Series([template_of(i) for i in id_values.tolist()], dtype=pl.Utf8)
-    pairs = pl.DataFrame(
+    per_line = pl.Series(pair_of_line)
+    lines = pl.DataFrame(
         {"template_id": pl.Series(pair_ids, dtype=pl.Int64), "template": templates.gather(id_of_pair)}
-    )
-    if masked_lengths is not None:
-        params = parameters(
-            raw.gather(pair_raw),
-            masked_lengths[pair_raw],
-            templates,
-            id_of_pair,
-            extra_delimiters,
+    )[per_line]
+    if masked_lengths is None:
+        return lines, lambda: pl.repeat(None, lines.height, dtype=pl.List(pl.Utf8), eager=True).alias(
+            "params"
         )
-    else:
-        params = pl.repeat(None, pairs.height, dtype=pl.List(pl.Utf8), eager=True)
-    return pairs.with_columns(params.alias("params"))[pl.Series(pair_of_line)]
+    pairs = (raw.gather(pair_raw), masked_lengths[pair_raw], templates, id_of_pair, extra_delimiters)
+    return lines, lambda: parameters(*pairs).gather(per_line).alias("params")
 
 
 def parameters(
