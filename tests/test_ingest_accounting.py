@@ -122,3 +122,83 @@ def test_a_glob_that_matches_nothing_is_named_with_its_missing_folder(tmp_path):
     assert result.stats["files"] == 0
     assert "no file matches this pattern" in result.files[0]["notes"][0]
     assert "does not exist" in result.files[0]["notes"][0]
+
+
+def test_files_read_on_a_pool_give_what_one_thread_gives(tmp_path):
+    """Files of several sources read largest first on 2-4 threads: same events, quarantine, counts, files.
+
+    The sources mix sizes (so the pool's order differs from the config's), a rotated and a pruned
+    file, garbage lines, a missing link target and a glob without a file.
+    """
+    for name in ("a", "b"):
+        (tmp_path / name).mkdir()
+    (tmp_path / "b" / "app.log.1").write_text(
+        "".join(f"2026-03-10 01:{n % 60:02d}:00,000 INFO  [main] c.App: old {n}\n" for n in range(50))
+    )
+    (tmp_path / "b" / "app.log").write_text(
+        "".join(
+            f"2026-03-10 02:{n % 60:02d}:{n % 7:02d},000 WARN  [w-{n}] c.App: served {n}\ngarbage {n}\n"
+            for n in range(3000)
+        )
+    )
+    (tmp_path / "a" / "app.log").write_text(
+        "".join(f"2026-03-10 02:00:{n % 60:02d},000 INFO  [main] c.App: small {n}\n" for n in range(40))
+    )
+    (tmp_path / "a" / "gone.log").symlink_to(tmp_path / "nowhere.log")
+    old = tmp_path / "b" / "app.log.2"
+    old.write_text("2026-03-10 00:10:00,000 INFO  [main] c.App: long ago\n")
+    os.utime(old, (HOUR_1[0].timestamp() - 60, HOUR_1[0].timestamp() - 60))  # pruned from HOUR_2
+    sources = [
+        source(tmp_path, "a/*.log").model_copy(update={"name": "a"}),
+        source(tmp_path, "b/app.log*").model_copy(update={"name": "b"}),
+        source(tmp_path, "c/*.log").model_copy(update={"name": "c"}),
+    ]
+    one, one_per_source = read_sources(sources, base_dir=tmp_path, window=HOUR_2, threads=1)
+    assert one.stats["files_skipped_outside_window"] == 1 and one.quarantine.height >= 3000
+    for threads in (2, 4):
+        many, per_source = read_sources(sources, base_dir=tmp_path, window=HOUR_2, threads=threads)
+        assert many.events.equals(one.events) and many.quarantine.equals(one.quarantine)
+        assert (many.stats, many.files, per_source) == (one.stats, one.files, one_per_source)
+
+
+def _whole_head_rule(path, src, window) -> bool:
+    """The pruning rule as first written: every record of the file's head parsed, then decided."""
+    from logrca.parsers.ingest.files import iter_line_batches
+    from logrca.parsers.ingest.text_file import sample_timestamps
+
+    lines = next(iter(iter_line_batches(path, batch_bytes=64 << 10))).lines
+    stamps = sample_timestamps(path, src, lines).drop_nulls()
+    if not stamps.len():
+        return True
+    if datetime.fromtimestamp(path.stat().st_mtime, tz=UTC) < window[0]:
+        return False
+    return stamps.min() < window[1]
+
+
+def test_pruning_on_the_first_lines_decides_as_the_whole_head_does(tmp_path):
+    """Heads whose first 64 lines settle the file, and heads they do not (garbage first, late times)."""
+    from logrca.parsers.ingest.readers import _may_hold_window
+
+    def line(hour: int, n: int) -> str:
+        return f"2026-03-10 {hour:02d}:{n % 60:02d}:00,000 INFO  [main] c.App: line {n}\n"
+
+    heads = {
+        "inside": [line(2, n) for n in range(300)],
+        "after": [line(3, n) for n in range(300)],
+        "after_then_inside": [line(3, n) for n in range(100)] + [line(2, n) for n in range(200)],
+        "garbage_then_inside": [f"garbage {n}\n" for n in range(100)] + [line(2, n) for n in range(200)],
+        "garbage_then_after": [f"garbage {n}\n" for n in range(100)] + [line(3, n) for n in range(200)],
+        "no_time": [f"garbage {n}\n" for n in range(300)],
+        "before": [line(1, n) for n in range(300)],
+    }
+    src = source(tmp_path, "*.log")
+    decisions = []
+    for name, lines in heads.items():
+        for older in (True, False):
+            path = tmp_path / f"{name}-{older}.log"
+            path.write_text("".join(lines))
+            written = HOUR_2[0].timestamp() + (-60 if older else 7200)
+            os.utime(path, (written, written))
+            decisions.append((path.name, _may_hold_window(path, src, HOUR_2)))
+            assert decisions[-1][1] == _whole_head_rule(path, src, HOUR_2), path.name
+    assert {kept for _, kept in decisions} == {True, False}

@@ -6,6 +6,7 @@ import numpy as np
 import polars as pl
 
 from logrca.parsers.templates.batches import mine_in_batches
+from logrca.parsers.templates.drain_plan import single_spaced
 from logrca.parsers.templates.miner import TemplateMiner
 from logrca.parsers.templates.parameters import _regex_parameters, _unaligned_parameters
 
@@ -62,7 +63,9 @@ def test_the_vectorised_regex_path_gives_pythons_groups_row_for_row():
     messages = pl.Series([message for message, _ in cases])
     template_of = np.array([index for _, index in cases])
     rows = np.arange(len(cases))
-    found = _unaligned_parameters(messages, templates, template_of, rows).sort("_row")
+    # the caller hands the messages single-spaced, as parameters() does
+    text = messages.to_frame("m").select(single_spaced(pl.col("m"))).to_series()
+    found = _unaligned_parameters(text, messages, templates, template_of, rows).sort("_row")
     assert found["_row"].to_list() == rows.tolist()
     expected = [_regex_parameters(message, templates[index]) for message, index in cases]
     assert found["params"].to_list() == expected

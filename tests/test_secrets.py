@@ -122,8 +122,13 @@ def test_card_masking_on_whole_columns_matches_the_line_by_line_rule():
     ]
 
 
-def test_redact_equals_every_rule_then_the_card_check_line_by_line():
-    """Rows found by the rule scan, the card scan, both or neither: as Python ``re`` rewrites each line."""
+@pytest.mark.parametrize("rules, cards", [(True, True), (True, False), (False, True)])
+def test_redact_equals_every_rule_then_the_card_check_line_by_line(rules, cards):
+    """Rows a rule, a card candidate, both or neither find: as Python ``re`` rewrites each line.
+
+    With the rules or the card check turned off too: the one scan for candidates is built from what
+    is on.
+    """
     import re
 
     from logrca.parsers.ingest.secrets import DEFAULT_RULES
@@ -132,13 +137,20 @@ def test_redact_equals_every_rule_then_the_card_check_line_by_line():
     pieces = [line for _, line in CORPUS] + ["took 4111111111111112 ns", "id 5105105105105100", "ok", "x=1"]
     lines = [" ".join(rng.choice(pieces) for _ in range(rng.randint(1, 3))) for _ in range(2000)]
 
-    def by_line(line: str) -> str:
-        for rule in DEFAULT_RULES:
-            line = re.sub(rule.pattern, re.sub(r"\$\{(\d+)\}", r"\\g<\1>", rule.replacement), line)
-        return _mask_cards(line)
+    on = DEFAULT_RULES if rules else ()
+    lines += [None, ""]
 
-    got = Redactor.from_config(SecretsConfig()).redact(pl.Series(lines)).to_list()
-    assert got == [by_line(line) for line in lines]
+    def by_line(line: str | None) -> str | None:
+        if line is None:
+            return None
+        for rule in on:
+            line = re.sub(rule.pattern, re.sub(r"\$\{(\d+)\}", r"\\g<\1>", rule.replacement), line)
+        return _mask_cards(line) if cards else line
+
+    got = Redactor(rules=on, cards=cards).redact(pl.Series(lines, dtype=pl.Utf8)).to_list()
+    expected = [by_line(line) for line in lines]
+    assert got == expected
+    assert sum(a != b for a, b in zip(expected, lines)) > 100  # secrets are there to mask
 
 
 def test_rules_extend_and_turn_off_from_the_config():

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -79,14 +80,40 @@ def read_source(
         missing, truncated gzip, no parsable line.
     """
     files, problems = (paths, []) if paths is not None else find_files(source.paths, base_dir)
-    skipped = 0
-    if window is not None and prune_files:
-        kept = [path for path in files if _may_hold_window(path, source, window)]
-        skipped, files = len(files) - len(kept), kept
-    results = [_read_file(path, source, batch_bytes, window, redactor) for path in files]
+    options = _ReadOptions(window, batch_bytes, prune_files, redactor)
+    return _assemble(source, files, problems, [_read_or_skip(path, source, options) for path in files])
+
+
+@dataclass(frozen=True)
+class _ReadOptions:
+    """How each file of a read is read (the keyword arguments of :func:`read_source`)."""
+
+    window: tuple[datetime, datetime] | None
+    batch_bytes: int
+    prune_files: bool
+    redactor: Redactor | None
+
+
+def _read_or_skip(path: Path, source: SourceConfig, options: _ReadOptions) -> ReadResult | None:
+    """One file read (:func:`_read_file`), or None when the window's pruning skips it."""
+    if (
+        options.window is not None
+        and options.prune_files
+        and not _may_hold_window(path, source, options.window)
+    ):
+        return None
+    return _read_file(path, source, options.batch_bytes, options.window, options.redactor)
+
+
+def _assemble(
+    source: SourceConfig, files: list[Path], problems: list[FileProblem], reads: list[ReadResult | None]
+) -> ReadResult:
+    """A source's result from its files' reads (None: skipped), in file order, then its problems."""
+    results = [read for read in reads if read is not None]
     results += [_problem_result(source, problem) for problem in problems]
     merged = ReadResult.concat(results)
-    merged.stats["files"] = len(files)
+    skipped = sum(read is None for read in reads)
+    merged.stats["files"] = len(files) - skipped
     merged.stats["files_skipped_outside_window"] = skipped
     for key in (*_COUNTS, "lines_outside_window", "files_missing"):
         merged.stats.setdefault(key, 0)
@@ -153,10 +180,12 @@ def _may_hold_window(path: Path, source: SourceConfig, window: tuple[datetime, d
         )
         lines = head.lines if head else []
         older = datetime.fromtimestamp(path.stat().st_mtime, tz=UTC) < start - PRUNE_MARGIN
-        # A file last written before the window is skipped when its head has a readable time; any
-        # line that reads says so, so the first few are looked at before the whole head.
-        if older and lines and sample_timestamps(path, source, lines[:_FIRST_LOOK]).drop_nulls().len():
-            return False
+        # The first few lines settle most files before the whole head is parsed: a file last written
+        # before the window is skipped when any line has a readable time; another is read when a
+        # time before the window's end is among them (the head's earliest time is then too).
+        first = sample_timestamps(path, source, lines[:_FIRST_LOOK]).drop_nulls() if lines else None
+        if first is not None and first.len() and (older or first.min() - PRUNE_MARGIN < end):
+            return not older
         stamps = sample_timestamps(path, source, lines).drop_nulls() if lines else None
         if stamps is None or stamps.len() == 0:
             return True  # no readable time: read it, so its lines are quarantined in this partition
@@ -167,7 +196,7 @@ def _may_hold_window(path: Path, source: SourceConfig, window: tuple[datetime, d
     return stamps.min() - PRUNE_MARGIN < end
 
 
-#: Lines of a file's head read first when one readable time settles whether to skip the file.
+#: Lines of a file's head read first, as a readable time among them mostly settles whether to skip the file.
 _FIRST_LOOK = 64
 
 
@@ -222,25 +251,32 @@ def read_sources(
     """Read several sources for one window; returns the stacked result and the counts per source.
 
     Events come back in :data:`EVENT_SCHEMA` sorted by time; quarantine in :data:`QUARANTINE_SCHEMA`.
-    Sources are read by ``threads`` threads (default ``LOGRCA_INGEST_THREADS`` or the CPU count): polars
-    parses outside the GIL, so a regex-parsed source overlaps with a JSON one. Results keep the
-    sources' order, so the output does not depend on the thread count. ``redactor`` replaces
-    secrets before anything is returned (:mod:`logrca.parsers.ingest.secrets`).
+    Files are read by ``threads`` threads (default ``LOGRCA_INGEST_THREADS`` or the CPU count), the
+    largest first: polars parses outside the GIL, so one file's parsing overlaps with another's.
+    Results keep the sources' and files' order, so the output does not depend on the thread count.
+    ``redactor`` replaces secrets before anything is returned (:mod:`logrca.parsers.ingest.secrets`).
     """
     threads = threads or int(os.environ.get("LOGRCA_INGEST_THREADS", "0")) or (os.cpu_count() or 1)
-
-    def read_one(source: SourceConfig) -> ReadResult:
-        return read_source(
-            source, base_dir=base_dir, window=window, prune_files=prune_files, redactor=redactor
-        )
-
-    if threads > 1 and len(sources) > 1:
+    found = [find_files(source.paths, base_dir) for source in sources]
+    options = _ReadOptions(window, 32 << 20, prune_files, redactor)
+    tasks = [(i, path) for i, (files, _) in enumerate(found) for path in files]
+    if threads > 1 and len(tasks) > 1:
+        # Files, not sources, are the unit of work, the largest first, so that a source with many
+        # files, or one large file at the end, does not leave a core idle; results keep their order.
         with ThreadPoolExecutor(
-            max_workers=min(threads, len(sources)), thread_name_prefix="logrca-ingest"
+            max_workers=min(threads, len(tasks)), thread_name_prefix="logrca-ingest"
         ) as pool:
-            read = list(pool.map(read_one, sources))
+            futures = {
+                task: pool.submit(_read_or_skip, task[1], sources[task[0]], options)
+                for task in sorted(tasks, key=lambda task: -_size(task[1]))
+            }
+            reads = [futures[task].result() for task in tasks]
     else:
-        read = [read_one(source) for source in sources]
+        reads = [_read_or_skip(path, sources[i], options) for i, path in tasks]
+    read, at = [], 0
+    for source, (files, problems) in zip(sources, found):
+        read.append(_assemble(source, files, problems, reads[at : at + len(files)]))
+        at += len(files)
     results, per_source = [], {}
     for source, result in zip(sources, read):
         per_source[source.name] = dict(result.stats)
@@ -255,6 +291,13 @@ def read_sources(
     merged = ReadResult.concat(results)
     merged.events = merged.events.sort("timestamp", maintain_order=True)
     return merged, per_source
+
+
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return 0
 
 
 def file_time_range(

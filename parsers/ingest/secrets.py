@@ -93,6 +93,12 @@ DEFAULT_RULES: tuple[SecretRule, ...] = tuple(
 CARD_CANDIDATE = r"\b[2-6](?:[ -]?\d){12,18}\b"
 _CARD = re.compile(CARD_CANDIDATE)
 
+#: :data:`CARD_CANDIDATE` as polars runs it: the same matches (``\b\B`` never matches), but an
+#: alternative without a literal start keeps the regex engine from using ``[2-6]`` as a prefilter,
+#: which on digit-dense text stops at nearly every byte. 4.5x faster on a column of trace ids,
+#: 1.4x on messages (the lazy DFA alone); matches, ``extract_all`` and ``replace_all`` are the same.
+_CARD_SCAN = CARD_CANDIDATE + r"|\b\B"
+
 
 class SecretsConfig(BaseModel):
     """The ``secrets:`` section: redaction at ingest, on unless ``enabled: false``.
@@ -177,7 +183,7 @@ def mask_cards(text: pl.Series) -> pl.Series:
     found = (
         pl.DataFrame({"t": text})
         .with_row_index("row")
-        .select("row", pl.col("t").str.extract_all(CARD_CANDIDATE).alias("card"), unicode.alias("unicode"))
+        .select("row", pl.col("t").str.extract_all(_CARD_SCAN).alias("card"), unicode.alias("unicode"))
     )
     candidates = found.filter(pl.col("card").list.len() > 0, ~pl.col("unicode")).explode(
         "card", empty_as_null=True
@@ -188,7 +194,7 @@ def mask_cards(text: pl.Series) -> pl.Series:
     whole = per_row.filter(pl.col("all_ok"))["row"]
     mixed = pl.concat([per_row.filter(pl.col("any_ok") & ~pl.col("all_ok"))["row"], unicode])
     if whole.len():
-        text = text.scatter(whole, text.gather(whole).str.replace_all(CARD_CANDIDATE, MASK))
+        text = text.scatter(whole, text.gather(whole).str.replace_all(_CARD_SCAN, MASK))
     if mixed.len():
         masked = [_mask_cards(value) for value in text.gather(mixed).to_list()]
         text = text.scatter(mixed, pl.Series(masked, dtype=pl.Utf8))
@@ -213,28 +219,32 @@ class Redactor:
     def redact(self, text: pl.Series) -> pl.Series:
         """``text`` with every secret replaced; rows without a candidate are not touched.
 
-        Two scans find the rows: one for any rule, one for a card candidate. The rules rewrite only
-        their rows, so lines whose only candidate is a long number (ids, durations) are not run
-        through every rule; cards are checked in both kinds of rows, after the rules.
+        One scan over the column finds the rows holding a candidate of any rule or a card number
+        (one alternation: ``contains(a|b)`` is ``contains(a) | contains(b)``). Only those rows are
+        looked at again: the rules rewrite the ones a rule matches, so lines whose only candidate is
+        a long number (ids, durations) are not run through every rule; cards are checked in all of
+        them, after the rules.
         """
         if text.is_empty() or not (self.rules or self.cards):
             return text
-        scans = []
+        any_rule = "|".join(f"(?:{rule.pattern})" for rule in self.rules)
+        scan = "|".join(([any_rule] if self.rules else []) + ([_CARD_SCAN] if self.cards else []))
+        found = select_in_parts(text, pl.col("m").str.contains(scan).fill_null(False))
+        if not found.any():
+            return text
+        rows = found.arg_true()
+        hits = text.gather(rows)
         if self.rules:
-            any_rule = "|".join(f"(?:{rule.pattern})" for rule in self.rules)
-            scans.append(pl.col("m").str.contains(any_rule).fill_null(False).alias("rule"))
+            by_rule = hits.str.contains(any_rule).fill_null(False)
+            if by_rule.any():
+                at = by_rule.arg_true()
+                rewritten = pl.DataFrame({"t": hits.gather(at)}).select(_rewrite(pl.col("t"), self.rules))[
+                    "t"
+                ]
+                hits = hits.scatter(at, rewritten)
         if self.cards:
-            scans.append(pl.col("m").str.contains(CARD_CANDIDATE).fill_null(False).alias("card"))
-        found = select_in_parts(text, pl.struct(scans)).struct.unnest()
-        by_rule = found["rule"] if self.rules else pl.repeat(False, text.len(), eager=True)
-        if by_rule.any():
-            rows = by_rule.arg_true()
-            rewritten = pl.DataFrame({"t": text.gather(rows)}).select(_rewrite(pl.col("t"), self.rules))["t"]
-            text = text.scatter(rows, rewritten)
-        if self.cards and (cards := found["card"] | by_rule).any():
-            rows = cards.arg_true()
-            text = text.scatter(rows, mask_cards(text.gather(rows)))
-        return text
+            hits = mask_cards(hits)
+        return text.scatter(rows, hits)
 
     def redact_result(self, result: ReadResult) -> ReadResult:
         """Events and quarantine of a read with secrets replaced in every free-text column.

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -87,9 +87,17 @@ def mine_ahead(
     Tokenizing stays on the caller's thread, which balances the two best when most messages are
     distinct (on repetitive logs the miner waits for the reader either way). Saves nothing.
     """
+    for mined, params in _mine_ahead_later(batches, miner, with_params=with_params):
+        yield mined.with_columns(params())
+
+
+def _mine_ahead_later(
+    batches: Iterable[pl.DataFrame], miner: _templates.TemplateMiner, *, with_params: bool
+) -> Iterator[tuple[pl.DataFrame, Callable[[], pl.Series]]]:
+    """:func:`mine_ahead` with each batch's ``params`` left to a job (:func:`logrca.parsers.templates.miner.mine_templates_later`)."""
     prepared = (_templates.prepare_batch(batch, miner, tokenize=False) for batch in batches)
     for ready in prefetch(prepared):
-        yield _templates.mine_templates(ready.events, miner, with_params=with_params, prepared=ready)
+        yield _templates.mine_templates_later(ready.events, miner, with_params=with_params, prepared=ready)
 
 
 def mine_in_batches(
@@ -186,23 +194,28 @@ def mine_to_files(
         )
     folder.mkdir(parents=True, exist_ok=True)
     files, counts, rows, missing = [], [], 0, 0
-    # a batch is written on a thread while the next one is mined (polars writes without the GIL);
-    # one write at a time, so at most one mined batch waits. Parquet lz4: the cheapest spill measured
-    # (IPC, plain or lz4, cost more to write and to read back)
+    # a batch gets its parameters and is written on a thread while the next one is mined (the
+    # parameters are polars' work, which releases the GIL, and need no Drain state); one batch at a
+    # time, so at most one mined batch waits. Parquet lz4: the cheapest spill measured (IPC, plain or
+    # lz4, cost more to write and to read back)
     with ThreadPoolExecutor(max_workers=1) as writer:
         written = None
-        mined = mine_ahead(frame_batches(events, batch_rows), miner, with_params=with_params)
-        for number, part in enumerate(mined):
+        mined = _mine_ahead_later(frame_batches(events, batch_rows), miner, with_params=with_params)
+        for number, (part, params) in enumerate(mined):
             counts.append(part.group_by("template_id").agg(pl.len().alias("lines")))
             rows, missing = rows + part.height, missing + _missing(part)
             if written is not None:
                 written.result()
             files.append(folder / f"batch-{number:06d}.parquet")
-            written = writer.submit(part.write_parquet, files[-1], compression="lz4", statistics=False)
+            written = writer.submit(_write_spill, part, params, files[-1])
         if written is not None:
             written.result()
     final = miner.templates()
     return MinedFiles(_with_final_templates(files, final), rows, _lines_per_template(counts, final), missing)
+
+
+def _write_spill(mined: pl.DataFrame, params: Callable[[], pl.Series], path: Path) -> None:
+    mined.with_columns(params()).write_parquet(path, compression="lz4", statistics=False)
 
 
 def _with_final_templates(files: list[Path], final: pl.DataFrame) -> pl.LazyFrame:

@@ -9,7 +9,7 @@ from drain3.drain import Drain
 from logrca.parsers.templates.dedup import dense_codes
 from logrca.parsers.templates.masking import select_in_parts
 
-__all__ = ["BatchPlan", "numeric_wildcard", "tokenize"]
+__all__ = ["BatchPlan", "numeric_wildcard", "single_spaced", "split_single_spaced", "tokenize"]
 
 # a whitespace run that is not one plain space (Python's str.split() whitespace: \s plus U+001C..U+001F)
 _IRREGULAR_SPACE = r"[\s\x1c-\x1f]{2,}|[\s\x1c-\x1f-- ]"
@@ -24,9 +24,22 @@ def tokenize(messages: pl.Series, extra_delimiters: tuple[str, ...] | list[str] 
     expr = pl.col("m")
     for delimiter in extra_delimiters:
         expr = expr.str.replace_all(delimiter, " ", literal=True)
-    # every whitespace run becomes one space (one select: polars splits on its threads too)
-    expr = expr.str.replace_all(_IRREGULAR_SPACE, " ").str.strip_chars(" ").str.split(" ")
-    tokens = select_in_parts(messages, expr).alias("tokens")
+    # one select: polars splits on its threads too
+    return _no_empty_token(select_in_parts(messages, single_spaced(expr).str.split(" ")))
+
+
+def single_spaced(text: pl.Expr) -> pl.Expr:
+    """``text`` with every whitespace run as one space and none at the ends: ``" ".join(text.split())``."""
+    return text.str.replace_all(_IRREGULAR_SPACE, " ").str.strip_chars(" ")
+
+
+def split_single_spaced(spaced: pl.Series) -> pl.Series:
+    """:func:`tokenize` (no extra delimiters) of text already :func:`single_spaced`: a split at the spaces."""
+    return _no_empty_token(select_in_parts(spaced, pl.col("m").str.split(" ")))
+
+
+def _no_empty_token(tokens: pl.Series) -> pl.Series:
+    tokens = tokens.alias("tokens")
     empty = (
         tokens.list.first().str.len_bytes() == 0
     )  # drain3 gives no token, split gives [""] (the only way to get "")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -26,6 +26,7 @@ __all__ = [
     "PreparedBatch",
     "prepare_batch",
     "mine_templates",
+    "mine_templates_later",
     "TEMPLATE_COLUMNS",
 ]
 
@@ -357,10 +358,27 @@ def mine_templates(
     and each group gets its own template id. ``template`` is the group's template at the end of the
     batch. References: He et al., "Drain", ICWS 2017; logpai/Drain3 ``drain3/drain.py``.
     """
+    mined, params = mine_templates_later(events, miner, with_params=with_params, prepared=prepared)
+    return mined.with_columns(params())
+
+
+def mine_templates_later(
+    events: pl.DataFrame,
+    miner: TemplateMiner,
+    *,
+    with_params: bool = True,
+    prepared: PreparedBatch | None = None,
+) -> tuple[pl.DataFrame, Callable[[], pl.Series]]:
+    """:func:`mine_templates` without ``params``, and a job that returns them (same values).
+
+    The job reads nothing of the miner (the templates it needs are taken now), so it can run on
+    another thread while the miner mines the next batch (:func:`logrca.parsers.templates.batches.mine_to_files`).
+    """
     if prepared is None or prepared.events is not events:
         prepared = prepare_batch(events, miner)  # checks the 'message' column
     if events.height == 0:
-        return _empty_result(events)
+        empty = _empty_result(events)
+        return empty.drop("params"), lambda: empty["params"]
     if prepared.masked is None:
         prepared = _tokenized(prepared, miner)
     ids = miner.split(
@@ -368,22 +386,14 @@ def mine_templates(
         prepared.masked,
         prepared.line_codes,
     )
-    return events.with_columns(*_template_columns(ids, prepared, miner, with_params=with_params))
-
-
-def _template_columns(
-    ids: np.ndarray, prepared: PreparedBatch, miner: TemplateMiner, *, with_params: bool
-) -> tuple[pl.Series, pl.Series, pl.Series]:
-    """``template_id``, ``template`` and ``params`` per line from the lines' cluster or group ids."""
-    masked_lengths = _masked_lengths(prepared, miner) if with_params else None
-    per_line = line_templates(
+    per_line, params = line_templates(
         ids,
         prepared.raw,
         prepared.raw_codes,
         prepared.raw_first,
         template_of=miner.template_of,
         extra_delimiters=miner.config.extra_delimiters,
-        masked_lengths=masked_lengths,
+        masked_lengths=_masked_lengths(prepared, miner) if with_params else None,
     )
     template_ids = pl.Series("template_id", miner.ids.lookup(per_line["template_id"].to_numpy()))
-    return template_ids, per_line["template"], per_line["params"]
+    return events.with_columns(template_ids, per_line["template"]), params

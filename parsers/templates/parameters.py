@@ -10,6 +10,7 @@ import numpy as np
 import polars as pl
 
 from logrca.parsers.templates.drain_bulk import tokenize
+from logrca.parsers.templates.drain_plan import single_spaced, split_single_spaced
 from logrca.parsers.templates.masking import select_in_parts
 
 __all__ = ["line_templates", "parameters"]
@@ -24,12 +25,15 @@ def line_templates(
     template_of: Callable[[int], str | None],
     extra_delimiters: Sequence[str],
     masked_lengths: np.ndarray | None,
-) -> pl.DataFrame:
-    """``template_id``, ``template`` and ``params`` per line (one row per line, in line order).
+) -> tuple[pl.DataFrame, Callable[[], pl.Series]]:
+    """``template_id`` and ``template`` per line, and a job that returns ``params`` per line (in line order).
 
     ``ids`` is the cluster of every line, ``raw`` the distinct raw messages, ``raw_codes`` each
     line's raw message and ``raw_first`` each raw message's first line. ``masked_lengths`` gives
-    the token count of each raw message once masked; ``params`` are null when it is None.
+    the token count of each raw message once masked; the job returns nulls when it is None.
+
+    The job reads only the values it was given (the templates are taken now), never the miner, so
+    it can run on another thread while the miner goes on with the next batch.
 
     The work is done per distinct (raw message, cluster) pair: one pair per raw message (its first
     line's cluster) plus pairs for the lines whose cluster differs, then gathered per line.
@@ -48,20 +52,16 @@ def line_templates(
         pair_raw = np.concatenate([pair_raw, raw_codes[other[other_first]]])
     id_values, id_of_pair = np.unique(pair_ids, return_inverse=True)
     templates = pl.Series([template_of(i) for i in id_values.tolist()], dtype=pl.Utf8)
-    pairs = pl.DataFrame(
+    per_line = pl.Series(pair_of_line)
+    lines = pl.DataFrame(
         {"template_id": pl.Series(pair_ids, dtype=pl.Int64), "template": templates.gather(id_of_pair)}
-    )
-    if masked_lengths is not None:
-        params = parameters(
-            raw.gather(pair_raw),
-            masked_lengths[pair_raw],
-            templates,
-            id_of_pair,
-            extra_delimiters,
+    )[per_line]
+    if masked_lengths is None:
+        return lines, lambda: pl.repeat(None, lines.height, dtype=pl.List(pl.Utf8), eager=True).alias(
+            "params"
         )
-    else:
-        params = pl.repeat(None, pairs.height, dtype=pl.List(pl.Utf8), eager=True)
-    return pairs.with_columns(params.alias("params"))[pl.Series(pair_of_line)]
+    pairs = (raw.gather(pair_raw), masked_lengths[pair_raw], templates, id_of_pair, extra_delimiters)
+    return lines, lambda: parameters(*pairs).gather(per_line).alias("params")
 
 
 def parameters(
@@ -78,7 +78,9 @@ def parameters(
     tokens, the template tokens gathered from each template split once, the lists rebuilt by a
     group-by on the (sorted) row number. Other rows go through :func:`_regex_parameters`.
     """
-    tokens = tokenize(messages, extra_delimiters)
+    # the single-spaced messages serve the split and, for rows that do not align, the regexes
+    spaced = None if extra_delimiters else select_in_parts(messages, single_spaced(pl.col("m")))
+    tokens = tokenize(messages, extra_delimiters) if spaced is None else split_single_spaced(spaced)
     template_tokens = templates.fill_null("").str.split(" ")
     template_width = template_tokens.list.len().to_numpy().astype(np.int64)
     width = template_width[template_of]
@@ -105,30 +107,26 @@ def parameters(
     )  # every aligned row, in order
     rest = np.flatnonzero(~aligned)
     if len(rest):
-        found = pl.concat([found, _unaligned_parameters(messages, templates, template_of, rest)]).sort("_row")
+        text = select_in_parts(messages.gather(rest), single_spaced(pl.col("m"))) if spaced is None else None
+        unaligned = _unaligned_parameters(
+            spaced.gather(rest) if text is None else text, messages, templates, template_of, rest
+        )
+        found = pl.concat([found, unaligned]).sort("_row")
     return found["params"]
 
 
-#: What Python's ``str.split()`` splits on, in Rust regex syntax (see ``drain_plan.tokenize``).
-_SPLIT_SPACE = r"[\s\x1c-\x1f]+"
-
-
 def _unaligned_parameters(
-    messages: pl.Series, templates: pl.Series, template_of: np.ndarray, rest: np.ndarray
+    text: pl.Series, messages: pl.Series, templates: pl.Series, template_of: np.ndarray, rest: np.ndarray
 ) -> pl.DataFrame:
     """``_row`` and ``params`` of the ``rest`` rows, the same as :func:`_regex_parameters` on each.
 
     One polars ``extract_groups`` per template (Rust's regex engine: leftmost-first, as Python's
-    ``re``, so the lazy groups capture the same text) on the whitespace-normalised messages, instead
-    of a Python regex per row (on a landing hour whose masks merge ``12 ms`` into one token, most
-    rows come here: ~40% of the CPU profile of mining it). Whitespace runs become one space as
-    ``str.split()`` sees them (Rust's ``\\s`` plus U+001C..U+001F, as
-    :func:`logrca.parsers.templates.drain_bulk.tokenize`); templates Rust cannot compile take the
-    Python path.
+    ``re``, so the lazy groups capture the same text) on ``text``, the ``rest`` messages
+    single-spaced as ``str.split()`` sees them (:func:`logrca.parsers.templates.drain_plan.single_spaced`),
+    instead of a Python regex per row (on a landing hour whose masks merge ``12 ms`` into one
+    token, most rows come here: ~40% of the CPU profile of mining it). Templates Rust cannot
+    compile take the Python path.
     """
-    text = select_in_parts(
-        messages.gather(rest), pl.col("m").str.replace_all(_SPLIT_SPACE, " ").str.strip_chars(" ")
-    )
     of_row = template_of[rest]
     parts, slow = [], [np.empty(0, dtype=np.int64)]
     for template_index in np.unique(of_row).tolist():
@@ -161,13 +159,14 @@ def _extracted(text: pl.Series, template: str) -> pl.Series | None:
         groups = select_in_parts(text, pl.col("m").str.extract_groups(pattern)).struct.unnest()
     except pl.exceptions.PolarsError:  # e.g. over the size limit
         return None
-    lists = groups.select(
-        pl.when(pl.col(groups.columns[0]).is_not_null())
-        .then(pl.concat_list(groups.columns))
-        .otherwise(pl.lit([], dtype=pl.List(pl.Utf8)))
-        .alias("params")
-    )
-    return lists["params"]
+    lists = pl.concat_list(groups.columns)
+    if groups[groups.columns[0]].null_count():  # a row the regex does not match gets []
+        lists = (
+            pl.when(pl.col(groups.columns[0]).is_not_null())
+            .then(lists)
+            .otherwise(pl.lit([], dtype=pl.List(pl.Utf8)))
+        )
+    return groups.select(lists.alias("params"))["params"]
 
 
 @functools.lru_cache(maxsize=65536)
@@ -210,8 +209,9 @@ def _template_regex(template: str) -> re.Pattern:
 
 def _template_pattern(template: str, escape) -> str:
     """The template as a regex pattern: ``<...>`` tokens -> ``(.*?)``, other words escaped with
-    ``escape`` (Python's ``re`` or polars' Rust syntax), spaces -> ``\\s+``."""
+    ``escape`` (Python's ``re`` or polars' Rust syntax). For single-spaced messages (both paths
+    match ``" ".join(message.split())``): a space stays one space."""
     parts = re.split(r"(<[^<> ]+>)", template)
     return "".join(
-        "(.*?)" if i % 2 else r"\s+".join(escape(w) for w in part.split(" ")) for i, part in enumerate(parts)
+        "(.*?)" if i % 2 else " ".join(escape(w) for w in part.split(" ")) for i, part in enumerate(parts)
     )
