@@ -14,6 +14,7 @@ from dagster import (
     AssetExecutionContext,
     AssetIn,
     AssetOut,
+    DagsterType,
     MetadataValue,
     Output,
     multi_asset,
@@ -215,12 +216,15 @@ def _change_output(changes: pl.DataFrame) -> Output:
 ANALYSED_COLUMNS = (*EVENT_SCHEMA, *(name for name in TEMPLATE_COLUMNS if name != "params"))
 
 
-def analysed_columns(asset_in: AssetIn) -> AssetIn:
-    """``asset_in`` loading only :data:`ANALYSED_COLUMNS` (dagster-polars projects the Parquet scan)."""
+def analysed_columns(
+    asset_in: AssetIn, columns: tuple[str, ...] = ANALYSED_COLUMNS, dagster_type: DagsterType | None = None
+) -> AssetIn:
+    """``asset_in`` loading only ``columns`` (dagster-polars projects the Parquet scan), as ``dagster_type``."""
     return AssetIn(
         asset_in.key,
         partition_mapping=asset_in.partition_mapping,
-        metadata={**(asset_in.metadata or {}), "columns": list(ANALYSED_COLUMNS)},
+        metadata={**(asset_in.metadata or {}), "columns": list(columns)},
+        **({"dagster_type": dagster_type} if dagster_type else {}),
     )
 
 

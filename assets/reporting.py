@@ -11,6 +11,7 @@ from dagster import (
     AssetCheckSpec,
     AssetExecutionContext,
     AssetIn,
+    DagsterType,
     Failure,
     MetadataValue,
     Output,
@@ -22,11 +23,35 @@ from logrca.assets.partitions import PartitionPlan
 from logrca.assets.resources import ElasticsearchResource, LogrcaConfigResource
 from logrca.parsers.ingest.schema import SPAN_SCHEMA
 from logrca.rca.log_lines import ensure_templates, index_lines, lines_stream
-from logrca.rca.pictures import finding_pictures
+from logrca.rca.pictures import finding_pictures, import_in_background
 from logrca.rca.report import build_finding
 from logrca.rca.report_render import ReportOptions, render_report
 from logrca.rca.search_index import index_partition, index_runbooks
 from logrca.rca.windows import split_window, window_frames
+
+#: The columns of ``log_templates`` the finding and the pictures read. ``message`` (the largest to
+#: decode) only for the partition itself: the finding quotes the lines of one failing request.
+REPORT_COLUMNS = ("timestamp", "service", "level", "trace_id", "template_id", "message")
+
+
+#: ``log_templates`` as dagster-polars' lazy scans: a dict by partition key, or one scan when the
+#: partition has no earlier ones (the type check accepts both).
+LAZY_PARTITIONS = DagsterType(
+    type_check_fn=lambda _, value: isinstance(value, dict | pl.LazyFrame),
+    name="LazyFramesByPartition",
+    typing_type=dict[str, pl.LazyFrame],
+)
+
+
+def _report_frames(
+    frames: dict[str, pl.LazyFrame] | pl.LazyFrame, partition_key: str
+) -> dict[str, pl.DataFrame] | pl.DataFrame:
+    """The partition's and the earlier partitions' lines, read at once (the earlier without ``message``)."""
+    if isinstance(frames, pl.LazyFrame):
+        return frames.collect()
+    keys = sorted(frames)
+    wanted = [frames[key] if key == partition_key else frames[key].drop("message") for key in keys]
+    return dict(zip(keys, pl.collect_all(wanted), strict=True))
 
 
 def _report_options(
@@ -80,10 +105,11 @@ def _pictures(context: AssetExecutionContext, logrca: LogrcaConfigResource, find
     if not finding or not config.report.pictures:
         return {}
     frames = split_window(inputs["log_templates"], context.partition_key)[:2]
+    drawn = [f.select("timestamp", "service", "template_id") for f in frames if f is not None]
     return finding_pictures(
         finding,
         inputs["service_graph"],
-        pl.concat([f for f in frames if f is not None], how="vertical_relaxed"),
+        pl.concat(drawn, how="vertical_relaxed"),
         window=(tw.start, tw.end),
         changes=inputs["change_events"],
         templates=config.report.timeline_templates,
@@ -107,7 +133,7 @@ def _finding_metadata(finding: dict | None) -> dict:
 def rca_report(
     context: AssetExecutionContext,
     logrca: LogrcaConfigResource,
-    log_templates,
+    log_templates: dict[str, pl.LazyFrame] | pl.LazyFrame,
     baseline_templates: pl.DataFrame,
     analysis_window: dict,
     anomalies: pl.DataFrame,
@@ -121,7 +147,10 @@ def rca_report(
     (``report``, to Elasticsearch and the incident); the Dagster UI gets the same text with the
     pictures inlined. The WARN check ``no_incident`` marks a partition holding an incident.
     """
-    inputs = {"log_templates": log_templates, "anomalies": anomalies, "root_causes": root_causes}
+    if logrca.load().report.pictures and anomalies.height and root_causes.height:
+        import_in_background()  # a finding, so pictures: the import overlaps reading and the finding
+    events = _report_frames(log_templates, context.partition_key)
+    inputs = {"log_templates": events, "anomalies": anomalies, "root_causes": root_causes}
     inputs |= {"baseline_templates": baseline_templates}
     inputs |= {"change_events": change_events, "service_graph": service_graph}
     finding = _build_finding(context, logrca, inputs)
@@ -257,8 +286,8 @@ def reporting_assets(plan: PartitionPlan) -> list:
             partitions_def=plan.partitions,
             group_name="logrca",
             ins={
-                "log_templates": analysed_columns(plan.window_and_baseline),
-                "baseline_templates": analysed_columns(AssetIn("baseline_templates")),
+                "log_templates": analysed_columns(plan.window_and_baseline, REPORT_COLUMNS, LAZY_PARTITIONS),
+                "baseline_templates": analysed_columns(AssetIn("baseline_templates"), REPORT_COLUMNS[:-1]),
             },
             check_specs=[
                 AssetCheckSpec(

@@ -3,12 +3,19 @@
 from __future__ import annotations
 
 import io
+import threading
 from datetime import datetime
 
 import networkx as nx
 import polars as pl
 
-__all__ = ["finding_pictures", "per_minute_rates", "service_map_png", "template_rates_png"]
+__all__ = [
+    "finding_pictures",
+    "import_in_background",
+    "per_minute_rates",
+    "service_map_png",
+    "template_rates_png",
+]
 
 _CHANGE_COLOURS = {
     "deploy": "#7b3294",
@@ -18,18 +25,39 @@ _CHANGE_COLOURS = {
 }
 
 
-def _figure(width: float, height: float):
+def _pyplot():
     import matplotlib
 
     matplotlib.use("Agg")  # no display: the pipeline runs headless
-    from matplotlib import pyplot as plt
+    from matplotlib import pyplot
 
+    return pyplot
+
+
+def import_in_background() -> threading.Thread:
+    """Start importing matplotlib on a daemon thread; returns the thread.
+
+    The import (~0.4 s of Python) is paid by every process that draws. Started before the caller's
+    other work (reading frames, building the finding: polars, which releases the GIL), it overlaps
+    it; the first picture then finds the modules imported, or waits for them under the import lock.
+    """
+    thread = threading.Thread(target=_pyplot, name="import-matplotlib", daemon=True)
+    thread.start()
+    return thread
+
+
+def _figure(width: float, height: float):
+    plt = _pyplot()
     return plt, plt.subplots(figsize=(width, height), dpi=110)
 
 
 def _png(plt, fig) -> bytes:
     buffer = io.BytesIO()
     fig.tight_layout()
+    # tight_layout leaves a placeholder layout engine, for which savefig draws the whole figure once
+    # more (text and ticks laid out, nothing rasterised) before drawing it; without an engine it
+    # draws it once, to the same pixels.
+    fig.set_layout_engine(None)
     fig.savefig(buffer, format="png")
     plt.close(fig)
     return buffer.getvalue()

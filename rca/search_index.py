@@ -201,26 +201,30 @@ def index_partition(
     ensure_index(client, reports_index, with_ecs(REPORTS_MAPPING), settings=settings)
     documents = _finding_documents(system, partition, window, anomalies, finding)
     actions = [{"_index": findings_index, "_id": doc_id, "_source": source} for doc_id, source in documents]
+    kept = {findings_index: [doc_id for doc_id, _ in documents], reports_index: []}
+    if finding is not None:
+        report_doc = _report_document(system, partition, finding, report)
+        actions.append({"_index": reports_index, "_id": finding["finding_id"], "_source": report_doc})
+        kept[reports_index].append(finding["finding_id"])
+    # One bulk for the findings and the report, then one refresh and one scan of both indices for
+    # what an earlier run left (each index keeps its own ids): a request per step, not one per index.
+    # No refresh="wait_for" on the bulk (up to a refresh interval, 1 s by default): delete_matching
+    # refreshes both indices, so the report is searchable when this returns.
     indexed, errors = helpers.bulk(client, actions, raise_on_error=False, stats_only=False)
     if errors:
         raise RuntimeError(
-            f"Elasticsearch rejected {len(errors)} of {len(actions)} findings, first: {errors[0]}"
+            f"Elasticsearch rejected {len(errors)} of {len(actions)} findings and report, first: {errors[0]}"
         )
     this_partition = [{"term": {"system": system}}, {"term": {"partition": partition}}]
-    stale = {"bool": {"filter": this_partition, "must_not": [{"ids": {"values": [d for d, _ in documents]}}]}}
-    deleted = delete_matching(client, findings_index, stale)
-    kept = []
-    if finding is not None:
-        # no refresh="wait_for" (up to a refresh interval, 1 s by default): delete_matching below
-        # refreshes the reports index, so the report is searchable when this returns
-        client.index(
-            index=reports_index,
-            id=finding["finding_id"],
-            document=_report_document(system, partition, finding, report),
-        )
-        kept = [{"ids": {"values": [finding["finding_id"]]}}]
-    deleted += delete_matching(client, reports_index, {"bool": {"filter": this_partition, "must_not": kept}})
-    return {"indexed": indexed, "deleted_stale": deleted, "reports": len(kept)}
+    keep = [
+        {"bool": {"filter": [{"term": {"_index": index}}, {"ids": {"values": ids}}]}}
+        for index, ids in kept.items()
+        if ids
+    ]
+    stale = {"bool": {"filter": this_partition, "must_not": keep}}
+    deleted = delete_matching(client, f"{findings_index},{reports_index}", stale)
+    reports = len(kept[reports_index])
+    return {"indexed": indexed - reports, "deleted_stale": deleted, "reports": reports}
 
 
 def delete_matching(client, index: str, query: dict) -> int:

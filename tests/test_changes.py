@@ -118,3 +118,59 @@ def test_a_change_before_its_anomalies_lifts_a_service_in_the_ranking():
         rank_root_causes(graph, anomalies, propagation=0.0, changes=quiet, change_weight=5.0)["service"][0]
         == "b"
     )
+
+
+#: Words the rules look for, their neighbours and look-alikes: the Kelvin sign and the long s fold to
+#: k and s under (?i); letters outside ASCII make (or break) word boundaries.
+_TEXT = (
+    "deploy deployed deploying deployment rolled rolling roll-out rollout release released upgraded "
+    "upgrading rollback starting started booting launching running new current version changed is now "
+    "updated reload reloaded loading load the config configuration settings feature flag flags restart "
+    "restarted restarting shutting down shutdown complete server service application process stopped "
+    "v2.4.0 1.10.3-rc1 2.4 7 x helm chart=cart-0.9.1 STARTING Deployed ſhutting \u212aill éstarting "
+    "deployé RESTART 12ms GET /orders"
+)
+_WORDS = _TEXT.split()
+_USER_RULES = [
+    {"name": "helm", "pattern": r"helm upgrade", "kind": "deploy", "version_pattern": r"chart=(\S+)"},
+    {"name": "verbose", "pattern": "(?x) shutting \\s+ down  # a comment to the end", "kind": "restart"},
+    {"name": "named", "pattern": r"(?i)(?P<what>kill)\b", "kind": "restart"},
+]
+
+
+def _first_matching_rule(events: pl.DataFrame, config: ChangesConfig) -> pl.DataFrame:
+    """The rule each line's first line matches first, by one pass per rule (what detect_changes means)."""
+    first = events.with_columns(pl.col("message").fill_null("").str.split("\n").list.first())
+    rule = pl.lit(None, pl.Utf8)
+    for each in reversed(config.all_rules()):
+        rule = pl.when(pl.col("message").str.contains(each.pattern)).then(pl.lit(each.name)).otherwise(rule)
+    return first.with_columns(rule=rule).filter(pl.col("rule").is_not_null())
+
+
+@pytest.mark.parametrize(
+    "section", [{}, {"rules": _USER_RULES}, {"rules": _USER_RULES, "builtin": False}, {"builtin": False}]
+)
+def test_one_pass_finds_the_lines_and_rules_of_a_pass_per_rule(section):
+    import random
+
+    rng = random.Random(29)
+    messages = [
+        " ".join(rng.choice(_WORDS) for _ in range(rng.randint(1, 5)))
+        + rng.choice(["", "", "\nrestarted in the next line", "\r\n"])
+        for _ in range(4000)
+    ] + [None, "", "\n".join(["Deployed", "x"])]
+    events = pl.DataFrame(
+        {
+            "timestamp": [T0 + timedelta(seconds=rng.randint(0, 3600)) for _ in messages],
+            "service": [rng.choice("abc") for _ in messages],
+            "message": messages,
+        },
+        schema={"timestamp": pl.Datetime("us", "UTC"), "service": pl.Utf8, "message": pl.Utf8},
+    )
+    config = ChangesConfig.model_validate(section)
+    expected = _first_matching_rule(events, config).sort("timestamp", maintain_order=True)
+    found = detect_changes(events, config)
+    columns = ["timestamp", "service", "message", "rule"]
+    assert found.select(columns).equals(expected.select(columns))
+    # every rule was hit, so a rule missing from the one pass would show
+    assert set(expected["rule"]) == {rule.name for rule in config.all_rules()}

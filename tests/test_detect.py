@@ -172,3 +172,22 @@ def test_a_discounted_unseen_template_keeps_the_two_sample_cap():
     # Ten lines left against a baseline as long as the window: the two-sample value, not the prior's 6.4.
     assert row["score"] == pytest.approx(two_sample_surprise(10, 0, 1.0))
     assert row["score"] < poisson_surprise(10, DetectionConfig().prior_rate)
+
+
+def test_error_lines_are_those_of_the_level_or_of_the_pattern_on_unlevelled_lines():
+    from logrca.rca.detect_rules import is_error_line
+
+    levels = [None, "ERROR", "error", "INFO", "FATAL", "WARN"]
+    messages = [None, "", "Timed out after 3s", "connection refused", "all good", "failures: 0", "Erreur"]
+    frame = pl.DataFrame(
+        [(level, message) for level in levels for message in messages],
+        schema={"level": pl.Utf8, "message": pl.Utf8},
+        orient="row",
+    )
+    config = DetectionConfig()
+    by_level = pl.col("level").is_in(config.error_levels).fill_null(False)
+    plain = by_level | (pl.col("level").is_null() & pl.col("message").str.contains(config.error_pattern))
+    found = frame.select(new=is_error_line(config), plain=plain)
+    # the same values, nulls included (a message-less line without a level is neither)
+    assert found["new"].to_list() == found["plain"].to_list()
+    assert found["new"].sum() > len(messages) and found["new"].null_count() == 1

@@ -66,3 +66,27 @@ def test_per_minute_rates_count_every_minute_from_an_unaligned_start():
     by_minute = dict(rates.iter_rows())
     assert by_minute[T0 + timedelta(minutes=70)] == 1 and by_minute[T0 + timedelta(minutes=69)] == 0
     assert rates["lines"].sum() == 30
+
+
+def test_a_picture_is_drawn_once_to_the_pixels_of_tight_layout_then_savefig():
+    import io
+
+    from PIL import Image, ImageChops
+
+    from logrca.rca.pictures import _figure, _png
+
+    def drawn():
+        plt, (fig, ax) = _figure(6.0, 3.0)
+        ax.plot([0, 1, 2], [3, 1, 2], label="a long label for the legend")
+        ax.set_title("a title")
+        ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.2))
+        fig.colorbar(ax.scatter([0, 1], [1, 2], c=[0.1, 0.9]), ax=ax)
+        return plt, fig
+
+    plt, fig = drawn()
+    fig.tight_layout()
+    plain = io.BytesIO()
+    fig.savefig(plain, format="png")
+    plt.close(fig)
+    once = Image.open(io.BytesIO(_png(*drawn()))).convert("RGBA")
+    assert ImageChops.difference(once, Image.open(plain).convert("RGBA")).getbbox() is None

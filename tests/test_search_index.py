@@ -24,6 +24,22 @@ def row(service, kind, template_id, template):
     }
 
 
+def report_finding(finding_id: str, affected: list[str]) -> dict:
+    """The fields of a finding the report document reads (root cause ``db``)."""
+    return {
+        "finding_id": finding_id,
+        "incident_id": "i1",
+        "root_cause": "db",
+        "affected_services": affected,
+        "window_start": "2026-03-10T02:00:00Z",
+        "window_end": "2026-03-10T02:30:00Z",
+        "detected_at": "2026-03-10T02:31:00Z",
+        "ranking": [{"explanation": "lock timeouts on orders"}],
+        "knowledge": {"runbooks": []},
+        "trace_ids": [],
+    }
+
+
 def test_reindexing_a_partition_replaces_its_documents(es_client, index_prefix):
     window = ("2026-03-10T02:00:00Z", "2026-03-10T03:00:00Z")
     first = [
@@ -88,18 +104,7 @@ def test_runbooks_are_searchable(es_client, index_prefix):
 
 def test_the_report_is_searchable_when_indexing_returns(es_client, index_prefix):
     """No waiting for a scheduled refresh, and no search before the report is there (no refresh here)."""
-    finding = {
-        "finding_id": "f1",
-        "incident_id": "i1",
-        "root_cause": "db",
-        "affected_services": ["db", "api"],
-        "window_start": "2026-03-10T02:00:00Z",
-        "window_end": "2026-03-10T02:30:00Z",
-        "detected_at": "2026-03-10T02:31:00Z",
-        "ranking": [{"explanation": "lock timeouts on orders"}],
-        "knowledge": {"runbooks": []},
-        "trace_ids": [],
-    }
+    finding = report_finding("f1", ["db", "api"])
     counts = index_partition(
         es_client,
         prefix=index_prefix,
@@ -113,3 +118,34 @@ def test_the_report_is_searchable_when_indexing_returns(es_client, index_prefix)
     assert counts["reports"] == 1
     hits = search_all(es_client, prefix=index_prefix, query="lock timeouts", kinds=("reports",))
     assert [h["source"]["finding_id"] for h in hits] == ["f1"]
+
+
+def test_reindexing_replaces_the_report_and_each_index_keeps_only_its_own_ids(es_client, index_prefix):
+    """A report of another window left by an earlier run goes; the findings' ids never keep a report."""
+    from logrca.rca.search_index import anomaly_doc_id
+
+    kept = row("db", "new_template", 1, "lock timeout on table orders")
+    # the first run's report has the id the second run's finding document gets
+    twin = anomaly_doc_id("shop", "p2", kept)
+
+    def run(finding):
+        return index_partition(
+            es_client,
+            prefix=index_prefix,
+            system="shop",
+            partition="p2",
+            window=("2026-03-10T02:00:00Z", "2026-03-10T03:00:00Z"),
+            anomalies=[kept],
+            finding=finding,
+            report="# RCA report",
+        )
+
+    assert run(report_finding(twin, ["db"])) == {"indexed": 1, "deleted_stale": 0, "reports": 1}
+    assert run(report_finding("f2", ["db"])) == {"indexed": 1, "deleted_stale": 1, "reports": 1}
+    es_client.indices.refresh(index=f"{index_prefix}-reports")
+    reports = es_client.search(index=f"{index_prefix}-reports", query={"match_all": {}})["hits"]["hits"]
+    assert [hit["_id"] for hit in reports] == ["f2"]
+    assert run(None) == {"indexed": 1, "deleted_stale": 1, "reports": 0}
+    es_client.indices.refresh(index=f"{index_prefix}-findings,{index_prefix}-reports")
+    assert es_client.count(index=f"{index_prefix}-reports")["count"] == 0
+    assert es_client.count(index=f"{index_prefix}-findings")["count"] == 1
