@@ -50,9 +50,17 @@ def check_polars_regex(value: str) -> str:
     try:
         pl.select(pl.lit("").str.contains(value))
     except pl.exceptions.PolarsError as error:
-        reason = str(error).strip().splitlines()[-1] if str(error).strip() else type(error).__name__
-        raise ValueError(f"{value!r} is not a valid regular expression for polars: {reason}") from error
+        raise ValueError(
+            f"{value!r} is not a valid regular expression for polars: {_reason(error)}"
+        ) from error
     return value
+
+
+def _reason(error: Exception) -> str:
+    """The regex engine's own line (``error: look-around ... is not supported``), not the expression polars ran."""
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    said = [line.removeprefix("error:").strip() for line in lines if line.startswith("error:")]
+    return (said or lines or [type(error).__name__])[0]
 
 
 #: A config field holding a regular expression that polars runs on columns, checked at load.

@@ -16,7 +16,7 @@ from typing import Literal
 import polars as pl
 from pydantic import BaseModel, ConfigDict, Field
 
-from logrca.parsers.validation import Regex
+from logrca.parsers.validation import PolarsRegex
 
 __all__ = [
     "BUILTIN_RULES",
@@ -51,9 +51,9 @@ class ChangeRule(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     name: str = Field(min_length=1)
-    pattern: Regex
+    pattern: PolarsRegex
     kind: ChangeKind
-    version_pattern: Regex | None = None
+    version_pattern: PolarsRegex | None = None
 
 
 #: Built-in rules, tried in order; the first that matches a line names its kind. Deliberately about

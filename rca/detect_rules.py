@@ -7,7 +7,7 @@ import fnmatch
 import polars as pl
 from pydantic import BaseModel, Field, field_validator
 
-from logrca.parsers.validation import Regex
+from logrca.parsers.validation import PolarsRegex
 
 __all__ = ["ERROR_LEVELS", "DetectionConfig", "RuleConfig", "is_error_line", "rule_rows"]
 
@@ -23,7 +23,7 @@ class RuleConfig(BaseModel):
 
     name: str
     service: str = Field("*", description="fnmatch glob on the service name")
-    pattern: Regex | None = Field(None, description="regex searched in the message")
+    pattern: PolarsRegex | None = Field(None, description="regex searched in the message")
     level: str | None = Field(None, description="level the line must have, e.g. ERROR")
     min_count: int = Field(1, ge=1)
     score: float = Field(5.0, ge=0)
@@ -53,7 +53,7 @@ class DetectionConfig(BaseModel):
         10.0, ge=0, description="only report a drop when at least this many were expected"
     )
     error_levels: list[str] = Field(default_factory=lambda: list(ERROR_LEVELS))
-    error_pattern: Regex = Field(
+    error_pattern: PolarsRegex = Field(
         r"(?i)\b(exception|error|fail(ed|ure)?|timed? ?out|refused)\b",
         description="regex that marks a line without level as an error",
     )

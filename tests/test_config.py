@@ -67,6 +67,27 @@ def test_example_config_loads_with_resolved_paths():
             "start: 2026-01-01\nsources: [{name: a, service: a, paths: [x.log], format: jsonl, multiline: {start_pattern: '(?<=x)y'}}]",
             "sources.0.multiline.start_pattern",
         ),
+        (  # change and detection rules run on polars' engine too: a look-around is refused at load
+            "start: 2026-01-01\nsources: [{name: a, service: a, paths: [x.log], format: jsonl}]\n"
+            "changes: {rules: [{name: r, pattern: '(?<!un)deployed', kind: deploy}]}",
+            "changes.rules.0.pattern: Value error, '(?<!un)deployed' is not a valid regular expression for "
+            "polars: look-around, including look-ahead and look-behind, is not supported",
+        ),
+        (
+            "start: 2026-01-01\nsources: [{name: a, service: a, paths: [x.log], format: jsonl}]\n"
+            "changes: {rules: [{name: r, pattern: deployed, kind: deploy, version_pattern: '(?=v)(\\S+)'}]}",
+            "changes.rules.0.version_pattern",
+        ),
+        (
+            "start: 2026-01-01\nsources: [{name: a, service: a, paths: [x.log], format: jsonl}]\n"
+            "detection: {rules: [{name: r, pattern: '(a)\\1'}]}",
+            "detection.rules.0.pattern",
+        ),
+        (
+            "start: 2026-01-01\nsources: [{name: a, service: a, paths: [x.log], format: jsonl}]\n"
+            "detection: {error_pattern: '(?=x)'}",
+            "detection.error_pattern",
+        ),
         (
             "start: 2026-01-01\nsources: [{name: a, service: a, paths: [x.log], format: jsonl, encoding: utf-nine}]",
             "sources.0.encoding",
