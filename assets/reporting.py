@@ -236,11 +236,19 @@ def search_index(
 
 
 def _unreachable(elasticsearch: ElasticsearchResource, error: Exception) -> Failure:
+    """The partition's failure when Elasticsearch could not be reached, or answered with an error."""
+    from elasticsearch import ApiError
+
+    if isinstance(error, ApiError):  # the server is up and refused the request: say what it said
+        what = f"refused the request: {error}"  # e.g. BadRequestError(400, '<type>', '<reason>')
+        fix = "fix what it names (e.g. LOGRCA_INDEX_PREFIX, the cluster's settings) and re-run"
+    else:
+        what = f"failed: {error}"
+        fix = "start the server ('logrca es start') or fix LOGRCA_ES_URL and re-run"
     return Failure(
         description=(
-            f"Elasticsearch at {elasticsearch.url} failed: {error}. Nothing of this partition was lost: the "
-            "Parquet assets are stored; start the server ('logrca es start') or fix LOGRCA_ES_URL and re-run "
-            "this partition (indexing is idempotent)."
+            f"Elasticsearch at {elasticsearch.url} {what}. Nothing of this partition was lost: the Parquet "
+            f"assets are stored; {fix} this partition (indexing is idempotent)."
         ),
         allow_retries=False,
     )

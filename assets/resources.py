@@ -8,9 +8,10 @@ from pathlib import Path
 
 from dagster import ConfigurableResource, MetadataValue, TableMetadataValue, TableRecord
 from dagster_polars import PolarsParquetIOManager
-from pydantic import PrivateAttr
+from pydantic import PrivateAttr, field_validator
 
 from logrca.assets.config import LogrcaConfig, load_config
+from logrca.parsers.validation import check_index_prefix
 
 # Definition metadata read by dagster-polars' Parquet IO manager: zstd at level 1 writes a partition
 # of log events ~1.3x faster than its default level at about the same size (bench/bench_landing.py).
@@ -115,6 +116,11 @@ class ElasticsearchResource(ConfigurableResource):
     #: Settings new indices and index templates get (the deployment's, from ``LOGRCA_ES_SHARDS`` /
     #: ``_REPLICAS`` / ``_REFRESH_INTERVAL``; empty: one shard, no replica).
     index_settings: dict = {}
+
+    @field_validator("index_prefix")
+    @classmethod
+    def _usable_prefix(cls, value: str) -> str:
+        return check_index_prefix(value)
 
     def client(self):
         from logrca.rca.search_index import connect

@@ -34,5 +34,17 @@ def _register_commands() -> None:
 
 _register_commands()
 
+
+def main() -> None:
+    """The ``logrca`` command: a deployment variable logrca cannot use is one line and exit code 2."""
+    from logrca.pipelines.environment import DeploymentError
+
+    try:
+        app()
+    except DeploymentError as error:
+        typer.echo(f"error: {error}", err=True)
+        raise SystemExit(2) from None
+
+
 if __name__ == "__main__":
-    app()
+    main()

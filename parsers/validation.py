@@ -7,7 +7,14 @@ from typing import Annotated
 
 from pydantic import AfterValidator, ValidationError
 
-__all__ = ["PolarsRegex", "Regex", "check_polars_regex", "check_regex", "format_validation_errors"]
+__all__ = [
+    "PolarsRegex",
+    "Regex",
+    "check_index_prefix",
+    "check_polars_regex",
+    "check_regex",
+    "format_validation_errors",
+]
 
 
 def format_validation_errors(error: ValidationError) -> str:
@@ -65,3 +72,24 @@ def _reason(error: Exception) -> str:
 
 #: A config field holding a regular expression that polars runs on columns, checked at load.
 PolarsRegex = Annotated[str, AfterValidator(check_polars_regex)]
+
+
+#: An index prefix Elasticsearch takes in every index name logrca makes (``<prefix>-findings`` ...):
+#: lower case, no ``\\ / * ? " < > | , # :`` or space, not starting with ``-``, ``_`` or ``+``.
+_INDEX_PREFIX = re.compile(r"[a-z0-9][a-z0-9._-]{0,99}")
+
+
+def check_index_prefix(value: str) -> str:
+    """``value`` itself when it can start Elasticsearch index names; checked before any request.
+
+    Raises
+    ------
+    ValueError
+        ``'Shop' is not a usable index prefix: ...``; callers prefix the variable or option.
+    """
+    if not _INDEX_PREFIX.fullmatch(value):
+        raise ValueError(
+            f"{value!r} is not a usable index prefix: Elasticsearch index names take lower-case letters, "
+            "digits, '.', '_' and '-', starting with a letter or digit (at most 100 here)"
+        )
+    return value

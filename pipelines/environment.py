@@ -13,12 +13,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from logrca import PROJECT_ROOT
+from logrca.parsers.validation import check_index_prefix
 
 __all__ = ["DEFAULT_CONFIG", "DEFAULT_ES_URL", "Deployment", "deployment_from_env", "index_settings"]
 
 DEFAULT_CONFIG = PROJECT_ROOT / "examples" / "shop" / "logrca.yaml"
 #: The local server that ``logrca es start`` runs (its default port).
 DEFAULT_ES_URL = "http://127.0.0.1:9200"
+
+
+class DeploymentError(ValueError):
+    """A deployment variable with a value logrca cannot use; the message names the variable."""
 
 
 @dataclass(frozen=True)
@@ -48,10 +53,18 @@ def _number(environ: Mapping[str, str], name: str, default: str, kind: type):
     try:
         value = kind(raw)
     except ValueError:
-        raise ValueError(f"{name}={raw!r}: expected a {'whole ' if kind is int else ''}number") from None
+        raise DeploymentError(f"{name}={raw!r}: expected a {'whole ' if kind is int else ''}number") from None
     if value < 0:
-        raise ValueError(f"{name}={raw!r}: expected a number >= 0")
+        raise DeploymentError(f"{name}={raw!r}: expected a number >= 0")
     return value
+
+
+def _index_prefix(environ: Mapping[str, str]) -> str:
+    raw = environ.get("LOGRCA_INDEX_PREFIX") or "logrca"
+    try:
+        return check_index_prefix(raw)
+    except ValueError as error:
+        raise DeploymentError(f"LOGRCA_INDEX_PREFIX={error}") from None
 
 
 def index_settings(environ: Mapping[str, str]) -> dict:
@@ -69,7 +82,7 @@ def index_settings(environ: Mapping[str, str]) -> dict:
     ):
         raw = environ.get(name, "1" if least else "0")
         if not raw.isdigit() or int(raw) < least:
-            raise ValueError(f"{name}={raw!r}: expected a whole number{' >= 1' if least else ''}")
+            raise DeploymentError(f"{name}={raw!r}: expected a whole number{' >= 1' if least else ''}")
         settings[key] = int(raw)
     if environ.get("LOGRCA_ES_REFRESH_INTERVAL"):
         settings["refresh_interval"] = environ["LOGRCA_ES_REFRESH_INTERVAL"]
@@ -87,8 +100,9 @@ def deployment_from_env(environ: Mapping[str, str] | None = None) -> Deployment:
 
     Raises
     ------
-    ValueError
-        Naming the variable whose value is not a number where one is expected.
+    DeploymentError
+        Naming the variable whose value is not a number where one is expected, or not a usable
+        index prefix.
     """
     env = os.environ if environ is None else environ
     return Deployment(
@@ -96,7 +110,7 @@ def deployment_from_env(environ: Mapping[str, str] | None = None) -> Deployment:
         data_dir=Path(env.get("LOGRCA_DATA_DIR") or PROJECT_ROOT / "data_out"),
         es_url=env.get("LOGRCA_ES_URL") or DEFAULT_ES_URL,
         es_api_key_var="LOGRCA_ES_API_KEY" if env.get("LOGRCA_ES_API_KEY") else None,
-        index_prefix=env.get("LOGRCA_INDEX_PREFIX") or "logrca",
+        index_prefix=_index_prefix(env),
         schedule_cron=env.get("LOGRCA_SCHEDULE_CRON") or "15 * * * *",
         sensor_settle_seconds=_number(env, "LOGRCA_SENSOR_SETTLE_SECONDS", "30", float),
         sensor_interval_seconds=_number(env, "LOGRCA_SENSOR_INTERVAL_SECONDS", "30", int),

@@ -42,6 +42,30 @@ def cli_env(shop, tmp_path, es_url, prefix) -> dict:
     )
 
 
+@pytest.mark.parametrize(
+    ("variable", "value", "said"),
+    [
+        ("LOGRCA_INDEX_PREFIX", "Shop", "error: LOGRCA_INDEX_PREFIX='Shop' is not a usable index prefix"),
+        (
+            "LOGRCA_SENSOR_SETTLE_SECONDS",
+            "soon",
+            "error: LOGRCA_SENSOR_SETTLE_SECONDS='soon': expected a number",
+        ),
+    ],
+)
+def test_a_bad_deployment_variable_is_one_line_not_a_traceback(tmp_path, variable, value, said):
+    done = subprocess.run(
+        [str(BIN / "logrca"), "search", "anything"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=dict(os.environ, **{variable: value}, DAGSTER_HOME=str(tmp_path / "home")),
+    )
+    assert done.returncode == 2
+    assert done.stderr.startswith(said) and "Traceback" not in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1
+
+
 @pytest.mark.es
 def test_logrca_run_records_the_report_in_the_dagster_instance(shop, tmp_path, es_url, index_prefix):
     env = cli_env(shop, tmp_path, es_url, index_prefix)

@@ -149,3 +149,25 @@ def test_reindexing_replaces_the_report_and_each_index_keeps_only_its_own_ids(es
     es_client.indices.refresh(index=f"{index_prefix}-findings,{index_prefix}-reports")
     assert es_client.count(index=f"{index_prefix}-reports")["count"] == 0
     assert es_client.count(index=f"{index_prefix}-findings")["count"] == 1
+
+
+def test_a_refusal_is_not_reported_as_a_server_to_start(es_client, es_url, free_port):
+    # the server answered (a real 400): the failure says what it refused, not "start the server"
+    from elasticsearch import ApiError, TransportError
+
+    from logrca.assets.reporting import _unreachable
+    from logrca.assets.resources import ElasticsearchResource
+    from logrca.rca.search_index import connect
+
+    with pytest.raises(ApiError) as refused:
+        es_client.indices.create(index="Not-Lower-Case")
+    failure = _unreachable(ElasticsearchResource(url=es_url), refused.value)
+    assert "refused the request" in failure.description and "must be lowercase" in failure.description
+    assert "logrca es start" not in failure.description
+    nobody = f"http://127.0.0.1:{free_port()}"
+    with pytest.raises(TransportError) as unreachable:
+        connect(nobody).options(max_retries=0).info()
+    failure = _unreachable(ElasticsearchResource(url=nobody), unreachable.value)
+    assert "logrca es start" in failure.description and nobody in failure.description
+    with pytest.raises(ValueError, match="not a usable index prefix"):
+        ElasticsearchResource(url=es_url, index_prefix="Shop")

@@ -11,6 +11,7 @@ from pathlib import Path
 import typer
 
 from logrca import PROJECT_ROOT
+from logrca.commands import checked_index_prefix
 
 incident_app = typer.Typer(
     help=(
@@ -48,7 +49,11 @@ def options(
         None, "--es-url", envvar="LOGRCA_ES_URL", help="Elasticsearch URL (default: the local server)."
     ),
     index_prefix: str = typer.Option(
-        "logrca", "--index-prefix", envvar="LOGRCA_INDEX_PREFIX", help="Index prefix."
+        "logrca",
+        "--index-prefix",
+        envvar="LOGRCA_INDEX_PREFIX",
+        help="Index prefix.",
+        callback=checked_index_prefix,
     ),
     config: Path = typer.Option(
         None,
@@ -368,7 +373,9 @@ def register(app: typer.Typer, eval_app: typer.Typer) -> None:
     @eval_app.command("incidents")
     def eval_incidents(
         es_url: str = typer.Option(None, "--es-url", envvar="LOGRCA_ES_URL"),
-        index_prefix: str = typer.Option("logrca", "--index-prefix", envvar="LOGRCA_INDEX_PREFIX"),
+        index_prefix: str = typer.Option(
+            "logrca", "--index-prefix", envvar="LOGRCA_INDEX_PREFIX", callback=checked_index_prefix
+        ),
         as_json: bool = typer.Option(False, "--json"),
     ) -> None:
         """AC@1..5 and Avg@5 of the stored rankings against confirmed root causes ('logrca incident confirm')."""

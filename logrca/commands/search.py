@@ -7,6 +7,7 @@ from datetime import datetime
 
 import typer
 
+from logrca.commands import checked_index_prefix
 from logrca.tables import console
 
 KINDS = ("findings", "reports", "incidents", "knowledge")
@@ -96,7 +97,10 @@ def search_command(
     until: datetime = typer.Option(None, "--until", help="With --lines: before this time (UTC, ISO-8601)."),
     size: int = typer.Option(10, "--size", "-n", min=1, max=500, help="How many hits."),
     index_prefix: str = typer.Option(
-        None, "--index-prefix", help="Index prefix (default $LOGRCA_INDEX_PREFIX or 'logrca')."
+        None,
+        "--index-prefix",
+        help="Index prefix (default $LOGRCA_INDEX_PREFIX or 'logrca').",
+        callback=checked_index_prefix,
     ),
     wide: bool = typer.Option(False, "--wide", "-w", help="Do not wrap tables to the terminal's width."),
     as_json: bool = typer.Option(False, "--json", help="Print hits as JSON lines."),
