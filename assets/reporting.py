@@ -277,7 +277,7 @@ def indexed_lines(
             prefix=prefix,
             system=config.system,
             partition=context.partition_key,
-            events=log_templates.collect(),
+            events=log_templates,  # read a batch at a time
         )
     except (TransportError, ApiError) as error:
         raise _unreachable(elasticsearch, error) from error

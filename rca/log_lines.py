@@ -18,6 +18,7 @@ import polars as pl
 from elasticsearch import helpers
 from pydantic import BaseModel, ConfigDict, Field
 
+from logrca.parsers.templates.batches import frame_batches
 from logrca.rca.ecs import ECS_VERSION, EVENT_KINDS, ecs_fields, put_templates
 from logrca.rca.search_index import (
     DEFAULT_SETTINGS,
@@ -229,11 +230,15 @@ def _stale_lines(client, stream: str, query: dict, kept: set[str]) -> int:
     return deleted
 
 
-def index_lines(client, *, prefix: str, system: str, partition: str, events: pl.DataFrame) -> dict[str, int]:
+def index_lines(
+    client, *, prefix: str, system: str, partition: str, events: pl.DataFrame | pl.LazyFrame
+) -> dict[str, int]:
     """Put one partition's lines into the data stream; idempotent per partition.
 
-    Lines stream to the bulk helper (never all in memory as requests). A partition seen for the first
-    time is only written; on a re-run the ids made now are kept and the partition's other lines deleted.
+    Lines stream to the bulk helper (never all in memory as requests); a ``LazyFrame`` (the
+    partition's Parquet scan) is read a batch at a time, only the columns the documents use, so
+    memory follows the batch, not the partition. A partition seen for the first time is only
+    written; on a re-run the ids made now are kept and the partition's other lines deleted.
 
     Returns
     -------
@@ -250,7 +255,13 @@ def index_lines(client, *, prefix: str, system: str, partition: str, events: pl.
 
     def actions():
         """(action line, document) pairs as JSON text, built per slice of rows on whole columns."""
-        for part in events.iter_slices(_BODY_ROWS):
+        wanted = [name for name in _LINE_COLUMNS if name in events.collect_schema().names()]
+        parts = (
+            part
+            for batch in frame_batches(events.select(wanted), _READ_ROWS)
+            for part in batch.iter_slices(_BODY_ROWS)
+        )
+        for part in parts:
             bodies = line_bodies(system, partition, part)
             if seen_before:
                 kept.update(bodies["_id"].to_list())
@@ -275,6 +286,19 @@ def index_lines(client, *, prefix: str, system: str, partition: str, events: pl.
 
 #: Rows whose documents are built at once (memory: about this many documents as text).
 _BODY_ROWS = 50_000
+#: Rows read from the partition at once (a slice of its Parquet scan), and the columns read.
+_READ_ROWS = 200_000
+_LINE_COLUMNS = (
+    "timestamp",
+    "message",
+    "service",
+    "level",
+    "trace_id",
+    "host",
+    "source_file",
+    "line_no",
+    "template_id",
+)
 
 
 def _as_is(pair: tuple[str, str]) -> tuple[str, str]:

@@ -84,3 +84,30 @@ def test_lines_are_indexed_once_per_partition_and_drill_down_by_template(es_clie
     assert prune_lines(es_client, prefix=index_prefix, before=T0 + timedelta(seconds=55)) == 6
     es_client.indices.refresh(index=stream)
     assert es_client.count(index=stream)["count"] == 6
+
+
+def test_a_parquet_scan_is_indexed_a_batch_at_a_time_as_the_frame_is(
+    es_client, index_prefix, tmp_path, monkeypatch
+):
+    # the asset hands index_lines the partition's scan: read in batches (several here), only the
+    # columns the documents use; the same ids as from the whole frame, so a re-run finds them all
+    import logrca.rca.log_lines as log_lines
+
+    monkeypatch.setattr(log_lines, "_READ_ROWS", 8)
+    monkeypatch.setattr(log_lines, "_BODY_ROWS", 3)
+    index_prefix = f"{index_prefix}-{uuid.uuid4().hex[:8]}"
+    ensure_templates(es_client, prefix=index_prefix, retention_days=None)
+    frame = events(30).with_columns(pl.lit("x <*>").alias("template"), pl.lit(["a"]).alias("params"))
+    frame.write_parquet(tmp_path / "p.parquet")
+    scanned = index_lines(
+        es_client,
+        prefix=index_prefix,
+        system="Shop",
+        partition="p1",
+        events=pl.scan_parquet(tmp_path / "p.parquet"),
+    )
+    assert scanned == {"lines_indexed": 30, "lines_present": 0, "lines_deleted_stale": 0}
+    whole = index_lines(es_client, prefix=index_prefix, system="Shop", partition="p1", events=frame)
+    assert whole == {"lines_indexed": 0, "lines_present": 30, "lines_deleted_stale": 0}
+    lines = search_lines(es_client, prefix=index_prefix, service="inventory", template_id=7, size=50)
+    assert [line["message"] for line in lines] == [f"Reserved {i} units" for i in range(1, 30, 2)]
