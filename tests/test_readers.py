@@ -347,3 +347,32 @@ def test_json_epoch_out_of_range_is_quarantined_not_a_crash(tmp_path):
     assert result.events["message"].to_list() == ["ok"]
     assert result.quarantine.height == 1 and "ts" in result.quarantine["reason"][0]
     check_accounting(result)
+
+
+@pytest.mark.parametrize("gzipped", [False, True])
+def test_a_files_time_range_is_the_earliest_and_latest_of_its_head_and_tail(tmp_path, gzipped):
+    # the sensor's look at a file: head and tail parsed in one go give the times each parsed alone
+    # gives, with stack traces cut at the tail's start, lines out of order inside the samples, and
+    # a file small enough that its tail is its head
+    from logrca.parsers.ingest.readers import _head_and_tail, file_time_range
+    from logrca.parsers.ingest.text_file import sample_timestamps
+
+    lines = []
+    for n in range(20_000):
+        second = (n * 37) % 3600  # out of order
+        lines.append(
+            f"2026-03-10 01:{second // 60:02d}:{second % 60:02d},000 ERROR [main] c.s.App: failure {n}"
+        )
+        lines += [f"\tat frame{n}.{k}(X.java:{k})" for k in range(n % 4)]
+    text = ("\n".join(lines) + "\n").encode()
+    source = java_source(tmp_path, multiline={"start_pattern": r"^\d{4}-\d{2}-\d{2} "})
+    for name, body in (("app.log", text), ("app.log.1", text[:1500])):
+        path = tmp_path / (name + (".gz" if gzipped else ""))
+        path.write_bytes(gzip.compress(body) if gzipped else body)
+        head, tail = _head_and_tail(path, 4096)
+        alone = pl.concat(
+            [sample_timestamps(path, source, part) for part in (head, tail) if part]
+        ).drop_nulls()
+        assert file_time_range(path, source, sample_bytes=4096) == (alone.min(), alone.max())
+        if name == "app.log" and not gzipped:  # (a gzip stream this size is one block: tail is head)
+            assert len(head) + len(tail) < len(lines) and alone.len() > 20  # samples, not the file

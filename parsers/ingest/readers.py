@@ -332,8 +332,12 @@ def file_time_range(
         stamps = reader(path, source).events["timestamp"].drop_nulls()
         return (stamps.min(), stamps.max()) if stamps.len() else None
     head, tail = _head_and_tail(path, sample_bytes)
-    stamps = pl.concat([sample_timestamps(path, source, lines) for lines in (head, tail) if lines])
-    stamps = stamps.drop_nulls()
+    # one parse of both samples (each parse has a fixed cost): a record is the same either way, a
+    # continuation at the tail's start only joins the head's last record, whose time it leaves
+    lines = head if tail == head else head + tail  # a file of one block: the tail is the head
+    stamps = sample_timestamps(path, source, lines).drop_nulls() if lines else None
+    if stamps is None:
+        return None
     return (stamps.min(), stamps.max()) if stamps.len() else None
 
 
