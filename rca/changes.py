@@ -58,11 +58,14 @@ class ChangeRule(BaseModel):
 
 #: Built-in rules, tried in order; the first that matches a line names its kind. Deliberately about
 #: wording shared by common servers and deploy tools, never about one system's messages.
+#: "release" alone is no deploy: servers release locks, containers and memory (Hadoop's resource
+#: manager logs ``release= 0`` on every allocation round), and failures quote the running release;
+#: "released" followed by a version is a release announced.
 BUILTIN_RULES: tuple[ChangeRule, ...] = (
     ChangeRule(
         name="deploy",
         kind="deploy",
-        pattern=r"(?i)\b(deploy(ed|ing|ment)|roll(ed|ing)[ -]?out|rollout|released?|upgrad(ed|ing)|rolled back|rollback)\b",
+        pattern=r"(?i)\b(deploy(ed|ing|ment)|roll(ed|ing)[ -]?out|rollout|released (version )?v?\d|upgrad(ed|ing)|rolled back|rollback)\b",
         version_pattern=_VERSION,
     ),
     ChangeRule(

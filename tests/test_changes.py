@@ -34,6 +34,7 @@ def lines(rows):
         ("Reloading feature flags", "config_reload", None),
         ("Received SIGTERM, shutting down", "restart", None),
         ("Server started on port 8080", "restart", None),
+        ("Released version 2.4.0 to production", "deploy", "2.4.0"),
     ],
 )
 def test_builtin_rules_recognise_common_shapes(message, kind, version):
@@ -43,7 +44,16 @@ def test_builtin_rules_recognise_common_shapes(message, kind, version):
 
 def test_ordinary_lines_are_not_changes():
     found = detect_changes(
-        lines([(0, "svc", "GET /orders 200 12ms"), (1, "svc", "payment 42 declined: card expired")])
+        lines(
+            [
+                (0, "svc", "GET /orders 200 12ms"),
+                (1, "svc", "payment 42 declined: card expired"),
+                # "release" as a resource or the running version is no deploy (Hadoop's RM logs the first)
+                (2, "svc", "getResources() for application_1445: ask=4 release= 0 newContainers=0"),
+                (3, "svc", "Reservation 7 failed: cache returned 0 units (release v9.1.3)"),
+                (4, "svc", "lock on orders released after 12 ms"),
+            ]
+        )
     )
     assert found.is_empty() and list(found.columns)[:3] == ["timestamp", "service", "kind"]
 
