@@ -107,10 +107,12 @@ def parameters(
     )  # every aligned row, in order
     rest = np.flatnonzero(~aligned)
     if len(rest):
-        text = select_in_parts(messages.gather(rest), single_spaced(pl.col("m"))) if spaced is None else None
-        unaligned = _unaligned_parameters(
-            spaced.gather(rest) if text is None else text, messages, templates, template_of, rest
+        text = (
+            spaced.gather(rest)
+            if spaced is not None
+            else select_in_parts(messages.gather(rest), single_spaced(pl.col("m")))
         )
+        unaligned = _unaligned_parameters(text, messages, templates, template_of, rest)
         found = pl.concat([found, unaligned]).sort("_row")
     return found["params"]
 
