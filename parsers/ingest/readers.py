@@ -335,9 +335,9 @@ def file_time_range(
     # one parse of both samples (each parse has a fixed cost): a record is the same either way, a
     # continuation at the tail's start only joins the head's last record, whose time it leaves
     lines = head if tail == head else head + tail  # a file of one block: the tail is the head
-    stamps = sample_timestamps(path, source, lines).drop_nulls() if lines else None
-    if stamps is None:
+    if not lines:
         return None
+    stamps = sample_timestamps(path, source, lines).drop_nulls()
     return (stamps.min(), stamps.max()) if stamps.len() else None
 
 
