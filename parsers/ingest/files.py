@@ -178,7 +178,11 @@ def _blocks(path: Path) -> Iterator[bytes]:
     return _gzip_blocks(path) if magic == b"\x1f\x8b" else _plain_blocks(path)
 
 
-def iter_line_batches(path: Path, *, batch_bytes: int = 32 << 20) -> Iterator[LineBatch | FileProblem]:
+#: Bytes of a file read and parsed at once (memory follows it, not the file).
+BATCH_BYTES = 32 << 20
+
+
+def iter_line_batches(path: Path, *, batch_bytes: int = BATCH_BYTES) -> Iterator[LineBatch | FileProblem]:
     """Yield the file's lines in batches of about ``batch_bytes``; gzip is detected by its magic bytes.
 
     A truncated or corrupt gzip stream yields the whole lines read so far, then a :class:`FileProblem`

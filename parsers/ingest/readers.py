@@ -16,7 +16,7 @@ from pathlib import Path
 
 import polars as pl
 
-from logrca.parsers.ingest.files import FileProblem, LineBatch, find_files, iter_line_batches
+from logrca.parsers.ingest.files import BATCH_BYTES, FileProblem, LineBatch, find_files, iter_line_batches
 from logrca.parsers.ingest.schema import EVENT_SCHEMA, QUARANTINE_SCHEMA, ReadResult
 from logrca.parsers.ingest.secrets import Redactor
 from logrca.parsers.ingest.sources import SourceConfig
@@ -46,7 +46,7 @@ def read_source(
     base_dir: Path = Path("."),
     paths: list[Path] | None = None,
     window: tuple[datetime, datetime] | None = None,
-    batch_bytes: int = 32 << 20,
+    batch_bytes: int = BATCH_BYTES,
     prune_files: bool = True,
     redactor: Redactor | None = None,
 ) -> ReadResult:
@@ -258,7 +258,7 @@ def read_sources(
     """
     threads = threads or int(os.environ.get("LOGRCA_INGEST_THREADS", "0")) or (os.cpu_count() or 1)
     found = [find_files(source.paths, base_dir) for source in sources]
-    options = _ReadOptions(window, 32 << 20, prune_files, redactor)
+    options = _ReadOptions(window, BATCH_BYTES, prune_files, redactor)
     tasks = [(i, path) for i, (files, _) in enumerate(found) for path in files]
     if threads > 1 and len(tasks) > 1:
         # Files, not sources, are the unit of work, the largest first, so that a source with many

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import polars as pl
 
-from logrca.parsers.ingest.files import FileProblem, LineBatch, iter_line_batches
+from logrca.parsers.ingest.files import BATCH_BYTES, FileProblem, LineBatch, iter_line_batches
 from logrca.parsers.ingest.line_formats import parse_jsonl, parse_loghub, parse_syslog
 from logrca.parsers.ingest.schema import EVENT_SCHEMA, ReadResult
 from logrca.parsers.ingest.sources import SourceConfig
@@ -183,7 +183,7 @@ def _batches_with_carry(
         yield carry
 
 
-def read_text_file(path: Path, source: SourceConfig, batch_bytes: int = 32 << 20) -> ReadResult:
+def read_text_file(path: Path, source: SourceConfig, batch_bytes: int = BATCH_BYTES) -> ReadResult:
     """Read one file of ``source``: events (with ``line_count``) and quarantined lines (with ``placed_at``).
 
     ``stats``: lines_read, lines_in_events, lines_quarantined, events, out_of_order, files_truncated.
