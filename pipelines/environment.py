@@ -15,7 +15,14 @@ from pathlib import Path
 from logrca import PROJECT_ROOT
 from logrca.parsers.validation import check_index_prefix
 
-__all__ = ["DEFAULT_CONFIG", "DEFAULT_ES_URL", "Deployment", "deployment_from_env", "index_settings"]
+__all__ = [
+    "DEFAULT_CONFIG",
+    "DEFAULT_ES_URL",
+    "Deployment",
+    "DeploymentError",
+    "deployment_from_env",
+    "index_settings",
+]
 
 DEFAULT_CONFIG = PROJECT_ROOT / "examples" / "shop" / "logrca.yaml"
 #: The local server that ``logrca es start`` runs (its default port).
