@@ -211,9 +211,8 @@ def _change_output(changes: pl.DataFrame) -> Output:
     )
 
 
-#: The columns of ``log_templates`` and ``baseline_templates`` the analysis and the report read: all
-#: but ``params``, the largest to decode, which only ``indexed_lines`` reads.
-ANALYSED_COLUMNS = (*EVENT_SCHEMA, *(name for name in TEMPLATE_COLUMNS if name != "params"))
+#: The columns of ``log_templates`` and ``baseline_templates`` the analysis and the report read.
+ANALYSED_COLUMNS = (*EVENT_SCHEMA, *TEMPLATE_COLUMNS)
 
 
 def analysed_columns(

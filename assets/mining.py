@@ -11,16 +11,19 @@ from dagster import (
     AssetCheckSeverity,
     AssetCheckSpec,
     AssetExecutionContext,
+    AssetIn,
     AssetOut,
     MetadataValue,
     Output,
+    asset,
     multi_asset,
 )
 
 from logrca.assets.partitions import PartitionPlan
 from logrca.assets.resources import PARQUET_WRITE, LogrcaConfigResource
-from logrca.parsers.templates.batches import mine_to_files
+from logrca.parsers.templates.batches import frame_batches, mine_to_files
 from logrca.parsers.templates.miner import TemplateMiner
+from logrca.parsers.templates.parameters import line_parameters
 from logrca.rca.markdown import frame_table
 
 
@@ -34,19 +37,22 @@ def miner_state_path(logrca: LogrcaConfigResource):
     )
 
 
-#: Spill folders are named ``log_templates-<run id>-<random>``: the run that owns one is known.
+#: Spill folders are named ``<asset>-<run id>-<random>``: the run that owns one is known.
 SPILL_PREFIX = "log_templates-"
+PARAMS_SPILL_PREFIX = "log_parameters-"
 _RUN_ID_LENGTH = 36
 
 
-def _remove_stale_spills(context: AssetExecutionContext, spill_root: Path) -> None:
+def _remove_stale_spills(
+    context: AssetExecutionContext, spill_root: Path, prefix: str = SPILL_PREFIX
+) -> None:
     """Delete spill folders whose run is over (a killed step never reached its clean-up).
 
     A folder of a run still going (another partition, maybe on another worker) is left alone; the
     Dagster instance, shared by every worker, says which runs are.
     """
-    for folder in spill_root.glob(f"{SPILL_PREFIX}*"):
-        run_id = folder.name[len(SPILL_PREFIX) :][:_RUN_ID_LENGTH]
+    for folder in spill_root.glob(f"{prefix}*"):
+        run_id = folder.name[len(prefix) :][:_RUN_ID_LENGTH]
         run = context.instance.get_run_by_id(run_id)
         if run is None or run.is_finished:
             shutil.rmtree(folder, ignore_errors=True)
@@ -59,7 +65,10 @@ def log_templates(
     raw_logs: pl.LazyFrame,
     baseline_logs: pl.LazyFrame,
 ):
-    """Events with their drain3 template id, template and parameters; the fault-free events first, same miner.
+    """Events with their drain3 template id and template; the fault-free events first, same miner.
+
+    The parameters follow in ``log_parameters``, after the report: the analysis and the report do
+    not read them, and they were a third of this step's work.
 
     Streams: the events are read from their Parquet files a batch at a time, each mined batch is
     written to a spill folder, and the outputs are lazy scans of it that the IO manager sinks, so
@@ -77,8 +86,10 @@ def log_templates(
             known_before = miner.templates().height
             # the reference first, as a case's analysis reads it; the next batch masked ahead on a thread
             rows = config.templates.batch_size
-            baseline = mine_to_files(baseline_logs, miner, Path(spill, "baseline"), batch_rows=rows)
-            mined = mine_to_files(raw_logs, miner, Path(spill, "events"), batch_rows=rows)
+            baseline = mine_to_files(
+                baseline_logs, miner, Path(spill, "baseline"), batch_rows=rows, with_params=False
+            )
+            mined = mine_to_files(raw_logs, miner, Path(spill, "events"), batch_rows=rows, with_params=False)
             miner.save(state_path)
             known_after = miner.templates().height
         seconds = time.perf_counter() - started
@@ -107,6 +118,41 @@ def log_templates(
     )
 
 
+#: What ``log_parameters`` reads of ``log_templates``.
+PARAMETER_INPUTS = ["template_id", "message", "template"]
+
+
+def log_parameters(context: AssetExecutionContext, logrca: LogrcaConfigResource, log_templates: pl.LazyFrame):
+    """Each line's parameters: its message's values where its template has ``<*>`` or a mask.
+
+    Row for row with ``log_templates`` (same order, same count), with its ``template_id``; taken
+    against the line's stored template (the cluster's template at the end of the partition). Runs
+    after ``search_index``, so the report does not wait for it; read a batch at a time and spilled
+    like ``log_templates``, so memory follows the batch.
+    """
+    config = logrca.load()
+    spill_root = logrca.path("spill")
+    spill_root.mkdir(exist_ok=True)
+    _remove_stale_spills(context, spill_root, PARAMS_SPILL_PREFIX)
+    started, rows, files = time.perf_counter(), 0, []
+    prefix = f"{PARAMS_SPILL_PREFIX}{context.run.run_id}-"
+    with tempfile.TemporaryDirectory(prefix=prefix, dir=spill_root) as spill:
+        batches = frame_batches(log_templates.select(PARAMETER_INPUTS), config.templates.batch_size)
+        for number, batch in enumerate(batches):
+            params = line_parameters(batch["message"], batch["template"], config.templates.extra_delimiters)
+            files.append(Path(spill, f"batch-{number:06d}.parquet"))
+            batch.select("template_id", params).write_parquet(files[-1], compression="lz4", statistics=False)
+            rows += batch.height
+        seconds = time.perf_counter() - started
+        yield Output(
+            pl.scan_parquet(files),
+            metadata={
+                "dagster/row_count": rows,
+                "lines_per_second": round(rows / seconds) if seconds else 0,
+            },
+        )
+
+
 def mining_assets(plan: PartitionPlan) -> list:
     """The assets of this module on the partitions of ``plan`` (built with the Definitions)."""
     outs = {
@@ -129,4 +175,13 @@ def mining_assets(plan: PartitionPlan) -> list:
             name="log_templates",
             check_specs=[AssetCheckSpec("every_event_has_a_template", asset="log_templates")],
         )(log_templates),
+        asset(
+            partitions_def=plan.partitions,
+            group_name="logrca",
+            io_manager_key="parquet_io",
+            metadata=PARQUET_WRITE,
+            dagster_type=pl.LazyFrame,
+            ins={"log_templates": AssetIn(metadata={"columns": PARAMETER_INPUTS})},
+            deps=["search_index"],  # ordering only: the report first
+        )(log_parameters),
     ]

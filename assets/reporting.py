@@ -262,8 +262,8 @@ def indexed_lines(
 ) -> Output[dict]:
     """The partition's log lines in the data stream ``<prefix>-logs-<system>``, for drill-down from a finding.
 
-    Runs after ``search_index``: indexing every line is the slowest step of a partition, and the
-    report does not wait for it. ``indexing.lines: false`` turns it off (nothing is sent).
+    Runs after ``search_index`` (and ``log_parameters``): indexing every line is the slowest step of a
+    partition, and the report does not wait for it. ``indexing.lines: false`` turns it off (nothing is sent).
     """
     from elasticsearch import ApiError, TransportError
 
@@ -309,5 +309,6 @@ def reporting_assets(plan: PartitionPlan) -> list:
             ],
         )(rca_report),
         asset(partitions_def=plan.partitions, group_name="logrca")(search_index),
-        asset(partitions_def=plan.partitions, group_name="logrca", deps=["search_index"])(indexed_lines),
+        # after the report and the parameters: the partition's last asset (pipelines.schedules.LAST_ASSET)
+        asset(partitions_def=plan.partitions, group_name="logrca", deps=["log_parameters"])(indexed_lines),
     ]

@@ -8,7 +8,7 @@ import polars as pl
 from logrca.parsers.templates.batches import mine_in_batches
 from logrca.parsers.templates.drain_plan import single_spaced
 from logrca.parsers.templates.miner import TemplateMiner
-from logrca.parsers.templates.parameters import _regex_parameters, _unaligned_parameters
+from logrca.parsers.templates.parameters import _regex_parameters, _unaligned_parameters, line_parameters
 
 
 def test_lines_a_multi_token_mask_shortens_get_their_parameters_by_regex():
@@ -70,3 +70,31 @@ def test_the_vectorised_regex_path_gives_pythons_groups_row_for_row():
     expected = [_regex_parameters(message, templates[index]) for message, index in cases]
     assert found["params"].to_list() == expected
     assert expected[1] == ["12 ms", "7"] and expected[7] == [] and expected[10] == ["a", "b c d"]
+
+
+def test_line_parameters_from_the_stored_columns_equal_the_miners(shared_data):
+    """``log_parameters``' function on a mined frame's ``message`` and ``template`` columns gives the
+    params mining gives (one batch: the templates are the final ones), nulls and repeats included."""
+    from test_templates import sample
+
+    for system in ("OpenSSH", "HDFS", "Apache"):
+        messages, config = sample(shared_data, system)
+        events = pl.DataFrame({"message": [*messages, None, messages[0]]})
+        mined = mine_in_batches(events, TemplateMiner(config), batch_rows=len(messages) + 2)
+        found = line_parameters(mined["message"], mined["template"], config.extra_delimiters)
+        assert found.name == "params" and found.to_list() == mined["params"].to_list()
+    assert line_parameters(pl.Series([], dtype=pl.Utf8), pl.Series([], dtype=pl.Utf8), ()).dtype == pl.List(
+        pl.Utf8
+    )
+
+
+def test_a_mask_name_that_would_split_into_tokens_is_refused():
+    import pytest
+    from pydantic import ValidationError
+
+    from logrca.parsers.templates.masking import MaskingRule
+
+    for name in ("two words", "<IP>", "", "tab\there"):
+        with pytest.raises(ValidationError, match="mask_with"):
+            MaskingRule(pattern=r"\d+", mask_with=name)
+    assert MaskingRule(pattern=r"\d+", mask_with="NUM").token == "<NUM>"

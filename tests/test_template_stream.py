@@ -13,6 +13,7 @@ from test_templates import sample
 from logrca.assets.config import load_config
 from logrca.parsers.templates.batches import batch_bounds, frame_batches, mine_in_batches, mine_to_files
 from logrca.parsers.templates.miner import TemplateMiner
+from logrca.parsers.templates.parameters import line_parameters
 
 
 def test_batch_bounds_cover_the_rows_once_with_a_small_first_batch():
@@ -65,7 +66,8 @@ def test_mine_to_files_of_no_events_keeps_the_columns(shared_data, tmp_path):
 
 
 def test_the_asset_writes_what_the_whole_partition_path_gives(tmp_path):
-    """The ``log_templates`` asset (streamed) against mining the loaded partition whole with a fresh miner."""
+    """The ``log_templates`` asset (streamed) against mining the loaded partition whole with a fresh
+    miner, and ``log_parameters`` row for row against its stored templates."""
     config_path = copy_example(tmp_path / "shop") / "logrca.yaml"
     config = yaml.safe_load(config_path.read_text())
     config.setdefault("templates", {})["batch_size"] = 4_000  # several batches: the spill and its sink
@@ -73,6 +75,7 @@ def test_the_asset_writes_what_the_whole_partition_path_gives(tmp_path):
     data_dir = tmp_path / "data"
     partition = "2026-03-10-01:00"
     selection = ["raw_logs", "quarantined_lines", "baseline_logs", "log_templates", "baseline_templates"]
+    selection += ["log_parameters"]
     # change_events comes out of the analysis, which reads log_templates without its params column
     # (and the partition's fault-free spans, none here)
     selection += ["change_events", "baseline_spans"]
@@ -84,7 +87,10 @@ def test_the_asset_writes_what_the_whole_partition_path_gives(tmp_path):
     miner = TemplateMiner(load_config(config_path).templates)
     whole = {
         name: mine_in_batches(
-            pl.read_parquet(parquet / name / f"{partition}.parquet"), miner, batch_rows=4_000
+            pl.read_parquet(parquet / name / f"{partition}.parquet"),
+            miner,
+            batch_rows=4_000,
+            with_params=False,
         )
         for name in ("baseline_logs", "raw_logs")  # in the asset's order: the fault-free events first
     }
@@ -92,6 +98,9 @@ def test_the_asset_writes_what_the_whole_partition_path_gives(tmp_path):
     assert events.height > 10_000
     assert pl.read_parquet(parquet / "log_templates" / f"{partition}.parquet").equals(events)
     assert pl.read_parquet(parquet / "baseline_templates" / f"{partition}.parquet").equals(baseline)
+    params = pl.read_parquet(parquet / "log_parameters" / f"{partition}.parquet")
+    assert params.columns == ["template_id", "params"] and params["template_id"].equals(events["template_id"])
+    assert params["params"].equals(line_parameters(events["message"], events["template"], ()))
     assert not any(
         (data_dir / "spill").iterdir()
     )  # the batch files are gone once written, and the stale ones

@@ -88,12 +88,12 @@ def mine_ahead(
     distinct (on repetitive logs the miner waits for the reader either way). Saves nothing.
     """
     for mined, params in _mine_ahead_later(batches, miner, with_params=with_params):
-        yield mined.with_columns(params())
+        yield mined if params is None else mined.with_columns(params())
 
 
 def _mine_ahead_later(
     batches: Iterable[pl.DataFrame], miner: _templates.TemplateMiner, *, with_params: bool
-) -> Iterator[tuple[pl.DataFrame, Callable[[], pl.Series]]]:
+) -> Iterator[tuple[pl.DataFrame, Callable[[], pl.Series] | None]]:
     """:func:`mine_ahead` with each batch's ``params`` left to a job (:func:`logrca.parsers.templates.miner.mine_templates_later`)."""
     prepared = (_templates.prepare_batch(batch, miner, tokenize=False) for batch in batches)
     for ready in prefetch(prepared):
@@ -158,8 +158,8 @@ def frame_batches(
 class MinedFiles:
     """Events mined batch by batch onto disk: the lazy result and what was counted on the way."""
 
-    #: The events with ``template_id``, ``template`` (each cluster's template after the last batch) and
-    #: ``params``, scanned from the batch files: sink or read it while the files exist.
+    #: The events with ``template_id``, ``template`` (each cluster's template after the last batch) and,
+    #: ``with_params``, ``params``, scanned from the batch files: sink or read it while the files exist.
     events: pl.LazyFrame
     rows: int
     #: ``template_id``, ``template``, ``lines``: lines per template of these events, most lines first.
@@ -194,7 +194,7 @@ def mine_to_files(
         )
     folder.mkdir(parents=True, exist_ok=True)
     files, counts, rows, missing = [], [], 0, 0
-    # a batch gets its parameters and is written on a thread while the next one is mined (the
+    # a batch gets its parameters (if asked) and is written on a thread while the next one is mined (the
     # parameters are polars' work, which releases the GIL, and need no Drain state); one batch at a
     # time, so at most one mined batch waits. Parquet lz4: the cheapest spill measured (IPC, plain or
     # lz4, cost more to write and to read back)
@@ -214,8 +214,10 @@ def mine_to_files(
     return MinedFiles(_with_final_templates(files, final), rows, _lines_per_template(counts, final), missing)
 
 
-def _write_spill(mined: pl.DataFrame, params: Callable[[], pl.Series], path: Path) -> None:
-    mined.with_columns(params()).write_parquet(path, compression="lz4", statistics=False)
+def _write_spill(mined: pl.DataFrame, params: Callable[[], pl.Series] | None, path: Path) -> None:
+    (mined if params is None else mined.with_columns(params())).write_parquet(
+        path, compression="lz4", statistics=False
+    )
 
 
 def _with_final_templates(files: list[Path], final: pl.DataFrame) -> pl.LazyFrame:

@@ -52,6 +52,15 @@ class MaskingRule(BaseModel):
             )
         return pattern
 
+    @field_validator("mask_with")
+    @classmethod
+    def _one_token(cls, name: str) -> str:
+        # the mask must stay one token: Drain keeps a cluster's token count, and parameters line
+        # messages up with their template on it (logrca.parsers.templates.parameters)
+        if name == "" or any(c.isspace() or c in "<>" for c in name):
+            raise ValueError(f"mask_with {name!r} must be a non-empty name without spaces, '<' or '>'")
+        return name
+
     @property
     def token(self) -> str:
         """The text written in place of a match, e.g. ``<*>``."""

@@ -12,7 +12,7 @@ from drain3.drain import Drain
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from logrca.parsers.templates.dedup import dense_codes
-from logrca.parsers.templates.drain_bulk import BatchPlan, assign_lines, numeric_wildcard, tokenize
+from logrca.parsers.templates.drain_bulk import BatchPlan, assign_lines, numeric_wildcard
 from logrca.parsers.templates.drain_feed import DrainFeeder
 from logrca.parsers.templates.masking import DEFAULT_MASKING_RULES, Masker, MaskingRule, parse_masking_rules
 from logrca.parsers.templates.parameters import line_templates
@@ -28,9 +28,13 @@ __all__ = [
     "mine_templates",
     "mine_templates_later",
     "TEMPLATE_COLUMNS",
+    "PARAMS_COLUMN",
 ]
 
-TEMPLATE_COLUMNS = {"template_id": pl.Int64, "template": pl.Utf8, "params": pl.List(pl.Utf8)}
+#: The columns mining adds to the events (``log_templates``).
+TEMPLATE_COLUMNS = {"template_id": pl.Int64, "template": pl.Utf8}
+#: The column of each line's parameters (``with_params``; the ``log_parameters`` asset).
+PARAMS_COLUMN = {"params": pl.List(pl.Utf8)}
 #: Rows per mining batch: 100k measured fastest on large partitions (the Drain heap and the leaves'
 #: match matrices stay small; docs/scaling.md), and memory follows it (bench/bench_memory.py).
 DEFAULT_BATCH_ROWS = 100_000
@@ -270,7 +274,6 @@ class PreparedBatch(NamedTuple):
     masked: pl.Series | None = None  # distinct masked messages
     line_codes: np.ndarray | None = None  # per line, its masked message
     plan: BatchPlan | None = None  # tokens and prefixes of ``masked`` (None when every line is fed)
-    masked_of_raw: np.ndarray | None = None  # per raw message, its masked message
 
 
 def prepare_batch(events: pl.DataFrame, miner: TemplateMiner, *, tokenize: bool = True) -> PreparedBatch:
@@ -303,16 +306,7 @@ def _tokenized(prepared: PreparedBatch, miner: TemplateMiner) -> PreparedBatch:
             miner.drain.max_node_depth,  # settings, not the tree
             numeric_wildcard(miner.drain),
         )
-    return prepared._replace(
-        masked=masked, line_codes=line_codes, plan=plan, masked_of_raw=masked_codes_of_raw
-    )
-
-
-def _masked_lengths(prepared: PreparedBatch, miner: TemplateMiner) -> np.ndarray:
-    """Token count of each distinct raw message once masked (known from matching when there is a plan)."""
-    if prepared.plan is not None:
-        return prepared.plan.lengths[prepared.masked_of_raw]
-    return tokenize(prepared.masked_raw, miner.config.extra_delimiters).list.len().to_numpy()
+    return prepared._replace(masked=masked, line_codes=line_codes, plan=plan)
 
 
 def mine_templates(
@@ -332,7 +326,7 @@ def mine_templates(
     miner : TemplateMiner
         Holds the Drain state; updated in place (call ``miner.save()`` to persist it).
     with_params : bool, default True
-        Also compute ``params`` (set to null when False, which is faster).
+        Also compute ``params`` (no such column when False, which is faster).
     prepared : PreparedBatch, optional
         :func:`prepare_batch` of these ``events`` with this miner's settings, made ahead (it needs
         no Drain state, so a reader thread can make it while the previous batch is mined).
@@ -359,7 +353,7 @@ def mine_templates(
     batch. References: He et al., "Drain", ICWS 2017; logpai/Drain3 ``drain3/drain.py``.
     """
     mined, params = mine_templates_later(events, miner, with_params=with_params, prepared=prepared)
-    return mined.with_columns(params())
+    return mined if params is None else mined.with_columns(params())
 
 
 def mine_templates_later(
@@ -368,8 +362,8 @@ def mine_templates_later(
     *,
     with_params: bool = True,
     prepared: PreparedBatch | None = None,
-) -> tuple[pl.DataFrame, Callable[[], pl.Series]]:
-    """:func:`mine_templates` without ``params``, and a job that returns them (same values).
+) -> tuple[pl.DataFrame, Callable[[], pl.Series] | None]:
+    """:func:`mine_templates` without ``params``, and a job that returns them (same values; None without ``with_params``).
 
     The job reads nothing of the miner (the templates it needs are taken now), so it can run on
     another thread while the miner mines the next batch (:func:`logrca.parsers.templates.batches.mine_to_files`).
@@ -378,7 +372,8 @@ def mine_templates_later(
         prepared = prepare_batch(events, miner)  # checks the 'message' column
     if events.height == 0:
         empty = _empty_result(events)
-        return empty.drop("params"), lambda: empty["params"]
+        no_params = pl.Series("params", [], dtype=PARAMS_COLUMN["params"])
+        return empty, (lambda: no_params) if with_params else None
     if prepared.masked is None:
         prepared = _tokenized(prepared, miner)
     ids = miner.split(
@@ -393,7 +388,7 @@ def mine_templates_later(
         prepared.raw_first,
         template_of=miner.template_of,
         extra_delimiters=miner.config.extra_delimiters,
-        masked_lengths=_masked_lengths(prepared, miner) if with_params else None,
+        with_params=with_params,
     )
     template_ids = pl.Series("template_id", miner.ids.lookup(per_line["template_id"].to_numpy()))
     return events.with_columns(template_ids, per_line["template"]), params

@@ -9,11 +9,12 @@ from collections.abc import Callable, Sequence
 import numpy as np
 import polars as pl
 
+from logrca.parsers.templates.dedup import dense_codes
 from logrca.parsers.templates.drain_bulk import tokenize
 from logrca.parsers.templates.drain_plan import single_spaced, split_single_spaced
 from logrca.parsers.templates.masking import select_in_parts
 
-__all__ = ["line_templates", "parameters"]
+__all__ = ["line_parameters", "line_templates", "parameters"]
 
 
 def line_templates(
@@ -24,22 +25,20 @@ def line_templates(
     *,
     template_of: Callable[[int], str | None],
     extra_delimiters: Sequence[str],
-    masked_lengths: np.ndarray | None,
-) -> tuple[pl.DataFrame, Callable[[], pl.Series]]:
+    with_params: bool = True,
+) -> tuple[pl.DataFrame, Callable[[], pl.Series] | None]:
     """``template_id`` and ``template`` per line, and a job that returns ``params`` per line (in line order).
 
     ``ids`` is the cluster of every line, ``raw`` the distinct raw messages, ``raw_codes`` each
-    line's raw message and ``raw_first`` each raw message's first line. ``masked_lengths`` gives
-    the token count of each raw message once masked; the job returns nulls when it is None.
+    line's raw message and ``raw_first`` each raw message's first line. No job (None) when
+    ``with_params`` is False.
 
     The job reads only the values it was given (the templates are taken now), never the miner, so
     it can run on another thread while the miner goes on with the next batch.
 
     The work is done per distinct (raw message, cluster) pair: one pair per raw message (its first
     line's cluster) plus pairs for the lines whose cluster differs, then gathered per line.
-    ``params`` pair message and template tokens by position when masking kept the token count (a
-    token differing from the template's is a parameter); otherwise the template is turned into a
-    regex (as drain3's ``extract_parameters`` does) on the distinct pairs.
+    ``params``: see :func:`parameters`.
     """
     pair_ids, pair_raw, pair_of_line = ids[raw_first], np.arange(raw.len()), raw_codes
     other = np.flatnonzero(ids != pair_ids[raw_codes])
@@ -56,27 +55,46 @@ def line_templates(
     lines = pl.DataFrame(
         {"template_id": pl.Series(pair_ids, dtype=pl.Int64), "template": templates.gather(id_of_pair)}
     )[per_line]
-    if masked_lengths is None:
-        return lines, lambda: pl.repeat(None, lines.height, dtype=pl.List(pl.Utf8), eager=True).alias(
-            "params"
-        )
-    pairs = (raw.gather(pair_raw), masked_lengths[pair_raw], templates, id_of_pair, extra_delimiters)
+    if not with_params:
+        return lines, None
+    pairs = (raw.gather(pair_raw), templates, id_of_pair, extra_delimiters)
     return lines, lambda: parameters(*pairs).gather(per_line).alias("params")
+
+
+def line_parameters(messages: pl.Series, templates: pl.Series, extra_delimiters: Sequence[str]) -> pl.Series:
+    """``params`` of each line from its message and its template (the columns of ``log_templates``).
+
+    Computed once per distinct (message, template) pair (:func:`parameters`) and gathered per line.
+    Null messages count as the empty message, as in mining.
+    """
+    if messages.len() == 0:
+        return pl.Series("params", [], dtype=pl.List(pl.Utf8))
+    pairs = pl.DataFrame({"m": messages.cast(pl.Utf8).fill_null(""), "t": templates.cast(pl.Utf8)}).to_struct(
+        "pair"
+    )
+    distinct, pair_of_line, _ = dense_codes(pairs)
+    distinct_templates, template_of_pair, _ = dense_codes(distinct.struct.field("t"))
+    found = parameters(distinct.struct.field("m"), distinct_templates, template_of_pair, extra_delimiters)
+    return found.gather(pair_of_line).alias("params")
 
 
 def parameters(
     messages: pl.Series,
-    masked_lengths: np.ndarray,
     templates: pl.Series,
     template_of: np.ndarray,
     extra_delimiters: Sequence[str],
 ) -> pl.Series:
-    """Parameter values per row (see :func:`line_templates`, Notes); row ``i`` has template ``templates[template_of[i]]``.
+    """Parameter values per row; row ``i`` has template ``templates[template_of[i]]``.
 
-    Where the message, its masked form and the template have the same token count, the message
-    tokens that differ from the template's are the parameters: one flat comparison over all
-    tokens, the template tokens gathered from each template split once, the lists rebuilt by a
-    group-by on the (sorted) row number. Other rows go through :func:`_regex_parameters`.
+    Where the message has as many tokens as the template, the message tokens that differ from the
+    template's are the parameters: one flat comparison over all tokens, the template tokens
+    gathered from each template split once, the lists rebuilt by a group-by on the (sorted) row
+    number. Other rows (masking merged tokens, as ``12 ms`` into one) go through a regex of the
+    template (``<...>`` tokens -> ``(.*?)``, as drain3's ``extract_parameters`` does).
+
+    Drain keeps a cluster's token count, so a template has as many tokens as every masked message
+    of its cluster (mask tokens hold no space, :class:`logrca.parsers.templates.masking.MaskingRule`):
+    a message with the template's token count lines up with it position by position.
     """
     # the single-spaced messages serve the split and, for rows that do not align, the regexes
     spaced = None if extra_delimiters else select_in_parts(messages, single_spaced(pl.col("m")))
@@ -84,7 +102,7 @@ def parameters(
     template_tokens = templates.fill_null("").str.split(" ")
     template_width = template_tokens.list.len().to_numpy().astype(np.int64)
     width = template_width[template_of]
-    aligned = (tokens.list.len().to_numpy() == width) & (np.asarray(masked_lengths) == width)
+    aligned = tokens.list.len().to_numpy() == width
     rows = np.flatnonzero(aligned)
     row_width = width[rows]
     flat_message = (tokens if len(rows) == messages.len() else tokens.gather(rows)).explode(
