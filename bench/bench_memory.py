@@ -9,10 +9,13 @@ its peak RSS (``VmHWM``):
 - streamed: the pipeline's own ``log_templates`` asset materialized by Dagster (the events read from
   their Parquet file a batch at a time, mined batches spilled, the output sunk by dagster-polars);
 - whole partition (the baseline, same run): what the asset did before, with the same imports and
-  the same mining core: both inputs loaded whole, ``mine_in_batches``, both outputs written whole.
+  the same mining core: both inputs loaded whole, ``mine_in_batches`` (without parameters, as the
+  asset), both outputs written whole.
 
 The streamed side also carries Dagster's run machinery (ephemeral instance, events), so its
-numbers are if anything high. Last lines: the ratios of the largest size's peak RSS to each
+numbers are if anything high. The ``log_parameters`` asset (the lines' parameters, taken after the
+report from the stored ``log_templates``, a batch at a time) is measured the same way, after the
+streamed run. Last lines: the ratios of the largest size's peak RSS to each
 smaller one's, for both.
 
 Usage: ``.venv/bin/python bench/bench_memory.py [--rate 16] [--sizes 1 4 16]``
@@ -63,12 +66,16 @@ if mode == "ingest":
     run(["raw_logs", "quarantined_lines", "baseline_logs"])
 elif mode == "streamed":
     run(["log_templates", "baseline_templates"])
+elif mode == "parameters":  # after "streamed": log_templates' stored lines, read a batch at a time
+    run(["log_parameters"])
 else:  # the whole-partition path: both inputs loaded whole, mined, written whole
     state = Path(data_dir, "templates", f"{config.system}.drain3.json")
     miner = TemplateMiner(config.templates.model_copy(update={"state_path": state}))
     outputs = {}
     for name, source in (("baseline_templates", "baseline_logs"), ("log_templates", "raw_logs")):
-        outputs[name] = mine_in_batches(pl.read_parquet(parquet / source / f"{partition}.parquet"), miner)
+        # without parameters, as the asset mines (they are the log_parameters asset's, after the report)
+        events = pl.read_parquet(parquet / source / f"{partition}.parquet")
+        outputs[name] = mine_in_batches(events, miner, with_params=False)
     miner.save(state)
     outputs["log_templates"].group_by("template_id", "template").agg(pl.len())  # the asset's summary
     for name, frame in outputs.items():
@@ -128,26 +135,32 @@ def main() -> None:
     )
     args = parser.parse_args()
     rows = []
-    print(f"{'size':>4} {'lines':>9} | {'streamed':>9} {'s':>6} | {'whole':>9} {'s':>6} | whole/streamed")
+    print(
+        f"{'size':>4} {'lines':>9} | {'streamed':>9} {'s':>6} | {'whole':>9} {'s':>6} | whole/streamed"
+        f" | {'params':>9} {'s':>6}"
+    )
     with tempfile.TemporaryDirectory(prefix="logrca-bench-memory-") as tmp:
         for size in args.sizes:
             config, data_dir = make_input(Path(tmp), size, args.rate), Path(tmp, f"data-{size}x")
             child("ingest", config, data_dir)
-            streamed, whole = child("streamed", config, data_dir), child("whole", config, data_dir)
-            rows.append((size, streamed, whole))
+            streamed = child("streamed", config, data_dir)
+            params, whole = child("parameters", config, data_dir), child("whole", config, data_dir)
+            rows.append((size, streamed, whole, params))
             print(
                 f"{size:>3}x {streamed['lines']:>9,} | {streamed['peak_rss_mb']:6.0f} MB {streamed['seconds']:6.1f} "
                 f"| {whole['peak_rss_mb']:6.0f} MB {whole['seconds']:6.1f} "
-                f"| {whole['peak_rss_mb'] / streamed['peak_rss_mb']:.2f}x",
+                f"| {whole['peak_rss_mb'] / streamed['peak_rss_mb']:.2f}x{'':>10}"
+                f" | {params['peak_rss_mb']:6.0f} MB {params['seconds']:6.1f}",
                 flush=True,
             )
             shutil.rmtree(data_dir)
             shutil.rmtree(Path(tmp, f"logs-{size}x"))
-    last, streamed, whole = rows[-1]
-    for size, small_streamed, small_whole in rows[:-1]:
+    last, streamed, whole, params = rows[-1]
+    for size, small_streamed, small_whole, small_params in rows[:-1]:
         print(
             f"peak RSS {last}x / {size}x: streamed {streamed['peak_rss_mb'] / small_streamed['peak_rss_mb']:.2f}x, "
-            f"whole partition {whole['peak_rss_mb'] / small_whole['peak_rss_mb']:.2f}x"
+            f"whole partition {whole['peak_rss_mb'] / small_whole['peak_rss_mb']:.2f}x, "
+            f"log_parameters {params['peak_rss_mb'] / small_params['peak_rss_mb']:.2f}x"
         )
 
 
