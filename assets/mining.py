@@ -127,8 +127,9 @@ def log_parameters(context: AssetExecutionContext, logrca: LogrcaConfigResource,
 
     Row for row with ``log_templates`` (same order, same count), with its ``template_id``; taken
     against the line's stored template (the cluster's template at the end of the partition). Runs
-    after ``search_index``, so the report does not wait for it; read a batch at a time and spilled
-    like ``log_templates``, so memory follows the batch.
+    after ``rca_report`` and, on one worker, after ``search_index`` too (lower priority), so the
+    report does not wait for it, nor it for Elasticsearch; read a batch at a time and spilled like
+    ``log_templates``, so memory follows the batch.
     """
     config = logrca.load()
     spill_root = logrca.path("spill")
@@ -182,6 +183,9 @@ def mining_assets(plan: PartitionPlan) -> list:
             metadata=PARQUET_WRITE,
             dagster_type=pl.LazyFrame,
             ins={"log_templates": AssetIn(metadata={"columns": PARAMETER_INPUTS})},
-            deps=["search_index"],  # ordering only: the report first
+            # ordering only: the report first; below search_index when both are ready (Dagster's executors
+            # take ready steps by dagster/priority), beside it on a second slot or worker
+            deps=["rca_report"],
+            op_tags={"dagster/priority": "-1"},
         )(log_parameters),
     ]

@@ -310,5 +310,7 @@ def reporting_assets(plan: PartitionPlan) -> list:
         )(rca_report),
         asset(partitions_def=plan.partitions, group_name="logrca")(search_index),
         # after the report and the parameters: the partition's last asset (pipelines.schedules.LAST_ASSET)
-        asset(partitions_def=plan.partitions, group_name="logrca", deps=["log_parameters"])(indexed_lines),
+        asset(partitions_def=plan.partitions, group_name="logrca", deps=["search_index", "log_parameters"])(
+            indexed_lines
+        ),
     ]

@@ -42,6 +42,16 @@ def example_copy(tmp_path_factory):
     return copy_example(tmp_path_factory.mktemp("shop"))
 
 
+def template_rows(data_dir, key) -> int:
+    """Rows of the partition's ``log_templates``."""
+    return (
+        pl.scan_parquet(data_dir / "parquet" / "log_templates" / f"{key}.parquet")
+        .select(pl.len())
+        .collect()
+        .item()
+    )
+
+
 def run_partition(example_copy, data_dir, es_url, prefix, key, *, config="logrca.yaml", selection=None):
     """Materialize partition ``key`` of the main job (or of ``selection``) for the config in ``example_copy``."""
     return run_config_partition(
@@ -151,6 +161,13 @@ def test_example_incident_is_found_reported_indexed_and_rerun_safely(
         reports == 1 and findings >= 3
     )  # log evidence: checkout's new template and error burst, gateway's burst
 
+    # The lines' parameters come after the report and its indexing (a lower priority), row for row.
+    steps = [e.step_key for e in results[PARTITIONS[2]].all_events if e.is_step_start]
+    assert steps.index("rca_report") < steps.index("search_index") < steps.index("log_parameters")
+    assert steps[-1] == "indexed_lines"
+    params = results[PARTITIONS[2]].asset_materializations_for_node("log_parameters")[0]
+    assert params.metadata["dagster/row_count"].value == template_rows(data_dir, PARTITIONS[2])
+
     # Re-running the incident partition: same template ids, same documents, no duplicates.
     first_templates = pl.read_parquet(data_dir / "parquet" / "log_templates" / f"{PARTITIONS[2]}.parquet")
     run_partition(example_copy, data_dir, es_url, index_prefix, PARTITIONS[2])
@@ -167,7 +184,7 @@ def test_search_server_down_fails_the_partition_with_a_readable_message(example_
     defs = pipeline_definitions(
         example_copy / "logrca.yaml", data_dir=data_dir, es_url="http://127.0.0.1:9", index_prefix="down"
     )
-    chain = [*CASE_ASSETS, "change_events", "search_index"]
+    chain = [*CASE_ASSETS, "change_events", "search_index", "log_parameters", "indexed_lines"]
     result = materialize(
         defs.assets,
         selection=chain,
@@ -181,5 +198,7 @@ def test_search_server_down_fails_the_partition_with_a_readable_message(example_
     assert [e.step_key for e in failures] == ["search_index"]
     message = failures[0].step_failure_data.error.message
     assert "Elasticsearch at http://127.0.0.1:9" in message and "re-run" in message
-    # Everything before indexing was stored.
+    # Everything before indexing was stored, and the parameters, which do not wait for it.
     assert (data_dir / "parquet" / "log_templates" / f"{PARTITIONS[0]}.parquet").exists()
+    assert (data_dir / "parquet" / "log_parameters" / f"{PARTITIONS[0]}.parquet").exists()
+    assert "indexed_lines" not in {e.step_key for e in result.all_events if e.is_step_start}
