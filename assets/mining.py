@@ -3,6 +3,8 @@
 import shutil
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import polars as pl
@@ -21,7 +23,7 @@ from dagster import (
 
 from logrca.assets.partitions import PartitionPlan
 from logrca.assets.resources import PARQUET_WRITE, LogrcaConfigResource
-from logrca.parsers.templates.batches import frame_batches, mine_to_files
+from logrca.parsers.templates.batches import frame_batches, mine_to_files, write_spill
 from logrca.parsers.templates.miner import TemplateMiner
 from logrca.parsers.templates.parameters import line_parameters
 from logrca.rca.markdown import frame_table
@@ -43,9 +45,7 @@ PARAMS_SPILL_PREFIX = "log_parameters-"
 _RUN_ID_LENGTH = 36
 
 
-def _remove_stale_spills(
-    context: AssetExecutionContext, spill_root: Path, prefix: str = SPILL_PREFIX
-) -> None:
+def _remove_stale_spills(context: AssetExecutionContext, spill_root: Path, prefix: str) -> None:
     """Delete spill folders whose run is over (a killed step never reached its clean-up).
 
     A folder of a run still going (another partition, maybe on another worker) is left alone; the
@@ -57,6 +57,17 @@ def _remove_stale_spills(
         if run is None or run.is_finished:
             shutil.rmtree(folder, ignore_errors=True)
             context.log.info(f"removed {folder.name}: spill of a run that is over ({run_id})")
+
+
+@contextmanager
+def _spill_folder(context: AssetExecutionContext, logrca: LogrcaConfigResource, prefix: str) -> Iterator[str]:
+    """This run's spill folder ``<prefix><run id>-<random>`` under the data folder, removed on exit;
+    the folders of runs that are over, left by killed steps, removed first."""
+    spill_root = logrca.path("spill")
+    spill_root.mkdir(exist_ok=True)
+    _remove_stale_spills(context, spill_root, prefix)
+    with tempfile.TemporaryDirectory(prefix=f"{prefix}{context.run.run_id}-", dir=spill_root) as spill:
+        yield spill
 
 
 def log_templates(
@@ -76,11 +87,8 @@ def log_templates(
     """
     config = logrca.load()
     state_path = miner_state_path(logrca)
-    spill_root = logrca.path("spill")
-    spill_root.mkdir(exist_ok=True)
-    _remove_stale_spills(context, spill_root)
     started = time.perf_counter()
-    with tempfile.TemporaryDirectory(prefix=f"{SPILL_PREFIX}{context.run.run_id}-", dir=spill_root) as spill:
+    with _spill_folder(context, logrca, SPILL_PREFIX) as spill:
         with logrca.locked(f"templates-{config.system}"):
             miner = TemplateMiner(config.templates.model_copy(update={"state_path": state_path}))
             known_before = miner.templates().height
@@ -132,17 +140,13 @@ def log_parameters(context: AssetExecutionContext, logrca: LogrcaConfigResource,
     ``log_templates``, so memory follows the batch.
     """
     config = logrca.load()
-    spill_root = logrca.path("spill")
-    spill_root.mkdir(exist_ok=True)
-    _remove_stale_spills(context, spill_root, PARAMS_SPILL_PREFIX)
     started, rows, files = time.perf_counter(), 0, []
-    prefix = f"{PARAMS_SPILL_PREFIX}{context.run.run_id}-"
-    with tempfile.TemporaryDirectory(prefix=prefix, dir=spill_root) as spill:
+    with _spill_folder(context, logrca, PARAMS_SPILL_PREFIX) as spill:
         batches = frame_batches(log_templates.select(PARAMETER_INPUTS), config.templates.batch_size)
         for number, batch in enumerate(batches):
             params = line_parameters(batch["message"], batch["template"], config.templates.extra_delimiters)
             files.append(Path(spill, f"batch-{number:06d}.parquet"))
-            batch.select("template_id", params).write_parquet(files[-1], compression="lz4", statistics=False)
+            write_spill(batch.select("template_id", params), files[-1])
             rows += batch.height
         seconds = time.perf_counter() - started
         yield Output(

@@ -23,6 +23,7 @@ __all__ = [
     "mine_template_batches",
     "mine_to_files",
     "prefetch",
+    "write_spill",
 ]
 
 T = TypeVar("T")
@@ -214,10 +215,13 @@ def mine_to_files(
     return MinedFiles(_with_final_templates(files, final), rows, _lines_per_template(counts, final), missing)
 
 
+def write_spill(frame: pl.DataFrame, path: Path) -> None:
+    """One batch of a spill folder: Parquet lz4 without statistics, the cheapest to write and read back."""
+    frame.write_parquet(path, compression="lz4", statistics=False)
+
+
 def _write_spill(mined: pl.DataFrame, params: Callable[[], pl.Series] | None, path: Path) -> None:
-    (mined if params is None else mined.with_columns(params())).write_parquet(
-        path, compression="lz4", statistics=False
-    )
+    write_spill(mined if params is None else mined.with_columns(params()), path)
 
 
 def _with_final_templates(files: list[Path], final: pl.DataFrame) -> pl.LazyFrame:

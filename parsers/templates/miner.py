@@ -15,7 +15,7 @@ from logrca.parsers.templates.dedup import dense_codes
 from logrca.parsers.templates.drain_bulk import BatchPlan, assign_lines, numeric_wildcard
 from logrca.parsers.templates.drain_feed import DrainFeeder
 from logrca.parsers.templates.masking import DEFAULT_MASKING_RULES, Masker, MaskingRule, parse_masking_rules
-from logrca.parsers.templates.parameters import line_templates
+from logrca.parsers.templates.parameters import line_templates, no_params
 from logrca.parsers.templates.refine import SPLIT_ID_BASE, ClusterSplitter
 from logrca.parsers.templates.state import miner_state, read_state, write_state
 from logrca.parsers.templates.template_ids import TemplateIds, naming_text
@@ -28,13 +28,11 @@ __all__ = [
     "mine_templates",
     "mine_templates_later",
     "TEMPLATE_COLUMNS",
-    "PARAMS_COLUMN",
 ]
 
-#: The columns mining adds to the events (``log_templates``).
+#: The columns mining adds to the events (``log_templates``); ``params`` too with ``with_params``
+#: (:data:`logrca.parsers.templates.parameters.PARAMS_DTYPE`; the ``log_parameters`` asset).
 TEMPLATE_COLUMNS = {"template_id": pl.Int64, "template": pl.Utf8}
-#: The column of each line's parameters (``with_params``; the ``log_parameters`` asset).
-PARAMS_COLUMN = {"params": pl.List(pl.Utf8)}
 #: Rows per mining batch: 100k measured fastest on large partitions (the Drain heap and the leaves'
 #: match matrices stay small; docs/scaling.md), and memory follows it (bench/bench_memory.py).
 DEFAULT_BATCH_ROWS = 100_000
@@ -371,9 +369,7 @@ def mine_templates_later(
     if prepared is None or prepared.events is not events:
         prepared = prepare_batch(events, miner)  # checks the 'message' column
     if events.height == 0:
-        empty = _empty_result(events)
-        no_params = pl.Series("params", [], dtype=PARAMS_COLUMN["params"])
-        return empty, (lambda: no_params) if with_params else None
+        return _empty_result(events), no_params if with_params else None
     if prepared.masked is None:
         prepared = _tokenized(prepared, miner)
     ids = miner.split(

@@ -14,7 +14,10 @@ from logrca.parsers.templates.drain_bulk import tokenize
 from logrca.parsers.templates.drain_plan import single_spaced, split_single_spaced
 from logrca.parsers.templates.masking import select_in_parts
 
-__all__ = ["line_parameters", "line_templates", "parameters"]
+__all__ = ["PARAMS_DTYPE", "line_parameters", "line_templates", "no_params", "parameters"]
+
+#: The type of each line's ``params``: the values, as text, in the order they stand in the message.
+PARAMS_DTYPE = pl.List(pl.Utf8)
 
 
 def line_templates(
@@ -61,6 +64,11 @@ def line_templates(
     return lines, lambda: parameters(*pairs).gather(per_line).alias("params")
 
 
+def no_params() -> pl.Series:
+    """The ``params`` column of no lines."""
+    return pl.Series("params", [], dtype=PARAMS_DTYPE)
+
+
 def line_parameters(messages: pl.Series, templates: pl.Series, extra_delimiters: Sequence[str]) -> pl.Series:
     """``params`` of each line from its message and its template (the columns of ``log_templates``).
 
@@ -68,7 +76,7 @@ def line_parameters(messages: pl.Series, templates: pl.Series, extra_delimiters:
     Null messages count as the empty message, as in mining.
     """
     if messages.len() == 0:
-        return pl.Series("params", [], dtype=pl.List(pl.Utf8))
+        return no_params()
     pairs = pl.DataFrame({"m": messages.cast(pl.Utf8).fill_null(""), "t": templates.cast(pl.Utf8)}).to_struct(
         "pair"
     )
@@ -174,7 +182,7 @@ def _extracted(text: pl.Series, template: str) -> pl.Series | None:
     polars' regex engine rejects the pattern."""
     pattern = _rust_template_regex(template)
     if pattern.count("(.*?)") == 0:
-        return pl.repeat(pl.lit([], dtype=pl.List(pl.Utf8)), text.len(), eager=True).alias("params")
+        return pl.repeat(pl.lit([], dtype=PARAMS_DTYPE), text.len(), eager=True).alias("params")
     try:
         groups = select_in_parts(text, pl.col("m").str.extract_groups(pattern)).struct.unnest()
     except pl.exceptions.PolarsError:  # e.g. over the size limit
@@ -184,7 +192,7 @@ def _extracted(text: pl.Series, template: str) -> pl.Series | None:
         lists = (
             pl.when(pl.col(groups.columns[0]).is_not_null())
             .then(lists)
-            .otherwise(pl.lit([], dtype=pl.List(pl.Utf8)))
+            .otherwise(pl.lit([], dtype=PARAMS_DTYPE))
         )
     return groups.select(lists.alias("params"))["params"]
 
@@ -209,7 +217,7 @@ def _lists(rows: np.ndarray, values: list[list[str]]) -> pl.DataFrame:
     return (
         pl.DataFrame({"_row": rows})
         .join(grouped, on="_row", how="left", maintain_order="left")
-        .with_columns(pl.col("params").fill_null(pl.lit([], dtype=pl.List(pl.Utf8))))
+        .with_columns(pl.col("params").fill_null(pl.lit([], dtype=PARAMS_DTYPE)))
     )
 
 
