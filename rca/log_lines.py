@@ -151,7 +151,7 @@ def line_bodies(system: str, partition: str, events: pl.DataFrame) -> pl.DataFra
     Python dict per line: polars encodes one struct per row and the keys left out when null are cut
     from the text. Only the id's SHA-1 is taken per line.
     """
-    text = {name: _column(events, name) for name in ("message", "service", "level", "trace_id", "host")}
+    text = {name: _column(events, name) for name in _TEXT_COLUMNS}
     present = {name: column.is_not_null() & (column != "") for name, column in text.items()}
     file, iso = _column(events, "source_file"), _utc_iso("timestamp")
     line_no = _column(events, "line_no").cast(pl.Utf8)
@@ -288,17 +288,9 @@ def index_lines(
 _BODY_ROWS = 50_000
 #: Rows read from the partition at once (a slice of its Parquet scan), and the columns read.
 _READ_ROWS = 200_000
-_LINE_COLUMNS = (
-    "timestamp",
-    "message",
-    "service",
-    "level",
-    "trace_id",
-    "host",
-    "source_file",
-    "line_no",
-    "template_id",
-)
+#: The free-text columns of a line's document, and all the columns :func:`line_bodies` reads.
+_TEXT_COLUMNS = ("message", "service", "level", "trace_id", "host")
+_LINE_COLUMNS = ("timestamp", *_TEXT_COLUMNS, "source_file", "line_no", "template_id")
 
 
 def _as_is(pair: tuple[str, str]) -> tuple[str, str]:
