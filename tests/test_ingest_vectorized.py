@@ -74,6 +74,48 @@ def test_the_format_chosen_on_a_sample_gives_what_trying_every_format_gives(valu
         assert fast.equals(_exhaustive(text, timezone)), values[0]
 
 
+def _stamps(fmt: str, n: int = 3000, start: str = "2026-03-29 00:00:00") -> list[str]:
+    """``n`` distinct times over four hours from ``start``, written with the strftime format ``fmt``."""
+    from datetime import datetime, timedelta
+
+    begin, rng = datetime.fromisoformat(start), random.Random(fmt)
+    return [(begin + timedelta(microseconds=rng.randrange(4 * 3600 * 10**6))).strftime(fmt) for _ in range(n)]
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        _stamps("%Y-%m-%d %H:%M:%S,%f", start="2026-03-10 00:00:00"),  # six digits after a comma
+        [v[:-3] for v in _stamps("%Y-%m-%d %H:%M:%S.%f")],  # three digits; crosses Berlin's DST gap
+        [v[:-3] + "Z" for v in _stamps("%Y-%m-%dT%H:%M:%S.%f")],
+        [v + "000" for v in _stamps("%Y-%m-%dT%H:%M:%S.%f")],  # nine digits
+        _stamps("%Y-%m-%d %H:%M:%S"),
+        _stamps("%Y-%m-%d %H:%M:%S.%f")[:2000] + [v[:-3] for v in _stamps("%Y-%m-%d %H:%M:%S.%f")][:1500],
+        [f" {v} " for v in _stamps("%Y-%m-%d %H:%M:%S,%f")],  # spaces around: stripped by the formats
+        _stamps("%Y-%m-%d %H:%M:%S.%f") + ["2026-03-10 01:00:00.1234567", None],  # one of another width
+        _stamps("%Y-%m-%dT%H:%M:%S.%f") + ["2026-03-10T01:00:00.123456+01:00"],
+    ],
+)
+def test_the_fixed_width_format_of_a_sample_gives_what_trying_every_format_gives(values):
+    """A column whose sample has one ISO shape is parsed with a fixed-width fraction (``.%3f``); the
+    result is what every format tried in turn gives, or the formats run (other widths, zones, spaces)."""
+    text = pl.Series("t", values, dtype=pl.Utf8)
+    for timezone in ("UTC", "Europe/Berlin"):
+        fast = parse_timestamps(text, timestamp_format=None, timezone=timezone)
+        assert fast.equals(_exhaustive(text, timezone)), (values[0], timezone)
+        assert fast.null_count() < len(values) / 100 or timezone != "UTC"
+
+
+def test_a_sample_of_one_iso_shape_picks_its_fixed_width_format():
+    from logrca.parsers.ingest.line_formats import _fixed_width
+
+    assert _fixed_width(pl.Series(_stamps("%Y-%m-%dT%H:%M:%S.%fZ")), "UTC") is not None
+    assert _fixed_width(pl.Series(_stamps("%Y-%m-%d %H:%M:%S,%f")), "UTC") is not None
+    two_shapes = _stamps("%Y-%m-%d %H:%M:%S,%f")[:500] + _stamps("%Y-%m-%d %H:%M:%S")
+    assert _fixed_width(pl.Series(two_shapes), "UTC") is None
+    assert _fixed_width(pl.Series(_stamps("%d/%b/%Y:%H:%M:%S")), "UTC") is None
+
+
 def _exact_plain_json_rows(heads: pl.Series, names: dict[str, str]) -> pl.Series:
     """The plain-row test as it was written before the cheap checks: every check on every row."""
     import json

@@ -47,17 +47,20 @@ def parse_timestamps(text: pl.Series, *, timestamp_format: str | None, timezone:
     if timestamp_format in EPOCH_FORMATS:
         micros = text.str.strip_chars().cast(pl.Float64, strict=False) * EPOCH_FORMATS[timestamp_format]
         return micros.cast(pl.Int64, strict=False).cast(pl.Datetime("us", "UTC")).rename(text.name)
-    text = _z_as_offset(_comma_as_dot(text.str.strip_chars()))
     wanted = text.len() - text.null_count()
     formats = (
         (timestamp_format,)
         if timestamp_format
         else tuple(f + "%z" for f in TIMESTAMP_FORMATS if "%z" not in f) + TIMESTAMP_FORMATS
     )
-    if len(formats) > 1 and wanted > TIMESTAMP_SAMPLE:
+    sampled = len(formats) > 1 and wanted > TIMESTAMP_SAMPLE
+    if sampled and (fixed := _fixed_width(text, timezone)) is not None:
+        return fixed
+    text = _z_as_offset(_comma_as_dot(text.str.strip_chars()))
+    if sampled:
+        sample = text.drop_nulls().head(TIMESTAMP_SAMPLE)
         # The first format that reads a whole sample is the one the loop below would stop at when it
         # reads every value (formats before it fail on the sample, so on the column); try it alone.
-        sample = text.drop_nulls().head(TIMESTAMP_SAMPLE)
         first = next((f for f in formats if _to_utc(sample, f, timezone).null_count() == 0), None)
         if first is not None:
             parsed = _to_utc(text, first, timezone)
@@ -78,6 +81,36 @@ def parse_timestamps(text: pl.Series, *, timestamp_format: str | None, timezone:
 
 #: How many timestamps pick the format tried first on the whole column (:func:`parse_timestamps`).
 TIMESTAMP_SAMPLE = 1000
+
+#: ISO dates and times with a fraction of 3, 6 or 9 digits (``.`` or ``,``) or none, and a ``Z`` or not.
+_FIXED_SHAPE = r"^\d{4}-\d{2}-\d{2}([ T])\d{2}:\d{2}:\d{2}(?:([.,])(\d{9}|\d{6}|\d{3}))?(Z?)$"
+
+
+def _fixed_width(text: pl.Series, timezone: str) -> pl.Series | None:
+    """The column parsed with the fixed-width format of its sample's shape, or None.
+
+    polars parses a fraction written ``.%3f`` (or ``,%6f``...) with its own fixed-width parser, about
+    four times faster than chrono's ``%.f``. When every sampled value has one shape of
+    :data:`_FIXED_SHAPE`, the column is parsed with that format; the result stands only when it reads
+    every value, and then it is what :data:`TIMESTAMP_FORMATS` would give (same fields; a ``Z`` is UTC
+    as ``+00:00`` is, other text takes ``timezone``). Values are read as they are, unstripped: a value
+    with spaces around it does not parse here, and the caller's formats run as before.
+    """
+    sample = text.drop_nulls().head(TIMESTAMP_SAMPLE)
+    shapes = sample.str.extract_groups(_FIXED_SHAPE).struct.unnest().with_columns(pl.col("3").str.len_chars())
+    if shapes["1"].null_count() or shapes.unique().height != 1:  # a value of another shape, or two shapes
+        return None
+    sep, fraction_sep, digits, zulu = shapes.row(0)
+    fraction = f"{fraction_sep}%{digits}f" if fraction_sep else ""
+    fmt = f"%Y-%m-%d{sep}%H:%M:%S{fraction}{zulu}"
+    naive = text.str.to_datetime(fmt, strict=False, time_unit="us")
+    if naive.null_count() != text.null_count():
+        return None
+    zone = "UTC" if zulu else timezone
+    parsed = naive.dt.replace_time_zone(zone, ambiguous="earliest", non_existent="null")
+    if parsed.null_count() != text.null_count():  # a local time that does not exist: the formats decide
+        return None
+    return parsed.dt.convert_time_zone("UTC")
 
 
 def _comma_as_dot(text: pl.Series) -> pl.Series:
