@@ -3,7 +3,7 @@
 One generated hour (``bench/landing_generator.py``: 12 services, half JSON lines, half Loghub
 headers) is read three ways, each timed in wall and CPU seconds:
 
-- the floor: each file's bytes decoded and split into a polars column of lines by polars, nothing parsed;
+- the floor: each file's lines split into a polars column as ``ingest_logs`` splits them, nothing parsed;
 - ``read_sources`` as the ``ingest_logs`` asset calls it (window, secrets redaction, all sources);
 - the Elasticsearch documents of the read events: the per-line reference (a dict per line through
   ``ecs_fields``, then ``json.dumps``) and ``line_bodies`` (whole columns), both without a server.
@@ -39,16 +39,16 @@ def timed(work) -> tuple[object, float, float]:
     return result, time.perf_counter() - wall, time.process_time() - cpu
 
 
-def floor(paths: list[Path]) -> int:
-    """Lines of ``paths`` as polars columns, nothing parsed (polars checks the UTF-8 and splits); returns how many."""
-    return sum(
-        pl.Series([path.read_bytes().removesuffix(b"\n")], dtype=pl.Binary)
-        .cast(pl.Utf8)
-        .str.split("\n")
-        .explode(empty_as_null=True)
-        .len()
-        for path in paths
-    )
+def floor(paths: list[Path], source) -> int:
+    """Lines of ``paths`` as polars columns, nothing parsed; returns how many.
+
+    Read as ``ingest_logs`` reads them before parsing (``text_file._decoded_batches``: the UTF-8
+    check, then polars' CSV reader splitting the lines).
+    """
+    from logrca.parsers.ingest.files import BATCH_BYTES
+    from logrca.parsers.ingest.text_file import _decoded_batches
+
+    return sum(batch.height for path in paths for batch in _decoded_batches(path, source, BATCH_BYTES))
 
 
 def documents_per_line(events: pl.DataFrame) -> int:
@@ -84,7 +84,7 @@ def main() -> None:
         config = load_config(write_config(Path(tmp), logs, hours=2))
         window = (START + timedelta(hours=1), START + timedelta(hours=2))
         hour = sorted(logs.rglob("*-01.log"))
-        lines, floor_wall, floor_cpu = timed(lambda: floor(hour))
+        lines, floor_wall, floor_cpu = timed(lambda: floor(hour, config.sources[0]))
         result, wall, cpu = timed(
             lambda: read_sources(
                 config.sources,

@@ -216,3 +216,134 @@ def test_levels_normalised_once_per_distinct_value_as_row_by_row():
         levels = pl.Series("Level", [rng.choice(raw) for _ in range(size)], dtype=pl.Utf8)
         expected = levels.to_frame().select(normalise_level(pl.col("Level")))["Level"]
         assert normalise_levels(levels).equals(expected)
+
+
+def _result_frames(result) -> tuple[pl.DataFrame, pl.DataFrame, dict]:
+    return result.events, result.quarantine, result.stats
+
+
+def _random_log(rng: random.Random, lines: int, *, extra: list[bytes] = ()) -> bytes:
+    """Log lines with a header, blank lines, ``\\r\\n`` and lone ``\\r``, non-ASCII, over-long lines and
+    stack-trace continuations; ``extra`` lines are put in at random places."""
+    pieces = []
+    for i in range(lines):
+        kind = rng.random()
+        if kind < 0.05:
+            pieces.append(b"")
+        elif kind < 0.1:
+            pieces.append(b"    at com.example.Thing.run(Thing.java:%d)" % i)
+        elif kind < 0.12:
+            pieces.append(b"2026-03-10 01:00:00 INFO " + b"x" * 1100)
+        else:
+            word = rng.choice([b"ok", "é日本".encode(), b"a\rb", b"id=42", b"\t"])
+            pieces.append(b"2026-03-10 01:%02d:%02d INFO line %d %s" % (i // 60 % 60, i % 60, i, word))
+        if rng.random() < 0.05:
+            pieces[-1] += b"\r"
+    for line in extra:
+        pieces.insert(rng.randrange(len(pieces)), line)
+    return b"\n".join(pieces) + rng.choice([b"", b"\n", b"\r\n", b"\r"])
+
+
+def _both_ways(path: Path, source: SourceConfig, batch_bytes: int, monkeypatch) -> tuple:
+    from logrca.parsers.ingest import text_file
+
+    fast = _result_frames(text_file.read_text_file(path, source, batch_bytes=batch_bytes))
+    with monkeypatch.context() as patch:
+        patch.setattr(text_file, "_polars_reads", lambda *_: False)
+        slow = _result_frames(text_file.read_text_file(path, source, batch_bytes=batch_bytes))
+    return fast, slow
+
+
+def _assert_same(fast: tuple, slow: tuple) -> None:
+    assert fast[0].equals(slow[0]) and fast[1].equals(slow[1]) and fast[2] == slow[2]
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+@pytest.mark.parametrize("batch_bytes", [2048, 1 << 25])
+@pytest.mark.parametrize("multiline", [False, True])
+def test_lines_split_by_polars_read_as_the_batch_decoder_reads_them(tmp_path, monkeypatch, seed, batch_bytes, multiline):
+    """Differential: a plain UTF-8 file split by polars' CSV reader gives the events, quarantine and
+    counts that decoding blocks of bytes gives (blank lines, \\r\\n, lone \\r, over-long lines, the
+    last line with or without an ending, records across batches)."""
+    from logrca.parsers.ingest import text_file
+
+    path = tmp_path / "app.log"
+    path.write_bytes(_random_log(random.Random(seed), 3000))
+    extra = {"multiline": {"start_pattern": r"^\d{4}-\d{2}-\d{2} "}} if multiline else {}
+    source = SourceConfig(
+        name="app", service="app", format="loghub", header="<Date> <Time> <Level> <Content>",
+        paths=["x"], max_line_bytes=1024, **extra,
+    )
+    assert text_file._polars_reads(path, source)
+    assert sum(1 for _ in text_file._polars_lines(path, source, batch_bytes)) >= (2 if batch_bytes < 4096 else 1)
+    fast, slow = _both_ways(path, source, batch_bytes, monkeypatch)
+    _assert_same(fast, slow)
+    assert fast[2]["lines_quarantined"] > 0 and fast[2]["events"] > 1000
+
+
+@pytest.mark.parametrize(
+    "extra, bom",
+    [
+        ([b"2026-03-10 01:00:00 INFO unit \x1f separator"], False),
+        ([b"2026-03-10 01:00:00 INFO bad \xff\xfe byte"], False),
+        ([b"2026-03-10 01:00:00 INFO cut \xe6\x97"], False),  # a three-byte character cut short
+        ([], True),  # a byte-order mark
+    ],
+)
+def test_a_file_polars_would_read_otherwise_is_decoded_in_blocks(tmp_path, monkeypatch, extra, bom):
+    """Files the CSV reader would refuse part-way, or read differently, are checked first and read
+    by the block decoder (which names each line that is not UTF-8)."""
+    import codecs
+
+    from logrca.parsers.ingest import text_file
+
+    data = _random_log(random.Random(7), 2000, extra=extra)
+    path = tmp_path / "app.log"
+    path.write_bytes(codecs.BOM_UTF8 + data if bom else data)
+    source = SourceConfig(name="app", service="app", format="loghub", header="<Date> <Time> <Level> <Content>", paths=["x"])
+    assert not text_file._polars_reads(path, source)
+    path.write_bytes(data.replace(extra[0], b"2026-03-10 01:00:00 INFO fine") if extra else data)
+    assert text_file._polars_reads(path, source)  # the same file without the bad bytes
+    path.write_bytes(codecs.BOM_UTF8 + data if bom else data)
+    fast, slow = _both_ways(path, source, 4096, monkeypatch)
+    _assert_same(fast, slow)
+    if extra and b"\x1f" not in extra[0]:
+        assert fast[1]["reason"].str.starts_with("invalid utf-8").sum() == 1
+
+
+def test_a_character_split_across_check_blocks_is_valid(tmp_path, monkeypatch):
+    from logrca.parsers.ingest import text_file
+
+    monkeypatch.setattr(text_file, "_CHECK_BYTES", 5)
+    path = tmp_path / "app.log"
+    path.write_bytes("2026-03-10 01:00:00 INFO é日本 ok\n".encode() * 3)
+    source = SourceConfig(name="app", service="app", format="loghub", header="<Date> <Time> <Level> <Content>", paths=["x"])
+    assert text_file._polars_reads(path, source)
+
+
+def test_a_refusal_after_some_batches_ends_the_file_with_a_problem(tmp_path, monkeypatch):
+    """A file that changes between the check and polars' read so that polars refuses it part-way is
+    not read on from a line polars may have got wrong: the lines given stand and the file ends with
+    a problem naming where; the counts still add up."""
+    from logrca.parsers.ingest import text_file
+
+    path = tmp_path / "app.log"
+    path.write_bytes(_random_log(random.Random(11), 3000))
+    source = SourceConfig(name="app", service="app", format="loghub", header="<Date> <Time> <Level> <Content>", paths=["x"])
+    real = text_file._polars_lines
+
+    def refuses_later(*args):
+        batches = real(*args)
+        yield next(batches)
+        yield next(batches)
+        raise pl.exceptions.ComputeError("found more fields than defined in 'Schema'")
+
+    monkeypatch.setattr(text_file, "_polars_lines", refuses_later)
+    got = list(text_file._decoded_batches(path, source, 2048))
+    assert len(got) == 3 and isinstance(got[2], text_file.FileProblem)
+    assert got[2].line_no == got[1]["line_no"][-1] + 1
+    assert got[2].reason.startswith("unreadable data (the file changed while read: found more fields")
+    result = text_file.read_text_file(path, source, batch_bytes=2048)
+    stats = result.stats
+    assert stats["lines_read"] == got[0].height + got[1].height
+    assert stats["lines_read"] == stats["lines_in_events"] + stats["lines_quarantined"]
