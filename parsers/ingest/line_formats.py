@@ -53,11 +53,10 @@ def parse_timestamps(text: pl.Series, *, timestamp_format: str | None, timezone:
         if timestamp_format
         else tuple(f + "%z" for f in TIMESTAMP_FORMATS if "%z" not in f) + TIMESTAMP_FORMATS
     )
-    sampled = len(formats) > 1 and wanted > TIMESTAMP_SAMPLE
-    if sampled and (fixed := _fixed_width(text, timezone)) is not None:
+    if len(formats) > 1 and wanted and (fixed := _fixed_width(text, timezone)) is not None:
         return fixed
     text = _z_as_offset(_comma_as_dot(text.str.strip_chars()))
-    if sampled:
+    if len(formats) > 1 and wanted > TIMESTAMP_SAMPLE:
         sample = text.drop_nulls().head(TIMESTAMP_SAMPLE)
         # The first format that reads a whole sample is the one the loop below would stop at when it
         # reads every value (formats before it fail on the sample, so on the column); try it alone.
