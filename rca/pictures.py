@@ -51,6 +51,10 @@ def _figure(width: float, height: float):
     return plt, plt.subplots(figsize=(width, height), dpi=110)
 
 
+#: zlib level of the pictures' PNG (1 fastest, 9 smallest).
+PNG_COMPRESS_LEVEL = 1
+
+
 def _png(plt, fig) -> bytes:
     buffer = io.BytesIO()
     fig.tight_layout()
@@ -58,7 +62,9 @@ def _png(plt, fig) -> bytes:
     # more (text and ticks laid out, nothing rasterised) before drawing it; without an engine it
     # draws it once, to the same pixels.
     fig.set_layout_engine(None)
-    fig.savefig(buffer, format="png")
+    # zlib level 1 instead of Pillow's 6: the same pixels (PNG is lossless), 0.01-0.05 s less per
+    # picture (service map / 8-line chart) for 12-17% more bytes
+    fig.savefig(buffer, format="png", pil_kwargs={"compress_level": PNG_COMPRESS_LEVEL})
     plt.close(fig)
     return buffer.getvalue()
 
