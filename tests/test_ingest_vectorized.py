@@ -263,7 +263,9 @@ def _assert_same(fast: tuple, slow: tuple) -> None:
 @pytest.mark.parametrize("seed", [1, 2, 3])
 @pytest.mark.parametrize("batch_bytes", [2048, 1 << 25])
 @pytest.mark.parametrize("multiline", [False, True])
-def test_lines_split_by_polars_read_as_the_batch_decoder_reads_them(tmp_path, monkeypatch, seed, batch_bytes, multiline):
+def test_lines_split_by_polars_read_as_the_batch_decoder_reads_them(
+    tmp_path, monkeypatch, seed, batch_bytes, multiline
+):
     """Differential: a plain UTF-8 file split by polars' CSV reader gives the events, quarantine and
     counts that decoding blocks of bytes gives (blank lines, \\r\\n, lone \\r, over-long lines, the
     last line with or without an ending, records across batches)."""
@@ -273,11 +275,18 @@ def test_lines_split_by_polars_read_as_the_batch_decoder_reads_them(tmp_path, mo
     path.write_bytes(_random_log(random.Random(seed), 3000))
     extra = {"multiline": {"start_pattern": r"^\d{4}-\d{2}-\d{2} "}} if multiline else {}
     source = SourceConfig(
-        name="app", service="app", format="loghub", header="<Date> <Time> <Level> <Content>",
-        paths=["x"], max_line_bytes=1024, **extra,
+        name="app",
+        service="app",
+        format="loghub",
+        header="<Date> <Time> <Level> <Content>",
+        paths=["x"],
+        max_line_bytes=1024,
+        **extra,
     )
     assert text_file._polars_reads(path, source)
-    assert sum(1 for _ in text_file._polars_lines(path, source, batch_bytes)) >= (2 if batch_bytes < 4096 else 1)
+    assert sum(1 for _ in text_file._polars_lines(path, source, batch_bytes)) >= (
+        2 if batch_bytes < 4096 else 1
+    )
     fast, slow = _both_ways(path, source, batch_bytes, monkeypatch)
     _assert_same(fast, slow)
     assert fast[2]["lines_quarantined"] > 0 and fast[2]["events"] > 1000
@@ -302,7 +311,9 @@ def test_a_file_polars_would_read_otherwise_is_decoded_in_blocks(tmp_path, monke
     data = _random_log(random.Random(7), 2000, extra=extra)
     path = tmp_path / "app.log"
     path.write_bytes(codecs.BOM_UTF8 + data if bom else data)
-    source = SourceConfig(name="app", service="app", format="loghub", header="<Date> <Time> <Level> <Content>", paths=["x"])
+    source = SourceConfig(
+        name="app", service="app", format="loghub", header="<Date> <Time> <Level> <Content>", paths=["x"]
+    )
     assert not text_file._polars_reads(path, source)
     path.write_bytes(data.replace(extra[0], b"2026-03-10 01:00:00 INFO fine") if extra else data)
     assert text_file._polars_reads(path, source)  # the same file without the bad bytes
@@ -319,7 +330,9 @@ def test_a_character_split_across_check_blocks_is_valid(tmp_path, monkeypatch):
     monkeypatch.setattr(text_file, "_CHECK_BYTES", 5)
     path = tmp_path / "app.log"
     path.write_bytes("2026-03-10 01:00:00 INFO é日本 ok\n".encode() * 3)
-    source = SourceConfig(name="app", service="app", format="loghub", header="<Date> <Time> <Level> <Content>", paths=["x"])
+    source = SourceConfig(
+        name="app", service="app", format="loghub", header="<Date> <Time> <Level> <Content>", paths=["x"]
+    )
     assert text_file._polars_reads(path, source)
 
 
@@ -331,7 +344,9 @@ def test_a_refusal_after_some_batches_ends_the_file_with_a_problem(tmp_path, mon
 
     path = tmp_path / "app.log"
     path.write_bytes(_random_log(random.Random(11), 3000))
-    source = SourceConfig(name="app", service="app", format="loghub", header="<Date> <Time> <Level> <Content>", paths=["x"])
+    source = SourceConfig(
+        name="app", service="app", format="loghub", header="<Date> <Time> <Level> <Content>", paths=["x"]
+    )
     real = text_file._polars_lines
 
     def refuses_later(*args):

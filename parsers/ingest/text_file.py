@@ -175,7 +175,9 @@ def _polars_lines(path: Path, source: SourceConfig, batch_bytes: int) -> Iterato
         yield _checked(frame.with_columns(pl.col("line_no").cast(pl.Int64)), source)
 
 
-def _decoded_batches(path: Path, source: SourceConfig, batch_bytes: int) -> Iterator[pl.DataFrame | FileProblem]:
+def _decoded_batches(
+    path: Path, source: SourceConfig, batch_bytes: int
+) -> Iterator[pl.DataFrame | FileProblem]:
     """The file's lines decoded, a batch at a time, and its problems.
 
     polars splits the file when it can (:func:`_polars_reads`, :func:`_polars_lines`); otherwise it
@@ -193,7 +195,9 @@ def _decoded_batches(path: Path, source: SourceConfig, batch_bytes: int) -> Iter
         except pl.exceptions.PolarsError as error:
             if done:
                 cause = str(error).splitlines()[0]
-                reason = f"unreadable data (the file changed while read: {cause}): lines after {done} not read"
+                reason = (
+                    f"unreadable data (the file changed while read: {cause}): lines after {done} not read"
+                )
                 yield FileProblem(path, done + 1, reason)
                 return
     for item in iter_line_batches(path, batch_bytes=batch_bytes):
