@@ -42,13 +42,13 @@ def timed(work) -> tuple[object, float, float]:
 def floor(paths: list[Path], source) -> int:
     """Lines of ``paths`` as polars columns, nothing parsed; returns how many.
 
-    Read as ``ingest_logs`` reads them before parsing (``text_file._decoded_batches``: the UTF-8
+    Read as ``ingest_logs`` reads them before parsing (``text_lines.decoded_batches``: the UTF-8
     check, then polars' CSV reader splitting the lines).
     """
     from logrca.parsers.ingest.files import BATCH_BYTES
-    from logrca.parsers.ingest.text_file import _decoded_batches
+    from logrca.parsers.ingest.text_lines import decoded_batches
 
-    return sum(batch.height for path in paths for batch in _decoded_batches(path, source, BATCH_BYTES))
+    return sum(batch.height for path in paths for batch in decoded_batches(path, source, BATCH_BYTES))
 
 
 def documents_per_line(events: pl.DataFrame) -> int:

@@ -12,7 +12,7 @@ from logrca.parsers.ingest import line_formats
 from logrca.parsers.ingest.files import LineBatch, iter_line_batches
 from logrca.parsers.ingest.line_formats import parse_timestamps
 from logrca.parsers.ingest.sources import SourceConfig
-from logrca.parsers.ingest.text_file import _decode, _decode_lines
+from logrca.parsers.ingest.text_lines import decode_batch, decode_each
 
 
 def _source(**extra) -> SourceConfig:
@@ -31,16 +31,16 @@ def test_a_batch_decoded_as_one_block_equals_the_line_by_line_decode(tmp_path: P
     batches = [b for b in iter_line_batches(path, batch_bytes=4096) if isinstance(b, LineBatch)]
     assert sum(len(b) for b in batches) == len(lines)
     for batch in batches:
-        fast, slow = _decode(batch, source), _decode_lines(batch, source)
+        fast, slow = decode_batch(batch, source), decode_each(batch, source)
         assert fast.equals(slow), batch.first_line_no
-    assert any(_decode(b, source)["problem"].is_not_null().any() for b in batches)  # long lines seen
+    assert any(decode_batch(b, source)["problem"].is_not_null().any() for b in batches)  # long lines seen
 
 
 def test_a_batch_with_undecodable_bytes_names_each_bad_line(tmp_path: Path):
     path = tmp_path / "app.log"
     path.write_bytes(b"INFO fine\nINFO bad \xff\xfe here\r\nINFO fine again\n")
     (batch,) = [b for b in iter_line_batches(path) if isinstance(b, LineBatch)]
-    decoded = _decode(batch, _source())
+    decoded = decode_batch(batch, _source())
     assert decoded["problem"].to_list()[0] is None and decoded["problem"].to_list()[2] is None
     assert decoded["problem"][1].startswith("invalid utf-8 at byte 9")
     assert decoded["raw_hex"][1] == b"INFO bad \xff\xfe here".hex()
@@ -247,11 +247,11 @@ def _random_log(rng: random.Random, lines: int, *, extra: list[bytes] = ()) -> b
 
 
 def _both_ways(path: Path, source: SourceConfig, batch_bytes: int, monkeypatch) -> tuple:
-    from logrca.parsers.ingest import text_file
+    from logrca.parsers.ingest import text_file, text_lines
 
     fast = _result_frames(text_file.read_text_file(path, source, batch_bytes=batch_bytes))
     with monkeypatch.context() as patch:
-        patch.setattr(text_file, "_polars_reads", lambda *_: False)
+        patch.setattr(text_lines, "polars_reads", lambda *_: False)
         slow = _result_frames(text_file.read_text_file(path, source, batch_bytes=batch_bytes))
     return fast, slow
 
@@ -269,7 +269,7 @@ def test_lines_split_by_polars_read_as_the_batch_decoder_reads_them(
     """Differential: a plain UTF-8 file split by polars' CSV reader gives the events, quarantine and
     counts that decoding blocks of bytes gives (blank lines, \\r\\n, lone \\r, over-long lines, the
     last line with or without an ending, records across batches)."""
-    from logrca.parsers.ingest import text_file
+    from logrca.parsers.ingest import text_lines
 
     path = tmp_path / "app.log"
     path.write_bytes(_random_log(random.Random(seed), 3000))
@@ -283,8 +283,8 @@ def test_lines_split_by_polars_read_as_the_batch_decoder_reads_them(
         max_line_bytes=1024,
         **extra,
     )
-    assert text_file._polars_reads(path, source)
-    assert sum(1 for _ in text_file._polars_lines(path, source, batch_bytes)) >= (
+    assert text_lines.polars_reads(path, source)
+    assert sum(1 for _ in text_lines.polars_lines(path, source, batch_bytes)) >= (
         2 if batch_bytes < 4096 else 1
     )
     fast, slow = _both_ways(path, source, batch_bytes, monkeypatch)
@@ -306,7 +306,7 @@ def test_a_file_polars_would_read_otherwise_is_decoded_in_blocks(tmp_path, monke
     by the block decoder (which names each line that is not UTF-8)."""
     import codecs
 
-    from logrca.parsers.ingest import text_file
+    from logrca.parsers.ingest import text_lines
 
     data = _random_log(random.Random(7), 2000, extra=extra)
     path = tmp_path / "app.log"
@@ -314,9 +314,9 @@ def test_a_file_polars_would_read_otherwise_is_decoded_in_blocks(tmp_path, monke
     source = SourceConfig(
         name="app", service="app", format="loghub", header="<Date> <Time> <Level> <Content>", paths=["x"]
     )
-    assert not text_file._polars_reads(path, source)
+    assert not text_lines.polars_reads(path, source)
     path.write_bytes(data.replace(extra[0], b"2026-03-10 01:00:00 INFO fine") if extra else data)
-    assert text_file._polars_reads(path, source)  # the same file without the bad bytes
+    assert text_lines.polars_reads(path, source)  # the same file without the bad bytes
     path.write_bytes(codecs.BOM_UTF8 + data if bom else data)
     fast, slow = _both_ways(path, source, 4096, monkeypatch)
     _assert_same(fast, slow)
@@ -325,29 +325,29 @@ def test_a_file_polars_would_read_otherwise_is_decoded_in_blocks(tmp_path, monke
 
 
 def test_a_character_split_across_check_blocks_is_valid(tmp_path, monkeypatch):
-    from logrca.parsers.ingest import text_file
+    from logrca.parsers.ingest import text_lines
 
-    monkeypatch.setattr(text_file, "_CHECK_BYTES", 5)
+    monkeypatch.setattr(text_lines, "CHECK_BYTES", 5)
     path = tmp_path / "app.log"
     path.write_bytes("2026-03-10 01:00:00 INFO é日本 ok\n".encode() * 3)
     source = SourceConfig(
         name="app", service="app", format="loghub", header="<Date> <Time> <Level> <Content>", paths=["x"]
     )
-    assert text_file._polars_reads(path, source)
+    assert text_lines.polars_reads(path, source)
 
 
 def test_a_refusal_after_some_batches_ends_the_file_with_a_problem(tmp_path, monkeypatch):
     """A file that changes between the check and polars' read so that polars refuses it part-way is
     not read on from a line polars may have got wrong: the lines given stand and the file ends with
     a problem naming where; the counts still add up."""
-    from logrca.parsers.ingest import text_file
+    from logrca.parsers.ingest import text_file, text_lines
 
     path = tmp_path / "app.log"
     path.write_bytes(_random_log(random.Random(11), 3000))
     source = SourceConfig(
         name="app", service="app", format="loghub", header="<Date> <Time> <Level> <Content>", paths=["x"]
     )
-    real = text_file._polars_lines
+    real = text_lines.polars_lines
 
     def refuses_later(*args):
         batches = real(*args)
@@ -355,9 +355,9 @@ def test_a_refusal_after_some_batches_ends_the_file_with_a_problem(tmp_path, mon
         yield next(batches)
         raise pl.exceptions.ComputeError("found more fields than defined in 'Schema'")
 
-    monkeypatch.setattr(text_file, "_polars_lines", refuses_later)
-    got = list(text_file._decoded_batches(path, source, 2048))
-    assert len(got) == 3 and isinstance(got[2], text_file.FileProblem)
+    monkeypatch.setattr(text_lines, "polars_lines", refuses_later)
+    got = list(text_lines.decoded_batches(path, source, 2048))
+    assert len(got) == 3 and isinstance(got[2], text_lines.FileProblem)
     assert got[2].line_no == got[1]["line_no"][-1] + 1
     assert got[2].reason.startswith("unreadable data (the file changed while read: found more fields")
     result = text_file.read_text_file(path, source, batch_bytes=2048)
