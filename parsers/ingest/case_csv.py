@@ -14,6 +14,7 @@ from pathlib import Path
 import polars as pl
 
 from logrca.parsers.ingest.csv_records import service_from_host
+from logrca.parsers.ingest.files import GZIP_MAGIC
 from logrca.parsers.ingest.schema import METRIC_SCHEMA, QUARANTINE_SCHEMA, SPAN_SCHEMA, empty_quarantine
 from logrca.parsers.ingest.sources import SignalSourceConfig
 
@@ -28,7 +29,7 @@ def _read(path: Path, columns: tuple[str, ...], what: str) -> tuple[pl.DataFrame
     """``(table, None)`` of a CSV file (plain or gzip), or ``(None, reason)`` when it cannot be one of ``what``."""
     try:
         data = path.read_bytes()
-        if data[:2] == b"\x1f\x8b":
+        if data.startswith(GZIP_MAGIC):
             data = gzip.decompress(data)
         raw = pl.read_csv(data, infer_schema_length=0, null_values=_NULLS)
     except (OSError, EOFError, gzip.BadGzipFile, pl.exceptions.PolarsError) as error:

@@ -12,6 +12,8 @@ from pathlib import Path
 
 _ROTATION = re.compile(r"\.(\d+)(\.gz)?$")
 _GLOB_CHARS = set("*?[")
+#: The first two bytes of a gzip stream.
+GZIP_MAGIC = b"\x1f\x8b"
 
 
 class LineBatch:
@@ -175,7 +177,7 @@ def _plain_blocks(path: Path, block: int = 1 << 20) -> Iterator[bytes]:
 def _blocks(path: Path) -> Iterator[bytes]:
     with path.open("rb") as probe:
         magic = probe.read(2)
-    return _gzip_blocks(path) if magic == b"\x1f\x8b" else _plain_blocks(path)
+    return _gzip_blocks(path) if magic == GZIP_MAGIC else _plain_blocks(path)
 
 
 #: Bytes of a file read and parsed at once (memory follows it, not the file).

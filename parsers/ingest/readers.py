@@ -16,7 +16,14 @@ from pathlib import Path
 
 import polars as pl
 
-from logrca.parsers.ingest.files import BATCH_BYTES, FileProblem, LineBatch, find_files, iter_line_batches
+from logrca.parsers.ingest.files import (
+    BATCH_BYTES,
+    GZIP_MAGIC,
+    FileProblem,
+    LineBatch,
+    find_files,
+    iter_line_batches,
+)
 from logrca.parsers.ingest.schema import EVENT_SCHEMA, QUARANTINE_SCHEMA, ReadResult
 from logrca.parsers.ingest.secrets import Redactor
 from logrca.parsers.ingest.sources import SourceConfig
@@ -358,7 +365,7 @@ def _head_and_tail(path: Path, sample_bytes: int) -> tuple[list[bytes], list[byt
 
 def _is_gzip(path: Path) -> bool:
     with path.open("rb") as probe:
-        return probe.read(2) == b"\x1f\x8b"
+        return probe.read(2) == GZIP_MAGIC
 
 
 def _plain_tail(path: Path, sample_bytes: int) -> list[bytes]:

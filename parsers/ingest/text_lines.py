@@ -14,7 +14,7 @@ from pathlib import Path
 
 import polars as pl
 
-from logrca.parsers.ingest.files import FileProblem, LineBatch, iter_line_batches
+from logrca.parsers.ingest.files import GZIP_MAGIC, FileProblem, LineBatch, iter_line_batches
 from logrca.parsers.ingest.sources import SourceConfig
 
 
@@ -125,7 +125,7 @@ def polars_reads(path: Path, source: SourceConfig) -> bool:
     try:
         with path.open("rb") as raw:
             head = raw.read(3)
-            if not head or head.startswith((b"\x1f\x8b", codecs.BOM_UTF8)):
+            if not head or head.startswith((GZIP_MAGIC, codecs.BOM_UTF8)):
                 return False
             block = head + raw.read(CHECK_BYTES)
             while block:
