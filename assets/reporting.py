@@ -30,7 +30,7 @@ from logrca.rca.search_index import index_partition, index_runbooks
 from logrca.rca.windows import split_window, window_frames
 
 #: The columns of ``log_templates`` the finding and the pictures read. ``message`` (the largest to
-#: decode) only for the partition itself: the finding quotes the lines of one failing request.
+#: decode) is read only for the lines of the one failing request the finding quotes (a filtered scan).
 REPORT_COLUMNS = ("timestamp", "service", "level", "trace_id", "template_id", "message")
 
 
@@ -45,13 +45,28 @@ LAZY_PARTITIONS = DagsterType(
 
 def _report_frames(
     frames: dict[str, pl.LazyFrame] | pl.LazyFrame, partition_key: str
-) -> dict[str, pl.DataFrame] | pl.DataFrame:
-    """The partition's and the earlier partitions' lines, read at once (the earlier without ``message``)."""
+) -> tuple[dict[str, pl.DataFrame] | pl.DataFrame, pl.LazyFrame]:
+    """(the partition's and the earlier partitions' lines without ``message``, read at once; the partition's scan).
+
+    The finding quotes the lines of one request: those are read from the scan (:func:`_trace_lines`),
+    not a message column of the whole partition (at 3M lines an hour ~0.2 s and ~0.5 GB less to read).
+    """
     if isinstance(frames, pl.LazyFrame):
-        return frames.collect()
+        return frames.drop("message").collect(), frames
     keys = sorted(frames)
-    wanted = [frames[key] if key == partition_key else frames[key].drop("message") for key in keys]
-    return dict(zip(keys, pl.collect_all(wanted), strict=True))
+    read = dict(zip(keys, pl.collect_all([frames[key].drop("message") for key in keys]), strict=True))
+    return read, frames[partition_key]
+
+
+def _trace_lines(scan: pl.LazyFrame, window: tuple[datetime, datetime]):
+    """``trace_id -> lines`` of that request in ``window`` from the partition's scan (file order)."""
+
+    def lines(trace_id: str) -> pl.DataFrame:
+        inside = pl.col("timestamp").is_between(*window, closed="left")
+        wanted = scan.filter((pl.col("trace_id") == trace_id) & inside)
+        return wanted.select("timestamp", "service", "level", "message").collect()
+
+    return lines
 
 
 def _report_options(
@@ -93,6 +108,7 @@ def _build_finding(context: AssetExecutionContext, logrca: LogrcaConfigResource,
         owners={service: entry.owner for service, entry in catalogue.services.items()} if catalogue else {},
         detected_at=datetime.now(UTC),
         changes=inputs["change_events"],
+        trace_lines=_trace_lines(inputs["partition_scan"], window),
     )
 
 
@@ -149,8 +165,9 @@ def rca_report(
     """
     if logrca.load().report.pictures and anomalies.height and root_causes.height:
         import_in_background()  # a finding, so pictures: the import overlaps reading and the finding
-    events = _report_frames(log_templates, context.partition_key)
-    inputs = {"log_templates": events, "anomalies": anomalies, "root_causes": root_causes}
+    events, partition_scan = _report_frames(log_templates, context.partition_key)
+    inputs = {"log_templates": events, "partition_scan": partition_scan}
+    inputs |= {"anomalies": anomalies, "root_causes": root_causes}
     inputs |= {"baseline_templates": baseline_templates}
     inputs |= {"change_events": change_events, "service_graph": service_graph}
     finding = _build_finding(context, logrca, inputs)

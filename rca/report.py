@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 import polars as pl
@@ -72,9 +73,16 @@ def _incident_window(window_events: pl.DataFrame, anomalies: pl.DataFrame) -> tu
 
 
 def _failing_path(
-    window_events: pl.DataFrame, anomalies: pl.DataFrame, limit: int = 12
+    window_events: pl.DataFrame,
+    anomalies: pl.DataFrame,
+    limit: int = 12,
+    trace_lines: Callable[[str], pl.DataFrame] | None = None,
 ) -> tuple[list[str], list[str]]:
-    """Trace ids of requests that crossed anomalous services, and the lines of the best one in time order."""
+    """Trace ids of requests that crossed anomalous services, and the lines of the best one in time order.
+
+    The lines come from ``trace_lines(trace_id)`` when given (``window_events`` may then lack
+    ``message``), else from ``window_events``; either way in the frame's order among equal timestamps.
+    """
     if "trace_id" not in window_events.columns:
         return [], []
     raised = anomalies.filter(pl.col("kind") != "rate_drop")
@@ -87,10 +95,16 @@ def _failing_path(
     ranked = (
         hits.group_by("trace_id")
         .agg(pl.col("service").n_unique().alias("services"), pl.col("timestamp").min().alias("t"))
-        .sort(["services", "t"], descending=[True, False])
+        # ties broken by trace id: the same request is quoted on every run
+        .sort(["services", "t", "trace_id"], descending=[True, False, False])
     )
     trace_ids = ranked["trace_id"].head(10).to_list()
-    path = window_events.filter(pl.col("trace_id") == trace_ids[0]).sort("timestamp").head(limit)
+    path = (
+        trace_lines(trace_ids[0])
+        if trace_lines is not None
+        else window_events.filter(pl.col("trace_id") == trace_ids[0])
+    )
+    path = path.sort("timestamp", maintain_order=True).head(limit)
     lines = [
         f"{_iso(t)} {service} {level or '-'} {message.splitlines()[0] if message else ''}"
         for t, service, level, message in path.select("timestamp", "service", "level", "message").iter_rows()
@@ -225,6 +239,7 @@ def build_finding(
     detected_at: datetime | None = None,
     changes: pl.DataFrame | None = None,
     min_score: float = 0.0,
+    trace_lines: Callable[[str], pl.DataFrame] | None = None,
 ) -> dict | None:
     """Assemble the finding of one analysed window, or None when nothing was ranked.
 
@@ -245,6 +260,10 @@ def build_finding(
         :func:`logrca.rca.changes.detect_changes` rows of the window and its baseline.
     min_score : float, default 0.0
         A window whose top anomaly score is below this yields no finding.
+    trace_lines : callable, optional
+        ``trace_id -> lines`` (``timestamp, service, level, message``) of one request in the window,
+        for the reproduction lines when ``window_events`` are read without ``message`` (the pipeline
+        reads only that request's lines); None: they are taken from ``window_events``.
 
     Returns
     -------
@@ -259,7 +278,7 @@ def build_finding(
         return None
     ranked = _ranked_entries(ranking, anomalies, owners or {})
     start, end = _incident_window(window_events, anomalies)
-    trace_ids, path_lines = _failing_path(window_events, anomalies)
+    trace_ids, path_lines = _failing_path(window_events, anomalies, trace_lines=trace_lines)
     knowledge = link_knowledge(
         root_cause=ranked[0]["service"],
         services=ranking["service"].to_list(),

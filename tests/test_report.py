@@ -6,6 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import polars as pl
 
+from logrca.assets.reporting import _trace_lines
 from logrca.rca.report import build_finding, finding_id
 from logrca.rca.report_render import render_report
 
@@ -108,6 +109,42 @@ def test_finding_has_the_incident_record_fields():
         finding["impact"]["api"]["errors_window"] == 1 and finding["impact"]["api"]["lines_baseline"] == 2.0
     )  # 1 line in 30 min, scaled to the 1-hour window
     assert finding["ranking"][0]["evidence"][0]["template"] == "0 units for id=<*>"
+
+
+def test_reproduction_lines_from_a_scan_equal_those_of_the_messages():
+    """The pipeline reads the window without ``message`` and the quoted request's lines by trace id."""
+    window, baseline, anomalies, ranking = make_inputs()
+    window = pl.concat([window, window.with_columns(pl.lit("t2").alias("trace_id"))])  # two requests
+    common = {"system": "shop", "window": WINDOW, "baseline_events": baseline}
+    common |= {"anomalies": anomalies, "ranking": ranking, "detected_at": T0 + timedelta(hours=1)}
+    asked = []
+
+    def trace_lines(trace_id):
+        asked.append(trace_id)
+        return window.filter(pl.col("trace_id") == trace_id).select(
+            "timestamp", "service", "level", "message"
+        )
+
+    full = build_finding(window_events=window, **common)
+    slim = build_finding(window_events=window.drop("message"), trace_lines=trace_lines, **common)
+    assert asked == [full["trace_ids"][0]]
+    assert len(full["reproduction"]["lines"]) == 3 and "0 units for id=1" in full["reproduction"]["lines"][1]
+    assert slim == full
+
+
+def test_trace_lines_of_the_partition_scan_stay_in_the_window():
+    later = T0 + timedelta(minutes=50)
+    scan = events(
+        [
+            (T0 + timedelta(minutes=5), "api", "INFO", "before the window", "t1", 1, "x"),
+            (later, "api", "INFO", "second", "t1", 1, "x"),
+            (later, "stock", "WARN", "first of the same instant", "t1", 2, "y"),
+            (later, "api", "INFO", "another request", "t2", 1, "x"),
+        ]
+    ).lazy()
+    lines = _trace_lines(scan, (T0 + timedelta(minutes=10), T0 + timedelta(hours=1)))("t1")
+    assert lines.columns == ["timestamp", "service", "level", "message"]
+    assert lines["message"].to_list() == ["second", "first of the same instant"]  # file order kept
 
 
 def test_report_sections_and_escaping():
