@@ -106,6 +106,7 @@ def raw_logs_metadata(result, per_source: dict, seconds: float) -> dict:
         "lines_per_second": round(lines_read / seconds) if seconds else 0,
         "lines_outside_window": stats.get("lines_outside_window", 0),
         "out_of_order_lines": stats.get("out_of_order", 0),
+        "ids_with_a_secret": stats.get("ids_with_a_secret", 0),
         "truncated_files": stats.get("files_truncated", 0),
         "files_missing": stats.get("files_missing", 0),
         "per_source": MetadataValue.json(per_source),

@@ -76,6 +76,27 @@ def test_lines_without_secrets_are_untouched():
     assert Redactor.from_config(SecretsConfig()).redact(pl.Series(clean)).to_list() == clean
 
 
+def test_an_identifier_holding_a_secret_becomes_null_not_one_shared_id():
+    """Two requests whose numeric trace ids pass the card check must not become one ``[REDACTED]`` request."""
+    from logrca.parsers.ingest.schema import ReadResult, empty_events
+
+    ids = ["4111111111111111", "5500005555555559", "a923710fdd843021", None]
+    rows = [
+        {"message": f"call trace_id={trace_id}", "trace_id": trace_id, "host": host}
+        for trace_id, host in zip(ids, ["web-1", "token=abc123", "web-1", "web-2"], strict=True)
+    ]
+    events = pl.concat([empty_events(), pl.DataFrame(rows)], how="diagonal_relaxed")
+    result = ReadResult(events=events, stats={"lines_read": 4, "ids_with_a_secret": 1})
+    out = Redactor.from_config(SecretsConfig()).redact_result(result)
+    assert out.events["trace_id"].to_list() == [None, None, "a923710fdd843021", None]
+    assert out.events["host"].to_list() == ["web-1", None, "web-1", "web-2"]
+    assert out.events["message"].to_list()[:3] == [f"call trace_id={MASK}"] * 2 + [
+        "call trace_id=a923710fdd843021"
+    ]
+    assert out.stats == {"lines_read": 4, "ids_with_a_secret": 1 + 3}  # summed with what came before
+    assert result.stats == {"lines_read": 4, "ids_with_a_secret": 1}  # the input's account untouched
+
+
 def test_luhn_check():
     assert luhn_valid("4111111111111111")
     assert luhn_valid("378282246310005")

@@ -250,11 +250,17 @@ class Redactor:
         """Events and quarantine of a read with secrets replaced in every free-text column.
 
         A quarantined line kept as hex bytes (undecodable) loses its hex when its text held a
-        secret: the bytes would carry the secret on.
+        secret: the bytes would carry the secret on. An identifier (``trace_id``, ``host``) holding a
+        secret becomes null, counted in ``stats["ids_with_a_secret"]``.
         """
-        events = result.events.with_columns(
-            self.redact(result.events[name]) for name in _text_columns(result.events)
-        )
+        events, stats = result.events, result.stats
+        redacted = {name: self.redact(events[name]) for name in _text_columns(events)}
+        for name in _ID_COLUMNS & redacted.keys():
+            held = (redacted[name] != events[name]).fill_null(False)
+            if held.any():  # one shared mask would join every such line into one request (or host)
+                redacted[name] = redacted[name].set(held, None)
+                stats = stats | {"ids_with_a_secret": stats.get("ids_with_a_secret", 0) + held.sum()}
+        events = events.with_columns(redacted.values())
         quarantine = result.quarantine
         if quarantine.height:
             raw = self.redact(quarantine["raw"])
@@ -263,7 +269,7 @@ class Redactor:
                 self.redact(quarantine["reason"]),
                 pl.when(raw != quarantine["raw"]).then(None).otherwise(pl.col("raw_hex")).alias("raw_hex"),
             )
-        return ReadResult(events=events, quarantine=quarantine, stats=result.stats, files=result.files)
+        return ReadResult(events=events, quarantine=quarantine, stats=stats, files=result.files)
 
 
 def _rewrite(text: pl.Expr, rules: tuple[SecretRule, ...]) -> pl.Expr:
@@ -274,6 +280,9 @@ def _rewrite(text: pl.Expr, rules: tuple[SecretRule, ...]) -> pl.Expr:
 
 #: Columns that name where a line came from, not what it said.
 _FIXED_COLUMNS = {"system", "source_file", "level", "service"}
+#: Identifier columns: a value holding a secret (a Luhn-valid numeric trace id, say) becomes null,
+#: counted in ``stats["ids_with_a_secret"]``, not the shared mask that would make one id of them all.
+_ID_COLUMNS = {"trace_id", "host"}
 
 
 def _text_columns(frame: pl.DataFrame) -> list[str]:
