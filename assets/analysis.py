@@ -211,8 +211,12 @@ def _change_output(changes: pl.DataFrame) -> Output:
     )
 
 
-#: The columns of ``log_templates`` and ``baseline_templates`` the analysis and the report read.
-ANALYSED_COLUMNS = (*EVENT_SCHEMA, *TEMPLATE_COLUMNS)
+#: The columns of ``log_templates`` and ``baseline_templates`` the analysis reads: where a line came
+#: from within its file (``line_no``) and which system and host wrote it are not part of the analysis.
+ANALYSED_COLUMNS = (
+    *(name for name in EVENT_SCHEMA if name not in ("system", "host", "line_no")),
+    *TEMPLATE_COLUMNS,
+)
 
 
 def analysed_columns(
