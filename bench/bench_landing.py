@@ -38,6 +38,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
+import logrca  # noqa: E402, F401 - before polars, as in logrca's own processes (its allocator setting)
+
 #: Everything from the landed files to the indexed report, then the partition's lines (which follow the
 #: report). The ratio is taken at the indexed report; the time to the indexed lines is printed beside it.
 CHAIN = AssetSelection.assets("indexed_lines").upstream()

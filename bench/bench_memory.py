@@ -40,6 +40,7 @@ PARTITION = "2026-03-10-00:00"
 CHILD = r"""
 import json, re, sys, time
 from pathlib import Path
+import logrca  # before polars, as in logrca's own processes (its allocator setting)
 import polars as pl
 from dagster import DagsterInstance, materialize
 from logrca.assets.config import load_config

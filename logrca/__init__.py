@@ -7,7 +7,18 @@ also covers the checkout's root, so both import the same names. No bare ``parser
 package reaches a user's environment (docs/ARCHITECTURE.md, "Packaging").
 """
 
+import os
 from pathlib import Path
+
+#: What logrca asks of polars' allocator (jemalloc): keep freed pages for 5 s before handing them
+#: back to the kernel. polars' own build returns them after 0.5-1 s (``dirty_decay_ms:500,
+#: muzzy_decay_ms:1000``), and a partition's stages free and allocate gigabytes seconds apart, so each
+#: stage faulted the same memory in again: on a 3M-line hour, 2.8M page faults and a tenth of the wall
+#: time (docs/scaling.md, "Memory"). A process idle for 5 s still returns them.
+ALLOCATOR_CONF = "dirty_decay_ms:5000,muzzy_decay_ms:5000"
+# Before anything imports polars: jemalloc reads the variable once, at its first allocation. A value
+# the user set (even empty: polars' defaults) wins; child processes (executors, workers) inherit it.
+os.environ.setdefault("_RJEM_MALLOC_CONF", ALLOCATOR_CONF)
 
 __version__ = "0.1.0"
 
