@@ -14,7 +14,7 @@ from pathlib import Path
 #: back to the kernel. polars' own build returns them after 0.5-1 s (``dirty_decay_ms:500,
 #: muzzy_decay_ms:1000``), and a partition's stages free and allocate gigabytes seconds apart, so each
 #: stage faulted the same memory in again: on a 3M-line hour, 2.8M page faults and a tenth of the wall
-#: time (docs/scaling.md, "Memory"). A process idle for 5 s still returns them.
+#: time (docs/scaling.md, "Memory: what the allocator keeps"). A process idle for 5 s still returns them.
 ALLOCATOR_CONF = "dirty_decay_ms:5000,muzzy_decay_ms:5000"
 # Before anything imports polars: jemalloc reads the variable once, at its first allocation. A value
 # the user set (even empty: polars' defaults) wins; child processes (executors, workers) inherit it.
