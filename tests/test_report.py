@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 import polars as pl
 
 from logrca.assets.reporting import _trace_lines
-from logrca.rca.report import build_finding, finding_id
+from logrca.rca.report import build_finding, finding_id, service_impact
 from logrca.rca.report_render import render_report
 
 T0 = datetime(2026, 3, 10, 2, tzinfo=UTC)
@@ -250,3 +250,22 @@ def test_detection_time_is_on_the_logs_clock():
     replay = build_finding(**inputs, ranking=ranking, detected_at=WINDOW[1] + timedelta(days=260))
     assert live["detection_time"] == live["detected_at"] and not live["replay"]
     assert replay["replay"] and replay["detection_time"] == "2026-03-10T03:00:00Z"
+
+
+def test_service_impact_counts_lines_and_error_lines_per_service_with_the_baseline_scaled():
+    window = pl.DataFrame(
+        {
+            "service": ["api", "api", "api", "db", "cache", "api"],
+            "level": ["INFO", "ERROR", None, "FATAL", "ERROR", "WARN"],
+        }
+    )
+    baseline = pl.DataFrame(
+        {"service": ["api"] * 4 + ["db"] * 2, "level": ["ERROR", "INFO", "INFO", None, "INFO", "ERROR"]}
+    )
+    impact = service_impact(window, baseline, ["api", "db", "web"], 0.5)
+    assert impact == {
+        "api": {"lines_window": 4, "errors_window": 1, "lines_baseline": 2.0, "errors_baseline": 0.5},
+        "db": {"lines_window": 1, "errors_window": 1, "lines_baseline": 1.0, "errors_baseline": 0.5},
+        "web": {"lines_window": 0, "errors_window": 0, "lines_baseline": 0.0, "errors_baseline": 0.0},
+    }
+    assert set(service_impact(window, None, ["cache"], 1.0)) == {"cache"}
