@@ -33,6 +33,7 @@ def service_impact(
     window_events: pl.DataFrame, baseline_events: pl.DataFrame | None, services: list[str], scale: float
 ) -> dict[str, dict]:
     """Per service: lines and error lines in the window, and the baseline's scaled to the window length."""
+    wanted = set(services)
 
     def counts(frame: pl.DataFrame | None, factor: float) -> dict[str, tuple[float, float]]:
         if frame is None or frame.is_empty():
@@ -45,8 +46,6 @@ def service_impact(
                 lines, errors = found.get(service, (0, 0))
                 found[service] = (lines + n, errors + (n if level in ERROR_LEVELS else 0))
         return {s: (lines * factor, errors * factor) for s, (lines, errors) in found.items()}
-
-    wanted = set(services)
 
     now, before = counts(window_events, 1.0), counts(baseline_events, scale)
     return {
