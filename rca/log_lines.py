@@ -19,6 +19,7 @@ from elasticsearch import helpers
 from pydantic import BaseModel, ConfigDict, Field
 
 from logrca.parsers.templates.batches import frame_batches
+from logrca.rca.detect_rules import ERROR_LEVELS
 from logrca.rca.ecs import ECS_VERSION, EVENT_KINDS, ecs_fields, put_templates
 from logrca.rca.search_index import (
     DEFAULT_SETTINGS,
@@ -39,7 +40,6 @@ __all__ = [
 
 #: logrca's own fields of a log line (the ECS ones come from the ``<prefix>-ecs`` component template).
 LINES_MAPPING = {"dynamic": False, "properties": {"template": {"type": "text"}}}
-_ERROR_LEVELS = ("ERROR", "FATAL")
 
 
 class IndexingConfig(BaseModel):
@@ -115,7 +115,7 @@ def _line_document(system: str, partition: str, row: dict) -> dict:
         level=level,
         trace_id=row.get("trace_id"),
         host=row.get("host"),
-        outcome="failure" if level in _ERROR_LEVELS else "unknown",
+        outcome="failure" if level in ERROR_LEVELS else "unknown",
         dataset=f"{system}.{row.get('service') or 'unknown'}",
         labels={
             "system": system,
@@ -166,7 +166,7 @@ def line_bodies(system: str, partition: str, events: pl.DataFrame) -> pl.DataFra
         pl.struct(pl.lit(ECS_VERSION).alias("version")).alias("ecs"),
         pl.struct(
             pl.lit(EVENT_KINDS["logs"]).alias("kind"),
-            pl.when(text["level"].is_in(_ERROR_LEVELS))
+            pl.when(text["level"].is_in(ERROR_LEVELS))
             .then(pl.lit("failure"))
             .otherwise(pl.lit("unknown"))
             .alias("outcome"),
