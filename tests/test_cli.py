@@ -207,3 +207,39 @@ def test_every_command_has_help():
     ):
         done = subprocess.run([str(BIN / "logrca"), *args], capture_output=True, text=True, timeout=60)
         assert done.returncode == 0 and "Usage" in done.stdout, args
+
+
+def _commands(app, prefix=""):
+    """(name, help text) of every command of ``app`` and its groups."""
+    import inspect
+
+    for command in app.registered_commands:
+        name = command.name or command.callback.__name__.replace("_", "-")
+        yield prefix + name, command.help or inspect.getdoc(command.callback) or ""
+    for group in app.registered_groups:
+        yield from _commands(group.typer_instance, f"{prefix}{group.name} ")
+
+
+def test_command_help_paragraphs_have_no_hard_line_breaks():
+    """Typer's rich help keeps a docstring's line breaks, so a paragraph split across source lines
+    comes out broken mid-sentence at 80 columns; only ``\\b`` blocks (tables, examples) keep theirs,
+    and their lines fit an 80-column terminal (help is indented by one column, a box by two)."""
+    from logrca.cli import app
+
+    commands = dict(_commands(app))
+    assert {"run", "search", "es prune-lines", "eval parsing"} <= commands.keys()
+    broken = {
+        name: paragraph
+        for name, text in commands.items()
+        for paragraph in text.split("\n\n")
+        if "\n" in paragraph.strip("\n") and not paragraph.lstrip("\n").startswith("\b")
+    }
+    assert not broken, broken
+    kept = [
+        line
+        for text in commands.values()
+        for paragraph in text.split("\n\n")
+        if paragraph.lstrip("\n").startswith("\b")
+        for line in paragraph.splitlines()
+    ]
+    assert kept and max(len(line) for line in kept) <= 78, [line for line in kept if len(line) > 78]

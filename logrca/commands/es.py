@@ -57,8 +57,12 @@ def prune_lines_command(
         None, "--index-prefix", help="Index prefix (default $LOGRCA_INDEX_PREFIX or 'logrca')."
     ),
 ) -> None:
-    """Delete indexed log lines older than N days (for clusters without ILM; with ILM the
-    'indexing.retention_days' policy does this by itself). Connects to $LOGRCA_ES_URL."""
+    """Delete indexed log lines older than N days, on clusters without ILM.
+
+    With ILM, the 'indexing.retention_days' policy does this by itself.
+
+    Connects to $LOGRCA_ES_URL.
+    """
     from datetime import UTC, datetime, timedelta
 
     from elasticsearch import TransportError

@@ -9,27 +9,28 @@ from typing import Any
 
 import typer
 
-HELP = """Measure template mining on a labelled log (Loghub layout) and print GA, PA, FGA, FTA and lines/s.
-
-\b
-GA  grouping accuracy: share of lines whose predicted group has exactly the lines of their true group
-FGA F1 over groups (a predicted group is correct when its line set equals a true group's)
-PA  parsing accuracy: share of lines whose template string equals the true template
-FTA F1 over templates (a predicted template is correct when its lines share one true template equal to it)
-Definitions of Loghub-2.0 (Jiang et al., ISSTA 2024); templates compared after whitespace normalisation.
-
-\b
---truth is a CSV with at least LineId, Content, EventTemplate (LineId = 1-based line in --log).
---masking is a YAML file: a list of rules `- {pattern: REGEX, mask_with: "*"}` or a mapping with
-`masking:` and optional `format:`, `sim_th:`, `depth:` (options given here win). logrca applies
-its generic masks first (ids, times, numbers; --no-default-masks to skip them), then these rules.
---baseline also runs plain drain3 (TemplateMiner, line by line, with the file's masks and the
-same sim_th/depth) on the same input and prints both.
-
-Example:
-  logrca eval parsing --log HDFS_2k.log --truth HDFS_2k.log_structured_corrected.csv \\
-      --masking bench/loghub_masking/HDFS.yaml --baseline
-"""
+HELP = (
+    "Measure template mining on a labelled log (Loghub layout): GA, PA, FGA, FTA and lines/s.\n\n"
+    "\b\n"
+    "GA   share of lines whose predicted group holds exactly their true group\n"
+    "FGA  F1 over groups (a group is right when its lines equal a true group's)\n"
+    "PA   share of lines whose template string equals their true template\n"
+    "FTA  F1 over templates (right when its lines share one true template,\n"
+    "     equal to it)\n\n"
+    "Definitions of Loghub-2.0 (Jiang et al., ISSTA 2024); templates are compared after "
+    "whitespace normalisation.\n\n"
+    "--truth is a CSV with at least LineId, Content, EventTemplate (LineId: the 1-based line in --log).\n\n"
+    '--masking is a YAML file: a list of rules `- {pattern: REGEX, mask_with: "*"}`, or a mapping with '
+    "`masking:` and optional `format:`, `sim_th:`, `depth:` (options given here win). logrca applies its "
+    "generic masks first (ids, times, numbers; --no-default-masks skips them), then these rules.\n\n"
+    "--baseline also runs plain drain3 (TemplateMiner, line by line, with the file's masks and the same "
+    "sim_th and depth) on the same input and prints both.\n\n"
+    "\b\n"
+    "Example:\n"
+    "  logrca eval parsing --log HDFS_2k.log \\\n"
+    "    --truth HDFS_2k.log_structured_corrected.csv \\\n"
+    "    --masking bench/loghub_masking/HDFS.yaml --baseline\n"
+)
 
 METRICS = ("GA", "PA", "FGA", "FTA")
 

@@ -21,8 +21,10 @@ def rca_command(
         False, "--markdown", "-m", help="Print the raw Markdown (to save or paste) instead of rendering it."
     ),
 ) -> None:
-    """Run the pipeline on one incident case and print its report (the report asset's), rendered for the
-    terminal; --markdown prints the Markdown source."""
+    """Run the pipeline on one incident case and print its report, rendered for the terminal.
+
+    The report is the one the pipeline's report asset writes; --markdown prints its Markdown source.
+    """
     from logrca.pipelines.case_run import run_case
     from logrca.rca.report_render import render_report
 

@@ -105,8 +105,11 @@ def search_command(
     wide: bool = typer.Option(False, "--wide", "-w", help="Do not wrap tables to the terminal's width."),
     as_json: bool = typer.Option(False, "--json", help="Print hits as JSON lines."),
 ) -> None:
-    """Search what logrca indexed: anomalies (findings), RCA reports, incidents and runbooks; with --lines,
-    the log lines themselves (data stream <prefix>-logs-<system>).
+    """Search what logrca indexed: findings, RCA reports, incidents, runbooks; or log lines.
+
+    Findings are the anomalies the pipeline found and indexed.
+
+    With --lines it searches the log lines themselves (data stream <prefix>-logs-<system>).
 
     Connects to $LOGRCA_ES_URL (default http://127.0.0.1:9200, the server of 'logrca es start').
     """
