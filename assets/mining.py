@@ -22,7 +22,7 @@ from dagster import (
 )
 
 from logrca.assets.partitions import PartitionPlan
-from logrca.assets.resources import PARQUET_WRITE, LogrcaConfigResource
+from logrca.assets.resources import PARQUET_PART_WRITE, PARQUET_WRITE, LogrcaConfigResource, parquet_parts
 from logrca.parsers.templates.batches import frame_batches, mine_to_files, write_spill
 from logrca.parsers.templates.miner import TemplateMiner
 from logrca.parsers.templates.parameters import line_parameters
@@ -45,18 +45,35 @@ PARAMS_SPILL_PREFIX = "log_parameters-"
 _RUN_ID_LENGTH = 36
 
 
+#: A spill folder of a run the instance does not know is left this long (seconds) before it is removed.
+UNKNOWN_RUN_SPILL_AGE = 24 * 3600
+
+
 def _remove_stale_spills(context: AssetExecutionContext, spill_root: Path, prefix: str) -> None:
     """Delete spill folders whose run is over (a killed step never reached its clean-up).
 
     A folder of a run still going (another partition, maybe on another worker) is left alone; the
-    Dagster instance, shared by every worker, says which runs are.
+    Dagster instance, shared by every worker, says which runs are. A run it does not know may be
+    another instance's on the same data folder (a command-line run beside the daemon): its folder
+    is removed only once untouched for :data:`UNKNOWN_RUN_SPILL_AGE`.
     """
     for folder in spill_root.glob(f"{prefix}*"):
         run_id = folder.name[len(prefix) :][:_RUN_ID_LENGTH]
         run = context.instance.get_run_by_id(run_id)
-        if run is None or run.is_finished:
-            shutil.rmtree(folder, ignore_errors=True)
-            context.log.info(f"removed {folder.name}: spill of a run that is over ({run_id})")
+        if run is not None and not run.is_finished:
+            continue
+        if run is None and time.time() - _last_touched(folder) < UNKNOWN_RUN_SPILL_AGE:
+            continue
+        shutil.rmtree(folder, ignore_errors=True)
+        context.log.info(f"removed {folder.name}: spill of a run that is over ({run_id})")
+
+
+def _last_touched(folder: Path) -> float:
+    """The latest modification time of ``folder`` and what is in it (0 when it is gone)."""
+    try:
+        return max(path.stat().st_mtime for path in [folder, *folder.rglob("*")])
+    except OSError:
+        return 0.0
 
 
 @contextmanager
@@ -81,9 +98,10 @@ def log_templates(
     The parameters follow in ``log_parameters``, after the report: the analysis and the report do
     not read them, and they were a third of this step's work.
 
-    Streams: the events are read from their Parquet files a batch at a time, each mined batch is
-    written to a spill folder, and the outputs are lazy scans of it that the IO manager sinks, so
-    memory follows the batch (``mine_to_files``), not the partition.
+    Streams: the events are read from their Parquet files a batch at a time and each mined batch is
+    written as a part file (``mine_to_files``), so memory follows the batch, not the partition. The
+    folder of part files is the output: the IO manager moves it into place, and the partition is
+    stored as ``<partition>.parquet/batch-NNNNNN.parquet``, read as one table.
     """
     config = logrca.load()
     state_path = miner_state_path(logrca)
@@ -93,22 +111,25 @@ def log_templates(
             miner = TemplateMiner(config.templates.model_copy(update={"state_path": state_path}))
             known_before = miner.templates().height
             # the reference first, as a case's analysis reads it; the next batch masked ahead on a thread
-            rows = config.templates.batch_size
-            baseline = mine_to_files(
-                baseline_logs, miner, Path(spill, "baseline"), batch_rows=rows, with_params=False
-            )
-            mined = mine_to_files(raw_logs, miner, Path(spill, "events"), batch_rows=rows, with_params=False)
+            options = {"batch_rows": config.templates.batch_size, "with_params": False}
+            options["write_options"] = PARQUET_PART_WRITE
+            baseline = mine_to_files(baseline_logs, miner, Path(spill, "baseline"), **options)
+            mined = mine_to_files(raw_logs, miner, Path(spill, "events"), **options)
             miner.save(state_path)
             known_after = miner.templates().height
         seconds = time.perf_counter() - started
         yield Output(
-            baseline.events, output_name="baseline_templates", metadata={"dagster/row_count": baseline.rows}
+            parquet_parts(baseline.folder),
+            output_name="baseline_templates",
+            metadata={"dagster/row_count": baseline.rows},
         )
         yield Output(
-            mined.events,
+            parquet_parts(mined.folder),
             output_name="log_templates",
             metadata={
                 "dagster/row_count": mined.rows,
+                "part_files": len(mined.files),
+                "part_files_rewritten": mined.rewritten,
                 "templates_in_partition": mined.lines_per_template.height,
                 "templates_known": known_after,
                 "new_templates": known_after - known_before,

@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import fcntl
+import os
+import shutil
+import uuid
 from contextlib import contextmanager
 from pathlib import Path
 
+import polars as pl
 from dagster import ConfigurableResource, MetadataValue, TableMetadataValue, TableRecord
 from dagster_polars import PolarsParquetIOManager
 from pydantic import PrivateAttr, field_validator
@@ -16,6 +20,33 @@ from logrca.parsers.validation import check_index_prefix
 # Definition metadata read by dagster-polars' Parquet IO manager: zstd at level 1 writes a partition
 # of log events ~1.3x faster than its default level at about the same size (bench/bench_landing.py).
 PARQUET_WRITE = {"compression": "zstd", "compression_level": 1}
+#: The same for part files written by logrca itself (``polars.DataFrame.write_parquet``), statistics
+#: off as dagster-polars writes them.
+PARQUET_PART_WRITE = {**PARQUET_WRITE, "statistics": False}
+
+
+class ParquetParts(pl.LazyFrame):
+    """A scan of a folder of finished Parquet part files, read in name order: an output already written.
+
+    :class:`BoundedParquetIOManager` moves the folder into the output's place (a rename) instead of
+    reading it and writing it again; the partition is then stored as that folder of part files, which
+    polars, DuckDB (``<partition>.parquet/*.parquet``) and Spark read as one table.
+    """
+
+    folder: Path
+
+    def follow(self, folder: Path) -> None:
+        """The files moved to ``folder``: this frame scans them there (whoever holds it, Dagster's
+        in-process result included)."""
+        self.folder = Path(folder)
+        self._ldf = pl.scan_parquet(self.folder / "*.parquet")._ldf
+
+
+def parquet_parts(folder: Path) -> ParquetParts:
+    """The output for a folder of finished part files (see :class:`ParquetParts`)."""
+    frame = ParquetParts._from_pyldf(pl.scan_parquet(Path(folder) / "*.parquet")._ldf)
+    frame.folder = Path(folder)
+    return frame
 
 
 #: Longest text a metadata sample cell keeps (the Parquet file keeps the whole value).
@@ -30,6 +61,22 @@ class BoundedParquetIOManager(PolarsParquetIOManager):
     place for the whole line.
     """
 
+    def sink_df_to_path(self, context, df, path):
+        local = _local(path)
+        if isinstance(df, ParquetParts) and local is not None:
+            _replace(df.folder, local)
+            df.follow(local)
+            return None
+        if local is not None and local.is_dir():  # part files of an earlier run: a file takes their place
+            shutil.rmtree(local)
+        return super().sink_df_to_path(context, df, path)
+
+    def write_df_to_path(self, context, df, path):
+        local = _local(path)
+        if local is not None and local.is_dir():
+            shutil.rmtree(local)
+        return super().write_df_to_path(context, df, path)
+
     def get_metadata(self, context, obj) -> dict:
         metadata = super().get_metadata(context, obj)
         for key in ("table", "stats"):
@@ -41,6 +88,31 @@ class BoundedParquetIOManager(PolarsParquetIOManager):
                 ]
                 metadata[key] = MetadataValue.table(records=records, schema=value.schema)
         return metadata
+
+
+def _local(path) -> Path | None:
+    """``path`` (a UPath) as a local Path, or None when it lies in an object store."""
+    return Path(path.path) if getattr(path, "protocol", "file") in ("", "file", "local") else None
+
+
+def _replace(folder: Path, target: Path) -> None:
+    """Move ``folder`` to ``target``, where an earlier run may have left a file or a folder.
+
+    A rename when both lie on one file system (the spill folder is under the data folder); the
+    earlier output is renamed aside first and deleted after, so a reader finds one or the other.
+    """
+    aside = target.with_name(f"{target.name}.replaced-{uuid.uuid4().hex[:8]}")
+    if target.exists():
+        target.rename(aside)
+    try:
+        os.replace(folder, target)
+    except OSError:  # another file system: copy
+        shutil.copytree(folder, target)
+        shutil.rmtree(folder, ignore_errors=True)
+    if aside.is_dir():
+        shutil.rmtree(aside)
+    elif aside.exists():
+        aside.unlink()
 
 
 def _bounded(value):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import time
 import uuid
 
 import polars as pl
@@ -55,6 +57,52 @@ def test_mine_to_files_gives_the_lines_mine_in_batches_gives(shared_data, tmp_pa
         lines.select("template_id", "template", pl.col("lines").cast(pl.UInt32)).sort("template_id")
     )
     assert streamed.lines_per_template["lines"].is_sorted(descending=True)
+    assert streamed.folder == tmp_path / "spill" and len(streamed.files) == 8
+
+
+def test_only_part_files_whose_templates_changed_later_are_written_again(shared_data, tmp_path):
+    """A fresh miner generalises templates of early batches later, and those part files get the final
+    ones; a miner that has seen these lines before (templates settled) writes every part file once."""
+    messages, config = sample(shared_data, "OpenSSH")
+    events = pl.DataFrame({"message": messages, "line_no": range(1, len(messages) + 1)})
+    miner = TemplateMiner(config)
+    fresh = mine_to_files(events.lazy(), miner, tmp_path / "fresh", batch_rows=300, with_params=False)
+    assert 0 < fresh.rewritten < len(fresh.files)
+    expected = mine_in_batches(events, TemplateMiner(config), batch_rows=300, with_params=False)
+    assert fresh.events.collect().equals(expected)
+    settled = mine_to_files(events.lazy(), miner, tmp_path / "settled", batch_rows=300, with_params=False)
+    assert settled.rewritten == 0
+    final = miner.templates().select("template_id", pl.col("template").alias("final"))
+    got = settled.events.collect().join(final, on="template_id", how="left")
+    assert got.height == len(messages) and got.filter(pl.col("template") != pl.col("final")).is_empty()
+
+
+def test_the_io_manager_moves_part_files_into_place_over_an_earlier_output(tmp_path):
+    """A folder of part files becomes the partition's output by a rename, over an earlier single file
+    or folder, and its frame then scans them there (Dagster's in-process result holds it); a frame
+    written later over a folder replaces it with a file."""
+    from dagster import build_output_context
+    from upath import UPath
+
+    from logrca.assets.resources import BoundedParquetIOManager, parquet_parts
+
+    manager = BoundedParquetIOManager(base_dir=str(tmp_path / "parquet"))
+    context = build_output_context(definition_metadata={"compression": "zstd"}, dagster_type=None)
+    target = UPath(tmp_path / "parquet" / "p.parquet")
+    target.parent.mkdir(parents=True)
+    pl.DataFrame({"line_no": [0]}).write_parquet(target)  # an earlier run's single file
+    for run in range(2):  # over the file, then over the folder the first move left
+        folder = tmp_path / f"spill-{run}"
+        folder.mkdir()
+        for number in range(3):
+            pl.DataFrame({"line_no": [run, number]}).write_parquet(folder / f"batch-{number:06d}.parquet")
+        frame = parquet_parts(folder)
+        manager.sink_df_to_path(context, frame, target)
+        assert not folder.exists() and sorted(p.name for p in target.parent.iterdir()) == ["p.parquet"]
+        assert pl.read_parquet(target)["line_no"].to_list() == [run, 0, run, 1, run, 2]
+        assert frame.collect()["line_no"].to_list() == [run, 0, run, 1, run, 2]  # the frame follows its files
+    manager.write_df_to_path(context, pl.DataFrame({"line_no": [7]}), target)
+    assert target.is_file() and pl.read_parquet(target)["line_no"].to_list() == [7]
 
 
 def test_mine_to_files_of_no_events_keeps_the_columns(shared_data, tmp_path):
@@ -82,6 +130,10 @@ def test_the_asset_writes_what_the_whole_partition_path_gives(tmp_path):
     stale = data_dir / "spill" / f"log_templates-{uuid.uuid4()}-killed"  # a run that is over, killed
     stale.mkdir(parents=True)
     (stale / "batch-0.parquet").write_bytes(b"left behind")
+    for path in (stale / "batch-0.parquet", stale):  # untouched for two days (its run is unknown here)
+        os.utime(path, (time.time() - 2 * 86400,) * 2)
+    young = data_dir / "spill" / f"log_templates-{uuid.uuid4()}-another-instance"
+    young.mkdir()
     result = materialize_partition(pipeline_definitions(config_path, data_dir=data_dir), selection, partition)
     parquet = data_dir / "parquet"
     miner = TemplateMiner(load_config(config_path).templates)
@@ -101,9 +153,9 @@ def test_the_asset_writes_what_the_whole_partition_path_gives(tmp_path):
     params = pl.read_parquet(parquet / "log_parameters" / f"{partition}.parquet")
     assert params.columns == ["template_id", "params"] and params["template_id"].equals(events["template_id"])
     assert params["params"].equals(line_parameters(events["message"], events["template"], ()))
-    assert not any(
-        (data_dir / "spill").iterdir()
-    )  # the batch files are gone once written, and the stale ones
+    # the batch files are gone once moved into place, and the stale ones; a young folder of a run this
+    # instance does not know (another instance's, maybe) is left
+    assert [path.name for path in (data_dir / "spill").iterdir()] == [young.name]
     metadata = next(
         m.metadata
         for m in result.asset_materializations_for_node("log_templates")
@@ -111,5 +163,10 @@ def test_the_asset_writes_what_the_whole_partition_path_gives(tmp_path):
     )
     assert metadata["dagster/row_count"].value == events.height
     assert metadata["templates_in_partition"].value == events["template_id"].n_unique()
+    # stored as the part files, moved into place (not read and written again)
+    stored = parquet / "log_templates" / f"{partition}.parquet"
+    assert stored.is_dir() and len(list(stored.glob("batch-*.parquet"))) == metadata["part_files"].value > 1
+    assert 0 <= metadata["part_files_rewritten"].value <= metadata["part_files"].value
+    assert metadata["dagster/column_schema"].schema.columns  # read from the folder where it lies now
     changes = pl.read_parquet(parquet / "change_events" / f"{partition}.parquet")
     assert ("inventory", "version_change", "2.4.0") in changes.select("service", "kind", "version").rows()

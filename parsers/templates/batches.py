@@ -157,16 +157,21 @@ def frame_batches(
 
 @dataclass(frozen=True)
 class MinedFiles:
-    """Events mined batch by batch onto disk: the lazy result and what was counted on the way."""
+    """Events mined batch by batch onto disk: the part files, their scan and what was counted on the way."""
 
     #: The events with ``template_id``, ``template`` (each cluster's template after the last batch) and,
-    #: ``with_params``, ``params``, scanned from the batch files: sink or read it while the files exist.
+    #: ``with_params``, ``params``: a scan of ``files``, which hold them in line order.
     events: pl.LazyFrame
     rows: int
     #: ``template_id``, ``template``, ``lines``: lines per template of these events, most lines first.
     lines_per_template: pl.DataFrame
     #: Lines that got no template id (0 unless the miner failed a line).
     missing_ids: int
+    #: The folder of part files (``batch-NNNNNN.parquet``, one per batch, in line order).
+    folder: Path
+    files: tuple[Path, ...]
+    #: Part files written again because a template of theirs changed in a later batch.
+    rewritten: int
 
 
 def mine_to_files(
@@ -176,71 +181,102 @@ def mine_to_files(
     *,
     with_params: bool = True,
     batch_rows: int = DEFAULT_BATCH_ROWS,
+    write_options: dict | None = None,
 ) -> MinedFiles:
-    """:func:`mine_in_batches`, each mined batch written to ``folder`` instead of kept: memory follows the batch.
+    """:func:`mine_in_batches`, each mined batch written to a part file in ``folder``: memory follows the batch.
 
     The input is read one batch at a time (:func:`frame_batches`), so a ``LazyFrame`` over the
-    partition's Parquet file is never loaded whole. Lines get the same ids, templates and parameters
-    as :func:`mine_in_batches` gives (same batch ends). ``template`` is swapped for each cluster's
-    final template when the returned ``events`` are read, which is why they stay lazy. Events that
-    fit in one batch are mined in memory and written nowhere. The state is not saved here.
+    partition's Parquet file is never loaded whole. The part files hold the lines :func:`mine_in_batches`
+    gives (same batch ends), in line order: together they are the output, to be read or moved into
+    place as they are, not rewritten. A batch is written with the templates its clusters had then; at
+    the end, only the part files holding a template that changed in a later batch are written again
+    with each cluster's final template (in steady state, none: a system's templates settle after
+    its first hours). ``write_options`` are ``polars.DataFrame.write_parquet``'s (default
+    :data:`SPILL_WRITE`). The state is not saved here.
     """
     if batch_rows < 1:
         raise ValueError(f"mine_to_files: batch_rows must be >= 1, got {batch_rows}")
-    if _height(events) <= batch_rows:  # one batch: its templates are already the final ones, nothing to spill
-        whole = _templates.mine_templates(_collected(events), miner, with_params=with_params)
-        counts = [whole.group_by("template_id").agg(pl.len().alias("lines"))]
-        return MinedFiles(
-            whole.lazy(), whole.height, _lines_per_template(counts, miner.templates()), _missing(whole)
-        )
+    options = SPILL_WRITE if write_options is None else write_options
     folder.mkdir(parents=True, exist_ok=True)
-    files, counts, rows, missing = [], [], 0, 0
+    files, seen, rows, missing = [], [], 0, 0
     # a batch gets its parameters (if asked) and is written on a thread while the next one is mined (the
     # parameters are polars' work, which releases the GIL, and need no Drain state); one batch at a
-    # time, so at most one mined batch waits. Parquet lz4: the cheapest spill measured (IPC, plain or
-    # lz4, cost more to write and to read back)
+    # time, so at most one mined batch waits
     with ThreadPoolExecutor(max_workers=1) as writer:
         written = None
         mined = _mine_ahead_later(frame_batches(events, batch_rows), miner, with_params=with_params)
         for number, (part, params) in enumerate(mined):
-            counts.append(part.group_by("template_id").agg(pl.len().alias("lines")))
+            seen.append(_templates_seen(part))
             rows, missing = rows + part.height, missing + _missing(part)
             if written is not None:
                 written.result()
             files.append(folder / f"batch-{number:06d}.parquet")
-            written = writer.submit(_write_spill, part, params, files[-1])
+            written = writer.submit(_write_part, part, params, files[-1], options)
         if written is not None:
             written.result()
     final = miner.templates()
-    return MinedFiles(_with_final_templates(files, final), rows, _lines_per_template(counts, final), missing)
+    stale = [path for path, pairs in zip(files, seen) if _changed_since(pairs, final)]
+    for path in stale:
+        _write_final_templates(path, final, options)
+    return MinedFiles(
+        events=pl.scan_parquet(files),
+        rows=rows,
+        lines_per_template=_lines_per_template(seen, final),
+        missing_ids=missing,
+        folder=folder,
+        files=tuple(files),
+        rewritten=len(stale),
+    )
+
+
+#: Parquet options of part files written for reading back (lz4: the cheapest to write and read of
+#: those measured, IPC plain or lz4 included).
+SPILL_WRITE = {"compression": "lz4", "statistics": False}
 
 
 def write_spill(frame: pl.DataFrame, path: Path) -> None:
     """One batch of a spill folder: Parquet lz4 without statistics, the cheapest to write and read back."""
-    frame.write_parquet(path, compression="lz4", statistics=False)
+    frame.write_parquet(path, **SPILL_WRITE)
 
 
-def _write_spill(mined: pl.DataFrame, params: Callable[[], pl.Series] | None, path: Path) -> None:
-    write_spill(mined if params is None else mined.with_columns(params()), path)
+def _write_part(
+    mined: pl.DataFrame, params: Callable[[], pl.Series] | None, path: Path, options: dict
+) -> None:
+    (mined if params is None else mined.with_columns(params())).write_parquet(path, **options)
 
 
-def _with_final_templates(files: list[Path], final: pl.DataFrame) -> pl.LazyFrame:
-    """The spilled batches with each cluster's ``final`` template, as a plan polars streams.
-
-    A left join on the (small) final templates, not ``replace_strict``: a replacement whose default is
-    another column is not run by the streaming engine, so sinking it collected the whole partition
-    (1.5M lines: peak 712 MB against 308 MB with the join).
-    """
-    scanned = pl.scan_parquet(files)
-    ids = final.select(
-        pl.col("template_id").cast(scanned.collect_schema()["template_id"]),
-        pl.col("template").alias("_final"),
+def _templates_seen(part: pl.DataFrame) -> pl.DataFrame:
+    """A mined batch's ``template_id``, its ``lines``, the ``template`` written, and how many texts it had."""
+    return part.group_by("template_id").agg(
+        pl.len().alias("lines"), pl.col("template").first(), pl.col("template").n_unique().alias("texts")
     )
-    return (
-        scanned.join(ids.lazy(), on="template_id", how="left", maintain_order="left")
+
+
+def _changed_since(seen: pl.DataFrame, final: pl.DataFrame) -> bool:
+    """Whether a batch's written templates (``seen``) differ from the clusters' ``final`` ones."""
+    now = final.select(
+        pl.col("template_id").cast(seen.schema["template_id"]), pl.col("template").alias("_final")
+    )
+    joined = seen.filter(pl.col("template_id").is_not_null()).join(now, on="template_id", how="left")
+    return bool(
+        joined.select(((pl.col("texts") > 1) | pl.col("template").ne_missing(pl.col("_final"))).any()).item()
+    )
+
+
+def _write_final_templates(path: Path, final: pl.DataFrame, options: dict) -> None:
+    """Write a part file again with each cluster's ``final`` template (line order kept)."""
+    part = pl.read_parquet(path)
+    ids = final.select(
+        pl.col("template_id").cast(part.schema["template_id"]), pl.col("template").alias("_final")
+    )
+    fixed = (
+        part.join(ids, on="template_id", how="left", maintain_order="left")
         .with_columns(pl.coalesce("_final", "template").alias("template"))
         .drop("_final")
     )
+    temporary = path.with_suffix(".final")
+    fixed.write_parquet(temporary, **options)
+    temporary.replace(path)
 
 
 def _height(events: pl.DataFrame | pl.LazyFrame) -> int:
