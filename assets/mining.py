@@ -111,8 +111,11 @@ def log_templates(
             miner = TemplateMiner(config.templates.model_copy(update={"state_path": state_path}))
             known_before = miner.templates().height
             # the reference first, as a case's analysis reads it; the next batch masked ahead on a thread
-            options = {"batch_rows": config.templates.batch_size, "with_params": False}
-            options["write_options"] = PARQUET_PART_WRITE
+            options = {
+                "batch_rows": config.templates.batch_size,
+                "with_params": False,
+                "write_options": PARQUET_PART_WRITE,
+            }
             baseline = mine_to_files(baseline_logs, miner, Path(spill, "baseline"), **options)
             mined = mine_to_files(raw_logs, miner, Path(spill, "events"), **options)
             miner.save(state_path)

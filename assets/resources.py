@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import os
 import shutil
@@ -105,10 +106,17 @@ def _replace(folder: Path, target: Path) -> None:
     if target.exists():
         target.rename(aside)
     try:
-        os.replace(folder, target)
-    except OSError:  # another file system: copy
-        shutil.copytree(folder, target)
-        shutil.rmtree(folder, ignore_errors=True)
+        try:
+            os.replace(folder, target)
+        except OSError as error:
+            if error.errno != errno.EXDEV:
+                raise
+            shutil.copytree(folder, target)  # another file system: copied, then removed
+            shutil.rmtree(folder, ignore_errors=True)
+    except BaseException:
+        if aside.exists() and not target.exists():  # the earlier output stays where it was
+            aside.rename(target)
+        raise
     if aside.is_dir():
         shutil.rmtree(aside)
     elif aside.exists():

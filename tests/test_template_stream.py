@@ -170,3 +170,14 @@ def test_the_asset_writes_what_the_whole_partition_path_gives(tmp_path):
     assert metadata["dagster/column_schema"].schema.columns  # read from the folder where it lies now
     changes = pl.read_parquet(parquet / "change_events" / f"{partition}.parquet")
     assert ("inventory", "version_change", "2.4.0") in changes.select("service", "kind", "version").rows()
+
+
+def test_a_failed_move_leaves_the_earlier_output_in_place(tmp_path):
+    from logrca.assets.resources import _replace
+
+    target = tmp_path / "p.parquet"
+    pl.DataFrame({"line_no": [1]}).write_parquet(target)
+    with pytest.raises(FileNotFoundError):
+        _replace(tmp_path / "gone", target)  # nothing to move: the rename fails
+    assert pl.read_parquet(target)["line_no"].to_list() == [1]
+    assert [path.name for path in tmp_path.iterdir()] == ["p.parquet"]
