@@ -37,16 +37,16 @@ class ParquetParts(pl.LazyFrame):
     folder: Path
 
     def follow(self, folder: Path) -> None:
-        """The files moved to ``folder``: this frame scans them there (whoever holds it, Dagster's
-        in-process result included)."""
+        """The files are in ``folder`` (moved there): this frame scans them there (whoever holds it,
+        Dagster's in-process result included)."""
         self.folder = Path(folder)
         self._ldf = pl.scan_parquet(self.folder / "*.parquet")._ldf
 
 
 def parquet_parts(folder: Path) -> ParquetParts:
     """The output for a folder of finished part files (see :class:`ParquetParts`)."""
-    frame = ParquetParts._from_pyldf(pl.scan_parquet(Path(folder) / "*.parquet")._ldf)
-    frame.folder = Path(folder)
+    frame = ParquetParts._from_pyldf(pl.LazyFrame()._ldf)
+    frame.follow(folder)
     return frame
 
 
@@ -68,14 +68,11 @@ class BoundedParquetIOManager(PolarsParquetIOManager):
             _replace(df.folder, local)
             df.follow(local)
             return None
-        if local is not None and local.is_dir():  # part files of an earlier run: a file takes their place
-            shutil.rmtree(local)
+        _remove_part_files(local)
         return super().sink_df_to_path(context, df, path)
 
     def write_df_to_path(self, context, df, path):
-        local = _local(path)
-        if local is not None and local.is_dir():
-            shutil.rmtree(local)
+        _remove_part_files(_local(path))
         return super().write_df_to_path(context, df, path)
 
     def get_metadata(self, context, obj) -> dict:
@@ -94,6 +91,12 @@ class BoundedParquetIOManager(PolarsParquetIOManager):
 def _local(path) -> Path | None:
     """``path`` (a UPath) as a local Path, or None when it lies in an object store."""
     return Path(path.path) if getattr(path, "protocol", "file") in ("", "file", "local") else None
+
+
+def _remove_part_files(local: Path | None) -> None:
+    """Part files an earlier run left at ``local``: a single file is about to take their place."""
+    if local is not None and local.is_dir():
+        shutil.rmtree(local)
 
 
 def _replace(folder: Path, target: Path) -> None:

@@ -124,7 +124,7 @@ def mine_in_batches(
     parts = list(mine_ahead(frame_batches(events, batch_rows), miner, with_params=with_params))
     # final template per batch, batches kept as chunks: one chunk of the whole frame (as a join makes)
     # writes to Parquet ~3x slower, its string views reaching into every batch's buffers
-    final_template = _final_template(miner)
+    final_template = _final_template(miner.templates())
     return pl.concat([part.with_columns(final_template) for part in parts], rechunk=False)
 
 
@@ -254,28 +254,16 @@ def _templates_seen(part: pl.DataFrame) -> pl.DataFrame:
 
 def _changed_since(seen: pl.DataFrame, final: pl.DataFrame) -> bool:
     """Whether a batch's written templates (``seen``) differ from the clusters' ``final`` ones."""
-    now = final.select(
-        pl.col("template_id").cast(seen.schema["template_id"]), pl.col("template").alias("_final")
-    )
-    joined = seen.filter(pl.col("template_id").is_not_null()).join(now, on="template_id", how="left")
+    now = seen.with_columns(_final_template(final).alias("_final"))
     return bool(
-        joined.select(((pl.col("texts") > 1) | pl.col("template").ne_missing(pl.col("_final"))).any()).item()
+        now.select((pl.col("texts") > 1) | pl.col("template").ne_missing(pl.col("_final"))).to_series().any()
     )
 
 
 def _write_final_templates(path: Path, final: pl.DataFrame, options: dict) -> None:
     """Write a part file again with each cluster's ``final`` template (line order kept)."""
-    part = pl.read_parquet(path)
-    ids = final.select(
-        pl.col("template_id").cast(part.schema["template_id"]), pl.col("template").alias("_final")
-    )
-    fixed = (
-        part.join(ids, on="template_id", how="left", maintain_order="left")
-        .with_columns(pl.coalesce("_final", "template").alias("template"))
-        .drop("_final")
-    )
     temporary = path.with_suffix(".final")
-    fixed.write_parquet(temporary, **options)
+    pl.read_parquet(path).with_columns(_final_template(final)).write_parquet(temporary, **options)
     temporary.replace(path)
 
 
@@ -304,9 +292,8 @@ def _lines_per_template(counts: list[pl.DataFrame], final: pl.DataFrame) -> pl.D
     )
 
 
-def _final_template(miner: _templates.TemplateMiner) -> pl.Expr:
-    """``template`` replaced by each cluster's template as the miner holds it now."""
-    final = miner.templates()
+def _final_template(final: pl.DataFrame) -> pl.Expr:
+    """``template`` replaced by each cluster's template in ``final`` (``miner.templates()`` at the end)."""
     return (
         pl.col("template_id")
         .replace_strict(final["template_id"], final["template"], default=pl.col("template"))
