@@ -23,8 +23,8 @@ from logrca.assets.partitions import PartitionPlan
 from logrca.assets.resources import ElasticsearchResource, LogrcaConfigResource
 from logrca.parsers.ingest.schema import SPAN_SCHEMA
 from logrca.rca.log_lines import ensure_templates, index_lines, lines_stream
-from logrca.rca.pictures import finding_pictures, import_in_background
-from logrca.rca.report import build_finding
+from logrca.rca.pictures import PictureDrawing
+from logrca.rca.report import build_finding, has_finding, ranked_entries
 from logrca.rca.report_render import ReportOptions, render_report
 from logrca.rca.search_index import index_partition, index_runbooks
 from logrca.rca.windows import split_window, window_frames
@@ -115,21 +115,25 @@ def _build_finding(context: AssetExecutionContext, logrca: LogrcaConfigResource,
 _CAPTIONS = {"service-map": "service map", "template-rates": "template rates and changes"}
 
 
-def _pictures(context: AssetExecutionContext, logrca: LogrcaConfigResource, finding, inputs: dict) -> dict:
-    """The finding's PNG pictures by name (none without a finding or with ``report.pictures`` off)."""
-    config, tw = logrca.load(), context.partition_time_window
-    if not finding or not config.report.pictures:
-        return {}
-    frames = split_window(inputs["log_templates"], context.partition_key)[:2]
+def _start_pictures(
+    logrca: LogrcaConfigResource, anomalies: pl.DataFrame, ranking: pl.DataFrame, graph: nx.DiGraph
+) -> PictureDrawing | None:
+    """The pictures of the finding to come, the service map started (None: no finding, or ``report.pictures`` off).
+
+    Drawn on a worker thread while the frames are read and the finding is built (see :class:`PictureDrawing`).
+    """
+    if not logrca.load().report.pictures or not has_finding(ranking, anomalies):
+        return None
+    drawing = PictureDrawing(ranked_entries(ranking, anomalies, owners={}))
+    drawing.service_map(graph)
+    return drawing
+
+
+def _timeline_events(events: dict[str, pl.DataFrame] | pl.DataFrame, partition_key: str) -> pl.DataFrame:
+    """The lines the timeline counts: the partition's and the earlier partitions' (``timestamp, service, template_id``)."""
+    frames = split_window(events, partition_key)[:2]
     drawn = [f.select("timestamp", "service", "template_id") for f in frames if f is not None]
-    return finding_pictures(
-        finding,
-        inputs["service_graph"],
-        pl.concat(drawn, how="vertical_relaxed"),
-        window=(tw.start, tw.end),
-        changes=inputs["change_events"],
-        templates=config.report.timeline_templates,
-    )
+    return pl.concat(drawn, how="vertical_relaxed")
 
 
 def _finding_metadata(finding: dict | None) -> dict:
@@ -163,9 +167,16 @@ def rca_report(
     (``report``, to Elasticsearch and the incident); the Dagster UI gets the same text with the
     pictures inlined. The WARN check ``no_incident`` marks a partition holding an incident.
     """
-    if logrca.load().report.pictures and anomalies.height and root_causes.height:
-        import_in_background()  # a finding, so pictures: the import overlaps reading and the finding
+    drawing = _start_pictures(logrca, anomalies, root_causes, service_graph)
     events, partition_scan = _report_frames(log_templates, context.partition_key)
+    if drawing is not None:
+        tw = context.partition_time_window
+        drawing.template_rates(
+            _timeline_events(events, context.partition_key),
+            window=(tw.start, tw.end),
+            changes=change_events,
+            templates=logrca.load().report.timeline_templates,
+        )
     inputs = {"log_templates": events, "partition_scan": partition_scan}
     inputs |= {"anomalies": anomalies, "root_causes": root_causes}
     inputs |= {"baseline_templates": baseline_templates}
@@ -173,7 +184,7 @@ def rca_report(
     finding = _build_finding(context, logrca, inputs)
     stem = context.partition_key.replace(":", "-")
     report_file = logrca.path("reports", logrca.load().system, f"{stem}.md")
-    pictures = _pictures(context, logrca, finding, inputs)
+    pictures = drawing.result() if drawing is not None else {}  # a drawing comes with a finding (has_finding)
     for name, png in pictures.items():
         report_file.with_name(f"{stem}-{name}.png").write_bytes(png)
     files = [(_CAPTIONS[name], f"{stem}-{name}.png") for name in pictures]

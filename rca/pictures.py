@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import io
-import threading
+from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import datetime
 
 import networkx as nx
 import polars as pl
 
 __all__ = [
+    "PictureDrawing",
+    "evidence_series",
     "finding_pictures",
-    "import_in_background",
     "per_minute_rates",
     "service_map_png",
     "template_rates_png",
@@ -25,37 +26,27 @@ _CHANGE_COLOURS = {
 }
 
 
-def _pyplot():
+def _use_agg() -> None:
+    """Agg before anything imports pyplot (networkx's drawing does): the pipeline runs headless."""
     import matplotlib
 
-    matplotlib.use("Agg")  # no display: the pipeline runs headless
-    from matplotlib import pyplot
-
-    return pyplot
-
-
-def import_in_background() -> threading.Thread:
-    """Start importing matplotlib on a daemon thread; returns the thread.
-
-    The import (~0.4 s of Python) is paid by every process that draws. Started before the caller's
-    other work (reading frames, building the finding: polars, which releases the GIL), it overlaps
-    it; the first picture then finds the modules imported, or waits for them under the import lock.
-    """
-    thread = threading.Thread(target=_pyplot, name="import-matplotlib", daemon=True)
-    thread.start()
-    return thread
+    matplotlib.use("Agg")
 
 
 def _figure(width: float, height: float):
-    plt = _pyplot()
-    return plt, plt.subplots(figsize=(width, height), dpi=110)
+    """A figure and its axes, without pyplot: no global figure list, so a worker thread may draw."""
+    _use_agg()
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(width, height), dpi=110)
+    return fig, fig.subplots()
 
 
 #: zlib level of the pictures' PNG (1 fastest, 9 smallest).
 PNG_COMPRESS_LEVEL = 1
 
 
-def _png(plt, fig) -> bytes:
+def _png(fig) -> bytes:
     buffer = io.BytesIO()
     fig.tight_layout()
     # tight_layout leaves a placeholder layout engine, for which savefig draws the whole figure once
@@ -65,7 +56,6 @@ def _png(plt, fig) -> bytes:
     # zlib level 1 instead of Pillow's 6: the same pixels (PNG is lossless), 0.01-0.05 s less per
     # picture (service map / 8-line chart) for 12-17% more bytes
     fig.savefig(buffer, format="png", pil_kwargs={"compress_level": PNG_COMPRESS_LEVEL})
-    plt.close(fig)
     return buffer.getvalue()
 
 
@@ -97,11 +87,11 @@ def service_map_png(graph: nx.DiGraph, scores: dict[str, float], path: list[str]
     graph = graph.copy()
     graph.add_nodes_from(scores)
     graph.add_nodes_from(path)
-    plt, (fig, ax) = _figure(8.0, 4.8)
+    fig, ax = _figure(8.0, 4.8)
     if graph.number_of_nodes() == 0:
         ax.text(0.5, 0.5, "no services", ha="center")
         ax.axis("off")
-        return _png(plt, fig)
+        return _png(fig)
     nx.set_node_attributes(graph, _layers(graph), "layer")
     positions = nx.multipartite_layout(graph, subset_key="layer", align="vertical")
     top = max(scores.values(), default=0.0) or 1.0
@@ -129,7 +119,7 @@ def service_map_png(graph: nx.DiGraph, scores: dict[str, float], path: list[str]
     fig.colorbar(drawn, ax=ax, shrink=0.7, label="anomaly (relative to the highest)")
     ax.set_title("Service map: caller → callee; red path = propagation from the likely root cause")
     ax.axis("off")
-    return _png(plt, fig)
+    return _png(fig)
 
 
 def per_minute_rates(
@@ -178,7 +168,7 @@ def template_rates_png(
     changes : pl.DataFrame, optional
         :func:`logrca.rca.changes.detect_changes` rows; each is a dashed vertical line with its kind.
     """
-    plt, (fig, ax) = _figure(9.0, 5.0)
+    fig, ax = _figure(9.0, 5.0)
     start = events["timestamp"].min() if not events.is_empty() else window[0]
     for service, template_id, label in series:
         rates = per_minute_rates(events, service, template_id, start=start, end=window[1])
@@ -197,7 +187,74 @@ def template_rates_png(
     )
     ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.22), ncol=2, frameon=False)
     fig.autofmt_xdate()
-    return _png(plt, fig)
+    return _png(fig)
+
+
+def evidence_series(ranking: list[dict], templates: int) -> list[tuple[str, int, str]]:
+    """The ``templates`` strongest evidence templates of a finding's ranking: ``(service, template_id, label)``, best first."""
+    evidence = sorted(
+        (
+            (e["score"], r["service"], e["template_id"], e["template"] or e["kind"])
+            for r in ranking
+            for e in r["evidence"]
+            if e.get("template_id") is not None
+        ),
+        key=lambda item: -item[0],
+    )
+    series, seen = [], set()
+    for _, service, template_id, label in evidence:
+        if (service, template_id) not in seen and len(series) < templates:
+            seen.add((service, template_id))
+            series.append((service, int(template_id), label))
+    return series
+
+
+class PictureDrawing:
+    """A finding's pictures drawn on one worker thread, in the order asked, while the caller goes on.
+
+    Drawing is Python holding the GIL; reading Parquet and building the finding are mostly polars,
+    which releases it. So the pipeline starts the service map as soon as the ranking is known and the
+    timeline once the events are read, and collects the PNGs (:meth:`result`) when it writes the report.
+
+    Parameters
+    ----------
+    ranking : list of dict
+        The finding's ``ranking`` entries (``service``, ``anomaly_score``, ``path``, ``evidence``).
+    """
+
+    def __init__(self, ranking: list[dict]) -> None:
+        self._ranking = ranking
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="logrca-pictures")
+        self._drawn: dict[str, Future] = {}
+
+    def service_map(self, graph: nx.DiGraph) -> None:
+        """Draw ``service-map``: :func:`service_map_png` of the ranking's scores and the top path."""
+        top = self._ranking[0]
+        scores = {r["service"]: float(r.get("anomaly_score") or 0.0) for r in self._ranking}
+        path = top["path"] or [top["service"]]
+        self._drawn["service-map"] = self._pool.submit(service_map_png, graph, scores, path)
+
+    def template_rates(
+        self,
+        events: pl.DataFrame,
+        *,
+        window: tuple[datetime, datetime],
+        changes: pl.DataFrame | None = None,
+        templates: int = 4,
+    ) -> None:
+        """Draw ``template-rates`` of the ``templates`` strongest evidence templates (none without any)."""
+        series = evidence_series(self._ranking, templates)
+        if series and not events.is_empty():
+            self._drawn["template-rates"] = self._pool.submit(
+                template_rates_png, events, series, window=window, changes=changes
+            )
+
+    def result(self) -> dict[str, bytes]:
+        """The PNGs by file-name stem, once drawn (a drawing's error is raised here)."""
+        try:
+            return {name: drawn.result() for name, drawn in self._drawn.items()}
+        finally:
+            self._pool.shutdown()
 
 
 def finding_pictures(
@@ -212,25 +269,10 @@ def finding_pictures(
     """The pictures of a finding, by file-name stem: ``service-map`` and ``template-rates`` (PNG bytes).
 
     ``events`` are the baseline's and the window's mined events; the timeline draws the ``templates``
-    strongest evidence templates of the finding (across services, best first).
+    strongest evidence templates of the finding (across services, best first). The drawing of
+    :class:`PictureDrawing`, waited for.
     """
-    top = finding["ranking"][0]
-    scores = {r["service"]: float(r.get("anomaly_score") or 0.0) for r in finding["ranking"]}
-    pictures = {"service-map": service_map_png(graph, scores, top["path"] or [top["service"]])}
-    evidence = sorted(
-        (
-            (e["score"], r["service"], e["template_id"], e["template"] or e["kind"])
-            for r in finding["ranking"]
-            for e in r["evidence"]
-            if e.get("template_id") is not None
-        ),
-        key=lambda item: -item[0],
-    )
-    series, seen = [], set()
-    for _, service, template_id, label in evidence:
-        if (service, template_id) not in seen and len(series) < templates:
-            seen.add((service, template_id))
-            series.append((service, int(template_id), label))
-    if series and not events.is_empty():
-        pictures["template-rates"] = template_rates_png(events, series, window=window, changes=changes)
-    return pictures
+    drawing = PictureDrawing(finding["ranking"])
+    drawing.service_map(graph)
+    drawing.template_rates(events, window=window, changes=changes, templates=templates)
+    return drawing.result()

@@ -172,7 +172,7 @@ def _evidence_entry(row: dict) -> dict:
     }
 
 
-def _ranked_entries(ranking: pl.DataFrame, anomalies: pl.DataFrame, owners: dict[str, str]) -> list[dict]:
+def ranked_entries(ranking: pl.DataFrame, anomalies: pl.DataFrame, owners: dict[str, str]) -> list[dict]:
     """The ranking as JSON-able rows, each with its service's strongest evidence."""
     evidence_rows = anomalies.sort("score", descending=True)
     ranked = []
@@ -228,6 +228,11 @@ def _detection(detected: datetime, window: tuple[datetime, datetime]) -> dict:
     }
 
 
+def has_finding(ranking: pl.DataFrame, anomalies: pl.DataFrame, min_score: float = 0.0) -> bool:
+    """Whether :func:`build_finding` finds an incident: a ranking, and anomalies scoring ``min_score`` or more."""
+    return not (ranking.is_empty() or anomalies.is_empty() or float(anomalies["score"].max()) < min_score)
+
+
 def build_finding(
     *,
     system: str,
@@ -277,9 +282,9 @@ def build_finding(
     -----
     Over 60 lines for its parameter documentation; the body (about 35 lines) is the finding's literal.
     """
-    if ranking.is_empty() or anomalies.is_empty() or float(anomalies["score"].max()) < min_score:
+    if not has_finding(ranking, anomalies, min_score):
         return None
-    ranked = _ranked_entries(ranking, anomalies, owners or {})
+    ranked = ranked_entries(ranking, anomalies, owners or {})
     start, end = _incident_window(window_events, anomalies)
     trace_ids, path_lines = _failing_path(window_events, anomalies, trace_lines=trace_lines)
     knowledge = link_knowledge(

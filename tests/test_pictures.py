@@ -76,17 +76,48 @@ def test_a_picture_is_drawn_once_to_the_pixels_of_tight_layout_then_savefig():
     from logrca.rca.pictures import _figure, _png
 
     def drawn():
-        plt, (fig, ax) = _figure(6.0, 3.0)
+        fig, ax = _figure(6.0, 3.0)
         ax.plot([0, 1, 2], [3, 1, 2], label="a long label for the legend")
         ax.set_title("a title")
         ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.2))
         fig.colorbar(ax.scatter([0, 1], [1, 2], c=[0.1, 0.9]), ax=ax)
-        return plt, fig
+        return fig
 
-    plt, fig = drawn()
+    fig = drawn()
     fig.tight_layout()
     plain = io.BytesIO()
     fig.savefig(plain, format="png")
-    plt.close(fig)
-    once = Image.open(io.BytesIO(_png(*drawn()))).convert("RGBA")
+    once = Image.open(io.BytesIO(_png(drawn()))).convert("RGBA")
     assert ImageChops.difference(once, Image.open(plain).convert("RGBA")).getbbox() is None
+
+
+def test_pictures_drawn_on_the_worker_thread_are_those_drawn_alone():
+    """The pipeline draws while it reads; the PNGs are the pixels of each picture drawn by itself."""
+    import threading
+
+    from logrca.rca.pictures import PictureDrawing
+
+    ranking = [
+        {"service": "db", "anomaly_score": 4.0, "path": ["db", "api"], "evidence": [
+            {"score": 9.0, "template_id": 2, "template": "lock timeout", "kind": "new_template"},
+            {"score": 3.0, "template_id": 3, "template": None, "kind": "change"}]},
+        {"service": "api", "anomaly_score": 1.0, "path": ["api"], "evidence": [
+            {"score": 5.0, "template_id": 1, "template": "GET /x", "kind": "rate_spike"}]},
+    ]  # fmt: skip
+    graph, frame = nx.DiGraph([("api", "db")]), events()
+    drawing = PictureDrawing(ranking)
+    drawing.service_map(graph)
+    drawing.template_rates(frame, window=WINDOW, changes=detect_changes(frame), templates=2)
+    workers = {t.name for t in threading.enumerate() if t.name.startswith("logrca-pictures")}
+    drawn = drawing.result()
+    assert workers, "the drawing runs on its worker thread"
+    alone = {
+        "service-map": service_map_png(graph, {"db": 4.0, "api": 1.0}, ["db", "api"]),
+        "template-rates": template_rates_png(
+            frame,
+            [("db", 2, "lock timeout"), ("api", 1, "GET /x")],
+            window=WINDOW,
+            changes=detect_changes(frame),
+        ),
+    }
+    assert drawn == alone
