@@ -29,6 +29,7 @@ def test_the_decay_logrca_sets_is_what_polars_hands_jemalloc():
     handed = _effective(_python(_PRINT_CONF).stdout)
     assert handed["dirty_decay_ms"] == "5000"
     assert handed["muzzy_decay_ms"] == "5000"
+    assert handed["narenas"] == str(len(os.sched_getaffinity(0)))
 
 
 def test_jemalloc_accepts_and_applies_the_setting():
@@ -40,6 +41,7 @@ def test_jemalloc_accepts_and_applies_the_setting():
     assert "Invalid conf" not in done.stderr
     assert "opt.dirty_decay_ms: 5000" in done.stderr
     assert "opt.muzzy_decay_ms: 5000" in done.stderr
+    assert f"opt.narenas: {len(os.sched_getaffinity(0))}" in done.stderr
 
 
 def test_a_setting_the_user_made_wins():
