@@ -11,7 +11,7 @@ import pytest
 from polars.testing import assert_frame_equal
 
 from logrca.parsers.ingest.files import resolve_paths
-from logrca.parsers.ingest.readers import read_source
+from logrca.parsers.ingest.readers import read_source, read_sources
 from logrca.parsers.ingest.schema import EVENT_SCHEMA, QUARANTINE_SCHEMA
 from logrca.parsers.ingest.sources import SourceConfig
 
@@ -183,6 +183,29 @@ def test_unordered_timestamps_are_sorted_and_counted(tmp_path):
     result = read_source(java_source(tmp_path))
     assert result.events["message"].to_list() == ["first", "second", "third"]
     assert result.stats["out_of_order"] == 2
+
+
+def test_sources_are_merged_in_time_order_ties_in_source_order(tmp_path):
+    # Two sources whose lines interleave in time: the merged events are sorted, a tie keeps the
+    # sources' order; one source whose lines are in order comes back as it was read.
+    (tmp_path / "a.log").write_text(
+        "2026-03-10 01:00:01,000 INFO  [main] c.s.App: a1\n2026-03-10 01:00:03,000 INFO  [main] c.s.App: a3\n"
+    )
+    (tmp_path / "b.log").write_text(
+        "2026-03-10 01:00:02,000 INFO  [main] c.s.App: b2\n2026-03-10 01:00:03,000 INFO  [main] c.s.App: b3\n"
+    )
+    a, b = (
+        SourceConfig(
+            name=n, service=n, format="loghub", header=JAVA_HEADER, paths=[str(tmp_path / f"{n}.log")]
+        )
+        for n in ("a", "b")
+    )
+    merged, _ = read_sources([a, b], base_dir=tmp_path, threads=1)
+    assert merged.events["message"].to_list() == ["a1", "b2", "a3", "b3"]
+    merged, _ = read_sources([b, a], base_dir=tmp_path, threads=1)
+    assert merged.events["message"].to_list() == ["a1", "b2", "b3", "a3"]
+    alone, _ = read_sources([a], base_dir=tmp_path, threads=1)
+    assert alone.events["message"].to_list() == ["a1", "a3"]
 
 
 def test_empty_source_gives_empty_frames_with_schema(tmp_path):
