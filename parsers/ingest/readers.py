@@ -216,8 +216,9 @@ def _restrict(result: ReadResult, window: tuple[datetime, datetime]) -> ReadResu
     in_window = pl.col("timestamp").is_between(start, end, closed="left")
     placed = pl.col("placed_at")
     here = placed.is_null() | placed.is_between(start, end, closed="left")
-    events, quarantine = _within(result.events, in_window), _within(result.quarantine, here)
-    outside_events = int(result.events["line_count"].sum()) - int(events["line_count"].sum())
+    events = result.events.filter(in_window)
+    quarantine = result.quarantine.filter(here)
+    outside_events = int(result.events.filter(~in_window)["line_count"].sum())
     outside_lines = result.quarantine.filter(~here & is_line_row(pl.col("reason"))).height
     stats = dict(result.stats)
     stats["lines_in_events"] = int(events["line_count"].sum())
@@ -229,16 +230,6 @@ def _restrict(result: ReadResult, window: tuple[datetime, datetime]) -> ReadResu
         for record in result.files
     ]
     return ReadResult(events=events, quarantine=quarantine, stats=stats, files=files)
-
-
-def _within(frame: pl.DataFrame, keep: pl.Expr) -> pl.DataFrame:
-    """The rows of ``frame`` where ``keep`` holds; ``frame`` itself when that is every row.
-
-    A file that lies wholly in the window (one partition's file, the usual case) is then not
-    copied: a filter writes every column anew even when it keeps them all.
-    """
-    kept = frame.select(keep.fill_null(False))
-    return frame if kept.to_series().all() else frame.filter(kept.to_series())
 
 
 def _utc(moment: datetime) -> datetime:
