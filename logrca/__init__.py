@@ -16,10 +16,11 @@ from pathlib import Path
 #: stage faulted the same memory in again: on a 3M-line hour, 2.8M page faults and a tenth of the wall
 #: time (docs/scaling.md, "Memory: what the allocator keeps"). A process idle for 5 s still returns them.
 #:
-#: And one arena per core (``narenas``), not jemalloc's four per core: a page freed in one arena is reused only
-#: by the threads of that arena, so with more arenas than polars' threads (one per core) the freed
-#: gigabytes sit where the next allocation does not look, and it faults fresh pages in. On a 3M-line
-#: hour on 2 cores: ingest 7% faster, 7% less peak memory (bench/README.md, "One arena per core").
+#: And one arena per core (``narenas``), not jemalloc's four per core: a page freed in one arena is
+#: reused only by the threads of that arena, so with more arenas than polars' threads (one per core)
+#: freed gigabytes sit where the next allocation does not look, and it faults fresh pages in. On a 3M-line
+#: hour on 2 cores: ingest 7% faster, a quarter less system time, 3% less peak (bench/README.md,
+#: "one arena per core").
 ALLOCATOR_CONF = "dirty_decay_ms:5000,muzzy_decay_ms:5000,narenas:{cores}".format(
     cores=len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 )
