@@ -71,11 +71,15 @@ def _json_key_checks(names: dict[str, str]) -> list[pl.Expr]:
 def decode_plain_json(heads: pl.Series, names: dict[str, str]) -> pl.DataFrame | None:
     """The ``names`` fields of plain rows (see :func:`plain_json_rows`) decoded by polars; None when one is not valid JSON."""
     fields = list(dict.fromkeys(names.values()))
+    # polars' NDJSON reader decodes as ``str.json_decode`` does (the same deserializer: the same text
+    # for numbers, the same errors), at two to four times its speed, even counting the join. Plain
+    # rows hold no raw control character, so each is one line of the joined text.
+    text = heads.str.join("\n").cast(pl.Binary).item()
     try:
-        decoded = select_in_parts(
-            heads, pl.col("m").str.json_decode(pl.Struct({field: pl.Utf8 for field in fields}))
-        ).struct.unnest()
+        decoded = pl.read_ndjson(text, schema={field: pl.Utf8 for field in fields})
     except pl.exceptions.PolarsError:
+        return None
+    if decoded.height != heads.len():  # one row per line, or not plain after all
         return None
     return decoded.select(
         *[pl.col(field).alias(key) for key, field in names.items()],
