@@ -143,6 +143,18 @@ def test_card_masking_on_whole_columns_matches_the_line_by_line_rule():
     ]
 
 
+def test_values_of_digits_only_are_masked_as_the_line_by_line_rule():
+    """Numeric ids (the check without a search) alone and mixed with text, as ``re.sub`` masks them."""
+    rng = random.Random(5)
+    ids = ["".join(rng.choice("0123456789") for _ in range(rng.randint(1, 24))) for _ in range(3000)]
+    ids += ["4111111111111111", "0004111111111111111", "378282246310005", "5555555555554444"]
+    mixed = ids + [None, "id 4111111111111111", "4111111111111111 ok", "٣٣٣٣٣٣٣٣٣٣٣٣٣٣"]
+    for values in (ids, mixed):
+        got = mask_cards(pl.Series(values, dtype=pl.Utf8)).to_list()
+        assert got == [None if value is None else _mask_cards(value) for value in values]
+    assert sum(value == MASK for value in got) > 20  # some random ids pass the check and are masked
+
+
 @pytest.mark.parametrize("rules, cards", [(True, True), (True, False), (False, True)])
 def test_redact_equals_every_rule_then_the_card_check_line_by_line(rules, cards):
     """Rows a rule, a card candidate, both or neither find: as Python ``re`` rewrites each line.

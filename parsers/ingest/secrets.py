@@ -173,10 +173,29 @@ def mask_cards(text: pl.Series) -> pl.Series:
     The candidates are found by polars and checked by :func:`luhn_valid_many` on whole columns. A
     row whose candidates all pass is rewritten with one ``replace_all``; a row mixing passing and
     failing ones, or holding non-ASCII text (where Python's and Rust's ``\\b``/``\\d`` may differ),
-    goes through :func:`_mask_cards` (Python ``re``) one by one.
+    goes through :func:`_mask_cards` (Python ``re``) one by one. Values of digits only (numeric
+    ids) need no search: each is one candidate or none.
     """
     if text.is_empty():
         return text
+    digits = text.str.contains(r"^[0-9]+$").fill_null(False)
+    if digits.any():  # a value of digits only (an id) is one candidate, or none: no search needed
+        at = digits.arg_true()
+        values = text.gather(at)
+        # From the value's start (the only word boundary) the candidate takes every digit, so it
+        # matches when the value is 13-19 digits long and starts with 2-6, and is masked when Luhn-valid
+        card = values.str.contains(r"^[2-6]").fill_null(False) & luhn_valid_many(values)
+        if card.any():
+            text = text.scatter(at.filter(card), MASK)
+        if digits.all():
+            return text
+        rest = (~digits).arg_true()
+        return text.scatter(rest, _mask_card_candidates(text.gather(rest)))
+    return _mask_card_candidates(text)
+
+
+def _mask_card_candidates(text: pl.Series) -> pl.Series:
+    """:func:`mask_cards` by searching each value for candidates."""
     unicode = (pl.col("t").str.contains(r"[^\x00-\x7f]") & pl.col("t").str.contains(r"\d")).fill_null(False)
     if not any_byte(text, at_least=0x80):  # ASCII only: no row needs the look
         unicode = pl.lit(False)
