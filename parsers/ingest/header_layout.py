@@ -61,20 +61,24 @@ def plain_layout(fmt: str) -> PlainLayout | None:
     texts = [_plain_literal(literal) for literal in literals[:-1]]
     if any(text is None for text in texts) or not all(texts[1:]):
         return None
-    capture, header = ["^", _literal_regex(texts[0])], ["^", _literal_regex(texts[0])]
-    ascii_capture = ["^", _literal_regex(texts[0], ascii=True)]
+    return PlainLayout(
+        capture=_layout_regex(texts, names, groups=True),
+        header=_layout_regex(texts, names, groups=False),
+        ascii_capture=_layout_regex(texts, names, groups=True, ascii=True),
+    )
+
+
+def _layout_regex(texts: list[str], names: list[str], *, groups: bool, ascii: bool = False) -> str:
+    """The plain layout's header as a regex: with a named group per field (``groups``), spelt in
+    ASCII classes (``ascii``); all spellings from this one loop, so they cannot drift apart."""
+    parts = ["^", _literal_regex(texts[0], ascii=ascii)]
     for position, name in enumerate(names[:-1]):
         after = texts[position + 1]
-        stop = "" if after[0] == " " else _hex(after[0])
-        field = f"[^\\s{stop}]+"
-        capture.append(f"(?P<{name}>{field})" + _literal_regex(after))
-        header.append(field + _literal_regex(after))
-        ascii_field = _ascii_non_space("" if after[0] == " " else after[0])
-        ascii_capture.append(f"(?P<{name}>{ascii_field}+)" + _literal_regex(after, ascii=True))
-    if texts[-1].endswith(" "):
-        capture.append("[^\\s]")  # the run of spaces before <Content> takes all the whitespace
-        ascii_capture.append(_ascii_non_space(""))
-    return PlainLayout(capture="".join(capture), header="".join(header), ascii_capture="".join(ascii_capture))
+        field = _non_space("" if after[0] == " " else after[0], ascii=ascii) + "+"
+        parts.append((f"(?P<{name}>{field})" if groups else field) + _literal_regex(after, ascii=ascii))
+    if groups and texts[-1].endswith(" "):  # the run of spaces before <Content> takes all the whitespace
+        parts.append(_non_space("", ascii=ascii))
+    return "".join(parts)
 
 
 def _plain_literal(literal: str) -> str | None:
@@ -111,8 +115,10 @@ def _literal_regex(text: str, *, ascii: bool = False) -> str:
 _ASCII_SPACE = "[\\t-\\r ]"
 
 
-def _ascii_non_space(stop: str) -> str:
-    """``[^\\s{stop}]`` among ASCII characters, as a class of ASCII ranges."""
+def _non_space(stop: str, *, ascii: bool) -> str:
+    """``[^\\s{stop}]``; with ``ascii``, the same among ASCII characters, as a class of ASCII ranges."""
+    if not ascii:
+        return f"[^\\s{_hex(stop) if stop else ''}]"
     keep = [code for code in range(128) if not (9 <= code <= 13 or code == 32 or chr(code) == stop)]
     starts = [code for code in keep if code - 1 not in keep]
     ends = [code for code in keep if code + 1 not in keep]
