@@ -184,7 +184,7 @@ def mask_cards(text: pl.Series) -> pl.Series:
         values = text.gather(at)
         # From the value's start (the only word boundary) the candidate takes every digit, so it
         # matches when the value is 13-19 digits long and starts with 2-6, and is masked when Luhn-valid
-        card = values.str.contains(r"^[2-6]").fill_null(False) & luhn_valid_many(values)
+        card = values.str.contains(r"^[2-6]") & luhn_valid_many(values)  # no null among them
         if card.any():
             text = text.scatter(at.filter(card), MASK)
         if digits.all():
