@@ -18,7 +18,7 @@ timed as landing) for comparison, the same ratio to the indexed lines, and as it
 the same lines (goal: at least 4x).
 
 Usage: ``.venv/bin/python bench/bench_landing.py [--lines-per-hour 3000000] [--es-port 9250 | --es-url URL]
-[--no-lines] [--no-drain3]``
+[--no-lines] [--no-drain3] [--no-topology]``
 """
 
 from __future__ import annotations
@@ -194,18 +194,23 @@ def parse_args() -> argparse.Namespace:
         action="store_true",
         help="stop at the indexed report: skip indexed_lines (the ratio is taken at the report either way)",
     )
+    parser.add_argument(
+        "--no-topology",
+        action="store_true",
+        help="name no topology file: the service graph is inferred from the lines' trace ids",
+    )
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder")
     return parser.parse_args()
 
 
-def prepare(tmp: Path, lines_per_hour: int) -> tuple[Path, Path, Path]:
+def prepare(tmp: Path, lines_per_hour: int, topology: bool = True) -> tuple[Path, Path, Path]:
     """Generate two hours into ``tmp/staging`` and the config watching ``tmp/landing``; returns (staging, landing, config)."""
     from landing_generator import START, generate, write_config
 
     staging, landing = tmp / "staging", tmp / "landing"
     began = time.perf_counter()
     counts = generate(staging, hours=2, lines_per_hour=lines_per_hour)
-    config = write_config(tmp, landing, hours=2)
+    config = write_config(tmp, landing, hours=2, topology=topology)
     for path in staging.rglob("*.log"):  # as on a live host: a file was last written when its hour ended
         closed = START.timestamp() + (int(path.stem.rsplit("-", 1)[1]) + 1) * 3600 - 0.5
         os.utime(path, (closed, closed))
@@ -340,7 +345,7 @@ def elasticsearch_url(args: argparse.Namespace) -> str:
 def main() -> None:
     args = parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="logrca-bench-landing-"))
-    staging, landing, config = prepare(tmp, args.lines_per_hour)
+    staging, landing, config = prepare(tmp, args.lines_per_hour, topology=not args.no_topology)
     args.es_url = elasticsearch_url(args)
     selection = REPORT_CHAIN if args.no_lines else CHAIN
     timed = land_and_run(tmp, staging, landing, config, args.es_url, selection)

@@ -156,8 +156,12 @@ def generate(out: Path, *, hours: int = 2, lines_per_hour: int = 3_000_000, seed
     return counts
 
 
-def write_config(out: Path, logs: Path, *, hours: int) -> Path:
-    """A logrca config for the generated system (hourly partitions, one baseline partition)."""
+def write_config(out: Path, logs: Path, *, hours: int, topology: bool = True) -> Path:
+    """A logrca config for the generated system (hourly partitions, one baseline partition).
+
+    Without ``topology`` the config names no topology file: the service graph is inferred from the
+    trace ids of the lines, as for a system without a declared topology and without spans.
+    """
     header = "<Date> <Time> <Level> \\[<Thread>\\] <Component>: <Content>"
     sources = []
     for service, (fmt, _, _) in SERVICES.items():
@@ -170,8 +174,8 @@ def write_config(out: Path, logs: Path, *, hours: int) -> Path:
         if fmt == "loghub":
             source["header"] = header
         sources.append(source)
-    topology = out / "topology.yaml"
-    topology.write_text(
+    topology_file = out / "topology.yaml"
+    topology_file.write_text(
         yaml.safe_dump({"services": {s: {"calls": callees} for s, (_, _, callees) in SERVICES.items()}})
     )
     config = {
@@ -180,7 +184,7 @@ def write_config(out: Path, logs: Path, *, hours: int) -> Path:
         "end": (START + timedelta(hours=hours)).isoformat(),
         "partitions": "hourly",
         "baseline_partitions": 1,
-        "topology": str(topology),
+        **({"topology": str(topology_file)} if topology else {}),
         "sources": sources,
     }
     path = out / "logrca.yaml"
