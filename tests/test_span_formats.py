@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import gzip
+import json
+import random
 from pathlib import Path
 
 import polars as pl
 import pytest
 from signal_support import Source, assert_accounted
 
+from logrca.parsers.ingest import span_rows
 from logrca.parsers.ingest.schema import SPAN_SCHEMA
 from logrca.parsers.ingest.span_formats import read_jaeger_json, read_otlp_json, read_zipkin_json
 
@@ -130,3 +133,109 @@ def test_a_source_service_names_spans_whose_resource_does_not():
     assert_accounted(result, SPAN_SCHEMA)
     assert result.frame.filter(pl.col("operation") == "GET /stock")["service"].to_list() == ["inventory"]
     assert result.stats["rows_quarantined"] == 4
+
+
+def _random_otlp_line(rng: random.Random, texts_only: bool) -> str:
+    """One request of a few spans, each field now and then of a shape the checks must catch.
+
+    With ``texts_only`` ids and names are strings or missing (never numbers), as the column checks take them.
+    """
+
+    def pick(good, *odd):
+        if texts_only:
+            odd = tuple(v for v in odd if v is None or isinstance(v, str)) or (good,)
+        return rng.choice(odd) if rng.random() < 0.12 else good
+
+    spans = []
+    for _ in range(rng.randint(0, 6)):
+        start = rng.randrange(1, 10**18)
+        spans.append(
+            {
+                "traceId": pick(
+                    "%032x" % rng.getrandbits(128),
+                    "%x" % rng.getrandbits(40),
+                    "ABCDEF12",
+                    "0" * 32,
+                    "xyz",
+                    7,
+                    None,
+                    "é1",
+                ),
+                "spanId": pick(
+                    "%016x" % rng.getrandbits(64), "%X" % rng.getrandbits(30), "0000", "", 12, "1" * 17
+                ),
+                "parentSpanId": pick("%016x" % rng.getrandbits(64), "", None, "zz", 5),
+                "name": pick("GET /x", None, 3),
+                "startTimeUnixNano": pick(str(start), start, " 12 ", "-5", "0", 1.5e9, True, None, "x"),
+                "endTimeUnixNano": pick(
+                    str(start + rng.randrange(10**9)), str(start - 1000), None, start + 5
+                ),
+                "status": pick({"code": rng.choice([0, 1, 2, "STATUS_CODE_ERROR"])}, "bad", {}),
+            }
+        )
+    resource = {"attributes": [{"key": "service.name", "value": {"stringValue": pick("cart", "", None, 5)}}]}
+    if rng.random() < 0.5:
+        resource["attributes"].append(
+            {"key": "k8s.pod.name", "value": {"stringValue": pick("cart-1", 42, "")}}
+        )
+    line = json.dumps({"resourceSpans": [{"resource": resource, "scopeSpans": [{"spans": spans}]}]})
+    return pick(line, "{not json", json.dumps([1, 2]))
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_spans_checked_by_whole_columns_as_one_at_a_time(tmp_path, monkeypatch, seed):
+    """Random OTLP files with bad ids, times, services and lines: the same spans, quarantine and counts both ways."""
+    rng = random.Random(seed)
+    path = tmp_path / "spans.jsonl"
+    path.write_text("\n".join(_random_otlp_line(rng, texts_only=seed < 2) for _ in range(300)) + "\n")
+    source = Source("shop-spans", service="fallback" if seed % 2 else None)
+    checked_columns, by_columns_taken = span_rows._checked_columns, []
+
+    def counted(*args):
+        checked = checked_columns(*args)
+        by_columns_taken.append(checked is not None)
+        return checked
+
+    monkeypatch.setattr(span_rows, "_checked_columns", counted)
+    by_columns = read_otlp_json(path, source)
+    assert by_columns_taken == [seed < 2]  # numbers among the ids send a file the one-span way
+    monkeypatch.setattr(span_rows, "_checked_columns", lambda *args: None)
+    one_by_one = read_otlp_json(path, source)
+    assert by_columns.stats == one_by_one.stats
+    assert by_columns.frame.equals(one_by_one.frame)
+    assert by_columns.quarantine.equals(one_by_one.quarantine)
+    assert by_columns.frame.height > 100 and by_columns.quarantine.height > 50
+
+
+def test_a_field_of_another_type_sends_the_file_through_the_one_span_checks(tmp_path):
+    """Ids written as numbers cannot be checked by text columns: the file is checked a span at a time."""
+    spans = [
+        {
+            "traceId": TRACE,
+            "spanId": "%016x" % n,
+            "name": "op",
+            "startTimeUnixNano": "1000000",
+            "endTimeUnixNano": "2000000",
+        }
+        for n in range(1, 4)
+    ]
+    spans[1]["spanId"] = 12
+    line = {
+        "resourceSpans": [
+            {
+                "resource": {"attributes": [{"key": "service.name", "value": {"stringValue": "a"}}]},
+                "scopeSpans": [{"spans": spans}],
+            }
+        ]
+    }
+    path = tmp_path / "spans.jsonl"
+    path.write_text(json.dumps(line) + "\n")
+    columns = {
+        name: [s.get(key) for s in spans] for name, key in (("trace_id", "traceId"), ("span_id", "spanId"))
+    }
+    assert columns["span_id"][1] == 12
+    result = read_otlp_json(path, Source("shop-spans"))
+    assert result.frame.height == 2
+    assert result.quarantine["reason"].to_list() == [
+        "line 1 resourceSpans[0].scopeSpans[0].spans[1]: span id 12 is not a non-zero hex id of up to 16 digits"
+    ]

@@ -12,111 +12,29 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import polars as pl
-
 from logrca.parsers.ingest.files import FileProblem, iter_line_batches
-from logrca.parsers.ingest.schema import SPAN_SCHEMA
-from logrca.parsers.ingest.signal_records import (
-    FileRead,
-    NamedSource,
-    QuarantineRows,
-    file_text,
-    hex_id,
-    record_text,
-)
+from logrca.parsers.ingest.signal_records import FileRead, NamedSource, file_text, record_text
+from logrca.parsers.ingest.span_rows import SpanRows
 
 __all__ = ["HOST_ATTRIBUTES", "read_jaeger_json", "read_otlp_json", "read_zipkin_json"]
 
 #: Resource / process attributes that name the span's host, first present wins (OpenTelemetry semantic
 #: conventions: the pod, then the host, then the service instance; Jaeger clients write ``hostname``).
 HOST_ATTRIBUTES = ("k8s.pod.name", "host.name", "hostname", "service.instance.id", "ip")
-_TRACE_ID_LENGTHS = (16, 32)
-_SPAN_ID_LENGTHS = (16,)
 _OTLP_STATUS_ERROR = (2, "2", "STATUS_CODE_ERROR")
-
-
-class _SpanRows:
-    """Checks span records and collects the good ones as columns; the bad ones go to quarantine."""
-
-    def __init__(self, source: NamedSource, path: Path) -> None:
-        self.columns: dict[str, list] = {name: [] for name in SPAN_SCHEMA}
-        self.quarantine = QuarantineRows(source, path)
-        self.fallback_service = getattr(source, "service", None)
-        self.read = 0
-
-    def add(self, where: str, line_no: int | None, raw: object, fields: dict) -> None:
-        """Store a span given as ``trace_id, span_id, parent_id, service, host, operation, start_us,
-        duration_us, error`` (ids still raw), or quarantine it with a reason that starts with ``where``."""
-        self.read += 1
-        trace_id = hex_id(fields["trace_id"], lengths=_TRACE_ID_LENGTHS)
-        span_id = hex_id(fields["span_id"], lengths=_SPAN_ID_LENGTHS)
-        parent = fields["parent_id"]
-        parent_id = hex_id(parent, lengths=_SPAN_ID_LENGTHS) if parent not in (None, "") else None
-        if not fields["service"]:
-            fields = {**fields, "service": self.fallback_service}
-        problem = None
-        if trace_id is None:
-            problem = f"trace id {fields['trace_id']!r} is not a non-zero hex id of up to 32 digits"
-        elif span_id is None:
-            problem = f"span id {fields['span_id']!r} is not a non-zero hex id of up to 16 digits"
-        elif parent not in (None, "") and parent_id is None:
-            problem = f"parent span id {parent!r} is not a hex id of up to 16 digits"
-        elif not isinstance(fields["service"], str) or not fields["service"]:
-            problem = "no service name"
-        elif fields["start_us"] is None or fields["start_us"] <= 0:
-            problem = "no start time"
-        elif fields["duration_us"] is None:
-            problem = "no duration (the span was never finished)"
-        elif fields["duration_us"] < 0:
-            problem = "ends before it starts"
-        if problem is not None:
-            self.quarantine.add(line_no, record_text(raw), f"{where}: {problem}")
-            return
-        values = {
-            **fields,
-            "trace_id": trace_id,
-            "span_id": span_id,
-            "parent_id": parent_id,
-            "start": fields["start_us"],
-            "duration_us": float(fields["duration_us"]),
-            "error": bool(fields["error"]),
-        }
-        for name, column in self.columns.items():
-            column.append(values.get(name))
-
-    def reject(self, where: str, line_no: int | None, raw: str, reason: str) -> None:
-        """Quarantine a unit that holds no readable span (a line that is not JSON, a cut gzip stream)."""
-        self.read += 1
-        self.quarantine.add(line_no, raw, f"{where}: {reason}")
-
-    def result(self) -> FileRead:
-        raw = pl.DataFrame(
-            self.columns,
-            schema={**SPAN_SCHEMA, "start": pl.Int64},
-        )
-        frame = raw.with_columns(pl.from_epoch("start", time_unit="us").dt.replace_time_zone("UTC")).cast(
-            SPAN_SCHEMA
-        )
-        quarantine = self.quarantine.frame()
-        stats = {
-            "files": 1,
-            "rows_read": self.read,
-            "rows_stored": frame.height,
-            "rows_quarantined": quarantine.height,
-        }
-        return FileRead(frame.sort("start", maintain_order=True), quarantine, stats)
 
 
 def _int(value: object) -> int | None:
     """An integer from a JSON number or a decimal string (OTLP/JSON writes 64-bit integers as strings)."""
+    if type(value) is str:  # the usual case first
+        value = value.strip()
+        return int(value) if value.isdigit() else None
     if isinstance(value, bool):
         return None
     if isinstance(value, int):
         return value
     if isinstance(value, float) and value.is_integer():
         return int(value)
-    if isinstance(value, str) and value.strip().isdigit():
-        return int(value.strip())
     return None
 
 
@@ -133,8 +51,8 @@ def _first_host(attributes: dict[str, object]) -> str | None:
     return next((str(attributes[k]) for k in HOST_ATTRIBUTES if attributes.get(k) not in (None, "")), None)
 
 
-def _otlp_request(rows: _SpanRows, request: object, line_no: int) -> None:
-    """Every span of one ``ExportTraceServiceRequest`` (one line of the collector's file exporter)."""
+def _otlp_request(rows: SpanRows, request: object, line_no: int, text: str) -> None:
+    """Every span of one ``ExportTraceServiceRequest`` (one line of the collector's file exporter, ``text``)."""
     if not isinstance(request, dict) or not isinstance(request.get("resourceSpans", []), list):
         rows.reject(f"line {line_no}", line_no, record_text(request), "not an ExportTraceServiceRequest")
         return
@@ -163,7 +81,7 @@ def _otlp_request(rows: _SpanRows, request: object, line_no: int) -> None:
                     "duration_us": (end - start) / 1000 if start and end else None,
                     "error": status.get("code") in _OTLP_STATUS_ERROR,
                 }
-                rows.add(where, line_no, span, fields)
+                rows.add(where, line_no, (text, ("resourceSpans", r, "scopeSpans", s, "spans", n)), fields)
 
 
 def read_otlp_json(path: Path, source: NamedSource) -> FileRead:
@@ -181,7 +99,7 @@ def read_otlp_json(path: Path, source: NamedSource) -> FileRead:
     .. [1] OpenTelemetry Protocol, "JSON Protobuf Encoding",
        https://opentelemetry.io/docs/specs/otlp/#json-protobuf-encoding
     """
-    rows = _SpanRows(source, path)
+    rows = SpanRows(source, path)
     for batch in iter_line_batches(path):
         if isinstance(batch, FileProblem):
             rows.reject(f"line {batch.line_no}", batch.line_no, "", batch.reason)
@@ -198,11 +116,11 @@ def read_otlp_json(path: Path, source: NamedSource) -> FileRead:
                     f"line {line_no}", line_no, text, f"not JSON ({error.msg} at column {error.colno})"
                 )
                 continue
-            _otlp_request(rows, request, line_no)
+            _otlp_request(rows, request, line_no, text)
     return rows.result()
 
 
-def _load_document(rows: _SpanRows, path: Path) -> object | None:
+def _load_document(rows: SpanRows, path: Path) -> object | None:
     """The file's one JSON document, or None after quarantining why it cannot be read."""
     text, problem = file_text(path)
     if problem is not None:
@@ -233,7 +151,7 @@ def _jaeger_parent(span: dict) -> object:
     return span.get("parentSpanID")
 
 
-def _jaeger_trace(rows: _SpanRows, trace: object, t: int) -> None:
+def _jaeger_trace(rows: SpanRows, trace: object, t: int) -> None:
     if not isinstance(trace, dict) or not isinstance(trace.get("spans"), list):
         rows.reject(f"data[{t}]", None, record_text(trace), "a trace needs a 'spans' list")
         return
@@ -273,7 +191,7 @@ def read_jaeger_json(path: Path, source: NamedSource) -> FileRead:
     :data:`HOST_ATTRIBUTES`). A span is an error when its tag ``error`` is true or ``otel.status_code`` is
     ``ERROR``. Quarantined records name their place (``data[0].spans[3]: no start time``).
     """
-    rows = _SpanRows(source, path)
+    rows = SpanRows(source, path)
     document = _load_document(rows, path)
     if document is not None:
         traces = document.get("data") if isinstance(document, dict) else document
@@ -293,7 +211,7 @@ def read_zipkin_json(path: Path, source: NamedSource) -> FileRead:
     ``localEndpoint.serviceName`` (the host: ``localEndpoint.ipv4``/``ipv6``) and ``tags``; a tag
     ``error`` marks an error. Quarantined records are named by list position (``[1][4]: no duration``).
     """
-    rows = _SpanRows(source, path)
+    rows = SpanRows(source, path)
     document = _load_document(rows, path)
     if document is not None and not isinstance(document, list):
         rows.reject("file", None, record_text(document)[:2000], "expected a list of spans")
