@@ -21,17 +21,7 @@ __all__ = ["FIELDS", "SpanRows", "span_problem"]
 TRACE_ID_LENGTHS = (16, 32)
 SPAN_ID_LENGTHS = (16,)
 #: What a reader hands over per span: ids still as written, ``start_us`` an int, ``duration_us`` a number.
-FIELDS = (
-    "trace_id",
-    "span_id",
-    "parent_id",
-    "service",
-    "host",
-    "operation",
-    "start_us",
-    "duration_us",
-    "error",
-)
+FIELDS = tuple("start_us" if name == "start" else name for name in SPAN_SCHEMA)
 
 
 def span_problem(fields: dict, fallback_service: str | None) -> tuple[str | None, dict]:
