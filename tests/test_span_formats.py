@@ -152,8 +152,8 @@ def _random_otlp_line(rng: random.Random, texts_only: bool) -> str:
         spans.append(
             {
                 "traceId": pick(
-                    "%032x" % rng.getrandbits(128),
-                    "%x" % rng.getrandbits(40),
+                    f"{rng.getrandbits(128):032x}",
+                    f"{rng.getrandbits(40):x}",
                     "ABCDEF12",
                     "0" * 32,
                     "xyz",
@@ -162,9 +162,9 @@ def _random_otlp_line(rng: random.Random, texts_only: bool) -> str:
                     "é1",
                 ),
                 "spanId": pick(
-                    "%016x" % rng.getrandbits(64), "%X" % rng.getrandbits(30), "0000", "", 12, "1" * 17
+                    f"{rng.getrandbits(64):016x}", f"{rng.getrandbits(30):X}", "0000", "", 12, "1" * 17
                 ),
-                "parentSpanId": pick("%016x" % rng.getrandbits(64), "", None, "zz", 5),
+                "parentSpanId": pick(f"{rng.getrandbits(64):016x}", "", None, "zz", 5),
                 "name": pick("GET /x", None, 3),
                 "startTimeUnixNano": pick(str(start), start, " 12 ", "-5", "0", 1.5e9, True, None, "x"),
                 "endTimeUnixNano": pick(
@@ -212,7 +212,7 @@ def test_a_field_of_another_type_sends_the_file_through_the_one_span_checks(tmp_
     spans = [
         {
             "traceId": TRACE,
-            "spanId": "%016x" % n,
+            "spanId": f"{n:016x}",
             "name": "op",
             "startTimeUnixNano": "1000000",
             "endTimeUnixNano": "2000000",
