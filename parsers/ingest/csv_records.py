@@ -7,7 +7,7 @@ from pathlib import Path
 
 import polars as pl
 
-from logrca.parsers.ingest.csv_rows import ROW_SCHEMA, message_of, plain_batch
+from logrca.parsers.ingest.csv_rows import ROW_SCHEMA, message_of, plain_batch, well_formed
 from logrca.parsers.ingest.files import BATCH_BYTES, FileProblem, iter_line_batches
 from logrca.parsers.ingest.line_formats import parse_timestamps
 from logrca.parsers.ingest.schema import (
@@ -187,18 +187,43 @@ def _collect_rows(
         while state.header is None and start < len(lines):  # the header, read the careful way
             state.record(records.line(batch.first_line_no + start, lines[start].removesuffix("\r")))
             start += 1
-        if not records.pending and state.header is not None and start < len(lines):
-            plain = plain_batch(
-                lines[start:], batch.first_line_no + start, state.header, state.index, state.options
-            )
-            if plain is not None:
-                state.add_frame(*plain)
-                continue
-        for offset in range(start, len(lines)):
-            state.record(records.line(batch.first_line_no + offset, lines[offset].removesuffix("\r")))
+        if start < len(lines):
+            _read_lines(lines, start, batch.first_line_no, state, records)
     else:
         state.record(records.end())
     return state.rows(), state.quarantined, state.header_rows
+
+
+def _read_lines(
+    lines: list[str], start: int, first_line_no: int, state: _RowState, records: _Records
+) -> None:
+    """Lines ``start:`` of a batch: runs of well-formed records by polars, the other lines with the csv module.
+
+    A run is read by polars only from where no quoted field is left open, so the csv module reads
+    every line that it could read differently: one bad line no longer sends its whole batch that way.
+    """
+    text = pl.Series("line", lines[start:], pl.Utf8).str.strip_suffix("\r")
+    bad = well_formed(text, len(state.header)).not_().arg_true().to_list()
+
+    def careful(upto: int) -> int:  # lines at..upto-1 one at a time; returns upto
+        for k in range(at, upto):
+            state.record(records.line(first_line_no + k, lines[k].removesuffix("\r")))
+        return upto
+
+    at, end = start, len(lines)
+    for stop in [*(start + i for i in bad), end]:  # lines at..stop-1 are well formed, line stop is not
+        while at < stop and records.pending:  # a quoted field left open: line by line until it closes
+            at = careful(at + 1)
+        if at < stop:
+            run = text.slice(at - start, stop - at)
+            plain = plain_batch(run, first_line_no + at, state.header, state.index, state.options)
+            if plain is not None:
+                state.add_frame(*plain)
+                at = stop
+            else:
+                at = careful(stop)
+        if stop < end:
+            at = careful(stop + 1)
 
 
 class _RowState:

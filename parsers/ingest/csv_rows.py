@@ -16,7 +16,7 @@ import polars as pl
 from logrca.parsers.ingest.json_rows import JSON_SPACE, decode_plain_json, plain_json_rows
 from logrca.parsers.ingest.sources import CsvOptions
 
-__all__ = ["ROW_SCHEMA", "message_of", "messages", "plain_batch"]
+__all__ = ["ROW_SCHEMA", "message_of", "messages", "plain_batch", "well_formed"]
 
 #: The text columns of a file's data rows, before times and services are read.
 ROW_SCHEMA = {
@@ -35,21 +35,25 @@ ROW_SCHEMA = {
 FIELD = r'(?:"(?:[^"\r\n]|"")*"|[^",\r\n]*)'
 
 
-def plain_batch(
-    lines: list[str], first_line_no: int, header: list[str], index: dict[str, int], options: CsvOptions
-) -> tuple[pl.DataFrame, pl.DataFrame] | None:
-    """``(rows, rows without a message)`` of ``lines`` read by polars; None unless each line is one well-formed record of the header's width.
+def well_formed(text: pl.Series, width: int) -> pl.Series:
+    """Which lines (``\\r`` stripped) are each one well-formed record of ``width`` fields (never a single field)."""
+    if width < 2:  # one field: a blank line would pass for a record, and the csv module calls it empty
+        return pl.repeat(False, text.len(), eager=True)
+    return text.str.contains(f"^{FIELD}(?:,{FIELD}){{{width - 1}}}$")
 
-    ``index`` maps the header's names to their positions. Messages whose JSON record polars decodes
-    as ``json.loads`` does (:func:`plain_json_rows`) are decoded by polars, the others by
-    ``json.loads`` (:func:`messages`). The rows without a message (``line_no``, ``raw``) are the
-    caller's to quarantine.
+
+def plain_batch(
+    text: pl.Series, first_line_no: int, header: list[str], index: dict[str, int], options: CsvOptions
+) -> tuple[pl.DataFrame, pl.DataFrame] | None:
+    """``(rows, rows without a message)`` of the lines ``text`` read by polars; None unless each is one well-formed record of the header's width.
+
+    ``text`` holds the lines without their ``\\r``. ``index`` maps the header's names to their
+    positions. Messages whose JSON record polars decodes as ``json.loads`` does
+    (:func:`plain_json_rows`) are decoded by polars, the others by ``json.loads`` (:func:`messages`).
+    The rows without a message (``line_no``, ``raw``) are the caller's to quarantine.
     """
-    width = len(header)
-    if width < 2:
-        return None
-    text = pl.Series("line", lines, pl.Utf8).str.strip_suffix("\r")
-    if not text.str.contains(f"^{FIELD}(?:,{FIELD}){{{width - 1}}}$").all():
+    width, lines = len(header), text
+    if not well_formed(text, width).all():
         return None
     names = [f"c{i}" for i in range(width)]
     try:
