@@ -170,8 +170,8 @@ def _collect_rows(
 ) -> tuple[pl.DataFrame, list[dict], int]:
     """The file's data rows as text columns, the rows quarantined on the way, and the header rows seen.
 
-    A batch of lines that are all whole, well-formed records of the header's width (no quoted newline,
-    no stray quote, no header row) is read by polars (:func:`~logrca.parsers.ingest.csv_rows.plain_batch`); any other batch, and the
+    Runs of lines that are whole, well-formed records of the header's width (no quoted newline, no
+    stray quote, no header row) are read by polars (:func:`_read_lines`); the other lines, and the
     header, go through the csv module a record at a time. Both give the same rows.
     """
     state = _RowState(source, options, path)

@@ -1,8 +1,8 @@
 """CSV rows that the csv module and polars read alike, and the message out of a row's JSON record.
 
-:func:`~logrca.parsers.ingest.csv_records.read_csv_json` reads a batch of lines with polars when each
-line is one well-formed record of the header's width (:func:`plain_batch`), the other lines a record at
-a time with the csv module; :func:`message_of` and :func:`messages` take the line out of the message
+:func:`~logrca.parsers.ingest.csv_records.read_csv_json` reads runs of lines that are each one
+well-formed record of the header's width (:func:`well_formed`) with polars (:func:`plain_batch`), the
+other lines a record at a time with the csv module; :func:`message_of` and :func:`messages` take the line out of the message
 column, one value or a column at a time.
 """
 
@@ -45,16 +45,15 @@ def well_formed(text: pl.Series, width: int) -> pl.Series:
 def plain_batch(
     text: pl.Series, first_line_no: int, header: list[str], index: dict[str, int], options: CsvOptions
 ) -> tuple[pl.DataFrame, pl.DataFrame] | None:
-    """``(rows, rows without a message)`` of the lines ``text`` read by polars; None unless each is one well-formed record of the header's width.
+    """``(rows, rows without a message)`` of the lines ``text`` read by polars; None when they hold a header row or polars reads another count of rows or fields.
 
-    ``text`` holds the lines without their ``\\r``. ``index`` maps the header's names to their
+    ``text`` holds lines without their ``\\r``, each one well-formed record of the header's width (the
+    caller has found them so with :func:`well_formed`). ``index`` maps the header's names to their
     positions. Messages whose JSON record polars decodes as ``json.loads`` does
     (:func:`plain_json_rows`) are decoded by polars, the others by ``json.loads`` (:func:`messages`).
     The rows without a message (``line_no``, ``raw``) are the caller's to quarantine.
     """
-    width, lines = len(header), text
-    if not well_formed(text, width).all():
-        return None
+    width = len(header)
     names = [f"c{i}" for i in range(width)]
     try:
         cells = pl.read_csv(
@@ -67,13 +66,13 @@ def plain_batch(
         )
     except pl.exceptions.PolarsError:
         return None
-    if cells.height != len(lines) or cells.width != width:
+    if cells.height != text.len() or cells.width != width:
         return None
     if cells.filter(pl.all_horizontal(pl.col(c) == v for c, v in zip(names, header))).height:
         return None  # a header row inside the file: counted the careful way
 
     def column(name: str | None) -> pl.Series:
-        return cells[names[index[name]]] if name else pl.repeat(None, len(lines), dtype=pl.Utf8, eager=True)
+        return cells[names[index[name]]] if name else pl.repeat(None, text.len(), dtype=pl.Utf8, eager=True)
 
     lines_out = messages(column(options.message_column), options)
     rows = pl.DataFrame(
@@ -83,7 +82,7 @@ def plain_batch(
             "host": _empty_as_null(column(options.host_column)),
             "service": _empty_as_null(column(options.service_column)),
             "trace_id": _empty_as_null(column(options.trace_id_column)),
-            "line_no": pl.int_range(first_line_no, first_line_no + len(lines), dtype=pl.Int64, eager=True),
+            "line_no": pl.int_range(first_line_no, first_line_no + text.len(), dtype=pl.Int64, eager=True),
             "raw": text,
         },
         schema=ROW_SCHEMA,

@@ -170,13 +170,7 @@ def _checked_columns(columns: dict[str, list], fallback: str | None) -> tuple[pl
     The readers give ``start_us`` as an int, ``duration_us`` as a number and ``error`` as a bool; ids and
     names are as the JSON wrote them, and a column of them holding anything but text fails to build.
     """
-    text = ("trace_id", "span_id", "parent_id", "service", "host", "operation")
-    schema = {
-        **{name: pl.Utf8 for name in text},
-        "start_us": pl.Int64,
-        "duration_us": pl.Float64,
-        "error": pl.Boolean,
-    }
+    schema = {("start_us" if name == "start" else name): dtype for name, dtype in _STORED.items()}
     try:
         frame = pl.DataFrame(columns, schema=schema)
     except (OverflowError, TypeError, ValueError, pl.exceptions.PolarsError):
