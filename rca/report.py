@@ -59,12 +59,22 @@ def service_impact(
     }
 
 
+def _raised_lines(window_events: pl.DataFrame, raised: pl.DataFrame) -> pl.DataFrame:
+    """The lines of ``window_events`` of the (service, template) pairs in ``raised``.
+
+    A test of each line's template id against the few raised ids first: the join on both columns
+    then meets a few lines, not the window's millions.
+    """
+    keys = raised.filter(pl.col("template_id").is_not_null()).select("service", "template_id").unique()
+    candidates = window_events.filter(pl.col("template_id").is_in(keys["template_id"].implode()))
+    return candidates.join(keys, on=["service", "template_id"], how="semi")
+
+
 def _incident_window(window_events: pl.DataFrame, anomalies: pl.DataFrame) -> tuple[datetime, datetime]:
     """From the first to the last line of what went anomalous (new/raised templates, errors of flagged services)."""
     raised = anomalies.filter(pl.col("kind") != "rate_drop")
-    keys = raised.filter(pl.col("template_id").is_not_null()).select("service", "template_id").unique()
     burst_services = raised.filter(pl.col("kind") == "error_burst")["service"].unique().to_list()
-    lines = window_events.join(keys, on=["service", "template_id"], how="semi")
+    lines = _raised_lines(window_events, raised)
     errors = window_events.filter(
         pl.col("service").is_in(burst_services) & pl.col("level").is_in(list(ERROR_LEVELS))
     )
@@ -88,11 +98,8 @@ def _failing_path(
     """
     if "trace_id" not in window_events.columns:
         return [], []
-    raised = anomalies.filter(pl.col("kind") != "rate_drop")
-    keys = raised.filter(pl.col("template_id").is_not_null()).select("service", "template_id").unique()
-    hits = window_events.filter(pl.col("trace_id").is_not_null()).join(
-        keys, on=["service", "template_id"], how="semi"
-    )
+    hits = _raised_lines(window_events, anomalies.filter(pl.col("kind") != "rate_drop"))
+    hits = hits.filter(pl.col("trace_id").is_not_null())
     if hits.is_empty():
         return [], []
     ranked = (
