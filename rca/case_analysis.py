@@ -21,7 +21,7 @@ from logrca.rca.graph import service_dependency_graph
 from logrca.rca.options import AnalysisOptions
 from logrca.rca.rank import evidence_rows, rank_root_causes
 from logrca.rca.signals.metrics import metric_deviations
-from logrca.rca.signals.trace_patterns import trace_pattern_signal
+from logrca.rca.signals.trace_patterns import baseline_patterns, trace_pattern_signal
 from logrca.rca.signals.traces import (
     edge_changes,
     known_requests,
@@ -151,8 +151,13 @@ def analyse_case(
             )
     baseline_intervals = _span_of(baseline_events)
     with _timed(timings, "window signals (logs, self time, wire time, trace patterns)"):
+        normal = (
+            baseline_patterns(case.baseline_spans, baseline_events, **options.patterns.signal_kwargs())
+            if options.patterns.enabled and not case.spans.is_empty()
+            else None
+        )
         anomalies, self_times = _log_and_span_signals(
-            case, events, baseline_events, baseline_intervals, window, options
+            case, events, baseline_events, baseline_intervals, window, options, normal
         )
     with _timed(timings, "graph and edge latency"):
         graph = service_dependency_graph(
@@ -162,7 +167,7 @@ def analyse_case(
     with _timed(timings, "metrics"):
         metric_rows = metric_deviations(case.metrics, alert_time=case.alert_time, config=options.metrics)
     with _timed(timings, "own noise (same signals before the alert)"):
-        noise = _noise(case, events, baseline_events, baseline_intervals, window, options)
+        noise = _noise(case, events, baseline_events, baseline_intervals, window, options, normal)
     active = (
         case.spans.filter(pl.col("start").is_between(*window, closed="left"))["service"].unique().to_list()
     )
@@ -208,6 +213,7 @@ def _noise(
     intervals: list,
     window: tuple,
     options: AnalysisOptions,
+    normal: pl.DataFrame | None = None,
 ) -> pl.DataFrame | None:
     """Each service's usual noise per signal (``noise.source`` of :func:`analyse_case`), or None."""
     start = window[0]
@@ -220,7 +226,7 @@ def _noise(
     quiet_enough = start - case_start >= timedelta(seconds=options.noise.min_quiet_s)
     if (noise is None or noise_from in ("both", "confirmed")) and quiet_enough:
         quiet_anomalies, quiet_spans = _log_and_span_signals(
-            case, events, baseline_events, intervals, (case_start, start), options
+            case, events, baseline_events, intervals, (case_start, start), options, normal
         )
         quiet = evidence_rows(quiet_anomalies, span_deviations=quiet_spans)
         if noise is None or noise_from == "both":
@@ -245,8 +251,10 @@ def _log_and_span_signals(
     baseline_intervals: list,
     window: tuple,
     options: AnalysisOptions,
+    normal: pl.DataFrame | None = None,
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """Log anomalies (rates per request) and span deviations (exclusive time, call gaps, trace patterns) of ``window``."""
+    """Log anomalies (rates per request) and span deviations (exclusive time, call gaps, trace patterns) of ``window``;
+    ``normal``: the baseline's trace patterns (:func:`baseline_patterns`) when already built."""
     traces, detection = options.traces, options.detection
     scale = None
     if traces.per_request_rates:
@@ -289,6 +297,7 @@ def _log_and_span_signals(
             baseline_events,
             window=window,
             explained=explained,
+            model=normal,
             **options.patterns.signal_kwargs(),
         )
         spans = pl.concat([spans, patterns])

@@ -8,6 +8,7 @@ import pytest
 from logrca.parsers.ingest.schema import SPAN_SCHEMA
 from logrca.rca.signals.trace_patterns import (
     attribute_deviations,
+    baseline_patterns,
     pattern_model,
     service_visits,
     trace_pattern_deviations,
@@ -166,6 +167,24 @@ def test_pre_alert_stretch_is_not_taken_as_normal():
     spans, logs = pl.concat([more_before[0], after[0]]), pl.concat([more_before[1], after[1]])
     # A baseline too thin to judge (3 visits < min_visits) judges nothing; the pre-alert visits do not fill it in.
     assert trace_pattern_deviations(spans, thin_spans, logs, thin_logs, window=window)["votes"].sum() == 0.0
+
+
+def test_patterns_built_once_judge_every_window_as_patterns_built_per_window():
+    """One case judges its window and the stretch before it against the same baseline patterns."""
+    base_spans, base_logs = _normal()
+    before = _frames(
+        [_trace(50 + i, ALERT - timedelta(seconds=30 - i), caller_logs=(1, 8)) for i in range(3)]
+    )
+    after = _frames([_trace(100 + i, ALERT + timedelta(seconds=i), caller_logs=(1, 8)) for i in range(3)])
+    spans, logs = pl.concat([before[0], after[0]]), pl.concat([before[1], after[1]])
+    model = baseline_patterns(base_spans, base_logs)
+    for window in [(ALERT, ALERT + timedelta(minutes=1)), (ALERT - timedelta(minutes=1), ALERT)]:
+        built = trace_pattern_deviations(spans, base_spans, logs, base_logs, window=window)
+        assert built["votes"].sum() == pytest.approx(3.0)
+        given = trace_pattern_deviations(spans, base_spans, logs, base_logs, window=window, model=model)
+        assert given.sort("service").equals(built.sort("service"))  # rows come in group order
+    # with the stretch before the window taken as normal, the patterns depend on the window
+    assert baseline_patterns(base_spans, base_logs, pre_alert_normal=True) is None
 
 
 def test_a_log_line_written_once_where_it_was_written_twice_deviates():

@@ -206,6 +206,7 @@ def trace_pattern_deviations(
     explained: list | None = None,
     multiplicity: str = "log2",
     pre_alert_normal: bool = False,
+    model: pl.DataFrame | None = None,
     **options,
 ) -> pl.DataFrame:
     """Services where the deviating traces of ``window`` start, against the normal patterns of the baseline.
@@ -217,15 +218,20 @@ def trace_pattern_deviations(
     in the window are judged (:func:`attribute_deviations`, ``options`` passed on). Returns
     ``service, votes, traces, first_seen, detail`` where ``traces`` is the number of window traces that
     visit the service. When ``explained`` is a list, the callers' log lines that a deviating callee
-    explains (:func:`explained_log_lines`) are appended to it as one frame.
+    explains (:func:`explained_log_lines`) are appended to it as one frame. ``model`` is
+    :func:`baseline_patterns` of the same baseline and options when already built (None: built here).
     """
     if spans.is_empty():
         return pl.DataFrame(schema=_SIGNAL_SCHEMA)
     min_visits = options.get("min_visits", 5)
-    normal_spans, normal_logs = _normal_data(
-        (spans, events), (baseline_spans, baseline_events), window=window, pre_alert_normal=pre_alert_normal
-    )
-    model = _model_of(normal_spans, normal_logs, rare_count=rare_count, multiplicity=multiplicity)
+    if model is None:
+        normal_spans, normal_logs = _normal_data(
+            (spans, events),
+            (baseline_spans, baseline_events),
+            window=window,
+            pre_alert_normal=pre_alert_normal,
+        )
+        model = _model_of(normal_spans, normal_logs, rare_count=rare_count, multiplicity=multiplicity)
     visits, members = service_visits(_window_traces(spans, window))
     judged_events = visit_events(visits, members, events)
     deviating = deviations(
@@ -270,6 +276,25 @@ def _normal_data(
         )
 
     return normal_spans, normal_logs
+
+
+def baseline_patterns(
+    baseline_spans: pl.DataFrame,
+    baseline_events: pl.DataFrame | None,
+    *,
+    rare_count: int = 1,
+    multiplicity: str = "log2",
+    pre_alert_normal: bool = False,
+    **_options,
+) -> pl.DataFrame | None:
+    """The normal patterns of the baseline alone, built once for every window judged against it.
+
+    The options are :func:`trace_pattern_signal`'s. None with ``pre_alert_normal``: the patterns then
+    take in the case before each window, so they are built per window.
+    """
+    if pre_alert_normal:
+        return None
+    return _model_of(baseline_spans, baseline_events, rare_count=rare_count, multiplicity=multiplicity)
 
 
 def _model_of(
