@@ -83,6 +83,19 @@ def _stamps(fmt: str, n: int = 3000, start: str = "2026-03-29 00:00:00") -> list
     return [(begin + timedelta(microseconds=rng.randrange(4 * 3600 * 10**6))).strftime(fmt) for _ in range(n)]
 
 
+def _nano_stamps(n: int = 3000) -> list[str]:
+    """Times as Go's RFC3339Nano writes them: nanoseconds without their trailing zeros (no dot for none)."""
+    rng = random.Random(7)
+    out = []
+    for value in _stamps("%Y-%m-%dT%H:%M:%S", n):
+        nanos = rng.choice(
+            [0, rng.randrange(10**9), rng.randrange(1000) * 10**6, rng.randrange(10**9) // 10 * 10]
+        )
+        fraction = f"{nanos:09d}".rstrip("0")
+        out.append(value + (f".{fraction}" if fraction else "") + "Z")
+    return out
+
+
 @pytest.mark.parametrize(
     "values",
     [
@@ -96,6 +109,11 @@ def _stamps(fmt: str, n: int = 3000, start: str = "2026-03-29 00:00:00") -> list
         _stamps("%Y-%m-%d %H:%M:%S.%f") + ["2026-03-10 01:00:00.1234567", None],  # one of another width
         _stamps("%Y-%m-%dT%H:%M:%S.%f") + ["2026-03-10T01:00:00.123456+01:00"],
         [v[:-3] + "Z" for v in _stamps("%Y-%m-%dT%H:%M:%S.%f", n=40)],  # a file's head, as pruning reads it
+        _nano_stamps(),  # RFC 3339 with nanoseconds, trailing zeros dropped (fractions of 0-9 digits)
+        [v.removesuffix("Z") for v in _nano_stamps()],  # the same without a zone: local times, DST gap
+        _nano_stamps() + ["2026-03-29T02:30:00.5"],  # one value without the Z: the formats decide
+        _nano_stamps() + ["2026-03-29T02:30:00.1234567891Z"],  # ten digits: the formats decide
+        _stamps("%Y-%m-%d %H:%M:%S,%f")[:500] + _stamps("%Y-%m-%d %H:%M:%S"),  # some without a fraction
     ],
 )
 def test_the_fixed_width_format_of_a_sample_gives_what_trying_every_format_gives(values):
@@ -113,8 +131,13 @@ def test_a_sample_of_one_iso_shape_picks_its_fixed_width_format():
 
     assert _fixed_width(pl.Series(_stamps("%Y-%m-%dT%H:%M:%S.%fZ")), "UTC") is not None
     assert _fixed_width(pl.Series(_stamps("%Y-%m-%d %H:%M:%S,%f")), "UTC") is not None
-    two_shapes = _stamps("%Y-%m-%d %H:%M:%S,%f")[:500] + _stamps("%Y-%m-%d %H:%M:%S")
+    assert _fixed_width(pl.Series(_nano_stamps()), "UTC") is not None  # fractions of any length, or none
+    some_without = _stamps("%Y-%m-%d %H:%M:%S,%f")[:500] + _stamps("%Y-%m-%d %H:%M:%S")
+    assert _fixed_width(pl.Series(some_without), "UTC") is not None
+    two_shapes = _stamps("%Y-%m-%dT%H:%M:%S")[:500] + _stamps("%Y-%m-%d %H:%M:%S")
     assert _fixed_width(pl.Series(two_shapes), "UTC") is None
+    two_fractions = _stamps("%Y-%m-%d %H:%M:%S,%f")[:500] + _stamps("%Y-%m-%d %H:%M:%S.%f")
+    assert _fixed_width(pl.Series(two_fractions), "UTC") is None
     assert _fixed_width(pl.Series(_stamps("%d/%b/%Y:%H:%M:%S")), "UTC") is None
 
 

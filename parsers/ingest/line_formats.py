@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import polars as pl
 
@@ -81,28 +83,38 @@ def parse_timestamps(text: pl.Series, *, timestamp_format: str | None, timezone:
 #: How many timestamps pick the format tried first on the whole column (:func:`parse_timestamps`).
 TIMESTAMP_SAMPLE = 1000
 
-#: ISO dates and times with a fraction of 3, 6 or 9 digits (``.`` or ``,``) or none, and a ``Z`` or not.
-_FIXED_SHAPE = r"^\d{4}-\d{2}-\d{2}([ T])\d{2}:\d{2}:\d{2}(?:([.,])(\d{9}|\d{6}|\d{3}))?(Z?)$"
+#: ISO dates and times with a fraction of 1 to 9 digits (``.`` or ``,``) or none, and a ``Z`` or not.
+_FIXED_SHAPE = r"^\d{4}-\d{2}-\d{2}([ T])\d{2}:\d{2}:\d{2}(?:([.,])(\d{1,9}))?(Z?)$"
 
 
 def _fixed_width(text: pl.Series, timezone: str) -> pl.Series | None:
-    """The column parsed with the fixed-width format of its sample's shape, or None.
+    """The column parsed by position when its sample has one ISO shape of :data:`_FIXED_SHAPE`, or None.
 
-    polars parses a fraction written ``.%3f`` (or ``,%6f``...) with its own fixed-width parser, about
-    four times faster than chrono's ``%.f``. When every sampled value has one shape of
-    :data:`_FIXED_SHAPE`, the column is parsed with that format; the result stands only when it reads
-    every value, and then it is what :data:`TIMESTAMP_FORMATS` would give (same fields; a ``Z`` is UTC
-    as ``+00:00`` is, other text takes ``timezone``). Values are read as they are, unstripped: a value
-    with spaces around it does not parse here, and the caller's formats run as before.
+    The date and time fill the first 19 characters, which polars parses with its fixed-width parser;
+    the fraction after them, of any length up to nine digits (RFC 3339 with nanoseconds drops
+    trailing zeros: ``.38259894Z``) or none, is read as a number. That is about 25 times faster
+    than chrono's ``%.f`` with an offset. Every value must have the sample's separators and ``Z``
+    (one regex pass, which a DFA runs), and the result stands only when it reads every value: then
+    it is what :data:`TIMESTAMP_FORMATS` would give (same fields, the fraction cut to microseconds;
+    a ``Z`` is UTC as ``+00:00`` is, other text takes ``timezone``). Values are read as they are,
+    unstripped: a value with spaces around it does not parse here, and the caller's formats run.
     """
     sample = text.drop_nulls().head(TIMESTAMP_SAMPLE)
-    shapes = sample.str.extract_groups(_FIXED_SHAPE).struct.unnest().with_columns(pl.col("3").str.len_chars())
-    if shapes["1"].null_count() or shapes.unique().height != 1:  # a value of another shape, or two shapes
+    shapes = sample.str.extract_groups(_FIXED_SHAPE).struct.unnest()
+    if shapes["1"].null_count() or shapes.select("1", "4").unique().height != 1:
+        return None  # a value of another shape, or two date-time separators or zones
+    fraction_seps = shapes["2"].drop_nulls().unique()
+    if fraction_seps.len() > 1:
         return None
-    sep, fraction_sep, digits, zulu = shapes.row(0)
-    fraction = f"{fraction_sep}%{digits}f" if fraction_sep else ""
-    fmt = f"%Y-%m-%d{sep}%H:%M:%S{fraction}{zulu}"
-    naive = text.str.to_datetime(fmt, strict=False, time_unit="us")
+    sep, zulu = shapes.row(0)[0], shapes.row(0)[3]
+    fraction = rf"(?:{re.escape(fraction_seps[0])}\d{{1,9}})?" if fraction_seps.len() else ""
+    shape = rf"^\d{{4}}-\d{{2}}-\d{{2}}{sep}\d{{2}}:\d{{2}}:\d{{2}}{fraction}{zulu}$"
+    if not text.str.contains(shape).fill_null(True).all():
+        return None
+    naive = text.str.slice(0, 19).str.to_datetime(f"%Y-%m-%d{sep}%H:%M:%S", strict=False, time_unit="us")
+    digits = text.str.slice(20).str.strip_suffix("Z") if zulu else text.str.slice(20)
+    micros = digits.str.pad_end(6, "0").str.slice(0, 6).cast(pl.Int64)
+    naive = (naive.cast(pl.Int64) + micros).cast(pl.Datetime("us")).rename(text.name)
     if naive.null_count() != text.null_count():
         return None
     zone = "UTC" if zulu else timezone
