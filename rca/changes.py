@@ -10,6 +10,7 @@ evidence and the report draws on the timeline.
 
 from __future__ import annotations
 
+import re
 from datetime import datetime, timedelta
 from typing import Literal
 
@@ -37,6 +38,10 @@ CHANGE_SCHEMA: dict[str, pl.DataType] = {
     "version": pl.Utf8,
     "message": pl.Utf8,
 }
+
+#: What in a pattern may match only at the end of the whole text: a match in a message's first line
+#: is then not always one in the message (a ``$`` in multi-line mode, or escaped, is taken too).
+_END = re.compile(r"\$|\\z")
 
 #: A version as services print it: ``v2.4.0``, ``2.4``, ``1.10.3-rc1`` (captured without the ``v``).
 _VERSION = r"v?(\d+\.\d+(?:\.\d+)?(?:[-+][0-9A-Za-z.]+)?)"
@@ -151,14 +156,19 @@ def detect_changes(events: pl.DataFrame | None, config: ChangesConfig | None = N
     rules = config.all_rules()
     if events is None or events.is_empty() or not rules:
         return pl.DataFrame(schema=CHANGE_SCHEMA)
+    # One pass over every line for the built-in rules, one per user rule; which rule and version only
+    # on the few lines that match.
+    patterns = [rule.pattern for rule in config.rules] + ([_ANY_BUILTIN] if config.builtin else [])
+    any_rule = pl.any_horizontal(pl.col("message").fill_null("").str.contains(p) for p in patterns)
+    if not any(_END.search(p) for p in patterns):
+        # A match in a message's first line is a match in the whole message, unless the pattern ends
+        # the text ($, \z): the whole messages are a superset, and only those need their first line.
+        events = events.filter(any_rule)
     message = pl.col("message").fill_null("")
     if events["message"].str.contains("\n", literal=True).any():  # a cheap look spares the split
         message = message.str.split("\n").list.first()
     lines = events.select(pl.col("timestamp").cast(pl.Datetime("us", "UTC")), "service", message)
-    # One pass over every line for the built-in rules, one per user rule; which rule and version only
-    # on the few lines that match.
-    patterns = [rule.pattern for rule in config.rules] + ([_ANY_BUILTIN] if config.builtin else [])
-    lines = lines.filter(pl.any_horizontal(pl.col("message").str.contains(p) for p in patterns))
+    lines = lines.filter(any_rule)
     rule_name, kind, version = pl.lit(None, pl.Utf8), pl.lit(None, pl.Utf8), pl.lit(None, pl.Utf8)
     for rule in reversed(rules):  # the first rule in order wins: build the chain from the last
         hit = pl.col("message").str.contains(rule.pattern)

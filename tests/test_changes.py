@@ -158,7 +158,17 @@ def _first_matching_rule(events: pl.DataFrame, config: ChangesConfig) -> pl.Data
 
 
 @pytest.mark.parametrize(
-    "section", [{}, {"rules": _USER_RULES}, {"rules": _USER_RULES, "builtin": False}, {"builtin": False}]
+    "section",
+    [
+        {},
+        {"rules": _USER_RULES},
+        {"rules": _USER_RULES, "builtin": False},
+        {"builtin": False},
+        # a rule that ends the text: whole messages are no longer a superset of their first lines
+        {"rules": [*_USER_RULES, {"name": "ends", "pattern": r"\bdown$", "kind": "restart"}]},
+        # a rule that matches the empty text: a line without a message is a change of ""
+        {"rules": [{"name": "empty", "pattern": "q*", "kind": "restart"}], "builtin": False},
+    ],
 )
 def test_one_pass_finds_the_lines_and_rules_of_a_pass_per_rule(section):
     import random
@@ -166,7 +176,7 @@ def test_one_pass_finds_the_lines_and_rules_of_a_pass_per_rule(section):
     rng = random.Random(29)
     messages = [
         " ".join(rng.choice(_WORDS) for _ in range(rng.randint(1, 5)))
-        + rng.choice(["", "", "\nrestarted in the next line", "\r\n"])
+        + rng.choice(["", "", "\nrestarted in the next line", "\r\n", "\n\tat x.Y.z(Y.java:7)"])
         for _ in range(4000)
     ] + [None, "", "\n".join(["Deployed", "x"])]
     events = pl.DataFrame(
