@@ -142,13 +142,18 @@ def test_missing_expected_log_deviates_and_rare_normal_patterns_do_not_count_as_
     assert dict(kept.select("service", "votes").iter_rows())["b"] == 0.0
 
 
-def test_pre_alert_stretch_is_not_taken_as_normal():
-    base_spans, base_logs = _normal()
+def _onset_before_the_alert():
+    """Three traces with a new log (8) in ``a`` just before the alert and three just after; and those after."""
     before = _frames(
         [_trace(50 + i, ALERT - timedelta(seconds=30 - i), caller_logs=(1, 8)) for i in range(3)]
     )
     after = _frames([_trace(100 + i, ALERT + timedelta(seconds=i), caller_logs=(1, 8)) for i in range(3)])
-    spans, logs = pl.concat([before[0], after[0]]), pl.concat([before[1], after[1]])
+    return pl.concat([before[0], after[0]]), pl.concat([before[1], after[1]]), after
+
+
+def test_pre_alert_stretch_is_not_taken_as_normal():
+    base_spans, base_logs = _normal()
+    spans, logs, after = _onset_before_the_alert()
     window = (ALERT, ALERT + timedelta(minutes=1))
     # The pattern that began before the alert is the fault's onset, not normal.
     votes = trace_pattern_deviations(spans, base_spans, logs, base_logs, window=window)
@@ -172,11 +177,7 @@ def test_pre_alert_stretch_is_not_taken_as_normal():
 def test_patterns_built_once_judge_every_window_as_patterns_built_per_window():
     """One case judges its window and the stretch before it against the same baseline patterns."""
     base_spans, base_logs = _normal()
-    before = _frames(
-        [_trace(50 + i, ALERT - timedelta(seconds=30 - i), caller_logs=(1, 8)) for i in range(3)]
-    )
-    after = _frames([_trace(100 + i, ALERT + timedelta(seconds=i), caller_logs=(1, 8)) for i in range(3)])
-    spans, logs = pl.concat([before[0], after[0]]), pl.concat([before[1], after[1]])
+    spans, logs, _ = _onset_before_the_alert()
     model = baseline_patterns(base_spans, base_logs)
     for window in [(ALERT, ALERT + timedelta(minutes=1)), (ALERT - timedelta(minutes=1), ALERT)]:
         built = trace_pattern_deviations(spans, base_spans, logs, base_logs, window=window)
