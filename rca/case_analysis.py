@@ -21,7 +21,8 @@ from logrca.rca.graph import service_dependency_graph
 from logrca.rca.options import AnalysisOptions
 from logrca.rca.rank import evidence_rows, rank_root_causes
 from logrca.rca.signals.metrics import metric_deviations
-from logrca.rca.signals.trace_patterns import baseline_patterns, trace_pattern_signal
+from logrca.rca.signals.patterns import baseline_patterns
+from logrca.rca.signals.trace_patterns import trace_pattern_signal
 from logrca.rca.signals.traces import (
     edge_changes,
     known_requests,

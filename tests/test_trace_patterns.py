@@ -6,9 +6,9 @@ import polars as pl
 import pytest
 
 from logrca.parsers.ingest.schema import SPAN_SCHEMA
+from logrca.rca.signals.patterns import baseline_patterns
 from logrca.rca.signals.trace_patterns import (
     attribute_deviations,
-    baseline_patterns,
     pattern_model,
     service_visits,
     trace_pattern_deviations,

@@ -7,7 +7,18 @@ from datetime import datetime
 
 import polars as pl
 
-__all__ = ["EXPLAINED_SCHEMA", "deviating_below", "deviations", "explained_log_lines", "pattern_model"]
+from logrca.rca.signals.visits import service_visits, visit_events
+
+__all__ = [
+    "EXPLAINED_SCHEMA",
+    "baseline_patterns",
+    "deviating_below",
+    "deviations",
+    "explained_log_lines",
+    "normal_data",
+    "pattern_model",
+    "patterns_of",
+]
 
 
 def _signatures(visits: pl.DataFrame, events: pl.DataFrame, multiplicity: str = "log2") -> pl.DataFrame:
@@ -247,3 +258,58 @@ def explained_log_lines(
         pl.col("event").str.slice(4).cast(pl.Int64, strict=False).alias("template_id"),
         "time",
     ).cast(EXPLAINED_SCHEMA)
+
+
+def normal_data(
+    current: tuple[pl.DataFrame, pl.DataFrame | None],
+    baseline: tuple[pl.DataFrame, pl.DataFrame | None],
+    *,
+    window: tuple[datetime, datetime],
+    pre_alert_normal: bool,
+) -> tuple[pl.DataFrame, pl.DataFrame | None]:
+    """The spans and log events the normal patterns come from: the ``baseline`` ones, plus with
+    ``pre_alert_normal`` whatever of the ``current`` spans and events lies before the window."""
+    (spans, events), (baseline_spans, baseline_events) = current, baseline
+    before = spans.filter(pl.col("start") < window[0]) if pre_alert_normal else spans.clear()
+    normal_spans = pl.concat([baseline_spans, before]) if not before.is_empty() else baseline_spans
+    normal_logs = events
+    if not pre_alert_normal:
+        normal_logs = baseline_events
+    elif events is not None and baseline_events is not None:
+        normal_logs = pl.concat(
+            [baseline_events.select(events.columns), events.filter(pl.col("timestamp") < window[0])]
+        )
+
+    return normal_spans, normal_logs
+
+
+def baseline_patterns(
+    baseline_spans: pl.DataFrame,
+    baseline_events: pl.DataFrame | None,
+    *,
+    rare_count: int = 1,
+    multiplicity: str = "log2",
+    pre_alert_normal: bool = False,
+    **_options,
+) -> pl.DataFrame | None:
+    """The normal patterns of the baseline alone, built once for every window judged against it.
+
+    The options are :func:`logrca.rca.signals.trace_patterns.trace_pattern_signal`'s. None with ``pre_alert_normal``: the patterns then
+    take in the case before each window, so they are built per window.
+    """
+    if pre_alert_normal:
+        return None
+    return patterns_of(baseline_spans, baseline_events, rare_count=rare_count, multiplicity=multiplicity)
+
+
+def patterns_of(
+    normal: pl.DataFrame, logs: pl.DataFrame | None, *, rare_count: int, multiplicity: str
+) -> pl.DataFrame:
+    """:func:`pattern_model` of the visits of the spans ``normal`` and their ``logs``."""
+    normal_visits, normal_members = service_visits(normal)
+    return pattern_model(
+        normal_visits,
+        visit_events(normal_visits, normal_members, logs),
+        rare_count=rare_count,
+        multiplicity=multiplicity,
+    )
