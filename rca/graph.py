@@ -67,11 +67,12 @@ def _repeated_ids(lines: pl.DataFrame) -> pl.DataFrame:
     tenth of grouping the text ids, and where most requests log one line it leaves little to group.
     When at least half the lines would be kept (each repeated id holds two lines or more), they all are.
     """
-    hashes = lines.select(pl.col("trace_id").hash().sort())["trace_id"]
-    repeated = hashes.filter(hashes == hashes.shift(1)).unique()
+    hashes = lines["trace_id"].hash()
+    ordered = hashes.sort()
+    repeated = ordered.filter(ordered == ordered.shift(1)).unique()
     if 4 * repeated.len() >= hashes.len():  # at least half the lines kept: filtering gains nothing
         return lines
-    return lines.filter(pl.col("trace_id").hash().is_in(repeated.implode()))
+    return lines.filter(hashes.is_in(repeated.implode()))
 
 
 def _infer_from_events(events: pl.DataFrame) -> dict[tuple[str, str], int]:
