@@ -83,8 +83,16 @@ def parse_timestamps(text: pl.Series, *, timestamp_format: str | None, timezone:
 #: How many timestamps pick the format tried first on the whole column (:func:`parse_timestamps`).
 TIMESTAMP_SAMPLE = 1000
 
+
+def _iso_shape(sep: str, fraction_sep: str | None, zone: str) -> str:
+    """An ISO date and time with ``sep`` between them, a fraction of 1 to 9 digits after
+    ``fraction_sep`` or none (None: never a fraction), and ``zone``: each a regex (a group captures)."""
+    fraction = rf"(?:{fraction_sep}(\d{{1,9}}))?" if fraction_sep is not None else ""
+    return rf"^\d{{4}}-\d{{2}}-\d{{2}}{sep}\d{{2}}:\d{{2}}:\d{{2}}{fraction}{zone}$"
+
+
 #: ISO dates and times with a fraction of 1 to 9 digits (``.`` or ``,``) or none, and a ``Z`` or not.
-_FIXED_SHAPE = r"^\d{4}-\d{2}-\d{2}([ T])\d{2}:\d{2}:\d{2}(?:([.,])(\d{1,9}))?(Z?)$"
+_FIXED_SHAPE = _iso_shape("([ T])", "([.,])", "(Z?)")
 
 
 def _fixed_width(text: pl.Series, timezone: str) -> pl.Series | None:
@@ -106,10 +114,10 @@ def _fixed_width(text: pl.Series, timezone: str) -> pl.Series | None:
     fraction_seps = shapes["2"].drop_nulls().unique()
     if fraction_seps.len() > 1:
         return None
-    sep, zulu = shapes.row(0)[0], shapes.row(0)[3]
-    fraction = rf"(?:{re.escape(fraction_seps[0])}\d{{1,9}})?" if fraction_seps.len() else ""
-    shape = rf"^\d{{4}}-\d{{2}}-\d{{2}}{sep}\d{{2}}:\d{{2}}:\d{{2}}{fraction}{zulu}$"
-    if not text.str.contains(shape).fill_null(True).all():
+    sep, _, _, zulu = shapes.row(0)
+    # the fraction's separator where the sample has one; where it has none, no value may have one
+    fraction_sep = re.escape(fraction_seps[0]) if fraction_seps.len() else None
+    if not text.str.contains(_iso_shape(sep, fraction_sep, zulu)).fill_null(True).all():
         return None
     naive = text.str.slice(0, 19).str.to_datetime(f"%Y-%m-%d{sep}%H:%M:%S", strict=False, time_unit="us")
     digits = text.str.slice(20).str.strip_suffix("Z") if zulu else text.str.slice(20)
