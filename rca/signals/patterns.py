@@ -294,8 +294,9 @@ def baseline_patterns(
 ) -> pl.DataFrame | None:
     """The normal patterns of the baseline alone, built once for every window judged against it.
 
-    The options are :func:`logrca.rca.signals.trace_patterns.trace_pattern_signal`'s. None with ``pre_alert_normal``: the patterns then
-    take in the case before each window, so they are built per window.
+    The options are :func:`logrca.rca.signals.trace_patterns.trace_pattern_signal`'s. None with
+    ``pre_alert_normal``: the patterns then take in the case before each window, so they are built
+    per window.
     """
     if pre_alert_normal:
         return None
