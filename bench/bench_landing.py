@@ -17,8 +17,12 @@ timed as landing) for comparison, the same ratio to the indexed lines, and as it
 ``landing/drain3 ratio: N.Nx``: landing -> report indexed lines/s over plain drain3's lines/s on
 the same lines (goal: at least 4x).
 
+Before that, logrca's own mining core mines the same hour in memory, after the hours before it as
+the stage's miner had (``mine_in_batches``: no Parquet read, no part file written), and the line
+``log_templates (N s) at P% of its core's speed`` compares the stage with it (issue 17.2).
+
 Usage: ``.venv/bin/python bench/bench_landing.py [--lines-per-hour 3000000] [--es-port 9250 | --es-url URL]
-[--no-lines] [--no-drain3] [--no-topology]``
+[--no-lines] [--no-drain3] [--no-core] [--no-topology]``
 """
 
 from __future__ import annotations
@@ -37,6 +41,8 @@ from dagster import AssetSelection
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
+
+from landing_baselines import core_lines_per_second, drain3_lines_per_second  # noqa: E402
 
 import logrca  # noqa: E402, F401 - before polars, as in logrca's own processes (its allocator setting)
 
@@ -159,22 +165,6 @@ def run_phases(instance, run_id: str, landed: float, last_step: str = "search_in
     }
 
 
-def drain3_lines_per_second(data_dir: Path, partition: str, config_path: Path) -> tuple[int, float]:
-    """Plain drain3 over the messages of ``partition`` as the pipeline read them; returns (lines, seconds)."""
-    import polars as pl
-
-    from logrca.assets.config import load_config
-    from logrca.parsers.evaluate import plain_drain3
-
-    (parquet,) = (data_dir / "parquet" / "raw_logs").glob(f"{partition}*.parquet")
-    messages = pl.read_parquet(parquet, columns=["message"])["message"].fill_null("").to_list()
-    miner = plain_drain3(load_config(config_path).templates)
-    began = time.perf_counter()
-    for message in messages:
-        miner.add_log_message(message)
-    return len(messages), time.perf_counter() - began
-
-
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -189,6 +179,11 @@ def parse_args() -> argparse.Namespace:
         "--es-port", type=int, default=9250, help="port of the local Elasticsearch (default 9250)"
     )
     parser.add_argument("--no-drain3", action="store_true", help="skip the plain drain3 baseline")
+    parser.add_argument(
+        "--no-core",
+        action="store_true",
+        help="skip timing logrca's mining core on the same hour (log_templates against its core)",
+    )
     parser.add_argument(
         "--no-lines",
         action="store_true",
@@ -350,6 +345,13 @@ def main() -> None:
     selection = REPORT_CHAIN if args.no_lines else CHAIN
     timed = land_and_run(tmp, staging, landing, config, args.es_url, selection)
     print_report(timed)
+    if not args.no_core:
+        events, seconds = core_lines_per_second(tmp / "data", timed["partition"], config)
+        stage = timed["steps"]["log_templates"]
+        print(
+            f"mining core on the same hour: {events:,} events in {seconds:.1f}s, {events / seconds:,.0f}"
+            f" lines/s; log_templates ({stage:.1f}s) at {seconds / stage:.0%} of its core's speed"
+        )
     if not args.no_drain3:
         lines = timed["meta"]["raw_logs"]["lines_read"]
         events, seconds = drain3_lines_per_second(tmp / "data", timed["partition"], config)
