@@ -26,10 +26,10 @@ from logrca.rca.signals.trace_patterns import trace_pattern_signal
 from logrca.rca.signals.traces import (
     edge_changes,
     known_requests,
-    network_deviations,
     request_scale,
     span_deviations,
 )
+from logrca.rca.signals.wire_time import wire_time_signal
 from logrca.rca.template_variants import merge_list_variants, mine_case_templates
 
 __all__ = ["Case", "CaseAnalysis", "analyse_case"]
@@ -285,7 +285,7 @@ def _log_and_span_signals(
                 min_score=traces.min_score,
                 two_sample=traces.short_baseline_tail,
             ),
-            _wire_time(case.spans, case.baseline_spans, window, traces),
+            wire_time_signal(case.spans, case.baseline_spans, window, traces),
         ]
     )
     if options.patterns.enabled:
@@ -307,18 +307,6 @@ def _log_and_span_signals(
             window_events = events.filter(pl.col("timestamp").is_between(*window, closed="left"))
             anomalies = discount_explained(anomalies, window_events, explained[0], detection)
     return anomalies, spans
-
-
-def _wire_time(spans: pl.DataFrame, baseline_spans: pl.DataFrame, window: tuple, traces) -> pl.DataFrame:
-    return network_deviations(
-        spans,
-        baseline_spans,
-        window=window,
-        offset_us=traces.wire_offset_us,
-        unit=traces.wire_unit,
-        caller_weight=traces.wire_caller_weight,
-        outlier_z=traces.wire_outlier_z,
-    )
 
 
 def _fault_free_noise(
@@ -350,7 +338,7 @@ def _fault_free_noise(
         if held_out.events.is_empty() or held_out.baseline_events.is_empty():
             continue
         if signals is not None and set(signals) <= {"trace_call_gap"}:
-            wire = _wire_time(held_out.spans, held_out.baseline_spans, (a, b), options.traces)
+            wire = wire_time_signal(held_out.spans, held_out.baseline_spans, (a, b), options.traces)
             rows.append(evidence_rows(pl.DataFrame(), span_deviations=wire))
             continue
         anomalies, spans = _log_and_span_signals(

@@ -8,7 +8,8 @@ import polars as pl
 import pytest
 
 from logrca.parsers.ingest.schema import SPAN_SCHEMA
-from logrca.rca.signals.traces import SPAN_DEVIATION_SCHEMA, network_deviations, span_deviations
+from logrca.rca.signals.traces import SPAN_DEVIATION_SCHEMA, span_deviations
+from logrca.rca.signals.wire_time import network_deviations
 from logrca.rca.surprise import poisson_surprise, two_sample_surprise
 
 T0 = datetime(2024, 3, 1, 10, tzinfo=UTC)
