@@ -28,7 +28,9 @@ from logrca.rca.signals.traces import (
     known_requests,
     request_scale,
     span_deviations,
+    window_self_times,
 )
+from logrca.rca.signals.traces import self_times as span_self_times
 from logrca.rca.signals.wire_time import wire_time_signal
 from logrca.rca.template_variants import merge_list_variants, mine_case_templates
 
@@ -157,8 +159,9 @@ def analyse_case(
             if options.patterns.enabled and not case.spans.is_empty()
             else None
         )
+        baseline_self = span_self_times(case.baseline_spans)  # the window's and the quiet stretch's baseline
         anomalies, self_times = _log_and_span_signals(
-            case, events, baseline_events, baseline_intervals, window, options, normal
+            case, events, baseline_events, baseline_intervals, window, options, normal, baseline_self
         )
     with _timed(timings, "graph and edge latency"):
         graph = service_dependency_graph(
@@ -168,7 +171,9 @@ def analyse_case(
     with _timed(timings, "metrics"):
         metric_rows = metric_deviations(case.metrics, alert_time=case.alert_time, config=options.metrics)
     with _timed(timings, "own noise (same signals before the alert)"):
-        noise = _noise(case, events, baseline_events, baseline_intervals, window, options, normal)
+        noise = _noise(
+            case, events, baseline_events, baseline_intervals, window, options, normal, baseline_self
+        )
     active = (
         case.spans.filter(pl.col("start").is_between(*window, closed="left"))["service"].unique().to_list()
     )
@@ -215,6 +220,7 @@ def _noise(
     window: tuple,
     options: AnalysisOptions,
     normal: pl.DataFrame | None = None,
+    baseline_self: pl.DataFrame | None = None,
 ) -> pl.DataFrame | None:
     """Each service's usual noise per signal (``noise.source`` of :func:`analyse_case`), or None."""
     start = window[0]
@@ -227,7 +233,7 @@ def _noise(
     quiet_enough = start - case_start >= timedelta(seconds=options.noise.min_quiet_s)
     if (noise is None or noise_from in ("both", "confirmed")) and quiet_enough:
         quiet_anomalies, quiet_spans = _log_and_span_signals(
-            case, events, baseline_events, intervals, (case_start, start), options, normal
+            case, events, baseline_events, intervals, (case_start, start), options, normal, baseline_self
         )
         quiet = evidence_rows(quiet_anomalies, span_deviations=quiet_spans)
         if noise is None or noise_from == "both":
@@ -253,14 +259,17 @@ def _log_and_span_signals(
     window: tuple,
     options: AnalysisOptions,
     normal: pl.DataFrame | None = None,
+    baseline_self: pl.DataFrame | None = None,
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Log anomalies (rates per request) and span deviations (exclusive time, call gaps, trace patterns) of ``window``;
-    ``normal``: the baseline's trace patterns (:func:`baseline_patterns`) when already built."""
+    ``normal``, ``baseline_self``: the baseline's trace patterns (:func:`baseline_patterns`) and self
+    times (:func:`~logrca.rca.signals.traces.self_times`) when already built."""
     traces, detection = options.traces, options.detection
+    own = window_self_times(case.spans, case.baseline_spans, window, baseline_self)
     scale = None
     if traces.per_request_rates:
         scale = request_scale(
-            case.spans, case.baseline_spans, window=window, min_requests=traces.min_requests
+            case.spans, case.baseline_spans, window=window, min_requests=traces.min_requests, own=own
         )
     marked = events
     if traces.known_request_visits:
@@ -278,12 +287,7 @@ def _log_and_span_signals(
     spans = pl.concat(
         [
             span_deviations(
-                case.spans,
-                case.baseline_spans,
-                window=window,
-                quantile=traces.quantile,
-                min_score=traces.min_score,
-                two_sample=traces.short_baseline_tail,
+                case.spans, case.baseline_spans, window=window, own=own, **traces.self_time_kwargs()
             ),
             wire_time_signal(case.spans, case.baseline_spans, window, traces),
         ]

@@ -80,6 +80,14 @@ class TraceOptions(_Strict):
         description="a new template counts only lines of request kinds the baseline showed this often (0: all lines)",
     )
 
+    def self_time_kwargs(self) -> dict[str, Any]:
+        """The keyword options of :func:`logrca.rca.signals.traces.span_deviations` (exclusive time)."""
+        return {
+            "quantile": self.quantile,
+            "min_score": self.min_score,
+            "two_sample": self.short_baseline_tail,
+        }
+
 
 class PatternOptions(_Strict):
     """Trace-pattern attribution (:mod:`logrca.rca.signals.trace_patterns`)."""

@@ -173,3 +173,20 @@ def test_a_short_baselines_p99_is_a_sample_too():
     rows = span_deviations(slow, baseline, window=WINDOW, two_sample=True)
     assert rows["score"].to_list() == [pytest.approx(two_sample_surprise(40, 0, 2.0))]
     assert rows["score"][0] > 3.0
+
+
+def test_self_times_computed_once_give_the_same_findings_and_request_scale():
+    from logrca.rca.signals.traces import request_scale, self_times, window_self_times
+
+    baseline = _requests([10.0 + 0.1 * i for i in range(20)], minute=0)
+    spans = pl.concat([_requests([9.0] * 10, minute=0), _requests([25.0] * 40, minute=1)])  # 10 before WINDOW
+    own = window_self_times(spans, baseline, WINDOW, self_times(baseline))
+    assert own[0].height == 40 and own[1].height == 20  # the window's requests, then the baseline's
+    again = window_self_times(spans, baseline, WINDOW)[0]  # rows in no fixed order (group_by)
+    assert own[0].sort("trace_id").equals(again.sort("trace_id"))
+    assert span_deviations(spans, baseline, window=WINDOW, own=own).equals(
+        span_deviations(spans, baseline, window=WINDOW)
+    )
+    assert not span_deviations(spans, baseline, window=WINDOW).is_empty()
+    assert request_scale(spans, baseline, window=WINDOW, own=own) == {"orders": 2.0}
+    assert request_scale(spans, baseline, window=WINDOW) == {"orders": 2.0}

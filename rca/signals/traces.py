@@ -15,6 +15,7 @@ __all__ = [
     "edge_changes",
     "known_requests",
     "request_scale",
+    "self_times",
     "span_deviations",
 ]
 
@@ -120,7 +121,7 @@ def edge_changes(
     return pl.DataFrame(out, schema=EDGE_CHANGE_SCHEMA).sort("score", descending=True)
 
 
-def _self_times(spans: pl.DataFrame) -> pl.DataFrame:
+def self_times(spans: pl.DataFrame) -> pl.DataFrame:
     """Entry spans of each service (parent on another service, or root) with their exclusive time.
 
     Exclusive time = the span's duration minus the durations of the remote calls made under it, taken
@@ -145,6 +146,20 @@ def _self_times(spans: pl.DataFrame) -> pl.DataFrame:
     )
 
 
+def window_self_times(
+    spans: pl.DataFrame,
+    baseline_spans: pl.DataFrame,
+    window: tuple[datetime, datetime],
+    baseline_self_times: pl.DataFrame | None = None,
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """(:func:`self_times` of the spans starting in ``window``, of ``baseline_spans``): what
+    :func:`span_deviations` and :func:`request_scale` compare. ``baseline_self_times``: the second,
+    when already computed (one baseline serves the window and the quiet stretch before it)."""
+    current = self_times(spans.filter(pl.col("start").is_between(*window, closed="left")))
+    base = self_times(baseline_spans) if baseline_self_times is None else baseline_self_times
+    return current, base
+
+
 def span_deviations(
     spans: pl.DataFrame,
     baseline_spans: pl.DataFrame,
@@ -153,15 +168,16 @@ def span_deviations(
     quantile: float = 0.99,
     min_score: float = 3.0,
     two_sample: bool = False,
+    own: tuple[pl.DataFrame, pl.DataFrame] | None = None,
 ) -> pl.DataFrame:
     """Services whose own (exclusive) time per request rose: the part of the latency spent inside them.
 
     A slow callee makes every caller's span longer, but not its callers' exclusive time; a rise of
     exclusive time points at the service itself (CPU contention, a slow network on its pod).
     ``two_sample``: see :func:`_tail_surprise` (a short baseline's quantile is a sample too).
+    ``own``: :func:`window_self_times` of these spans, when the caller has them already.
     """
-    current = _self_times(spans.filter(pl.col("start").is_between(*window, closed="left")))
-    base = _self_times(baseline_spans)
+    current, base = own or window_self_times(spans, baseline_spans, window)
     rows = _tail_surprise(current, base, ["service"], "self_us", quantile, min_score, two_sample)
     out = [
         {
@@ -183,24 +199,23 @@ def request_scale(
     *,
     window: tuple[datetime, datetime],
     min_requests: int = 5,
+    own: tuple[pl.DataFrame, pl.DataFrame] | None = None,
 ) -> dict[str, float]:
-    """Per service: requests received in the window / in the baseline (entry spans, see ``_self_times``).
+    """Per service: requests received in the window / in the baseline (entry spans, see :func:`self_times`).
 
     Feeds :func:`logrca.rca.detect.detect_anomalies` ``service_scale`` so log rates are compared per request.
     Services with fewer than ``min_requests`` baseline requests are left out (time ratio instead).
+    ``own``: :func:`window_self_times` of these spans, when the caller has them already.
     """
-    current = (
-        _self_times(spans.filter(pl.col("start").is_between(*window, closed="left")))
-        .group_by("service")
-        .len()
-    )
-    base = _self_times(baseline_spans).group_by("service").len()
+    window_entries, baseline_entries = own or window_self_times(spans, baseline_spans, window)
+    current = window_entries.group_by("service").len()
+    base = baseline_entries.group_by("service").len()
     joined = base.join(current, on="service", how="left", suffix="_w").filter(pl.col("len") >= min_requests)
     return {s: (w or 0) / b for s, b, w in joined.iter_rows()}
 
 
 def _entry_operations(spans: pl.DataFrame) -> pl.DataFrame:
-    """Entry spans (``_self_times``' definition): ``trace_id, service, operation``, one row per visit."""
+    """Entry spans (:func:`self_times`' definition): ``trace_id, service, operation``, one row per visit."""
     parent_service = spans.select(
         "trace_id", pl.col("span_id").alias("parent_id"), pl.col("service").alias("parent_service")
     )
