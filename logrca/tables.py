@@ -15,10 +15,17 @@ def console(*, wide: bool = False) -> Console:
 
 
 def table(
-    title: str, columns: list[str], *, wide: bool = False, fixed: tuple[str, ...] = (), last_min: int = 10
+    title: str,
+    columns: list[str],
+    *,
+    wide: bool = False,
+    fixed: tuple[str, ...] = (),
+    last_min: int = 10,
+    widest: dict[str, int] | None = None,
 ) -> Table:
     """A table titled ``title`` with a header row. Unless ``wide``, the last column takes the spare width
-    (at least ``last_min``) and the others wrap; ``fixed`` columns never wrap."""
+    (at least ``last_min``) and the others wrap at 13 characters (``widest``: another width for a
+    column, e.g. one that holds a time); ``fixed`` columns never wrap."""
     made = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD)  # no side rules: more room for text
     for name in columns:
         if wide or name in fixed:
@@ -26,5 +33,6 @@ def table(
         elif name == columns[-1]:
             made.add_column(name, overflow="fold", ratio=1, min_width=max(len(name), last_min))
         else:
-            made.add_column(name, overflow="fold", min_width=len(name), max_width=max(len(name), 13))
+            wraps_at = (widest or {}).get(name, 13)
+            made.add_column(name, overflow="fold", min_width=len(name), max_width=max(len(name), wraps_at))
     return made

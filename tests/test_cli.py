@@ -243,3 +243,27 @@ def test_command_help_paragraphs_have_no_hard_line_breaks():
         for line in paragraph.splitlines()
     ]
     assert kept and max(len(line) for line in kept) <= 78, [line for line in kept if len(line) > 78]
+
+
+def test_search_hits_show_each_time_whole_at_80_columns():
+    """A hit's time wraps between its date and its time of day, never inside the time (it is what a
+    user copies into ``--since``), and the table still fits an 80-column terminal."""
+    from rich.console import Console
+
+    from logrca.commands.search import _hits_table
+
+    report = {"root_cause": "payments", "window_start": "2026-03-10T02:18:03.004000+00:00"}
+    report["summary"] = "trace span_self_time (score 43.5): 975/1780 requests spent longer inside " * 2
+    finding = {"service": {"name": "checkout"}, "first_seen": "2026-03-10T02:18:05.120000Z"}
+    finding |= {"template": "payment call timed out after <NUM> ms", "template_id": 7}
+    hits = [
+        {"kind": "reports", "score": 2.45, "source": report},
+        {"kind": "findings", "score": 9.8, "source": finding},
+    ]
+    terminal = Console(width=80, record=True)
+    terminal.print(_hits_table(hits, wide=False))
+    shown = terminal.export_text().splitlines()
+    assert max(len(line) for line in shown) <= 80
+    for date, time in (("2026-03-10", "02:18:03.004000Z"), ("2026-03-10", "02:18:05.120000Z")):
+        row = next(i for i, line in enumerate(shown) if time in line)
+        assert date in shown[row - 1] or date in shown[row], shown

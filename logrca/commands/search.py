@@ -24,10 +24,15 @@ def _service_of(source: dict) -> str:
     )
 
 
+#: Width of the time column: ``02:18:03.004000Z`` under its date (the column wraps at the space).
+_WHEN_WIDTH = 16
+
+
 def _when(source: dict) -> str:
-    """The hit's time as stored (ISO-8601 with its offset; never cut)."""
+    """The hit's time as stored (ISO-8601 with its offset; never cut), a space between date and time
+    so that a narrow column breaks there, not inside the time."""
     when = source.get("first_seen") or source.get("window_start") or source.get("detected_at") or ""
-    return str(when).replace("+00:00", "Z")
+    return str(when).replace("+00:00", "Z").replace("T", " ", 1)
 
 
 def _hits_table(hits: list[dict], *, wide: bool):
@@ -38,6 +43,7 @@ def _hits_table(hits: list[dict], *, wide: bool):
         ["kind", "match", "service", "when (UTC)", "what"],
         wide=wide,
         fixed=("kind", "match"),
+        widest={"when (UTC)": _WHEN_WIDTH},
     )
     for hit in hits:
         src = hit["source"]
