@@ -129,10 +129,37 @@ def categorize(
 
 
 def _runbook_steps(body: str, limit: int = 6) -> list[str]:
-    steps = [
-        m.group(1).strip() for m in re.finditer(r"^\s*(?:[-*]|\d+[.)])\s+(.+)$", body or "", re.MULTILINE)
-    ]
-    return steps[:limit]
+    """The first ``limit`` steps of a runbook: the items of its numbered lists, or of its bulleted
+    lists when it has no numbered one (bullets beside numbered steps are symptoms and context).
+
+    Each item whole, as Markdown reads it: an item wrapped over several source lines is one step,
+    its lines joined by a space (the first line alone stopped mid-sentence). Nested lists are part
+    of their item's text only through its first paragraph.
+    """
+    from markdown_it import MarkdownIt
+
+    items: dict[str, list[str]] = {"ordered_list_open": [], "bullet_list_open": []}
+    kinds: list[str] = []  # the kind of each open list, outermost first
+    wanted = False  # the next inline text is a top-level item's first paragraph
+    for token in MarkdownIt("commonmark").parse(body or ""):
+        if token.type in items:
+            kinds.append(token.type)
+        elif token.type in ("ordered_list_close", "bullet_list_close"):
+            kinds.pop()
+        elif token.type == "list_item_open":
+            wanted = len(kinds) == 1
+        elif token.type == "inline" and wanted:
+            items[kinds[0]].append(" ".join(line.strip() for line in token.content.splitlines()))
+            wanted = False
+    return (items["ordered_list_open"] or items["bullet_list_open"])[:limit]
+
+
+def _shortened(text: str, limit: int = 100) -> str:
+    """``text``, or its words that fit ``limit`` characters followed by "…" (never a word cut in two)."""
+    if len(text) <= limit:
+        return text
+    cut = text[: limit - 1]
+    return (cut.rsplit(" ", 1)[0] if " " in cut else cut).rstrip(" ,;:(") + "…"
 
 
 def _linked_runbooks(finding: dict, runbooks: list[dict]) -> list[dict]:
@@ -289,7 +316,7 @@ def build_incident(
         "incident_id": incident_id,
         "fingerprint": fingerprint,
         "system": finding.get("system") or "default",
-        "title": f"{top['service']}: {headline.get('kind', 'anomaly')} {(headline.get('template') or top.get('explanation') or '')[:100]}".strip(),
+        "title": f"{top['service']}: {headline.get('kind', 'anomaly')} {_shortened(headline.get('template') or top.get('explanation') or '')}".strip(),
         "detected_at": _iso(finding.get("detected_at") or opened),
         "detection_time": _iso(finding.get("detection_time") or finding.get("detected_at") or opened),
         "first_anomalous_at": min((_iso(t) for t in first_anomalous), default=None),

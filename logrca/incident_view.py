@@ -87,20 +87,23 @@ def _facts(incident: dict, version: tuple[int, int]) -> Table:
     return facts
 
 
-def _runbooks(incident: dict) -> Table | Text:
+def _runbooks(incident: dict) -> Group | Text:
+    """Each linked runbook: its title, id and file, then its steps numbered, each wrapping under itself
+    (a list reads better than a three-column table at 80 columns)."""
     suggested = incident.get("suggested_actions") or []
     if not suggested:
         return Text("No runbook linked.")
-    table = Table(title="Runbooks", title_justify="left")
-    table.add_column("runbook", overflow="fold")
-    table.add_column("file", overflow="fold")
-    table.add_column("steps", overflow="fold", ratio=1)
+    parts = [Text("Runbooks", style="italic")]
     for runbook in suggested:
-        steps = "\n".join(f"{i}. {step}" for i, step in enumerate(runbook.get("steps") or [], 1))
-        table.add_row(
-            f"{runbook.get('title')}\n({runbook.get('runbook_id')})", runbook.get("path") or "-", steps or "-"
-        )
-    return table
+        parts.append(Text(f"{runbook.get('title')} ({runbook.get('runbook_id')})", style="bold"))
+        parts.append(Text(f"  {runbook.get('path') or '-'}", overflow="fold"))
+        steps = Table.grid(padding=(0, 1))
+        steps.add_column(no_wrap=True, justify="right", min_width=4)
+        steps.add_column(overflow="fold")
+        for number, step in enumerate(runbook.get("steps") or [], 1):
+            steps.add_row(f"{number}.", Text(step))
+        parts.append(steps if steps.row_count else Text("  (no numbered or bulleted steps in it)"))
+    return Group(*parts)
 
 
 def _deliveries(incident: dict) -> Table:
@@ -137,7 +140,8 @@ def incident_details(incident: dict, version: tuple[int, int], *, report: bool =
     for item in incident.get("status_history") or []:
         history.add_row(item["at"], item["by"], item["event"], item.get("to") or "", item.get("note") or "")
     parts = [
-        Text(f"{incident['incident_id']}  {incident.get('title', '')}", style="bold"),
+        Text(incident["incident_id"], style="bold"),
+        Text(incident.get("title", ""), style="bold"),
         _facts(incident, version),
     ]
     parts += [_runbooks(incident), _deliveries(incident), history]

@@ -43,6 +43,38 @@ def test_record_carries_every_standard_field():
 
 
 @pytest.mark.parametrize(
+    ("body", "steps"),
+    [
+        # a step wrapped over two source lines is one step; bullets beside numbered steps are context
+        (
+            "Symptoms:\n\n- spans: slow on its own (its self time, not the\n  wire)\n\n"
+            "1. Confirm the CPU: `kubectl top pod` and the throttling\n   counter.\n"
+            "2. Scale out.\n   - a nested note\n",
+            ["Confirm the CPU: `kubectl top pod` and the throttling counter.", "Scale out."],
+        ),
+        (
+            "- Check the pool\n- Restart it when\nit is stuck\n",
+            ["Check the pool", "Restart it when it is stuck"],
+        ),
+        ("No list here, only prose.", []),
+    ],
+)
+def test_runbook_steps_are_whole_list_items(body, steps):
+    runbooks = [dict(RUNBOOKS[0], body=body)]
+    incident = build_incident(make_finding(), catalogue=CATALOGUE, runbooks=runbooks, now=OPENED)
+    assert incident["suggested_actions"][0]["steps"] == steps
+
+
+def test_a_long_title_is_shortened_between_words():
+    template = "payment call for order <*> timed out after <*> ms waiting for " + "the provider " * 12
+    incident = build_incident(make_finding(templates=((7, template),)), runbooks=RUNBOOKS, now=OPENED)
+    title = incident["title"]
+    kept = title.removeprefix("payments: error_burst ")
+    assert kept.endswith("…") and len(kept) <= 100
+    assert template.startswith(kept[:-1]) and template[len(kept) - 1] == " "  # whole words only
+
+
+@pytest.mark.parametrize(
     ("template", "category"),
     [
         ("java.lang.OutOfMemoryError: Java heap space", "resource_exhaustion"),
