@@ -364,7 +364,8 @@ def weekly_command(
     chart = out.with_suffix(".png")
     out.write_text(review.markdown + f"\n![chart]({chart.name})\n", encoding="utf-8")
     chart.write_bytes(review.chart_png)
-    typer.echo(f"{out} ({review.stats['incidents_week']} incidents this week), {chart}")
+    count = review.stats["incidents_week"]
+    typer.echo(f"{out} ({count} incident{'' if count == 1 else 's'} this week), {chart}")
 
 
 def register(app: typer.Typer, eval_app: typer.Typer) -> None:
