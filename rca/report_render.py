@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 
 from logrca.rca.markdown import cell
@@ -38,6 +39,32 @@ class ReportOptions:
 
 def _md_cell(text) -> str:
     return cell(text, limit=400)
+
+
+def _moment(value) -> datetime | None:
+    """An ISO time of the finding in UTC (None when it is empty or not a time)."""
+    try:
+        moment = datetime.fromisoformat(str(value or "").replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return moment.astimezone(UTC) if moment.tzinfo is not None else moment
+
+
+def _clock(value, day: str) -> str:
+    """A time in the report's tables, UTC: ``08:43:04.612`` on ``day`` (the incident window's date,
+    which the summary gives), else ``2023-01-29 23:59:58.001``. The whole ISO form made the tables'
+    time columns so wide that a terminal cut them inside the minutes, where the order is read."""
+    moment = _moment(value)
+    if moment is None:
+        return _md_cell(value or "")
+    clock = moment.strftime("%H:%M:%S.%f")[:-3]
+    return clock if moment.strftime("%Y-%m-%d") == day else f"{moment:%Y-%m-%d} {clock}"
+
+
+def _day(finding: dict) -> str:
+    """The incident window's UTC date (``YYYY-MM-DD``): times on it are shown without it."""
+    start = _moment(finding["window_start"])
+    return start.strftime("%Y-%m-%d") if start else ""
 
 
 def _md_text(text) -> str:
@@ -85,10 +112,10 @@ def _changes(finding: dict) -> list[str]:
     out = ["## Changes (deploys, restarts, version changes, config reloads)", ""]
     if not changes:
         return out + ["No change event in the logs of the window or its baseline.", ""]
-    out += ["| when | service | kind | version | line |", "|---|---|---|---|---|"]
+    out += ["| when (UTC) | service | kind | version | line |", "|---|---|---|---|---|"]
     for c in changes:
         out.append(
-            f"| {c['timestamp']} | `{c['service']}` | {c['kind'].replace('_', ' ')} | {_md_cell(c.get('version'))} | {_md_cell(c['message'][:160])} |"
+            f"| {_clock(c['timestamp'], _day(finding))} | `{c['service']}` | {c['kind'].replace('_', ' ')} | {_md_cell(c.get('version'))} | {_md_cell(c['message'][:160])} |"
         )
     return out + [""]
 
@@ -96,12 +123,12 @@ def _changes(finding: dict) -> list[str]:
 def _ranking(finding: dict) -> list[str]:
     out = _section(
         "Ranked root-cause services",
-        "| rank | service | score | first anomalous | path to the entry point |",
+        "| rank | service | score | first anomalous (UTC) | path to the entry point |",
         "|---:|---|---:|---|---|",
     )
     for r in finding["ranking"]:
         out.append(
-            f"| {r['rank']} | `{r['service']}` | {r['score']:.4f} | {_md_cell(r['first_anomalous'])} | {_md_cell(' → '.join(r['path']))} |"
+            f"| {r['rank']} | `{r['service']}` | {r['score']:.4f} | {_clock(r['first_anomalous'], _day(finding))} | {_md_cell(' → '.join(r['path']))} |"
         )
     return out + [""]
 
@@ -112,12 +139,12 @@ def _evidence(finding: dict) -> list[str]:
         out += [f"### {r['rank']}. `{r['service']}`", "", _md_text(r["explanation"]), ""]
         if r["evidence"]:
             out += [
-                "| kind | template | before (expected) | during | score | first seen |",
+                "| kind | template | before (expected) | during | score | first seen (UTC) |",
                 "|---|---|---:|---:|---:|---|",
             ]
             for e in r["evidence"]:
                 out.append(
-                    f"| {e['kind']} | `{_md_cell((e['template'] or e['detail'] or '')[:200])}` | {_md_cell(e['count_baseline'])} | {e['count_window']} | {e['score']:.1f} | {_md_cell(e['first_seen'])} |"
+                    f"| {e['kind']} | `{_md_cell((e['template'] or e['detail'] or '')[:200])}` | {_md_cell(e['count_baseline'])} | {e['count_window']} | {e['score']:.1f} | {_clock(e['first_seen'], _day(finding))} |"
                 )
             sample = next((e["sample"] for e in r["evidence"] if e["sample"]), None)
             if sample:

@@ -171,6 +171,26 @@ def test_report_sections_and_escaping():
     assert "`stock`" in report
 
 
+def test_report_tables_show_times_of_the_window_day_as_clock_times():
+    window, baseline, anomalies, ranking = make_inputs()
+    finding = build_finding(
+        system="shop",
+        window=WINDOW,
+        window_events=window,
+        baseline_events=baseline,
+        anomalies=anomalies,
+        ranking=ranking,
+    )
+    top = finding["ranking"][0]
+    moment = datetime.fromisoformat(top["first_anomalous"].replace("Z", "+00:00"))
+    rows = [line for line in render_report(finding).splitlines() if line.startswith("| 1 |")]
+    assert f"| {moment:%H:%M:%S}.{moment.microsecond // 1000:03d} |" in rows[0]
+    earlier = moment - timedelta(days=1)  # the day before the window: the date is kept
+    finding["ranking"][0] = dict(top, first_anomalous=earlier.isoformat())
+    rows = [line for line in render_report(finding).splitlines() if line.startswith("| 1 |")]
+    assert f"| {earlier:%Y-%m-%d %H:%M:%S}." in rows[0]
+
+
 def test_no_anomalies_no_finding():
     window, baseline, anomalies, ranking = make_inputs()
     assert (
