@@ -191,3 +191,14 @@ def test_error_lines_are_those_of_the_level_or_of_the_pattern_on_unlevelled_line
     # the same values, nulls included (a message-less line without a level is neither)
     assert found["new"].to_list() == found["plain"].to_list()
     assert found["new"].sum() > len(messages) and found["new"].null_count() == 1
+
+
+def test_a_drop_to_one_line_reads_one_line():
+    """The details are sentences a report quotes: "1 line vs 10.0 expected", not "1 lines"."""
+    events = _events().filter(  # in the window checkout writes one line of its 10 a minute
+        (pl.col("timestamp") < WINDOW[0]) | (pl.col("service") != "checkout")
+    )
+    one = _events().filter(pl.col("service") == "checkout", pl.col("timestamp") >= WINDOW[0]).head(1)
+    anomalies = detect_anomalies(pl.concat([events, one]), window=WINDOW, baseline=BASELINE)
+    drop = anomalies.filter(pl.col("kind") == "rate_drop").row(0, named=True)
+    assert drop["count_window"] == 1 and drop["detail"].startswith("1 line vs 100.0 expected")
