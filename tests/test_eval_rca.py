@@ -61,6 +61,8 @@ def test_eval_rca_says_which_baseline_it_used(tmp_path):
     assert (result["baseline"], result["normal_folders"]) == ("before-alert", 0)
     shown = CliRunner().invoke(app, ["eval", "rca", str(bare)])
     assert shown.exit_code == 0 and "minutes before its alert" in shown.stdout
+    for output in (with_normal.stdout, shown.stdout):  # a header, and every line fits 80 columns
+        assert "true root cause" in output and max(len(line) for line in output.splitlines()) <= 80
 
 
 def test_eval_rca_on_empty_cases_is_an_error(tmp_path):

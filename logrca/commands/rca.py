@@ -111,49 +111,60 @@ def eval_rca_command(
         _print_eval(result, dataset_dir)
 
 
+def _cases_table(rows: list[dict], title: str, ranks: dict[str, str]):
+    """One row per case: its name, true root cause, fault type and the ``ranks`` columns (80 columns)."""
+    from logrca.tables import table
+
+    columns = ["case", "true root cause", "fault", *ranks]
+    made = table(title, columns, fixed=("case",), widest={"true root cause": 28, "fault": 14})
+    for row in rows:
+        shown = [str(row[key]) if row[key] is not None else "-" for key in ranks.values()]
+        made.add_row(row["case"], row["true_service"], str(row["fault_type"] or "-"), *shown)
+    return made
+
+
 def _print_eval(result: dict, dataset_dir: Path) -> None:
-    for row in result["cases"]:
-        rank = row["rank"] if row["rank"] is not None else "-"
-        typer.echo(f"{row['case']:24} {row['true_service']:34} {str(row['fault_type']):16} rank {rank}")
+    from logrca.tables import console
+
+    console().print(_cases_table(result["cases"], "rank of each true root cause", {"rank": "rank"}))
     typer.echo(
         f"cases {result['n']}  AC@1 {result['AC@1']:.3f}  AC@3 {result['AC@3']:.3f}  Avg@5 {result['Avg@5']:.3f}  "
         f"({result['seconds_per_case']:.2f} s/case)"
     )
     if result["baseline"] == "normal":
-        typer.echo(
-            f"baseline: the {result['normal_folders']} fault-free folder(s) in {dataset_dir / 'normal'}"
-        )
+        said = f"baseline: the {result['normal_folders']} fault-free folder(s) in {dataset_dir / 'normal'}"
     else:
-        typer.echo(
-            f"baseline: each case's own minutes before its alert (no fault-free folders in {dataset_dir / 'normal'} "
-            "or --no-normal; with them the ranking has a cleaner reference)"
+        said = (
+            "baseline: each case's own minutes before its alert\n"
+            f"(no fault-free folders in {dataset_dir / 'normal'}, or --no-normal; with them the ranking has a "
+            "cleaner reference)"
         )
+    console().print(said, markup=False, highlight=False)  # wrapped to the terminal: the path may be long
 
 
 def _print_loo(report: dict) -> None:
     def figures(row: dict) -> str:
         return f"AC@1 {row['AC@1']:.3f}  AC@3 {row['AC@3']:.3f}  Avg@5 {row['Avg@5']:.3f}"
 
-    for row in report["cases"]:
-        ranks = "  ".join(
-            f"{row[k] if row[k] is not None else '-':>3}" for k in ("rank", "loo_rank", "loo_rules_rank")
-        )
-        typer.echo(f"{row['case']:24} {row['true_service']:34} {str(row['fault_type']):16} {ranks}")
-    typer.echo(
-        "(ranks: in-sample, leave-one-out over the grid, leave-one-out with every rule earning its place)"
-    )
+    from logrca.tables import console
+
+    ranks = {"rank": "rank", "LOO": "loo_rank", "rules": "loo_rules_rank"}
+    console().print(_cases_table(report["cases"], "rank of each true root cause", ranks))
+    typer.echo("(rank: in-sample; LOO: leave-one-out over the grid; rules: leave-one-out")
+    typer.echo(" with every rule earning its place; '-': not ranked)")
     typer.echo(f"baseline: {report['baseline']}; {report['settings']} settings in the grid")
     typer.echo(f"in-sample (defaults)            {figures(report['in_sample'])}")
     typer.echo(f"leave-one-out, grid             {figures(report['loo'])}")
     typer.echo(f"leave-one-out, rules earn place {figures(report['loo_rules'])}")
     for case, chosen in report["loo_choices"].items():
         typer.echo(f"  fold without {case}: chose {chosen}")
+    typer.echo("by fault type (cases ranked first / within the first 3):")
     for kind, row in sorted(report["by_kind"].items()):
         typer.echo(
             f"  {kind:16} {row['n']:2} cases  in-sample {row['in_sample'][0]}/{row['in_sample'][1]}  "
-            f"LOO {row['loo'][0]}/{row['loo'][1]}  rules-earn {row['loo_rules'][0]}/{row['loo_rules'][1]} (at 1 / at 3)"
+            f"LOO {row['loo'][0]}/{row['loo'][1]}  rules {row['loo_rules'][0]}/{row['loo_rules'][1]}"
         )
-    typer.echo("rules (cases whose rank changes without it: better with the rule / worse with it):")
+    typer.echo("rules (cases whose rank changes without the rule, better or worse with it):")
     for row in sorted(report["rules"], key=lambda r: (-r["changed"], r["rule"])):
         flag = "  <- one case" if row["changed"] == 1 else ""
         typer.echo(f"  {row['changed']:2}  {row['rule']}{flag}")
