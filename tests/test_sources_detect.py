@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import gzip
 import json
+import shutil
 
 import pytest
+import yaml
 from typer.testing import CliRunner
 
 from logrca.cli import app
@@ -139,3 +141,17 @@ def test_sources_detect_prints_a_block_the_config_accepts(tmp_path, shared_data)
     assert "100.0% of 1000 sampled lines parse" in result.output
     block = yaml.safe_load(result.stdout)[0]
     assert SourceConfig.model_validate(block).format == "loghub"
+
+
+def test_sources_detect_reads_every_file_of_a_folder(tmp_path, shared_data):
+    """Pointed at a folder (as at /var/log/app/), detect proposes a block per file under it; an empty
+    folder is an error naming it."""
+    for name in ("Spark", "HDFS"):
+        shutil.copy(shared_data / "loghub" / name / f"{name}_2k.log", tmp_path / f"{name}.log")
+    (tmp_path / ".hidden").write_text("not a log\n")
+    result = CliRunner().invoke(app, ["sources", "detect", str(tmp_path), "--lines", "200"])
+    assert result.exit_code == 0, result.output
+    assert [block["name"] for block in yaml.safe_load(result.stdout)] == ["HDFS", "Spark"]
+    (tmp_path / "empty").mkdir()
+    empty = CliRunner().invoke(app, ["sources", "detect", str(tmp_path / "empty")])
+    assert empty.exit_code == 1 and "empty: a folder with no file in it" in empty.output

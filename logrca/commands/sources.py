@@ -27,7 +27,11 @@ CHECK_HELP = (
 
 @sources_app.command("detect", help=DETECT_HELP)
 def detect_command(
-    paths: list[Path] = typer.Argument(..., exists=True, dir_okay=False, help="Log files (plain or .gz)."),
+    paths: list[Path] = typer.Argument(
+        ...,
+        exists=True,
+        help="Log files (plain or .gz), or folders: every file under them, hidden ones aside.",
+    ),
     lines: int = typer.Option(1000, "--lines", "-n", min=1, help="Lines sampled from each file's head."),
     name: str = typer.Option(None, "--name", help="Source name and service (default: from the file name)."),
 ) -> None:
@@ -37,7 +41,7 @@ def detect_command(
     from logrca.parsers.ingest.detect import detect_source
 
     failed = 0
-    for path in paths:
+    for path in _files(paths):
         proposal = detect_source(path, name=name, max_lines=lines)
         if proposal is None:
             typer.echo(f"# {path}: no line to read (empty file)", err=True)
@@ -53,6 +57,28 @@ def detect_command(
         failed += proposal.parsed_lines == 0
     if failed:
         raise typer.Exit(1)
+
+
+def _files(paths: list[Path]) -> list[Path]:
+    """``paths`` with each folder replaced by the files under it (sorted; hidden names left out).
+
+    A folder without a file is an error that names it (nothing to detect is not a success).
+    """
+    files = []
+    for path in paths:
+        if not path.is_dir():
+            files.append(path)
+            continue
+        inside = sorted(
+            p
+            for p in path.rglob("*")
+            if p.is_file() and not any(part.startswith(".") for part in p.relative_to(path).parts)
+        )
+        if not inside:
+            typer.echo(f"error: {path}: a folder with no file in it", err=True)
+            raise typer.Exit(1)
+        files += inside
+    return files
 
 
 @sources_app.command("check", help=CHECK_HELP)
