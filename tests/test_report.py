@@ -86,18 +86,22 @@ def make_inputs():
     return window, baseline, anomalies, ranking
 
 
-def test_finding_has_the_incident_record_fields():
+def shop_finding(**extra) -> dict:
+    """The finding of :func:`make_inputs` for system ``shop`` (``extra``: more of build_finding's arguments)."""
     window, baseline, anomalies, ranking = make_inputs()
-    finding = build_finding(
+    return build_finding(
         system="shop",
         window=WINDOW,
         window_events=window,
         baseline_events=baseline,
         anomalies=anomalies,
         ranking=ranking,
-        owners={"stock": "team-stock"},
-        detected_at=T0 + timedelta(hours=1),
+        **extra,
     )
+
+
+def test_finding_has_the_incident_record_fields():
+    finding = shop_finding(owners={"stock": "team-stock"}, detected_at=T0 + timedelta(hours=1))
     assert finding["finding_id"] == finding_id("shop", WINDOW)
     assert finding["root_cause"] == "stock" and finding["owner"] == "team-stock"
     assert (
@@ -148,15 +152,7 @@ def test_trace_lines_of_the_partition_scan_stay_in_the_window():
 
 
 def test_report_sections_and_escaping():
-    window, baseline, anomalies, ranking = make_inputs()
-    finding = build_finding(
-        system="shop",
-        window=WINDOW,
-        window_events=window,
-        baseline_events=baseline,
-        anomalies=anomalies,
-        ranking=ranking,
-    )
+    finding = shop_finding()
     report = render_report(finding, title="RCA")
     for section in (
         "**Incident window:**",
@@ -172,15 +168,7 @@ def test_report_sections_and_escaping():
 
 
 def test_report_tables_show_times_of_the_window_day_as_clock_times():
-    window, baseline, anomalies, ranking = make_inputs()
-    finding = build_finding(
-        system="shop",
-        window=WINDOW,
-        window_events=window,
-        baseline_events=baseline,
-        anomalies=anomalies,
-        ranking=ranking,
-    )
+    finding = shop_finding()
     top = finding["ranking"][0]
     moment = datetime.fromisoformat(top["first_anomalous"].replace("Z", "+00:00"))
     rows = [line for line in render_report(finding).splitlines() if line.startswith("| 1 |")]
