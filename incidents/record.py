@@ -133,8 +133,8 @@ def _runbook_steps(body: str, limit: int = 6) -> list[str]:
     lists when it has no numbered one (bullets beside numbered steps are symptoms and context).
 
     Each item whole, as Markdown reads it: an item wrapped over several source lines is one step,
-    its lines joined by a space (the first line alone stopped mid-sentence). Nested lists are part
-    of their item's text only through its first paragraph.
+    its lines joined by a space (the first line alone stopped mid-sentence); its first paragraph
+    only, so the items of a list nested in it are neither steps nor part of its text.
     """
     from markdown_it import MarkdownIt
 
