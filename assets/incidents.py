@@ -57,7 +57,7 @@ def incident_review(logrca: LogrcaConfigResource, elasticsearch: ElasticsearchRe
     client = elasticsearch.client()
     try:
         review = weekly_review(
-            IncidentStore(client, elasticsearch.index_prefix).search(size=10000),
+            IncidentStore(client, elasticsearch.index_prefix).search(size=None),
             week_end=datetime.now(UTC),
         )
     finally:

@@ -12,6 +12,9 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
+from elasticsearch import BadRequestError, ConflictError, NotFoundError
+from elasticsearch.helpers import scan  # every hit, past the 10,000-hit window of one search
+
 from logrca.incidents.catalogue import CATEGORIES
 from logrca.incidents.record import (
     OPEN_STATUSES,
@@ -96,8 +99,6 @@ class IncidentStore:
 
     def ensure_index(self) -> None:
         """Create the index with its explicit mapping, or add the fields a newer logrca maps to an existing one."""
-        from elasticsearch import BadRequestError
-
         if not self.client.indices.exists(index=self.index):
             try:
                 self.client.indices.create(
@@ -107,9 +108,8 @@ class IncidentStore:
             except BadRequestError as error:  # created concurrently by another run
                 if "resource_already_exists" not in str(error):
                     raise
-        mappings = self.client.indices.get_mapping(
-            index=self.index
-        )  # keyed by the concrete index (the name may be an alias)
+        # keyed by the concrete index (the name may be an alias)
+        mappings = self.client.indices.get_mapping(index=self.index)
         mapped = {name for entry in mappings.values() for name in entry["mappings"].get("properties", {})}
         missing = {name: spec for name, spec in MAPPING["properties"].items() if name not in mapped}
         if missing:  # new fields only: Elasticsearch accepts these on a live index
@@ -117,8 +117,6 @@ class IncidentStore:
 
     def get(self, incident_id: str) -> tuple[dict, tuple[int, int]]:
         """The incident and its version ``(seq_no, primary_term)``; IncidentError when unknown."""
-        from elasticsearch import NotFoundError
-
         try:
             response = self.client.get(index=self.index, id=incident_id)
         except NotFoundError as error:
@@ -132,9 +130,9 @@ class IncidentStore:
         service: str | None = None,
         system: str | None = None,
         query: dict | None = None,
-        size: int = 1000,
+        size: int | None = 1000,
     ) -> list[dict]:
-        """Incidents matching the filters, newest detection first."""
+        """Incidents matching the filters, newest detection first: the first ``size``, or all (``None``)."""
         if not self.client.indices.exists(index=self.index):
             return []
         filters: list[dict] = [query] if query else []
@@ -144,6 +142,9 @@ class IncidentStore:
             filters.append({"term": {"affected_services": service}})
         if system:
             filters.append({"term": {"system": system}})
+        if size is None:
+            found = scan(self.client, index=self.index, query={"query": {"bool": {"filter": filters}}})
+            return sorted((hit["_source"] for hit in found), key=lambda i: i["detected_at"], reverse=True)
         response = self.client.search(
             index=self.index, query={"bool": {"filter": filters}}, size=size, sort=[{"detected_at": "desc"}]
         )
@@ -171,8 +172,6 @@ class IncidentStore:
         IncidentConflict
             The incident changed since ``version`` (or kept changing through the retries).
         """
-        from elasticsearch import ConflictError
-
         for attempt in range(retries + 1):
             document, current = self.get(incident_id)
             expected = version if (version is not None and attempt == 0) else current
@@ -217,14 +216,12 @@ class IncidentStore:
             templates and an overlapping window now also covers this finding) or ``"unchanged"``
             (this finding was filed before).
         """
-        from elasticsearch import ConflictError
-
         self.ensure_index()
         finding_id = incident["finding_ids"][0]
         seen = self.search(query={"term": {"finding_ids": finding_id}}, size=1)
         if seen:
             return seen[0]["incident_id"], "unchanged"
-        for existing in self.search(statuses=OPEN_STATUSES, system=incident["system"]):
+        for existing in self.search(statuses=OPEN_STATUSES, system=incident["system"], size=None):
             if same_incident(existing, incident):
                 self.update(existing["incident_id"], lambda doc: _merge(doc, incident), retries=5)
                 return existing["incident_id"], "updated"

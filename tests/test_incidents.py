@@ -350,3 +350,30 @@ def test_cli_lifecycle_conflict_confirm_and_actions(es_url, es_client, index_pre
     )
     refused = run("assign", incident_id, "eve")
     assert refused.exit_code == 1 and "archived" in refused.output
+
+
+@pytest.mark.es
+def test_the_review_reads_every_incident_past_the_10000_hit_window(es_client, index_prefix):
+    """The weekly review, eval incidents and filing's dedupe read all incidents; one search stops at
+    Elasticsearch's 10,000-hit window, which would leave the oldest out without a word."""
+    from datetime import timedelta
+
+    from elasticsearch.helpers import bulk
+
+    store = IncidentStore(es_client, index_prefix)
+    store.ensure_index()
+    many = 10_050
+    docs = (
+        {
+            "_index": store.index,
+            "_id": f"INC-{n:05d}",
+            "_source": {"incident_id": f"INC-{n:05d}", "status": "resolved", "system": "shop",
+                        "detected_at": (OPENED - timedelta(minutes=n)).isoformat()},
+        }
+        for n in range(many)
+    )  # fmt: skip
+    bulk(es_client, docs, refresh="wait_for")
+    every = store.search(size=None)
+    assert len(every) == many and every[0]["incident_id"] == "INC-00000"
+    assert every[-1]["incident_id"] == f"INC-{many - 1:05d}"  # newest first, the oldest kept
+    assert len(store.search()) == 1000  # a listing still takes the newest page only

@@ -360,7 +360,7 @@ def weekly_command(
     """Write the weekly incident review (same as the incident_review asset)."""
     from logrca.incidents.review import weekly_review
 
-    review = weekly_review(_guarded(lambda: _store(ctx).search(size=10000)), weeks=weeks)
+    review = weekly_review(_guarded(lambda: _store(ctx).search(size=None)), weeks=weeks)
     chart = out.with_suffix(".png")
     out.write_text(review.markdown + f"\n![chart]({chart.name})\n", encoding="utf-8")
     chart.write_bytes(review.chart_png)
@@ -386,7 +386,7 @@ def register(app: typer.Typer, eval_app: typer.Typer) -> None:
 
         store = IncidentStore(es_client(es_url), index_prefix)
         result = evaluate_confirmed(
-            store.search(query={"exists": {"field": "confirmed_cause.service"}}, size=10000)
+            store.search(query={"exists": {"field": "confirmed_cause.service"}}, size=None)
         )
         if as_json:
             typer.echo(json.dumps(result))
