@@ -230,7 +230,7 @@ def search_index(
     """
     from elasticsearch import ApiError, TransportError
 
-    from logrca.incidents.store import MAPPING as INCIDENTS_MAPPING
+    from logrca.incidents.mapping import MAPPING as INCIDENTS_MAPPING
 
     config, tw, prefix = logrca.load(), context.partition_time_window, elasticsearch.index_prefix
     client, settings = elasticsearch.client(), elasticsearch.index_settings

@@ -16,6 +16,7 @@ from elasticsearch import BadRequestError, ConflictError, NotFoundError
 from elasticsearch.helpers import scan  # every hit, past the 10,000-hit window of one search
 
 from logrca.incidents.catalogue import CATEGORIES
+from logrca.incidents.mapping import MAPPING
 from logrca.incidents.record import (
     OPEN_STATUSES,
     STATUSES,
@@ -25,62 +26,8 @@ from logrca.incidents.record import (
     parse_time,
     same_incident,
 )
-from logrca.rca.ecs import with_ecs
 
-__all__ = ["MAPPING", "IncidentStore"]
-
-MAPPING = {
-    "dynamic": False,
-    "properties": {
-        "incident_id": {"type": "keyword"},
-        "fingerprint": {"type": "keyword"},
-        "system": {"type": "keyword"},
-        "title": {"type": "text"},
-        "status": {"type": "keyword"},
-        "category": {"type": "keyword"},
-        "category_source": {"type": "keyword"},
-        "affected_services": {"type": "keyword"},
-        "template_ids": {"type": "long"},
-        "finding_ids": {"type": "keyword"},
-        "detected_at": {"type": "date"},
-        "first_anomalous_at": {"type": "date"},
-        "window_start": {"type": "date"},
-        "window_end": {"type": "date"},
-        "created_at": {"type": "date"},
-        "updated_at": {"type": "date"},
-        "acknowledged_at": {"type": "date"},
-        "mitigated_at": {"type": "date"},
-        "resolved_at": {"type": "date"},
-        "reviewed_at": {"type": "date"},
-        "archived_at": {"type": "date"},
-        "assignee": {
-            "properties": {"name": {"type": "keyword"}, "by": {"type": "keyword"}, "at": {"type": "date"}}
-        },
-        "occurrences": {"type": "integer"},
-        "initial_cause": {"properties": {"service": {"type": "keyword"}, "score": {"type": "float"}}},
-        "confirmed_cause": {
-            "properties": {"service": {"type": "keyword"}, "by": {"type": "keyword"}, "at": {"type": "date"}}
-        },
-        "owner": {"properties": {"service": {"type": "keyword"}, "team": {"type": "keyword"}}},
-        "escalation": {"properties": {"level": {"type": "integer"}, "deadline": {"type": "date"}}},
-        "pending_deliveries": {"properties": {"event": {"type": "keyword"}, "channel": {"type": "keyword"}}},
-        "notified_events": {"type": "keyword"},
-        "next_delivery_at": {"type": "date"},
-        "detection_time": {"type": "date"},
-        "failed_deliveries": {"type": "object", "enabled": False},
-        "changes": {"type": "object", "enabled": False},
-        "report": {"type": "text", "index": False},
-        "status_history": {"type": "object", "enabled": False},
-        "impact": {"type": "object", "enabled": False},
-        "reproduction": {"type": "object", "enabled": False},
-        "suggested_actions": {"type": "object", "enabled": False},
-        "actions": {"type": "object", "enabled": False},
-        "action_runs": {"type": "object", "enabled": False},
-        "deliveries": {"type": "object", "enabled": False},
-        "ranking": {"type": "object", "enabled": False},
-    },
-}
-MAPPING = with_ecs(MAPPING)  # @timestamp, message, service.name, event.*, trace.id, labels.* (ECS)
+__all__ = ["IncidentStore"]
 
 
 class IncidentStore:
@@ -135,20 +82,27 @@ class IncidentStore:
         """Incidents matching the filters, newest detection first: the first ``size``, or all (``None``)."""
         if not self.client.indices.exists(index=self.index):
             return []
-        filters: list[dict] = [query] if query else []
-        if statuses:
-            filters.append({"terms": {"status": list(statuses)}})
-        if service:
-            filters.append({"term": {"affected_services": service}})
-        if system:
-            filters.append({"term": {"system": system}})
+        matching = _matching(statuses, service, system, query)
         if size is None:
-            found = scan(self.client, index=self.index, query={"query": {"bool": {"filter": filters}}})
+            found = scan(self.client, index=self.index, query={"query": matching})
             return sorted((hit["_source"] for hit in found), key=lambda i: i["detected_at"], reverse=True)
         response = self.client.search(
-            index=self.index, query={"bool": {"filter": filters}}, size=size, sort=[{"detected_at": "desc"}]
+            index=self.index, query=matching, size=size, sort=[{"detected_at": "desc"}]
         )
         return [hit["_source"] for hit in response["hits"]["hits"]]
+
+    def count(
+        self,
+        *,
+        statuses: tuple[str, ...] | None = None,
+        service: str | None = None,
+        system: str | None = None,
+        query: dict | None = None,
+    ) -> int:
+        """How many incidents match the filters (:meth:`search`'s): what a listing of the first few leaves out."""
+        if not self.client.indices.exists(index=self.index):
+            return 0
+        return self.client.count(index=self.index, query=_matching(statuses, service, system, query))["count"]
 
     def update(
         self,
@@ -364,6 +318,20 @@ class IncidentStore:
             "rank_in_ranking": ranked.index(cause) + 1 if cause in ranked else None,
         }
         return self.annotate(incident_id, "confirm", by=by, note=note, confirmed_cause=confirmed)
+
+
+def _matching(
+    statuses: tuple[str, ...] | None, service: str | None, system: str | None, query: dict | None
+) -> dict:
+    """The Elasticsearch query of :meth:`IncidentStore.search` and :meth:`IncidentStore.count`."""
+    filters: list[dict] = [query] if query else []
+    if statuses:
+        filters.append({"terms": {"status": list(statuses)}})
+    if service:
+        filters.append({"term": {"affected_services": service}})
+    if system:
+        filters.append({"term": {"system": system}})
+    return {"bool": {"filter": filters}}
 
 
 def _merge(document: dict, incident: dict) -> None:

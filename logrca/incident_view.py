@@ -18,10 +18,13 @@ _ID_SHAPE = "INC-202603100218-0123456789ab"  # an incident id, for the width its
 _ID_SHAPE = "INC-202603100218-0123456789ab"  # an incident id, for the width its column needs
 
 
-def incidents_table(incidents: list[dict], *, wide: bool = False) -> Table:
+def incidents_table(incidents: list[dict], *, wide: bool = False, matching: int | None = None) -> Table:
     """One row per incident. In 80 columns the title goes under the id and owner over assignee;
-    ``wide`` gives every field its own column, one line per incident."""
+    ``wide`` gives every field its own column, one line per incident. ``matching``: how many match
+    in all; when more than shown, the title says so (and how to see them)."""
     title = f"{len(incidents)} incident(s), newest first"
+    if matching is not None and matching > len(incidents):
+        title = f"the newest {len(incidents)} of {matching} incidents (--size for more)"
     if wide:
         columns = ["incident", "status", "category", "owner", "assignee", "title"]
         listing = table(title, columns, wide=True)

@@ -200,7 +200,7 @@ def test_assign_then_archive(es_client, index_prefix):
 
 @pytest.mark.es
 def test_index_of_an_older_version_gets_the_new_fields_mapped(es_client, index_prefix):
-    from logrca.incidents.store import MAPPING
+    from logrca.incidents.mapping import MAPPING
 
     store = IncidentStore(es_client, index_prefix)
     old = {
@@ -377,3 +377,21 @@ def test_the_review_reads_every_incident_past_the_10000_hit_window(es_client, in
     assert len(every) == many and every[0]["incident_id"] == "INC-00000"
     assert every[-1]["incident_id"] == f"INC-{many - 1:05d}"  # newest first, the oldest kept
     assert len(store.search()) == 1000  # a listing still takes the newest page only
+
+
+@pytest.mark.es
+def test_list_says_when_it_shows_only_the_newest(es_client, index_prefix, es_url, monkeypatch):
+    from typer.testing import CliRunner
+
+    from logrca.cli import app
+
+    store = IncidentStore(es_client, index_prefix)
+    for hour in range(3):  # three incidents, hours apart: three records
+        store.file(build_incident(make_finding(hour=hour * 5), runbooks=RUNBOOKS, now=OPENED))
+    monkeypatch.setenv("LOGRCA_ES_URL", es_url)
+    monkeypatch.setenv("LOGRCA_INDEX_PREFIX", index_prefix)
+    assert store.count() == 3 and store.count(statuses=("archived",)) == 0
+    shown = CliRunner().invoke(app, ["incident", "list", "--size", "2"])
+    assert shown.exit_code == 0 and "the newest 2 of 3 incidents (--size for more)" in shown.stdout
+    everything = CliRunner().invoke(app, ["incident", "list"])
+    assert "3 incident(s), newest first" in everything.stdout

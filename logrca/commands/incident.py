@@ -151,7 +151,8 @@ def list_command(
         for incident in incidents:
             typer.echo(json.dumps(incident))
     elif incidents:
-        console(wide=wide).print(incidents_table(incidents, wide=wide))
+        matching = _guarded(lambda: _store(ctx).count(statuses=statuses, service=service))
+        console(wide=wide).print(incidents_table(incidents, wide=wide, matching=matching))
     else:
         typer.echo("no incidents", err=True)
 
