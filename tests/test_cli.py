@@ -141,6 +141,15 @@ def test_logrca_run_records_the_report_in_the_dagster_instance(shop, tmp_path, e
     drilled = [json.loads(line) for line in lines.stdout.splitlines()]
     assert len(drilled) == 5 and all(d["labels"]["template_id"] == str(template_id) for d in drilled)
     assert [d["@timestamp"] for d in drilled] == sorted(d["@timestamp"] for d in drilled)
+    assert "more than 5 match" in lines.stderr  # the first 5 of many: said, not left to guess
+    shown = subprocess.run(
+        [str(BIN / "logrca"), "search", "--lines", "-t", str(template_id), "-s", service, "-n", "2"],
+        env={**env, "COLUMNS": "80"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert "the first 2 log lines, oldest first (more match: -n for more)" in shown.stdout
 
 
 @pytest.mark.es

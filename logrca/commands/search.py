@@ -35,11 +35,12 @@ def _when(source: dict) -> str:
     return str(when).replace("+00:00", "Z").replace("T", " ", 1)
 
 
-def _hits_table(hits: list[dict], *, wide: bool):
+def _hits_table(hits: list[dict], *, wide: bool, more: bool = False):
     from logrca.tables import table as make_table
 
     table = make_table(
-        "best match first; 'match' is search relevance, not an anomaly score",
+        "best match first; 'match' is search relevance, not an anomaly score"
+        + (f"\nthe best {len(hits)}: more match (-n for more)" if more else ""),
         ["kind", "match", "service", "when (UTC)", "what"],
         wide=wide,
         fixed=("kind", "match"),
@@ -54,11 +55,13 @@ def _hits_table(hits: list[dict], *, wide: bool):
     return table
 
 
-def _lines_table(lines: list[dict], *, wide: bool):
+def _lines_table(lines: list[dict], *, wide: bool, more: bool = False):
     from logrca.tables import table as make_table
 
     table = make_table(
-        f"{len(lines)} log line(s), oldest first",
+        f"the first {len(lines)} log lines, oldest first (more match: -n for more)"
+        if more
+        else f"{len(lines)} log line(s), oldest first",
         ["@timestamp", "service", "level", "message"],
         wide=wide,
         fixed=("@timestamp", "level"),
@@ -125,21 +128,27 @@ def search_command(
         typer.echo(f"error: --kind {bad[0]!r} is not one of {', '.join(KINDS)}", err=True)
         raise typer.Exit(2)
     line_filters = {"template_id": template, "trace_id": trace, "since": since, "until": until}
-    found = _search(
+    found = _search(  # one more than asked: whether more match is said, not left for the user to guess
         query,
         kinds=kinds,
         service=service,
-        size=size,
+        size=size + 1,
         index_prefix=index_prefix,
         lines=line_filters if lines else None,
     )
+    more, found = len(found) > size, found[:size]
     if as_json:
         for hit in found:
             typer.echo(json.dumps(hit, default=str))
+        if more:
+            typer.echo(f"more than {size} match: -n for more", err=True)
     elif not found:
         typer.echo("no hits")
     else:
-        console(wide=wide).print(_lines_table(found, wide=wide) if lines else _hits_table(found, wide=wide))
+        shown = (
+            _lines_table(found, wide=wide, more=more) if lines else _hits_table(found, wide=wide, more=more)
+        )
+        console(wide=wide).print(shown)
 
 
 def _search(
