@@ -1,6 +1,7 @@
 """Ingestion: every source's files for one time partition, as events and quarantined lines."""
 
 import time
+from pathlib import Path
 
 import polars as pl
 from dagster import (
@@ -16,7 +17,7 @@ from dagster import (
 
 from logrca.assets.partitions import PartitionPlan
 from logrca.assets.resources import PARQUET_WRITE, LogrcaConfigResource
-from logrca.parsers.ingest.files import source_file_states
+from logrca.parsers.ingest.files import FILE_PROBLEM_KINDS, source_file_states
 from logrca.parsers.ingest.readers import read_sources
 from logrca.parsers.ingest.secrets import Redactor
 from logrca.rca.markdown import cell, frame_table
@@ -74,7 +75,8 @@ def ingest_logs(context: AssetExecutionContext, logrca: LogrcaConfigResource):
 
 
 def _raw_logs_checks(result, lines_read: int, accounted: int):
-    """The ERROR checks of ``raw_logs``: every line accounted for, every source gives events."""
+    """The ERROR checks of ``raw_logs``: every line accounted for, every source gives events, every
+    file read to its end."""
     yield AssetCheckResult(
         check_name="every_line_accounted_for",
         asset_key="raw_logs",
@@ -93,6 +95,15 @@ def _raw_logs_checks(result, lines_read: int, accounted: int):
             or None
         ),
         metadata={"sources_without_events": MetadataValue.json(sorted(silent))},
+    )
+    cut_short = cut_short_files(result.files)
+    yield AssetCheckResult(
+        check_name="every_file_read_to_its_end",
+        asset_key="raw_logs",
+        passed=not cut_short,
+        severity=AssetCheckSeverity.ERROR,
+        description="; ".join(f"{Path(file).name}: {why}" for file, why in cut_short.items()) or None,
+        metadata={"files_cut_short": MetadataValue.json(sorted(cut_short))},
     )
 
 
@@ -124,6 +135,16 @@ def file_accounts(files: list[dict]) -> list[dict]:
     if len(files) > MAX_FILE_RECORDS:
         shown.append({"file": f"… {len(files) - MAX_FILE_RECORDS} more files", "notes": []})
     return shown
+
+
+def cut_short_files(files: list[dict]) -> dict[str, str]:
+    """Files whose end could not be read (a truncated gzip stream, unreadable data): file -> why."""
+    return {
+        record["file"]: note
+        for record in files
+        for note in record.get("notes", [])
+        if note.startswith(FILE_PROBLEM_KINDS)
+    }
 
 
 def silent_sources(files: list[dict]) -> dict[str, int]:
@@ -173,6 +194,11 @@ def ingest_assets(plan: PartitionPlan) -> list:
                     "every_source_gives_events",
                     asset="raw_logs",
                     description="a source whose files hold lines gives at least one event",
+                ),
+                AssetCheckSpec(
+                    "every_file_read_to_its_end",
+                    asset="raw_logs",
+                    description="no file ends inside its gzip stream or holds unreadable data (lines lost in it)",
                 ),
             ],
         )(ingest_logs),

@@ -107,6 +107,10 @@ def test_cut_last_line_of_a_truncated_gzip_is_quarantined_not_an_event(tmp_path)
     assert result.events["message"].str.ends_with("served").all()
     assert "truncated gzip" in result.files[0]["notes"][0]
     accounted(result)
+    from logrca.assets.ingest import cut_short_files  # what raw_logs' every_file_read_to_its_end reads
+
+    assert list(cut_short_files(result.files)) == [str(tmp_path / "app.log.1.gz")]
+    assert cut_short_files(read_source(source(tmp_path, "*.log")).files) == {}
 
 
 def test_reason_quotes_a_bounded_part_of_a_huge_line_while_raw_keeps_it_whole(tmp_path):

@@ -50,6 +50,11 @@ class LineBatch:
         return len(self._lines) if self._lines is not None else self._data.count(b"\n") + 1
 
 
+#: How a :class:`FileProblem`'s ``reason`` begins: the file ends inside its gzip stream, or holds
+#: bytes the decompressor cannot read. Either way the lines after it are lost in the file itself.
+FILE_PROBLEM_KINDS = ("truncated gzip stream", "unreadable data")
+
+
 @dataclass
 class FileProblem:
     """A problem with a file: it ended early (truncated gzip), or could not be read at all.
@@ -219,7 +224,8 @@ def iter_line_batches(path: Path, *, batch_bytes: int = BATCH_BYTES) -> Iterator
         yield from flush()
     except (EOFError, zlib.error, OSError) as error:
         yield from flush()
-        kind = "truncated gzip stream" if isinstance(error, EOFError) else f"unreadable data ({error})"
+        truncated, unreadable = FILE_PROBLEM_KINDS
+        kind = truncated if isinstance(error, EOFError) else f"{unreadable} ({error})"
         if remainder:
             reason = f"{kind}: line {line_no} is cut off where the file ends; later lines are lost in the file itself"
             yield FileProblem(path, line_no, reason, raw=remainder.removesuffix(b"\r"))
