@@ -24,6 +24,8 @@ from logrca.rca.markdown import cell, frame_table
 
 #: At most this many per-file records go into run metadata (the rest are counted).
 MAX_FILE_RECORDS = 50
+#: What ``every_file_read_to_its_end`` (:func:`file_end_check`) checks, on ``raw_logs``, ``raw_spans`` and ``raw_metrics``.
+FILE_END_CHECK = "no file ends inside its gzip stream or holds unreadable data (lines lost in it)"
 
 
 def ingest_logs(context: AssetExecutionContext, logrca: LogrcaConfigResource):
@@ -96,10 +98,15 @@ def _raw_logs_checks(result, lines_read: int, accounted: int):
         ),
         metadata={"sources_without_events": MetadataValue.json(sorted(silent))},
     )
-    cut_short = cut_short_files(result.files)
-    yield AssetCheckResult(
+    yield file_end_check(cut_short_files(result.files), "raw_logs")
+
+
+def file_end_check(cut_short: dict[str, str], asset_key: str) -> AssetCheckResult:
+    """``every_file_read_to_its_end`` of ``asset_key``: fails, naming each file and why, when a file's
+    end could not be read (``cut_short``: file -> reason); the lines after are lost in the file."""
+    return AssetCheckResult(
         check_name="every_file_read_to_its_end",
-        asset_key="raw_logs",
+        asset_key=asset_key,
         passed=not cut_short,
         severity=AssetCheckSeverity.ERROR,
         description="; ".join(f"{Path(file).name}: {why}" for file, why in cut_short.items()) or None,
@@ -198,7 +205,7 @@ def ingest_assets(plan: PartitionPlan) -> list:
                 AssetCheckSpec(
                     "every_file_read_to_its_end",
                     asset="raw_logs",
-                    description="no file ends inside its gzip stream or holds unreadable data (lines lost in it)",
+                    description=FILE_END_CHECK,
                 ),
             ],
         )(ingest_logs),

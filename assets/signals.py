@@ -1,5 +1,8 @@
 """Ingestion of trace spans and metric samples for one time partition: rows, quarantine, fault-free baseline."""
 
+import re
+
+import polars as pl
 from dagster import (
     AssetCheckResult,
     AssetCheckSeverity,
@@ -11,8 +14,10 @@ from dagster import (
     multi_asset,
 )
 
+from logrca.assets.ingest import FILE_END_CHECK, file_end_check
 from logrca.assets.partitions import PartitionPlan
 from logrca.assets.resources import PARQUET_WRITE, LogrcaConfigResource
+from logrca.parsers.ingest.files import FILE_PROBLEM_KINDS
 from logrca.parsers.ingest.signal_readers import SignalRead, read_signal_sources
 from logrca.rca.markdown import frame_table
 
@@ -21,6 +26,15 @@ OUTPUTS = {
     "spans": ("raw_spans", "quarantined_spans", "baseline_spans"),
     "metrics": ("raw_metrics", "quarantined_metrics", "baseline_metrics"),
 }
+
+
+def cut_short_rows(quarantine: pl.DataFrame) -> dict[str, str]:
+    """Files whose end could not be read, from their quarantine rows (file -> the first such reason;
+    the span and metric readers put ``line N: `` before it)."""
+    problem = f"^(?:line \\d+: )?(?:{'|'.join(re.escape(kind) for kind in FILE_PROBLEM_KINDS)})"
+    rows = quarantine.filter(pl.col("reason").str.contains(problem))
+    rows = rows.unique("source_file", keep="first", maintain_order=True)
+    return dict(rows.select("source_file", "reason").iter_rows())
 
 
 def _accounting(read: SignalRead) -> dict[str, int]:
@@ -57,6 +71,7 @@ def _ingest(kind: str):
                 severity=AssetCheckSeverity.ERROR,
                 metadata={**counts, "records_stored_or_outside_window": stored},
             )
+            yield file_end_check(cut_short_rows(read.quarantine), raw_name)
         if baseline_name in selected:
             yield _rows(base, baseline_name, _accounting(base))
         if quarantine_name in selected:
@@ -101,10 +116,13 @@ def signal_assets(plan: PartitionPlan) -> list:
             name=f"ingest_{kind}",
             check_specs=[
                 AssetCheckSpec(
+                    "every_file_read_to_its_end", asset=OUTPUTS[kind][0], description=FILE_END_CHECK
+                ),
+                AssetCheckSpec(
                     "every_row_accounted_for",
                     asset=OUTPUTS[kind][0],
                     description="rows read = rows stored + rows quarantined; records in window = rows of the asset",
-                )
+                ),
             ],
         )(_ingest(kind))
         for kind in OUTPUTS

@@ -71,6 +71,10 @@ def test_otlp_json_gzip_reads_the_same_and_a_cut_stream_keeps_what_came_before(t
     assert_accounted(broken, SPAN_SCHEMA)
     assert broken.frame.height >= 3  # the first line's spans survive
     assert broken.quarantine["reason"].str.contains("truncated gzip stream").any()
+    from logrca.assets.signals import cut_short_rows  # what raw_spans' every_file_read_to_its_end reads
+
+    assert list(cut_short_rows(broken.quarantine)) == [str(cut)]
+    assert cut_short_rows(zipped.quarantine) == {}
 
 
 def test_jaeger_json_follows_child_of_references_processes_and_pads_short_ids():
