@@ -147,11 +147,13 @@ def list_command(
         _fail(f"--status: unknown status {', '.join(map(repr, unknown))}; one of {', '.join(STATUSES)}")
     statuses = tuple(status) if status else (None if include_archived else CURRENT_STATUSES)
     incidents = _guarded(lambda: _store(ctx).search(statuses=statuses, service=service, size=size))
+    matching = _guarded(lambda: _store(ctx).count(statuses=statuses, service=service)) if incidents else 0
     if as_json:
         for incident in incidents:
             typer.echo(json.dumps(incident))
+        if matching > len(incidents):  # said on stderr: stdout stays JSON lines
+            typer.echo(f"the newest {len(incidents)} of {matching} incidents (--size for more)", err=True)
     elif incidents:
-        matching = _guarded(lambda: _store(ctx).count(statuses=statuses, service=service))
         console(wide=wide).print(incidents_table(incidents, wide=wide, matching=matching))
     else:
         typer.echo("no incidents", err=True)
