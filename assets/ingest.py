@@ -24,7 +24,7 @@ from logrca.rca.markdown import cell, frame_table
 
 #: At most this many per-file records go into run metadata (the rest are counted).
 MAX_FILE_RECORDS = 50
-#: What ``every_file_read_to_its_end`` (:func:`file_end_check`) checks, on ``raw_logs``, ``raw_spans`` and ``raw_metrics``.
+#: What ``every_file_read_to_its_end`` (:func:`file_end_check`) checks, on the window's and the fault-free rows.
 FILE_END_CHECK = "no file ends inside its gzip stream or holds unreadable data (lines lost in it)"
 
 
@@ -66,6 +66,7 @@ def ingest_logs(context: AssetExecutionContext, logrca: LogrcaConfigResource):
                 "per_source": MetadataValue.json(fault_free_per_source),
             },
         )
+        yield file_end_check(cut_short_files(fault_free.files), "baseline_logs")
     if "quarantined_lines" in selected:
         quarantine = pl.concat([result.quarantine, fault_free.quarantine])
         preview = frame_table(quarantine.select("system", "source_file", "line_no", "reason"), limit=10)
@@ -202,10 +203,9 @@ def ingest_assets(plan: PartitionPlan) -> list:
                     asset="raw_logs",
                     description="a source whose files hold lines gives at least one event",
                 ),
-                AssetCheckSpec(
-                    "every_file_read_to_its_end",
-                    asset="raw_logs",
-                    description=FILE_END_CHECK,
+                *(
+                    AssetCheckSpec("every_file_read_to_its_end", asset=name, description=FILE_END_CHECK)
+                    for name in ("raw_logs", "baseline_logs")
                 ),
             ],
         )(ingest_logs),

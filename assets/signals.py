@@ -74,6 +74,7 @@ def _ingest(kind: str):
             yield file_end_check(cut_short_rows(read.quarantine), raw_name)
         if baseline_name in selected:
             yield _rows(base, baseline_name, _accounting(base))
+            yield file_end_check(cut_short_rows(base.quarantine), baseline_name)
         if quarantine_name in selected:
             quarantine = read.quarantine.vstack(base.quarantine)
             preview = frame_table(quarantine.select("system", "source_file", "line_no", "reason"), limit=10)
@@ -115,8 +116,9 @@ def signal_assets(plan: PartitionPlan) -> list:
             can_subset=True,
             name=f"ingest_{kind}",
             check_specs=[
-                AssetCheckSpec(
-                    "every_file_read_to_its_end", asset=OUTPUTS[kind][0], description=FILE_END_CHECK
+                *(
+                    AssetCheckSpec("every_file_read_to_its_end", asset=name, description=FILE_END_CHECK)
+                    for name in (OUTPUTS[kind][0], OUTPUTS[kind][2])
                 ),
                 AssetCheckSpec(
                     "every_row_accounted_for",

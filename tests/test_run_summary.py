@@ -31,12 +31,15 @@ def new_logs(tmp_path, shared_data):
     rotated = "".join(f"2026-03-10 01:{n:02d}:30,000 INFO  [main] c.App: job {n} done\n" for n in range(60))
     packed = gzip.compress(rotated.encode())
     (logs / "app.log.1.gz").write_bytes(packed[: len(packed) // 2])  # cut short: its end is lost
+    (logs / "quiet.log.gz").write_bytes(packed[: len(packed) // 3])  # a fault-free file cut short too
     config = tmp_path / "logrca.yaml"
     config.write_text(
         "system: trial\nstart: 2026-03-10T00:00:00Z\nend: 2026-03-10T03:00:00Z\nsources:\n"
         "  - {name: hdfs, service: hdfs, format: loghub, paths: [logs/hdfs.log],\n"
         "     header: '<Date> <Time> <Pid> <Level> <Component>: <Content>'}\n"
         "  - {name: app, service: app, format: loghub, paths: [logs/app.log, logs/gone.log, logs/app.log.1.gz],\n"
+        "     header: '<Date> <Time> <Level> \\[<Thread>\\] <Component>: <Content>'}\n"
+        "  - {name: quiet, service: app, role: baseline, format: loghub, paths: [logs/quiet.log.gz],\n"
         "     header: '<Date> <Time> <Level> \\[<Thread>\\] <Component>: <Content>'}\n"
     )
     return config
@@ -74,6 +77,7 @@ def test_run_names_files_checks_and_causes_and_exits_non_zero(new_logs, tmp_path
     assert "link target missing" in out and "rotated-away.log" in out
     assert "check every_source_gives_events failed (ERROR): hdfs: 2000 lines read" in out
     assert "check every_file_read_to_its_end failed (ERROR): app.log.1.gz: truncated gzip stream" in out
+    assert "check every_file_read_to_its_end failed (ERROR): quiet.log.gz: truncated gzip stream" in out
     assert "Traceback" not in out
 
     state = tmp_path / "data" / "templates" / "trial.drain3.json"
