@@ -12,6 +12,7 @@ from typing import Any
 
 from logrca.incidents.catalogue import Catalogue, normalize_category
 from logrca.rca.ecs import ecs_fields
+from logrca.rca.markdown import words_within
 from logrca.rca.report import incident_id_for
 from logrca.rca.runbook_actions import ActionError, parse_actions
 
@@ -152,14 +153,6 @@ def _runbook_steps(body: str, limit: int = 6) -> list[str]:
             items[kinds[0]].append(" ".join(line.strip() for line in token.content.splitlines()))
             wanted = False
     return (items["ordered_list_open"] or items["bullet_list_open"])[:limit]
-
-
-def _shortened(text: str, limit: int = 100) -> str:
-    """``text``, or its words that fit ``limit`` characters followed by "…" (never a word cut in two)."""
-    if len(text) <= limit:
-        return text
-    cut = text[: limit - 1]
-    return (cut.rsplit(" ", 1)[0] if " " in cut else cut).rstrip(" ,;:(") + "…"
 
 
 def _linked_runbooks(finding: dict, runbooks: list[dict]) -> list[dict]:
@@ -316,7 +309,7 @@ def build_incident(
         "incident_id": incident_id,
         "fingerprint": fingerprint,
         "system": finding.get("system") or "default",
-        "title": f"{top['service']}: {headline.get('kind', 'anomaly')} {_shortened(headline.get('template') or top.get('explanation') or '')}".strip(),
+        "title": f"{top['service']}: {headline.get('kind', 'anomaly')} {words_within(headline.get('template') or top.get('explanation') or '', 100)}".strip(),
         "detected_at": _iso(finding.get("detected_at") or opened),
         "detection_time": _iso(finding.get("detection_time") or finding.get("detected_at") or opened),
         "first_anomalous_at": min((_iso(t) for t in first_anomalous), default=None),

@@ -13,6 +13,14 @@ def cell(value, limit: int = 160) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
+def words_within(text: str, limit: int) -> str:
+    """``text``, or its words that fit ``limit`` characters followed by "…" (never a word cut in two)."""
+    if len(text) <= limit:
+        return text
+    cut = text[: limit - 1]
+    return (cut.rsplit(" ", 1)[0] if " " in cut else cut).rstrip(" ,;:(") + "…"
+
+
 def frame_table(frame: pl.DataFrame, *, limit: int = 20) -> str:
     """A Markdown table of the first ``limit`` rows of ``frame``."""
     if frame.is_empty():

@@ -262,7 +262,7 @@ def test_search_hits_show_each_time_whole_at_80_columns():
     from logrca.commands.search import _hits_table
 
     report = {"root_cause": "payments", "window_start": "2026-03-10T02:18:03.004000+00:00"}
-    report["summary"] = "trace span_self_time (score 43.5): 975/1780 requests spent longer inside " * 2
+    report["summary"] = "trace span_self_time (score 43.5): 975/1780 requests spent longer inside " * 4
     finding = {"service": {"name": "checkout"}, "first_seen": "2026-03-10T02:18:05.120000Z"}
     finding |= {"template": "payment call timed out after <NUM> ms", "template_id": 7}
     hits = [
@@ -273,6 +273,8 @@ def test_search_hits_show_each_time_whole_at_80_columns():
     terminal.print(_hits_table(hits, wide=False))
     shown = terminal.export_text().splitlines()
     assert max(len(line) for line in shown) <= 80
+    assert sum(line.count("inside") for line in shown) == 2 and "inside…" not in "".join(shown)  # 200 chars
+    assert any(line.rstrip().endswith("…") for line in shown)  # said to be cut: --json has it whole
     for date, time in (("2026-03-10", "02:18:03.004000Z"), ("2026-03-10", "02:18:05.120000Z")):
         row = next(i for i, line in enumerate(shown) if time in line)
         assert date in shown[row - 1] or date in shown[row], shown

@@ -24,6 +24,8 @@ def _service_of(source: dict) -> str:
     )
 
 
+#: How much of a hit's template or summary the table shows (``--json`` has it whole).
+WHAT_CHARS = 200
 #: Width of the time column: ``02:18:03.004000Z`` under its date (the column wraps at the space).
 _WHEN_WIDTH = 16
 
@@ -36,6 +38,7 @@ def _when(source: dict) -> str:
 
 
 def _hits_table(hits: list[dict], *, wide: bool, more: bool = False):
+    from logrca.rca.markdown import words_within
     from logrca.tables import table as make_table
 
     table = make_table(
@@ -49,6 +52,7 @@ def _hits_table(hits: list[dict], *, wide: bool, more: bool = False):
     for hit in hits:
         src = hit["source"]
         what = src.get("template") or src.get("summary") or src.get("title") or src.get("detail") or ""
+        what = words_within(what, WHAT_CHARS)  # a stack trace's template ran 20 lines; all of it in --json
         if hit["kind"] == "findings" and src.get("template_id") is not None:
             what += f"\n→ lines: logrca search --lines -t {src['template_id']} -s {_service_of(src)}"
         table.add_row(hit["kind"], f"{hit['score'] or 0:.2f}", _service_of(src), _when(src), what)
