@@ -126,10 +126,19 @@ def _ranking(finding: dict) -> list[str]:
         "| rank | service | score | first anomalous (UTC) | path to the entry point |",
         "|---:|---|---:|---|---|",
     )
-    for r in finding["ranking"]:
+    ranking = finding["ranking"]
+    # services whose score shows as 0.0000 are named on one line after the table, not given a row each
+    # (a 46-service system listed 21 of them): nothing is left out, the table keeps to the suspects
+    shown = [r for r in ranking if round(r["score"], 4) > 0] or ranking[:1]
+    for r in shown:
         out.append(
             f"| {r['rank']} | `{r['service']}` | {r['score']:.4f} | {_clock(r['first_anomalous'], _day(finding))} | {_md_cell(' → '.join(r['path']))} |"
         )
+    rest = ranking[len(shown) :]
+    if rest:
+        names = ", ".join(f"`{r['service']}`" for r in rest)
+        ranks = f"rank {rest[0]['rank']}" if len(rest) == 1 else f"ranks {rest[0]['rank']}–{rest[-1]['rank']}"
+        out += ["", f"Score 0.0000 ({ranks}): {names}."]
     return out + [""]
 
 

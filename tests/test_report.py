@@ -179,6 +179,18 @@ def test_report_tables_show_times_of_the_window_day_as_clock_times():
     assert f"| {earlier:%Y-%m-%d %H:%M:%S}." in rows[0]
 
 
+def test_services_scored_zero_are_named_after_the_ranking_not_given_rows():
+    finding = shop_finding()
+    top = finding["ranking"][0]
+    quiet = [dict(top, rank=k, service=f"quiet-{k}", score=0.00001, path=[]) for k in (2, 3)]
+    finding["ranking"] = [top, *quiet]
+    report = render_report(finding)
+    assert [line.split("|")[2].strip() for line in report.splitlines() if line.startswith("| 1 |")] == [
+        f"`{top['service']}`"
+    ]
+    assert "| `quiet-2` |" not in report and "Score 0.0000 (ranks 2–3): `quiet-2`, `quiet-3`." in report
+
+
 def test_no_anomalies_no_finding():
     window, baseline, anomalies, ranking = make_inputs()
     assert (
