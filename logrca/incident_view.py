@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 from rich.console import Group
-from rich.markdown import Markdown
 from rich.table import Table
 from rich.text import Text
 
-from logrca.tables import console, table
+from logrca.tables import console, markdown, table
 
 __all__ = ["console", "eval_lines", "incident_details", "incidents_table"]
 
@@ -149,7 +148,7 @@ def incident_details(incident: dict, version: tuple[int, int], *, report: bool =
     ]
     parts += [_runbooks(incident), _deliveries(incident), history]
     if report and incident.get("report"):
-        parts += [Text("Report", style="bold underline"), Markdown(incident["report"])]
+        parts += [Text("Report", style="bold underline"), markdown(incident["report"])]
     elif report:
         parts.append(Text("No report stored with this incident (filed by an older logrca)."))
     return Group(*parts)

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from rich import box
 from rich.console import Console
+from rich.markdown import Markdown, TableElement
 from rich.table import Table
 
-__all__ = ["console", "table"]
+__all__ = ["console", "markdown", "table"]
 
 
 def console(*, wide: bool = False) -> Console:
@@ -36,3 +37,27 @@ def table(
             wraps_at = (widest or {}).get(name, 13)
             made.add_column(name, overflow="fold", min_width=len(name), max_width=max(len(name), wraps_at))
     return made
+
+
+class _FoldingTable(TableElement):
+    """A Markdown table whose cells fold a word too long for its column instead of ending it in '…'."""
+
+    def __rich_console__(self, console, options):
+        for part in super().__rich_console__(console, options):
+            if isinstance(part, Table):
+                for column in part.columns:
+                    column.overflow = "fold"
+            yield part
+
+
+class _FoldingMarkdown(Markdown):
+    elements = {**Markdown.elements, "table_open": _FoldingTable}
+
+
+def markdown(text: str) -> Markdown:
+    """``text`` (a report) for the terminal: rich's Markdown, but a table cell never cuts a word.
+
+    A service name like ``ts-order-other-service`` is one word: rich ended it in '…' in a narrow
+    ranking column, which left two services looking alike; folded, the whole name shows.
+    """
+    return _FoldingMarkdown(text)

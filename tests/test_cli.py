@@ -278,3 +278,17 @@ def test_search_hits_show_each_time_whole_at_80_columns():
     for date, time in (("2026-03-10", "02:18:03.004000Z"), ("2026-03-10", "02:18:05.120000Z")):
         row = next(i for i, line in enumerate(shown) if time in line)
         assert date in shown[row - 1] or date in shown[row], shown
+
+
+def test_report_tables_in_the_terminal_fold_long_names_instead_of_cutting_them():
+    """``ts-order-other-service`` and ``ts-order-other-servlet`` must not both show as ``ts-order-other-serv…``."""
+    from rich.console import Console
+
+    from logrca.tables import markdown
+
+    name = "ts-order-other-service-of-the-shop"
+    terminal = Console(width=20, record=True)
+    terminal.print(markdown(f"| service |\n|---|\n| `{name}` |\n"))
+    shown = terminal.export_text()
+    assert "…" not in shown
+    assert name in "".join(line.strip() for line in shown.splitlines()[2:])  # below the header and rule

@@ -38,9 +38,10 @@ def rca_command(
         typer.echo(report)
     else:
         from rich.console import Console
-        from rich.markdown import Markdown
 
-        Console().print(Markdown(report))
+        from logrca.tables import markdown as terminal_markdown
+
+        Console().print(terminal_markdown(report))
     lost = {name: n for name, n in run.quarantined.items() if n}
     if lost:
         typer.echo(f"quarantined rows (not analysed): {lost}", err=True)
