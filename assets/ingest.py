@@ -1,5 +1,6 @@
 """Ingestion: every source's files for one time partition, as events and quarantined lines."""
 
+import re
 import time
 from pathlib import Path
 
@@ -17,7 +18,7 @@ from dagster import (
 
 from logrca.assets.partitions import PartitionPlan
 from logrca.assets.resources import PARQUET_WRITE, LogrcaConfigResource
-from logrca.parsers.ingest.files import FILE_PROBLEM_KINDS, source_file_states
+from logrca.parsers.ingest.files import FILE_PROBLEM_REASON, source_file_states
 from logrca.parsers.ingest.readers import read_sources
 from logrca.parsers.ingest.secrets import Redactor
 from logrca.rca.markdown import cell, frame_table
@@ -151,7 +152,7 @@ def cut_short_files(files: list[dict]) -> dict[str, str]:
         record["file"]: note
         for record in files
         for note in record.get("notes", [])
-        if note.startswith(FILE_PROBLEM_KINDS)
+        if re.match(FILE_PROBLEM_REASON, note)
     }
 
 

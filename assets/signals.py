@@ -1,7 +1,5 @@
 """Ingestion of trace spans and metric samples for one time partition: rows, quarantine, fault-free baseline."""
 
-import re
-
 import polars as pl
 from dagster import (
     AssetCheckResult,
@@ -17,7 +15,7 @@ from dagster import (
 from logrca.assets.ingest import FILE_END_CHECK, file_end_check
 from logrca.assets.partitions import PartitionPlan
 from logrca.assets.resources import PARQUET_WRITE, LogrcaConfigResource
-from logrca.parsers.ingest.files import FILE_PROBLEM_KINDS
+from logrca.parsers.ingest.files import FILE_PROBLEM_REASON
 from logrca.parsers.ingest.signal_readers import SignalRead, read_signal_sources
 from logrca.rca.markdown import frame_table
 
@@ -31,8 +29,7 @@ OUTPUTS = {
 def cut_short_rows(quarantine: pl.DataFrame) -> dict[str, str]:
     """Files whose end could not be read, from their quarantine rows (file -> the first such reason;
     the span and metric readers put ``line N: `` before it)."""
-    problem = f"^(?:line \\d+: )?(?:{'|'.join(re.escape(kind) for kind in FILE_PROBLEM_KINDS)})"
-    rows = quarantine.filter(pl.col("reason").str.contains(problem))
+    rows = quarantine.filter(pl.col("reason").str.contains(FILE_PROBLEM_REASON))
     rows = rows.unique("source_file", keep="first", maintain_order=True)
     return dict(rows.select("source_file", "reason").iter_rows())
 

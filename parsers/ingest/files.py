@@ -53,6 +53,9 @@ class LineBatch:
 #: How a :class:`FileProblem`'s ``reason`` begins: the file ends inside its gzip stream, or holds
 #: bytes the decompressor cannot read. Either way the lines after it are lost in the file itself.
 FILE_PROBLEM_KINDS = ("truncated gzip stream", "unreadable data")
+#: A reason (a file record's note, or a quarantine row's reason, which span and metric readers begin
+#: with ``line N: ``) that tells of a :class:`FileProblem`.
+FILE_PROBLEM_REASON = rf"^(?:line \d+: )?(?:{'|'.join(map(re.escape, FILE_PROBLEM_KINDS))})"
 
 
 @dataclass

@@ -13,14 +13,14 @@ from pathlib import Path
 
 import polars as pl
 
-from logrca.parsers.ingest.files import BATCH_BYTES, FileProblem, LineBatch
+from logrca.parsers.ingest.files import BATCH_BYTES, FILE_PROBLEM_KINDS, FileProblem, LineBatch
 from logrca.parsers.ingest.line_formats import parse_jsonl, parse_loghub, parse_syslog
 from logrca.parsers.ingest.schema import EVENT_SCHEMA, ReadResult
 from logrca.parsers.ingest.sources import SourceConfig
 from logrca.parsers.ingest.text_lines import decode_batch, decoded_batches
 
 #: Quarantine reasons of rows that mark a file problem rather than hold a line (not counted as lines).
-MARKER_PREFIXES = ("truncated gzip stream: file ends", "unreadable data")
+MARKER_PREFIXES = (f"{FILE_PROBLEM_KINDS[0]}: file ends", FILE_PROBLEM_KINDS[1])
 #: How much of a line a quarantine ``reason`` may quote (the whole line stays in ``raw``).
 REASON_QUOTE_CHARS = 120
 
