@@ -104,6 +104,14 @@ class IncidentStore:
             return 0
         return self.client.count(index=self.index, query=_matching(statuses, service, system, query))["count"]
 
+    def newest(
+        self, *, statuses: tuple[str, ...] | None = None, service: str | None = None, size: int = 50
+    ) -> tuple[list[dict], int]:
+        """The newest ``size`` incidents matching the filters, and how many match in all (counted only
+        for a full page: a page with room to spare holds every match)."""
+        found = self.search(statuses=statuses, service=service, size=size)
+        return found, self.count(statuses=statuses, service=service) if len(found) == size else len(found)
+
     def update(
         self,
         incident_id: str,

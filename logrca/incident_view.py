@@ -8,22 +8,25 @@ from rich.text import Text
 
 from logrca.tables import console, markdown, table
 
-__all__ = ["console", "eval_lines", "incident_details", "incidents_table"]
+__all__ = ["console", "eval_lines", "incident_details", "incidents_table", "more_than_shown"]
 
 
 _ID_SHAPE = "INC-202603100218-0123456789ab"  # an incident id, for the width its column needs
 
 
 _ID_SHAPE = "INC-202603100218-0123456789ab"  # an incident id, for the width its column needs
+
+
+def more_than_shown(shown: int, matching: int) -> str | None:
+    """What a listing of the newest ``shown`` says when ``matching`` incidents match (None: all shown)."""
+    return f"the newest {shown} of {matching} incidents (--size for more)" if matching > shown else None
 
 
 def incidents_table(incidents: list[dict], *, wide: bool = False, matching: int | None = None) -> Table:
     """One row per incident. In 80 columns the title goes under the id and owner over assignee;
     ``wide`` gives every field its own column, one line per incident. ``matching``: how many match
     in all; when more than shown, the title says so (and how to see them)."""
-    title = f"{len(incidents)} incident(s), newest first"
-    if matching is not None and matching > len(incidents):
-        title = f"the newest {len(incidents)} of {matching} incidents (--size for more)"
+    title = more_than_shown(len(incidents), matching or 0) or f"{len(incidents)} incident(s), newest first"
     if wide:
         columns = ["incident", "status", "category", "owner", "assignee", "title"]
         listing = table(title, columns, wide=True)

@@ -139,20 +139,19 @@ def list_command(
     as_json: bool = typer.Option(False, "--json", help="One JSON document per line."),
 ) -> None:
     """List incidents, newest first (archived ones only with --all or --status archived)."""
-    from logrca.incident_view import console, incidents_table
+    from logrca.incident_view import console, incidents_table, more_than_shown
     from logrca.incidents.record import CURRENT_STATUSES, STATUSES
 
     unknown = sorted(set(status or ()) - set(STATUSES))
     if unknown:
         _fail(f"--status: unknown status {', '.join(map(repr, unknown))}; one of {', '.join(STATUSES)}")
     statuses = tuple(status) if status else (None if include_archived else CURRENT_STATUSES)
-    incidents = _guarded(lambda: _store(ctx).search(statuses=statuses, service=service, size=size))
-    matching = _guarded(lambda: _store(ctx).count(statuses=statuses, service=service)) if incidents else 0
+    incidents, matching = _guarded(lambda: _store(ctx).newest(statuses=statuses, service=service, size=size))
     if as_json:
         for incident in incidents:
             typer.echo(json.dumps(incident))
-        if matching > len(incidents):  # said on stderr: stdout stays JSON lines
-            typer.echo(f"the newest {len(incidents)} of {matching} incidents (--size for more)", err=True)
+        if more := more_than_shown(len(incidents), matching):  # said on stderr: stdout stays JSON lines
+            typer.echo(more, err=True)
     elif incidents:
         console(wide=wide).print(incidents_table(incidents, wide=wide, matching=matching))
     else:
@@ -362,13 +361,13 @@ def weekly_command(
 ) -> None:
     """Write the weekly incident review (same as the incident_review asset)."""
     from logrca.incidents.review import weekly_review
+    from logrca.rca.markdown import counted
 
     review = weekly_review(_guarded(lambda: _store(ctx).search(size=None)), weeks=weeks)
     chart = out.with_suffix(".png")
     out.write_text(review.markdown + f"\n![chart]({chart.name})\n", encoding="utf-8")
     chart.write_bytes(review.chart_png)
-    count = review.stats["incidents_week"]
-    typer.echo(f"{out} ({count} incident{'' if count == 1 else 's'} this week), {chart}")
+    typer.echo(f"{out} ({counted(review.stats['incidents_week'], 'incident')} this week), {chart}")
 
 
 def register(app: typer.Typer, eval_app: typer.Typer) -> None:
