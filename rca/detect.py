@@ -8,6 +8,7 @@ from datetime import datetime
 import polars as pl
 
 from logrca.rca.detect_rules import DetectionConfig, RuleConfig, is_error_line, rule_rows
+from logrca.rca.markdown import counted
 from logrca.rca.surprise import poisson_surprise, two_sample_surprise
 
 __all__ = [
@@ -53,11 +54,6 @@ def _unseen_surprise(k: int, baseline: int, scale: float, config: DetectionConfi
     return score
 
 
-def _lines(count: int, noun: str = "line") -> str:
-    """``1 line``, ``20 lines``: counts in the findings' details read as sentences."""
-    return f"{count} {noun}{'' if count == 1 else 's'}"
-
-
 def _template_rows(
     window_events: pl.DataFrame, baseline_events: pl.DataFrame | None, scale, config: DetectionConfig
 ) -> list[dict]:
@@ -85,13 +81,16 @@ def _template_rows(
             if baseline_events is None or k < config.min_new_count:
                 continue
             score = _unseen_surprise(k, 0, scale(row["service"]), config)
-            kind, detail = "new_template", f"{_lines(k)}, never seen in the baseline"
+            kind, detail = "new_template", f"{counted(k, 'line')}, never seen in the baseline"
         else:
             score = two_sample_surprise(k, row["n_base"], scale(row["service"]))
             if score > 0:
-                kind, detail = "rate_spike", f"{_lines(k)} vs {expected:.1f} expected (x{k / expected:.1f})"
+                kind, detail = (
+                    "rate_spike",
+                    f"{counted(k, 'line')} vs {expected:.1f} expected (x{k / expected:.1f})",
+                )
             elif expected >= config.min_drop_expected:
-                kind, detail, score = "rate_drop", f"{_lines(k)} vs {expected:.1f} expected", -score
+                kind, detail, score = "rate_drop", f"{counted(k, 'line')} vs {expected:.1f} expected", -score
             else:
                 continue
         if score < config.min_score:
@@ -142,7 +141,7 @@ def _error_rows(
                 "score": score,
                 "first_seen": row["first_seen"],
                 "sample": row["sample"],
-                "detail": f"{_lines(k, 'error line')} vs {expected:.1f} expected",
+                "detail": f"{counted(k, 'error line')} vs {expected:.1f} expected",
             }
         )
     return rows

@@ -13,6 +13,11 @@ def cell(value, limit: int = 160) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
+def counted(count: int, noun: str) -> str:
+    """``1 line``, ``20 lines``: a count that reads as part of a sentence."""
+    return f"{count} {noun}{'' if count == 1 else 's'}"
+
+
 def words_within(text: str, limit: int) -> str:
     """``text``, or its words that fit ``limit`` characters followed by "…" (never a word cut in two)."""
     if len(text) <= limit:

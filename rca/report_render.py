@@ -113,9 +113,10 @@ def _changes(finding: dict) -> list[str]:
     if not changes:
         return out + ["No change event in the logs of the window or its baseline.", ""]
     out += ["| when (UTC) | service | kind | version | line |", "|---|---|---|---|---|"]
+    day = _day(finding)
     for c in changes:
         out.append(
-            f"| {_clock(c['timestamp'], _day(finding))} | `{c['service']}` | {c['kind'].replace('_', ' ')} | {_md_cell(c.get('version'))} | {_md_cell(c['message'][:160])} |"
+            f"| {_clock(c['timestamp'], day)} | `{c['service']}` | {c['kind'].replace('_', ' ')} | {_md_cell(c.get('version'))} | {_md_cell(c['message'][:160])} |"
         )
     return out + [""]
 
@@ -130,9 +131,10 @@ def _ranking(finding: dict) -> list[str]:
     # services whose score shows as 0.0000 are named on one line after the table, not given a row each
     # (a 46-service system listed 21 of them): nothing is left out, the table keeps to the suspects
     shown = [r for r in ranking if round(r["score"], 4) > 0] or ranking[:1]
+    day = _day(finding)
     for r in shown:
         out.append(
-            f"| {r['rank']} | `{r['service']}` | {r['score']:.4f} | {_clock(r['first_anomalous'], _day(finding))} | {_md_cell(' → '.join(r['path']))} |"
+            f"| {r['rank']} | `{r['service']}` | {r['score']:.4f} | {_clock(r['first_anomalous'], day)} | {_md_cell(' → '.join(r['path']))} |"
         )
     rest = ranking[len(shown) :]
     if rest:
@@ -143,7 +145,7 @@ def _ranking(finding: dict) -> list[str]:
 
 
 def _evidence(finding: dict) -> list[str]:
-    out = ["## Evidence", ""]
+    out, day = ["## Evidence", ""], _day(finding)
     for r in finding["ranking"][:5]:
         out += [f"### {r['rank']}. `{r['service']}`", "", _md_text(r["explanation"]), ""]
         if r["evidence"]:
@@ -153,7 +155,7 @@ def _evidence(finding: dict) -> list[str]:
             ]
             for e in r["evidence"]:
                 out.append(
-                    f"| {e['kind']} | `{_md_cell((e['template'] or e['detail'] or '')[:200])}` | {_md_cell(e['count_baseline'])} | {e['count_window']} | {e['score']:.1f} | {_clock(e['first_seen'], _day(finding))} |"
+                    f"| {e['kind']} | `{_md_cell((e['template'] or e['detail'] or '')[:200])}` | {_md_cell(e['count_baseline'])} | {e['count_window']} | {e['score']:.1f} | {_clock(e['first_seen'], day)} |"
                 )
             sample = next((e["sample"] for e in r["evidence"] if e["sample"]), None)
             if sample:
