@@ -6,7 +6,6 @@ from datetime import UTC, datetime
 from dagster import (
     AssetExecutionContext,
     Backoff,
-    Failure,
     MaterializeResult,
     MetadataValue,
     Output,
@@ -15,6 +14,7 @@ from dagster import (
 )
 
 from logrca.assets.partitions import PartitionPlan
+from logrca.assets.reporting import es_failure
 from logrca.assets.resources import ElasticsearchResource, LogrcaConfigResource
 from logrca.incidents.alerts import process_finding
 from logrca.incidents.review import weekly_review
@@ -40,10 +40,7 @@ def incidents(
             runbooks=runbooks,
         )
     except (TransportError, ApiError) as error:
-        raise Failure(
-            description=f"Elasticsearch at {elasticsearch.url} failed: {error}; re-run the partition (filing is idempotent).",
-            allow_retries=True,
-        ) from error
+        raise es_failure(elasticsearch, error, retries=True) from error
     finally:
         client.close()
     return Output(

@@ -26,7 +26,7 @@ from logrca.rca.log_lines import ensure_templates, index_lines, lines_stream
 from logrca.rca.pictures import PictureDrawing
 from logrca.rca.report import build_finding, has_finding, ranked_entries
 from logrca.rca.report_render import ReportOptions, render_report
-from logrca.rca.search_index import index_partition, index_runbooks
+from logrca.rca.search_index import index_partition, index_runbooks, unreachable
 from logrca.rca.windows import split_window, window_frames
 
 #: The columns of ``log_templates`` the finding and the pictures read. ``message`` (the largest to
@@ -257,28 +257,34 @@ def search_index(
             client, prefix=prefix, runbooks=logrca.runbooks(), settings=settings
         )
     except (TransportError, ApiError) as error:
-        raise _unreachable(elasticsearch, error) from error
+        raise es_failure(elasticsearch, error) from error
     finally:
         client.close()
     return Output(counts, metadata={**counts, "index_prefix": prefix, "url": elasticsearch.url})
 
 
-def _unreachable(elasticsearch: ElasticsearchResource, error: Exception) -> Failure:
-    """The partition's failure when Elasticsearch could not be reached, or answered with an error."""
+def es_failure(elasticsearch: ElasticsearchResource, error: Exception, *, retries: bool = False) -> Failure:
+    """The partition's failure when Elasticsearch could not be reached, or answered with an error.
+
+    Its first sentence is what to do (the run summary shows the first two lines); then that nothing
+    is lost: the Parquet assets are stored and indexing and filing are idempotent.
+    """
     from elasticsearch import ApiError
 
     if isinstance(error, ApiError):  # the server is up and refused the request: say what it said
-        what = f"refused the request: {error}"  # e.g. BadRequestError(400, '<type>', '<reason>')
-        fix = "fix what it names (e.g. LOGRCA_INDEX_PREFIX, the cluster's settings) and re-run"
+        # e.g. BadRequestError(400, '<type>', '<reason>')
+        what = (
+            f"Elasticsearch at {elasticsearch.url} refused the request: {error}; fix what it names "
+            "(e.g. LOGRCA_INDEX_PREFIX, the cluster's settings)"
+        )
     else:
-        what = f"failed: {error}"
-        fix = "start the server ('logrca es start') or fix LOGRCA_ES_URL and re-run"
+        what = unreachable(elasticsearch.url, error)
     return Failure(
         description=(
-            f"Elasticsearch at {elasticsearch.url} {what}. Nothing of this partition was lost: the Parquet "
-            f"assets are stored; {fix} this partition (indexing is idempotent)."
+            f"{what}, then re-run this partition. Nothing of it was lost: the Parquet assets are "
+            "stored, and indexing and filing are idempotent."
         ),
-        allow_retries=False,
+        allow_retries=retries,
     )
 
 
@@ -308,7 +314,7 @@ def indexed_lines(
             events=log_templates,  # read a batch at a time
         )
     except (TransportError, ApiError) as error:
-        raise _unreachable(elasticsearch, error) from error
+        raise es_failure(elasticsearch, error) from error
     finally:
         client.close()
     stream = lines_stream(prefix, config.system)

@@ -206,6 +206,24 @@ def test_es_status_reports_health(es_url):
     assert nothing.returncode == 1 and "no Elasticsearch answers" in nothing.stderr
 
 
+@pytest.mark.parametrize("args", [["search", "timeout"], ["incident", "list"], ["incident", "weekly"]])
+def test_a_server_that_is_not_there_is_one_line_with_the_reason_and_the_fix(args, free_port):
+    url = f"http://127.0.0.1:{free_port()}"
+    done = subprocess.run(
+        [str(BIN / "logrca"), *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=dict(os.environ, LOGRCA_ES_URL=url, COLUMNS="80"),
+    )
+    assert done.returncode == 1 and done.stdout == ""
+    said = done.stderr.strip()
+    assert said == (
+        f"error: Elasticsearch at {url} is not reachable (Connection refused); "
+        "start it with 'logrca es start' or set LOGRCA_ES_URL"
+    )
+
+
 def test_every_command_has_help():
     for args in (
         ["--help"],

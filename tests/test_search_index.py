@@ -155,19 +155,22 @@ def test_a_refusal_is_not_reported_as_a_server_to_start(es_client, es_url, free_
     # the server answered (a real 400): the failure says what it refused, not "start the server"
     from elasticsearch import ApiError, TransportError
 
-    from logrca.assets.reporting import _unreachable
+    from logrca.assets.reporting import es_failure
     from logrca.assets.resources import ElasticsearchResource
     from logrca.rca.search_index import connect
 
     with pytest.raises(ApiError) as refused:
         es_client.indices.create(index="Not-Lower-Case")
-    failure = _unreachable(ElasticsearchResource(url=es_url), refused.value)
+    failure = es_failure(ElasticsearchResource(url=es_url), refused.value)
     assert "refused the request" in failure.description and "must be lowercase" in failure.description
     assert "logrca es start" not in failure.description
     nobody = f"http://127.0.0.1:{free_port()}"
     with pytest.raises(TransportError) as unreachable:
         connect(nobody).options(max_retries=0).info()
-    failure = _unreachable(ElasticsearchResource(url=nobody), unreachable.value)
+    failure = es_failure(ElasticsearchResource(url=nobody), unreachable.value)
     assert "logrca es start" in failure.description and nobody in failure.description
+    # the reason, not three nested reprs: the run summary shows the first two lines
+    assert "(Connection refused)" in failure.description and "NewConnectionError" not in failure.description
+    assert failure.description.index("logrca es start") < 160
     with pytest.raises(ValueError, match="not a usable index prefix"):
         ElasticsearchResource(url=es_url, index_prefix="Shop")

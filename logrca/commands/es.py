@@ -70,13 +70,14 @@ def prune_lines_command(
     from logrca.es_client import es_client
     from logrca.pipelines.environment import deployment_from_env
     from logrca.rca.log_lines import prune_lines
+    from logrca.rca.search_index import unreachable
 
     deployment = deployment_from_env()
     cutoff = datetime.now(UTC) - timedelta(days=older_than_days)
     try:
         deleted = prune_lines(es_client(), prefix=index_prefix or deployment.index_prefix, before=cutoff)
     except TransportError as error:
-        typer.echo(f"error: Elasticsearch at {deployment.es_url} is not reachable ({error})", err=True)
+        typer.echo(f"error: {unreachable(deployment.es_url, error)}", err=True)
         raise typer.Exit(1) from error
     typer.echo(f"deleted {deleted} line(s) older than {cutoff:%Y-%m-%d %H:%M}Z")
 

@@ -123,7 +123,10 @@ def _guarded(call):
     except IncidentError as error:
         _fail(str(error))
     except ESConnectionError as error:
-        _fail(f"cannot reach Elasticsearch ({error}); start it with 'logrca es start' or set LOGRCA_ES_URL")
+        from logrca.pipelines.environment import deployment_from_env
+        from logrca.rca.search_index import unreachable
+
+        _fail(unreachable(deployment_from_env().es_url, error))
 
 
 @incident_app.command("list")

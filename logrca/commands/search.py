@@ -81,10 +81,9 @@ def _lines_table(lines: list[dict], *, wide: bool, more: bool = False):
 
 
 def _unreachable(url: str, error: Exception) -> None:
-    typer.echo(
-        f"error: Elasticsearch at {url} is not reachable ({error}); start it with 'logrca es start' or set LOGRCA_ES_URL",
-        err=True,
-    )
+    from logrca.rca.search_index import unreachable
+
+    typer.echo(f"error: {unreachable(url, error)}", err=True)
     raise typer.Exit(1) from error
 
 
