@@ -155,3 +155,14 @@ def test_sources_detect_reads_every_file_of_a_folder(tmp_path, shared_data):
     (tmp_path / "empty").mkdir()
     empty = CliRunner().invoke(app, ["sources", "detect", str(tmp_path / "empty")])
     assert empty.exit_code == 1 and "empty: a folder with no file in it" in empty.output
+
+
+def test_sources_detect_proposes_no_block_for_a_file_no_format_reads(tmp_path, shared_data):
+    """Binary data parses 0% in every format: saying so beats a ``syslog`` block that reads nothing;
+    the readable file beside it still gets its block, and the exit says one file was not."""
+    shutil.copy(shared_data / "loghub" / "Spark" / "Spark_2k.log", tmp_path / "Spark.log")
+    (tmp_path / "core.bin").write_bytes(bytes(range(256)) * 40)
+    result = CliRunner().invoke(app, ["sources", "detect", str(tmp_path), "--lines", "200"])
+    assert result.exit_code == 1
+    assert [block["name"] for block in yaml.safe_load(result.stdout)] == ["Spark"]
+    assert "core.bin: no format reads any of its" in result.stderr and "no block proposed" in result.stderr

@@ -39,12 +39,22 @@ def detect_command(
     import yaml
 
     from logrca.parsers.ingest.detect import detect_source
+    from logrca.rca.markdown import counted
 
     failed = 0
     for path in _files(paths):
         proposal = detect_source(path, name=name, max_lines=lines)
         if proposal is None:
             typer.echo(f"# {path}: no line to read (empty file)", err=True)
+            failed += 1
+            continue
+        if proposal.parsed_lines == 0:  # a block that reads nothing is not a proposal to paste
+            reason = next(iter(proposal.reasons), "no event")
+            typer.echo(
+                f"# {path}: no format reads any of its {counted(proposal.lines, 'line')} sampled "
+                f"(closest, {proposal.block()['format']}: {reason}); no block proposed",
+                err=True,
+            )
             failed += 1
             continue
         block = proposal.block()
@@ -54,7 +64,6 @@ def detect_command(
         for reason, count in list(proposal.reasons.items())[:5]:
             typer.echo(f"# quarantined: {count} × {reason}")
         typer.echo(yaml.safe_dump([block], sort_keys=False, allow_unicode=True, width=100).rstrip())
-        failed += proposal.parsed_lines == 0
     if failed:
         raise typer.Exit(1)
 
