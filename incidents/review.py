@@ -16,6 +16,7 @@ import yaml
 
 from logrca.incidents.record import OPEN_STATUSES
 from logrca.rca.evaluate import accuracy_at_k
+from logrca.rca.markdown import counted
 
 __all__ = [
     "Review",
@@ -281,8 +282,8 @@ def weekly_review(incidents: list[dict], *, week_end: datetime | None = None, we
     titles = dict(in_range.select("incident_id", "title").iter_rows())
     markdown = _review_markdown(
         heading=f"# Incident review {start:%Y-%m-%d} – {week_end:%Y-%m-%d}",
-        summary=f"{this_week.height} incident(s) this week, {in_range.height} in the last {weeks} weeks; "
-        f"{open_items.height} open follow-up(s).",
+        summary=f"{counted(this_week.height, 'incident')} this week, {in_range.height} in the last {weeks} weeks; "
+        f"{counted(open_items.height, 'open follow-up')}.",
         counts=counts,
         recurring=(by_template, by_cause),
         trends=trends,

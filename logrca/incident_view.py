@@ -6,6 +6,7 @@ from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 
+from logrca.rca.markdown import counted
 from logrca.tables import console, markdown, table
 
 __all__ = ["console", "eval_lines", "incident_details", "incidents_table", "more_than_shown"]
@@ -26,7 +27,10 @@ def incidents_table(incidents: list[dict], *, wide: bool = False, matching: int 
     """One row per incident. In 80 columns the title goes under the id and owner over assignee;
     ``wide`` gives every field its own column, one line per incident. ``matching``: how many match
     in all; when more than shown, the title says so (and how to see them)."""
-    title = more_than_shown(len(incidents), matching or 0) or f"{len(incidents)} incident(s), newest first"
+    title = (
+        more_than_shown(len(incidents), matching or 0)
+        or f"{counted(len(incidents), 'incident')}, newest first"
+    )
     if wide:
         columns = ["incident", "status", "category", "owner", "assignee", "title"]
         listing = table(title, columns, wide=True)

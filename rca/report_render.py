@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-from logrca.rca.markdown import cell
+from logrca.rca.markdown import cell, counted
 
 __all__ = ["ReportOptions", "render_report", "runbook_link"]
 
@@ -209,7 +209,7 @@ def _knowledge(finding: dict, options: ReportOptions) -> list[str]:
     if not knowledge.get("runbooks") and not knowledge.get("similar_incidents"):
         out.append("No runbook or past incident matches this finding.")
     if knowledge.get("recurrences"):
-        out += ["", f"**Recurring problem:** {knowledge['recurrences']} similar past incident(s)."]
+        out += ["", f"**Recurring problem:** {counted(knowledge['recurrences'], 'similar past incident')}."]
     return out + texts
 
 

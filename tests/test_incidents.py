@@ -394,6 +394,6 @@ def test_list_says_when_it_shows_only_the_newest(es_client, index_prefix, es_url
     shown = CliRunner().invoke(app, ["incident", "list", "--size", "2"])
     assert shown.exit_code == 0 and "the newest 2 of 3 incidents (--size for more)" in shown.stdout
     everything = CliRunner().invoke(app, ["incident", "list"])
-    assert "3 incident(s), newest first" in everything.stdout
+    assert "3 incidents, newest first" in everything.stdout
     as_json = CliRunner().invoke(app, ["incident", "list", "--size", "1", "--json"])
     assert len(as_json.stdout.splitlines()) == 1 and "the newest 1 of 3" in as_json.stderr

@@ -81,7 +81,7 @@ def test_weekly_review_content():
 
 def test_empty_review_still_renders():
     review = weekly_review([], week_end=WEEK_END)
-    assert "0 incident(s) this week" in review.markdown and review.chart_png.startswith(b"\x89PNG")
+    assert "0 incidents this week" in review.markdown and review.chart_png.startswith(b"\x89PNG")
 
 
 def test_confirmed_incidents_become_knowledge_and_evaluate(tmp_path):

@@ -70,6 +70,7 @@ def prune_lines_command(
     from logrca.es_client import es_client
     from logrca.pipelines.environment import deployment_from_env
     from logrca.rca.log_lines import prune_lines
+    from logrca.rca.markdown import counted
     from logrca.rca.search_index import unreachable
 
     deployment = deployment_from_env()
@@ -79,7 +80,7 @@ def prune_lines_command(
     except TransportError as error:
         typer.echo(f"error: {unreachable(deployment.es_url, error)}", err=True)
         raise typer.Exit(1) from error
-    typer.echo(f"deleted {deleted} line(s) older than {cutoff:%Y-%m-%d %H:%M}Z")
+    typer.echo(f"deleted {counted(deleted, 'line')} older than {cutoff:%Y-%m-%d %H:%M}Z")
 
 
 def register(app: typer.Typer, eval_app: typer.Typer) -> None:

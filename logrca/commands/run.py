@@ -8,6 +8,7 @@ from pathlib import Path
 import typer
 
 from logrca import PROJECT_ROOT
+from logrca.rca.markdown import counted
 from logrca.run_summary import summarize_run
 
 
@@ -51,10 +52,10 @@ def run_command(
     if not verbose:
         logging.getLogger("elastic_transport").setLevel(logging.ERROR)
     console = Console(stderr=True)
-    console.print(f"Dagster instance: {home} · {len(keys)} partition(s) · job logrca_main")
+    console.print(f"Dagster instance: {home} · {counted(len(keys), 'partition')} · job logrca_main")
     failed = _run_partitions(job, keys, console=console, verbose=verbose, log_dir=home / "logs")
     if failed:
-        typer.echo(f"{len(failed)} partition(s) failed: {', '.join(failed)}", err=True)
+        typer.echo(f"{counted(len(failed), 'partition')} failed: {', '.join(failed)}", err=True)
         raise typer.Exit(1)
 
 

@@ -8,6 +8,7 @@ from datetime import datetime
 import typer
 
 from logrca.commands import checked_index_prefix
+from logrca.rca.markdown import counted
 from logrca.tables import console
 
 KINDS = ("findings", "reports", "incidents", "knowledge")
@@ -65,7 +66,7 @@ def _lines_table(lines: list[dict], *, wide: bool, more: bool = False):
     table = make_table(
         f"the first {len(lines)} log lines, oldest first (more match: -n for more)"
         if more
-        else f"{len(lines)} log line(s), oldest first",
+        else f"{counted(len(lines), 'log line')}, oldest first",
         ["@timestamp", "service", "level", "message"],
         wide=wide,
         fixed=("@timestamp", "level"),

@@ -12,6 +12,7 @@ from datetime import datetime
 import polars as pl
 
 from logrca.rca.graph import span_calls
+from logrca.rca.markdown import counted
 from logrca.rca.options import TraceOptions
 from logrca.rca.signals.traces import SPAN_DEVIATION_SCHEMA
 
@@ -171,7 +172,7 @@ def _explain_away(moved: dict[tuple[str, str], dict], *, unit: float, caller_wei
                 "metric": "call_gap",
                 "score": weight[service] / unit,
                 "first_seen": min(e["first_seen"] for e in taken),
-                "detail": f"{len(taken)} call edge(s) in or out waited longer on the wire (median gap): {described}",
+                "detail": f"{counted(len(taken), 'call edge')} in or out waited longer on the wire (median gap): {described}",
             }
         )
     return rows
