@@ -105,8 +105,10 @@ def _explain(
     parts = []
     rows = anomalies.filter(pl.col("service") == service).head(3) if not anomalies.is_empty() else anomalies
     for row in rows.iter_rows(named=True):
-        what = row["template"] or row["kind"]
-        parts.append(f"log {row['kind']} (score {row['score']:.1f}): {what} — {row['detail']}")
+        what = (
+            f"{row['template']} — " if row["template"] else ""
+        )  # no template: the kind says it (error_burst)
+        parts.append(f"log {row['kind']} (score {row['score']:.1f}): {what}{row['detail']}")
     for frame in (traces, metrics):
         parts += (
             frame.filter(pl.col("service") == service)

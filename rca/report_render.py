@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -79,6 +80,30 @@ def _md_text(text) -> str:
     )
 
 
+#: Where one signal of a ranked service's explanation ends and the next begins (``rank._explain``
+#: joins them with "; ", and a quoted template may hold "; " itself).
+_NEXT_SIGNAL = re.compile(
+    r"; (?=(?:log|trace|metric) [^;]{1,120}? \(score -?[\d.]+\): |anomalous callees it depends on: )"
+)
+
+
+_SCORE = re.compile(r"\(score (-?[\d.]+)\)")
+
+
+def signals(explanation: str | None) -> list[str]:
+    """A ranked service's explanation, one signal per item (a log event, a trace or metric deviation, callees).
+
+    >>> signals("log error_burst (score 11.5): 23 lines; a; b; metric cpu (score 0.3): 2.1 vs 1.9")
+    ['log error_burst (score 11.5): 23 lines; a; b', 'metric cpu (score 0.3): 2.1 vs 1.9']
+    """
+    return [part for part in _NEXT_SIGNAL.split(explanation or "") if part]
+
+
+def _expected(value) -> str:
+    """An expected count as the report shows it: one decimal (a rate times a window length is rarely whole)."""
+    return f"{value:.1f}" if isinstance(value, float) else _md_cell(value)
+
+
 def runbook_link(runbook: dict, options: ReportOptions) -> str | None:
     """The URL of a runbook under ``options.runbook_url_base`` (None without a base)."""
     if not options.runbook_url_base:
@@ -94,12 +119,22 @@ def _summary(finding: dict) -> list[str]:
     lines = [
         f"**Incident window:** {finding['window_start']} → {finding['window_end']} (analysed {finding['analysis_window'][0]} → {finding['analysis_window'][1]})  ",
         f"**Detected at:** {finding['detected_at']}  ",
-        f"**Initial cause (most likely root cause):** `{top['service']}` (score {top['score']:.3f}) — {_md_text(top['explanation'])}  ",
+        f"**Initial cause (most likely root cause):** `{top['service']}` (score {top['score']:.3f}) — {_initial_cause(top)}  ",
         f"**Owner:** {finding.get('owner') or 'not in the service catalogue'}  ",
         f"**Affected services:** {', '.join(finding['affected_services'])}  ",
         f"**Propagation path:** {' → '.join(top['path']) if top['path'] else top['service']}",
     ]
     return lines
+
+
+def _initial_cause(top: dict) -> str:
+    """The top service's signal of the highest score; the others are listed under Evidence."""
+    found = signals(top["explanation"])
+    if not found:
+        return _md_text(top["explanation"])
+    strongest = max(found, key=lambda text: float(m[1]) if (m := _SCORE.search(text)) else float("-inf"))
+    more = f" (and {counted(len(found) - 1, 'more signal')}: see Evidence)" if len(found) > 1 else ""
+    return _md_text(strongest) + more
 
 
 def _section(title: str, header: str, align: str) -> list[str]:
@@ -147,7 +182,8 @@ def _ranking(finding: dict) -> list[str]:
 def _evidence(finding: dict) -> list[str]:
     out, day = ["## Evidence", ""], _day(finding)
     for r in finding["ranking"][:5]:
-        out += [f"### {r['rank']}. `{r['service']}`", "", _md_text(r["explanation"]), ""]
+        out += [f"### {r['rank']}. `{r['service']}`", ""]
+        out += [f"- {_md_text(signal)}" for signal in signals(r["explanation"]) or [r["explanation"]]] + [""]
         if r["evidence"]:
             out += [
                 "| kind | template | before (expected) | during | score | first seen (UTC) |",
@@ -155,7 +191,7 @@ def _evidence(finding: dict) -> list[str]:
             ]
             for e in r["evidence"]:
                 out.append(
-                    f"| {e['kind']} | `{_md_cell((e['template'] or e['detail'] or '')[:200])}` | {_md_cell(e['count_baseline'])} | {e['count_window']} | {e['score']:.1f} | {_clock(e['first_seen'], day)} |"
+                    f"| {e['kind']} | `{_md_cell((e['template'] or e['detail'] or '')[:200])}` | {_expected(e['count_baseline'])} | {e['count_window']} | {e['score']:.1f} | {_clock(e['first_seen'], day)} |"
                 )
             sample = next((e["sample"] for e in r["evidence"] if e["sample"]), None)
             if sample:

@@ -289,3 +289,36 @@ def test_service_impact_counts_lines_and_error_lines_per_service_with_the_baseli
         "web": {"lines_window": 0, "errors_window": 0, "lines_baseline": 0.0, "errors_baseline": 0.0},
     }
     assert set(service_impact(window, None, ["cache"], 1.0)) == {"cache"}
+
+
+def test_evidence_lists_one_signal_per_item_and_the_summary_names_the_strongest():
+    """A ranked service's explanation is several signals joined by "; " (a quoted template may hold
+    "; " too): the report lists them one per item, rounds expected counts to one decimal, and its
+    summary names the signal of the highest score and points to the rest."""
+    from logrca.rca.report_render import signals
+
+    finding = shop_finding()
+    top = finding["ranking"][0]
+    top["explanation"] = (
+        "log rate_drop (score 3.1): GET /a; b <*> — 18 lines vs 37.4 expected; "
+        "trace trace_pattern (score 9.1): 23.0 of 32 traces deviate starting here; "
+        "metric CpuUsage(m) (score 0.3): 10.7 vs its baseline median 9.5; "
+        "anomalous callees it depends on: db"
+    )
+    assert (
+        signals(top["explanation"])[0]
+        == "log rate_drop (score 3.1): GET /a; b <*> — 18 lines vs 37.4 expected"
+    )
+    assert len(signals(top["explanation"])) == 4
+    top["evidence"][0]["count_baseline"] = 37.40259740259741
+    report = render_report(finding)
+    summary = next(line for line in report.splitlines() if line.startswith("**Initial cause"))
+    assert "trace trace\\_pattern (score 9.1)" in summary and "(and 3 more signals: see Evidence)" in summary
+    assert (
+        "- trace trace\\_pattern (score 9.1): 23.0 of 32 traces deviate starting here" in report.splitlines()
+    )
+    assert (
+        "- log rate\\_drop (score 3.1): GET /a; b &lt;\\*&gt; — 18 lines vs 37.4 expected"
+        in report.splitlines()
+    )
+    assert "| 37.4 |" in report and "37.402" not in report
