@@ -12,6 +12,8 @@ from pathlib import Path
 
 from rich.markup import escape
 
+from logrca.rca.markdown import counted
+
 #: Per-file lines shown for one partition; the rest are counted (all are in the asset's metadata).
 MAX_FILES_SHOWN = 12
 _WIDTH = 78
@@ -59,9 +61,16 @@ def summarize_run(result, key: str, *, verbose: bool, log_dir: Path) -> tuple[li
 
 
 def file_lines(files: list[dict]) -> list[str]:
-    """One line per file: ``name: read = in events + quarantined (+ other partitions)``, then its notes."""
+    """One line per file: ``name: read = in events + quarantined (+ other partitions)``, then its notes.
+
+    Files whose lines all lie in other partitions (a rotated file of earlier hours) and that have
+    nothing to say are counted on one line, not listed: in a run over many hours they were most of
+    every partition's lines.
+    """
+    elsewhere = [record for record in files if _only_elsewhere(record)]
+    shown = [record for record in files if not _only_elsewhere(record)]
     lines = []
-    for record in files[:MAX_FILES_SHOWN]:
+    for record in shown[:MAX_FILES_SHOWN]:
         name = escape(f"{record.get('source', '?')} {_short(record.get('file', '?'))}")
         if "lines_read" in record:
             here = record["lines_in_events"] + record["lines_quarantined"]
@@ -71,9 +80,24 @@ def file_lines(files: list[dict]) -> list[str]:
             lines.append(text)
         for note in record.get("notes", []):
             lines.append(f"    [yellow]{escape(_cut(note, 2 * _WIDTH - 4))}[/yellow]")
-    if len(files) > MAX_FILES_SHOWN:
-        lines.append(f"  … {len(files) - MAX_FILES_SHOWN} more files (all in raw_logs' metadata)")
+    if len(shown) > MAX_FILES_SHOWN:
+        lines.append(f"  … {len(shown) - MAX_FILES_SHOWN} more files (all in raw_logs' metadata)")
+    if elsewhere:
+        outside = sum(record["lines_outside_window"] for record in elsewhere)
+        lines.append(
+            f"  {counted(len(elsewhere), 'more file')}: all {counted(outside, 'line')} in other partitions"
+        )
     return lines
+
+
+def _only_elsewhere(record: dict) -> bool:
+    """A file read for this partition that held none of its lines and has no note."""
+    return (
+        "lines_read" in record
+        and record["lines_in_events"] + record["lines_quarantined"] == 0
+        and record.get("lines_outside_window", 0) > 0
+        and not record.get("notes")
+    )
 
 
 def step_failure_lines(result, *, verbose: bool, log_dir: Path) -> list[str]:

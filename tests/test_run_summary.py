@@ -93,3 +93,33 @@ def test_run_names_files_checks_and_causes_and_exits_non_zero(new_logs, tmp_path
     trace_file = out.split("stack trace: ", 1)[1].split(")", 1)[0]
     trace = Path(trace_file).read_text()
     assert "TemplateStateError" in trace and 'File "' in trace  # the whole stack, kept off the screen
+
+
+def test_files_with_lines_of_other_partitions_only_are_counted_not_listed():
+    """A rotated file of earlier hours, read and found to hold none of this hour's lines, is one count
+    on one line; a file with lines here, or with a note, keeps its own line."""
+    from logrca.run_summary import file_lines
+
+    def record(name, here, elsewhere, notes=()):
+        return {
+            "source": "gateway",
+            "file": f"/var/log/gateway/{name}",
+            "lines_read": here + elsewhere,
+            "lines_in_events": here,
+            "lines_quarantined": 0,
+            "lines_outside_window": elsewhere,
+            "notes": list(notes),
+        }
+
+    lines = file_lines(
+        [
+            record("gateway.log.2.gz", 0, 7229),
+            record("gateway.log.1", 0, 7205),
+            record("gateway.log.3.gz", 0, 10, notes=["ends inside its gzip stream"]),
+            record("gateway.log", 7276, 0),
+        ]
+    )
+    assert lines[-1] == "  2 more files: all 14434 lines in other partitions"
+    assert not any("gateway.log.2.gz" in line or "gateway.log.1" in line for line in lines)
+    assert any("gateway.log.3.gz: 0 read" in line for line in lines)
+    assert any("gateway/gateway.log: 7276 read = 7276 in events" in line for line in lines)
