@@ -13,6 +13,7 @@ from typing import Any
 from logrca.incidents.catalogue import Catalogue, normalize_category
 from logrca.rca.ecs import ecs_fields
 from logrca.rca.markdown import words_within
+from logrca.rca.rank import headline, strongest_signal
 from logrca.rca.report import incident_id_for
 from logrca.rca.runbook_actions import ActionError, parse_actions
 
@@ -250,6 +251,17 @@ def _owner(service: str, catalogue: Catalogue | None) -> dict:
     }
 
 
+def _title(top: dict) -> str:
+    """``service: kind template`` of the top suspect's first log event; without one (a trace or metric
+    deviation), its strongest signal without source and score: ``payments: span_self_time 975/1780 ...``."""
+    event = top["evidence"][0] if top.get("evidence") else {}
+    if event.get("template"):
+        said = f"{event.get('kind', 'anomaly')} {event['template']}"
+    else:
+        said = headline(strongest_signal(top.get("explanation"))[0])
+    return f"{top['service']}: {words_within(said, 110)}".strip()
+
+
 def _cause_and_ranking(finding: dict) -> dict:
     top = finding["ranking"][0]
     return {
@@ -304,12 +316,12 @@ def build_incident(
     linked = _linked_runbooks(finding, list(runbooks))
     category, category_source, category_reason = categorize(finding, runbooks=linked, catalogue=catalogue)
     first_anomalous = [r.get("first_anomalous") for r in finding["ranking"] if r.get("first_anomalous")]
-    headline = top.get("evidence", [{}])[0] if top.get("evidence") else {}
+    event = top.get("evidence", [{}])[0] if top.get("evidence") else {}
     return {
         "incident_id": incident_id,
         "fingerprint": fingerprint,
         "system": finding.get("system") or "default",
-        "title": f"{top['service']}: {headline.get('kind', 'anomaly')} {words_within(headline.get('template') or top.get('explanation') or '', 100)}".strip(),
+        "title": _title(top),
         "detected_at": _iso(finding.get("detected_at") or opened),
         "detection_time": _iso(finding.get("detection_time") or finding.get("detected_at") or opened),
         "first_anomalous_at": min((_iso(t) for t in first_anomalous), default=None),
@@ -337,7 +349,7 @@ def build_incident(
         **ecs_fields(
             "incidents",
             timestamp=_iso(finding["window_start"]),
-            message=f"{top['service']}: {headline.get('template') or top.get('explanation') or ''}"[:1000],
+            message=f"{top['service']}: {event.get('template') or top.get('explanation') or ''}"[:1000],
             service=top["service"],
             outcome="failure",
             category=["process"],

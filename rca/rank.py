@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 from typing import NamedTuple
 
@@ -21,7 +22,60 @@ from logrca.rca.evidence import (
     trace_rows,
 )
 
-__all__ = ["RANKING_SCHEMA", "evidence_by_service", "evidence_rows", "rank_root_causes", "standout_scores"]
+__all__ = [
+    "RANKING_SCHEMA",
+    "evidence_by_service",
+    "evidence_rows",
+    "headline",
+    "rank_root_causes",
+    "signals",
+    "standout_scores",
+    "strongest_signal",
+]
+
+#: Where one signal of a ranked service's explanation ends and the next begins (:func:`_explain`
+#: joins them with "; ", and a quoted template may hold "; " itself).
+_NEXT_SIGNAL = re.compile(
+    r"; (?=(?:log|trace|metric) [^;]{1,120}? \(score -?[\d.]+\): |anomalous callees it depends on: )"
+)
+_SCORE = re.compile(r"\(score (-?[\d.]+)\)")
+_SIGNAL_HEAD = re.compile(r"^(?:log|trace|metric) ([^;]{1,120}?) \(score -?[\d.]+\): ")
+
+
+def signals(explanation: str | None) -> list[str]:
+    """A ranked service's explanation, one signal per item (a log event, a trace or metric deviation, callees).
+
+    >>> signals("log error_burst (score 11.5): 23 lines; a; b; metric cpu (score 0.3): 2.1 vs 1.9")
+    ['log error_burst (score 11.5): 23 lines; a; b', 'metric cpu (score 0.3): 2.1 vs 1.9']
+    """
+    return [part for part in _NEXT_SIGNAL.split(explanation or "") if part]
+
+
+def strongest_signal(explanation: str | None) -> tuple[str, int]:
+    """(the signal of ``explanation`` with the highest score, how many others it has).
+
+    >>> strongest_signal("log rate_drop (score 3.1): 18 lines; trace span_self_time (score 9.1): slow")
+    ('trace span_self_time (score 9.1): slow', 1)
+    """
+    found = signals(explanation)
+    if not found:
+        return explanation or "", 0
+    return max(found, key=_signal_score), len(found) - 1
+
+
+def _signal_score(signal: str) -> float:
+    found = _SCORE.search(signal)
+    return float(found[1]) if found else float("-inf")
+
+
+def headline(signal: str) -> str:
+    """A signal without its source and score, for a title: ``span_self_time 975/1780 requests ...``.
+
+    >>> headline("trace span_self_time (score 43.5): 975/1780 requests spent longer inside")
+    'span_self_time 975/1780 requests spent longer inside'
+    """
+    return _SIGNAL_HEAD.sub(r"\1 ", signal, count=1)
+
 
 RANKING_SCHEMA: dict[str, pl.DataType] = {
     "rank": pl.Int64,

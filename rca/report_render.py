@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
 from logrca.rca.markdown import cell, counted
+from logrca.rca.rank import signals, strongest_signal
 
 __all__ = ["ReportOptions", "render_report", "runbook_link"]
 
@@ -80,25 +80,6 @@ def _md_text(text) -> str:
     )
 
 
-#: Where one signal of a ranked service's explanation ends and the next begins (``rank._explain``
-#: joins them with "; ", and a quoted template may hold "; " itself).
-_NEXT_SIGNAL = re.compile(
-    r"; (?=(?:log|trace|metric) [^;]{1,120}? \(score -?[\d.]+\): |anomalous callees it depends on: )"
-)
-
-
-_SCORE = re.compile(r"\(score (-?[\d.]+)\)")
-
-
-def signals(explanation: str | None) -> list[str]:
-    """A ranked service's explanation, one signal per item (a log event, a trace or metric deviation, callees).
-
-    >>> signals("log error_burst (score 11.5): 23 lines; a; b; metric cpu (score 0.3): 2.1 vs 1.9")
-    ['log error_burst (score 11.5): 23 lines; a; b', 'metric cpu (score 0.3): 2.1 vs 1.9']
-    """
-    return [part for part in _NEXT_SIGNAL.split(explanation or "") if part]
-
-
 def _expected(value) -> str:
     """An expected count as the report shows it: one decimal (a rate times a window length is rarely whole)."""
     return f"{value:.1f}" if isinstance(value, float) else _md_cell(value)
@@ -129,11 +110,8 @@ def _summary(finding: dict) -> list[str]:
 
 def _initial_cause(top: dict) -> str:
     """The top service's signal of the highest score; the others are listed under Evidence."""
-    found = signals(top["explanation"])
-    if not found:
-        return _md_text(top["explanation"])
-    strongest = max(found, key=lambda text: float(m[1]) if (m := _SCORE.search(text)) else float("-inf"))
-    more = f" (and {counted(len(found) - 1, 'more signal')}: see Evidence)" if len(found) > 1 else ""
+    strongest, others = strongest_signal(top["explanation"])
+    more = f" (and {counted(others, 'more signal')}: see Evidence)" if others else ""
     return _md_text(strongest) + more
 
 

@@ -74,6 +74,21 @@ def test_a_long_title_is_shortened_between_words():
     assert template.startswith(kept[:-1]) and template[len(kept) - 1] == " "  # whole words only
 
 
+def test_a_title_without_a_log_event_says_the_strongest_signal_in_words():
+    """A suspect found by its spans or metrics alone: the title is what deviated, not "anomaly trace ... (score 43.5)"."""
+    finding = make_finding()
+    finding["ranking"][0]["evidence"] = []  # no log event of its own
+    finding["ranking"][0]["explanation"] = (
+        "metric cpu (score 2.0): 91% vs its baseline median 40%; "
+        "trace span_self_time (score 43.5): 975/1780 requests spent longer inside than baseline p99"
+    )
+    incident = build_incident(finding, runbooks=RUNBOOKS, now=OPENED)
+    assert (
+        incident["title"]
+        == "payments: span_self_time 975/1780 requests spent longer inside than baseline p99"
+    )
+
+
 @pytest.mark.parametrize(
     ("template", "category"),
     [
