@@ -8,5 +8,9 @@ from logrca.rca.search_index import connect
 
 def es_client(url: str | None = None):
     """A client for ``url`` or the deployment's cluster (``LOGRCA_ES_URL``, ``LOGRCA_ES_API_KEY``)."""
-    deployment = deployment_from_env()
-    return connect(url or deployment.es_url, api_key=deployment.es_api_key)
+    return connect(es_url(url), api_key=deployment_from_env().es_api_key)
+
+
+def es_url(url: str | None = None) -> str:
+    """``url``, or the deployment's cluster (``LOGRCA_ES_URL``, default the local server)."""
+    return url or deployment_from_env().es_url

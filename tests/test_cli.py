@@ -206,15 +206,19 @@ def test_es_status_reports_health(es_url):
     assert nothing.returncode == 1 and "no Elasticsearch answers" in nothing.stderr
 
 
-@pytest.mark.parametrize("args", [["search", "timeout"], ["incident", "list"], ["incident", "weekly"]])
+@pytest.mark.parametrize(
+    "args", [["search", "timeout"], ["incident", "list"], ["incident", "weekly"], ["incident", "--es-url"]]
+)
 def test_a_server_that_is_not_there_is_one_line_with_the_reason_and_the_fix(args, free_port):
-    url = f"http://127.0.0.1:{free_port()}"
+    url, other = f"http://127.0.0.1:{free_port()}", f"http://127.0.0.1:{free_port()}"
+    if args[-1] == "--es-url":  # the flag wins over the variable, in the message too
+        args, url, other = [*args, url, "list"], url, url.replace("127.0.0.1", "localhost")
     done = subprocess.run(
         [str(BIN / "logrca"), *args],
         capture_output=True,
         text=True,
         timeout=60,
-        env=dict(os.environ, LOGRCA_ES_URL=url, COLUMNS="80"),
+        env=dict(os.environ, LOGRCA_ES_URL=other if "--es-url" in args else url, COLUMNS="80"),
     )
     assert done.returncode == 1 and done.stdout == ""
     said = done.stderr.strip()

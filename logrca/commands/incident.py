@@ -11,7 +11,7 @@ from pathlib import Path
 import typer
 
 from logrca import PROJECT_ROOT
-from logrca.commands import checked_index_prefix
+from logrca.commands import checked_index_prefix, guarded
 
 incident_app = typer.Typer(
     help=(
@@ -66,6 +66,8 @@ def options(
         None, "--catalogue", envvar="LOGRCA_CATALOGUE", help="Service catalogue (default: the config's)."
     ),
 ) -> None:
+    if es_url:  # the flag is the variable: what reads LOGRCA_ES_URL (a message naming the server) sees it
+        os.environ["LOGRCA_ES_URL"] = es_url
     ctx.obj = {"es_url": es_url, "index_prefix": index_prefix, "config": config, "catalogue": catalogue}
 
 
@@ -111,24 +113,6 @@ def _version(text: str | None) -> tuple[int, int] | None:
         _fail(f"--if-version: expected SEQ:TERM like 12:1, got {text!r}")
 
 
-def _guarded(call):
-    from elasticsearch import ConnectionError as ESConnectionError
-
-    from logrca.incidents.record import IncidentConflict, IncidentError
-
-    try:
-        return call()
-    except IncidentConflict as error:
-        _fail(str(error), code=2)
-    except IncidentError as error:
-        _fail(str(error))
-    except ESConnectionError as error:
-        from logrca.pipelines.environment import deployment_from_env
-        from logrca.rca.search_index import unreachable
-
-        _fail(unreachable(deployment_from_env().es_url, error))
-
-
 @incident_app.command("list")
 def list_command(
     ctx: typer.Context,
@@ -149,7 +133,7 @@ def list_command(
     if unknown:
         _fail(f"--status: unknown status {', '.join(map(repr, unknown))}; one of {', '.join(STATUSES)}")
     statuses = tuple(status) if status else (None if include_archived else CURRENT_STATUSES)
-    incidents, matching = _guarded(lambda: _store(ctx).newest(statuses=statuses, service=service, size=size))
+    incidents, matching = guarded(lambda: _store(ctx).newest(statuses=statuses, service=service, size=size))
     if as_json:
         for incident in incidents:
             typer.echo(json.dumps(incident))
@@ -172,7 +156,7 @@ def show_command(
     """Show one incident: record, runbooks, alert deliveries (with errors), history, report, version."""
     from logrca.incident_view import console, incident_details
 
-    incident, version = _guarded(lambda: _store(ctx).get(incident_id))
+    incident, version = guarded(lambda: _store(ctx).get(incident_id))
     if as_json:
         typer.echo(json.dumps({**incident, "_version": f"{version[0]}:{version[1]}"}, indent=2))
         return
@@ -188,7 +172,7 @@ def _transition_command(status: str, summary: str):
         if_version: str = VersionOption,
     ) -> None:
         store = _store(ctx)
-        incident = _guarded(
+        incident = guarded(
             lambda: store.transition(
                 incident_id, status, by=_who(who), note=note, version=_version(if_version)
             )
@@ -227,7 +211,7 @@ def assign_command(
 ) -> None:
     """Assign the incident to a person (and with --team to another owning team). 'ack' assigns it to you when nobody has it."""
     store = _store(ctx)
-    incident = _guarded(
+    incident = guarded(
         lambda: store.assign(
             incident_id, person, by=_who(who), team=team, note=note, version=_version(if_version)
         )
@@ -241,7 +225,7 @@ def category_command(
     ctx: typer.Context, incident_id: str, category: str, note: str = NoteOption, who: str = AsOption
 ) -> None:
     """Set the category by hand (process_defect, operation_error, upgrade_compatibility, dependency_failure, resource_exhaustion, bad_input)."""
-    incident = _guarded(lambda: _store(ctx).set_category(incident_id, category, by=_who(who), note=note))
+    incident = guarded(lambda: _store(ctx).set_category(incident_id, category, by=_who(who), note=note))
     typer.echo(f"{incident_id} category {incident['category']} (operator)")
 
 
@@ -259,7 +243,7 @@ def confirm_command(
     """Record the true root cause; the incident becomes a knowledge-base entry and a labelled case for 'logrca eval incidents'."""
     from logrca.incidents.review import write_past_incident
 
-    incident = _guarded(lambda: _store(ctx).confirm(incident_id, cause, by=_who(who), note=note))
+    incident = guarded(lambda: _store(ctx).confirm(incident_id, cause, by=_who(who), note=note))
     rank = incident["confirmed_cause"]["rank_in_ranking"]
     typer.echo(
         f"{incident_id}: root cause {cause} confirmed (logrca ranked it {rank if rank else 'nowhere'})"
@@ -291,7 +275,7 @@ def act_command(
     from logrca.rca.runbook_actions import ActionError
 
     store = _store(ctx)
-    incident, version = _guarded(lambda: store.get(incident_id))
+    incident, version = guarded(lambda: store.get(incident_id))
     actions = {a["name"]: a for a in incident.get("actions") or []}
     if action is None or action not in actions:
         listing = (
@@ -321,7 +305,7 @@ def act_command(
         "at": datetime.now(UTC).isoformat(),
         **result,
     }
-    _guarded(
+    guarded(
         lambda: store.annotate(
             incident_id,
             "action",
@@ -346,8 +330,8 @@ def escalate_command(ctx: typer.Context) -> None:
     from logrca.incidents.escalation import escalate_due
 
     store, catalogue = _store(ctx), _catalogue(ctx)
-    escalated = _guarded(lambda: escalate_due(store, catalogue))
-    retried = _guarded(lambda: retry_pending(store, catalogue))
+    escalated = guarded(lambda: escalate_due(store, catalogue))
+    retried = guarded(lambda: retry_pending(store, catalogue))
     typer.echo(
         f"escalated {len(escalated)}: {' '.join(escalated) or '-'}; retried {len(retried)} deliveries, "
         f"{sum(r['ok'] for r in retried)} delivered"
@@ -366,7 +350,7 @@ def weekly_command(
     from logrca.incidents.review import weekly_review
     from logrca.rca.markdown import counted
 
-    review = weekly_review(_guarded(lambda: _store(ctx).search(size=None)), weeks=weeks)
+    review = weekly_review(guarded(lambda: _store(ctx).search(size=None)), weeks=weeks)
     chart = out.with_suffix(".png")
     out.write_text(review.markdown + f"\n![chart]({chart.name})\n", encoding="utf-8")
     chart.write_bytes(review.chart_png)
