@@ -20,10 +20,10 @@ from dagster import (
     multi_asset,
 )
 
+from logrca.assets.mining import STORED_COLUMNS, with_templates
 from logrca.assets.partitions import PartitionPlan
 from logrca.assets.resources import PARQUET_WRITE, LogrcaConfigResource
 from logrca.parsers.ingest.schema import EVENT_SCHEMA, METRIC_SCHEMA
-from logrca.parsers.templates.miner import TEMPLATE_COLUMNS
 from logrca.rca.case_analysis import CaseAnalysis, analyse_case
 from logrca.rca.changes import ChangesConfig, detect_changes
 from logrca.rca.detect import service_scores
@@ -37,7 +37,9 @@ from logrca.rca.windows import WindowFrames, split_window, window_frames
 def analyse(
     context: AssetExecutionContext,
     logrca: LogrcaConfigResource,
+    raw_logs,
     log_templates,
+    baseline_logs: pl.DataFrame,
     baseline_templates: pl.DataFrame,
     raw_spans,
     baseline_spans: pl.DataFrame,
@@ -46,6 +48,8 @@ def analyse(
     """Window and baseline of the partition, anomalies of every signal, the service graph, the ranking."""
     config = logrca.load()
     tw = context.partition_time_window
+    log_templates = with_templates(raw_logs, log_templates, context.partition_key)
+    baseline_templates = with_templates(baseline_logs, baseline_templates, context.partition_key)
     frames = window_frames(
         config.analysis,
         partition_key=context.partition_key,
@@ -211,16 +215,14 @@ def _change_output(changes: pl.DataFrame) -> Output:
     )
 
 
-#: The columns of ``log_templates`` and ``baseline_templates`` the analysis reads: where a line came
-#: from within its file (``line_no``) and which system and host wrote it are not part of the analysis.
-ANALYSED_COLUMNS = (
-    *(name for name in EVENT_SCHEMA if name not in ("system", "host", "line_no")),
-    *TEMPLATE_COLUMNS,
-)
+#: The columns of ``raw_logs`` and ``baseline_logs`` the analysis reads: where a line came from within
+#: its file (``line_no``) and which system and host wrote it are not part of the analysis. Their
+#: templates come from ``log_templates`` and ``baseline_templates`` (:data:`~logrca.assets.mining.STORED_COLUMNS`).
+ANALYSED_COLUMNS = tuple(name for name in EVENT_SCHEMA if name not in ("system", "host", "line_no"))
 
 
 def analysed_columns(
-    asset_in: AssetIn, columns: tuple[str, ...] = ANALYSED_COLUMNS, dagster_type: DagsterType | None = None
+    asset_in: AssetIn, columns: tuple[str, ...] | list[str], dagster_type: DagsterType | None = None
 ) -> AssetIn:
     """``asset_in`` loading only ``columns`` (dagster-polars projects the Parquet scan), as ``dagster_type``."""
     return AssetIn(
@@ -257,8 +259,10 @@ def analysis_assets(plan: PartitionPlan) -> list:
             name="analyse",
             can_subset=True,
             ins={
-                "log_templates": analysed_columns(plan.window_and_baseline),
-                "baseline_templates": analysed_columns(AssetIn("baseline_templates")),
+                "raw_logs": analysed_columns(plan.lines_and_baseline, ANALYSED_COLUMNS),
+                "log_templates": analysed_columns(plan.window_and_baseline, STORED_COLUMNS),
+                "baseline_logs": analysed_columns(AssetIn("baseline_logs"), ANALYSED_COLUMNS),
+                "baseline_templates": analysed_columns(AssetIn("baseline_templates"), STORED_COLUMNS),
                 "raw_spans": plan.spans_and_baseline,
                 "raw_metrics": plan.metrics_and_baseline,
             },

@@ -24,7 +24,7 @@ from dagster import (
 from logrca.assets.partitions import PartitionPlan
 from logrca.assets.resources import PARQUET_PART_WRITE, PARQUET_WRITE, LogrcaConfigResource, parquet_parts
 from logrca.parsers.templates.batches import frame_batches, mine_to_files, write_spill
-from logrca.parsers.templates.miner import TemplateMiner
+from logrca.parsers.templates.miner import TEMPLATE_COLUMNS, TemplateMiner
 from logrca.parsers.templates.parameters import line_parameters
 from logrca.rca.markdown import frame_table
 
@@ -87,13 +87,66 @@ def _spill_folder(context: AssetExecutionContext, logrca: LogrcaConfigResource, 
         yield spill
 
 
+#: What ``log_templates`` stores of each line: its template, row for row with ``raw_logs`` (same order,
+#: same count), not a copy of the line. Readers put the two side by side (:func:`with_templates`).
+STORED_COLUMNS = list(TEMPLATE_COLUMNS)
+#: What mining reads of ``raw_logs``.
+MINED_INPUTS = ["message"]
+
+Frames = pl.DataFrame | pl.LazyFrame | dict[str, pl.DataFrame] | dict[str, pl.LazyFrame]
+
+
+class StaleTemplates(ValueError):
+    """``log_templates`` of a partition does not hold a row per line of its ``raw_logs``."""
+
+
+def with_templates(lines: Frames, templates: Frames, partition_key: str | None = None) -> Frames:
+    """Lines (``raw_logs``, ``baseline_logs``) beside their templates (``log_templates``, ``baseline_templates``).
+
+    Both are one frame (one partition) or dicts by partition key, eager or lazy; a dict of lines
+    may hold a partition not mined yet, which is left out (``partition_key`` picks the lines of a
+    single templates frame). The columns are put side by side, row for row.
+
+    Raises
+    ------
+    StaleTemplates
+        When a partition's lines and templates differ in count: its ``raw_logs`` was read again
+        after it was mined. The message names the partition and the step to re-run.
+    """
+    if isinstance(templates, dict):
+        lines = lines if isinstance(lines, dict) else {partition_key: lines}
+        return {key: _side_by_side(lines.get(key), frame, key) for key, frame in templates.items()}
+    if isinstance(lines, dict):
+        lines = lines.get(partition_key)
+    return _side_by_side(lines, templates, partition_key)
+
+
+def _side_by_side(lines, templates, key: str | None):
+    counts = [_rows(lines), _rows(templates)]
+    if counts[0] != counts[1]:
+        where = f"partition {key}" if key else "the partition"
+        raise StaleTemplates(
+            f"{where}: {counts[0] if counts[0] is not None else 'no'} lines but {counts[1]} templates; its "
+            "raw_logs was ingested again after it was mined: re-run log_templates for it "
+            f"(logrca run -p {key or 'KEY'})"
+        )
+    return pl.concat([lines, templates], how="horizontal", strict=True)
+
+
+def _rows(frame) -> int | None:
+    """Rows of a frame (of a Parquet scan: from its metadata), or None when there is none."""
+    if frame is None:
+        return None
+    return frame.height if isinstance(frame, pl.DataFrame) else frame.select(pl.len()).collect().item()
+
+
 def log_templates(
     context: AssetExecutionContext,
     logrca: LogrcaConfigResource,
     raw_logs: pl.LazyFrame,
     baseline_logs: pl.LazyFrame,
 ):
-    """Events with their drain3 template id and template; the fault-free events first, same miner.
+    """Each line's drain3 template id and template, row for row with ``raw_logs``; the fault-free lines first, same miner.
 
     The parameters follow in ``log_parameters``, after the report: the analysis and the report do
     not read them, and they were a third of this step's work.
@@ -101,7 +154,8 @@ def log_templates(
     Streams: the events are read from their Parquet files a batch at a time and each mined batch is
     written as a part file (``mine_to_files``), so memory follows the batch, not the partition. The
     folder of part files is the output: the IO manager moves it into place, and the partition is
-    stored as ``<partition>.parquet/batch-NNNNNN.parquet``, read as one table.
+    stored as ``<partition>.parquet/batch-NNNNNN.parquet``, read as one table. Only the template
+    columns are stored (:data:`STORED_COLUMNS`): the line itself is ``raw_logs``' (:func:`with_templates`).
     """
     config = logrca.load()
     state_path = miner_state_path(logrca)
@@ -115,6 +169,7 @@ def log_templates(
                 "batch_rows": config.templates.batch_size,
                 "with_params": False,
                 "write_options": PARQUET_PART_WRITE,
+                "columns": STORED_COLUMNS,
             }
             baseline = mine_to_files(baseline_logs, miner, Path(spill, "baseline"), **options)
             mined = mine_to_files(raw_logs, miner, Path(spill, "events"), **options)
@@ -150,11 +205,16 @@ def log_templates(
     )
 
 
-#: What ``log_parameters`` reads of ``log_templates``.
+#: What ``log_parameters`` reads of ``raw_logs`` and ``log_templates`` side by side.
 PARAMETER_INPUTS = ["template_id", "message", "template"]
 
 
-def log_parameters(context: AssetExecutionContext, logrca: LogrcaConfigResource, log_templates: pl.LazyFrame):
+def log_parameters(
+    context: AssetExecutionContext,
+    logrca: LogrcaConfigResource,
+    raw_logs: pl.LazyFrame,
+    log_templates: pl.LazyFrame,
+):
     """Each line's parameters: its message's values where its template has ``<*>`` or a mask.
 
     Row for row with ``log_templates`` (same order, same count), with its ``template_id``; taken
@@ -166,7 +226,8 @@ def log_parameters(context: AssetExecutionContext, logrca: LogrcaConfigResource,
     config = logrca.load()
     started, rows, files = time.perf_counter(), 0, []
     with _spill_folder(context, logrca, PARAMS_SPILL_PREFIX) as spill:
-        batches = frame_batches(log_templates.select(PARAMETER_INPUTS), config.templates.batch_size)
+        lines = with_templates(raw_logs, log_templates, context.partition_key)
+        batches = frame_batches(lines.select(PARAMETER_INPUTS), config.templates.batch_size)
         for number, batch in enumerate(batches):
             params = line_parameters(batch["message"], batch["template"], config.templates.extra_delimiters)
             files.append(Path(spill, f"batch-{number:06d}.parquet"))
@@ -202,6 +263,10 @@ def mining_assets(plan: PartitionPlan) -> list:
             partitions_def=plan.partitions,
             group_name="logrca",
             name="log_templates",
+            ins={
+                "raw_logs": AssetIn(metadata={"columns": MINED_INPUTS}),
+                "baseline_logs": AssetIn(metadata={"columns": MINED_INPUTS}),
+            },
             check_specs=[AssetCheckSpec("every_event_has_a_template", asset="log_templates")],
         )(log_templates),
         asset(
@@ -210,7 +275,10 @@ def mining_assets(plan: PartitionPlan) -> list:
             io_manager_key="parquet_io",
             metadata=PARQUET_WRITE,
             dagster_type=pl.LazyFrame,
-            ins={"log_templates": AssetIn(metadata={"columns": PARAMETER_INPUTS})},
+            ins={
+                "raw_logs": AssetIn(metadata={"columns": MINED_INPUTS}),
+                "log_templates": AssetIn(metadata={"columns": STORED_COLUMNS}),
+            },
             # ordering only: the report first; below search_index when both are ready (Dagster's executors
             # take ready steps by dagster/priority), beside it on a second slot or worker
             deps=["rca_report"],

@@ -36,6 +36,8 @@ class PartitionPlan:
     #: ``log_templates`` of the partition itself plus the ``baseline_partitions`` before it
     #: (missing ones are skipped).
     window_and_baseline: AssetIn
+    #: The same partitions of ``raw_logs``: the lines ``log_templates`` gives a template, row for row.
+    lines_and_baseline: AssetIn
     #: The same partitions of ``raw_spans`` (the baseline's spans when the baseline is earlier partitions).
     spans_and_baseline: AssetIn
     #: The same partitions of ``raw_metrics``: a pod's earlier minutes are its metrics' baseline.
@@ -51,6 +53,7 @@ def plan_for(config: LogrcaConfig) -> PartitionPlan:
     return PartitionPlan(
         partitions=partitions_for(config),
         window_and_baseline=AssetIn("log_templates", partition_mapping=mapping, metadata=missing_ok),
+        lines_and_baseline=AssetIn("raw_logs", partition_mapping=mapping, metadata=missing_ok),
         spans_and_baseline=AssetIn("raw_spans", partition_mapping=mapping, metadata=missing_ok),
         metrics_and_baseline=AssetIn("raw_metrics", partition_mapping=mapping, metadata=missing_ok),
     )

@@ -19,6 +19,7 @@ from dagster import (
 )
 
 from logrca.assets.analysis import analysed_columns
+from logrca.assets.mining import with_templates
 from logrca.assets.partitions import PartitionPlan
 from logrca.assets.resources import ElasticsearchResource, LogrcaConfigResource
 from logrca.parsers.ingest.schema import SPAN_SCHEMA
@@ -29,12 +30,14 @@ from logrca.rca.report_render import ReportOptions, render_report
 from logrca.rca.search_index import index_partition, index_runbooks, unreachable
 from logrca.rca.windows import split_window, window_frames
 
-#: The columns of ``log_templates`` the finding and the pictures read. ``message`` (the largest to
-#: decode) is read only for the lines of the one failing request the finding quotes (a filtered scan).
-REPORT_COLUMNS = ("timestamp", "service", "level", "trace_id", "template_id", "message")
+#: The columns of ``raw_logs`` the finding and the pictures read, beside ``template_id`` of
+#: ``log_templates``. ``message`` (the largest to decode) is read only for the lines of the one
+#: failing request the finding quotes (a filtered scan).
+REPORT_COLUMNS = ("timestamp", "service", "level", "trace_id", "message")
+REPORT_TEMPLATE_COLUMNS = ("template_id",)
 
 
-#: ``log_templates`` as dagster-polars' lazy scans: a dict by partition key, or one scan when the
+#: ``raw_logs`` and ``log_templates`` as dagster-polars' lazy scans: a dict by partition key, or one scan when the
 #: partition has no earlier ones (the type check accepts both).
 LAZY_PARTITIONS = DagsterType(
     type_check_fn=lambda _, value: isinstance(value, dict | pl.LazyFrame),
@@ -44,18 +47,23 @@ LAZY_PARTITIONS = DagsterType(
 
 
 def _report_frames(
-    frames: dict[str, pl.LazyFrame] | pl.LazyFrame, partition_key: str
+    lines: dict[str, pl.LazyFrame] | pl.LazyFrame,
+    templates: dict[str, pl.LazyFrame] | pl.LazyFrame,
+    partition_key: str,
 ) -> tuple[dict[str, pl.DataFrame] | pl.DataFrame, pl.LazyFrame]:
     """(the partition's and the earlier partitions' lines without ``message``, read at once; the partition's scan).
 
-    The finding quotes the lines of one request: those are read from the scan (:func:`_trace_lines`),
-    not a message column of the whole partition (at 3M lines an hour ~0.2 s and ~0.5 GB less to read).
+    The finding quotes the lines of one request: those are read from the scan of the partition's
+    lines (:func:`_trace_lines`), not a message column of the whole partition (at 3M lines an hour
+    ~0.2 s and ~0.5 GB less to read).
     """
+    frames = with_templates(lines, templates, partition_key)
+    scan = lines.get(partition_key) if isinstance(lines, dict) else lines
     if isinstance(frames, pl.LazyFrame):
-        return frames.drop("message").collect(), frames
+        return frames.drop("message").collect(), scan
     keys = sorted(frames)
     read = dict(zip(keys, pl.collect_all([frames[key].drop("message") for key in keys]), strict=True))
-    return read, frames[partition_key]
+    return read, scan
 
 
 def _trace_lines(scan: pl.LazyFrame, window: tuple[datetime, datetime]):
@@ -153,7 +161,9 @@ def _finding_metadata(finding: dict | None) -> dict:
 def rca_report(
     context: AssetExecutionContext,
     logrca: LogrcaConfigResource,
+    raw_logs: dict[str, pl.LazyFrame] | pl.LazyFrame,
     log_templates: dict[str, pl.LazyFrame] | pl.LazyFrame,
+    baseline_logs: pl.DataFrame,
     baseline_templates: pl.DataFrame,
     analysis_window: dict,
     anomalies: pl.DataFrame,
@@ -168,7 +178,7 @@ def rca_report(
     pictures inlined. The WARN check ``no_incident`` marks a partition holding an incident.
     """
     drawing = _start_pictures(logrca, anomalies, root_causes, service_graph)
-    events, partition_scan = _report_frames(log_templates, context.partition_key)
+    events, partition_scan = _report_frames(raw_logs, log_templates, context.partition_key)
     if drawing is not None:
         tw = context.partition_time_window
         drawing.template_rates(
@@ -179,7 +189,7 @@ def rca_report(
         )
     inputs = {"log_templates": events, "partition_scan": partition_scan}
     inputs |= {"anomalies": anomalies, "root_causes": root_causes}
-    inputs |= {"baseline_templates": baseline_templates}
+    inputs |= {"baseline_templates": with_templates(baseline_logs, baseline_templates, context.partition_key)}
     inputs |= {"change_events": change_events, "service_graph": service_graph}
     finding = _build_finding(context, logrca, inputs)
     stem = context.partition_key.replace(":", "-")
@@ -292,6 +302,7 @@ def indexed_lines(
     context: AssetExecutionContext,
     logrca: LogrcaConfigResource,
     elasticsearch: ElasticsearchResource,
+    raw_logs: pl.LazyFrame,
     log_templates: pl.LazyFrame,
 ) -> Output[dict]:
     """The partition's log lines in the data stream ``<prefix>-logs-<system>``, for drill-down from a finding.
@@ -311,7 +322,7 @@ def indexed_lines(
             prefix=prefix,
             system=config.system,
             partition=context.partition_key,
-            events=log_templates,  # read a batch at a time
+            events=with_templates(raw_logs, log_templates, context.partition_key),  # read a batch at a time
         )
     except (TransportError, ApiError) as error:
         raise es_failure(elasticsearch, error) from error
@@ -328,8 +339,14 @@ def reporting_assets(plan: PartitionPlan) -> list:
             partitions_def=plan.partitions,
             group_name="logrca",
             ins={
-                "log_templates": analysed_columns(plan.window_and_baseline, REPORT_COLUMNS, LAZY_PARTITIONS),
-                "baseline_templates": analysed_columns(AssetIn("baseline_templates"), REPORT_COLUMNS[:-1]),
+                "raw_logs": analysed_columns(plan.lines_and_baseline, REPORT_COLUMNS, LAZY_PARTITIONS),
+                "log_templates": analysed_columns(
+                    plan.window_and_baseline, REPORT_TEMPLATE_COLUMNS, LAZY_PARTITIONS
+                ),
+                "baseline_logs": analysed_columns(AssetIn("baseline_logs"), REPORT_COLUMNS[:-1]),
+                "baseline_templates": analysed_columns(
+                    AssetIn("baseline_templates"), REPORT_TEMPLATE_COLUMNS
+                ),
             },
             check_specs=[
                 AssetCheckSpec(
@@ -344,7 +361,9 @@ def reporting_assets(plan: PartitionPlan) -> list:
         )(rca_report),
         asset(partitions_def=plan.partitions, group_name="logrca")(search_index),
         # after the report and the parameters: the partition's last asset (pipelines.schedules.LAST_ASSET)
-        asset(partitions_def=plan.partitions, group_name="logrca", deps=["search_index", "log_parameters"])(
-            indexed_lines
-        ),
+        asset(
+            partitions_def=plan.partitions,
+            group_name="logrca",
+            deps=["search_index", "log_parameters"],
+        )(indexed_lines),
     ]

@@ -17,6 +17,7 @@ import yaml
 from dagster import DagsterInstance, materialize
 
 from logrca.assets.config import load_config
+from logrca.assets.mining import with_templates
 from logrca.assets.partitions import partitions_for
 from logrca.pipelines.definitions import build_definitions
 from logrca.pipelines.environment import deployment_from_env
@@ -54,6 +55,8 @@ LOAD_ASSETS = [name for name in CASE_ASSETS[: CASE_ASSETS.index("log_templates")
     "baseline_templates",
 ]
 _LOAD_OUTPUTS = (
+    ("ingest_logs", "raw_logs"),
+    ("ingest_logs", "baseline_logs"),
     ("log_templates", "log_templates"),
     ("log_templates", "baseline_templates"),
     ("ingest_spans", "raw_spans"),
@@ -158,6 +161,9 @@ def load_case_frames(
     case_dir = Path(case_dir)
     with _materialized(case_dir, normal_dirs, instance, LOAD_ASSETS) as (config, result):
         out = {name: _output(result, node, name) for node, name in _LOAD_OUTPUTS}
+        # the lines beside their templates, as the analyse asset reads them
+        out["log_templates"] = with_templates(out["raw_logs"], out["log_templates"])
+        out["baseline_templates"] = with_templates(out["baseline_logs"], out["baseline_templates"])
         start, end = config.start, config.end
         frames = window_frames(
             config.analysis,

@@ -148,8 +148,14 @@ def test_the_asset_writes_what_the_whole_partition_path_gives(tmp_path):
     }
     baseline, events = whole["baseline_logs"], whole["raw_logs"]
     assert events.height > 10_000
-    assert pl.read_parquet(parquet / "log_templates" / f"{partition}.parquet").equals(events)
-    assert pl.read_parquet(parquet / "baseline_templates" / f"{partition}.parquet").equals(baseline)
+    # only the templates are stored, row for row with the lines (not a copy of them)
+    stored_columns = ["template_id", "template"]
+    assert pl.read_parquet(parquet / "log_templates" / f"{partition}.parquet").equals(
+        events.select(stored_columns)
+    )
+    assert pl.read_parquet(parquet / "baseline_templates" / f"{partition}.parquet").equals(
+        baseline.select(stored_columns)
+    )
     params = pl.read_parquet(parquet / "log_parameters" / f"{partition}.parquet")
     assert params.columns == ["template_id", "params"] and params["template_id"].equals(events["template_id"])
     assert params["params"].equals(line_parameters(events["message"], events["template"], ()))
@@ -181,3 +187,53 @@ def test_a_failed_move_leaves_the_earlier_output_in_place(tmp_path):
         _replace(tmp_path / "gone", target)  # nothing to move: the rename fails
     assert pl.read_parquet(target)["line_no"].to_list() == [1]
     assert [path.name for path in tmp_path.iterdir()] == ["p.parquet"]
+
+
+def test_lines_and_templates_side_by_side_or_a_message_naming_the_stale_partition():
+    """``log_templates`` stores the templates only; readers put ``raw_logs`` beside them, eager or lazy,
+    one partition or a dict of them (a partition of lines not mined yet is left out). Counts that
+    differ (raw_logs read again after mining) stop with the partition and the step to re-run."""
+    from logrca.assets.mining import StaleTemplates, with_templates
+
+    lines = {key: pl.DataFrame({"message": [f"{key} a", f"{key} b"]}) for key in ("h0", "h1", "h2")}
+    templates = {
+        key: pl.DataFrame({"template_id": [1, 2], "template": ["<*> a", "<*> b"]}) for key in ("h0", "h1")
+    }
+    joined = with_templates(lines, templates, "h1")
+    assert sorted(joined) == ["h0", "h1"] and joined["h1"].columns == ["message", "template_id", "template"]
+    assert joined["h1"]["message"].to_list() == ["h1 a", "h1 b"]
+    lazy = with_templates({k: v.lazy() for k, v in lines.items()}, templates["h1"].lazy(), "h1")
+    assert lazy.collect().equals(joined["h1"])
+    with pytest.raises(StaleTemplates, match=r"partition h1: 3 lines but 2 templates.*re-run log_templates"):
+        with_templates(lines | {"h1": pl.DataFrame({"message": ["x", "y", "z"]})}, templates, "h1")
+    with pytest.raises(StaleTemplates, match="partition h3: no lines but 2 templates"):
+        with_templates(lines, {"h3": templates["h0"]}, "h3")
+
+
+def test_analysis_stops_on_lines_ingested_again_after_mining(tmp_path):
+    """A partition's raw_logs rewritten after its templates were mined: the analysis fails, naming it."""
+    config_path = copy_example(tmp_path / "shop") / "logrca.yaml"
+    data_dir, partition = tmp_path / "data", "2026-03-10-01:00"
+    defs = pipeline_definitions(config_path, data_dir=data_dir)
+    selection = ["raw_logs", "quarantined_lines", "baseline_logs", "log_templates", "baseline_templates"]
+    materialize_partition(defs, selection + ["raw_spans", "baseline_spans", "quarantined_spans"], partition)
+    stored = data_dir / "parquet" / "raw_logs" / f"{partition}.parquet"
+    lines = pl.read_parquet(stored)
+    pl.concat([lines, lines.head(1)]).write_parquet(stored)  # one line more than was mined
+    from dagster import materialize
+
+    result = materialize(
+        defs.assets,
+        selection=["change_events"],
+        partition_key=partition,
+        resources=defs.resources,
+        raise_on_error=False,
+    )
+    failures = [e.event_specific_data.error for e in result.all_events if e.is_step_failure]
+    causes = [error.cause.message if error.cause else error.message for error in failures]
+    assert not result.success and len(causes) == 1
+    assert (
+        f"StaleTemplates: partition {partition}: {lines.height + 1} lines but {lines.height} templates"
+        in causes[0]
+    )
+    assert "re-run log_templates" in causes[0]

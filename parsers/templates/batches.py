@@ -182,6 +182,7 @@ def mine_to_files(
     with_params: bool = True,
     batch_rows: int = DEFAULT_BATCH_ROWS,
     write_options: dict | None = None,
+    columns: list[str] | None = None,
 ) -> MinedFiles:
     """:func:`mine_in_batches`, each mined batch written to a part file in ``folder``: memory follows the batch.
 
@@ -192,7 +193,9 @@ def mine_to_files(
     the end, only the part files holding a template that changed in a later batch are written again
     with each cluster's final template (in steady state, none: a system's templates settle after
     its first hours). ``write_options`` are ``polars.DataFrame.write_parquet``'s (default
-    :data:`SPILL_WRITE`). The state is not saved here.
+    :data:`SPILL_WRITE`). ``columns`` are the columns the part files hold (default: all of the mined
+    lines'; the pipeline keeps only the template columns, row for row with the lines it read). The
+    state is not saved here.
     """
     if batch_rows < 1:
         raise ValueError(f"mine_to_files: batch_rows must be >= 1, got {batch_rows}")
@@ -211,7 +214,7 @@ def mine_to_files(
             if written is not None:
                 written.result()
             files.append(folder / f"batch-{number:06d}.parquet")
-            written = writer.submit(_write_part, part, params, files[-1], options)
+            written = writer.submit(_write_part, part, params, files[-1], options, columns)
         if written is not None:
             written.result()
     final = miner.templates()
@@ -240,9 +243,14 @@ def write_spill(frame: pl.DataFrame, path: Path) -> None:
 
 
 def _write_part(
-    mined: pl.DataFrame, params: Callable[[], pl.Series] | None, path: Path, options: dict
+    mined: pl.DataFrame,
+    params: Callable[[], pl.Series] | None,
+    path: Path,
+    options: dict,
+    columns: list[str] | None = None,
 ) -> None:
-    (mined if params is None else mined.with_columns(params())).write_parquet(path, **options)
+    part = mined if params is None else mined.with_columns(params())
+    (part if columns is None else part.select(columns)).write_parquet(path, **options)
 
 
 def _templates_seen(part: pl.DataFrame) -> pl.DataFrame:
