@@ -122,7 +122,7 @@ def with_templates(lines: Frames, templates: Frames, partition_key: str | None =
 
 
 def _side_by_side(lines, templates, key: str | None):
-    counts = [_rows(lines), _rows(templates)]
+    counts = [row_count(lines), row_count(templates)]
     if counts[0] != counts[1]:
         where = f"partition {key}" if key else "the partition"
         raise StaleTemplates(
@@ -133,7 +133,7 @@ def _side_by_side(lines, templates, key: str | None):
     return pl.concat([lines, templates], how="horizontal", strict=True)
 
 
-def _rows(frame) -> int | None:
+def row_count(frame) -> int | None:
     """Rows of a frame (of a Parquet scan: from its metadata), or None when there is none."""
     if frame is None:
         return None
@@ -227,7 +227,8 @@ def log_parameters(
     started, rows, files = time.perf_counter(), 0, []
     with _spill_folder(context, logrca, PARAMS_SPILL_PREFIX) as spill:
         lines = with_templates(raw_logs, log_templates, context.partition_key)
-        batches = frame_batches(lines.select(PARAMETER_INPUTS), config.templates.batch_size)
+        total = row_count(log_templates)  # from the part files' metadata, not a column read
+        batches = frame_batches(lines.select(PARAMETER_INPUTS), config.templates.batch_size, rows=total)
         for number, batch in enumerate(batches):
             params = line_parameters(batch["message"], batch["template"], config.templates.extra_delimiters)
             files.append(Path(spill, f"batch-{number:06d}.parquet"))

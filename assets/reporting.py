@@ -19,7 +19,7 @@ from dagster import (
 )
 
 from logrca.assets.analysis import analysed_columns
-from logrca.assets.mining import with_templates
+from logrca.assets.mining import row_count, with_templates
 from logrca.assets.partitions import PartitionPlan
 from logrca.assets.resources import ElasticsearchResource, LogrcaConfigResource
 from logrca.parsers.ingest.schema import SPAN_SCHEMA
@@ -323,6 +323,7 @@ def indexed_lines(
             system=config.system,
             partition=context.partition_key,
             events=with_templates(raw_logs, log_templates, context.partition_key),  # read a batch at a time
+            rows=row_count(log_templates),
         )
     except (TransportError, ApiError) as error:
         raise es_failure(elasticsearch, error) from error

@@ -231,14 +231,21 @@ def _stale_lines(client, stream: str, query: dict, kept: set[str]) -> int:
 
 
 def index_lines(
-    client, *, prefix: str, system: str, partition: str, events: pl.DataFrame | pl.LazyFrame
+    client,
+    *,
+    prefix: str,
+    system: str,
+    partition: str,
+    events: pl.DataFrame | pl.LazyFrame,
+    rows: int | None = None,
 ) -> dict[str, int]:
     """Put one partition's lines into the data stream; idempotent per partition.
 
     Lines stream to the bulk helper (never all in memory as requests); a ``LazyFrame`` (the
     partition's Parquet scan) is read a batch at a time, only the columns the documents use, so
-    memory follows the batch, not the partition. A partition seen for the first time is only
-    written; on a re-run the ids made now are kept and the partition's other lines deleted.
+    memory follows the batch, not the partition (``rows``: its lines, when known). A partition seen
+    for the first time is only written; on a re-run the ids made now are kept and the partition's
+    other lines deleted.
 
     Returns
     -------
@@ -258,7 +265,7 @@ def index_lines(
         wanted = [name for name in _LINE_COLUMNS if name in events.collect_schema().names()]
         parts = (
             part
-            for batch in frame_batches(events.select(wanted), _READ_ROWS)
+            for batch in frame_batches(events.select(wanted), _READ_ROWS, rows=rows)
             for part in batch.iter_slices(_BODY_ROWS)
         )
         for part in parts:

@@ -144,14 +144,15 @@ def batch_bounds(height: int, batch_rows: int) -> list[tuple[int, int]]:
 
 
 def frame_batches(
-    events: pl.DataFrame | pl.LazyFrame, batch_rows: int = DEFAULT_BATCH_ROWS
+    events: pl.DataFrame | pl.LazyFrame, batch_rows: int = DEFAULT_BATCH_ROWS, *, rows: int | None = None
 ) -> Iterator[pl.DataFrame]:
     """The batches of :func:`batch_bounds`, each collected only when asked for.
 
     A ``LazyFrame`` over Parquet is read one slice at a time (the scan skips the row groups before
-    the slice), so memory holds a batch, not the frame.
+    the slice), so memory holds a batch, not the frame. ``rows``: the frame's rows when known (a
+    count of two scans put side by side reads a whole column of one of them).
     """
-    for start, end in batch_bounds(_height(events), batch_rows):
+    for start, end in batch_bounds(_height(events) if rows is None else rows, batch_rows):
         yield _collected(events.slice(start, end - start))
 
 
