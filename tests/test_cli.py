@@ -314,3 +314,21 @@ def test_report_tables_in_the_terminal_fold_long_names_instead_of_cutting_them()
     shown = terminal.export_text()
     assert "…" not in shown
     assert name in "".join(line.strip() for line in shown.splitlines()[2:])  # below the header and rule
+
+
+def test_a_report_hit_reads_as_its_strongest_signal():
+    """A report's summary holds every signal of its top suspect; a hit shows the strongest in words."""
+    from logrca.commands.search import _summary
+
+    summary = (
+        "trace span_self_time (score 43.5): 975/1780 requests spent longer inside than baseline p99; "
+        "metric process_cpu_usage (score 6.2): 0.97 vs its baseline median 0.31; "
+        "anomalous callees it depends on: db"
+    )
+    assert (
+        _summary(summary)
+        == "span_self_time 975/1780 requests spent longer inside than baseline p99 (+2 more)"
+    )
+    assert _summary("log error_burst (score 3.0): 23 error lines vs 0.0 expected") == (
+        "error_burst 23 error lines vs 0.0 expected"
+    )

@@ -38,6 +38,14 @@ def _when(source: dict) -> str:
     return str(when).replace("+00:00", "Z").replace("T", " ", 1)
 
 
+def _summary(explanation: str | None) -> str:
+    """A report's summary (the top suspect's signals) as its strongest signal in words, and how many more."""
+    from logrca.rca.rank import headline, strongest_signal
+
+    strongest, others = strongest_signal(explanation)
+    return f"{headline(strongest)} (+{others} more)" if others else headline(strongest)
+
+
 def _hits_table(hits: list[dict], *, wide: bool, more: bool = False):
     from logrca.rca.markdown import words_within
     from logrca.tables import table as make_table
@@ -52,7 +60,9 @@ def _hits_table(hits: list[dict], *, wide: bool, more: bool = False):
     )
     for hit in hits:
         src = hit["source"]
-        what = src.get("template") or src.get("summary") or src.get("title") or src.get("detail") or ""
+        what = (
+            src.get("template") or _summary(src.get("summary")) or src.get("title") or src.get("detail") or ""
+        )
         what = words_within(what, WHAT_CHARS)  # a stack trace's template ran 20 lines; all of it in --json
         if hit["kind"] == "findings" and src.get("template_id") is not None:
             what += f"\n→ lines: logrca search --lines -t {src['template_id']} -s {_service_of(src)}"
