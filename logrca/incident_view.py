@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 
 from logrca.rca.markdown import counted
+from logrca.rca.rank import strongest_signal
 from logrca.tables import console, markdown, table
 
 __all__ = ["console", "eval_lines", "incident_details", "incidents_table", "more_than_shown"]
@@ -60,6 +63,35 @@ def incidents_table(incidents: list[dict], *, wide: bool = False, matching: int 
     return listing
 
 
+def _time(value) -> str:
+    """A stored ISO time as a person reads it: ``2026-12-03 09:33:24Z`` (UTC, whole seconds; a space where
+    a narrow column may break); ``-`` when unset, the text itself when it is not a time."""
+    if not value:
+        return "-"
+    try:
+        moment = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    except ValueError:
+        return str(value)
+    return (
+        (moment if moment.tzinfo else moment.replace(tzinfo=UTC))
+        .astimezone(UTC)
+        .strftime("%Y-%m-%d %H:%M:%SZ")
+    )
+
+
+def _cause(cause: dict) -> str:
+    """The initial cause: the suspect, its score, its strongest signal (the report below has them all)."""
+    strongest, others = strongest_signal(cause.get("explanation"))
+    score = cause.get("score")
+    said = (
+        f"{cause.get('service')} (score {score:.3f})"
+        if isinstance(score, float)
+        else str(cause.get("service"))
+    )
+    more = f" (+{others} more in the report)" if others else ""
+    return f"{said} — {strongest}{more}" if strongest else said
+
+
 def _facts(incident: dict, version: tuple[int, int]) -> Table:
     cause = incident.get("initial_cause") or {}
     escalation = incident.get("escalation") or {}
@@ -68,17 +100,14 @@ def _facts(incident: dict, version: tuple[int, int]) -> Table:
     facts.add_column(overflow="fold")
     rows = [
         ("status", f"{incident['status']}   version {version[0]}:{version[1]}"),
-        ("window", f"{incident['window_start']} .. {incident['window_end']}"),
-        ("detected", str(incident.get("detected_at"))),
-        (
-            "initial cause",
-            f"{cause.get('service')} (score {cause.get('score')}) — {cause.get('explanation')}",
-        ),
+        ("window", f"{_time(incident['window_start'])} → {_time(incident['window_end'])}"),
+        ("detected", _time(incident.get("detected_at"))),
+        ("initial cause", _cause(cause)),
         ("confirmed cause", (incident.get("confirmed_cause") or {}).get("service") or "-"),
         ("category", f"{incident.get('category')} ({incident.get('category_source')})"),
         ("owner", f"{(incident.get('owner') or {}).get('team') or '-'}"),
         ("assignee", (incident.get("assignee") or {}).get("name") or "-"),
-        ("escalation", f"level {escalation.get('level')} (deadline {escalation.get('deadline')})"),
+        ("escalation", f"level {escalation.get('level')} (deadline {_time(escalation.get('deadline'))})"),
         ("affected", ", ".join(incident.get("affected_services") or [])),
         (
             "errors",
@@ -89,7 +118,10 @@ def _facts(incident: dict, version: tuple[int, int]) -> Table:
     ]
     for change in (incident.get("changes") or [])[-5:]:
         rows.append(
-            ("change", f"{change['timestamp']} {change['service']} {change['kind']}: {change['message']}")
+            (
+                "change",
+                f"{_time(change['timestamp'])} {change['service']} {change['kind']}: {change['message']}",
+            )
         )
     for key, value in rows:
         facts.add_row(key, Text(str(value)))
@@ -123,7 +155,7 @@ def _deliveries(incident: dict) -> Table:
     for delivery in incident.get("deliveries") or []:
         outcome = "delivered" if delivery.get("ok") else f"failed ({delivery.get('attempts')} tries)"
         table.add_row(
-            delivery.get("at") or "-",
+            _time(delivery.get("at")),
             delivery["event"],
             delivery["channel"],
             outcome,
@@ -131,11 +163,12 @@ def _deliveries(incident: dict) -> Table:
         )
     for pending in incident.get("pending_deliveries") or []:
         table.add_row(
-            f"next {pending.get('next_attempt_at') or 'run'}", pending["event"], pending["channel"], "pending",
+            f"next {_time(pending.get('next_attempt_at')) if pending.get('next_attempt_at') else 'run'}",
+            pending["event"], pending["channel"], "pending",
             pending.get("error") or "",
         )  # fmt: skip
     for failed in incident.get("failed_deliveries") or []:
-        table.add_row(failed.get("gave_up_at") or "-", failed["event"], failed["channel"], "given up",
+        table.add_row(_time(failed.get("gave_up_at")), failed["event"], failed["channel"], "given up",
                       f"{failed.get('reason')}: {failed.get('error') or ''}")  # fmt: skip
     return table
 
@@ -147,7 +180,9 @@ def incident_details(incident: dict, version: tuple[int, int], *, report: bool =
         history.add_column(name, overflow="fold")
     history.add_column("note", overflow="fold", ratio=1)
     for item in incident.get("status_history") or []:
-        history.add_row(item["at"], item["by"], item["event"], item.get("to") or "", item.get("note") or "")
+        history.add_row(
+            _time(item["at"]), item["by"], item["event"], item.get("to") or "", item.get("note") or ""
+        )
     parts = [
         Text(incident["incident_id"], style="bold"),
         Text(incident.get("title", ""), style="bold"),

@@ -322,6 +322,8 @@ def test_cli_lifecycle_conflict_confirm_and_actions(es_url, es_client, index_pre
     assert re.search(r"assignee\s+dee", details) and max(len(line) for line in details.splitlines()) <= 80
     for part in ("Runbooks", "Alert deliveries", "History", "No report stored"):
         assert part in details, part
+    # times as people read them (UTC, whole seconds), not stored ISO text with microseconds and offset
+    assert "+00:00" not in details and re.search(r"window\s+\d{4}-\d\d-\d\d \d\d:\d\d:\d\dZ → ", details)
     assert "unknown status 'closed'" in run("list", "--status", "closed").output
     # actions: dry run by default, run only with --yes, failures recorded
     dry = run("act", incident_id, "restart-pool")
