@@ -129,9 +129,10 @@ def follow_ups(frame: pl.DataFrame) -> pl.DataFrame:
         pl.when(pl.col("status").is_in(list(OPEN_STATUSES))).then(pl.lit("still ") + pl.col("status")),
         pl.when(pl.col("status") == "resolved").then(pl.lit("resolved, review pending")),
         pl.when(~pl.col("confirmed")).then(pl.lit("root cause not confirmed")),
-        pl.when(pl.col("pending_deliveries") > 0).then(
-            pl.format("{} alert(s) not delivered", "pending_deliveries")
-        ),
+        pl.when(pl.col("pending_deliveries") == 1)
+        .then(pl.lit("1 alert not delivered"))
+        .when(pl.col("pending_deliveries") > 1)
+        .then(pl.format("{} alerts not delivered", "pending_deliveries")),
     ).list.drop_nulls()
     return (
         frame.filter(pl.col("status") != "archived")

@@ -72,7 +72,7 @@ def test_weekly_review_content():
         "## Open follow-ups",
     ):
         assert heading in text
-    assert "1 alert(s) not delivered" in text and "resolved, review pending" in text
+    assert "1 alert not delivered" in text and "resolved, review pending" in text
     assert review.stats["median_ttd_minutes"] == pytest.approx(5.0)
     trend_rows = [line for line in text.splitlines() if line.startswith("| 2031-W")]
     assert any(line.startswith("| 2031-W09 | 1 | 10.0 | 30.0 |") for line in trend_rows)
