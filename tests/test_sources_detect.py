@@ -124,9 +124,16 @@ def test_sources_check_counts_parsed_and_quarantined_by_reason(tmp_path, shared_
     assert "100 × unparseable timestamp" in result.output
     assert "empty file" in result.output
     config.write_text(config.read_text().replace("}", ", timestamp_format: '%y%m%d %H%M%S'}"))
-    result = CliRunner().invoke(app, ["sources", "check", str(config), "--lines", "100"])
-    assert result.exit_code == 0, result.output
-    assert "100 parsed (100.0%)" in result.output
+    for args in (
+        [str(config)],
+        ["--config", str(config)],
+        ["-c", str(config)],
+    ):  # as 'logrca run' takes it too
+        result = CliRunner().invoke(app, ["sources", "check", *args, "--lines", "100"])
+        assert result.exit_code == 0, result.output
+        assert "100 parsed (100.0%)" in result.output
+    both = CliRunner().invoke(app, ["sources", "check", str(config), "-c", str(tmp_path / "other.yaml")])
+    assert both.exit_code == 2 and "two configs given" in both.output
 
 
 def test_sources_detect_prints_a_block_the_config_accepts(tmp_path, shared_data):

@@ -93,7 +93,10 @@ def _files(paths: list[Path]) -> list[Path]:
 @sources_app.command("check", help=CHECK_HELP)
 def check_command(
     config: Path = typer.Argument(
-        None, help="logrca YAML config (default: $LOGRCA_CONFIG or the bundled example)."
+        None, help="logrca YAML config (default: $LOGRCA_CONFIG or the bundled example); or --config."
+    ),
+    config_option: Path = typer.Option(
+        None, "--config", "-c", help="logrca YAML config, as 'logrca run' takes it (same as the argument)."
     ),
     lines: int = typer.Option(1000, "--lines", "-n", min=1, help="Lines sampled from each file's head."),
 ) -> None:
@@ -102,7 +105,10 @@ def check_command(
     from logrca.parsers.ingest.detect import check_source
     from logrca.pipelines.environment import deployment_from_env
 
-    path = config or deployment_from_env().config_path
+    if config and config_option and config != config_option:
+        typer.echo(f"error: two configs given: {config} and --config {config_option}", err=True)
+        raise typer.Exit(2)
+    path = config or config_option or deployment_from_env().config_path
     try:
         loaded = load_config(path)
     except ConfigError as error:
