@@ -8,6 +8,7 @@ log file (or the screen with ``-v``).
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime
 from pathlib import Path
 
 from rich.markup import escape
@@ -47,7 +48,7 @@ def summarize_run(result, key: str, *, verbose: bool, log_dir: Path) -> tuple[li
     if report.get("incident"):
         line += (
             f" · INCIDENT root cause [bold]{escape(str(report.get('root_cause')))}[/bold]"
-            f" ({report.get('incident_window')}) → {escape(str(report.get('report_file')))}"
+            f" ({_clock_window(report.get('incident_window'))}) → {escape(str(report.get('report_file')))}"
         )
     elif report:
         line += " · no incident"
@@ -58,6 +59,19 @@ def summarize_run(result, key: str, *, verbose: bool, log_dir: Path) -> tuple[li
         lines.append(f"  [red]check {check.check_name} failed ({severity})[/red]{why}")
     lines += step_failure_lines(result, verbose=verbose, log_dir=log_dir)
     return lines, ok
+
+
+def _clock_window(window) -> str:
+    """``start → end`` of the incident as clock times, ``02:18:03 → 02:50:01 UTC`` (the line starts with the
+    partition's date; a window over midnight keeps its dates); the stored text when it is not two times."""
+    try:
+        start, end = (
+            datetime.fromisoformat(part.strip().replace("Z", "+00:00")) for part in str(window).split("→")
+        )
+    except ValueError:
+        return str(window)
+    shape = "%H:%M:%S" if start.date() == end.date() else "%Y-%m-%d %H:%M:%S"
+    return f"{start.astimezone(UTC):{shape}} → {end.astimezone(UTC):{shape}} UTC"
 
 
 def file_lines(files: list[dict]) -> list[str]:

@@ -123,3 +123,16 @@ def test_files_with_lines_of_other_partitions_only_are_counted_not_listed():
     assert not any("gateway.log.2.gz" in line or "gateway.log.1" in line for line in lines)
     assert any("gateway.log.3.gz: 0 read" in line for line in lines)
     assert any("gateway/gateway.log: 7276 read = 7276 in events" in line for line in lines)
+
+
+def test_the_incident_window_reads_as_clock_times():
+    """The partition key starts the line, so the window is its clock times; over midnight, dates too."""
+    from logrca.run_summary import _clock_window
+
+    assert (
+        _clock_window("2026-03-10T02:18:03.004000Z → 2026-03-10T02:50:01.879000Z")
+        == "02:18:03 → 02:50:01 UTC"
+    )
+    assert _clock_window("2026-03-10T23:58:00+00:00 → 2026-03-11T00:05:00+00:00") == (
+        "2026-03-10 23:58:00 → 2026-03-11 00:05:00 UTC"
+    )
