@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC
 
 from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 
+from logrca.incidents.record import parse_time
 from logrca.rca.markdown import counted
 from logrca.rca.rank import strongest_signal
 from logrca.tables import console, markdown, table
@@ -69,14 +70,10 @@ def _time(value) -> str:
     if not value:
         return "-"
     try:
-        moment = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+        moment = parse_time(str(value))
     except ValueError:
         return str(value)
-    return (
-        (moment if moment.tzinfo else moment.replace(tzinfo=UTC))
-        .astimezone(UTC)
-        .strftime("%Y-%m-%d %H:%M:%SZ")
-    )
+    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%SZ")
 
 
 def _cause(cause: dict) -> str:

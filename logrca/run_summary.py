@@ -8,11 +8,12 @@ log file (or the screen with ``-v``).
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime
+from datetime import UTC
 from pathlib import Path
 
 from rich.markup import escape
 
+from logrca.incidents.record import parse_time
 from logrca.rca.markdown import counted
 
 #: Per-file lines shown for one partition; the rest are counted (all are in the asset's metadata).
@@ -65,9 +66,7 @@ def _clock_window(window) -> str:
     """``start → end`` of the incident as clock times, ``02:18:03 → 02:50:01 UTC`` (the line starts with the
     partition's date; a window over midnight keeps its dates); the stored text when it is not two times."""
     try:
-        start, end = (
-            datetime.fromisoformat(part.strip().replace("Z", "+00:00")) for part in str(window).split("→")
-        )
+        start, end = (parse_time(part.strip()) for part in str(window).split("→"))
     except ValueError:
         return str(window)
     shape = "%H:%M:%S" if start.date() == end.date() else "%Y-%m-%d %H:%M:%S"
