@@ -27,7 +27,7 @@ from logrca.rca.log_lines import ensure_templates, index_lines, lines_stream
 from logrca.rca.pictures import PictureDrawing
 from logrca.rca.report import build_finding, has_finding, ranked_entries
 from logrca.rca.report_render import ReportOptions, render_report
-from logrca.rca.search_index import index_partition, index_runbooks, unreachable
+from logrca.rca.search_index import es_trouble, index_partition, index_runbooks
 from logrca.rca.windows import split_window, window_frames
 
 #: The columns of ``raw_logs`` the finding and the pictures read, beside ``template_id`` of
@@ -279,20 +279,10 @@ def es_failure(elasticsearch: ElasticsearchResource, error: Exception, *, retrie
     Its first sentence is what to do (the run summary shows the first two lines); then that nothing
     is lost: the Parquet assets are stored and indexing and filing are idempotent.
     """
-    from elasticsearch import ApiError
-
-    if isinstance(error, ApiError):  # the server is up and refused the request: say what it said
-        # e.g. BadRequestError(400, '<type>', '<reason>')
-        what = (
-            f"Elasticsearch at {elasticsearch.url} refused the request: {error}; fix what it names "
-            "(e.g. LOGRCA_INDEX_PREFIX, the cluster's settings)"
-        )
-    else:
-        what = unreachable(elasticsearch.url, error)
     return Failure(
         description=(
-            f"{what}, then re-run this partition. Nothing of it was lost: the Parquet assets are "
-            "stored, and indexing and filing are idempotent."
+            f"{es_trouble(elasticsearch.url, error)}, then re-run this partition. Nothing of it was "
+            "lost: the Parquet assets are stored, and indexing and filing are idempotent."
         ),
         allow_retries=retries,
     )

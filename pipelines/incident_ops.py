@@ -21,7 +21,7 @@ from logrca.assets.resources import ElasticsearchResource, LogrcaConfigResource
 from logrca.incidents.catalogue import load_catalogue
 from logrca.incidents.record import now_iso
 from logrca.incidents.store import IncidentStore
-from logrca.rca.search_index import unreachable
+from logrca.rca.search_index import es_trouble
 
 
 @op
@@ -75,9 +75,7 @@ def incident_escalation_sensor(context: SensorEvaluationContext, elasticsearch: 
             statuses=("open",), query={"range": {"next_delivery_at": {"lte": now_iso()}}}, size=100
         )
     except (TransportError, ApiError) as error:
-        if isinstance(error, ApiError):
-            return SkipReason(f"Elasticsearch at {elasticsearch.url} refused the request: {error}")
-        return SkipReason(unreachable(elasticsearch.url, error))
+        return SkipReason(es_trouble(elasticsearch.url, error))
     finally:
         client.close()
     if not due and not pending:

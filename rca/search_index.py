@@ -13,6 +13,7 @@ from logrca.rca.ecs import ecs_fields, with_ecs
 __all__ = [
     "connect",
     "unreachable",
+    "es_trouble",
     "FINDINGS_MAPPING",
     "REPORTS_MAPPING",
     "KNOWLEDGE_MAPPING",
@@ -112,6 +113,19 @@ def unreachable(url: str, error: Exception) -> str:
     else:
         reason = " ".join(str(error).split())[:120] or type(error).__name__
     return f"Elasticsearch at {url} is not reachable ({reason}); start it with 'logrca es start' or set LOGRCA_ES_URL"
+
+
+def es_trouble(url: str, error: Exception) -> str:
+    """One line for any failed request: the server refused it (say what it said and where to look), or
+    could not be reached (:func:`unreachable`)."""
+    from elasticsearch import ApiError
+
+    if isinstance(error, ApiError):  # the server is up: e.g. BadRequestError(400, '<type>', '<reason>')
+        return (
+            f"Elasticsearch at {url} refused the request: {error}; fix what it names "
+            "(e.g. LOGRCA_INDEX_PREFIX, the cluster's settings)"
+        )
+    return unreachable(url, error)
 
 
 def ensure_index(client, name: str, mappings: dict, *, settings: dict | None = None) -> None:
