@@ -6,6 +6,7 @@ from __future__ import annotations
 import gzip
 import os
 from datetime import UTC, datetime
+from pathlib import Path
 
 import polars as pl
 
@@ -174,7 +175,8 @@ def _whole_head_rule(path, src, window) -> bool:
     stamps = sample_timestamps(path, src, lines).drop_nulls()
     if not stamps.len():
         return True
-    if datetime.fromtimestamp(path.stat().st_mtime, tz=UTC) < window[0]:
+    written = datetime.fromtimestamp(path.stat().st_mtime, tz=UTC)
+    if written < window[0] and stamps.min() <= written:
         return False
     return stamps.min() < window[1]
 
@@ -206,3 +208,27 @@ def test_pruning_on_the_first_lines_decides_as_the_whole_head_does(tmp_path):
             decisions.append((path.name, _may_hold_window(path, src, HOUR_2)))
             assert decisions[-1][1] == _whole_head_rule(path, src, HOUR_2), path.name
     assert {kept for _, kept in decisions} == {True, False}
+    assert ("inside-True.log", True) in decisions  # dated after its mtime: judged by its times
+
+
+def test_a_file_dated_after_its_mtime_is_read_not_pruned(tmp_path):
+    """An mtime before the window skips a file only when its lines are not dated after that mtime.
+
+    Copied without its times, touched, or written in another time zone than the one it is read in:
+    its in-window lines are read, not skipped unnamed. A file whose lines all came before its mtime
+    is still skipped.
+    """
+    copied = tmp_path / "app.log"
+    copied.write_text(
+        "".join(f"2026-03-10 02:{n:02d}:00,000 INFO  [main] c.App: copied {n}\n" for n in range(30))
+    )
+    os.utime(copied, (datetime(2020, 1, 1, tzinfo=UTC).timestamp(),) * 2)
+    rotated = tmp_path / "app.log.1"
+    rotated.write_text(
+        "".join(f"2026-03-10 01:{n:02d}:00,000 INFO  [main] c.App: rotated {n}\n" for n in range(30))
+    )
+    os.utime(rotated, (HOUR_2[0].timestamp() - 60,) * 2)
+    result = read_source(source(tmp_path), window=HOUR_2)
+    assert result.stats["lines_in_events"] == 30 and result.stats["files_skipped_outside_window"] == 1
+    assert [Path(record["file"]).name for record in result.files] == ["app.log"]
+    accounted(result)

@@ -174,8 +174,11 @@ def _may_hold_window(path: Path, source: SourceConfig, window: tuple[datetime, d
 
     Two cheap tests, no full read: the file's mtime is before the window (a line cannot be written
     after its file was last modified), or the first timestamp of its head is at or after the
-    window's end. Files without a readable timestamp in the head are read (their lines may have no
-    time at all, and then belong to the partition being run).
+    window's end. The mtime is believed only when the head's earliest time is not after it: a
+    file copied without its times, touched, or read in another time zone than it was written in
+    has lines dated after its mtime, and is then judged by its times alone. Files without a
+    readable timestamp in the head are read (their lines may have no time at all, and then belong
+    to the partition being run).
     """
     if _file_reader(source.format) is not None:
         return True  # whole-file formats: sampling would read the file anyway
@@ -186,17 +189,22 @@ def _may_hold_window(path: Path, source: SourceConfig, window: tuple[datetime, d
             None,
         )
         lines = head.lines if head else []
-        older = datetime.fromtimestamp(path.stat().st_mtime, tz=UTC) < start - PRUNE_MARGIN
+        written = datetime.fromtimestamp(path.stat().st_mtime, tz=UTC)
+        older = written < start - PRUNE_MARGIN
         # The first few lines settle most files before the whole head is parsed: a file last written
-        # before the window is skipped when any line has a readable time; another is read when a
-        # time before the window's end is among them (the head's earliest time is then too).
+        # before the window is skipped when they hold a time not after its mtime (the head's earliest
+        # time is then not after it either); another is read when a time before the window's end is
+        # among them (the head's earliest time is then too).
         first = sample_timestamps(path, source, lines[:_FIRST_LOOK]).drop_nulls() if lines else None
-        if first is not None and first.len() and (older or first.min() - PRUNE_MARGIN < end):
-            return not older
+        if first is not None and first.len():
+            if older and first.min() <= written:
+                return False
+            if not older and first.min() - PRUNE_MARGIN < end:
+                return True
         stamps = sample_timestamps(path, source, lines).drop_nulls() if lines else None
         if stamps is None or stamps.len() == 0:
             return True  # no readable time: read it, so its lines are quarantined in this partition
-        if older:
+        if older and stamps.min() <= written:
             return False
     except OSError:
         return True  # let the full read report the problem
