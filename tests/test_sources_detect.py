@@ -169,7 +169,13 @@ def test_sources_detect_proposes_no_block_for_a_file_no_format_reads(tmp_path, s
     the readable file beside it still gets its block, and the exit says one file was not."""
     shutil.copy(shared_data / "loghub" / "Spark" / "Spark_2k.log", tmp_path / "Spark.log")
     (tmp_path / "core.bin").write_bytes(bytes(range(256)) * 40)
-    result = CliRunner().invoke(app, ["sources", "detect", str(tmp_path), "--lines", "200"])
+    result = CliRunner().invoke(
+        app, ["sources", "detect", str(tmp_path), "--lines", "200"], env={"COLUMNS": "80"}
+    )
     assert result.exit_code == 1
     assert [block["name"] for block in yaml.safe_load(result.stdout)] == ["Spark"]
-    assert "core.bin: no format reads any of its" in result.stderr and "no block proposed" in result.stderr
+    assert "core.bin:" in result.stderr and "no format reads any of its" in result.stderr
+    assert "no block proposed" in result.stderr
+    # the comments wrap to the terminal: a path, the reason of the closest format, the verdict
+    comments = [line for line in result.output.splitlines() if line.startswith("#")]
+    assert max(map(len, comments)) <= 80 and any(line.startswith("#   ") for line in comments)

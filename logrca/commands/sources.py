@@ -50,22 +50,50 @@ def detect_command(
             continue
         if proposal.parsed_lines == 0:  # a block that reads nothing is not a proposal to paste
             reason = next(iter(proposal.reasons), "no event")
-            typer.echo(
-                f"# {path}: no format reads any of its {counted(proposal.lines, 'line')} sampled "
-                f"(closest, {proposal.block()['format']}: {reason}); no block proposed",
+            _comment(
+                f"no format reads any of its {counted(proposal.lines, 'line')} sampled; "
+                f"closest, {proposal.block()['format']}: {reason}; no block proposed",
+                about=path,
                 err=True,
             )
             failed += 1
             continue
         block = proposal.block()
-        typer.echo(f"# {path}: {proposal.parse_rate:.1%} of {proposal.lines} sampled lines parse")
+        _comment(f"{proposal.parse_rate:.1%} of {proposal.lines} sampled lines parse", about=path)
         if proposal.timestamp_layout:
-            typer.echo(f"# timestamp: {proposal.timestamp_layout}")
+            _comment(f"timestamp: {proposal.timestamp_layout}")
         for reason, count in list(proposal.reasons.items())[:5]:
-            typer.echo(f"# quarantined: {count} × {reason}")
+            _comment(f"quarantined: {count} × {reason}")
         typer.echo(yaml.safe_dump([block], sort_keys=False, allow_unicode=True, width=100).rstrip())
     if failed:
         raise typer.Exit(1)
+
+
+def _comment(text: str, *, about: Path | None = None, err: bool = False) -> None:
+    """``text`` as YAML comment lines that fit the terminal (80 columns when it is not one).
+
+    ``about`` (a file) leads the first line whole; when the line would not fit, the text follows
+    under it, indented.
+    """
+    import shutil
+    import textwrap
+
+    width = max(shutil.get_terminal_size((80, 24)).columns, 40)
+    whole = f"# {about}: {text}" if about else f"# {text}"
+    if len(whole) <= width:
+        typer.echo(whole, err=err)
+        return
+    lines = [f"# {about}:"] if about else []
+    indent = "#   " if about else "# "
+    lines += textwrap.wrap(
+        text,
+        width=width,
+        initial_indent=indent,
+        subsequent_indent="#   ",
+        break_long_words=False,
+        break_on_hyphens=False,
+    )
+    typer.echo("\n".join(lines), err=err)
 
 
 def _files(paths: list[Path]) -> list[Path]:
