@@ -236,11 +236,45 @@ def test_levels_normalised_once_per_distinct_value_as_row_by_row():
     from logrca.parsers.ingest.schema import normalise_level, normalise_levels
 
     rng = random.Random(19)
-    raw = ["INFO", "info ", "warning", "W", "E", "fatal", "Trace", "", "x", None, "ERROR", " debug"]
+    raw = [
+        "INFO",
+        "info ",
+        "warning",
+        "W",
+        "E",
+        "fatal",
+        "Trace",
+        "",
+        "x",
+        None,
+        "ERROR",
+        " debug",
+        "50",
+        "3",
+    ]
     for size in (5, 4000):  # few rows (per row) and many (per distinct value)
         levels = pl.Series("Level", [rng.choice(raw) for _ in range(size)], dtype=pl.Utf8)
         expected = levels.to_frame().select(normalise_level(pl.col("Level")))["Level"]
         assert normalise_levels(levels).equals(expected)
+
+
+def test_numeric_levels_of_node_json_loggers_are_levels(tmp_path):
+    """pino and bunyan write the level as a number: 50 is an error, 30 info; other numbers stay null."""
+    from logrca.parsers.ingest.readers import read_source
+    from logrca.parsers.ingest.sources import SourceConfig
+
+    log = tmp_path / "app.log"
+    log.write_text(
+        "".join(
+            f'{{"level":{level},"time":{1773108000000 + n},"msg":"m{n}"}}\n'
+            for n, level in enumerate((10, 20, 30, 40, 50, 60, 35, '"error"'))
+        )
+    )
+    fields = {"timestamp": "time", "level": "level", "message": "msg", "service": "service", "host": "host"}
+    fields["trace_id"] = "trace_id"
+    source = SourceConfig(name="app", service="app", format="jsonl", paths=[str(log)], json_fields=fields)
+    levels = read_source(source).events["level"].to_list()
+    assert levels == ["TRACE", "DEBUG", "INFO", "WARN", "ERROR", "FATAL", None, "ERROR"]
 
 
 def _result_frames(result) -> tuple[pl.DataFrame, pl.DataFrame, dict]:

@@ -45,6 +45,9 @@ LEVEL_ALIASES = {
     "FINER": "TRACE",
     "FINEST": "TRACE",
 }
+#: Numeric levels as pino and bunyan (Node.js JSON loggers) write them. Kept apart from the words
+#: above, which also find a level inside a line's text, where a number is not one.
+NUMERIC_LEVELS = {"10": "TRACE", "20": "DEBUG", "30": "INFO", "40": "WARN", "50": "ERROR", "60": "FATAL"}
 
 
 def empty_events() -> pl.DataFrame:
@@ -58,9 +61,9 @@ def empty_quarantine() -> pl.DataFrame:
 
 
 def normalise_level(level: pl.Expr) -> pl.Expr:
-    """Map raw level strings (``warning``, ``E``...) onto :data:`LEVELS`; unknown values become null."""
+    """Map raw level strings (``warning``, ``Severe``, pino's ``50``...) onto :data:`LEVELS`; unknown values become null."""
     upper = level.str.strip_chars().str.to_uppercase()
-    mapped = upper.replace(LEVEL_ALIASES)
+    mapped = upper.replace({**LEVEL_ALIASES, **NUMERIC_LEVELS})
     return pl.when(mapped.is_in(list(LEVELS))).then(mapped).otherwise(None)
 
 
