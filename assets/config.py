@@ -126,7 +126,9 @@ def load_config(path: Path | str) -> LogrcaConfig:
     try:
         config = LogrcaConfig.model_validate({**raw, "base_dir": path.resolve().parent})
     except ValidationError as error:
-        raise ConfigError(f"{path}: invalid config:\n{format_validation_errors(error)}") from error
+        raise ConfigError(
+            f"{path}: invalid config:\n{format_validation_errors(error, LogrcaConfig)}"
+        ) from error
     for field_name in ("topology", "catalogue", "knowledge_base"):
         value = getattr(config, field_name)
         if value is not None and not config.resolve(value).exists():

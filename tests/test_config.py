@@ -100,6 +100,11 @@ def test_example_config_loads_with_resolved_paths():
             "start: 2026-01-01\nsources: [{name: a, service: a, paths: [x.log, '.'], format: jsonl}]",
             "sources.0.paths.1: ",
         ),
+        (  # a typo in json_fields would be ignored and the field read from its default key
+            "start: 2026-01-01\nsources: [{name: a, paths: [x.log], format: jsonl, json_fields: {timestmp: ts}}]",
+            "sources.0.json_fields.timestmp: unknown key; did you mean 'timestamp'?\n"
+            "    allowed: timestamp, level, message, service, host, trace_id",
+        ),
     ],
 )
 def test_invalid_config_names_the_field(tmp_path, body, field):
@@ -134,7 +139,7 @@ def test_example_declares_its_spans_and_metrics_in_the_standard_formats():
         (
             "metrics: [{name: m, paths: [m.prom], format: prometheus, prometheus: {service_label: [app]}}]",
             "metrics.0.prometheus.service_label",
-            "Extra inputs",
+            "unknown key; did you mean 'service_labels'?",
         ),
         (
             "metrics: [{name: m, paths: [m.csv], format: case-csv, prometheus: {}}]",

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from typing import ClassVar, Literal
+from typing import Annotated, ClassVar, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
+from typing_extensions import TypedDict  # pydantic needs its TypedDict before Python 3.12 (and requires it)
 
 from logrca.parsers.ingest.metric_formats import PrometheusOptions
 from logrca.parsers.validation import PolarsRegex, check_polars_regex
@@ -21,6 +22,34 @@ TIME_FIELD_SETS = (
 
 #: Named formats a source can use. ``loghub`` needs ``header``; the others carry their own layout.
 FORMATS = ("loghub", "jsonl", "syslog", "csv-json")
+
+
+#: The JSON key each record field is read from (format ``jsonl``) unless ``json_fields`` says otherwise.
+DEFAULT_JSON_FIELDS = {
+    "timestamp": "timestamp",
+    "level": "level",
+    "message": "message",
+    "service": "service",
+    "host": "host",
+    "trace_id": "trace_id",
+}
+
+
+class _JsonFieldNames(TypedDict, total=False):
+    """The record fields ``json_fields`` may map; any other key is refused (a typo would be ignored)."""
+
+    __pydantic_config__ = ConfigDict(extra="forbid")  # type: ignore[misc]
+
+    timestamp: str
+    level: str
+    message: str
+    service: str
+    host: str
+    trace_id: str
+
+
+#: ``json_fields`` as written, completed with :data:`DEFAULT_JSON_FIELDS` for the fields it leaves out.
+JsonFields = Annotated[_JsonFieldNames, AfterValidator(lambda names: {**DEFAULT_JSON_FIELDS, **names})]
 
 
 class MultilineRule(BaseModel):
@@ -78,16 +107,7 @@ class SourceConfig(BaseModel):
     multiline: MultilineRule | None = None
     encoding: str = "utf-8"
     max_line_bytes: int = Field(1_000_000, ge=1024)
-    json_fields: dict[str, str] = Field(
-        default_factory=lambda: {
-            "timestamp": "timestamp",
-            "level": "level",
-            "message": "message",
-            "service": "service",
-            "host": "host",
-            "trace_id": "trace_id",
-        }
-    )
+    json_fields: JsonFields = Field(default_factory=lambda: dict(DEFAULT_JSON_FIELDS))
     csv: CsvOptions | None = None
     role: Literal["window", "baseline"] = Field(
         "window",
