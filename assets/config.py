@@ -22,7 +22,13 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from logrca.parsers.ingest.secrets import SecretsConfig
-from logrca.parsers.ingest.sources import MetricSourceConfig, SourceConfig, SpanSourceConfig, folder_patterns
+from logrca.parsers.ingest.sources import (
+    MetricSourceConfig,
+    SourceConfig,
+    SpanSourceConfig,
+    folder_patterns,
+    missing_folders,
+)
 from logrca.parsers.templates.miner import TemplateConfig
 from logrca.parsers.validation import format_validation_errors
 from logrca.rca.changes import ChangesConfig
@@ -133,9 +139,14 @@ def load_config(path: Path | str) -> LogrcaConfig:
         value = getattr(config, field_name)
         if value is not None and not config.resolve(value).exists():
             raise ConfigError(f"{path}: {field_name}: {config.resolve(value)} does not exist")
+    problems = []
     for number, source in enumerate(config.sources):
+        for index, folder in missing_folders(source, config.base_dir):
+            problems.append(f"  sources.{number}.paths.{index}: folder {folder} does not exist")
         for index, folder in folder_patterns(source, config.base_dir):
-            raise ConfigError(
-                f"{path}: sources.{number}.paths.{index}: {folder} is a folder; name its files, e.g. {folder}/*.log"
+            problems.append(
+                f"  sources.{number}.paths.{index}: {folder} is a folder; name its files, e.g. {folder}/*.log"
             )
+    if problems:
+        raise ConfigError(f"{path}: invalid config:\n" + "\n".join(problems))
     return config
