@@ -19,7 +19,15 @@ from pathlib import Path
 from typing import Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from logrca.parsers.ingest.secrets import SecretsConfig
 from logrca.parsers.ingest.sources import (
@@ -87,6 +95,14 @@ class LogrcaConfig(BaseModel):
         if value is None:
             return None
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+    @field_validator("end")
+    @classmethod
+    def _after_start(cls, value: datetime | None, info: ValidationInfo) -> datetime | None:
+        start = info.data.get("start")  # absent when start itself is invalid
+        if value is not None and start is not None and value <= start:
+            raise ValueError(f"{value:%Y-%m-%d %H:%M} UTC is not after start ({start:%Y-%m-%d %H:%M} UTC)")
+        return value
 
     @model_validator(mode="after")
     def _unique_names(self) -> LogrcaConfig:

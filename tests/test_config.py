@@ -100,6 +100,10 @@ def test_example_config_loads_with_resolved_paths():
             "start: 2026-01-01\nsources: [{name: a, service: a, paths: [x.log, '.'], format: jsonl}]",
             "sources.0.paths.1: ",
         ),
+        (  # would run no partition and exit 0
+            "start: 2026-01-05T10:00\nend: 2026-01-05T09:00\nsources: [{name: a, paths: [x.log], format: jsonl}]",
+            "end: Value error, 2026-01-05 09:00 UTC is not after start (2026-01-05 10:00 UTC)",
+        ),
         (  # a typo in json_fields would be ignored and the field read from its default key
             "start: 2026-01-01\nsources: [{name: a, paths: [x.log], format: jsonl, json_fields: {timestmp: ts}}]",
             "sources.0.json_fields.timestmp: unknown key; did you mean 'timestamp'?\n"
