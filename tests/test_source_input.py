@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import gzip
 import json
 from datetime import UTC, datetime
+
+import pytest
 
 from logrca.parsers.ingest.readers import read_source
 from logrca.parsers.ingest.sources import SourceConfig
@@ -24,3 +27,21 @@ def test_partial_json_fields_keep_the_defaults_for_the_rest(tmp_path):
     assert events["timestamp"].to_list() == [datetime(2026, 1, 5, 10, tzinfo=UTC)]
     assert events["message"].to_list() == ["started"]
     assert events["level"].to_list() == ["WARN"] and events["host"].to_list() == ["h1"]
+
+
+@pytest.mark.parametrize("gzipped", [False, True])
+def test_a_byte_order_mark_does_not_cost_the_first_line(tmp_path, gzipped):
+    text = "\ufeff2026-03-10 01:00:00,000 INFO [main] c.App: first\n2026-03-10 01:00:01,000 INFO [main] c.App: next\n"
+    data = text.encode("utf-8")
+    (tmp_path / "app.log").write_bytes(gzip.compress(data) if gzipped else data)
+    source = SourceConfig(
+        name="app",
+        service="app",
+        format="loghub",
+        paths=[str(tmp_path / "app.log")],
+        header="<Date> <Time> <Level> \\[<Thread>\\] <Component>: <Content>",
+    )
+    result = read_source(source)
+    assert result.quarantine.height == 0
+    assert result.events["message"].to_list() == ["first", "next"]
+    assert result.events["line_no"].to_list() == [1, 2]

@@ -6,6 +6,7 @@ import glob
 import os
 import re
 import zlib
+from codecs import BOM_UTF8
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -185,7 +186,25 @@ def _plain_blocks(path: Path, block: int = 1 << 20) -> Iterator[bytes]:
 def _blocks(path: Path) -> Iterator[bytes]:
     with path.open("rb") as probe:
         magic = probe.read(2)
-    return _gzip_blocks(path) if magic == GZIP_MAGIC else _plain_blocks(path)
+    return _without_bom(_gzip_blocks(path) if magic == GZIP_MAGIC else _plain_blocks(path))
+
+
+def _without_bom(blocks: Iterator[bytes]) -> Iterator[bytes]:
+    """``blocks`` without a UTF-8 byte-order mark at the start (editors on Windows write one), which
+    would otherwise stay in the first line and spoil its timestamp."""
+    blocks, head = iter(blocks), b""
+    try:
+        for block in blocks:
+            head += block
+            if len(head) >= len(BOM_UTF8):
+                break
+    except (EOFError, zlib.error, OSError):
+        if head:  # the stream broke within its first bytes: they are still the file's
+            yield head
+        raise
+    if head:
+        yield head.removeprefix(BOM_UTF8)
+    yield from blocks
 
 
 #: Bytes of a file read and parsed at once (memory follows it, not the file).
