@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import os
 from datetime import UTC, datetime
 
 import pytest
@@ -45,3 +46,20 @@ def test_a_byte_order_mark_does_not_cost_the_first_line(tmp_path, gzipped):
     assert result.quarantine.height == 0
     assert result.events["message"].to_list() == ["first", "next"]
     assert result.events["line_no"].to_list() == [1, 2]
+
+
+def test_syslog_lines_before_new_year_take_the_year_before_their_files_change(tmp_path):
+    path = tmp_path / "sys.log"
+    path.write_text(
+        "<134>Dec 31 23:50:00 h1 app[1]: before midnight\n"
+        "<134>Jan  1 00:09:00 h1 app[1]: after midnight\n"
+        "<134>Jan  1 20:00:00 h1 app[1]: a clock a few hours ahead\n"
+    )
+    written = datetime(2026, 1, 1, 0, 10, tzinfo=UTC).timestamp()
+    os.utime(path, (written, written))
+    source = SourceConfig(name="s", service="s", format="syslog", paths=[str(path)])
+    assert read_source(source).events["timestamp"].to_list() == [
+        datetime(2025, 12, 31, 23, 50, tzinfo=UTC),
+        datetime(2026, 1, 1, 0, 9, tzinfo=UTC),
+        datetime(2026, 1, 1, 20, 0, tzinfo=UTC),
+    ]
