@@ -100,6 +100,10 @@ def test_example_config_loads_with_resolved_paths():
             "start: 2026-01-01\nsources: [{name: a, service: a, paths: [x.log, '.'], format: jsonl}]",
             "sources.0.paths.1: ",
         ),
+        (  # polars' parser takes any format and reads no line with it
+            "start: 2026-01-01\nsources: [{name: a, paths: [x.log], format: jsonl, timestamp_format: '%Q %Z'}]",
+            "sources.0.timestamp_format: Value error, '%Q' in '%Q %Z' is not a time directive (chrono's strftime)",
+        ),
         (  # would run no partition and exit 0
             "start: 2026-01-05T10:00\nend: 2026-01-05T09:00\nsources: [{name: a, paths: [x.log], format: jsonl}]",
             "end: Value error, 2026-01-05 09:00 UTC is not after start (2026-01-05 10:00 UTC)",

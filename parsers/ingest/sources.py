@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, ClassVar, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -18,6 +19,11 @@ TIME_FIELD_SETS = (
     ("Month", "Date", "Time"),
     ("Month", "Day", "Time"),
     ("Time",),
+)
+
+#: A directive polars' time parser (Rust's chrono) knows: ``%Y``, ``%-d``, ``%.3f``, ``%:z``, ``%%`` ...
+_CHRONO_DIRECTIVE = re.compile(
+    r"%(?:[-_0]?[YCyqmbBhdeaAwuUWGgVjDxFvHkIlMSRTXrcs]|[Pp]|\.?[369]?f|:{1,3}z|#z|[zZ+tn%])"
 )
 
 #: Named formats a source can use. ``loghub`` needs ``header``; the others carry their own layout.
@@ -141,6 +147,8 @@ class SourceConfig(BaseModel):
             raise ValueError(
                 f"{value!r} has no %-directive; write it like '%y%m%d %H%M%S' (or epoch_s, epoch_ms, epoch_us, epoch_ns)"
             )
+        if value is not None and (unknown := re.search("%.?", _CHRONO_DIRECTIVE.sub("", value))):
+            raise ValueError(f"{unknown.group()!r} in {value!r} is not a time directive (chrono's strftime)")
         return value
 
     @model_validator(mode="after")
