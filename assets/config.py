@@ -19,10 +19,24 @@ from pathlib import Path
 from typing import Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from logrca.parsers.ingest.secrets import SecretsConfig
-from logrca.parsers.ingest.sources import MetricSourceConfig, SourceConfig, SpanSourceConfig, folder_patterns
+from logrca.parsers.ingest.sources import (
+    MetricSourceConfig,
+    SourceConfig,
+    SpanSourceConfig,
+    folder_patterns,
+    missing_folders,
+)
 from logrca.parsers.templates.miner import TemplateConfig
 from logrca.parsers.validation import format_validation_errors
 from logrca.rca.changes import ChangesConfig
@@ -82,6 +96,14 @@ class LogrcaConfig(BaseModel):
             return None
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
+    @field_validator("end")
+    @classmethod
+    def _after_start(cls, value: datetime | None, info: ValidationInfo) -> datetime | None:
+        start = info.data.get("start")  # absent when start itself is invalid
+        if value is not None and start is not None and value <= start:
+            raise ValueError(f"{value:%Y-%m-%d %H:%M} UTC is not after start ({start:%Y-%m-%d %H:%M} UTC)")
+        return value
+
     @model_validator(mode="after")
     def _unique_names(self) -> LogrcaConfig:
         names = [s.name for s in (*self.sources, *self.spans, *self.metrics)]
@@ -126,14 +148,21 @@ def load_config(path: Path | str) -> LogrcaConfig:
     try:
         config = LogrcaConfig.model_validate({**raw, "base_dir": path.resolve().parent})
     except ValidationError as error:
-        raise ConfigError(f"{path}: invalid config:\n{format_validation_errors(error)}") from error
+        raise ConfigError(
+            f"{path}: invalid config:\n{format_validation_errors(error, LogrcaConfig)}"
+        ) from error
     for field_name in ("topology", "catalogue", "knowledge_base"):
         value = getattr(config, field_name)
         if value is not None and not config.resolve(value).exists():
             raise ConfigError(f"{path}: {field_name}: {config.resolve(value)} does not exist")
+    problems = []
     for number, source in enumerate(config.sources):
+        for index, folder in missing_folders(source, config.base_dir):
+            problems.append(f"  sources.{number}.paths.{index}: folder {folder} does not exist")
         for index, folder in folder_patterns(source, config.base_dir):
-            raise ConfigError(
-                f"{path}: sources.{number}.paths.{index}: {folder} is a folder; name its files, e.g. {folder}/*.log"
+            problems.append(
+                f"  sources.{number}.paths.{index}: {folder} is a folder; name its files, e.g. {folder}/*.log"
             )
+    if problems:
+        raise ConfigError(f"{path}: invalid config:\n" + "\n".join(problems))
     return config

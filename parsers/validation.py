@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import re
-from typing import Annotated
+import types
+import typing
+from typing import Annotated, Union
 
-from pydantic import AfterValidator, ValidationError
+from pydantic import AfterValidator, BaseModel, ValidationError
+from typing_extensions import is_typeddict  # knows its own TypedDict too (pydantic requires it)
 
 __all__ = [
     "PolarsRegex",
@@ -17,13 +20,48 @@ __all__ = [
 ]
 
 
-def format_validation_errors(error: ValidationError) -> str:
-    """``  sources.1.format: Input should be ...`` for each error, indented, one per line."""
+def format_validation_errors(error: ValidationError, model: type | None = None) -> str:
+    """``  sources.1.format: Input should be ...`` for each error, indented, one per line.
+
+    With the validated ``model``, an unknown key also gets the closest known key and, when there are
+    few, the known ones on a second line (``  sources.0.json_fields.timestmp: unknown key; did you mean
+    'timestamp'?`` / ``    allowed: timestamp, level, ...``).
+    """
     lines = []
     for item in error.errors():
         where = ".".join(str(part) for part in item["loc"]) or "(top level)"
-        lines.append(f"  {where}: {item['msg']}")
+        known = _keys_at(model, item["loc"][:-1]) if item["type"] == "extra_forbidden" and model else None
+        if not known:
+            lines.append(f"  {where}: {item['msg']}")
+            continue
+        import difflib
+
+        close = difflib.get_close_matches(str(item["loc"][-1]), known, n=1)
+        lines.append(f"  {where}: unknown key" + (f"; did you mean {close[0]!r}?" if close else ""))
+        if len(known) <= 10:
+            lines.append(f"    allowed: {', '.join(known)}")
     return "\n".join(lines)
+
+
+def _keys_at(kind, loc: tuple) -> list[str] | None:
+    """The keys the model or TypedDict at ``loc`` (a path into ``kind``) takes; None when it is not one."""
+    for part in (*loc, None):
+        while typing.get_origin(kind) in (Annotated, Union, types.UnionType):  # X | None, Annotated[X, ...]
+            args = [a for a in typing.get_args(kind) if a is not type(None)]
+            kind = args[0] if typing.get_origin(kind) is Annotated or len(args) == 1 else None
+        if part is None:
+            break
+        if isinstance(part, int) and typing.get_origin(kind) is list:
+            kind = typing.get_args(kind)[0]
+        elif isinstance(kind, type) and issubclass(kind, BaseModel) and part in kind.model_fields:
+            kind = kind.model_fields[part].annotation
+        elif is_typeddict(kind) and part in kind.__annotations__:
+            kind = typing.get_type_hints(kind)[part]
+        else:
+            return None
+    if isinstance(kind, type) and issubclass(kind, BaseModel):
+        return [name for name, field in kind.model_fields.items() if not field.exclude]
+    return list(kind.__annotations__) if is_typeddict(kind) else None
 
 
 def check_regex(value: str) -> str:

@@ -192,6 +192,17 @@ def test_bad_config_is_reported_with_the_field(tmp_path):
     assert "sources.0" in done.stderr and "header" in done.stderr
 
 
+@pytest.mark.parametrize("count", ["0", "-1"])
+def test_last_takes_a_positive_count(count):
+    from typer.testing import CliRunner
+
+    from logrca.cli import app
+
+    done = CliRunner().invoke(app, ["run", "--last", count])
+    assert done.exit_code == 2
+    assert "Invalid value for '--last'" in done.output and "greater than or equal to 1" in done.output
+
+
 @pytest.mark.es
 def test_es_status_reports_health(es_url):
     port = es_url.rsplit(":", 1)[1]

@@ -100,6 +100,19 @@ def test_example_config_loads_with_resolved_paths():
             "start: 2026-01-01\nsources: [{name: a, service: a, paths: [x.log, '.'], format: jsonl}]",
             "sources.0.paths.1: ",
         ),
+        (  # polars' parser takes any format and reads no line with it
+            "start: 2026-01-01\nsources: [{name: a, paths: [x.log], format: jsonl, timestamp_format: '%Q %Z'}]",
+            "sources.0.timestamp_format: Value error, '%Q' in '%Q %Z' is not a time directive (chrono's strftime)",
+        ),
+        (  # would run no partition and exit 0
+            "start: 2026-01-05T10:00\nend: 2026-01-05T09:00\nsources: [{name: a, paths: [x.log], format: jsonl}]",
+            "end: Value error, 2026-01-05 09:00 UTC is not after start (2026-01-05 10:00 UTC)",
+        ),
+        (  # a typo in json_fields would be ignored and the field read from its default key
+            "start: 2026-01-01\nsources: [{name: a, paths: [x.log], format: jsonl, json_fields: {timestmp: ts}}]",
+            "sources.0.json_fields.timestmp: unknown key; did you mean 'timestamp'?\n"
+            "    allowed: timestamp, level, message, service, host, trace_id",
+        ),
     ],
 )
 def test_invalid_config_names_the_field(tmp_path, body, field):
@@ -109,6 +122,20 @@ def test_invalid_config_names_the_field(tmp_path, body, field):
         load_config(path)
     assert field in str(error.value)
     assert str(path) in str(error.value)
+
+
+def test_a_paths_folder_that_does_not_exist_is_refused_at_load(tmp_path):
+    (tmp_path / "logs").mkdir()
+    path = tmp_path / "logrca.yaml"
+    path.write_text(
+        "start: 2026-01-01\nsources: [{name: a, paths: [logs/*.log, nodir/*.log, 'x/**/y.log'], format: jsonl}]"
+    )
+    with pytest.raises(ConfigError) as error:
+        load_config(path)
+    assert str(error.value).splitlines()[1:] == [
+        f"  sources.0.paths.1: folder {tmp_path / 'nodir'} does not exist",
+        f"  sources.0.paths.2: folder {tmp_path / 'x'} does not exist",
+    ]
 
 
 def test_missing_and_non_yaml_files(tmp_path):
@@ -134,7 +161,7 @@ def test_example_declares_its_spans_and_metrics_in_the_standard_formats():
         (
             "metrics: [{name: m, paths: [m.prom], format: prometheus, prometheus: {service_label: [app]}}]",
             "metrics.0.prometheus.service_label",
-            "Extra inputs",
+            "unknown key; did you mean 'service_labels'?",
         ),
         (
             "metrics: [{name: m, paths: [m.csv], format: case-csv, prometheus: {}}]",

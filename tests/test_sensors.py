@@ -25,13 +25,13 @@ LONG_AGO = time.time() - 3600
 
 
 def landing_config(tmp_path: Path) -> Path:
-    """The example config with every source reading from ``tmp_path/landing`` (same partitions)."""
+    """The example config with every source reading from its empty folder under ``tmp_path/landing``."""
     raw = yaml.safe_load((EXAMPLE / "logrca.yaml").read_text())
     for key in ("topology", "knowledge_base", "catalogue"):
         raw[key] = str(EXAMPLE / raw[key])
     for source in raw["sources"]:
         source["paths"] = [str(tmp_path / "landing" / source["name"] / "*.log*")]
-    (tmp_path / "landing").mkdir()
+        (tmp_path / "landing" / source["name"]).mkdir(parents=True)  # a config names existing folders
     path = tmp_path / "logrca.yaml"
     path.write_text(yaml.safe_dump(raw))
     return path

@@ -37,7 +37,7 @@ def run_command(
     partition: list[str] = typer.Option(
         None, "--partition", "-p", help="Partition key(s) to run, e.g. 2026-03-10-02:00. Repeatable."
     ),
-    last: int = typer.Option(0, "--last", help="Run only the newest N partitions."),
+    last: int | None = typer.Option(None, "--last", min=1, help="Run only the newest N partitions."),
     verbose: bool = typer.Option(
         False, "--verbose", "-v", help="Show Dagster's step-by-step log (DEBUG) and full stack traces."
     ),
@@ -82,7 +82,7 @@ def _load_job(config: Path | None):
     return defs.resolve_job_def(MAIN_JOB), home
 
 
-def _select_keys(partitions, wanted: list[str] | None, last: int) -> list[str]:
+def _select_keys(partitions, wanted: list[str] | None, last: int | None) -> list[str]:
     keys = partitions.get_partition_keys()
     if wanted:
         unknown = [p for p in wanted if p not in keys]

@@ -6,6 +6,7 @@ import glob
 import os
 import re
 import zlib
+from codecs import BOM_UTF8
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -127,7 +128,7 @@ def find_files(patterns: list[str], base_dir: Path) -> tuple[list[Path], list[Fi
         if not matches and not broken and not (_GLOB_CHARS & set(pattern)):
             raise FileNotFoundError(f"log file not found: {full}")
         if not matches and not broken:
-            folder = _fixed_folder(full)
+            folder = fixed_folder(full)
             where = "" if folder.is_dir() else f" (folder {folder} does not exist)"
             problems.append(FileProblem(Path(full), 0, f"no file matches this pattern{where}"))
         for match in matches:
@@ -143,7 +144,7 @@ def find_files(patterns: list[str], base_dir: Path) -> tuple[list[Path], list[Fi
     return sorted(found, key=lambda p: (str(p.parent), *rotation_key(p))), problems
 
 
-def _fixed_folder(pattern: str) -> Path:
+def fixed_folder(pattern: str) -> Path:
     """The folder part of a glob before its first wildcard."""
     fixed = []
     for part in Path(pattern).parts[:-1]:
@@ -185,7 +186,25 @@ def _plain_blocks(path: Path, block: int = 1 << 20) -> Iterator[bytes]:
 def _blocks(path: Path) -> Iterator[bytes]:
     with path.open("rb") as probe:
         magic = probe.read(2)
-    return _gzip_blocks(path) if magic == GZIP_MAGIC else _plain_blocks(path)
+    return _without_bom(_gzip_blocks(path) if magic == GZIP_MAGIC else _plain_blocks(path))
+
+
+def _without_bom(blocks: Iterator[bytes]) -> Iterator[bytes]:
+    """``blocks`` without a UTF-8 byte-order mark at the start (editors on Windows write one), which
+    would otherwise stay in the first line and spoil its timestamp."""
+    blocks, head = iter(blocks), b""
+    try:
+        for block in blocks:
+            head += block
+            if len(head) >= len(BOM_UTF8):
+                break
+    except (EOFError, zlib.error, OSError):
+        if head:  # the stream broke within its first bytes: they are still the file's
+            yield head
+        raise
+    if head:
+        yield head.removeprefix(BOM_UTF8)
+    yield from blocks
 
 
 #: Bytes of a file read and parsed at once (memory follows it, not the file).

@@ -32,11 +32,6 @@ TIMESTAMP_FORMATS = (
 #: ``timestamp_format`` values for numbers since 1970-01-01 UTC, and their factor to microseconds.
 EPOCH_FORMATS = {"epoch_s": 1e6, "epoch_ms": 1e3, "epoch_us": 1.0, "epoch_ns": 1e-3}
 
-# RFC 5424: <PRI>1 TIMESTAMP HOST APP PROCID MSGID [SD] MSG ; RFC 3164: <PRI>Mmm dd hh:mm:ss HOST TAG[PID]: MSG
-SYSLOG_5424 = r"^<(?P<pri>\d{1,3})>1 (?P<ts>\S+) (?P<host>\S+) (?P<app>\S+) (?P<procid>\S+) (?P<msgid>\S+) (?P<sd>-|(?:\[[^\]]*\])+) ?(?P<msg>.*)$"
-SYSLOG_3164 = r"^(?:<(?P<pri>\d{1,3})>)?(?P<ts>[A-Z][a-z]{2} [ \d]\d \d{2}:\d{2}:\d{2}) (?P<host>\S+) (?P<app>[^:\[\s]+)(?:\[(?P<procid>\d+)\])?: ?(?P<msg>.*)$"
-_SEVERITY = ["FATAL", "FATAL", "FATAL", "ERROR", "WARN", "INFO", "INFO", "DEBUG"]
-
 
 def parse_timestamps(text: pl.Series, *, timestamp_format: str | None, timezone: str) -> pl.Series:
     """Parse timestamp strings into UTC; values that do not parse become null.
@@ -344,52 +339,3 @@ def _as_text(value) -> str | None:
     import json
 
     return json.dumps(value)
-
-
-def parse_syslog(records: pl.DataFrame, source: SourceConfig, *, year: int) -> pl.DataFrame:
-    """Parse RFC 5424 or RFC 3164 syslog lines; the level comes from the PRI severity."""
-    head = records.select(pl.col("head"), pl.col("rest"))
-    new = head["head"].str.extract_groups(SYSLOG_5424)
-    old = head["head"].str.extract_groups(SYSLOG_3164)
-    is_new = new.struct.field("ts").is_not_null()
-    ts_new = parse_timestamps(new.struct.field("ts"), timestamp_format=None, timezone=source.timezone)
-    ts_old = parse_timestamps(
-        old.struct.field("ts")
-        .str.replace_all(r"\s+", " ")
-        .map_elements(lambda t: f"{year} {t}", return_dtype=pl.Utf8),
-        timestamp_format=source.timestamp_format or "%Y %b %d %H:%M:%S",
-        timezone=source.timezone,
-    )
-    frame = pl.DataFrame(
-        {
-            "timestamp": pl.select(pl.when(is_new).then(ts_new).otherwise(ts_old)).to_series(),
-            "pri": pl.select(
-                pl.when(is_new).then(new.struct.field("pri")).otherwise(old.struct.field("pri"))
-            ).to_series(),
-            "host": pl.select(
-                pl.when(is_new).then(new.struct.field("host")).otherwise(old.struct.field("host"))
-            ).to_series(),
-            "msg": pl.select(
-                pl.when(is_new).then(new.struct.field("msg")).otherwise(old.struct.field("msg"))
-            ).to_series(),
-            "matched": pl.select(is_new | old.struct.field("ts").is_not_null()).to_series(),
-            "rest": head["rest"],
-        }
-    )
-    severity = pl.col("pri").cast(pl.Int64, strict=False) % 8
-    return frame.select(
-        "timestamp",
-        pl.when(pl.col("pri").is_null())
-        .then(None)
-        .otherwise(severity.replace_strict(list(range(8)), _SEVERITY, default=None))
-        .alias("level"),
-        "host",
-        _join_rest(pl.col("msg"), head["rest"]).alias("message"),
-        extract_trace_id(pl.col("msg")).alias("trace_id"),
-        pl.when(~pl.col("matched"))
-        .then(pl.lit("not a syslog line (RFC 5424 or RFC 3164)"))
-        .when(pl.col("timestamp").is_null())
-        .then(pl.lit("unparseable syslog timestamp"))
-        .otherwise(None)
-        .alias("problem"),
-    )

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from typing import ClassVar, Literal
+import re
+from typing import Annotated, ClassVar, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
+from typing_extensions import TypedDict  # pydantic needs its TypedDict before Python 3.12 (and requires it)
 
 from logrca.parsers.ingest.metric_formats import PrometheusOptions
 from logrca.parsers.validation import PolarsRegex, check_polars_regex
@@ -19,8 +21,41 @@ TIME_FIELD_SETS = (
     ("Time",),
 )
 
+#: A directive polars' time parser (Rust's chrono) knows: ``%Y``, ``%-d``, ``%.3f``, ``%:z``, ``%%`` ...
+_CHRONO_DIRECTIVE = re.compile(
+    r"%(?:[-_0]?[YCyqmbBhdeaAwuUWGgVjDxFvHkIlMSRTXrcs]|[Pp]|\.?[369]?f|:{1,3}z|#z|[zZ+tn%])"
+)
+
 #: Named formats a source can use. ``loghub`` needs ``header``; the others carry their own layout.
 FORMATS = ("loghub", "jsonl", "syslog", "csv-json")
+
+
+#: The JSON key each record field is read from (format ``jsonl``) unless ``json_fields`` says otherwise.
+DEFAULT_JSON_FIELDS = {
+    "timestamp": "timestamp",
+    "level": "level",
+    "message": "message",
+    "service": "service",
+    "host": "host",
+    "trace_id": "trace_id",
+}
+
+
+class _JsonFieldNames(TypedDict, total=False):
+    """The record fields ``json_fields`` may map; any other key is refused (a typo would be ignored)."""
+
+    __pydantic_config__ = ConfigDict(extra="forbid")  # type: ignore[misc]
+
+    timestamp: str
+    level: str
+    message: str
+    service: str
+    host: str
+    trace_id: str
+
+
+#: ``json_fields`` as written, completed with :data:`DEFAULT_JSON_FIELDS` for the fields it leaves out.
+JsonFields = Annotated[_JsonFieldNames, AfterValidator(lambda names: {**DEFAULT_JSON_FIELDS, **names})]
 
 
 class MultilineRule(BaseModel):
@@ -78,16 +113,7 @@ class SourceConfig(BaseModel):
     multiline: MultilineRule | None = None
     encoding: str = "utf-8"
     max_line_bytes: int = Field(1_000_000, ge=1024)
-    json_fields: dict[str, str] = Field(
-        default_factory=lambda: {
-            "timestamp": "timestamp",
-            "level": "level",
-            "message": "message",
-            "service": "service",
-            "host": "host",
-            "trace_id": "trace_id",
-        }
-    )
+    json_fields: JsonFields = Field(default_factory=lambda: dict(DEFAULT_JSON_FIELDS))
     csv: CsvOptions | None = None
     role: Literal["window", "baseline"] = Field(
         "window",
@@ -121,6 +147,8 @@ class SourceConfig(BaseModel):
             raise ValueError(
                 f"{value!r} has no %-directive; write it like '%y%m%d %H%M%S' (or epoch_s, epoch_ms, epoch_us, epoch_ns)"
             )
+        if value is not None and (unknown := re.search("%.?", _CHRONO_DIRECTIVE.sub("", value))):
+            raise ValueError(f"{unknown.group()!r} in {value!r} is not a time directive (chrono's strftime)")
         return value
 
     @model_validator(mode="after")
@@ -147,6 +175,24 @@ def _check_header(header: str) -> None:
     if not any(all(name in compiled.fields for name in names) for names in TIME_FIELD_SETS):
         wanted = " or ".join("+".join(f"<{n}>" for n in names) for names in TIME_FIELD_SETS)
         raise ValueError(f"header {header!r} has no time field: it needs {wanted}")
+
+
+def missing_folders(source: SourceConfig, base_dir) -> list[tuple[int, str]]:
+    """``(index, folder)`` for each path pattern whose folder (the part before any wildcard) is missing.
+
+    Checked when the config loads, so a misspelt folder is not a run that reads nothing; a folder
+    removed later is named again by the run (:func:`logrca.parsers.ingest.files.find_files`).
+    """
+    from pathlib import Path
+
+    from logrca.parsers.ingest.files import fixed_folder
+
+    missing = []
+    for index, pattern in enumerate(source.paths):
+        folder = fixed_folder(pattern if Path(pattern).is_absolute() else str(Path(base_dir) / pattern))
+        if not folder.is_dir():
+            missing.append((index, str(folder)))
+    return missing
 
 
 def folder_patterns(source: SourceConfig, base_dir) -> list[tuple[int, str]]:

@@ -14,9 +14,10 @@ from pathlib import Path
 import polars as pl
 
 from logrca.parsers.ingest.files import BATCH_BYTES, FILE_PROBLEM_KINDS, FileProblem, LineBatch
-from logrca.parsers.ingest.line_formats import parse_jsonl, parse_loghub, parse_syslog
+from logrca.parsers.ingest.line_formats import parse_jsonl, parse_loghub
 from logrca.parsers.ingest.schema import EVENT_SCHEMA, ReadResult
 from logrca.parsers.ingest.sources import SourceConfig
+from logrca.parsers.ingest.syslog_lines import parse_syslog
 from logrca.parsers.ingest.text_lines import decode_batch, decoded_batches
 
 #: Quarantine reasons of rows that mark a file problem rather than hold a line (not counted as lines).
@@ -76,8 +77,7 @@ def _parse(records: pl.DataFrame, source: SourceConfig, path: Path) -> pl.DataFr
     if source.format == "jsonl":
         return parse_jsonl(records, source)
     if source.format == "syslog":
-        year = datetime.fromtimestamp(path.stat().st_mtime, tz=UTC).year
-        return parse_syslog(records, source, year=year)
+        return parse_syslog(records, source, written=datetime.fromtimestamp(path.stat().st_mtime, tz=UTC))
     raise ValueError(f"source {source.name!r}: format {source.format!r} has no line parser")
 
 

@@ -113,7 +113,7 @@ def polars_reads(path: Path, source: SourceConfig) -> bool:
     """Whether polars' CSV reader can split the file into lines as :func:`decode_batch` would.
 
     It can when the source is UTF-8 and the file is plain (not gzip), not empty, valid UTF-8 without
-    a byte-order mark (the reader drops it; the batch decoder keeps it in the first line) and holds no
+    a byte-order mark (read in blocks instead, which drops the mark) and holds no
     :data:`_NO_FIELDS` byte. The file is checked whole first, because the reader would refuse a bad
     byte part-way and has by then given batches from after it (polars 1.44, streaming engine).
     Checking costs a read of the file (UTF-8 decoding only for blocks that are not ASCII).
