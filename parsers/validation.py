@@ -11,6 +11,7 @@ from pydantic import AfterValidator, BaseModel, ValidationError
 from typing_extensions import is_typeddict  # knows its own TypedDict too (pydantic requires it)
 
 __all__ = [
+    "error_text",
     "PolarsRegex",
     "Regex",
     "check_index_prefix",
@@ -32,7 +33,7 @@ def format_validation_errors(error: ValidationError, model: type | None = None) 
         where = ".".join(str(part) for part in item["loc"]) or "(top level)"
         known = _keys_at(model, item["loc"][:-1]) if item["type"] == "extra_forbidden" and model else None
         if not known:
-            lines.append(f"  {where}: {item['msg']}")
+            lines.append(f"  {where}: {error_text(item)}")
             continue
         import difflib
 
@@ -41,6 +42,11 @@ def format_validation_errors(error: ValidationError, model: type | None = None) 
         if len(known) <= 10:
             lines.append(f"    allowed: {', '.join(known)}")
     return "\n".join(lines)
+
+
+def error_text(item: dict) -> str:
+    """One pydantic error's words, without the "Value error, " it puts before a validator's own."""
+    return item["msg"].removeprefix("Value error, ")
 
 
 def _keys_at(kind, loc: tuple) -> list[str] | None:

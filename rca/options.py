@@ -6,6 +6,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from logrca.parsers.validation import error_text
 from logrca.rca.detect import DetectionConfig
 from logrca.rca.signals.metrics import MetricConfig
 
@@ -226,5 +227,6 @@ def _flatten(data: dict[str, Any], prefix: str = "") -> dict[str, Any]:
 
 def _describe(error: ValidationError) -> str:
     return "; ".join(
-        f"{'.'.join(str(p) for p in item['loc']) or '(options)'}: {item['msg']}" for item in error.errors()
+        f"{'.'.join(str(p) for p in item['loc']) or '(options)'}: {error_text(item)}"
+        for item in error.errors()
     )

@@ -12,6 +12,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from logrca.parsers.validation import error_text
+
 __all__ = ["PLACEHOLDERS", "ActionError", "RunbookAction", "parse_actions", "placeholders"]
 
 #: Names an action may use as ``{placeholder}``; each comes from the incident record.
@@ -113,7 +115,7 @@ def parse_actions(raw: Any, *, source: str = "runbook") -> list[RunbookAction]:
             actions.append(RunbookAction.model_validate(item))
         except ValidationError as error:
             details = "; ".join(
-                f"actions.{index}{'.' if e['loc'] else ''}{'.'.join(str(p) for p in e['loc'])}: {e['msg']}"
+                f"actions.{index}{'.' if e['loc'] else ''}{'.'.join(str(p) for p in e['loc'])}: {error_text(e)}"
                 for e in error.errors()
             )
             raise ActionError(f"{source}: {details}") from error

@@ -18,8 +18,8 @@ INCIDENT = build_incident(make_finding(), runbooks=RUNBOOKS)
 @pytest.mark.parametrize(
     ("raw", "message"),
     [
-        ([{"name": "x", "kind": "command"}], "actions.0: Value error, a command action needs 'command'"),
-        ([{"name": "x", "kind": "http"}], "actions.0: Value error, an http action needs 'url'"),
+        ([{"name": "x", "kind": "command"}], "actions.0: a command action needs 'command'"),
+        ([{"name": "x", "kind": "http"}], "actions.0: an http action needs 'url'"),
         ([{"name": "x", "kind": "ssh", "command": ["a"]}], "actions.0.kind"),
         ([{"name": "x", "kind": "command", "command": ["rm", "{path}"]}], "unknown placeholder {path}"),
         (

@@ -12,7 +12,7 @@ import polars as pl
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from logrca.parsers.validation import check_regex
+from logrca.parsers.validation import check_regex, error_text
 
 __all__ = [
     "MaskingRule",
@@ -155,7 +155,7 @@ def parse_masking_rules(raw: Any, *, source: str = "masking rules") -> list[Mask
             rules.append(MaskingRule.model_validate(item))
         except ValidationError as error:
             problems = "; ".join(
-                f"{'.'.join(map(str, e['loc'])) or 'rule'}: {e['msg']}" for e in error.errors()
+                f"{'.'.join(map(str, e['loc'])) or 'rule'}: {error_text(e)}" for e in error.errors()
             )
             raise ValueError(f"{source}: rule {index}: {problems}") from error
     return rules
