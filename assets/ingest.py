@@ -189,7 +189,7 @@ def unaccounted_files(files: list[dict]) -> dict[str, str]:
         if before := record.get("lines_before_start", 0):
             parts.append(f"{counted(before, 'line')} before the configured start")
         if after := record.get("lines_after_end", 0):
-            parts.append(f"{counted(after, 'line')} at or after the configured end")
+            parts.append(f"{counted(after, 'line')} after the configured end")
         if parts:
             out[record["file"]] = ", ".join(parts)
     return out

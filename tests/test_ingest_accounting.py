@@ -240,7 +240,7 @@ def test_lines_outside_every_partition_are_counted_apart_and_named(tmp_path):
     )
     assert record["notes"] == [
         "2 lines before the configured start 2026-03-10 01:00 UTC: in no partition",
-        "1 line at or after the configured end 2026-03-10 02:00 UTC: in no partition",
+        "1 line after the configured end 2026-03-10 02:00 UTC: in no partition",
     ]
     open_end, _ = read_sources([source(tmp_path)], base_dir=tmp_path, window=HOUR_1, span=(span[0], None))
     assert (open_end.stats["lines_before_start"], open_end.stats["lines_after_end"]) == (2, 0)

@@ -40,7 +40,7 @@ def no_partition(
             outside_rows.filter(places)["line_count"].sum()
         )
         if counts[key]:
-            where = "before the configured start" if before else "at or after the configured end"
+            where = "before the configured start" if before else "after the configured end"
             notes.append(
                 f"{counted(counts[key], 'line')} {where} {bound:%Y-%m-%d %H:%M} UTC: in no partition"
             )
