@@ -2,6 +2,7 @@
 
 import re
 import time
+from datetime import datetime
 from pathlib import Path
 
 import polars as pl
@@ -18,10 +19,11 @@ from dagster import (
 
 from logrca.assets.partitions import PartitionPlan
 from logrca.assets.resources import PARQUET_WRITE, LogrcaConfigResource
-from logrca.parsers.ingest.files import FILE_PROBLEM_REASON, source_file_states
+from logrca.parsers.ingest.files import FILE_PROBLEM_KINDS, FILE_PROBLEM_REASON, source_file_states
+from logrca.parsers.ingest.partition_span import NO_PARTITION
 from logrca.parsers.ingest.readers import read_sources
 from logrca.parsers.ingest.secrets import Redactor
-from logrca.rca.markdown import cell, frame_table
+from logrca.rca.markdown import cell, counted, frame_table
 
 #: At most this many per-file records go into run metadata (the rest are counted).
 MAX_FILE_RECORDS = 50
@@ -39,14 +41,18 @@ def ingest_logs(context: AssetExecutionContext, logrca: LogrcaConfigResource):
     live = [source for source in config.sources if source.role == "window"]
     redactor = Redactor.from_config(config.secrets)
     result, per_source = read_sources(
-        live, base_dir=config.base_dir, window=(window.start, window.end), redactor=redactor
+        live,
+        base_dir=config.base_dir,
+        window=(window.start, window.end),
+        redactor=redactor,
+        span=partitions_span(context.assets_def.partitions_def, config.end is not None),
     )
     seconds = time.perf_counter() - started
     stats = result.stats
     lines_read = stats.get("lines_read", 0)
     accounted = sum(
         stats.get(key, 0) for key in ("lines_in_events", "lines_quarantined", "lines_outside_window")
-    )
+    ) - sum(stats.get(key, 0) for key in NO_PARTITION)  # read, but stored in no partition
     selected = {key.to_user_string() for key in context.selected_asset_keys}
     if "raw_logs" in selected:
         yield Output(
@@ -79,41 +85,49 @@ def ingest_logs(context: AssetExecutionContext, logrca: LogrcaConfigResource):
 
 
 def _raw_logs_checks(result, lines_read: int, accounted: int):
-    """The ERROR checks of ``raw_logs``: every line accounted for, every source gives events, every
-    file read to its end."""
+    """The ERROR checks of ``raw_logs``: every line accounted for, every file gives events and is read
+    to its end."""
+    unaccounted = unaccounted_files(result.files)
     yield AssetCheckResult(
         check_name="every_line_accounted_for",
         asset_key="raw_logs",
-        passed=lines_read == accounted,
+        passed=lines_read == accounted and not unaccounted,
         severity=AssetCheckSeverity.ERROR,
+        description=_listed(unaccounted)
+        or (None if lines_read == accounted else f"{lines_read} lines read, {accounted} accounted for"),
         metadata={"lines_read": lines_read, "lines_in_events_quarantine_or_elsewhere": accounted},
     )
-    silent = silent_sources(result.files)
+    silent = silent_files(result.files)
     yield AssetCheckResult(
-        check_name="every_source_gives_events",
+        check_name="every_file_gives_events",
         asset_key="raw_logs",
         passed=not silent,
         severity=AssetCheckSeverity.ERROR,
-        description=(
-            "; ".join(f"{name}: {lines} lines read, no event parsed" for name, lines in silent.items())
-            or None
-        ),
-        metadata={"sources_without_events": MetadataValue.json(sorted(silent))},
+        description=_listed({file: f"{lines} lines read, none parsed" for file, lines in silent.items()}),
+        metadata={"files_without_events": MetadataValue.json(sorted(silent))},
     )
     yield file_end_check(cut_short_files(result.files), "raw_logs")
 
 
 def file_end_check(cut_short: dict[str, str], asset_key: str) -> AssetCheckResult:
     """``every_file_read_to_its_end`` of ``asset_key``: fails, naming each file and why, when a file's
-    end could not be read (``cut_short``: file -> reason); the lines after are lost in the file."""
+    end could not be read (``cut_short``: file -> reason); the lines after are lost in the file.
+
+    The description names every file (up to :data:`MAX_FILES_NAMED`, then a count) with the kind of
+    problem; the whole reason is the file's note in the run summary."""
     return AssetCheckResult(
         check_name="every_file_read_to_its_end",
         asset_key=asset_key,
         passed=not cut_short,
         severity=AssetCheckSeverity.ERROR,
-        description="; ".join(f"{Path(file).name}: {why}" for file, why in cut_short.items()) or None,
+        description=_listed({file: _problem_kind(why) for file, why in cut_short.items()}),
         metadata={"files_cut_short": MetadataValue.json(sorted(cut_short))},
     )
+
+
+def _problem_kind(reason: str) -> str:
+    """``truncated gzip stream`` of ``line 7: truncated gzip stream: the file ends ...``."""
+    return next((kind for kind in FILE_PROBLEM_KINDS if kind in reason), reason)
 
 
 def raw_logs_metadata(result, per_source: dict, seconds: float) -> dict:
@@ -125,6 +139,8 @@ def raw_logs_metadata(result, per_source: dict, seconds: float) -> dict:
         "lines_read": lines_read,
         "lines_per_second": round(lines_read / seconds) if seconds else 0,
         "lines_outside_window": stats.get("lines_outside_window", 0),
+        **{key: stats.get(key, 0) for key in NO_PARTITION},
+        "files_skipped_outside_window": stats.get("files_skipped_outside_window", 0),
         "out_of_order_lines": stats.get("out_of_order", 0),
         "ids_with_a_secret": stats.get("ids_with_a_secret", 0),
         "truncated_files": stats.get("files_truncated", 0),
@@ -156,14 +172,51 @@ def cut_short_files(files: list[dict]) -> dict[str, str]:
     }
 
 
-def silent_sources(files: list[dict]) -> dict[str, int]:
-    """Sources whose files hold lines but gave no event at all (any partition): name -> lines read."""
-    read: dict[str, int] = {}
-    parsed: dict[str, int] = {}
+def partitions_span(partitions, ends: bool) -> tuple[datetime, datetime | None]:
+    """The start of the first partition and, when the config sets ``end`` (``ends``), the end of the last:
+    lines outside are in no partition."""
+    last = partitions.get_last_partition_window() if ends else None
+    return partitions.get_first_partition_window().start, last.end if last else None
+
+
+def unaccounted_files(files: list[dict]) -> dict[str, str]:
+    """Files with lines read that are in no event, quarantine row or partition: file -> how many, where."""
+    out = {}
     for record in files:
-        read[record["source"]] = read.get(record["source"], 0) + record.get("lines_read", 0)
-        parsed[record["source"]] = parsed.get(record["source"], 0) + record.get("events_in_file", 0)
-    return {name: lines for name, lines in read.items() if lines and not parsed[name]}
+        here = record.get("lines_in_events", 0) + record.get("lines_quarantined", 0)
+        missing = record.get("lines_read", 0) - here - record.get("lines_outside_window", 0)
+        parts = [f"{missing} of {record['lines_read']} lines not in events or quarantine"] if missing else []
+        if before := record.get("lines_before_start", 0):
+            parts.append(f"{counted(before, 'line')} before the configured start")
+        if after := record.get("lines_after_end", 0):
+            parts.append(f"{counted(after, 'line')} after the configured end")
+        if parts:
+            out[record["file"]] = ", ".join(parts)
+    return out
+
+
+#: Files a check's description names; the rest are counted (all are in the check's metadata).
+MAX_FILES_NAMED = 6
+
+
+def _listed(problems: dict[str, str]) -> str | None:
+    """``a.log: why; b.gz: why (+3 more files)``: the first few files by name, the rest counted."""
+    named = [f"{Path(file).name}: {why}" for file, why in list(problems.items())[:MAX_FILES_NAMED]]
+    more = len(problems) - len(named)
+    return "; ".join(named) + (f" (+{counted(more, 'more file')})" if more else "") if named else None
+
+
+def silent_files(files: list[dict]) -> dict[str, int]:
+    """Files that hold lines but gave no event at all (in any partition): file -> lines read.
+
+    Per file, not per source: a file no line of which parses (another encoding, binary data, the
+    wrong format) is lost to analysis even when its neighbours parse. An empty file is only noted.
+    """
+    return {
+        record["file"]: record["lines_read"]
+        for record in files
+        if record.get("lines_read") and not record.get("events_in_file")
+    }
 
 
 def ingest_assets(plan: PartitionPlan) -> list:
@@ -197,12 +250,15 @@ def ingest_assets(plan: PartitionPlan) -> list:
                 AssetCheckSpec(
                     "every_line_accounted_for",
                     asset="raw_logs",
-                    description="lines read = lines in events + quarantined + outside the window",
+                    description=(
+                        "lines read = lines in events + quarantined + in other partitions"
+                        " (lines before the configured start or after its end are in none)"
+                    ),
                 ),
                 AssetCheckSpec(
-                    "every_source_gives_events",
+                    "every_file_gives_events",
                     asset="raw_logs",
-                    description="a source whose files hold lines gives at least one event",
+                    description="a file that holds lines gives at least one event",
                 ),
                 *(
                     AssetCheckSpec("every_file_read_to_its_end", asset=name, description=FILE_END_CHECK)

@@ -8,6 +8,7 @@ log file (or the screen with ``-v``).
 from __future__ import annotations
 
 import re
+import textwrap
 from datetime import UTC
 from pathlib import Path
 
@@ -54,12 +55,34 @@ def summarize_run(result, key: str, *, verbose: bool, log_dir: Path) -> tuple[li
     elif report:
         line += " · no incident"
     lines = [line, *file_lines(raw.get("files") or [])]
+    if skipped := raw.get("files_skipped_outside_window"):
+        lines.append(
+            f"  {counted(skipped, 'file')} not read: written before this partition or starting after it"
+        )
     for check in failed_checks:
-        severity = check.severity.value
-        why = f": {escape(_cut(check.description, _WIDTH))}" if check.description else ""
-        lines.append(f"  [red]check {check.check_name} failed ({severity})[/red]{why}")
+        lines += check_lines(check.check_name, check.severity.value, check.description)
     lines += step_failure_lines(result, verbose=verbose, log_dir=log_dir)
     return lines, ok
+
+
+#: Lines a failed check's description may take (it names files; all are in the check's metadata).
+MAX_CHECK_LINES = 4
+
+
+def check_lines(name: str, severity: str, description: str | None) -> list[str]:
+    """``check NAME failed (SEVERITY): description``, the description wrapped to 80 columns."""
+    head = f"check {name} failed ({severity})"
+    wrapped = textwrap.wrap(
+        f"{head}: {' '.join(description.split())}" if description else head,
+        width=_WIDTH + 2,
+        initial_indent="  ",
+        subsequent_indent="    ",
+        break_on_hyphens=False,
+        max_lines=MAX_CHECK_LINES,
+        placeholder=" …",
+    )
+    first = wrapped[0].removeprefix(f"  {head}")
+    return [f"  [red]{head}[/red]{escape(first)}", *(escape(line) for line in wrapped[1:])]
 
 
 def _clock_window(window) -> str:
@@ -84,15 +107,20 @@ def file_lines(files: list[dict]) -> list[str]:
     shown = [record for record in files if not _only_elsewhere(record)]
     lines = []
     for record in shown[:MAX_FILES_SHOWN]:
-        name = escape(f"{record.get('source', '?')} {_short(record.get('file', '?'))}")
+        name = f"{record.get('source', '?')} {_short(record.get('file', '?'))}"
         if "lines_read" in record:
-            here = record["lines_in_events"] + record["lines_quarantined"]
-            text = f"  {name}: {here} read = {record['lines_in_events']} in events + {record['lines_quarantined']} quarantined"
-            if record.get("lines_outside_window"):
-                text += f" (+{record['lines_outside_window']} in other partitions)"
-            lines.append(text)
+            events, quarantined = record["lines_in_events"], record["lines_quarantined"]
+            outside = record.get("lines_outside_window", 0)
+            others = outside - record.get("lines_before_start", 0) - record.get("lines_after_end", 0)
+            text = f"{name}: {record['lines_read']} read = {events} in events + {quarantined} quarantined"
+            kept = f"(+{others} in other partitions)".replace(" ", "\N{NO-BREAK SPACE}")  # wrapped whole
+            lines += _wrapped(f"{text} {kept}" if others else text, 2)
+            if missing := record["lines_read"] - events - quarantined - outside:
+                lines.append(
+                    f"    [red]{counted(missing, 'line')} in no event, quarantine or partition[/red]"
+                )
         for note in record.get("notes", []):
-            lines.append(f"    [yellow]{escape(_cut(note, 2 * _WIDTH - 4))}[/yellow]")
+            lines += [f"[yellow]{line}[/yellow]" for line in _wrapped(note, 4, max_lines=2)]
     if len(shown) > MAX_FILES_SHOWN:
         lines.append(f"  … {len(shown) - MAX_FILES_SHOWN} more files (all in raw_logs' metadata)")
     if elsewhere:
@@ -160,6 +188,20 @@ def first_cause(error):
 def _short(path: str) -> str:
     parts = Path(path).parts
     return str(Path(*parts[-2:])) if len(parts) > 2 else path
+
+
+def _wrapped(text: str, indent: int, *, max_lines: int | None = None) -> list[str]:
+    """``text`` escaped for markup, indented and wrapped to 80 columns (continuations 2 further in)."""
+    lines = textwrap.wrap(
+        re.sub(r"[ \t\r\n]+", " ", text),  # not str.split(): it splits at a no-break space
+        width=_WIDTH + 2,
+        initial_indent=" " * indent,
+        subsequent_indent=" " * (indent + 2),
+        break_on_hyphens=False,
+        max_lines=max_lines,
+        placeholder=" …",
+    )
+    return [escape(line.replace("\N{NO-BREAK SPACE}", " ")) for line in lines]
 
 
 def _cut(text: str, limit: int) -> str:

@@ -71,12 +71,13 @@ def test_file_without_any_parsable_time_is_quarantined_whole_in_the_partition_ru
     accounted(result)
 
 
-def test_source_whose_lines_give_no_event_shows_in_the_files_account(tmp_path):
+def test_a_file_whose_lines_give_no_event_shows_in_the_files_account(tmp_path):
     (tmp_path / "hdfs.log").write_text("081109 203615 148 INFO dfs.X: y\n")
-    merged, _ = read_sources([source(tmp_path, "hdfs.log", header=HDFS_HEADER)], base_dir=tmp_path)
-    from logrca.assets.ingest import silent_sources
+    (tmp_path / "empty.log").write_text("")
+    merged, _ = read_sources([source(tmp_path, "*.log", header=HDFS_HEADER)], base_dir=tmp_path)
+    from logrca.assets.ingest import silent_files
 
-    assert silent_sources(merged.files) == {"app": 1}
+    assert silent_files(merged.files) == {str(tmp_path / "hdfs.log"): 1}  # an empty file is only noted
 
 
 def test_empty_file_and_missing_link_target_are_named_not_skipped(tmp_path):
@@ -232,3 +233,40 @@ def test_a_file_dated_after_its_mtime_is_read_not_pruned(tmp_path):
     assert result.stats["lines_in_events"] == 30 and result.stats["files_skipped_outside_window"] == 1
     assert [Path(record["file"]).name for record in result.files] == ["app.log"]
     accounted(result)
+
+
+def test_a_quarantined_record_counts_every_line_it_holds(tmp_path):
+    """A record whose time does not parse is one quarantine row that counts its continuation lines."""
+    (tmp_path / "app.log").write_text(
+        "2026-03-10 01:00:00,000 INFO  [main] c.App: fine\n"
+        "2026-03-10 99:99:99,000 ERROR [main] c.App: bad time\n" + "\tat x.Y(Y.java:1)\n" * 3
+    )
+    trace = source(tmp_path, multiline={"start_pattern": r"^\d{4}-"})
+    for window in (None, HOUR_1, HOUR_2):
+        result = read_source(trace, window=window, prune_files=False)
+        accounted(result)
+        assert result.stats["lines_read"] == 5 and result.quarantine.height == (0 if window == HOUR_2 else 1)
+    assert read_source(trace, window=HOUR_1).stats["lines_quarantined"] == 4
+
+
+def test_lines_outside_every_partition_are_counted_apart_and_named(tmp_path):
+    (tmp_path / "app.log").write_text(
+        "2026-03-10 00:59:00,000 INFO  [main] c.App: before\ngarbage before\n"
+        "2026-03-10 01:00:00,000 INFO  [main] c.App: inside\n"
+        "2026-03-10 02:00:00,000 INFO  [main] c.App: after\n"
+    )
+    span = (HOUR_1[0], HOUR_1[1])
+    result, _ = read_sources([source(tmp_path)], base_dir=tmp_path, window=HOUR_1, span=span)
+    accounted(result)
+    record = result.files[0]
+    assert (record["lines_before_start"], record["lines_after_end"], record["lines_outside_window"]) == (
+        2,
+        1,
+        3,
+    )
+    assert record["notes"] == [
+        "2 lines before the configured start 2026-03-10 01:00 UTC: in no partition",
+        "1 line after the configured end 2026-03-10 02:00 UTC: in no partition",
+    ]
+    open_end, _ = read_sources([source(tmp_path)], base_dir=tmp_path, window=HOUR_1, span=(span[0], None))
+    assert (open_end.stats["lines_before_start"], open_end.stats["lines_after_end"]) == (2, 0)

@@ -24,6 +24,7 @@ from logrca.parsers.ingest.files import (
     find_files,
     iter_line_batches,
 )
+from logrca.parsers.ingest.partition_span import NO_PARTITION, no_partition
 from logrca.parsers.ingest.schema import EVENT_SCHEMA, QUARANTINE_SCHEMA, ReadResult
 from logrca.parsers.ingest.secrets import Redactor
 from logrca.parsers.ingest.sources import SourceConfig
@@ -87,7 +88,7 @@ def read_source(
         missing, truncated gzip, no parsable line.
     """
     files, problems = (paths, []) if paths is not None else find_files(source.paths, base_dir)
-    options = _ReadOptions(window, batch_bytes, prune_files, redactor)
+    options = _ReadOptions(window, batch_bytes, prune_files, redactor, None)
     return _assemble(source, files, problems, [_read_or_skip(path, source, options) for path in files])
 
 
@@ -99,6 +100,8 @@ class _ReadOptions:
     batch_bytes: int
     prune_files: bool
     redactor: Redactor | None
+    #: Start of the first partition, end of the last (None: open): lines outside are in no partition.
+    span: tuple[datetime, datetime | None] | None
 
 
 def _read_or_skip(path: Path, source: SourceConfig, options: _ReadOptions) -> ReadResult | None:
@@ -109,7 +112,7 @@ def _read_or_skip(path: Path, source: SourceConfig, options: _ReadOptions) -> Re
         and not _may_hold_window(path, source, options.window)
     ):
         return None
-    return _read_file(path, source, options.batch_bytes, options.window, options.redactor)
+    return _read_file(path, source, options.batch_bytes, options.window, options.redactor, options.span)
 
 
 def _assemble(
@@ -122,7 +125,7 @@ def _assemble(
     skipped = sum(read is None for read in reads)
     merged.stats["files"] = len(files) - skipped
     merged.stats["files_skipped_outside_window"] = skipped
-    for key in (*_COUNTS, "lines_outside_window", "files_missing"):
+    for key in (*_COUNTS, *NO_PARTITION, "lines_outside_window", "files_missing"):
         merged.stats.setdefault(key, 0)
     return merged
 
@@ -136,14 +139,19 @@ def _read_file(
     batch_bytes: int,
     window: tuple[datetime, datetime] | None,
     redactor: Redactor | None,
+    span: tuple[datetime, datetime | None] | None = None,
 ) -> ReadResult:
-    """One file, read, redacted and restricted to ``window``, with its per-file account."""
+    """One file, read, redacted and restricted to ``window`` (within ``span``), with its per-file account."""
     reader = _file_reader(source.format)
     result = reader(path, source) if reader else read_text_file(path, source, batch_bytes)
     for key in _COUNTS:
         result.stats.setdefault(key, 0)
     if "line_count" not in result.events.columns:
         result.events = result.events.with_columns(line_count=pl.lit(1, pl.UInt32))
+    if "line_count" not in result.quarantine.columns:  # whole-file readers: one line per row
+        result.quarantine = result.quarantine.with_columns(
+            line_count=is_line_row(pl.col("reason")).cast(pl.UInt32)
+        )
     if "placed_at" not in result.quarantine.columns:
         result.quarantine = place_in_time(result.events, result.quarantine)
     if not result.files:
@@ -151,14 +159,16 @@ def _read_file(
         result.files = [file_record(source, path, result.stats, notes)]
     if redactor is not None:
         result = redactor.redact_result(result)
-    return _restrict(result, window) if window else result
+    return _restrict(result, window, span) if window else result
 
 
 def _problem_result(source: SourceConfig, problem: FileProblem) -> ReadResult:
     """A file that could not be opened (a link whose target is missing), or a glob without a file."""
     stats = dict.fromkeys(_COUNTS, 0) | {"files_missing": int(problem.reason.startswith("link target"))}
     events = pl.DataFrame(schema={**EVENT_SCHEMA, "line_count": pl.UInt32})
-    quarantine = pl.DataFrame(schema={**QUARANTINE_SCHEMA, "placed_at": pl.Datetime("us", "UTC")})
+    quarantine = pl.DataFrame(
+        schema={**QUARANTINE_SCHEMA, "line_count": pl.UInt32, "placed_at": pl.Datetime("us", "UTC")}
+    )
     record = file_record(source, problem.path, stats, [problem.reason])
     return ReadResult(events=events, quarantine=quarantine, stats=stats, files=[record])
 
@@ -215,8 +225,13 @@ def _may_hold_window(path: Path, source: SourceConfig, window: tuple[datetime, d
 _FIRST_LOOK = 64
 
 
-def _restrict(result: ReadResult, window: tuple[datetime, datetime]) -> ReadResult:
-    """One file's result within ``window``; its lines elsewhere are counted as outside the window.
+def _restrict(
+    result: ReadResult,
+    window: tuple[datetime, datetime],
+    span: tuple[datetime, datetime | None] | None = None,
+) -> ReadResult:
+    """One file's result within ``window``; its lines elsewhere are counted as outside the window,
+    and those outside ``span`` (all partitions) also as before its start or after its end, with a note.
 
     Quarantined rows without a place in time (a file where no line parses) stay in every window run.
     """
@@ -226,15 +241,19 @@ def _restrict(result: ReadResult, window: tuple[datetime, datetime]) -> ReadResu
     here = placed.is_null() | placed.is_between(start, end, closed="left")
     events = result.events.filter(in_window)
     quarantine = result.quarantine.filter(here)
-    outside_events = int(result.events.filter(~in_window)["line_count"].sum())
-    outside_lines = result.quarantine.filter(~here & is_line_row(pl.col("reason"))).height
+    elsewhere_events, elsewhere_rows = result.events.filter(~in_window), result.quarantine.filter(~here)
+    outside_events = int(elsewhere_events["line_count"].sum())
+    outside_lines = int(elsewhere_rows["line_count"].sum())
+    nowhere, notes = no_partition(elsewhere_events, elsewhere_rows, span)
     stats = dict(result.stats)
     stats["lines_in_events"] = int(events["line_count"].sum())
-    stats["lines_quarantined"] = quarantine.filter(is_line_row(pl.col("reason"))).height
+    stats["lines_quarantined"] = int(quarantine["line_count"].sum())  # a record's lines, not its rows
     stats["lines_outside_window"] = outside_events + outside_lines
     stats["events"] = events.height
+    stats.update(nowhere)
+    counts = ("lines_in_events", "lines_quarantined", "lines_outside_window", *NO_PARTITION)
     files = [
-        record | {key: stats[key] for key in ("lines_in_events", "lines_quarantined", "lines_outside_window")}
+        record | {key: stats[key] for key in counts} | {"notes": record.get("notes", []) + notes}
         for record in result.files
     ]
     return ReadResult(events=events, quarantine=quarantine, stats=stats, files=files)
@@ -250,7 +269,7 @@ def to_event_schema(events: pl.DataFrame) -> pl.DataFrame:
 
 
 def to_quarantine_schema(quarantine: pl.DataFrame) -> pl.DataFrame:
-    """Cast to :data:`QUARANTINE_SCHEMA` (drops the ``placed_at`` helper column)."""
+    """Cast to :data:`QUARANTINE_SCHEMA` (drops the ``line_count`` and ``placed_at`` helper columns)."""
     return quarantine.select([pl.col(name).cast(dtype) for name, dtype in QUARANTINE_SCHEMA.items()])
 
 
@@ -262,6 +281,7 @@ def read_sources(
     prune_files: bool = True,
     threads: int | None = None,
     redactor: Redactor | None = None,
+    span: tuple[datetime, datetime | None] | None = None,
 ) -> tuple[ReadResult, dict[str, dict[str, int]]]:
     """Read several sources for one window; returns the stacked result and the counts per source.
 
@@ -270,10 +290,12 @@ def read_sources(
     largest first: polars parses outside the GIL, so one file's parsing overlaps with another's.
     Results keep the sources' and files' order, so the output does not depend on the thread count.
     ``redactor`` replaces secrets before anything is returned (:mod:`logrca.parsers.ingest.secrets`).
+    ``span`` (the first partition's start, the last one's end or None) counts the lines of a window's
+    files that lie in no partition (``lines_before_start``, ``lines_after_end``, with a file note).
     """
     threads = threads or int(os.environ.get("LOGRCA_INGEST_THREADS", "0")) or (os.cpu_count() or 1)
     found = [find_files(source.paths, base_dir) for source in sources]
-    options = _ReadOptions(window, BATCH_BYTES, prune_files, redactor)
+    options = _ReadOptions(window, BATCH_BYTES, prune_files, redactor, span)
     tasks = [(i, path) for i, (files, _) in enumerate(found) for path in files]
     if threads > 1 and len(tasks) > 1:
         # Files, not sources, are the unit of work, the largest first, so that a source with many

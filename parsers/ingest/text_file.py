@@ -25,7 +25,15 @@ MARKER_PREFIXES = (f"{FILE_PROBLEM_KINDS[0]}: file ends", FILE_PROBLEM_KINDS[1])
 #: How much of a line a quarantine ``reason`` may quote (the whole line stays in ``raw``).
 REASON_QUOTE_CHARS = 120
 
-_LINES_SCHEMA = {"line_no": pl.Int64, "raw": pl.Utf8, "raw_hex": pl.Utf8, "reason": pl.Utf8}
+#: Quarantine rows while a file is read: ``line_count`` is the lines a row holds (a record that failed
+#: to parse holds its continuation lines too; a marker of a file problem holds none).
+_LINES_SCHEMA = {
+    "line_no": pl.Int64,
+    "raw": pl.Utf8,
+    "raw_hex": pl.Utf8,
+    "reason": pl.Utf8,
+    "line_count": pl.UInt32,
+}
 
 
 def _start_flags(lines: pl.DataFrame, source: SourceConfig) -> pl.Series:
@@ -144,7 +152,12 @@ def _parse_batch(lines: pl.DataFrame, source: SourceConfig, path: Path) -> tuple
     ok = parsed.filter(pl.col("problem").is_null())
     failed = parsed.filter(pl.col("problem").is_not_null())
     orphans = orphans.with_columns(problem=pl.lit("continuation line before any record start"))
-    line_rows = [pl.col("text").alias("raw"), "raw_hex", _bounded("problem").alias("reason")]
+    line_rows = [
+        pl.col("text").alias("raw"),
+        "raw_hex",
+        _bounded("problem").alias("reason"),
+        pl.lit(1, pl.UInt32).alias("line_count"),
+    ]
     quarantine = pl.concat(
         [
             bad.select("line_no", *line_rows),
@@ -156,6 +169,7 @@ def _parse_batch(lines: pl.DataFrame, source: SourceConfig, path: Path) -> tuple
                 .alias("raw"),
                 pl.lit(None, pl.Utf8).alias("raw_hex"),
                 _bounded("problem").alias("reason"),
+                pl.col("line_count").cast(pl.UInt32),
             ),
             orphans.select("line_no", *line_rows),
         ]
@@ -190,13 +204,15 @@ def _bounded(column: str) -> pl.Expr:
 
 
 def _problem_rows(problems: list[FileProblem], source: SourceConfig) -> pl.DataFrame:
-    """Quarantine rows for file problems: the cut-off line itself, or a marker row naming the problem."""
+    """Quarantine rows for file problems: the cut-off line itself, or a marker row naming the problem
+    (``line_count`` 0: it holds no line read)."""
     return pl.DataFrame(
         {
             "line_no": [p.line_no for p in problems],
             "raw": [(p.raw or b"").decode(source.encoding, errors="replace") for p in problems],
             "raw_hex": [p.raw.hex() if p.raw else None for p in problems],
             "reason": [p.reason for p in problems],
+            "line_count": [int(p.raw is not None) for p in problems],  # as read_text_file counts them
         },
         schema=_LINES_SCHEMA,
     )
@@ -255,12 +271,13 @@ def _finish(
         "raw",
         "raw_hex",
         "reason",
+        "line_count",
         "placed_at",
     )
     stats = {
         "lines_read": lines_read,
         "lines_in_events": int(events["line_count"].sum()) if events.height else 0,
-        "lines_quarantined": quarantine.filter(is_line_row(pl.col("reason"))).height,
+        "lines_quarantined": int(quarantine["line_count"].sum()),
         "events": events.height,
         "out_of_order": out_of_order,
         "files_truncated": truncated,
