@@ -9,6 +9,7 @@ import polars as pl
 
 from logrca.rca.detect_rules import DetectionConfig, RuleConfig, is_error_line, rule_rows
 from logrca.rca.markdown import counted
+from logrca.rca.onset import with_onsets
 from logrca.rca.surprise import poisson_surprise, two_sample_surprise
 
 __all__ = [
@@ -19,6 +20,7 @@ __all__ = [
     "discount_explained",
     "poisson_surprise",
     "service_scores",
+    "strongest_first",
     "two_sample_surprise",
 ]
 
@@ -242,7 +244,20 @@ def detect_anomalies(
     rows += rule_rows(in_window, config)
     if not rows:
         return _empty()
-    return pl.DataFrame(rows, schema=ANOMALY_SCHEMA).sort(["score", "service"], descending=[True, False])
+    found = with_onsets(pl.DataFrame(rows, schema=ANOMALY_SCHEMA), in_window, window, is_error_line(config))
+    return strongest_first(found)
+
+
+def strongest_first(anomalies: pl.DataFrame) -> pl.DataFrame:
+    """``anomalies`` highest score first; ties in the order of service, kind and template id.
+
+    Rows come out of group-bys in no fixed order, and the report keeps each service's strongest few:
+    without a full order, two runs of the same input could keep different rows of equal score (and
+    file the incident under another fingerprint).
+    """
+    return anomalies.sort(
+        ["score", "service", "kind", "template_id"], descending=[True, False, False, False], nulls_last=True
+    )
 
 
 def discount_explained(
@@ -287,7 +302,7 @@ def discount_explained(
     if counts is None:
         return anomalies
     rows = [kept for row in anomalies.iter_rows(named=True) if (kept := _rescored(row, counts, config))]
-    return pl.DataFrame(rows, schema=ANOMALY_SCHEMA).sort(["score", "service"], descending=[True, False])
+    return strongest_first(pl.DataFrame(rows, schema=ANOMALY_SCHEMA))
 
 
 def _explained_counts(

@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 import polars as pl
 from pydantic import BaseModel, ConfigDict, Field
 
+from logrca.rca.detect import strongest_first
 from logrca.rca.detect_rules import ERROR_LEVELS
 from logrca.rca.knowledge import link_knowledge
 
@@ -181,7 +182,7 @@ def _evidence_entry(row: dict) -> dict:
 
 def ranked_entries(ranking: pl.DataFrame, anomalies: pl.DataFrame, owners: dict[str, str]) -> list[dict]:
     """The ranking as JSON-able rows, each with its service's strongest evidence."""
-    evidence_rows = anomalies.sort("score", descending=True)
+    evidence_rows = strongest_first(anomalies)
     ranked = []
     for row in ranking.iter_rows(named=True):
         evidence = evidence_rows.filter(pl.col("service") == row["service"]).head(_EVIDENCE_PER_SERVICE)

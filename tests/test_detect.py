@@ -202,3 +202,73 @@ def test_a_drop_to_one_line_reads_one_line():
     anomalies = detect_anomalies(pl.concat([events, one]), window=WINDOW, baseline=BASELINE)
     drop = anomalies.filter(pl.col("kind") == "rate_drop").row(0, named=True)
     assert drop["count_window"] == 1 and drop["detail"].startswith("1 line vs 100.0 expected")
+
+
+def _hour(minute_rates: dict[str, object]) -> pl.DataFrame:
+    """An hour of baseline and an hour of window; ``minute_rates``: template -> lines a minute (a
+    function of the window's minute), each template at 10 lines a minute in the baseline."""
+    rows = []
+    for minute in range(120):
+        t = T0 + timedelta(minutes=minute)
+        for number, (name, rate) in enumerate(minute_rates.items(), start=1):
+            level = "ERROR" if name == "error" else "INFO"
+            n = 10 if minute < 60 else rate(minute - 60)
+            rows += [
+                (t + timedelta(seconds=i), "svc", level, f"{name} {i}", number, f"{name} <*>")
+                for i in range(n)
+            ]
+    return pl.DataFrame(
+        rows, schema=["timestamp", "service", "level", "message", "template_id", "template"], orient="row"
+    )
+
+
+def test_a_rate_change_is_first_seen_where_it_began_not_at_the_window_start():
+    """A template the baseline holds has lines from the window's first minute; its drop, spike or
+    burst began later, and ``first_seen`` says when (within one bin of the window)."""
+    events = _hour(
+        {
+            "drop": lambda m: 10 if m < 20 else 0,
+            "spike": lambda m: 10 if m < 40 else 40,
+            "error": lambda m: 10 if m < 30 else 30,
+            "steady": lambda m: 10,
+        }
+    )
+    window = (T0 + timedelta(hours=1), T0 + timedelta(hours=2))
+    found = detect_anomalies(events, window=window, baseline=(T0, T0 + timedelta(hours=1)))
+    first = {(r["kind"], r["template"]): r["first_seen"] for r in found.iter_rows(named=True)}
+    assert first[("rate_drop", "drop <*>")] == window[0] + timedelta(minutes=20)
+    assert first[("rate_spike", "spike <*>")] == window[0] + timedelta(minutes=40)
+    assert first[("error_burst", None)] == window[0] + timedelta(minutes=30)
+    assert not any(template == "steady <*>" for _, template in first)
+
+
+def test_a_rate_changed_from_the_window_start_has_its_first_line_there():
+    events = _hour({"spike": lambda m: 40})
+    window = (T0 + timedelta(hours=1), T0 + timedelta(hours=2))
+    found = detect_anomalies(events, window=window, baseline=(T0, T0 + timedelta(hours=1)))
+    assert found.row(0, named=True)["first_seen"] == window[0]
+
+
+def test_findings_of_equal_score_come_out_in_one_order():
+    """Rows of equal score ordered by service, kind and template id: the report keeps each service's
+    strongest few, and the incident's fingerprint must not depend on a group-by's order."""
+    from logrca.rca.detect import strongest_first
+
+    rows = [
+        {"service": s, "kind": k, "template_id": t, "score": 5.0}
+        for s, k, t in [
+            ("b", "rate_spike", 2),
+            ("a", "rate_spike", 9),
+            ("a", "new_template", 3),
+            ("a", "rate_spike", 1),
+        ]
+    ]
+    frame = pl.DataFrame(rows).with_columns(pl.col("template_id").cast(pl.Int64))
+    for seed in range(5):
+        shuffled = frame.sample(fraction=1.0, shuffle=True, seed=seed)
+        assert strongest_first(shuffled).rows() == [
+            ("a", "new_template", 3, 5.0),
+            ("a", "rate_spike", 1, 5.0),
+            ("a", "rate_spike", 9, 5.0),
+            ("b", "rate_spike", 2, 5.0),
+        ]
