@@ -144,6 +144,23 @@ _CARD = re.compile(CARD_CANDIDATE)
 #: which on digit-dense text stops at nearly every byte. 4.5x faster on a column of trace ids,
 #: 1.4x on messages (the lazy DFA alone); matches, ``extract_all`` and ``replace_all`` are the same.
 _CARD_SCAN = CARD_CANDIDATE + r"|\b\B"
+#: The card part of :meth:`Redactor.redact`'s scan: finds every row :data:`CARD_CANDIDATE` does and
+#: a few more (no word boundary after the digits), without a Unicode word boundary (see
+#: :func:`_scan_pattern`); ``[^\s\S]`` never matches and keeps ``[2-6]`` from being the prefilter.
+_CARD_PREFILTER = r"(?-u:\b)[2-6](?:[ -]?\d){12,18}|[^\s\S]"
+#: ``\b`` or ``\B`` itself (not an escaped backslash before a ``b``, not ``\b{start}``).
+_WORD_BOUNDARY = re.compile(r"(?<!\\)((?:\\\\)*)\\[bB](?!\{)")
+
+
+def _scan_pattern(pattern: str) -> str:
+    r"""``pattern`` without its word-boundary assertions: it matches wherever ``pattern`` does, and more.
+
+    The one scan over a column only picks the rows to look at again with the rules as written. A
+    Unicode ``\b`` makes Rust's fast engine (the lazy DFA) give up on any row holding a non-ASCII
+    byte, and the fallback is about 20 times slower: a column with one row in ten not ASCII took 2.5 s
+    per million rows instead of 0.13 s.
+    """
+    return _WORD_BOUNDARY.sub(r"\1", pattern)
 
 
 class SecretsConfig(BaseModel):
@@ -285,7 +302,8 @@ class Redactor:
         """``text`` with every secret replaced; rows without a candidate are not touched.
 
         One scan over the column finds the rows holding a candidate of any rule or a card number
-        (one alternation: ``contains(a|b)`` is ``contains(a) | contains(b)``). Only those rows are
+        (one alternation: ``contains(a|b)`` is ``contains(a) | contains(b)``; each rule without its
+        word boundaries, :func:`_scan_pattern`, so a superset of the rows). Only those rows are
         looked at again: the rules rewrite the ones a rule matches, so lines whose only candidate is
         a long number (ids, durations) are not run through every rule; cards are checked in all of
         them, after the rules.
@@ -293,7 +311,8 @@ class Redactor:
         if text.is_empty() or not (self.rules or self.cards):
             return text
         any_rule = "|".join(f"(?:{rule.pattern})" for rule in self.rules)
-        scan = "|".join(([any_rule] if self.rules else []) + ([_CARD_SCAN] if self.cards else []))
+        wider = [f"(?:{_scan_pattern(rule.pattern)})" for rule in self.rules]
+        scan = "|".join(wider + ([_CARD_PREFILTER] if self.cards else []))
         found = select_in_parts(text, pl.col("m").str.contains(scan).fill_null(False))
         if not found.any():
             return text
