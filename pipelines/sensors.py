@@ -6,7 +6,7 @@ file that grows triggers again (re-running a partition is idempotent), and a rot
 renames a taken file (same inode, size and mtime) triggers nothing. A file modified less than
 ``LOGRCA_SENSOR_SETTLE_SECONDS`` (default 30) ago is still being written and waits for a later
 tick. The partitions a file belongs to come from the first and last timestamps of its head and tail
-(:func:`logrca.parsers.ingest.readers.file_time_range`); a file without any readable timestamp belongs to the
+(:func:`logrca.parsers.ingest.file_times.file_time_range`); a file without any readable timestamp belongs to the
 partition of its mtime, where the reader also places its quarantined lines.
 
 One run per partition and tick; its run key hashes the files that triggered it, so a tick evaluated
@@ -37,8 +37,8 @@ from dagster import (
 
 from logrca.assets.config import LogrcaConfig
 from logrca.assets.resources import LogrcaConfigResource
+from logrca.parsers.ingest.file_times import file_time_range
 from logrca.parsers.ingest.files import file_state, resolve_paths
-from logrca.parsers.ingest.readers import file_time_range
 
 
 @dataclass(frozen=True)

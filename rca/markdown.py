@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import polars as pl
 
+from logrca.parsers.wording import counted  # noqa: F401 - the reports and CLI take it from here
+
 
 def cell(value, limit: int = 160) -> str:
     """One table cell: no pipes or newlines, cut to ``limit`` characters, em dash for null."""
@@ -11,11 +13,6 @@ def cell(value, limit: int = 160) -> str:
         return "—"
     text = str(value).replace("|", "\\|").replace("\n", " ")
     return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
-def counted(count: int, noun: str) -> str:
-    """``1 line``, ``20 lines``: a count that reads as part of a sentence."""
-    return f"{count} {noun}{'' if count == 1 else 's'}"
 
 
 def words_within(text: str, limit: int) -> str:

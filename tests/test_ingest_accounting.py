@@ -184,7 +184,7 @@ def _whole_head_rule(path, src, window) -> bool:
 
 def test_pruning_on_the_first_lines_decides_as_the_whole_head_does(tmp_path):
     """Heads whose first 64 lines settle the file, and heads they do not (garbage first, late times)."""
-    from logrca.parsers.ingest.readers import _may_hold_window
+    from logrca.parsers.ingest.file_times import may_hold_window as _may_hold_window
 
     def line(hour: int, n: int) -> str:
         return f"2026-03-10 {hour:02d}:{n % 60:02d}:00,000 INFO  [main] c.App: line {n}\n"

@@ -377,7 +377,7 @@ def test_a_files_time_range_is_the_earliest_and_latest_of_its_head_and_tail(tmp_
     # the sensor's look at a file: head and tail parsed in one go give the times each parsed alone
     # gives, with stack traces cut at the tail's start, lines out of order inside the samples, and
     # a file small enough that its tail is its head
-    from logrca.parsers.ingest.readers import _head_and_tail, file_time_range
+    from logrca.parsers.ingest.file_times import _head_and_tail, file_time_range
     from logrca.parsers.ingest.text_file import sample_timestamps
 
     lines = []

@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 
 import polars as pl
 
-from logrca.rca.markdown import counted
+from logrca.parsers.wording import counted
 
 #: Lines outside every partition (a part of ``lines_outside_window``): before the first, after the last.
 NO_PARTITION = ("lines_before_start", "lines_after_end")

@@ -8,21 +8,18 @@ restrict each file to the window with a per-file account of its lines.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 
 import polars as pl
 
+from logrca.parsers.ingest.file_times import file_reader, may_hold_window
 from logrca.parsers.ingest.files import (
     BATCH_BYTES,
-    GZIP_MAGIC,
     FileProblem,
-    LineBatch,
     find_files,
-    iter_line_batches,
 )
 from logrca.parsers.ingest.partition_span import NO_PARTITION, no_partition
 from logrca.parsers.ingest.schema import EVENT_SCHEMA, QUARANTINE_SCHEMA, ReadResult
@@ -33,19 +30,7 @@ from logrca.parsers.ingest.text_file import (
     is_line_row,
     place_in_time,
     read_text_file,
-    sample_timestamps,
 )
-
-#: Formats whose files are not line-oriented text get a whole-file reader: ``(path, source) -> ReadResult``.
-FILE_READERS: dict[str, Callable[[Path, SourceConfig], ReadResult]] = {}
-
-
-def _file_reader(format_name: str) -> Callable[[Path, SourceConfig], ReadResult] | None:
-    if format_name == "csv-json" and format_name not in FILE_READERS:
-        from logrca.parsers.ingest.csv_records import read_csv_json
-
-        FILE_READERS[format_name] = read_csv_json
-    return FILE_READERS.get(format_name)
 
 
 def read_source(
@@ -72,9 +57,9 @@ def read_source(
         Keep only events with ``start <= timestamp < end`` (UTC). Quarantined lines are placed in
         time by the nearest earlier parsed line of their file, so each lands in exactly one window.
     prune_files : bool, default True
-        With a window, skip files whose first and last timestamps (:func:`file_time_range`, plus
-        :data:`PRUNE_MARGIN`) lie wholly outside it, so a partition's cost and memory do not grow with
-        the history kept beside it. Files without a readable timestamp are always read.
+        With a window, skip files that cannot hold a line of it
+        (:func:`~logrca.parsers.ingest.file_times.may_hold_window`), so a partition's cost and memory
+        do not grow with the history kept beside it. Files without a readable timestamp are always read.
     redactor : Redactor, optional
         Replaces secrets in every text column of events and quarantine before anything is returned.
 
@@ -109,7 +94,7 @@ def _read_or_skip(path: Path, source: SourceConfig, options: _ReadOptions) -> Re
     if (
         options.window is not None
         and options.prune_files
-        and not _may_hold_window(path, source, options.window)
+        and not may_hold_window(path, source, options.window)
     ):
         return None
     return _read_file(path, source, options.batch_bytes, options.window, options.redactor, options.span)
@@ -142,7 +127,7 @@ def _read_file(
     span: tuple[datetime, datetime | None] | None = None,
 ) -> ReadResult:
     """One file, read, redacted and restricted to ``window`` (within ``span``), with its per-file account."""
-    reader = _file_reader(source.format)
+    reader = file_reader(source.format)
     result = reader(path, source) if reader else read_text_file(path, source, batch_bytes)
     for key in _COUNTS:
         result.stats.setdefault(key, 0)
@@ -171,58 +156,6 @@ def _problem_result(source: SourceConfig, problem: FileProblem) -> ReadResult:
     )
     record = file_record(source, problem.path, stats, [problem.reason])
     return ReadResult(events=events, quarantine=quarantine, stats=stats, files=[record])
-
-
-#: Slack around a file's sampled first/last timestamps when deciding to skip it. Rotated files meet at
-#: partition boundaries, so any slack makes every neighbour count; out-of-order lines inside the
-#: samples are already covered (min/max of the sampled timestamps).
-PRUNE_MARGIN = timedelta(0)
-
-
-def _may_hold_window(path: Path, source: SourceConfig, window: tuple[datetime, datetime]) -> bool:
-    """False only when the file surely holds no line of ``window``.
-
-    Two cheap tests, no full read: the file's mtime is before the window (a line cannot be written
-    after its file was last modified), or the first timestamp of its head is at or after the
-    window's end. The mtime is believed only when the head's earliest time is not after it: a
-    file copied without its times, touched, or read in another time zone than it was written in
-    has lines dated after its mtime, and is then judged by its times alone. Files without a
-    readable timestamp in the head are read (their lines may have no time at all, and then belong
-    to the partition being run).
-    """
-    if _file_reader(source.format) is not None:
-        return True  # whole-file formats: sampling would read the file anyway
-    start, end = (_utc(t) for t in window)
-    try:
-        head = next(
-            (item for item in iter_line_batches(path, batch_bytes=64 << 10) if isinstance(item, LineBatch)),
-            None,
-        )
-        lines = head.lines if head else []
-        written = datetime.fromtimestamp(path.stat().st_mtime, tz=UTC)
-        older = written < start - PRUNE_MARGIN
-        # The first few lines settle most files before the whole head is parsed: a file last written
-        # before the window is skipped when they hold a time not after its mtime (the head's earliest
-        # time is then not after it either); another is read when a time before the window's end is
-        # among them (the head's earliest time is then too).
-        first = sample_timestamps(path, source, lines[:_FIRST_LOOK]).drop_nulls() if lines else None
-        if first is not None and first.len():
-            if older and first.min() <= written:
-                return False
-            if not older and first.min() - PRUNE_MARGIN < end:
-                return True
-        stamps = sample_timestamps(path, source, lines).drop_nulls() if lines else None
-        if stamps is None or stamps.len() == 0:
-            return True  # no readable time: read it, so its lines are quarantined in this partition
-        if older and stamps.min() <= written:
-            return False
-    except OSError:
-        return True  # let the full read report the problem
-    return stamps.min() - PRUNE_MARGIN < end
-
-
-#: Lines of a file's head read first, as a readable time among them mostly settles whether to skip the file.
-_FIRST_LOOK = 64
 
 
 def _restrict(
@@ -338,71 +271,3 @@ def _size(path: Path) -> int:
         return path.stat().st_size
     except OSError:
         return 0
-
-
-def file_time_range(
-    path: Path, source: SourceConfig, *, sample_bytes: int = 256 << 10
-) -> tuple[datetime, datetime] | None:
-    """First and last timestamp of a log file from a cheap look at its head and tail.
-
-    Parameters
-    ----------
-    path : Path
-        A file of ``source`` (plain or gzip).
-    source : SourceConfig
-        How to parse its lines.
-    sample_bytes : int, default 256 KiB
-        How much of the head and of the tail is parsed.
-
-    Returns
-    -------
-    (first, last) or None
-        UTC datetimes (``first <= last``), or None when no line of the samples parses.
-
-    Notes
-    -----
-    Plain files are read at both ends with a seek; a gzip stream must be decompressed to reach its
-    end, which streams the file once in ``sample_bytes`` blocks (memory stays bounded). Lines written
-    out of order by more than the samples reach are not seen; the file's partitions are then read
-    when the neighbouring partitions run (every run reads all files, filtered to its window).
-    Whole-file formats (``csv-json``) are read completely.
-    """
-    reader = _file_reader(source.format)
-    if reader is not None:
-        stamps = reader(path, source).events["timestamp"].drop_nulls()
-        return (stamps.min(), stamps.max()) if stamps.len() else None
-    head, tail = _head_and_tail(path, sample_bytes)
-    # one parse of both samples (each parse has a fixed cost): a record is the same either way, a
-    # continuation at the tail's start only joins the head's last record, whose time it leaves
-    lines = head if tail == head else head + tail  # a file of one block: the tail is the head
-    if not lines:
-        return None
-    stamps = sample_timestamps(path, source, lines).drop_nulls()
-    return (stamps.min(), stamps.max()) if stamps.len() else None
-
-
-def _head_and_tail(path: Path, sample_bytes: int) -> tuple[list[bytes], list[bytes]]:
-    """Whole lines of the first and last ``sample_bytes`` of a file (gzip streamed through)."""
-    head: list[bytes] = []
-    last_two: list[bytes] = []
-    for item in iter_line_batches(path, batch_bytes=sample_bytes):
-        if isinstance(item, FileProblem):
-            break
-        if not head:
-            head = item.lines
-            if path.stat().st_size > 2 * sample_bytes and not _is_gzip(path):
-                return head, _plain_tail(path, sample_bytes)
-        last_two = (last_two + item.lines)[-max(len(item.lines), 1) * 2 :]
-    return head, last_two
-
-
-def _is_gzip(path: Path) -> bool:
-    with path.open("rb") as probe:
-        return probe.read(2) == GZIP_MAGIC
-
-
-def _plain_tail(path: Path, sample_bytes: int) -> list[bytes]:
-    with path.open("rb") as stream:
-        stream.seek(-sample_bytes, 2)
-        block = stream.read()
-    return [line.removesuffix(b"\r") for line in block.split(b"\n")[1:] if line]
