@@ -116,6 +116,7 @@ def _build_finding(context: AssetExecutionContext, logrca: LogrcaConfigResource,
         owners={service: entry.owner for service, entry in catalogue.services.items()} if catalogue else {},
         detected_at=datetime.now(UTC),
         changes=inputs["change_events"],
+        standout=config.detection.min_score,
         trace_lines=_trace_lines(inputs["partition_scan"], window),
     )
 
@@ -130,7 +131,8 @@ def _start_pictures(
 
     Drawn on a worker thread while the frames are read and the finding is built (see :class:`PictureDrawing`).
     """
-    if not logrca.load().report.pictures or not has_finding(ranking, anomalies):
+    config = logrca.load()
+    if not config.report.pictures or not has_finding(ranking, anomalies, standout=config.detection.min_score):
         return None
     drawing = PictureDrawing(ranked_entries(ranking, anomalies, owners={}))
     drawing.service_map(graph)

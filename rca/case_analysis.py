@@ -16,7 +16,7 @@ import networkx as nx
 import polars as pl
 
 from logrca.parsers.ingest.schema import METRIC_SCHEMA, SPAN_SCHEMA
-from logrca.rca.detect import detect_anomalies, discount_explained
+from logrca.rca.detect import covered_intervals, detect_anomalies, discount_explained
 from logrca.rca.graph import service_dependency_graph
 from logrca.rca.options import AnalysisOptions
 from logrca.rca.rank import evidence_rows, rank_root_causes
@@ -152,7 +152,7 @@ def analyse_case(
             baseline_events, events = merge_list_variants(
                 baseline_events, events, max_period=options.variant_max_period
             )
-    baseline_intervals = _span_of(baseline_events)
+    baseline_intervals = covered_intervals(baseline_events)
     with _timed(timings, "window signals (logs, self time, wire time, trace patterns)"):
         normal = (
             baseline_patterns(case.baseline_spans, baseline_events, **options.patterns.signal_kwargs())
@@ -373,20 +373,3 @@ def _confirmed_noise(
         .otherwise(pl.col("before"))
         .alias("score"),
     )
-
-
-def _span_of(events: pl.DataFrame) -> list[tuple]:
-    """The time intervals the baseline events cover, one per source file, overlaps merged (fault-free minutes lie apart)."""
-    if events.is_empty():
-        return []
-    spans = events.group_by("source_file").agg(
-        pl.col("timestamp").min().alias("a"), pl.col("timestamp").max().alias("b")
-    )
-    merged: list[list] = []
-    for _, a, b in spans.sort("a").iter_rows():
-        b = b + timedelta(microseconds=1)
-        if merged and a <= merged[-1][1]:
-            merged[-1][1] = max(merged[-1][1], b)
-        else:
-            merged.append([a, b])
-    return [tuple(m) for m in merged]

@@ -76,7 +76,8 @@ BUILTIN_RULES: tuple[ChangeRule, ...] = (
     ChangeRule(
         name="start-with-version",
         kind="version_change",
-        pattern=r"(?i)\b(starting|started|booting|launching)\b.*\bv?\d+\.\d+(\.\d+)?\b",
+        # a version: v-prefixed or three parts; "Started Application in 2.41 seconds" names a duration
+        pattern=r"(?i)\b(starting|started|booting|launching)\b.*(\bv\d+\.\d+(\.\d+)?\b|\b\d+\.\d+\.\d+\b)",
         version_pattern=_VERSION,
     ),
     ChangeRule(
@@ -94,7 +95,8 @@ BUILTIN_RULES: tuple[ChangeRule, ...] = (
     ChangeRule(
         name="restart",
         kind="restart",
-        pattern=r"(?i)\b(restart(ed|ing)?|shutting down|shutdown complete|(server|service|application|process) (started|starting|stopped))\b",
+        pattern=r"(?i)\b(restart(ed|ing)?|shutting down|shutdown complete|(server|service|application|process) (started|starting|stopped)"
+        r"|started (\S+ )?in \d+(\.\d+)? ?(ms|s|secs?|seconds))\b",
     ),
 )
 

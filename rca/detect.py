@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import polars as pl
 
@@ -19,6 +19,7 @@ __all__ = [
     "detect_anomalies",
     "discount_explained",
     "poisson_surprise",
+    "covered_intervals",
     "service_scores",
     "strongest_first",
     "two_sample_surprise",
@@ -376,3 +377,22 @@ def service_scores(anomalies: pl.DataFrame) -> dict[str, float]:
     weight = pl.col("kind").replace_strict(KIND_WEIGHTS, default=1.0, return_dtype=pl.Float64)
     totals = anomalies.group_by("service").agg((pl.col("score") * weight).max().alias("total"))
     return {service: float(total) for service, total in totals.sort("service").iter_rows()}
+
+
+def covered_intervals(events: pl.DataFrame) -> list[tuple[datetime, datetime]]:
+    """The time intervals the baseline events cover, one per source file, overlaps merged (fault-free minutes lie apart)."""
+    if events.is_empty():
+        return []
+    if "source_file" not in events.columns:  # lines of one stretch: from the first to the last
+        events = events.with_columns(source_file=pl.lit(""))
+    spans = events.group_by("source_file").agg(
+        pl.col("timestamp").min().alias("a"), pl.col("timestamp").max().alias("b")
+    )
+    merged: list[list] = []
+    for _, a, b in spans.sort("a").iter_rows():
+        b = b + timedelta(microseconds=1)
+        if merged and a <= merged[-1][1]:
+            merged[-1][1] = max(merged[-1][1], b)
+        else:
+            merged.append([a, b])
+    return [tuple(m) for m in merged]

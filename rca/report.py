@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import polars as pl
 from pydantic import BaseModel, ConfigDict, Field
 
-from logrca.rca.detect import strongest_first
-from logrca.rca.detect_rules import ERROR_LEVELS
+from logrca.rca.detect import covered_intervals, strongest_first
+from logrca.rca.detect_rules import ERROR_LEVELS, DetectionConfig
 from logrca.rca.knowledge import link_knowledge
 
 __all__ = ["ReportConfig", "build_finding", "finding_id", "incident_id_for", "service_impact"]
@@ -71,15 +71,30 @@ def _raised_lines(window_events: pl.DataFrame, raised: pl.DataFrame) -> pl.DataF
     return candidates.join(keys, on=["service", "template_id"], how="semi")
 
 
-def _incident_window(window_events: pl.DataFrame, anomalies: pl.DataFrame) -> tuple[datetime, datetime]:
-    """From the first to the last line of what went anomalous (new/raised templates, errors of flagged services)."""
+def _incident_window(
+    window_events: pl.DataFrame, anomalies: pl.DataFrame, standing_out: pl.DataFrame, end: datetime
+) -> tuple[datetime | None, datetime | None]:
+    """From the first to the last line of what went anomalous (new/raised templates, errors of flagged
+    services), each from its onset (``first_seen``); without a log finding, from the first moment the
+    spans or metrics of a service ``standing_out`` deviated to the analysed window's ``end``."""
+    if anomalies.is_empty():
+        seen = standing_out["first_anomalous"].drop_nulls()
+        return (seen.min(), end) if seen.len() else (None, None)
     raised = anomalies.filter(pl.col("kind") != "rate_drop")
-    burst_services = raised.filter(pl.col("kind") == "error_burst")["service"].unique().to_list()
-    lines = _raised_lines(window_events, raised)
-    errors = window_events.filter(
-        pl.col("service").is_in(burst_services) & pl.col("level").is_in(list(ERROR_LEVELS))
+    onsets = raised.select("service", "template_id", "first_seen")
+    lines = _raised_lines(window_events, raised).join(
+        onsets.filter(pl.col("template_id").is_not_null()), on=["service", "template_id"]
     )
-    stamps = pl.concat([lines.select("timestamp"), errors.select("timestamp")])["timestamp"]
+    bursts = (
+        onsets.filter(pl.col("template_id").is_null()).group_by("service").agg(pl.col("first_seen").min())
+    )
+    errors = window_events.filter(pl.col("level").is_in(list(ERROR_LEVELS))).join(bursts, on="service")
+    stamps = pl.concat(
+        [
+            frame.filter(pl.col("timestamp") >= pl.col("first_seen")).select("timestamp")
+            for frame in (lines, errors)
+        ]
+    )["timestamp"]
     first_seen = (raised if not raised.is_empty() else anomalies)["first_seen"].min()
     if stamps.is_empty():
         return first_seen, anomalies["first_seen"].max()
@@ -203,11 +218,15 @@ def ranked_entries(ranking: pl.DataFrame, anomalies: pl.DataFrame, owners: dict[
 
 
 def _baseline_scale(baseline_events: pl.DataFrame | None, window: tuple[datetime, datetime]) -> float:
-    """Window length over baseline length (1.0 without a baseline): scales baseline counts to the window."""
+    """Window length over baseline length (1.0 without a baseline): scales baseline counts to the window.
+
+    The baseline's length is the time its files cover (:func:`covered_intervals`, as the analysis
+    takes it): fault-free minutes of another day lie apart, not from their first line to the window.
+    """
     if baseline_events is None or baseline_events.is_empty():
         return 1.0
-    span = window[0] - baseline_events["timestamp"].min()
-    return (window[1] - window[0]) / span if span.total_seconds() > 0 else 1.0
+    covered = sum((b - a for a, b in covered_intervals(baseline_events)), start=timedelta(0))
+    return (window[1] - window[0]) / covered if covered.total_seconds() > 0 else 1.0
 
 
 def _change_entries(changes: pl.DataFrame | None, limit: int = 20) -> list[dict]:
@@ -236,9 +255,25 @@ def _detection(detected: datetime, window: tuple[datetime, datetime]) -> dict:
     }
 
 
-def has_finding(ranking: pl.DataFrame, anomalies: pl.DataFrame, min_score: float = 0.0) -> bool:
-    """Whether :func:`build_finding` finds an incident: a ranking, and anomalies scoring ``min_score`` or more."""
-    return not (ranking.is_empty() or anomalies.is_empty() or float(anomalies["score"].max()) < min_score)
+def has_finding(
+    ranking: pl.DataFrame,
+    anomalies: pl.DataFrame,
+    min_score: float = 0.0,
+    *,
+    standout: float = DetectionConfig().min_score,
+) -> bool:
+    """Whether :func:`build_finding` finds an incident: a ranking, and log anomalies scoring ``min_score``
+    or more, or a ranked service whose evidence of all signals reaches ``standout``.
+
+    A slow database or a starved CPU shows in spans and metrics while no log line changes. The
+    ranking's ``anomaly_score`` fuses every signal on the log scores' own scale (a z-like surprise),
+    so the detection threshold (``detection.min_score``) is the bar for it too.
+    """
+    if ranking.is_empty():
+        return False
+    if not anomalies.is_empty() and float(anomalies["score"].max()) >= min_score:
+        return True
+    return "anomaly_score" in ranking.columns and float(ranking["anomaly_score"].max() or 0.0) >= standout
 
 
 def build_finding(
@@ -255,6 +290,7 @@ def build_finding(
     detected_at: datetime | None = None,
     changes: pl.DataFrame | None = None,
     min_score: float = 0.0,
+    standout: float = DetectionConfig().min_score,
     trace_lines: Callable[[str], pl.DataFrame] | None = None,
 ) -> dict | None:
     """Assemble the finding of one analysed window, or None when nothing was ranked.
@@ -275,7 +311,10 @@ def build_finding(
     changes : pl.DataFrame, optional
         :func:`logrca.rca.changes.detect_changes` rows of the window and its baseline.
     min_score : float, default 0.0
-        A window whose top anomaly score is below this yields no finding.
+        A window whose top log anomaly score is below this yields no finding from its logs.
+    standout : float, default the detection threshold
+        Without a log finding, a ranked service whose fused evidence (spans, metrics) reaches this
+        makes one (:func:`has_finding`).
     trace_lines : callable, optional
         ``trace_id -> lines`` (``timestamp, service, level, message``) of one request in the window,
         for the reproduction lines when ``window_events`` are read without ``message`` (the pipeline
@@ -290,10 +329,11 @@ def build_finding(
     -----
     Over 60 lines for its parameter documentation; the body (about 35 lines) is the finding's literal.
     """
-    if not has_finding(ranking, anomalies, min_score):
+    if not has_finding(ranking, anomalies, min_score, standout=standout):
         return None
     ranked = ranked_entries(ranking, anomalies, owners or {})
-    start, end = _incident_window(window_events, anomalies)
+    standing_out = ranking.filter(pl.col("anomaly_score") >= standout)
+    start, end = _incident_window(window_events, anomalies, standing_out, window[1])
     trace_ids, path_lines = _failing_path(window_events, anomalies, trace_lines=trace_lines)
     knowledge = link_knowledge(
         root_cause=ranked[0]["service"],
@@ -311,7 +351,9 @@ def build_finding(
         **_detection(detected_at or datetime.now(UTC), window),
         "root_cause": ranked[0]["service"],
         "ranking": ranked,
-        "affected_services": sorted(set(anomalies["service"].to_list())),
+        "affected_services": sorted(
+            set((anomalies if not anomalies.is_empty() else standing_out)["service"])
+        ),
         "impact": service_impact(
             window_events,
             baseline_events,

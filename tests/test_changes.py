@@ -35,6 +35,10 @@ def lines(rows):
         ("Received SIGTERM, shutting down", "restart", None),
         ("Server started on port 8080", "restart", None),
         ("Released version 2.4.0 to production", "deploy", "2.4.0"),
+        ("Starting Jetty 9.4.12 on port 8080", "version_change", "9.4.12"),
+        # Spring Boot's and Quarkus' start lines: a start, and the number is a duration, not a version
+        ("Started OrderApplication in 2.41 seconds (JVM running for 3.1)", "restart", None),
+        ("orders 1.0 on JVM started in 1.234s. Listening on port 8080", "restart", None),
     ],
 )
 def test_builtin_rules_recognise_common_shapes(message, kind, version):

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import polars as pl
+import pytest
 
 from logrca.assets.reporting import _trace_lines
 from logrca.rca.report import build_finding, finding_id, service_impact
@@ -54,8 +55,11 @@ def make_inputs():
             ),
         ]
     )
-    baseline = events(
-        [(T0 - timedelta(minutes=30), "api", "INFO", "call stock id=2", "t0", 1, "call stock id=<*>")]
+    baseline = events(  # the baseline covers the 30 minutes before the window (as the analysis takes it)
+        [
+            (T0 - timedelta(minutes=30), "api", "INFO", "call stock id=2", "t0", 1, "call stock id=<*>"),
+            (T0 - timedelta(microseconds=1), "web", "INFO", "page served", "t9", 3, "page served"),
+        ]
     )
     anomalies = pl.DataFrame(
         {
@@ -322,3 +326,43 @@ def test_evidence_lists_one_signal_per_item_and_the_summary_names_the_strongest(
         in report.splitlines()
     )
     assert "| 37.4 |" in report and "37.402" not in report
+
+
+def test_impact_scales_a_baseline_of_minutes_apart_by_the_time_they_cover():
+    """Fault-free minutes of another day: the expected counts come from the ten minutes the two
+    files cover, not from the day between the first baseline line and the window."""
+    from logrca.rca.report import _baseline_scale
+
+    day_before = datetime(2026, 3, 9, 10, tzinfo=UTC)
+    rows = [
+        (day_before + timedelta(minutes=start + m), f"normal-{start}.log")
+        for start in (0, 600)
+        for m in (0, 5)
+    ]
+    baseline = pl.DataFrame(rows, schema=["timestamp", "source_file"], orient="row").with_columns(
+        pl.col("timestamp").dt.cast_time_unit("us")
+    )
+    window = (datetime(2026, 3, 10, 10, tzinfo=UTC), datetime(2026, 3, 10, 10, 20, tzinfo=UTC))
+    assert _baseline_scale(baseline, window) == pytest.approx(2.0, rel=1e-6)
+
+
+def test_a_fault_seen_only_in_spans_or_metrics_is_a_finding_when_it_stands_out():
+    """A slow database changes no log line: with no log anomaly, a ranked service whose fused
+    evidence reaches the detection threshold still makes a finding; a quiet one does not."""
+    window, baseline, anomalies, ranking = make_inputs()
+    loud = ranking.with_columns(pl.Series("anomaly_score", [9.0, 0.5]))
+
+    def finding(ranked):
+        return build_finding(
+            system="shop",
+            window=WINDOW,
+            window_events=window,
+            baseline_events=baseline,
+            anomalies=anomalies.clear(),
+            ranking=ranked,
+        )
+
+    found = finding(loud)
+    assert found["root_cause"] == "stock" and found["affected_services"] == ["stock"]
+    assert found["window_start"] == "2026-03-10T02:20:01Z" and found["window_end"] == "2026-03-10T03:00:00Z"
+    assert finding(ranking) is None  # anomaly scores 1.0 and 0.5: below the threshold of 3
