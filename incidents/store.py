@@ -335,8 +335,11 @@ def _matching(
     filters: list[dict] = [query] if query else []
     if statuses:
         filters.append({"terms": {"status": list(statuses)}})
-    if service:
-        filters.append({"term": {"affected_services": service}})
+    if service:  # the root cause (ranked or confirmed) or an affected service, as 'logrca search -s' reads it
+        fields = ("initial_cause.service", "confirmed_cause.service", "service.name", "affected_services")
+        filters.append(
+            {"bool": {"should": [{"term": {field: service}} for field in fields], "minimum_should_match": 1}}
+        )
     if system:
         filters.append({"term": {"system": system}})
     return {"bool": {"filter": filters}}

@@ -119,7 +119,12 @@ def list_command(
     status: list[str] = typer.Option(
         None, "--status", "-S", help="Only these statuses (repeatable; default: all but archived)."
     ),
-    service: str = typer.Option(None, "--service", "-s", help="Only incidents affecting this service."),
+    service: str = typer.Option(
+        None,
+        "--service",
+        "-s",
+        help="Only incidents with this service as root cause (ranked first or confirmed) or among the affected.",
+    ),
     size: int = typer.Option(50, "--size", "-n", min=1, max=10000, help="How many incidents."),
     include_archived: bool = typer.Option(False, "--all", help="Archived incidents too."),
     wide: bool = WideOption,

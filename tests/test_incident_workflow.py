@@ -1,0 +1,43 @@
+"""The incident workflow as a user walks it on the CLI, against the real Elasticsearch: filters, confirm,
+act, weekly review, times and wording."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+from finding_factory import RUNBOOKS, make_finding
+from typer.testing import CliRunner
+
+from logrca import PROJECT_ROOT
+from logrca.cli import app
+from logrca.incidents.catalogue import load_catalogue
+from logrca.incidents.record import build_incident
+from logrca.incidents.store import IncidentStore
+
+CATALOGUE = load_catalogue(PROJECT_ROOT / "examples" / "shop" / "catalogue.yaml")
+OPENED = datetime(2031, 3, 3, 11, 30, tzinfo=UTC)
+
+
+@pytest.fixture()
+def cli(es_url, index_prefix, monkeypatch):
+    """``cli("list", "-s", "x")`` runs ``logrca incident list -s x`` on the test's own indices."""
+    monkeypatch.setenv("LOGRCA_ES_URL", es_url)
+    monkeypatch.setenv("LOGRCA_INDEX_PREFIX", index_prefix)
+    monkeypatch.setenv("USER", "cli-user")
+    runner = CliRunner()
+    return lambda *args: runner.invoke(app, ["incident", *args])
+
+
+@pytest.mark.es
+def test_service_filter_matches_the_root_cause_not_only_the_affected(es_client, index_prefix, cli):
+    finding = make_finding()
+    finding["affected_services"] = ["checkout", "gateway"]  # the cause itself shows no errors of its own
+    store = IncidentStore(es_client, index_prefix)
+    incident_id, _ = store.file(build_incident(finding, catalogue=CATALOGUE, runbooks=RUNBOOKS, now=OPENED))
+    for service in ("payments", "checkout"):
+        listed = cli("list", "-s", service, "--wide")
+        assert listed.exit_code == 0 and incident_id in listed.stdout, (service, listed.output)
+    assert "no incidents" in cli("list", "-s", "inventory").output
+    assert store.count(service="payments") == 1
+    assert "root cause" in cli("list", "--help").stdout
