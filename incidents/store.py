@@ -314,18 +314,29 @@ class IncidentStore:
             incident_id, "category", by=by, note=note, category=category, category_source="operator"
         )
 
-    def confirm(self, incident_id: str, cause: str, *, by: str, note: str | None = None) -> dict:
-        """Record the true root cause; the incident then counts as a labelled case."""
-        document, _ = self.get(incident_id)
-        ranked = [r["service"] for r in document.get("ranking") or []]
-        confirmed = {
-            "service": cause,
-            "by": by,
-            "at": now_iso(),
-            "note": note,
-            "rank_in_ranking": ranked.index(cause) + 1 if cause in ranked else None,
-        }
-        return self.annotate(incident_id, "confirm", by=by, note=note, confirmed_cause=confirmed)
+    def confirm(
+        self,
+        incident_id: str,
+        cause: str,
+        *,
+        by: str,
+        note: str | None = None,
+        known: tuple[str, ...] | set[str] = (),
+        force: bool = False,
+    ) -> dict:
+        """Record the true root cause; the incident then counts as a labelled case.
+
+        Raises
+        ------
+        IncidentError
+            When ``cause`` is none of the incident's services nor of ``known`` (the deployment's), unless
+            ``force``. ``confirmed_cause.replaces`` names the cause an earlier confirmation gave.
+        """
+        from logrca.incidents.confirm import confirmation_change
+
+        return self.update(
+            incident_id, confirmation_change(cause, by=by, note=note, known=known, force=force)
+        )
 
 
 def _matching(

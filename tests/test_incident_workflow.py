@@ -41,3 +41,24 @@ def test_service_filter_matches_the_root_cause_not_only_the_affected(es_client, 
     assert "no incidents" in cli("list", "-s", "inventory").output
     assert store.count(service="payments") == 1
     assert "root cause" in cli("list", "--help").stdout
+
+
+@pytest.mark.es
+def test_confirm_refuses_an_unknown_service_and_says_what_it_replaces(es_client, index_prefix, cli, tmp_path):
+    store = IncidentStore(es_client, index_prefix)
+    incident_id, _ = store.file(
+        build_incident(make_finding(), catalogue=CATALOGUE, runbooks=RUNBOOKS, now=OPENED)
+    )
+    kb = str(tmp_path / "kb")
+    typo = cli("confirm", incident_id, "--cause", "paymnets", "--knowledge-dir", kb)
+    assert typo.exit_code == 1 and "no service 'paymnets'" in typo.output and "payments" in typo.output
+    assert len(typo.output.strip().splitlines()) == 1
+    assert not (tmp_path / "kb").exists() and store.get(incident_id)[0]["confirmed_cause"] is None
+    # a service of the deployment (topology, catalogue) the incident does not name is fine
+    assert cli("confirm", incident_id, "--cause", "inventory", "--knowledge-dir", kb).exit_code == 0
+    again = cli("confirm", incident_id, "--cause", "checkout", "--knowledge-dir", kb)
+    assert again.exit_code == 0 and "replaces the earlier confirmation (inventory → checkout)" in again.stdout
+    forced = cli("confirm", incident_id, "--cause", "nosuchsvc", "--force", "--knowledge-dir", kb)
+    assert forced.exit_code == 0 and "(checkout → nosuchsvc)" in forced.stdout
+    history = [(h.get("from"), h.get("to")) for h in store.get(incident_id)[0]["status_history"]]
+    assert history[-3:] == [(None, "inventory"), ("inventory", "checkout"), ("checkout", "nosuchsvc")]

@@ -238,7 +238,12 @@ def category_command(
 def confirm_command(
     ctx: typer.Context,
     incident_id: str,
-    cause: str = typer.Option(..., "--cause", help="The service that truly caused it."),
+    cause: str = typer.Option(
+        ..., "--cause", help="The service that truly caused it: one the incident or the deployment knows."
+    ),
+    force: bool = typer.Option(
+        False, "--force", help="Confirm a service neither the incident nor the deployment knows."
+    ),
     note: str = NoteOption,
     who: str = AsOption,
     knowledge_dir: Path = typer.Option(
@@ -246,25 +251,29 @@ def confirm_command(
     ),
 ) -> None:
     """Record the true root cause; the incident becomes a knowledge-base entry and a labelled case for 'logrca eval incidents'."""
+    from logrca.assets.config import ConfigError, load_config
+    from logrca.incidents.confirm import confirmed_line, deployment_services
     from logrca.incidents.review import write_past_incident
 
-    incident = guarded(lambda: _store(ctx).confirm(incident_id, cause, by=_who(who), note=note))
-    rank = incident["confirmed_cause"]["rank_in_ranking"]
-    typer.echo(
-        f"{incident_id}: root cause {cause} confirmed (logrca ranked it {rank if rank else 'nowhere'})"
+    try:
+        config = load_config(ctx.obj["config"] or PROJECT_ROOT / "examples" / "shop" / "logrca.yaml")
+    except ConfigError as error:
+        config, config_error = None, error
+    catalogue = ctx.obj["catalogue"] or (config.resolve(config.catalogue) if config else None)
+    known = deployment_services(config.resolve(config.topology) if config else None, catalogue)
+    incident = guarded(
+        lambda: _store(ctx).confirm(incident_id, cause, by=_who(who), note=note, known=known, force=force)
     )
+    typer.echo(f"{incident_id}: {confirmed_line(incident['confirmed_cause'])}")
     if knowledge_dir is None:
-        from logrca.assets.config import ConfigError, load_config
-
-        try:
-            config = load_config(ctx.obj["config"] or PROJECT_ROOT / "examples" / "shop" / "logrca.yaml")
-            base = config.resolve(config.knowledge_base)
-        except ConfigError as error:
-            typer.echo(f"no knowledge-base entry written ({error}); pass --knowledge-dir", err=True)
-            base = None
+        if config is None:
+            typer.echo(f"no knowledge-base entry written ({config_error}); pass --knowledge-dir", err=True)
+        base = config.resolve(config.knowledge_base) if config else None
         knowledge_dir = base / "incidents" if base else None
     if knowledge_dir is not None:
-        typer.echo(f"knowledge-base entry: {write_past_incident(incident, knowledge_dir)}")
+        written = write_past_incident(incident, knowledge_dir)
+        rewritten = " (rewritten)" if incident["confirmed_cause"].get("replaces") else ""
+        typer.echo(f"knowledge-base entry: {written}{rewritten}")
 
 
 @incident_app.command("act")
