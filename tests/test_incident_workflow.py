@@ -62,3 +62,40 @@ def test_confirm_refuses_an_unknown_service_and_says_what_it_replaces(es_client,
     assert forced.exit_code == 0 and "(checkout → nosuchsvc)" in forced.stdout
     history = [(h.get("from"), h.get("to")) for h in store.get(incident_id)[0]["status_history"]]
     assert history[-3:] == [(None, "inventory"), ("inventory", "checkout"), ("checkout", "nosuchsvc")]
+
+
+@pytest.mark.es
+def test_act_runs_the_action_as_the_runbook_declares_it_now(es_client, index_prefix, cli, tmp_path):
+    import copy
+
+    from finding_factory import write_runbooks
+
+    runbooks = copy.deepcopy(RUNBOOKS)
+    runbooks[0]["actions"][0]["description"] = (
+        "Restart the pool of {service}: " + "drain, then reconnect " * 5
+    )
+    store = IncidentStore(es_client, index_prefix)
+    incident_id, _ = store.file(
+        build_incident(make_finding(), catalogue=CATALOGUE, runbooks=runbooks, now=OPENED)
+    )
+    runbooks[0]["actions"][0]["command"] = ["no-such-prog-xyz", "{service}"]  # fixed after filing
+    del runbooks[0]["actions"][1]  # and 'compensate' removed from the runbook
+    kb = write_runbooks(tmp_path / "kb", runbooks)
+    dry = cli("act", incident_id, "restart-pool", "--knowledge-dir", kb)
+    assert dry.exit_code == 0 and "run: no-such-prog-xyz payments" in dry.stdout and "echo" not in dry.stdout
+    ran = cli("act", incident_id, "restart-pool", "--yes", "--knowledge-dir", kb)
+    assert ran.exit_code == 1 and "command not found: no-such-prog-xyz" in ran.stdout
+    removed = cli("act", incident_id, "compensate", "--yes", "--knowledge-dir", kb)
+    assert (
+        removed.exit_code == 1
+        and "action 'compensate' is no longer in runbook 'db-connections'" in removed.output
+    )
+    gone = cli("act", incident_id, "restart-pool", "--knowledge-dir", str(tmp_path / "empty"))
+    assert (
+        gone.exit_code == 1
+        and "runbook 'db-connections' of action 'restart-pool' is no longer in" in gone.output
+    )
+    assert [r["action"] for r in store.get(incident_id)[0]["action_runs"]] == ["restart-pool"]
+    listing = cli("act", incident_id, "--knowledge-dir", kb)
+    assert "restart-pool [db-connections]" in listing.stdout and "compensate" not in listing.stdout
+    assert max(len(line) for line in listing.stdout.splitlines()) <= 80

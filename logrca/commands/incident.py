@@ -5,7 +5,6 @@ from __future__ import annotations
 import getpass
 import json
 import os
-from datetime import UTC, datetime
 from pathlib import Path
 
 import typer
@@ -283,42 +282,35 @@ def act_command(
     action: str = typer.Argument(None, help="Action name (omit to list the actions that fit)."),
     yes: bool = typer.Option(False, "--yes", help="Really run it (default: dry run, show what would run)."),
     who: str = AsOption,
+    knowledge_dir: Path = typer.Option(
+        None, "--knowledge-dir", help="The runbooks' knowledge base (default: the config's knowledge_base)."
+    ),
 ) -> None:
-    """Show (dry run) or, with --yes, run a runbook action of the incident; the run is recorded on it."""
-    from logrca.incidents.actions import describe_plan, plan_action, run_action
+    """Show (dry run) or, with --yes, run a runbook action of the incident, as its runbook declares it now; the run is recorded on it."""
+    from logrca.incidents import actions as acts
+    from logrca.rca.knowledge import KnowledgeError, load_knowledge_runbooks
     from logrca.rca.runbook_actions import ActionError
 
     store = _store(ctx)
-    incident, version = guarded(lambda: store.get(incident_id))
-    actions = {a["name"]: a for a in incident.get("actions") or []}
-    if action is None or action not in actions:
-        listing = (
-            "\n".join(
-                f"  {name}: {a.get('description') or ''} [{a['runbook_id']}]" for name, a in actions.items()
-            )
-            or "  (none)"
-        )
-        if action is not None:
-            _fail(f"incident {incident_id} has no action {action!r}; it has:\n{listing}")
-        typer.echo(f"actions for {incident_id}:\n{listing}")
-        return
+    incident, _ = guarded(lambda: store.get(incident_id))
+    if knowledge_dir is None:
+        knowledge_dir = (config := _config(ctx)).resolve(config.knowledge_base)
     try:
-        plan = plan_action(actions[action], incident)
-    except ActionError as error:
+        runbooks = load_knowledge_runbooks(knowledge_dir)
+        if action is None:
+            listing = acts.action_listing(acts.current_actions(incident, runbooks))
+            typer.echo(f"actions for {incident_id}:\n{listing}")
+            return
+        chosen = acts.current_action(incident, runbooks, action, source=knowledge_dir)
+        plan = acts.plan_action(chosen, incident)
+    except (KnowledgeError, ActionError) as error:
         _fail(str(error))
-    typer.echo(describe_plan(plan))
+    typer.echo(acts.describe_plan(plan))
     if not yes:
         typer.echo("dry run: nothing was run. Add --yes to run it.")
         return
-    result = run_action(plan)
-    record = {
-        "action": action,
-        "runbook_id": actions[action]["runbook_id"],
-        "plan": plan,
-        "by": _who(who),
-        "at": datetime.now(UTC).isoformat(),
-        **result,
-    }
+    result = acts.run_action(plan)
+    record = acts.run_record(chosen, plan, result, by=_who(who))
     guarded(
         lambda: store.annotate(
             incident_id,
