@@ -99,3 +99,15 @@ def test_act_runs_the_action_as_the_runbook_declares_it_now(es_client, index_pre
     listing = cli("act", incident_id, "--knowledge-dir", kb)
     assert "restart-pool [db-connections]" in listing.stdout and "compensate" not in listing.stdout
     assert max(len(line) for line in listing.stdout.splitlines()) <= 80
+
+
+@pytest.mark.es
+def test_weekly_writes_into_a_folder_it_creates(es_client, index_prefix, cli, tmp_path):
+    IncidentStore(es_client, index_prefix).file(build_incident(make_finding(), runbooks=RUNBOOKS, now=OPENED))
+    out = tmp_path / "not" / "yet" / "review.md"
+    written = cli("weekly", "--out", str(out), "--weeks", "1")
+    assert written.exit_code == 0, written.output
+    assert out.is_file() and out.with_suffix(".png").is_file()
+    assert (
+        len([line for line in out.read_text().splitlines() if line.startswith("| 20")]) == 1
+    )  # one trend week

@@ -358,6 +358,7 @@ def weekly_command(
 
     review = weekly_review(guarded(lambda: _store(ctx).search(size=None)), weeks=weeks)
     chart = out.with_suffix(".png")
+    out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(review.markdown + f"\n![chart]({chart.name})\n", encoding="utf-8")
     chart.write_bytes(review.chart_png)
     typer.echo(f"{out} ({counted(review.stats['incidents_week'], 'incident')} this week), {chart}")
