@@ -111,3 +111,32 @@ def test_weekly_writes_into_a_folder_it_creates(es_client, index_prefix, cli, tm
     assert (
         len([line for line in out.read_text().splitlines() if line.startswith("| 20")]) == 1
     )  # one trend week
+
+
+@pytest.mark.es
+def test_times_read_as_people_read_them_and_the_deadline_only_while_it_can_fire(es_client, index_prefix, cli):
+    import re
+    from datetime import timedelta
+
+    from logrca.incidents.escalation import escalate_due
+
+    store = IncidentStore(es_client, index_prefix)
+    opened = datetime.now(UTC) - timedelta(hours=1)
+    incident_id, _ = store.file(
+        build_incident(make_finding(), catalogue=CATALOGUE, runbooks=RUNBOOKS, now=opened)
+    )
+    assert escalate_due(store, CATALOGUE, attempts=1, base_delay=0.01) == [incident_id]
+    note = store.get(incident_id)[0]["status_history"][-1]["note"]
+    assert re.match(r"not acknowledged by \d{4}-\d\d-\d\d \d\d:\d\d:\d\dZ; paging ", note), note
+    assert re.search(
+        r"escalation\s+level 1 \(deadline \d{4}-", cli("show", incident_id, "--no-report").stdout
+    )
+    listed = cli("list").stdout
+    assert "opened" in listed and f"{opened:%Y-%m-%d}" in listed and max(map(len, listed.splitlines())) <= 80
+    assert f"{opened:%Y-%m-%d %H:%M:%SZ}" in cli("list", "--wide").stdout
+    acked = cli("ack", incident_id)
+    assert re.fullmatch(
+        rf"{incident_id} is now acknowledged \(cli-user, \d{{4}}-\d\d-\d\d \d\d:\d\d:\d\dZ\)\n", acked.stdout
+    )
+    shown = cli("show", incident_id, "--no-report").stdout
+    assert re.search(r"escalation\s+level 1 \(stopped: acknowledged\)", shown) and "deadline" not in shown

@@ -181,7 +181,10 @@ def _transition_command(status: str, summary: str):
                 incident_id, status, by=_who(who), note=note, version=_version(if_version)
             )
         )
-        typer.echo(f"{incident_id} is now {incident['status']} ({_who(who)}, {incident[f'{status}_at']})")
+        from logrca.incidents.record import readable_time
+
+        at = readable_time(incident[f"{status}_at"])
+        typer.echo(f"{incident_id} is now {incident['status']} ({_who(who)}, {at})")
 
     command.__doc__ = summary
     return command
