@@ -328,6 +328,16 @@ def past_incident_entry(incident: dict) -> dict:
     }
 
 
+def write_review(review: Review, out: Path) -> Path:
+    """Write the review's Markdown to ``out`` and its chart beside it (``.png``), creating the folder
+    when it does not exist yet; returns the chart's path."""
+    chart = out.with_suffix(".png")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(review.markdown + f"\n![chart]({chart.name})\n", encoding="utf-8")
+    chart.write_bytes(review.chart_png)
+    return chart
+
+
 def write_past_incident(incident: dict, folder: Path | str) -> Path:
     """Write the knowledge-base entry as ``<folder>/<incident_id>.yaml`` (re-confirming overwrites it)."""
     path = Path(folder) / f"{incident['incident_id']}.yaml"

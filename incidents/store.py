@@ -27,7 +27,11 @@ from logrca.incidents.record import (
     same_incident,
 )
 
-__all__ = ["IncidentStore"]
+__all__ = ["IncidentStore", "IncidentUnchanged"]
+
+
+class IncidentUnchanged(Exception):  # noqa: N818 - not a failure: the change asked for is already so
+    """The change asked for is already the incident's state: nothing was written (the message says so)."""
 
 
 class IncidentStore:
@@ -224,7 +228,9 @@ class IncidentStore:
 
         def change(document: dict) -> None:
             current = document["status"]
-            if STATUSES.index(status) <= STATUSES.index(current):
+            if status == current:
+                raise IncidentError(f"incident {incident_id} is already {current}")
+            if STATUSES.index(status) < STATUSES.index(current):
                 raise IncidentError(
                     f"incident {incident_id} is {current!r}; it cannot become {status!r} "
                     f"(order: {' → '.join(STATUSES)})"
@@ -257,6 +263,8 @@ class IncidentStore:
         ------
         IncidentError
             For an empty name or an archived incident.
+        IncidentUnchanged
+            When it is already assigned to ``person`` (and ``team``): nothing is written.
         IncidentConflict
             When the incident changed since ``version``.
         """
@@ -267,8 +275,10 @@ class IncidentStore:
         def change(document: dict) -> None:
             if document["status"] == "archived":
                 raise IncidentError(f"incident {incident_id} is archived; it can no longer be assigned")
-            at = now_iso(now)
             before = (document.get("assignee") or {}).get("name")
+            if before == person and team in (None, (document.get("owner") or {}).get("team")):
+                raise IncidentUnchanged(f"already assigned to {person}")
+            at = now_iso(now)
             document["assignee"] = {"name": person, "by": by, "at": at}
             entry = {"at": at, "by": by, "event": "assign", "from": before, "to": person, "note": note}
             if team is not None:

@@ -140,3 +140,27 @@ def test_times_read_as_people_read_them_and_the_deadline_only_while_it_can_fire(
     )
     shown = cli("show", incident_id, "--no-report").stdout
     assert re.search(r"escalation\s+level 1 \(stopped: acknowledged\)", shown) and "deadline" not in shown
+
+
+@pytest.mark.es
+def test_small_things_archived_hint_assign_noop_already_status(es_client, index_prefix, cli):
+    store = IncidentStore(es_client, index_prefix)
+    incident_id, _ = store.file(
+        build_incident(make_finding(), catalogue=CATALOGUE, runbooks=RUNBOOKS, now=OPENED)
+    )
+    assert cli("assign", incident_id, "bo").exit_code == 0
+    before, version = store.get(incident_id)
+    again = cli("assign", incident_id, "bo")
+    assert (
+        again.exit_code == 0 and again.stdout == f"{incident_id} is already assigned to bo; nothing changed\n"
+    )
+    assert store.get(incident_id) == (before, version)  # no bo → bo entry, no new version
+    assert cli("assign", incident_id, "bo", "--team", "db-team").exit_code == 0  # a new team is a change
+    assert cli("resolve", incident_id).exit_code == 0
+    twice = cli("resolve", incident_id)
+    assert twice.exit_code == 1 and f"incident {incident_id} is already resolved" in twice.output
+    assert "cannot become" not in twice.output
+    assert cli("archive", incident_id).exit_code == 0
+    assert "no incidents (1 archived: --all shows them)" in cli("list").output
+    assert "archived:" not in cli("list", "-s", "inventory").output  # the hint counts what the filter matches
+    assert "archived:" not in cli("list", "--status", "open").output

@@ -307,7 +307,7 @@ def test_cli_lifecycle_conflict_confirm_and_actions(es_url, es_client, index_pre
     assert run("ack", incident_id, "--note", "looking").exit_code == 0
     stale = run("mitigate", incident_id, "--if-version", version, "--as", "bo")
     assert stale.exit_code == 2 and "changed by someone else" in stale.output
-    assert "cannot become" in run("ack", incident_id).output
+    assert f"incident {incident_id} is already acknowledged" in run("ack", incident_id).output
     assert run("resolve", incident_id, "--as", "ana").exit_code == 0
     listed = run("list", "--status", "resolved", "--wide")
     assert (

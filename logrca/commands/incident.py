@@ -145,8 +145,12 @@ def list_command(
             typer.echo(more, err=True)
     elif incidents:
         console(wide=wide).print(incidents_table(incidents, wide=wide, matching=matching))
-    else:
+    elif status or include_archived:
         typer.echo("no incidents", err=True)
+    else:  # archived ones are left out: say so, and how to see them
+        archived = guarded(lambda: _store(ctx).count(statuses=("archived",), service=service))
+        hint = f" ({archived} archived: --all shows them)" if archived else ""
+        typer.echo(f"no incidents{hint}", err=True)
 
 
 @incident_app.command("show")
@@ -175,16 +179,15 @@ def _transition_command(status: str, summary: str):
         who: str = AsOption,
         if_version: str = VersionOption,
     ) -> None:
+        from logrca.incidents.record import readable_time
+
         store = _store(ctx)
         incident = guarded(
             lambda: store.transition(
                 incident_id, status, by=_who(who), note=note, version=_version(if_version)
             )
         )
-        from logrca.incidents.record import readable_time
-
-        at = readable_time(incident[f"{status}_at"])
-        typer.echo(f"{incident_id} is now {incident['status']} ({_who(who)}, {at})")
+        typer.echo(f"{incident_id} is now {status} ({_who(who)}, {readable_time(incident[f'{status}_at'])})")
 
     command.__doc__ = summary
     return command
@@ -217,14 +220,18 @@ def assign_command(
     if_version: str = VersionOption,
 ) -> None:
     """Assign the incident to a person (and with --team to another owning team). 'ack' assigns it to you when nobody has it."""
-    store = _store(ctx)
-    incident = guarded(
-        lambda: store.assign(
-            incident_id, person, by=_who(who), team=team, note=note, version=_version(if_version)
+    from logrca.incidents.store import IncidentUnchanged
+
+    store, by, version = _store(ctx), _who(who), _version(if_version)
+    try:
+        incident = guarded(
+            lambda: store.assign(incident_id, person, by=by, team=team, note=note, version=version)
         )
-    )
+    except IncidentUnchanged as same:
+        typer.echo(f"{incident_id} is {same}; nothing changed")
+        return
     owner = (incident.get("owner") or {}).get("team") or "-"
-    typer.echo(f"{incident_id} assigned to {incident['assignee']['name']} (team {owner}) by {_who(who)}")
+    typer.echo(f"{incident_id} assigned to {incident['assignee']['name']} (team {owner}) by {by}")
 
 
 @incident_app.command("category")
@@ -356,14 +363,11 @@ def weekly_command(
     weeks: int = typer.Option(8, "--weeks", min=1, help="Weeks of trend."),
 ) -> None:
     """Write the weekly incident review (same as the incident_review asset)."""
-    from logrca.incidents.review import weekly_review
+    from logrca.incidents.review import weekly_review, write_review
     from logrca.rca.markdown import counted
 
     review = weekly_review(guarded(lambda: _store(ctx).search(size=None)), weeks=weeks)
-    chart = out.with_suffix(".png")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(review.markdown + f"\n![chart]({chart.name})\n", encoding="utf-8")
-    chart.write_bytes(review.chart_png)
+    chart = write_review(review, out)
     typer.echo(f"{out} ({counted(review.stats['incidents_week'], 'incident')} this week), {chart}")
 
 
