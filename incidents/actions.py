@@ -10,16 +10,93 @@ from __future__ import annotations
 import json
 import shlex
 import subprocess
+import textwrap
 import urllib.error
 import urllib.parse
 import urllib.request
+from pathlib import Path
 from typing import Any
 
+from logrca.incidents.record import now_iso
 from logrca.rca.runbook_actions import ActionError, RunbookAction, placeholders
 
-__all__ = ["describe_plan", "incident_params", "plan_action", "run_action"]
+__all__ = [
+    "action_listing",
+    "current_action",
+    "current_actions",
+    "describe_plan",
+    "incident_params",
+    "plan_action",
+    "run_action",
+]
 
 OUTPUT_LIMIT = 8000
+
+
+def _linked_ids(incident: dict) -> list[str]:
+    """The ids of the runbooks the incident was filed with (those giving steps or actions), in order."""
+    ids = [r.get("runbook_id") for r in incident.get("suggested_actions") or []]
+    ids += [a.get("runbook_id") for a in incident.get("actions") or []]
+    return list(dict.fromkeys(i for i in ids if i))
+
+
+def current_actions(incident: dict, runbooks: list[dict]) -> dict[str, dict]:
+    """The actions of the incident's runbooks as the runbooks declare them now (``runbooks``: the
+    knowledge base as ``load_knowledge_runbooks`` reads it), by name, each with its ``runbook_id``.
+
+    What the incident stored when it was filed is only which runbooks it links: a command fixed or
+    removed in the runbook since must not keep running from the incident's copy.
+    """
+    by_id = {r["id"]: r for r in runbooks}
+    return {
+        action["name"]: dict(action, runbook_id=ident)
+        for ident in _linked_ids(incident)
+        for action in (by_id.get(ident) or {}).get("actions") or []
+    }
+
+
+def current_action(incident: dict, runbooks: list[dict], name: str, *, source: Path | None) -> dict:
+    """The action ``name`` as its runbook (in ``source``, the knowledge base) declares it now.
+
+    Raises
+    ------
+    ActionError
+        When no linked runbook declares it now: removed from its runbook, its runbook gone, or never one.
+    """
+    actions = current_actions(incident, runbooks)
+    if name in actions:
+        return actions[name]
+    filed = {a["name"]: a.get("runbook_id") for a in incident.get("actions") or []}
+    listing, source = action_listing(actions), source or "no knowledge base"
+    if name in filed and filed[name] in {r["id"] for r in runbooks}:
+        said = f"action {name!r} is no longer in runbook {filed[name]!r} ({source}): not run"
+    elif name in filed:
+        said = f"runbook {filed[name]!r} of action {name!r} is no longer in {source}: not run"
+    else:
+        said = f"incident {incident.get('incident_id')} has no action {name!r}"
+    raise ActionError(f"{said}; its runbooks declare now:\n{listing}")
+
+
+def run_record(action: dict, plan: dict, result: dict, *, by: str) -> dict:
+    """What the incident keeps of one run (``action_runs``): the action, its runbook, the plan, who, when, outcome."""
+    return {
+        "action": action["name"],
+        "runbook_id": action["runbook_id"],
+        "plan": plan,
+        "by": by,
+        "at": now_iso(),
+        **result,
+    }
+
+
+def action_listing(actions: dict[str, dict], width: int = 80) -> str:
+    """One entry per action, wrapped within ``width`` columns: ``  name [runbook]`` then its description."""
+    lines = []
+    for name, action in actions.items():
+        lines.append(f"  {name} [{action.get('runbook_id')}]")
+        said = action.get("description") or ""
+        lines += textwrap.wrap(said, width, initial_indent="      ", subsequent_indent="      ")
+    return "\n".join(lines) or "  (none)"
 
 
 def incident_params(incident: dict) -> dict[str, str]:

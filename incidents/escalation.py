@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 from logrca.incidents.alerts import notify
 from logrca.incidents.catalogue import Catalogue
-from logrca.incidents.record import IncidentConflict, now_iso, parse_time
+from logrca.incidents.record import IncidentConflict, now_iso, readable_time
 from logrca.incidents.store import IncidentStore
 
 __all__ = ["escalate_due", "escalation_candidates"]
@@ -49,7 +49,7 @@ def escalate_due(
                     "at": now_iso(now),
                     "by": "logrca",
                     "event": "escalate",
-                    "note": f"not acknowledged by {parse_time(incident['escalation']['deadline']).isoformat()}; "  # noqa: B023
+                    "note": f"not acknowledged by {readable_time(incident['escalation']['deadline'])}; "  # noqa: B023
                     f"paging {contacts[level + 1]['name']}",  # noqa: B023
                 }
             )

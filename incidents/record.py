@@ -27,6 +27,7 @@ __all__ = [
     "categorize",
     "same_incident",
     "now_iso",
+    "readable_time",
 ]
 
 STATUSES = ("open", "acknowledged", "mitigated", "resolved", "reviewed", "archived")
@@ -89,6 +90,18 @@ def parse_time(value: str) -> datetime:
     """An ISO string stored on an incident, as an aware datetime."""
     parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def readable_time(value: Any) -> str:
+    """A stored ISO time as a person reads it: ``2026-12-03 09:33:24Z`` (UTC, whole seconds; a space where
+    a narrow column may break); ``-`` when unset, the text itself when it is not a time."""
+    if not value:
+        return "-"
+    try:
+        moment = parse_time(str(value))
+    except ValueError:
+        return str(value)
+    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%SZ")
 
 
 def _evidence(finding: dict) -> list[dict]:

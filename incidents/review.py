@@ -255,7 +255,9 @@ def weekly_review(incidents: list[dict], *, week_end: datetime | None = None, we
     week_end : datetime, optional
         End of the reviewed week (default: now).
     weeks : int, default 8
-        Weeks in the trend table and chart.
+        ISO weeks (Monday to Sunday) in the trend table and chart: the one ``week_end`` falls in (the one
+        before when it is a Monday 00:00) and ``weeks - 1`` before it. The 7 days reviewed may begin in
+        the week before them.
 
     Notes
     -----
@@ -266,13 +268,12 @@ def weekly_review(incidents: list[dict], *, week_end: datetime | None = None, we
     week_end = week_end or datetime.now(UTC)
     start = week_end - timedelta(days=7)
     frame = incident_frame(incidents)
-    trend_start = week_end - timedelta(weeks=weeks)
+    last = week_end - timedelta(microseconds=1)  # a review ending Monday 00:00 ends in the week before
+    monday = (last - timedelta(days=last.weekday())).replace(hour=0, minute=0, second=0, microsecond=0)
+    trend_start = monday - timedelta(weeks=weeks - 1)  # ``weeks`` ISO weeks, not one more
     in_range = frame.filter(pl.col("detected_at") >= trend_start, pl.col("detected_at") < week_end)
-    this_week = in_range.filter(pl.col("detected_at") >= start)
-    week_labels = sorted(
-        {(trend_start + timedelta(days=7 * k + 3)).strftime("%G-W%V") for k in range(weeks)}
-        | set(in_range["week"].to_list())
-    )
+    this_week = frame.filter(pl.col("detected_at") >= start, pl.col("detected_at") < week_end)
+    week_labels = [(trend_start + timedelta(days=7 * k + 3)).strftime("%G-W%V") for k in range(weeks)]
     trends = _trends(in_range, week_labels)
     by_template, by_cause = recurring_problems(in_range)
     open_items = follow_ups(frame)
@@ -283,7 +284,7 @@ def weekly_review(incidents: list[dict], *, week_end: datetime | None = None, we
     titles = dict(in_range.select("incident_id", "title").iter_rows())
     markdown = _review_markdown(
         heading=f"# Incident review {start:%Y-%m-%d} – {week_end:%Y-%m-%d}",
-        summary=f"{counted(this_week.height, 'incident')} this week, {in_range.height} in the last {weeks} weeks; "
+        summary=f"{counted(this_week.height, 'incident')} this week, {in_range.height} in the last {counted(weeks, 'calendar week')}; "
         f"{counted(open_items.height, 'open follow-up')}.",
         counts=counts,
         recurring=(by_template, by_cause),
@@ -325,6 +326,16 @@ def past_incident_entry(incident: dict) -> dict:
         "resolution": "; ".join(notes),
         "date": incident.get("detected_at"),
     }
+
+
+def write_review(review: Review, out: Path) -> Path:
+    """Write the review's Markdown to ``out`` and its chart beside it (``.png``), creating the folder
+    when it does not exist yet; returns the chart's path."""
+    chart = out.with_suffix(".png")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(review.markdown + f"\n![chart]({chart.name})\n", encoding="utf-8")
+    chart.write_bytes(review.chart_png)
+    return chart
 
 
 def write_past_incident(incident: dict, folder: Path | str) -> Path:

@@ -27,7 +27,11 @@ from logrca.incidents.record import (
     same_incident,
 )
 
-__all__ = ["IncidentStore"]
+__all__ = ["IncidentStore", "IncidentUnchanged"]
+
+
+class IncidentUnchanged(Exception):  # noqa: N818 - not a failure: the change asked for is already so
+    """The change asked for is already the incident's state: nothing was written (the message says so)."""
 
 
 class IncidentStore:
@@ -224,7 +228,9 @@ class IncidentStore:
 
         def change(document: dict) -> None:
             current = document["status"]
-            if STATUSES.index(status) <= STATUSES.index(current):
+            if status == current:
+                raise IncidentError(f"incident {incident_id} is already {current}")
+            if STATUSES.index(status) < STATUSES.index(current):
                 raise IncidentError(
                     f"incident {incident_id} is {current!r}; it cannot become {status!r} "
                     f"(order: {' → '.join(STATUSES)})"
@@ -257,6 +263,8 @@ class IncidentStore:
         ------
         IncidentError
             For an empty name or an archived incident.
+        IncidentUnchanged
+            When it is already assigned to ``person`` (and ``team``): nothing is written.
         IncidentConflict
             When the incident changed since ``version``.
         """
@@ -267,8 +275,10 @@ class IncidentStore:
         def change(document: dict) -> None:
             if document["status"] == "archived":
                 raise IncidentError(f"incident {incident_id} is archived; it can no longer be assigned")
-            at = now_iso(now)
             before = (document.get("assignee") or {}).get("name")
+            if before == person and team in (None, (document.get("owner") or {}).get("team")):
+                raise IncidentUnchanged(f"already assigned to {person}")
+            at = now_iso(now)
             document["assignee"] = {"name": person, "by": by, "at": at}
             entry = {"at": at, "by": by, "event": "assign", "from": before, "to": person, "note": note}
             if team is not None:
@@ -314,18 +324,29 @@ class IncidentStore:
             incident_id, "category", by=by, note=note, category=category, category_source="operator"
         )
 
-    def confirm(self, incident_id: str, cause: str, *, by: str, note: str | None = None) -> dict:
-        """Record the true root cause; the incident then counts as a labelled case."""
-        document, _ = self.get(incident_id)
-        ranked = [r["service"] for r in document.get("ranking") or []]
-        confirmed = {
-            "service": cause,
-            "by": by,
-            "at": now_iso(),
-            "note": note,
-            "rank_in_ranking": ranked.index(cause) + 1 if cause in ranked else None,
-        }
-        return self.annotate(incident_id, "confirm", by=by, note=note, confirmed_cause=confirmed)
+    def confirm(
+        self,
+        incident_id: str,
+        cause: str,
+        *,
+        by: str,
+        note: str | None = None,
+        known: tuple[str, ...] | set[str] = (),
+        force: bool = False,
+    ) -> dict:
+        """Record the true root cause; the incident then counts as a labelled case.
+
+        Raises
+        ------
+        IncidentError
+            When ``cause`` is none of the incident's services nor of ``known`` (the deployment's), unless
+            ``force``. ``confirmed_cause.replaces`` names the cause an earlier confirmation gave.
+        """
+        from logrca.incidents.confirm import confirmation_change
+
+        return self.update(
+            incident_id, confirmation_change(cause, by=by, note=note, known=known, force=force)
+        )
 
 
 def _matching(
@@ -335,8 +356,11 @@ def _matching(
     filters: list[dict] = [query] if query else []
     if statuses:
         filters.append({"terms": {"status": list(statuses)}})
-    if service:
-        filters.append({"term": {"affected_services": service}})
+    if service:  # the root cause (ranked or confirmed) or an affected service, as 'logrca search -s' reads it
+        fields = ("initial_cause.service", "confirmed_cause.service", "service.name", "affected_services")
+        filters.append(
+            {"bool": {"should": [{"term": {field: service}} for field in fields], "minimum_should_match": 1}}
+        )
     if system:
         filters.append({"term": {"system": system}})
     return {"bool": {"filter": filters}}

@@ -2,21 +2,16 @@
 
 from __future__ import annotations
 
-from datetime import UTC
-
 from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 
-from logrca.incidents.record import parse_time
+from logrca.incidents.record import readable_time
 from logrca.rca.markdown import counted
 from logrca.rca.rank import strongest_signal
 from logrca.tables import console, markdown, table
 
 __all__ = ["console", "eval_lines", "incident_details", "incidents_table", "more_than_shown"]
-
-
-_ID_SHAPE = "INC-202603100218-0123456789ab"  # an incident id, for the width its column needs
 
 
 _ID_SHAPE = "INC-202603100218-0123456789ab"  # an incident id, for the width its column needs
@@ -36,18 +31,20 @@ def incidents_table(incidents: list[dict], *, wide: bool = False, matching: int 
         or f"{counted(len(incidents), 'incident')}, newest first"
     )
     if wide:
-        columns = ["incident", "status", "category", "owner", "assignee", "title"]
+        columns = ["incident", "opened", "status", "category", "owner", "assignee", "title"]
         listing = table(title, columns, wide=True)
     else:
-        columns = ["status", "category", "owner/assignee", "incident / title"]
-        listing = table(title, columns, fixed=("status",), last_min=len(_ID_SHAPE))
+        columns = ["status/opened", "category", "owner/assignee", "incident / title"]
+        listing = table(title, columns, last_min=len(_ID_SHAPE), widest={"status/opened": 12})
     for incident in incidents:
         category = (incident.get("category") or "-").replace("_", " ")
         owner = (incident.get("owner") or {}).get("team") or "-"
         assignee = (incident.get("assignee") or {}).get("name") or "-"
+        opened = readable_time(incident.get("created_at") or incident.get("detected_at"))
         if wide:
             listing.add_row(
                 incident["incident_id"],
+                opened,
                 incident["status"],
                 category,
                 owner,
@@ -56,24 +53,12 @@ def incidents_table(incidents: list[dict], *, wide: bool = False, matching: int 
             )
         else:
             listing.add_row(
-                incident["status"],
+                f"{incident['status']}\n{opened}",  # the time breaks at its space: date over clock
                 category,
                 f"{owner}\n{assignee}",
                 f"{incident['incident_id']}\n{incident.get('title') or ''}",
             )
     return listing
-
-
-def _time(value) -> str:
-    """A stored ISO time as a person reads it: ``2026-12-03 09:33:24Z`` (UTC, whole seconds; a space where
-    a narrow column may break); ``-`` when unset, the text itself when it is not a time."""
-    if not value:
-        return "-"
-    try:
-        moment = parse_time(str(value))
-    except ValueError:
-        return str(value)
-    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%SZ")
 
 
 def _cause(cause: dict) -> str:
@@ -89,22 +74,33 @@ def _cause(cause: dict) -> str:
     return f"{said} — {strongest}{more}" if strongest else said
 
 
+def _escalation(incident: dict) -> str:
+    """The escalation level, and its deadline only while it can still fire: open (not acknowledged) with
+    a contact left to page (``escalation_candidates``)."""
+    escalation = incident.get("escalation") or {}
+    level = escalation.get("level")
+    if incident["status"] != "open":
+        return f"level {level} (stopped: {incident['status']})"
+    if level is not None and level + 1 >= len((incident.get("owner") or {}).get("contacts") or []):
+        return f"level {level} (no further contact to page)"
+    return f"level {level} (deadline {readable_time(escalation.get('deadline'))})"
+
+
 def _facts(incident: dict, version: tuple[int, int]) -> Table:
     cause = incident.get("initial_cause") or {}
-    escalation = incident.get("escalation") or {}
     facts = Table.grid(padding=(0, 1))
     facts.add_column(style="bold", no_wrap=True)
     facts.add_column(overflow="fold")
     rows = [
         ("status", f"{incident['status']}   version {version[0]}:{version[1]}"),
-        ("window", f"{_time(incident['window_start'])} → {_time(incident['window_end'])}"),
-        ("detected", _time(incident.get("detected_at"))),
+        ("window", f"{readable_time(incident['window_start'])} → {readable_time(incident['window_end'])}"),
+        ("detected", readable_time(incident.get("detected_at"))),
         ("initial cause", _cause(cause)),
         ("confirmed cause", (incident.get("confirmed_cause") or {}).get("service") or "-"),
         ("category", f"{incident.get('category')} ({incident.get('category_source')})"),
         ("owner", f"{(incident.get('owner') or {}).get('team') or '-'}"),
         ("assignee", (incident.get("assignee") or {}).get("name") or "-"),
-        ("escalation", f"level {escalation.get('level')} (deadline {_time(escalation.get('deadline'))})"),
+        ("escalation", _escalation(incident)),
         ("affected", ", ".join(incident.get("affected_services") or [])),
         (
             "errors",
@@ -117,7 +113,7 @@ def _facts(incident: dict, version: tuple[int, int]) -> Table:
         rows.append(
             (
                 "change",
-                f"{_time(change['timestamp'])} {change['service']} {change['kind']}: {change['message']}",
+                f"{readable_time(change['timestamp'])} {change['service']} {change['kind']}: {change['message']}",
             )
         )
     for key, value in rows:
@@ -152,7 +148,7 @@ def _deliveries(incident: dict) -> Table:
     for delivery in incident.get("deliveries") or []:
         outcome = "delivered" if delivery.get("ok") else f"failed ({delivery.get('attempts')} tries)"
         table.add_row(
-            _time(delivery.get("at")),
+            readable_time(delivery.get("at")),
             delivery["event"],
             delivery["channel"],
             outcome,
@@ -160,12 +156,12 @@ def _deliveries(incident: dict) -> Table:
         )
     for pending in incident.get("pending_deliveries") or []:
         table.add_row(
-            f"next {_time(pending.get('next_attempt_at')) if pending.get('next_attempt_at') else 'run'}",
+            f"next {readable_time(pending.get('next_attempt_at')) if pending.get('next_attempt_at') else 'run'}",
             pending["event"], pending["channel"], "pending",
             pending.get("error") or "",
         )  # fmt: skip
     for failed in incident.get("failed_deliveries") or []:
-        table.add_row(_time(failed.get("gave_up_at")), failed["event"], failed["channel"], "given up",
+        table.add_row(readable_time(failed.get("gave_up_at")), failed["event"], failed["channel"], "given up",
                       f"{failed.get('reason')}: {failed.get('error') or ''}")  # fmt: skip
     return table
 
@@ -178,7 +174,7 @@ def incident_details(incident: dict, version: tuple[int, int], *, report: bool =
     history.add_column("note", overflow="fold", ratio=1)
     for item in incident.get("status_history") or []:
         history.add_row(
-            _time(item["at"]), item["by"], item["event"], item.get("to") or "", item.get("note") or ""
+            readable_time(item["at"]), item["by"], item["event"], item.get("to") or "", item.get("note") or ""
         )
     parts = [
         Text(incident["incident_id"], style="bold"),

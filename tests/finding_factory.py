@@ -109,3 +109,19 @@ RUNBOOKS = [
         ],
     }
 ]
+
+
+def write_runbooks(folder, runbooks: list[dict]) -> str:
+    """Write ``runbooks`` (shaped like :data:`RUNBOOKS`) as a knowledge base's ``runbooks/*.md``; returns the base."""
+    from pathlib import Path
+
+    import yaml
+
+    for runbook in runbooks:
+        meta = {k: runbook[k] for k in ("id", "title", "services", "keywords", "actions") if runbook.get(k)}
+        path = Path(folder) / "runbooks" / f"{runbook['id']}.md"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(
+            f"---\n{yaml.safe_dump(meta, sort_keys=False)}---\n{runbook['body']}", encoding="utf-8"
+        )
+    return str(folder)

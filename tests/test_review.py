@@ -113,3 +113,19 @@ def test_archived_incidents_count_but_leave_the_follow_ups():
     assert (
         weekly_review(made, week_end=WEEK_END, weeks=4).stats["incidents_week"] == 4
     )  # archived still counts
+
+
+@pytest.mark.parametrize("weeks", [1, 8])
+def test_the_trend_shows_as_many_weeks_as_asked(weeks):
+    """A review ending on a Thursday, with an incident on its Monday and one in the ninth ISO week before:
+    one more ISO week was shown than asked for (the partial week at each end)."""
+    thursday = datetime(2031, 3, 13, 9, tzinfo=UTC)
+    made = [
+        build_incident(make_finding(hour=h), now=thursday)
+        for h in (-45 * 24, 24 * 7 + 3)  # Fri 2031-01-17 (8 weeks before, and 6 days) and Mon 2031-03-10
+    ]
+    review = weekly_review(made, week_end=thursday, weeks=weeks)
+    trend_rows = [line for line in review.markdown.splitlines() if line.startswith("| 2031-W")]
+    assert [row.split(" | ")[0] for row in trend_rows][-1] == "| 2031-W11"
+    assert len(trend_rows) == weeks and review.stats["incidents_week"] == 1
+    assert f"in the last {weeks} calendar week{'s' if weeks > 1 else ''};" in review.markdown

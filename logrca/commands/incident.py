@@ -5,7 +5,6 @@ from __future__ import annotations
 import getpass
 import json
 import os
-from datetime import UTC, datetime
 from pathlib import Path
 
 import typer
@@ -119,7 +118,12 @@ def list_command(
     status: list[str] = typer.Option(
         None, "--status", "-S", help="Only these statuses (repeatable; default: all but archived)."
     ),
-    service: str = typer.Option(None, "--service", "-s", help="Only incidents affecting this service."),
+    service: str = typer.Option(
+        None,
+        "--service",
+        "-s",
+        help="Only incidents with this service as root cause (ranked first or confirmed) or among the affected.",
+    ),
     size: int = typer.Option(50, "--size", "-n", min=1, max=10000, help="How many incidents."),
     include_archived: bool = typer.Option(False, "--all", help="Archived incidents too."),
     wide: bool = WideOption,
@@ -141,8 +145,12 @@ def list_command(
             typer.echo(more, err=True)
     elif incidents:
         console(wide=wide).print(incidents_table(incidents, wide=wide, matching=matching))
-    else:
+    elif status or include_archived:
         typer.echo("no incidents", err=True)
+    else:  # archived ones are left out: say so, and how to see them
+        archived = guarded(lambda: _store(ctx).count(statuses=("archived",), service=service))
+        hint = f" ({archived} archived: --all shows them)" if archived else ""
+        typer.echo(f"no incidents{hint}", err=True)
 
 
 @incident_app.command("show")
@@ -171,13 +179,15 @@ def _transition_command(status: str, summary: str):
         who: str = AsOption,
         if_version: str = VersionOption,
     ) -> None:
+        from logrca.incidents.record import readable_time
+
         store = _store(ctx)
         incident = guarded(
             lambda: store.transition(
                 incident_id, status, by=_who(who), note=note, version=_version(if_version)
             )
         )
-        typer.echo(f"{incident_id} is now {incident['status']} ({_who(who)}, {incident[f'{status}_at']})")
+        typer.echo(f"{incident_id} is now {status} ({_who(who)}, {readable_time(incident[f'{status}_at'])})")
 
     command.__doc__ = summary
     return command
@@ -210,14 +220,18 @@ def assign_command(
     if_version: str = VersionOption,
 ) -> None:
     """Assign the incident to a person (and with --team to another owning team). 'ack' assigns it to you when nobody has it."""
-    store = _store(ctx)
-    incident = guarded(
-        lambda: store.assign(
-            incident_id, person, by=_who(who), team=team, note=note, version=_version(if_version)
+    from logrca.incidents.store import IncidentUnchanged
+
+    store, by, version = _store(ctx), _who(who), _version(if_version)
+    try:
+        incident = guarded(
+            lambda: store.assign(incident_id, person, by=by, team=team, note=note, version=version)
         )
-    )
+    except IncidentUnchanged as same:
+        typer.echo(f"{incident_id} is {same}; nothing changed")
+        return
     owner = (incident.get("owner") or {}).get("team") or "-"
-    typer.echo(f"{incident_id} assigned to {incident['assignee']['name']} (team {owner}) by {_who(who)}")
+    typer.echo(f"{incident_id} assigned to {incident['assignee']['name']} (team {owner}) by {by}")
 
 
 @incident_app.command("category")
@@ -233,7 +247,12 @@ def category_command(
 def confirm_command(
     ctx: typer.Context,
     incident_id: str,
-    cause: str = typer.Option(..., "--cause", help="The service that truly caused it."),
+    cause: str = typer.Option(
+        ..., "--cause", help="The service that truly caused it: one the incident or the deployment knows."
+    ),
+    force: bool = typer.Option(
+        False, "--force", help="Confirm a service neither the incident nor the deployment knows."
+    ),
     note: str = NoteOption,
     who: str = AsOption,
     knowledge_dir: Path = typer.Option(
@@ -241,25 +260,29 @@ def confirm_command(
     ),
 ) -> None:
     """Record the true root cause; the incident becomes a knowledge-base entry and a labelled case for 'logrca eval incidents'."""
+    from logrca.assets.config import ConfigError, load_config
+    from logrca.incidents.confirm import confirmed_line, deployment_services
     from logrca.incidents.review import write_past_incident
 
-    incident = guarded(lambda: _store(ctx).confirm(incident_id, cause, by=_who(who), note=note))
-    rank = incident["confirmed_cause"]["rank_in_ranking"]
-    typer.echo(
-        f"{incident_id}: root cause {cause} confirmed (logrca ranked it {rank if rank else 'nowhere'})"
+    try:
+        config = load_config(ctx.obj["config"] or PROJECT_ROOT / "examples" / "shop" / "logrca.yaml")
+    except ConfigError as error:
+        config, config_error = None, error
+    catalogue = ctx.obj["catalogue"] or (config.resolve(config.catalogue) if config else None)
+    known = deployment_services(config.resolve(config.topology) if config else None, catalogue)
+    incident = guarded(
+        lambda: _store(ctx).confirm(incident_id, cause, by=_who(who), note=note, known=known, force=force)
     )
+    typer.echo(f"{incident_id}: {confirmed_line(incident['confirmed_cause'])}")
     if knowledge_dir is None:
-        from logrca.assets.config import ConfigError, load_config
-
-        try:
-            config = load_config(ctx.obj["config"] or PROJECT_ROOT / "examples" / "shop" / "logrca.yaml")
-            base = config.resolve(config.knowledge_base)
-        except ConfigError as error:
-            typer.echo(f"no knowledge-base entry written ({error}); pass --knowledge-dir", err=True)
-            base = None
+        if config is None:
+            typer.echo(f"no knowledge-base entry written ({config_error}); pass --knowledge-dir", err=True)
+        base = config.resolve(config.knowledge_base) if config else None
         knowledge_dir = base / "incidents" if base else None
     if knowledge_dir is not None:
-        typer.echo(f"knowledge-base entry: {write_past_incident(incident, knowledge_dir)}")
+        written = write_past_incident(incident, knowledge_dir)
+        rewritten = " (rewritten)" if incident["confirmed_cause"].get("replaces") else ""
+        typer.echo(f"knowledge-base entry: {written}{rewritten}")
 
 
 @incident_app.command("act")
@@ -269,42 +292,35 @@ def act_command(
     action: str = typer.Argument(None, help="Action name (omit to list the actions that fit)."),
     yes: bool = typer.Option(False, "--yes", help="Really run it (default: dry run, show what would run)."),
     who: str = AsOption,
+    knowledge_dir: Path = typer.Option(
+        None, "--knowledge-dir", help="The runbooks' knowledge base (default: the config's knowledge_base)."
+    ),
 ) -> None:
-    """Show (dry run) or, with --yes, run a runbook action of the incident; the run is recorded on it."""
-    from logrca.incidents.actions import describe_plan, plan_action, run_action
+    """Show (dry run) or, with --yes, run a runbook action of the incident, as its runbook declares it now; the run is recorded on it."""
+    from logrca.incidents import actions as acts
+    from logrca.rca.knowledge import KnowledgeError, load_knowledge_runbooks
     from logrca.rca.runbook_actions import ActionError
 
     store = _store(ctx)
-    incident, version = guarded(lambda: store.get(incident_id))
-    actions = {a["name"]: a for a in incident.get("actions") or []}
-    if action is None or action not in actions:
-        listing = (
-            "\n".join(
-                f"  {name}: {a.get('description') or ''} [{a['runbook_id']}]" for name, a in actions.items()
-            )
-            or "  (none)"
-        )
-        if action is not None:
-            _fail(f"incident {incident_id} has no action {action!r}; it has:\n{listing}")
-        typer.echo(f"actions for {incident_id}:\n{listing}")
-        return
+    incident, _ = guarded(lambda: store.get(incident_id))
+    if knowledge_dir is None:
+        knowledge_dir = (config := _config(ctx)).resolve(config.knowledge_base)
     try:
-        plan = plan_action(actions[action], incident)
-    except ActionError as error:
+        runbooks = load_knowledge_runbooks(knowledge_dir)
+        if action is None:
+            listing = acts.action_listing(acts.current_actions(incident, runbooks))
+            typer.echo(f"actions for {incident_id}:\n{listing}")
+            return
+        chosen = acts.current_action(incident, runbooks, action, source=knowledge_dir)
+        plan = acts.plan_action(chosen, incident)
+    except (KnowledgeError, ActionError) as error:
         _fail(str(error))
-    typer.echo(describe_plan(plan))
+    typer.echo(acts.describe_plan(plan))
     if not yes:
         typer.echo("dry run: nothing was run. Add --yes to run it.")
         return
-    result = run_action(plan)
-    record = {
-        "action": action,
-        "runbook_id": actions[action]["runbook_id"],
-        "plan": plan,
-        "by": _who(who),
-        "at": datetime.now(UTC).isoformat(),
-        **result,
-    }
+    result = acts.run_action(plan)
+    record = acts.run_record(chosen, plan, result, by=_who(who))
     guarded(
         lambda: store.annotate(
             incident_id,
@@ -347,13 +363,11 @@ def weekly_command(
     weeks: int = typer.Option(8, "--weeks", min=1, help="Weeks of trend."),
 ) -> None:
     """Write the weekly incident review (same as the incident_review asset)."""
-    from logrca.incidents.review import weekly_review
+    from logrca.incidents.review import weekly_review, write_review
     from logrca.rca.markdown import counted
 
     review = weekly_review(guarded(lambda: _store(ctx).search(size=None)), weeks=weeks)
-    chart = out.with_suffix(".png")
-    out.write_text(review.markdown + f"\n![chart]({chart.name})\n", encoding="utf-8")
-    chart.write_bytes(review.chart_png)
+    chart = write_review(review, out)
     typer.echo(f"{out} ({counted(review.stats['incidents_week'], 'incident')} this week), {chart}")
 
 
