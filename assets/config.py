@@ -35,7 +35,6 @@ from logrca.parsers.ingest.sources import (
     SourceConfig,
     SpanSourceConfig,
     folder_patterns,
-    missing_folders,
 )
 from logrca.parsers.templates.miner import TemplateConfig
 from logrca.parsers.validation import format_validation_errors
@@ -157,8 +156,6 @@ def load_config(path: Path | str) -> LogrcaConfig:
             raise ConfigError(f"{path}: {field_name}: {config.resolve(value)} does not exist")
     problems = []
     for number, source in enumerate(config.sources):
-        for index, folder in missing_folders(source, config.base_dir):
-            problems.append(f"  sources.{number}.paths.{index}: folder {folder} does not exist")
         for index, folder in folder_patterns(source, config.base_dir):
             problems.append(
                 f"  sources.{number}.paths.{index}: {folder} is a folder; name its files, e.g. {folder}/*.log"

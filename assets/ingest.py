@@ -98,6 +98,15 @@ def _raw_logs_checks(result, lines_read: int, accounted: int):
         or (None if lines_read == accounted else f"{lines_read} lines read, {accounted} accounted for"),
         metadata={"lines_read": lines_read, "lines_in_events_quarantine_or_elsewhere": accounted},
     )
+    missing = missing_folder_patterns(result.files)
+    yield AssetCheckResult(
+        check_name="every_source_folder_exists",
+        asset_key="raw_logs",
+        passed=not missing,
+        severity=AssetCheckSeverity.ERROR,
+        description=_listed(missing),
+        metadata={"patterns_without_folder": MetadataValue.json(sorted(missing))},
+    )
     outside = outside_span_files(result.files)
     yield AssetCheckResult(
         check_name="every_line_in_a_partition",
@@ -200,6 +209,21 @@ def unaccounted_files(files: list[dict]) -> dict[str, str]:
     return out
 
 
+def missing_folder_patterns(files: list[dict]) -> dict[str, str]:
+    """Path patterns whose folder does not exist: pattern -> the source and the folder.
+
+    A misspelt or not yet created folder reads nothing; a run that says ``ok · 0 events`` over it
+    would hide that a whole source is not read. (The config loads without the folders, so the
+    incident and search commands work on a machine that holds no logs.)
+    """
+    return {
+        record["file"]: f"source {record['source']}: {match.group(1)} does not exist"
+        for record in files
+        for note in record.get("notes", [])
+        if (match := re.search(r"\(folder (.+) does not exist\)", note))
+    }
+
+
 def outside_span_files(files: list[dict]) -> dict[str, str]:
     """Files with lines before the configured start or after its end: file -> how many, where.
 
@@ -273,6 +297,11 @@ def ingest_assets(plan: PartitionPlan) -> list:
                     "every_line_accounted_for",
                     asset="raw_logs",
                     description="lines read = lines in events + quarantined + in other partitions",
+                ),
+                AssetCheckSpec(
+                    "every_source_folder_exists",
+                    asset="raw_logs",
+                    description="the folder of every source's path pattern exists (else the source reads nothing)",
                 ),
                 AssetCheckSpec(
                     "every_line_in_a_partition",

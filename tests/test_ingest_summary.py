@@ -133,3 +133,12 @@ def test_every_damaged_file_is_named_and_skipped_files_are_counted(tmp_path):
     for name in names:
         assert f"{name}: truncated gzip stream" in failed, lines
     assert "  2 files not read: written before this partition or starting after it" in lines
+
+
+def test_a_source_whose_folder_does_not_exist_fails_the_run_by_name(tmp_path):
+    """A misspelt folder reads nothing: not 'ok · 0 events', but a failed check naming it."""
+    path = config(tmp_path, paths="logz/*.log")
+    lines, ok = summary(path, tmp_path)
+    assert not ok
+    failed = after(lines, "check every_source_folder_exists failed (ERROR)")
+    assert f"source app: {tmp_path / 'logz'} does not exist" in failed.replace("\n", " ")

@@ -179,3 +179,14 @@ def test_sources_detect_proposes_no_block_for_a_file_no_format_reads(tmp_path, s
     # the comments wrap to the terminal: a path, the reason of the closest format, the verdict
     comments = [line for line in result.output.splitlines() if line.startswith("#")]
     assert max(map(len, comments)) <= 80 and any(line.startswith("#   ") for line in comments)
+
+
+def test_sources_check_fails_for_a_source_whose_folder_does_not_exist(tmp_path):
+    config = tmp_path / "logrca.yaml"
+    config.write_text(
+        "start: 2026-01-01\nsources: [{name: app, service: app, paths: [nodir/*.log], format: jsonl}]"
+    )
+    result = CliRunner().invoke(app, ["sources", "check", str(config)])
+    assert result.exit_code == 1
+    assert f"folder {tmp_path / 'nodir'} does not exist" in result.output
+    assert "app: a path's folder does not exist" in result.stderr

@@ -143,6 +143,7 @@ def check_command(
         typer.echo(f"error: {error}", err=True)
         raise typer.Exit(2) from error
     silent = []
+    unread = []
     for source in loaded.sources:
         result = check_source(source, loaded.base_dir, max_lines=lines)
         rate = f"{result.parsed_lines / result.lines:.1%}" if result.lines else "-"
@@ -157,8 +158,15 @@ def check_command(
             typer.echo(f"    note: {note}")
         if result.lines and not result.parsed_lines:
             silent.append(source.name)
+        if any("does not exist)" in note for note in result.notes):
+            unread.append(source.name)
     if silent:
         typer.echo(f"error: no line of {', '.join(silent)} parses; see `logrca sources detect`", err=True)
+    if unread:
+        typer.echo(
+            f"error: {', '.join(unread)}: a path's folder does not exist (see the note); not read", err=True
+        )
+    if silent or unread:
         raise typer.Exit(1)
 
 
