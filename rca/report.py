@@ -75,8 +75,8 @@ def _incident_window(
     window_events: pl.DataFrame, anomalies: pl.DataFrame, standing_out: pl.DataFrame, end: datetime
 ) -> tuple[datetime | None, datetime | None]:
     """From the first to the last line of what went anomalous (new/raised templates, errors of flagged
-    services), each from its onset (``first_seen``); without a log finding, from the first moment the
-    spans or metrics of a service ``standing_out`` deviated to the analysed window's ``end``."""
+    services), each from its onset (``first_seen``); without a log finding, from the first moment a
+    service ``standing_out`` deviated to the analysed window's ``end``."""
     if anomalies.is_empty():
         seen = standing_out["first_anomalous"].drop_nulls()
         return (seen.min(), end) if seen.len() else (None, None)
@@ -263,17 +263,25 @@ def has_finding(
     standout: float = DetectionConfig().min_score,
 ) -> bool:
     """Whether :func:`build_finding` finds an incident: a ranking, and log anomalies scoring ``min_score``
-    or more, or a ranked service whose evidence of all signals reaches ``standout``.
+    or more, or requests that felt it: a ranked service whose trace evidence reaches ``standout``.
 
-    A slow database or a starved CPU shows in spans and metrics while no log line changes. The
-    ranking's ``anomaly_score`` fuses every signal on the log scores' own scale (a z-like surprise),
-    so the detection threshold (``detection.min_score``) is the bar for it too.
+    A slow database or a starved CPU shows in the requests' spans while no log line changes. Trace
+    scores are on the log scores' own scale (a z-like surprise), so the detection threshold
+    (``detection.min_score``) is the bar for them too. A metric alone (a pod's CPU up after a
+    release) explains and ranks, but what no request and no log line felt is no incident.
     """
     if ranking.is_empty():
         return False
     if not anomalies.is_empty() and float(anomalies["score"].max()) >= min_score:
         return True
-    return "anomaly_score" in ranking.columns and float(ranking["anomaly_score"].max() or 0.0) >= standout
+    return not _felt_by_requests(ranking, standout).is_empty()
+
+
+def _felt_by_requests(ranking: pl.DataFrame, standout: float) -> pl.DataFrame:
+    """The ranked services whose trace evidence reaches ``standout`` (a finding without log anomalies)."""
+    if "trace_score" not in ranking.columns:
+        return ranking.clear()
+    return ranking.filter(pl.col("trace_score") >= standout)
 
 
 def build_finding(
@@ -313,8 +321,8 @@ def build_finding(
     min_score : float, default 0.0
         A window whose top log anomaly score is below this yields no finding from its logs.
     standout : float, default the detection threshold
-        Without a log finding, a ranked service whose fused evidence (spans, metrics) reaches this
-        makes one (:func:`has_finding`).
+        Without a log finding, a ranked service whose trace evidence reaches this makes one
+        (:func:`has_finding`).
     trace_lines : callable, optional
         ``trace_id -> lines`` (``timestamp, service, level, message``) of one request in the window,
         for the reproduction lines when ``window_events`` are read without ``message`` (the pipeline
@@ -332,7 +340,7 @@ def build_finding(
     if not has_finding(ranking, anomalies, min_score, standout=standout):
         return None
     ranked = ranked_entries(ranking, anomalies, owners or {})
-    standing_out = ranking.filter(pl.col("anomaly_score") >= standout)
+    standing_out = _felt_by_requests(ranking, standout)
     start, end = _incident_window(window_events, anomalies, standing_out, window[1])
     trace_ids, path_lines = _failing_path(window_events, anomalies, trace_lines=trace_lines)
     knowledge = link_knowledge(

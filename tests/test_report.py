@@ -347,10 +347,13 @@ def test_impact_scales_a_baseline_of_minutes_apart_by_the_time_they_cover():
 
 
 def test_a_fault_seen_only_in_spans_or_metrics_is_a_finding_when_it_stands_out():
-    """A slow database changes no log line: with no log anomaly, a ranked service whose fused
-    evidence reaches the detection threshold still makes a finding; a quiet one does not."""
+    """A slow database changes no log line: with no log anomaly, a ranked service whose trace
+    evidence reaches the detection threshold still makes a finding; a metric alone does not."""
     window, baseline, anomalies, ranking = make_inputs()
-    loud = ranking.with_columns(pl.Series("anomaly_score", [9.0, 0.5]))
+    ranking = ranking.with_columns(
+        pl.Series("trace_score", [1.0, 0.5]), pl.Series("metric_score", [9.0, 0.0])
+    )
+    loud = ranking.with_columns(pl.Series("trace_score", [9.0, 0.5]))
 
     def finding(ranked):
         return build_finding(
@@ -365,4 +368,4 @@ def test_a_fault_seen_only_in_spans_or_metrics_is_a_finding_when_it_stands_out()
     found = finding(loud)
     assert found["root_cause"] == "stock" and found["affected_services"] == ["stock"]
     assert found["window_start"] == "2026-03-10T02:20:01Z" and found["window_end"] == "2026-03-10T03:00:00Z"
-    assert finding(ranking) is None  # anomaly scores 1.0 and 0.5: below the threshold of 3
+    assert finding(ranking) is None  # trace scores 1.0 and 0.5 (the metric's 9.0 felt by no request)
