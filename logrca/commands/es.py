@@ -6,6 +6,8 @@ import json
 
 import typer
 
+from logrca.commands import guarded
+from logrca.es_client import es_url_option
 from logrca.es_server import DEFAULT_PORT, ElasticsearchServerError, LocalServer, start, status, stop
 
 es_app = typer.Typer(
@@ -56,30 +58,24 @@ def prune_lines_command(
     index_prefix: str = typer.Option(
         None, "--index-prefix", help="Index prefix (default $LOGRCA_INDEX_PREFIX or 'logrca')."
     ),
+    es_url: str = es_url_option(),
 ) -> None:
     """Delete indexed log lines older than N days, on clusters without ILM.
 
     With ILM, the 'indexing.retention_days' policy does this by itself.
 
-    Connects to $LOGRCA_ES_URL.
+    Connects to --es-url or $LOGRCA_ES_URL.
     """
     from datetime import UTC, datetime, timedelta
-
-    from elasticsearch import TransportError
 
     from logrca.es_client import es_client
     from logrca.pipelines.environment import deployment_from_env
     from logrca.rca.log_lines import prune_lines
     from logrca.rca.markdown import counted
-    from logrca.rca.search_index import unreachable
 
-    deployment = deployment_from_env()
+    prefix = index_prefix or deployment_from_env().index_prefix
     cutoff = datetime.now(UTC) - timedelta(days=older_than_days)
-    try:
-        deleted = prune_lines(es_client(), prefix=index_prefix or deployment.index_prefix, before=cutoff)
-    except TransportError as error:
-        typer.echo(f"error: {unreachable(deployment.es_url, error)}", err=True)
-        raise typer.Exit(1) from error
+    deleted = guarded(lambda: prune_lines(es_client(), prefix=prefix, before=cutoff))
     typer.echo(f"deleted {counted(deleted, 'line')} older than {cutoff:%Y-%m-%d %H:%M}Z")
 
 
