@@ -6,7 +6,7 @@ import json
 
 import typer
 
-from logrca.commands import guarded
+from logrca.commands import checked_index_prefix, guarded
 from logrca.es_client import es_url_option
 from logrca.es_server import DEFAULT_PORT, ElasticsearchServerError, LocalServer, start, status, stop
 
@@ -55,28 +55,38 @@ def prune_lines_command(
     older_than_days: int = typer.Option(
         ..., "--older-than-days", min=1, help="Delete lines older than this."
     ),
+    yes: bool = typer.Option(
+        False, "--yes", help="Really delete them (default: dry run, say how many would go)."
+    ),
     index_prefix: str = typer.Option(
-        None, "--index-prefix", help="Index prefix (default $LOGRCA_INDEX_PREFIX or 'logrca')."
+        None,
+        "--index-prefix",
+        callback=checked_index_prefix,
+        help="Index prefix (default $LOGRCA_INDEX_PREFIX or 'logrca').",
     ),
     es_url: str = es_url_option(),
 ) -> None:
-    """Delete indexed log lines older than N days, on clusters without ILM.
+    """Delete indexed log lines older than N days, on clusters without ILM; without --yes, only say how
+    many it would delete.
 
     With ILM, the 'indexing.retention_days' policy does this by itself.
-
-    Connects to --es-url or $LOGRCA_ES_URL.
     """
     from datetime import UTC, datetime, timedelta
 
     from logrca.es_client import es_client
     from logrca.pipelines.environment import deployment_from_env
-    from logrca.rca.log_lines import prune_lines
+    from logrca.rca.log_lines import count_lines_before, prune_lines
     from logrca.rca.markdown import counted
 
     prefix = index_prefix or deployment_from_env().index_prefix
     cutoff = datetime.now(UTC) - timedelta(days=older_than_days)
+    before = f"older than {cutoff:%Y-%m-%d %H:%M}Z (data streams {prefix}-logs-*)"
+    if not yes:
+        doomed = guarded(lambda: count_lines_before(es_client(), prefix=prefix, before=cutoff))
+        typer.echo(f"dry run: would delete {counted(doomed, 'line')} {before}. Add --yes to delete them.")
+        return
     deleted = guarded(lambda: prune_lines(es_client(), prefix=prefix, before=cutoff))
-    typer.echo(f"deleted {counted(deleted, 'line')} older than {cutoff:%Y-%m-%d %H:%M}Z")
+    typer.echo(f"deleted {counted(deleted, 'line')} {before}")
 
 
 def register(app: typer.Typer, eval_app: typer.Typer) -> None:
