@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import typer
 
@@ -18,12 +19,39 @@ es_app = typer.Typer(
     no_args_is_help=True,
 )
 
-PortOption = typer.Option(DEFAULT_PORT, "--port", help="HTTP port on 127.0.0.1 (transport uses port+100).")
+#: Heap sizes the JVM takes, in megabytes or gigabytes: 512m, 1g, 2G.
+_HEAP = re.compile(r"[1-9][0-9]*[mMgG]")
+
+
+def _heap(value: str) -> str:
+    """Callback of ``--heap``: a JVM heap size of at least 128m, else a usage error naming the flag."""
+    size = int(value[:-1]) * (1024 if value[-1] in "gG" else 1) if _HEAP.fullmatch(value) else 0
+    if size < 128:
+        raise typer.BadParameter(f"{value!r} is not a heap size of at least 128m, like 512m, 1g or 2G")
+    return value
+
+
+PortOption = typer.Option(
+    DEFAULT_PORT, "--port", min=1, max=65535, help="HTTP port on 127.0.0.1 (transport uses port+100)."
+)
+
+
+def _start_port(value: int) -> int:
+    """Callback of ``es start --port``: room for the transport port (port+100) too."""
+    if not 1 <= value <= 65435:
+        raise typer.BadParameter(f"{value} is not in 1-65435 (the transport port, port+100, must exist too)")
+    return value
 
 
 @es_app.command("start")
 def start_command(
-    port: int = PortOption, heap: str = typer.Option("512m", help="JVM heap, e.g. 512m or 1g.")
+    port: int = typer.Option(
+        DEFAULT_PORT,
+        "--port",
+        callback=_start_port,
+        help="HTTP port on 127.0.0.1, 1-65435 (transport uses port+100).",
+    ),
+    heap: str = typer.Option("512m", "--heap", callback=_heap, help="JVM heap, e.g. 512m or 1g."),
 ) -> None:
     """Fetch (first time only) and start Elasticsearch; wait until it is healthy."""
     try:
