@@ -66,9 +66,8 @@ def es_url_option():
         None,
         "--es-url",
         envvar="LOGRCA_ES_URL",
-        show_envvar=False,
         callback=_es_url_option,
-        help="Elasticsearch URL [env: LOGRCA_ES_URL; default: http://127.0.0.1:9200, 'logrca es start'].",
+        help="Elasticsearch URL (default: http://127.0.0.1:9200, the server of 'logrca es start').",
     )
 
 

@@ -69,8 +69,23 @@ def stop_command(port: int = PortOption) -> None:
 
 
 @es_app.command("status")
-def status_command(port: int = PortOption) -> None:
+def status_command(
+    port: int = typer.Option(
+        None,
+        "--port",
+        min=1,
+        max=65535,
+        help=f"Ask the local server on this port (default: --es-url, else port {DEFAULT_PORT}).",
+    ),
+    es_url: str = es_url_option(),
+) -> None:
     """Print the cluster health as JSON; exit 1 when nothing answers."""
+    if port is None and es_url:
+        from logrca.es_client import es_client
+
+        typer.echo(json.dumps(guarded(lambda: es_client().cluster.health().body), indent=2))
+        return
+    port = port or DEFAULT_PORT
     health = status(LocalServer(port=port))
     if health is None:
         typer.echo(f"no Elasticsearch answers on 127.0.0.1:{port}", err=True)

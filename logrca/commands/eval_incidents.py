@@ -17,7 +17,7 @@ def eval_incidents(
         "--index-prefix",
         envvar="LOGRCA_INDEX_PREFIX",
         callback=checked_index_prefix,
-        help="Index prefix: incidents are read from <prefix>-incidents [env: LOGRCA_INDEX_PREFIX].",
+        help="Index prefix: incidents are read from <prefix>-incidents.",
     ),
     as_json: bool = typer.Option(False, "--json", help="Print the scores as one JSON object."),
 ) -> None:
