@@ -109,8 +109,9 @@ def prune_lines_command(
     ),
     es_url: str = es_url_option(),
 ) -> None:
-    """Delete indexed log lines older than N days, on clusters without ILM; without --yes, only say how
-    many it would delete.
+    """Delete indexed log lines older than N days, on clusters without ILM.
+
+    Without --yes it only says how many it would delete, and the cut-off time.
 
     With ILM, the 'indexing.retention_days' policy does this by itself.
     """
