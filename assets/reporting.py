@@ -28,6 +28,7 @@ from logrca.rca.pictures import PictureDrawing
 from logrca.rca.report import build_finding, has_finding, ranked_entries
 from logrca.rca.report_render import ReportOptions, render_report
 from logrca.rca.search_index import es_trouble, index_partition, index_runbooks
+from logrca.rca.urls import shown_url
 from logrca.rca.windows import split_window, window_frames
 
 #: The columns of ``raw_logs`` the finding and the pictures read, beside ``template_id`` of
@@ -272,7 +273,7 @@ def search_index(
         raise es_failure(elasticsearch, error) from error
     finally:
         client.close()
-    return Output(counts, metadata={**counts, "index_prefix": prefix, "url": elasticsearch.url})
+    return Output(counts, metadata={**counts, "index_prefix": prefix, "url": shown_url(elasticsearch.url)})
 
 
 def es_failure(elasticsearch: ElasticsearchResource, error: Exception, *, retries: bool = False) -> Failure:

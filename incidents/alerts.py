@@ -8,6 +8,9 @@ logged on the incident (``deliveries``); a delivery that still fails is kept in
 out; then it moves to ``failed_deliveries`` with its last error, recorded, not retried again. An
 incident that is no longer open (acknowledged, resolved, ...) has its pending alerts given up the
 same way: nobody needs to be woken for it any more.
+
+A webhook's URL is a credential: the incident stores (and ``incident show`` prints) only its
+:func:`~logrca.rca.urls.redacted_target`; the URL to post to comes from the catalogue when sending.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from email.message import EmailMessage
 from logrca.incidents.catalogue import Catalogue, DeliveryRetry, SmtpSettings
 from logrca.incidents.record import now_iso, parse_time
 from logrca.incidents.store import IncidentStore
+from logrca.rca.urls import redacted_target
 
 __all__ = [
     "webhook_body",
@@ -102,12 +106,36 @@ def email_message(
     return message
 
 
+def _contact_shown(contact: dict | None) -> dict | None:
+    """The contact as stored on a delivery: its personal webhook redacted."""
+    if contact and contact.get("webhook"):
+        return {**contact, "webhook": redacted_target(contact["webhook"])}
+    return contact
+
+
+def _urls(catalogue: Catalogue, incident: dict) -> dict[str, str]:
+    """The owning service's webhook URLs (channels and contacts) by their redacted target."""
+    entry = catalogue.entry((incident.get("owner") or {}).get("service"))
+    if entry is None:
+        return {}
+    urls = [c.url for c in entry.channels if c.url] + [c.webhook for c in entry.contacts if c.webhook]
+    return {redacted_target(url): url for url in urls}
+
+
+def _target(delivery: dict) -> str:
+    """A delivery's target as stored: e-mail addresses as they are, a webhook redacted (older
+    incidents stored it whole)."""
+    return delivery["target"] if delivery["channel"] == "email" else redacted_target(delivery["target"])
+
+
 def deliveries_for(incident: dict, catalogue: Catalogue, event: str) -> list[dict]:
-    """The deliveries one event needs: one per channel of the owning service, plus the paged contact's webhook."""
+    """The deliveries one event needs: one per channel of the owning service, plus the paged contact's
+    webhook. Each webhook's ``target`` is redacted; ``url`` (never stored) is where it posts."""
     entry = catalogue.entry((incident.get("owner") or {}).get("service"))
     if entry is None:
         return []
-    contact = _contact(incident, (incident.get("escalation") or {}).get("level", 0))
+    level = (incident.get("escalation") or {}).get("level", 0)
+    contact = _contact_shown(_contact(incident, level))
     deliveries = []
     for channel in entry.channels:
         if channel.kind == "email":
@@ -117,12 +145,26 @@ def deliveries_for(incident: dict, catalogue: Catalogue, event: str) -> list[dic
                     {"event": event, "channel": "email", "target": ", ".join(recipients), "contact": contact}
                 )
         else:
+            target = redacted_target(channel.url)
             deliveries.append(
-                {"event": event, "channel": channel.kind, "target": channel.url, "contact": contact}
+                {
+                    "event": event,
+                    "channel": channel.kind,
+                    "target": target,
+                    "contact": contact,
+                    "url": channel.url,
+                }
             )
-    if contact and contact.get("webhook"):
+    webhook = entry.contacts[min(level, len(entry.contacts) - 1)].webhook if contact else None
+    if webhook:
         deliveries.append(
-            {"event": event, "channel": "webhook", "target": contact["webhook"], "contact": contact}
+            {
+                "event": event,
+                "channel": "webhook",
+                "target": redacted_target(webhook),
+                "contact": contact,
+                "url": webhook,
+            }
         )
     return deliveries
 
@@ -138,10 +180,12 @@ def _post_json(url: str, body: dict, timeout: float) -> None:
 
 def _send_once(delivery: dict, incident: dict, smtp: SmtpSettings) -> None:
     event, contact = delivery["event"], delivery.get("contact")
+    if delivery["channel"] != "email" and not delivery.get("url"):
+        raise OSError(f"{delivery['target']} is no longer in the catalogue")
     if delivery["channel"] == "webhook":
-        _post_json(delivery["target"], webhook_body(incident, event, contact), smtp.timeout_seconds)
+        _post_json(delivery["url"], webhook_body(incident, event, contact), smtp.timeout_seconds)
     elif delivery["channel"] == "slack":
-        _post_json(delivery["target"], slack_body(incident, event, contact), smtp.timeout_seconds)
+        _post_json(delivery["url"], slack_body(incident, event, contact), smtp.timeout_seconds)
     else:
         recipients = [address.strip() for address in delivery["target"].split(",")]
         message = email_message(incident, event, contact, sender=smtp.sender, recipients=recipients)
@@ -167,23 +211,26 @@ def send(
     Returns
     -------
     dict
-        The delivery plus ``ok``, ``attempts`` (tries made now), ``error`` (last error text) and ``at``.
+        The delivery (without its ``url``) plus ``ok``, ``attempts`` (tries made now), ``error`` (last
+        error text) and ``at``.
     """
-    error_text = None
+    error_text, shown = None, {k: v for k, v in delivery.items() if k != "url"}
     for attempt in range(attempts):
         try:
             _send_once(delivery, incident, smtp)
-            return {**delivery, "ok": True, "attempts": attempt + 1, "error": None, "at": now_iso()}
+            return {**shown, "ok": True, "attempts": attempt + 1, "error": None, "at": now_iso()}
         except (OSError, smtplib.SMTPException, urllib.error.URLError) as error:
-            error_text = f"{type(error).__name__}: {error}"
+            error_text = f"{type(error).__name__}: {error}".replace(
+                delivery.get("url") or "\0", shown["target"]
+            )
             if attempt + 1 < attempts:
                 sleep(min(base_delay * 2**attempt, 30.0))
-    return {**delivery, "ok": False, "attempts": attempts, "error": error_text, "at": now_iso()}
+    return {**shown, "ok": False, "attempts": attempts, "error": error_text, "at": now_iso()}
 
 
 def _still_pending(result: dict, retried: list[dict], policy: DeliveryRetry, now: datetime) -> dict:
     earlier = next(
-        (d for d in retried if d["target"] == result["target"] and d["event"] == result["event"]), {}
+        (d for d in retried if _target(d) == result["target"] and d["event"] == result["event"]), {}
     )
     rounds = earlier.get("rounds", 0) + 1
     return {k: result[k] for k in ("event", "channel", "target", "contact", "error")} | {
@@ -289,9 +336,12 @@ def retry_pending(
         ]
         if not pending:
             continue
+        urls = _urls(catalogue, incident)
         outcome = [
             send(
-                {k: p[k] for k in ("event", "channel", "target", "contact")},
+                {k: p[k] for k in ("event", "channel", "contact")}
+                | {"target": _target(p), "contact": _contact_shown(p.get("contact"))}
+                | ({} if p["channel"] == "email" else {"url": urls.get(_target(p))}),
                 incident,
                 catalogue.smtp,
                 **send_options,

@@ -255,12 +255,19 @@ def _suggested_actions(linked: list[dict]) -> list[dict]:
     ]
 
 
+def _webhook(url: str | None) -> dict:
+    from logrca.rca.urls import redacted_target
+
+    return {"webhook": redacted_target(url)} if url else {}
+
+
 def _owner(service: str, catalogue: Catalogue | None) -> dict:
     entry = catalogue.entry(service) if catalogue else None
     return {
         "service": service,
         "team": entry.owner if entry else None,
-        "contacts": [c.model_dump() for c in entry.contacts] if entry else [],
+        # a personal webhook's URL is a credential: stored redacted, the alert posts to the catalogue's
+        "contacts": [c.model_dump() | _webhook(c.webhook) for c in entry.contacts] if entry else [],
     }
 
 

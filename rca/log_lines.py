@@ -30,6 +30,7 @@ from logrca.rca.search_index import (
 )
 
 __all__ = [
+    "count_lines_before",
     "IndexingConfig",
     "LINES_MAPPING",
     "ensure_templates",
@@ -305,10 +306,23 @@ def _as_is(pair: tuple[str, str]) -> tuple[str, str]:
     return pair
 
 
+def _before(before: datetime) -> dict:
+    return {"range": {"@timestamp": {"lt": before.isoformat()}}}
+
+
+def count_lines_before(client, *, prefix: str, before: datetime) -> int:
+    """How many indexed lines (every system) :func:`prune_lines` would delete: its dry run."""
+    client.indices.refresh(index=f"{prefix}-logs-*", ignore_unavailable=True, allow_no_indices=True)
+    found = client.count(
+        index=f"{prefix}-logs-*", query=_before(before), ignore_unavailable=True, allow_no_indices=True
+    )
+    return found["count"]
+
+
 def prune_lines(client, *, prefix: str, before: datetime) -> int:
     """Delete the indexed lines (every system) whose ``@timestamp`` is before ``before``: the retention
     clean-up for clusters without ILM (``logrca es prune-lines``). Returns how many were deleted."""
-    return delete_matching(client, f"{prefix}-logs-*", {"range": {"@timestamp": {"lt": before.isoformat()}}})
+    return delete_matching(client, f"{prefix}-logs-*", _before(before))
 
 
 def search_lines(

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import hashlib
-import re
 from typing import Any
 
 from elasticsearch import helpers
 
 from logrca.rca.ecs import ecs_fields, with_ecs
+from logrca.rca.es_errors import es_trouble, unreachable
 
 __all__ = [
     "connect",
@@ -85,47 +85,6 @@ def connect(url: str, *, api_key: str | None = None):
     from elasticsearch import Elasticsearch
 
     return Elasticsearch(url, api_key=api_key, request_timeout=30, retry_on_timeout=True, max_retries=3)
-
-
-#: The cause deep in a transport error's text: ``[Errno 111] Connection refused``, ``timed out``, ...
-_ERRNO = re.compile(r"\[Errno -?\d+\] ([^)'\"]+)")
-
-
-def unreachable(url: str, error: Exception) -> str:
-    """One line: Elasticsearch at ``url`` could not be reached, the innermost reason, and what to do.
-
-    The client's connection errors nest three reprs deep (``ConnectionError(... NewConnectionError(
-    HTTPConnection(host=...): Failed to establish a new connection: [Errno 111] Connection refused))``);
-    the reason a person acts on is the last of them.
-
-    >>> unreachable("http://127.0.0.1:9200", OSError("... [Errno 111] Connection refused))"))
-    "Elasticsearch at http://127.0.0.1:9200 is not reachable (Connection refused); start it with 'logrca es start' or set LOGRCA_ES_URL"
-    """
-    texts, cause = [], error
-    while cause is not None and len(texts) < 16:  # the reason may be in the text or in a cause
-        texts += [str(cause), repr(cause)]
-        cause = cause.__cause__ or cause.__context__
-    found = [reason for text in texts for reason in _ERRNO.findall(text)]
-    if found:
-        reason = found[-1].strip()
-    elif "timed out" in " ".join(texts).lower() or "timeout" in type(error).__name__.lower():
-        reason = "timed out"
-    else:
-        reason = " ".join(str(error).split())[:120] or type(error).__name__
-    return f"Elasticsearch at {url} is not reachable ({reason}); start it with 'logrca es start' or set LOGRCA_ES_URL"
-
-
-def es_trouble(url: str, error: Exception) -> str:
-    """One line for any failed request: the server refused it (say what it said and where to look), or
-    could not be reached (:func:`unreachable`)."""
-    from elasticsearch import ApiError
-
-    if isinstance(error, ApiError):  # the server is up: e.g. BadRequestError(400, '<type>', '<reason>')
-        return (
-            f"Elasticsearch at {url} refused the request: {error}; fix what it names "
-            "(e.g. LOGRCA_INDEX_PREFIX, the cluster's settings)"
-        )
-    return unreachable(url, error)
 
 
 def ensure_index(client, name: str, mappings: dict, *, settings: dict | None = None) -> None:

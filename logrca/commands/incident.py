@@ -11,6 +11,7 @@ import typer
 
 from logrca import PROJECT_ROOT
 from logrca.commands import checked_index_prefix, guarded
+from logrca.es_client import es_url_option, with_es_url
 
 incident_app = typer.Typer(
     help=(
@@ -44,9 +45,7 @@ def _fail(message: str, code: int = 1) -> None:
 @incident_app.callback()
 def options(
     ctx: typer.Context,
-    es_url: str = typer.Option(
-        None, "--es-url", envvar="LOGRCA_ES_URL", help="Elasticsearch URL (default: the local server)."
-    ),
+    es_url: str = es_url_option(),
     index_prefix: str = typer.Option(
         "logrca",
         "--index-prefix",
@@ -65,8 +64,6 @@ def options(
         None, "--catalogue", envvar="LOGRCA_CATALOGUE", help="Service catalogue (default: the config's)."
     ),
 ) -> None:
-    if es_url:  # the flag is the variable: what reads LOGRCA_ES_URL (a message naming the server) sees it
-        os.environ["LOGRCA_ES_URL"] = es_url
     ctx.obj = {"es_url": es_url, "index_prefix": index_prefix, "config": config, "catalogue": catalogue}
 
 
@@ -74,7 +71,7 @@ def _store(ctx: typer.Context):
     from logrca.es_client import es_client
     from logrca.incidents.store import IncidentStore
 
-    return IncidentStore(es_client(ctx.obj["es_url"]), ctx.obj["index_prefix"])
+    return IncidentStore(es_client(), ctx.obj["index_prefix"])  # --es-url, before or after the command
 
 
 def _config(ctx: typer.Context):
@@ -374,26 +371,5 @@ def weekly_command(
 def register(app: typer.Typer, eval_app: typer.Typer) -> None:
     app.add_typer(incident_app, name="incident")
 
-    @eval_app.command("incidents")
-    def eval_incidents(
-        es_url: str = typer.Option(None, "--es-url", envvar="LOGRCA_ES_URL"),
-        index_prefix: str = typer.Option(
-            "logrca", "--index-prefix", envvar="LOGRCA_INDEX_PREFIX", callback=checked_index_prefix
-        ),
-        as_json: bool = typer.Option(False, "--json"),
-    ) -> None:
-        """AC@1..5 and Avg@5 of the stored rankings against confirmed root causes ('logrca incident confirm')."""
-        from logrca.es_client import es_client
-        from logrca.incidents.review import evaluate_confirmed
-        from logrca.incidents.store import IncidentStore
-
-        store = IncidentStore(es_client(es_url), index_prefix)
-        result = evaluate_confirmed(
-            store.search(query={"exists": {"field": "confirmed_cause.service"}}, size=None)
-        )
-        if as_json:
-            typer.echo(json.dumps(result))
-            return
-        from logrca.incident_view import eval_lines
-
-        typer.echo("\n".join(eval_lines(result)))
+    for command in incident_app.registered_commands:  # --es-url after the command name too
+        command.callback = with_es_url(command.callback)

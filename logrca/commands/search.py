@@ -7,7 +7,8 @@ from datetime import datetime
 
 import typer
 
-from logrca.commands import checked_index_prefix
+from logrca.commands import checked_index_prefix, guarded
+from logrca.es_client import es_url_option
 from logrca.rca.markdown import counted
 from logrca.tables import console
 
@@ -91,13 +92,6 @@ def _lines_table(lines: list[dict], *, wide: bool, more: bool = False):
     return table
 
 
-def _unreachable(url: str, error: Exception) -> None:
-    from logrca.rca.search_index import unreachable
-
-    typer.echo(f"error: {unreachable(url, error)}", err=True)
-    raise typer.Exit(1) from error
-
-
 def search_command(
     query: str = typer.Argument(
         "", help='Words to look for (simple query syntax: "exact phrase", -exclude, a | b). Empty: newest.'
@@ -125,6 +119,7 @@ def search_command(
         help="Index prefix (default $LOGRCA_INDEX_PREFIX or 'logrca').",
         callback=checked_index_prefix,
     ),
+    es_url: str = es_url_option(),
     wide: bool = typer.Option(False, "--wide", "-w", help="Do not wrap tables to the terminal's width."),
     as_json: bool = typer.Option(False, "--json", help="Print hits as JSON lines."),
 ) -> None:
@@ -134,7 +129,7 @@ def search_command(
 
     With --lines it searches the log lines themselves (data stream <prefix>-logs-<system>).
 
-    Connects to $LOGRCA_ES_URL (default http://127.0.0.1:9200, the server of 'logrca es start').
+    Connects to --es-url or $LOGRCA_ES_URL (default http://127.0.0.1:9200, the server of 'logrca es start').
     """
     kinds = tuple(kind or KINDS)
     bad = [k for k in kinds if k not in KINDS]
@@ -174,22 +169,22 @@ def _search(
     index_prefix: str | None,
     lines: dict | None,
 ) -> list[dict]:
-    """Hits of logrca's indices, or (``lines`` filters given) log lines; exit 1 when Elasticsearch is down."""
-    from elasticsearch import TransportError
-
+    """Hits of logrca's indices, or (``lines`` filters given) log lines; exit 1, one line, when
+    Elasticsearch fails (:func:`logrca.commands.guarded`)."""
     from logrca.es_client import es_client
     from logrca.pipelines.environment import deployment_from_env
     from logrca.rca.log_lines import search_lines
     from logrca.rca.search_index import search_all
 
-    deployment = deployment_from_env()
-    prefix, client = index_prefix or deployment.index_prefix, es_client()
-    try:
+    prefix = index_prefix or deployment_from_env().index_prefix
+
+    def found() -> list[dict]:
+        client = es_client()
         if lines is not None:
             return search_lines(client, prefix=prefix, query=query, service=service, size=size, **lines)
         return search_all(client, prefix=prefix, query=query, kinds=kinds, service=service, size=size)
-    except TransportError as error:
-        _unreachable(deployment.es_url, error)
+
+    return guarded(found)
 
 
 def register(app: typer.Typer, eval_app: typer.Typer) -> None:

@@ -1,0 +1,101 @@
+"""Credentials stay out of what logrca prints and stores: URL passwords, webhook URLs."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from finding_factory import make_finding
+from test_alerts import FAST, Receiver
+
+from logrca import PROJECT_ROOT
+from logrca.incidents.alerts import notify, retry_pending
+from logrca.incidents.catalogue import Catalogue
+from logrca.incidents.record import build_incident
+from logrca.incidents.store import IncidentStore
+
+SLACK_SECRET, PAGER_SECRET = "T0ABC/B0DEF/s3cr3tSlackToken", "pager-s3cr3t"
+
+
+def test_a_url_password_is_masked_in_the_message(free_port):
+    port = free_port()
+    done = subprocess.run(
+        [str(PROJECT_ROOT / ".venv" / "bin" / "logrca"), "search", "x"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=dict(os.environ, LOGRCA_ES_URL=f"http://user:secretpw@127.0.0.1:{port}"),
+    )
+    assert done.returncode == 1 and "secretpw" not in done.stderr
+    assert f"Elasticsearch at http://user:***@127.0.0.1:{port} is not reachable" in done.stderr
+    from logrca.rca.urls import shown_url
+
+    assert shown_url("https://elastic@es.example:9243/x") == "https://elastic@es.example:9243/x"
+
+
+def test_a_redacted_target_keeps_the_host_and_first_segment_and_tells_channels_apart():
+    from logrca.rca.urls import redacted_target
+
+    one = redacted_target("https://hooks.slack.com/services/T0/B0/one")
+    two = redacted_target("https://hooks.slack.com/services/T0/B0/two")
+    assert one.startswith("https://hooks.slack.com/services/***#") and one != two
+    assert redacted_target(one) == one
+    assert redacted_target("https://pager.example/abc?token=x").startswith("https://pager.example/***#")
+    assert "pw" not in redacted_target("https://u:pw@pager.example/a/b")
+
+
+def _catalogue(port: int) -> Catalogue:
+    return Catalogue.model_validate(
+        {
+            "services": {
+                "payments": {
+                    "owner": "payments-team",
+                    "contacts": [
+                        {"name": "Pat", "webhook": f"http://127.0.0.1:{port}/pager/{PAGER_SECRET}?k=1"}
+                    ],
+                    "channels": [
+                        {"kind": "slack", "url": f"http://127.0.0.1:{port}/services/{SLACK_SECRET}"}
+                    ],
+                }
+            },
+        }
+    )
+
+
+@pytest.mark.es
+def test_webhook_urls_are_stored_and_shown_redacted_but_alerts_reach_them(
+    es_url, es_client, index_prefix, free_port
+):
+    port = free_port()  # down first: the retry must find the real URL again
+    catalogue = _catalogue(port)
+    store = IncidentStore(es_client, index_prefix)
+    incident_id, _ = store.file(build_incident(make_finding(hour=0), catalogue=catalogue))
+    assert [r["ok"] for r in notify(store, incident_id, catalogue, **FAST)] == [False, False]
+    receiver = Receiver(port)
+    try:
+        later = datetime.now(UTC) + timedelta(minutes=5)
+        assert [r["ok"] for r in retry_pending(store, catalogue, now=later, **FAST)] == [True, True]
+        assert sorted(path for path, _ in receiver.requests) == [
+            f"/pager/{PAGER_SECRET}?k=1",
+            f"/services/{SLACK_SECRET}",
+        ]
+    finally:
+        receiver.close()
+    shown = subprocess.run(
+        [str(PROJECT_ROOT / ".venv" / "bin" / "logrca"), "incident", "show", incident_id, "--json"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=dict(os.environ, LOGRCA_ES_URL=es_url, LOGRCA_INDEX_PREFIX=index_prefix),
+    )
+    assert shown.returncode == 0, shown.stderr
+    assert SLACK_SECRET.split("/")[-1] not in shown.stdout and PAGER_SECRET not in shown.stdout
+    document = json.loads(shown.stdout)
+    targets = {d["target"] for d in document["deliveries"]}
+    assert {t.rsplit("#", 1)[0] for t in targets} == {
+        f"http://127.0.0.1:{port}/services/***",
+        f"http://127.0.0.1:{port}/pager/***",
+    }
