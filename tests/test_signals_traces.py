@@ -190,3 +190,13 @@ def test_self_times_computed_once_give_the_same_findings_and_request_scale():
     assert not span_deviations(spans, baseline, window=WINDOW).is_empty()
     assert request_scale(spans, baseline, window=WINDOW, own=own) == {"orders": 2.0}
     assert request_scale(spans, baseline, window=WINDOW) == {"orders": 2.0}
+
+
+def test_a_service_that_served_no_request_in_the_window_is_compared_by_time():
+    """Lines per request are undefined with no request: a service that stopped serving is left to the
+    time ratio, so its silence is a rate drop instead of an expected count of zero."""
+    from logrca.rca.signals.traces import request_scale
+
+    baseline = _requests([10.0] * 20, minute=0)
+    before_the_window = _requests([10.0] * 10, minute=0)
+    assert request_scale(before_the_window, baseline, window=WINDOW) == {}

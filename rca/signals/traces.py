@@ -204,14 +204,16 @@ def request_scale(
     """Per service: requests received in the window / in the baseline (entry spans, see :func:`self_times`).
 
     Feeds :func:`logrca.rca.detect.detect_anomalies` ``service_scale`` so log rates are compared per request.
-    Services with fewer than ``min_requests`` baseline requests are left out (time ratio instead).
+    Services with fewer than ``min_requests`` baseline requests are left out (time ratio instead), and
+    so are services that received none in the window: lines per request are undefined there, and a
+    service that stopped serving must not also be expected to stop logging (its silence is the drop).
     ``own``: :func:`window_self_times` of these spans, when the caller has them already.
     """
     window_entries, baseline_entries = own or window_self_times(spans, baseline_spans, window)
     current = window_entries.group_by("service").len()
     base = baseline_entries.group_by("service").len()
-    joined = base.join(current, on="service", how="left", suffix="_w").filter(pl.col("len") >= min_requests)
-    return {s: (w or 0) / b for s, b, w in joined.iter_rows()}
+    joined = base.join(current, on="service", how="inner", suffix="_w").filter(pl.col("len") >= min_requests)
+    return {s: w / b for s, b, w in joined.iter_rows()}
 
 
 def _entry_operations(spans: pl.DataFrame) -> pl.DataFrame:
