@@ -37,6 +37,13 @@ def partitioned_keys(assets: list[AssetsDefinition], partitions) -> list:
     return [key for a in assets if getattr(a, "partitions_def", None) == partitions for key in a.keys]
 
 
+def _has_password(url: str) -> bool:
+    """Whether ``url`` carries ``user:password@`` (it then came from ``LOGRCA_ES_URL``)."""
+    from urllib.parse import urlsplit
+
+    return urlsplit(url).password is not None
+
+
 def build_resources(deployment: Deployment) -> dict:
     """IO managers and resources of ``deployment``; the API key goes to Dagster as an ``EnvVar``."""
     root = str(deployment.data_dir)
@@ -46,7 +53,8 @@ def build_resources(deployment: Deployment) -> dict:
         "io_manager": FilesystemIOManager(base_dir=f"{root}/objects"),
         "logrca": LogrcaConfigResource(config_path=str(deployment.config_path), data_dir=root),
         "elasticsearch": ElasticsearchResource(
-            url=deployment.es_url,
+            # a URL with a password in it goes to Dagster as the variable's name, as the API key does
+            url=EnvVar("LOGRCA_ES_URL") if _has_password(deployment.es_url) else deployment.es_url,
             api_key=api_key,
             index_prefix=deployment.index_prefix,
             index_settings=deployment.index_settings,

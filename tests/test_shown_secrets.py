@@ -99,3 +99,17 @@ def test_webhook_urls_are_stored_and_shown_redacted_but_alerts_reach_them(
         f"http://127.0.0.1:{port}/services/***",
         f"http://127.0.0.1:{port}/pager/***",
     }
+
+
+def test_an_elasticsearch_url_with_a_password_reaches_dagster_as_the_variable_name():
+    """Dagster's UI shows a resource's plain values; a URL carrying user:password goes there as
+    ``EnvVar("LOGRCA_ES_URL")``, as the API key does, and a plain URL as it is."""
+    from dagster import EnvVar
+
+    from logrca.pipelines.definitions import build_resources
+    from logrca.pipelines.environment import deployment_from_env
+
+    secret = deployment_from_env({"LOGRCA_ES_URL": "http://elastic:s3cretpw@127.0.0.1:9280"})
+    assert build_resources(secret)["elasticsearch"].url == EnvVar("LOGRCA_ES_URL")
+    plain = deployment_from_env({"LOGRCA_ES_URL": "http://127.0.0.1:9280"})
+    assert build_resources(plain)["elasticsearch"].url == "http://127.0.0.1:9280"
