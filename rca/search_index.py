@@ -288,7 +288,8 @@ def search_all(
     service: str | None = None,
     size: int = 10,
 ) -> list[dict]:
-    """Full-text search over logrca's indices; returns hits as ``{kind, id, score, source}``, best first."""
+    """Full-text search over logrca's indices; returns hits as ``{kind, id, score, source}``, best first
+    (with no ``query``: every document, newest first)."""
     indices = [f"{prefix}-{kind}" for kind in kinds]
     must = (
         [{"simple_query_string": {"query": query, "default_operator": "and"}}]
@@ -312,6 +313,7 @@ def search_all(
         index=",".join(indices),
         query={"bool": {"must": must, "filter": filters}},
         size=size,
+        sort=None if query else [{"@timestamp": {"order": "desc", "unmapped_type": "date"}}, "_score"],
         ignore_unavailable=True,
         allow_no_indices=True,
     )

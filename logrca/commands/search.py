@@ -47,13 +47,14 @@ def _summary(explanation: str | None) -> str:
     return f"{headline(strongest)} (+{others} more)" if others else headline(strongest)
 
 
-def _hits_table(hits: list[dict], *, wide: bool, more: bool = False):
+def _hits_table(hits: list[dict], *, wide: bool, more: bool = False, newest: bool = False):
     from logrca.rca.markdown import words_within
     from logrca.tables import table as make_table
 
+    order = "newest first" if newest else "best match first"
     table = make_table(
-        "best match first; 'match' is search relevance, not an anomaly score"
-        + (f"\nthe best {len(hits)}: more match (-n for more)" if more else ""),
+        f"{order}; 'match' is search relevance, not an anomaly score"
+        + (f"\nthe {'newest' if newest else 'best'} {len(hits)}: more match (-n for more)" if more else ""),
         ["kind", "match", "service", "when (UTC)", "what"],
         wide=wide,
         fixed=("kind", "match"),
@@ -75,7 +76,7 @@ def _lines_table(lines: list[dict], *, wide: bool, more: bool = False):
     from logrca.tables import table as make_table
 
     table = make_table(
-        f"the first {len(lines)} log lines, oldest first (more match: -n for more)"
+        f"the first {counted(len(lines), 'log line')}, oldest first (more match: -n for more)"
         if more
         else f"{counted(len(lines), 'log line')}, oldest first",
         ["@timestamp", "service", "level", "message"],
@@ -137,6 +138,17 @@ def search_command(
         typer.echo(f"error: --kind {bad[0]!r} is not one of {', '.join(KINDS)}", err=True)
         raise typer.Exit(2)
     line_filters = {"template_id": template, "trace_id": trace, "since": since, "until": until}
+    flags = ("--template", "--trace", "--since", "--until")
+    given = [flag for flag, value in zip(flags, line_filters.values()) if value is not None]
+    if given and not lines:
+        typer.echo(f"error: {', '.join(given)} filter log lines: add --lines (-l)", err=True)
+        raise typer.Exit(2)
+    if since and until and since >= until:
+        typer.echo(
+            f"error: --since {since:%Y-%m-%d %H:%M:%S} is not before --until {until:%Y-%m-%d %H:%M:%S}",
+            err=True,
+        )
+        raise typer.Exit(2)
     found = _search(  # one more than asked: whether more match is said, not left for the user to guess
         query,
         kinds=kinds,
@@ -155,7 +167,9 @@ def search_command(
         typer.echo("no hits")
     else:
         shown = (
-            _lines_table(found, wide=wide, more=more) if lines else _hits_table(found, wide=wide, more=more)
+            _lines_table(found, wide=wide, more=more)
+            if lines
+            else _hits_table(found, wide=wide, more=more, newest=not query)
         )
         console(wide=wide).print(shown)
 
