@@ -190,3 +190,30 @@ def test_sources_check_fails_for_a_source_whose_folder_does_not_exist(tmp_path):
     assert result.exit_code == 1
     assert f"folder {tmp_path / 'nodir'} does not exist" in result.output
     assert "app: a path's folder does not exist" in result.stderr
+
+
+def test_a_log_and_its_rotated_files_get_one_block_with_a_glob(tmp_path):
+    """checkout.log, .1 and .2.gz read alike: one block for all three (three blocks of one name would
+    be refused by the config's unique names); a file read another way keeps its own block."""
+    import gzip
+
+    def lines(hour: int) -> str:
+        return "".join(
+            f"2026-03-10 {hour:02d}:{m:02d}:00,000 INFO  [main] c.App: request {m} served\n"
+            for m in range(60)
+        )
+
+    (tmp_path / "checkout.log").write_text(lines(2))
+    (tmp_path / "checkout.log.1").write_text(lines(1))
+    (tmp_path / "checkout.log.2.gz").write_bytes(gzip.compress(lines(0).encode()))
+    (tmp_path / "audit.log").write_text(
+        "".join(f'{{"ts": "2026-03-10T02:00:{s:02d}Z", "msg": "ok"}}\n' for s in range(30))
+    )
+    result = CliRunner().invoke(app, ["sources", "detect", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    blocks = yaml.safe_load(result.stdout)
+    assert [(b["name"], b["paths"]) for b in blocks] == [
+        ("audit", [str(tmp_path / "audit.log")]),
+        ("checkout", [str(tmp_path / "checkout.log*")]),
+    ]
+    assert "3 rotated files: 100.0% of 180 sampled lines parse" in result.stdout

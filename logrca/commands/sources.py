@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import typer
@@ -42,6 +43,7 @@ def detect_command(
     from logrca.rca.markdown import counted
 
     failed = 0
+    found = []
     for path in _files(paths):
         proposal = detect_source(path, name=name, max_lines=lines)
         if proposal is None:
@@ -58,8 +60,14 @@ def detect_command(
             )
             failed += 1
             continue
-        block = proposal.block()
-        _comment(f"{proposal.parse_rate:.1%} of {proposal.lines} sampled lines parse", about=path)
+        found.append((path, proposal))
+    for about, group in _rotations(found):
+        proposal = group[0][1]
+        block = proposal.block() | {"paths": [str(about)]}
+        read = sum(p.lines for _, p in group)
+        rate = sum(p.parsed_lines for _, p in group) / read
+        files = f"{len(group)} rotated files: " if len(group) > 1 else ""
+        _comment(f"{files}{rate:.1%} of {read} sampled lines parse", about=about)
         if proposal.timestamp_layout:
             _comment(f"timestamp: {proposal.timestamp_layout}")
         for reason, count in list(proposal.reasons.items())[:5]:
@@ -67,6 +75,25 @@ def detect_command(
         typer.echo(yaml.safe_dump([block], sort_keys=False, allow_unicode=True, width=100).rstrip())
     if failed:
         raise typer.Exit(1)
+
+
+#: What rotation adds after a log file's name: ``.1``, ``.2.gz``, ``-20260310``, ``.2026-03-10``, ``.gz``.
+_ROTATED = re.compile(r"(?:[.-](?:\d{1,3}|\d{8}(?:\d{2,6})?|\d{4}-\d{2}-\d{2}(?:[-_T]?\d{2,6})?))?(?:\.gz)?$")
+
+
+def _rotations(found: list) -> list[tuple[Path, list]]:
+    """``found`` (file, proposal) as one entry per log and its rotated files: ``checkout.log``,
+    ``checkout.log.1`` and ``checkout.log.2.gz`` under one glob (``checkout.log*``) when the same block
+    reads them all; a file alone (or read another way) keeps its own path."""
+    groups: dict[tuple, list] = {}
+    for path, proposal in found:
+        stem = _ROTATED.sub("", path.name) or path.name
+        shape = {k: v for k, v in proposal.block().items() if k != "paths"}
+        groups.setdefault((path.parent, stem, repr(shape)), []).append((path, proposal))
+    return [
+        (parent / f"{stem}*" if len(group) > 1 else group[0][0], group)
+        for (parent, stem, _), group in groups.items()
+    ]
 
 
 def _comment(text: str, *, about: Path | None = None, err: bool = False) -> None:
