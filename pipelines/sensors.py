@@ -10,7 +10,8 @@ tick. The partitions a file belongs to come from the first and last timestamps o
 partition of its mtime, where the reader also places its quarantined lines.
 
 One run per partition and tick; its run key hashes the files that triggered it, so a tick evaluated
-twice (daemon restart) requests nothing new. Runs go through the instance's run queue
+twice (daemon restart) requests nothing new. The config file is read on every tick; while it is
+invalid, a tick skips with the config error's message (file and field) and takes no file. Runs go through the instance's run queue
 (``dagster_home/dagster.yaml``), which bounds how many run at once.
 """
 
@@ -35,7 +36,7 @@ from dagster import (
     sensor,
 )
 
-from logrca.assets.config import LogrcaConfig
+from logrca.assets.config import ConfigError, LogrcaConfig
 from logrca.assets.resources import LogrcaConfigResource
 from logrca.parsers.ingest.file_times import file_time_range
 from logrca.parsers.ingest.files import file_state, resolve_paths
@@ -183,7 +184,12 @@ def build_sensors(
     )
     def new_log_files_sensor(context: SensorEvaluationContext, logrca: LogrcaConfigResource):
         """Request one run per partition that newly landed log files cover."""
-        config = logrca.load()
+        try:  # read anew each tick: the file may have been edited since the daemon loaded the definitions
+            config = logrca.load()
+        except ConfigError as error:  # its message names the file and each bad field; no trace per tick
+            return SensorResult(
+                skip_reason=SkipReason(f"config not loaded, no file taken: {error}"), cursor=context.cursor
+            )
         cursor = json.loads(context.cursor) if context.cursor else {}
         now = time.time()
         valid_keys = set(partitions.get_partition_keys(current_time=datetime.fromtimestamp(now, tz=UTC)))

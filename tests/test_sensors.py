@@ -176,6 +176,24 @@ def test_files_outside_the_partitions_and_unparseable_files(tmp_path, instance):
     assert len(json.loads(result.cursor)["taken"]) == 2
 
 
+def test_a_config_broken_while_the_daemon_runs_skips_the_tick_with_its_message(tmp_path, instance):
+    """The daemon keeps the definitions it loaded; the sensor reads the config file anew each tick."""
+    config = landing_config(tmp_path)
+    land(tmp_path, "gateway", "gateway.log.1", example="gateway.log.1")
+    defs = pipeline_definitions(config)
+    raw = yaml.safe_load(config.read_text())
+    raw["sources"][1]["format"] = "no-such-format"
+    config.write_text(yaml.safe_dump(raw))
+    resources = {"logrca": LogrcaConfigResource(config_path=str(config), data_dir=str(tmp_path / "data"))}
+    context = build_sensor_context(instance=instance, cursor=None, resources=resources, definitions=defs)
+    result = defs.get_sensor_def("new_log_files_sensor")(context)
+    assert requested(result) == {}
+    message = result.skip_reason.skip_message
+    assert str(config) in message and "sources.1.format" in message
+    assert len(message.splitlines()) <= 5
+    assert result.cursor is None  # nothing was taken: the files run once the config is fixed
+
+
 def test_evaluate_new_files_reports_a_missing_folder_instead_of_failing(tmp_path):
     config = load_config(landing_config(tmp_path))
     config.sources[0].paths = [
