@@ -1,18 +1,19 @@
 """New-file sensor: start the main job for the partitions that newly landed log files cover.
 
-Every tick lists the files of the config's source globs. A file is *taken* once per content state:
-the cursor keys it by path and ``inode:size:mtime``, so an unchanged file never triggers twice, a
-file that grows triggers again (re-running a partition is idempotent), and a rotation that only
-renames a taken file (same inode, size and mtime) triggers nothing. A file modified less than
-``LOGRCA_SENSOR_SETTLE_SECONDS`` (default 30) ago is still being written and waits for a later
-tick. The partitions a file belongs to come from the first and last timestamps of its head and tail
-(:func:`logrca.parsers.ingest.file_times.file_time_range`); a file without any readable timestamp belongs to the
-partition of its mtime, where the reader also places its quarantined lines.
+Every tick lists the files of the globs of the config's log, span and metric sources. A file is *taken*
+once per content state: the cursor keys it by path and ``inode:size:mtime``, so an unchanged file never
+triggers twice, a file that grows triggers again (re-running a partition is idempotent), and a rotation
+that only renames a taken file (same inode, size and mtime) triggers nothing. A file modified less than
+``LOGRCA_SENSOR_SETTLE_SECONDS`` (default 30) ago is still being written and waits for a later tick. The
+partitions a file belongs to come from the first and last timestamps of its head and tail
+(:func:`logrca.parsers.ingest.file_times.file_time_range`); those of a span or metric file from its
+records, read whole by its format's reader (:func:`time_range_of_file`). A file without any readable
+timestamp belongs to the partition of its mtime, where the reader also places its quarantined lines.
 
 One run per partition and tick; its run key hashes the files that triggered it, so a tick evaluated
-twice (daemon restart) requests nothing new. The config file is read on every tick; while it is
-invalid, a tick skips with the config error's message (file and field) and takes no file. Runs go through the instance's run queue
-(``dagster_home/dagster.yaml``), which bounds how many run at once.
+twice (daemon restart) requests nothing new. The config file is read on every tick; while it is invalid,
+a tick skips with the config error's message (file and field) and takes no file. Runs go through the
+instance's run queue (``dagster_home/dagster.yaml``), which bounds how many run at once.
 """
 
 from __future__ import annotations
@@ -40,6 +41,11 @@ from logrca.assets.config import ConfigError, LogrcaConfig
 from logrca.assets.resources import LogrcaConfigResource
 from logrca.parsers.ingest.file_times import file_time_range
 from logrca.parsers.ingest.files import file_state, resolve_paths
+from logrca.parsers.ingest.signal_readers import KINDS as SIGNAL_KINDS
+from logrca.parsers.ingest.signal_readers import read_signal_source
+
+#: Config fields whose sources the sensor watches; a landed file's ``kind`` is one of them.
+KINDS = ("sources", "spans", "metrics")
 
 
 @dataclass(frozen=True)
@@ -50,31 +56,52 @@ class LandedFile:
     path: Path
     state: str  # "inode:size:mtime_ns"
     mtime: float
+    kind: str = "sources"  # or "spans", "metrics"
 
 
 def list_source_files(config: LogrcaConfig) -> tuple[list[LandedFile], list[str]]:
-    """Every file the config's globs match now, and a message per source that could not be listed."""
+    """Every file the globs of the config's log, span and metric sources match now, and a message per
+    source that could not be listed."""
     found, problems = [], []
-    for source in config.sources:
-        try:
-            paths = resolve_paths(source.paths, config.base_dir)
-        except (FileNotFoundError, OSError) as error:
-            problems.append(f"source {source.name!r}: {error}")
-            continue
-        for path in paths:
+    for kind in KINDS:
+        for source in getattr(config, kind):
             try:
-                state, mtime = file_state(path), path.stat().st_mtime
-            except FileNotFoundError:  # rotated away between glob and stat
+                paths = resolve_paths(source.paths, config.base_dir)
+            except (FileNotFoundError, OSError) as error:
+                problems.append(f"source {source.name!r}: {error}")
                 continue
-            found.append(LandedFile(source.name, path, state, mtime))
+            for path in paths:
+                try:
+                    state, mtime = file_state(path), path.stat().st_mtime
+                except FileNotFoundError:  # rotated away between glob and stat
+                    continue
+                found.append(LandedFile(source.name, path, state, mtime, kind))
     return found, problems
+
+
+def time_range_of_file(config: LogrcaConfig, landed: LandedFile) -> tuple[datetime, datetime] | None:
+    """First and last time of a landed file's records, None when it has none.
+
+    A log file's come from a look at its head and tail. A span or metric file is read whole by its
+    format's reader, as every partition's run reads it: these formats have no cheap look (JSON
+    documents, Prometheus scrapes whose samples may carry no time and then take the time in the
+    file's name, else its mtime), and the files are small (an hour of the example's spans, 5 MB,
+    takes ~0.1 s).
+    """
+    if landed.kind == "sources":
+        return file_time_range(landed.path, config.source(landed.source))
+    (source,) = (s for s in getattr(config, landed.kind) if s.name == landed.source)
+    one_file = source.model_copy(update={"paths": [str(landed.path)]})
+    times = read_signal_source(one_file, base_dir=config.base_dir).frame[SIGNAL_KINDS[landed.kind][1]]
+    times = times.drop_nulls()
+    return (times.min(), times.max()) if times.len() else None
 
 
 def partitions_of_file(
     config: LogrcaConfig, landed: LandedFile, valid_keys: set[str], partitions: TimeWindowPartitionsDefinition
 ) -> list[str]:
     """Partition keys (of ``valid_keys``) whose windows the file's lines fall in."""
-    span = file_time_range(landed.path, config.source(landed.source))
+    span = time_range_of_file(config, landed)
     if span is None:
         moment = datetime.fromtimestamp(landed.mtime, tz=UTC)
         span = (moment, moment)
@@ -128,7 +155,7 @@ def evaluate_new_files(
         else:
             try:
                 keys = partitions_of_file(config, item, valid_keys, partitions)
-            except OSError as error:  # unreadable right now: try again next tick
+            except (OSError, EOFError) as error:  # unreadable right now (EOFError: gzip cut short): next tick
                 problems.append(f"{key}: {error}")
                 continue
             next_taken[key] = item.state

@@ -22,6 +22,8 @@ from logrca.pipelines.sensors import evaluate_new_files
 
 EXAMPLE = PROJECT_ROOT / "examples" / "shop"
 LONG_AGO = time.time() - 3600
+#: Landing folders (source names) whose example files lie in another folder of the example's logs.
+EXAMPLE_FOLDERS = {"shop-spans": "spans", "shop-metrics": "metrics"}
 
 
 def landing_config(tmp_path: Path) -> Path:
@@ -32,6 +34,9 @@ def landing_config(tmp_path: Path) -> Path:
     for source in raw["sources"]:
         source["paths"] = [str(tmp_path / "landing" / source["name"] / "*.log*")]
         (tmp_path / "landing" / source["name"]).mkdir(parents=True)  # a config names existing folders
+    for signal in (*raw.get("spans", []), *raw.get("metrics", [])):  # traces*.jsonl*, federate-*.prom*
+        signal["paths"] = [str(tmp_path / "landing" / signal["name"] / Path(signal["paths"][0]).name)]
+        (tmp_path / "landing" / signal["name"]).mkdir(parents=True)
     path = tmp_path / "logrca.yaml"
     path.write_text(yaml.safe_dump(raw))
     return path
@@ -50,7 +55,7 @@ def land(
     target = tmp_path / "landing" / source / name
     target.parent.mkdir(parents=True, exist_ok=True)
     if example:
-        shutil.copyfile(EXAMPLE / "logs" / source / example, target)
+        shutil.copyfile(EXAMPLE / "logs" / EXAMPLE_FOLDERS.get(source, source) / example, target)
     else:
         target.write_bytes(body or b"")
     if mtime is not None:
@@ -132,6 +137,20 @@ def test_a_grown_file_runs_again_and_a_renamed_file_does_not(tmp_path, instance)
     assert (
         requested(grown)["2026-03-10-01:00"] != run_key
     )  # a new run key: the new state reruns the partition
+
+
+def test_span_and_metric_files_request_the_partitions_of_their_records(tmp_path, instance):
+    config = landing_config(tmp_path)
+    land(tmp_path, "shop-spans", "traces-h3.jsonl", example="traces.jsonl")  # spans of 02:00-03:00
+    land(tmp_path, "shop-metrics", "federate-x.prom", example="federate-20260310T0100Z.prom")  # 01:00-02:00
+    first = tick(instance, config, None)
+    assert set(requested(first)) == {"2026-03-10-01:00", "2026-03-10-02:00"}
+    assert requested(tick(instance, config, first.cursor)) == {}
+
+    # a scrape without sample timestamps is timed by its name (as the reader times it), not its mtime
+    scrape = b'# TYPE up gauge\nup{service="cart",pod="cart-1"} 1\n'
+    land(tmp_path, "shop-metrics", "federate-20260310T0000Z.prom", body=scrape)
+    assert set(requested(tick(instance, config, first.cursor))) == {"2026-03-10-00:00"}
 
 
 def test_a_partition_already_materialized_from_the_same_files_is_not_run_again(tmp_path, instance):
