@@ -197,6 +197,20 @@ def run_key_for(partition: str, paths: list[str], cursor: dict) -> str:
     return f"{partition}:{hashlib.sha1(states.encode()).hexdigest()[:12]}"
 
 
+def _log_tick(context: SensorEvaluationContext, tick: dict) -> None:
+    """Problems, and files outside complete partitions or still being written, into the tick's log."""
+    for message in tick["problems"]:
+        context.log.warning(message)
+    if tick["outside"]:
+        context.log.info(
+            f"{len(tick['outside'])} new file(s) hold no line of a complete partition (the schedule takes the current one): {tick['outside'][:5]}"
+        )
+    if tick["waiting"]:
+        context.log.info(
+            f"{len(tick['waiting'])} file(s) still being written, waiting: {tick['waiting'][:5]}"
+        )
+
+
 def build_sensors(
     partitions: TimeWindowPartitionsDefinition, *, settle_seconds: float = 30, interval_seconds: int = 30
 ) -> list:
@@ -228,16 +242,7 @@ def build_sensors(
             valid_keys=valid_keys,
             partitions=partitions,
         )
-        for message in tick["problems"]:
-            context.log.warning(message)
-        if tick["outside"]:
-            context.log.info(
-                f"{len(tick['outside'])} new file(s) hold no line of a complete partition (the schedule takes the current one): {tick['outside'][:5]}"
-            )
-        if tick["waiting"]:
-            context.log.info(
-                f"{len(tick['waiting'])} file(s) still being written, waiting: {tick['waiting'][:5]}"
-            )
+        _log_tick(context, tick)
         taken = tick["cursor"]["taken"]
         done = {  # e.g. by 'logrca run' before 'dagster dev' started: same files, nothing new to run
             partition
