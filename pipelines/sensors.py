@@ -9,6 +9,9 @@ partitions a file belongs to come from the first and last timestamps of its head
 (:func:`logrca.parsers.ingest.file_times.file_time_range`); those of a span or metric file from its
 records, read whole by its format's reader (:func:`time_range_of_file`). A file without any readable
 timestamp belongs to the partition of its mtime, where the reader also places its quarantined lines.
+A file that only grew (a live log: same device and inode, larger, same first bytes) requests the
+partitions from the last time of the content taken before on, not every finished hour it holds again; a
+replaced, shrunk or rewritten file requests all of its partitions.
 
 One run per partition and tick; its run key hashes the files that triggered it, so a tick evaluated
 twice (daemon restart) requests nothing new. The config file is read on every tick; while it is invalid,
@@ -57,6 +60,11 @@ class LandedFile:
     state: str  # "inode:size:mtime_ns"
     mtime: float
     kind: str = "sources"  # or "spans", "metrics"
+    device: int = 0  # st_dev: with the inode, the file's identity
+
+    @property
+    def size(self) -> int:
+        return int(self.state.split(":")[1])
 
 
 def list_source_files(config: LogrcaConfig) -> tuple[list[LandedFile], list[str]]:
@@ -72,10 +80,10 @@ def list_source_files(config: LogrcaConfig) -> tuple[list[LandedFile], list[str]
                 continue
             for path in paths:
                 try:
-                    state, mtime = file_state(path), path.stat().st_mtime
+                    state, stat = file_state(path), path.stat()
                 except FileNotFoundError:  # rotated away between glob and stat
                     continue
-                found.append(LandedFile(source.name, path, state, mtime, kind))
+                found.append(LandedFile(source.name, path, state, stat.st_mtime, kind, stat.st_dev))
     return found, problems
 
 
@@ -97,13 +105,16 @@ def time_range_of_file(config: LogrcaConfig, landed: LandedFile) -> tuple[dateti
     return (times.min(), times.max()) if times.len() else None
 
 
-def partitions_of_file(
-    config: LogrcaConfig, landed: LandedFile, valid_keys: set[str], partitions: TimeWindowPartitionsDefinition
+def partitions_of_span(
+    span: tuple[datetime, datetime] | None,
+    mtime: float,
+    valid_keys: set[str],
+    partitions: TimeWindowPartitionsDefinition,
 ) -> list[str]:
-    """Partition keys (of ``valid_keys``) whose windows the file's lines fall in."""
-    span = time_range_of_file(config, landed)
+    """Partition keys (of ``valid_keys``) whose windows ``span`` touches; without a span, the key of
+    ``mtime`` (where the reader places a file's lines that have no time)."""
     if span is None:
-        moment = datetime.fromtimestamp(landed.mtime, tz=UTC)
+        moment = datetime.fromtimestamp(mtime, tz=UTC)
         span = (moment, moment)
     # Align the span to partition boundaries: the key of its first and of its last moment.
     first = partitions.time_window_for_partition_key(
@@ -117,6 +128,33 @@ def partitions_of_file(
         for key in partitions.get_partition_keys_in_time_window(TimeWindow(first.start, last.end))
         if key in valid_keys
     ]
+
+
+#: Bytes of a file's start whose digest tells a file that only grew from one rewritten in place.
+HEAD_BYTES = 4096
+
+
+def head_digest(path: Path, size: int) -> str:
+    """Digest of the first ``min(size, HEAD_BYTES)`` bytes: appending to the file leaves it as it is."""
+    with path.open("rb") as stream:
+        return hashlib.sha1(stream.read(min(size, HEAD_BYTES))).hexdigest()[:16]
+
+
+def grown_from(landed: LandedFile, old_state: str | None, old_end: list | None) -> datetime | None:
+    """The last time of the content taken before, when ``landed`` is that file with lines appended
+    (same device and inode, larger, same first bytes); None for a new, replaced, shrunk or rewritten file.
+
+    ``old_end`` is the cursor's ``[device, last time (ISO), head digest]`` of the file as taken.
+    """
+    if old_state is None or not old_end:
+        return None
+    device, last, head = old_end
+    old_inode, old_size, _ = old_state.split(":")
+    if (device, old_inode) != (landed.device, landed.state.split(":")[0]) or landed.size <= int(old_size):
+        return None
+    if head_digest(landed.path, int(old_size)) != head:
+        return None
+    return datetime.fromisoformat(last)
 
 
 def evaluate_new_files(
@@ -136,28 +174,50 @@ def evaluate_new_files(
         ``runs`` {partition key: [paths]}, ``cursor`` (the next one), ``waiting`` (paths still being
         written), ``renamed``, ``outside`` (paths whose lines fall in no complete partition) and
         ``problems`` (messages).
+
+    Notes
+    -----
+    The cursor holds, per file listed now (so it stays as large as the listing): ``taken`` its state
+    and ``ends`` ``[device, last time, head digest]`` of the content taken. A file that only grew
+    (:func:`grown_from`) requests the partitions from that last time on, not the finished hours
+    before it again.
     """
     taken: dict[str, str] = cursor.get("taken", {})
+    ends: dict[str, list] = cursor.get("ends", {})
     landed, problems = list_source_files(config)
-    known_states = set(taken.values())
-    next_taken, runs, waiting, renamed, outside = {}, defaultdict(list), [], [], []
+    path_of_state = {state: path for path, state in taken.items()}
+    next_taken, next_ends, runs, waiting, renamed, outside = {}, {}, defaultdict(list), [], [], []
+
+    def keep(key: str, old_key: str) -> None:
+        next_taken[key] = taken[old_key]
+        if old_key in ends:
+            next_ends[key] = ends[old_key]
+
     for item in landed:
         key = str(item.path)
         if taken.get(key) == item.state:
-            next_taken[key] = item.state
+            keep(key, key)
         elif now - item.mtime < settle_seconds:
             waiting.append(key)
             if key in taken:
-                next_taken[key] = taken[key]
-        elif item.state in known_states:
-            next_taken[key] = item.state
+                keep(key, key)
+        elif item.state in path_of_state:
+            keep(key, path_of_state[item.state])
             renamed.append(key)
         else:
             try:
-                keys = partitions_of_file(config, item, valid_keys, partitions)
+                span = time_range_of_file(config, item)
+                since = grown_from(item, taken.get(key), ends.get(key))
+                if span is not None:
+                    span = span if since is None else (since, max(span[1], since))
+                    next_ends[key] = [item.device, span[1].isoformat(), head_digest(item.path, item.size)]
             except (OSError, EOFError) as error:  # unreadable right now (EOFError: gzip cut short): next tick
+                next_ends.pop(key, None)
+                if key in taken:  # as taken before: next tick still knows whether it only grew
+                    keep(key, key)
                 problems.append(f"{key}: {error}")
                 continue
+            keys = partitions_of_span(span, item.mtime, valid_keys, partitions)
             next_taken[key] = item.state
             if not keys:
                 outside.append(key)
@@ -165,7 +225,7 @@ def evaluate_new_files(
                 runs[partition].append(key)
     return {
         "runs": dict(runs),
-        "cursor": {"taken": next_taken},
+        "cursor": {"taken": next_taken, "ends": next_ends},
         "waiting": waiting,
         "renamed": renamed,
         "outside": outside,

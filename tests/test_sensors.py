@@ -153,6 +153,56 @@ def test_span_and_metric_files_request_the_partitions_of_their_records(tmp_path,
     assert set(requested(tick(instance, config, first.cursor))) == {"2026-03-10-00:00"}
 
 
+def json_line(hour: int, minute: int, message: str = "ok") -> bytes:
+    moment = f"2026-03-10T{hour:02}:{minute:02}:00Z"
+    return json.dumps({"timestamp": moment, "level": "INFO", "message": message}).encode() + b"\n"
+
+
+def grow(path: Path, *lines: bytes, at: float) -> None:
+    with path.open("ab") as stream:
+        stream.write(b"".join(lines))
+    os.utime(path, (at, at))
+
+
+def test_a_growing_live_file_requests_only_the_hours_from_its_old_end(tmp_path, instance):
+    config = landing_config(tmp_path)
+    live = land(tmp_path, "gateway", "gateway.log", body=json_line(0, 10) + json_line(1, 10))
+    first = tick(instance, config, None)
+    assert set(requested(first)) == {"2026-03-10-00:00", "2026-03-10-01:00"}
+
+    grow(live, json_line(1, 50), at=LONG_AGO + 60)  # one more line in the hour it ended in
+    grown = tick(instance, config, first.cursor)
+    assert set(requested(grown)) == {"2026-03-10-01:00"}  # not 00:00 again
+
+    grow(live, json_line(2, 10), at=LONG_AGO + 120)
+    assert set(requested(tick(instance, config, grown.cursor))) == {"2026-03-10-01:00", "2026-03-10-02:00"}
+
+
+def test_a_replaced_or_rewritten_file_requests_all_its_hours_again(tmp_path, instance):
+    config = landing_config(tmp_path)
+    live = land(tmp_path, "gateway", "gateway.log", body=json_line(0, 10) + json_line(1, 10))
+    first = tick(instance, config, None)
+    everything = {"2026-03-10-00:00", "2026-03-10-01:00", "2026-03-10-02:00"}
+
+    replacement = live.with_name("gateway.log.new")  # a new file (new inode) moved over the old one
+    replacement.write_bytes(live.read_bytes() + json_line(2, 10))
+    os.utime(replacement, (LONG_AGO + 60, LONG_AGO + 60))
+    replacement.replace(live)
+    replaced = tick(instance, config, first.cursor)
+    assert set(requested(replaced)) == everything
+
+    # the same inode rewritten from its start (copytruncate, then longer lines): not a grown file
+    with live.open("r+b") as stream:
+        stream.write(json_line(0, 20, "rewritten") + json_line(1, 20) + json_line(2, 20) + json_line(2, 30))
+    os.utime(live, (LONG_AGO + 120, LONG_AGO + 120))
+    assert set(requested(tick(instance, config, replaced.cursor))) == everything
+
+    with live.open("r+b") as stream:  # shrunk
+        stream.truncate(len(json_line(0, 20, "rewritten")))
+    os.utime(live, (LONG_AGO + 180, LONG_AGO + 180))
+    assert set(requested(tick(instance, config, replaced.cursor))) == {"2026-03-10-00:00"}
+
+
 def test_a_partition_already_materialized_from_the_same_files_is_not_run_again(tmp_path, instance):
     """'logrca run' then 'dagster dev': the sensor starts with no cursor, yet reruns nothing unchanged."""
     from dagster import materialize
