@@ -1,17 +1,22 @@
 """New-file sensor: start the main job for the partitions that newly landed log files cover.
 
-Every tick lists the files of the config's source globs. A file is *taken* once per content state:
-the cursor keys it by path and ``inode:size:mtime``, so an unchanged file never triggers twice, a
-file that grows triggers again (re-running a partition is idempotent), and a rotation that only
-renames a taken file (same inode, size and mtime) triggers nothing. A file modified less than
-``LOGRCA_SENSOR_SETTLE_SECONDS`` (default 30) ago is still being written and waits for a later
-tick. The partitions a file belongs to come from the first and last timestamps of its head and tail
-(:func:`logrca.parsers.ingest.file_times.file_time_range`); a file without any readable timestamp belongs to the
-partition of its mtime, where the reader also places its quarantined lines.
+Every tick lists the files of the globs of the config's log, span and metric sources. A file is *taken*
+once per content state: the cursor keys it by path and ``inode:size:mtime``, so an unchanged file never
+triggers twice, a file that grows triggers again (re-running a partition is idempotent), and a rotation
+that only renames a taken file (same inode, size and mtime) triggers nothing. A file modified less than
+``LOGRCA_SENSOR_SETTLE_SECONDS`` (default 30) ago is still being written and waits for a later tick. The
+partitions a file belongs to come from the first and last timestamps of its head and tail
+(:func:`logrca.parsers.ingest.file_times.file_time_range`); those of a span or metric file from its
+records, read whole by its format's reader (:func:`time_range_of_file`). A file without any readable
+timestamp belongs to the partition of its mtime, where the reader also places its quarantined lines.
+A file that only grew (a live log: same device and inode, larger, same first bytes) requests the
+partitions from the last time of the content taken before on, not every finished hour it holds again; a
+replaced, shrunk or rewritten file requests all of its partitions.
 
 One run per partition and tick; its run key hashes the files that triggered it, so a tick evaluated
-twice (daemon restart) requests nothing new. Runs go through the instance's run queue
-(``dagster_home/dagster.yaml``), which bounds how many run at once.
+twice (daemon restart) requests nothing new. The config file is read on every tick; while it is invalid,
+a tick skips with the config error's message (file and field) and takes no file. Runs go through the
+instance's run queue (``dagster_home/dagster.yaml``), which bounds how many run at once.
 """
 
 from __future__ import annotations
@@ -35,10 +40,15 @@ from dagster import (
     sensor,
 )
 
-from logrca.assets.config import LogrcaConfig
+from logrca.assets.config import ConfigError, LogrcaConfig
 from logrca.assets.resources import LogrcaConfigResource
 from logrca.parsers.ingest.file_times import file_time_range
 from logrca.parsers.ingest.files import file_state, resolve_paths
+from logrca.parsers.ingest.signal_readers import KINDS as SIGNAL_KINDS
+from logrca.parsers.ingest.signal_readers import read_signal_source
+
+#: Config fields whose sources the sensor watches; a landed file's ``kind`` is one of them.
+KINDS = ("sources", "spans", "metrics")
 
 
 @dataclass(frozen=True)
@@ -49,33 +59,62 @@ class LandedFile:
     path: Path
     state: str  # "inode:size:mtime_ns"
     mtime: float
+    kind: str = "sources"  # or "spans", "metrics"
+    device: int = 0  # st_dev: with the inode, the file's identity
+
+    @property
+    def size(self) -> int:
+        return int(self.state.split(":")[1])
 
 
 def list_source_files(config: LogrcaConfig) -> tuple[list[LandedFile], list[str]]:
-    """Every file the config's globs match now, and a message per source that could not be listed."""
+    """Every file the globs of the config's log, span and metric sources match now, and a message per
+    source that could not be listed."""
     found, problems = [], []
-    for source in config.sources:
-        try:
-            paths = resolve_paths(source.paths, config.base_dir)
-        except (FileNotFoundError, OSError) as error:
-            problems.append(f"source {source.name!r}: {error}")
-            continue
-        for path in paths:
+    for kind in KINDS:
+        for source in getattr(config, kind):
             try:
-                state, mtime = file_state(path), path.stat().st_mtime
-            except FileNotFoundError:  # rotated away between glob and stat
+                paths = resolve_paths(source.paths, config.base_dir)
+            except (FileNotFoundError, OSError) as error:
+                problems.append(f"source {source.name!r}: {error}")
                 continue
-            found.append(LandedFile(source.name, path, state, mtime))
+            for path in paths:
+                try:
+                    state, stat = file_state(path), path.stat()
+                except FileNotFoundError:  # rotated away between glob and stat
+                    continue
+                found.append(LandedFile(source.name, path, state, stat.st_mtime, kind, stat.st_dev))
     return found, problems
 
 
-def partitions_of_file(
-    config: LogrcaConfig, landed: LandedFile, valid_keys: set[str], partitions: TimeWindowPartitionsDefinition
+def time_range_of_file(config: LogrcaConfig, landed: LandedFile) -> tuple[datetime, datetime] | None:
+    """First and last time of a landed file's records, None when it has none.
+
+    A log file's come from a look at its head and tail. A span or metric file is read whole by its
+    format's reader, as every partition's run reads it: these formats have no cheap look (JSON
+    documents, Prometheus scrapes whose samples may carry no time and then take the time in the
+    file's name, else its mtime), and the files are small (an hour of the example's spans, 5 MB,
+    takes ~0.1 s).
+    """
+    if landed.kind == "sources":
+        return file_time_range(landed.path, config.source(landed.source))
+    (source,) = (s for s in getattr(config, landed.kind) if s.name == landed.source)
+    one_file = source.model_copy(update={"paths": [str(landed.path)]})
+    times = read_signal_source(one_file, base_dir=config.base_dir).frame[SIGNAL_KINDS[landed.kind][1]]
+    times = times.drop_nulls()
+    return (times.min(), times.max()) if times.len() else None
+
+
+def partitions_of_span(
+    span: tuple[datetime, datetime] | None,
+    mtime: float,
+    valid_keys: set[str],
+    partitions: TimeWindowPartitionsDefinition,
 ) -> list[str]:
-    """Partition keys (of ``valid_keys``) whose windows the file's lines fall in."""
-    span = file_time_range(landed.path, config.source(landed.source))
+    """Partition keys (of ``valid_keys``) whose windows ``span`` touches; without a span, the key of
+    ``mtime`` (where the reader places a file's lines that have no time)."""
     if span is None:
-        moment = datetime.fromtimestamp(landed.mtime, tz=UTC)
+        moment = datetime.fromtimestamp(mtime, tz=UTC)
         span = (moment, moment)
     # Align the span to partition boundaries: the key of its first and of its last moment.
     first = partitions.time_window_for_partition_key(
@@ -89,6 +128,33 @@ def partitions_of_file(
         for key in partitions.get_partition_keys_in_time_window(TimeWindow(first.start, last.end))
         if key in valid_keys
     ]
+
+
+#: Bytes of a file's start whose digest tells a file that only grew from one rewritten in place.
+HEAD_BYTES = 4096
+
+
+def head_digest(path: Path, size: int) -> str:
+    """Digest of the first ``min(size, HEAD_BYTES)`` bytes: appending to the file leaves it as it is."""
+    with path.open("rb") as stream:
+        return hashlib.sha1(stream.read(min(size, HEAD_BYTES))).hexdigest()[:16]
+
+
+def grown_from(landed: LandedFile, old_state: str | None, old_end: list | None) -> datetime | None:
+    """The last time of the content taken before, when ``landed`` is that file with lines appended
+    (same device and inode, larger, same first bytes); None for a new, replaced, shrunk or rewritten file.
+
+    ``old_end`` is the cursor's ``[device, last time (ISO), head digest]`` of the file as taken.
+    """
+    if old_state is None or not old_end:
+        return None
+    device, last, head = old_end
+    old_inode, old_size, _ = old_state.split(":")
+    if (device, old_inode) != (landed.device, landed.state.split(":")[0]) or landed.size <= int(old_size):
+        return None
+    if head_digest(landed.path, int(old_size)) != head:
+        return None
+    return datetime.fromisoformat(last)
 
 
 def evaluate_new_files(
@@ -108,28 +174,50 @@ def evaluate_new_files(
         ``runs`` {partition key: [paths]}, ``cursor`` (the next one), ``waiting`` (paths still being
         written), ``renamed``, ``outside`` (paths whose lines fall in no complete partition) and
         ``problems`` (messages).
+
+    Notes
+    -----
+    The cursor holds, per file listed now (so it stays as large as the listing): ``taken`` its state
+    and ``ends`` ``[device, last time, head digest]`` of the content taken. A file that only grew
+    (:func:`grown_from`) requests the partitions from that last time on, not the finished hours
+    before it again.
     """
     taken: dict[str, str] = cursor.get("taken", {})
+    ends: dict[str, list] = cursor.get("ends", {})
     landed, problems = list_source_files(config)
-    known_states = set(taken.values())
-    next_taken, runs, waiting, renamed, outside = {}, defaultdict(list), [], [], []
+    path_of_state = {state: path for path, state in taken.items()}
+    next_taken, next_ends, runs, waiting, renamed, outside = {}, {}, defaultdict(list), [], [], []
+
+    def keep(key: str, old_key: str) -> None:
+        next_taken[key] = taken[old_key]
+        if old_key in ends:
+            next_ends[key] = ends[old_key]
+
     for item in landed:
         key = str(item.path)
         if taken.get(key) == item.state:
-            next_taken[key] = item.state
+            keep(key, key)
         elif now - item.mtime < settle_seconds:
             waiting.append(key)
             if key in taken:
-                next_taken[key] = taken[key]
-        elif item.state in known_states:
-            next_taken[key] = item.state
+                keep(key, key)
+        elif item.state in path_of_state:
+            keep(key, path_of_state[item.state])
             renamed.append(key)
         else:
             try:
-                keys = partitions_of_file(config, item, valid_keys, partitions)
-            except OSError as error:  # unreadable right now: try again next tick
+                span = time_range_of_file(config, item)
+                since = grown_from(item, taken.get(key), ends.get(key))
+                if span is not None:
+                    span = span if since is None else (since, max(span[1], since))
+                    next_ends[key] = [item.device, span[1].isoformat(), head_digest(item.path, item.size)]
+            except (OSError, EOFError) as error:  # unreadable right now (EOFError: gzip cut short): next tick
+                next_ends.pop(key, None)
+                if key in taken:  # as taken before: next tick still knows whether it only grew
+                    keep(key, key)
                 problems.append(f"{key}: {error}")
                 continue
+            keys = partitions_of_span(span, item.mtime, valid_keys, partitions)
             next_taken[key] = item.state
             if not keys:
                 outside.append(key)
@@ -137,7 +225,7 @@ def evaluate_new_files(
                 runs[partition].append(key)
     return {
         "runs": dict(runs),
-        "cursor": {"taken": next_taken},
+        "cursor": {"taken": next_taken, "ends": next_ends},
         "waiting": waiting,
         "renamed": renamed,
         "outside": outside,
@@ -169,6 +257,20 @@ def run_key_for(partition: str, paths: list[str], cursor: dict) -> str:
     return f"{partition}:{hashlib.sha1(states.encode()).hexdigest()[:12]}"
 
 
+def _log_tick(context: SensorEvaluationContext, tick: dict) -> None:
+    """Problems, and files outside complete partitions or still being written, into the tick's log."""
+    for message in tick["problems"]:
+        context.log.warning(message)
+    if tick["outside"]:
+        context.log.info(
+            f"{len(tick['outside'])} new file(s) hold no line of a complete partition (the schedule takes the current one): {tick['outside'][:5]}"
+        )
+    if tick["waiting"]:
+        context.log.info(
+            f"{len(tick['waiting'])} file(s) still being written, waiting: {tick['waiting'][:5]}"
+        )
+
+
 def build_sensors(
     partitions: TimeWindowPartitionsDefinition, *, settle_seconds: float = 30, interval_seconds: int = 30
 ) -> list:
@@ -183,7 +285,12 @@ def build_sensors(
     )
     def new_log_files_sensor(context: SensorEvaluationContext, logrca: LogrcaConfigResource):
         """Request one run per partition that newly landed log files cover."""
-        config = logrca.load()
+        try:  # read anew each tick: the file may have been edited since the daemon loaded the definitions
+            config = logrca.load()
+        except ConfigError as error:  # its message names the file and each bad field; no trace per tick
+            return SensorResult(
+                skip_reason=SkipReason(f"config not loaded, no file taken: {error}"), cursor=context.cursor
+            )
         cursor = json.loads(context.cursor) if context.cursor else {}
         now = time.time()
         valid_keys = set(partitions.get_partition_keys(current_time=datetime.fromtimestamp(now, tz=UTC)))
@@ -195,16 +302,7 @@ def build_sensors(
             valid_keys=valid_keys,
             partitions=partitions,
         )
-        for message in tick["problems"]:
-            context.log.warning(message)
-        if tick["outside"]:
-            context.log.info(
-                f"{len(tick['outside'])} new file(s) hold no line of a complete partition (the schedule takes the current one): {tick['outside'][:5]}"
-            )
-        if tick["waiting"]:
-            context.log.info(
-                f"{len(tick['waiting'])} file(s) still being written, waiting: {tick['waiting'][:5]}"
-            )
+        _log_tick(context, tick)
         taken = tick["cursor"]["taken"]
         done = {  # e.g. by 'logrca run' before 'dagster dev' started: same files, nothing new to run
             partition

@@ -22,6 +22,8 @@ from logrca.pipelines.sensors import evaluate_new_files
 
 EXAMPLE = PROJECT_ROOT / "examples" / "shop"
 LONG_AGO = time.time() - 3600
+#: Landing folders (source names) whose example files lie in another folder of the example's logs.
+EXAMPLE_FOLDERS = {"shop-spans": "spans", "shop-metrics": "metrics"}
 
 
 def landing_config(tmp_path: Path) -> Path:
@@ -32,6 +34,9 @@ def landing_config(tmp_path: Path) -> Path:
     for source in raw["sources"]:
         source["paths"] = [str(tmp_path / "landing" / source["name"] / "*.log*")]
         (tmp_path / "landing" / source["name"]).mkdir(parents=True)  # a config names existing folders
+    for signal in (*raw.get("spans", []), *raw.get("metrics", [])):  # traces*.jsonl*, federate-*.prom*
+        signal["paths"] = [str(tmp_path / "landing" / signal["name"] / Path(signal["paths"][0]).name)]
+        (tmp_path / "landing" / signal["name"]).mkdir(parents=True)
     path = tmp_path / "logrca.yaml"
     path.write_text(yaml.safe_dump(raw))
     return path
@@ -50,7 +55,7 @@ def land(
     target = tmp_path / "landing" / source / name
     target.parent.mkdir(parents=True, exist_ok=True)
     if example:
-        shutil.copyfile(EXAMPLE / "logs" / source / example, target)
+        shutil.copyfile(EXAMPLE / "logs" / EXAMPLE_FOLDERS.get(source, source) / example, target)
     else:
         target.write_bytes(body or b"")
     if mtime is not None:
@@ -134,6 +139,70 @@ def test_a_grown_file_runs_again_and_a_renamed_file_does_not(tmp_path, instance)
     )  # a new run key: the new state reruns the partition
 
 
+def test_span_and_metric_files_request_the_partitions_of_their_records(tmp_path, instance):
+    config = landing_config(tmp_path)
+    land(tmp_path, "shop-spans", "traces-h3.jsonl", example="traces.jsonl")  # spans of 02:00-03:00
+    land(tmp_path, "shop-metrics", "federate-x.prom", example="federate-20260310T0100Z.prom")  # 01:00-02:00
+    first = tick(instance, config, None)
+    assert set(requested(first)) == {"2026-03-10-01:00", "2026-03-10-02:00"}
+    assert requested(tick(instance, config, first.cursor)) == {}
+
+    # a scrape without sample timestamps is timed by its name (as the reader times it), not its mtime
+    scrape = b'# TYPE up gauge\nup{service="cart",pod="cart-1"} 1\n'
+    land(tmp_path, "shop-metrics", "federate-20260310T0000Z.prom", body=scrape)
+    assert set(requested(tick(instance, config, first.cursor))) == {"2026-03-10-00:00"}
+
+
+def json_line(hour: int, minute: int, message: str = "ok") -> bytes:
+    moment = f"2026-03-10T{hour:02}:{minute:02}:00Z"
+    return json.dumps({"timestamp": moment, "level": "INFO", "message": message}).encode() + b"\n"
+
+
+def grow(path: Path, *lines: bytes, at: float) -> None:
+    with path.open("ab") as stream:
+        stream.write(b"".join(lines))
+    os.utime(path, (at, at))
+
+
+def test_a_growing_live_file_requests_only_the_hours_from_its_old_end(tmp_path, instance):
+    config = landing_config(tmp_path)
+    live = land(tmp_path, "gateway", "gateway.log", body=json_line(0, 10) + json_line(1, 10))
+    first = tick(instance, config, None)
+    assert set(requested(first)) == {"2026-03-10-00:00", "2026-03-10-01:00"}
+
+    grow(live, json_line(1, 50), at=LONG_AGO + 60)  # one more line in the hour it ended in
+    grown = tick(instance, config, first.cursor)
+    assert set(requested(grown)) == {"2026-03-10-01:00"}  # not 00:00 again
+
+    grow(live, json_line(2, 10), at=LONG_AGO + 120)
+    assert set(requested(tick(instance, config, grown.cursor))) == {"2026-03-10-01:00", "2026-03-10-02:00"}
+
+
+def test_a_replaced_or_rewritten_file_requests_all_its_hours_again(tmp_path, instance):
+    config = landing_config(tmp_path)
+    live = land(tmp_path, "gateway", "gateway.log", body=json_line(0, 10) + json_line(1, 10))
+    first = tick(instance, config, None)
+    everything = {"2026-03-10-00:00", "2026-03-10-01:00", "2026-03-10-02:00"}
+
+    replacement = live.with_name("gateway.log.new")  # a new file (new inode) moved over the old one
+    replacement.write_bytes(live.read_bytes() + json_line(2, 10))
+    os.utime(replacement, (LONG_AGO + 60, LONG_AGO + 60))
+    replacement.replace(live)
+    replaced = tick(instance, config, first.cursor)
+    assert set(requested(replaced)) == everything
+
+    # the same inode rewritten from its start (copytruncate, then longer lines): not a grown file
+    with live.open("r+b") as stream:
+        stream.write(json_line(0, 20, "rewritten") + json_line(1, 20) + json_line(2, 20) + json_line(2, 30))
+    os.utime(live, (LONG_AGO + 120, LONG_AGO + 120))
+    assert set(requested(tick(instance, config, replaced.cursor))) == everything
+
+    with live.open("r+b") as stream:  # shrunk
+        stream.truncate(len(json_line(0, 20, "rewritten")))
+    os.utime(live, (LONG_AGO + 180, LONG_AGO + 180))
+    assert set(requested(tick(instance, config, replaced.cursor))) == {"2026-03-10-00:00"}
+
+
 def test_a_partition_already_materialized_from_the_same_files_is_not_run_again(tmp_path, instance):
     """'logrca run' then 'dagster dev': the sensor starts with no cursor, yet reruns nothing unchanged."""
     from dagster import materialize
@@ -174,6 +243,24 @@ def test_files_outside_the_partitions_and_unparseable_files(tmp_path, instance):
     result = tick(instance, config, None)
     assert set(requested(result)) == {"2026-03-10-01:00"}
     assert len(json.loads(result.cursor)["taken"]) == 2
+
+
+def test_a_config_broken_while_the_daemon_runs_skips_the_tick_with_its_message(tmp_path, instance):
+    """The daemon keeps the definitions it loaded; the sensor reads the config file anew each tick."""
+    config = landing_config(tmp_path)
+    land(tmp_path, "gateway", "gateway.log.1", example="gateway.log.1")
+    defs = pipeline_definitions(config)
+    raw = yaml.safe_load(config.read_text())
+    raw["sources"][1]["format"] = "no-such-format"
+    config.write_text(yaml.safe_dump(raw))
+    resources = {"logrca": LogrcaConfigResource(config_path=str(config), data_dir=str(tmp_path / "data"))}
+    context = build_sensor_context(instance=instance, cursor=None, resources=resources, definitions=defs)
+    result = defs.get_sensor_def("new_log_files_sensor")(context)
+    assert requested(result) == {}
+    message = result.skip_reason.skip_message
+    assert str(config) in message and "sources.1.format" in message
+    assert len(message.splitlines()) <= 5
+    assert result.cursor is None  # nothing was taken: the files run once the config is fixed
 
 
 def test_evaluate_new_files_reports_a_missing_folder_instead_of_failing(tmp_path):
