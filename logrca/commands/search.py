@@ -93,6 +93,22 @@ def _lines_table(lines: list[dict], *, wide: bool, more: bool = False):
     return table
 
 
+def _line_filters(lines: bool, **filters) -> dict:
+    """The log-line filters, refused (exit 2) when given without ``--lines`` or running backwards."""
+    given = [f"--{name}" for name, value in filters.items() if value is not None]
+    if given and not lines:
+        typer.echo(f"error: {', '.join(given)} filter log lines: add --lines (-l)", err=True)
+        raise typer.Exit(2)
+    since, until = filters["since"], filters["until"]
+    if since and until and since >= until:
+        typer.echo(
+            f"error: --since {since:%Y-%m-%d %H:%M:%S} is not before --until {until:%Y-%m-%d %H:%M:%S}",
+            err=True,
+        )
+        raise typer.Exit(2)
+    return {"template_id": filters["template"], "trace_id": filters["trace"], "since": since, "until": until}
+
+
 def search_command(
     query: str = typer.Argument(
         "", help='Words to look for (simple query syntax: "exact phrase", -exclude, a | b). Empty: newest.'
@@ -137,18 +153,7 @@ def search_command(
     if bad:
         typer.echo(f"error: --kind {bad[0]!r} is not one of {', '.join(KINDS)}", err=True)
         raise typer.Exit(2)
-    line_filters = {"template_id": template, "trace_id": trace, "since": since, "until": until}
-    flags = ("--template", "--trace", "--since", "--until")
-    given = [flag for flag, value in zip(flags, line_filters.values()) if value is not None]
-    if given and not lines:
-        typer.echo(f"error: {', '.join(given)} filter log lines: add --lines (-l)", err=True)
-        raise typer.Exit(2)
-    if since and until and since >= until:
-        typer.echo(
-            f"error: --since {since:%Y-%m-%d %H:%M:%S} is not before --until {until:%Y-%m-%d %H:%M:%S}",
-            err=True,
-        )
-        raise typer.Exit(2)
+    line_filters = _line_filters(lines, template=template, trace=trace, since=since, until=until)
     found = _search(  # one more than asked: whether more match is said, not left for the user to guess
         query,
         kinds=kinds,
