@@ -141,15 +141,17 @@ def load_config(path: Path | str) -> LogrcaConfig:
     try:
         raw = yaml.safe_load(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as error:
-        raise ConfigError(f"{path}: not valid YAML: {error}") from error
+        raise ConfigError(f"{path}: not valid YAML: {error}") from None  # the message says it all
     if not isinstance(raw, dict):
         raise ConfigError(f"{path}: expected a mapping at the top level, got {type(raw).__name__}")
     try:
         config = LogrcaConfig.model_validate({**raw, "base_dir": path.resolve().parent})
     except ValidationError as error:
+        # from None: the message names every bad field; pydantic's own dump (chained, it follows the
+        # message in Dagster's code location error) repeats it with each input value, secrets included
         raise ConfigError(
             f"{path}: invalid config:\n{format_validation_errors(error, LogrcaConfig)}"
-        ) from error
+        ) from None
     for field_name in ("topology", "catalogue", "knowledge_base"):
         value = getattr(config, field_name)
         if value is not None and not config.resolve(value).exists():

@@ -172,3 +172,24 @@ def test_invalid_span_or_metric_source_names_the_field(tmp_path, body, field, re
     with pytest.raises(ConfigError) as error:
         load_config(path)
     assert field in str(error.value) and reason in str(error.value)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        "start: 2026-01-01\nbaseline_partitions: zero\nsources: [{name: a, paths: [x.log], format: jsonl}]",
+        "sources: [unclosed",
+    ],
+)
+def test_a_config_error_is_one_message_without_the_parsers_dump(tmp_path, body):
+    """Dagster shows a code location error with its chained causes: pydantic's dump and stack would bury
+    the message (and echo each input value)."""
+    import traceback
+
+    path = tmp_path / "logrca.yaml"
+    path.write_text(body)
+    with pytest.raises(ConfigError) as error:
+        load_config(path)
+    assert error.value.__cause__ is None and error.value.__suppress_context__
+    shown = "".join(traceback.format_exception(error.value))
+    assert "ValidationError" not in shown and "input_value" not in shown and "ScannerError" not in shown
