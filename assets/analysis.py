@@ -10,6 +10,7 @@ import networkx as nx
 import polars as pl
 from dagster import (
     AssetCheckResult,
+    AssetCheckSeverity,
     AssetCheckSpec,
     AssetExecutionContext,
     AssetIn,
@@ -82,10 +83,58 @@ def analyse(
     window_info = {**frames.describe(), "system": config.system}
     outputs = [
         Output(window_info, output_name="analysis_window"),
+        baseline_check(context, log_templates, frames, asked=config.baseline_partitions),
         _change_output(stored),
         *_outputs(analysis, frames.describe()),
     ]
     yield from (item for item in outputs if _asset_of(item) in selected)
+
+
+def baseline_check(
+    context: AssetExecutionContext, log_templates, frames: WindowFrames, *, asked: int
+) -> AssetCheckResult:
+    """Whether the earlier partitions the baseline needs were there (WARN when not).
+
+    A partition run before its earlier ones (a sensor or backfill runs them side by side) gets a
+    thinner baseline or none (its own lines before the alert), and may name the wrong root cause;
+    nothing runs it again when they land. The first partitions of the span have fewer by design.
+    """
+    key = context.partition_key
+    found = (
+        sum(1 for k, f in log_templates.items() if k < key and f is not None)
+        if isinstance(log_templates, dict)
+        else 0
+    )
+    partitions, exist, window = context.assets_def.partitions_def, 0, context.partition_time_window
+    while exist < asked and (window := partitions.get_prev_partition_window(window.start)):
+        exist += 1
+    metadata = {"found": found, "asked": asked, "baseline": frames.baseline}
+    if exist < asked:  # the first partitions of the span: no more earlier ones exist, by design
+        span = f"the configured span (start {_start(partitions)})"
+        metadata["note"] = (
+            f"first partition of {span}: no earlier partition exists"
+            if exist == 0
+            else f"only {exist} earlier partition(s) in {span}"
+        )
+    missing = found < exist and frames.baseline != "normal"  # fault-free sources need no earlier partition
+    description = (  # 3 lines at 80 columns in the run summary, the command on one
+        f"{found} of {exist} earlier partitions found (baseline_partitions: {asked}), baseline: "
+        f"{frames.baseline}; the root cause may be wrong. Once they have run: logrca run --partition {key}"
+    )
+    return AssetCheckResult(
+        check_name="baseline_complete",
+        asset_key="analysis_window",
+        passed=not missing,
+        severity=AssetCheckSeverity.WARN,
+        metadata=metadata,
+        description=description if missing else None,
+    )
+
+
+def _start(partitions) -> str:
+    """The first partition's start (the config's ``start``, UTC)."""
+    first = partitions.get_first_partition_window()
+    return f"{first.start:%Y-%m-%d %H:%M} UTC" if first else "?"
 
 
 def _asset_of(item: Output | AssetCheckResult) -> str:
@@ -268,10 +317,15 @@ def analysis_assets(plan: PartitionPlan) -> list:
             },
             check_specs=[
                 AssetCheckSpec(
+                    "baseline_complete",
+                    asset="analysis_window",
+                    description="the earlier partitions the baseline asks for (baseline_partitions) exist",
+                ),
+                AssetCheckSpec(
                     "ranks_are_consistent",
                     asset="root_causes",
                     description="ranks run 1..n in order of non-negative scores",
-                )
+                ),
             ],
         )(analyse),
     ]

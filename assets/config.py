@@ -29,6 +29,7 @@ from pydantic import (
     model_validator,
 )
 
+from logrca.incidents.catalogue import CatalogueError, load_catalogue
 from logrca.parsers.ingest.secrets import SecretsConfig
 from logrca.parsers.ingest.sources import (
     MetricSourceConfig,
@@ -141,19 +142,23 @@ def load_config(path: Path | str) -> LogrcaConfig:
     try:
         raw = yaml.safe_load(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as error:
-        raise ConfigError(f"{path}: not valid YAML: {error}") from error
+        raise ConfigError(f"{path}: not valid YAML: {error}") from None  # the message says it all
     if not isinstance(raw, dict):
         raise ConfigError(f"{path}: expected a mapping at the top level, got {type(raw).__name__}")
     try:
         config = LogrcaConfig.model_validate({**raw, "base_dir": path.resolve().parent})
     except ValidationError as error:
+        # from None: the message names every bad field; pydantic's own dump (chained, it follows the
+        # message in Dagster's code location error) repeats it with each input value, secrets included
         raise ConfigError(
             f"{path}: invalid config:\n{format_validation_errors(error, LogrcaConfig)}"
-        ) from error
+        ) from None
     for field_name in ("topology", "catalogue", "knowledge_base"):
         value = getattr(config, field_name)
         if value is not None and not config.resolve(value).exists():
             raise ConfigError(f"{path}: {field_name}: {config.resolve(value)} does not exist")
+    if config.catalogue is not None:
+        _check_catalogue(path, config.resolve(config.catalogue))
     problems = []
     for number, source in enumerate(config.sources):
         for index, folder in folder_patterns(source, config.base_dir):
@@ -163,3 +168,12 @@ def load_config(path: Path | str) -> LogrcaConfig:
     if problems:
         raise ConfigError(f"{path}: invalid config:\n" + "\n".join(problems))
     return config
+
+
+def _check_catalogue(path: Path, catalogue: Path) -> None:
+    """Validate the service catalogue now: otherwise a bad channel or deadline surfaces only at the
+    ``incidents`` step, after a whole partition ran. Its messages name the file and field, never a URL."""
+    try:
+        load_catalogue(catalogue)
+    except CatalogueError as error:
+        raise ConfigError(f"{path}: catalogue: {error}") from None

@@ -19,6 +19,7 @@ from logrca.assets.resources import ElasticsearchResource, LogrcaConfigResource
 from logrca.incidents.alerts import process_finding
 from logrca.incidents.review import weekly_review
 from logrca.incidents.store import IncidentStore
+from logrca.rca.urls import redacted_target
 
 
 def incidents(
@@ -43,9 +44,26 @@ def incidents(
         raise es_failure(elasticsearch, error, retries=True) from error
     finally:
         client.close()
+    for failure in summary.pop("failures"):  # the step succeeds (alerts are retried): say it in the log
+        context.log.warning(failed_alert_line(failure))
     return Output(
         summary,
         metadata={k: v for k, v in summary.items() if v is not None} | {"catalogue": catalogue is not None},
+    )
+
+
+def failed_alert_line(result: dict) -> str:
+    """One line for a failed delivery: channel kind, target (webhooks redacted) and the last error.
+
+    >>> failed_alert_line({"channel": "slack", "event": "opened", "attempts": 3, "target":
+    ...     "https://hooks.slack.com/services/***#0a1b2c", "error": "URLError: <urlopen error timed out>"})
+    'alert not delivered: slack https://hooks.slack.com/services/***#0a1b2c (opened, 3 tries): URLError: <urlopen error timed out>'
+    """
+    target = result["target"] if result["channel"] == "email" else redacted_target(result["target"])
+    reason = " ".join(str(result.get("error") or "unknown error").split())
+    return (
+        f"alert not delivered: {result['channel']} {target} "
+        f"({result['event']}, {result['attempts']} tries): {reason}"
     )
 
 

@@ -375,7 +375,8 @@ def process_finding(
     -------
     dict
         ``incident_id`` and ``outcome`` (None when there is no finding), ``delivered`` / ``failed`` counts of
-        this run's deliveries (new alerts plus retries) and ``pending`` (still undelivered, all incidents).
+        this run's deliveries (new alerts plus retries), ``failures`` (those that failed, as :func:`send`
+        returns them: targets redacted) and ``pending`` (still undelivered, all incidents).
     """
     from logrca.incidents.record import build_incident
 
@@ -388,7 +389,8 @@ def process_finding(
         if catalogue is not None:
             results += notify(store, summary["incident_id"], catalogue, **send_options)
     summary["delivered"] = sum(r["ok"] for r in results)
-    summary["failed"] = sum(not r["ok"] for r in results)
+    summary["failures"] = [r for r in results if not r["ok"]]
+    summary["failed"] = len(summary["failures"])
     summary["pending"] = sum(
         len(i["pending_deliveries"])
         for i in store.search(query={"exists": {"field": "pending_deliveries.channel"}})

@@ -68,7 +68,8 @@ def _check_email(value: str | None) -> str | None:
 
 def _check_url(value: str | None) -> str | None:
     if value is not None and not value.startswith(("http://", "https://")):
-        raise ValueError(f"not an http(s) URL: {value!r}")
+        # the value is not shown: a webhook URL is itself the credential (its path holds the token)
+        raise ValueError("not an http(s) URL (value not shown: a webhook URL holds its token)")
     return value
 
 
@@ -224,6 +225,14 @@ def expand_env(text: str) -> str:
     return _ENV.sub(replace, text)
 
 
+def _yaml_problem(error: yaml.YAMLError) -> str:
+    """The parser's problem and where (``line 2, column 63``), without its snippet of the line: the
+    line may hold a webhook URL, and the snippet is taken after ``${VAR}`` expansion."""
+    mark = getattr(error, "problem_mark", None)
+    problem = getattr(error, "problem", None) or type(error).__name__
+    return f"{problem} at line {mark.line + 1}, column {mark.column + 1}" if mark else problem
+
+
 def load_catalogue(path: Path | str) -> Catalogue:
     """Read and validate a catalogue YAML file.
 
@@ -249,14 +258,14 @@ def load_catalogue(path: Path | str) -> Catalogue:
     try:
         raw = yaml.safe_load(expand_env(path.read_text(encoding="utf-8")))
     except yaml.YAMLError as error:
-        raise CatalogueError(f"{path}: not valid YAML: {error}") from error
+        raise CatalogueError(f"{path}: not valid YAML: {_yaml_problem(error)}") from None
     except CatalogueError as error:
-        raise CatalogueError(f"{path}: {error}") from error
+        raise CatalogueError(f"{path}: {error}") from None
     if not isinstance(raw, dict):
         raise CatalogueError(f"{path}: expected a mapping at the top level, got {type(raw).__name__}")
     try:
         catalogue = Catalogue.model_validate(raw)
-    except ValidationError as error:
-        raise CatalogueError(f"{path}: invalid catalogue:\n{format_validation_errors(error)}") from error
+    except ValidationError as error:  # from None: pydantic's dump would echo each input value (URLs too)
+        raise CatalogueError(f"{path}: invalid catalogue:\n{format_validation_errors(error)}") from None
     catalogue.path = path
     return catalogue

@@ -294,9 +294,13 @@ def test_incidents_and_review_assets(es_url, es_client, index_prefix, smtp, tmp_
     logrca = LogrcaConfigResource(config_path=str(tmp_path / "logrca.yaml"), data_dir=str(tmp_path / "data"))
     elasticsearch = ElasticsearchResource(url=es_url, index_prefix=index_prefix)
 
+    warnings: list[str] = []
+
     def run(hour):
+        context = build_asset_context(partition_key=f"2031-03-03-{10 + hour:02d}:00")
+        context.log.warning = warnings.append
         return incidents(
-            build_asset_context(partition_key=f"2031-03-03-{10 + hour:02d}:00"),
+            context,
             logrca=logrca,
             elasticsearch=elasticsearch,
             rca_report=make_finding(hour=hour, runbooks=("db-connections",)),
@@ -309,6 +313,15 @@ def test_incidents_and_review_assets(es_url, es_client, index_prefix, smtp, tmp_
         and first["delivered"] == 1
         and first["pending"] == 2
     )
+    # the step succeeds, so each failed alert is a warning: kind, redacted target and why
+    assert sorted(line.split(" http")[0] for line in warnings) == [
+        "alert not delivered: slack",
+        "alert not delivered: webhook",
+    ]
+    assert all(f"127.0.0.1:{http_port}/" in line and "/***#" in line for line in warnings), warnings
+    assert all("(opened, 3 tries): URLError: " in line and "\n" not in line for line in warnings), warnings
+    assert not any("/hooks/payments-team" in line for line in warnings)
+    warnings.clear()
     assert len(box.messages) == 1 and "pat@example.com" in box.messages[0][0]
     stored = IncidentStore(es_client, index_prefix).get(first["incident_id"])[0]
     assert stored["owner"]["team"] == "payments-team" and [a["name"] for a in stored["actions"]] == [

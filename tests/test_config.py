@@ -172,3 +172,61 @@ def test_invalid_span_or_metric_source_names_the_field(tmp_path, body, field, re
     with pytest.raises(ConfigError) as error:
         load_config(path)
     assert field in str(error.value) and reason in str(error.value)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        "start: 2026-01-01\nbaseline_partitions: zero\nsources: [{name: a, paths: [x.log], format: jsonl}]",
+        "sources: [unclosed",
+    ],
+)
+def test_a_config_error_is_one_message_without_the_parsers_dump(tmp_path, body):
+    """Dagster shows a code location error with its chained causes: pydantic's dump and stack would bury
+    the message (and echo each input value)."""
+    import traceback
+
+    path = tmp_path / "logrca.yaml"
+    path.write_text(body)
+    with pytest.raises(ConfigError) as error:
+        load_config(path)
+    assert error.value.__cause__ is None and error.value.__suppress_context__
+    shown = "".join(traceback.format_exception(error.value))
+    assert "ValidationError" not in shown and "input_value" not in shown and "ScannerError" not in shown
+
+
+def test_an_invalid_catalogue_fails_the_config_load_without_its_urls(tmp_path):
+    """It used to load, and the partition run failed at its last step (``incidents``)."""
+    (tmp_path / "catalogue.yaml").write_text(
+        "services:\n  payments:\n    owner: team\n    ack_deadline_minutes: soon\n"
+        "    contacts: [{name: Pat, email: pat@example.com}]\n"
+        "    channels:\n"
+        "      - {kind: slack, url: 'hooks.slack.com/services/T0/B0/SECRETTOKEN'}\n"
+        "      - {kind: pagerx, url: 'https://pager.example.com/hook/SECRETTOKEN'}\n"
+    )
+    path = tmp_path / "logrca.yaml"
+    path.write_text(
+        "start: 2026-01-01\ncatalogue: catalogue.yaml\nsources: [{name: a, paths: [x.log], format: jsonl}]"
+    )
+    with pytest.raises(ConfigError) as error:
+        load_config(path)
+    message = str(error.value)
+    assert str(path) in message and str(tmp_path / "catalogue.yaml") in message
+    assert "services.payments.ack_deadline_minutes: Input should be a valid integer" in message
+    assert "services.payments.channels.0.url: not an http(s) URL" in message
+    assert "services.payments.channels.1.kind: Input should be 'webhook', 'slack' or 'email'" in message
+    assert "SECRETTOKEN" not in message and error.value.__cause__ is None
+
+
+def test_a_catalogue_yaml_error_does_not_show_the_line(tmp_path):
+    """YAML's own message quotes the line, here a webhook URL."""
+    (tmp_path / "catalogue.yaml").write_text(
+        "services:\n  a: {url: 'https://hooks.example.com/SECRETTOKEN', x: [}\n"
+    )
+    path = tmp_path / "logrca.yaml"
+    path.write_text(
+        "start: 2026-01-01\ncatalogue: catalogue.yaml\nsources: [{name: a, paths: [x.log], format: jsonl}]"
+    )
+    with pytest.raises(ConfigError, match="not valid YAML: .* at line 2, column") as error:
+        load_config(path)
+    assert "SECRETTOKEN" not in str(error.value)

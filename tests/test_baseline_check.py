@@ -1,0 +1,55 @@
+"""A partition analysed before its earlier partitions ran gets a thinner baseline (or its own lines
+before the alert): the ``baseline_complete`` check says so (WARN) and names the run that fixes it."""
+
+from __future__ import annotations
+
+from pipeline_support import copy_example, materialize_partition, pipeline_definitions
+
+from logrca.run_summary import check_lines
+
+UP_TO_ANALYSIS = [
+    "raw_logs",
+    "baseline_logs",
+    "quarantined_lines",
+    "raw_spans",
+    "baseline_spans",
+    "quarantined_spans",
+    "raw_metrics",
+    "quarantined_metrics",
+    "log_templates",
+    "baseline_templates",
+    "analysis_window",
+]
+
+
+def _check(defs, key: str, instance):
+    result = materialize_partition(defs, UP_TO_ANALYSIS, key, instance)
+    [check] = [c for c in result.get_asset_check_evaluations() if c.check_name == "baseline_complete"]
+    return check, {k: getattr(v, "value", v) for k, v in check.metadata.items()}
+
+
+def test_a_partition_run_before_its_baseline_hours_warns_until_it_is_run_again(tmp_path, instance):
+    root = copy_example(tmp_path / "shop")
+    defs = pipeline_definitions(root / "logrca.yaml", data_dir=tmp_path / "data")
+
+    # the incident hour first, on a fresh data folder (the sensor runs landed hours side by side)
+    check, meta = _check(defs, "2026-03-10-02:00", instance)
+    assert not check.passed and check.severity.value == "WARN"
+    assert (meta["found"], meta["asked"], meta["baseline"]) == (0, 2, "before-alert")
+    assert check.description.startswith("0 of 2 earlier partitions found (baseline_partitions: 2)")
+    assert check.description.endswith("logrca run --partition 2026-03-10-02:00")
+    shown = check_lines(check.check_name, check.severity.value, check.description)
+    assert len(shown) == 3 and shown[-1].endswith("logrca run --partition 2026-03-10-02:00")
+    assert all(len(line.replace("[red]", "").replace("[/red]", "")) <= 80 for line in shown)
+
+    # the first partition of the span has no earlier one by design; the second has one
+    check, meta = _check(defs, "2026-03-10-00:00", instance)
+    assert check.passed and meta["found"] == 0
+    assert meta["note"] == (
+        "first partition of the configured span (start 2026-03-10 00:00 UTC): no earlier partition exists"
+    )
+    check, meta = _check(defs, "2026-03-10-01:00", instance)
+    assert check.passed and meta["found"] == 1 and "only 1 earlier" in meta["note"]
+
+    check, meta = _check(defs, "2026-03-10-02:00", instance)
+    assert check.passed and (meta["found"], meta["baseline"]) == (2, "partitions") and "note" not in meta
