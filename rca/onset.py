@@ -70,7 +70,8 @@ def with_onsets(
         )
         onsets |= _onsets(rates, lines.select("service", "template_id", "timestamp", binned), start, width)
     if not bursts.is_empty():
-        errors = window_events.filter(pl.col("service").is_in(bursts["service"].implode()) & is_error)
+        # the bursting services' lines first: the error test may run a regex over messages
+        errors = window_events.filter(pl.col("service").is_in(bursts["service"].implode())).filter(is_error)
         errors = errors.select("service", pl.lit(None, pl.Int64).alias("template_id"), "timestamp", binned)
         onsets |= _onsets(bursts, errors, start, width)
     moved = [
