@@ -150,6 +150,9 @@ def test_logrca_run_records_the_report_in_the_dagster_instance(shop, tmp_path, e
         timeout=120,
     )
     assert "the first 2 log lines, oldest first (more match: -n for more)" in shown.stdout
+    # each time to the millisecond, whole on its row, the date and time as people read them
+    stamps = re.findall(r"^ *(\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}\.\d{3}) ", shown.stdout, re.MULTILINE)
+    assert len(stamps) == 2 and stamps == sorted(stamps), shown.stdout
 
 
 @pytest.mark.es
