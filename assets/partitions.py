@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
 from dagster import (
     AssetIn,
+    BetaWarning,
     DailyPartitionsDefinition,
     HourlyPartitionsDefinition,
     TimeWindowPartitionMapping,
@@ -46,9 +48,11 @@ class PartitionPlan:
 
 def plan_for(config: LogrcaConfig) -> PartitionPlan:
     """The :class:`PartitionPlan` of ``config``."""
-    mapping = TimeWindowPartitionMapping(
-        start_offset=-config.baseline_partitions, end_offset=0, allow_nonexistent_upstream_partitions=True
-    )
+    with warnings.catch_warnings():  # a beta parameter, pinned by uv.lock: not news on every load
+        warnings.simplefilter("ignore", BetaWarning)
+        mapping = TimeWindowPartitionMapping(
+            start_offset=-config.baseline_partitions, end_offset=0, allow_nonexistent_upstream_partitions=True
+        )
     missing_ok = {"allow_missing_partitions": True}
     return PartitionPlan(
         partitions=partitions_for(config),

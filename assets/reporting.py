@@ -1,6 +1,7 @@
 """The RCA report of a partition (Markdown in the Dagster UI) and its indexing into Elasticsearch."""
 
 import base64
+import warnings
 from datetime import UTC, datetime
 
 import networkx as nx
@@ -15,6 +16,7 @@ from dagster import (
     Failure,
     MetadataValue,
     Output,
+    PreviewWarning,
     asset,
 )
 
@@ -138,6 +140,19 @@ def _start_pictures(
     drawing = PictureDrawing(ranked_entries(ranking, anomalies, owners={}))
     drawing.service_map(graph)
     return drawing
+
+
+def _no_incident_check(plan: PartitionPlan) -> AssetCheckSpec:
+    """``no_incident``: one result per hour, so each hour shows its own (a Dagster preview feature,
+    pinned by uv.lock: its warning is not news on every code location load)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", PreviewWarning)
+        return AssetCheckSpec(
+            "no_incident",
+            asset="rca_report",
+            partitions_def=plan.partitions,
+            description="WARN when this partition holds an incident (marks its hour in the Partitions view)",
+        )
 
 
 def _timeline_events(events: dict[str, pl.DataFrame] | pl.DataFrame, partition_key: str) -> pl.DataFrame:
@@ -342,16 +357,7 @@ def reporting_assets(plan: PartitionPlan) -> list:
                     AssetIn("baseline_templates"), REPORT_TEMPLATE_COLUMNS
                 ),
             },
-            check_specs=[
-                AssetCheckSpec(
-                    "no_incident",
-                    asset="rca_report",
-                    # one result per hour, so each hour shows its own (a Dagster preview feature; the
-                    # version is pinned by uv.lock)
-                    partitions_def=plan.partitions,
-                    description="WARN when this partition holds an incident (marks its hour in the Partitions view)",
-                )
-            ],
+            check_specs=[_no_incident_check(plan)],
         )(rca_report),
         asset(partitions_def=plan.partitions, group_name="logrca")(search_index),
         # after the report and the parameters: the partition's last asset (pipelines.schedules.LAST_ASSET)
