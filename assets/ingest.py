@@ -85,6 +85,9 @@ def ingest_logs(context: AssetExecutionContext, logrca: LogrcaConfigResource):
         )
 
 
+ERROR, WARN = AssetCheckSeverity.ERROR, AssetCheckSeverity.WARN
+
+
 def _raw_logs_checks(result, lines_read: int, accounted: int):
     """The ERROR checks of ``raw_logs``: every line accounted for, every file gives events and is read
     to its end."""
@@ -98,33 +101,35 @@ def _raw_logs_checks(result, lines_read: int, accounted: int):
         or (None if lines_read == accounted else f"{lines_read} lines read, {accounted} accounted for"),
         metadata={"lines_read": lines_read, "lines_in_events_quarantine_or_elsewhere": accounted},
     )
-    missing = missing_folder_patterns(result.files)
-    yield AssetCheckResult(
-        check_name="every_source_folder_exists",
-        asset_key="raw_logs",
-        passed=not missing,
-        severity=AssetCheckSeverity.ERROR,
-        description=_listed(missing),
-        metadata={"patterns_without_folder": MetadataValue.json(sorted(missing))},
-    )
-    outside = outside_span_files(result.files)
-    yield AssetCheckResult(
-        check_name="every_line_in_a_partition",
-        asset_key="raw_logs",
-        passed=not outside,
-        severity=AssetCheckSeverity.WARN,
-        description=_listed(outside),
-        metadata={"files_with_lines_outside_the_span": MetadataValue.json(sorted(outside))},
-    )
     silent = silent_files(result.files)
-    yield AssetCheckResult(
-        check_name="every_file_gives_events",
-        asset_key="raw_logs",
-        passed=not silent,
-        severity=AssetCheckSeverity.ERROR,
-        description=_listed({file: f"{lines} lines read, none parsed" for file, lines in silent.items()}),
-        metadata={"files_without_events": MetadataValue.json(sorted(silent))},
-    )
+    for name, severity, problems, key in (
+        (
+            "every_source_folder_exists",
+            ERROR,
+            missing_folder_patterns(result.files),
+            "patterns_without_folder",
+        ),
+        (
+            "every_line_in_a_partition",
+            WARN,
+            outside_span_files(result.files),
+            "files_with_lines_outside_the_span",
+        ),
+        (
+            "every_file_gives_events",
+            ERROR,
+            {f: f"{n} lines read, none parsed" for f, n in silent.items()},
+            "files_without_events",
+        ),
+    ):
+        yield AssetCheckResult(
+            check_name=name,
+            asset_key="raw_logs",
+            passed=not problems,
+            severity=severity,
+            description=_listed(problems),
+            metadata={key: MetadataValue.json(sorted(problems))},
+        )
     yield file_end_check(cut_short_files(result.files), "raw_logs")
 
 

@@ -5,21 +5,10 @@ from __future__ import annotations
 
 from pipeline_support import copy_example, materialize_partition, pipeline_definitions
 
+from logrca.pipelines.case_run import CASE_ASSETS
 from logrca.run_summary import check_lines
 
-UP_TO_ANALYSIS = [
-    "raw_logs",
-    "baseline_logs",
-    "quarantined_lines",
-    "raw_spans",
-    "baseline_spans",
-    "quarantined_spans",
-    "raw_metrics",
-    "quarantined_metrics",
-    "log_templates",
-    "baseline_templates",
-    "analysis_window",
-]
+UP_TO_ANALYSIS = CASE_ASSETS[: CASE_ASSETS.index("analysis_window") + 1]
 
 
 def _check(defs, key: str, instance):
