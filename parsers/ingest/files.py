@@ -128,7 +128,7 @@ def find_files(patterns: list[str], base_dir: Path) -> tuple[list[Path], list[Fi
         if not matches and not broken and not (_GLOB_CHARS & set(pattern)):
             raise FileNotFoundError(f"log file not found: {full}")
         if not matches and not broken:
-            folder = fixed_folder(full)
+            folder = _fixed_folder(full)
             where = "" if folder.is_dir() else f" (folder {folder} does not exist)"
             problems.append(FileProblem(Path(full), 0, f"no file matches this pattern{where}"))
         for match in matches:
@@ -144,7 +144,7 @@ def find_files(patterns: list[str], base_dir: Path) -> tuple[list[Path], list[Fi
     return sorted(found, key=lambda p: (str(p.parent), *rotation_key(p))), problems
 
 
-def fixed_folder(pattern: str) -> Path:
+def _fixed_folder(pattern: str) -> Path:
     """The folder part of a glob before its first wildcard."""
     fixed = []
     for part in Path(pattern).parts[:-1]:

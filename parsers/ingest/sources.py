@@ -177,24 +177,6 @@ def _check_header(header: str) -> None:
         raise ValueError(f"header {header!r} has no time field: it needs {wanted}")
 
 
-def missing_folders(source: SourceConfig, base_dir) -> list[tuple[int, str]]:
-    """``(index, folder)`` for each path pattern whose folder (the part before any wildcard) is missing.
-
-    Checked when the config loads, so a misspelt folder is not a run that reads nothing; a folder
-    removed later is named again by the run (:func:`logrca.parsers.ingest.files.find_files`).
-    """
-    from pathlib import Path
-
-    from logrca.parsers.ingest.files import fixed_folder
-
-    missing = []
-    for index, pattern in enumerate(source.paths):
-        folder = fixed_folder(pattern if Path(pattern).is_absolute() else str(Path(base_dir) / pattern))
-        if not folder.is_dir():
-            missing.append((index, str(folder)))
-    return missing
-
-
 def folder_patterns(source: SourceConfig, base_dir) -> list[tuple[int, str]]:
     """``(index, path)`` for each path pattern that names a folder instead of files (``logs/``)."""
     from pathlib import Path
