@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from logrca.parsers.ingest.files import GZIP_MAGIC, FileProblem, LineBatch, iter_line_batches
-from logrca.parsers.ingest.schema import ReadResult
+from logrca.parsers.ingest.schema import ReadResult, as_utc
 from logrca.parsers.ingest.sources import SourceConfig
 from logrca.parsers.ingest.text_file import sample_timestamps
 
@@ -49,7 +49,7 @@ def may_hold_window(path: Path, source: SourceConfig, window: tuple[datetime, da
     """
     if file_reader(source.format) is not None:
         return True  # whole-file formats: sampling would read the file anyway
-    start, end = (_utc(t) for t in window)
+    start, end = (as_utc(t) for t in window)
     try:
         head = next(
             (item for item in iter_line_batches(path, batch_bytes=64 << 10) if isinstance(item, LineBatch)),
@@ -148,7 +148,3 @@ def _plain_tail(path: Path, sample_bytes: int) -> list[bytes]:
         stream.seek(-sample_bytes, 2)
         block = stream.read()
     return [line.removesuffix(b"\r") for line in block.split(b"\n")[1:] if line]
-
-
-def _utc(moment: datetime) -> datetime:
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)

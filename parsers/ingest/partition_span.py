@@ -7,10 +7,11 @@ so they are counted apart and named (they are read but stored nowhere).
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 
 import polars as pl
 
+from logrca.parsers.ingest.schema import as_utc
 from logrca.parsers.wording import counted
 
 #: Lines outside every partition (a part of ``lines_outside_window``): before the first, after the last.
@@ -29,7 +30,7 @@ def no_partition(
     counts, notes = dict.fromkeys(NO_PARTITION, 0), []
     if span is None:
         return counts, notes
-    bounds = (("lines_before_start", _utc(span[0])), ("lines_after_end", span[1] and _utc(span[1])))
+    bounds = (("lines_before_start", as_utc(span[0])), ("lines_after_end", span[1] and as_utc(span[1])))
     for key, bound in bounds:
         if bound is None:
             continue
@@ -45,7 +46,3 @@ def no_partition(
                 f"{counted(counts[key], 'line')} {where} {bound:%Y-%m-%d %H:%M} UTC: in no partition"
             )
     return counts, notes
-
-
-def _utc(moment: datetime) -> datetime:
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 
 import polars as pl
@@ -22,7 +22,7 @@ from logrca.parsers.ingest.files import (
     find_files,
 )
 from logrca.parsers.ingest.partition_span import NO_PARTITION, no_partition
-from logrca.parsers.ingest.schema import EVENT_SCHEMA, QUARANTINE_SCHEMA, ReadResult
+from logrca.parsers.ingest.schema import EVENT_SCHEMA, QUARANTINE_SCHEMA, ReadResult, as_utc
 from logrca.parsers.ingest.secrets import Redactor
 from logrca.parsers.ingest.sources import SourceConfig
 from logrca.parsers.ingest.text_file import (
@@ -168,7 +168,7 @@ def _restrict(
 
     Quarantined rows without a place in time (a file where no line parses) stay in every window run.
     """
-    start, end = (_utc(t) for t in window)
+    start, end = (as_utc(t) for t in window)
     in_window = pl.col("timestamp").is_between(start, end, closed="left")
     placed = pl.col("placed_at")
     here = placed.is_null() | placed.is_between(start, end, closed="left")
@@ -190,10 +190,6 @@ def _restrict(
         for record in result.files
     ]
     return ReadResult(events=events, quarantine=quarantine, stats=stats, files=files)
-
-
-def _utc(moment: datetime) -> datetime:
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
 def to_event_schema(events: pl.DataFrame) -> pl.DataFrame:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
 import polars as pl
 
@@ -48,6 +49,11 @@ LEVEL_ALIASES = {
 #: Numeric levels as pino and bunyan (Node.js JSON loggers) write them. Kept apart from the words
 #: above, which also find a level inside a line's text, where a number is not one.
 NUMERIC_LEVELS = {"10": "TRACE", "20": "DEBUG", "30": "INFO", "40": "WARN", "50": "ERROR", "60": "FATAL"}
+
+
+def as_utc(moment: datetime) -> datetime:
+    """``moment`` in UTC, the events' zone (a naive time is taken to be UTC already)."""
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
 def empty_events() -> pl.DataFrame:
