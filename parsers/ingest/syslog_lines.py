@@ -32,16 +32,19 @@ def parse_syslog(records: pl.DataFrame, source: SourceConfig, *, written: dateti
     is_new = new.struct.field("ts").is_not_null()
     ts_new = parse_timestamps(new.struct.field("ts"), timestamp_format=None, timezone=source.timezone)
     stamps = old.struct.field("ts").str.replace_all(r"\s+", " ")
-    ts_old, ts_before = (
-        parse_timestamps(
+
+    def in_year(year: int, stamps: pl.Series) -> pl.Series:
+        return parse_timestamps(
             pl.select(pl.lit(f"{year} ") + stamps).to_series(),
             timestamp_format=source.timestamp_format or "%Y %b %d %H:%M:%S",
             timezone=source.timezone,
         )
-        for year in (written.year, written.year - 1)
-    )
-    too_late = ts_old > written + SYSLOG_YEAR_SLACK
-    ts_old = pl.select(pl.when(too_late.fill_null(False)).then(ts_before).otherwise(ts_old)).to_series()
+
+    ts_old = in_year(written.year, stamps)
+    too_late = (ts_old > written + SYSLOG_YEAR_SLACK).fill_null(False)
+    if too_late.any():  # parsed again in the year before: only those lines (most files have none)
+        late = too_late.arg_true()
+        ts_old = ts_old.scatter(late, in_year(written.year - 1, stamps.gather(late)))
     frame = pl.DataFrame(
         {
             "timestamp": pl.select(pl.when(is_new).then(ts_new).otherwise(ts_old)).to_series(),
