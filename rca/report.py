@@ -61,14 +61,19 @@ def service_impact(
 
 
 def _raised_lines(window_events: pl.DataFrame, raised: pl.DataFrame) -> pl.DataFrame:
-    """The lines of ``window_events`` of the (service, template) pairs in ``raised``.
+    """The lines of ``window_events`` of the (service, template) pairs in ``raised``, each with its
+    pair's ``first_seen`` (the earliest, where a pair has several rows).
 
     A test of each line's template id against the few raised ids first: the join on both columns
     then meets a few lines, not the window's millions.
     """
-    keys = raised.filter(pl.col("template_id").is_not_null()).select("service", "template_id").unique()
+    keys = (
+        raised.filter(pl.col("template_id").is_not_null())
+        .group_by("service", "template_id")
+        .agg(pl.col("first_seen").min())
+    )
     candidates = window_events.filter(pl.col("template_id").is_in(keys["template_id"].implode()))
-    return candidates.join(keys, on=["service", "template_id"], how="semi")
+    return candidates.join(keys, on=["service", "template_id"])
 
 
 def _incident_window(
@@ -81,12 +86,9 @@ def _incident_window(
         seen = standing_out["first_anomalous"].drop_nulls()
         return (seen.min(), end) if seen.len() else (None, None)
     raised = anomalies.filter(pl.col("kind") != "rate_drop")
-    onsets = raised.select("service", "template_id", "first_seen")
-    lines = _raised_lines(window_events, raised).join(
-        onsets.filter(pl.col("template_id").is_not_null()), on=["service", "template_id"]
-    )
+    lines = _raised_lines(window_events, raised)
     bursts = (
-        onsets.filter(pl.col("template_id").is_null()).group_by("service").agg(pl.col("first_seen").min())
+        raised.filter(pl.col("template_id").is_null()).group_by("service").agg(pl.col("first_seen").min())
     )
     errors = window_events.filter(pl.col("level").is_in(list(ERROR_LEVELS))).join(bursts, on="service")
     stamps = pl.concat(
