@@ -16,10 +16,9 @@ from dagster import (
 from logrca.assets.partitions import PartitionPlan
 from logrca.assets.reporting import es_failure
 from logrca.assets.resources import ElasticsearchResource, LogrcaConfigResource
-from logrca.incidents.alerts import process_finding
+from logrca.incidents.alerts import process_finding, shown_target
 from logrca.incidents.review import weekly_review
 from logrca.incidents.store import IncidentStore
-from logrca.rca.urls import redacted_target
 
 
 def incidents(
@@ -59,7 +58,7 @@ def failed_alert_line(result: dict) -> str:
     ...     "https://hooks.slack.com/services/***#0a1b2c", "error": "URLError: <urlopen error timed out>"})
     'alert not delivered: slack https://hooks.slack.com/services/***#0a1b2c (opened, 3 tries): URLError: <urlopen error timed out>'
     """
-    target = result["target"] if result["channel"] == "email" else redacted_target(result["target"])
+    target = shown_target(result)
     reason = " ".join(str(result.get("error") or "unknown error").split())
     return (
         f"alert not delivered: {result['channel']} {target} "

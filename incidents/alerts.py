@@ -38,6 +38,7 @@ __all__ = [
     "notify",
     "retry_pending",
     "process_finding",
+    "shown_target",
 ]
 
 
@@ -122,7 +123,7 @@ def _urls(catalogue: Catalogue, incident: dict) -> dict[str, str]:
     return {redacted_target(url): url for url in urls}
 
 
-def _target(delivery: dict) -> str:
+def shown_target(delivery: dict) -> str:
     """A delivery's target as stored: e-mail addresses as they are, a webhook redacted (older
     incidents stored it whole)."""
     return delivery["target"] if delivery["channel"] == "email" else redacted_target(delivery["target"])
@@ -230,7 +231,7 @@ def send(
 
 def _still_pending(result: dict, retried: list[dict], policy: DeliveryRetry, now: datetime) -> dict:
     earlier = next(
-        (d for d in retried if _target(d) == result["target"] and d["event"] == result["event"]), {}
+        (d for d in retried if shown_target(d) == result["target"] and d["event"] == result["event"]), {}
     )
     rounds = earlier.get("rounds", 0) + 1
     return {k: result[k] for k in ("event", "channel", "target", "contact", "error")} | {
@@ -340,8 +341,8 @@ def retry_pending(
         outcome = [
             send(
                 {k: p[k] for k in ("event", "channel", "contact")}
-                | {"target": _target(p), "contact": _contact_shown(p.get("contact"))}
-                | ({} if p["channel"] == "email" else {"url": urls.get(_target(p))}),
+                | {"target": shown_target(p), "contact": _contact_shown(p.get("contact"))}
+                | ({} if p["channel"] == "email" else {"url": urls.get(shown_target(p))}),
                 incident,
                 catalogue.smtp,
                 **send_options,

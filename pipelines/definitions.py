@@ -26,6 +26,7 @@ from logrca.pipelines.environment import Deployment, deployment_from_env
 from logrca.pipelines.executors import executor_from_env
 from logrca.pipelines.schedules import build_schedules
 from logrca.pipelines.sensors import build_sensors
+from logrca.rca.urls import shown_url
 
 __all__ = ["MAIN_JOB", "build_definitions", "build_resources", "defs", "partitioned_keys"]
 
@@ -37,24 +38,19 @@ def partitioned_keys(assets: list[AssetsDefinition], partitions) -> list:
     return [key for a in assets if getattr(a, "partitions_def", None) == partitions for key in a.keys]
 
 
-def _has_password(url: str) -> bool:
-    """Whether ``url`` carries ``user:password@`` (it then came from ``LOGRCA_ES_URL``)."""
-    from urllib.parse import urlsplit
-
-    return urlsplit(url).password is not None
-
-
 def build_resources(deployment: Deployment) -> dict:
     """IO managers and resources of ``deployment``; the API key goes to Dagster as an ``EnvVar``."""
     root = str(deployment.data_dir)
     api_key = EnvVar(deployment.es_api_key_var) if deployment.es_api_key_var else None
+    # a URL shown otherwise than it is holds a password: it goes to Dagster as the variable's name
+    # (it came from LOGRCA_ES_URL), as the API key does
+    secret_url = shown_url(deployment.es_url) != deployment.es_url
     return {
         "parquet_io": BoundedParquetIOManager(base_dir=f"{root}/parquet"),
         "io_manager": FilesystemIOManager(base_dir=f"{root}/objects"),
         "logrca": LogrcaConfigResource(config_path=str(deployment.config_path), data_dir=root),
         "elasticsearch": ElasticsearchResource(
-            # a URL with a password in it goes to Dagster as the variable's name, as the API key does
-            url=EnvVar("LOGRCA_ES_URL") if _has_password(deployment.es_url) else deployment.es_url,
+            url=EnvVar("LOGRCA_ES_URL") if secret_url else deployment.es_url,
             api_key=api_key,
             index_prefix=deployment.index_prefix,
             index_settings=deployment.index_settings,
