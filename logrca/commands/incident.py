@@ -74,14 +74,21 @@ def _store(ctx: typer.Context):
     return IncidentStore(es_client(), ctx.obj["index_prefix"])  # --es-url, before or after the command
 
 
-def _config(ctx: typer.Context):
+def _config_or_error(ctx: typer.Context):
+    """(the config, None), or (None, the ConfigError) for a command that can go on without it."""
     from logrca.assets.config import ConfigError, load_config
 
-    path = ctx.obj["config"] or PROJECT_ROOT / "examples" / "shop" / "logrca.yaml"
     try:
-        return load_config(path)
+        return load_config(ctx.obj["config"] or PROJECT_ROOT / "examples" / "shop" / "logrca.yaml"), None
     except ConfigError as error:
+        return None, error
+
+
+def _config(ctx: typer.Context):
+    config, error = _config_or_error(ctx)
+    if error is not None:
         _fail(str(error))
+    return config
 
 
 def _catalogue(ctx: typer.Context):
@@ -257,14 +264,10 @@ def confirm_command(
     ),
 ) -> None:
     """Record the true root cause; the incident becomes a knowledge-base entry and a labelled case for 'logrca eval incidents'."""
-    from logrca.assets.config import ConfigError, load_config
     from logrca.incidents.confirm import confirmed_line, deployment_services
     from logrca.incidents.review import write_past_incident
 
-    try:
-        config = load_config(ctx.obj["config"] or PROJECT_ROOT / "examples" / "shop" / "logrca.yaml")
-    except ConfigError as error:
-        config, config_error = None, error
+    config, config_error = _config_or_error(ctx)
     catalogue = ctx.obj["catalogue"] or (config.resolve(config.catalogue) if config else None)
     known = deployment_services(config.resolve(config.topology) if config else None, catalogue)
     incident = guarded(
