@@ -72,17 +72,8 @@ MAX_CHECK_LINES = 4
 def check_lines(name: str, severity: str, description: str | None) -> list[str]:
     """``check NAME failed (SEVERITY): description``, the description wrapped to 80 columns."""
     head = f"check {name} failed ({severity})"
-    wrapped = textwrap.wrap(
-        f"{head}: {' '.join(description.split())}" if description else head,
-        width=_WIDTH + 2,
-        initial_indent="  ",
-        subsequent_indent="    ",
-        break_on_hyphens=False,
-        max_lines=MAX_CHECK_LINES,
-        placeholder=" …",
-    )
-    first = wrapped[0].removeprefix(f"  {head}")
-    return [f"  [red]{head}[/red]{escape(first)}", *(escape(line) for line in wrapped[1:])]
+    wrapped = _wrapped(f"{head}: {description}" if description else head, 2, max_lines=MAX_CHECK_LINES)
+    return [wrapped[0].replace(head, f"[red]{head}[/red]", 1), *wrapped[1:]]
 
 
 def _clock_window(window) -> str:
