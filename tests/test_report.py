@@ -91,17 +91,16 @@ def make_inputs():
 
 
 def shop_finding(**extra) -> dict:
-    """The finding of :func:`make_inputs` for system ``shop`` (``extra``: more of build_finding's arguments)."""
+    """The finding of :func:`make_inputs` for system ``shop`` (``extra``: more of build_finding's
+    arguments, or other ``anomalies`` / ``ranking``)."""
     window, baseline, anomalies, ranking = make_inputs()
-    return build_finding(
-        system="shop",
-        window=WINDOW,
-        window_events=window,
-        baseline_events=baseline,
-        anomalies=anomalies,
-        ranking=ranking,
-        **extra,
-    )
+    inputs = {
+        "window_events": window,
+        "baseline_events": baseline,
+        "anomalies": anomalies,
+        "ranking": ranking,
+    }
+    return build_finding(system="shop", window=WINDOW, **(inputs | extra))
 
 
 def test_finding_has_the_incident_record_fields():
@@ -196,18 +195,7 @@ def test_services_scored_zero_are_named_after_the_ranking_not_given_rows():
 
 
 def test_no_anomalies_no_finding():
-    window, baseline, anomalies, ranking = make_inputs()
-    assert (
-        build_finding(
-            system="s",
-            window=WINDOW,
-            window_events=window,
-            baseline_events=baseline,
-            anomalies=anomalies.clear(),
-            ranking=ranking,
-        )
-        is None
-    )
+    assert shop_finding(anomalies=make_inputs()[2].clear()) is None
     assert "No incident" in render_report(None)
     assert finding_id("s", WINDOW) != finding_id("s", (WINDOW[0], WINDOW[1] + timedelta(hours=1)))
 
@@ -349,21 +337,14 @@ def test_impact_scales_a_baseline_of_minutes_apart_by_the_time_they_cover():
 def test_a_fault_seen_only_in_spans_or_metrics_is_a_finding_when_it_stands_out():
     """A slow database changes no log line: with no log anomaly, a ranked service whose trace
     evidence reaches the detection threshold still makes a finding; a metric alone does not."""
-    window, baseline, anomalies, ranking = make_inputs()
+    _, _, anomalies, ranking = make_inputs()
     ranking = ranking.with_columns(
         pl.Series("trace_score", [1.0, 0.5]), pl.Series("metric_score", [9.0, 0.0])
     )
     loud = ranking.with_columns(pl.Series("trace_score", [9.0, 0.5]))
 
     def finding(ranked):
-        return build_finding(
-            system="shop",
-            window=WINDOW,
-            window_events=window,
-            baseline_events=baseline,
-            anomalies=anomalies.clear(),
-            ranking=ranked,
-        )
+        return shop_finding(anomalies=anomalies.clear(), ranking=ranked)
 
     found = finding(loud)
     assert found["root_cause"] == "stock" and found["affected_services"] == ["stock"]
