@@ -27,7 +27,7 @@ from logrca.assets.resources import ElasticsearchResource, LogrcaConfigResource
 from logrca.parsers.ingest.schema import SPAN_SCHEMA
 from logrca.rca.log_lines import ensure_templates, index_lines, lines_stream
 from logrca.rca.pictures import PictureDrawing
-from logrca.rca.report import build_finding, has_finding, ranked_entries
+from logrca.rca.report import build_finding, change_entries, has_finding, ranked_entries
 from logrca.rca.report_render import ReportOptions, render_report
 from logrca.rca.search_index import es_trouble, index_partition, index_runbooks
 from logrca.rca.urls import shown_url
@@ -216,7 +216,9 @@ def rca_report(
     for name, png in pictures.items():
         report_file.with_name(f"{stem}-{name}.png").write_bytes(png)
     files = [(_CAPTIONS[name], f"{stem}-{name}.png") for name in pictures]
-    report = render_report(finding, _report_options(logrca, f"RCA report {context.partition_key}", files))
+    options = _report_options(logrca, f"RCA report {context.partition_key}", files)
+    quiet = None if finding else change_entries(change_events, window=analysis_window)
+    report = render_report(finding, options, changes=quiet)
     report_file.write_text(report, encoding="utf-8")
     shown = report
     for name, png in pictures.items():

@@ -23,6 +23,7 @@ from logrca.pipelines.definitions import build_definitions
 from logrca.pipelines.environment import deployment_from_env
 from logrca.rca.case_analysis import Case
 from logrca.rca.cases import case_config
+from logrca.rca.report import change_entries
 from logrca.rca.windows import window_frames
 
 __all__ = ["CASE_ASSETS", "LOAD_ASSETS", "CaseRun", "load_case_frames", "run_case"]
@@ -76,6 +77,8 @@ class CaseRun:
     finding: dict | None
     window: dict
     quarantined: dict[str, int]
+    #: the change events of the window (what a report without finding lists)
+    changes: list[dict]
 
 
 #: Dagster's console logger at warnings: the per-step debug events stay on the instance, off the terminal.
@@ -139,14 +142,16 @@ def run_case(
                 ("ingest_metrics", "quarantined_metrics"),
             )
         }
+        window = _output(result, "analyse", "analysis_window")
         return CaseRun(
             name=case_dir.name,
             system=config.system,
             run_id=result.run_id,
             ranking=_output(result, "analyse", "root_causes"),
             finding=result.output_for_node("rca_report"),
-            window=_output(result, "analyse", "analysis_window"),
+            window=window,
             quarantined=quarantined,
+            changes=change_entries(_output(result, "analyse", "change_events"), window=window),
         )
 
 

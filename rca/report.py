@@ -13,7 +13,14 @@ from logrca.rca.detect import covered_intervals, strongest_first
 from logrca.rca.detect_rules import ERROR_LEVELS, DetectionConfig
 from logrca.rca.knowledge import link_knowledge
 
-__all__ = ["ReportConfig", "build_finding", "finding_id", "incident_id_for", "service_impact"]
+__all__ = [
+    "ReportConfig",
+    "build_finding",
+    "change_entries",
+    "finding_id",
+    "incident_id_for",
+    "service_impact",
+]
 
 _EVIDENCE_PER_SERVICE = 5
 
@@ -231,9 +238,23 @@ def _baseline_scale(baseline_events: pl.DataFrame | None, window: tuple[datetime
     return (window[1] - window[0]) / covered if covered.total_seconds() > 0 else 1.0
 
 
-def _change_entries(changes: pl.DataFrame | None, limit: int = 20) -> list[dict]:
+def change_entries(
+    changes: pl.DataFrame | None, limit: int = 20, *, window: tuple[datetime, datetime] | dict | None = None
+) -> list[dict]:
+    """The last ``limit`` change events, for a report; with ``window``, only those in it (ends included).
+
+    ``window`` may be the analysis window as the ``analysis_window`` asset gives it (a dict with ISO
+    ``window_start`` and ``window_end``).
+    """
     if changes is None or changes.is_empty():
         return []
+    if isinstance(window, dict):
+        window = (
+            datetime.fromisoformat(window["window_start"]),
+            datetime.fromisoformat(window["window_end"]),
+        )
+    if window is not None:
+        changes = changes.filter(pl.col("timestamp").is_between(*window, closed="both"))
     return [
         {**row, "timestamp": _iso(row["timestamp"])}
         for row in changes.select("timestamp", "service", "kind", "version", "message")
@@ -373,7 +394,7 @@ def build_finding(
         "trace_ids": trace_ids,
         "reproduction": {"trace_id": trace_ids[0] if trace_ids else None, "lines": path_lines},
         "knowledge": knowledge,
-        "changes": _change_entries(changes),
+        "changes": change_entries(changes),
         "owner": (owners or {}).get(ranked[0]["service"]),
     }
     finding["incident_id"] = incident_id_for(finding)[0]

@@ -134,6 +134,17 @@ def _changes(finding: dict) -> list[str]:
     return out + [""]
 
 
+def _quiet_changes(changes: list[dict]) -> str:
+    """The change events of a window without incident, as the report of an incident shows them."""
+    if not changes:
+        return ""
+    start = _moment(changes[0]["timestamp"])
+    table = _changes({"changes": changes, "window_start": start.isoformat() if start else ""})
+    table[0] = "## Changes in the window (deploys, restarts, version changes, config reloads)"
+    note = "Not an incident on their own: no log line, span or metric went anomalous with them."
+    return "\n" + "\n".join([*table[:2], note, "", *table[2:]])
+
+
 def _ranking(finding: dict) -> list[str]:
     out = _section(
         "Ranked root-cause services",
@@ -228,14 +239,24 @@ def _knowledge(finding: dict, options: ReportOptions) -> list[str]:
 
 
 def render_report(
-    finding: dict | None, options: ReportOptions | None = None, *, title: str | None = None
+    finding: dict | None,
+    options: ReportOptions | None = None,
+    *,
+    title: str | None = None,
+    changes: list[dict] | None = None,
 ) -> str:
     """Markdown report of a finding: incident id, summary, pictures, changes, ranking, evidence, impact,
-    reproduction hints and the knowledge base (runbooks linked or quoted)."""
+    reproduction hints and the knowledge base (runbooks linked or quoted).
+
+    Without a finding, the report says so and lists ``changes`` (the window's change events, as
+    :func:`logrca.rca.report.change_entries` gives them): a deploy or a restart loop is no incident on
+    its own, but a report saying "nothing happened" must not hide one.
+    """
     options = options or ReportOptions()
     heading = title or options.title
     if finding is None:
-        return f"# {heading}\n\nNo incident: nothing in this window went anomalous against its baseline.\n"
+        quiet = f"# {heading}\n\nNo incident: nothing in this window went anomalous against its baseline.\n"
+        return quiet + _quiet_changes(changes or [])
     out = [f"# {heading} — {finding['system']}", ""]
     if finding.get("incident_id"):
         out += [f"**Incident:** `{finding['incident_id']}` (finding `{finding['finding_id']}`)  "]

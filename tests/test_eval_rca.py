@@ -79,3 +79,25 @@ def test_eval_rca_loo_reports_in_sample_beside_leave_one_out_and_the_rules():
     for line in ("in-sample (defaults)", "leave-one-out, grid", "leave-one-out, rules earn place", "rules ("):
         assert line in result.stdout
     assert "s/case analysis" in result.stdout
+
+
+def test_rca_command_lists_the_changes_of_a_window_without_incident(tmp_path):
+    """A restart alone is no incident, but the report that says so names it: a change is never hidden."""
+    import gzip
+    import shutil
+
+    case = tmp_path / "cases" / "quiet"
+    shutil.copytree(FIXTURE / "normal" / "n1", case)  # the fault-free minutes, against themselves
+    log = case / "logs" / "00_log.csv.gz"
+    restart = (
+        '2024-03-01T10:00:30.000Z,0,10.0.0.1,ts-a-service-7f9-bb2,server,,,"{""log"": ""10:00:30.000 INFO  '
+        'a.Items#7 Shutting down ts-a-service: received SIGTERM\\n"", ""stream"": ""stdout"", '
+        '""time"": ""2024-03-01T10:00:30.000Z""}"'
+    )
+    log.write_bytes(gzip.compress(gzip.decompress(log.read_bytes()) + restart.encode() + b"\n"))
+    (case / "case.json").write_text(json.dumps({"system": "mini", "alert_time": "2024-03-01T10:00:20Z"}))
+    args = ["rca", str(case), "--normal", str(FIXTURE / "normal" / "n1"), "--markdown"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert "No incident" in result.stdout
+    assert "`ts-a-service` | restart |" in result.stdout and "received SIGTERM" in result.stdout

@@ -350,3 +350,18 @@ def test_a_fault_seen_only_in_spans_or_metrics_is_a_finding_when_it_stands_out()
     assert found["root_cause"] == "stock" and found["affected_services"] == ["stock"]
     assert found["window_start"] == "2026-03-10T02:20:01Z" and found["window_end"] == "2026-03-10T03:00:00Z"
     assert finding(ranking) is None  # trace scores 1.0 and 0.5 (the metric's 9.0 felt by no request)
+
+
+def test_a_window_without_incident_still_lists_its_changes():
+    restart = {
+        "timestamp": "2026-03-10T02:22:00+00:00",
+        "service": "gateway",
+        "kind": "restart",
+        "version": None,
+        "message": "Shutting down gateway: liveness probe failed",
+    }
+    report = render_report(None, changes=[restart, dict(restart, timestamp="2026-03-10T02:24:00+00:00")])
+    assert report.startswith("# ") and "No incident" in report
+    assert "| 02:22:00.000 | `gateway` | restart |" in report and "liveness probe failed" in report
+    assert "| 02:24:00.000 |" in report
+    assert "Changes" not in render_report(None) and "Changes" not in render_report(None, changes=[])

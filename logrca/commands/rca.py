@@ -33,7 +33,7 @@ def rca_command(
     except ValueError as error:
         typer.echo(f"error: {error}", err=True)
         raise typer.Exit(1) from error
-    report = render_report(run.finding, title=f"Incident {run.name}")
+    report = render_report(run.finding, title=f"Incident {run.name}", changes=run.changes)
     if markdown:
         typer.echo(report)
     else:
