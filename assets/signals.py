@@ -15,7 +15,7 @@ from dagster import (
 from logrca.assets.ingest import FILE_END_CHECK, file_end_check
 from logrca.assets.partitions import PartitionPlan
 from logrca.assets.resources import PARQUET_WRITE, LogrcaConfigResource
-from logrca.parsers.ingest.files import FILE_PROBLEM_REASON
+from logrca.parsers.ingest.files import FILE_PROBLEM_REASON, source_file_states
 from logrca.parsers.ingest.signal_readers import SignalRead, read_signal_sources
 from logrca.rca.markdown import frame_table
 
@@ -39,7 +39,7 @@ def _accounting(read: SignalRead) -> dict[str, int]:
     return {key: read.stats.get(key, 0) for key in keys}
 
 
-def _rows(read: SignalRead, name: str, counts: dict[str, int]) -> Output:
+def _rows(read: SignalRead, name: str, counts: dict) -> Output:
     metadata = {"dagster/row_count": read.frame.height, "per_source": MetadataValue.json(read.per_source)}
     return Output(read.frame, output_name=name, metadata={**counts, **metadata})
 
@@ -51,6 +51,8 @@ def _ingest(kind: str):
         config = logrca.load()
         sources = getattr(config, kind)
         tw = context.partition_time_window
+        # Taken before reading: the new-file sensor skips a partition already ingested from these very files.
+        file_states = source_file_states([s.paths for s in sources], config.base_dir)
         live = [s for s in sources if s.role == "window"]
         fault_free = [s for s in sources if s.role == "baseline"]
         read = read_signal_sources(live, kind=kind, base_dir=config.base_dir, window=(tw.start, tw.end))
@@ -58,7 +60,7 @@ def _ingest(kind: str):
         selected = {key.to_user_string() for key in context.selected_asset_keys}
         counts = _accounting(read)
         if raw_name in selected:
-            yield _rows(read, raw_name, counts)
+            yield _rows(read, raw_name, {**counts, "source_files": MetadataValue.json(file_states)})
             stored = read.frame.height + counts["records_outside_window"]
             yield AssetCheckResult(
                 check_name="every_row_accounted_for",

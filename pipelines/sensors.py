@@ -14,9 +14,13 @@ partitions from the last time of the content taken before on, not every finished
 replaced, shrunk or rewritten file requests all of its partitions.
 
 One run per partition and tick; its run key hashes the files that triggered it, so a tick evaluated
-twice (daemon restart) requests nothing new. The config file is read on every tick; while it is invalid,
-a tick skips with the config error's message (file and field) and takes no file. Runs go through the
-instance's run queue (``dagster_home/dagster.yaml``), which bounds how many run at once.
+twice (daemon restart) requests nothing new. A partition is not requested when the latest
+materialization of its ``raw_logs``, ``raw_spans`` or ``raw_metrics`` (whichever ingests a triggering
+file's kind) was read from every triggering file as it is now (its ``source_files`` metadata): after
+``logrca run``, a sensor starting without a cursor reruns nothing unchanged. The config file is read
+on every tick; while it is invalid, a tick skips with the config error's message (file and field) and
+takes no file. Runs go through the instance's run queue (``dagster_home/dagster.yaml``), which bounds
+how many run at once.
 """
 
 from __future__ import annotations
@@ -42,6 +46,7 @@ from dagster import (
 
 from logrca.assets.config import ConfigError, LogrcaConfig
 from logrca.assets.resources import LogrcaConfigResource
+from logrca.assets.signals import OUTPUTS as SIGNAL_OUTPUTS
 from logrca.parsers.ingest.file_times import file_time_range
 from logrca.parsers.ingest.files import file_state, resolve_paths
 from logrca.parsers.ingest.signal_readers import KINDS as SIGNAL_KINDS
@@ -49,6 +54,8 @@ from logrca.parsers.ingest.signal_readers import read_signal_source
 
 #: Config fields whose sources the sensor watches; a landed file's ``kind`` is one of them.
 KINDS = ("sources", "spans", "metrics")
+#: Per kind, the asset whose materialization metadata ``source_files`` holds the files it was read from.
+INGESTED_BY = {"sources": "raw_logs", **{kind: outputs[0] for kind, outputs in SIGNAL_OUTPUTS.items()}}
 
 
 @dataclass(frozen=True)
@@ -171,9 +178,9 @@ def evaluate_new_files(
     Returns
     -------
     dict
-        ``runs`` {partition key: [paths]}, ``cursor`` (the next one), ``waiting`` (paths still being
-        written), ``renamed``, ``outside`` (paths whose lines fall in no complete partition) and
-        ``problems`` (messages).
+        ``runs`` {partition key: [paths]}, ``kinds`` {path: kind} of the files listed, ``cursor`` (the
+        next one), ``waiting`` (paths still being written), ``renamed``, ``outside`` (paths whose lines
+        fall in no complete partition) and ``problems`` (messages).
 
     Notes
     -----
@@ -225,6 +232,7 @@ def evaluate_new_files(
                 runs[partition].append(key)
     return {
         "runs": dict(runs),
+        "kinds": {str(item.path): item.kind for item in landed},
         "cursor": {"taken": next_taken, "ends": next_ends},
         "waiting": waiting,
         "renamed": renamed,
@@ -233,12 +241,12 @@ def evaluate_new_files(
     }
 
 
-def ingested_file_states(instance, partition: str) -> dict[str, str]:
-    """The file states the latest ``raw_logs`` materialization of ``partition`` was read from ({} if none)."""
+def ingested_file_states(instance, partition: str, asset: str = "raw_logs") -> dict[str, str]:
+    """The file states the latest ``asset`` materialization of ``partition`` was read from ({} if none)."""
     from dagster import AssetKey, AssetRecordsFilter
 
     records = instance.fetch_materializations(
-        AssetRecordsFilter(asset_key=AssetKey("raw_logs"), asset_partitions=[partition]), limit=1
+        AssetRecordsFilter(asset_key=AssetKey(asset), asset_partitions=[partition]), limit=1
     ).records
     if not records or records[0].asset_materialization is None:
         return {}
@@ -246,9 +254,18 @@ def ingested_file_states(instance, partition: str) -> dict[str, str]:
     return dict(recorded.value) if recorded is not None else {}
 
 
-def _read_from(states: dict[str, str], paths: list[str], taken: dict[str, str]) -> bool:
-    """Whether ``states`` (one partition's, read once) hold every one of ``paths`` as ``taken`` now."""
-    return all(states.get(p) == taken[p] for p in paths)
+def _read_from(instance, partition: str, paths: list[str], tick: dict) -> bool:
+    """Whether ``partition``'s latest materialization of the asset that ingests each path's kind
+    (:data:`INGESTED_BY`) was read from that path as the tick took it; each asset's states read once."""
+    by_asset: dict[str, list[str]] = defaultdict(list)
+    for path in paths:
+        by_asset[INGESTED_BY[tick["kinds"][path]]].append(path)
+    taken = tick["cursor"]["taken"]
+    for asset, its_paths in by_asset.items():
+        states = ingested_file_states(instance, partition, asset)
+        if any(states.get(p) != taken[p] for p in its_paths):
+            return False
+    return True
 
 
 def run_key_for(partition: str, paths: list[str], cursor: dict) -> str:
@@ -303,11 +320,10 @@ def build_sensors(
             partitions=partitions,
         )
         _log_tick(context, tick)
-        taken = tick["cursor"]["taken"]
         done = {  # e.g. by 'logrca run' before 'dagster dev' started: same files, nothing new to run
             partition
             for partition, paths in tick["runs"].items()
-            if _read_from(ingested_file_states(context.instance, partition), paths, taken)
+            if _read_from(context.instance, partition, paths, tick)
         }
         if done:
             context.log.info(f"already materialized from the same files, not run again: {sorted(done)}")

@@ -229,6 +229,43 @@ def test_a_partition_already_materialized_from_the_same_files_is_not_run_again(t
     assert set(requested(grown)) == {"2026-03-10-02:00"}
 
 
+def test_span_and_metric_files_already_read_by_the_partition_are_not_run_again(tmp_path, instance):
+    """raw_logs records only log files: a span or metric file is judged by its own asset's run."""
+    from dagster import materialize
+
+    config = landing_config(tmp_path)
+    land(tmp_path, "db", "db.log", example="db.log")  # 02:00-03:00
+    spans = land(tmp_path, "shop-spans", "traces-h3.jsonl", example="traces.jsonl")  # 02:00-03:00
+    land(tmp_path, "payments", "payments.log", example="payments.log.1")  # 01:00-02:00
+    defs = pipeline_definitions(config, data_dir=tmp_path / "data")
+    logs = ["raw_logs", "quarantined_lines"]
+    for partition, selection in (
+        ("2026-03-10-02:00", [*logs, "raw_spans", "quarantined_spans"]),
+        ("2026-03-10-01:00", logs),
+    ):
+        done = materialize(
+            defs.assets,
+            selection=selection,
+            partition_key=partition,
+            resources=defs.resources,
+            instance=instance,
+        )
+        assert done.success
+    first = tick(instance, config, None)  # 'logrca run' then 'dagster dev': every file read already
+    assert requested(first) == {}
+
+    # metrics land for 01:00, whose logs ran but whose metrics never did
+    land(tmp_path, "shop-metrics", "federate-x.prom", example="federate-20260310T0100Z.prom")
+    metrics = tick(instance, config, first.cursor)
+    assert set(requested(metrics)) == {"2026-03-10-01:00"}
+    assert requested(tick(instance, config, metrics.cursor)) == {}
+
+    grow(spans, spans.read_bytes().splitlines(keepends=True)[-1], at=LONG_AGO + 60)  # a late span
+    grown = tick(instance, config, metrics.cursor)
+    assert set(requested(grown)) == {"2026-03-10-02:00"}
+    assert requested(tick(instance, config, grown.cursor)) == {}
+
+
 def test_files_outside_the_partitions_and_unparseable_files(tmp_path, instance):
     config = landing_config(tmp_path)
     late = (

@@ -20,6 +20,8 @@ HELP = (
     "Definitions of Loghub-2.0 (Jiang et al., ISSTA 2024); templates are compared after "
     "whitespace normalisation.\n\n"
     "--truth is a CSV with at least LineId, Content, EventTemplate (LineId: the 1-based line in --log).\n\n"
+    "--format is the header format of the log's lines, e.g. '<Date> <Time> <Level> <Component>: <Content>'; "
+    "without it, the --masking file's `format:`.\n\n"
     '--masking is a YAML file: a list of rules `- {pattern: REGEX, mask_with: "*"}`, or a mapping with '
     "`masking:` and optional `format:`, `sim_th:`, `depth:` (options given here win). logrca applies its "
     "generic masks first (ids, times, numbers; --no-default-masks skips them), then these rules.\n\n"
@@ -110,6 +112,14 @@ def render_report(report: dict[str, Any]) -> None:
         )
 
 
+def _share(text: str) -> float:
+    """``--sim-th``: a number from 0 to 1, else a usage error."""
+    value = float(text)
+    if not 0.0 <= value <= 1.0:
+        raise typer.BadParameter(f"{text} is not between 0 and 1")
+    return value
+
+
 def parsing_command(
     log: Path = typer.Option(..., "--log", exists=True, dir_okay=False, help="Raw log file."),
     truth: Path = typer.Option(
@@ -118,30 +128,30 @@ def parsing_command(
     header_format: str | None = typer.Option(
         None,
         "--format",
-        help="Header format, e.g. '<Date> <Time> <Level> <Component>: <Content>' (or 'format:' in --masking).",
+        help="Header format of the log's lines (default: the --masking file's).",
     ),
     masking: Path | None = typer.Option(
         None,
         "--masking",
         exists=True,
         dir_okay=False,
-        help="YAML masking rules (and optional sim_th/depth/format).",
+        help="YAML masking rules (and optional sim_th, depth, format).",
     ),
     sim_th: float | None = typer.Option(
         None,
         "--sim-th",
-        min=0.0,
-        max=1.0,
+        metavar="<0..1>",
+        parser=_share,  # not min/max: their "<float range> [0.0<=x<=1.0]" takes a third of 80 columns
         help="Drain similarity threshold (default: file, else logrca's 0.5).",
     ),
     depth: int | None = typer.Option(
-        None, "--depth", min=3, help="Drain tree depth (default: file, else logrca's 4)."
+        None, "--depth", metavar="<int>", min=3, help="Drain tree depth (default: file, else logrca's 4)."
     ),
     baseline: bool = typer.Option(
         False, "--baseline", help="Also run plain drain3 line by line and print both."
     ),
-    default_masks: bool = typer.Option(
-        True, "--default-masks/--no-default-masks", help="Apply logrca's generic masks before the file's."
+    no_default_masks: bool = typer.Option(
+        False, "--no-default-masks", help="Skip logrca's generic masks (ids, times, numbers)."
     ),
     present_only: bool = typer.Option(
         False,
@@ -152,7 +162,9 @@ def parsing_command(
 ) -> None:
     """Template-mining accuracy (GA, PA, FGA, FTA) and lines/s on a labelled log."""
     try:
-        config, baseline_config, file_format = build_configs(masking, sim_th, depth, default_masks)
+        config, baseline_config, file_format = build_configs(
+            masking, sim_th, depth, default_masks=not no_default_masks
+        )
         report = _evaluate(
             log,
             _required_format(header_format or file_format),
