@@ -4,11 +4,13 @@ gap, symbolic link loops among the source files."""
 from __future__ import annotations
 
 import gzip
+from datetime import UTC, datetime
 
 import polars as pl
 import pytest
 
 from logrca.parsers.ingest.files import LineBatch, iter_line_batches
+from logrca.parsers.ingest.line_formats import parse_timestamps
 from logrca.parsers.ingest.readers import read_source
 from logrca.parsers.ingest.sources import SourceConfig
 from logrca.parsers.ingest.text_lines import decode_batch
@@ -98,4 +100,50 @@ def test_lines_ended_by_a_lone_carriage_return_are_lines(tmp_path, gzipped, mixe
     assert result.events["message"].to_list() == [f"line {n}" for n in range(10)]
     assert result.events["line_no"].to_list() == list(range(1, 11))
     assert result.quarantine.height == 0
+    accounted(result)
+
+
+@pytest.mark.parametrize(
+    ("zone", "text", "timestamp_format", "utc"),
+    [  # the clock jumped over these wall times: each is read as it plus the gap (java.time, zoneinfo)
+        ("Europe/Berlin", "2026-03-29 02:30:00", None, datetime(2026, 3, 29, 1, 30, tzinfo=UTC)),
+        (
+            "Europe/Berlin",
+            "2026-03-29T02:00:00.250",
+            None,
+            datetime(2026, 3, 29, 1, 0, 0, 250000, tzinfo=UTC),
+        ),
+        (
+            "Europe/Berlin",
+            "29/03/2026 02:59:59",
+            "%d/%m/%Y %H:%M:%S",
+            datetime(2026, 3, 29, 1, 59, 59, tzinfo=UTC),
+        ),
+        ("America/New_York", "2026-03-08 02:15:00", None, datetime(2026, 3, 8, 7, 15, tzinfo=UTC)),
+        ("Australia/Lord_Howe", "2026-10-04 02:15:00", None, datetime(2026, 10, 3, 15, 45, tzinfo=UTC)),
+        # fall-back: a wall time seen twice is the first (summer) one, as before
+        ("Europe/Berlin", "2026-10-25 02:30:00", None, datetime(2026, 10, 25, 0, 30, tzinfo=UTC)),
+    ],
+)
+def test_a_local_time_in_the_spring_forward_gap_is_shifted_forward_by_the_gap(
+    zone, text, timestamp_format, utc
+):
+    """A wall time the clock jumped over is real data (a line written by a clock not yet moved on):
+    it is read with the offset before the gap, i.e. shifted forward by the gap, not quarantined."""
+    column = pl.Series("t", [text[:10] + text[10] + "01:00:00" + text[19:], text])  # a time before the gap
+    parsed = parse_timestamps(column, timestamp_format=timestamp_format, timezone=zone)
+    assert parsed.null_count() == 0
+    assert parsed[-1] == utc
+
+
+def test_a_log_line_in_the_spring_forward_gap_is_an_event(tmp_path):
+    (tmp_path / "app.log").write_text(
+        "2026-03-29 01:59:59,000 INFO  [main] c.s.App: before\n"
+        "2026-03-29 02:30:00,000 INFO  [main] c.s.App: in the gap\n"
+        "2026-03-29 03:00:00,000 INFO  [main] c.s.App: after\n"
+    )
+    result = read_source(java_source(tmp_path, timezone="Europe/Berlin"))
+    assert result.quarantine.height == 0
+    times = dict(zip(result.events["message"], result.events["timestamp"], strict=True))
+    assert times["in the gap"] == datetime(2026, 3, 29, 1, 30, tzinfo=UTC)  # 03:30 CEST
     accounted(result)
