@@ -4,6 +4,7 @@ gap, symbolic link loops among the source files."""
 from __future__ import annotations
 
 import gzip
+import os
 from datetime import UTC, datetime
 
 import polars as pl
@@ -147,3 +148,19 @@ def test_a_log_line_in_the_spring_forward_gap_is_an_event(tmp_path):
     times = dict(zip(result.events["message"], result.events["timestamp"], strict=True))
     assert times["in the gap"] == datetime(2026, 3, 29, 1, 30, tzinfo=UTC)  # 03:30 CEST
     accounted(result)
+
+
+def test_a_symbolic_link_loop_is_named_as_a_loop_not_a_missing_target(tmp_path):
+    (tmp_path / "app.log").write_text("2026-03-10 01:00:00,000 INFO  [main] c.s.App: ok\n")
+    (tmp_path / "app.log.1").symlink_to(tmp_path / "app.log.2")
+    (tmp_path / "app.log.2").symlink_to(tmp_path / "app.log.1")
+    (tmp_path / "app.log.3").symlink_to("app.log.3")
+    result = read_source(java_source(tmp_path))
+    notes = {os.path.basename(r["file"]): r["notes"] for r in result.files}
+    end = " (the links lead back round; no file at the end)"
+    assert notes["app.log.1"] == [f"symbolic link loop: app.log.1 -> {tmp_path / 'app.log.2'}{end}"]
+    assert notes["app.log.3"] == [f"symbolic link loop: app.log.3 -> app.log.3{end}"]
+    assert notes["app.log.2"][0].startswith("symbolic link loop: app.log.2 -> ")
+    assert result.stats["files_missing"] == 3 and result.events.height == 1
+    named = java_source(tmp_path, "app.log.1")  # named, not globbed: reported the same way
+    assert read_source(named).files[0]["notes"][0].startswith("symbolic link loop: app.log.1")

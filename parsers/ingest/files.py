@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import glob
 import os
 import re
@@ -126,14 +127,14 @@ def resolve_paths(patterns: list[str], base_dir: Path) -> list[Path]:
 
     ``app.log.2.gz, app.log.1, app.log`` come out in that order so lines keep their time order.
     A pattern without glob characters that names no file raises ``FileNotFoundError``. Links whose
-    target is missing are left out here; :func:`find_files` reports them.
+    target is missing (or that loop) are left out here; :func:`find_files` reports them.
     """
     return find_files(patterns, base_dir)[0]
 
 
 def find_files(patterns: list[str], base_dir: Path) -> tuple[list[Path], list[FileProblem]]:
-    """:func:`resolve_paths`, plus a :class:`FileProblem` for each link whose target is missing and
-    each glob that matches nothing.
+    """:func:`resolve_paths`, plus a :class:`FileProblem` for each link that leads to no file (its
+    target is missing, or a loop of links) and each glob that matches nothing.
 
     A broken link is named with its target (``app.log -> /mnt/gone/app.log``), whether a glob found
     it or the pattern names it, so a run reports it instead of skipping it or failing on it.
@@ -145,8 +146,7 @@ def find_files(patterns: list[str], base_dir: Path) -> tuple[list[Path], list[Fi
         matches, broken = [], 0
         for match in map(Path, glob.glob(full, recursive=True)):
             if match.is_symlink() and not match.exists():
-                reason = f"link target missing: {match.name} -> {os.readlink(match)}"
-                problems.append(FileProblem(match, 0, reason))
+                problems.append(FileProblem(match, 0, _link_problem(match)))
                 broken += 1
             elif match.is_file():
                 matches.append(match)
@@ -167,6 +167,24 @@ def find_files(patterns: list[str], base_dir: Path) -> tuple[list[Path], list[Fi
         return (name.removesuffix(".gz"), 0)
 
     return sorted(found, key=lambda p: (str(p.parent), *rotation_key(p))), problems
+
+
+#: How the reason for a link that leads to no file begins: its target is missing, or its links lead
+#: back round (``a -> b -> a``), so that there is no file at their end.
+LINK_PROBLEMS = ("link target missing", "symbolic link loop")
+
+
+def _link_problem(link: Path) -> str:
+    """Why ``link`` leads to no file (:data:`LINK_PROBLEMS`), with its target as written."""
+    missing, loop = LINK_PROBLEMS
+    try:
+        os.stat(link)
+    except OSError as error:
+        if error.errno == errno.ELOOP:
+            return (
+                f"{loop}: {link.name} -> {os.readlink(link)} (the links lead back round; no file at the end)"
+            )
+    return f"{missing}: {link.name} -> {os.readlink(link)}"
 
 
 def _fixed_folder(pattern: str) -> Path:
