@@ -217,3 +217,25 @@ def test_a_log_and_its_rotated_files_get_one_block_with_a_glob(tmp_path):
         ("checkout", [str(tmp_path / "checkout.log*")]),
     ]
     assert "3 rotated files: 100.0% of 180 sampled lines parse" in result.stdout
+
+
+def test_sources_detect_says_a_gzip_file_is_cut_short(tmp_path):
+    """A .gz file cut short is not a clean 100%: the line the cut went through counts as a sampled
+    line that does not parse, and the file is named with ingest's wording for the cut."""
+    import gzip
+
+    body = "".join(
+        f"2026-03-10 01:{m:02d}:00,000 INFO  [main] c.App: request {m * 7919} served\n" for m in range(60)
+    )
+    packed = gzip.compress(body.encode())
+    (tmp_path / "app.log.gz").write_bytes(packed[: len(packed) * 2 // 3])
+    result = CliRunner().invoke(
+        app, ["sources", "detect", str(tmp_path / "app.log.gz")], env={"COLUMNS": "80"}
+    )
+    assert result.exit_code == 0, result.output
+    assert "100.0%" not in result.output
+    assert "sampled lines parse; the file is cut short" in result.output
+    assert "truncated gzip stream: line" in result.output and "cut off where the file ends" in result.output
+    comments = [line for line in result.output.splitlines() if line.startswith("#")]
+    assert max(map(len, comments)) <= 80
+    assert yaml.safe_load(result.stdout)[0]["format"] == "loghub"

@@ -39,7 +39,7 @@ def detect_command(
     """See :data:`DETECT_HELP`."""
     import yaml
 
-    from logrca.parsers.ingest.detect import detect_source
+    from logrca.parsers.ingest.detect import detect_source, read_sample
     from logrca.rca.markdown import counted
 
     failed = 0
@@ -47,7 +47,8 @@ def detect_command(
     for path in _files(paths):
         proposal = detect_source(path, name=name, max_lines=lines)
         if proposal is None:
-            typer.echo(f"# {path}: no line to read (empty file)", err=True)
+            cut = read_sample(path, 1)[1]
+            _comment(cut.reason if cut else "no line to read (empty file)", about=path, err=True)
             failed += 1
             continue
         if proposal.parsed_lines == 0:  # a block that reads nothing is not a proposal to paste
@@ -67,7 +68,11 @@ def detect_command(
         read = sum(p.lines for _, p in group)
         rate = sum(p.parsed_lines for _, p in group) / read
         files = f"{len(group)} rotated files: " if len(group) > 1 else ""
-        _comment(f"{files}{rate:.1%} of {read} sampled lines parse", about=about)
+        cut = [(path, p.cut) for path, p in group if p.cut]
+        short = "" if not cut else "; the file is cut short" if len(group) == 1 else f"; {len(cut)} cut short"
+        _comment(f"{files}{rate:.1%} of {read} sampled lines parse{short}", about=about)
+        for path, reason in cut:  # ingest's words for the cut, under the file it is in
+            _comment(reason, about=path)
         if proposal.timestamp_layout:
             _comment(f"timestamp: {proposal.timestamp_layout}")
         for reason, count in list(proposal.reasons.items())[:5]:

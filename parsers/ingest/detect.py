@@ -21,7 +21,7 @@ from pathlib import Path
 
 import polars as pl
 
-from logrca.parsers.ingest.files import LineBatch, iter_line_batches
+from logrca.parsers.ingest.files import FileProblem, iter_line_batches
 from logrca.parsers.ingest.readers import read_source
 from logrca.parsers.ingest.schema import LEVEL_ALIASES, LEVELS
 from logrca.parsers.ingest.sources import SourceConfig
@@ -49,6 +49,8 @@ class Proposal:
     parsed_lines: int
     reasons: dict[str, int] = field(default_factory=dict)
     timestamp_layout: str | None = None
+    #: Why the file ended within the sample (``truncated gzip stream: ...``, as ingest words it), or None.
+    cut: str | None = None
 
     @property
     def parse_rate(self) -> float:
@@ -59,16 +61,21 @@ class Proposal:
         return self.source.model_dump(exclude_defaults=True, exclude_none=True, mode="json")
 
 
-def read_sample(path: Path, max_lines: int) -> list[str]:
-    """The first ``max_lines`` lines of a file (plain or gzip), decoded leniently."""
+def read_sample(path: Path, max_lines: int) -> tuple[list[str], FileProblem | None]:
+    """The first ``max_lines`` lines of a file (plain or gzip), decoded leniently, and the problem
+    that ended the file before them (a gzip stream cut short), if one did.
+
+    The line a cut went through is not among the lines (ingest quarantines it): it is the
+    problem's ``raw``. A cut after the sample's last line is not looked for.
+    """
     lines: list[str] = []
     for item in iter_line_batches(path, batch_bytes=1 << 20):
-        if not isinstance(item, LineBatch):
-            break
+        if isinstance(item, FileProblem):
+            return lines, item
         lines += [raw.decode("utf-8", errors="replace") for raw in item.lines[: max_lines - len(lines)]]
         if len(lines) >= max_lines:
             break
-    return lines
+    return lines, None
 
 
 def score_source(source: SourceConfig, sample_file: Path) -> Proposal:
@@ -100,7 +107,8 @@ def detect_source(path: Path, *, name: str | None = None, max_lines: int = 1000)
     max_lines : int, default 1000
         How many lines of the head are sampled.
     """
-    lines = [line for line in read_sample(path, max_lines) if line.strip()]
+    sample, cut = read_sample(path, max_lines)
+    lines = [line for line in sample if line.strip()]
     if not lines:
         return None
     name = name or re.sub(r"[^A-Za-z0-9_-]+", "-", path.name.split(".")[0]) or "logs"
@@ -119,7 +127,19 @@ def detect_source(path: Path, *, name: str | None = None, max_lines: int = 1000)
             proposals.append(proposal)
     if not proposals:
         return None
-    return max(enumerate(proposals), key=lambda item: (round(item[1].parse_rate, 4), -item[0]))[1]
+    best = max(enumerate(proposals), key=lambda item: (round(item[1].parse_rate, 4), -item[0]))[1]
+    return _with_cut(best, cut) if cut is not None else best
+
+
+def _with_cut(proposal: Proposal, cut: FileProblem) -> Proposal:
+    """``proposal`` told of the file's cut: the line the cut went through is a sampled line that
+    does not parse (as ingest quarantines it), counted under the cut's reason."""
+    proposal.cut = cut.reason
+    if cut.raw is not None:
+        kind = _reason_kind(cut.reason)
+        proposal.lines += 1
+        proposal.reasons = dict((Counter(proposal.reasons) + Counter({kind: 1})).most_common())
+    return proposal
 
 
 def _candidates(lines: list[str], base: dict):
@@ -306,7 +326,9 @@ def check_source(source: SourceConfig, base_dir: Path, *, max_lines: int = 1000)
     with tempfile.TemporaryDirectory(prefix="logrca-check-") as tmp:
         samples = []
         for number, path in enumerate(files):
-            lines = read_sample(path, max_lines)
+            lines, cut = read_sample(path, max_lines)
+            if cut is not None:
+                notes.append(f"{path}: {cut.reason}")
             if not lines:
                 notes.append(f"empty file: {path}")
                 continue

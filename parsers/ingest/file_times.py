@@ -11,7 +11,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from logrca.parsers.ingest.files import GZIP_MAGIC, FileProblem, LineBatch, iter_line_batches
+from logrca.parsers.ingest.files import GZIP_MAGIC, FileProblem, LineBatch, iter_line_batches, split_lines
 from logrca.parsers.ingest.schema import ReadResult, as_utc
 from logrca.parsers.ingest.sources import SourceConfig
 from logrca.parsers.ingest.text_file import sample_timestamps
@@ -147,4 +147,4 @@ def _plain_tail(path: Path, sample_bytes: int) -> list[bytes]:
     with path.open("rb") as stream:
         stream.seek(-sample_bytes, 2)
         block = stream.read()
-    return [line.removesuffix(b"\r") for line in block.split(b"\n")[1:] if line]
+    return [line for line in split_lines(block)[1:] if line]

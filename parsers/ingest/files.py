@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import glob
 import os
 import re
@@ -17,11 +18,34 @@ _GLOB_CHARS = set("*?[")
 GZIP_MAGIC = b"\x1f\x8b"
 
 
+#: A ``\\r`` that ends a line on its own (old Mac files, some Windows tools): not part of a ``\\r\\n``,
+#: and not the last byte of a block (a ``\\n`` may follow in the next; a file's last ``\\r`` is stripped).
+_LONE_CR = re.compile(rb"\r(?!\n|\Z)")
+
+
+def has_lone_cr(block: bytes) -> bool:
+    """Whether ``block`` holds a lone ``\\r`` (:data:`_LONE_CR`): two byte counts, no regex, so a
+    block without ``\\r``, or with ``\\r\\n`` only, is told at C speed."""
+    return b"\r" in block and block.count(b"\r") - block.endswith(b"\r") != block.count(b"\r\n")
+
+
+def lone_cr_as_lf(block: bytes) -> bytes:
+    """``block`` with each lone ``\\r`` made a ``\\n``: it ends a line, as Python's universal newlines
+    have it; a ``\\r\\n`` stays as it is (one line end, its ``\\r`` stripped with the line)."""
+    return _LONE_CR.sub(b"\n", block) if has_lone_cr(block) else block
+
+
+def split_lines(block: bytes) -> list[bytes]:
+    """The lines of ``block`` without their ends (``\\n``, ``\\r\\n`` or a lone ``\\r``)."""
+    return [line.removesuffix(b"\r") for line in lone_cr_as_lf(block).split(b"\n")]
+
+
 class LineBatch:
     """Consecutive raw lines of one file: ``lines[i]`` is line ``first_line_no + i`` (1-based).
 
     Held as one block of bytes (``data``: the lines joined by ``\\n``, a ``\\r`` before it still
     there), so a reader can decode and split a whole batch at once; ``lines`` splits it on first use.
+    A lone ``\\r`` in ``data`` is a line end too (:func:`iter_line_batches` gives none).
     """
 
     __slots__ = ("path", "first_line_no", "_data", "_lines")
@@ -37,7 +61,7 @@ class LineBatch:
     def lines(self) -> list[bytes]:
         """The raw lines, line endings stripped."""
         if self._lines is None:
-            self._lines = [line.removesuffix(b"\r") for line in self._data.split(b"\n")]
+            self._lines = split_lines(self._data)
         return self._lines
 
     @property
@@ -48,7 +72,9 @@ class LineBatch:
         return self._data
 
     def __len__(self) -> int:
-        return len(self._lines) if self._lines is not None else self._data.count(b"\n") + 1
+        if self._lines is not None:
+            return len(self._lines)
+        return len(self.lines) if has_lone_cr(self._data) else self._data.count(b"\n") + 1
 
 
 #: How a :class:`FileProblem`'s ``reason`` begins: the file ends inside its gzip stream, or holds
@@ -101,14 +127,14 @@ def resolve_paths(patterns: list[str], base_dir: Path) -> list[Path]:
 
     ``app.log.2.gz, app.log.1, app.log`` come out in that order so lines keep their time order.
     A pattern without glob characters that names no file raises ``FileNotFoundError``. Links whose
-    target is missing are left out here; :func:`find_files` reports them.
+    target is missing (or that loop) are left out here; :func:`find_files` reports them.
     """
     return find_files(patterns, base_dir)[0]
 
 
 def find_files(patterns: list[str], base_dir: Path) -> tuple[list[Path], list[FileProblem]]:
-    """:func:`resolve_paths`, plus a :class:`FileProblem` for each link whose target is missing and
-    each glob that matches nothing.
+    """:func:`resolve_paths`, plus a :class:`FileProblem` for each link that leads to no file (its
+    target is missing, or a loop of links) and each glob that matches nothing.
 
     A broken link is named with its target (``app.log -> /mnt/gone/app.log``), whether a glob found
     it or the pattern names it, so a run reports it instead of skipping it or failing on it.
@@ -120,8 +146,7 @@ def find_files(patterns: list[str], base_dir: Path) -> tuple[list[Path], list[Fi
         matches, broken = [], 0
         for match in map(Path, glob.glob(full, recursive=True)):
             if match.is_symlink() and not match.exists():
-                reason = f"link target missing: {match.name} -> {os.readlink(match)}"
-                problems.append(FileProblem(match, 0, reason))
+                problems.append(FileProblem(match, 0, _link_problem(match)))
                 broken += 1
             elif match.is_file():
                 matches.append(match)
@@ -142,6 +167,24 @@ def find_files(patterns: list[str], base_dir: Path) -> tuple[list[Path], list[Fi
         return (name.removesuffix(".gz"), 0)
 
     return sorted(found, key=lambda p: (str(p.parent), *rotation_key(p))), problems
+
+
+#: How the reason for a link that leads to no file begins: its target is missing, or its links lead
+#: back round (``a -> b -> a``), so that there is no file at their end.
+LINK_PROBLEMS = ("link target missing", "symbolic link loop")
+
+
+def _link_problem(link: Path) -> str:
+    """Why ``link`` leads to no file (:data:`LINK_PROBLEMS`), with its target as written."""
+    missing, loop = LINK_PROBLEMS
+    try:
+        os.stat(link)
+    except OSError as error:
+        if error.errno == errno.ELOOP:
+            return (
+                f"{loop}: {link.name} -> {os.readlink(link)} (the links lead back round; no file at the end)"
+            )
+    return f"{missing}: {link.name} -> {os.readlink(link)}"
 
 
 def _fixed_folder(pattern: str) -> Path:
@@ -217,7 +260,8 @@ def iter_line_batches(path: Path, *, batch_bytes: int = BATCH_BYTES) -> Iterator
     A truncated or corrupt gzip stream yields the whole lines read so far, then a :class:`FileProblem`
     instead of raising, so the caller can record it; a line cut off by the end of the stream is not
     yielded as a line but travels in the problem's ``raw`` (it is quarantined, never an event). Line
-    endings (``\\n``, ``\\r\\n``) are stripped.
+    endings (``\\n``, ``\\r\\n``, a lone ``\\r``) are stripped; a batch's ``data`` holds each lone ``\\r``
+    as ``\\n`` (a ``\\r`` ending a block waits for the next one, which may begin with its ``\\n``).
     """
     line_no = 1
     remainder = b""
@@ -228,6 +272,7 @@ def iter_line_batches(path: Path, *, batch_bytes: int = BATCH_BYTES) -> Iterator
         nonlocal remainder, pending, pending_size, line_no
         block = remainder + b"".join(pending)
         pending, pending_size = [], 0
+        block = lone_cr_as_lf(block)  # a \r ending it stays in the remainder: a \n may follow
         cut = block.rfind(b"\n")
         if cut < 0:
             remainder = block

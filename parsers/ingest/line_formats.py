@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from datetime import UTC
 
 import numpy as np
 import polars as pl
@@ -120,11 +121,7 @@ def _fixed_width(text: pl.Series, timezone: str) -> pl.Series | None:
     naive = (naive.cast(pl.Int64) + micros).cast(pl.Datetime("us")).rename(text.name)
     if naive.null_count() != text.null_count():
         return None
-    zone = "UTC" if zulu else timezone
-    parsed = naive.dt.replace_time_zone(zone, ambiguous="earliest", non_existent="null")
-    if parsed.null_count() != text.null_count():  # a local time that does not exist: the formats decide
-        return None
-    return parsed.dt.convert_time_zone("UTC")
+    return local_to_utc(naive, "UTC" if zulu else timezone)
 
 
 def _comma_as_dot(text: pl.Series) -> pl.Series:
@@ -167,9 +164,32 @@ def _to_utc(text: pl.Series, fmt: str, timezone: str) -> pl.Series:
     parsed = text.str.to_datetime(
         fmt, strict=False, time_unit="us", **({"time_zone": "UTC"} if aware else {})
     )
-    if not aware:
-        parsed = parsed.dt.replace_time_zone(timezone, ambiguous="earliest", non_existent="null")
-    return parsed.dt.convert_time_zone("UTC")
+    return parsed.dt.convert_time_zone("UTC") if aware else local_to_utc(parsed, timezone)
+
+
+def local_to_utc(naive: pl.Series, zone: str) -> pl.Series:
+    """Wall-clock times of ``zone`` (a naive ``Datetime("us")`` column) in UTC.
+
+    A time the clock jumped over (spring forward: 02:30 on 2026-03-29 in Europe/Berlin never
+    happened) is shifted forward by the gap, i.e. read with the offset in force before it (03:30
+    CEST, 01:30 UTC), as java.time's ``ZonedDateTime.of`` and Python's ``zoneinfo`` (``fold=0``)
+    read it; polars 1.44 can only raise on it or make it null. It is kept, not quarantined: a line
+    written at such a time is real data, stamped by a clock that had not moved on yet. A time seen
+    twice (fall back) is the first of the two (``ambiguous="earliest"``, summer time), as before
+    and as java.time and ``zoneinfo`` also read it. Only the rare gap values take a Python
+    datetime each; the column costs one null count more.
+    """
+    parsed = naive.dt.replace_time_zone(zone, ambiguous="earliest", non_existent="null")
+    if parsed.null_count() == naive.null_count():
+        return parsed.dt.convert_time_zone("UTC")
+    from zoneinfo import ZoneInfo
+
+    rows = (parsed.is_null() & naive.is_not_null()).arg_true()
+    local = ZoneInfo(zone)
+    shifted = [value.replace(tzinfo=local).astimezone(UTC) for value in naive.gather(rows).to_list()]
+    return parsed.dt.convert_time_zone("UTC").scatter(
+        rows, pl.Series(shifted, dtype=pl.Datetime("us", "UTC"))
+    )
 
 
 def extract_trace_id(message: pl.Expr) -> pl.Expr:

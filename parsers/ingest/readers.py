@@ -18,6 +18,7 @@ import polars as pl
 from logrca.parsers.ingest.file_times import file_reader, may_hold_window
 from logrca.parsers.ingest.files import (
     BATCH_BYTES,
+    LINK_PROBLEMS,
     FileProblem,
     find_files,
 )
@@ -70,7 +71,7 @@ def read_source(
         files, lines_read, lines_in_events, events, lines_quarantined, lines_outside_window,
         out_of_order, files_truncated, files_missing; and ``files``, one account per file
         (:func:`~logrca.parsers.ingest.text_file.file_record`) with notes: empty file, link target
-        missing, truncated gzip, no parsable line.
+        missing, symbolic link loop, truncated gzip, no parsable line.
     """
     files, problems = (paths, []) if paths is not None else find_files(source.paths, base_dir)
     options = _ReadOptions(window, batch_bytes, prune_files, redactor, None)
@@ -148,8 +149,8 @@ def _read_file(
 
 
 def _problem_result(source: SourceConfig, problem: FileProblem) -> ReadResult:
-    """A file that could not be opened (a link whose target is missing), or a glob without a file."""
-    stats = dict.fromkeys(_COUNTS, 0) | {"files_missing": int(problem.reason.startswith("link target"))}
+    """A file that could not be opened (a link whose target is missing, a link loop), or a glob without a file."""
+    stats = dict.fromkeys(_COUNTS, 0) | {"files_missing": int(problem.reason.startswith(LINK_PROBLEMS))}
     events = pl.DataFrame(schema={**EVENT_SCHEMA, "line_count": pl.UInt32})
     quarantine = pl.DataFrame(
         schema={**QUARANTINE_SCHEMA, "line_count": pl.UInt32, "placed_at": pl.Datetime("us", "UTC")}

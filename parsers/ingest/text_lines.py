@@ -14,7 +14,7 @@ from pathlib import Path
 
 import polars as pl
 
-from logrca.parsers.ingest.files import GZIP_MAGIC, FileProblem, LineBatch, iter_line_batches
+from logrca.parsers.ingest.files import GZIP_MAGIC, FileProblem, LineBatch, has_lone_cr, iter_line_batches
 from logrca.parsers.ingest.sources import SourceConfig
 
 
@@ -114,7 +114,8 @@ def polars_reads(path: Path, source: SourceConfig) -> bool:
 
     It can when the source is UTF-8 and the file is plain (not gzip), not empty, valid UTF-8 without
     a byte-order mark (read in blocks instead, which drops the mark) and holds no
-    :data:`_NO_FIELDS` byte. The file is checked whole first, because the reader would refuse a bad
+    :data:`_NO_FIELDS` byte and no lone ``\\r`` (a line end the reader would keep inside a line;
+    ``\\r\\n`` and a ``\\r`` ending the file it reads as the blocks do). The file is checked whole first, because the reader would refuse a bad
     byte part-way and has by then given batches from after it (polars 1.44, streaming engine).
     Checking costs a read of the file (UTF-8 decoding only for blocks that are not ASCII).
     """
@@ -129,7 +130,9 @@ def polars_reads(path: Path, source: SourceConfig) -> bool:
                 return False
             block = head + raw.read(CHECK_BYTES)
             while block:
-                if separator in block:
+                if block.endswith(b"\r"):  # is it a \r\n cut by the read? (the file's last \r is stripped)
+                    block += raw.read(1)
+                if separator in block or has_lone_cr(block):
                     return False
                 if not block.isascii() or decoder.getstate()[0]:
                     decoder.decode(block)
