@@ -176,6 +176,15 @@ def _finding_metadata(finding: dict | None) -> dict:
     }
 
 
+def _inlined(report: str, stem: str, pictures: dict[str, bytes]) -> str:
+    """``report`` with its pictures' file links made ``data:`` URLs, for the Dagster UI."""
+    for name, png in pictures.items():
+        report = report.replace(
+            f"]({stem}-{name}.png)", f"](data:image/png;base64,{base64.b64encode(png).decode()})"
+        )
+    return report
+
+
 def rca_report(
     context: AssetExecutionContext,
     logrca: LogrcaConfigResource,
@@ -216,15 +225,12 @@ def rca_report(
     for name, png in pictures.items():
         report_file.with_name(f"{stem}-{name}.png").write_bytes(png)
     files = [(_CAPTIONS[name], f"{stem}-{name}.png") for name in pictures]
-    options = _report_options(logrca, f"RCA report {context.partition_key}", files)
-    quiet = None if finding else change_entries(change_events, window=analysis_window)
-    report = render_report(finding, options, changes=quiet)
+    quiet = None if finding else change_entries(change_events, window=analysis_window)  # listed, not hidden
+    report = render_report(
+        finding, _report_options(logrca, f"RCA report {context.partition_key}", files), changes=quiet
+    )
     report_file.write_text(report, encoding="utf-8")
-    shown = report
-    for name, png in pictures.items():
-        shown = shown.replace(
-            f"]({stem}-{name}.png)", f"](data:image/png;base64,{base64.b64encode(png).decode()})"
-        )
+    shown = _inlined(report, stem, pictures)
     if finding:
         finding["report"] = report
     metadata = {"report": MetadataValue.md(shown), "report_file": MetadataValue.path(str(report_file))}

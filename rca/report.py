@@ -241,11 +241,8 @@ def _baseline_scale(baseline_events: pl.DataFrame | None, window: tuple[datetime
 def change_entries(
     changes: pl.DataFrame | None, limit: int = 20, *, window: tuple[datetime, datetime] | dict | None = None
 ) -> list[dict]:
-    """The last ``limit`` change events, for a report; with ``window``, only those in it (ends included).
-
-    ``window`` may be the analysis window as the ``analysis_window`` asset gives it (a dict with ISO
-    ``window_start`` and ``window_end``).
-    """
+    """The last ``limit`` change events, for a report; with ``window`` (two times, or the
+    ``analysis_window`` asset's dict of ISO ``window_start`` and ``window_end``) those in it, ends included."""
     if changes is None or changes.is_empty():
         return []
     if isinstance(window, dict):
