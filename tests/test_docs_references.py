@@ -22,10 +22,12 @@ PATH = re.compile(r"(?<![\w/.<*-])((?:[\w.-]+/)+[\w.-]+\.(?:py|md|yaml|yml|sh|to
 
 
 def _spans(text: str) -> list[str]:
-    """Inline code spans, and the lines of fenced code blocks."""
+    """Inline code spans, and the lines of fenced code blocks (a line ending in ``\\`` joined to the next)."""
     blocks = re.findall(r"^```[a-z]*\n(.*?)^```", text, re.S | re.M)
     prose = re.sub(r"^```[a-z]*\n.*?^```", "", text, flags=re.S | re.M)
-    return re.findall(r"`([^`\n]+)`", prose) + [line for block in blocks for line in block.splitlines()]
+    return re.findall(r"`([^`\n]+)`", prose) + [
+        line for block in blocks for line in block.replace("\\\n", " ").splitlines()
+    ]
 
 
 def _command_lines() -> list[tuple[str, str]]:
