@@ -5,7 +5,7 @@ from __future__ import annotations
 import fnmatch
 
 import polars as pl
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from logrca.parsers.validation import PolarsRegex
 
@@ -20,6 +20,8 @@ class RuleConfig(BaseModel):
     A rule fires when at least ``min_count`` lines in the window match; it yields one ``kind="rule"`` row
     per service with the fixed ``score``.
     """
+
+    model_config = ConfigDict(extra="forbid")
 
     name: str
     service: str = Field("*", description="fnmatch glob on the service name")
@@ -36,6 +38,8 @@ class RuleConfig(BaseModel):
 
 class DetectionConfig(BaseModel):
     """Thresholds of :func:`detect_anomalies`; every default is a statistic, not a dataset constant."""
+
+    model_config = ConfigDict(extra="forbid")
 
     min_score: float = Field(
         3.0, ge=0, description="report rows whose score (a z-like surprise) reaches this"

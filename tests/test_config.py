@@ -88,6 +88,16 @@ def test_example_config_loads_with_resolved_paths():
             "detection: {error_pattern: '(?=x)'}",
             "detection.error_pattern",
         ),
+        (  # a typo in the detection section was ignored: the threshold silently stayed at its default
+            "start: 2026-01-01\nsources: [{name: a, service: a, paths: [x.log], format: jsonl}]\n"
+            "detection: {min_scor: 4}",
+            "detection.min_scor",
+        ),
+        (
+            "start: 2026-01-01\nsources: [{name: a, service: a, paths: [x.log], format: jsonl}]\n"
+            "detection: {rules: [{name: r, patern: oom}]}",
+            "detection.rules.0.patern",
+        ),
         (
             "start: 2026-01-01\nsources: [{name: a, service: a, paths: [x.log], format: jsonl, encoding: utf-nine}]",
             "sources.0.encoding",
