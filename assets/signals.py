@@ -19,10 +19,11 @@ from logrca.parsers.ingest.files import FILE_PROBLEM_REASON, source_file_states
 from logrca.parsers.ingest.signal_readers import SignalRead, read_signal_sources
 from logrca.rca.markdown import frame_table
 
-#: Per kind: the config attribute listing its sources and the names of its three outputs.
+#: Per kind: the config attribute listing its sources and the names of its outputs: rows, quarantine and
+#: (spans only) the fault-free rows. Metrics have none: a pod's are compared with its own earlier minutes.
 OUTPUTS = {
     "spans": ("raw_spans", "quarantined_spans", "baseline_spans"),
-    "metrics": ("raw_metrics", "quarantined_metrics", "baseline_metrics"),
+    "metrics": ("raw_metrics", "quarantined_metrics", None),
 }
 
 
@@ -71,7 +72,7 @@ def _ingest(kind: str):
                 metadata={**counts, "records_stored_or_outside_window": stored},
             )
             yield file_end_check(cut_short_rows(read.quarantine), raw_name)
-        if baseline_name in selected:
+        if baseline_name and baseline_name in selected:
             yield _rows(base, baseline_name, _accounting(base))
             yield file_end_check(cut_short_rows(base.quarantine), baseline_name)
         if quarantine_name in selected:
@@ -102,6 +103,7 @@ def _outs(kind: str) -> dict[str, AssetOut]:
             io_manager_key="parquet_io", is_required=False, metadata=PARQUET_WRITE, description=text
         )
         for name, text in described.items()
+        if name
     }
 
 
@@ -118,6 +120,7 @@ def signal_assets(plan: PartitionPlan) -> list:
                 *(
                     AssetCheckSpec("every_file_read_to_its_end", asset=name, description=FILE_END_CHECK)
                     for name in (OUTPUTS[kind][0], OUTPUTS[kind][2])
+                    if name
                 ),
                 AssetCheckSpec(
                     "every_row_accounted_for",

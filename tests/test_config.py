@@ -172,6 +172,11 @@ def test_example_declares_its_spans_and_metrics_in_the_standard_formats():
             "metrics.0",
             "'prometheus' options need format 'prometheus'",
         ),
+        (  # stored as an asset that nothing read: a pod's metrics are compared with its own earlier minutes
+            "metrics: [{name: m, paths: [m.prom], format: prometheus, role: baseline}]",
+            "metrics.0.role",
+            "its own minutes before the alert",
+        ),
     ],
 )
 def test_invalid_span_or_metric_source_names_the_field(tmp_path, body, field, reason):
@@ -240,3 +245,13 @@ def test_a_catalogue_yaml_error_does_not_show_the_line(tmp_path):
     with pytest.raises(ConfigError, match="not valid YAML: .* at line 2, column") as error:
         load_config(path)
     assert "SECRETTOKEN" not in str(error.value)
+
+
+def test_no_asset_holds_what_the_analysis_never_reads():
+    """Fault-free metric files were ingested into ``baseline_metrics``, which no asset read."""
+    from logrca.pipelines.definitions import build_definitions
+    from logrca.pipelines.environment import deployment_from_env
+
+    defs = build_definitions(load_config(EXAMPLE), deployment_from_env({}))
+    keys = {key.to_user_string() for key in defs.resolve_asset_graph().get_all_asset_keys()}
+    assert "baseline_spans" in keys and "baseline_metrics" not in keys

@@ -239,6 +239,19 @@ class MetricSourceConfig(SignalSourceConfig):
 
     prometheus: PrometheusOptions | None = None
 
+    @field_validator("role")
+    @classmethod
+    def _no_fault_free_metrics(cls, role: str) -> str:
+        """A pod's metrics are scored against that pod's own minutes before the alert
+        (:func:`logrca.rca.signals.metrics.metric_deviations`): fault-free metric files would be read
+        and never used, so a metric source of role ``baseline`` is refused at load, not kept silently."""
+        if role == "baseline":
+            raise ValueError(
+                "a metric source cannot be a baseline: each pod's metrics are compared with its own "
+                "minutes before the alert; leave 'role' out (window)"
+            )
+        return role
+
     @model_validator(mode="after")
     def _options_fit_format(self) -> MetricSourceConfig:
         if self.prometheus is not None and self.format != "prometheus":
