@@ -330,29 +330,53 @@ class Redactor:
             hits = mask_cards(hits)
         return text.scatter(rows, hits)
 
-    def redact_result(self, result: ReadResult) -> ReadResult:
-        """Events and quarantine of a read with secrets replaced in every free-text column.
+    def redact_distinct(self, text: pl.Series) -> pl.Series:
+        """:meth:`redact` of a column whose values repeat (names, pods, labels), run on its distinct values."""
+        distinct = text.drop_nulls().unique()
+        if distinct.len() * 8 > text.len():  # mostly distinct: per row is as cheap
+            return self.redact(text)
+        redacted = self.redact(distinct.clone())  # redact scatters into the series it is given
+        changed = (redacted != distinct).fill_null(False)
+        return text.replace(distinct.filter(changed), redacted.filter(changed)) if changed.any() else text
 
-        A quarantined line kept as hex bytes (undecodable) loses its hex when its text held a
-        secret: the bytes would carry the secret on. An identifier (``trace_id``, ``host``) holding a
-        secret becomes null, counted in ``stats["ids_with_a_secret"]``.
+    def redact_columns(
+        self, frame: pl.DataFrame, names: list[str], stats: dict, *, ids=frozenset(), repeated=frozenset()
+    ) -> tuple[pl.DataFrame, dict]:
+        """``frame`` with secrets replaced in the columns ``names``, and ``stats`` with the ids they cost.
+
+        A column among ``ids`` (an identifier: ``trace_id``, ``host``) holding a secret becomes null
+        there, counted in ``stats["ids_with_a_secret"]``: one shared mask would join every such line
+        into one request (or host). Columns among ``repeated`` are redacted per distinct value.
         """
-        events, stats = result.events, result.stats
-        redacted = {name: self.redact(events[name]) for name in _text_columns(events)}
-        for name in _ID_COLUMNS & redacted.keys():
-            held = (redacted[name] != events[name]).fill_null(False)
-            if held.any():  # one shared mask would join every such line into one request (or host)
+        redacted = {
+            name: (self.redact_distinct if name in repeated else self.redact)(frame[name]) for name in names
+        }
+        for name in ids & redacted.keys():
+            held = (redacted[name] != frame[name]).fill_null(False)
+            if held.any():
                 redacted[name] = redacted[name].set(held, None)
                 stats = stats | {"ids_with_a_secret": stats.get("ids_with_a_secret", 0) + held.sum()}
-        events = events.with_columns(redacted.values())
-        quarantine = result.quarantine
-        if quarantine.height:
-            raw = self.redact(quarantine["raw"])
-            quarantine = quarantine.with_columns(
-                raw,
-                self.redact(quarantine["reason"]),
-                pl.when(raw != quarantine["raw"]).then(None).otherwise(pl.col("raw_hex")).alias("raw_hex"),
-            )
+        return frame.with_columns(redacted.values()), stats
+
+    def redact_quarantine(self, quarantine: pl.DataFrame) -> pl.DataFrame:
+        """Quarantined rows with secrets replaced in ``raw`` and ``reason``; a row kept as hex bytes
+        (undecodable) loses its hex when its text held a secret: the bytes would carry the secret on."""
+        if not quarantine.height:
+            return quarantine
+        raw = self.redact(quarantine["raw"])
+        return quarantine.with_columns(
+            raw,
+            self.redact(quarantine["reason"]),
+            pl.when(raw != quarantine["raw"]).then(None).otherwise(pl.col("raw_hex")).alias("raw_hex"),
+        )
+
+    def redact_result(self, result: ReadResult) -> ReadResult:
+        """Events and quarantine of a read with secrets replaced in every free-text column
+        (:meth:`redact_columns`, :meth:`redact_quarantine`)."""
+        events, stats = self.redact_columns(
+            result.events, _text_columns(result.events), result.stats, ids=_ID_COLUMNS
+        )
+        quarantine = self.redact_quarantine(result.quarantine)
         return ReadResult(events=events, quarantine=quarantine, stats=stats, files=result.files)
 
 
