@@ -12,15 +12,8 @@ import pytest
 from pipeline_support import copy_example, pipeline_definitions, run_config_partition
 
 from logrca import PROJECT_ROOT
-from logrca.parsers.ingest.secrets import (
-    MASK,
-    Redactor,
-    SecretsConfig,
-    _mask_cards,
-    luhn_valid,
-    luhn_valid_many,
-    mask_cards,
-)
+from logrca.parsers.ingest.cards import _mask_cards, luhn_valid, luhn_valid_many, mask_cards
+from logrca.parsers.ingest.secrets import MASK, Redactor, SecretsConfig
 
 EXAMPLE = PROJECT_ROOT / "examples" / "shop"
 INCIDENT_HOUR = "2026-03-10-02:00"

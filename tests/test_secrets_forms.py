@@ -12,8 +12,9 @@ import re
 import polars as pl
 import pytest
 
+from logrca.parsers.ingest.cards import _mask_cards
 from logrca.parsers.ingest.readers import read_source
-from logrca.parsers.ingest.secrets import DEFAULT_RULES, MASK, Redactor, SecretsConfig, _mask_cards
+from logrca.parsers.ingest.secrets import DEFAULT_RULES, MASK, Redactor, SecretsConfig
 from logrca.parsers.ingest.sources import SourceConfig
 
 #: A PEM body line (64 base64 characters) as a key block's lines arrive one by one.
