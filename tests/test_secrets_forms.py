@@ -53,6 +53,45 @@ MASKED = [
     ("go=%2Flogin%3Fpwd%3Dp%40ss%26user%3Dbob", f"go=%2Flogin%3Fpwd%3D{MASK}%26user%3Dbob"),
     ("charge sk_live_51HqLyjWDarjtT1zdp7dc rk_test_abcdefghijklmnopqr", f"charge {MASK} {MASK}"),
     ("hook whsec_abcdefghijklmnopqrstuvwxyz12 ok", f"hook {MASK} ok"),
+    # span attributes as OTLP KeyValue pairs and Jaeger tags (a quarantined span's record), Zipkin tags
+    (
+        '{"key":"http.request.header.authorization","value":{"stringValue":"s3cr3t"}},{"key":"a","value":1}',
+        f'{{"key":"http.request.header.authorization","value":{{"stringValue":"{MASK}"}}}},{{"key":"a","value":1}}',
+    ),
+    (
+        '{"key": "db.password", "value": {"stringValue": "a b"}}',
+        f'{{"key": "db.password", "value": {{"stringValue": "{MASK}"}}}}',
+    ),
+    (
+        '{"key":"http.request.header.cookie","value":{"arrayValue":{"values":[{"stringValue":"sid=1"}]}}}',
+        f'{{"key":"http.request.header.cookie","value":{{"arrayValue":{{"values":[{{"stringValue":"{MASK}"}}]}}}}}}',
+    ),
+    (
+        '{"key":"clientSecret","type":"string","value":"s3cr3t"}',
+        f'{{"key":"clientSecret","type":"string","value":"{MASK}"}}',
+    ),
+    (
+        '{"http.request.header.authorization":"Basic dTpw","http.method":"GET"}',
+        f'{{"http.request.header.authorization":"{MASK}","http.method":"GET"}}',
+    ),
+    (
+        '{"http.request.header.x-api-key":"k3y","http.method":"GET"}',
+        f'{{"http.request.header.x-api-key":"{MASK}","http.method":"GET"}}',
+    ),
+    # passwords in SQL (a span's db.statement, a logged query)
+    ("ALTER USER bob IDENTIFIED BY s3cr3t;", f"ALTER USER bob IDENTIFIED BY {MASK};"),
+    (
+        "CREATE USER 'b'@'%' IDENTIFIED WITH mysql_native_password BY 'p w'",
+        f"CREATE USER 'b'@'%' IDENTIFIED WITH mysql_native_password BY {MASK}",
+    ),
+    (
+        "CREATE ROLE app WITH LOGIN PASSWORD 'p w' VALID UNTIL 'x'",
+        f"CREATE ROLE app WITH LOGIN PASSWORD '{MASK}' VALID UNTIL 'x'",
+    ),
+    (
+        '"db.statement":"ALTER ROLE app ENCRYPTED PASSWORD \'x\' "',
+        f'"db.statement":"ALTER ROLE app ENCRYPTED PASSWORD \'{MASK}\' "',
+    ),
 ]
 
 #: Lines that hold no secret and stay as they are.
@@ -71,6 +110,9 @@ NEAR_MISSES = [
     "user passed the pass check; tokens=5",
     "pk_live_51HqLyjWDarjtT1zdp7dc is publishable",
     "%3Fpage%3D2%26sort%3Dname",
+    '{"key":"http.request.header.accept","value":{"stringValue":"text/html"}}',
+    '{"key":"token_count","value":{"intValue":"5"}} {"fortunecookie":"yes"}',
+    "password reset for bob; a user identified by email, a process identified by its pid",
 ]
 
 

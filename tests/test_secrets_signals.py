@@ -45,7 +45,12 @@ def _write_signals(folder: Path) -> None:
         _otlp_span(
             "b7ad6b7169203332",
             "ends before it starts",
-            [_kv("url.full", "postgres://u:CANARY_URL@h/db"), _kv("http.url", "/x?api_key=CANARY_QUERY")],
+            [
+                _kv("url.full", "postgres://u:CANARY_URL@h/db"),
+                _kv("http.url", "/x?api_key=CANARY_QUERY"),
+                _kv("http.request.header.authorization", "CANARY_AUTH_RAW"),
+                _kv("db.statement", "ALTER USER bob IDENTIFIED BY CANARY_SQL"),
+            ],
             end=T0 - 1,
         ),
     ]

@@ -76,6 +76,17 @@ _BASE64_RUN = "|".join(
     + [f"{_HEX}{{39,}}{_NOT_HEX}{_B64}*"]
 )
 _HEADERS = r"authorization|proxy-authorization|x-api-key|x-auth-token|api-key|cookie|set-cookie"
+#: A header's name alone or at the end of a dotted attribute name (``http.request.header.authorization``).
+_HEADER_KEY = rf"(?:[a-z0-9_.-]*[_.-])?(?:{_HEADERS})"
+#: A span attribute as an OTLP ``KeyValue`` or a Jaeger tag: ``{"key": "db.password", "value":
+#: {"stringValue": "`` (or the first string of an ``arrayValue``), ``"type": "string", "value": "``.
+_ATTRIBUTE = (
+    rf'("key"\s*:\s*"(?:{_KEY_NAME}|{_HEADER_KEY})"\s*,\s*(?:"type"\s*:\s*"[a-z0-9]*"\s*,\s*)?"value"\s*:\s*'
+    r'(?:\{\s*"arrayValue"\s*:\s*\{\s*"values"\s*:\s*\[\s*)?(?:\{\s*"[a-z]+Value"\s*:\s*)?")'
+)
+#: A password in SQL: ``USER|ROLE name IDENTIFIED [WITH plugin] BY [PASSWORD] x`` (quoted or a word; the
+#: user or role before it, so that "a user identified by email" stays), ``PASSWORD 'x'``.
+_SQL_BY = r"(?:user|role)\s+[^\s;]+\s+identified(?:\s+with\s+[a-z0-9_]+)?\s+by(?:\s+password)?\s+"
 
 
 class SecretRule(BaseModel):
@@ -107,9 +118,16 @@ DEFAULT_RULES: tuple[SecretRule, ...] = tuple(
         ("base64_line", rf"(?m)^(?:{_BASE64_RUN})={{0,2}}$", MASK),
         (
             "json_secret",
-            rf'(?i)("(?:{_KEY_NAME}|{_HEADERS})"\s*:\s*")(?:[^"\\]|\\.)*(")',
+            rf'(?i)("(?:{_KEY_NAME}|{_HEADER_KEY})"\s*:\s*")(?:[^"\\]|\\.)*(")',
             f"${{1}}{MASK}${{2}}",
         ),
+        ("attribute_secret", rf'(?i){_ATTRIBUTE}(?:[^"\\]|\\.)*(")', f"${{1}}{MASK}${{2}}"),
+        (
+            "sql_identified_by",
+            rf"""(?i)\b({_SQL_BY})(?:'(?:[^'\n]|'')*'|\\?"[^"\\\n]*\\?"|[^\s'";,)]+)""",
+            f"${{1}}{MASK}",
+        ),
+        ("sql_password", r"(?i)\b(password\s+')(?:[^'\n]|'')*(')", f"${{1}}{MASK}${{2}}"),
         (
             "auth_header",
             rf"(?i)\b((?:{_HEADERS})\s*[:=]\s*)(?:(?:bearer|basic|token|digest|negotiate)\s+)?(?:\[REDACTED\]|[^\s\"',;]+)",
