@@ -6,6 +6,7 @@ running the same rules line by line, and once end to end through :func:`read_sou
 
 from __future__ import annotations
 
+import json
 import random
 import re
 
@@ -192,3 +193,16 @@ def test_read_source_masks_key_bodies_escaped_json_and_flags_in_events_and_quara
         seen_quarantined += result.quarantine.height
     assert seen_quarantined >= 4  # the body lines, the END line and the broken JSON line
     assert all(secret in "".join(seen_plain) for secret in secrets)  # the control: they were there
+
+
+def test_a_service_name_read_from_the_line_is_redacted_like_its_message(tmp_path):
+    """A JSON line names its own service (the jsonl default field): a token there is stored masked."""
+    lines = [
+        {"timestamp": f"2026-03-10T01:00:0{i}Z", "service": "gateway", "message": "ok"} for i in range(9)
+    ]
+    lines.append({"timestamp": "2026-03-10T01:00:09Z", "service": "gw?token=s3cr3tS", "message": "hi"})
+    (tmp_path / "gw.log").write_text("".join(json.dumps(line) + "\n" for line in lines))
+    source = SourceConfig(name="gw", format="jsonl", paths=[str(tmp_path / "gw.log")])
+    assert "gw?token=s3cr3tS" in read_source(source).events["service"].to_list()  # the control
+    result = read_source(source, redactor=Redactor.from_config(SecretsConfig()))
+    assert sorted(set(result.events["service"].to_list())) == ["gateway", f"gw?token={MASK}"]

@@ -293,7 +293,7 @@ class Redactor:
         """Events and quarantine of a read with secrets replaced in every free-text column
         (:meth:`redact_columns`, :meth:`redact_quarantine`)."""
         events, stats = self.redact_columns(
-            result.events, _text_columns(result.events), result.stats, ids=_ID_COLUMNS
+            result.events, _text_columns(result.events), result.stats, ids=_ID_COLUMNS, repeated=_REPEATED
         )
         quarantine = self.redact_quarantine(result.quarantine)
         return ReadResult(events=events, quarantine=quarantine, stats=stats, files=result.files)
@@ -305,8 +305,11 @@ def _rewrite(text: pl.Expr, rules: tuple[SecretRule, ...]) -> pl.Expr:
     return text
 
 
-#: Columns that name where a line came from, not what it said.
-_FIXED_COLUMNS = {"system", "source_file", "level", "service"}
+#: Columns that name where a line came from, not what it said: the source's name, its file, a level
+#: normalised to one of a few names. (``service`` is not one: formats such as ``jsonl`` read it from the line.)
+_FIXED_COLUMNS = {"system", "source_file", "level"}
+#: Columns of few distinct values, redacted per distinct value.
+_REPEATED = {"service", "host"}
 #: Identifier columns: a value holding a secret (a Luhn-valid numeric trace id, say) becomes null,
 #: counted in ``stats["ids_with_a_secret"]``, not the shared mask that would make one id of them all.
 _ID_COLUMNS = {"trace_id", "host"}
