@@ -36,6 +36,27 @@ def test_a_url_password_is_masked_in_the_message(free_port):
     assert shown_url("https://elastic@es.example:9243/x") == "https://elastic@es.example:9243/x"
 
 
+def test_a_url_query_value_is_masked_in_the_message_and_in_dagster(free_port):
+    """A token passed in the query (``?api_key=...``) is as secret as a password in the userinfo."""
+    from logrca.pipelines.definitions import build_resources
+    from logrca.pipelines.environment import deployment_from_env
+    from logrca.rca.urls import shown_url
+
+    port = free_port()
+    url = f"http://127.0.0.1:{port}/?api_key=s3cretq&pretty"
+    done = subprocess.run(
+        [str(PROJECT_ROOT / ".venv" / "bin" / "logrca"), "es", "status"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=dict(os.environ, LOGRCA_ES_URL=url),
+    )
+    assert done.returncode == 1 and "s3cretq" not in done.stdout + done.stderr
+    assert f"http://127.0.0.1:{port}/?api_key=***&pretty" in done.stderr
+    assert shown_url("https://u:pw@es.example/p?a=1#frag") == "https://u:***@es.example/p?a=***#***"
+    assert "s3cretq" not in repr(build_resources(deployment_from_env({"LOGRCA_ES_URL": url})))
+
+
 def test_a_redacted_target_keeps_the_host_and_first_segment_and_tells_channels_apart():
     from logrca.rca.urls import redacted_target
 
