@@ -154,17 +154,23 @@ class LogrcaConfigResource(ConfigurableResource):
 
     def knowledge(self) -> tuple[list[dict], list[dict]]:
         """Runbooks and past incidents of the config's knowledge base."""
+        from logrca.parsers.ingest.secrets import Redactor
         from logrca.rca.knowledge import load_knowledge_base
 
         config = self.load()
-        return load_knowledge_base(config.resolve(config.knowledge_base))
+        return load_knowledge_base(
+            config.resolve(config.knowledge_base), Redactor.from_config(config.secrets)
+        )
 
     def runbooks(self) -> list[dict]:
         """Only the runbooks of the config's knowledge base (past incidents are not read)."""
+        from logrca.parsers.ingest.secrets import Redactor
         from logrca.rca.knowledge import load_knowledge_runbooks
 
         config = self.load()
-        return load_knowledge_runbooks(config.resolve(config.knowledge_base))
+        return load_knowledge_runbooks(
+            config.resolve(config.knowledge_base), Redactor.from_config(config.secrets)
+        )
 
     @contextmanager
     def locked(self, name: str):

@@ -16,6 +16,7 @@ from logrca.assets.ingest import FILE_END_CHECK, file_end_check
 from logrca.assets.partitions import PartitionPlan
 from logrca.assets.resources import PARQUET_WRITE, LogrcaConfigResource
 from logrca.parsers.ingest.files import FILE_PROBLEM_REASON, source_file_states
+from logrca.parsers.ingest.secrets import Redactor
 from logrca.parsers.ingest.signal_readers import SignalRead, read_signal_sources
 from logrca.rca.markdown import frame_table
 
@@ -36,7 +37,14 @@ def cut_short_rows(quarantine: pl.DataFrame) -> dict[str, str]:
 
 
 def _accounting(read: SignalRead) -> dict[str, int]:
-    keys = ("rows_read", "rows_stored", "rows_quarantined", "records_in_window", "records_outside_window")
+    keys = (
+        "rows_read",
+        "rows_stored",
+        "rows_quarantined",
+        "records_in_window",
+        "records_outside_window",
+        "ids_with_a_secret",
+    )
     return {key: read.stats.get(key, 0) for key in keys}
 
 
@@ -56,8 +64,11 @@ def _ingest(kind: str):
         file_states = source_file_states([s.paths for s in sources], config.base_dir)
         live = [s for s in sources if s.role == "window"]
         fault_free = [s for s in sources if s.role == "baseline"]
-        read = read_signal_sources(live, kind=kind, base_dir=config.base_dir, window=(tw.start, tw.end))
-        base = read_signal_sources(fault_free, kind=kind, base_dir=config.base_dir)
+        redactor = Redactor.from_config(config.secrets)
+        read = read_signal_sources(
+            live, kind=kind, base_dir=config.base_dir, window=(tw.start, tw.end), redactor=redactor
+        )
+        base = read_signal_sources(fault_free, kind=kind, base_dir=config.base_dir, redactor=redactor)
         selected = {key.to_user_string() for key in context.selected_asset_keys}
         counts = _accounting(read)
         if raw_name in selected:

@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import yaml
+
+if TYPE_CHECKING:
+    from logrca.parsers.ingest.secrets import Redactor
 
 __all__ = [
     "KnowledgeError",
@@ -48,8 +52,9 @@ def _string_list(meta: dict, key: str, path: Path) -> list[str]:
     return value
 
 
-def load_runbooks(folder: Path | str | None) -> list[dict]:
-    """Read every ``*.md`` runbook under ``folder`` (recursively).
+def load_runbooks(folder: Path | str | None, redactor: Redactor | None = None) -> list[dict]:
+    """Read every ``*.md`` runbook under ``folder`` (recursively); ``redactor`` masks secrets in the
+    bodies (quoted in reports, indexed, kept on incidents), not in the actions, which run as written.
 
     Front matter fields: ``id`` (default: file stem), ``title``, ``services`` (list), ``keywords``
     (words or phrases looked for in templates and sample lines), ``category``, ``actions`` (validated
@@ -77,6 +82,11 @@ def load_runbooks(folder: Path | str | None) -> list[dict]:
                 "path": str(path),
             }
         )
+    if redactor is not None and runbooks:
+        import polars as pl
+
+        bodies = redactor.redact(pl.Series([r["body"] for r in runbooks], dtype=pl.Utf8)).to_list()
+        runbooks = [r | {"body": body} for r, body in zip(runbooks, bodies, strict=True)]
     return sorted(runbooks, key=lambda r: r["id"])
 
 
@@ -106,7 +116,9 @@ def load_past_incidents(folder: Path | str | None) -> list[dict]:
     return incidents
 
 
-def load_knowledge_base(folder: Path | str | None) -> tuple[list[dict], list[dict]]:
+def load_knowledge_base(
+    folder: Path | str | None, redactor: Redactor | None = None
+) -> tuple[list[dict], list[dict]]:
     """Runbooks and past incidents of a knowledge-base folder.
 
     Runbooks are read from ``folder/runbooks`` (or from ``folder`` itself when it has no such
@@ -114,10 +126,10 @@ def load_knowledge_base(folder: Path | str | None) -> tuple[list[dict], list[dic
     """
     if folder is None:
         return [], []
-    return load_knowledge_runbooks(folder), load_past_incidents(Path(folder) / "incidents")
+    return load_knowledge_runbooks(folder, redactor), load_past_incidents(Path(folder) / "incidents")
 
 
-def load_knowledge_runbooks(folder: Path | str | None) -> list[dict]:
+def load_knowledge_runbooks(folder: Path | str | None, redactor: Redactor | None = None) -> list[dict]:
     """Only the runbooks of a knowledge-base folder (``folder/runbooks``, or ``folder`` itself without one).
 
     For callers that need no past incidents: a broken past-incident file does not stop them.
@@ -125,7 +137,7 @@ def load_knowledge_runbooks(folder: Path | str | None) -> list[dict]:
     if folder is None:
         return []
     runbooks = Path(folder) / "runbooks"
-    return load_runbooks(runbooks if runbooks.is_dir() else folder)
+    return load_runbooks(runbooks if runbooks.is_dir() else folder, redactor)
 
 
 def template_tokens(texts: list[str]) -> set[str]:

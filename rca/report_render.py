@@ -8,6 +8,7 @@ from pathlib import Path
 
 from logrca.rca.markdown import cell, counted
 from logrca.rca.rank import signals, strongest_signal
+from logrca.rca.urls import shown_url
 
 __all__ = ["ReportOptions", "render_report", "runbook_link"]
 
@@ -86,13 +87,14 @@ def _expected(value) -> str:
 
 
 def runbook_link(runbook: dict, options: ReportOptions) -> str | None:
-    """The URL of a runbook under ``options.runbook_url_base`` (None without a base)."""
+    """The URL of a runbook under ``options.runbook_url_base`` (None without a base), without a password
+    or token the base may carry (:func:`~logrca.rca.urls.shown_url`): the report is read by many."""
     if not options.runbook_url_base:
         return None
     path = Path(str(runbook.get("path") or f"{runbook['id']}.md"))
     if options.knowledge_dir is not None and path.is_relative_to(options.knowledge_dir):
         path = path.relative_to(options.knowledge_dir)
-    return options.runbook_url_base.rstrip("/") + "/" + path.as_posix().lstrip("/")
+    return shown_url(options.runbook_url_base.rstrip("/") + "/" + path.as_posix().lstrip("/"))
 
 
 def _summary(finding: dict) -> list[str]:

@@ -28,20 +28,29 @@ def _netloc(parts) -> str:
 
 
 def shown_url(url: str) -> str:
-    """``url`` with the password of its userinfo masked, for messages; anything else as it is.
+    """``url`` with the password of its userinfo and every query value (and a fragment) masked, for
+    messages; anything else as it is. A token passed as ``?api_key=...`` is as secret as a password.
 
     >>> shown_url("http://elastic:changeme@127.0.0.1:9200")
     'http://elastic:***@127.0.0.1:9200'
+    >>> shown_url("http://127.0.0.1:9200/?api_key=abc&pretty")
+    'http://127.0.0.1:9200/?api_key=***&pretty'
     >>> shown_url("http://127.0.0.1:9200")
     'http://127.0.0.1:9200'
     """
     try:
         parts = urlsplit(url)
     except ValueError:
-        return url.rpartition("@")[2] if "@" in url else url
-    if "@" not in parts.netloc:
+        return url.rpartition("@")[2].partition("?")[0] if "@" in url or "?" in url else url
+    if "@" not in parts.netloc and not parts.query and not parts.fragment:
         return url
-    return urlunsplit(parts._replace(netloc=_netloc(parts)))
+    query = "&".join(
+        f"{name}={MASK}" if has_value else name
+        for name, has_value, _ in (pair.partition("=") for pair in parts.query.split("&"))
+    )
+    return urlunsplit(
+        parts._replace(netloc=_netloc(parts), query=query, fragment=MASK if parts.fragment else "")
+    )
 
 
 def redacted_target(url: str) -> str:

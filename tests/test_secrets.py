@@ -12,15 +12,8 @@ import pytest
 from pipeline_support import copy_example, pipeline_definitions, run_config_partition
 
 from logrca import PROJECT_ROOT
-from logrca.parsers.ingest.secrets import (
-    MASK,
-    Redactor,
-    SecretsConfig,
-    _mask_cards,
-    luhn_valid,
-    luhn_valid_many,
-    mask_cards,
-)
+from logrca.parsers.ingest.cards import _mask_cards, luhn_valid, luhn_valid_many, mask_cards
+from logrca.parsers.ingest.secrets import MASK, Redactor, SecretsConfig
 
 EXAMPLE = PROJECT_ROOT / "examples" / "shop"
 INCIDENT_HOUR = "2026-03-10-02:00"
@@ -231,11 +224,45 @@ def _secret_lines(hour: str) -> str:
     return "\n".join(lines) + "\n"
 
 
+#: Secrets in a span's name and pod, a quarantined span's attributes, a metric label and a broken sample.
+SIGNAL_SECRETS = ("SpanN4meTok", "SpanP0dTok", "SpanQu4rPw", "L4belTok", "Pr0mLinePw")
+
+
+def _secret_signals(root: Path) -> None:
+    """A span request and scrape lines of the incident hour carrying :data:`SIGNAL_SECRETS`."""
+    name_tok, pod_tok, quar, label, line = SIGNAL_SECRETS
+    attrs = [{"key": k, "value": {"stringValue": v}} for k, v in (("service.name", "payments"),)]
+    attrs.append({"key": "k8s.pod.name", "value": {"stringValue": f"payments-7d9f-2?token={pod_tok}"}})
+    start = 1773111000000000000  # 02:50
+    spans = [
+        {"traceId": "0af7651916cd43dd8448eb211c80319c", "spanId": span_id, "name": name, "attributes": extra}
+        | {"startTimeUnixNano": str(start), "endTimeUnixNano": str(start + length)}
+        for span_id, name, length, extra in (
+            ("b7ad6b7169203331", f"GET /reset?access_token={name_tok}", 4000, []),
+            (
+                "b7ad6b7169203332",
+                "late",
+                -5,
+                [{"key": "url.full", "value": {"stringValue": f"pg://u:{quar}@h"}}],
+            ),
+        )
+    ]
+    request = {"resourceSpans": [{"resource": {"attributes": attrs}, "scopeSpans": [{"spans": spans}]}]}
+    with (root / "logs" / "spans" / "traces.jsonl").open("a") as out:
+        out.write(json.dumps(request) + "\n")
+    with (root / "logs" / "metrics" / "federate-20260310T0200Z.prom").open("a") as out:
+        out.write(
+            f'http_requests_total{{service="payments",pod="payments-7d9f-1",url="/p?token={label}"}} 3\n'
+        )
+        out.write(f'broken{{service="payments" password={line} 1\n')
+
+
 @pytest.fixture(scope="module")
 def secret_shop(tmp_path_factory):
     root = copy_example(tmp_path_factory.mktemp("secret-shop"))
     with (root / "logs" / "inventory" / "inventory.log").open("a") as log:
         log.write(_secret_lines("2026-03-10T02"))
+    _secret_signals(root)
     return root
 
 
@@ -295,7 +322,7 @@ def test_no_secret_reaches_parquet_elasticsearch_the_report_or_the_event_log(
     reports = list(data_dir.rglob("*.md"))
     assert reports, "the incident hour writes a Markdown report"
     assert MASK in parquet  # the secret lines went through, masked
-    for secret, _ in CORPUS:
+    for secret in [secret for secret, _ in CORPUS] + list(SIGNAL_SECRETS):
         for where, text in (("parquet", parquet), ("elasticsearch", documents), ("event log", event_log)):
             assert secret not in text, f"{secret!r} found in {where}"
         for where, blob in (("data files", stored), ("instance storage", history)):

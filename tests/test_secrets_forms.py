@@ -6,14 +6,16 @@ running the same rules line by line, and once end to end through :func:`read_sou
 
 from __future__ import annotations
 
+import json
 import random
 import re
 
 import polars as pl
 import pytest
 
+from logrca.parsers.ingest.cards import _mask_cards
 from logrca.parsers.ingest.readers import read_source
-from logrca.parsers.ingest.secrets import DEFAULT_RULES, MASK, Redactor, SecretsConfig, _mask_cards
+from logrca.parsers.ingest.secrets import DEFAULT_RULES, MASK, Redactor, SecretsConfig
 from logrca.parsers.ingest.sources import SourceConfig
 
 #: A PEM body line (64 base64 characters) as a key block's lines arrive one by one.
@@ -52,6 +54,45 @@ MASKED = [
     ("go=%2Flogin%3Fpwd%3Dp%40ss%26user%3Dbob", f"go=%2Flogin%3Fpwd%3D{MASK}%26user%3Dbob"),
     ("charge sk_live_51HqLyjWDarjtT1zdp7dc rk_test_abcdefghijklmnopqr", f"charge {MASK} {MASK}"),
     ("hook whsec_abcdefghijklmnopqrstuvwxyz12 ok", f"hook {MASK} ok"),
+    # span attributes as OTLP KeyValue pairs and Jaeger tags (a quarantined span's record), Zipkin tags
+    (
+        '{"key":"http.request.header.authorization","value":{"stringValue":"s3cr3t"}},{"key":"a","value":1}',
+        f'{{"key":"http.request.header.authorization","value":{{"stringValue":"{MASK}"}}}},{{"key":"a","value":1}}',
+    ),
+    (
+        '{"key": "db.password", "value": {"stringValue": "a b"}}',
+        f'{{"key": "db.password", "value": {{"stringValue": "{MASK}"}}}}',
+    ),
+    (
+        '{"key":"http.request.header.cookie","value":{"arrayValue":{"values":[{"stringValue":"sid=1"}]}}}',
+        f'{{"key":"http.request.header.cookie","value":{{"arrayValue":{{"values":[{{"stringValue":"{MASK}"}}]}}}}}}',
+    ),
+    (
+        '{"key":"clientSecret","type":"string","value":"s3cr3t"}',
+        f'{{"key":"clientSecret","type":"string","value":"{MASK}"}}',
+    ),
+    (
+        '{"http.request.header.authorization":"Basic dTpw","http.method":"GET"}',
+        f'{{"http.request.header.authorization":"{MASK}","http.method":"GET"}}',
+    ),
+    (
+        '{"http.request.header.x-api-key":"k3y","http.method":"GET"}',
+        f'{{"http.request.header.x-api-key":"{MASK}","http.method":"GET"}}',
+    ),
+    # passwords in SQL (a span's db.statement, a logged query)
+    ("ALTER USER bob IDENTIFIED BY s3cr3t;", f"ALTER USER bob IDENTIFIED BY {MASK};"),
+    (
+        "CREATE USER 'b'@'%' IDENTIFIED WITH mysql_native_password BY 'p w'",
+        f"CREATE USER 'b'@'%' IDENTIFIED WITH mysql_native_password BY {MASK}",
+    ),
+    (
+        "CREATE ROLE app WITH LOGIN PASSWORD 'p w' VALID UNTIL 'x'",
+        f"CREATE ROLE app WITH LOGIN PASSWORD '{MASK}' VALID UNTIL 'x'",
+    ),
+    (
+        '"db.statement":"ALTER ROLE app ENCRYPTED PASSWORD \'x\' "',
+        f'"db.statement":"ALTER ROLE app ENCRYPTED PASSWORD \'{MASK}\' "',
+    ),
 ]
 
 #: Lines that hold no secret and stay as they are.
@@ -70,6 +111,9 @@ NEAR_MISSES = [
     "user passed the pass check; tokens=5",
     "pk_live_51HqLyjWDarjtT1zdp7dc is publishable",
     "%3Fpage%3D2%26sort%3Dname",
+    '{"key":"http.request.header.accept","value":{"stringValue":"text/html"}}',
+    '{"key":"token_count","value":{"intValue":"5"}} {"fortunecookie":"yes"}',
+    "password reset for bob; a user identified by email, a process identified by its pid",
 ]
 
 
@@ -149,3 +193,16 @@ def test_read_source_masks_key_bodies_escaped_json_and_flags_in_events_and_quara
         seen_quarantined += result.quarantine.height
     assert seen_quarantined >= 4  # the body lines, the END line and the broken JSON line
     assert all(secret in "".join(seen_plain) for secret in secrets)  # the control: they were there
+
+
+def test_a_service_name_read_from_the_line_is_redacted_like_its_message(tmp_path):
+    """A JSON line names its own service (the jsonl default field): a token there is stored masked."""
+    lines = [
+        {"timestamp": f"2026-03-10T01:00:0{i}Z", "service": "gateway", "message": "ok"} for i in range(9)
+    ]
+    lines.append({"timestamp": "2026-03-10T01:00:09Z", "service": "gw?token=s3cr3tS", "message": "hi"})
+    (tmp_path / "gw.log").write_text("".join(json.dumps(line) + "\n" for line in lines))
+    source = SourceConfig(name="gw", format="jsonl", paths=[str(tmp_path / "gw.log")])
+    assert "gw?token=s3cr3tS" in read_source(source).events["service"].to_list()  # the control
+    result = read_source(source, redactor=Redactor.from_config(SecretsConfig()))
+    assert sorted(set(result.events["service"].to_list())) == ["gateway", f"gw?token={MASK}"]

@@ -36,6 +36,27 @@ def test_a_url_password_is_masked_in_the_message(free_port):
     assert shown_url("https://elastic@es.example:9243/x") == "https://elastic@es.example:9243/x"
 
 
+def test_a_url_query_value_is_masked_in_the_message_and_in_dagster(free_port):
+    """A token passed in the query (``?api_key=...``) is as secret as a password in the userinfo."""
+    from logrca.pipelines.definitions import build_resources
+    from logrca.pipelines.environment import deployment_from_env
+    from logrca.rca.urls import shown_url
+
+    port = free_port()
+    url = f"http://127.0.0.1:{port}/?api_key=s3cretq&pretty"
+    done = subprocess.run(
+        [str(PROJECT_ROOT / ".venv" / "bin" / "logrca"), "es", "status"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=dict(os.environ, LOGRCA_ES_URL=url),
+    )
+    assert done.returncode == 1 and "s3cretq" not in done.stdout + done.stderr
+    assert f"http://127.0.0.1:{port}/?api_key=***&pretty" in done.stderr
+    assert shown_url("https://u:pw@es.example/p?a=1#frag") == "https://u:***@es.example/p?a=***#***"
+    assert "s3cretq" not in repr(build_resources(deployment_from_env({"LOGRCA_ES_URL": url})))
+
+
 def test_a_redacted_target_keeps_the_host_and_first_segment_and_tells_channels_apart():
     from logrca.rca.urls import redacted_target
 
@@ -113,3 +134,24 @@ def test_an_elasticsearch_url_with_a_password_reaches_dagster_as_the_variable_na
     assert build_resources(secret)["elasticsearch"].url == EnvVar("LOGRCA_ES_URL")
     plain = deployment_from_env({"LOGRCA_ES_URL": "http://127.0.0.1:9280"})
     assert build_resources(plain)["elasticsearch"].url == "http://127.0.0.1:9280"
+
+
+def test_runbook_bodies_and_links_carry_no_secret(tmp_path):
+    """A runbook quoted in the report (and indexed, and kept on incidents) is redacted as a log line is;
+    a link under a ``runbook_url_base`` holding credentials shows them masked."""
+    from logrca.parsers.ingest.secrets import Redactor, SecretsConfig
+    from logrca.rca.knowledge import load_knowledge_base
+    from logrca.rca.report_render import ReportOptions, runbook_link
+
+    (tmp_path / "runbooks").mkdir()
+    (tmp_path / "runbooks" / "db.md").write_text(
+        "---\nid: db\nactions: [{name: ping, kind: http, url: 'http://x', headers: {Authorization: 'Bearer k33p'}}]\n"
+        "---\nRun `curl -H 'Authorization: Bearer rb-s3cr3t' https://ops` then psql password=rb-pw2.\n"
+    )
+    runbooks, _ = load_knowledge_base(tmp_path, Redactor.from_config(SecretsConfig()))
+    assert "rb-s3cr3t" not in runbooks[0]["body"] and "rb-pw2" not in runbooks[0]["body"]
+    assert "Authorization: [REDACTED]" in runbooks[0]["body"]
+    assert "k33p" in str(runbooks[0]["actions"])  # actions run as written
+    options = ReportOptions(runbook_url_base="https://bot:gl-pw@git.example/ops/blob/main?private_token=t0k")
+    link = runbook_link({"id": "db", "path": "db.md"}, options)
+    assert "gl-pw" not in link and "t0k" not in link and link.startswith("https://bot:***@git.example/")

@@ -19,6 +19,7 @@ import polars as pl
 
 from logrca.parsers.ingest.files import resolve_paths
 from logrca.parsers.ingest.schema import METRIC_SCHEMA, SPAN_SCHEMA, empty_quarantine
+from logrca.parsers.ingest.secrets import Redactor
 
 __all__ = [
     "KINDS",
@@ -35,6 +36,12 @@ SignalReader = Callable[[Path, Any], tuple[pl.DataFrame, pl.DataFrame, dict[str,
 
 #: Per kind: the frame schema and the column that places a row in time.
 KINDS: dict[str, tuple[dict, str]] = {"spans": (SPAN_SCHEMA, "start"), "metrics": (METRIC_SCHEMA, "time")}
+#: Per kind: the text columns a redactor rewrites (``host`` a secret makes null, as in log events). Span
+#: and trace ids are not among them: stored only as checked hex of at most 32 digits, no secret fits.
+REDACTED_COLUMNS: dict[str, tuple[str, ...]] = {
+    "spans": ("service", "host", "operation"),
+    "metrics": ("service", "host", "metric"),
+}
 
 _READERS: dict[str, dict[str, SignalReader | str]] = {
     # built-in readers by dotted name, imported when first used (readers import the source model)
@@ -95,9 +102,17 @@ def _add(total: dict[str, int], more: dict[str, int]) -> dict[str, int]:
 
 
 def read_signal_source(
-    source: Any, *, base_dir: Path, window: tuple[datetime, datetime] | None = None
+    source: Any,
+    *,
+    base_dir: Path,
+    window: tuple[datetime, datetime] | None = None,
+    redactor: Redactor | None = None,
 ) -> SignalRead:
-    """Every file of ``source`` through its format's reader; with ``window``, only records inside it."""
+    """Every file of ``source`` through its format's reader; with ``window``, only records inside it.
+
+    ``redactor`` replaces secrets in the rows' names (:data:`REDACTED_COLUMNS`) and in the quarantine's
+    text (the whole record: a span's attributes, a sample line) before anything is returned.
+    """
     schema, time_column = KINDS[source.kind]
     reader = _reader(source.kind, source.format)
     frames, quarantines, stats = [], [], {"files": 0, "rows_read": 0, "rows_stored": 0, "rows_quarantined": 0}
@@ -113,6 +128,10 @@ def read_signal_source(
         frame = inside
     stats["records_in_window"] = frame.height
     quarantine = pl.concat(quarantines) if quarantines else empty_quarantine()
+    if redactor is not None:
+        names = list(REDACTED_COLUMNS[source.kind])
+        frame, stats = redactor.redact_columns(frame, names, stats, ids={"host"}, repeated=set(names))
+        quarantine = redactor.redact_quarantine(quarantine)
     return SignalRead(frame=frame, quarantine=quarantine, stats=stats)
 
 
@@ -122,12 +141,15 @@ def read_signal_sources(
     kind: str,
     base_dir: Path,
     window: tuple[datetime, datetime] | None = None,
+    redactor: Redactor | None = None,
 ) -> SignalRead:
     """:func:`read_signal_source` of each source (all of ``kind``), stacked and sorted by time."""
     schema, time_column = KINDS[kind]
     if not sources:
         return SignalRead(frame=pl.DataFrame(schema=schema))
-    reads = [read_signal_source(source, base_dir=base_dir, window=window) for source in sources]
+    reads = [
+        read_signal_source(source, base_dir=base_dir, window=window, redactor=redactor) for source in sources
+    ]
     stats: dict[str, int] = {}
     for read in reads:
         _add(stats, read.stats)
