@@ -124,7 +124,7 @@ def analyse_case(
     ``1 + change_weight``.
     ``templates`` is ``(baseline_events, events)`` already mined (the pipeline's ``log_templates`` asset;
     an evaluation that runs many option settings on one case mines once); None: mined here with
-    :func:`logrca.rca.template_variants.mine_case_templates`. ``patterns`` holds the options of
+    :func:`logrca.rca.template_variants.mine_case_templates`. ``options.patterns`` holds the options of
     :func:`logrca.rca.signals.trace_patterns.trace_pattern_signal` (``enabled=False``
     leaves that signal out; ``discount=False`` keeps the callers' log lines that a deviating callee
     explains, see :func:`logrca.rca.detect.discount_explained`). With ``merge_variants``, case lines whose template

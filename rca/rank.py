@@ -225,11 +225,13 @@ def rank_root_causes(graph: nx.DiGraph, anomalies: pl.DataFrame, **signals) -> p
     -----
     A fault propagates from a callee to its callers, so the anomaly a caller shows is evidence for the
     callees it depends on. The method is a personalised PageRank (MicroRCA [1]_) on the caller -> callee
-    graph: the walk restarts at services in proportion to their own evidence ``a(v)`` (logs, traces,
-    metrics, each normalised to [0, 1] and summed), and from ``u`` it moves to a callee ``w`` with weight
-    ``a(w)`` or stays at ``u`` with weight ``a(u)``; probability mass therefore drains from loud callers
-    into the deepest anomalous callee, so a quiet service whose callers fail still ranks first when its
-    calls (trace edges) or metrics moved. The final score is the PageRank value times ``a(v)``.
+    graph: the walk restarts at services in proportion to their own anomaly ``a(v)``
+    (:func:`standout_scores`: the largest robust z across services over the signals), and from ``u`` it
+    moves to a callee ``w`` with weight ``a(w)`` or stays at ``u`` with weight ``a(u) - max a(w)`` (what
+    its callees do not explain); probability mass therefore drains from loud callers into the deepest
+    anomalous callee, so a quiet service whose callers fail still ranks first when its calls (trace
+    edges) or metrics moved. The final score is
+    ``(1 - propagation) * a / max a + propagation * PR / max PR``.
 
     References
     ----------

@@ -1,5 +1,6 @@
 """What README.md and docs/*.md name exists: commands and their options, repository paths, the names
-after ``file.py:``, and every ``LOGRCA_*`` variable the code reads is in README's Configuration.
+after ``file.py:`` or before ``in `file.py` ``, dotted ``logrca.<stage>...`` names, and every
+``LOGRCA_*`` variable the code reads is in README's Configuration.
 
 A newcomer learns logrca from these files; a renamed option or a moved function left them wrong
 without any test noticing. Only mechanical claims are checked here (no defaults, no numbers).
@@ -7,6 +8,7 @@ without any test noticing. Only mechanical claims are checked here (no defaults,
 
 from __future__ import annotations
 
+import importlib
 import re
 
 import pytest
@@ -91,13 +93,22 @@ def test_every_repository_path_named_exists(doc, path):
 
 
 def _file_names() -> list[tuple[str, str, str]]:
-    """``(doc, file, name)`` for each ``file.py: name`` (a name in that file)."""
+    """``(doc, file, name)`` for each ``file.py: name`` and each `` `name` in `file.py` `` in prose."""
     spans = [(doc.name, span) for doc in DOCS for span in _spans(doc.read_text())]
-    return [
+    after = [
         (doc, match.group(1), match.group(2))
         for doc, span in spans
         if (match := re.fullmatch(r"([\w/]+\.py): (\w+)", span.strip()))
     ]
+    prose = [
+        (doc.name, re.sub(r"^```[a-z]*\n.*?^```", "", doc.read_text(), flags=re.S | re.M)) for doc in DOCS
+    ]
+    before = [
+        (doc, match.group(2), match.group(1))
+        for doc, text in prose
+        for match in re.finditer(r"`(\w+)(?:\(\))?` in\s+`([\w/]+\.py)`", text)
+    ]
+    return after + before
 
 
 @pytest.mark.parametrize(("doc", "file", "name"), _file_names())
@@ -109,6 +120,34 @@ def test_every_name_after_a_file_is_defined_there(doc, file, name):
     assert any(defined.search(p.read_text()) for p in matches), (
         f"{doc}: `{file}: {name}` is not defined there"
     )
+
+
+def _dotted_names() -> list[tuple[str, str]]:
+    """``(doc, name)`` for each dotted ``logrca.<stage>.module.name`` in a code span."""
+    stages = "|".join(STAGES[1:])
+    return sorted(
+        {
+            (doc.name, match.group(1))
+            for doc in DOCS
+            for span in _spans(doc.read_text())
+            for match in re.finditer(rf"(?<![\w./-])(logrca\.(?:{stages})(?:\.\w+)*)(?![\w(/-])", span)
+        }
+    )
+
+
+@pytest.mark.parametrize(("doc", "dotted"), _dotted_names())
+def test_every_dotted_name_imports(doc, dotted):
+    parts = dotted.split(".")
+    for cut in range(len(parts), 0, -1):  # the longest importable module, then attributes
+        try:
+            found = importlib.import_module(".".join(parts[:cut]))
+        except ImportError:
+            continue
+        for part in parts[cut:]:
+            assert hasattr(found, part), f"{doc}: `{dotted}`: {part!r} is not in {found!r}"
+            found = getattr(found, part)
+        return
+    pytest.fail(f"{doc}: `{dotted}` does not import")
 
 
 def test_every_variable_the_code_reads_is_in_the_readme():

@@ -24,7 +24,8 @@ HELP = (
     "without it, the --masking file's `format:`.\n\n"
     '--masking is a YAML file: a list of rules `- {pattern: REGEX, mask_with: "*"}`, or a mapping with '
     "`masking:` and optional `format:`, `sim_th:`, `depth:` (options given here win). logrca applies its "
-    "generic masks first (ids, times, numbers; --no-default-masks skips them), then these rules.\n\n"
+    "generic masks first (ids, times, values with units, numbers; --no-default-masks skips them), "
+    "then these rules.\n\n"
     "--baseline also runs plain drain3 (TemplateMiner, line by line, with the file's masks and the same "
     "sim_th and depth) on the same input and prints both.\n\n"
     "\b\n"
@@ -151,7 +152,9 @@ def parsing_command(
         False, "--baseline", help="Also run plain drain3 line by line and print both."
     ),
     no_default_masks: bool = typer.Option(
-        False, "--no-default-masks", help="Skip logrca's generic masks (ids, times, numbers)."
+        False,
+        "--no-default-masks",
+        help="Skip logrca's generic masks (ids, times, values with units, numbers).",
     ),
     present_only: bool = typer.Option(
         False,

@@ -73,7 +73,7 @@ class MultilineRule(BaseModel):
 
 
 class CsvOptions(BaseModel):
-    """Columns of a CSV log file (format ``csv-json``), read by ``parsers/csv_records.py``.
+    """Columns of a CSV log file (format ``csv-json``), read by ``parsers/ingest/csv_records.py``.
 
     The message may be a JSON document in ``message_column`` (a container runtime's record); then
     ``message_json_key`` names the field holding the line. ``service_from_host_strip`` drops that many
