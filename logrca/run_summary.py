@@ -54,7 +54,7 @@ def summarize_run(result, key: str, *, verbose: bool, log_dir: Path) -> tuple[li
         )
     elif report:
         line += " · no incident"
-    lines = [line, *file_lines(raw.get("files") or [])]
+    lines = [line, *incident_lines(meta.get("incidents", {})), *file_lines(raw.get("files") or [])]
     if skipped := raw.get("files_skipped_outside_window"):
         lines.append(
             f"  {counted(skipped, 'file')} not read: written before this partition or starting after it"
@@ -63,6 +63,19 @@ def summarize_run(result, key: str, *, verbose: bool, log_dir: Path) -> tuple[li
         lines += check_lines(check.check_name, check.severity.value, check.description)
     lines += step_failure_lines(result, verbose=verbose, log_dir=log_dir)
     return lines, ok
+
+
+def incident_lines(filed: dict) -> list[str]:
+    """A line when filing did more than file: this re-run analysed the window again and its incident
+    replaced the one an earlier run filed (``incidents`` metadata, outcome ``replaced``)."""
+    if filed.get("outcome") != "replaced":
+        return []
+    earlier = filed.get("superseded") or "an earlier incident"
+    text = (
+        f"incident {filed.get('incident_id')} replaces {earlier}: this re-run analysed the window again "
+        f"(the earlier one is marked superseded; logrca incident show {earlier.split(',')[0]})"
+    )
+    return [f"[yellow]{line}[/yellow]" for line in _wrapped(text, 2, max_lines=3)]
 
 
 #: Lines a failed check's description may take (it names files; all are in the check's metadata).

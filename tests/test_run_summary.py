@@ -137,3 +137,14 @@ def test_the_incident_window_reads_as_clock_times():
     assert _clock_window("2026-03-10T23:58:00+00:00 → 2026-03-11T00:05:00+00:00") == (
         "2026-03-10 23:58:00 → 2026-03-11 00:05:00 UTC"
     )
+
+
+def test_an_incident_a_rerun_replaced_is_said():
+    """A re-run whose analysis of the window changed files a new incident and supersedes the old one."""
+    from logrca.run_summary import incident_lines
+
+    assert incident_lines({"incident_id": "INC-1", "outcome": "unchanged"}) == []
+    lines = incident_lines({"incident_id": "INC-new", "outcome": "replaced", "superseded": "INC-old"})
+    flat = " ".join(line.replace("[yellow]", "").replace("[/yellow]", "").strip() for line in lines)
+    assert flat.startswith("incident INC-new replaces INC-old: this re-run analysed the window again")
+    assert "logrca incident show INC-old" in flat and len(lines) <= 3
