@@ -3,11 +3,13 @@
 A finding's id names its window (``rca.report.finding_id``: system and window), so a re-run of a
 partition files the same finding id again. Three cases (:func:`earlier_filings`):
 
-- the stored incident is this incident (same id), or one it was folded into before (it re-finds
-  it, :func:`~logrca.incidents.record.same_incident`): nothing changes;
+- the stored incident is this incident (same id), one it was folded into before (it re-finds
+  it, :func:`~logrca.incidents.record.same_incident`), or one naming the same root-cause service
+  (a late line moved the evidence a little, not the conclusion): nothing changes, nobody is paged
+  again;
 - an open incident of a neighbouring window is re-found: it is widened (:func:`merge_refound`);
-- the re-run analysed the window differently (its baseline hours ran since, a late file arrived):
-  the earlier filing is **superseded** (:func:`supersede`). The finding leaves it, it points to the
+- the re-run names another root cause (its baseline hours ran since, a late file arrived): the
+  earlier filing is **superseded** (:func:`supersede`). The finding leaves it, it points to the
   new incident (``superseded_by``), and the new one back (``supersedes``); an earlier incident
   nobody took yet (still ``open``, this finding its only one) is archived, so it neither escalates
   nor counts in the weekly review. One a person already moved keeps its status and assignee: the
@@ -28,12 +30,18 @@ def earlier_filings(filed: list[dict], incident: dict) -> tuple[dict | None, lis
         (
             doc
             for doc in filed
-            if doc["incident_id"] == incident["incident_id"] or same_incident(doc, incident)
+            if doc["incident_id"] == incident["incident_id"]
+            or same_incident(doc, incident)
+            or _cause(doc) == _cause(incident)
         ),
         None,
     )
     stale = [doc for doc in filed if current is None and not doc.get("superseded_by")]
     return current, stale
+
+
+def _cause(incident: dict) -> str | None:
+    return (incident.get("initial_cause") or {}).get("service")
 
 
 def supersede(document: dict, incident: dict, *, by_id: str | None = None, at: str | None = None) -> None:

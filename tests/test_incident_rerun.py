@@ -78,3 +78,17 @@ def test_a_rerun_of_a_window_folded_into_an_earlier_incident_changes_nothing(es_
     stored, _ = store.get(first_id)
     assert stored["occurrences"] == 2 and "superseded_by" not in stored
     assert len(store.search()) == 1
+
+
+def test_a_rerun_naming_the_same_root_cause_changes_nothing_and_pages_nobody(es_client, index_prefix):
+    """A late line for a finished hour re-runs it; evidence that moved a little (one more affected
+    service, another template) is the same conclusion: no second incident, no second page."""
+    store = IncidentStore(es_client, index_prefix)
+    first = build_incident(_finding("payments", ((7, "authorized <*> in <*> ms"),), others=("checkout",)))
+    first_id, _ = store.file(first)
+    moved = build_incident(
+        _finding("payments", ((8, "declined <*> after <*> ms"),), others=("checkout", "gateway"))
+    )
+    assert moved["incident_id"] != first_id
+    assert store.file(moved) == (first_id, "unchanged")
+    assert len(store.search(size=None)) == 1 and "superseded_by" not in store.get(first_id)[0]
