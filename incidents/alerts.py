@@ -375,9 +375,9 @@ def process_finding(
     Returns
     -------
     dict
-        ``incident_id`` and ``outcome`` (None when there is no finding), ``delivered`` / ``failed`` counts of
-        this run's deliveries (new alerts plus retries), ``failures`` (those that failed, as :func:`send`
-        returns them: targets redacted) and ``pending`` (still undelivered, all incidents).
+        ``incident_id``, ``outcome`` (None when there is no finding), ``superseded`` (when replaced),
+        ``delivered`` / ``failed`` counts of this run's deliveries (new alerts plus retries), ``failures``
+        (those that failed, as :func:`send` returns them: targets redacted) and ``pending`` (undelivered).
     """
     from logrca.incidents.record import build_incident
 
@@ -387,6 +387,7 @@ def process_finding(
     if finding:
         incident = build_incident(finding, catalogue=catalogue, runbooks=list(runbooks))
         summary["incident_id"], summary["outcome"] = store.file(incident)
+        summary["superseded"] = ", ".join(incident.get("supersedes", [])) or None  # incidents.refile
         if catalogue is not None:
             results += notify(store, summary["incident_id"], catalogue, **send_options)
     summary["delivered"] = sum(r["ok"] for r in results)

@@ -24,6 +24,8 @@ MAPPING = {
         "affected_services": {"type": "keyword"},
         "template_ids": {"type": "long"},
         "finding_ids": {"type": "keyword"},
+        "supersedes": {"type": "keyword"},
+        "superseded_by": {"type": "keyword"},
         "detected_at": {"type": "date"},
         "first_anomalous_at": {"type": "date"},
         "window_start": {"type": "date"},

@@ -23,9 +23,9 @@ from logrca.incidents.record import (
     IncidentConflict,
     IncidentError,
     now_iso,
-    parse_time,
     same_incident,
 )
+from logrca.incidents.refile import earlier_filings, merge_refound, supersede
 
 __all__ = ["IncidentStore", "IncidentUnchanged"]
 
@@ -179,24 +179,34 @@ class IncidentStore:
         -------
         (incident_id, outcome)
             ``outcome`` is ``"created"``, ``"updated"`` (an open incident with the same services and
-            templates and an overlapping window now also covers this finding) or ``"unchanged"``
-            (this finding was filed before).
+            templates and an overlapping window now also covers this finding), ``"unchanged"`` (this
+            finding was filed before and still makes the same incident) or ``"replaced"`` (it was
+            filed before as another incident: a re-run analysed its window differently, and the
+            earlier one is superseded; :mod:`logrca.incidents.refile`).
         """
         self.ensure_index()
-        finding_id = incident["finding_ids"][0]
-        seen = self.search(query={"term": {"finding_ids": finding_id}}, size=1)
-        if seen:
-            return seen[0]["incident_id"], "unchanged"
+        filed = self.search(query={"term": {"finding_ids": incident["finding_ids"][0]}}, size=None)
+        current, stale = earlier_filings(filed, incident)
+        if current is not None:
+            return current["incident_id"], "unchanged"
+        if stale:
+            incident["supersedes"] = [doc["incident_id"] for doc in stale]
+        incident_id, outcome = self._file_new(incident)
+        for doc in stale:
+            self.update(doc["incident_id"], lambda d: supersede(d, incident, by_id=incident_id), retries=5)
+        return incident_id, "replaced" if stale else outcome
+
+    def _file_new(self, incident: dict) -> tuple[str, str]:
         for existing in self.search(statuses=OPEN_STATUSES, system=incident["system"], size=None):
             if same_incident(existing, incident):
-                self.update(existing["incident_id"], lambda doc: _merge(doc, incident), retries=5)
+                self.update(existing["incident_id"], lambda doc: merge_refound(doc, incident), retries=5)
                 return existing["incident_id"], "updated"
         try:
             self.client.create(
                 index=self.index, id=incident["incident_id"], document=incident, refresh="wait_for"
             )
         except ConflictError:  # another run created it first: fold in
-            self.update(incident["incident_id"], lambda doc: _merge(doc, incident), retries=5)
+            self.update(incident["incident_id"], lambda doc: merge_refound(doc, incident), retries=5)
             return incident["incident_id"], "updated"
         return incident["incident_id"], "created"
 
@@ -364,32 +374,3 @@ def _matching(
     if system:
         filters.append({"term": {"system": system}})
     return {"bool": {"filter": filters}}
-
-
-def _merge(document: dict, incident: dict) -> None:
-    """Fold a re-finding into the stored incident: widen the window, add the finding, keep the history."""
-    if incident["finding_ids"][0] in document["finding_ids"]:
-        return
-    document["finding_ids"].append(incident["finding_ids"][0])
-    document["occurrences"] = len(document["finding_ids"])
-    document["window_start"] = min(document["window_start"], incident["window_start"], key=parse_time)
-    document["window_end"] = max(document["window_end"], incident["window_end"], key=parse_time)
-    if incident.get("first_anomalous_at") and document.get("first_anomalous_at"):
-        document["first_anomalous_at"] = min(
-            document["first_anomalous_at"], incident["first_anomalous_at"], key=parse_time
-        )
-    document["template_ids"] = sorted(set(document["template_ids"]) | set(incident["template_ids"]))
-    traces = document["reproduction"]["trace_ids"]
-    traces += [t for t in incident["reproduction"]["trace_ids"] if t not in traces][
-        : max(0, 20 - len(traces))
-    ]
-    for key in ("errors_window", "lines_window"):
-        document["impact"][key] = document["impact"].get(key, 0) + incident["impact"].get(key, 0)
-    document["status_history"].append(
-        {
-            "at": now_iso(),
-            "by": "logrca",
-            "event": "refound",
-            "note": f"found again in {incident['window_start']} .. {incident['window_end']}",
-        }
-    )

@@ -54,7 +54,12 @@ def summarize_run(result, key: str, *, verbose: bool, log_dir: Path) -> tuple[li
         )
     elif report:
         line += " · no incident"
-    lines = [line, *file_lines(raw.get("files") or [])]
+    lines = [
+        line,
+        *incident_lines(meta.get("incidents", {})),
+        *rerun_lines(meta),
+        *file_lines(raw.get("files") or []),
+    ]
     if skipped := raw.get("files_skipped_outside_window"):
         lines.append(
             f"  {counted(skipped, 'file')} not read: written before this partition or starting after it"
@@ -63,6 +68,38 @@ def summarize_run(result, key: str, *, verbose: bool, log_dir: Path) -> tuple[li
         lines += check_lines(check.check_name, check.severity.value, check.description)
     lines += step_failure_lines(result, verbose=verbose, log_dir=log_dir)
     return lines, ok
+
+
+def incident_lines(filed: dict) -> list[str]:
+    """A line when filing did more than file: this re-run analysed the window again and its incident
+    replaced the one an earlier run filed (``incidents`` metadata, outcome ``replaced``)."""
+    if filed.get("outcome") != "replaced":
+        return []
+    earlier = filed.get("superseded") or "an earlier incident"
+    text = (
+        f"incident {filed.get('incident_id')} replaces {earlier}: this re-run analysed the window again "
+        f"(the earlier one is marked superseded; logrca incident show {earlier.split(',')[0]})"
+    )
+    return [f"[yellow]{line}[/yellow]" for line in _wrapped(text, 2, max_lines=3)]
+
+
+def rerun_lines(meta: dict) -> list[str]:
+    """What a re-run changed in Elasticsearch, when it changed anything: lines of the partition no
+    longer read (a file shrank, was rewritten or rotated away) deleted, lines new since the last run,
+    findings and reports no longer found deleted (``indexed_lines`` and ``search_index`` metadata)."""
+    lines_meta, index_meta = meta.get("indexed_lines", {}), meta.get("search_index", {})
+    rerun = lines_meta.get("lines_present", 0) > 0 or lines_meta.get("lines_deleted_stale", 0) > 0
+    parts = []
+    if gone := lines_meta.get("lines_deleted_stale", 0):
+        parts.append(f"{counted(gone, 'indexed line')} no longer read deleted")
+    if rerun and (new := lines_meta.get("lines_indexed", 0)):
+        parts.append(f"{counted(new, 'line')} new")
+    if stale := index_meta.get("deleted_stale", 0):
+        noun = "finding or report" if stale == 1 else "findings or reports"
+        parts.append(f"{stale} {noun} no longer found deleted")
+    if not parts:
+        return []
+    return [f"[yellow]{line}[/yellow]" for line in _wrapped("re-run: " + "; ".join(parts), 2, max_lines=2)]
 
 
 #: Lines a failed check's description may take (it names files; all are in the check's metadata).

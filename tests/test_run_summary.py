@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import gzip
 import os
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -137,3 +138,35 @@ def test_the_incident_window_reads_as_clock_times():
     assert _clock_window("2026-03-10T23:58:00+00:00 → 2026-03-11T00:05:00+00:00") == (
         "2026-03-10 23:58:00 → 2026-03-11 00:05:00 UTC"
     )
+
+
+def test_an_incident_a_rerun_replaced_is_said():
+    """A re-run whose analysis of the window changed files a new incident and supersedes the old one."""
+    from logrca.run_summary import incident_lines
+
+    assert incident_lines({"incident_id": "INC-1", "outcome": "unchanged"}) == []
+    lines = incident_lines({"incident_id": "INC-new", "outcome": "replaced", "superseded": "INC-old"})
+    flat = " ".join(line.replace("[yellow]", "").replace("[/yellow]", "").strip() for line in lines)
+    assert flat.startswith("incident INC-new replaces INC-old: this re-run analysed the window again")
+    assert "logrca incident show INC-old" in flat and len(lines) <= 3
+
+
+def test_what_a_rerun_changed_in_the_index_is_said():
+    """A partition re-run after its files changed (lines gone, a late file): the lines and documents it
+    no longer produces are deleted, the new ones indexed, and the summary says how many."""
+    from logrca.run_summary import rerun_lines
+
+    first_run = {"indexed_lines": {"lines_indexed": 23469, "lines_present": 0, "lines_deleted_stale": 0}}
+    assert rerun_lines(first_run) == []
+    same_again = {
+        "indexed_lines": {"lines_indexed": 0, "lines_present": 23469, "lines_deleted_stale": 0},
+        "search_index": {"indexed": 3, "deleted_stale": 0, "reports": 1},
+    }
+    assert rerun_lines(same_again) == []
+    changed = {
+        "indexed_lines": {"lines_indexed": 12, "lines_present": 23181, "lines_deleted_stale": 276},
+        "search_index": {"indexed": 2, "deleted_stale": 1, "reports": 1},
+    }
+    flat = " ".join(re.sub(r"\[/?yellow\]", "", line).strip() for line in rerun_lines(changed))
+    assert "re-run" in flat and "276 indexed lines no longer read deleted" in flat
+    assert "12 lines new" in flat and "1 finding or report no longer found deleted" in flat

@@ -45,6 +45,7 @@ def run_command(
     """See :data:`RUN_HELP`."""
     import logging
 
+    from dagster import DagsterInstance
     from rich.console import Console
 
     job, home = _load_job(config)
@@ -53,6 +54,8 @@ def run_command(
         logging.getLogger("elastic_transport").setLevel(logging.ERROR)
     console = Console(stderr=True)
     console.print(f"Dagster instance: {home} · {counted(len(keys), 'partition')} · job logrca_main")
+    for line in fail_dead_cli_runs(DagsterInstance.get()):
+        console.print(line, soft_wrap=True, highlight=False)
     failed = _run_partitions(job, keys, console=console, verbose=verbose, log_dir=home / "logs")
     if failed:
         typer.echo(f"{counted(len(failed), 'partition')} failed: {', '.join(failed)}", err=True)
@@ -113,6 +116,7 @@ def _run_partitions(job, keys: list[str], *, console, verbose: bool, log_dir: Pa
                 partition_key=key,
                 instance=instance,
                 raise_on_error=False,
+                tags=run_tags(),
                 run_config={
                     "loggers": {"console": {"config": {"log_level": "DEBUG" if verbose else "CRITICAL"}}}
                 },
@@ -124,6 +128,57 @@ def _run_partitions(job, keys: list[str], *, console, verbose: bool, log_dir: Pa
                 failed.append(key)
             progress.advance(task)
     return failed
+
+
+#: Tags of the runs ``logrca run`` executes in its own process: which process on which host runs them.
+CLI_PID_TAG, CLI_HOST_TAG = "logrca/cli_pid", "logrca/cli_host"
+
+
+def run_tags() -> dict[str, str]:
+    """The tags this process gives its in-process runs (:func:`fail_dead_cli_runs` reads them)."""
+    import socket
+
+    return {CLI_PID_TAG: str(os.getpid()), CLI_HOST_TAG: socket.gethostname()}
+
+
+def fail_dead_cli_runs(instance) -> list[str]:
+    """Mark failed the runs of ``logrca run`` processes on this host that died mid-way; a line for each.
+
+    An in-process run has no launcher watching it: killed (SIGKILL, OOM, a closed terminal) it stays
+    STARTED in the instance for ever, holding a slot of the run queue (``max_concurrent_runs``) and
+    its partition's ``dagster/partition`` limit, so the daemon's schedule, sensor and backfill runs
+    of that hour wait behind it, and its spill folder is never removed (``assets/mining.py``). A run
+    whose process still lives, or that another host runs, is left alone.
+    """
+    import socket
+    import textwrap
+
+    from dagster import DagsterRunStatus, RunsFilter
+
+    host, lines = socket.gethostname(), []
+    statuses = [DagsterRunStatus.STARTING, DagsterRunStatus.STARTED]
+    for run in instance.get_runs(RunsFilter(statuses=statuses, tags={CLI_HOST_TAG: host})):
+        pid = int(run.tags.get(CLI_PID_TAG, "0") or 0)
+        if pid <= 0 or _alive(pid):
+            continue
+        partition = run.tags.get("dagster/partition", "?")
+        instance.report_run_failed(run, f"logrca run (process {pid}) ended without finishing this run")
+        text = (
+            f"run {run.run_id[:8]} of partition {partition}: its logrca run (process {pid}) was killed "
+            "mid-way; marked failed, run the partition again to complete it"
+        )
+        lines += [f"[yellow]{line}[/yellow]" for line in textwrap.wrap(text, 80, subsequent_indent="  ")]
+    return lines
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
 
 
 def register(app: typer.Typer, eval_app: typer.Typer) -> None:

@@ -1,0 +1,108 @@
+"""What filing a finding again does to the incidents already stored for it.
+
+A finding's id names its window (``rca.report.finding_id``: system and window), so a re-run of a
+partition files the same finding id again. Three cases (:func:`earlier_filings`):
+
+- the stored incident is this incident (same id), one it was folded into before (it re-finds
+  it, :func:`~logrca.incidents.record.same_incident`), or one naming the same root-cause service
+  (a late line moved the evidence a little, not the conclusion): nothing changes, nobody is paged
+  again;
+- an open incident of a neighbouring window is re-found: it is widened (:func:`merge_refound`);
+- the re-run names another root cause (its baseline hours ran since, a late file arrived): the
+  earlier filing is **superseded** (:func:`supersede`). The finding leaves it, it points to the
+  new incident (``superseded_by``), and the new one back (``supersedes``); an earlier incident
+  nobody took yet (still ``open``, this finding its only one) is archived, so it neither escalates
+  nor counts in the weekly review. One a person already moved keeps its status and assignee: the
+  history says what the re-run found, the person decides.
+"""
+
+from __future__ import annotations
+
+from logrca.incidents.record import now_iso, parse_time, same_incident
+
+__all__ = ["earlier_filings", "merge_refound", "supersede"]
+
+
+def earlier_filings(filed: list[dict], incident: dict) -> tuple[dict | None, list[dict]]:
+    """Of the incidents holding ``incident``'s finding id: the one it still is (or None) and those it no
+    longer is (the window's earlier analysis, to supersede)."""
+    current = next(
+        (
+            doc
+            for doc in filed
+            if doc["incident_id"] == incident["incident_id"]
+            or same_incident(doc, incident)
+            or _cause(doc) == _cause(incident)
+        ),
+        None,
+    )
+    stale = [doc for doc in filed if current is None and not doc.get("superseded_by")]
+    return current, stale
+
+
+def _cause(incident: dict) -> str | None:
+    return (incident.get("initial_cause") or {}).get("service")
+
+
+def supersede(document: dict, incident: dict, *, by_id: str | None = None, at: str | None = None) -> None:
+    """Take ``incident``'s finding out of the earlier ``document`` and link it to the incident it is now
+    (``by_id``: where it was filed, when it was folded into another open incident; default its own id)."""
+    at, by_id = at or now_iso(), by_id or incident["incident_id"]
+    finding = incident["finding_ids"][0]
+    document["finding_ids"] = [f for f in document["finding_ids"] if f != finding]
+    document["occurrences"] = max(len(document["finding_ids"]), 1)
+    was = (document.get("initial_cause") or {}).get("service")
+    now = (incident.get("initial_cause") or {}).get("service")
+    document["status_history"].append(
+        {
+            "at": at,
+            "by": "logrca",
+            "event": "superseded",
+            "note": f"re-run of {incident['window_start']} .. {incident['window_end']} analysed it again: "
+            f"{by_id} (root cause {now}, was {was})",
+        }
+    )
+    if document["finding_ids"]:  # other windows still hold it up
+        return
+    document["superseded_by"] = by_id
+    if document["status"] == "open":
+        document["status"], document["archived_at"] = "archived", at
+        document["status_history"].append(
+            {
+                "at": at,
+                "by": "logrca",
+                "event": "status",
+                "from": "open",
+                "to": "archived",
+                "note": f"superseded by {by_id}",
+            }
+        )
+
+
+def merge_refound(document: dict, incident: dict) -> None:
+    """Fold a re-finding into the stored incident: widen the window, add the finding, keep the history."""
+    if incident["finding_ids"][0] in document["finding_ids"]:
+        return
+    document["finding_ids"].append(incident["finding_ids"][0])
+    document["occurrences"] = len(document["finding_ids"])
+    document["window_start"] = min(document["window_start"], incident["window_start"], key=parse_time)
+    document["window_end"] = max(document["window_end"], incident["window_end"], key=parse_time)
+    if incident.get("first_anomalous_at") and document.get("first_anomalous_at"):
+        document["first_anomalous_at"] = min(
+            document["first_anomalous_at"], incident["first_anomalous_at"], key=parse_time
+        )
+    document["template_ids"] = sorted(set(document["template_ids"]) | set(incident["template_ids"]))
+    traces = document["reproduction"]["trace_ids"]
+    traces += [t for t in incident["reproduction"]["trace_ids"] if t not in traces][
+        : max(0, 20 - len(traces))
+    ]
+    for key in ("errors_window", "lines_window"):
+        document["impact"][key] = document["impact"].get(key, 0) + incident["impact"].get(key, 0)
+    document["status_history"].append(
+        {
+            "at": now_iso(),
+            "by": "logrca",
+            "event": "refound",
+            "note": f"found again in {incident['window_start']} .. {incident['window_end']}",
+        }
+    )

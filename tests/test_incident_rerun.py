@@ -1,0 +1,94 @@
+"""Re-running a partition whose analysis changed (a thin baseline filled in, a late file): the incident
+store follows the new analysis without losing what people did. Real Elasticsearch."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from finding_factory import START, make_finding
+
+from logrca.incidents.record import build_incident
+from logrca.incidents.review import weekly_review
+from logrca.incidents.store import IncidentStore
+
+pytestmark = pytest.mark.es
+
+WINDOW_FINDING = "shop-window-2031030310"  # what rca.report.finding_id gives one window, whatever it finds
+
+
+def _finding(service: str, templates: tuple[tuple[int, str], ...], others=("gateway",)) -> dict:
+    finding = make_finding(hour=0, service=service, others=others, templates=templates)
+    finding["finding_id"] = WINDOW_FINDING
+    return finding
+
+
+def _thin_and_full():
+    """The window analysed on a thin baseline (wrong root cause), then again on its full baseline."""
+    thin = _finding(
+        "checkout", ((9, "Timeout calling payments after <*> ms"),), others=("gateway", "payments")
+    )
+    full = _finding("payments", ((7, "authorized <*> in <*> ms"),), others=("checkout", "gateway"))
+    return build_incident(thin), build_incident(full)
+
+
+def test_a_rerun_with_a_new_analysis_replaces_an_incident_nobody_took(es_client, index_prefix):
+    store = IncidentStore(es_client, index_prefix)
+    thin, full = _thin_and_full()
+    wrong_id, outcome = store.file(thin)
+    assert outcome == "created"
+
+    right_id, outcome = store.file(full)
+    assert right_id == full["incident_id"] != wrong_id  # the id the report names exists
+    assert outcome == "replaced"
+    new, _ = store.get(right_id)
+    assert new["status"] == "open" and new["supersedes"] == [wrong_id]
+    old, _ = store.get(wrong_id)
+    assert old["superseded_by"] == right_id and old["finding_ids"] == []
+    assert old["status"] == "archived"  # nobody had taken it: out of the list, no more escalation
+    assert [entry["event"] for entry in old["status_history"]][-2:] == ["superseded", "status"]
+    assert "payments" in old["status_history"][-2]["note"]
+
+    assert store.file(full) == (right_id, "unchanged")  # the same re-run again changes nothing
+    review = weekly_review(store.search(size=None), week_end=START + timedelta(days=1))
+    assert review.stats["incidents_week"] == 1  # the replaced analysis is no incident of its own
+    assert review.stats["recurring_causes"] == 0 and review.stats["recurring_templates"] == 0
+
+
+def test_a_rerun_with_a_new_analysis_keeps_what_a_person_did_and_links_both(es_client, index_prefix):
+    store = IncidentStore(es_client, index_prefix)
+    thin, full = _thin_and_full()
+    wrong_id, _ = store.file(thin)
+    store.transition(wrong_id, "acknowledged", by="ana", note="looking at checkout")
+
+    right_id, outcome = store.file(full)
+    assert outcome == "replaced" and right_id != wrong_id
+    old, _ = store.get(wrong_id)
+    assert old["status"] == "acknowledged" and old["assignee"]["name"] == "ana"  # her work is hers to move
+    assert old["superseded_by"] == right_id
+    assert [entry["event"] for entry in old["status_history"]] == ["status", "status", "superseded"]
+    assert store.get(right_id)[0]["supersedes"] == [wrong_id]
+
+
+def test_a_rerun_of_a_window_folded_into_an_earlier_incident_changes_nothing(es_client, index_prefix):
+    store = IncidentStore(es_client, index_prefix)
+    first_id, _ = store.file(build_incident(make_finding(hour=0)))
+    assert store.file(build_incident(make_finding(hour=1))) == (first_id, "updated")
+    assert store.file(build_incident(make_finding(hour=1))) == (first_id, "unchanged")
+    stored, _ = store.get(first_id)
+    assert stored["occurrences"] == 2 and "superseded_by" not in stored
+    assert len(store.search()) == 1
+
+
+def test_a_rerun_naming_the_same_root_cause_changes_nothing_and_pages_nobody(es_client, index_prefix):
+    """A late line for a finished hour re-runs it; evidence that moved a little (one more affected
+    service, another template) is the same conclusion: no second incident, no second page."""
+    store = IncidentStore(es_client, index_prefix)
+    first = build_incident(_finding("payments", ((7, "authorized <*> in <*> ms"),), others=("checkout",)))
+    first_id, _ = store.file(first)
+    moved = build_incident(
+        _finding("payments", ((8, "declined <*> after <*> ms"),), others=("checkout", "gateway"))
+    )
+    assert moved["incident_id"] != first_id
+    assert store.file(moved) == (first_id, "unchanged")
+    assert len(store.search(size=None)) == 1 and "superseded_by" not in store.get(first_id)[0]
