@@ -83,15 +83,44 @@ def load_runbooks(folder: Path | str | None, redactor: Redactor | None = None) -
             }
         )
     if redactor is not None and runbooks:
-        import polars as pl
-
-        bodies = redactor.redact(pl.Series([r["body"] for r in runbooks], dtype=pl.Utf8)).to_list()
+        bodies = _redacted(redactor, [r["body"] for r in runbooks])
         runbooks = [r | {"body": body} for r, body in zip(runbooks, bodies, strict=True)]
     return sorted(runbooks, key=lambda r: r["id"])
 
 
-def load_past_incidents(folder: Path | str | None) -> list[dict]:
-    """Read past incidents kept as YAML files (``incidents/*.yaml`` of the knowledge base).
+def _redacted(redactor: Redactor, texts: list[str]) -> list[str]:
+    """``texts`` through ``redactor``, in one column."""
+    import polars as pl
+
+    return redactor.redact(pl.Series(texts, dtype=pl.Utf8)).to_list()
+
+
+#: A past incident's fields that name it or place it, kept as written; every other text is redacted.
+_NAMING_FIELDS = ("id", "path", "root_cause_service", "date")
+
+
+def _redacted_incidents(incidents: list[dict], redactor: Redactor) -> list[dict]:
+    """``incidents`` with their free text (title, resolution, templates, any other string) redacted."""
+    spots = [
+        (i, key, k)
+        for i, incident in enumerate(incidents)
+        for key, value in incident.items()
+        if key not in _NAMING_FIELDS
+        for k, text in (enumerate(value) if isinstance(value, list) else [(None, value)])
+        if isinstance(text, str)
+    ]
+    texts = [incidents[i][key] if k is None else incidents[i][key][k] for i, key, k in spots]
+    for (i, key, k), text in zip(spots, _redacted(redactor, texts) if texts else [], strict=True):
+        if k is None:
+            incidents[i][key] = text
+        else:
+            incidents[i][key][k] = text
+    return incidents
+
+
+def load_past_incidents(folder: Path | str | None, redactor: Redactor | None = None) -> list[dict]:
+    """Read past incidents kept as YAML files (``incidents/*.yaml`` of the knowledge base); ``redactor``
+    masks secrets in their free text (linked from reports, indexed, kept on incidents).
 
     Fields: ``id``, ``title``, ``root_cause_service``, ``services``, ``templates``, ``resolution``,
     ``date``. Confirmed incidents from the incident store use the same shape.
@@ -113,7 +142,7 @@ def load_past_incidents(folder: Path | str | None) -> list[dict]:
         meta["templates"] = list(meta.get("templates") or [])
         meta["path"] = str(path)
         incidents.append(meta)
-    return incidents
+    return _redacted_incidents(incidents, redactor) if redactor is not None else incidents
 
 
 def load_knowledge_base(
@@ -126,7 +155,9 @@ def load_knowledge_base(
     """
     if folder is None:
         return [], []
-    return load_knowledge_runbooks(folder, redactor), load_past_incidents(Path(folder) / "incidents")
+    return load_knowledge_runbooks(folder, redactor), load_past_incidents(
+        Path(folder) / "incidents", redactor
+    )
 
 
 def load_knowledge_runbooks(folder: Path | str | None, redactor: Redactor | None = None) -> list[dict]:

@@ -164,3 +164,45 @@ def test_small_things_archived_hint_assign_noop_already_status(es_client, index_
     assert "no incidents (1 archived: --all shows them)" in cli("list").output
     assert "archived:" not in cli("list", "-s", "inventory").output  # the hint counts what the filter matches
     assert "archived:" not in cli("list", "--status", "open").output
+
+
+@pytest.mark.es
+def test_an_action_run_keeps_no_secret_on_the_incident(es_client, index_prefix, cli, tmp_path):
+    """A runbook action may carry a credential (a header, a flag) and print one; what the incident keeps
+    of the run (Elasticsearch) and what the terminal shows are redacted; the command runs as written."""
+    import copy
+    import sys
+
+    from finding_factory import write_runbooks
+
+    runbooks = copy.deepcopy(RUNBOOKS)
+    runbooks[0]["actions"] = [
+        {
+            "name": "rotate",
+            "kind": "command",
+            "command": [sys.executable, "-c", "import sys; print('ran', sys.argv[2], 'token=out-tk-7')"]
+            + ["--password", "act-pw-9"],
+        },
+        {
+            "name": "notify",
+            "kind": "http",
+            "method": "POST",
+            "url": "http://127.0.0.1:9/hook?api_key=url-key-5",
+            "headers": {"Authorization": "Bearer hdr-tk-3"},
+        },
+    ]
+    store = IncidentStore(es_client, index_prefix)
+    incident_id, _ = store.file(
+        build_incident(make_finding(), catalogue=CATALOGUE, runbooks=runbooks, now=OPENED)
+    )
+    kb = write_runbooks(tmp_path / "kb", runbooks)
+    ran = cli("act", incident_id, "rotate", "--yes", "--knowledge-dir", kb)
+    assert ran.exit_code == 0, ran.output
+    # it ran with the real password, printed it bare, and the terminal shows neither
+    assert "--password '[REDACTED]'" in ran.stdout and "ran [REDACTED] token=[REDACTED]" in ran.stdout
+    notified = cli("act", incident_id, "notify", "--yes", "--knowledge-dir", kb)
+    assert notified.exit_code == 1  # nothing answers on port 9
+    kept = str(store.get(incident_id)[0]["action_runs"])
+    for secret in ("act-pw-9", "out-tk-7", "url-key-5", "hdr-tk-3"):
+        assert secret not in kept and secret not in ran.output + notified.output, secret
+    assert len(store.get(incident_id)[0]["action_runs"]) == 2

@@ -155,3 +155,22 @@ def test_runbook_bodies_and_links_carry_no_secret(tmp_path):
     options = ReportOptions(runbook_url_base="https://bot:gl-pw@git.example/ops/blob/main?private_token=t0k")
     link = runbook_link({"id": "db", "path": "db.md"}, options)
     assert "gl-pw" not in link and "t0k" not in link and link.startswith("https://bot:***@git.example/")
+
+
+def test_past_incidents_carry_no_secret_into_links(tmp_path):
+    """A past incident's text (a resolution typed with the command that fixed it) reaches every report
+    it is linked from, the indices and the incidents: it is redacted when read, as runbook bodies are."""
+    from logrca.parsers.ingest.secrets import Redactor, SecretsConfig
+    from logrca.rca.knowledge import load_knowledge_base
+
+    (tmp_path / "incidents").mkdir()
+    (tmp_path / "incidents" / "inc-1.yaml").write_text(
+        "id: INC-1\ntitle: 'db down, DB_PASSWORD=pi-pw1 rotated'\nroot_cause_service: db\n"
+        "resolution: \"restarted with curl -H 'Authorization: Bearer pi-s3cr3t' https://ops\"\n"
+        "templates: ['login ok token=<*>']\n"
+    )
+    _, incidents = load_knowledge_base(tmp_path, Redactor.from_config(SecretsConfig()))
+    text = str(incidents)
+    assert "pi-pw1" not in text and "pi-s3cr3t" not in text, text
+    assert incidents[0]["root_cause_service"] == "db" and incidents[0]["id"] == "INC-1"
+    assert "Authorization: [REDACTED]" in incidents[0]["resolution"]

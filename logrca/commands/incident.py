@@ -91,6 +91,14 @@ def _config(ctx: typer.Context):
     return config
 
 
+def _redactor(ctx: typer.Context):
+    """The config's secret rules (the default ones when no config loads), or None when turned off."""
+    from logrca.parsers.ingest.secrets import Redactor, SecretsConfig
+
+    config, _ = _config_or_error(ctx)
+    return Redactor.from_config(config.secrets if config is not None else SecretsConfig())
+
+
 def _catalogue(ctx: typer.Context):
     from logrca.incidents.catalogue import CatalogueError, load_catalogue
 
@@ -298,6 +306,7 @@ def act_command(
 ) -> None:
     """Show (dry run) or, with --yes, run a runbook action of the incident, as its runbook declares it now; the run is recorded on it."""
     from logrca.incidents import actions as acts
+    from logrca.incidents.action_secrets import shown_output, shown_plan
     from logrca.rca.knowledge import KnowledgeError, load_knowledge_runbooks
     from logrca.rca.runbook_actions import ActionError
 
@@ -315,12 +324,15 @@ def act_command(
         plan = acts.plan_action(chosen, incident)
     except (KnowledgeError, ActionError) as error:
         _fail(str(error))
-    typer.echo(acts.describe_plan(plan))
+    redactor = _redactor(ctx)
+    shown, secrets = shown_plan(plan, redactor)  # the terminal and the incident get no credential
+    typer.echo(acts.describe_plan(shown))
     if not yes:
         typer.echo("dry run: nothing was run. Add --yes to run it.")
         return
     result = acts.run_action(plan)
-    record = acts.run_record(chosen, plan, result, by=_who(who))
+    result["output"] = shown_output(result["output"], redactor, secrets)
+    record = acts.run_record(chosen, shown, result, by=_who(who))
     guarded(
         lambda: store.annotate(
             incident_id,
