@@ -17,6 +17,7 @@ from dagster import (
     multi_asset,
 )
 
+from logrca.assets.materializations import latest_metadata
 from logrca.assets.partitions import PartitionPlan
 from logrca.assets.resources import PARQUET_WRITE, LogrcaConfigResource
 from logrca.parsers.ingest.files import FILE_PROBLEM_KINDS, FILE_PROBLEM_REASON, source_file_states
@@ -63,6 +64,7 @@ def ingest_logs(context: AssetExecutionContext, logrca: LogrcaConfigResource):
             | {"source_files": MetadataValue.json(file_states)},
         )
         yield from _raw_logs_checks(result, lines_read, accounted)
+        yield silent_sources_check(context, per_source)
     baseline = [source for source in config.sources if source.role == "baseline"]
     fault_free, fault_free_per_source = read_sources(baseline, base_dir=config.base_dir, redactor=redactor)
     if "baseline_logs" in selected:
@@ -131,6 +133,37 @@ def _raw_logs_checks(result, lines_read: int, accounted: int):
             metadata={key: MetadataValue.json(sorted(problems))},
         )
     yield file_end_check(cut_short_files(result.files), "raw_logs")
+
+
+def silent_sources_check(context: AssetExecutionContext, per_source: dict[str, dict]) -> AssetCheckResult:
+    """``every_source_gives_events`` (WARN): no source fell silent, and the partition is not empty.
+
+    A source with events in the partition before (its ``raw_logs`` materialization's ``per_source``)
+    and none in this one is named: a shipper stopped, a path or a rotation changed. With nothing
+    before to compare with, a partition without any event from any source is said to be empty.
+    Silence is what a stopped log pipeline looks like; it must not read as a healthy ``ok · 0 events``.
+    A warning, not a failed run: a source may be quiet for an hour.
+    """
+    partitions, window = context.assets_def.partitions_def, context.partition_time_window
+    before = partitions.get_prev_partition_window(window.start)
+    earlier_key = partitions.get_partition_key_for_timestamp(before.start.timestamp()) if before else None
+    earlier = latest_metadata(context.instance, "raw_logs", earlier_key, "per_source") if before else None
+    silent = {
+        name: f"{counted((earlier or {}).get(name, {}).get('events', 0), 'event')} in {earlier_key}, none in this one"
+        for name, stats in per_source.items()
+        if not stats.get("events") and (earlier or {}).get(name, {}).get("events")
+    }
+    said = "; ".join(f"{name}: {why}" for name, why in silent.items())
+    if not silent and per_source and not any(stats.get("events") for stats in per_source.values()):
+        said = f"no event from any of the {counted(len(per_source), 'source')} in this partition"
+    return AssetCheckResult(
+        check_name="every_source_gives_events",
+        asset_key="raw_logs",
+        passed=not said,
+        severity=WARN,
+        description=said or None,
+        metadata={"silent_sources": MetadataValue.json(sorted(silent))},
+    )
 
 
 def file_end_check(cut_short: dict[str, str], asset_key: str) -> AssetCheckResult:
@@ -312,6 +345,11 @@ def ingest_assets(plan: PartitionPlan) -> list:
                     "every_line_in_a_partition",
                     asset="raw_logs",
                     description="no line lies before the configured start or after its end (read, stored nowhere)",
+                ),
+                AssetCheckSpec(
+                    "every_source_gives_events",
+                    asset="raw_logs",
+                    description="no source with events in the partition before is silent in this one (WARN)",
                 ),
                 AssetCheckSpec(
                     "every_file_gives_events",

@@ -45,6 +45,7 @@ from dagster import (
 )
 
 from logrca.assets.config import ConfigError, LogrcaConfig
+from logrca.assets.materializations import latest_metadata
 from logrca.assets.resources import LogrcaConfigResource
 from logrca.assets.signals import OUTPUTS as SIGNAL_OUTPUTS
 from logrca.parsers.ingest.file_times import file_time_range
@@ -243,15 +244,7 @@ def evaluate_new_files(
 
 def ingested_file_states(instance, partition: str, asset: str = "raw_logs") -> dict[str, str]:
     """The file states the latest ``asset`` materialization of ``partition`` was read from ({} if none)."""
-    from dagster import AssetKey, AssetRecordsFilter
-
-    records = instance.fetch_materializations(
-        AssetRecordsFilter(asset_key=AssetKey(asset), asset_partitions=[partition]), limit=1
-    ).records
-    if not records or records[0].asset_materialization is None:
-        return {}
-    recorded = records[0].asset_materialization.metadata.get("source_files")
-    return dict(recorded.value) if recorded is not None else {}
+    return dict(latest_metadata(instance, asset, partition, "source_files") or {})
 
 
 def _read_from(instance, partition: str, paths: list[str], tick: dict) -> bool:

@@ -142,3 +142,53 @@ def test_a_source_whose_folder_does_not_exist_fails_the_run_by_name(tmp_path):
     assert not ok
     failed = after(lines, "check every_source_folder_exists failed (ERROR)")
     assert f"source app: {tmp_path / 'logz'} does not exist" in failed.replace("\n", " ")
+
+
+def _two_sources(tmp_path):
+    """Sources ``app`` and ``db`` over 01:00-03:00 (two hourly partitions)."""
+    for folder in ("app", "db"):
+        (tmp_path / folder).mkdir(exist_ok=True)
+    path = tmp_path / "logrca.yaml"
+    path.write_text(
+        "system: trial\nstart: 2026-03-10T01:00:00Z\nend: 2026-03-10T03:00:00Z\nsources:\n"
+        + "".join(
+            f'  - name: {name}\n    service: {name}\n    format: loghub\n    header: "{HEADER}"\n'
+            f'    paths: ["{name}/*.log"]\n'
+            for name in ("app", "db")
+        )
+    )
+    return path
+
+
+def _summary_of(path, tmp_path, key: str, instance) -> tuple[list[str], bool]:
+    from dagster import materialize
+
+    defs = pipeline_definitions(path, data_dir=tmp_path / "data")
+    result = materialize(
+        defs.assets, selection=["raw_logs"], partition_key=key, resources=defs.resources, instance=instance
+    )
+    lines, ok = summarize_run(result, key, verbose=False, log_dir=tmp_path / "logs-of-run")
+    return [re.sub(r"\[/?(red|yellow|bold)\]", "", text) for text in lines], ok
+
+
+def test_a_source_that_falls_silent_is_warned_of_and_so_is_an_hour_without_any_event(tmp_path):
+    """Silence read as health: a shipper that stopped left 'ok · 0 events' and exit 0."""
+    from dagster import DagsterInstance
+
+    path = _two_sources(tmp_path)
+    (tmp_path / "app" / "a.log").write_text("".join(line(n) for n in range(30)) + line(1, hour=2))
+    (tmp_path / "db" / "d.log").write_text("".join(line(n) for n in range(20)))  # nothing after 01:59
+    with DagsterInstance.ephemeral() as instance:
+        first, ok = _summary_of(path, tmp_path, "2026-03-10-01:00", instance)
+        assert ok and not any("every_source_gives_events" in text for text in first), first
+        second, ok = _summary_of(path, tmp_path, "2026-03-10-02:00", instance)
+        assert ok, second  # a warning: a source may be quiet for an hour
+        warned = after(second, "check every_source_gives_events failed (WARN)")
+        assert "db: 20 events in 2026-03-10-01:00, none in this one" in warned and "app" not in warned
+    (tmp_path / "app" / "a.log").write_text("")
+    (tmp_path / "db" / "d.log").write_text("")
+    with DagsterInstance.ephemeral() as instance:  # nothing before it to compare with: the hour is empty
+        empty, ok = _summary_of(path, tmp_path, "2026-03-10-01:00", instance)
+        assert "no event from any of the 2 sources in this partition" in after(
+            empty, "check every_source_gives_events failed (WARN)"
+        )
