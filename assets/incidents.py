@@ -16,9 +16,12 @@ from dagster import (
 from logrca.assets.partitions import PartitionPlan
 from logrca.assets.reporting import es_failure
 from logrca.assets.resources import ElasticsearchResource, LogrcaConfigResource
-from logrca.incidents.alerts import process_finding, shown_target
+from logrca.incidents.alerts import shown_target
+from logrca.incidents.filing import process_finding
 from logrca.incidents.review import weekly_review
 from logrca.incidents.store import IncidentStore
+from logrca.rca.finding_ids import window_identity
+from logrca.rca.windows import described_window
 
 
 def incidents(
@@ -26,11 +29,20 @@ def incidents(
     logrca: LogrcaConfigResource,
     elasticsearch: ElasticsearchResource,
     rca_report: dict | None,
+    analysis_window: dict,
 ) -> Output[dict]:
-    """Files (or updates) the partition's incident in Elasticsearch, alerts its owner once, retries failed alerts."""
+    """Files (or updates) the partition's incident in Elasticsearch, alerts its owner once, retries failed alerts.
+
+    With no finding, the incident an earlier run filed for the same window (a re-run) is withdrawn: the
+    window is named as the report names it (the analysed window, else the partition's).
+    """
     from elasticsearch import ApiError, TransportError
 
     catalogue, runbooks = logrca.catalogue(), logrca.runbooks()
+    analysed = described_window(analysis_window)
+    if analysed is None:  # no window named: the partition is the window, as the report takes it
+        analysed = (context.partition_time_window.start, context.partition_time_window.end)
+    window = window_identity(analysis_window.get("system") or logrca.load().system, analysed)
     client = elasticsearch.client()
     try:
         summary = process_finding(
@@ -38,6 +50,7 @@ def incidents(
             rca_report,
             catalogue=catalogue,
             runbooks=runbooks,
+            window=window,
         )
     except (TransportError, ApiError) as error:
         raise es_failure(elasticsearch, error, retries=True) from error

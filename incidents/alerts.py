@@ -37,7 +37,6 @@ __all__ = [
     "send",
     "notify",
     "retry_pending",
-    "process_finding",
     "shown_target",
 ]
 
@@ -360,41 +359,3 @@ def retry_pending(
         )
         results += outcome
     return results
-
-
-def process_finding(
-    store: IncidentStore,
-    finding: dict | None,
-    *,
-    catalogue: Catalogue | None,
-    runbooks: list[dict] = (),
-    **send_options,
-) -> dict:
-    """What a pipeline run does with one finding: file (or fold) the incident, alert once, retry pending alerts.
-
-    Returns
-    -------
-    dict
-        ``incident_id``, ``outcome`` (None when there is no finding), ``superseded`` (when replaced),
-        ``delivered`` / ``failed`` counts of this run's deliveries (new alerts plus retries), ``failures``
-        (those that failed, as :func:`send` returns them: targets redacted) and ``pending`` (undelivered).
-    """
-    from logrca.incidents.record import build_incident
-
-    summary: dict = {"incident_id": None, "outcome": None, "delivered": 0, "failed": 0}
-    # alerts that failed on earlier runs first; this run's own failures wait for the next run
-    results: list[dict] = retry_pending(store, catalogue, **send_options) if catalogue is not None else []
-    if finding:
-        incident = build_incident(finding, catalogue=catalogue, runbooks=list(runbooks))
-        summary["incident_id"], summary["outcome"] = store.file(incident)
-        summary["superseded"] = ", ".join(incident.get("supersedes", [])) or None  # incidents.refile
-        if catalogue is not None:
-            results += notify(store, summary["incident_id"], catalogue, **send_options)
-    summary["delivered"] = sum(r["ok"] for r in results)
-    summary["failures"] = [r for r in results if not r["ok"]]
-    summary["failed"] = len(summary["failures"])
-    summary["pending"] = sum(
-        len(i["pending_deliveries"])
-        for i in store.search(query={"exists": {"field": "pending_deliveries.channel"}})
-    )
-    return summary

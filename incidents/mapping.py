@@ -26,6 +26,7 @@ MAPPING = {
         "finding_ids": {"type": "keyword"},
         "supersedes": {"type": "keyword"},
         "superseded_by": {"type": "keyword"},
+        "withdrawn_at": {"type": "date"},
         "detected_at": {"type": "date"},
         "first_anomalous_at": {"type": "date"},
         "window_start": {"type": "date"},

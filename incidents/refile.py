@@ -14,6 +14,10 @@ partition files the same finding id again. Three cases (:func:`earlier_filings`)
   nobody took yet (still ``open``, this finding its only one) is archived, so it neither escalates
   nor counts in the weekly review. One a person already moved keeps its status and assignee: the
   history says what the re-run found, the person decides.
+
+A re-run that finds **no incident** in the window withdraws the incidents holding its finding id the
+same way (:func:`supersede` with no incident): the finding leaves them, one it no longer holds up at
+all gets ``withdrawn_at`` (left out of the weekly review) and, nobody having taken it, is archived.
 """
 
 from __future__ import annotations
@@ -44,27 +48,38 @@ def _cause(incident: dict) -> str | None:
     return (incident.get("initial_cause") or {}).get("service")
 
 
-def supersede(document: dict, incident: dict, *, by_id: str | None = None, at: str | None = None) -> None:
-    """Take ``incident``'s finding out of the earlier ``document`` and link it to the incident it is now
-    (``by_id``: where it was filed, when it was folded into another open incident; default its own id)."""
-    at, by_id = at or now_iso(), by_id or incident["incident_id"]
-    finding = incident["finding_ids"][0]
+def supersede(
+    document: dict,
+    incident: dict | None,
+    *,
+    by_id: str | None = None,
+    at: str | None = None,
+    window: dict | None = None,
+) -> None:
+    """Take the window's finding out of the earlier ``document`` and link it to what the window is now.
+
+    ``incident``: the incident it is now (``by_id``: where it was filed, when it was folded into another
+    open incident; default its own id). None: a re-run of ``window`` (``finding_id``, ``analysis_window``:
+    :func:`logrca.rca.finding_ids.window_identity`) found no incident there, and ``document`` is **withdrawn**
+    (``withdrawn_at`` instead of ``superseded_by``, once no finding holds it up).
+    """
+    at = at or now_iso()
+    if incident is None:
+        finding, (start, end) = window["finding_id"], window["analysis_window"]
+        event, note, mark = "withdrawn", f"re-run of {start} .. {end} found no incident", ("withdrawn_at", at)
+    else:
+        by_id, finding = by_id or incident["incident_id"], incident["finding_ids"][0]
+        event, mark = "superseded", ("superseded_by", by_id)
+        note = (
+            f"re-run of {incident['window_start']} .. {incident['window_end']} analysed it again: "
+            f"{by_id} (root cause {_cause(incident)}, was {_cause(document)})"
+        )
     document["finding_ids"] = [f for f in document["finding_ids"] if f != finding]
     document["occurrences"] = max(len(document["finding_ids"]), 1)
-    was = (document.get("initial_cause") or {}).get("service")
-    now = (incident.get("initial_cause") or {}).get("service")
-    document["status_history"].append(
-        {
-            "at": at,
-            "by": "logrca",
-            "event": "superseded",
-            "note": f"re-run of {incident['window_start']} .. {incident['window_end']} analysed it again: "
-            f"{by_id} (root cause {now}, was {was})",
-        }
-    )
+    document["status_history"].append({"at": at, "by": "logrca", "event": event, "note": note})
     if document["finding_ids"]:  # other windows still hold it up
         return
-    document["superseded_by"] = by_id
+    document[mark[0]] = mark[1]
     if document["status"] == "open":
         document["status"], document["archived_at"] = "archived", at
         document["status_history"].append(
@@ -74,7 +89,7 @@ def supersede(document: dict, incident: dict, *, by_id: str | None = None, at: s
                 "event": "status",
                 "from": "open",
                 "to": "archived",
-                "note": f"superseded by {by_id}",
+                "note": f"superseded by {by_id}" if incident else "withdrawn: a re-run found no incident",
             }
         )
 

@@ -264,12 +264,12 @@ def weekly_review(incidents: list[dict], *, week_end: datetime | None = None, we
     Time to detect = detection time - first anomalous line; time to resolve = resolved - detection.
     Recurring problems: a template or a root-cause service (confirmed if known, else ranked first)
     shared by two or more incidents of the trend range. An incident a re-run superseded
-    (``superseded_by``: the window analysed again) is left out: it was an earlier analysis, not an
-    incident of its own, nor a recurrence.
+    (``superseded_by``: the window analysed again) or withdrew (``withdrawn_at``: analysed again, it held
+    no incident) is left out: it was an earlier analysis, not an incident of its own, nor a recurrence.
     """
     week_end = week_end or datetime.now(UTC)
     start = week_end - timedelta(days=7)
-    frame = incident_frame([i for i in incidents if not i.get("superseded_by")])
+    frame = incident_frame([i for i in incidents if not (i.get("superseded_by") or i.get("withdrawn_at"))])
     last = week_end - timedelta(microseconds=1)  # a review ending Monday 00:00 ends in the week before
     monday = (last - timedelta(days=last.weekday())).replace(hour=0, minute=0, second=0, microsecond=0)
     trend_start = monday - timedelta(weeks=weeks - 1)  # ``weeks`` ISO weeks, not one more

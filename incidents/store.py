@@ -196,6 +196,22 @@ class IncidentStore:
             self.update(doc["incident_id"], lambda d: supersede(d, incident, by_id=incident_id), retries=5)
         return incident_id, "replaced" if stale else outcome
 
+    def withdraw(self, window: dict) -> list[tuple[str, bool]]:
+        """A re-run of ``window`` (``finding_id``, ``analysis_window``) found no incident: take its finding
+        out of the incidents an earlier run filed for it (:func:`~logrca.incidents.refile.supersede`).
+
+        Returns ``(incident_id, withdrawn)`` of each: ``withdrawn`` when no finding holds it up any more
+        (archived if still ``open``), else it only no longer covers this window.
+        """
+        filed = self.search(query={"term": {"finding_ids": window["finding_id"]}}, size=None)
+        if filed:
+            self.ensure_index()  # an index made by an older logrca gets ``withdrawn_at`` mapped
+        done = [
+            self.update(doc["incident_id"], lambda d: supersede(d, None, window=window), retries=5)
+            for doc in filed
+        ]
+        return [(doc["incident_id"], not doc["finding_ids"]) for doc in done]
+
     def _file_new(self, incident: dict) -> tuple[str, str]:
         for existing in self.search(statuses=OPEN_STATUSES, system=incident["system"], size=None):
             if same_incident(existing, incident):

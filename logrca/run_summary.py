@@ -71,16 +71,23 @@ def summarize_run(result, key: str, *, verbose: bool, log_dir: Path) -> tuple[li
 
 
 def incident_lines(filed: dict) -> list[str]:
-    """A line when filing did more than file: this re-run analysed the window again and its incident
-    replaced the one an earlier run filed (``incidents`` metadata, outcome ``replaced``)."""
-    if filed.get("outcome") != "replaced":
-        return []
-    earlier = filed.get("superseded") or "an earlier incident"
-    text = (
-        f"incident {filed.get('incident_id')} replaces {earlier}: this re-run analysed the window again "
-        f"(the earlier one is marked superseded; logrca incident show {earlier.split(',')[0]})"
-    )
-    return [f"[yellow]{line}[/yellow]" for line in _wrapped(text, 2, max_lines=3)]
+    """Lines when filing did more than file (``incidents`` metadata): this re-run analysed the window again
+    and its incident replaced the one an earlier run filed (outcome ``replaced``), or it found no incident
+    there and withdrew the earlier one (``withdrawn``; ``narrowed``: it still covers other windows)."""
+    texts = []
+    if filed.get("outcome") == "replaced":
+        earlier = filed.get("superseded") or "an earlier incident"
+        texts.append(
+            f"incident {filed.get('incident_id')} replaces {earlier}: this re-run analysed the window again "
+            f"(the earlier one is marked superseded; logrca incident show {earlier.split(',')[0]})"
+        )
+    if withdrawn := filed.get("withdrawn"):
+        noun = "incidents" if "," in withdrawn else "incident"
+        texts.append(f"{noun} {withdrawn} withdrawn: a re-run of this window found no incident")
+    if narrowed := filed.get("narrowed"):
+        noun, verb = ("incidents", "cover") if "," in narrowed else ("incident", "covers")
+        texts.append(f"{noun} {narrowed} no longer {verb} this window: a re-run found no incident in it")
+    return [f"[yellow]{line}[/yellow]" for text in texts for line in _wrapped(text, 2, max_lines=3)]
 
 
 def rerun_lines(meta: dict) -> list[str]:

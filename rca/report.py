@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
@@ -11,6 +10,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from logrca.rca.detect import covered_intervals, strongest_first
 from logrca.rca.detect_rules import ERROR_LEVELS, DetectionConfig
+from logrca.rca.finding_ids import finding_id, incident_id_for, window_identity
+from logrca.rca.finding_ids import iso as _iso
 from logrca.rca.knowledge import link_knowledge
 
 __all__ = [
@@ -20,21 +21,10 @@ __all__ = [
     "finding_id",
     "incident_id_for",
     "service_impact",
+    "window_identity",
 ]
 
 _EVIDENCE_PER_SERVICE = 5
-
-
-def finding_id(system: str, window: tuple[datetime, datetime]) -> str:
-    """Deterministic id of the finding for ``system`` and the analysed window (re-runs overwrite it)."""
-    key = f"{system}|{window[0].astimezone(UTC).isoformat()}|{window[1].astimezone(UTC).isoformat()}"
-    return hashlib.sha1(key.encode()).hexdigest()[:20]
-
-
-def _iso(moment) -> str | None:
-    if moment is None:
-        return None
-    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
 def service_impact(
@@ -164,30 +154,6 @@ class ReportConfig(BaseModel):
     timeline_templates: int = Field(
         4, ge=1, le=10, description="How many of the top evidence templates the timeline draws."
     )
-
-
-def incident_id_for(finding: dict) -> tuple[str, str]:
-    """The incident id a finding is filed under, and its fingerprint (system, root service, affected
-    services, evidence templates); :func:`logrca.incidents.record.build_incident` uses the same."""
-    top = finding["ranking"][0]
-    evidence = [e for r in finding["ranking"] for e in r.get("evidence") or []]
-    services = sorted(set(finding.get("affected_services") or [r["service"] for r in finding["ranking"]]))
-    template_ids = sorted({int(e["template_id"]) for e in evidence if e.get("template_id") is not None})
-    fingerprint = hashlib.sha1(
-        f"{finding.get('system') or 'default'}|{top['service']}|{','.join(services)}|{template_ids}".encode()
-    ).hexdigest()[:12]
-    # The first anomalous line's time; a finding carried by spans or metrics alone has none, and then
-    # the analysed window's start names the incident.
-    when = (
-        finding.get("window_start")
-        or (finding.get("analysis_window") or [None])[0]
-        or finding.get("detected_at")
-    )
-    if not when:
-        return f"INC-{fingerprint}", fingerprint
-    start = datetime.fromisoformat(str(when).replace("Z", "+00:00"))
-    start = start if start.tzinfo else start.replace(tzinfo=UTC)
-    return f"INC-{start.astimezone(UTC):%Y%m%d%H%M}-{fingerprint}", fingerprint
 
 
 def _evidence_entry(row: dict) -> dict:
@@ -371,9 +337,8 @@ def build_finding(
         past_incidents=past_incidents or [],
     )
     finding = {
-        "finding_id": finding_id(system, window),
+        **window_identity(system, window),
         "system": system,
-        "analysis_window": [_iso(window[0]), _iso(window[1])],
         "window_start": _iso(start),
         "window_end": _iso(end),
         **_detection(detected_at or datetime.now(UTC), window),

@@ -100,6 +100,14 @@ class WindowFrames:
         }
 
 
+def described_window(described: dict) -> tuple[datetime, datetime] | None:
+    """The window :meth:`WindowFrames.describe` names (read back from the ``analysis_window`` asset): None
+    when it names none, and then, as :attr:`WindowFrames.window`, the partition is the window analysed."""
+    if not described.get("window_start") or not described.get("window_end"):
+        return None
+    return datetime.fromisoformat(described["window_start"]), datetime.fromisoformat(described["window_end"])
+
+
 def _pick(frames: dict[str, pl.DataFrame] | pl.DataFrame, key: str, empty: pl.DataFrame):
     window, baseline, count = split_window(frames, key)
     return (window if window is not None else empty), baseline, count

@@ -9,13 +9,14 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from aiosmtpd.controller import Controller
-from finding_factory import make_finding
+from finding_factory import START, make_finding
 
 from logrca.incidents.alerts import notify, retry_pending
 from logrca.incidents.catalogue import Catalogue, DeliveryRetry
 from logrca.incidents.escalation import escalate_due
 from logrca.incidents.record import build_incident
 from logrca.incidents.store import IncidentStore
+from logrca.rca.finding_ids import finding_id
 
 pytestmark = pytest.mark.es
 FAST = {"attempts": 2, "base_delay": 0.01}
@@ -296,14 +297,24 @@ def test_incidents_and_review_assets(es_url, es_client, index_prefix, smtp, tmp_
 
     warnings: list[str] = []
 
-    def run(hour):
+    def run(hour, *, found=True):
         context = build_asset_context(partition_key=f"2031-03-03-{10 + hour:02d}:00")
         context.log.warning = warnings.append
+        finding = make_finding(hour=hour, runbooks=("db-connections",))
+        start = START + timedelta(hours=hour)
+        finding["finding_id"] = finding_id(
+            "shop", (start, start + timedelta(hours=1))
+        )  # as the report names it
         return incidents(
             context,
             logrca=logrca,
             elasticsearch=elasticsearch,
-            rca_report=make_finding(hour=hour, runbooks=("db-connections",)),
+            rca_report=finding if found else None,
+            analysis_window={  # as the analysis describes an hour's window
+                "window_start": start.isoformat(),
+                "window_end": (start + timedelta(hours=1)).isoformat(),
+                "system": "shop",
+            },
         ).value
 
     first = run(0)
@@ -338,13 +349,10 @@ def test_incidents_and_review_assets(es_url, es_client, index_prefix, smtp, tmp_
         ]
     finally:
         receiver.close()
-    nothing = incidents(
-        build_asset_context(partition_key="2031-03-03-15:00"),
-        logrca=logrca,
-        elasticsearch=elasticsearch,
-        rca_report=None,
-    )
-    assert nothing.value["outcome"] is None
+    assert run(5, found=False)["outcome"] is None
+    rerun = run(1, found=False)  # hour 1 re-run finds nothing: hour 0 still holds the incident
+    assert rerun["outcome"] is None and rerun["narrowed"] == first["incident_id"]
+    assert IncidentStore(es_client, index_prefix).get(first["incident_id"])[0]["status"] == "open"
     result = incident_review(logrca=logrca, elasticsearch=elasticsearch)
     assert "# Incident review" in result.metadata["review"].value
     assert result.metadata["chart"].value.startswith("![incident review chart](data:image/png;base64,")

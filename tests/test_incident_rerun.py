@@ -3,11 +3,14 @@ store follows the new analysis without losing what people did. Real Elasticsearc
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from finding_factory import START, make_finding
 
+from logrca.incidents.catalogue import Catalogue
+from logrca.incidents.escalation import escalation_candidates
+from logrca.incidents.filing import process_finding
 from logrca.incidents.record import build_incident
 from logrca.incidents.review import weekly_review
 from logrca.incidents.store import IncidentStore
@@ -15,6 +18,12 @@ from logrca.incidents.store import IncidentStore
 pytestmark = pytest.mark.es
 
 WINDOW_FINDING = "shop-window-2031030310"  # what rca.report.finding_id gives one window, whatever it finds
+#: What the incidents step knows of a window analysed again that holds no incident
+#: (rca.finding_ids.window_identity).
+NO_INCIDENT = {
+    "finding_id": WINDOW_FINDING,
+    "analysis_window": ["2031-03-03T10:00:00Z", "2031-03-03T11:00:00Z"],
+}
 
 
 def _finding(service: str, templates: tuple[tuple[int, str], ...], others=("gateway",)) -> dict:
@@ -92,3 +101,85 @@ def test_a_rerun_naming_the_same_root_cause_changes_nothing_and_pages_nobody(es_
     assert moved["incident_id"] != first_id
     assert store.file(moved) == (first_id, "unchanged")
     assert len(store.search(size=None)) == 1 and "superseded_by" not in store.get(first_id)[0]
+
+
+def _catalogue() -> Catalogue:
+    """Checkout's owner with two contacts (escalation has someone to page next); no channel is reached."""
+    contacts = [{"name": "Cy", "email": "cy@example.com"}, {"name": "Di", "email": "di@example.com"}]
+    channels = [{"kind": "email", "to": ["checkout-team@example.com"]}]
+    return Catalogue.model_validate(
+        {"services": {"checkout": {"owner": "checkout-team", "contacts": contacts, "channels": channels}}}
+    )
+
+
+def test_a_rerun_finding_no_incident_withdraws_the_incident_nobody_took(es_client, index_prefix):
+    """Analysed on a thin baseline the window named a root cause; on its full baseline it holds none. The
+    earlier incident is withdrawn: archived, no escalation, its pending alerts given up, not in the review."""
+    store, catalogue = IncidentStore(es_client, index_prefix), _catalogue()
+    thin = build_incident(
+        _finding("checkout", ((9, "Timeout calling payments after <*> ms"),)), catalogue=catalogue
+    )
+    thin["pending_deliveries"] = [
+        {
+            "event": "opened",
+            "channel": "email",
+            "target": "checkout-team@example.com",
+            "contact": None,
+            "error": "SMTPServerDisconnected",
+            "total_attempts": 3,
+            "rounds": 1,
+            "next_attempt_at": "2031-03-03T10:20:00Z",
+        }
+    ]
+    wrong_id, _ = store.file(thin)
+    later = datetime.now(UTC) + timedelta(days=1)
+    assert [i["incident_id"] for i in escalation_candidates(store, now=later)] == [wrong_id]
+
+    summary = process_finding(store, None, catalogue=catalogue, window=NO_INCIDENT)
+    assert summary["incident_id"] is None and summary["outcome"] is None
+    assert summary["withdrawn"] == wrong_id and summary["delivered"] == summary["failed"] == 0
+    old, _ = store.get(wrong_id)
+    assert old["status"] == "archived" and old["finding_ids"] == [] and old["withdrawn_at"]
+    assert [entry["event"] for entry in old["status_history"]][-2:] == ["withdrawn", "status"]
+    assert "10:00:00Z .. 2031-03-03T11:00:00Z found no incident" in old["status_history"][-2]["note"]
+    assert old["pending_deliveries"] == [] and old["failed_deliveries"][0]["reason"].startswith(
+        "incident archived"
+    )  # given up in this run, not sent: nobody is paged for it
+    assert escalation_candidates(store, now=later) == []
+    review = weekly_review(store.search(size=None), week_end=START + timedelta(days=1))
+    assert review.stats["incidents_week"] == 0 and review.stats["follow_ups"] == 0
+
+    again = process_finding(store, None, catalogue=catalogue, window=NO_INCIDENT)  # the same re-run again
+    assert (
+        again.get("withdrawn") is None and store.get(wrong_id)[0]["status_history"] == old["status_history"]
+    )
+
+
+def test_a_rerun_finding_no_incident_leaves_what_a_person_did(es_client, index_prefix):
+    store = IncidentStore(es_client, index_prefix)
+    thin, _ = _thin_and_full()
+    wrong_id, _ = store.file(thin)
+    store.transition(wrong_id, "acknowledged", by="ana", note="looking at checkout")
+
+    assert store.withdraw(NO_INCIDENT) == [(wrong_id, True)]
+    old, _ = store.get(wrong_id)
+    assert old["status"] == "acknowledged" and old["assignee"]["name"] == "ana"  # hers to move
+    assert old["finding_ids"] == [] and old["withdrawn_at"]
+    assert [entry["event"] for entry in old["status_history"]] == ["status", "status", "withdrawn"]
+
+
+def test_a_rerun_finding_no_incident_in_one_window_of_a_longer_incident_keeps_it(es_client, index_prefix):
+    """An incident found in two hours, one of them re-run and nothing found: the other hour holds it up."""
+    store = IncidentStore(es_client, index_prefix)
+    first_id, _ = store.file(build_incident(make_finding(hour=0)))
+    second = make_finding(hour=1)
+    assert store.file(build_incident(second)) == (first_id, "updated")
+    window = {"finding_id": second["finding_id"], "analysis_window": NO_INCIDENT["analysis_window"]}
+
+    summary = process_finding(store, None, catalogue=None, window=window)
+    assert summary["narrowed"] == first_id and summary.get("withdrawn") is None
+    stored, _ = store.get(first_id)
+    assert stored["status"] == "open" and stored["finding_ids"] == [make_finding(hour=0)["finding_id"]]
+    assert "withdrawn_at" not in stored and stored["status_history"][-1]["event"] == "withdrawn"
+    review = weekly_review(store.search(size=None), week_end=START + timedelta(days=1))
+    assert review.stats["incidents_week"] == 1

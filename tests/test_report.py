@@ -200,6 +200,33 @@ def test_no_anomalies_no_finding():
     assert finding_id("s", WINDOW) != finding_id("s", (WINDOW[0], WINDOW[1] + timedelta(hours=1)))
 
 
+@pytest.mark.parametrize("alert", [None, T0 + timedelta(minutes=20)])
+def test_a_window_without_finding_has_the_finding_id_a_finding_of_it_would_have(alert):
+    """The incidents step of a partition with no finding names the window as the report would have (its
+    ``analysis_window`` asset, read back), so a re-run finding nothing finds what an earlier run filed."""
+    from logrca.rca.finding_ids import window_identity
+    from logrca.rca.windows import AnalysisConfig, described_window, window_frames
+
+    events = pl.DataFrame({"timestamp": [T0 + timedelta(minutes=m, microseconds=7) for m in (5, 25, 41)]})
+    events = events.with_columns(pl.col("timestamp").dt.replace_time_zone("UTC"))
+    frames = window_frames(
+        AnalysisConfig(alert_time=alert, window_lead=timedelta(minutes=2)),
+        partition_key="2026-03-10-02:00",
+        partition_window=WINDOW,
+        events=events,
+        spans=pl.DataFrame(schema={"start": pl.Datetime("us", "UTC")}),
+        fault_free_events=events.clear(),
+        fault_free_spans=pl.DataFrame(schema={"start": pl.Datetime("us", "UTC")}),
+    )
+    reported = frames.window or WINDOW  # what rca_report gives build_finding
+    assert (described_window(frames.describe()) or WINDOW) == reported
+    named = window_identity("shop", described_window(frames.describe()) or WINDOW)
+    assert named["finding_id"] == finding_id("shop", reported)
+    assert named["analysis_window"][0] == (
+        "2026-03-10T02:00:00Z" if alert is None else "2026-03-10T02:18:00Z"
+    )
+
+
 def test_report_names_its_incident_links_runbooks_and_lists_changes(tmp_path):
     from logrca.incidents.record import build_incident
     from logrca.rca.changes import detect_changes

@@ -151,6 +151,27 @@ def test_an_incident_a_rerun_replaced_is_said():
     assert "logrca incident show INC-old" in flat and len(lines) <= 3
 
 
+def test_an_incident_a_rerun_withdrew_is_said():
+    """A re-run that finds no incident in the window withdraws the one an earlier run filed for it."""
+    from logrca.run_summary import incident_lines
+
+    assert incident_lines({"incident_id": None, "outcome": None}) == []
+    lines = incident_lines(
+        {"incident_id": None, "outcome": None, "withdrawn": "INC-202603100218-0a1b2c3d4e5f"}
+    )
+    flat = " ".join(line.replace("[yellow]", "").replace("[/yellow]", "").strip() for line in lines)
+    assert (
+        flat == "incident INC-202603100218-0a1b2c3d4e5f withdrawn: a re-run of this window found no incident"
+    )
+    assert len(lines) <= 2 and all(
+        len(line.replace("[yellow]", "").replace("[/yellow]", "")) <= 80 for line in lines
+    )
+    two = incident_lines({"withdrawn": "INC-a, INC-b", "narrowed": "INC-c"})
+    flat = " ".join(line.replace("[yellow]", "").replace("[/yellow]", "").strip() for line in two)
+    assert flat.startswith("incidents INC-a, INC-b withdrawn: a re-run of this window found no incident")
+    assert "incident INC-c no longer covers this window" in flat
+
+
 def test_what_a_rerun_changed_in_the_index_is_said():
     """A partition re-run after its files changed (lines gone, a late file): the lines and documents it
     no longer produces are deleted, the new ones indexed, and the summary says how many."""
