@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import yaml
 from dagster import DagsterInstance, SensorResult, build_sensor_context
-from pipeline_support import pipeline_definitions
+from pipeline_support import materialize_partition, pipeline_definitions
 
 from logrca import PROJECT_ROOT
 from logrca.assets.config import load_config
@@ -205,20 +205,11 @@ def test_a_replaced_or_rewritten_file_requests_all_its_hours_again(tmp_path, ins
 
 def test_a_partition_already_materialized_from_the_same_files_is_not_run_again(tmp_path, instance):
     """'logrca run' then 'dagster dev': the sensor starts with no cursor, yet reruns nothing unchanged."""
-    from dagster import materialize
-
     config = landing_config(tmp_path)
     log = land(tmp_path, "db", "db.log", example="db.log")  # 02:00-03:00
     land(tmp_path, "payments", "payments.log", example="payments.log.1")  # 01:00-02:00, never ingested
     defs = pipeline_definitions(config, data_dir=tmp_path / "data")
-    done = materialize(
-        defs.assets,
-        selection=["raw_logs", "quarantined_lines"],
-        partition_key="2026-03-10-02:00",
-        resources=defs.resources,
-        instance=instance,
-    )
-    assert done.success
+    materialize_partition(defs, ["raw_logs", "quarantined_lines"], "2026-03-10-02:00", instance)
     first = tick(instance, config, None)
     assert set(requested(first)) == {"2026-03-10-01:00"}
 
@@ -231,8 +222,6 @@ def test_a_partition_already_materialized_from_the_same_files_is_not_run_again(t
 
 def test_span_and_metric_files_already_read_by_the_partition_are_not_run_again(tmp_path, instance):
     """raw_logs records only log files: a span or metric file is judged by its own asset's run."""
-    from dagster import materialize
-
     config = landing_config(tmp_path)
     land(tmp_path, "db", "db.log", example="db.log")  # 02:00-03:00
     spans = land(tmp_path, "shop-spans", "traces-h3.jsonl", example="traces.jsonl")  # 02:00-03:00
@@ -243,14 +232,7 @@ def test_span_and_metric_files_already_read_by_the_partition_are_not_run_again(t
         ("2026-03-10-02:00", [*logs, "raw_spans", "quarantined_spans"]),
         ("2026-03-10-01:00", logs),
     ):
-        done = materialize(
-            defs.assets,
-            selection=selection,
-            partition_key=partition,
-            resources=defs.resources,
-            instance=instance,
-        )
-        assert done.success
+        materialize_partition(defs, selection, partition, instance)
     first = tick(instance, config, None)  # 'logrca run' then 'dagster dev': every file read already
     assert requested(first) == {}
 
