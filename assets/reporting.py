@@ -31,7 +31,7 @@ from logrca.rca.report import build_finding, change_entries, has_finding, ranked
 from logrca.rca.report_render import ReportOptions, render_report
 from logrca.rca.search_index import es_trouble, index_partition, index_runbooks
 from logrca.rca.urls import shown_url
-from logrca.rca.windows import split_window, window_frames
+from logrca.rca.windows import described_window, split_window, window_frames
 
 #: The columns of ``raw_logs`` the finding and the pictures read, beside ``template_id`` of
 #: ``log_templates``. ``message`` (the largest to decode) is read only for the lines of the one
@@ -176,6 +176,12 @@ def _finding_metadata(finding: dict | None) -> dict:
     }
 
 
+def _window_changes(context: AssetExecutionContext, change_events: pl.DataFrame, analysis_window: dict):
+    """The change events of the analysed window (the partition's when it names none), as a report lists them."""
+    tw = context.partition_time_window
+    return change_entries(change_events, window=described_window(analysis_window) or (tw.start, tw.end))
+
+
 def _inlined(report: str, stem: str, pictures: dict[str, bytes]) -> str:
     """``report`` with its pictures' file links made ``data:`` URLs, for the Dagster UI."""
     for name, png in pictures.items():
@@ -225,7 +231,7 @@ def rca_report(
     for name, png in pictures.items():
         report_file.with_name(f"{stem}-{name}.png").write_bytes(png)
     files = [(_CAPTIONS[name], f"{stem}-{name}.png") for name in pictures]
-    quiet = None if finding else change_entries(change_events, window=analysis_window)  # listed, not hidden
+    quiet = None if finding else _window_changes(context, change_events, analysis_window)  # not hidden
     report = render_report(
         finding, _report_options(logrca, f"RCA report {context.partition_key}", files), changes=quiet
     )

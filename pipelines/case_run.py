@@ -24,7 +24,7 @@ from logrca.pipelines.environment import deployment_from_env
 from logrca.rca.case_analysis import Case
 from logrca.rca.cases import case_config
 from logrca.rca.report import change_entries
-from logrca.rca.windows import window_frames
+from logrca.rca.windows import described_window, window_frames
 
 __all__ = ["CASE_ASSETS", "LOAD_ASSETS", "CaseRun", "load_case_frames", "run_case"]
 
@@ -151,7 +151,9 @@ def run_case(
             finding=result.output_for_node("rca_report"),
             window=window,
             quarantined=quarantined,
-            changes=change_entries(_output(result, "analyse", "change_events"), window=window),
+            changes=change_entries(
+                _output(result, "analyse", "change_events"), window=described_window(window)
+            ),
         )
 
 

@@ -205,17 +205,11 @@ def _baseline_scale(baseline_events: pl.DataFrame | None, window: tuple[datetime
 
 
 def change_entries(
-    changes: pl.DataFrame | None, limit: int = 20, *, window: tuple[datetime, datetime] | dict | None = None
+    changes: pl.DataFrame | None, limit: int = 20, *, window: tuple[datetime, datetime] | None = None
 ) -> list[dict]:
-    """The last ``limit`` change events, for a report; with ``window`` (two times, or the
-    ``analysis_window`` asset's dict of ISO ``window_start`` and ``window_end``) those in it, ends included."""
+    """The last ``limit`` change events, for a report; with ``window``, those in it (ends included)."""
     if changes is None or changes.is_empty():
         return []
-    if isinstance(window, dict):
-        window = (
-            datetime.fromisoformat(window["window_start"]),
-            datetime.fromisoformat(window["window_end"]),
-        )
     if window is not None:
         changes = changes.filter(pl.col("timestamp").is_between(*window, closed="both"))
     return [
