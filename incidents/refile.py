@@ -24,7 +24,7 @@ from __future__ import annotations
 
 from logrca.incidents.record import now_iso, parse_time, same_incident
 
-__all__ = ["earlier_filings", "merge_refound", "supersede"]
+__all__ = ["earlier_filings", "merge_refound", "refind", "supersede"]
 
 
 def earlier_filings(filed: list[dict], incident: dict) -> tuple[dict | None, list[dict]]:
@@ -92,6 +92,34 @@ def supersede(
                 "note": f"superseded by {by_id}" if incident else "withdrawn: a re-run found no incident",
             }
         )
+
+
+def refind(document: dict, incident: dict) -> None:
+    """Fold ``incident`` into its stored record, reviving it when a re-run had superseded or withdrawn it.
+
+    Analyses of one window can come and go (a late file, then its baseline hours): the one that
+    stands again gets its record back, ``superseded_by``/``withdrawn_at`` removed, and, when
+    ``logrca`` archived it (nobody had taken it), open again with its ``opened`` alert to send anew,
+    so the owner learns it is live. One a person moved keeps its status.
+    """
+    at = now_iso()
+    revived = [document.pop(mark, None) for mark in ("superseded_by", "withdrawn_at")]
+    if any(revived) and document["status"] == "archived" and document.get("archived_at"):
+        archiver = next((h for h in reversed(document["status_history"]) if h.get("to") == "archived"), {})
+        if archiver.get("by") == "logrca":
+            document["status"], document["archived_at"] = "open", None
+            document["notified_events"] = [e for e in document["notified_events"] if e != "opened"]
+            document["status_history"].append(
+                {
+                    "at": at,
+                    "by": "logrca",
+                    "event": "status",
+                    "from": "archived",
+                    "to": "open",
+                    "note": f"a re-run of {incident['window_start']} .. {incident['window_end']} found it again",
+                }
+            )
+    merge_refound(document, incident)
 
 
 def merge_refound(document: dict, incident: dict) -> None:

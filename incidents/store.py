@@ -25,7 +25,7 @@ from logrca.incidents.record import (
     now_iso,
     same_incident,
 )
-from logrca.incidents.refile import earlier_filings, merge_refound, supersede
+from logrca.incidents.refile import earlier_filings, merge_refound, refind, supersede
 
 __all__ = ["IncidentStore", "IncidentUnchanged"]
 
@@ -221,8 +221,8 @@ class IncidentStore:
             self.client.create(
                 index=self.index, id=incident["incident_id"], document=incident, refresh="wait_for"
             )
-        except ConflictError:  # another run created it first: fold in
-            self.update(incident["incident_id"], lambda doc: merge_refound(doc, incident), retries=5)
+        except ConflictError:  # another run created it, or an earlier analysis of the window: fold in
+            self.update(incident["incident_id"], lambda doc: refind(doc, incident), retries=5)
             return incident["incident_id"], "updated"
         return incident["incident_id"], "created"
 

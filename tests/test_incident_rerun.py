@@ -183,3 +183,23 @@ def test_a_rerun_finding_no_incident_in_one_window_of_a_longer_incident_keeps_it
     assert "withdrawn_at" not in stored and stored["status_history"][-1]["event"] == "withdrawn"
     review = weekly_review(store.search(size=None), week_end=START + timedelta(days=1))
     assert review.stats["incidents_week"] == 1
+
+
+def test_an_analysis_a_later_rerun_comes_back_to_reopens_its_incident(es_client, index_prefix):
+    """Thin baseline, then full, then thin again (files came and went): the incident of the analysis
+    that stands is open and pages again; it was not folded into its archived record and lost."""
+    store = IncidentStore(es_client, index_prefix)
+    thin, full = _thin_and_full()
+    wrong_id, _ = store.file(thin)
+    right_id, _ = store.file(full)
+    assert store.get(wrong_id)[0]["status"] == "archived"
+
+    again_id, outcome = store.file(_thin_and_full()[0])
+    assert again_id == wrong_id and outcome == "replaced"
+    back, _ = store.get(wrong_id)
+    assert back["status"] == "open" and "superseded_by" not in back and not back.get("archived_at")
+    assert back["finding_ids"] == [WINDOW_FINDING] and "opened" not in back["notified_events"]
+    assert [entry["event"] for entry in back["status_history"]][-2:] == ["status", "refound"]
+    assert back["status_history"][-2]["to"] == "open"
+    gone, _ = store.get(right_id)
+    assert gone["superseded_by"] == wrong_id and gone["status"] == "archived"
