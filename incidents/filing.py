@@ -32,7 +32,8 @@ def process_finding(
         The analysed window (``finding_id``, ``analysis_window``:
         :func:`logrca.rca.finding_ids.window_identity`).
         With no finding, the incidents an earlier run filed under its finding id are withdrawn first, so
-        this run's retries give up their pending alerts instead of sending them.
+        this run's retries give up their pending alerts instead of sending them; a finding is filed
+        before the retries for the same reason (an incident it supersedes is archived).
 
     Returns
     -------
@@ -48,14 +49,14 @@ def process_finding(
         changed = store.withdraw(window)
         summary["withdrawn"] = ", ".join(i for i, gone in changed if gone) or None
         summary["narrowed"] = ", ".join(i for i, gone in changed if not gone) or None
-    # alerts that failed on earlier runs first; this run's own failures wait for the next run
-    results: list[dict] = retry_pending(store, catalogue, **send_options) if catalogue is not None else []
-    if finding:
+    if finding:  # filed before the retries: an incident it supersedes gives up its alerts, unsent
         incident = build_incident(finding, catalogue=catalogue, runbooks=list(runbooks))
         summary["incident_id"], summary["outcome"] = store.file(incident)
         summary["superseded"] = ", ".join(incident.get("supersedes", [])) or None  # incidents.refile
-        if catalogue is not None:
-            results += notify(store, summary["incident_id"], catalogue, **send_options)
+    # alerts that failed on earlier runs first; this run's own failures wait for the next run
+    results: list[dict] = retry_pending(store, catalogue, **send_options) if catalogue is not None else []
+    if finding and catalogue is not None:
+        results += notify(store, summary["incident_id"], catalogue, **send_options)
     summary["delivered"] = sum(r["ok"] for r in results)
     summary["failures"] = [r for r in results if not r["ok"]]
     summary["failed"] = len(summary["failures"])

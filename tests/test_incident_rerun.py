@@ -203,3 +203,25 @@ def test_an_analysis_a_later_rerun_comes_back_to_reopens_its_incident(es_client,
     assert back["status_history"][-2]["to"] == "open"
     gone, _ = store.get(right_id)
     assert gone["superseded_by"] == wrong_id and gone["status"] == "archived"
+
+
+def test_a_rerun_that_supersedes_an_incident_gives_up_its_pending_alert_instead_of_sending_it(
+    es_client, index_prefix
+):
+    """Filing comes before the retries: the earlier analysis' alert, due in this run, is not sent."""
+    store, catalogue = IncidentStore(es_client, index_prefix), _catalogue()
+    thin = build_incident(
+        _finding("checkout", ((9, "Timeout calling payments after <*> ms"),)), catalogue=catalogue
+    )
+    due = {"channel": "email", "target": "checkout-team@example.com", "contact": None, "error": "refused"}
+    thin["pending_deliveries"] = [
+        due | {"event": "opened", "total_attempts": 3, "rounds": 1, "next_attempt_at": "2026-01-01T00:00:00Z"}
+    ]
+    wrong_id, _ = store.file(thin)
+    full = _finding("payments", ((7, "authorized <*> in <*> ms"),), others=("checkout", "gateway"))
+    summary = process_finding(store, full, catalogue=catalogue, attempts=1, base_delay=0.01)
+    assert summary["outcome"] == "replaced" and summary["superseded"] == wrong_id
+    old, _ = store.get(wrong_id)
+    assert old["status"] == "archived" and old["pending_deliveries"] == []
+    assert old["failed_deliveries"][0]["total_attempts"] == 3  # not tried again: given up
+    assert old["failed_deliveries"][0]["reason"].startswith("incident archived")
