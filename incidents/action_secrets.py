@@ -24,12 +24,6 @@ MASK = "[REDACTED]"
 _MIN_SECRET = 4
 
 
-def _redacted(redactor: Redactor, texts: list[str]) -> list[str]:
-    import polars as pl
-
-    return redactor.redact(pl.Series(texts, dtype=pl.Utf8)).to_list() if texts else []
-
-
 def secret_part(original: str, shown: str) -> str | None:
     """What redaction took out of ``original`` to make ``shown`` (one stretch), or None if nothing.
 
@@ -51,12 +45,12 @@ def secret_part(original: str, shown: str) -> str | None:
 
 def _command(command: list[str], redactor: Redactor) -> list[str]:
     """The arguments redacted in their context (``--password x`` is two of them)."""
-    joined = _redacted(redactor, [shlex.join(command)])[0]
+    joined = redactor.redact_texts([shlex.join(command)])[0]
     try:
         split = shlex.split(joined)
     except ValueError:
         split = []
-    return split if len(split) == len(command) else _redacted(redactor, list(command))
+    return split if len(split) == len(command) else redactor.redact_texts(list(command))
 
 
 def shown_plan(plan: dict, redactor: Redactor | None) -> tuple[dict, set[str]]:
@@ -78,14 +72,14 @@ def shown_plan(plan: dict, redactor: Redactor | None) -> tuple[dict, set[str]]:
         pairs += [(value, MASK) for _, value in parse_qsl(parts.query)] + [(parts.password or "", MASK)]
     if plan.get("headers"):
         lines = [f"{key}: {value}" for key, value in plan["headers"].items()]
-        redacted = _redacted(redactor, lines)
+        redacted = redactor.redact_texts(lines)
         shown["headers"] = {
             k: text.partition(": ")[2] for k, text in zip(plan["headers"], redacted, strict=True)
         }
         pairs += zip(lines, redacted, strict=True)
     if plan.get("body") is not None:
         text = json.dumps(plan["body"])
-        redacted = _redacted(redactor, [text])[0]
+        redacted = redactor.redact_texts([text])[0]
         try:
             shown["body"] = json.loads(redacted) if redacted != text else plan["body"]
         except ValueError:  # a rule's mask broke the JSON: keep its text
@@ -101,4 +95,4 @@ def shown_output(output: str, redactor: Redactor | None, secrets: set[str]) -> s
         return output
     for secret in sorted(secrets, key=len, reverse=True):
         output = output.replace(secret, MASK)
-    return _redacted(redactor, [output])[0]
+    return redactor.redact_texts([output])[0]

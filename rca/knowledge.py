@@ -83,16 +83,9 @@ def load_runbooks(folder: Path | str | None, redactor: Redactor | None = None) -
             }
         )
     if redactor is not None and runbooks:
-        bodies = _redacted(redactor, [r["body"] for r in runbooks])
+        bodies = redactor.redact_texts([r["body"] for r in runbooks])
         runbooks = [r | {"body": body} for r, body in zip(runbooks, bodies, strict=True)]
     return sorted(runbooks, key=lambda r: r["id"])
-
-
-def _redacted(redactor: Redactor, texts: list[str]) -> list[str]:
-    """``texts`` through ``redactor``, in one column."""
-    import polars as pl
-
-    return redactor.redact(pl.Series(texts, dtype=pl.Utf8)).to_list()
 
 
 #: A past incident's fields that name it or place it, kept as written; every other text is redacted.
@@ -110,7 +103,7 @@ def _redacted_incidents(incidents: list[dict], redactor: Redactor) -> list[dict]
         if isinstance(text, str)
     ]
     texts = [incidents[i][key] if k is None else incidents[i][key][k] for i, key, k in spots]
-    for (i, key, k), text in zip(spots, _redacted(redactor, texts) if texts else [], strict=True):
+    for (i, key, k), text in zip(spots, redactor.redact_texts(texts), strict=True):
         if k is None:
             incidents[i][key] = text
         else:

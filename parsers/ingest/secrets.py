@@ -249,6 +249,10 @@ class Redactor:
             hits = mask_cards(hits)
         return text.scatter(rows, hits)
 
+    def redact_texts(self, texts: list[str]) -> list[str]:
+        """:meth:`redact` of loose strings (runbook bodies, a command line, an action's output)."""
+        return self.redact(pl.Series(texts, dtype=pl.Utf8)).to_list() if texts else []
+
     def redact_distinct(self, text: pl.Series) -> pl.Series:
         """:meth:`redact` of a column whose values repeat (names, pods, labels), run on its distinct values."""
         distinct = text.drop_nulls().unique()
