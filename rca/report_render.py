@@ -127,13 +127,17 @@ def _changes(finding: dict) -> list[str]:
     out = ["## Changes (deploys, restarts, version changes, config reloads)", ""]
     if not changes:
         return out + ["No change event in the logs of the window or its baseline.", ""]
-    out += ["| when (UTC) | service | kind | version | line |", "|---|---|---|---|---|"]
-    day = _day(finding)
+    return out + _change_rows(changes, _day(finding)) + [""]
+
+
+def _change_rows(changes: list[dict], day: str) -> list[str]:
+    """The change events as a table, times on ``day`` without their date."""
+    rows = ["| when (UTC) | service | kind | version | line |", "|---|---|---|---|---|"]
     for c in changes:
-        out.append(
+        rows.append(
             f"| {_clock(c['timestamp'], day)} | `{c['service']}` | {c['kind'].replace('_', ' ')} | {_md_cell(c.get('version'))} | {_md_cell(c['message'][:160])} |"
         )
-    return out + [""]
+    return rows
 
 
 def _quiet_changes(changes: list[dict]) -> str:
@@ -141,10 +145,10 @@ def _quiet_changes(changes: list[dict]) -> str:
     if not changes:
         return ""
     start = _moment(changes[0]["timestamp"])
-    table = _changes({"changes": changes, "window_start": start.isoformat() if start else ""})
-    table[0] = "## Changes in the window (deploys, restarts, version changes, config reloads)"
-    note = "Not an incident on their own: no log line, span or metric went anomalous with them."
-    return "\n" + "\n".join([*table[:2], note, "", *table[2:]])
+    head = ["## Changes in the window (deploys, restarts, version changes, config reloads)", ""]
+    note = ["Not an incident on their own: no log line, span or metric went anomalous with them.", ""]
+    day = start.strftime("%Y-%m-%d") if start else ""
+    return "\n" + "\n".join([*head, *note, *_change_rows(changes, day), ""])
 
 
 def _ranking(finding: dict) -> list[str]:
