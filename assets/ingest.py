@@ -148,10 +148,11 @@ def silent_sources_check(context: AssetExecutionContext, per_source: dict[str, d
     before = partitions.get_prev_partition_window(window.start)
     earlier_key = partitions.get_partition_key_for_timestamp(before.start.timestamp()) if before else None
     earlier = latest_metadata(context.instance, "raw_logs", earlier_key, "per_source") if before else None
+    had = {name: stats.get("events", 0) for name, stats in (earlier or {}).items()}
     silent = {
-        name: f"{counted((earlier or {}).get(name, {}).get('events', 0), 'event')} in {earlier_key}, none in this one"
+        name: f"{counted(had[name], 'event')} in {earlier_key}, none in this one"
         for name, stats in per_source.items()
-        if not stats.get("events") and (earlier or {}).get(name, {}).get("events")
+        if not stats.get("events") and had.get(name)
     }
     said = "; ".join(f"{name}: {why}" for name, why in silent.items())
     if not silent and per_source and not any(stats.get("events") for stats in per_source.values()):

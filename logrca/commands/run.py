@@ -54,9 +54,10 @@ def run_command(
         logging.getLogger("elastic_transport").setLevel(logging.ERROR)
     console = Console(stderr=True)
     console.print(f"Dagster instance: {home} · {counted(len(keys), 'partition')} · job logrca_main")
-    for line in fail_dead_cli_runs(DagsterInstance.get()):
+    instance = DagsterInstance.get()
+    for line in fail_dead_cli_runs(instance):
         console.print(line, soft_wrap=True, highlight=False)
-    failed = _run_partitions(job, keys, console=console, verbose=verbose, log_dir=home / "logs")
+    failed = _run_partitions(job, keys, instance, console=console, verbose=verbose, log_dir=home / "logs")
     if failed:
         typer.echo(f"{counted(len(failed), 'partition')} failed: {', '.join(failed)}", err=True)
         raise typer.Exit(1)
@@ -100,13 +101,11 @@ def _select_keys(partitions, wanted: list[str] | None, last: int | None) -> list
     return keys[-1:] if partitions.end is None else keys
 
 
-def _run_partitions(job, keys: list[str], *, console, verbose: bool, log_dir: Path) -> list[str]:
+def _run_partitions(job, keys: list[str], instance, *, console, verbose: bool, log_dir: Path) -> list[str]:
     """Run each partition with a progress bar; returns the keys that failed (a step or an ERROR check)."""
-    from dagster import DagsterInstance
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-    instance = DagsterInstance.get()
-    failed = []
+    failed, tags = [], run_tags()
     columns = (TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"))
     with Progress(*columns, TimeElapsedColumn(), console=console) as progress:
         task = progress.add_task("partitions", total=len(keys))
@@ -116,7 +115,7 @@ def _run_partitions(job, keys: list[str], *, console, verbose: bool, log_dir: Pa
                 partition_key=key,
                 instance=instance,
                 raise_on_error=False,
-                tags=run_tags(),
+                tags=tags,
                 run_config={
                     "loggers": {"console": {"config": {"log_level": "DEBUG" if verbose else "CRITICAL"}}}
                 },
