@@ -26,6 +26,7 @@ __all__ = [
     "IncidentError",
     "build_incident",
     "categorize",
+    "cause_service",
     "same_incident",
     "now_iso",
     "readable_time",
@@ -359,15 +360,18 @@ def _cause_templates(incident: dict) -> set[int]:
     return {int(e["template_id"]) for e in evidence if e.get("template_id") is not None}
 
 
+def cause_service(incident: dict) -> str | None:
+    """The service an incident names as its initial cause (None when it names none)."""
+    return (incident.get("initial_cause") or {}).get("service")
+
+
 def same_incident(existing: dict, new: dict) -> bool:
     """Whether ``new`` re-finds ``existing``: same system, root service and affected services, the root
     service's evidence templates sharing at least half of their union (Jaccard >= 0.5), and windows that
     overlap or touch."""
     if existing["system"] != new["system"] or existing["affected_services"] != new["affected_services"]:
         return False
-    if (existing.get("initial_cause") or {}).get("service") != (new.get("initial_cause") or {}).get(
-        "service"
-    ):
+    if cause_service(existing) != cause_service(new):
         return False
     old_t, new_t = _cause_templates(existing), _cause_templates(new)
     if (old_t or new_t) and len(old_t & new_t) / len(old_t | new_t) < 0.5:

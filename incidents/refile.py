@@ -22,7 +22,7 @@ all gets ``withdrawn_at`` (left out of the weekly review) and, nobody having tak
 
 from __future__ import annotations
 
-from logrca.incidents.record import now_iso, parse_time, same_incident
+from logrca.incidents.record import cause_service, now_iso, parse_time, same_incident
 
 __all__ = ["earlier_filings", "merge_refound", "refind", "supersede"]
 
@@ -36,16 +36,12 @@ def earlier_filings(filed: list[dict], incident: dict) -> tuple[dict | None, lis
             for doc in filed
             if doc["incident_id"] == incident["incident_id"]
             or same_incident(doc, incident)
-            or _cause(doc) == _cause(incident)
+            or cause_service(doc) == cause_service(incident)
         ),
         None,
     )
     stale = [doc for doc in filed if current is None and not doc.get("superseded_by")]
     return current, stale
-
-
-def _cause(incident: dict) -> str | None:
-    return (incident.get("initial_cause") or {}).get("service")
 
 
 def supersede(
@@ -72,7 +68,7 @@ def supersede(
         event, mark = "superseded", ("superseded_by", by_id)
         note = (
             f"re-run of {incident['window_start']} .. {incident['window_end']} analysed it again: "
-            f"{by_id} (root cause {_cause(incident)}, was {_cause(document)})"
+            f"{by_id} (root cause {cause_service(incident)}, was {cause_service(document)})"
         )
     document["finding_ids"] = [f for f in document["finding_ids"] if f != finding]
     document["occurrences"] = max(len(document["finding_ids"]), 1)
