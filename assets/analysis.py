@@ -21,18 +21,18 @@ from dagster import (
     multi_asset,
 )
 
+from logrca.assets.changes import change_table, partition_changes
 from logrca.assets.mining import STORED_COLUMNS, with_templates
 from logrca.assets.partitions import PartitionPlan
 from logrca.assets.resources import PARQUET_WRITE, LogrcaConfigResource
 from logrca.parsers.ingest.schema import EVENT_SCHEMA, METRIC_SCHEMA
 from logrca.rca.case_analysis import CaseAnalysis, analyse_case
-from logrca.rca.changes import ChangesConfig, detect_changes
 from logrca.rca.detect import service_scores
 from logrca.rca.graph import load_topology
 from logrca.rca.markdown import frame_table
 from logrca.rca.options import AnalysisOptions
 from logrca.rca.rank import evidence_rows
-from logrca.rca.windows import WindowFrames, split_window, window_frames
+from logrca.rca.windows import WindowFrames, window_frames
 
 
 def analyse(
@@ -45,11 +45,13 @@ def analyse(
     raw_spans,
     baseline_spans: pl.DataFrame,
     raw_metrics,
+    log_changes,
 ):
     """Window and baseline of the partition, anomalies of every signal, the service graph, the ranking."""
     config = logrca.load()
     tw = context.partition_time_window
-    log_templates = with_templates(raw_logs, log_templates, context.partition_key)
+    lines = analysed_lines(raw_logs, context.partition_key)
+    log_templates = with_templates(lines, log_templates, context.partition_key)
     baseline_templates = with_templates(baseline_logs, baseline_templates, context.partition_key)
     frames = window_frames(
         config.analysis,
@@ -70,7 +72,7 @@ def analyse(
     options = AnalysisOptions.parse(
         {"detection": config.detection.model_dump(), "ranking": {"propagation": config.ranking.propagation}}
     )
-    stored, weighed = partition_changes(frames, log_templates, context.partition_key, config.changes)
+    stored, weighed = partition_changes(frames, log_changes, context.partition_key, config.changes)
     analysis = analyse_case(
         case,
         options=options,
@@ -128,6 +130,14 @@ def baseline_check(
         severity=AssetCheckSeverity.WARN,
         metadata=metadata,
         description=description if missing else None,
+    )
+
+
+def _change_output(changes: pl.DataFrame) -> Output:
+    return Output(
+        changes,
+        output_name="change_events",
+        metadata={"dagster/row_count": changes.height, "changes": MetadataValue.md(change_table(changes))},
     )
 
 
@@ -229,39 +239,41 @@ def _graph_metadata(graph: nx.DiGraph) -> dict:
     }
 
 
-def partition_changes(
-    frames: WindowFrames, log_templates, partition_key: str, config: ChangesConfig
-) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """(change events of the partition and the partitions before it, the changes the ranking weighs).
+#: ``raw_logs`` and ``log_templates`` as dagster-polars' lazy scans: a dict by partition key, or one scan when the
+#: partition has no earlier ones (the type check accepts both).
+LAZY_PARTITIONS = DagsterType(
+    type_check_fn=lambda _, value: isinstance(value, dict | pl.LazyFrame),
+    name="LazyFramesByPartition",
+    typing_type=dict[str, pl.LazyFrame],
+)
 
-    Each line is matched once: the partition's lines and the earlier partitions' apart, then put
-    together as each use needs. The stored ``change_events`` are those of the partition and its
-    earlier partitions; the ranking weighs those of the window and its baseline (the fault-free
-    lines, the earlier partitions, or the window's own lines before the alert, already among the
-    window's).
+
+def analysed_lines(
+    lines: dict[str, pl.LazyFrame] | pl.LazyFrame, partition_key: str
+) -> dict[str, pl.DataFrame] | pl.DataFrame:
+    """The partition's lines whole; of the earlier partitions' lines, the messages detection reads.
+
+    The baseline partitions are counted (templates, error lines, covered time), never quoted: of
+    their messages only those of lines without a level are read (the error pattern's,
+    :func:`logrca.rca.detect_rules.is_error_line`); the others are null. Their change events come
+    from ``log_changes``. At 3M lines an hour that is ~0.25 GB less to decode per baseline partition.
     """
-    in_window = detect_changes(frames.events, config)
-    # the earlier partitions, put together by window_frames when they are the baseline
-    earlier = (
-        frames.baseline_events
-        if frames.baseline == "partitions"
-        else split_window(log_templates, partition_key)[1]
-    )
-    before = detect_changes(earlier, config)
-    stored = pl.concat([before, in_window]).sort("timestamp", maintain_order=True)
-    if frames.baseline == "normal":
-        weighed = pl.concat([detect_changes(frames.baseline_events, config), in_window])
-        return stored, weighed.sort("timestamp", maintain_order=True)
-    return stored, stored if frames.baseline == "partitions" else in_window
-
-
-def _change_output(changes: pl.DataFrame) -> Output:
-    table = frame_table(changes.select("timestamp", "service", "kind", "version", "message"))
-    return Output(
-        changes,
-        output_name="change_events",
-        metadata={"dagster/row_count": changes.height, "changes": MetadataValue.md(table)},
-    )
+    if isinstance(lines, pl.LazyFrame):
+        return lines.collect()
+    keys = sorted(lines)
+    scans = [lines[key] if key == partition_key else lines[key].drop("message") for key in keys]
+    read = dict(zip(keys, pl.collect_all(scans), strict=True))
+    for key, frame in read.items():
+        if "message" in frame.columns:
+            continue
+        no_level = pl.col("level").is_null()
+        if frame["level"].null_count():
+            kept = lines[key].select(pl.when(no_level).then(pl.col("message")).alias("message")).collect()
+            frame = frame.with_columns(kept["message"])
+        else:
+            frame = frame.with_columns(pl.lit(None, pl.Utf8).alias("message"))
+        read[key] = frame.select(lines[key].collect_schema().names())
+    return read
 
 
 #: The columns of ``raw_logs`` and ``baseline_logs`` the analysis reads: where a line came from within
@@ -308,12 +320,13 @@ def analysis_assets(plan: PartitionPlan) -> list:
             name="analyse",
             can_subset=True,
             ins={
-                "raw_logs": analysed_columns(plan.lines_and_baseline, ANALYSED_COLUMNS),
+                "raw_logs": analysed_columns(plan.lines_and_baseline, ANALYSED_COLUMNS, LAZY_PARTITIONS),
                 "log_templates": analysed_columns(plan.window_and_baseline, STORED_COLUMNS),
                 "baseline_logs": analysed_columns(AssetIn("baseline_logs"), ANALYSED_COLUMNS),
                 "baseline_templates": analysed_columns(AssetIn("baseline_templates"), STORED_COLUMNS),
                 "raw_spans": plan.spans_and_baseline,
                 "raw_metrics": plan.metrics_and_baseline,
+                "log_changes": plan.changes_and_baseline,
             },
             check_specs=[
                 AssetCheckSpec(

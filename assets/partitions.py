@@ -44,6 +44,8 @@ class PartitionPlan:
     spans_and_baseline: AssetIn
     #: The same partitions of ``raw_metrics``: a pod's earlier minutes are its metrics' baseline.
     metrics_and_baseline: AssetIn
+    #: The same partitions of ``log_changes``: the change events of the window and its baseline.
+    changes_and_baseline: AssetIn
 
 
 def plan_for(config: LogrcaConfig) -> PartitionPlan:
@@ -60,4 +62,5 @@ def plan_for(config: LogrcaConfig) -> PartitionPlan:
         lines_and_baseline=AssetIn("raw_logs", partition_mapping=mapping, metadata=missing_ok),
         spans_and_baseline=AssetIn("raw_spans", partition_mapping=mapping, metadata=missing_ok),
         metrics_and_baseline=AssetIn("raw_metrics", partition_mapping=mapping, metadata=missing_ok),
+        changes_and_baseline=AssetIn("log_changes", partition_mapping=mapping, metadata=missing_ok),
     )

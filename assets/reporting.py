@@ -12,7 +12,6 @@ from dagster import (
     AssetCheckSpec,
     AssetExecutionContext,
     AssetIn,
-    DagsterType,
     Failure,
     MetadataValue,
     Output,
@@ -20,7 +19,7 @@ from dagster import (
     asset,
 )
 
-from logrca.assets.analysis import analysed_columns
+from logrca.assets.analysis import LAZY_PARTITIONS, analysed_columns
 from logrca.assets.mining import row_count, with_templates
 from logrca.assets.partitions import PartitionPlan
 from logrca.assets.resources import ElasticsearchResource, LogrcaConfigResource
@@ -38,15 +37,6 @@ from logrca.rca.windows import described_window, split_window, window_frames
 #: failing request the finding quotes (a filtered scan).
 REPORT_COLUMNS = ("timestamp", "service", "level", "trace_id", "message")
 REPORT_TEMPLATE_COLUMNS = ("template_id",)
-
-
-#: ``raw_logs`` and ``log_templates`` as dagster-polars' lazy scans: a dict by partition key, or one scan when the
-#: partition has no earlier ones (the type check accepts both).
-LAZY_PARTITIONS = DagsterType(
-    type_check_fn=lambda _, value: isinstance(value, dict | pl.LazyFrame),
-    name="LazyFramesByPartition",
-    typing_type=dict[str, pl.LazyFrame],
-)
 
 
 def _report_frames(

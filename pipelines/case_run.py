@@ -40,6 +40,7 @@ CASE_ASSETS = [
     "quarantined_metrics",
     "log_templates",
     "baseline_templates",
+    "log_changes",
     "analysis_window",
     "anomalies",
     "signal_deviations",

@@ -124,9 +124,9 @@ def test_the_asset_writes_what_the_whole_partition_path_gives(tmp_path):
     partition = "2026-03-10-01:00"
     selection = ["raw_logs", "quarantined_lines", "baseline_logs", "log_templates", "baseline_templates"]
     selection += ["log_parameters"]
-    # change_events comes out of the analysis, which reads log_templates without its params column
-    # (and the partition's fault-free spans, none here)
-    selection += ["change_events", "baseline_spans"]
+    # change_events comes out of the analysis, which reads log_templates without its params column,
+    # the partition's change events (log_changes) and its fault-free spans (none here)
+    selection += ["log_changes", "change_events", "baseline_spans"]
     stale = data_dir / "spill" / f"log_templates-{uuid.uuid4()}-killed"  # a run that is over, killed
     stale.mkdir(parents=True)
     (stale / "batch-0.parquet").write_bytes(b"left behind")
