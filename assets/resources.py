@@ -195,7 +195,7 @@ class LogrcaConfigResource(ConfigurableResource):
 
 
 class ElasticsearchResource(ConfigurableResource):
-    """An Elasticsearch cluster reached with the official client (URL and optional API key)."""
+    """An Elasticsearch cluster reached with the official client (URL, optional API key and CA file)."""
 
     url: str
     #: Set from ``EnvVar("LOGRCA_ES_API_KEY")`` by the Definitions, so Dagster's UI shows the variable's
@@ -205,6 +205,8 @@ class ElasticsearchResource(ConfigurableResource):
     #: Settings new indices and index templates get (the deployment's, from ``LOGRCA_ES_SHARDS`` /
     #: ``_REPLICAS`` / ``_REFRESH_INTERVAL``; empty: one shard, no replica).
     index_settings: dict = {}
+    #: The PEM file of the CAs that signed the cluster's https certificate (``LOGRCA_ES_CA_CERTS``).
+    ca_certs: str | None = None
 
     @field_validator("index_prefix")
     @classmethod
@@ -214,4 +216,4 @@ class ElasticsearchResource(ConfigurableResource):
     def client(self):
         from logrca.rca.search_index import connect
 
-        return connect(self.url, api_key=self.api_key)
+        return connect(self.url, api_key=self.api_key, ca_certs=self.ca_certs)

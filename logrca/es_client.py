@@ -11,11 +11,13 @@ _CHECKED: set[str] = set()
 
 
 def es_client(url: str | None = None):
-    """A client for ``url`` or the deployment's cluster (``LOGRCA_ES_URL``, ``LOGRCA_ES_API_KEY``)."""
+    """A client for ``url`` or the deployment's cluster (``LOGRCA_ES_URL``, ``LOGRCA_ES_API_KEY``,
+    ``LOGRCA_ES_CA_CERTS``)."""
     from logrca.pipelines.environment import deployment_from_env
     from logrca.rca.search_index import connect
 
-    return connect(es_url(url), api_key=deployment_from_env().es_api_key)
+    deployment = deployment_from_env()
+    return connect(url or deployment.es_url, api_key=deployment.es_api_key, ca_certs=deployment.es_ca_certs)
 
 
 def es_url(url: str | None = None) -> str:

@@ -17,6 +17,7 @@ import time
 import urllib.error
 import urllib.request
 import zipfile
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -165,23 +166,39 @@ def _service_user_prefix(paths: list[Path]) -> list[str]:
     return ["runuser", "-u", SERVICE_USER, "--"]
 
 
-def start(server: LocalServer, *, heap: str = "512m", timeout: float = 180.0, log=print) -> str:
-    """Start the server (fetching it first if needed) and wait until the cluster is yellow or green.
-
-    Returns the URL. Starting a server that is already up is a no-op.
-    """
-    if (health := status(server)) is not None:
-        log(f"Elasticsearch already answers at {server.url} (status {health.get('status')})")
-        return server.url
-    home = fetch(server, log=log)
+def node_environment(server: LocalServer, *, heap: str = "512m") -> dict:
+    """The environment of the node's programs (the server, ``bin/elasticsearch-keystore``): its JDK,
+    heap, config folder (``state_dir/config``) and temporary folder."""
     java_home = find_java_home(21 if server.version.split(".")[0] >= "9" else 17)
+    env = dict(
+        os.environ,
+        ES_JAVA_HOME=str(java_home),
+        ES_JAVA_OPTS=f"-Xms{heap} -Xmx{heap}",
+        ES_PATH_CONF=str(server.state_dir / "config"),
+        ES_TMPDIR=str(server.state_dir / "tmp"),
+    )
+    env.pop("JAVA_HOME", None)
+    return env
+
+
+def launch(
+    server: LocalServer, *, heap: str = "512m", settings: Mapping[str, str] | None = None, log=print
+) -> Path:
+    """Fork the node (fetched first if needed) with logrca's settings, ``settings`` over them; return
+    its logs folder without waiting (:func:`start` waits until it is healthy).
+
+    The node's config folder is the distribution's, copied once: a caller may put files in it first
+    (certificates, a keystore: a test turns security and TLS on through ``settings``).
+    """
+    home = fetch(server, log=log)
+    env = node_environment(server, heap=heap)
     data_dir, logs_dir = server.state_dir / "data", server.state_dir / "logs"
-    config_dir, tmp_dir = server.state_dir / "config", server.state_dir / "tmp"
-    for folder in (data_dir, logs_dir, tmp_dir):
+    config_dir = Path(env["ES_PATH_CONF"])
+    for folder in (data_dir, logs_dir, Path(env["ES_TMPDIR"])):
         folder.mkdir(parents=True, exist_ok=True)
     if not config_dir.exists():
         shutil.copytree(home / "config", config_dir)
-    settings = {
+    defaults = {
         "discovery.type": "single-node",
         "network.host": "127.0.0.1",
         "http.port": str(server.port),
@@ -196,24 +213,29 @@ def start(server: LocalServer, *, heap: str = "512m", timeout: float = 180.0, lo
         # Tests clean up their indices by prefix (test-*), which needs wildcard deletes.
         "action.destructive_requires_name": "false",
     }
-    env = dict(
-        os.environ,
-        ES_JAVA_HOME=str(java_home),
-        ES_JAVA_OPTS=f"-Xms{heap} -Xmx{heap}",
-        ES_PATH_CONF=str(config_dir),
-        ES_TMPDIR=str(tmp_dir),
-    )
-    env.pop("JAVA_HOME", None)
     server.pid_file.unlink(missing_ok=True)
     args = _service_user_prefix([server.state_dir])
     args += [str(home / "bin" / "elasticsearch"), "-d", "-p", str(server.pid_file)]
-    args += [f"-E{key}={value}" for key, value in settings.items()]
-    log(f"starting Elasticsearch {server.version} on {server.url} (Java {java_home.name}, heap {heap}) ...")
+    args += [f"-E{key}={value}" for key, value in {**defaults, **(settings or {})}.items()]
+    java = Path(env["ES_JAVA_HOME"]).name
+    log(f"starting Elasticsearch {server.version} on {server.url} (Java {java}, heap {heap}) ...")
     result = subprocess.run(args, env=env, capture_output=True, text=True, stdin=subprocess.DEVNULL)
     if result.returncode != 0:
         raise ElasticsearchServerError(
             f"Elasticsearch did not start (exit {result.returncode}):\n{result.stderr[-3000:]}"
         )
+    return logs_dir
+
+
+def start(server: LocalServer, *, heap: str = "512m", timeout: float = 180.0, log=print) -> str:
+    """Start the server (fetching it first if needed) and wait until the cluster is yellow or green.
+
+    Returns the URL. Starting a server that is already up is a no-op.
+    """
+    if (health := status(server)) is not None:
+        log(f"Elasticsearch already answers at {server.url} (status {health.get('status')})")
+        return server.url
+    logs_dir = launch(server, heap=heap, log=log)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         health = status(server)

@@ -54,6 +54,7 @@ def build_resources(deployment: Deployment) -> dict:
             api_key=api_key,
             index_prefix=deployment.index_prefix,
             index_settings=deployment.index_settings,
+            ca_certs=deployment.es_ca_certs,
         ),
     }
 

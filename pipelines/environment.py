@@ -48,6 +48,8 @@ class Deployment:
     environ: Mapping[str, str]
     #: Settings of new Elasticsearch indices (``number_of_shards``, ``number_of_replicas``, ``refresh_interval``).
     index_settings: dict = field(default_factory=dict)
+    #: A PEM bundle of the CA certificates that signed the cluster's (a private CA's); None: the system's.
+    es_ca_certs: str | None = None
 
     @property
     def es_api_key(self) -> str | None:
@@ -72,6 +74,26 @@ def _index_prefix(environ: Mapping[str, str]) -> str:
         return check_index_prefix(raw)
     except ValueError as error:
         raise DeploymentError(f"LOGRCA_INDEX_PREFIX={error}") from None
+
+
+def _ca_certs(environ: Mapping[str, str]) -> str | None:
+    """``LOGRCA_ES_CA_CERTS``: a readable file of PEM certificates, checked now rather than at the
+    first request (where the client would fail with a traceback)."""
+    raw = environ.get("LOGRCA_ES_CA_CERTS")
+    if not raw:
+        return None
+    try:
+        text = Path(raw).read_bytes()
+    except OSError as error:
+        raise DeploymentError(
+            f"LOGRCA_ES_CA_CERTS={raw!r}: cannot read it ({error.strerror or error}); "
+            "expected a PEM file of CA certificates"
+        ) from None
+    if b"-----BEGIN CERTIFICATE-----" not in text:
+        raise DeploymentError(
+            f"LOGRCA_ES_CA_CERTS={raw!r}: no PEM certificate in it (-----BEGIN CERTIFICATE-----)"
+        )
+    return raw
 
 
 def index_settings(environ: Mapping[str, str]) -> dict:
@@ -103,13 +125,14 @@ def deployment_from_env(environ: Mapping[str, str] | None = None) -> Deployment:
     the checkout), ``LOGRCA_ES_URL``, ``LOGRCA_ES_API_KEY``, ``LOGRCA_INDEX_PREFIX`` (default
     ``logrca``), ``LOGRCA_SCHEDULE_CRON`` (default ``15 * * * *``), ``LOGRCA_SENSOR_SETTLE_SECONDS``
     (30), ``LOGRCA_SENSOR_INTERVAL_SECONDS`` (30), ``LOGRCA_ES_SHARDS`` / ``LOGRCA_ES_REPLICAS`` /
-    ``LOGRCA_ES_REFRESH_INTERVAL`` (:func:`index_settings`).
+    ``LOGRCA_ES_REFRESH_INTERVAL`` (:func:`index_settings`), ``LOGRCA_ES_CA_CERTS`` (a PEM file of
+    the CA certificates that signed the cluster's HTTPS certificate; default: the system's CAs).
 
     Raises
     ------
     DeploymentError
-        Naming the variable whose value is not a number where one is expected, or not a usable
-        index prefix.
+        Naming the variable whose value is not a number where one is expected, not a usable
+        index prefix, or (``LOGRCA_ES_CA_CERTS``) not a readable file of PEM certificates.
     """
     env = os.environ if environ is None else environ
     return Deployment(
@@ -123,4 +146,5 @@ def deployment_from_env(environ: Mapping[str, str] | None = None) -> Deployment:
         sensor_interval_seconds=_number(env, "LOGRCA_SENSOR_INTERVAL_SECONDS", "30", int),
         environ=env,
         index_settings=index_settings(env),
+        es_ca_certs=_ca_certs(env),
     )

@@ -12,12 +12,24 @@ import re
 
 from logrca.rca.urls import shown_url
 
-__all__ = ["unreachable", "es_trouble", "check_server", "URL_HINT"]
+__all__ = ["unreachable", "tls_failed", "es_trouble", "check_server", "URL_HINT"]
 
 #: Where the URL came from, for the hints.
 URL_HINT = "check --es-url or LOGRCA_ES_URL"
 #: The cause deep in a transport error's text: ``[Errno 111] Connection refused``, ``timed out``, ...
 _ERRNO = re.compile(r"\[Errno -?\d+\] ([^)'\"]+)")
+#: The reason in an ssl error's text: ``[SSL: CERTIFICATE_VERIFY_FAILED] certificate verify failed:
+#: unable to get local issuer certificate (_ssl.c:1006)``.
+_SSL = re.compile(r"\[SSL(?:: \w+)?\] (.+?)\.? \(_ssl\.c")
+
+
+def _chain(error: BaseException) -> list[BaseException]:
+    """``error`` and its causes, outermost first (the client wraps urllib3's, which wraps ssl's)."""
+    chain, cause = [], error
+    while cause is not None and len(chain) < 8:
+        chain.append(cause)
+        cause = cause.__cause__ or cause.__context__
+    return chain
 
 
 def unreachable(url: str, error: Exception) -> str:
@@ -30,10 +42,7 @@ def unreachable(url: str, error: Exception) -> str:
     >>> unreachable("http://127.0.0.1:9200", OSError("... [Errno 111] Connection refused))"))
     "Elasticsearch at http://127.0.0.1:9200 is not reachable (Connection refused); start it with 'logrca es start' or set LOGRCA_ES_URL"
     """
-    texts, cause = [], error
-    while cause is not None and len(texts) < 16:  # the reason may be in the text or in a cause
-        texts += [str(cause), repr(cause)]
-        cause = cause.__cause__ or cause.__context__
+    texts = [text for cause in _chain(error) for text in (str(cause), repr(cause))]
     found = [reason for text in texts for reason in _ERRNO.findall(text)]
     if found:
         reason = found[-1].strip()
@@ -45,6 +54,36 @@ def unreachable(url: str, error: Exception) -> str:
         f"Elasticsearch at {shown_url(url)} is not reachable ({reason}); "
         "start it with 'logrca es start' or set LOGRCA_ES_URL"
     )
+
+
+def tls_failed(url: str, error: Exception) -> str | None:
+    """One line when the TLS handshake with ``url`` failed (the reason ssl gave, and what to set),
+    else None. An unknown CA is the usual reason: a cluster's certificate signed by its own CA.
+
+    >>> import ssl
+    >>> tls_failed("https://elastic:pw@es1:9200", ssl.SSLError(1, "[SSL: CERTIFICATE_VERIFY_FAILED] "
+    ...     "certificate verify failed: self-signed certificate in certificate chain (_ssl.c:1006)"))
+    "TLS handshake with Elasticsearch at https://elastic:***@es1:9200 failed (certificate verify failed: self-signed certificate in certificate chain); set LOGRCA_ES_CA_CERTS to the PEM file of the CA that signed the cluster's certificate (ES 8+: config/certs/http_ca.crt)"
+    """
+    import ssl
+
+    from elastic_transport import TlsError
+
+    chain = _chain(error)
+    if not any(isinstance(cause, TlsError | ssl.SSLError) for cause in chain):
+        return None
+    found = [reason for cause in chain for text in (str(cause), repr(cause)) for reason in _SSL.findall(text)]
+    reason = found[-1] if found else "TLS error"
+    if "mismatch" in reason:
+        hint = "use a host name its certificate names in LOGRCA_ES_URL"
+    elif "certificate verify failed" in reason:
+        hint = (
+            "set LOGRCA_ES_CA_CERTS to the PEM file of the CA that signed the cluster's certificate "
+            "(ES 8+: config/certs/http_ca.crt)"
+        )
+    else:  # e.g. "wrong version number": https to a plain-http server
+        hint = f"does it serve https? {URL_HINT}"
+    return f"TLS handshake with Elasticsearch at {shown_url(url)} failed ({reason}); {hint}"
 
 
 def _said(error) -> str:
@@ -64,7 +103,8 @@ def _is_elasticsearch(error) -> bool:
 
 def es_trouble(url: str, error: Exception) -> str:
     """One line for any failed request: bad credentials, a missing privilege, a server that is not
-    Elasticsearch, a refused request (what it said and where to look), or no server (:func:`unreachable`)."""
+    Elasticsearch, a refused request (what it said and where to look), an untrusted certificate
+    (:func:`tls_failed`), or no server (:func:`unreachable`)."""
     from elasticsearch import ApiError, AuthenticationException, AuthorizationException
 
     shown = shown_url(url)
@@ -88,7 +128,7 @@ def es_trouble(url: str, error: Exception) -> str:
             f"Elasticsearch at {shown} refused the request: {error}; fix what it names "
             "(e.g. LOGRCA_INDEX_PREFIX, the cluster's settings)"
         )
-    return unreachable(url, error)
+    return tls_failed(url, error) or unreachable(url, error)
 
 
 def check_server(client) -> None:

@@ -77,14 +77,18 @@ KNOWLEDGE_MAPPING = {
 DEFAULT_SETTINGS = {"number_of_shards": 1, "number_of_replicas": 0}
 
 
-def connect(url: str, *, api_key: str | None = None):
+def connect(url: str, *, api_key: str | None = None, ca_certs: str | None = None):
     """The official Elasticsearch client for ``url`` (an API key in encoded ``id:key`` form, optional).
 
+    ``ca_certs``: a PEM file of the CAs that signed an https server's certificate (a cluster's own
+    CA; default: the system's). A ``user:password@`` in ``url`` is sent as basic auth, over https too.
     Retries transient errors itself (3 times, 30 s a request); callers close it when done.
     """
     from elasticsearch import Elasticsearch
 
-    return Elasticsearch(url, api_key=api_key, request_timeout=30, retry_on_timeout=True, max_retries=3)
+    return Elasticsearch(
+        url, api_key=api_key, ca_certs=ca_certs, request_timeout=30, retry_on_timeout=True, max_retries=3
+    )
 
 
 def ensure_index(client, name: str, mappings: dict, *, settings: dict | None = None) -> None:
