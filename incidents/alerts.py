@@ -25,7 +25,7 @@ from datetime import UTC, datetime
 from email.message import EmailMessage
 
 from logrca.incidents.catalogue import Catalogue, DeliveryRetry, SmtpSettings
-from logrca.incidents.record import now_iso, parse_time
+from logrca.incidents.record import cause_service, now_iso, parse_time
 from logrca.incidents.store import IncidentStore
 from logrca.rca.urls import redacted_target
 
@@ -55,7 +55,7 @@ def webhook_body(incident: dict, event: str, contact: dict | None) -> dict:
         "status": incident["status"],
         "category": incident.get("category"),
         "system": incident.get("system"),
-        "root_cause_service": (incident.get("initial_cause") or {}).get("service"),
+        "root_cause_service": cause_service(incident),
         "owner_team": (incident.get("owner") or {}).get("team"),
         "contact": contact,
         "escalation_level": (incident.get("escalation") or {}).get("level", 0),
@@ -70,7 +70,7 @@ def webhook_body(incident: dict, event: str, contact: dict | None) -> dict:
 
 
 def _summary(incident: dict, event: str, contact: dict | None) -> str:
-    cause = (incident.get("initial_cause") or {}).get("service")
+    cause = cause_service(incident)
     who = f" — paging {contact['name']}" if contact else ""
     return (
         f"[{event}] {incident['incident_id']} {incident['title']}\n"

@@ -14,7 +14,7 @@ from pathlib import Path
 import polars as pl
 import yaml
 
-from logrca.incidents.record import OPEN_STATUSES
+from logrca.incidents.record import OPEN_STATUSES, cause_service
 from logrca.rca.evaluate import accuracy_at_k
 from logrca.rca.markdown import counted
 
@@ -74,8 +74,7 @@ def incident_frame(incidents: list[dict]) -> pl.DataFrame:
             "status": i["status"],
             "category": i.get("category") or "unknown",
             "owner_team": (i.get("owner") or {}).get("team") or "unowned",
-            "root_cause": (i.get("confirmed_cause") or {}).get("service")
-            or (i.get("initial_cause") or {}).get("service"),
+            "root_cause": (i.get("confirmed_cause") or {}).get("service") or cause_service(i),
             "confirmed": bool(i.get("confirmed_cause")),
             "template_ids": [int(t) for t in i.get("template_ids") or []],
             "detected_at": _time(i.get("detected_at")),

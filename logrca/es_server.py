@@ -1,7 +1,8 @@
 """Fetch, start, stop and probe a local single-node Elasticsearch for development and tests.
 
 The server is Elasticsearch's ``integ-test-zip`` distribution from Maven Central (server and
-modules, no x-pack: plain HTTP, no login). It is fetched with Maven into ``.cache/elasticsearch``
+modules). :func:`start` runs it with security off: plain HTTP, no login (a test turns security and
+TLS on through :func:`launch`'s ``settings``). It is fetched with Maven into ``.cache/elasticsearch``
 (git ignores it) and run with a small heap on 127.0.0.1. Users with their own cluster never need
 this module: they set ``LOGRCA_ES_URL`` (and ``LOGRCA_ES_API_KEY``) instead.
 """
