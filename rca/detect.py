@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 
 import polars as pl
 
-from logrca.rca.detect_rules import DetectionConfig, RuleConfig, earliest_sample, is_error_line, rule_rows
+from logrca.rca.detect_rules import DetectionConfig, RuleConfig, is_error_line, rule_rows
 from logrca.rca.markdown import counted
 from logrca.rca.onset import with_onsets
 from logrca.rca.surprise import poisson_surprise, two_sample_surprise
@@ -67,7 +67,7 @@ def _template_rows(
         known.alias("count_known"),
         pl.col("template").last(),
         pl.col("timestamp").min().alias("first_seen"),
-        earliest_sample(),
+        pl.col("message").sort_by("timestamp").first().alias("sample"),
     )
     if baseline_events is None:
         reference = pl.DataFrame(schema={"service": pl.Utf8, "template_id": pl.Int64, "n_base": pl.UInt32})
@@ -121,7 +121,7 @@ def _error_rows(
         .agg(
             pl.len().alias("count_window"),
             pl.col("timestamp").min().alias("first_seen"),
-            earliest_sample(),
+            pl.col("message").sort_by("timestamp").first().alias("sample"),
         )
     )
     base: dict[str, int] = {}
