@@ -9,17 +9,11 @@ import polars as pl
 from pipeline_support import copy_example, materialize_partition, pipeline_definitions
 
 from logrca.assets.analysis import analysed_lines
+from logrca.pipelines.case_run import CASE_ASSETS
 
-LINES = ["raw_logs", "quarantined_lines", "baseline_logs", "log_templates", "baseline_templates"]
-ANALYSIS = [
-    "analysis_window",
-    "change_events",
-    "anomalies",
-    "signal_deviations",
-    "service_graph",
-    "root_causes",
-]
-SPANS = ["raw_spans", "baseline_spans", "quarantined_spans", "raw_metrics", "quarantined_metrics"]
+#: Every asset up to the change events, and up to the analysis (a case run's, without the report).
+MINED = CASE_ASSETS[: CASE_ASSETS.index("log_changes") + 1]
+ANALYSED = [name for name in CASE_ASSETS if name != "rca_report"]
 
 
 def _version_changes(frame: pl.DataFrame) -> list[tuple]:
@@ -33,8 +27,8 @@ def test_the_analysis_puts_the_earlier_partitions_changes_beside_its_own(tmp_pat
     config_path = copy_example(tmp_path / "shop") / "logrca.yaml"
     data_dir = tmp_path / "data"
     defs = pipeline_definitions(config_path, data_dir=data_dir)
-    materialize_partition(defs, [*LINES, *SPANS, "log_changes"], "2026-03-10-01:00")
-    materialize_partition(defs, [*LINES, *SPANS, "log_changes", *ANALYSIS], "2026-03-10-02:00")
+    materialize_partition(defs, MINED, "2026-03-10-01:00")
+    materialize_partition(defs, ANALYSED, "2026-03-10-02:00")
     parquet = data_dir / "parquet"
     started = (datetime(2026, 3, 10, 1, 20, tzinfo=UTC), "inventory", "2.4.0")
     earlier = pl.read_parquet(parquet / "log_changes" / "2026-03-10-01:00.parquet")
