@@ -85,7 +85,7 @@ def analyse(
     window_info = {**frames.describe(), "system": config.system}
     outputs = [
         Output(window_info, output_name="analysis_window"),
-        baseline_check(context, log_templates, frames, asked=config.baseline_partitions),
+        baseline_check(context, log_templates, frames, asked=config.baseline_partitions, changes=log_changes),
         _change_output(stored),
         *_outputs(analysis, frames.describe()),
     ]
@@ -93,13 +93,15 @@ def analyse(
 
 
 def baseline_check(
-    context: AssetExecutionContext, log_templates, frames: WindowFrames, *, asked: int
+    context: AssetExecutionContext, log_templates, frames: WindowFrames, *, asked: int, changes=None
 ) -> AssetCheckResult:
     """Whether the earlier partitions the baseline needs were there (WARN when not).
 
     A partition run before its earlier ones (a sensor or backfill runs them side by side) gets a
     thinner baseline or none (its own lines before the alert), and may name the wrong root cause;
     nothing runs it again when they land. The first partitions of the span have fewer by design.
+    An earlier partition mined without its ``log_changes`` (by a version before that asset) gives
+    the baseline its lines but not its change events: WARN too, naming the runs that add them.
     """
     key = context.partition_key
     found = (
@@ -123,14 +125,31 @@ def baseline_check(
         f"{found} of {exist} earlier partitions found (baseline_partitions: {asked}), baseline: "
         f"{frames.baseline}; the root cause may be wrong. Once they have run: logrca run --partition {key}"
     )
+    unchanged = _without_changes(log_templates, changes, key) if frames.baseline == "partitions" else []
+    if unchanged and not missing:
+        metadata["without_log_changes"] = unchanged
+        runs = " ".join(f"-p {k}" for k in [*unchanged, key])
+        description = (
+            f"{len(unchanged)} earlier partition(s) lack log_changes (new in this version), so their "
+            f"changes are not weighed. Run them, then this one: logrca run {runs}"
+        )
     return AssetCheckResult(
         check_name="baseline_complete",
         asset_key="analysis_window",
-        passed=not missing,
+        passed=not missing and not unchanged,
         severity=AssetCheckSeverity.WARN,
         metadata=metadata,
-        description=description if missing else None,
+        description=description if missing or unchanged else None,
     )
+
+
+def _without_changes(log_templates, changes, key: str) -> list[str]:
+    """The earlier partitions that were mined but have no ``log_changes`` (oldest first)."""
+    if not isinstance(log_templates, dict):
+        return []
+    mined = sorted(k for k, f in log_templates.items() if k < key and f is not None)
+    found = changes if isinstance(changes, dict) else {}
+    return [k for k in mined if found.get(k) is None]
 
 
 def _change_output(changes: pl.DataFrame) -> Output:

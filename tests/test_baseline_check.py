@@ -42,3 +42,25 @@ def test_a_partition_run_before_its_baseline_hours_warns_until_it_is_run_again(t
 
     check, meta = _check(defs, "2026-03-10-02:00", instance)
     assert check.passed and (meta["found"], meta["baseline"]) == (2, "partitions") and "note" not in meta
+
+
+def test_an_earlier_partition_without_change_events_warns_with_the_runs_that_add_them(tmp_path, instance):
+    """Partitions mined by a version before ``log_changes`` give the baseline their lines, not their
+    change events: the check names them and the runs that add them."""
+    root = copy_example(tmp_path / "shop")
+    defs = pipeline_definitions(root / "logrca.yaml", data_dir=tmp_path / "data")
+    before = [name for name in UP_TO_ANALYSIS if name not in ("log_changes", "analysis_window")]
+    materialize_partition(defs, before, "2026-03-10-00:00", instance)
+    _check(defs, "2026-03-10-01:00", instance)  # with its log_changes
+    check, meta = _check(defs, "2026-03-10-02:00", instance)
+    assert not check.passed and check.severity.value == "WARN"
+    assert meta["without_log_changes"] == ["2026-03-10-00:00"]
+    assert check.description.endswith("logrca run -p 2026-03-10-00:00 -p 2026-03-10-02:00")
+    shown = check_lines(check.check_name, check.severity.value, check.description)
+    assert len(shown) <= 3 and all(
+        len(line.replace("[red]", "").replace("[/red]", "")) <= 80 for line in shown
+    )
+
+    _check(defs, "2026-03-10-00:00", instance)  # the run the check names
+    check, meta = _check(defs, "2026-03-10-02:00", instance)
+    assert check.passed and "without_log_changes" not in meta
