@@ -67,6 +67,24 @@ MASKED = [
         '{"key":"http.request.header.cookie","value":{"arrayValue":{"values":[{"stringValue":"sid=1"}]}}}',
         f'{{"key":"http.request.header.cookie","value":{{"arrayValue":{{"values":[{{"stringValue":"{MASK}"}}]}}}}}}',
     ),
+    # an arrayValue (how OpenTelemetry records an HTTP header): every value masked, as one masked string
+    (
+        '{"key": "http.request.header.authorization", "value": {"arrayValue": {"values": '
+        '[{"stringValue": "Bearer a"}, {"stringValue": "Bearer b"}]}}}',
+        '{"key": "http.request.header.authorization", "value": {"arrayValue": {"values": '
+        f'[{{"stringValue":"{MASK}"}}]}}}}}}',
+    ),
+    (
+        '{"key":"http.request.header.x-api-key","value":{"arrayValue":{"values":'
+        '[{"stringValue":"k1"},{"stringValue":"k \\" 2"},{"stringValue":"k3"}]}}},{"key":"a","value":1}',
+        '{"key":"http.request.header.x-api-key","value":{"arrayValue":{"values":'
+        f'[{{"stringValue":"{MASK}"}}]}}}}}},{{"key":"a","value":1}}',
+    ),
+    (
+        '{"key":"db.password","value":{"arrayValue":{"values":'
+        '[{"stringValue":"p1"},{"intValue":"5"},{"boolValue":true},{"stringValue":"p2"}]}}}',
+        f'{{"key":"db.password","value":{{"arrayValue":{{"values":[{{"stringValue":"{MASK}"}}]}}}}}}',
+    ),
     (
         '{"key":"clientSecret","type":"string","value":"s3cr3t"}',
         f'{{"key":"clientSecret","type":"string","value":"{MASK}"}}',
@@ -112,6 +130,7 @@ NEAR_MISSES = [
     "pk_live_51HqLyjWDarjtT1zdp7dc is publishable",
     "%3Fpage%3D2%26sort%3Dname",
     '{"key":"http.request.header.accept","value":{"stringValue":"text/html"}}',
+    '{"key":"http.request.header.accept","value":{"arrayValue":{"values":[{"stringValue":"a"},{"stringValue":"b"}]}}}',
     '{"key":"token_count","value":{"intValue":"5"}} {"fortunecookie":"yes"}',
     "password reset for bob; a user identified by email, a process identified by its pid",
 ]

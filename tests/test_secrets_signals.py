@@ -49,6 +49,12 @@ def _write_signals(folder: Path) -> None:
                 _kv("url.full", "postgres://u:CANARY_URL@h/db"),
                 _kv("http.url", "/x?api_key=CANARY_QUERY"),
                 _kv("http.request.header.authorization", "CANARY_AUTH_RAW"),
+                {
+                    "key": "http.request.header.cookie",
+                    "value": {
+                        "arrayValue": {"values": [{"stringValue": f"CANARY_COOKIE_{n}"} for n in "ABC"]}
+                    },
+                },
                 _kv("db.statement", "ALTER USER bob IDENTIFIED BY CANARY_SQL"),
             ],
             end=T0 - 1,

@@ -78,12 +78,25 @@ _BASE64_RUN = "|".join(
 _HEADERS = r"authorization|proxy-authorization|x-api-key|x-auth-token|api-key|cookie|set-cookie"
 #: A header's name alone or at the end of a dotted attribute name (``http.request.header.authorization``).
 _HEADER_KEY = rf"(?:[a-z0-9_.-]*[_.-])?(?:{_HEADERS})"
-#: A span attribute as an OTLP ``KeyValue`` or a Jaeger tag: ``{"key": "db.password", "value":
-#: {"stringValue": "`` (or the first string of an ``arrayValue``), ``"type": "string", "value": "``.
-_ATTRIBUTE = (
-    rf'("key"\s*:\s*"(?:{_KEY_NAME}|{_HEADER_KEY})"\s*,\s*(?:"type"\s*:\s*"[a-z0-9]*"\s*,\s*)?"value"\s*:\s*'
-    r'(?:\{\s*"arrayValue"\s*:\s*\{\s*"values"\s*:\s*\[\s*)?(?:\{\s*"[a-z]+Value"\s*:\s*)?")'
+#: A span attribute whose key names a secret, up to its value: an OTLP ``KeyValue`` (``{"key":
+#: "db.password", "value": ``) or a Jaeger tag (``"key": "db.password", "type": "string", "value": ``).
+_ATTRIBUTE_KEY = (
+    rf'"key"\s*:\s*"(?:{_KEY_NAME}|{_HEADER_KEY})"\s*,\s*(?:"type"\s*:\s*"[a-z0-9]*"\s*,\s*)?"value"\s*:\s*'
 )
+_ARRAY_OPEN = r'\{\s*"arrayValue"\s*:\s*\{\s*"values"\s*:\s*\[\s*'
+#: The value's string: ``{"stringValue": "``, ``"`` (Jaeger), or the first string of an ``arrayValue``
+#: that :data:`_ATTRIBUTE_ARRAY` cannot read whole (a record cut inside it, an array in the array).
+_ATTRIBUTE = rf'({_ATTRIBUTE_KEY}(?:{_ARRAY_OPEN})?(?:\{{\s*"[a-z]+Value"\s*:\s*)?")'
+#: One flat element of an ``arrayValue``: ``{"stringValue": "..."}``, ``{"intValue": "5"}``, ``{"boolValue": true}``.
+_ELEMENT = r'\{\s*"[a-z]+Value"\s*:\s*(?:"(?:[^"\\]|\\.)*"|[^\s"{}\[\],]+)\s*\}'
+#: The ``values`` of a secret-named attribute's ``arrayValue`` (OpenTelemetry records each HTTP header
+#: as an array of strings), what precedes them in group 1 and the ``]`` in group 2: the rule
+#: ``attribute_array_secret`` replaces all the elements with one ``{"stringValue":"[REDACTED]"}``. Each
+#: string cannot be masked in place: Rust's regex has no look-behind, so a match of the second string
+#: cannot see the key before the first, and one match cannot repeat a replacement. The number of
+#: values and any non-string element among them are lost; every value of such a key is the secret or
+#: part of it, and how many there were is no evidence of a cause.
+_ATTRIBUTE_ARRAY = rf"({_ATTRIBUTE_KEY}{_ARRAY_OPEN})(?:{_ELEMENT}\s*,\s*)*{_ELEMENT}(\s*\])"
 #: A password in SQL: ``USER|ROLE name IDENTIFIED [WITH plugin] BY [PASSWORD] x`` (quoted or a word; the
 #: user or role before it, so that "a user identified by email" stays), ``PASSWORD 'x'``.
 _SQL_BY = r"(?:user|role)\s+[^\s;]+\s+identified(?:\s+with\s+[a-z0-9_]+)?\s+by(?:\s+password)?\s+"
@@ -121,6 +134,7 @@ DEFAULT_RULES: tuple[SecretRule, ...] = tuple(
             rf'(?i)("(?:{_KEY_NAME}|{_HEADER_KEY})"\s*:\s*")(?:[^"\\]|\\.)*(")',
             f"${{1}}{MASK}${{2}}",
         ),
+        ("attribute_array_secret", f"(?i){_ATTRIBUTE_ARRAY}", f'${{1}}{{"stringValue":"{MASK}"}}${{2}}'),
         ("attribute_secret", rf'(?i){_ATTRIBUTE}(?:[^"\\]|\\.)*(")', f"${{1}}{MASK}${{2}}"),
         (
             "sql_identified_by",
