@@ -39,9 +39,8 @@ def incidents(
     from elasticsearch import ApiError, TransportError
 
     catalogue, runbooks = logrca.catalogue(), logrca.runbooks()
-    analysed = described_window(analysis_window)
-    if analysed is None:  # no window named: the partition is the window, as the report takes it
-        analysed = (context.partition_time_window.start, context.partition_time_window.end)
+    tw = context.partition_time_window
+    analysed = described_window(analysis_window, (tw.start, tw.end))  # as the report takes it
     window = window_identity(analysis_window.get("system") or logrca.load().system, analysed)
     client = elasticsearch.client()
     try:
