@@ -104,11 +104,12 @@ def baseline_check(
     the baseline its lines but not its change events: WARN too, naming the runs that add them.
     """
     key = context.partition_key
-    found = (
-        sum(1 for k, f in log_templates.items() if k < key and f is not None)
+    mined = (
+        sorted(k for k, f in log_templates.items() if k < key and f is not None)
         if isinstance(log_templates, dict)
-        else 0
+        else []
     )
+    found = len(mined)
     partitions, exist, window = context.assets_def.partitions_def, 0, context.partition_time_window
     while exist < asked and (window := partitions.get_prev_partition_window(window.start)):
         exist += 1
@@ -125,7 +126,8 @@ def baseline_check(
         f"{found} of {exist} earlier partitions found (baseline_partitions: {asked}), baseline: "
         f"{frames.baseline}; the root cause may be wrong. Once they have run: logrca run --partition {key}"
     )
-    unchanged = _without_changes(log_templates, changes, key) if frames.baseline == "partitions" else []
+    with_changes = changes if isinstance(changes, dict) else {}
+    unchanged = [k for k in mined if with_changes.get(k) is None] if frames.baseline == "partitions" else []
     if unchanged and not missing:
         metadata["without_log_changes"] = unchanged
         runs = " ".join(f"-p {k}" for k in [*unchanged, key])
@@ -141,15 +143,6 @@ def baseline_check(
         metadata=metadata,
         description=description if missing or unchanged else None,
     )
-
-
-def _without_changes(log_templates, changes, key: str) -> list[str]:
-    """The earlier partitions that were mined but have no ``log_changes`` (oldest first)."""
-    if not isinstance(log_templates, dict):
-        return []
-    mined = sorted(k for k, f in log_templates.items() if k < key and f is not None)
-    found = changes if isinstance(changes, dict) else {}
-    return [k for k in mined if found.get(k) is None]
 
 
 def _change_output(changes: pl.DataFrame) -> Output:
