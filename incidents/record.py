@@ -13,9 +13,9 @@ from logrca.incidents.catalogue import Catalogue, normalize_category
 from logrca.incidents.times import now_iso, parse_time, readable_time
 from logrca.incidents.times import to_iso as _iso
 from logrca.rca.ecs import ecs_fields
+from logrca.rca.finding_ids import incident_id_for
 from logrca.rca.markdown import words_within
 from logrca.rca.rank import headline, strongest_signal
-from logrca.rca.report import incident_id_for
 from logrca.rca.runbook_actions import ActionError, parse_actions
 
 __all__ = [

@@ -1,6 +1,6 @@
 """What filing a finding again does to the incidents already stored for it.
 
-A finding's id names its window (``rca.report.finding_id``: system and window), so a re-run of a
+A finding's id names its window (``rca.finding_ids.finding_id``: system and window), so a re-run of a
 partition files the same finding id again. Three cases (:func:`earlier_filings`):
 
 - the stored incident is this incident (same id), one it was folded into before (it re-finds

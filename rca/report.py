@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from logrca.rca.detect import covered_intervals, strongest_first
 from logrca.rca.detect_rules import ERROR_LEVELS, DetectionConfig
-from logrca.rca.finding_ids import finding_id, incident_id_for, window_identity
+from logrca.rca.finding_ids import incident_id_for, window_identity
 from logrca.rca.finding_ids import iso as _iso
 from logrca.rca.knowledge import link_knowledge
 
@@ -18,10 +18,7 @@ __all__ = [
     "ReportConfig",
     "build_finding",
     "change_entries",
-    "finding_id",
-    "incident_id_for",
     "service_impact",
-    "window_identity",
 ]
 
 _EVIDENCE_PER_SERVICE = 5

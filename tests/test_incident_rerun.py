@@ -17,7 +17,8 @@ from logrca.incidents.store import IncidentStore
 
 pytestmark = pytest.mark.es
 
-WINDOW_FINDING = "shop-window-2031030310"  # what rca.report.finding_id gives one window, whatever it finds
+#: What rca.finding_ids.finding_id gives one window, whatever it finds.
+WINDOW_FINDING = "shop-window-2031030310"
 #: What the incidents step knows of a window analysed again that holds no incident
 #: (rca.finding_ids.window_identity).
 NO_INCIDENT = {

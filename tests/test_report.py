@@ -8,7 +8,8 @@ import polars as pl
 import pytest
 
 from logrca.assets.reporting import _trace_lines
-from logrca.rca.report import build_finding, finding_id, service_impact
+from logrca.rca.finding_ids import finding_id
+from logrca.rca.report import build_finding, service_impact
 from logrca.rca.report_render import render_report
 
 T0 = datetime(2026, 3, 10, 2, tzinfo=UTC)
