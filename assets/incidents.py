@@ -39,8 +39,9 @@ def incidents(
     from elasticsearch import ApiError, TransportError
 
     catalogue, runbooks = logrca.catalogue(), logrca.runbooks()
-    tw = context.partition_time_window
-    analysed = described_window(analysis_window, (tw.start, tw.end))  # as the report takes it
+    analysed = described_window(analysis_window)
+    if analysed is None:  # no window named: the partition is the window, as the report takes it
+        analysed = (context.partition_time_window.start, context.partition_time_window.end)
     window = window_identity(analysis_window.get("system") or logrca.load().system, analysed)
     client = elasticsearch.client()
     try:

@@ -169,7 +169,7 @@ def _finding_metadata(finding: dict | None) -> dict:
 def _window_changes(context: AssetExecutionContext, change_events: pl.DataFrame, analysis_window: dict):
     """The change events of the analysed window (the partition's when it names none), as a report lists them."""
     tw = context.partition_time_window
-    return change_entries(change_events, window=described_window(analysis_window, (tw.start, tw.end)))
+    return change_entries(change_events, window=described_window(analysis_window) or (tw.start, tw.end))
 
 
 def _inlined(report: str, stem: str, pictures: dict[str, bytes]) -> str:

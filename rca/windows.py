@@ -100,14 +100,11 @@ class WindowFrames:
         }
 
 
-def described_window(
-    described: dict, partition: tuple[datetime, datetime] | None = None
-) -> tuple[datetime, datetime] | None:
-    """The window :meth:`WindowFrames.describe` names (read back from the ``analysis_window`` asset). When it
-    names none, the partition is the window analysed, as for :attr:`WindowFrames.window`: ``partition``
-    (its start and end) is returned, or None when not given."""
+def described_window(described: dict) -> tuple[datetime, datetime] | None:
+    """The window :meth:`WindowFrames.describe` names (read back from the ``analysis_window`` asset): None
+    when it names none, and then, as :attr:`WindowFrames.window`, the partition is the window analysed."""
     if not described.get("window_start") or not described.get("window_end"):
-        return partition
+        return None
     return datetime.fromisoformat(described["window_start"]), datetime.fromisoformat(described["window_end"])
 
 
