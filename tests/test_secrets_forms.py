@@ -97,6 +97,24 @@ MASKED = [
         '{"http.request.header.x-api-key":"k3y","http.method":"GET"}',
         f'{{"http.request.header.x-api-key":"{MASK}","http.method":"GET"}}',
     ),
+    # the same attributes escaped inside a JSON string (a span logged as a message, a quarantined line)
+    (
+        'span={\\"key\\":\\"db.password\\",\\"value\\":{\\"stringValue\\":\\"s3\\\\\\"cr t\\"}},{\\"key\\":\\"a\\"}',
+        f'span={{\\"key\\":\\"db.password\\",\\"value\\":{{\\"stringValue\\":\\"{MASK}\\"}}}},{{\\"key\\":\\"a\\"}}',
+    ),
+    (
+        '{\\"key\\": \\"http.request.header.authorization\\", \\"value\\": {\\"arrayValue\\": {\\"values\\": '
+        '[{\\"stringValue\\": \\"Bearer a\\"}, {\\"stringValue\\": \\"b\\"}]}}}',
+        '{\\"key\\": \\"http.request.header.authorization\\", \\"value\\": {\\"arrayValue\\": {\\"values\\": '
+        f'[{{\\"stringValue\\":\\"{MASK}\\"}}]}}}}}}',
+    ),
+    (
+        '{\\"key\\":\\"clientSecret\\",\\"type\\":\\"string\\",\\"value\\":\\"s3cr3t\\"} after',
+        f'{{\\"key\\":\\"clientSecret\\",\\"type\\":\\"string\\",\\"value\\":\\"{MASK}\\"}} after',
+    ),
+    # a token as a path segment after one named as a key
+    ("GET /reset-password/8f3a9c2b7d1e4f60 200", f"GET /reset-password/{MASK} 200"),
+    ("GET /api/v1/token/abcDEFghiJKLmnoPQRst/revoke", f"GET /api/v1/token/{MASK}/revoke"),
     # passwords in SQL (a span's db.statement, a logged query)
     ("ALTER USER bob IDENTIFIED BY s3cr3t;", f"ALTER USER bob IDENTIFIED BY {MASK};"),
     (
@@ -133,6 +151,7 @@ NEAR_MISSES = [
     '{"key":"http.request.header.accept","value":{"arrayValue":{"values":[{"stringValue":"a"},{"stringValue":"b"}]}}}',
     '{"key":"token_count","value":{"intValue":"5"}} {"fortunecookie":"yes"}',
     "password reset for bob; a user identified by email, a process identified by its pid",
+    "GET /password/reset /v1/secret/data/app /v1/auth/token/lookup-self /run/secrets/token ok",
 ]
 
 
@@ -180,6 +199,8 @@ def test_read_source_masks_key_bodies_escaped_json_and_flags_in_events_and_quara
     (tmp_path / "pay.log").write_text(
         '{"ts": 1773104400000, "msg": "ok clientSecret=s3cr3tD"}\n'
         '{"ts": 1773104401000, "msg": "req {\\"apiKey\\":\\"s3cr3t E\\"}", "cut\n'
+        '{"ts": 1773104402000, "msg": "span {\\"key\\":\\"db.password\\",\\"value\\":'
+        '{\\"stringValue\\":\\"s3cr3t F\\"}}", "cut\n'
     )
     loghub = SourceConfig(
         name="app",
@@ -200,7 +221,7 @@ def test_read_source_masks_key_bodies_escaped_json_and_flags_in_events_and_quara
         name="pay", service="payments", format="jsonl", paths=[str(tmp_path / "pay.log")], json_fields=fields
     )
     redactor = Redactor.from_config(SecretsConfig())
-    secrets = ["s3cr3tA", "s3cr3tB", "s3cr3t C", "s3cr3tD", "s3cr3t E", PEM_LINE, PEM_LINE[::-1]]
+    secrets = ["s3cr3tA", "s3cr3tB", "s3cr3t C", "s3cr3tD", "s3cr3t E", "s3cr3t F", PEM_LINE, PEM_LINE[::-1]]
     seen_plain, seen_quarantined = [], 0
     for source in (loghub, jsonl):
         plain = read_source(source)
@@ -210,8 +231,27 @@ def test_read_source_masks_key_bodies_escaped_json_and_flags_in_events_and_quara
         assert not [secret for secret in secrets if secret in stored], stored
         assert not [secret.encode().hex() for secret in secrets if secret.encode().hex() in stored]
         seen_quarantined += result.quarantine.height
-    assert seen_quarantined >= 4  # the body lines, the END line and the broken JSON line
+    assert seen_quarantined >= 5  # the body lines, the END line and the broken JSON lines
     assert all(secret in "".join(seen_plain) for secret in secrets)  # the control: they were there
+
+
+def test_disabling_the_attribute_rule_keeps_every_form_of_the_attribute():
+    """``disable: [attribute_secret]`` is the four attribute rules disabled: in arrays and escaped too."""
+    lines = pl.Series([line for line, _ in MASKED if '"key' in line])
+    forms = [
+        "attribute_secret",
+        "attribute_array_secret",
+        "escaped_attribute_secret",
+        "escaped_attribute_array_secret",
+    ]
+    kept = Redactor.from_config(SecretsConfig(disable=["attribute_secret"])).redact(lines)
+    assert kept.to_list() == Redactor.from_config(SecretsConfig(disable=forms)).redact(lines).to_list()
+    assert sum("s3cr3t" in line for line in kept) == 3  # plain, escaped and Jaeger values kept
+    only_arrays = Redactor.from_config(SecretsConfig(disable=["attribute_array_secret"]))
+    assert [rule.name for rule in only_arrays.rules if "attribute" in rule.name] == [
+        "attribute_secret",
+        "escaped_attribute_secret",
+    ]
 
 
 def test_a_service_name_read_from_the_line_is_redacted_like_its_message(tmp_path):

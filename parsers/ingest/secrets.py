@@ -78,25 +78,45 @@ _BASE64_RUN = "|".join(
 _HEADERS = r"authorization|proxy-authorization|x-api-key|x-auth-token|api-key|cookie|set-cookie"
 #: A header's name alone or at the end of a dotted attribute name (``http.request.header.authorization``).
 _HEADER_KEY = rf"(?:[a-z0-9_.-]*[_.-])?(?:{_HEADERS})"
-#: A span attribute whose key names a secret, up to its value: an OTLP ``KeyValue`` (``{"key":
-#: "db.password", "value": ``) or a Jaeger tag (``"key": "db.password", "type": "string", "value": ``).
-_ATTRIBUTE_KEY = (
-    rf'"key"\s*:\s*"(?:{_KEY_NAME}|{_HEADER_KEY})"\s*,\s*(?:"type"\s*:\s*"[a-z0-9]*"\s*,\s*)?"value"\s*:\s*'
-)
-_ARRAY_OPEN = r'\{\s*"arrayValue"\s*:\s*\{\s*"values"\s*:\s*\[\s*'
-#: The value's string: ``{"stringValue": "``, ``"`` (Jaeger), or the first string of an ``arrayValue``
-#: that :data:`_ATTRIBUTE_ARRAY` cannot read whole (a record cut inside it, an array in the array).
-_ATTRIBUTE = rf'({_ATTRIBUTE_KEY}(?:{_ARRAY_OPEN})?(?:\{{\s*"[a-z]+Value"\s*:\s*)?")'
-#: One flat element of an ``arrayValue``: ``{"stringValue": "..."}``, ``{"intValue": "5"}``, ``{"boolValue": true}``.
-_ELEMENT = r'\{\s*"[a-z]+Value"\s*:\s*(?:"(?:[^"\\]|\\.)*"|[^\s"{}\[\],]+)\s*\}'
-#: The ``values`` of a secret-named attribute's ``arrayValue`` (OpenTelemetry records each HTTP header
-#: as an array of strings), what precedes them in group 1 and the ``]`` in group 2: the rule
-#: ``attribute_array_secret`` replaces all the elements with one ``{"stringValue":"[REDACTED]"}``. Each
-#: string cannot be masked in place: Rust's regex has no look-behind, so a match of the second string
-#: cannot see the key before the first, and one match cannot repeat a replacement. The number of
-#: values and any non-string element among them are lost; every value of such a key is the secret or
-#: part of it, and how many there were is no evidence of a cause.
-_ATTRIBUTE_ARRAY = rf"({_ATTRIBUTE_KEY}{_ARRAY_OPEN})(?:{_ELEMENT}\s*,\s*)*{_ELEMENT}(\s*\])"
+#: The body of a JSON string without its quotes: plain, and escaped inside another JSON string (where
+#: its quotes are ``\\"`` and its own escapes doubled).
+_STRING = r'(?:[^"\\]|\\.)*'
+_ESCAPED_STRING = r'(?:[^\\"\n]|\\\\(?:\\"|\\\\|[^\\"\n])|\\[^\\"\n])*'
+
+
+def _attribute_forms(quote: str, string: str) -> tuple[str, str]:
+    r"""The patterns of a secret-named span attribute whose JSON quotes are ``quote`` (``"``, or ``\"`` for
+    a record escaped inside a string: a span logged as a message, a quarantined JSON line) and whose
+    strings' bodies match ``string``: (its string value, its ``arrayValue``).
+
+    The attribute is an OTLP ``KeyValue`` (``{"key": "db.password", "value": ``) or a Jaeger tag
+    (``"key": "db.password", "type": "string", "value": ``). Its string value is ``{"stringValue": "``,
+    ``"`` (Jaeger), or the first string of an ``arrayValue`` that the array pattern cannot read whole
+    (a record cut inside it, an array in the array). The array pattern holds what precedes the values
+    in group 1 and the ``]`` in group 2: its rule replaces all the flat elements (``{"stringValue":
+    "..."}``, ``{"intValue": "5"}``, ``{"boolValue": true}``) with one masked string, as OpenTelemetry
+    records each HTTP header as an array of strings. Each string cannot be masked in place: Rust's
+    regex has no look-behind, so a match of the second string cannot see the key before the first,
+    and one match cannot repeat a replacement. The number of values and any non-string element among
+    them are lost; every value of such a key is the secret or part of it.
+    """
+    q = quote
+    key = (
+        rf"{q}key{q}\s*:\s*{q}(?:{_KEY_NAME}|{_HEADER_KEY}){q}\s*,\s*"
+        rf"(?:{q}type{q}\s*:\s*{q}[a-z0-9]*{q}\s*,\s*)?{q}value{q}\s*:\s*"
+    )
+    array_open = rf"\{{\s*{q}arrayValue{q}\s*:\s*\{{\s*{q}values{q}\s*:\s*\[\s*"
+    element = rf'\{{\s*{q}[a-z]+Value{q}\s*:\s*(?:{q}{string}{q}|[^\s"\\{{}}\[\],]+)\s*\}}'
+    value = rf"({key}(?:{array_open})?(?:\{{\s*{q}[a-z]+Value{q}\s*:\s*)?{q}){string}({q})"
+    return value, rf"({key}{array_open})(?:{element}\s*,\s*)*{element}(\s*\])"
+
+
+_ATTRIBUTE, _ATTRIBUTE_ARRAY = _attribute_forms('"', _STRING)
+_ESCAPED_ATTRIBUTE, _ESCAPED_ATTRIBUTE_ARRAY = _attribute_forms(r'\\"', _ESCAPED_STRING)
+#: A path segment after one named as a secret's key (``/reset-password/<token>``, ``/api/token/<t>``),
+#: when it holds a digit or is 16 characters or longer: ``/password/reset`` and ``/secret/data`` stay.
+_SEGMENT = r"[^/\s?#\"'<>;,&)\]}]"
+_PATH_SECRET = rf"(/{_KEY_NAME}/)(?:{_SEGMENT}*[0-9]{_SEGMENT}*|{_SEGMENT}{{16,}})"
 #: A password in SQL: ``USER|ROLE name IDENTIFIED [WITH plugin] BY [PASSWORD] x`` (quoted or a word; the
 #: user or role before it, so that "a user identified by email" stays), ``PASSWORD 'x'``.
 _SQL_BY = r"(?:user|role)\s+[^\s;]+\s+identified(?:\s+with\s+[a-z0-9_]+)?\s+by(?:\s+password)?\s+"
@@ -135,7 +155,13 @@ DEFAULT_RULES: tuple[SecretRule, ...] = tuple(
             f"${{1}}{MASK}${{2}}",
         ),
         ("attribute_array_secret", f"(?i){_ATTRIBUTE_ARRAY}", f'${{1}}{{"stringValue":"{MASK}"}}${{2}}'),
-        ("attribute_secret", rf'(?i){_ATTRIBUTE}(?:[^"\\]|\\.)*(")', f"${{1}}{MASK}${{2}}"),
+        ("attribute_secret", f"(?i){_ATTRIBUTE}", f"${{1}}{MASK}${{2}}"),
+        (
+            "escaped_attribute_array_secret",
+            f"(?i){_ESCAPED_ATTRIBUTE_ARRAY}",
+            f'${{1}}{{\\"stringValue\\":\\"{MASK}\\"}}${{2}}',
+        ),
+        ("escaped_attribute_secret", f"(?i){_ESCAPED_ATTRIBUTE}", f"${{1}}{MASK}${{2}}"),
         (
             "sql_identified_by",
             rf"""(?i)\b({_SQL_BY})(?:'(?:[^'\n]|'')*'|\\?"[^"\\\n]*\\?"|[^\s'";,)]+)""",
@@ -166,6 +192,7 @@ DEFAULT_RULES: tuple[SecretRule, ...] = tuple(
             rf"(?i)\b([a-z0-9_.-]*(?:{_LONG_KEYS}|{_SHORT_KEYS})%3[da])(?:[^\s&%\"',;]|%(?:[013-9a-f][0-9a-f]|2[0-57-9a-f]))+",
             f"${{1}}{MASK}",
         ),
+        ("url_path_secret", f"(?i){_PATH_SECRET}", f"${{1}}{MASK}"),
         ("url_credentials", r"\b([a-zA-Z][a-zA-Z0-9+.-]*://[^/\s:@]*):[^/\s@]+@", f"${{1}}:{MASK}@"),
         ("jwt", r"\beyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]+", MASK),
         ("aws_access_key_id", r"\b(?:AKIA|ASIA|ABIA|ACCA|AGPA|AIDA|AROA)[0-9A-Z]{16}\b", MASK),
@@ -194,11 +221,22 @@ def _scan_pattern(pattern: str) -> str:
     return _WORD_BOUNDARY.sub(r"\1", pattern)
 
 
+#: A rule that ``disable`` names takes its other forms with it: the attribute's array and the escaped spellings.
+_FORMS = {
+    "attribute_secret": (
+        "attribute_array_secret",
+        "escaped_attribute_secret",
+        "escaped_attribute_array_secret",
+    ),
+    "attribute_array_secret": ("escaped_attribute_array_secret",),
+}
+
+
 class SecretsConfig(BaseModel):
     """The ``secrets:`` section: redaction at ingest, on unless ``enabled: false``.
 
     ``rules`` are added after the defaults; ``disable`` names default rules to leave out
-    (``card_number`` is the Luhn-checked card rule).
+    (``card_number`` is the Luhn-checked card rule), each with its other forms (:data:`_FORMS`).
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -228,7 +266,8 @@ class Redactor:
         """The redactor of a ``secrets:`` section, or None when it is turned off."""
         if not config.enabled:
             return None
-        rules = tuple(rule for rule in DEFAULT_RULES if rule.name not in config.disable)
+        off = set(config.disable).union(*(_FORMS.get(name, ()) for name in config.disable))
+        rules = tuple(rule for rule in DEFAULT_RULES if rule.name not in off)
         return Redactor(rules=rules + tuple(config.rules), cards="card_number" not in config.disable)
 
     def redact(self, text: pl.Series) -> pl.Series:
