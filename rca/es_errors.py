@@ -23,6 +23,10 @@ _ERRNO = re.compile(r"\[Errno -?\d+\] ([^)'\"]+)")
 _SSL = re.compile(r"\[SSL(?:: \w+)?\] (.+?)\.? \(_ssl\.c")
 
 
+#: What an http request to a server that hangs up gets (an https-only node, say), in words.
+_HUNG_UP = "the server closed the connection without an answer"
+
+
 def _chain(error: BaseException) -> list[BaseException]:
     """``error`` and its causes, outermost first (the client wraps urllib3's, which wraps ssl's)."""
     chain, cause = [], error
@@ -41,19 +45,27 @@ def unreachable(url: str, error: Exception) -> str:
 
     >>> unreachable("http://127.0.0.1:9200", OSError("... [Errno 111] Connection refused))"))
     "Elasticsearch at http://127.0.0.1:9200 is not reachable (Connection refused); start it with 'logrca es start' or set LOGRCA_ES_URL"
+
+    An ``http://`` URL whose server hangs up without an answer is most often a node that serves
+    https only (ES 8+ as installed): the hint says so.
+
+    >>> unreachable("http://es1:9200", OSError("RemoteDisconnected('Remote end closed connection without response')"))
+    'Elasticsearch at http://es1:9200 is not reachable (the server closed the connection without an answer); does it serve https only? use https:// in LOGRCA_ES_URL'
     """
     texts = [text for cause in _chain(error) for text in (str(cause), repr(cause))]
     found = [reason for text in texts for reason in _ERRNO.findall(text)]
+    hint = "start it with 'logrca es start' or set LOGRCA_ES_URL"
     if found:
         reason = found[-1].strip()
+    elif "Remote end closed connection" in " ".join(texts):
+        reason = _HUNG_UP
     elif "timed out" in " ".join(texts).lower() or "timeout" in type(error).__name__.lower():
         reason = "timed out"
     else:
         reason = " ".join(str(error).split())[:120] or type(error).__name__
-    return (
-        f"Elasticsearch at {shown_url(url)} is not reachable ({reason}); "
-        "start it with 'logrca es start' or set LOGRCA_ES_URL"
-    )
+    if url.lower().startswith("http:") and reason in (_HUNG_UP, "Connection reset by peer"):
+        hint = "does it serve https only? use https:// in LOGRCA_ES_URL"
+    return f"Elasticsearch at {shown_url(url)} is not reachable ({reason}); {hint}"
 
 
 def tls_failed(url: str, error: Exception) -> str | None:

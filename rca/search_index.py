@@ -81,13 +81,15 @@ def connect(url: str, *, api_key: str | None = None, ca_certs: str | None = None
     """The official Elasticsearch client for ``url`` (an API key in encoded ``id:key`` form, optional).
 
     ``ca_certs``: a PEM file of the CAs that signed an https server's certificate (a cluster's own
-    CA; default: the system's). A ``user:password@`` in ``url`` is sent as basic auth, over https too.
-    Retries transient errors itself (3 times, 30 s a request); callers close it when done.
+    CA; default: the system's); an ``http://`` URL has no certificate to check, and the client would
+    refuse the pair with a traceback. A ``user:password@`` in ``url`` is sent as basic auth, over
+    https too. Retries transient errors itself (3 times, 30 s a request); callers close it when done.
     """
     from elasticsearch import Elasticsearch
 
+    tls = ca_certs if url.lower().startswith("https:") else None
     return Elasticsearch(
-        url, api_key=api_key, ca_certs=ca_certs, request_timeout=30, retry_on_timeout=True, max_retries=3
+        url, api_key=api_key, ca_certs=tls, request_timeout=30, retry_on_timeout=True, max_retries=3
     )
 
 

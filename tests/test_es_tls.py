@@ -71,6 +71,20 @@ def test_without_the_ca_file_a_command_says_why_in_one_line(secured, args):
     assert PASSWORD not in done.output
 
 
+def test_an_http_url_to_the_https_node_says_to_use_https_in_one_line(secured):
+    """With the CA file set (it is for https only) and with none: the node hangs up on plain http."""
+    url, ca = secured
+    plain = url.replace("https://", "http://")
+    for ca_certs in (str(ca), None):
+        env = {"LOGRCA_ES_URL": plain, "LOGRCA_ES_CA_CERTS": ca_certs}
+        done = CliRunner().invoke(app, ["es", "status"], env=env)
+        assert done.exit_code == 1, done.output
+        assert done.output.splitlines() == [
+            f"error: Elasticsearch at {plain.replace(PASSWORD, '***')} is not reachable (the server closed "
+            "the connection without an answer); does it serve https only? use https:// in LOGRCA_ES_URL"
+        ]
+
+
 def test_a_missing_ca_file_fails_on_load_in_one_line(tmp_path):
     missing = tmp_path / "ca.pem"
     done = subprocess.run(
