@@ -44,6 +44,7 @@ FRAME_SCHEMA = {
     "first_anomalous_at": pl.Datetime("us", "UTC"),
     "resolved_at": pl.Datetime("us", "UTC"),
     "pending_deliveries": pl.Int64,
+    "replaced": pl.Utf8,
 }
 
 
@@ -82,6 +83,7 @@ def incident_frame(incidents: list[dict]) -> pl.DataFrame:
             "first_anomalous_at": _time(i.get("first_anomalous_at")),
             "resolved_at": _time(i.get("resolved_at")),
             "pending_deliveries": len(i.get("pending_deliveries") or []),
+            "replaced": _replaced(i),
         }
         for i in incidents
     ]
@@ -122,12 +124,25 @@ def recurring_problems(frame: pl.DataFrame, *, min_incidents: int = 2) -> tuple[
     return by_template, by_cause
 
 
+def _replaced(incident: dict) -> str | None:
+    """Why a re-run took the incident's window from it, in the words of a follow-up (None: it stands)."""
+    if by := incident.get("superseded_by"):
+        return f"superseded by {by}: archive it when done"
+    if incident.get("withdrawn_at"):
+        return "withdrawn (a re-run found no incident): archive it when done"
+    return None
+
+
 def follow_ups(frame: pl.DataFrame) -> pl.DataFrame:
-    """Open follow-ups: still open, resolved but not reviewed, root cause not confirmed, alerts not delivered (archived ones: none)."""
+    """Open follow-ups: still open, resolved but not reviewed, root cause not confirmed, alerts not delivered
+    (archived ones: none). An incident a re-run superseded or withdrew after a person moved it (``logrca``
+    archives the others) keeps its status: it stays here, saying so, until someone archives it."""
+    replaced = pl.col("replaced").is_not_null()
     reasons = pl.concat_list(
+        pl.when(replaced).then(pl.col("replaced")),
         pl.when(pl.col("status").is_in(list(OPEN_STATUSES))).then(pl.lit("still ") + pl.col("status")),
         pl.when(pl.col("status") == "resolved").then(pl.lit("resolved, review pending")),
-        pl.when(~pl.col("confirmed")).then(pl.lit("root cause not confirmed")),
+        pl.when(~pl.col("confirmed") & ~replaced).then(pl.lit("root cause not confirmed")),
         pl.when(pl.col("pending_deliveries") == 1)
         .then(pl.lit("1 alert not delivered"))
         .when(pl.col("pending_deliveries") > 1)
@@ -265,10 +280,12 @@ def weekly_review(incidents: list[dict], *, week_end: datetime | None = None, we
     shared by two or more incidents of the trend range. An incident a re-run superseded
     (``superseded_by``: the window analysed again) or withdrew (``withdrawn_at``: analysed again, it held
     no incident) is left out: it was an earlier analysis, not an incident of its own, nor a recurrence.
+    One a person had moved is still a follow-up until archived (:func:`follow_ups`).
     """
     week_end = week_end or datetime.now(UTC)
     start = week_end - timedelta(days=7)
-    frame = incident_frame([i for i in incidents if not (i.get("superseded_by") or i.get("withdrawn_at"))])
+    everything = incident_frame(incidents)
+    frame = everything.filter(pl.col("replaced").is_null())
     last = week_end - timedelta(microseconds=1)  # a review ending Monday 00:00 ends in the week before
     monday = (last - timedelta(days=last.weekday())).replace(hour=0, minute=0, second=0, microsecond=0)
     trend_start = monday - timedelta(weeks=weeks - 1)  # ``weeks`` ISO weeks, not one more
@@ -277,7 +294,7 @@ def weekly_review(incidents: list[dict], *, week_end: datetime | None = None, we
     week_labels = [(trend_start + timedelta(days=7 * k + 3)).strftime("%G-W%V") for k in range(weeks)]
     trends = _trends(in_range, week_labels)
     by_template, by_cause = recurring_problems(in_range)
-    open_items = follow_ups(frame)
+    open_items = follow_ups(everything)
     counts = {
         name: this_week.group_by(name).len("incidents").sort(["incidents", name], descending=[True, False])
         for name in ("root_cause", "category", "owner_team")

@@ -167,6 +167,9 @@ def test_a_rerun_finding_no_incident_leaves_what_a_person_did(es_client, index_p
     assert old["status"] == "acknowledged" and old["assignee"]["name"] == "ana"  # hers to move
     assert old["finding_ids"] == [] and old["withdrawn_at"]
     assert [entry["event"] for entry in old["status_history"]] == ["status", "status", "withdrawn"]
+    review = weekly_review(store.search(size=None), week_end=START + timedelta(days=1))
+    assert review.stats["incidents_week"] == 0 and review.stats["follow_ups"] == 1  # hers still
+    assert "withdrawn (a re-run found no incident): archive it when done" in review.markdown
 
 
 def test_a_rerun_finding_no_incident_in_one_window_of_a_longer_incident_keeps_it(es_client, index_prefix):

@@ -115,6 +115,28 @@ def test_archived_incidents_count_but_leave_the_follow_ups():
     )  # archived still counts
 
 
+def test_an_incident_a_rerun_replaced_after_a_person_moved_it_stays_a_follow_up_until_archived():
+    """It no longer counts (an earlier analysis, not an incident) but someone still holds it."""
+    from logrca.incidents.review import follow_ups
+
+    made = incidents()
+    made[1].update(status="acknowledged", withdrawn_at="2031-03-06T10:00:00+00:00")
+    made[4].update(status="mitigated", superseded_by="INC-X")
+    items = dict(follow_ups(incident_frame(made)).select("incident_id", "follow_up").iter_rows())
+    assert items[made[1]["incident_id"]] == (
+        "withdrawn (a re-run found no incident): archive it when done; still acknowledged"
+    )
+    assert items[made[4]["incident_id"]] == "superseded by INC-X: archive it when done; still mitigated"
+    review = weekly_review(made, week_end=WEEK_END, weeks=4)
+    assert review.stats["incidents_week"] == 2  # of the four this week, the two still standing
+    assert review.stats["follow_ups"] == len(items) and "superseded by INC-X" in review.markdown
+    for replaced in (made[1], made[4]):
+        replaced["status"] = "archived"
+    assert not {made[1]["incident_id"], made[4]["incident_id"]} & set(
+        follow_ups(incident_frame(made))["incident_id"]
+    )
+
+
 @pytest.mark.parametrize("weeks", [1, 8])
 def test_the_trend_shows_as_many_weeks_as_asked(weeks):
     """A review ending on a Thursday, with an incident on its Monday and one in the ninth ISO week before:
