@@ -82,7 +82,7 @@ def analyse(
         change_lookback=timedelta(minutes=config.changes.lookback_minutes),
     )
     selected = {key.to_user_string() for key in context.selected_asset_keys}
-    window_info = {**frames.describe(), "system": config.system}
+    window_info = {**frames.describe(), "named_until": tw.end.isoformat(), "system": config.system}
     outputs = [
         Output(window_info, output_name="analysis_window"),
         baseline_check(context, log_templates, frames, asked=config.baseline_partitions, changes=log_changes),

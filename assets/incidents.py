@@ -42,7 +42,12 @@ def incidents(
     analysed = described_window(analysis_window)
     if analysed is None:  # no window named: the partition is the window, as the report takes it
         analysed = (context.partition_time_window.start, context.partition_time_window.end)
-    window = window_identity(analysis_window.get("system") or logrca.load().system, analysed)
+    named = analysis_window.get("named_until")  # the partition's end (an analysis of an older version: none)
+    window = window_identity(
+        analysis_window.get("system") or logrca.load().system,
+        analysed,
+        named_until=datetime.fromisoformat(named) if named else None,
+    )
     client = elasticsearch.client()
     try:
         summary = process_finding(

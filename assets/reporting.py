@@ -111,6 +111,7 @@ def _build_finding(context: AssetExecutionContext, logrca: LogrcaConfigResource,
         changes=inputs["change_events"],
         standout=config.detection.min_score,
         trace_lines=_trace_lines(inputs["partition_scan"], window),
+        named_until=tw.end,
     )
 
 

@@ -15,11 +15,20 @@ def finding_id(system: str, window: tuple[datetime, datetime]) -> str:
     return hashlib.sha1(key.encode()).hexdigest()[:20]
 
 
-def window_identity(system: str, window: tuple[datetime, datetime]) -> dict:
+def window_identity(
+    system: str, window: tuple[datetime, datetime], *, named_until: datetime | None = None
+) -> dict:
     """``finding_id`` and ``analysis_window`` of the analysed window: what a finding of it names, and what
     the incidents step knows of a window that holds none (a re-run finding nothing there withdraws what an
-    earlier run filed for it, :mod:`logrca.incidents.refile`)."""
-    return {"finding_id": finding_id(system, window), "analysis_window": [iso(window[0]), iso(window[1])]}
+    earlier run filed for it, :mod:`logrca.incidents.refile`).
+
+    ``named_until``: the end the id names, the partition's. A window from an alert ends at the
+    partition's last line, which a late file moves; its re-run must still name the finding of the
+    first run, or the two would be two incidents. Without an alert the window is the partition and
+    the id is the same either way.
+    """
+    named = (window[0], named_until or window[1])
+    return {"finding_id": finding_id(system, named), "analysis_window": [iso(window[0]), iso(window[1])]}
 
 
 def iso(moment) -> str | None:

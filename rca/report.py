@@ -277,6 +277,7 @@ def build_finding(
     min_score: float = 0.0,
     standout: float = DetectionConfig().min_score,
     trace_lines: Callable[[str], pl.DataFrame] | None = None,
+    named_until: datetime | None = None,
 ) -> dict | None:
     """Assemble the finding of one analysed window, or None when nothing was ranked.
 
@@ -304,6 +305,9 @@ def build_finding(
         ``trace_id -> lines`` (``timestamp, service, level, message``) of one request in the window,
         for the reproduction lines when ``window_events`` are read without ``message`` (the pipeline
         reads only that request's lines); None: they are taken from ``window_events``.
+    named_until : datetime, optional
+        The end the finding id names (the partition's: :func:`~logrca.rca.finding_ids.window_identity`);
+        default ``window``'s.
 
     Returns
     -------
@@ -328,7 +332,7 @@ def build_finding(
         past_incidents=past_incidents or [],
     )
     finding = {
-        **window_identity(system, window),
+        **window_identity(system, window, named_until=named_until),
         "system": system,
         "window_start": _iso(start),
         "window_end": _iso(end),

@@ -210,22 +210,34 @@ def test_a_window_without_finding_has_the_finding_id_a_finding_of_it_would_have(
 
     events = pl.DataFrame({"timestamp": [T0 + timedelta(minutes=m, microseconds=7) for m in (5, 25, 41)]})
     events = events.with_columns(pl.col("timestamp").dt.replace_time_zone("UTC"))
-    frames = window_frames(
-        AnalysisConfig(alert_time=alert, window_lead=timedelta(minutes=2)),
-        partition_key="2026-03-10-02:00",
-        partition_window=WINDOW,
-        events=events,
-        spans=pl.DataFrame(schema={"start": pl.Datetime("us", "UTC")}),
-        fault_free_events=events.clear(),
-        fault_free_spans=pl.DataFrame(schema={"start": pl.Datetime("us", "UTC")}),
-    )
+    settings = {
+        "settings": AnalysisConfig(alert_time=alert, window_lead=timedelta(minutes=2)),
+        "partition_key": "2026-03-10-02:00",
+        "partition_window": WINDOW,
+        "events": events,
+        "spans": pl.DataFrame(schema={"start": pl.Datetime("us", "UTC")}),
+        "fault_free_events": events.clear(),
+        "fault_free_spans": pl.DataFrame(schema={"start": pl.Datetime("us", "UTC")}),
+    }
+    frames = window_frames(**settings)
     reported = frames.window or WINDOW  # what rca_report gives build_finding
     assert (described_window(frames.describe()) or WINDOW) == reported
-    named = window_identity("shop", described_window(frames.describe()) or WINDOW)
-    assert named["finding_id"] == finding_id("shop", reported)
+    named = window_identity("shop", described_window(frames.describe()) or WINDOW, named_until=WINDOW[1])
+    assert named["finding_id"] == finding_id("shop", (reported[0], WINDOW[1]))
     assert named["analysis_window"][0] == (
         "2026-03-10T02:00:00Z" if alert is None else "2026-03-10T02:18:00Z"
     )
+    if alert is None:  # the partition is the window: its id is what it always was
+        assert named["finding_id"] == finding_id("shop", WINDOW)
+    else:  # a late file moves the window's end (its last line), not the finding it names
+        late = pl.concat([events, events.select(pl.col("timestamp") + timedelta(minutes=10))])
+        later = window_frames(**(settings | {"events": late}))
+        assert later.window[1] > reported[1]
+        again = window_identity("shop", later.window, named_until=WINDOW[1])
+        assert (
+            again["finding_id"] == named["finding_id"]
+            and again["analysis_window"] != named["analysis_window"]
+        )
 
 
 def test_report_names_its_incident_links_runbooks_and_lists_changes(tmp_path):
