@@ -18,7 +18,7 @@ def rca_command(
         None, "--normal", help="Fault-free folders for the baseline (default: ../../normal/*)."
     ),
     markdown: bool = typer.Option(
-        False, "--markdown", "-m", help="Print the raw Markdown (to save or paste) instead of rendering it."
+        False, "--markdown", help="Print the raw Markdown (to save or paste) instead of rendering it."
     ),
 ) -> None:
     """Run the pipeline on one incident case and print its report, rendered for the terminal.
