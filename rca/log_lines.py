@@ -1,8 +1,9 @@
 """The log lines of every partition in an Elasticsearch data stream (ECS), so a finding drills down to its lines.
 
 Lines go to the data stream ``<prefix>-logs-<system>`` (template ``<prefix>-logs``, :mod:`logrca.rca.ecs`)
-with deterministic ids (file, line number, time): re-indexing a partition creates nothing twice and
-removes the partition's lines that are no longer produced. Retention is an ILM policy
+with deterministic ids (file, line number, time, service and what the line says): re-indexing a
+partition creates nothing twice, writes a line whose text changed (a secret rule added since) anew
+and removes the partition's lines that are no longer produced, the old text of that line among them. Retention is an ILM policy
 (``<prefix>-logs-retention``, delete after ``indexing.retention_days``); see ``docs/elasticsearch.md``
 for the clean-up on a cluster without ILM.
 """
@@ -100,9 +101,17 @@ def ensure_templates(
     return policy
 
 
+#: What a line's document holds that a re-run can change: a secret rule added since masks the message,
+#: mining again moves the template. They are part of the id, so the changed line is written anew and
+#: the old document, its id no longer made, is deleted with the partition's stale lines (a data stream
+#: takes no overwrite).
+_CONTENT = ("message", "level", "trace_id", "host", "template_id")
+
+
 def _line_id(system: str, row: dict) -> str:
     key = f"{system}|{row.get('source_file')}|{row.get('line_no')}|{row['timestamp'].isoformat()}|{row['service']}"
-    return hashlib.sha1(key.encode()).hexdigest()[:24]
+    content = "|".join(str(row.get(name)) for name in _CONTENT)
+    return hashlib.sha1(f"{key}|{content}".encode()).hexdigest()[:24]
 
 
 def _line_document(system: str, partition: str, row: dict) -> dict:
@@ -194,6 +203,7 @@ def line_bodies(system: str, partition: str, events: pl.DataFrame) -> pl.DataFra
             line_no.fill_null("None"),
             iso,
             text["service"].fill_null("None"),
+            *(_column(events, name).cast(pl.Utf8).fill_null("None") for name in _CONTENT),
         ],
         separator="|",
     )

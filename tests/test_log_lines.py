@@ -66,6 +66,21 @@ def test_lines_are_indexed_once_per_partition_and_drill_down_by_template(es_clie
     assert first == {"lines_indexed": 20, "lines_present": 0, "lines_deleted_stale": 0}
     again = index_lines(es_client, prefix=index_prefix, system="Shop", partition="p1", events=events(20))
     assert again == {"lines_indexed": 0, "lines_present": 20, "lines_deleted_stale": 0}
+    # a secret rule added since masks one line: the re-run writes it anew and deletes the old text
+    said = pl.when(pl.col("line_no") == 4).then(pl.lit("Reserved [REDACTED] units")).otherwise("message")
+    masked = index_lines(
+        es_client,
+        prefix=index_prefix,
+        system="Shop",
+        partition="p1",
+        events=events(20).with_columns(message=said),
+    )
+    assert masked == {"lines_indexed": 1, "lines_present": 19, "lines_deleted_stale": 1}
+    es_client.indices.refresh(index=lines_stream(index_prefix, "Shop"))
+    texts = [line["message"] for line in search_lines(es_client, prefix=index_prefix, template_id=7, size=50)]
+    assert "Reserved [REDACTED] units" in texts and "Reserved 3 units" not in texts and len(texts) == 10
+    back = index_lines(es_client, prefix=index_prefix, system="Shop", partition="p1", events=events(20))
+    assert back == {"lines_indexed": 1, "lines_present": 19, "lines_deleted_stale": 1}
     fewer = index_lines(es_client, prefix=index_prefix, system="Shop", partition="p1", events=events(12))
     assert fewer["lines_deleted_stale"] == 8
     stream = lines_stream(index_prefix, "Shop")
