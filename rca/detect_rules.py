@@ -3,13 +3,22 @@
 from __future__ import annotations
 
 import fnmatch
+from datetime import datetime
 
 import polars as pl
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from logrca.parsers.validation import PolarsRegex
 
-__all__ = ["ERROR_LEVELS", "DetectionConfig", "RuleConfig", "is_error_line", "rule_rows"]
+__all__ = [
+    "ERROR_LEVELS",
+    "DetectionConfig",
+    "RuleConfig",
+    "is_error_line",
+    "quoted_rows",
+    "reads_every_message",
+    "rule_rows",
+]
 
 ERROR_LEVELS = ("ERROR", "FATAL")
 
@@ -107,3 +116,28 @@ def rule_rows(window_events: pl.DataFrame, config: DetectionConfig) -> list[dict
                 }
             )
     return rows
+
+
+def reads_every_message(config: DetectionConfig) -> bool:
+    """Whether detection searches the text of every line in the window: a user rule with a ``pattern``.
+
+    Otherwise it reads the messages of lines without a level (:func:`is_error_line`) and quotes one
+    line per anomaly (:func:`quoted_rows`); the caller may leave the other messages null.
+    """
+    return any(rule.pattern for rule in config.rules)
+
+
+def quoted_rows(events: pl.DataFrame, window: tuple[datetime, datetime]) -> pl.Series:
+    """Positions of the lines whose messages detection may quote as an anomaly's ``sample``.
+
+    Every sample is the first line in time of a group of the window's lines: a service's template,
+    its error lines, a rule's lines of a level. Each such group is a union of (service, template,
+    level) groups, so its first line is the first of one of those, in the window (before it, and
+    after it, for a frame holding more than the window). Lines tied with the first are all kept:
+    a sort may order ties either way.
+    """
+    start, end = window
+    side = pl.when(pl.col("timestamp") < start).then(0).when(pl.col("timestamp") >= end).then(2).otherwise(1)
+    keys = [pl.col("service"), pl.col("template_id"), pl.col("level"), side]
+    first = pl.col("timestamp") == pl.col("timestamp").min().over(keys)
+    return events.select(first.fill_null(False).alias("first"))["first"].arg_true()

@@ -1,5 +1,6 @@
 """Change events are found once per partition (``log_changes``) and put together by the analysis; the
-analysis reads an earlier partition's messages only where a line has no level."""
+analysis reads a partition's messages only where a line has no level (and the window's quoted lines:
+tests/test_quoted_messages.py)."""
 
 from __future__ import annotations
 
@@ -62,7 +63,9 @@ def test_an_earlier_partition_keeps_only_the_messages_of_lines_without_a_level(t
     )
     read = analysed_lines(scans, "2026-03-10-01:00")
     assert read["2026-03-10-00:00"]["message"].to_list() == [None, "FATAL: b", None]
-    assert read["2026-03-10-01:00"]["message"].to_list() == ["d", "e"]
+    assert read["2026-03-10-01:00"]["message"].to_list() == [None, None]  # its quoted lines come later
+    whole = analysed_lines(scans, "2026-03-10-01:00", whole_window=True)  # a user rule searches them
+    assert whole["2026-03-10-01:00"]["message"].to_list() == ["d", "e"]
     for frame in read.values():
         assert frame.columns == ["timestamp", "service", "level", "message"]
         assert frame.schema["message"] == pl.Utf8
@@ -79,5 +82,7 @@ def test_an_earlier_partition_whose_lines_all_have_a_level_reads_no_message(tmp_
     read = analysed_lines(scans, "2026-03-10-01:00")
     assert read["2026-03-10-00:00"]["message"].to_list() == [None, None]
     assert read["2026-03-10-00:00"].columns == ["timestamp", "service", "level", "message"]
-    # a partition without earlier ones comes as one scan: read whole
-    assert analysed_lines(scans["2026-03-10-01:00"], "2026-03-10-01:00")["message"].to_list() == ["c"]
+    # a partition without earlier ones comes as one scan, read the same way
+    alone = scans["2026-03-10-01:00"]
+    assert analysed_lines(alone, "2026-03-10-01:00")["message"].to_list() == [None]
+    assert analysed_lines(alone, "2026-03-10-01:00", whole_window=True)["message"].to_list() == ["c"]
