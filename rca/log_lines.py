@@ -3,9 +3,9 @@
 Lines go to the data stream ``<prefix>-logs-<system>`` (template ``<prefix>-logs``, :mod:`logrca.rca.ecs`)
 with deterministic ids (file, line number, time, service and what the line says): re-indexing a
 partition creates nothing twice, writes a line whose text changed (a secret rule added since) anew
-and removes the partition's lines that are no longer produced, the old text of that line among them. Retention is an ILM policy
-(``<prefix>-logs-retention``, delete after ``indexing.retention_days``); see ``docs/elasticsearch.md``
-for the clean-up on a cluster without ILM.
+and removes the partition's lines that are no longer produced, the old text of that line among
+them. Retention is an ILM policy (``<prefix>-logs-retention``, delete after
+``indexing.retention_days``); see ``docs/elasticsearch.md`` for the clean-up on a cluster without ILM.
 """
 
 from __future__ import annotations
