@@ -210,6 +210,12 @@ def test_pruning_on_the_first_lines_decides_as_the_whole_head_does(tmp_path):
             assert decisions[-1][1] == _whole_head_rule(path, src, HOUR_2), path.name
     assert {kept for _, kept in decisions} == {True, False}
     assert ("inside-True.log", True) in decisions  # dated after its mtime: judged by its times
+    # the source's files looked at in one batch decide as each alone does
+    from logrca.parsers.ingest.file_times import may_hold_windows
+
+    paths = [tmp_path / name for name, _ in decisions]
+    assert may_hold_windows(paths, src, HOUR_2) == [kept for _, kept in decisions]
+    assert may_hold_windows(paths[::-1], src, HOUR_2) == [kept for _, kept in decisions][::-1]
 
 
 def test_a_file_dated_after_its_mtime_is_read_not_pruned(tmp_path):

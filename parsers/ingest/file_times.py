@@ -11,12 +11,21 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import polars as pl
+
 from logrca.parsers.ingest.files import GZIP_MAGIC, FileProblem, LineBatch, iter_line_batches, split_lines
 from logrca.parsers.ingest.schema import ReadResult, as_utc
 from logrca.parsers.ingest.sources import SourceConfig
-from logrca.parsers.ingest.text_file import sample_timestamps
+from logrca.parsers.ingest.text_file import sample_record_times, sample_timestamps
 
-__all__ = ["FILE_READERS", "PRUNE_MARGIN", "file_reader", "file_time_range", "may_hold_window"]
+__all__ = [
+    "FILE_READERS",
+    "PRUNE_MARGIN",
+    "file_reader",
+    "file_time_range",
+    "may_hold_window",
+    "may_hold_windows",
+]
 
 #: Formats whose files are not line-oriented text get a whole-file reader: ``(path, source) -> ReadResult``.
 FILE_READERS: dict[str, Callable[[Path, SourceConfig], ReadResult]] = {}
@@ -49,33 +58,84 @@ def may_hold_window(path: Path, source: SourceConfig, window: tuple[datetime, da
     """
     if file_reader(source.format) is not None:
         return True  # whole-file formats: sampling would read the file anyway
-    start, end = (as_utc(t) for t in window)
     try:
-        head = next(
-            (item for item in iter_line_batches(path, batch_bytes=64 << 10) if isinstance(item, LineBatch)),
-            None,
-        )
-        lines = head.lines if head else []
-        written = datetime.fromtimestamp(path.stat().st_mtime, tz=UTC)
-        older = written < start - PRUNE_MARGIN
-        # The first few lines settle most files before the whole head is parsed: a file last written
-        # before the window is skipped when they hold a time not after its mtime (the head's earliest
-        # time is then not after it either); another is read when a time before the window's end is
-        # among them (the head's earliest time is then too).
+        lines, written = _head(path)
+        # The first few lines settle most files before the whole head is parsed (:func:`_settled`).
         first = sample_timestamps(path, source, lines[:_FIRST_LOOK]).drop_nulls() if lines else None
-        if first is not None and first.len():
-            if older and first.min() <= written:
-                return False
-            if not older and first.min() - PRUNE_MARGIN < end:
-                return True
+        settled = _settled(first.min() if first is not None and first.len() else None, written, window)
+        if settled is not None:
+            return settled
         stamps = sample_timestamps(path, source, lines).drop_nulls() if lines else None
         if stamps is None or stamps.len() == 0:
             return True  # no readable time: read it, so its lines are quarantined in this partition
-        if older and stamps.min() <= written:
+        if written < as_utc(window[0]) - PRUNE_MARGIN and stamps.min() <= written:
             return False
     except OSError:
         return True  # let the full read report the problem
-    return stamps.min() - PRUNE_MARGIN < end
+    return stamps.min() - PRUNE_MARGIN < as_utc(window[1])
+
+
+def may_hold_windows(
+    paths: list[Path], source: SourceConfig, window: tuple[datetime, datetime]
+) -> list[bool]:
+    """:func:`may_hold_window` of each of ``paths``, with their first looks parsed as one batch.
+
+    Each parse has a fixed cost of a few milliseconds: 500 rotated files kept beside a log took 1.8 s
+    of every partition's run, one file at a time, against ~17 ms for 200 files' first looks at once.
+    A file the first look does not settle takes :func:`may_hold_window` (the whole head). A
+    continuation line at the start of one file's head joins the record before it, of the file before:
+    that record's time, its first line's, stays its own file's. Syslog files (the year comes from each
+    file's mtime) and whole-file formats are looked at one by one.
+    """
+    if file_reader(source.format) is not None or source.format == "syslog" or len(paths) < 2:
+        return [may_hold_window(path, source, window) for path in paths]
+    heads, lines, owners = [], [], []
+    for index, path in enumerate(paths):
+        try:
+            head, written = _head(path)
+        except OSError:
+            head, written = [], None  # the one-file look says True, and the full read reports it
+        heads.append(written)
+        lines += head[:_FIRST_LOOK]
+        owners += [index] * len(head[:_FIRST_LOOK])
+    firsts: dict[int, datetime] = {}
+    if lines:
+        times = sample_record_times(paths[0], source, lines)
+        times = times.with_columns(owner=pl.Series(owners).gather(times["line_no"] - 1))
+        firsts = dict(times.group_by("owner").agg(pl.col("timestamp").min()).iter_rows())
+    decided = [
+        _settled(firsts.get(index), written, window) if written is not None else None
+        for index, written in enumerate(heads)
+    ]
+    return [
+        verdict if verdict is not None else may_hold_window(path, source, window)
+        for path, verdict in zip(paths, decided, strict=True)
+    ]
+
+
+def _head(path: Path) -> tuple[list[bytes], datetime]:
+    """The lines of the file's first 64 KiB, and when it was last written."""
+    head = next(
+        (item for item in iter_line_batches(path, batch_bytes=64 << 10) if isinstance(item, LineBatch)), None
+    )
+    return (head.lines if head else []), datetime.fromtimestamp(path.stat().st_mtime, tz=UTC)
+
+
+def _settled(first: datetime | None, written: datetime, window: tuple[datetime, datetime]) -> bool | None:
+    """What the earliest time of a file's first lines settles, or None (the whole head is looked at).
+
+    A file last written before the window is skipped when they hold a time not after its mtime (the
+    head's earliest time is then not after it either); another is read when a time before the
+    window's end is among them (the head's earliest time is then too).
+    """
+    if first is None:
+        return None
+    older = written < as_utc(window[0]) - PRUNE_MARGIN
+    if older and first <= written:
+        return False
+    if not older and first - PRUNE_MARGIN < as_utc(window[1]):
+        return True
+    return None
 
 
 #: Lines of a file's head read first, as a readable time among them mostly settles whether to skip the file.

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import polars as pl
 
-from logrca.parsers.ingest.file_times import file_reader, may_hold_window
+from logrca.parsers.ingest.file_times import file_reader, may_hold_windows
 from logrca.parsers.ingest.files import (
     BATCH_BYTES,
     LINK_PROBLEMS,
@@ -75,7 +75,10 @@ def read_source(
     """
     files, problems = (paths, []) if paths is not None else find_files(source.paths, base_dir)
     options = _ReadOptions(window, batch_bytes, prune_files, redactor, None)
-    return _assemble(source, files, problems, [_read_or_skip(path, source, options) for path in files])
+    held = _held(files, source, options)
+    return _assemble(
+        source, files, problems, [_read_or_skip(path, source, options, held[path]) for path in files]
+    )
 
 
 @dataclass(frozen=True)
@@ -90,13 +93,17 @@ class _ReadOptions:
     span: tuple[datetime, datetime | None] | None
 
 
-def _read_or_skip(path: Path, source: SourceConfig, options: _ReadOptions) -> ReadResult | None:
-    """One file read (:func:`_read_file`), or None when the window's pruning skips it."""
-    if (
-        options.window is not None
-        and options.prune_files
-        and not may_hold_window(path, source, options.window)
-    ):
+def _held(files: list[Path], source: SourceConfig, options: _ReadOptions) -> dict[Path, bool]:
+    """Per file, whether it may hold a line of the window (all, without a window or pruning):
+    :func:`~logrca.parsers.ingest.file_times.may_hold_windows`, the source's files at once."""
+    if options.window is None or not options.prune_files:
+        return dict.fromkeys(files, True)
+    return dict(zip(files, may_hold_windows(files, source, options.window), strict=True))
+
+
+def _read_or_skip(path: Path, source: SourceConfig, options: _ReadOptions, held: bool) -> ReadResult | None:
+    """One file read (:func:`_read_file`), or None when the window's pruning skips it (``held`` False)."""
+    if not held:
         return None
     return _read_file(path, source, options.batch_bytes, options.window, options.redactor, options.span)
 
@@ -227,6 +234,7 @@ def read_sources(
     found = [find_files(source.paths, base_dir) for source in sources]
     options = _ReadOptions(window, BATCH_BYTES, prune_files, redactor, span)
     tasks = [(i, path) for i, (files, _) in enumerate(found) for path in files]
+    held = [_held(files, source, options) for source, (files, _) in zip(sources, found, strict=True)]
     if threads > 1 and len(tasks) > 1:
         # Files, not sources, are the unit of work, the largest first, so that a source with many
         # files, or one large file at the end, does not leave a core idle; results keep their order.
@@ -234,12 +242,12 @@ def read_sources(
             max_workers=min(threads, len(tasks)), thread_name_prefix="logrca-ingest"
         ) as pool:
             futures = {
-                task: pool.submit(_read_or_skip, task[1], sources[task[0]], options)
+                task: pool.submit(_read_or_skip, task[1], sources[task[0]], options, held[task[0]][task[1]])
                 for task in sorted(tasks, key=lambda task: -_size(task[1]))
             }
             reads = [futures[task].result() for task in tasks]
     else:
-        reads = [_read_or_skip(path, sources[i], options) for i, path in tasks]
+        reads = [_read_or_skip(path, sources[i], options, held[i][path]) for i, path in tasks]
     read, at = [], 0
     for source, (files, problems) in zip(sources, found):
         read.append(_assemble(source, files, problems, reads[at : at + len(files)]))

@@ -297,9 +297,16 @@ def _finish(
 
 def sample_timestamps(path: Path, source: SourceConfig, lines: list[bytes]) -> pl.Series:
     """Timestamps of the records in ``lines`` (null where a record does not parse)."""
+    return sample_record_times(path, source, lines)["timestamp"]
+
+
+def sample_record_times(path: Path, source: SourceConfig, lines: list[bytes]) -> pl.DataFrame:
+    """``line_no`` (1-based in ``lines``) and ``timestamp`` of each record of ``lines`` that parses."""
     decoded = decode_batch(LineBatch(path, 1, lines), source)
     records, _ = _group_records(decoded.filter(pl.col("problem").is_null()), source)
     if records.is_empty():
-        return pl.Series("timestamp", [], dtype=pl.Datetime("us", "UTC"))
-    parsed = _parse(records, source, path)
-    return parsed.filter(pl.col("problem").is_null())["timestamp"].cast(pl.Datetime("us", "UTC"))
+        return pl.DataFrame(schema={"line_no": pl.Int64, "timestamp": pl.Datetime("us", "UTC")})
+    parsed = records.select("line_no").hstack(_parse(records, source, path))
+    return parsed.filter(pl.col("problem").is_null()).select(
+        pl.col("line_no").cast(pl.Int64), pl.col("timestamp").cast(pl.Datetime("us", "UTC"))
+    )
