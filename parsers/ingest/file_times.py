@@ -89,13 +89,13 @@ def may_hold_windows(
     """
     if file_reader(source.format) is not None or source.format == "syslog" or len(paths) < 2:
         return [may_hold_window(path, source, window) for path in paths]
-    heads, lines, owners = [], [], []
+    written_at, lines, owners = [], [], []
     for index, path in enumerate(paths):
         try:
             head, written = _head(path)
         except OSError:
             head, written = [], None  # the one-file look says True, and the full read reports it
-        heads.append(written)
+        written_at.append(written)
         lines += head[:_FIRST_LOOK]
         owners += [index] * len(head[:_FIRST_LOOK])
     firsts: dict[int, datetime] = {}
@@ -105,7 +105,7 @@ def may_hold_windows(
         firsts = dict(times.group_by("owner").agg(pl.col("timestamp").min()).iter_rows())
     decided = [
         _settled(firsts.get(index), written, window) if written is not None else None
-        for index, written in enumerate(heads)
+        for index, written in enumerate(written_at)
     ]
     return [
         verdict if verdict is not None else may_hold_window(path, source, window)

@@ -296,7 +296,7 @@ def _finish(
 
 
 def sample_timestamps(path: Path, source: SourceConfig, lines: list[bytes]) -> pl.Series:
-    """Timestamps of the records in ``lines`` (null where a record does not parse)."""
+    """Timestamps of the records in ``lines`` that parse (:func:`sample_record_times`)."""
     return sample_record_times(path, source, lines)["timestamp"]
 
 
